@@ -1,0 +1,1 @@
+"""hyperopt package."""
