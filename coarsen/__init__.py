@@ -1,5 +1,16 @@
 """coarsen: automatic differentiation by coarsening.
 
-Public API (filled in as the compiler lands): grad, value_and_grad, vjp, jit, vmap, explain,
-trace, CoarsenError, UnsupportedError.
+    import coarsen
+
+    @coarsen.grad
+    def f(x, y): ...
+
+Public API: `trace`, `explain`, `interpret`, `CoarsenError`, `UnsupportedError` (more as the
+compiler lands: `grad`, `value_and_grad`, `vjp`, `jit`, `vmap`).
 """
+from coarsen.errors import CoarsenError, CoarsenTypeError, InternalError, UnsupportedError
+from coarsen.api import explain, trace
+from coarsen.ir import interpret
+
+__all__ = ["trace", "explain", "interpret", "CoarsenError", "CoarsenTypeError", "UnsupportedError",
+           "InternalError"]

@@ -1,0 +1,101 @@
+"""Frontend: a plain Python function + example arguments -> verified structured-SSA IR."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from coarsen import tree
+from coarsen.errors import CoarsenError, InternalError, UnsupportedError
+from coarsen.frontend.source import read_source
+from coarsen.frontend.statements import Lowerer, TraceContext
+from coarsen.ir.builder import Builder
+from coarsen.ir.nodes import Function, Region
+from coarsen.ir.types import BOOL, F64, I64, Type
+from coarsen.ir.verifier import verify
+
+
+def type_of_arg(value: Any) -> Type:
+    """The IR type of a runtime argument (the specialisation key of a trace)."""
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    if isinstance(value, (int, np.integer)):
+        return I64
+    if isinstance(value, (float, np.floating)):
+        return F64
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "b":
+            return Type("bool", value.ndim)
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"arrays of dtype {value.dtype} are not supported (float64 arrays are)")
+        return Type("f64", value.ndim) if value.ndim else F64
+    raise TypeError(f"arguments of type {type(value).__name__} are not supported "
+                    "(floats, ints, bools, NumPy arrays, and tuples/lists/dicts of them are)")
+
+
+def trace(fn: Any, *args: Any) -> Function:
+    """Lower `fn` specialised to the types (and ranks) of `args` into verified IR."""
+    src = read_source(fn)
+    leaves, treedef = tree.flatten(args)
+    try:
+        types = [type_of_arg(v) for v in leaves]
+    except TypeError as err:
+        raise UnsupportedError(str(err), src.loc(src.node)) from None
+    builder = Builder()
+    positional = [a.arg for a in src.node.args.posonlyargs + src.node.args.args]
+    params = tuple(builder.new_value(t, name) for t, name in zip(types, _leaf_names(treedef, positional)))
+    ctx = TraceContext(builder, sources=[src.text])
+    ctx.call_stack.append(fn)
+    lowerer = Lowerer(src, ctx)
+    if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
+        raise UnsupportedError("functions with *args, **kwargs or keyword-only parameters are not supported",
+                               src.loc(src.node), "list the parameters explicitly")
+    if len(args) != len(positional):
+        raise UnsupportedError(f"{fn.__name__} takes {len(positional)} arguments, got {len(args)}",
+                               src.loc(src.node))
+    named = tree.unflatten(treedef, params)
+    try:
+        result = lowerer.lower_function(dict(zip(positional, named)))
+    except CoarsenError:
+        raise
+    except RecursionError:
+        raise UnsupportedError("the program is nested too deeply to compile", src.loc(src.node)) from None
+    except Exception as err:   # a compiler bug: still say where in the user's code
+        raise InternalError(f"internal error while compiling {fn.__name__}: {type(err).__name__}: {err}",
+                            src.loc(src.node)) from err
+    out_leaves, out_tree = tree.flatten(_as_tree(result, src))
+    for leaf in out_leaves:
+        if not hasattr(leaf, "type"):
+            raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",
+                                   src.loc(src.node))
+    body = Region((), tuple(builder.current), tuple(out_leaves))
+    function = Function(fn.__name__, params, body, treedef, out_tree, src.loc(src.node),
+                        tuple(ctx.sources), dict(ctx.names))
+    return verify(function, "frontend")
+
+
+def _leaf_names(treedef, positional) -> list[str]:
+    """Names for the flat params after the user's parameter names (for printing)."""
+    names: list[str] = []
+
+    def walk(d, prefix):
+        kind = d[0]
+        if kind == "leaf":
+            names.append(prefix)
+        elif kind == "dict":
+            for k, sub in d[1]:
+                walk(sub, f"{prefix}.{k}" if prefix else k)
+        else:
+            for i, sub in enumerate(d[1]):
+                walk(sub, f"{prefix}.{i}")
+    for name, sub in zip(positional, treedef[1]):
+        walk(sub, name)
+    return names
+
+
+def _as_tree(result: Any, src) -> Any:
+    from coarsen.frontend.bindings import Static
+    if isinstance(result, Static):
+        raise UnsupportedError(f"the function returns {result.obj!r}, not a number or an array",
+                               src.loc(src.node))
+    return result

@@ -1,0 +1,67 @@
+"""What a Python name stands for while lowering.
+
+- `Value`: an SSA value of the IR;
+- `tuple` / `dict` (str keys) of bindings: Python structure, kept at compile time;
+- `Static(obj)`: a compile-time Python object (a module, a function, a string, None);
+- `Method(value, name)`: an array method looked up but not called yet (`x.sum`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from coarsen.ir.nodes import Value
+
+
+@dataclass(frozen=True, slots=True)
+class Static:
+    obj: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    value: Value
+    name: str
+
+
+def leaves(binding: Any) -> Iterator[Value]:
+    if isinstance(binding, Value):
+        yield binding
+    elif isinstance(binding, tuple):
+        for b in binding:
+            yield from leaves(b)
+    elif isinstance(binding, dict):
+        for k in sorted(binding):
+            yield from leaves(binding[k])
+
+
+def map_leaves(binding: Any, fn: Callable[[Value], Any]) -> Any:
+    if isinstance(binding, Value):
+        return fn(binding)
+    if isinstance(binding, tuple):
+        return tuple(map_leaves(b, fn) for b in binding)
+    if isinstance(binding, dict):
+        return {k: map_leaves(b, fn) for k, b in binding.items()}
+    return binding
+
+
+def same_structure(a: Any, b: Any) -> bool:
+    if isinstance(a, Value) and isinstance(b, Value):
+        return True
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_structure(a[k], b[k]) for k in a)
+    return a == b
+
+
+def describe(binding: Any) -> str:
+    if isinstance(binding, Value):
+        return f"a value of type {binding.type}"
+    if isinstance(binding, tuple):
+        return f"a tuple of {len(binding)}"
+    if isinstance(binding, dict):
+        return "a dict"
+    if isinstance(binding, Method):
+        return f"the method .{binding.name}"
+    return repr(binding.obj) if isinstance(binding, Static) else repr(binding)

@@ -1,0 +1,394 @@
+"""Expressions -> SSA values (a mixin of the `Lowerer` in `statements`).
+
+Every `expr_<NodeType>` returns a binding (see `bindings`). Names resolve in the function's
+environment, then its closure and module globals (read once, at compile time), then builtins.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import types
+from typing import Any
+
+import numpy as np
+
+from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.source import read_source
+from coarsen.ir.nodes import Op, Value
+from coarsen.ir.types import BOOL, F64, I64, Type
+from coarsen.ir.typing import TypeRuleError
+
+_BINOPS = {
+    ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV, ast.FloorDiv: Op.FLOORDIV,
+    ast.Mod: Op.MOD, ast.Pow: Op.POW, ast.MatMult: Op.MATMUL, ast.BitAnd: Op.AND, ast.BitOr: Op.OR,
+}
+_SYMBOLS = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+    ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
+    ast.LShift: "<<", ast.RShift: ">>",
+}
+_COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq: Op.EQ, ast.NotEq: Op.NE}
+_ARRAY_METHODS = frozenset({"sum", "mean", "prod", "max", "min", "copy", "reshape", "dot", "transpose"})
+
+_UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
+    ast.GeneratorExp: ("generators are not supported", "build the value with a for loop over range(...)"),
+    ast.ListComp: ("list comprehensions are not supported", "fill an np.zeros(...) array in a for loop"),
+    ast.SetComp: ("set comprehensions are not supported", None),
+    ast.DictComp: ("dict comprehensions are not supported", None),
+    ast.Lambda: ("lambdas are not supported", "define a module-level function with def; calls are inlined"),
+    ast.Dict: ("dict literals are not supported", "pass dicts of arrays in as arguments"),
+    ast.Set: ("set literals are not supported", None),
+    ast.JoinedStr: ("string operations are not supported", "coarsen compiles numeric code only"),
+    ast.NamedExpr: ("assignment expressions (:=) are not supported", "assign in a separate statement"),
+    ast.Await: ("await is not supported", None),
+    ast.Yield: ("generators (yield) are not supported", "return an array built in a loop"),
+    ast.YieldFrom: ("generators (yield) are not supported", None),
+    ast.Starred: ("starred expressions are not supported", "pass arguments one by one"),
+}
+
+
+class ExpressionLowering:
+    # ------------------------------------------------------------------ helpers
+    def constant_of(self, binding: Any) -> Any:
+        return self.b.constant_of(binding) if isinstance(binding, Value) else None
+
+    def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "") -> Value:
+        try:
+            return self.b.emit(op, tuple(args), attrs, self.src.loc(node), hint)
+        except TypeRuleError as err:
+            self.type_error(str(err), node)
+
+    def op_symbol(self, op: ast.operator) -> str:
+        return _SYMBOLS.get(type(op), type(op).__name__)
+
+    def as_value(self, binding: Any, node: ast.AST) -> Value:
+        if isinstance(binding, Value):
+            return binding
+        if isinstance(binding, Static) and isinstance(binding.obj, (bool, int, float)):
+            return self.b.const(binding.obj)
+        self.type_error(f"expected a number or an array, got {describe(binding)}", node)
+
+    def static_value(self, binding: Any, node: ast.AST, what: str) -> Any:
+        """A compile-time constant (an axis, a flag): a folded constant or a static object."""
+        if isinstance(binding, Static):
+            return binding.obj
+        constant = self.constant_of(binding)
+        if constant is None:
+            self.unsupported(f"{what} must be known at compile time", node,
+                             "use a literal or a module-level constant")
+        return constant
+
+    def truth(self, binding: Any, node: ast.AST) -> Value:
+        value = self.as_value(binding, node)
+        if value.type.rank:
+            self.unsupported("the truth value of an array is ambiguous", node,
+                             "use np.any(...)/np.all(...) on a reduction, or np.where for elementwise choices")
+        if value.type == BOOL:
+            return value
+        return self.emit(Op.NE, (value, self.b.const(0)), node)
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, name: str, node: ast.AST) -> Any:
+        if name in self.env:
+            return self.env[name]
+        if name in self.src.namespace:
+            return self.from_python(self.src.namespace[name], node)
+        if hasattr(builtins, name):
+            return Static(getattr(builtins, name))
+        self.unsupported(f"name `{name}` is not defined here", node,
+                         "a variable first assigned inside a loop or on one branch only must be "
+                         "assigned before it to be used after it")
+
+    def from_python(self, obj: Any, node: ast.AST) -> Any:
+        """A module-level object seen from compiled code: numbers and arrays become constants."""
+        if isinstance(obj, (bool, np.bool_)):
+            return self.b.const(bool(obj))
+        if isinstance(obj, (int, np.integer)):
+            return self.b.const(int(obj))
+        if isinstance(obj, (float, np.floating)):
+            return self.b.const(float(obj))
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind not in "fiub":
+                self.unsupported(f"module-level array of dtype {obj.dtype} is not supported", node)
+            if obj.ndim == 0:
+                return self.b.const(float(obj))
+            array = np.array(obj, dtype=np.float64)
+            array.flags.writeable = False
+            return self.b.const(array, self.src.loc(node), Type("f64", array.ndim))
+        if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
+            return tuple(self.from_python(o, node) for o in obj)
+        return Static(obj)
+
+    def static_callee(self, node: ast.expr) -> Any:
+        try:
+            binding = self.expr(node)
+        except Exception:
+            return None
+        return binding.obj if isinstance(binding, Static) else None
+
+    # ------------------------------------------------------------------ dispatch
+    def expr(self, node: ast.expr) -> Any:
+        method = getattr(self, f"expr_{type(node).__name__}", None)
+        if method is None:
+            what, hint = _UNSUPPORTED_EXPRS.get(type(node), (f"the expression {type(node).__name__} is not supported", None))
+            self.unsupported(what, node, hint)
+        return method(node)
+
+    def expr_Constant(self, node: ast.Constant) -> Any:
+        v = node.value
+        if isinstance(v, (bool, int, float)):
+            return self.b.const(v, self.src.loc(node))
+        if v is None or v is Ellipsis or isinstance(v, str):
+            return Static(v)
+        self.unsupported(f"constants of type {type(v).__name__} are not supported", node)
+
+    def expr_Name(self, node: ast.Name) -> Any:
+        return self.lookup(node.id, node)
+
+    def expr_Tuple(self, node: ast.Tuple) -> tuple:
+        return tuple(self.expr(e) for e in node.elts)
+
+    expr_List = expr_Tuple   # list literals: shapes and np.array([...]) arguments
+
+    def expr_Attribute(self, node: ast.Attribute) -> Any:
+        base = self.expr(node.value)
+        attr = node.attr
+        if isinstance(base, Static):
+            if not hasattr(base.obj, attr):
+                self.unsupported(f"{describe(base)} has no attribute `{attr}`", node)
+            return self.from_python(getattr(base.obj, attr), node)
+        if isinstance(base, Value) and base.type.rank:
+            if attr == "T":
+                return self.view_of(base, self.emit(Op.TRANSPOSE, (base,), node))
+            if attr == "shape":
+                return tuple(self.emit(Op.SHAPE, (base,), node, {"dim": d}) for d in range(base.type.rank))
+            if attr == "ndim":
+                return self.b.const(base.type.rank)
+            if attr == "size":
+                size = self.b.const(1)
+                for d in range(base.type.rank):
+                    size = self.emit(Op.MUL, (size, self.emit(Op.SHAPE, (base,), node, {"dim": d})), node)
+                return size
+            if attr in _ARRAY_METHODS:
+                return Method(base, attr)
+        self.unsupported(f"attribute `.{attr}` of {describe(base)} is not supported", node,
+                         "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_ARRAY_METHODS)))
+
+    def view_of(self, base: Value, view: Value) -> Value:
+        root = self.ctx.views.get(base.id, base.id)
+        if root in self.ctx.owned or base.id in self.ctx.views:
+            self.ctx.views[view.id] = root
+        return view
+
+    # ------------------------------------------------------------------ operators
+    def expr_BinOp(self, node: ast.BinOp) -> Any:
+        return self.binop(node.op, self.expr(node.left), self.expr(node.right), node)
+
+    def binop(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> Value:
+        code = _BINOPS.get(type(op))
+        if code is None:
+            self.unsupported(f"the operator {self.op_symbol(op)} is not supported", node,
+                             "use arithmetic, comparisons, & and | on booleans")
+        if isinstance(left, tuple) or isinstance(right, tuple):
+            self.unsupported(f"the operator {self.op_symbol(op)} on tuples is not supported", node,
+                             "operate on the elements")
+        a, b = self.as_value(left, node), self.as_value(right, node)
+        if code in (Op.AND, Op.OR) and (a.type.dtype != "bool" or b.type.dtype != "bool"):
+            self.unsupported(f"the operator {self.op_symbol(op)} on integers (bitwise) is not supported", node,
+                             "use it on booleans (comparisons) only")
+        if code is Op.MATMUL and (a.type.rank == 0 or b.type.rank == 0):
+            self.type_error("@ needs arrays on both sides", node, "use * to scale by a scalar")
+        return self.emit(code, (a, b), node)
+
+    def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        operand = self.expr(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return self.as_value(operand, node)
+        if isinstance(node.op, ast.Not):
+            return self.emit(Op.NOT, (self.truth(operand, node),), node)
+        value = self.as_value(operand, node)
+        if isinstance(node.op, ast.USub):
+            return self.emit(Op.NEG, (value,), node)
+        if value.type.dtype != "bool":
+            self.unsupported("bitwise ~ on numbers is not supported", node, "use `not` or ~ on booleans")
+        return self.emit(Op.NOT, (value,), node)
+
+    def expr_Compare(self, node: ast.Compare) -> Value:
+        result = None
+        left = self.as_value(self.expr(node.left), node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            code = _COMPARE.get(type(op))
+            if code is None:
+                self.unsupported(f"the comparison {type(op).__name__} is not supported", node,
+                                 "compare numbers with <, <=, >, >=, ==, !=")
+            right = self.as_value(self.expr(comparator), comparator)
+            test = self.emit(code, (left, right), node)
+            result = test if result is None else self.emit(Op.AND, (result, test), node)
+            left = right
+        return result
+
+    def expr_BoolOp(self, node: ast.BoolOp) -> Any:
+        """`a and b`, `a or b` with Python's short-circuit: b runs only when it decides."""
+        value = self.expr(node.values[0])
+        for operand in node.values[1:]:
+            test = self.truth(value, node)
+            if isinstance(node.op, ast.Or):
+                test = self.emit(Op.NOT, (test,), node)
+            first = value
+            value = self.if_value(test, lambda operand=operand: self.expr(operand), lambda: first, node)
+        return value
+
+    def expr_IfExp(self, node: ast.IfExp) -> Any:
+        cond = self.truth(self.expr(node.test), node.test)
+        return self.if_value(cond, lambda: self.expr(node.body), lambda: self.expr(node.orelse), node)
+
+    def if_value(self, cond: Value, then, otherwise, node) -> Any:
+        def side(build):
+            def run() -> None:
+                self.env["$value"] = build()
+            return run
+        self.lower_if(cond, side(then), side(otherwise), node)
+        return self.env.pop("$value")
+
+    # ------------------------------------------------------------------ subscripts
+    def expr_Subscript(self, node: ast.Subscript) -> Any:
+        base = self.expr(node.value)
+        if isinstance(base, tuple):
+            key = self.static_value(self.expr(node.slice), node.slice, "a tuple index") \
+                if not isinstance(node.slice, ast.Slice) else None
+            if isinstance(node.slice, ast.Slice):
+                parts = [None if p is None else self.static_value(self.expr(p), p, "a tuple slice bound")
+                         for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+                return base[slice(*parts)]
+            if not isinstance(key, int) or not -len(base) <= key < len(base):
+                self.type_error(f"tuple index {key!r} is out of range for a tuple of {len(base)}", node)
+            return base[key]
+        if isinstance(base, dict):
+            key = self.static_value(self.expr(node.slice), node.slice, "a dict key")
+            if key not in base:
+                self.type_error(f"key {key!r} is not in the dict (keys: {', '.join(sorted(base))})", node)
+            return base[key]
+        if not isinstance(base, Value) or not base.type.rank:
+            self.unsupported(f"cannot index {describe(base)}", node)
+        pattern, index = self.index(node.slice, base, node)
+        result = self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
+        if result.type.rank:
+            self.view_of(base, result)
+        return result
+
+    def index(self, node: ast.expr, array: Value, where: ast.AST) -> tuple[tuple[str, ...], list[Value]]:
+        parts = node.elts if isinstance(node, ast.Tuple) else [node]
+        pattern: list[str] = []
+        values: list[Value] = []
+        for part in parts:
+            if isinstance(part, ast.Slice):
+                flags = "s"
+                for bound in (part.lower, part.upper, part.step):
+                    if bound is None or (isinstance(bound, ast.Constant) and bound.value is None):
+                        flags += "0"
+                        continue
+                    flags += "1"
+                    values.append(self.index_value(self.expr(bound), bound))
+                pattern.append(flags)
+                continue
+            binding = self.expr(part)
+            if isinstance(binding, Static) and binding.obj is None:
+                pattern.append("n")
+            elif isinstance(binding, Static) and binding.obj is Ellipsis:
+                self.unsupported("indexing with ... is not supported", part, "spell out the slices: x[:, :, 0]")
+            elif isinstance(binding, tuple):
+                self.unsupported("indexing with a tuple of indices held in a variable is not supported", part,
+                                 "write the indices out: x[i, j]")
+            else:
+                pattern.append("i")
+                values.append(self.index_value(binding, part))
+        return tuple(pattern), values
+
+    def index_value(self, binding: Any, node: ast.AST) -> Value:
+        value = self.as_value(binding, node)
+        if value.type.rank:
+            self.unsupported("indexing with an array (fancy or boolean indexing) is not supported", node,
+                             "select with np.where(mask, x, 0.0), or loop over the indices")
+        if value.type.dtype == "f64":
+            self.type_error("array indices must be integers", node, "convert with int(...)")
+        if value.type.dtype == "bool":
+            value = self.emit(Op.CAST, (value,), node, {"dtype": "i64"})
+        return value
+
+    # ------------------------------------------------------------------ calls
+    def expr_Call(self, node: ast.Call) -> Any:
+        from coarsen.frontend.calls import CALLS, METHODS
+
+        callee = self.expr(node.func)
+        args = []
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                self.unsupported("*args in calls is not supported", a, "pass arguments one by one")
+            args.append(self.expr(a))
+        kwargs = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.unsupported("**kwargs in calls is not supported", kw.value, "pass keyword arguments by name")
+            kwargs[kw.arg] = self.expr(kw.value)
+        if isinstance(callee, Method):
+            return METHODS[callee.name](self, callee.value, args, kwargs, node)
+        if not isinstance(callee, Static):
+            self.unsupported(f"cannot call {describe(callee)}", node)
+        obj = callee.obj
+        try:
+            handler = CALLS.get(obj)
+        except TypeError:   # unhashable callee
+            handler = None
+        if handler is not None:
+            return handler(self, args, kwargs, node)
+        if isinstance(obj, types.FunctionType):
+            return self.inline(obj, args, kwargs, node)
+        name = getattr(obj, "__name__", repr(obj))
+        module = getattr(obj, "__module__", None) or ""
+        if obj is range:
+            self.unsupported("range() is only supported as the iterable of a for loop", node)
+        if module.startswith("numpy") or isinstance(obj, np.ufunc):
+            self.unsupported(f"np.{name} is not supported", node,
+                             "supported NumPy calls are listed in coarsen.frontend.calls.CALLS; "
+                             "write it with supported operations or a loop")
+        if inspect.isclass(obj):
+            self.unsupported(f"creating objects ({name}) is not supported", node,
+                             "coarsen compiles numeric code over floats and arrays")
+        self.unsupported(f"calling {name} is not supported", node,
+                         "call plain Python functions, or the NumPy/math functions coarsen knows")
+
+    def inline(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if fn in self.ctx.call_stack:
+            self.unsupported(f"recursion is not supported ({fn.__name__} calls itself)", node,
+                             "rewrite the recursion as a loop")
+        src = read_source(fn)
+        signature = inspect.signature(fn)
+        for p in signature.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                self.unsupported(f"{fn.__name__} takes *args/**kwargs, which is not supported", node)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            self.type_error(f"bad call of {fn.__name__}: {err}", node)
+        bound.apply_defaults()
+        bindings = {k: (v if isinstance(v, (Value, tuple, dict, Static, Method)) else self.from_python(v, node))
+                    for k, v in bound.arguments.items()}
+        callee = type(self)(src, self.ctx)
+        callee.foreign = {v.id for b in bindings.values() for v in leaves(b)}
+        self.ctx.call_stack.append(fn)
+        self.ctx.sources.append(src.text)
+        try:
+            return callee.lower_function(bindings)
+        finally:
+            self.ctx.call_stack.pop()
+
+    # ownership of arrays passed into an inlined function stays with the caller
+    foreign: set[int] = frozenset()
+
+    def is_owned(self, value: Value) -> bool:
+        return value.id in self.ctx.owned and value.id not in self.foreign
+
+
+def scalar_types() -> tuple[Type, ...]:
+    return (F64, I64, BOOL)

@@ -1,0 +1,66 @@
+"""Reading a user's function: its source, AST, file positions, globals and closure."""
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from coarsen.errors import Loc, UnsupportedError
+
+
+@dataclass
+class SourceInfo:
+    fn: Any
+    node: ast.FunctionDef
+    text: str
+    filename: str
+    line_offset: int
+    col_offset: int
+    namespace: dict[str, Any] = field(default_factory=dict)   # closure cells over globals
+
+    def loc(self, node: ast.AST | None) -> Loc:
+        if node is None or not hasattr(node, "lineno"):
+            return Loc(self.filename, self.node.lineno + self.line_offset, self.col_offset)
+        return Loc(self.filename, node.lineno + self.line_offset, node.col_offset + self.col_offset)
+
+
+def _definition_loc(fn: Any) -> Loc:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return Loc("<unknown>", 0, 0)
+    return Loc(code.co_filename, code.co_firstlineno, 0)
+
+
+def read_source(fn: Any) -> SourceInfo:
+    """The parsed source of a plain Python function, or UnsupportedError saying why not."""
+    if not isinstance(fn, types.FunctionType):
+        raise UnsupportedError(
+            f"{fn!r} is not a plain Python function", _definition_loc(fn),
+            "coarsen compiles functions defined with `def` in a file")
+    loc = _definition_loc(fn)
+    if fn.__name__ == "<lambda>":
+        raise UnsupportedError("lambdas are not supported", loc, "define the function with `def`")
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    except (OSError, TypeError) as err:
+        raise UnsupportedError(f"cannot read the source of {fn.__name__}: {err}", loc,
+                               "define the function in a file (not in a REPL or exec)") from None
+    raw = "".join(lines)
+    text = textwrap.dedent(raw)
+    col_offset = len(lines[0]) - len(lines[0].lstrip()) if text != raw else 0
+    tree = ast.parse(text)
+    node = tree.body[0]
+    if not isinstance(node, ast.FunctionDef):
+        raise UnsupportedError(f"{fn.__name__} is not defined by a def statement", loc)
+    namespace = dict(fn.__globals__)
+    if fn.__closure__:
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+            try:
+                namespace[name] = cell.cell_contents
+            except ValueError:   # empty cell: a name bound later in the enclosing function
+                pass
+    return SourceInfo(fn, node, text, filename, first - 1, col_offset, namespace)

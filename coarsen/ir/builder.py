@@ -1,0 +1,125 @@
+"""Builds IR: fresh values, typed instructions, nested regions.
+
+The builder infers each result type with `coarsen.ir.typing.infer` and folds constant scalar
+arithmetic, so `range(2 * n)` and `x.shape[0] - 1` stay small.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from coarsen.errors import UNKNOWN_LOC, Loc
+from coarsen.ir.nodes import Instr, Op, Region, Value
+from coarsen.ir.types import BOOL, F64, I64, Type
+from coarsen.ir.typing import infer
+
+_FOLDABLE = {
+    Op.ADD: lambda a, b: a + b,
+    Op.SUB: lambda a, b: a - b,
+    Op.MUL: lambda a, b: a * b,
+    Op.NEG: lambda a: -a,
+    Op.FLOORDIV: lambda a, b: a // b,
+    Op.MOD: lambda a, b: a % b,
+    Op.LT: lambda a, b: a < b,
+    Op.LE: lambda a, b: a <= b,
+    Op.GT: lambda a, b: a > b,
+    Op.GE: lambda a, b: a >= b,
+    Op.EQ: lambda a, b: a == b,
+    Op.NE: lambda a, b: a != b,
+    Op.NOT: lambda a: not a,
+    Op.AND: lambda a, b: a and b,
+    Op.OR: lambda a, b: a or b,
+}
+
+
+def scalar_type_of(value: Any) -> Type:
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return I64
+    return F64
+
+
+class Builder:
+    def __init__(self) -> None:
+        self._next_id = 0
+        self._blocks: list[list[Instr]] = [[]]
+        self.constants: dict[int, Any] = {}   # value id -> Python value, for folding
+
+    # -- values
+    def new_value(self, type: Type, hint: str = "") -> Value:
+        value = Value(self._next_id, type, hint)
+        self._next_id += 1
+        return value
+
+    def const(self, value: Any, loc: Loc = UNKNOWN_LOC, type: Type | None = None) -> Value:
+        if type is None:
+            type = scalar_type_of(value)
+            value = {"bool": bool, "i64": int, "f64": float}[type.dtype](value)
+        result = self.new_value(type)
+        self._blocks[-1].append(Instr(Op.CONST, (), (result,), {"value": value}, loc=loc))
+        if type.rank == 0:
+            self.constants[result.id] = value
+        return result
+
+    def constant_of(self, value: Value) -> Any | None:
+        return self.constants.get(value.id)
+
+    # -- instructions
+    def emit(self, op: Op, args: tuple[Value, ...] | list[Value], attrs: dict | None = None,
+             loc: Loc = UNKNOWN_LOC, hint: str = "") -> Value:
+        args = tuple(args)
+        attrs = attrs or {}
+        folded = self._fold(op, args)
+        if op is Op.CAST and args[0].id in self.constants and not args[0].type.rank:
+            folded = {"f64": float, "i64": int, "bool": bool}[attrs["dtype"]](self.constants[args[0].id])
+        if folded is not None:
+            return self.const(folded, loc)
+        result = self.new_value(infer(op, [a.type for a in args], attrs), hint)
+        self._blocks[-1].append(Instr(op, args, (result,), attrs, loc=loc))
+        return result
+
+    def emit_control(self, op: Op, args: tuple[Value, ...], result_types: list[Type],
+                     regions: tuple[Region, ...], loc: Loc = UNKNOWN_LOC,
+                     hints: list[str] | None = None, attrs: dict | None = None) -> tuple[Value, ...]:
+        hints = hints or [""] * len(result_types)
+        results = tuple(self.new_value(t, h) for t, h in zip(result_types, hints))
+        self._blocks[-1].append(Instr(op, tuple(args), results, attrs or {}, regions, loc))
+        return results
+
+    def _fold(self, op: Op, args: tuple[Value, ...]) -> Any | None:
+        fn = _FOLDABLE.get(op)
+        if fn is None or not all(a.id in self.constants for a in args):
+            return None
+        values = [self.constants[a.id] for a in args]
+        if op in (Op.FLOORDIV, Op.MOD) and values[1] == 0:
+            return None
+        result = fn(*values)
+        if isinstance(result, float) and not math.isfinite(result):
+            return None
+        return result
+
+    # -- regions
+    @contextmanager
+    def region(self) -> Iterator[list[Instr]]:
+        """Collect the instructions emitted inside the `with` block into a new list."""
+        block: list[Instr] = []
+        self._blocks.append(block)
+        try:
+            yield block
+        finally:
+            self._blocks.pop()
+
+    @contextmanager
+    def reopen(self, block: list[Instr]) -> Iterator[list[Instr]]:
+        """Append to an already built block (casts before a yield, dummies for a join)."""
+        self._blocks.append(block)
+        try:
+            yield block
+        finally:
+            self._blocks.pop()
+
+    @property
+    def current(self) -> list[Instr]:
+        return self._blocks[-1]

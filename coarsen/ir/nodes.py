@@ -1,0 +1,167 @@
+"""IR nodes: structured SSA.
+
+A `Function` is a `Region` of `Instr`s. Every value is defined once (`Value`, typed). Control
+flow is structured (as in MLIR's scf dialect) and its joins are explicit:
+
+- `IF cond {then} {else}` yields one value per result from each branch; its results are the
+  phi nodes of the join: `%y = if %c then %a else %b` is phi(c, a, b).
+- `FOR start stop step (inits) {body(i, carried...) -> carried'}`: the body's parameters are
+  the loop header's phi nodes (block arguments), its yields the back edge.
+- `WHILE (inits) {cond(carried...) -> bool} {body(carried...) -> carried'}`.
+
+Regions may read values of enclosing regions (implicit capture); nothing escapes a region
+except through its yields. `break`, `continue` and early `return` are lowered to carried flags
+by the frontend, so every region has a single exit. Nodes hold data only; passes rebuild them.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from coarsen.errors import UNKNOWN_LOC, Loc
+from coarsen.ir.types import Type
+
+
+class Op(enum.Enum):
+    # -- constants and conversions
+    CONST = "const"          # attrs: value (Python scalar or float64 ndarray)
+    CAST = "cast"            # attrs: dtype
+    # -- elementwise arithmetic (NumPy broadcasting)
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    FLOORDIV = "floordiv"
+    MOD = "mod"
+    POW = "pow"
+    NEG = "neg"
+    # -- elementwise comparisons and logic (bool results)
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    EQ = "eq"
+    NE = "ne"
+    NOT = "not"
+    AND = "and"              # non-short-circuit; `a and b` in source becomes an IF
+    OR = "or"
+    # -- elementwise math
+    EXP = "exp"
+    LOG = "log"
+    LOG1P = "log1p"
+    EXPM1 = "expm1"
+    SQRT = "sqrt"
+    SIN = "sin"
+    COS = "cos"
+    TAN = "tan"
+    TANH = "tanh"
+    ARCTAN = "arctan"
+    SINH = "sinh"
+    COSH = "cosh"
+    ABS = "abs"
+    SIGN = "sign"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    WHERE = "where"          # where(cond, a, b)
+    CLIP = "clip"            # clip(x, lo, hi)
+    # -- reductions; attrs: axis (None or int), keepdims (bool)
+    SUM = "sum"
+    MEAN = "mean"
+    PROD = "prod"
+    MAX = "max"
+    MIN = "min"
+    # -- linear algebra and layout
+    MATMUL = "matmul"
+    TRANSPOSE = "transpose"
+    RESHAPE = "reshape"      # args: x, *dims
+    # -- shapes and creation
+    SHAPE = "shape"          # attrs: dim; result i64
+    ZEROS = "zeros"          # args: *dims
+    ONES = "ones"
+    EMPTY = "empty"
+    COPY = "copy"
+    STACK = "stack"          # np.array([a, b, ...]) of scalars -> rank 1
+    # -- indexing; attrs: index (pattern of "i" int, "s"+flags slice, "n" newaxis)
+    GETITEM = "getitem"      # args: x, *index values
+    SETITEM = "setitem"      # args: x, *index values, v -> the updated array (value semantics)
+    # -- structured control flow
+    IF = "if"
+    FOR = "for"
+    WHILE = "while"
+
+
+ELEMENTWISE_UNARY = frozenset({
+    Op.NEG, Op.NOT, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN,
+    Op.TANH, Op.ARCTAN, Op.SINH, Op.COSH, Op.ABS, Op.SIGN, Op.CAST,
+})
+ELEMENTWISE_BINARY = frozenset({
+    Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.LT, Op.LE, Op.GT, Op.GE,
+    Op.EQ, Op.NE, Op.AND, Op.OR, Op.MAXIMUM, Op.MINIMUM,
+})
+ELEMENTWISE = ELEMENTWISE_UNARY | ELEMENTWISE_BINARY | {Op.WHERE, Op.CLIP}
+COMPARISONS = frozenset({Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE})
+REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN})
+CREATION = frozenset({Op.ZEROS, Op.ONES, Op.EMPTY})
+CONTROL = frozenset({Op.IF, Op.FOR, Op.WHILE})
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """An SSA value. `id` is unique within a function; `hint` is the source name, if any."""
+
+    id: int
+    type: Type
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    params: tuple[Value, ...]
+    instrs: tuple["Instr", ...]
+    yields: tuple[Value, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Instr:
+    op: Op
+    args: tuple[Value, ...]
+    results: tuple[Value, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    regions: tuple[Region, ...] = ()
+    loc: Loc = UNKNOWN_LOC
+
+    @property
+    def result(self) -> Value:
+        (value,) = self.results
+        return value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Function:
+    """A traced function: flat typed parameters, one body region whose yields are the results.
+
+    `arg_tree` / `result_tree` (see `coarsen.tree`) map the user's (possibly nested: tuples,
+    dicts) arguments and results onto the flat `params` / `body.yields`.
+    """
+
+    name: str
+    params: tuple[Value, ...]
+    body: Region
+    arg_tree: Any
+    result_tree: Any
+    loc: Loc = UNKNOWN_LOC
+    sources: tuple[str, ...] = ()   # source text of the function and everything it inlines
+    names: dict[int, str] = field(default_factory=dict)   # value id -> source variable name
+
+    @property
+    def results(self) -> tuple[Value, ...]:
+        return self.body.yields
+
+
+def walk(region: Region):
+    """Every instruction of a region, nested regions included, in program order."""
+    for instr in region.instrs:
+        yield instr
+        for sub in instr.regions:
+            yield from walk(sub)
