@@ -70,6 +70,23 @@ def _const(instr):
     return instr.attrs["value"]
 
 
+@_rule(Op.EXPR)
+def _expr(instr, *args):
+    import sympy
+
+    fn = sympy.lambdify(instr.attrs["symbols"], instr.attrs["expr"], modules=[_PHICALC_NUMPY, "numpy"])
+    return fn(*args)
+
+
+_PHICALC_NUMPY = {
+    "Phi": lambda c, a, b: np.where(c, a, b),
+    "Maximum": np.maximum, "Minimum": np.minimum, "Sign": np.sign,
+    "Clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    "Softplus": lambda x: np.logaddexp(0.0, x),
+    "Sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
 @_rule(Op.WHERE)
 def _where(instr, c, a, b):
     return np.where(c, a, b)

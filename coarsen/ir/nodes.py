@@ -85,6 +85,9 @@ class Op(enum.Enum):
     # -- indexing; attrs: index (pattern of "i" int, "s"+flags slice, "n" newaxis)
     GETITEM = "getitem"      # args: x, *index values
     SETITEM = "setitem"      # args: x, *index values, v -> the updated array (value semantics)
+    # -- a closed-form phi-calculus term produced by a pass (e.g. a loop's closed form);
+    #    attrs: expr (SymPy), symbols (one SymPy Symbol per argument)
+    EXPR = "expr"
     # -- structured control flow
     IF = "if"
     FOR = "for"

@@ -100,6 +100,8 @@ def infer(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
         return Type(types[0].dtype if rank else ("f64" if types[0].dtype == "f64" else types[0].dtype), rank)
     if op is Op.SETITEM:
         return types[0]
+    if op is Op.EXPR:
+        return Type("f64", max((t.rank for t in types), default=0))
     if op is Op.CONST:
         raise TypeRuleError("constants carry their own type")
     raise TypeRuleError(f"no type rule for {op.value}")
