@@ -1,0 +1,254 @@
+"""The torch backend: hyperoptimizer towers for any ``nn.Module``, the torch.optim way.
+
+Input: ``model.parameters()`` (or named parameters) plus the hyperparameters, e.g.
+``opt = hyperopt.torch.Adam(model.parameters(), alpha=1e-3, optimizer=hyperopt.torch.SGD(1e-5))``;
+then per step ``loss.backward(); opt.step(); opt.zero_grad()``.
+Output: parameters updated in place; ``opt.hyperparameters()`` every level's current values.
+
+Called without parameters (``hyperopt.torch.SGD(1e-5)``) a class returns the backend-neutral
+``hyperopt.SGD`` spec, which is what ``optimizer=`` takes; ``hyperopt.SGD(1e-5)`` works too.
+
+Invariants:
+- Same maths as the NumPy backend (tower.py, rules.py, domains.py run with torch ops), so the two
+  give the same trajectory on the same model.
+- The hypergradient is d(loss_t)/d(hyperparameters) through the last update only, computed in
+  closed form from ``p.grad``: no autograd graph is kept between steps (the reference
+  implementation's ``create_graph=True`` is what makes its memory grow), so memory is constant:
+  per parameter the rule's slots plus one tangent per learned hyperparameter.
+- A step that meets NaN/inf changes nothing (``NonFiniteError`` or skipped and counted).
+- ``state_dict()`` holds only tensors, numbers, strings and lists/dicts, so it survives
+  ``torch.save``/``torch.load(weights_only=True)``; ``load_state_dict`` resumes exactly.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from hyperopt import optimizers as _neutral
+from hyperopt.domains import to_value
+from hyperopt.tower import LevelState, TowerState, build_tower, init_state, tower_step
+
+_FORMAT = 1
+
+
+class TorchOps:
+    """The array namespace of arrays.py, for torch tensors (hyperparameters are float64)."""
+
+    name = "torch"
+    exp, log1p, tanh, sqrt, abs = torch.exp, torch.log1p, torch.tanh, torch.sqrt, torch.abs
+    sigmoid, zeros_like = torch.sigmoid, torch.zeros_like
+
+    @staticmethod
+    def clip(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+        return torch.clamp(x, lo, hi)
+
+    @staticmethod
+    def where(cond: torch.Tensor, a: Any, b: Any) -> torch.Tensor:
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def full_like(x: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.full(tuple(x.shape), value, dtype=torch.float64, device=x.device)
+
+    @staticmethod
+    def scalar(value: float, like: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tensor(value, dtype=torch.float64,
+                            device=None if like is None else like.device)
+
+    @staticmethod
+    def vdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).sum(dtype=torch.float64)  # accumulate in float64 even for float32 models
+
+    @staticmethod
+    def all_finite(x: torch.Tensor) -> bool:
+        return bool(torch.isfinite(x).all())
+
+    @staticmethod
+    def cast_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x.to(like.dtype)
+
+    @staticmethod
+    def to_python(x: torch.Tensor) -> Any:
+        return x.item() if x.ndim == 0 else x.detach().clone()
+
+
+TORCH_OPS = TorchOps()
+
+
+class _TowerOptimizer(torch.optim.Optimizer):
+    """A torch.optim.Optimizer running a hyperopt tower over its parameters."""
+
+    _spec_cls: type[_neutral.Optimizer]
+
+    def __new__(cls, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # Without parameters this names an upper level of a tower: return the neutral spec.
+        if params is None or isinstance(params, (int, float)):
+            if params is not None:
+                args = (params, *args)
+            return cls._spec_cls(*args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        self.spec = self._spec_cls(*args, **kwargs)
+        self._building = True
+        super().__init__(params, {})
+        self._building = False
+        for group in self.param_groups:
+            extra = set(group) - {"params", "param_names"}
+            if extra:
+                raise ValueError(
+                    f"param group options {sorted(extra)} are not supported: a tower has one "
+                    f"set of hyperparameters (use per_param=True to learn one step size per "
+                    f"tensor)")
+        self._params = [p for g in self.param_groups for p in g["params"]]
+        if len({id(p) for p in self._params}) != len(self._params):
+            raise ValueError("a parameter appears twice")
+        for p in self._params:
+            if not p.is_floating_point():
+                raise TypeError(f"can only optimize floating-point tensors, not {p.dtype}")
+        names = [str(n) for g in self.param_groups
+                 for n in g.get("param_names", range(len(g["params"])))]
+        if len(set(names)) != len(names):  # numbering restarts per group; number globally
+            names = [str(i) for i in range(len(self._params))]
+        self._names = names
+        tower = build_tower(self.spec, [tuple(p.shape) for p in self._params], names)
+        with torch.no_grad():
+            self._tower_state = init_state(tower, [p.detach() for p in self._params], TORCH_OPS)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not getattr(self, "_building", False):
+            raise RuntimeError("a hyperopt tower is laid out for its parameters at creation; "
+                               "create a new optimizer to add parameters")
+        super().add_param_group(param_group)
+
+    @property
+    def skipped(self) -> int:
+        """Steps refused because of NaN/inf (``on_nonfinite="skip"``)."""
+        return self._tower_state.skipped
+
+    @property
+    def steps(self) -> int:
+        """Steps applied."""
+        return self._tower_state.step
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """Update the parameters from their ``.grad`` (and every level of the tower)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            grads = []
+            for p in self._params:
+                if p.grad is not None and p.grad.is_sparse:
+                    raise RuntimeError("hyperopt.torch does not support sparse gradients")
+                grads.append(None if p.grad is None else p.grad.detach())
+            before = self._tower_state
+            value = None if loss is None else float(loss)
+            new, self._tower_state = tower_step(before, [p.detach() for p in self._params],
+                                                grads, value, TORCH_OPS)
+            if self._tower_state.step != before.step:
+                for p, n in zip(self._params, new):
+                    if n is not p:
+                        p.copy_(n)
+        return loss
+
+    def hyperparameters(self) -> list[dict[str, Any]]:
+        """Current values, one dict per level, bottom first (per-parameter ones by name)."""
+        ts, out = self._tower_state, []
+        for level, ls in zip(ts.tower.levels, ts.levels):
+            values: dict[str, Any] = dict(level.spec.initial)
+            per_leaf: dict[str, dict[str, Any]] = {}
+            for h, c in zip(level.layout, ls.coords):
+                v = TORCH_OPS.to_python(to_value(h.domain, c, TORCH_OPS))
+                if h.leaf is None:
+                    values[h.name] = v
+                else:
+                    per_leaf.setdefault(h.name, {})[level.target_names[h.leaf]] = v
+            values.update(per_leaf)
+            out.append(values)
+        return out
+
+    def hypergradients(self) -> list[dict[str, Any]]:
+        """dL/d(value) of each level's learned hyperparameters at the latest step."""
+        ts, out = self._tower_state, []
+        for level, ls in zip(ts.tower.levels, ts.levels):
+            if not level.layout:
+                break
+            hg = ls.hypergrad or (None,) * len(level.layout)
+            out.append({(h.name if h.leaf is None else
+                         f"{h.name}[{level.target_names[h.leaf]}]"):
+                        (None if g is None else TORCH_OPS.to_python(g))
+                        for h, g in zip(level.layout, hg)})
+        return out
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        ts = self._tower_state
+        levels = [{"coords": list(ls.coords), "slots": [dict(s) for s in ls.slots],
+                   "tangents": None if ls.tangents is None else [list(t) for t in ls.tangents],
+                   "hypergrad": None if ls.hypergrad is None else list(ls.hypergrad),
+                   "updates": ls.updates} for ls in ts.levels]
+        return {"state": {}, "param_groups": [{"params": list(range(len(self._params)))}],
+                "hyperopt": {"format": _FORMAT, "spec": repr(self.spec), "step": ts.step,
+                             "skipped": ts.skipped, "levels": levels}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        data = state_dict.get("hyperopt")
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise ValueError("not a hyperopt.torch state_dict (or an unknown format)")
+        if data["spec"] != repr(self.spec):
+            raise ValueError(f"state_dict was saved by {data['spec']}, this optimizer is "
+                             f"{self.spec!r}")
+        ts = self._tower_state
+        if len(data["levels"]) != len(ts.levels):
+            raise ValueError("state_dict has a different tower height")
+
+        def like(saved: Any, current: Any, where: str) -> Any:
+            if saved is None or current is None:
+                return saved
+            if tuple(saved.shape) != tuple(current.shape):
+                raise ValueError(f"{where}: saved shape {tuple(saved.shape)} != "
+                                 f"{tuple(current.shape)}")
+            return saved.detach().to(device=current.device, dtype=current.dtype).clone()
+
+        levels = []
+        for j, (saved, cur) in enumerate(zip(data["levels"], ts.levels)):
+            if len(saved["coords"]) != len(cur.coords) or len(saved["slots"]) != len(cur.slots):
+                raise ValueError(f"level {j}: state_dict has a different layout")
+            coords = tuple(like(s, c, f"level {j} coords") for s, c in zip(saved["coords"],
+                                                                         cur.coords))
+            slots = tuple({k: like(s[k], c[k], f"level {j} slot {k}") for k in c}
+                          for s, c in zip(saved["slots"], cur.slots))
+            # Tangents are shaped like the leaves they multiply: the slots' first entry, or
+            # the leaf itself at level 0.
+            targets = [p for p in self._params] if j == 0 else list(ts.levels[j - 1].coords)
+            tangents = None if saved["tangents"] is None else tuple(
+                tuple(like(t, targets[i], f"level {j} tangent") for i, t in enumerate(row))
+                for row in saved["tangents"])
+            hg = None if saved["hypergrad"] is None else tuple(
+                like(g, c, f"level {j} hypergradient") for g, c in zip(saved["hypergrad"],
+                                                                     cur.coords))
+            levels.append(LevelState(coords, slots, tangents, hg, int(saved["updates"])))
+        self._tower_state = TowerState(ts.tower, tuple(levels), int(data["step"]),
+                                       int(data["skipped"]))
+
+    def __repr__(self) -> str:
+        return f"hyperopt.torch.{self.spec!r}"
+
+
+def _torch_class(spec_cls: type[_neutral.Optimizer]) -> type[_TowerOptimizer]:
+    cls = type(spec_cls.__name__, (_TowerOptimizer,), {
+        "_spec_cls": spec_cls, "__module__": __name__,
+        "__doc__": (f"``{spec_cls.__name__}(params, ...)``: torch.optim-style "
+                    f"{spec_cls.__name__}; the other arguments are those of "
+                    f"hyperopt.{spec_cls.__name__}.\n\n{spec_cls.__doc__}")})
+    return cls
+
+
+SGD = _torch_class(_neutral.SGD)
+Adam = _torch_class(_neutral.Adam)
+AdaGrad = _torch_class(_neutral.AdaGrad)
+RMSProp = _torch_class(_neutral.RMSProp)
+
+__all__ = ["SGD", "Adam", "AdaGrad", "RMSProp", "TORCH_OPS", "TorchOps"]

@@ -1,0 +1,242 @@
+"""The tower engine: one step of a stack of optimizers, shared by both backends.
+
+Input: a tower built from an optimizer spec (``SGD(..., optimizer=SGD(...))``), the current
+model leaves (flat list of arrays), their loss gradients, the loss, and an ops namespace.
+Output: new leaves and a new ``TowerState``; the old state is never mutated.
+
+Level 0 updates the model; level j >= 1 updates level j-1's learned hyperparameters, which it
+sees as *coordinates* (``domains.py``); the top level's hyperparameters are constants.
+One step:
+1. Hypergradients, bottom-up: ``dL/dh_0 = <grad, T_0>``, ``dL/dh_j = <dL/dh_{j-1}, T_j>`` where
+   ``T_j`` are the tangents (``rules.py``) of level j's *previous* update, scaled by the domain
+   map.  Everything older than that update is detached, so level j costs one small dot product.
+   A level that made no update last step has no tangents: the chain stops there (so level j
+   first moves at step j).
+2. If the loss, a gradient, a hypergradient or a new value is non-finite, nothing changes:
+   ``NonFiniteError`` is raised, or the step is skipped and counted (``on_nonfinite``).
+3. Updates, top-down (the order matters: each level uses the hyperparameters the level above
+   has just set, which is what makes the next loss depend on them).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from hyperopt.domains import Domain, apply_update, to_coordinate, to_value
+
+Array = Any
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss, gradient, hypergradient or updated value was NaN/inf; nothing was changed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperLeaf:
+    """One learned hyperparameter array of a level: ``name``, for which updated leaf."""
+    name: str
+    domain: Domain
+    leaf: int | None  # None: shared by all leaves the level updates
+    shape: tuple[int, ...]  # () unless the step size is elementwise
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """Static description of one level: what it updates and which of its values are learned."""
+    spec: Any  # an hyperopt.optimizers.Optimizer
+    learned: frozenset[str]
+    layout: tuple[HyperLeaf, ...]  # the arrays level+1 updates, in order
+    targets: tuple[Domain, ...]  # domain of each leaf this level updates
+    target_names: tuple[str, ...]
+    const: dict[str, Any]
+
+    def describe(self, j: int) -> str:
+        return f"level {j} ({type(self.spec).__name__})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tower:
+    levels: tuple[Level, ...]
+    on_nonfinite: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelState:
+    coords: tuple[Array, ...]  # coordinates of this level's learned hyperparameters
+    slots: tuple[dict[str, Array], ...]  # one dict per leaf this level updates
+    tangents: tuple[tuple[Array | None, ...], ...] | None  # [hyper leaf][updated leaf]
+    hypergrad: tuple[Array, ...] | None  # dL/d value, computed at the latest step (diagnostics)
+    updates: int  # updates this level has applied
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerState:
+    tower: Tower
+    levels: tuple[LevelState, ...]
+    step: int  # steps applied
+    skipped: int  # steps refused for non-finite values (on_nonfinite="skip")
+
+
+def build_tower(spec: Any, shapes: Sequence[tuple[int, ...]], names: Sequence[str]) -> Tower:
+    """Walk ``spec.optimizer`` upwards and lay out every level's learned hyperparameters."""
+    specs = [spec]
+    while specs[-1].optimizer is not None:
+        specs.append(specs[-1].optimizer)
+    for j, s in enumerate(specs[1:], 1):
+        if s.on_nonfinite is not None:
+            raise ValueError(f"on_nonfinite is a setting of the bottom optimizer of a tower "
+                             f"(it governs the whole step); remove it from level {j} ({s!r})")
+    levels = []
+    domains = tuple(Domain.REAL for _ in shapes)
+    shapes, names = tuple(map(tuple, shapes)), tuple(names)
+    for j, s in enumerate(specs):
+        learned = s.learned_names() if j < len(specs) - 1 else frozenset()
+        layout = []
+        for name, dom in s.hyper_domains.items():
+            if name not in learned:
+                continue
+            if name == "alpha" and s.per_param:
+                elementwise = s.per_param == "element"
+                layout += [HyperLeaf(name, dom, i, shapes[i] if elementwise else ())
+                           for i in range(len(shapes))]
+            else:
+                layout.append(HyperLeaf(name, dom, None, ()))
+        levels.append(Level(s, learned, tuple(layout), domains, names, s.constants(learned)))
+        domains = tuple(h.domain for h in layout)
+        shapes = tuple(h.shape for h in layout)
+        names = tuple(h.name if h.leaf is None else f"{h.name}[{names[h.leaf]}]" for h in layout)
+    return Tower(tuple(levels), specs[0].on_nonfinite or "raise")
+
+
+def init_state(tower: Tower, leaves: Sequence[Array], ops: Any) -> TowerState:
+    states, targets = [], list(leaves)
+    for level in tower.levels:
+        coords = tuple(ops.full_like(targets[h.leaf] if h.shape else ops.scalar(0.0, targets[0]),
+                                     to_coordinate(h.domain, level.spec.initial[h.name]))
+                       for h in level.layout)
+        slots = tuple(level.spec.init_slots(t, level.const, ops) for t in targets)
+        states.append(LevelState(coords, slots, None, None, 0))
+        targets = list(coords)
+    return TowerState(tower, tuple(states), 0, 0)
+
+
+def level_values(level: Level, coords: Sequence[Array], n_targets: int, ops: Any,
+                 perturb: tuple[int, float] | None = None) -> list[dict[str, Array]]:
+    """Hyperparameter values each updated leaf sees: ``[leaf][name]``."""
+    values = [dict(level.spec.initial) for _ in range(n_targets)]
+    for k, (h, c) in enumerate(zip(level.layout, coords)):
+        v = to_value(h.domain, c, ops)
+        if perturb is not None and perturb[0] == k:
+            v = v + perturb[1]  # finite-difference hook for the tests
+        for i in (range(n_targets) if h.leaf is None else (h.leaf,)):
+            values[i][h.name] = v
+    return values
+
+
+def hypergradients(tower: Tower, state: TowerState, grads: Sequence[Array | None],
+                   ops: Any) -> list[tuple[Array, ...]]:
+    """dL/d(value) of each level's learned hyperparameters through the last update only."""
+    out, cot = [], list(grads)
+    for level, ls in zip(tower.levels, state.levels):
+        if not level.layout or ls.tangents is None:
+            break
+        hg = []
+        for h, tans, coord in zip(level.layout, ls.tangents, ls.coords):
+            total = None
+            for c, t in zip(cot, tans):
+                if c is None or t is None:
+                    continue
+                part = c * t if h.shape else ops.vdot(c, t)
+                total = part if total is None else total + part
+            hg.append(ops.full_like(coord, 0.0) if total is None else total)
+        out.append(tuple(hg))
+        cot = hg
+    return out
+
+
+def _first_bad(arrays: Sequence[Array | None], names: Sequence[str], ops: Any) -> str | None:
+    for a, n in zip(arrays, names):
+        if a is not None and not ops.all_finite(a):
+            return n
+    return None
+
+
+def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array | None],
+               loss: float | None, ops: Any, perturb: tuple[int, int, float] | None = None
+               ) -> tuple[list[Array], TowerState]:
+    """One step; ``grads[i] is None`` leaves leaf i untouched (torch's ``p.grad is None``).
+
+    ``perturb=(level, hyper_leaf, eps)`` adds eps to that value before it is used (tests only).
+    """
+    tower = state.tower
+    n = len(tower.levels)
+    hgs = hypergradients(tower, state, grads, ops)
+
+    def refuse(what: str) -> tuple[list[Array], TowerState]:
+        msg = (f"{what} at step {state.step + state.skipped}; parameters and optimizer state were "
+               f"left unchanged")
+        if tower.on_nonfinite == "raise":
+            raise NonFiniteError(msg + " (pass on_nonfinite='skip' to skip such steps)")
+        return list(leaves), dataclasses.replace(state, skipped=state.skipped + 1)
+
+    if loss is not None and not ops.all_finite(ops.scalar(float(loss))):
+        return refuse(f"non-finite loss {float(loss)}")
+    bad = _first_bad(grads, tower.levels[0].target_names, ops)
+    if bad is not None:
+        return refuse(f"non-finite gradient of parameter {bad!r}")
+    for j, hg in enumerate(hgs):
+        bad = _first_bad(hg, tower.levels[j + 1].target_names, ops)
+        if bad is not None:
+            return refuse(f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
+
+    new_coords = [ls.coords for ls in state.levels]
+    new_levels = list(state.levels)
+    new_leaves = list(leaves)
+    for j in range(n - 1, -1, -1):
+        level, ls = tower.levels[j], state.levels[j]
+        if j == 0:
+            targets, xs = list(leaves), list(grads)
+        elif j - 1 < len(hgs):
+            targets, xs = list(new_coords[j - 1]), list(hgs[j - 1])
+        else:  # no hypergradient for level j-1 yet: level j waits, and has nothing to chain
+            new_levels[j] = dataclasses.replace(ls, tangents=None, hypergrad=None)
+            continue
+        want = level.learned
+        p = perturb[1:] if perturb is not None and perturb[0] == j else None
+        values = level_values(level, new_coords[j], len(targets), ops, p)
+        slots, raw_tangents = list(ls.slots), []
+        for i, (t, x) in enumerate(zip(targets, xs)):
+            if x is None:
+                raw_tangents.append(None)
+                continue
+            delta, slots[i], tans = level.spec.update_rule(
+                t, x, ls.slots[i], values[i], level.const, want, ops)
+            new_t, scale = apply_update(level.targets[i], t, delta, level.spec.trust, ops)
+            targets[i] = new_t if j else ops.cast_like(new_t, t)
+            if scale is not None:
+                tans = {k: v * scale for k, v in tans.items()}
+            raw_tangents.append(tans)
+        tangents = None
+        if level.layout:
+            tangents = tuple(
+                tuple(None if rt is None or (h.leaf is not None and h.leaf != i) else rt[h.name]
+                      for i, rt in enumerate(raw_tangents))
+                for h in level.layout)
+        hg = hgs[j] if j < len(hgs) else None
+        new_levels[j] = dataclasses.replace(ls, slots=tuple(slots), tangents=tangents,
+                                            hypergrad=hg, updates=ls.updates + 1)
+        if j:
+            new_coords[j - 1] = tuple(targets)
+        else:
+            new_leaves = targets
+    for j in range(n):
+        new_levels[j] = dataclasses.replace(new_levels[j], coords=tuple(new_coords[j]))
+        names = tower.levels[j + 1].target_names if j + 1 < n else ()
+        bad = _first_bad(new_coords[j], names, ops)
+        if bad is not None:
+            return refuse(f"update made {tower.levels[j].describe(j)} hyperparameter {bad} "
+                          f"non-finite")
+    bad = _first_bad(new_leaves, tower.levels[0].target_names, ops)
+    if bad is not None:
+        return refuse(f"update made parameter {bad!r} non-finite")
+    return new_leaves, dataclasses.replace(state, levels=tuple(new_levels), step=state.step + 1)
