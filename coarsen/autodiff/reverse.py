@@ -1,0 +1,302 @@
+"""Reverse mode over segments: the derivative program of a `Function`, as Python source.
+
+Input: a verified `Function`, the positions of the parameters to differentiate, and whether
+the caller wants the value too. Output: source of one function
+`name(*params, *cotangents) -> (outputs, gradients)`.
+
+The backward pass is emitted first (so we know which forward values it reads), then the
+forward pass, keeping only the work those values and the outputs need:
+- a segment (see `coarsen.segments`) contributes `d_input += <CSE'd symbolic VJP>`;
+- other ops use their rule in `rules.DERIVATIVES`;
+- an IF runs the backward of the branch the forward took (its condition is kept);
+- a loop runs its body's backward once per forward iteration, in reverse, popping from its
+  tape the values the forward recorded: one record per iteration, not per op.
+Adjoints of arrays that receive in-place updates (scatter-adds) own their buffer; every
+other adjoint may alias the expression it was first assigned.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from coarsen.autodiff.activity import active_values
+from coarsen.autodiff.rules import DERIVATIVES
+from coarsen.codegen.forward import ForwardEmitter, Program, needed_values
+from coarsen.codegen.source import Code
+from coarsen.errors import InternalError
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.segments import _free_values, plan_segments
+from phicalc.diff import vjp
+from phicalc.emit import cse, to_source
+
+
+class Reverse:
+    def __init__(self, fn: Function, wrt: list[int]) -> None:
+        self.fn = fn
+        self.plan = plan_segments(fn)
+        self.prog = Program(fn, self.plan)
+        self.wrt = [fn.params[k] for k in wrt]
+        self.outputs = list(fn.body.yields)
+        self.active = active_values(fn, [p.id for p in self.wrt], [o.id for o in self.outputs])
+        self.refs: set[int] = set()          # forward values the backward reads
+        self.shape_refs: set[int] = set()    # forward values whose shape the backward reads
+        self.scatter = self._scatter_targets()
+        self.pushes: dict[int, list[Value]] = {}
+        self.tapes: dict[int, str] = {}
+        self.counts: dict[int, str] = {}
+
+    # ---------------------------------------------------------------- names
+    def ref(self, v: Value) -> str:
+        if v.id not in self.prog.constants:
+            self.refs.add(v.id)
+        return self.prog.src(v)
+
+    def shape(self, v: Value) -> str:
+        self.shape_refs.add(v.id)
+        return f"np.shape({self.prog.name(v)})"
+
+    def d(self, v: Value) -> str:
+        return "d_" + self.prog.name(v)
+
+    def zero(self, v: Value) -> str:
+        return f"np.zeros({self.shape(v)})" if v.type.rank else "0.0"
+
+    # ---------------------------------------------------------------- accumulation
+    def _scatter_targets(self) -> set[int]:
+        out: set[int] = set()
+        for instr in _walk(self.fn.body):
+            if instr.op is Op.GETITEM:
+                out.add(instr.args[0].id)
+            elif instr.op is Op.SETITEM:
+                out.add(instr.result.id)
+        return out
+
+    def ensure(self, v: Value, code: Code, declared: set[int]) -> None:
+        if v.id not in declared:
+            code.line(f"{self.d(v)} = {self.zero(v)}")
+            declared.add(v.id)
+
+    def accum(self, v: Value, expr: str, code: Code, declared: set[int], owned: bool = False) -> None:
+        """d_v += expr. `owned`: expr is an adjoint nobody reads afterwards (may be taken over)."""
+        if v.id not in self.active or v.id in self.prog.constants:
+            return
+        dv = self.d(v)
+        if v.id in declared:
+            if v.id in self.scatter and v.type.rank:
+                code.line(f"{dv} += {expr}")
+            else:
+                code.line(f"{dv} = {dv} + {expr}")
+            return
+        if v.id in self.scatter and v.type.rank and not owned:
+            code.line(f"{dv} = np.array({expr}, dtype=np.float64)")
+        else:
+            code.line(f"{dv} = {expr}")
+        declared.add(v.id)
+
+    # ---------------------------------------------------------------- regions
+    def region(self, region: Region, code: Code, declared: set[int]) -> None:
+        for instr in reversed(region.instrs):
+            self.instr(instr, code, declared)
+
+    def instr(self, instr: Instr, code: Code, declared: set[int]) -> None:
+        if instr.op is Op.CONST:
+            return
+        if instr.results and instr.results[0].id in self.plan.candidates:
+            for r in reversed(instr.results):
+                if r.id in self.plan.materialized:
+                    self.segment(r, code, declared)
+            return
+        if not any(r.id in self.active and r.id in declared for r in instr.results):
+            return
+        if instr.op is Op.IF:
+            self.if_(instr, code, declared)
+        elif instr.op in (Op.FOR, Op.WHILE):
+            self.loop(instr, code, declared)
+        else:
+            rule = DERIVATIVES.get(instr.op)
+            if rule is None:
+                raise InternalError(f"no derivative rule for {instr.op.value} (pass 'autodiff')", instr.loc)
+            rule(self, instr, code, declared)
+
+    def segment(self, v: Value, code: Code, declared: set[int]) -> None:
+        if v.id not in declared:
+            return
+        inputs = [s for s in self.plan.inputs(v.id) if s.id in self.active]
+        if not inputs:
+            return
+        expr = self.plan.expr[v.id]
+        dsym = sp.Symbol(self.d(v), real=True)
+        grads = vjp([expr], [self.plan.symbol[s.id] for s in inputs], [dsym])
+        pairs = [(s, g) for s, g in zip(inputs, grads) if g != 0]
+        if not pairs:
+            return
+        assigns, reduced = cse([g for _, g in pairs])
+        rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
+        array = self.prog.is_array_expr(v.id)
+        for sym in set().union(*(g.free_symbols for _, g in pairs)):
+            if sym in self.plan.value_of:
+                self.ref(self.plan.value_of[sym])
+        for t, value in assigns:
+            code.line(f"_{t.name} = {to_source(value.xreplace(rename), array)}")
+        for (s, _), g in zip(pairs, reduced):
+            src = to_source(g.xreplace(rename), array)
+            if array:
+                src = f"rt.unbroadcast({src}, {self.shape(s)})" if s.type.rank else f"rt.to_scalar({src})"
+            self.accum(s, src, code, declared)
+
+    def predeclare(self, instr: Instr, code: Code, declared: set[int]) -> None:
+        """Adjoints that a nested region adds to must exist before the region's backward."""
+        for sub in instr.regions:
+            for v in _free_values(sub):
+                if v.id in self.active and v.id not in self.prog.constants:
+                    self.ensure(v, code, declared)
+
+    def nested(self, region: Region, prologue, code: Code, declared: set[int]) -> Code:
+        """The backward of a region in its own scope, preceded by its tape pop (if any)."""
+        inner = Code()
+        scope = set(declared)
+        prologue(inner, scope)
+        self.region(region, inner, scope)
+        return inner, scope
+
+    def finish_nested(self, region: Region, inner: Code, code: Code) -> None:
+        loop = self.prog.loop_of[id(region)]
+        if loop is not None:
+            local = [p for p in region.params] + [r for i in region.instrs for r in i.results]
+            needs = [v for v in local if (v.id in self.refs or v.id in self.shape_refs)
+                     and v.id not in self.prog.constants]
+            if needs:
+                self.pushes[id(region)] = needs
+                tape = self.tapes.setdefault(id(loop), self.prog.names.reserve("tape"))
+                names = ", ".join(self.prog.name(v) for v in needs)
+                code.line(f"{names}, = {tape}.pop()")
+        code.extend(inner)
+
+    def if_(self, instr: Instr, code: Code, declared: set[int]) -> None:
+        self.predeclare(instr, code, declared)
+        live = [(k, r) for k, r in enumerate(instr.results) if r.id in self.active and r.id in declared]
+        cond = self.ref(instr.args[0])
+        for header, region in ((f"if {cond}:", instr.regions[0]), ("else:", instr.regions[1])):
+            def prologue(inner, scope, region=region):
+                for k, r in live:
+                    self.accum(region.yields[k], self.d(r), inner, scope)
+            inner, _ = self.nested(region, prologue, code, declared)
+            with code.block(header):
+                self.finish_nested(region, inner, code)
+
+    def loop(self, instr: Instr, code: Code, declared: set[int]) -> None:
+        is_for = instr.op is Op.FOR
+        body = instr.regions[-1]
+        params = body.params[1:] if is_for else body.params
+        inits = instr.args[3:] if is_for else instr.args
+        slots = [k for k, r in enumerate(instr.results)
+                 if r.id in self.active or params[k].id in self.active]
+        if not slots:
+            return
+        self.predeclare(instr, code, declared)
+        carry = {k: self.prog.names.reserve(f"dc_{self.prog.name(instr.results[k])}") for k in slots}
+        for k in slots:
+            r = instr.results[k]
+            code.line(f"{carry[k]} = {self.d(r) if r.id in declared else self.zero(r)}")
+
+        def prologue(inner, scope):
+            for k in slots:
+                self.accum(body.yields[k], carry[k], inner, scope, owned=True)
+
+        inner, scope = self.nested(body, prologue, code, declared)
+        for k in slots:
+            p = params[k]
+            inner.line(f"{carry[k]} = {self.d(p) if p.id in scope else self.zero(p)}")
+        if is_for:
+            start, stop, step = (self.ref(a) for a in instr.args[:3])
+            trips = f"rt.trip_count({start}, {stop}, {step})"
+        else:
+            count = self.counts.setdefault(id(instr), self.prog.names.reserve("trips"))
+            trips = f"{count}.pop()"
+        with code.block(f"for _ in range({trips}):"):
+            self.finish_nested(body, inner, code)
+        for k in slots:
+            self.accum(inits[k], carry[k], code, declared, owned=True)
+
+    # ---------------------------------------------------------------- program
+    def inplace_ok(self, instr: Instr) -> bool:
+        """A write may reuse its array unless the backward reads that buffer's values."""
+        return not (self._buffer_class(instr.args[0]) & self.refs)
+
+    def _buffer_class(self, v: Value) -> set[int]:
+        return self.buffers.get(v.id, {v.id})
+
+    def _buffers(self) -> dict[int, set[int]]:
+        import networkx as nx
+        g = nx.Graph()
+        for instr in _walk(self.fn.body):
+            if instr.op is Op.SETITEM or (instr.op in (Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE)
+                                          and instr.result.type.rank):
+                g.add_edge(instr.args[0].id, instr.result.id)
+            elif instr.op is Op.IF:
+                for sub in instr.regions:
+                    for y, r in zip(sub.yields, instr.results):
+                        if r.type.rank:
+                            g.add_edge(y.id, r.id)
+            elif instr.op in (Op.FOR, Op.WHILE):
+                inits = instr.args[3:] if instr.op is Op.FOR else instr.args
+                for sub in instr.regions:
+                    params = sub.params[1:] if instr.op is Op.FOR else sub.params
+                    for k, r in enumerate(instr.results):
+                        if r.type.rank:
+                            g.add_edge(inits[k].id, r.id)
+                            g.add_edge(params[k].id, r.id)
+                            g.add_edge(instr.regions[-1].yields[k].id, r.id)
+        out: dict[int, set[int]] = {}
+        for comp in nx.connected_components(g):
+            for v in comp:
+                out[v] = comp
+        return out
+
+    def emit(self, name: str, with_value: bool) -> str:
+        backward = Code()
+        declared: set[int] = set()
+        cts = []
+        for k, o in enumerate(self.outputs):
+            ct = self.prog.names.reserve(f"ct{k}")
+            cts.append(ct)
+            if o.id in self.active:
+                self.accum(o, ct, backward, declared)
+        self.region(self.fn.body, backward, declared)
+        grads = []
+        for p in self.wrt:
+            grads.append(self.d(p) if p.id in declared else self.zero(p))
+        roots = self.refs | self.shape_refs | ({o.id for o in self.outputs} if with_value else set())
+        roots |= {v.id for vals in self.pushes.values() for v in vals}
+        self.buffers = self._buffers()
+        needed = needed_values(self.prog, roots)
+        forward = Code()
+        for tape in self.tapes.values():
+            forward.line(f"{tape} = []")
+        for count in self.counts.values():
+            forward.line(f"{count} = []")
+        ForwardEmitter(self.prog, needed, self.pushes, self.tapes, self.counts, self.inplace_ok) \
+            .region(self.fn.body, forward)
+        params = [self.prog.name(p) for p in self.fn.params]
+        code = Code()
+        code.line(f"# generated by coarsen: reverse-mode derivative of {self.fn.name} "
+                  f"({self.fn.loc}) w.r.t. {', '.join(self.prog.name(p) for p in self.wrt)}")
+        with code.block(f"def {name}({', '.join(params + cts)}):"):
+            code.line("# forward")
+            code.extend(forward)
+            code.line("# backward")
+            code.extend(backward)
+            outs = ", ".join(self.prog.src(o) for o in self.outputs) if with_value else ""
+            code.line(f"return ({outs}{',' if outs else ''}), ({', '.join(grads)}{',' if grads else ''})")
+        return code.text()
+
+
+def _walk(region: Region):
+    for instr in region.instrs:
+        yield instr
+        for sub in instr.regions:
+            yield from _walk(sub)
+
+
+def derivative_source(fn: Function, wrt: list[int], name: str, with_value: bool = True) -> tuple[str, dict]:
+    rev = Reverse(fn, wrt)
+    return rev.emit(name, with_value), rev.prog.array_constants

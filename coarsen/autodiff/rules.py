@@ -1,0 +1,147 @@
+"""DERIVATIVES: the reverse-mode rule of every op that is not part of a segment.
+
+Elementwise float ops never reach this table: they live in segments, whose derivatives are
+symbolic. A rule `(rev, instr, code, declared)` reads the result's adjoint `rev.d(result)`
+and adds to its operands' adjoints with `rev.accum`; it reads forward values through
+`rev.ref` (so they are kept, and recorded inside loops). Ops with no entry and no exemption
+raise an error naming the op.
+"""
+from __future__ import annotations
+
+from coarsen.codegen.numpy_emit import index_source
+from coarsen.ir.nodes import Op
+
+DERIVATIVES: dict = {}
+# ops whose results are never active (integer/bool results, fresh constants)
+EXEMPT = frozenset({
+    Op.CONST, Op.SHAPE, Op.ZEROS, Op.ONES, Op.EMPTY, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE,
+    Op.NOT, Op.AND, Op.OR, Op.FLOORDIV, Op.SIGN,
+})
+
+
+def derivative(*ops: Op):
+    def register(fn):
+        for op in ops:
+            if op in DERIVATIVES:
+                raise KeyError(f"duplicate derivative rule for {op}")
+            DERIVATIVES[op] = fn
+        return fn
+    return register
+
+
+def _reduction_args(instr):
+    return instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
+
+
+@derivative(Op.SUM)
+def _sum(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    rev.accum(x, f"rt.expand({rev.d(r)}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+
+
+@derivative(Op.MEAN)
+def _mean(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    count = f"{rev.ref(x)}.size" if axis is None else f"{rev.shape(x)}[{axis}]"
+    rev.accum(x, f"rt.expand({rev.d(r)} / {count}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+
+
+@derivative(Op.PROD)
+def _prod(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    # d prod / d x_i = prod / x_i (undefined where x_i == 0; documented limitation)
+    rev.accum(x, f"rt.expand({rev.d(r)} * {rev.ref(r)}, {rev.shape(x)}, {axis!r}, {keep}) / {rev.ref(x)}",
+              code, declared)
+
+
+@derivative(Op.MAX, Op.MIN)
+def _extremum(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    mask = f"rt.first_extremum_mask({rev.ref(x)}, {rev.ref(r)}, {axis!r}, {keep})"
+    rev.accum(x, f"{mask} * rt.expand({rev.d(r)}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+
+
+@derivative(Op.MATMUL)
+def _matmul(rev, instr, code, declared):
+    (a, b), r = instr.args, instr.result
+    d = rev.d(r)
+    ra, rb = a.type.rank, b.type.rank
+    if a.id in rev.active:
+        bb = rev.ref(b)
+        grad = {(2, 2): f"{d} @ {bb}.T", (1, 2): f"{bb} @ {d}", (2, 1): f"np.outer({d}, {bb})",
+                (1, 1): f"{d} * {bb}"}[(ra, rb)]
+        rev.accum(a, grad, code, declared)
+    if b.id in rev.active:
+        aa = rev.ref(a)
+        grad = {(2, 2): f"{aa}.T @ {d}", (1, 2): f"np.outer({aa}, {d})", (2, 1): f"{aa}.T @ {d}",
+                (1, 1): f"{d} * {aa}"}[(ra, rb)]
+        rev.accum(b, grad, code, declared)
+
+
+@derivative(Op.TRANSPOSE)
+def _transpose(rev, instr, code, declared):
+    rev.accum(instr.args[0], f"{rev.d(instr.result)}.T", code, declared)
+
+
+@derivative(Op.RESHAPE)
+def _reshape(rev, instr, code, declared):
+    x = instr.args[0]
+    rev.accum(x, f"np.reshape({rev.d(instr.result)}, {rev.shape(x)})", code, declared)
+
+
+@derivative(Op.COPY)
+def _copy(rev, instr, code, declared):
+    rev.accum(instr.args[0], rev.d(instr.result), code, declared)
+
+
+@derivative(Op.STACK)
+def _stack(rev, instr, code, declared):
+    for k, a in enumerate(instr.args):
+        rev.accum(a, f"{rev.d(instr.result)}[{k}]", code, declared)
+
+
+def _index(rev, instr, values):
+    return index_source(instr.attrs["index"], [rev.ref(v) for v in values])
+
+
+@derivative(Op.GETITEM)
+def _getitem(rev, instr, code, declared):
+    x, *idx = instr.args
+    if x.id not in rev.active:
+        return
+    rev.ensure(x, code, declared)
+    code.line(f"{rev.d(x)}[{_index(rev, instr, idx)}] += {rev.d(instr.result)}")
+
+
+@derivative(Op.SETITEM)
+def _setitem(rev, instr, code, declared):
+    x, *rest = instr.args
+    *idx, v = rest
+    d = rev.d(instr.result)
+    where = _index(rev, instr, idx)
+    if v.id in rev.active:
+        selected = f"{d}[{where}]"
+        if v.type.rank:
+            selected = f"rt.unbroadcast({selected}, {rev.shape(v)})"
+        else:
+            selected = f"rt.to_scalar({selected})"
+        rev.accum(v, selected, code, declared)
+    if x.id in rev.active:
+        code.line(f"{d}[{where}] = 0.0")
+        rev.accum(x, d, code, declared, owned=True)
+
+
+@derivative(Op.MOD)
+def _mod(rev, instr, code, declared):
+    (a, b), d = instr.args, rev.d(instr.result)
+    rev.accum(a, d, code, declared)
+    rev.accum(b, f"-np.floor({rev.ref(a)} / {rev.ref(b)}) * {d}", code, declared)
+
+
+@derivative(Op.CAST)
+def _cast(rev, instr, code, declared):
+    rev.accum(instr.args[0], rev.d(instr.result), code, declared)

@@ -1,0 +1,264 @@
+"""The forward program: IR -> Python/NumPy statements, with dead code dropped.
+
+Input: a `Function`, its `SegmentPlan`, the set of values something needs (the outputs, and
+in a derivative program every forward value the backward pass reads), and for each region
+inside a loop the values to record on that loop's tape. Output: source lines.
+
+Segments are emitted as one expression each (CSE'd); other ops through `NUMPY_EMIT`. A loop
+carries its values in the variables named after its results; each region inside a loop ends
+by appending the values the backward pass will read to the tape of its innermost loop.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
+from coarsen.codegen.source import Code, Names
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
+from coarsen.segments import SegmentPlan, value_name
+from phicalc.emit import cse, to_source
+
+
+class Program:
+    """Shared facts about a function being emitted."""
+
+    def __init__(self, fn: Function, plan: SegmentPlan) -> None:
+        self.fn = fn
+        self.plan = plan
+        self.names = Names(fn.names)
+        for vid, sym in plan.symbol.items():
+            self.names.names[vid] = sym.name
+            self.names.taken.add(sym.name)
+        for p in fn.params:
+            if p.id not in self.names.names:
+                self.names.names[p.id] = self.names.reserve(value_name(p, "", True))
+        self.constants: dict[int, Any] = {}
+        self.array_constants: dict[str, np.ndarray] = {}
+        self.def_region: dict[int, Region] = {}
+        self.owner: dict[int, Instr] = {}        # id(region) -> the control instr holding it
+        self.parent: dict[int, Region] = {}      # id(region) -> enclosing region
+        self.loop_of: dict[int, Instr | None] = {}  # id(region) -> innermost enclosing loop
+        self._index(fn.body, None, None)
+
+    def _index(self, region: Region, owner: Instr | None, loop: Instr | None) -> None:
+        self.loop_of[id(region)] = loop
+        for p in region.params:
+            self.def_region[p.id] = region
+        for instr in region.instrs:
+            for r in instr.results:
+                self.def_region[r.id] = region
+            if instr.op is Op.CONST:
+                if instr.result.type.rank == 0:
+                    self.constants[instr.result.id] = instr.attrs["value"]
+                else:
+                    self.array_constants[self.name(instr.result)] = instr.attrs["value"]
+            inner_loop = instr if instr.op in (Op.FOR, Op.WHILE) else loop
+            for sub in instr.regions:
+                self.owner[id(sub)] = instr
+                self.parent[id(sub)] = region
+                self._index(sub, instr, inner_loop)
+
+    def name(self, v: Value) -> str:
+        return self.names.of(v)
+
+    def src(self, v: Value) -> str:
+        if v.id in self.constants:
+            c = self.constants[v.id]
+            return repr(float(c)) if isinstance(c, float) else repr(c)
+        return self.name(v)
+
+    def is_array_expr(self, vid: int) -> bool:
+        expr = self.plan.expr[vid]
+        return self.plan.values[vid].type.rank > 0 or any(
+            self.plan.value_of[s].type.rank > 0 for s in expr.free_symbols if s in self.plan.value_of)
+
+
+def emit_expression(prog: Program, target: str, expr: sp.Expr, array: bool, code: Code) -> None:
+    """`target = expr`, with common subexpressions in temporaries."""
+    assigns, (reduced,) = cse([expr])
+    rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
+    for t, value in assigns:
+        code.line(f"_{t.name} = {to_source(value.xreplace(rename), array)}")
+    code.line(f"{target} = {to_source(reduced.xreplace(rename), array)}")
+
+
+def needed_values(prog: Program, roots: set[int]) -> set[int]:
+    """Every value the roots depend on, control dependences (branch conditions, loop bounds,
+    loop tests) included: the forward work that must run."""
+    deps: dict[int, set[int]] = {}
+
+    def control_of(region: Region) -> set[int]:
+        out: set[int] = set()
+        r = region
+        while id(r) in prog.owner:
+            instr = prog.owner[id(r)]
+            if instr.op is Op.IF:
+                out.add(instr.args[0].id)
+            elif instr.op is Op.FOR:
+                out.update(a.id for a in instr.args[:3])
+            else:
+                out.add(instr.regions[0].yields[0].id)
+            r = prog.parent[id(r)]
+        return out
+
+    def visit(region: Region) -> None:
+        ctl = control_of(region)
+        for p in region.params:
+            deps.setdefault(p.id, set()).update(ctl)
+        for instr in region.instrs:
+            for sub in instr.regions:
+                visit(sub)
+            if instr.op is Op.IF:
+                for k, r in enumerate(instr.results):
+                    deps[r.id] = {instr.args[0].id} | {sub.yields[k].id for sub in instr.regions} | ctl
+            elif instr.op in (Op.FOR, Op.WHILE):
+                body = instr.regions[-1]
+                inits = instr.args[3:] if instr.op is Op.FOR else instr.args
+                loop_ctl = {a.id for a in instr.args[:3]} if instr.op is Op.FOR else {instr.regions[0].yields[0].id}
+                for k, r in enumerate(instr.results):
+                    carried = {inits[k].id, body.yields[k].id}
+                    deps[r.id] = carried | loop_ctl | ctl
+                    for sub in instr.regions:
+                        params = sub.params[1:] if instr.op is Op.FOR else sub.params
+                        deps.setdefault(params[k].id, set()).update(carried | loop_ctl)
+                if instr.op is Op.FOR:
+                    deps.setdefault(body.params[0].id, set()).update(loop_ctl)
+            else:
+                for r in instr.results:
+                    deps[r.id] = {a.id for a in instr.args} | ctl
+
+    visit(prog.fn.body)
+    needed: set[int] = set()
+    todo = list(roots)
+    while todo:
+        v = todo.pop()
+        if v in needed:
+            continue
+        needed.add(v)
+        todo.extend(deps.get(v, ()))
+    return needed
+
+
+class ForwardEmitter:
+    def __init__(self, prog: Program, needed: set[int], pushes: dict[int, list[Value]],
+                 tapes: dict[int, str], counts: dict[int, str], inplace_ok) -> None:
+        self.prog = prog
+        self.needed = needed
+        self.pushes = pushes      # id(region) -> values to record at its end
+        self.tapes = tapes        # id(loop instr) -> tape list name
+        self.counts = counts      # id(while instr) -> trip-count list name
+        self.inplace_ok = inplace_ok
+
+    def live(self, instr: Instr) -> bool:
+        if any(r.id in self.needed for r in instr.results):
+            return True
+        if instr.regions:
+            return any(r.id in self.needed for sub in instr.regions for i in walk(sub) for r in i.results) or \
+                any(p.id in self.needed for sub in instr.regions for p in sub.params)
+        return False
+
+    def region(self, region: Region, code: Code) -> None:
+        for instr in region.instrs:
+            if self.live(instr):
+                self.instr(instr, code)
+        self.push(region, code)
+
+    def push(self, region: Region, code: Code) -> None:
+        values = self.pushes.get(id(region))
+        if values:
+            loop = self.prog.loop_of[id(region)]
+            names = ", ".join(self.prog.name(v) for v in values)
+            code.line(f"{self.tapes[id(loop)]}.append(({names},))")
+
+    def instr(self, instr: Instr, code: Code) -> None:
+        prog, op = self.prog, instr.op
+        if op is Op.CONST:
+            return
+        if instr.results and instr.results[0].id in prog.plan.candidates:
+            for r in instr.results:
+                if r.id in prog.plan.materialized and r.id in self.needed:
+                    emit_expression(prog, prog.name(r), prog.plan.expr[r.id], prog.is_array_expr(r.id), code)
+            return
+        if op is Op.IF:
+            self.if_(instr, code)
+        elif op is Op.FOR:
+            self.for_(instr, code)
+        elif op is Op.WHILE:
+            self.while_(instr, code)
+        elif op is Op.SETITEM:
+            x, *rest = instr.args
+            *idx, v = rest
+            r = prog.name(instr.result)
+            copy = "" if self.inplace_ok(instr) else ".copy()"
+            code.line(f"{r} = {prog.src(x)}{copy}")
+            code.line(f"{r}[{index_source(instr.attrs['index'], [prog.src(i) for i in idx])}] = {prog.src(v)}")
+        else:
+            rule = NUMPY_EMIT.get(op)
+            if rule is None:
+                raise NotImplementedError(f"no NumPy emitter for {op.value}")
+            code.line(f"{prog.name(instr.result)} = {rule(instr, [prog.src(a) for a in instr.args])}")
+
+    def if_(self, instr: Instr, code: Code) -> None:
+        prog = self.prog
+        for header, region in ((f"if {prog.src(instr.args[0])}:", instr.regions[0]), ("else:", instr.regions[1])):
+            with code.block(header):
+                self.region_body(region, code)
+                for r, y in zip(instr.results, region.yields):
+                    if r.id in self.needed:
+                        code.line(f"{prog.name(r)} = {prog.src(y)}")
+
+    def region_body(self, region: Region, code: Code) -> None:
+        for instr in region.instrs:
+            if self.live(instr):
+                self.instr(instr, code)
+        self.push(region, code)
+
+    def _carry_in(self, instr: Instr, inits, code: Code) -> list[int]:
+        slots = [k for k, r in enumerate(instr.results) if r.id in self.needed
+                 or any(sub.params[k + (1 if instr.op is Op.FOR else 0)].id in self.needed for sub in instr.regions)]
+        for k in slots:
+            code.line(f"{self.prog.name(instr.results[k])} = {self.prog.src(inits[k])}")
+        return slots
+
+    def _bind_params(self, params, instr, slots, code: Code) -> None:
+        for k in slots:
+            if params[k].id in self.needed:
+                code.line(f"{self.prog.name(params[k])} = {self.prog.name(instr.results[k])}")
+
+    def _carry_out(self, body: Region, instr: Instr, slots, code: Code) -> None:
+        for k in slots:
+            code.line(f"{self.prog.name(instr.results[k])} = {self.prog.src(body.yields[k])}")
+
+    def for_(self, instr: Instr, code: Code) -> None:
+        prog = self.prog
+        start, stop, step, *inits = instr.args
+        body = instr.regions[0]
+        slots = self._carry_in(instr, inits, code)
+        index = prog.name(body.params[0])
+        with code.block(f"for {index} in range({prog.src(start)}, {prog.src(stop)}, {prog.src(step)}):"):
+            self._bind_params(body.params[1:], instr, slots, code)
+            self.region_body(body, code)
+            self._carry_out(body, instr, slots, code)
+
+    def while_(self, instr: Instr, code: Code) -> None:
+        prog = self.prog
+        cond, body = instr.regions
+        slots = self._carry_in(instr, instr.args, code)
+        count = self.counts.get(id(instr))
+        if count:
+            code.line(f"{count}_n = 0")
+        with code.block("while True:"):
+            self._bind_params(cond.params, instr, slots, code)
+            self.region_body(cond, code)
+            code.line(f"if not {prog.src(cond.yields[0])}:")
+            code.line("    break")
+            self._bind_params(body.params, instr, slots, code)
+            self.region_body(body, code)
+            self._carry_out(body, instr, slots, code)
+            if count:
+                code.line(f"{count}_n += 1")
+        if count:
+            code.line(f"{count}.append({count}_n)")

@@ -1,0 +1,144 @@
+"""NUMPY_EMIT: one rule per primal op -> a Python/NumPy expression over operand names.
+
+A rule gets the instruction and the source text of its operands (names or literals) and
+returns one expression. SETITEM is a statement and handled by the emitter. Control flow and
+EXPR are emitted by the program emitters.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from coarsen.ir.nodes import Instr, Op
+
+NUMPY_EMIT: dict[Op, Callable[[Instr, list[str]], str]] = {}
+
+
+def rule(*ops: Op):
+    def register(fn):
+        for op in ops:
+            if op in NUMPY_EMIT:
+                raise KeyError(f"duplicate NUMPY_EMIT rule for {op}")
+            NUMPY_EMIT[op] = fn
+        return fn
+    return register
+
+
+_INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.FLOORDIV: "//", Op.MOD: "%",
+          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!=",
+          Op.MATMUL: "@"}
+_UFUNC = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.SQRT: "sqrt",
+          Op.SIN: "sin", Op.COS: "cos", Op.TAN: "tan", Op.TANH: "tanh", Op.ARCTAN: "arctan",
+          Op.SINH: "sinh", Op.COSH: "cosh", Op.ABS: "abs", Op.SIGN: "sign",
+          Op.MAXIMUM: "maximum", Op.MINIMUM: "minimum"}
+
+for _op, _sym in _INFIX.items():
+    NUMPY_EMIT[_op] = (lambda s: lambda instr, a: f"{a[0]} {s} {a[1]}")(_sym)
+for _op, _fn in _UFUNC.items():
+    NUMPY_EMIT[_op] = (lambda f: lambda instr, a: f"np.{f}({', '.join(a)})")(_fn)
+
+
+def _is_array(instr: Instr) -> bool:
+    return instr.result.type.rank > 0
+
+
+@rule(Op.POW)
+def _pow(instr, a):
+    return f"np.power({a[0]}, {a[1]})"
+
+
+@rule(Op.NEG)
+def _neg(instr, a):
+    return f"-{a[0]}"
+
+
+@rule(Op.NOT)
+def _not(instr, a):
+    return f"np.logical_not({a[0]})" if _is_array(instr) else f"not {a[0]}"
+
+
+@rule(Op.AND)
+def _and(instr, a):
+    return f"np.logical_and({a[0]}, {a[1]})" if _is_array(instr) else f"{a[0]} and {a[1]}"
+
+
+@rule(Op.OR)
+def _or(instr, a):
+    return f"np.logical_or({a[0]}, {a[1]})" if _is_array(instr) else f"{a[0]} or {a[1]}"
+
+
+@rule(Op.WHERE)
+def _where(instr, a):
+    return f"np.where({a[0]}, {a[1]}, {a[2]})" if _is_array(instr) else f"({a[1]} if {a[0]} else {a[2]})"
+
+
+@rule(Op.CLIP)
+def _clip(instr, a):
+    return f"np.minimum(np.maximum({a[0]}, {a[1]}), {a[2]})"
+
+
+@rule(Op.CAST)
+def _cast(instr, a):
+    dtype = instr.attrs["dtype"]
+    if _is_array(instr):
+        return f"np.asarray({a[0]}, dtype={ {'f64': 'np.float64', 'i64': 'np.int64', 'bool': 'np.bool_'}[dtype]})"
+    return f"{ {'f64': 'float', 'i64': 'int', 'bool': 'bool'}[dtype]}({a[0]})"
+
+
+@rule(Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN)
+def _reduce(instr, a):
+    return f"np.{instr.op.value}({a[0]}, axis={instr.attrs.get('axis')!r}, keepdims={bool(instr.attrs.get('keepdims'))})"
+
+
+@rule(Op.TRANSPOSE)
+def _transpose(instr, a):
+    return f"{a[0]}.T"
+
+
+def _shape(dims: list[str]) -> str:
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+@rule(Op.RESHAPE)
+def _reshape(instr, a):
+    return f"np.reshape({a[0]}, {_shape(a[1:])})"
+
+
+@rule(Op.SHAPE)
+def _shape_of(instr, a):
+    return f"{a[0]}.shape[{instr.attrs['dim']}]"
+
+
+@rule(Op.ZEROS, Op.ONES, Op.EMPTY)
+def _create(instr, a):
+    return f"np.{instr.op.value}({_shape(a)})"
+
+
+@rule(Op.COPY)
+def _copy(instr, a):
+    return f"{a[0]}.copy()"
+
+
+@rule(Op.STACK)
+def _stack(instr, a):
+    return f"np.array([{', '.join(a)}])"
+
+
+def index_source(pattern, values: list[str]) -> str:
+    values = list(values)
+    parts = []
+    for p in pattern:
+        if p == "i":
+            parts.append(values.pop(0))
+        elif p == "n":
+            parts.append("None")
+        else:
+            lo = values.pop(0) if p[1] == "1" else ""
+            hi = values.pop(0) if p[2] == "1" else ""
+            st = ":" + values.pop(0) if p[3] == "1" else ""
+            parts.append(f"{lo}:{hi}{st}")
+    return ", ".join(parts) + ("," if len(parts) == 1 and pattern[0] == "n" else "")
+
+
+@rule(Op.GETITEM)
+def _getitem(instr, a):
+    return f"{a[0]}[{index_source(instr.attrs['index'], a[1:])}]"
