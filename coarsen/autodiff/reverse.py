@@ -16,6 +16,7 @@ other adjoint may alias the expression it was first assigned.
 """
 from __future__ import annotations
 
+import networkx as nx
 import sympy as sp
 
 from coarsen.autodiff.activity import active_values
@@ -219,19 +220,23 @@ class Reverse:
 
     # ---------------------------------------------------------------- program
     def inplace_ok(self, instr: Instr) -> bool:
-        """A write may reuse its array unless the backward reads that buffer's values."""
-        return not (self._buffer_class(instr.args[0]) & self.refs)
+        """A write may reuse its array unless the backward reads a version of that buffer from
+        before the write (or a view of one): versions flow old -> new through writes, loop
+        carries and joins; views share their base's version."""
+        base = instr.args[0].id
+        if base not in self.versions:
+            return base not in self.refs
+        earlier = nx.ancestors(self.versions, base) | {base}
+        return not (earlier & self.refs)
 
-    def _buffer_class(self, v: Value) -> set[int]:
-        return self.buffers.get(v.id, {v.id})
-
-    def _buffers(self) -> dict[int, set[int]]:
-        import networkx as nx
-        g = nx.Graph()
+    def _versions(self):
+        g = nx.DiGraph()
         for instr in _walk(self.fn.body):
-            if instr.op is Op.SETITEM or (instr.op in (Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE)
-                                          and instr.result.type.rank):
+            if instr.op is Op.SETITEM:
                 g.add_edge(instr.args[0].id, instr.result.id)
+            elif instr.op in (Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE) and instr.result.type.rank:
+                g.add_edge(instr.args[0].id, instr.result.id)
+                g.add_edge(instr.result.id, instr.args[0].id)
             elif instr.op is Op.IF:
                 for sub in instr.regions:
                     for y, r in zip(sub.yields, instr.results):
@@ -239,18 +244,16 @@ class Reverse:
                             g.add_edge(y.id, r.id)
             elif instr.op in (Op.FOR, Op.WHILE):
                 inits = instr.args[3:] if instr.op is Op.FOR else instr.args
+                yields = instr.regions[-1].yields
                 for sub in instr.regions:
                     params = sub.params[1:] if instr.op is Op.FOR else sub.params
                     for k, r in enumerate(instr.results):
                         if r.type.rank:
+                            g.add_edge(inits[k].id, params[k].id)
+                            g.add_edge(yields[k].id, params[k].id)
+                            g.add_edge(yields[k].id, r.id)
                             g.add_edge(inits[k].id, r.id)
-                            g.add_edge(params[k].id, r.id)
-                            g.add_edge(instr.regions[-1].yields[k].id, r.id)
-        out: dict[int, set[int]] = {}
-        for comp in nx.connected_components(g):
-            for v in comp:
-                out[v] = comp
-        return out
+        return g
 
     def emit(self, name: str, with_value: bool) -> str:
         backward = Code()
@@ -267,7 +270,7 @@ class Reverse:
             grads.append(self.d(p) if p.id in declared else self.zero(p))
         roots = self.refs | self.shape_refs | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
-        self.buffers = self._buffers()
+        self.versions = self._versions()
         needed = needed_values(self.prog, roots)
         forward = Code()
         for tape in self.tapes.values():
