@@ -1,0 +1,107 @@
+"""The synthesis loop: explore, de-duplicate, estimate pass rates, filter, bootstrap.
+
+Input: a `SearchIndex`, evaluation questions to protect, a list of solver factories (one per
+round, increasingly capable), and sizes. Output: `SynthResult` with the kept tasks (each with
+`meta["synth"]` provenance: round, evidence, claim, solver, rollout scores, pass rate), the
+per-round statistics, and `write_jsonl` for the run directory.
+Per round r: the explorer writes candidates (tools only); near-duplicates (MinHash over word
+3-grams >= `dup_threshold` and the same salient tokens, see `dedup`) of any evaluation
+question or of an earlier candidate are dropped;
+solver r runs `rollouts` episodes per survivor, scored against the synthesized answer; a
+rollout passes when its score >= `pass_score`; questions solved always (too easy) or never
+(too hard, or wrong) are dropped. Invariants: deterministic per seed; evaluation questions are
+only read as text for de-duplication.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from ..baselines import Agent, run_episode
+from ..env import SearchEnv
+from ..heuristic import HeuristicAgent
+from ..tasks import Task
+from ..tools import SearchIndex
+from .dedup import NearDuplicates
+from .explorer import explore
+
+
+def default_solvers() -> list[Callable[[], Agent]]:
+    """Round r's solver: the heuristic with less noise and more reads each round."""
+    def make(noise: float, reads: int) -> Callable[[], Agent]:
+        def factory() -> Agent:
+            agent = HeuristicAgent(noise=noise, reads=reads)
+            agent.name = f"heuristic(noise={noise},reads={reads})"
+            return agent
+        return factory
+    return [make(0.6, 2), make(0.35, 3), make(0.15, 4)]
+
+
+@dataclass
+class SynthResult:
+    kept: list[Task] = field(default_factory=list)
+    rounds: list[dict] = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)
+
+    def write_jsonl(self, path: str | Path) -> Path:
+        path = Path(path)
+        with open(path, "w") as f:
+            for t in self.kept:
+                f.write(json.dumps(t.to_json()) + "\n")
+        return path
+
+
+def pass_rates(index: SearchIndex, tasks: list[Task], solver: Callable[[], Agent],
+               rollouts: int, pass_score: float, seed: int, progress: bool = False,
+               step_budget: int = 12) -> list[list[float]]:
+    env = SearchEnv(index, step_budget=step_budget)
+    scores = []
+    for t in tqdm(tasks, desc="rollouts", disable=not progress, leave=False):
+        agent = solver()
+        scores.append([run_episode(env, agent, t, seed=seed * 1000 + i)["score"]
+                       for i in range(rollouts)])
+    return scores
+
+
+def synthesize(index: SearchIndex, eval_questions: list[str], per_round: int = 60,
+               rounds: int = 2, rollouts: int = 6, solvers: list[Callable[[], Agent]] | None
+               = None, dup_threshold: float = 0.7, pass_score: float = 0.8, seed: int = 0,
+               progress: bool = False) -> SynthResult:
+    solvers = solvers or default_solvers()
+    res = SynthResult()
+    dups = NearDuplicates(eval_questions, dup_threshold)
+    for r in range(1, rounds + 1):
+        solver = solvers[min(r - 1, len(solvers) - 1)]
+        cands = explore(index, per_round, seed=seed, round_id=r)
+        stats = {"round": r, "solver": solver().name, "generated": len(cands),
+                 "dup_eval": 0, "dup_kept": 0, "too_easy": 0, "too_hard": 0, "kept": 0}
+        fresh = []
+        for t in cands:
+            dup, sim, source = dups.check(t.question)
+            if dup:
+                stats[f"dup_{source}"] += 1
+                res.dropped.append({"task_id": t.task_id, "round": r,
+                                    "reason": f"near-duplicate of a {source} question",
+                                    "similarity": round(sim, 3), "question": t.question})
+                continue
+            t.meta["synth"]["max_similarity"] = round(sim, 3)
+            fresh.append(t)
+            dups.add(t.question)  # later candidates of this round must differ from it too
+        scores = pass_rates(index, fresh, solver, rollouts, pass_score, seed + r, progress)
+        for t, sc in zip(fresh, scores):
+            rate = sum(s >= pass_score for s in sc) / len(sc)
+            t.meta["synth"].update(solver=stats["solver"], rollout_scores=sc, pass_rate=rate)
+            if rate in (0.0, 1.0):
+                reason = "too_easy" if rate == 1.0 else "too_hard"
+                stats[reason] += 1
+                res.dropped.append({"task_id": t.task_id, "round": r, "reason": reason,
+                                    "question": t.question})
+                continue
+            stats["kept"] += 1
+            res.kept.append(t)
+        res.rounds.append(stats)
+    return res
