@@ -52,6 +52,24 @@ def flatten(tree: Any, prefix: str = "") -> tuple[list[np.ndarray], Any, list[st
     return [a], None, [prefix or "params"]
 
 
+def flatten_as(tree: Any, treedef: Any, where: str = "grads") -> list[np.ndarray]:
+    """Leaves of ``tree`` in the order of ``treedef`` (dicts matched by key, not by order:
+    a gradient transform may return keys sorted)."""
+    if treedef is None:
+        if isinstance(tree, (dict, list, tuple)):
+            raise ValueError(f"{where}: expected an array, got a {type(tree).__name__}")
+        return [np.asarray(tree)]
+    if isinstance(treedef, dict):
+        if not isinstance(tree, dict) or set(tree) != set(treedef):
+            got = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
+            raise ValueError(f"{where}: expected keys {sorted(treedef)}, got {got}")
+        return [a for k, d in treedef.items() for a in flatten_as(tree[k], d, f"{where}[{k!r}]")]
+    kind, items = treedef
+    if not isinstance(tree, (list, tuple)) or len(tree) != len(items):
+        raise ValueError(f"{where}: expected a {kind.__name__} of {len(items)} items")
+    return [a for v, d in zip(tree, items) for a in flatten_as(v, d, where)]
+
+
 def unflatten(treedef: Any, leaves: Iterable[Any]) -> Any:
     it = iter(leaves)
 
@@ -130,12 +148,10 @@ def apply_gradients(opt: Any, params: Any, grads: Any, state: State,
     leaves, treedef, _ = flatten(params)
     if treedef != state.treedef:
         raise ValueError("params does not have the structure the state was created for")
-    try:
-        gleaves, gdef, _ = flatten(grads)
-    except TypeError as e:
-        raise TypeError(f"gradient: {e}") from None
-    if gdef != treedef or any(g.shape != p.shape for g, p in zip(gleaves, leaves)):
-        raise ValueError("grads must have the same structure and shapes as params")
+    gleaves = flatten_as(grads, treedef)
+    for g, p, name in zip(gleaves, leaves, state.tower.tower.levels[0].target_names):
+        if g.shape != p.shape:
+            raise ValueError(f"gradient of {name!r} has shape {g.shape}, the parameter {p.shape}")
     new_leaves, ts = tower_step(state.tower, leaves, gleaves, loss, NUMPY_OPS)
     return unflatten(treedef, new_leaves), State(ts, treedef)
 

@@ -1,0 +1,141 @@
+"""Hypergradients equal finite differences of the one-step look-ahead loss.
+
+For a state at step t: perturb one learned hyperparameter value of level j by +-eps just before
+step t uses it, finish step t (every lower level and the parameters), evaluate the loss on the
+next batch; the central difference must equal the hypergradient the tower computes at step t+1.
+This checks every closed-form tangent, the domain maps' scales and the chaining between levels
+at once, for every level of the tower.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hyperopt
+from hyperopt.arrays import NUMPY_OPS
+from hyperopt.domains import to_value
+from hyperopt.numpy_backend import compiled_value_and_grad, flatten, flatten_as, unflatten
+from hyperopt.tower import hypergradients, tower_step
+from hyperopt_helpers import mlp_batches, mlp_loss, mlp_params
+
+
+def check_lookahead(opt: hyperopt.Optimizer, vg_transform: Callable[..., Any], seed: int = 0,
+                    warmup: int | None = None, rtol: float = 2e-5) -> int:
+    """Compare every learned hyperparameter of every level; returns how many were checked."""
+    params = mlp_params(seed)
+    height = opt.height()
+    warmup = height + 2 if warmup is None else warmup
+    batches = mlp_batches(warmup + 2, seed=seed + 1)
+    state = opt.init(params)
+    for b in batches[:warmup]:
+        _, params, state = opt.step(mlp_loss, params, state, *b, value_and_grad=vg_transform)
+    vg = compiled_value_and_grad(mlp_loss, vg_transform)
+    now, nxt = batches[warmup], batches[warmup + 1]
+    loss, grads = vg(params, *now)
+    leaves, treedef, _ = flatten(params)
+    gleaves = flatten_as(grads, treedef)
+    ts = state.tower
+    new_leaves, ts1 = tower_step(ts, leaves, gleaves, loss, NUMPY_OPS)
+    _, grads1 = vg(unflatten(treedef, new_leaves), *nxt)
+    hgs = hypergradients(ts1.tower, ts1, flatten_as(grads1, treedef), NUMPY_OPS)
+    rng = np.random.default_rng(seed)
+    checked = 0
+    for j, level in enumerate(ts.tower.levels[:-1]):
+        assert j < len(hgs), f"level {j} has no hypergradient after {warmup} steps"
+        for k, h in enumerate(level.layout):
+            value = to_value(h.domain, ts1.levels[j].coords[k], NUMPY_OPS)
+            # Elementwise step sizes: check along a random direction d: FD = <hg, d>.
+            direction = rng.normal(size=h.shape) if h.shape else 1.0
+            eps = 1e-5 * max(float(np.max(np.abs(value))), 1e-2)
+
+            def lookahead(e: float) -> float:
+                out, _ = tower_step(ts, leaves, gleaves, loss, NUMPY_OPS,
+                                    perturb=(j, k, e * direction))
+                return float(mlp_loss(unflatten(treedef, out), *nxt))
+
+            fd = (lookahead(eps) - lookahead(-eps)) / (2 * eps)
+            got = float(np.sum(hgs[j][k] * direction))
+            scale = max(abs(fd), abs(got), 1e-8)
+            assert abs(got - fd) <= rtol * scale + 1e-9, (
+                f"{opt!r}: level {j} {h.name} (leaf {h.leaf}): hypergradient {got} vs "
+                f"finite difference {fd}")
+            checked += 1
+    return checked
+
+
+TOWERS = {
+    "SGD/SGD": lambda: hyperopt.SGD(0.05, optimizer=hyperopt.SGD(1e-3)),
+    "SGD(mu)/SGD": lambda: hyperopt.SGD(0.05, 0.5, optimizer=hyperopt.SGD(1e-3)),
+    "SGD(nesterov,wd)/Adam": lambda: hyperopt.SGD(
+        0.05, 0.3, nesterov=True, weight_decay=1e-2, optimizer=hyperopt.Adam(1e-3)),
+    "Adam/Adam/SGD": lambda: hyperopt.Adam(
+        0.01, optimizer=hyperopt.Adam(1e-3, optimizer=hyperopt.SGD(1e-4))),
+    "AdaGrad/RMSProp": lambda: hyperopt.AdaGrad(0.1, optimizer=hyperopt.RMSProp(1e-3)),
+    "RMSProp/SGD/SGD/SGD": lambda: hyperopt.RMSProp(
+        0.01, 0.9, optimizer=hyperopt.SGD(1e-3, optimizer=hyperopt.SGD(1e-3,
+                                                                       optimizer=hyperopt.SGD(1e-3)))),
+    "SGD^4 (per-tensor alpha)": lambda: hyperopt.SGD(
+        0.05, per_param=True, optimizer=hyperopt.SGD(1e-3, per_param=True, optimizer=hyperopt.SGD(
+            1e-3, optimizer=hyperopt.SGD(1e-4)))),
+    "Adam(elementwise alpha)/SGD": lambda: hyperopt.Adam(
+        0.01, per_param="element", optimizer=hyperopt.SGD(1e-4)),
+    "SGD/SGD untrusted": lambda: hyperopt.SGD(0.05, 0.2, optimizer=hyperopt.SGD(1e-3, trust=None)),
+    "Adam learn alpha only/Adam": lambda: hyperopt.Adam(
+        0.01, learn=["alpha"], optimizer=hyperopt.Adam(1e-3)),
+}
+
+
+@pytest.mark.parametrize("name", list(TOWERS))
+def test_hypergradients_match_lookahead_finite_differences(name: str,
+                                                           value_and_grad: Callable) -> None:
+    opt = TOWERS[name]()
+    assert check_lookahead(opt, value_and_grad) >= opt.height() - 1
+
+
+def test_every_level_moves_after_its_warmup(value_and_grad: Callable) -> None:
+    """Level j first gets a hypergradient at step j (older history is detached, not zero)."""
+    opt = hyperopt.SGD(0.05, optimizer=hyperopt.SGD(1e-3, optimizer=hyperopt.SGD(1e-3)))
+    params, state = mlp_params(), None
+    state = opt.init(params)
+    seen = []
+    for b in mlp_batches(4):
+        _, params, state = opt.step(mlp_loss, params, state, *b, value_and_grad=value_and_grad)
+        seen.append([lv.hypergrad is not None for lv in state.tower.levels[:2]])
+    assert seen == [[False, False], [True, False], [True, True], [True, True]]
+
+
+_KINDS = st.sampled_from(["sgd", "adam", "adagrad", "rmsprop"])
+
+
+def _make(kind: str, alpha: float, other: float, opt: Any, per_param: Any) -> hyperopt.Optimizer:
+    if kind == "sgd":
+        return hyperopt.SGD(alpha, other * 0.9, optimizer=opt, per_param=per_param)
+    if kind == "adam":
+        return hyperopt.Adam(alpha, 0.5 + 0.45 * other, 0.9 + 0.099 * other, optimizer=opt,
+                             per_param=per_param)
+    if kind == "adagrad":
+        return hyperopt.AdaGrad(alpha, optimizer=opt, per_param=per_param)
+    return hyperopt.RMSProp(alpha, 0.5 + 0.49 * other, optimizer=opt, per_param=per_param)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(_KINDS, min_size=2, max_size=4),
+       log_alphas=st.lists(st.floats(-4.0, -1.0), min_size=4, max_size=4),
+       others=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4),
+       per_param=st.sampled_from([False, True, "element"]),
+       seed=st.integers(0, 1000))
+def test_random_towers_match_finite_differences(kinds: list[str], log_alphas: list[float],
+                                                others: list[float], per_param: Any, seed: int,
+                                                value_and_grad: Callable) -> None:
+    opt = None
+    for level, kind in reversed(list(enumerate(kinds))):
+        # Upper levels get smaller step sizes, as one would choose them.
+        alpha = 10.0 ** (log_alphas[level] - level)
+        opt = _make(kind, alpha, others[level], opt, per_param if level == 0 else False)
+    assert opt is not None
+    check_lookahead(opt, value_and_grad, seed=seed, rtol=1e-4)
