@@ -18,6 +18,7 @@ from coarsen.autodiff import Reverse
 from coarsen.errors import UnsupportedError
 from coarsen.frontend import trace as _trace, type_of_arg
 from coarsen.ir import Function, format_function
+from coarsen.passes import run_pipeline
 from coarsen.segments import describe as describe_segments
 from kernels import compile_source
 
@@ -51,6 +52,7 @@ class _Derivative:
         self.target = target
         self.kind = kind   # "grad" | "value_and_grad" | "vjp"
         self.cache: dict[tuple, tuple] = {}
+        self.passes: dict = {}
         functools.update_wrapper(self, fn)
 
     def compile(self, args: tuple):
@@ -58,7 +60,7 @@ class _Derivative:
         entry = self.cache.get(key)
         if entry is not None:
             return entry
-        ir = _trace(self.fn, *args)
+        ir = run_pipeline(_trace(self.fn, *args), self.passes)
         argnums = _normalise_argnums(self.argnums, len(args))
         offsets = np.cumsum([0] + [tree.num_leaves(d) for d in ir.arg_tree[1]])
         wrt = [k for a in argnums for k in range(offsets[a], offsets[a + 1])]
@@ -175,8 +177,13 @@ def explain(fn: Any, *example_args: Any, argnums: int | Sequence[int] = 0, file=
     parts = ["== IR ==", format_function(ir)]
     try:
         d = _Derivative(fn, argnums, DEFAULT_TARGET, "vjp")
-        _, _, _, source = d.compile(example_args)
-        rev = Reverse(ir, d._wrt_positions(ir, _normalise_argnums(argnums, len(example_args))))
+        opt, _, _, source = d.compile(example_args)
+        timings = ", ".join(f"{name} {1e3 * t:.1f} ms" for name, t in d.passes.get("timings", []))
+        parts += ["== passes ==", f"  {timings}"]
+        for line in d.passes.get("closed_forms", []):
+            parts.append(f"  closed form: {line}")
+        parts += ["== IR after passes ==", format_function(opt)]
+        rev = Reverse(opt, d._wrt_positions(opt, _normalise_argnums(argnums, len(example_args))))
         parts += ["== segments ==", describe_segments(rev.plan, {k: rev.prog.name(v) for k, v in rev.plan.values.items()}),
                   "== derivative ==", source]
     except UnsupportedError as err:

@@ -72,19 +72,12 @@ def _const(instr):
 
 @_rule(Op.EXPR)
 def _expr(instr, *args):
-    import sympy
+    from phicalc.emit import to_source
 
-    fn = sympy.lambdify(instr.attrs["symbols"], instr.attrs["expr"], modules=[_PHICALC_NUMPY, "numpy"])
-    return fn(*args)
+    names = {s.name: a for s, a in zip(instr.attrs["symbols"], args)}
+    return eval(to_source(instr.attrs["expr"], array=True), {"np": np}, names)
 
 
-_PHICALC_NUMPY = {
-    "Phi": lambda c, a, b: np.where(c, a, b),
-    "Maximum": np.maximum, "Minimum": np.minimum, "Sign": np.sign,
-    "Clip": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
-    "Softplus": lambda x: np.logaddexp(0.0, x),
-    "Sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-}
 
 
 @_rule(Op.WHERE)
