@@ -22,6 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds; still run by CI")
 
 
+# Small models on few cores: torch's intra-op threads cost far more than they save (two
+# threads measured ~150x slower here), so the whole hyperopt suite runs single-threaded.
+torch.set_num_threads(1)
+
+
 def _unwrap(x: Any) -> Any:
     if isinstance(x, _Traced):
         return x.t
