@@ -21,6 +21,7 @@ from coarsen.ir import Function, format_function
 from coarsen.passes import run_pipeline
 from coarsen.segments import describe as describe_segments
 from kernels import compile_source
+from kernels.targets import module_globals
 
 DEFAULT_TARGET = "numpy"
 
@@ -80,7 +81,7 @@ class _Derivative:
         name = f"{ir.name}_vjp"
         source = rev.emit(name, with_value=True)
         compiled = compile_source(source, name, self.target, label=f"d{ir.name}")
-        compiled.__globals__.update(rev.prog.array_constants)
+        module_globals(compiled).update(rev.prog.array_constants)
         entry = (ir, compiled, argnums, source)
         self.cache[key] = entry
         return entry

@@ -1,7 +1,8 @@
-"""Array utilities that generated programs call (NumPy target).
+"""Array utilities that generated programs call as `rt.<name>`.
 
-Plain array functions: nothing here knows about differentiation. Each is small and has the
-same signature in every target module, so generated code reads the same everywhere.
+Plain NumPy functions: nothing here knows about differentiation. The "cpu" target compiles
+the same calls through Numba: `kernels.numba_runtime` registers a Numba implementation for
+each function (specialised on ranks), so one generated source serves both targets.
 """
 from __future__ import annotations
 
@@ -21,30 +22,64 @@ def unbroadcast(x, shape):
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
     if axes:
         x = x.sum(axis=axes, keepdims=True)
-    return x.reshape(shape)
-
-
-def to_scalar(x) -> float:
-    """The total of an array (a scalar's adjoint from an elementwise use)."""
-    return float(np.sum(x))
-
-
-def expand(x, shape, axis, keepdims):
-    """Broadcast a reduction's result (or its adjoint) back to the reduced array's shape."""
-    if axis is not None and not keepdims:
-        x = np.expand_dims(x, axis)
     return np.broadcast_to(x, shape)
 
 
-def first_extremum_mask(x, r, axis, keepdims):
-    """1.0 at the first position along `axis` where x equals the reduction r, else 0.0."""
-    if axis is None:
-        mask = np.zeros(x.shape)
-        mask.flat[int(np.argmax(x.ravel() == r))] = 1.0
-        return mask
-    full = expand(r, x.shape, axis, keepdims)
-    hit = x == full
-    first = np.argmax(hit, axis=axis)
+def to_scalar(x) -> float:
+    """The total of an array; a scalar unchanged (a scalar's adjoint from an array use)."""
+    return float(np.sum(x))
+
+
+def fresh(x):
+    """A new float64 array holding x (an adjoint buffer that may be updated in place)."""
+    return np.array(x, dtype=np.float64)
+
+
+def broadcast_scalar(d, shape):
+    """A full array of `shape` holding the scalar d."""
+    return np.full(shape, d, dtype=np.float64)
+
+
+def expand_axis(d, shape, axis):
+    """d, the result of reducing `axis` away, broadcast back to `shape`."""
+    return np.broadcast_to(np.expand_dims(d, axis), shape)
+
+
+def expand_keep(d, shape):
+    """d, a reduction with keepdims, broadcast back to `shape`."""
+    return np.broadcast_to(d, shape)
+
+
+def _reduce(name):
+    fn = getattr(np, name)
+
+    def axis_drop(x, axis):
+        return fn(x, axis=axis)
+
+    def axis_keep(x, axis):
+        return fn(x, axis=axis, keepdims=True)
+
+    axis_drop.__name__, axis_keep.__name__ = f"{name}_axis", f"{name}_axis_keep"
+    return axis_drop, axis_keep
+
+
+sum_axis, sum_axis_keep = _reduce("sum")
+mean_axis, mean_axis_keep = _reduce("mean")
+prod_axis, prod_axis_keep = _reduce("prod")
+max_axis, max_axis_keep = _reduce("max")
+min_axis, min_axis_keep = _reduce("min")
+
+
+def extremum_mask_all(x, r):
+    """1.0 at the first position where x == r (the element max/min picked), else 0.0."""
+    mask = np.zeros(x.shape)
+    mask.flat[int(np.argmax(x.ravel() == r))] = 1.0
+    return mask
+
+
+def extremum_mask_axis(x, r_keep, axis):
+    """1.0 at the first position along `axis` where x equals r (given with keepdims)."""
+    first = np.argmax(x == r_keep, axis=axis)
     mask = np.zeros(x.shape)
     np.put_along_axis(mask, np.expand_dims(first, axis), 1.0, axis=axis)
     return mask
@@ -52,8 +87,10 @@ def first_extremum_mask(x, r, axis, keepdims):
 
 def trip_count(start: int, stop: int, step: int) -> int:
     """len(range(start, stop, step))."""
-    return len(range(start, stop, step))
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // (-step))
 
 
-def zeros_like(x):
-    return np.zeros(np.shape(x))
+def as_float_array(x):
+    return np.asarray(x, dtype=np.float64)

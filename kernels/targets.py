@@ -1,36 +1,118 @@
 """Compile generated Python source for a target.
 
-`compile_source(source, name, target)` returns the function `name` defined by `source`. The
-source is registered with `linecache` under a readable pseudo-file name, so tracebacks and
-pdb show the generated code. Targets: "numpy" (plain Python + NumPy, the reference).
+`compile_source(source, name, target, label)` returns the function `name` that `source`
+defines. Targets:
+- "numpy": plain Python + NumPy (the reference; always available);
+- "cpu": the same source compiled by Numba `njit` (error_model="numpy": 1/0 is inf, as in
+  NumPy). The source is written to a file in the cache directory so Numba can cache its
+  machine code on disk too; a second process with the same program loads both. If Numba
+  cannot type a program (an op it lacks), the function falls back to the NumPy version and
+  warns once, naming the reason.
+- "cuda": see `kernels.cuda` (optional: needs numba-cuda and cupy).
+Generated source is registered with `linecache`, so tracebacks show it.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import linecache
+import os
+import sys
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from kernels import runtime
 
-TARGETS = ("numpy",)
+TARGETS = ("numpy", "cpu", "cuda")
 
 
 class TargetUnavailable(RuntimeError):
     pass
 
 
-def _namespace() -> dict[str, Any]:
-    return {"np": np, "rt": runtime}
+def cache_dir() -> Path:
+    root = os.environ.get("COARSEN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coarsen")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _load_module(source: str, label: str, persist: bool):
+    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    modname = f"coarsen_generated_{label}_{digest}{'_file' if persist else ''}".replace("-", "_")
+    if modname in sys.modules:
+        return sys.modules[modname]
+    if persist:
+        path = cache_dir() / f"{modname}.py"
+        if not path.exists() or path.read_text() != source:
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(source)
+            os.replace(tmp, path)   # atomic: concurrent processes never see half a file
+        spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(spec)
+        module.np = np
+        module.rt = runtime
+        spec.loader.exec_module(module)
+    else:
+        filename = f"<coarsen {label} {digest}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        module = type(sys)(modname)
+        module.np = np
+        module.rt = runtime
+        exec(compile(source, filename, "exec"), module.__dict__)   # generated source only
+    sys.modules[modname] = module
+    return module
+
+
+class _NumbaFunction:
+    """njit on first call; NumPy fallback (with a warning) if Numba cannot type it."""
+
+    def __init__(self, py_fn: Callable, label: str) -> None:
+        import numba
+        import kernels.numba_runtime  # noqa: F401  (registers the rt.* implementations)
+
+        self.py_fn = py_fn
+        self.label = label
+        self.jitted = numba.njit(error_model="numpy", cache=True)(py_fn)
+        self.fn = self._first_call
+        self.fallback_reason: str | None = None
+
+    def _first_call(self, *args):
+        from numba.core.errors import NumbaError
+        try:
+            out = self.jitted(*args)
+            self.fn = self.jitted
+            return out
+        except NumbaError as err:
+            reason = str(err).strip().splitlines()[0][:300]
+            self.fallback_reason = reason
+            warnings.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
+                          "running it with the 'numpy' target", RuntimeWarning, stacklevel=3)
+            self.fn = self.py_fn
+            return self.py_fn(*args)
+
+    def __call__(self, *args):
+        return self.fn(*args)
 
 
 def compile_source(source: str, name: str, target: str = "numpy", label: str = "") -> Callable:
     if target not in TARGETS:
         raise TargetUnavailable(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
-    digest = hashlib.sha1(source.encode()).hexdigest()[:10]
-    filename = f"<coarsen {label or name} {digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = _namespace()
-    exec(compile(source, filename, "exec"), namespace)   # generated source only
-    return namespace[name]
+    label = label or name
+    if target == "numpy":
+        return getattr(_load_module(source, label, persist=False), name)
+    if target == "cpu":
+        module = _load_module(source, label, persist=True)
+        return _NumbaFunction(getattr(module, name), label)
+    from kernels.cuda import compile_cuda
+    return compile_cuda(source, name, label)
+
+
+def module_globals(fn: Callable) -> dict[str, Any]:
+    """The namespace a compiled function reads its globals from (for array constants)."""
+    inner = getattr(fn, "py_fn", fn)
+    return inner.__globals__

@@ -88,7 +88,7 @@ class Reverse:
                 code.line(f"{dv} = {dv} + {expr}")
             return
         if v.id in self.scatter and v.type.rank and not owned:
-            code.line(f"{dv} = np.array({expr}, dtype=np.float64)")
+            code.line(f"{dv} = rt.fresh({expr})")
         else:
             code.line(f"{dv} = {expr}")
         declared.add(v.id)
@@ -167,7 +167,9 @@ class Reverse:
                      and v.id not in self.prog.constants]
             if needs:
                 self.pushes[id(region)] = needs
-                tape = self.tapes.setdefault(id(loop), self.prog.names.reserve("tape"))
+                # one stack per region: its records all have the same types (Numba lists are
+                # homogeneous), and each region's records come back in reverse order
+                tape = self.tapes.setdefault(id(region), self.prog.names.reserve("tape"))
                 names = ", ".join(self.prog.name(v) for v in needs)
                 code.line(f"{names}, = {tape}.pop()")
         code.extend(inner)

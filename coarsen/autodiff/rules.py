@@ -33,11 +33,18 @@ def _reduction_args(instr):
     return instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
 
 
+def _expand(d: str, shape: str, axis, keep: bool) -> str:
+    """The adjoint of a reduction broadcast back to the reduced array's shape."""
+    if axis is None:
+        return f"rt.broadcast_scalar(np.sum({d}), {shape})" if keep else f"rt.broadcast_scalar({d}, {shape})"
+    return f"rt.expand_keep({d}, {shape})" if keep else f"rt.expand_axis({d}, {shape}, {axis})"
+
+
 @derivative(Op.SUM)
 def _sum(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
-    rev.accum(x, f"rt.expand({rev.d(r)}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+    rev.accum(x, _expand(rev.d(r), rev.shape(x), axis, keep), code, declared)
 
 
 @derivative(Op.MEAN)
@@ -45,7 +52,7 @@ def _mean(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
     count = f"{rev.ref(x)}.size" if axis is None else f"{rev.shape(x)}[{axis}]"
-    rev.accum(x, f"rt.expand({rev.d(r)} / {count}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+    rev.accum(x, _expand(f"{rev.d(r)} / {count}", rev.shape(x), axis, keep), code, declared)
 
 
 @derivative(Op.PROD)
@@ -53,7 +60,7 @@ def _prod(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
     # d prod / d x_i = prod / x_i (undefined where x_i == 0; documented limitation)
-    rev.accum(x, f"rt.expand({rev.d(r)} * {rev.ref(r)}, {rev.shape(x)}, {axis!r}, {keep}) / {rev.ref(x)}",
+    rev.accum(x, f"{_expand(f'{rev.d(r)} * {rev.ref(r)}', rev.shape(x), axis, keep)} / {rev.ref(x)}",
               code, declared)
 
 
@@ -61,8 +68,12 @@ def _prod(rev, instr, code, declared):
 def _extremum(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
-    mask = f"rt.first_extremum_mask({rev.ref(x)}, {rev.ref(r)}, {axis!r}, {keep})"
-    rev.accum(x, f"{mask} * rt.expand({rev.d(r)}, {rev.shape(x)}, {axis!r}, {keep})", code, declared)
+    if axis is None:
+        mask = f"rt.extremum_mask_all({rev.ref(x)}, {rev.ref(r)}{'[0]' * x.type.rank if keep else ''})"
+    else:
+        r_keep = rev.ref(r) if keep else f"np.expand_dims({rev.ref(r)}, {axis})"
+        mask = f"rt.extremum_mask_axis({rev.ref(x)}, {r_keep}, {axis})"
+    rev.accum(x, f"{mask} * {_expand(rev.d(r), rev.shape(x), axis, keep)}", code, declared)
 
 
 @derivative(Op.MATMUL)
@@ -126,6 +137,8 @@ def _setitem(rev, instr, code, declared):
     if v.id in rev.active:
         selected = f"{d}[{where}]"
         if v.type.rank:
+            if x.id in rev.active:   # d is zeroed in place below: d_v must not stay a view of it
+                selected = f"np.copy({selected})"
             selected = f"rt.unbroadcast({selected}, {rev.shape(v)})"
         else:
             selected = f"rt.to_scalar({selected})"

@@ -148,7 +148,7 @@ class ForwardEmitter:
         self.prog = prog
         self.needed = needed
         self.pushes = pushes      # id(region) -> values to record at its end
-        self.tapes = tapes        # id(loop instr) -> tape list name
+        self.tapes = tapes        # id(region) -> its tape (a list used as a stack)
         self.counts = counts      # id(while instr) -> trip-count list name
         self.inplace_ok = inplace_ok
 
@@ -169,9 +169,8 @@ class ForwardEmitter:
     def push(self, region: Region, code: Code) -> None:
         values = self.pushes.get(id(region))
         if values:
-            loop = self.prog.loop_of[id(region)]
             names = ", ".join(self.prog.name(v) for v in values)
-            code.line(f"{self.tapes[id(loop)]}.append(({names},))")
+            code.line(f"{self.tapes[id(region)]}.append(({names},))")
 
     def instr(self, instr: Instr, code: Code) -> None:
         prog, op = self.prog, instr.op

@@ -80,13 +80,24 @@ def _clip(instr, a):
 def _cast(instr, a):
     dtype = instr.attrs["dtype"]
     if _is_array(instr):
-        return f"np.asarray({a[0]}, dtype={ {'f64': 'np.float64', 'i64': 'np.int64', 'bool': 'np.bool_'}[dtype]})"
+        if dtype == "f64":
+            return f"rt.as_float_array({a[0]})"
+        return f"({a[0]} != 0)" if dtype == "bool" else f"{a[0]}.astype(np.int64)"
     return f"{ {'f64': 'float', 'i64': 'int', 'bool': 'bool'}[dtype]}({a[0]})"
 
 
 @rule(Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN)
 def _reduce(instr, a):
-    return f"np.{instr.op.value}({a[0]}, axis={instr.attrs.get('axis')!r}, keepdims={bool(instr.attrs.get('keepdims'))})"
+    """Whole-array reductions are plain NumPy; per-axis ones go through `rt` (one name per
+    result rank, so Numba can type them)."""
+    axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
+    name = instr.op.value
+    if axis is None:
+        total = f"np.{name}({a[0]})"
+        if keep:
+            return f"np.full({_shape(['1'] * instr.result.type.rank)}, {total})"
+        return total
+    return f"rt.{name}_axis{'_keep' if keep else ''}({a[0]}, {axis})"
 
 
 @rule(Op.TRANSPOSE)
