@@ -180,7 +180,11 @@ class Lowerer(ExpressionLowering):
                                      f"array `{target.id}` in place", stmt,
                                      f"write `{target.id} = {target.id} {self.op_symbol(stmt.op)} ...` to make a new array")
                 self.check_unaliased(target.id, old, stmt)
-            self.assign(target, self.binop(stmt.op, old, self.expr(stmt.value), stmt), stmt)
+            new = self.binop(stmt.op, old, self.expr(stmt.value), stmt)
+            self.assign(target, new, stmt)
+            if isinstance(old, Value) and old.type.is_array and isinstance(new, Value) and new.type.is_array:
+                # NumPy's `a += v` updates `a` in place: it stays the caller's own, writable array
+                self.ctx.owned.add(new.id)
         elif isinstance(target, ast.Subscript):
             old = self.expr(target)
             self.assign(target, self.binop(stmt.op, old, self.expr(stmt.value), stmt), stmt)
