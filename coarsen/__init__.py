@@ -9,8 +9,8 @@ Public API: `trace`, `explain`, `interpret`, `CoarsenError`, `UnsupportedError` 
 compiler lands: `grad`, `value_and_grad`, `vjp`, `jit`, `vmap`).
 """
 from coarsen.errors import CoarsenError, CoarsenTypeError, InternalError, UnsupportedError
-from coarsen.api import explain, grad, trace, value_and_grad, vjp
+from coarsen.api import explain, grad, jit, trace, value_and_grad, vjp
 from coarsen.ir import interpret
 
-__all__ = ["grad", "value_and_grad", "vjp", "trace", "explain", "interpret", "CoarsenError", "CoarsenTypeError", "UnsupportedError",
+__all__ = ["grad", "value_and_grad", "vjp", "jit", "trace", "explain", "interpret", "CoarsenError", "CoarsenTypeError", "UnsupportedError",
            "InternalError"]

@@ -70,7 +70,8 @@ def trace(fn: Any, *args: Any) -> Function:
                                    src.loc(src.node))
     body = Region((), tuple(builder.current), tuple(out_leaves))
     function = Function(fn.__name__, params, body, treedef, out_tree, src.loc(src.node),
-                        tuple(ctx.sources), dict(ctx.names))
+                        tuple(ctx.sources), dict(ctx.names),
+                        tuple((f.__module__, f.__qualname__) for f in ctx.inlined))
     return verify(function, "frontend")
 
 

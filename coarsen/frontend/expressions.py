@@ -378,6 +378,7 @@ class ExpressionLowering:
         callee.foreign = {v.id for b in bindings.values() for v in leaves(b)}
         self.ctx.call_stack.append(fn)
         self.ctx.sources.append(src.text)
+        self.ctx.inlined.append(fn)
         try:
             return callee.lower_function(bindings)
         finally:

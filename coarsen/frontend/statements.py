@@ -64,6 +64,7 @@ class TraceContext:
     call_stack: list[Any] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # value id -> variable it was bound to
+    inlined: list[Any] = field(default_factory=list)     # functions inlined, for cache keys
 
 
 class Lowerer(ExpressionLowering):

@@ -156,6 +156,7 @@ class Function:
     loc: Loc = UNKNOWN_LOC
     sources: tuple[str, ...] = ()   # source text of the function and everything it inlines
     names: dict[int, str] = field(default_factory=dict)   # value id -> source variable name
+    inlined: tuple = ()   # (module, qualname) of every function inlined
 
     @property
     def results(self) -> tuple[Value, ...]:
