@@ -11,6 +11,7 @@ compiler lands: `grad`, `value_and_grad`, `vjp`, `jit`, `vmap`).
 from coarsen.errors import CoarsenError, CoarsenTypeError, InternalError, UnsupportedError
 from coarsen.api import explain, grad, jit, trace, value_and_grad, vjp
 from coarsen.ir import interpret
+from coarsen.vmap import vmap
 
-__all__ = ["grad", "value_and_grad", "vjp", "jit", "trace", "explain", "interpret", "CoarsenError", "CoarsenTypeError", "UnsupportedError",
+__all__ = ["grad", "value_and_grad", "vjp", "jit", "vmap", "trace", "explain", "interpret", "CoarsenError", "CoarsenTypeError", "UnsupportedError",
            "InternalError"]

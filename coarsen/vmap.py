@@ -1,0 +1,165 @@
+"""vmap: run a program once per element of a batch, as one compiled loop.
+
+`coarsen.vmap(f, in_axes=0, target=...)` maps `f` (a plain function, `coarsen.jit(f)` or
+`coarsen.grad(f)` / `value_and_grad(f)`) over the leading axis of its mapped arguments:
+- "numpy": a Python loop over the compiled element program (the reference);
+- "cpu": one Numba `prange` loop around the element program, compiled together;
+- "cuda": one GPU thread per element, the element program compiled as a device function
+  (scalar programs; a derivative whose loops need a tape cannot run on a GPU thread yet).
+Loops, branches and `while` stay plain Python in `f`: no `lax.cond`/`while_loop` rewrites.
+Outputs (and gradients) are stacked along a new leading axis.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from coarsen import tree
+from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed
+from coarsen.programs import Program
+
+_MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh")
+
+
+class VMapped:
+    def __init__(self, fn: Callable | _Transformed, in_axes: int | None | Sequence[int | None],
+                 target: str) -> None:
+        if isinstance(fn, _Transformed):
+            inner = copy.copy(fn)   # same transform, compiled for this target
+            inner.programs, inner.runners = {}, {}
+        else:
+            inner = _Jit(fn, None, target)
+        inner.target = "numpy" if target == "cuda" else target   # cuda reads the source only
+        self.inner = inner
+        self.in_axes = in_axes
+        self.target = target
+        self.compiled: dict[tuple, Callable] = {}
+
+    def _axes(self, nargs: int) -> list[int | None]:
+        axes = [self.in_axes] * nargs if not isinstance(self.in_axes, (tuple, list)) else list(self.in_axes)
+        if len(axes) != nargs:
+            raise ValueError(f"in_axes has {len(axes)} entries for {nargs} arguments")
+        for a in axes:
+            if a not in (0, None):
+                raise ValueError("vmap maps leading axes only (in_axes of 0 or None); use np.moveaxis first")
+        return axes
+
+    def __call__(self, *args):
+        axes = self._axes(len(args))
+        mapped = [np.ascontiguousarray(a, dtype=np.float64) if ax == 0 else a for a, ax in zip(args, axes)]
+        sizes = {np.shape(a)[0] for a, ax in zip(mapped, axes) if ax == 0}
+        if len(sizes) != 1:
+            raise ValueError(f"mapped arguments disagree on the batch size: {sorted(sizes)}")
+        (n,) = sizes
+        element = tuple(_element(a[0]) if ax == 0 else a for a, ax in zip(mapped, axes))
+        prog = self.inner.program(element)
+        if any(d != ("leaf",) for d in prog.arg_tree[1]):
+            raise ValueError("vmap takes flat arguments (numbers and arrays), not tuples or dicts")
+        kind = "grad" if isinstance(self.inner, _Derivative) else "jit"
+        value_too = kind == "grad" and self.inner.kind == "value_and_grad"
+        first = self.inner(*element)
+        shapes = _result_shapes(first, kind, value_too)
+        outs = [np.empty((n,) + s) for s in shapes]
+        key = (tuple(axes), tuple(np.ndim(a) for a in mapped), tuple(shapes), id(prog))
+        loop = self.compiled.get(key)
+        if loop is None:
+            loop = _build_loop(prog, axes, mapped, shapes, kind, self.target)
+            self.compiled[key] = loop
+        loop(n, *mapped, *outs)
+        return _assemble(outs, kind, value_too, self.inner, len(shapes))
+
+
+def _element(x):
+    return float(x) if np.ndim(x) == 1 else x
+
+
+def _result_shapes(first: Any, kind: str, value_too: bool) -> list[tuple]:
+    if kind == "jit":
+        leaves, _ = tree.flatten(first)
+    elif value_too:
+        leaves = [first[0]] + tree.flatten(first[1])[0]
+    else:
+        leaves, _ = tree.flatten(first)
+    return [np.shape(v) for v in leaves]
+
+
+def _assemble(outs, kind, value_too, inner, count):
+    if kind == "jit":
+        return outs[0] if count == 1 else tuple(outs)
+    if value_too:
+        grads = outs[1:]
+        return outs[0], (grads[0] if isinstance(inner.argnums, int) else tuple(grads))
+    return outs[0] if isinstance(inner.argnums, int) else tuple(outs)
+
+
+def _build_loop(prog: Program, axes, mapped, shapes, kind, target) -> Callable:
+    nargs = len(axes)
+    params = [f"a{i}" for i in range(nargs)]
+    outs = [f"o{j}" for j in range(len(shapes))]
+    call_args = [f"a{i}[b]" if ax == 0 else f"a{i}" for i, ax in enumerate(axes)]
+    if kind == "grad":
+        call = f"r = inner({', '.join(call_args + ['1.0'])})"
+        picks = ([f"r[0][0]"] if len(shapes) > len(prog.wrt) else []) + [f"r[1][{k}]" for k in range(len(prog.wrt))]
+    else:
+        call = f"r = inner({', '.join(call_args)})"
+        picks = [f"r[{j}]" for j in range(len(shapes))]
+    body = [call] + [f"{o}[b] = {p}" for o, p in zip(outs, picks)]
+    if target == "cuda":
+        return _cuda_loop(prog, params, outs, body)
+    header = f"def vmapped(n, {', '.join(params + outs)}):"
+    loop = "for b in prange(n):" if target == "cpu" else "for b in range(n):"
+    source = "\n".join([header, "    " + loop] + ["        " + line for line in body]) + "\n"
+    inner = prog.fn.jitted if target == "cpu" and hasattr(prog.fn, "jitted") else prog.fn
+    namespace: dict[str, Any] = {"inner": inner, "np": np, "prange": range}
+    if target == "cpu":
+        import numba
+        namespace["prange"] = numba.prange
+        exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
+        return numba.njit(parallel=True, error_model="numpy")(namespace["vmapped"])
+    exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
+    return namespace["vmapped"]
+
+
+def _cuda_loop(prog: Program, params, outs, body) -> Callable:
+    try:
+        from numba import cuda
+    except ImportError as err:
+        raise RuntimeError("target 'cuda' needs numba-cuda: pip install 'coarsen[gpu]'") from err
+    if ".append(" in prog.source:
+        raise NotImplementedError(
+            "this derivative records loop iterations on a tape, which GPU threads cannot hold "
+            "yet; use target='cpu' (or a loop with a closed form)")
+    import math
+    source = prog.source
+    for name in _MATH:
+        source = re.sub(rf"\bnp\.{name}\(", f"math.{name}(", source)
+    namespace: dict[str, Any] = {"np": np, "math": math}
+    from kernels import runtime
+    namespace["rt"] = runtime
+    exec(compile(source, "<coarsen cuda element>", "exec"), namespace)   # generated source only
+    name = re.search(r"^def (\w+)\(", source, re.M).group(1)
+    device = cuda.jit(device=True)(namespace[name])
+    kernel_src = "\n".join(
+        [f"def kernel(n, {', '.join(params + outs)}):", "    b = cuda.grid(1)", "    if b < n:"]
+        + ["        " + line for line in body]) + "\n"
+    kns: dict[str, Any] = {"inner": device, "cuda": cuda}
+    exec(compile(kernel_src, "<coarsen cuda kernel>", "exec"), kns)   # generated source only
+    kernel = cuda.jit(kns["kernel"])
+
+    def launch(n, *arrays):
+        threads = 128
+        blocks = (n + threads - 1) // threads
+        nouts = len(outs)
+        device_arrays = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in arrays]
+        kernel[blocks, threads](n, *device_arrays)
+        for host, dev in zip(arrays[-nouts:], device_arrays[-nouts:]):
+            dev.copy_to_host(host)
+    return launch
+
+
+def vmap(fn: Callable, in_axes: int | None | Sequence[int | None] = 0, target: str | None = None) -> VMapped:
+    """`fn` mapped over the leading axis of its arguments (see the module docstring)."""
+    return VMapped(fn, in_axes, target or DEFAULT_TARGET)
