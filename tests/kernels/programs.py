@@ -1,0 +1,61 @@
+"""Small programs the kernel tests compile for every target (functions must live in a file)."""
+import math
+
+import numpy as np
+
+
+def branch_kernel(x, p, q, z):
+    d = p + q * x
+    if d > 0:
+        a = np.sqrt(d)
+    else:
+        a = -d
+    return z * (1 + np.exp(d)) + a
+
+
+def while_loop(x, n):
+    i = 0
+    s = x
+    while s < 10.0 and i < n:
+        s = s * 1.5 + 0.1
+        i += 1
+    return s
+
+
+def hookean(pos, k):
+    n = pos.shape[0]
+    e = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = pos[i, 0] - pos[j, 0]
+            dy = pos[i, 1] - pos[j, 1]
+            r = math.sqrt(dx * dx + dy * dy)
+            e += k * (r - 1.0) ** 2
+    return e
+
+
+def scan_writes(x):
+    v = x.copy()
+    for i in range(x.shape[0] - 1):
+        v[i + 1] = v[i] * x[i + 1] + np.cos(v[i])
+    return np.sum(v * v)
+
+
+def mlp_loss(params, x, y):
+    h = np.tanh(x @ params["W1"] + params["b1"])
+    logits = h @ params["W2"] + params["b2"]
+    m = np.max(logits, axis=1, keepdims=True)
+    z = logits - m
+    lse = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(np.sum(y * (z - lse), axis=1))
+
+
+def reductions(x):
+    a = np.mean(x, axis=0)
+    b = np.max(x, axis=1)
+    c = np.min(x, axis=0, keepdims=True)
+    return np.sum(a * a) + np.sum(np.sin(b)) + np.sum(c * x)
+
+
+def rank3(x):
+    return np.sum(np.sum(x, axis=2) ** 2)
