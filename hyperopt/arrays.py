@@ -1,15 +1,23 @@
-"""The few array operations the update rules need, for NumPy.
+"""The few array operations the update rules need: for NumPy arrays and for scalars.
 
-Input: NumPy arrays (any float dtype) and Python floats.  Output: NumPy arrays.
-The torch backend supplies an object with the same attribute names (``hyperopt.torch``), so
-``rules.py``, ``domains.py`` and ``tower.py`` are written once for both backends.
-Invariant: nothing here mutates its arguments; every function returns a new array.
+Input: NumPy arrays (any float dtype), or float64 scalars.  Output: the same kind.
+``rules.py``, ``domains.py`` and ``tower.py`` are written once against these names; the torch
+backend supplies a third namespace (``hyperopt.torch.TORCH_OPS``).
+``SCALAR_OPS`` runs the levels whose arrays are all 0-d (the hyperparameter levels of a tower,
+unless step sizes are elementwise) on ``np.float64`` scalars with ``math`` functions: a few
+hundred nanoseconds per operation instead of microseconds for 0-d arrays or tensors, which is
+what keeps a level's cost small.  It keeps IEEE semantics (inf/nan, never an exception) so the
+tower's non-finite checks see what NumPy or torch would have produced.
+Invariant: nothing here mutates its arguments.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+_f64 = np.float64
 
 
 class NumpyOps:
@@ -83,5 +91,90 @@ class NumpyOps:
         a = np.asarray(x)
         return float(a) if a.ndim == 0 else a.copy()
 
+    @staticmethod
+    def adopt(x: Any) -> Any:
+        """A value from another namespace, usable here; scalars become Python floats so they
+        combine with float32 arrays without promoting them (NEP 50)."""
+        if hasattr(x, "detach"):  # a torch tensor handed down by the torch backend
+            x = x.detach().cpu().numpy()
+        return float(x) if np.ndim(x) == 0 else np.asarray(x)
+
+
+class ScalarOps:
+    """The same namespace on ``np.float64`` scalars (0-d levels: hyperparameters)."""
+
+    name = "scalar"
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        try:
+            return _f64(math.exp(x))
+        except OverflowError:
+            return _f64(math.inf)
+
+    @staticmethod
+    def log1p(x: Any) -> Any:
+        return _f64(math.log1p(x)) if x > -1.0 else _f64(-math.inf if x == -1.0 else math.nan)
+
+    @staticmethod
+    def tanh(x: Any) -> Any:
+        return _f64(math.tanh(x))
+
+    @staticmethod
+    def sqrt(x: Any) -> Any:
+        return _f64(math.sqrt(x)) if x >= 0.0 else _f64(math.nan)
+
+    @staticmethod
+    def abs(x: Any) -> Any:
+        return _f64(abs(x))
+
+    @staticmethod
+    def sigmoid(x: Any) -> Any:
+        if x != x:
+            return _f64(math.nan)
+        e = math.exp(-abs(x))
+        return _f64(1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e))
+
+    @staticmethod
+    def clip(x: Any, lo: float, hi: float) -> Any:
+        return _f64(min(max(x, lo), hi)) if x == x else _f64(x)  # NaN stays NaN
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return _f64(a if cond else b)
+
+    @staticmethod
+    def zeros_like(x: Any) -> Any:
+        return _f64(0.0)
+
+    @staticmethod
+    def full_like(x: Any, value: float) -> Any:
+        return _f64(value)
+
+    @staticmethod
+    def scalar(value: float, like: Any = None) -> Any:
+        return _f64(value)
+
+    @staticmethod
+    def vdot(a: Any, b: Any) -> Any:
+        return _f64(a * b)
+
+    @staticmethod
+    def all_finite(x: Any) -> bool:
+        return math.isfinite(x)
+
+    @staticmethod
+    def cast_like(x: Any, like: Any) -> Any:
+        return x
+
+    @staticmethod
+    def to_python(x: Any) -> Any:
+        return float(x)
+
+    @staticmethod
+    def adopt(x: Any) -> Any:
+        return _f64(x.item() if hasattr(x, "item") else x)
+
 
 NUMPY_OPS = NumpyOps()
+SCALAR_OPS = ScalarOps()

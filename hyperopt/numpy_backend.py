@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from hyperopt.arrays import NUMPY_OPS
-from hyperopt.domains import to_value
-from hyperopt.tower import TowerState, build_tower, init_state, tower_step
+from hyperopt.tower import (TowerState, build_tower, hyperparameter_values, init_state,
+                            tower_step)
 
 ValueAndGrad = Callable[..., Callable[..., tuple[Any, Any]]]
 
@@ -167,20 +167,7 @@ def step(opt: Any, loss_fn: Callable[..., Any], params: Any, state: State, *batc
 
 def hyperparameters(state: State) -> list[dict[str, Any]]:
     """Every level's values (learned ones from the state, constants from the spec)."""
-    ts = state.tower
-    out = []
-    for level, ls in zip(ts.tower.levels, ts.levels):
-        values: dict[str, Any] = dict(level.spec.initial)
-        per_leaf: dict[str, dict[str, Any]] = {}
-        for h, c in zip(level.layout, ls.coords):
-            v = NUMPY_OPS.to_python(to_value(h.domain, c, NUMPY_OPS))
-            if h.leaf is None:
-                values[h.name] = v
-            else:
-                per_leaf.setdefault(h.name, {})[level.target_names[h.leaf]] = v
-        values.update(per_leaf)
-        out.append(values)
-    return out
+    return hyperparameter_values(state.tower, NUMPY_OPS)
 
 
 @dataclasses.dataclass

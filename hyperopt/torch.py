@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from hyperopt import optimizers as _neutral
-from hyperopt.domains import to_value
-from hyperopt.tower import LevelState, TowerState, build_tower, init_state, tower_step
+from hyperopt.tower import (LevelState, TowerState, build_tower, hyperparameter_values,
+                            init_state, tower_step)
 
 _FORMAT = 1
 
@@ -71,6 +72,12 @@ class TorchOps:
     @staticmethod
     def to_python(x: torch.Tensor) -> Any:
         return x.item() if x.ndim == 0 else x.detach().clone()
+
+    @staticmethod
+    def adopt(x: Any) -> Any:
+        """Scalars from the scalar levels become Python floats (a NumPy scalar on the left of
+        a tensor would turn the product into a NumPy array)."""
+        return x if isinstance(x, torch.Tensor) else float(x)
 
 
 TORCH_OPS = TorchOps()
@@ -156,19 +163,7 @@ class _TowerOptimizer(torch.optim.Optimizer):
 
     def hyperparameters(self) -> list[dict[str, Any]]:
         """Current values, one dict per level, bottom first (per-parameter ones by name)."""
-        ts, out = self._tower_state, []
-        for level, ls in zip(ts.tower.levels, ts.levels):
-            values: dict[str, Any] = dict(level.spec.initial)
-            per_leaf: dict[str, dict[str, Any]] = {}
-            for h, c in zip(level.layout, ls.coords):
-                v = TORCH_OPS.to_python(to_value(h.domain, c, TORCH_OPS))
-                if h.leaf is None:
-                    values[h.name] = v
-                else:
-                    per_leaf.setdefault(h.name, {})[level.target_names[h.leaf]] = v
-            values.update(per_leaf)
-            out.append(values)
-        return out
+        return hyperparameter_values(self._tower_state, TORCH_OPS)
 
     def hypergradients(self) -> list[dict[str, Any]]:
         """dL/d(value) of each level's learned hyperparameters at the latest step."""
@@ -179,15 +174,21 @@ class _TowerOptimizer(torch.optim.Optimizer):
             hg = ls.hypergrad or (None,) * len(level.layout)
             out.append({(h.name if h.leaf is None else
                          f"{h.name}[{level.target_names[h.leaf]}]"):
-                        (None if g is None else TORCH_OPS.to_python(g))
+                        (None if g is None else float(g) if np.ndim(g) == 0 else g.clone())
                         for h, g in zip(level.layout, hg)})
         return out
 
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
         ts = self._tower_state
-        levels = [{"coords": list(ls.coords), "slots": [dict(s) for s in ls.slots],
-                   "tangents": None if ls.tangents is None else [list(t) for t in ls.tangents],
-                   "hypergrad": None if ls.hypergrad is None else list(ls.hypergrad),
+
+        def out(x: Any) -> Any:  # scalar levels hold np.float64: store plain floats
+            return float(x) if isinstance(x, np.floating) else x
+
+        levels = [{"coords": [out(c) for c in ls.coords],
+                   "slots": [{k: out(v) for k, v in s.items()} for s in ls.slots],
+                   "tangents": None if ls.tangents is None else [[out(x) for x in row]
+                                                                  for row in ls.tangents],
+                   "hypergrad": None if ls.hypergrad is None else [out(g) for g in ls.hypergrad],
                    "updates": ls.updates} for ls in ts.levels]
         return {"state": {}, "param_groups": [{"params": list(range(len(self._params)))}],
                 "hyperopt": {"format": _FORMAT, "spec": repr(self.spec), "step": ts.step,
@@ -207,6 +208,12 @@ class _TowerOptimizer(torch.optim.Optimizer):
         def like(saved: Any, current: Any, where: str) -> Any:
             if saved is None or current is None:
                 return saved
+            if not isinstance(current, torch.Tensor):  # a scalar level's np.float64
+                if isinstance(saved, torch.Tensor) and saved.numel() != 1:
+                    raise ValueError(f"{where}: saved shape {tuple(saved.shape)} != ()")
+                return np.float64(float(saved))
+            if not isinstance(saved, torch.Tensor):
+                saved = torch.tensor(float(saved), dtype=torch.float64)
             if tuple(saved.shape) != tuple(current.shape):
                 raise ValueError(f"{where}: saved shape {tuple(saved.shape)} != "
                                  f"{tuple(current.shape)}")

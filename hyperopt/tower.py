@@ -20,8 +20,10 @@ One step:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Sequence
 
+from hyperopt.arrays import SCALAR_OPS
 from hyperopt.domains import Domain, apply_update, to_coordinate, to_value
 
 Array = Any
@@ -49,6 +51,7 @@ class Level:
     targets: tuple[Domain, ...]  # domain of each leaf this level updates
     target_names: tuple[str, ...]
     const: dict[str, Any]
+    scalar: bool  # every target is 0-d: run on SCALAR_OPS (much faster than 0-d arrays)
 
     def describe(self, j: int) -> str:
         return f"level {j} ({type(self.spec).__name__})"
@@ -101,31 +104,41 @@ def build_tower(spec: Any, shapes: Sequence[tuple[int, ...]], names: Sequence[st
                            for i in range(len(shapes))]
             else:
                 layout.append(HyperLeaf(name, dom, None, ()))
-        levels.append(Level(s, learned, tuple(layout), domains, names, s.constants(learned)))
+        scalar = j > 0 and all(shape == () for shape in shapes)
+        levels.append(Level(s, learned, tuple(layout), domains, names, s.constants(learned),
+                            scalar))
         domains = tuple(h.domain for h in layout)
         shapes = tuple(h.shape for h in layout)
         names = tuple(h.name if h.leaf is None else f"{h.name}[{names[h.leaf]}]" for h in layout)
     return Tower(tuple(levels), specs[0].on_nonfinite or "raise")
 
 
+def level_ops(tower: Tower, j: int, ops: Any) -> Any:
+    """The namespace level j computes in; ``j == len(levels)`` (above the top) is scalar."""
+    return SCALAR_OPS if j >= len(tower.levels) or tower.levels[j].scalar else ops
+
+
 def init_state(tower: Tower, leaves: Sequence[Array], ops: Any) -> TowerState:
     states, targets = [], list(leaves)
-    for level in tower.levels:
-        coords = tuple(ops.full_like(targets[h.leaf] if h.shape else ops.scalar(0.0, targets[0]),
-                                     to_coordinate(h.domain, level.spec.initial[h.name]))
+    for j, level in enumerate(tower.levels):
+        up = level_ops(tower, j + 1, ops)  # level j's coordinates are level j+1's targets
+        coords = tuple(up.full_like(targets[h.leaf] if h.shape else up.scalar(0.0, targets[0]),
+                                    to_coordinate(h.domain, level.spec.initial[h.name]))
                        for h in level.layout)
-        slots = tuple(level.spec.init_slots(t, level.const, ops) for t in targets)
+        mine = level_ops(tower, j, ops)
+        slots = tuple(level.spec.init_slots(t, level.const, mine) for t in targets)
         states.append(LevelState(coords, slots, None, None, 0))
         targets = list(coords)
     return TowerState(tower, tuple(states), 0, 0)
 
 
-def level_values(level: Level, coords: Sequence[Array], n_targets: int, ops: Any,
-                 perturb: tuple[int, float] | None = None) -> list[dict[str, Array]]:
-    """Hyperparameter values each updated leaf sees: ``[leaf][name]``."""
+def level_values(tower: Tower, j: int, coords: Sequence[Array], n_targets: int, ops: Any,
+                 perturb: tuple[int, Any] | None = None) -> list[dict[str, Array]]:
+    """Hyperparameter values each leaf level j updates sees: ``[leaf][name]``."""
+    level, up, mine = tower.levels[j], level_ops(tower, j + 1, ops), level_ops(tower, j, ops)
     values = [dict(level.spec.initial) for _ in range(n_targets)]
     for k, (h, c) in enumerate(zip(level.layout, coords)):
-        v = to_value(h.domain, c, ops)
+        v = mine.adopt(to_value(h.domain, c, up))
         if perturb is not None and perturb[0] == k:
             v = v + perturb[1]  # finite-difference hook for the tests
         for i in (range(n_targets) if h.leaf is None else (h.leaf,)):
@@ -133,22 +146,42 @@ def level_values(level: Level, coords: Sequence[Array], n_targets: int, ops: Any
     return values
 
 
+def hyperparameter_values(state: TowerState, ops: Any) -> list[dict[str, Any]]:
+    """Every level's values as Python floats (or arrays for elementwise step sizes), bottom
+    level first; per-parameter values as ``{leaf name: value}``."""
+    tower, out = state.tower, []
+    for j, (level, ls) in enumerate(zip(tower.levels, state.levels)):
+        up = level_ops(tower, j + 1, ops)
+        values: dict[str, Any] = dict(level.spec.initial)
+        per_leaf: dict[str, dict[str, Any]] = {}
+        for h, c in zip(level.layout, ls.coords):
+            v = up.to_python(to_value(h.domain, c, up))
+            if h.leaf is None:
+                values[h.name] = v
+            else:
+                per_leaf.setdefault(h.name, {})[level.target_names[h.leaf]] = v
+        values.update(per_leaf)
+        out.append(values)
+    return out
+
+
 def hypergradients(tower: Tower, state: TowerState, grads: Sequence[Array | None],
                    ops: Any) -> list[tuple[Array, ...]]:
     """dL/d(value) of each level's learned hyperparameters through the last update only."""
     out, cot = [], list(grads)
-    for level, ls in zip(tower.levels, state.levels):
+    for j, (level, ls) in enumerate(zip(tower.levels, state.levels)):
         if not level.layout or ls.tangents is None:
             break
+        mine, up = level_ops(tower, j, ops), level_ops(tower, j + 1, ops)
         hg = []
         for h, tans, coord in zip(level.layout, ls.tangents, ls.coords):
             total = None
             for c, t in zip(cot, tans):
                 if c is None or t is None:
                     continue
-                part = c * t if h.shape else ops.vdot(c, t)
+                part = c * t if h.shape else mine.vdot(c, t)
                 total = part if total is None else total + part
-            hg.append(ops.full_like(coord, 0.0) if total is None else total)
+            hg.append(up.full_like(coord, 0.0) if total is None else up.adopt(total))
         out.append(tuple(hg))
         cot = hg
     return out
@@ -179,13 +212,13 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
             raise NonFiniteError(msg + " (pass on_nonfinite='skip' to skip such steps)")
         return list(leaves), dataclasses.replace(state, skipped=state.skipped + 1)
 
-    if loss is not None and not ops.all_finite(ops.scalar(float(loss))):
+    if loss is not None and not math.isfinite(float(loss)):
         return refuse(f"non-finite loss {float(loss)}")
     bad = _first_bad(grads, tower.levels[0].target_names, ops)
     if bad is not None:
         return refuse(f"non-finite gradient of parameter {bad!r}")
     for j, hg in enumerate(hgs):
-        bad = _first_bad(hg, tower.levels[j + 1].target_names, ops)
+        bad = _first_bad(hg, tower.levels[j + 1].target_names, level_ops(tower, j + 1, ops))
         if bad is not None:
             return refuse(f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
 
@@ -201,18 +234,18 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
         else:  # no hypergradient for level j-1 yet: level j waits, and has nothing to chain
             new_levels[j] = dataclasses.replace(ls, tangents=None, hypergrad=None)
             continue
-        want = level.learned
+        want, mine = level.learned, level_ops(tower, j, ops)
         p = perturb[1:] if perturb is not None and perturb[0] == j else None
-        values = level_values(level, new_coords[j], len(targets), ops, p)
+        values = level_values(tower, j, new_coords[j], len(targets), ops, p)
         slots, raw_tangents = list(ls.slots), []
         for i, (t, x) in enumerate(zip(targets, xs)):
             if x is None:
                 raw_tangents.append(None)
                 continue
             delta, slots[i], tans = level.spec.update_rule(
-                t, x, ls.slots[i], values[i], level.const, want, ops)
-            new_t, scale = apply_update(level.targets[i], t, delta, level.spec.trust, ops)
-            targets[i] = new_t if j else ops.cast_like(new_t, t)
+                t, x, ls.slots[i], values[i], level.const, want, mine)
+            new_t, scale = apply_update(level.targets[i], t, delta, level.spec.trust, mine)
+            targets[i] = new_t if j else mine.cast_like(new_t, t)
             if scale is not None:
                 tans = {k: v * scale for k, v in tans.items()}
             raw_tangents.append(tans)
@@ -232,7 +265,7 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
     for j in range(n):
         new_levels[j] = dataclasses.replace(new_levels[j], coords=tuple(new_coords[j]))
         names = tower.levels[j + 1].target_names if j + 1 < n else ()
-        bad = _first_bad(new_coords[j], names, ops)
+        bad = _first_bad(new_coords[j], names, level_ops(tower, j + 1, ops))
         if bad is not None:
             return refuse(f"update made {tower.levels[j].describe(j)} hyperparameter {bad} "
                           f"non-finite")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import hyperopt
 from hyperopt.arrays import NUMPY_OPS
-from hyperopt.domains import to_value
+from hyperopt.domains import Domain, to_value
 from hyperopt.numpy_backend import compiled_value_and_grad, flatten, flatten_as, unflatten
 from hyperopt.tower import hypergradients, tower_step
 from hyperopt_helpers import mlp_batches, mlp_loss, mlp_params
@@ -50,7 +50,9 @@ def check_lookahead(opt: hyperopt.Optimizer, vg_transform: Callable[..., Any], s
             value = to_value(h.domain, ts1.levels[j].coords[k], NUMPY_OPS)
             # Elementwise step sizes: check along a random direction d: FD = <hg, d>.
             direction = rng.normal(size=h.shape) if h.shape else 1.0
-            eps = 1e-5 * max(float(np.max(np.abs(value))), 1e-2)
+            # Step sizes: relative steps (they can be 1e-6); betas, mu: absolute ones (mu can be 0).
+            size = float(np.max(np.abs(value)))
+            eps = 1e-4 * size if h.domain is Domain.POSITIVE else 1e-5 * max(size, 0.1)
 
             def lookahead(e: float) -> float:
                 out, _ = tower_step(ts, leaves, gleaves, loss, NUMPY_OPS,
@@ -60,7 +62,8 @@ def check_lookahead(opt: hyperopt.Optimizer, vg_transform: Callable[..., Any], s
             fd = (lookahead(eps) - lookahead(-eps)) / (2 * eps)
             got = float(np.sum(hgs[j][k] * direction))
             scale = max(abs(fd), abs(got), 1e-8)
-            assert abs(got - fd) <= rtol * scale + 1e-9, (
+            roundoff = 1e-15 * max(1.0, abs(float(loss))) / eps  # what the FD itself can resolve
+            assert abs(got - fd) <= rtol * scale + roundoff, (
                 f"{opt!r}: level {j} {h.name} (leaf {h.leaf}): hypergradient {got} vs "
                 f"finite difference {fd}")
             checked += 1
