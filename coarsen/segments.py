@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
+from phicalc.rewrite import stable
 from phicalc.terms import Clip, Maximum, Minimum, Phi, Sign
 
 CAP = 64              # operations in one segment expression
@@ -157,6 +158,9 @@ class _Planner:
         self.region(self.fn.body, top=True)
         for y in self.fn.body.yields:
             self.cut(y, "function result")
+        # numerically stable forms (softplus, log1p, expm1) for each segment's expression
+        for vid in self.plan.materialized:
+            self.plan.expr[vid] = stable(self.plan.expr[vid])
         return self.plan
 
     def cut(self, v: Value, reason: str) -> None:
