@@ -82,6 +82,10 @@ class NumpyOps:
         return bool(np.all(np.isfinite(x)))
 
     @staticmethod
+    def all_finite_many(xs: Any) -> bool:
+        return all(bool(np.all(np.isfinite(x))) for x in xs)
+
+    @staticmethod
     def cast_like(x: Any, like: Any) -> Any:
         """``x`` in ``like``'s dtype (a float64 update applied to a float32 leaf stays float32)."""
         return np.asarray(x).astype(np.asarray(like).dtype, copy=False)
@@ -162,6 +166,10 @@ class ScalarOps:
     @staticmethod
     def all_finite(x: Any) -> bool:
         return math.isfinite(x)
+
+    @staticmethod
+    def all_finite_many(xs: Any) -> bool:
+        return all(math.isfinite(x) for x in xs)
 
     @staticmethod
     def cast_like(x: Any, like: Any) -> Any:

@@ -152,7 +152,10 @@ def apply_gradients(opt: Any, params: Any, grads: Any, state: State,
     for g, p, name in zip(gleaves, leaves, state.tower.tower.levels[0].target_names):
         if g.shape != p.shape:
             raise ValueError(f"gradient of {name!r} has shape {g.shape}, the parameter {p.shape}")
-    new_leaves, ts = tower_step(state.tower, leaves, gleaves, loss, NUMPY_OPS)
+    # NaN/inf are handled explicitly by the tower (raise or skip); NumPy's own warnings or a
+    # user's np.seterr(all="raise") must not pre-empt that.
+    with np.errstate(all="ignore"):
+        new_leaves, ts = tower_step(state.tower, leaves, gleaves, loss, NUMPY_OPS)
     return unflatten(treedef, new_leaves), State(ts, treedef)
 
 

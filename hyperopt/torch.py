@@ -66,6 +66,18 @@ class TorchOps:
         return bool(torch.isfinite(x).all())
 
     @staticmethod
+    def all_finite_many(xs: list[torch.Tensor]) -> bool:
+        """One fused check: a sum of per-tensor norms is finite iff every element is, except
+        when huge finite values overflow the norm; then check tensor by tensor."""
+        if not xs:
+            return True
+        if len({(x.device, x.dtype) for x in xs}) == 1:
+            total = torch.stack(torch._foreach_norm(xs)).sum()
+            if bool(torch.isfinite(total)):
+                return True
+        return all(bool(torch.isfinite(x).all()) for x in xs)
+
+    @staticmethod
     def cast_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return x.to(like.dtype)
 
@@ -153,8 +165,9 @@ class _TowerOptimizer(torch.optim.Optimizer):
                 grads.append(None if p.grad is None else p.grad.detach())
             before = self._tower_state
             value = None if loss is None else float(loss)
-            new, self._tower_state = tower_step(before, [p.detach() for p in self._params],
-                                                grads, value, TORCH_OPS)
+            with np.errstate(all="ignore"):  # scalar levels: NaN/inf handled by the tower
+                new, self._tower_state = tower_step(before, [p.detach() for p in self._params],
+                                                    grads, value, TORCH_OPS)
             if self._tower_state.step != before.step:
                 for p, n in zip(self._params, new):
                     if n is not p:

@@ -188,6 +188,10 @@ def hypergradients(tower: Tower, state: TowerState, grads: Sequence[Array | None
 
 
 def _first_bad(arrays: Sequence[Array | None], names: Sequence[str], ops: Any) -> str | None:
+    """Name of the first non-finite array, or None (one fused check in the common case)."""
+    present = [a for a in arrays if a is not None]
+    if ops.all_finite_many(present):
+        return None
     for a, n in zip(arrays, names):
         if a is not None and not ops.all_finite(a):
             return n
@@ -214,13 +218,19 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
 
     if loss is not None and not math.isfinite(float(loss)):
         return refuse(f"non-finite loss {float(loss)}")
-    bad = _first_bad(grads, tower.levels[0].target_names, ops)
-    if bad is not None:
-        return refuse(f"non-finite gradient of parameter {bad!r}")
+
+    def bad_gradient() -> str | None:
+        # Checked only once something downstream is non-finite: a NaN/inf gradient always
+        # reaches a hypergradient or an updated parameter, and this keeps the common case
+        # to one fused check of the new parameters.
+        bad = _first_bad(grads, tower.levels[0].target_names, ops)
+        return None if bad is None else f"non-finite gradient of parameter {bad!r}"
+
     for j, hg in enumerate(hgs):
         bad = _first_bad(hg, tower.levels[j + 1].target_names, level_ops(tower, j + 1, ops))
         if bad is not None:
-            return refuse(f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
+            return refuse(bad_gradient() or
+                          f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
 
     new_coords = [ls.coords for ls in state.levels]
     new_levels = list(state.levels)
@@ -271,5 +281,5 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
                           f"non-finite")
     bad = _first_bad(new_leaves, tower.levels[0].target_names, ops)
     if bad is not None:
-        return refuse(f"update made parameter {bad!r} non-finite")
+        return refuse(bad_gradient() or f"update made parameter {bad!r} non-finite")
     return new_leaves, dataclasses.replace(state, levels=tuple(new_levels), step=state.step + 1)
