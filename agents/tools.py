@@ -103,7 +103,8 @@ class SearchIndex:
         if not q or k <= 0:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve([q], k=k, show_progress=False, n_threads=1)
+        docs, scores = self.retriever.retrieve([q], k=k, show_progress=False, n_threads=1,
+                                               backend_selection="numpy")
         order = sorted(zip(scores[0].tolist(), docs[0].tolist()), key=lambda t: (-t[0], t[1]))
         qset = set(q)
         return [Hit(self.ids[i], self.titles[i], round(float(s), 4), self._snippet(i, qset))

@@ -20,7 +20,7 @@ from typing import Any
 from ..world import names as N
 from ..world.entities import World
 from .base import Regime, Task, register
-from .normalize import normalize_name, number_matches, parse_date, parse_quantity
+from .normalize import normalize_name, number_matches, parse_date, parse_quantity, single
 
 KINDS = {"launch date": "date", "budget": "money", "project lead": "name"}
 
@@ -120,6 +120,9 @@ def generate(world: World, rng: random.Random, difficulty: int) -> Task | None:
 
 def grade(task: Task, answer: Any) -> float:
     kind = task.meta["kind"]
+    answer = single(answer)
+    if answer is None:
+        return 0.0
     if kind == "count":
         q = parse_quantity(answer)
         return float(q is not None and not q.percent and q.value == float(task.answer))

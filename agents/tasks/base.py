@@ -16,6 +16,8 @@ from typing import Any, Callable
 from ..world.entities import World
 
 EVAL_FRACTION = 0.25
+# The KARLBench order of the regimes.
+REGIME_NAMES = ("constraint", "report", "numeric", "exhaustive", "procedure", "aggregate")
 DIFFICULTIES = (1, 2, 3)
 
 
@@ -99,7 +101,7 @@ def sample_tasks(world: World, regime: str, n: int, split: str = "train", seed: 
 def sample_mixed(world: World, n_per_regime: int, split: str = "train", seed: int = 0,
                  regimes: tuple[str, ...] | None = None) -> list[Task]:
     """Tasks of several regimes, interleaved deterministically (multi-task training)."""
-    names = regimes or tuple(REGIMES)
+    names = regimes or REGIME_NAMES
     per = [sample_tasks(world, r, n_per_regime, split, seed) for r in names]
     out: list[Task] = []
     for i in range(max((len(p) for p in per), default=0)):

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 _LEGAL = {"inc", "ltd", "llc", "plc", "gmbh", "corp", "corporation", "co", "sa", "ag", "bv"}
@@ -36,6 +37,13 @@ def to_text(answer: Any) -> str:
     if isinstance(answer, (list, tuple)):
         return "\n".join(to_text(a) for a in answer)
     return str(answer)
+
+
+def single(answer: Any) -> Any:
+    """A scalar answer: a one-element list is unwrapped; a longer list is no answer (None)."""
+    if isinstance(answer, (list, tuple)):
+        return answer[0] if len(answer) == 1 else None
+    return answer
 
 
 def normalize_text(s: Any) -> str:
@@ -93,15 +101,15 @@ def find_quantities(s: Any) -> list[Quantity]:
             continue
         if m.end() < len(text) and (text[m.end()].isalnum() and not m.group("suf")):
             continue  # part of a token such as 3rd or 10am
-        value = float(m.group("num").replace(",", ""))
+        value = Decimal(m.group("num").replace(",", ""))  # exact: "65.07 million" == 65070000
         suf = (m.group("suf") or "").lower().replace(" ", "")
         if before == "-" or (before == "(" and text[m.end():m.end() + 1] == ")"):
             value = -value
         elif before in " $" and before2 == "-" and (start < 3 or not text[start - 3].isalnum()):
             value = -value  # "- 5" or "-$5"
         if suf in _SCALE:
-            value *= _SCALE[suf]
-        out.append(Quantity(value, suf in ("%", "percent")))
+            value *= Decimal(int(_SCALE[suf]))
+        out.append(Quantity(float(value), suf in ("%", "percent")))
     if not out:
         for w in normalize_text(text).split():
             if w in _WORD_NUMBERS:

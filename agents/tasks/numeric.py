@@ -17,7 +17,7 @@ from typing import Any
 from ..world.entities import FinanceRow, World
 from ..world.render import quarter_words
 from .base import Regime, Task, register
-from .normalize import number_matches
+from .normalize import number_matches, single
 
 METRICS = {"revenue": "revenue", "cost of revenue": "cost", "operating expenses": "opex",
            "operating income": "operating_income"}
@@ -98,7 +98,7 @@ def generate(world: World, rng: random.Random, difficulty: int) -> Task | None:
 
 def grade(task: Task, answer: Any) -> float:
     m = task.meta
-    return float(number_matches(float(task.answer), answer, m["kind"], m["rel_tol"],
+    return float(number_matches(float(task.answer), single(answer), m["kind"], m["rel_tol"],
                                 m["abs_tol"]))
 
 

@@ -10,6 +10,7 @@ a strictly later note of the same team.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from datetime import date, timedelta
 
 from . import names as N
@@ -48,6 +49,8 @@ def _value(rng: random.Random, field: str, world: World, team: str) -> str:
 def _projects(rng: random.Random, world: World, by_team: dict[str, list[Note]],
               everything: list[Note]) -> None:
     names = iter(N.unique_names(rng, 3 * len(by_team), N.project_name))
+    team_dates = {t: [n.date for n in ns] for t, ns in by_team.items()}
+    all_dates = [n.date for n in everything]  # `everything` is sorted by date
     for team, notes in by_team.items():
         for _ in range(rng.randint(1, 3)):
             proj = Project(next(names), team, {})
@@ -55,11 +58,12 @@ def _projects(rng: random.Random, world: World, by_team: dict[str, list[Note]],
                 first = rng.choice(notes[: max(1, len(notes) // 3)])
                 chain = [first]
                 for _ in range(rng.choices((0, 1, 2, 3), (0.3, 0.35, 0.23, 0.12))[0]):
-                    pool = notes if rng.random() < 0.8 else everything
-                    later = [n for n in pool if n.date > chain[-1].date]
-                    if not later:
+                    pool, dates = (notes, team_dates[team]) if rng.random() < 0.8 else \
+                        (everything, all_dates)
+                    start = bisect_right(dates, chain[-1].date)  # first strictly later note
+                    if start == len(pool):
                         break
-                    chain.append(rng.choice(later[:6]))
+                    chain.append(rng.choice(pool[start:start + 6]))
                 history: list[FieldUpdate] = []
                 for note in chain:
                     value = _value(rng, field, world, team)

@@ -163,11 +163,15 @@ def syllable_word(rng: random.Random, syllables: int) -> str:
 
 
 def unique_names(rng: random.Random, n: int, make) -> list[str]:
-    """n distinct names drawn by calling make(rng, attempt) until enough are unique."""
+    """n distinct names drawn by calling make(rng, attempt) until enough are unique.
+    Every `make` must eventually produce unbounded variety (a syllable fallback) or this
+    raises instead of looping forever."""
     seen: set[str] = set()
     out: list[str] = []
     attempt = 0
     while len(out) < n:
+        if attempt > 50 * n + 10_000:
+            raise RuntimeError(f"{make.__name__} cannot produce {n} distinct names")
         name = make(rng, attempt)
         attempt += 1
         if name not in seen:
@@ -192,6 +196,8 @@ def product_name(rng: random.Random, attempt: int) -> str:
 
 
 def team_name(rng: random.Random, attempt: int) -> str:
+    if attempt > 300:  # the word list is exhausted in very large worlds
+        return f"{syllable_word(rng, 2)} {rng.choice(TEAM_WORDS)}"
     q = rng.choice(TEAM_QUALIFIERS) if attempt > 30 else ""
     return f"{rng.choice(TEAM_WORDS)} {q}".strip()
 

@@ -29,8 +29,8 @@ def fmt_date(d: date, style: int) -> str:
 def fmt_money(v: int, style: int) -> str:
     if style % 3 == 0 or abs(v) < 1_000_000:
         return f"${v:,}"
-    if style % 3 == 1:
-        return f"${v / 1e6:,.2f} million"
+    if style % 3 == 1:  # exact for multiples of $1,000, which all amounts are
+        return f"${v / 1e6:,.3f}".rstrip("0").rstrip(".") + " million"
     return f"USD {v:,}"
 
 

@@ -144,6 +144,9 @@ def render_filler(world: World, rng: random.Random, n: int) -> list[Document]:
     people = list(world.people.values())
     customers = list(world.customers.values())
     products = list(world.products.values())
+    team_projects: dict[str, list[str]] = {}
+    for proj in world.projects.values():
+        team_projects.setdefault(proj.team, []).append(proj.name)
     for i in range(n):
         kind = rng.randrange(3)
         if kind == 0:
@@ -164,8 +167,7 @@ def render_filler(world: World, rng: random.Random, n: int) -> list[Document]:
                     f"approve exceptions in writing; see the internal wiki for templates.\n")
         else:
             team = rng.choice(list(world.teams.values()))
-            projs = [p.name for p in world.projects.values() if p.team == team.name]
-            mention = ", ".join(projs) or "ongoing maintenance"
+            mention = ", ".join(team_projects.get(team.name, [])) or "ongoing maintenance"
             title = f"{team.name} weekly digest #{rng.randint(1, 80)}"
             text = (f"# {title}\n\nThis week the {team.name} team focused on {mention}. "
                     f"Ask {world.people[team.lead].name} for details. Decisions are recorded "

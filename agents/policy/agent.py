@@ -1,0 +1,75 @@
+"""`PolicyAgent`: the trainable policy behind the `Agent` protocol of `agents.baselines`.
+
+Input: parameters (see `model`), observations from `SearchEnv`. Output: actions; for
+training, one `Decision` per step (features of every candidate, the chosen index and its
+log-probability under the parameters that acted).
+Invariants: acts from observations only (`privileged = False`); sampling uses the episode's
+`random.Random` from `run_episode`, so an episode is a pure function of (params, task, seed);
+greedy mode takes the arg-max (ties: first candidate); the recorded log-probability is
+`model.distribution`'s, the same scores training recomputes.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .candidates import Candidate, build_candidates
+from .features import featurize
+from .memory import Memory
+from .model import distribution
+
+
+@dataclass
+class Decision:
+    X: np.ndarray  # (n_candidates, N_FEATURES)
+    chosen: int
+    logp: float  # log pi(chosen) under the acting parameters
+    tool: str
+    sub: str
+
+
+class PolicyAgent:
+    privileged = False
+
+    def __init__(self, params: dict[str, np.ndarray], greedy: bool = False,
+                 name: str = "policy"):
+        self.params, self.greedy, self.name = params, greedy, name
+        self.decisions: list[Decision] = []
+
+    def begin(self, observation: dict, task: Any = None, rng: random.Random | None = None):
+        self.rng = rng or random.Random(0)
+        self.mem = Memory.start(observation)
+        self.decisions = []
+        self.last: Candidate | None = None
+
+    def act(self, observation: dict) -> dict:
+        if observation.get("type") != "question":
+            self.mem.observe(observation)
+        # The env's count is the truth (errors cost steps too).
+        self.mem.steps = self.mem.budget - int(observation.get("steps_left", self.mem.budget))
+        cands = build_candidates(self.mem)
+        X = featurize(cands, self.mem)
+        logp = distribution(self.params, X)
+        i = int(np.argmax(logp)) if self.greedy else _sample(logp, self.rng)
+        self.decisions.append(Decision(X, i, float(logp[i]), cands[i].tool, cands[i].sub))
+        self.last = cands[i]
+        self.mem.note_action(cands[i].action, cands[i].sub)
+        return cands[i].action
+
+    @property
+    def answer_logp(self) -> float:
+        """Log-probability of the final (answer) decision: the policy's confidence."""
+        return self.decisions[-1].logp if self.decisions else 0.0
+
+
+def _sample(logp: np.ndarray, rng: random.Random) -> int:
+    u, acc = rng.random(), 0.0
+    p = np.exp(logp)
+    for i, pi in enumerate(p):
+        acc += pi
+        if u < acc:
+            return i
+    return int(len(p) - 1)

@@ -1,0 +1,85 @@
+"""What a policy remembers within one episode: the question, searches, hits and reads.
+
+Input: the env's observations, in order (`Memory.observe`). Output: the state that candidate
+generation and features read: analysed question, issued queries, every hit with its best rank
+and relative BM25 score, documents read (parsed), steps and tokens used.
+Invariants: built from observations only (never the task or the world); `observe` accepts
+every observation type, errors included, and never raises.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .text import ParsedDoc, Question, analyse, parse_doc
+
+
+@dataclass
+class HitInfo:
+    doc_id: str
+    title: str
+    snippet: str
+    rank: int  # best (lowest) rank over all searches, 0-based
+    rel_score: float  # BM25 score / the top score of its search, in (0, 1]
+    search: int  # index of the search that ranked it best
+    query: int  # which query (index into Memory.queries) found it first
+
+
+@dataclass
+class Memory:
+    question: Question
+    regime_hint: str  # logged only; never a feature (held-out regimes must stay unseen)
+    budget: int
+    steps: int = 0
+    queries: list[str] = field(default_factory=list)
+    query_kinds: list[str] = field(default_factory=list)
+    hits: dict[str, HitInfo] = field(default_factory=dict)
+    read: list[ParsedDoc] = field(default_factory=list)
+    read_ids: set[str] = field(default_factory=set)
+    errors: int = 0
+    tokens_seen: int = 0
+    last_results: int = -1  # how many hits the latest search returned (-1: none yet)
+
+    @classmethod
+    def start(cls, observation: dict) -> "Memory":
+        q = analyse(observation.get("question", ""), observation.get("answer_format", ""))
+        return cls(q, observation.get("regime", ""), int(observation.get("steps_left", 12)))
+
+    @property
+    def steps_left(self) -> int:
+        return max(0, self.budget - self.steps)
+
+    def note_action(self, action: dict, kind: str) -> None:
+        """Called with each action the agent takes (before the env answers)."""
+        self.steps += 1
+        if action.get("tool") == "search":
+            self.queries.append(action["query"])
+            self.query_kinds.append(kind)
+
+    def observe(self, obs: dict) -> None:
+        self.tokens_seen += len(obs.get("text", "")) // 4
+        kind = obs.get("type")
+        if kind == "search_results":
+            results = obs.get("results", [])
+            self.last_results = len(results)
+            top = max((r.get("score", 0.0) for r in results), default=0.0) or 1.0
+            n = len(self.queries) - 1
+            for rank, r in enumerate(results):
+                old = self.hits.get(r["doc_id"])
+                if old is None or rank < old.rank:
+                    self.hits[r["doc_id"]] = HitInfo(
+                        r["doc_id"], r.get("title", ""), r.get("snippet", ""), rank,
+                        float(r.get("score", 0.0)) / top, n,
+                        old.query if old else n)
+        elif kind == "document":
+            doc_id = obs.get("doc_id", "")
+            if doc_id not in self.read_ids and obs.get("offset", 0) == 0:
+                self.read_ids.add(doc_id)
+                self.read.append(parse_doc(doc_id, obs.get("content", "")))
+        elif kind == "error":
+            self.errors += 1
+
+    def unread_hits(self) -> list[HitInfo]:
+        """Hits not read yet, the latest search's first, then by rank."""
+        last = len(self.queries) - 1
+        return sorted((h for h in self.hits.values() if h.doc_id not in self.read_ids),
+                      key=lambda h: (h.search != last, h.rank, h.doc_id))
