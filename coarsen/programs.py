@@ -29,7 +29,20 @@ from coarsen.segments import plan_segments
 from kernels import compile_source
 from kernels.targets import cache_dir, module_globals
 
-COMPILER_VERSION = "0.1.0-3"
+def _compiler_fingerprint() -> str:
+    """A hash of the compiler's own sources (coarsen, phicalc, kernels): a fix anywhere in
+    them must not be hidden by programs an older compiler generated and cached on disk."""
+    from pathlib import Path
+    digest = hashlib.sha256()
+    for package in ("coarsen", "phicalc", "kernels"):
+        root = Path(__file__).resolve().parent.parent / package
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+COMPILER_VERSION = f"0.1.0-3+{_compiler_fingerprint()}"
 
 
 @dataclass

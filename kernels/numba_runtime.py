@@ -72,6 +72,13 @@ def _fresh(x):
     return lambda x: np.ascontiguousarray(x).copy()
 
 
+@overload(rt.cotangent)
+def _cotangent(ct, shape):
+    if _rank(ct) == 0:
+        return lambda ct, shape: np.full(shape, ct)
+    return lambda ct, shape: np.ascontiguousarray(ct).copy()
+
+
 @overload(rt.broadcast_scalar)
 def _broadcast_scalar(d, shape):
     return lambda d, shape: np.full(shape, d)

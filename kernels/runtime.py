@@ -35,6 +35,14 @@ def fresh(x):
     return np.array(x, dtype=np.float64)
 
 
+def cotangent(ct, shape):
+    """A new float64 array of `shape` holding the caller's cotangent `ct` (an array of that
+    shape, or a scalar broadcast to it): the backward may update it in place."""
+    out = np.empty(shape, dtype=np.float64)
+    out[...] = ct
+    return out
+
+
 def broadcast_scalar(d, shape):
     """A full array of `shape` holding the scalar d."""
     return np.full(shape, d, dtype=np.float64)

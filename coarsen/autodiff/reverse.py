@@ -265,7 +265,11 @@ class Reverse:
             ct = self.prog.names.reserve(f"ct{k}")
             cts.append(ct)
             if o.id in self.active:
-                self.accum(o, ct, backward, declared)
+                # an array output's adjoint is a copy: the backward may update it in place (a
+                # loop carry takes it over), and the caller's cotangent must stay untouched;
+                # vjp's outputs-only run passes a scalar 0.0, broadcast here to the output's shape
+                src = f"rt.cotangent({ct}, {self.shape(o)})" if o.type.rank else ct
+                self.accum(o, src, backward, declared, owned=True)
         self.region(self.fn.body, backward, declared)
         grads = []
         for p in self.wrt:
