@@ -39,14 +39,18 @@ def _normalise_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[int, .
     return tuple(a % nargs for a in nums)
 
 
+_SCALARS = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
+
+
 def _fast_key(args: tuple) -> tuple:
     """A cheap signature for flat argument lists (scalars and arrays); TypeError otherwise."""
     key = []
     for a in args:
-        if isinstance(a, np.ndarray):
+        t = type(a)
+        if t is np.ndarray:
             key.append((a.ndim, a.dtype.char))
-        elif isinstance(a, (float, int, bool, np.floating, np.integer, np.bool_)):
-            key.append(type(a))
+        elif t in _SCALARS:
+            key.append(t)
         else:
             raise TypeError
     return tuple(key)
@@ -90,9 +94,9 @@ class _Transformed:
         prog = self.programs.get(key)
         if prog is None:
             nums = _normalise_argnums(self.argnums, len(args)) if self.argnums is not None else ()
-            kind = "primal" if self.kind == "jit" else "vjp"
+            kind = {"jit": "primal", "grad": "grad"}.get(self.kind, "vjp")
             prog = build(self.fn, args, kind, nums, self.target,
-                         check_differentiable(self.kind, self.fn.__name__) if kind == "vjp" else None)
+                         check_differentiable(self.kind, self.fn.__name__) if kind != "primal" else None)
             self.programs[key] = prog
         return prog
 
@@ -135,9 +139,18 @@ class _Derivative(_Transformed):
         if flat and single and not converts and self.kind in ("grad", "value_and_grad"):
             k = wrt[0]
             array = isinstance(args[k], np.ndarray)
+            compiled(*args, 1.0)   # compiles now, so the fast path calls the machine code directly
+            call = getattr(compiled, "fn", compiled)
+            machine_code = call is getattr(compiled, "jitted", None)
+
+            if array and machine_code:   # Numba returns fresh arrays of the argument's shape
+                def fast(args):
+                    outs, grads = call(*args, 1.0)
+                    return (float(outs[0]), grads[0]) if value_too else grads[0]
+                return fast
 
             def fast(args):
-                outs, grads = compiled(*args, 1.0)
+                outs, grads = call(*args, 1.0)
                 g = grads[0]
                 g = (g if g.flags.writeable and g.shape == args[k].shape else _grad_value(g, args[k])) \
                     if array else float(g)
@@ -163,6 +176,8 @@ class _Jit(_Transformed):
         compiled = prog.fn
         result_tree = prog.result_tree
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]):
+            compiled(*args)   # compiles now, so calls go straight to the machine code
+            compiled = getattr(compiled, "fn", compiled)
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
             return (lambda args: float(compiled(*args)[0])) if scalar else (lambda args: compiled(*args)[0])
         return lambda args: tree.unflatten(result_tree, [_output(o) for o in compiled(*_flat_leaves(args))])

@@ -47,7 +47,7 @@ COMPILER_VERSION = f"0.1.0-3+{_compiler_fingerprint()}"
 
 @dataclass
 class Program:
-    kind: str                      # "vjp" or "primal"
+    kind: str                      # "vjp" (value and pullback), "grad" (pullback only), "primal"
     source: str
     fn: Callable
     arg_tree: Any
@@ -68,9 +68,9 @@ def wrt_positions(arg_tree, argnums) -> list[int]:
     return [int(k) for a in argnums for k in range(offsets[a], offsets[a + 1])]
 
 
-def _derivative_source(ir: Function, wrt: list[int]) -> tuple[str, dict]:
+def _derivative_source(ir: Function, wrt: list[int], with_value: bool) -> tuple[str, dict]:
     rev = Reverse(ir, wrt)
-    source = rev.emit(f"{ir.name}_vjp", with_value=True)
+    source = rev.emit(f"{ir.name}_vjp", with_value=with_value)
     return source, rev.prog.array_constants
 
 
@@ -105,8 +105,8 @@ def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target
     wrt = wrt_positions(ir.arg_tree, argnums)
     if check is not None:
         check(ir, wrt)
-    if kind == "vjp":
-        source, constants = _derivative_source(ir, wrt)
+    if kind in ("vjp", "grad"):   # "grad": the value is not returned, so its work can go
+        source, constants = _derivative_source(ir, wrt, with_value=kind == "vjp")
         name, label = f"{ir.name}_vjp", f"d{ir.name}"
     else:
         source, constants = _primal_source(ir)

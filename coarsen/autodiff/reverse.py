@@ -44,6 +44,7 @@ class Reverse:
         self.pushes: dict[int, list[Value]] = {}
         self.tapes: dict[int, str] = {}
         self.counts: dict[int, str] = {}
+        self.remat: set[int] = set()         # loop-body values the backward recomputes
 
     # ---------------------------------------------------------------- names
     def ref(self, v: Value) -> str:
@@ -159,12 +160,18 @@ class Reverse:
         self.region(region, inner, scope)
         return inner, scope
 
-    def finish_nested(self, region: Region, inner: Code, code: Code) -> None:
+    def finish_nested(self, region: Region, inner: Code, code: Code, counted: Instr | None = None) -> None:
+        """Write a region's backward after what it needs from its forward run: values that a
+        counted loop's body can recompute from the index and loop invariants are recomputed
+        (rematerialised: no memory traffic), the rest pop from the region's tape."""
         loop = self.prog.loop_of[id(region)]
         if loop is not None:
             local = [p for p in region.params] + [r for i in region.instrs for r in i.results]
             needs = [v for v in local if (v.id in self.refs or v.id in self.shape_refs)
                      and v.id not in self.prog.constants]
+            remat = self.rematerialisable(region, counted) if counted is not None else {}
+            recompute = [v for v in needs if v.id in remat]
+            needs = [v for v in needs if v.id not in remat]
             if needs:
                 self.pushes[id(region)] = needs
                 # one stack per region: its records all have the same types (Numba lists are
@@ -172,7 +179,52 @@ class Reverse:
                 tape = self.tapes.setdefault(id(region), self.prog.names.reserve("tape"))
                 names = ", ".join(self.prog.name(v) for v in needs)
                 code.line(f"{names}, = {tape}.pop()")
+            if recompute:
+                self.recompute(region, counted, recompute, remat, code)
         code.extend(inner)
+
+    def rematerialisable(self, body: Region, loop: Instr) -> dict[int, list[Value]]:
+        """Body values computable from the index and loop invariants alone -> their inputs."""
+        index = body.params[0]
+        local = {p.id for p in body.params} | {r.id for i in body.instrs for r in i.results}
+        deps: dict[int, list[Value]] = {index.id: []}
+        for instr in body.instrs:
+            if instr.regions or instr.op is Op.SETITEM or len(instr.results) != 1:
+                continue
+            r = instr.result
+            if r.id in self.plan.candidates:
+                if r.id not in self.plan.materialized:
+                    continue
+                inputs = self.plan.inputs(r.id)
+            else:
+                inputs = list(instr.args)
+            if all(a.id in deps or a.id not in local or a.id in self.prog.constants for a in inputs):
+                deps[r.id] = inputs
+        return deps
+
+    def recompute(self, body: Region, loop: Instr, values: list[Value], deps, code: Code) -> None:
+        closure: set[int] = set()
+        todo = [v.id for v in values]
+        while todo:
+            v = todo.pop()
+            if v in closure or v not in deps:
+                continue
+            closure.add(v)
+            todo.extend(a.id for a in deps[v])
+        local = {p.id for p in body.params} | {r.id for i in body.instrs for r in i.results}
+        for v in closure:
+            for a in deps[v]:
+                if a.id not in local:
+                    self.ref(a)   # the recomputation reads this invariant
+        self.remat |= closure
+        index = body.params[0]
+        if index.id in closure:
+            start, step = self.ref(loop.args[0]), self.ref(loop.args[2])
+            code.line(f"{self.prog.name(index)} = {start} + _k * {step}")
+        emitter = ForwardEmitter(self.prog, closure, {}, {}, {}, lambda instr: False)
+        for instr in body.instrs:
+            if any(r.id in closure for r in instr.results):
+                emitter.instr(instr, code)
 
     def if_(self, instr: Instr, code: Code, declared: set[int]) -> None:
         self.predeclare(instr, code, declared)
@@ -211,12 +263,12 @@ class Reverse:
             inner.line(f"{carry[k]} = {self.d(p) if p.id in scope else self.zero(p)}")
         if is_for:
             start, stop, step = (self.ref(a) for a in instr.args[:3])
-            trips = f"rt.trip_count({start}, {stop}, {step})"
+            header = f"for _k in range(rt.trip_count({start}, {stop}, {step}) - 1, -1, -1):"
         else:
             count = self.counts.setdefault(id(instr), self.prog.names.reserve("trips"))
-            trips = f"{count}.pop()"
-        with code.block(f"for _ in range({trips}):"):
-            self.finish_nested(body, inner, code)
+            header = f"for _ in range({count}.pop()):"
+        with code.block(header):
+            self.finish_nested(body, inner, code, instr if is_for else None)
         for k in slots:
             self.accum(inits[k], carry[k], code, declared, owned=True)
 
@@ -274,7 +326,7 @@ class Reverse:
         grads = []
         for p in self.wrt:
             grads.append(self.d(p) if p.id in declared else self.zero(p))
-        roots = self.refs | self.shape_refs | ({o.id for o in self.outputs} if with_value else set())
+        roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
         self.versions = self._versions()
         needed = needed_values(self.prog, roots)
