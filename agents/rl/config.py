@@ -1,0 +1,85 @@
+"""Training configuration: one frozen record, saved as config.json in every run directory.
+
+Input: keyword overrides (from Python or argparse). Output: `TrainConfig`.
+Invariants: everything that changes a run's result is in here (seeds included), so a run is
+reproducible from its config.json; `--resume` refuses a config that differs from the saved
+one in any result-changing field (`workers`, `progress` and the directories may differ: they change speed,
+not results, because every episode's seed is fixed by (seed, iteration, question, g)).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TRAIN_REGIMES = ("constraint", "report")  # as in the paper: entity search + report synthesis
+NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run_dir: str = "runs/train"
+    data_dir: str = ""  # shared world/index/tasks cache; "" -> <run_dir>/data
+    seed: int = 0
+    world_seed: int = 0
+    scale: int = 2000
+    regimes: tuple[str, ...] = TRAIN_REGIMES
+    iterations: int = 6
+    questions_per_iter: int = 64
+    group_size: int = 8  # G rollouts per question; episodes/iteration = questions * G
+    grad_steps: int = 8  # gradient steps per iteration on the same batch (off-policy)
+    algo: str = "oapl"  # oapl | grpo
+    beta: float = 0.3  # OAPL: weight of log(pi / pi_lag)
+    beta1: float = 0.5  # OAPL: temperature of V(x) = beta1 log mean exp(r / beta1)
+    clip_eps: float = 0.2  # GRPO only
+    lr: float = 0.03  # bottom of the tower: Adam(lr, optimizer=SGD(hyper_lr))
+    hyper_lr: float = 1e-5
+    hidden: int = 16
+    tool_cost: float = 0.005  # reward = grade - tool_cost * tool calls: stopping matters
+    step_budget: int = 12
+    synth_per_round: int = 240
+    synth_rounds: int = 2
+    eval_per_regime: int = 30
+    curve_per_regime: int = 8  # greedy learning-curve evaluation after every iteration
+    workers: int = 2
+    progress: bool = True
+
+    @property
+    def episodes_per_iter(self) -> int:
+        return self.questions_per_iter * self.group_size
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["regimes"] = list(self.regimes)
+        return d
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "regimes" in d:
+            d["regimes"] = tuple(d["regimes"])
+        return TrainConfig(**d)
+
+    def replace(self, **kw: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **kw)
+
+    def result_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_json().items() if k not in NON_RESULT_FIELDS}
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2))
+
+    def check_compatible(self, saved: "TrainConfig") -> None:
+        a, b = self.result_fields(), saved.result_fields()
+        diff = sorted(k for k in a if a[k] != b.get(k))
+        if diff:
+            raise ValueError("cannot resume: the config differs from the saved run in "
+                             + ", ".join(f"{k} ({b.get(k)!r} -> {a[k]!r})" for k in diff))
+
+
+def config_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(TrainConfig) if f.name != "run_dir"]
+

@@ -1,0 +1,95 @@
+"""The data a training run needs: world, persisted index, evaluation tasks, synthesized
+training tasks.
+
+Input: a data directory and the config's world/synthesis/evaluation sizes. Output: `Data`.
+The directory caches everything (index/, eval_tasks.jsonl, train_tasks.jsonl, synth.json) so
+several runs (multi-task, single-task, a resumed run) share identical data; the world itself
+is rebuilt from its seed (deterministic, seconds) and checked against the saved index.
+Invariants: training questions come only from the synthesis pipeline (`agents.synth`), which
+de-duplicates them against the evaluation questions; `prepare` also checks that no training
+question's text or key equals an evaluation question's, and raises if one does.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..synth import synthesize
+from ..tasks import REGIME_NAMES, Task, sample_tasks
+from ..tools import SearchIndex
+from ..world import World, build_world
+
+EVAL_SEED = 0  # evaluation sets are the same for every run of a world
+
+
+@dataclass
+class Data:
+    world: World
+    index: SearchIndex
+    index_dir: Path
+    eval_tasks: dict[str, list[Task]]  # regime -> tasks, all six regimes
+    train_pool: list[Task]  # every synthesized task kept by the pipeline, all regimes
+    synth_rounds: list[dict]
+
+    def train_tasks(self, regimes: tuple[str, ...]) -> dict[str, list[Task]]:
+        return {r: [t for t in self.train_pool if t.regime == r] for r in regimes}
+
+
+def _write_tasks(path: Path, tasks: list[Task]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        for t in tasks:
+            f.write(json.dumps(t.to_json(), default=str) + "\n")
+    tmp.replace(path)
+
+
+def _read_tasks(path: Path) -> list[Task]:
+    with open(path) as f:
+        return [Task.from_json(json.loads(line)) for line in f if line.strip()]
+
+
+def prepare(data_dir: str | Path, world_seed: int = 0, scale: int = 2000,
+            eval_per_regime: int = 30, synth_per_round: int = 240, synth_rounds: int = 2,
+            synth_seed: int = 0, progress: bool = False) -> Data:
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    world = build_world(world_seed, scale)
+    index_dir = root / "index"
+    if (index_dir / "index.json").exists():
+        index = SearchIndex.load(index_dir)
+        if index.ids != [d.doc_id for d in world.docs]:
+            raise ValueError(f"{index_dir}: the saved index does not match world seed "
+                             f"{world_seed} scale {scale}; use another data directory")
+    else:
+        index = SearchIndex.build(world.docs)
+        index.save(index_dir)
+    eval_path = root / "eval_tasks.jsonl"
+    if eval_path.exists():
+        flat = _read_tasks(eval_path)
+    else:
+        flat = [t for r in REGIME_NAMES
+                for t in sample_tasks(world, r, eval_per_regime, "eval", EVAL_SEED)]
+        _write_tasks(eval_path, flat)
+    eval_tasks = {r: [t for t in flat if t.regime == r] for r in REGIME_NAMES}
+    train_path, stats_path = root / "train_tasks.jsonl", root / "synth.json"
+    if train_path.exists() and stats_path.exists():
+        pool, rounds = _read_tasks(train_path), json.loads(stats_path.read_text())["rounds"]
+    else:
+        res = synthesize(index, [t.question for t in flat], per_round=synth_per_round,
+                         rounds=synth_rounds, seed=synth_seed, progress=progress)
+        pool, rounds = res.kept, res.rounds
+        _write_tasks(train_path, pool)
+        stats_path.write_text(json.dumps({"rounds": rounds, "kept": len(pool)}, indent=2))
+    check_disjoint(pool, flat)
+    return Data(world, index, index_dir, eval_tasks, pool, rounds)
+
+
+def check_disjoint(train: list[Task], evaluation: list[Task]) -> None:
+    """Raise if a training question repeats an evaluation question (text or key)."""
+    texts = {" ".join(t.question.lower().split()) for t in evaluation}
+    keys = {t.key for t in evaluation}
+    bad = [t.task_id for t in train
+           if " ".join(t.question.lower().split()) in texts or t.key in keys]
+    if bad:
+        raise ValueError(f"training tasks overlap the evaluation set: {bad[:5]}")

@@ -1,0 +1,86 @@
+"""Evaluation: any agent on tasks of several regimes, one rollout or N with aggregation.
+
+Input: a `Sampler`, tasks per regime, the agent ("random", "heuristic" or "policy" with
+params), the number of samples N. Output: per regime the mean score, tool calls, tokens and
+latency, plus the episode records. With N = 1 the policy acts greedily; with N > 1
+(test-time compute) it samples N rollouts per task and answers by plurality vote over the
+normalised answers, ties broken by the policy's mean confidence in that answer (the answer
+decision's log-probability); the grade is the chosen answer's.
+Invariants: the vote never sees the gold answer or a score; cost of an N-rollout answer is
+the sum over its rollouts (tokens, tool calls) and latency is the slowest rollout (the N run
+in parallel); episode seeds are fixed by (seed, regime, task, sample).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..tasks import Task, grade
+from ..tasks.normalize import normalize_text
+from .rollout import Job, Sampler, episode_seed
+
+STATS = ("score", "tool_calls", "tokens", "latency")
+
+
+def episode_stats(rec: dict) -> dict[str, float]:
+    c = rec["cost"]
+    return {"score": rec["score"], "tool_calls": c["tool_calls"], "tokens": c["tokens"],
+            "latency": c["wall_seconds"]}
+
+
+def mean_stats(rows: list[dict[str, float]]) -> dict[str, float]:
+    out = {k: float(np.mean([r[k] for r in rows])) if rows else 0.0 for k in STATS}
+    out["n"] = len(rows)
+    return out
+
+
+def answer_key(answer: Any) -> str:
+    """Answers that normalise to the same thing vote together (lists as sets of items)."""
+    if isinstance(answer, (list, tuple)):
+        return json.dumps(sorted(normalize_text(a) for a in answer))
+    return normalize_text(answer)
+
+
+def vote(task: Task, rollouts: list[dict]) -> dict[str, float]:
+    votes: dict[str, list[dict]] = defaultdict(list)
+    for r in rollouts:
+        votes[answer_key(r["record"]["answer"])].append(r)
+    best = max(votes.values(), key=lambda rs: (len(rs), np.mean([r.get("answer_logp", 0.0)
+                                                                 for r in rs])))
+    costs = [r["record"]["cost"] for r in rollouts]
+    return {"score": grade(task, best[0]["record"]["answer"]),
+            "tool_calls": sum(c["tool_calls"] for c in costs),
+            "tokens": sum(c["tokens"] for c in costs),
+            "latency": max(c["wall_seconds"] for c in costs)}
+
+
+def evaluate_agent(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = "policy",
+                   params: dict | None = None, samples: int = 1, seed: int = 0,
+                   progress: bool = False, desc: str | None = None) -> dict[str, Any]:
+    """{"per_regime": {regime: stats}, "episodes": [record, ...]}."""
+    jobs = [Job(t, episode_seed("eval", seed, r, t.task_id, s), agent, greedy=samples == 1,
+                tag={"regime": r, "task": i, "sample": s})
+            for r, ts in tasks.items() for i, t in enumerate(ts) for s in range(samples)]
+    results = sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
+    per: dict[str, list[dict[str, float]]] = defaultdict(list)
+    if samples == 1:
+        for res in results:
+            per[res["tag"]["regime"]].append(episode_stats(res["record"]))
+    else:
+        by_task: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for res in results:
+            by_task[res["tag"]["regime"], res["tag"]["task"]].append(res)
+        for (r, i), rs in by_task.items():
+            per[r].append(vote(tasks[r][i], rs))
+    return {"per_regime": {r: mean_stats(per[r]) for r in tasks},
+            "episodes": [dict(res["record"], tag=res["tag"]) for res in results]}
+
+
+def overall(per_regime: dict[str, dict[str, float]], regimes: tuple[str, ...] | list[str]
+            ) -> dict[str, float]:
+    """Unweighted mean over the given regimes (each regime counts once)."""
+    rows = [per_regime[r] for r in regimes if r in per_regime]
+    return {k: float(np.mean([x[k] for x in rows])) if rows else 0.0 for k in STATS}

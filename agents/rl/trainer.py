@@ -1,0 +1,190 @@
+"""Iterative large-batch off-policy RL: sample from the lagged policy, then several steps.
+
+Input: a `TrainConfig` (and optionally prepared `Data` and a running `Sampler`).
+Output: a run directory — config.json, rollouts.jsonl (every training episode), metrics.csv
+(one row per iteration: loss, learned step size, timings), curves.csv (per iteration and
+regime: training reward/score and greedy evaluation score), ckpt/, policy.npz — and the
+trained parameters.
+Each iteration: pick `questions_per_iter` training questions (regimes interleaved), run G
+rollouts of each with the lagged policy (the parameters at the start of the iteration) in the
+worker pool; reward = grade - tool_cost * tool calls; then `grad_steps` steps of the hyperopt
+tower on the OAPL loss (V(x) per question group, no importance ratio, no clipping) or, with
+algo="grpo", on the clipped GRPO surrogate; the lagged policy is refreshed at the next
+iteration. Invariants: deterministic given the config (fixed episode seeds, ordered results,
+deterministic gradients), so a run resumed from its last checkpoint ends in exactly the state
+an uninterrupted run reaches.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import hyperopt
+
+from ..policy import N_FEATURES, grpo_loss, init_params, oapl_loss
+from ..tasks import Task
+from .batch import pack
+from .checkpoint import load_latest, save_checkpoint, truncate_logs
+from .config import TrainConfig
+from .data import Data, prepare
+from .evaluate import episode_stats, evaluate_agent, mean_stats
+from .rollout import Job, Sampler, episode_seed
+
+METRIC_FIELDS = ("iteration", "episodes", "decisions", "reward", "score", "tool_calls",
+                 "loss_first", "loss_last", "alpha", "sample_seconds", "update_seconds",
+                 "iteration_seconds")
+CURVE_FIELDS = ("iteration", "split", "regime", "score", "tool_calls", "tokens", "latency", "n")
+
+
+@dataclass
+class TrainResult:
+    params: dict[str, np.ndarray]
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+
+
+def make_optimizer(cfg: TrainConfig) -> hyperopt.Optimizer:
+    """The default tower: Adam whose step size and betas are learned by SGD."""
+    return hyperopt.Adam(cfg.lr, optimizer=hyperopt.SGD(cfg.hyper_lr))
+
+
+def schedule(tasks: dict[str, list[Task]], iteration: int, cfg: TrainConfig) -> list[Task]:
+    """The iteration's questions: an equal share per regime, each regime's pool walked in a
+    fresh seeded permutation per epoch, so every question is used before any repeats."""
+    names = [r for r in cfg.regimes if tasks.get(r)]
+    out: list[Task] = []
+    for k, r in enumerate(names):
+        pool = tasks[r]
+        per = cfg.questions_per_iter // len(names) + (k < cfg.questions_per_iter % len(names))
+        for j in range(per):
+            p = iteration * per + j
+            perm = list(range(len(pool)))
+            random.Random(f"{cfg.seed}:{r}:epoch{p // len(pool)}").shuffle(perm)
+            out.append(pool[perm[p % len(pool)]])
+    return out
+
+
+def _append_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
+def _curve_rows(iteration: int, split: str, per_regime: dict[str, dict]) -> list[dict]:
+    return [dict(iteration=iteration, split=split, regime=r, **{k: round(v, 5) for k, v in
+                                                              s.items()})
+            for r, s in per_regime.items()]
+
+
+def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
+              sampler: Sampler | None = None) -> TrainResult:
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = None
+    if resume and (run_dir / "config.json").exists():
+        cfg.check_compatible(TrainConfig.from_json(json.loads(
+            (run_dir / "config.json").read_text())))
+        ckpt = load_latest(run_dir)
+    elif (run_dir / "ckpt").exists() and any((run_dir / "ckpt").iterdir()):
+        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) "
+                              f"to continue it, or choose another run directory")
+    cfg.save(run_dir / "config.json")
+    truncate_logs(run_dir, ckpt["offsets"] if ckpt else {})
+    data = data or prepare(cfg.data_dir or run_dir / "data", cfg.world_seed, cfg.scale,
+                           cfg.eval_per_regime, cfg.synth_per_round, cfg.synth_rounds,
+                           progress=cfg.progress)
+    tasks = data.train_tasks(cfg.regimes)
+    if not any(tasks.values()):
+        raise ValueError(f"no synthesized training tasks for regimes {cfg.regimes}")
+    curve_tasks = {r: ts[:cfg.curve_per_regime] for r, ts in data.eval_tasks.items()}
+    opt = make_optimizer(cfg)
+    if ckpt:
+        params, state, start, metrics = (ckpt["params"], ckpt["opt_state"], ckpt["iteration"],
+                                         ckpt["metrics"])
+    else:
+        params = init_params(N_FEATURES, cfg.hidden, cfg.seed)
+        state, start, metrics = opt.init(params), 0, []
+    own = sampler is None
+    sampler = sampler or Sampler(str(data.index_dir), cfg.step_budget, cfg.workers)
+    try:
+        if start == 0 and cfg.curve_per_regime:
+            ev = evaluate_agent(sampler, curve_tasks, "policy", params, seed=cfg.seed)
+            _append_csv(run_dir / "curves.csv", CURVE_FIELDS, _curve_rows(0, "eval",
+                                                                          ev["per_regime"]))
+        bar = tqdm(range(start, cfg.iterations), desc=f"train {run_dir.name}",
+                   disable=not cfg.progress, initial=start, total=cfg.iterations)
+        for it in bar:
+            params, state, row = _iteration(cfg, it, params, state, opt, tasks, sampler,
+                                            run_dir)
+            if cfg.curve_per_regime:
+                ev = evaluate_agent(sampler, curve_tasks, "policy", params, seed=cfg.seed)
+                _append_csv(run_dir / "curves.csv", CURVE_FIELDS,
+                            _curve_rows(it + 1, "eval", ev["per_regime"]))
+            metrics.append(row)
+            _append_csv(run_dir / "metrics.csv", METRIC_FIELDS, [row])
+            save_checkpoint(run_dir, it + 1, {"params": params, "opt_state": state,
+                                              "metrics": metrics, "config": cfg.to_json()})
+            bar.set_postfix(reward=f"{row['reward']:.3f}", loss=f"{row['loss_last']:.4f}",
+                            s_per_iter=f"{row['iteration_seconds']:.1f}")
+    finally:
+        if own:
+            sampler.close()
+    np.savez(run_dir / "policy.npz", **params)
+    return TrainResult(params, run_dir, metrics)
+
+
+def _iteration(cfg: TrainConfig, it: int, params: dict, state: Any, opt: Any,
+               tasks: dict[str, list[Task]], sampler: Sampler, run_dir: Path
+               ) -> tuple[dict, Any, dict]:
+    questions = schedule(tasks, it, cfg)
+    jobs = [Job(t, episode_seed(cfg.seed, it, q, t.task_id, g), "policy", False,
+                {"q": q, "g": g, "regime": t.regime})
+            for q, t in enumerate(questions) for g in range(cfg.group_size)]
+    t0 = time.perf_counter()
+    results = sampler.run(jobs, params, desc=f"iteration {it + 1} rollouts",
+                          progress=cfg.progress)
+    t1 = time.perf_counter()
+    rewards = np.array([r["record"]["score"] - cfg.tool_cost * r["record"]["cost"]["tool_calls"]
+                        for r in results])
+    batch = pack(results, rewards, [j.tag["q"] for j in jobs])
+    if cfg.algo == "oapl":
+        loss_fn, args = oapl_loss, batch.oapl_args(cfg.beta, cfg.beta1)
+    elif cfg.algo == "grpo":
+        loss_fn, args = grpo_loss, batch.grpo_args(cfg.clip_eps)
+    else:
+        raise ValueError(f"unknown algo {cfg.algo!r}; use 'oapl' or 'grpo'")
+    losses = []
+    for _ in range(cfg.grad_steps):
+        loss, params, state = opt.step(loss_fn, params, state, *args)
+        losses.append(loss)
+    t2 = time.perf_counter()
+    with open(run_dir / "rollouts.jsonl", "a") as f:
+        for r, rew in zip(results, rewards):
+            f.write(json.dumps(dict(r["record"], iteration=it + 1, reward=float(rew),
+                                    logp=float(sum(r["logp"])), **r["tag"]),
+                               default=str) + "\n")
+    by_regime: dict[str, list[dict]] = {}
+    for r in results:
+        by_regime.setdefault(r["tag"]["regime"], []).append(episode_stats(r["record"]))
+    _append_csv(run_dir / "curves.csv", CURVE_FIELDS, _curve_rows(
+        it + 1, "train", {k: mean_stats(v) for k, v in by_regime.items()}))
+    alpha = opt.hyperparameters(state)[0]["alpha"]
+    row = {"iteration": it + 1, "episodes": len(results), "decisions": batch.n_dec,
+           "reward": float(rewards.mean()),
+           "score": float(np.mean([r["record"]["score"] for r in results])),
+           "tool_calls": float(np.mean([r["record"]["cost"]["tool_calls"] for r in results])),
+           "loss_first": losses[0] if losses else 0.0, "loss_last": losses[-1] if losses else 0.0,
+           "alpha": float(np.mean(alpha)), "sample_seconds": round(t1 - t0, 3),
+           "update_seconds": round(t2 - t1, 3), "iteration_seconds": round(t2 - t0, 3)}
+    return params, state, row
