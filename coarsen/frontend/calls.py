@@ -179,9 +179,7 @@ def _creation(op: Op, name: str) -> Handler:
         shape = args[0] if args else kwargs.get("shape")
         if shape is None or len(args) > 1:
             lw.type_error(f"{name}() takes a shape", node)
-        out = lw.emit(op, _dims(lw, shape, node), node)
-        lw.ctx.owned.add(out.id)
-        return out
+        return lw.emit(op, _dims(lw, shape, node), node)
     return handler
 
 
@@ -193,9 +191,7 @@ def _creation_like(op: Op, name: str) -> Handler:
         if not x.type.rank:
             lw.unsupported(f"{name}() of a scalar is not supported", node, "use 0.0 or 1.0")
         dims = [lw.emit(Op.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
-        out = lw.emit(op, dims, node)
-        lw.ctx.owned.add(out.id)
-        return out
+        return lw.emit(op, dims, node)
     return handler
 
 
@@ -209,9 +205,7 @@ def _copy(lw, args, kwargs, node):
     x = lw.as_value(args[0], node)
     if not x.type.rank:
         return x
-    out = lw.emit(Op.COPY, (x,), node)
-    lw.ctx.owned.add(out.id)
-    return out
+    return lw.emit(Op.COPY, (x,), node)
 
 
 def _array(lw, args, kwargs, node):
@@ -224,15 +218,21 @@ def _array(lw, args, kwargs, node):
         lw.unsupported("np.array() of nested lists or arrays is not supported", node,
                        "build it with np.zeros(...) and element writes")
     values = [lw.cast_to(i, i.type.with_dtype("f64")) for i in items]
-    out = lw.emit(Op.STACK, values, node)
-    lw.ctx.owned.add(out.id)
-    return out
+    return lw.emit(Op.STACK, values, node)
+
+
+def _asarray(lw, args, kwargs, node):
+    """np.asarray returns an array argument itself (no copy): writes through it are seen."""
+    _check_dtype(lw, kwargs, node, "asarray")
+    _arity(lw, args, {}, node, 1, "asarray")
+    if isinstance(args[0], Value) and args[0].type.rank:
+        return args[0]
+    return _array(lw, args, kwargs, node)
 
 
 def _reshape(lw, x: Value, shape_args: list, node):
     shape = shape_args[0] if len(shape_args) == 1 else tuple(shape_args)
-    out = lw.emit(Op.RESHAPE, (x, *_dims(lw, shape, node)), node)
-    return lw.view_of(x, out)
+    return lw.emit(Op.RESHAPE, (x, *_dims(lw, shape, node)), node)
 
 
 def _np_reshape(lw, args, kwargs, node):
@@ -243,7 +243,7 @@ def _np_reshape(lw, args, kwargs, node):
 def _transpose(lw, args, kwargs, node):
     _arity(lw, args, kwargs, node, 1, "transpose")
     x = lw.as_value(args[0], node)
-    return lw.view_of(x, lw.emit(Op.TRANSPOSE, (x,), node))
+    return lw.emit(Op.TRANSPOSE, (x,), node)
 
 
 def _cast(dtype: str, name: str) -> Handler:
@@ -299,7 +299,8 @@ _register(CALLS, [np.where], _where)
 _register(CALLS, [np.clip], _clip)
 _register(CALLS, [np.dot, np.matmul], _matmul)
 _register(CALLS, [np.copy], _copy)
-_register(CALLS, [np.array, np.asarray], _array)
+_register(CALLS, [np.array], _array)
+_register(CALLS, [np.asarray], _asarray)
 _register(CALLS, [np.reshape], _np_reshape)
 _register(CALLS, [np.transpose], _transpose)
 _register(CALLS, [builtins.float, np.float64], _cast("f64", "float"))

@@ -28,7 +28,10 @@ _SYMBOLS = {
     ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
     ast.LShift: "<<", ast.RShift: ">>",
 }
+_MAX_INT_POWER = 64   # int ** k with a larger constant k stays a (float) POW
 _COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq: Op.EQ, ast.NotEq: Op.NE}
+# ops whose array result may share memory with their first argument (NumPy returns a view)
+_VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE})
 _ARRAY_METHODS = frozenset({"sum", "mean", "prod", "max", "min", "copy", "reshape", "dot", "transpose"})
 
 _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
@@ -54,10 +57,18 @@ class ExpressionLowering:
         return self.b.constant_of(binding) if isinstance(binding, Value) else None
 
     def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "") -> Value:
+        """Emit one op; an array result is a view of its first argument or a fresh array."""
+        args = tuple(args)
         try:
-            return self.b.emit(op, tuple(args), attrs, self.src.loc(node), hint)
+            result = self.b.emit(op, args, attrs, self.src.loc(node), hint)
         except TypeRuleError as err:
             self.type_error(str(err), node)
+        if result.type.rank:
+            if op in _VIEWS:
+                self.ctx.aliases.share(result, args[0])
+            else:
+                self.ctx.aliases.fresh(result)
+        return result
 
     def op_symbol(self, op: ast.operator) -> str:
         return _SYMBOLS.get(type(op), type(op).__name__)
@@ -160,7 +171,7 @@ class ExpressionLowering:
             return self.from_python(getattr(base.obj, attr), node)
         if isinstance(base, Value) and base.type.rank:
             if attr == "T":
-                return self.view_of(base, self.emit(Op.TRANSPOSE, (base,), node))
+                return self.emit(Op.TRANSPOSE, (base,), node)
             if attr == "shape":
                 return tuple(self.emit(Op.SHAPE, (base,), node, {"dim": d}) for d in range(base.type.rank))
             if attr == "ndim":
@@ -174,12 +185,6 @@ class ExpressionLowering:
                 return Method(base, attr)
         self.unsupported(f"attribute `.{attr}` of {describe(base)} is not supported", node,
                          "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_ARRAY_METHODS)))
-
-    def view_of(self, base: Value, view: Value) -> Value:
-        root = self.ctx.views.get(base.id, base.id)
-        if root in self.ctx.owned or base.id in self.ctx.views:
-            self.ctx.views[view.id] = root
-        return view
 
     # ------------------------------------------------------------------ operators
     def expr_BinOp(self, node: ast.BinOp) -> Any:
@@ -199,7 +204,24 @@ class ExpressionLowering:
                              "use it on booleans (comparisons) only")
         if code is Op.MATMUL and (a.type.rank == 0 or b.type.rank == 0):
             self.type_error("@ needs arrays on both sides", node, "use * to scale by a scalar")
+        if code is Op.POW and not a.type.rank and not b.type.rank and "f64" not in (a.type.dtype, b.type.dtype):
+            return self.int_power(a, b, node)
         return self.emit(code, (a, b), node)
+
+    def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:
+        """`int ** int`: an int for a constant exponent >= 0 (as in Python), else a float."""
+        k = self.constant_of(exponent)
+        if not isinstance(k, (int, bool)) or not 0 <= k <= _MAX_INT_POWER:
+            return self.emit(Op.POW, (base, exponent), node)   # Python gives a float for k < 0
+        base = self.emit(Op.CAST, (base,), node, {"dtype": "i64"}) if base.type.dtype == "bool" else base
+        result, square = self.b.const(1), base   # square-and-multiply: Python's exact int result
+        while k:
+            if k & 1:
+                result = self.emit(Op.MUL, (result, square), node)
+            k >>= 1
+            if k:
+                square = self.emit(Op.MUL, (square, square), node)
+        return result
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
         operand = self.expr(node.operand)
@@ -272,10 +294,7 @@ class ExpressionLowering:
         if not isinstance(base, Value) or not base.type.rank:
             self.unsupported(f"cannot index {describe(base)}", node)
         pattern, index = self.index(node.slice, base, node)
-        result = self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
-        if result.type.rank:
-            self.view_of(base, result)
-        return result
+        return self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
 
     def index(self, node: ast.expr, array: Value, where: ast.AST) -> tuple[tuple[str, ...], list[Value]]:
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
@@ -375,7 +394,9 @@ class ExpressionLowering:
         bindings = {k: (v if isinstance(v, (Value, tuple, dict, Static, Method)) else self.from_python(v, node))
                     for k, v in bound.arguments.items()}
         callee = type(self)(src, self.ctx)
-        callee.foreign = {v.id for b in bindings.values() for v in leaves(b)}
+        # the callee may not write into anything its arguments reach (the caller would see it)
+        callee.foreign = frozenset().union(*(self.ctx.aliases.storages(v) for b in bindings.values()
+                                             for v in leaves(b) if v.type.rank))
         self.ctx.call_stack.append(fn)
         self.ctx.sources.append(src.text)
         self.ctx.inlined.append(fn)
@@ -385,10 +406,11 @@ class ExpressionLowering:
             self.ctx.call_stack.pop()
 
     # ownership of arrays passed into an inlined function stays with the caller
-    foreign: set[int] = frozenset()
+    foreign: frozenset = frozenset()
 
     def is_owned(self, value: Value) -> bool:
-        return value.id in self.ctx.owned and value.id not in self.foreign
+        """Whether the function may write into `value` (see `aliases`)."""
+        return self.ctx.aliases.owns(value, self.foreign)
 
 
 def scalar_types() -> tuple[Type, ...]:

@@ -48,6 +48,11 @@ class Builder:
         self.constants: dict[int, Any] = {}   # value id -> Python value, for folding
 
     # -- values
+    @property
+    def next_id(self) -> int:
+        """The id the next new value will get (values made from now on have ids >= it)."""
+        return self._next_id
+
     def new_value(self, type: Type, hint: str = "") -> Value:
         value = Value(self._next_id, type, hint)
         self._next_id += 1

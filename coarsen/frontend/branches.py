@@ -1,0 +1,141 @@
+"""`if` and the join after it (a mixin of the `Lowerer` in `statements`).
+
+Input: a bool condition and two callbacks that lower each side into the current environment.
+Output: an IF instruction whose results are the phi nodes of the join, and the environment
+after it. Names bound differently on the two sides become IF results (widened to a common
+type); a name bound on one side only gets a placeholder on the other (Python would raise if it
+were read there). A condition known at compile time lowers only the side it selects.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable
+
+from coarsen.frontend.bindings import Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.ir.nodes import Op, Region, Value
+from coarsen.ir.types import Type, join
+
+FLAGS = ("$ret", "$brk", "$cont")
+_MISSING = object()
+
+
+class BranchLowering:
+    def lower_if(self, cond: Value, then: Callable[[], None], otherwise: Callable[[], None],
+                 node: ast.AST | None) -> None:
+        constant = self.constant_of(cond)
+        if constant is not None:   # a branch decided at compile time leaves no IF behind
+            (then if constant else otherwise)()
+            return
+        before = self.env
+        branches = []
+        for build in (then, otherwise):
+            with self.b.region() as block:
+                self.env = dict(before)
+                build()
+                branches.append((block, self.env))
+        self.env = self.join(cond, branches, node)
+
+    def join(self, cond: Value, branches, node: ast.AST | None) -> dict[str, Any]:
+        """Merge two branch environments into the environment after an IF."""
+        (block_t, env_t), (block_e, env_e) = branches
+        merged: dict[str, Any] = {}
+        pairs: list[tuple[Value, Value, Type, str]] = []
+        plans: dict[str, Any] = {}
+        for name in dict.fromkeys([*env_t, *env_e]):
+            a, c = env_t.get(name, _MISSING), env_e.get(name, _MISSING)
+            if a is c:
+                merged[name] = a
+                continue
+            if a is _MISSING or c is _MISSING:
+                present = c if a is _MISSING else a
+                if isinstance(present, (Static, Method)):
+                    merged[name] = present
+                    continue
+                block = block_t if a is _MISSING else block_e
+                with self.b.reopen(block):
+                    filler = self.false_or_placeholder(name, present)
+                a, c = (filler, c) if a is _MISSING else (a, filler)
+            if isinstance(a, (Static, Method)) or isinstance(c, (Static, Method)):
+                if a == c:
+                    merged[name] = a
+                    continue
+                self.type_error(f"`{name}` is {describe(a)} on one path and {describe(c)} on the other", node)
+            if not same_structure(a, c):
+                self.type_error(f"`{name}` is {describe(a)} on one path and {describe(c)} on the other",
+                                node, "give the variable the same kind of value on every path")
+            plans[name] = self._plan_pairs(name, a, c, pairs, node)
+        results = self._emit_if(cond, block_t, block_e, pairs, node)
+        for name, plan in plans.items():
+            merged[name] = _resolve(plan, results)
+        return merged
+
+    def _plan_pairs(self, name, a, c, pairs, node):
+        flat_c = list(leaves(c))
+        counter = iter(range(len(flat_c)))
+
+        def plan(x: Value) -> Any:
+            y = flat_c[next(counter)]
+            if x.id == y.id:
+                return x
+            cx, cy = self.constant_of(x), self.constant_of(y)
+            if cx is not None and cx == cy and type(cx) is type(cy):
+                return self.b.const(cx)
+            t = join(x.type, y.type)
+            if t is None:
+                self.type_error(f"`{name.lstrip('$').split('@')[0]}` is {describe(x)} on one path and {describe(y)} "
+                                "on the other", node,
+                                "initialise it with the same kind of value (an array: np.zeros(...))")
+            pairs.append((x, y, t, name.lstrip("$").split("@")[0]))
+            return _Slot(len(pairs) - 1, name)
+        return map_leaves(a, plan)
+
+    def _emit_if(self, cond, block_t, block_e, pairs, node) -> list[Value]:
+        yields_t, yields_e = [], []
+        for block, side, out in ((block_t, 0, yields_t), (block_e, 1, yields_e)):
+            with self.b.reopen(block):
+                for pair in pairs:
+                    out.append(self.cast_to(pair[side], pair[2]))
+        regions = (Region((), tuple(block_t), tuple(yields_t)), Region((), tuple(block_e), tuple(yields_e)))
+        hints = [p[3] for p in pairs]
+        results = self.b.emit_control(Op.IF, (cond,), [p[2] for p in pairs], regions,
+                                      self.src.loc(node), hints)
+        for yt, ye, r in zip(yields_t, yields_e, results):
+            self.ctx.aliases.share(r, yt, ye)   # the join may be either side's array
+        return list(results)
+
+    def false_or_placeholder(self, name: str, like: Any) -> Any:
+        """A value for a name bound on one side of a join only (never read on the other)."""
+        if name in FLAGS:
+            return self.b.const(False)
+
+        def dummy(v: Value) -> Value:
+            if v.type.rank == 0:
+                return self.b.const({"f64": 0.0, "i64": 0, "bool": False}[v.type.dtype])
+            zero = self.b.const(0)
+            return self.ctx.aliases.fresh(self.b.emit(Op.ZEROS, (zero,) * v.type.rank))
+        return map_leaves(like, dummy)
+
+    def cast_to(self, value: Value, type: Type) -> Value:
+        if value.type == type:
+            return value
+        return self.ctx.aliases.fresh(self.b.emit(Op.CAST, (value,), {"dtype": type.dtype}))
+
+
+def _resolve(plan: Any, results: list[Value]) -> Any:
+    if isinstance(plan, _Slot):
+        return results[plan.id]
+    if isinstance(plan, tuple):
+        return tuple(_resolve(p, results) for p in plan)
+    if isinstance(plan, dict):
+        return {k: _resolve(p, results) for k, p in plan.items()}
+    return plan
+
+
+class _Slot:
+    """A placeholder for an IF result while the join is being planned."""
+
+    __slots__ = ("id", "name")
+
+    def __init__(self, id: int, name: str) -> None:
+        self.id = id
+        self.name = name

@@ -1,0 +1,239 @@
+"""Loops -> FOR / WHILE (a mixin of the `Lowerer` in `statements`).
+
+Input: a `for ... in range(...)` or `while` statement. Output: one FOR or WHILE instruction
+whose region parameters are the loop-header phis of the names the body may rebind (and the
+exit flags), and the environment after the loop.
+
+- `for i in range(a, b, step)` becomes FOR, or a WHILE over a counter when the body can break
+  or return (the condition tests the flags, so every region keeps a single exit);
+- a carried value whose type widens in the body (int -> float) makes the body be lowered again
+  with the wider type; so does a `return` inside the loop (its value becomes carried) and a
+  carried array whose possible storages grow (`aliases.LoopStorages`).
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from coarsen.frontend.aliases import LoopStorages
+from coarsen.frontend.bindings import Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.scope import assigned_names, contains
+from coarsen.ir.nodes import Op, Region, Value
+from coarsen.ir.types import I64, Type, join
+
+
+def hint_of(name: str) -> str:
+    """The printed name of an environment entry: `$brk` -> `brk`, `$i.next@3:4` -> `i.next`."""
+    return name.lstrip("$").split("@")[0]
+
+
+class LoopLowering:
+    def stmt_For(self, stmt: ast.For) -> None:
+        if stmt.orelse:
+            self.unsupported("for/else is not supported", stmt, "use a flag variable")
+        start, stop, step = self.range_bounds(stmt.iter)
+        if not isinstance(stmt.target, ast.Name):
+            self.unsupported("only a single name can be a for-loop target", stmt.target,
+                             "for i in range(n): a, b = xs[i, 0], xs[i, 1]")
+        exits = contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Return, False)
+        if exits:
+            self.lower_counted_while(stmt, start, stop, step)
+            return
+        carried = self.carried_names(stmt.body, extra=[stmt.target.id])
+        target = stmt.target.id
+
+        def body(params: list[Value]) -> None:
+            self.env[target] = params[0]
+            self.lower_body(stmt.body)
+
+        results = self.lower_loop(carried, body, None, stmt, index=(start, stop, step), index_name=target)
+        self.env.update(results)
+
+    def stmt_While(self, stmt: ast.While) -> None:
+        if stmt.orelse:
+            self.unsupported("while/else is not supported", stmt, "use a flag variable")
+        self.lower_while(stmt, stmt.body, lambda: self.expr(stmt.test), stmt.test, [])
+
+    def lower_counted_while(self, stmt: ast.For, start: Value, stop: Value, step: Value) -> None:
+        # unique per loop statement and deterministic (printing must not depend on memory addresses)
+        counter = f"${stmt.target.id}.next@{stmt.lineno}:{stmt.col_offset}"
+        self.env[counter] = start
+        step_const = self.constant_of(step)
+        if step_const == 0:
+            self.unsupported("range() step must not be zero", stmt.iter)
+
+        def test() -> Value:
+            i = self.env[counter]
+            if step_const is not None:
+                return self.b.emit(Op.LT if step_const > 0 else Op.GT, (i, stop))
+            zero = self.b.const(0)
+            up = self.b.emit(Op.AND, (self.b.emit(Op.GT, (step, zero)), self.b.emit(Op.LT, (i, stop))))
+            down = self.b.emit(Op.AND, (self.b.emit(Op.LT, (step, zero)), self.b.emit(Op.GT, (i, stop))))
+            return self.b.emit(Op.OR, (up, down))
+
+        def prologue() -> None:
+            i = self.env[counter]
+            self.env[stmt.target.id] = i
+            self.env[counter] = self.b.emit(Op.ADD, (i, step))
+
+        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, stmt.target.id], prologue)
+        del self.env[counter]
+
+    def lower_while(self, stmt, body_stmts, test, test_node, extra, prologue=None) -> None:
+        saved = {f: self.env.pop(f) for f in ("$brk", "$cont") if f in self.env}
+        if contains(body_stmts, ast.Break, True):
+            self.env["$brk"] = self.b.const(False)
+        if contains(body_stmts, ast.Return, False) and "$ret" not in self.env:
+            self.env["$ret"] = self.b.const(False)
+        carried = self.carried_names(body_stmts, extra=[*extra, "$brk", "$ret", "$rv"])
+
+        def cond() -> Value:
+            stop = [self.env[f] for f in ("$brk", "$ret") if f in self.env]
+            if not stop:
+                return self.truth(test(), test_node)
+            exiting = stop[0] if len(stop) == 1 else self.b.emit(Op.OR, tuple(stop))
+            holder: dict[str, Any] = {}
+
+            def go() -> None:
+                self.env["$test"] = self.truth(test(), test_node)
+
+            def halt() -> None:
+                self.env["$test"] = self.b.const(False)
+            self.lower_if(self.b.emit(Op.NOT, (exiting,)), go, halt, test_node)
+            holder["v"] = self.env.pop("$test")
+            return holder["v"]
+
+        def body(params: list[Value]) -> None:
+            if prologue:
+                prologue()
+            self.lower_body(body_stmts)
+
+        results = self.lower_loop(carried, body, cond, stmt)
+        self.env.update(results)
+        self.env.pop("$brk", None)
+        self.env.pop("$cont", None)
+        self.env.update(saved)
+
+    def carried_names(self, body: list[ast.stmt], extra: list[str]) -> list[str]:
+        names = assigned_names(body) | set(extra)
+        return [n for n in self.env if n in names and not isinstance(self.env[n], (Static, Method))]
+
+    def lower_loop(self, carried: list[str], body_fn, cond_fn, stmt, index=None,
+                   index_name: str = "i") -> dict[str, Any]:
+        """Lower a loop body (and WHILE condition) with `carried` names as loop-header phis.
+
+        Retries with widened types, with `$rv` added, or with carried arrays' storages grown
+        (see `aliases.LoopStorages`) until the yields match the params.
+        """
+        carried = list(carried)
+        before = dict(self.env)
+        inits = {n: before[n] for n in carried}
+        widened: dict[int, Type] = {}   # position among the flattened carried leaves -> type
+        storages: LoopStorages | None = None
+        for _attempt in range(32):
+            flat_inits = [v for n in carried for v in leaves(inits[n])]
+            types = [widened.get(k, v.type) for k, v in enumerate(flat_inits)]
+            if storages is None:
+                storages = LoopStorages(self.ctx.aliases, id(stmt), flat_inits)
+            storages.extend(flat_inits)
+            body_region, body_env, params = self._loop_region(
+                carried, inits, types, storages, body_fn, index_name if index is not None else None, before)
+            new_names = [n for n in ("$rv", "$ret") if n in body_env and n not in inits
+                         and not isinstance(body_env[n], (Static, Method))]
+            if new_names:   # a return inside the loop: carry its value, with a placeholder init
+                self.env = before
+                for n in new_names:
+                    inits[n] = self.false_or_placeholder(n, body_env[n])
+                    before[n] = inits[n]
+                    carried.append(n)
+                continue
+            yields = []
+            for n in carried:
+                out = body_env[n]
+                if not same_structure(out, inits[n]):
+                    self.type_error(f"`{n}` changes from {describe(inits[n])} to {describe(out)} in the loop",
+                                    stmt, "keep the same kind of value in a variable across iterations")
+                yields.extend(leaves(out))
+            retry = False
+            for k, (y, t) in enumerate(zip(yields, types)):
+                wide = join(y.type, t)
+                if wide is None:
+                    self.type_error(f"`{(y.hint or params[k].hint).lstrip('$')}` is {t} before the loop and "
+                                    f"{y.type} inside it",
+                                    stmt, "initialise it before the loop with the kind of value it will "
+                                    "hold (an array: np.zeros(...), a float: 0.0)")
+                if wide != t:
+                    widened[k] = wide
+                    retry = True
+            if storages.update(yields):
+                retry = True
+            if retry:
+                self.env = before
+                continue
+            with self.b.reopen(body_region[0]):
+                yields = [self.cast_to(y, t) for y, t in zip(yields, types)]
+            self.env = before
+            flat_init_values = [self.cast_to(v, t) for v, t in zip(flat_inits, types)]
+            regions, args = self._loop_regions(body_region, yields, cond_fn, carried, inits, types,
+                                               storages, before, index, flat_init_values)
+            op = Op.FOR if index is not None else Op.WHILE
+            results = self.b.emit_control(op, args, types, regions, self.src.loc(stmt),
+                                          [p.hint for p in params])
+            storages.bind(results)
+            it = iter(results)
+            return {n: map_leaves(inits[n], lambda _v: next(it)) for n in carried}
+        raise self.type_error("the types of the loop's variables do not settle", stmt)
+
+    def _bind_params(self, carried, inits, types, storages, before) -> list[Value]:
+        flat = [(n, v) for n in carried for v in leaves(inits[n])]
+        params = [self.b.new_value(t, hint_of(n)) for (n, v), t in zip(flat, types)]
+        storages.bind(params)
+        it = iter(params)
+        self.env = dict(before)
+        self.env.pop("$cont", None)
+        for n in carried:
+            self.env[n] = map_leaves(inits[n], lambda _v: next(it))
+        return params
+
+    def _loop_region(self, carried, inits, types, storages, body_fn, index_name, before):
+        counted = index_name is not None
+        storages.body_start = self.b.next_id
+        with self.b.region() as block:
+            params = self._bind_params(carried, inits, types, storages, before)
+            index = self.b.new_value(I64, index_name) if counted else None
+            body_fn([index] if counted else params)
+            env = self.env
+        return (block, tuple(([index] if counted else []) + params)), env, params
+
+    def _loop_regions(self, body_region, yields, cond_fn, carried, inits, types, storages, before,
+                      index, init_values):
+        block, params = body_region
+        body = Region(params, tuple(block), tuple(yields))
+        if index is not None:
+            start, stop, step = index
+            return (body,), (start, stop, step, *init_values)
+        with self.b.region() as cond_block:
+            cond_params = self._bind_params(carried, inits, types, storages, before)
+            test = cond_fn()
+        self.env = before
+        cond = Region(tuple(cond_params), tuple(cond_block), (test,))
+        return (cond, body), tuple(init_values)
+
+    def range_bounds(self, node: ast.expr) -> tuple[Value, Value, Value]:
+        if not (isinstance(node, ast.Call) and self.static_callee(node.func) is range):
+            self.unsupported("for loops must run over range(...)", node,
+                             "iterate over indices: for i in range(len(xs)): x = xs[i]")
+        if node.keywords or not 1 <= len(node.args) <= 3:
+            self.unsupported("range() takes 1 to 3 positional arguments here", node)
+        values = [self.as_value(self.expr(a), a) for a in node.args]
+        for v, a in zip(values, node.args):
+            if v.type.rank or v.type.dtype == "f64":
+                self.type_error(f"range() needs integers, got {v.type}", a, "convert with int(...)")
+        values = [self.cast_to(v, I64) for v in values]
+        if len(values) == 1:
+            return self.b.const(0), values[0], self.b.const(1)
+        if len(values) == 2:
+            return values[0], values[1], self.b.const(1)
+        if self.constant_of(values[2]) == 0:
+            self.unsupported("range() step must not be zero", node)
+        return values[0], values[1], values[2]
