@@ -12,12 +12,15 @@ from typing import Callable
 from coarsen.ir.nodes import Function
 from coarsen.ir.verifier import verify
 from coarsen.passes.closed_forms import closed_forms
+from coarsen.passes.cse import cse
 from coarsen.passes.licm import licm
 from coarsen.passes.simplify import simplify
 
 PIPELINE: list[tuple[str, Callable]] = [
     # fold the flag joins the frontend leaves behind, drop dead code: smaller input for the rest
     ("simplify", simplify),
+    # value numbering: repeated reads (p[0] in every step of an inlined helper) computed once
+    ("cse", cse),
     # loop-invariant code motion, after distributing and re-associating matrix products so
     # that products of invariants appear (X.T @ (X @ w - y) -> (X.T @ X) @ w - X.T @ y)
     ("licm", licm),
