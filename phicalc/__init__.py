@@ -11,7 +11,9 @@
 
 from phicalc.diff import NoDerivativeError, gradient, jvp, partials, vjp
 from phicalc.distribute import add_terms, push_phi, scale
-from phicalc.emit import can_emit, cse, emit_function, lower, to_source
+from phicalc.cse import cse
+from phicalc.emit import can_emit, emit_function, to_source
+from phicalc.lowering import lower
 from phicalc.recurrence import Recurrence, closed_form
 from phicalc.rewrite import stable
 from phicalc.summation import sum_closed

@@ -27,7 +27,7 @@ from sympy import S
 from sympy.core.function import ArgumentIndexError
 
 from phicalc.distribute import add_terms, scale
-from phicalc.terms import Phi, Sign, normalize
+from phicalc.terms import Phi, Sign, dag_has, normalize
 
 _Expr = sp.Expr
 
@@ -67,8 +67,8 @@ def _mul_partials(e: sp.Mul) -> tuple[_Expr, ...]:
 def _pow_partials(e: sp.Pow) -> tuple[_Expr, ...]:
     base, ex = e.args
     d_base = ex * base ** (ex - 1)
-    # d/d ex of base**ex; only built when ex depends on wrt (the caller skips it otherwise).
-    d_ex = e * sp.log(base)
+    # d/d ex of base**ex, needed only for a non-constant exponent (skip building log(base)).
+    d_ex = None if ex.is_number else e * sp.log(base)
     return d_base, d_ex
 
 
@@ -92,8 +92,10 @@ def _mod_partials(e: sp.Mod) -> tuple[_Expr, ...]:
 _FORBIDDEN = (sp.DiracDelta, sp.Heaviside, sp.Piecewise, sp.Derivative, sp.Subs)
 
 
-def partials(e: sp.Basic) -> tuple[_Expr | None, ...]:
-    """The partial derivative of ``e`` with respect to each of its arguments."""
+def partials(e: sp.Basic, clean: set | None = None) -> tuple[_Expr | None, ...]:
+    """The partial derivative of ``e`` with respect to each of its arguments.
+
+    ``clean``: nodes known free of DiracDelta & co. (see :func:`phicalc.terms.dag_has`)."""
     rule = PARTIALS.get(type(e))
     if rule is None:
         for head, r in PARTIALS.items():
@@ -110,7 +112,7 @@ def partials(e: sp.Basic) -> tuple[_Expr | None, ...]:
             d = e.fdiff(i + 1)
         except ArgumentIndexError:
             d = None
-        if d is not None and d.has(*_FORBIDDEN):
+        if d is not None and dag_has(d, _FORBIDDEN, clean):
             raise NoDerivativeError(
                 f"no derivative rule for {type(e).__name__} (argument {i + 1}) in {e}")
         out.append(d)
@@ -158,8 +160,8 @@ def _topological(roots: Sequence[sp.Basic], wrt: set[sp.Symbol]
     return order, depends
 
 
-def _check(result: _Expr) -> _Expr:
-    if result.has(*_FORBIDDEN):
+def _check(result: _Expr, clean: set) -> _Expr:
+    if dag_has(result, _FORBIDDEN, clean):
         raise NoDerivativeError(f"derivative left a forbidden term: {result}")
     return result
 
@@ -180,6 +182,7 @@ def vjp(outputs: Sequence[sp.Expr], wrt: Sequence[sp.Symbol],
     cts = [sp.sympify(c) for c in cotangents]
     wrt_set = set(wrt)
     order, depends = _topological(outs, wrt_set)
+    clean: set = set()
     adjoint: dict[sp.Basic, list[_Expr]] = {}
     for o, ct in zip(outs, cts):
         if ct != 0 and depends.get(o):
@@ -192,14 +195,14 @@ def vjp(outputs: Sequence[sp.Expr], wrt: Sequence[sp.Symbol],
         adjoint[node] = [g]
         if g == 0:
             continue
-        parts = partials(node)
+        parts = partials(node, clean)
         off = _arg_offset(node)
         for i, arg in enumerate(_diff_args(node)):
             p = parts[i + off]
             if p is None or p == 0 or not depends[arg]:
                 continue
             adjoint.setdefault(arg, []).append(scale(g, p))
-    return [_check(add_terms(adjoint.get(w, []))) for w in wrt]
+    return [_check(add_terms(adjoint.get(w, [])), clean) for w in wrt]
 
 
 def jvp(outputs: Sequence[sp.Expr], wrt: Sequence[sp.Symbol],
@@ -215,12 +218,13 @@ def jvp(outputs: Sequence[sp.Expr], wrt: Sequence[sp.Symbol],
     for w, t in zip(wrt, tangents):
         seed.setdefault(w, []).append(sp.sympify(t))
     order, depends = _topological(outs, set(wrt))
+    clean: set = set()
     tangent: dict[sp.Basic, _Expr] = {}
     for node in order:
         if node.is_Atom:
             tangent[node] = add_terms(seed.get(node, []))
             continue
-        parts = partials(node)
+        parts = partials(node, clean)
         off = _arg_offset(node)
         terms = []
         for i, arg in enumerate(_diff_args(node)):
@@ -231,7 +235,7 @@ def jvp(outputs: Sequence[sp.Expr], wrt: Sequence[sp.Symbol],
             if t != 0:
                 terms.append(scale(t, p))
         tangent[node] = add_terms(terms)
-    return [_check(tangent.get(o, S.Zero)) for o in outs]
+    return [_check(tangent.get(o, S.Zero), clean) for o in outs]
 
 
 def gradient(expr: sp.Expr, wrt: Iterable[sp.Symbol]) -> list[sp.Expr]:

@@ -26,17 +26,13 @@ from sympy import S
 from sympy.codegen.cfunctions import exp2, expm1, log1p, log2, log10
 from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Not, Or, Xor
 
-from phicalc.terms import (Clip, Geom, Maximum, Minimum, Phi, Sigmoid, Sign, Softplus,
-                           bottom_up, falling, geom_exact)
+from phicalc.cse import cse
+from phicalc.lowering import lower
+from phicalc.terms import Clip, Geom, Maximum, Minimum, Phi, Sigmoid, Sign, Softplus
 
 # Python operator precedence, low to high (the printer parenthesises by these).
 COND, NOT, CMP, BOR, BXOR, BAND, ADD, MUL, UNARY, POW, ATOM = range(11)
 
-GEOM_TAYLOR_RADIUS = 0.1
-"""|n*(a-1)| below which Geom is evaluated by its Taylor polynomial around a = 1: the exact
-form's cancellation error there is ~eps/(n*(a-1))**(m+1), the polynomial's truncation error
-~0.1**(K+1)/(K+1)!."""
-GEOM_TAYLOR_ORDER = 10
 
 # SymPy function class -> NumPy name, for functions printed as np.name(args...).
 NUMPY_FUNCTIONS: dict[type, str] = {
@@ -51,55 +47,6 @@ NUMPY_FUNCTIONS: dict[type, str] = {
 
 _RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<",
               sp.LessThan: "<=", sp.Equality: "==", sp.Unequality: "!="}
-
-
-# --- lowering -----------------------------------------------------------------------------
-
-def lower_geom(g: Geom) -> sp.Expr:
-    """``Geom(a, n, m)`` as plain arithmetic and one Phi: the Taylor polynomial around
-    ``a = 1`` (nested, one linear factor per order) when ``|n*(a-1)| < GEOM_TAYLOR_RADIUS``
-    (or ``n <= m``, where the value is 0), else the exact rational form with its ``a - 1`` denominators guarded to 1 in the Taylor
-    region (so evaluating both sides, as ``np.where`` does, never divides by zero)."""
-    a, n, m_ = g.args
-    m = int(m_)
-    d = a - 1
-    small = sp.StrictLessThan(sp.Abs(n * d), sp.Float(GEOM_TAYLOR_RADIUS))
-    if m > 0:
-        # For n <= m the value is 0 (the m-th derivative of a polynomial of degree n-1), which
-        # the Taylor form gives exactly while the exact form would raise 0.0 to n - m < 0.
-        small = sp.Or(small, sp.LessThan(n, m))
-    exact = geom_exact(a, n, m, Phi(small, S.One, d))
-    # Coefficient j of the Taylor series is falling(n, m+j+1)/((m+j+1) j!); successive ratios
-    # are (n-m-j)(m+j)/((m+j+1) j), so c0*(1 + r1*d*(1 + r2*d*(...))) needs no big powers.
-    inner: sp.Expr = S.One
-    for j in range(GEOM_TAYLOR_ORDER, 0, -1):
-        ratio = sp.Rational(m + j, (m + j + 1) * j) * (n - m - j)
-        inner = 1 + ratio * d * inner
-    taylor = falling(n, m + 1) / (m + 1) * inner
-    return Phi(small, taylor, exact)
-
-
-def _lower_rule(e: sp.Basic) -> sp.Basic | None:
-    if isinstance(e, Geom):
-        return lower_geom(e)
-    if isinstance(e, Clip):
-        x, lo, hi = e.args
-        return Minimum(Maximum(x, lo), hi)
-    if isinstance(e, (sp.Max, sp.Min)):
-        cls = Maximum if isinstance(e, sp.Max) else Minimum
-        out = e.args[0]
-        for a in e.args[1:]:
-            out = cls(out, a)
-        return out
-    return None
-
-
-def lower(expr: sp.Basic) -> sp.Basic:
-    """Rewrite terms that have no one-call NumPy form (Geom, Clip, Max/Min of many) into ones
-    that do. Applied by :func:`cse` and :func:`to_source`; idempotent."""
-    if not expr.has(Geom, Clip, sp.Max, sp.Min):
-        return expr
-    return bottom_up(expr, _lower_rule)
 
 
 # --- printing -----------------------------------------------------------------------------
@@ -300,50 +247,25 @@ def to_source(expr: sp.Basic, array: bool = False) -> str:
     return _Printer(array)(lower(sp.sympify(expr)))[0]
 
 
+def _printable(e: sp.Basic) -> bool:
+    if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol, BooleanTrue, BooleanFalse)):
+        return True
+    return type(e) in NUMPY_FUNCTIONS or any(c in _HANDLERS for c in type(e).__mro__)
+
+
 def can_emit(expr: sp.Basic) -> bool:
-    """Whether :func:`to_source` can print ``expr``."""
-    try:
-        to_source(expr)
-    except NotImplementedError:
-        return False
+    """Whether :func:`to_source` can print ``expr`` (checks each distinct node once)."""
+    seen: set[sp.Basic] = set()
+    stack = [lower(sp.sympify(expr))]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        if not _printable(e):
+            return False
+        seen.add(e)
+        stack.extend(e.args)
     return True
-
-
-# --- common subexpressions ----------------------------------------------------------------
-
-def _temporaries(taken: set[str]):
-    i = 0
-    while True:
-        name = f"t{i}"
-        i += 1
-        if name not in taken:
-            yield sp.Symbol(name, real=True)
-
-
-def cse(exprs: Sequence[sp.Basic]) -> tuple[list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
-    """Common-subexpression elimination over ``exprs`` (SymPy's ``cse`` after :func:`lower`).
-
-    Returns ``(assignments, reduced)``: evaluate the ``(t_i, value)`` pairs in order, then the
-    reduced expressions. Temporaries are real symbols ``t0, t1, ...`` skipping names already in
-    use. A temporary may hold a condition (``t0 = x > 0``) used by several Phis. Note that a
-    subexpression shared by two branches is computed before the branch is chosen.
-    """
-    lowered = [lower(sp.sympify(e)) for e in exprs]
-    taken = {s.name for e in lowered for s in e.free_symbols}
-    assignments, reduced = sp.cse(lowered, symbols=_temporaries(taken))
-    # Give integer temporaries (n - 1 from a trip count) the integer assumption, so powers
-    # with them as exponent still print as `a**t0` rather than `np.power`.
-    retype: dict[sp.Symbol, sp.Symbol] = {}
-    out: list[tuple[sp.Symbol, sp.Expr]] = []
-    for t, value in assignments:
-        value = value.xreplace(retype) if retype else value
-        if isinstance(value, sp.Expr) and value.is_integer:
-            retype[t] = sp.Symbol(t.name, integer=True)
-            t = retype[t]
-        out.append((t, value))
-    if retype:
-        reduced = [r.xreplace(retype) for r in reduced]
-    return out, list(reduced)
 
 
 def emit_function(name: str, params: Sequence[sp.Symbol], outputs: Sequence[sp.Expr],
@@ -359,5 +281,4 @@ def emit_function(name: str, params: Sequence[sp.Symbol], outputs: Sequence[sp.E
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["to_source", "cse", "lower", "lower_geom", "can_emit", "emit_function",
-           "NUMPY_FUNCTIONS", "GEOM_TAYLOR_RADIUS", "GEOM_TAYLOR_ORDER"]
+__all__ = ["to_source", "cse", "lower", "can_emit", "emit_function", "NUMPY_FUNCTIONS"]

@@ -35,7 +35,7 @@ from sympy import S
 
 from phicalc.diff import jvp, vjp
 from phicalc.summation import power_sum, sum_closed
-from phicalc.terms import Phi
+from phicalc.terms import Phi, relation
 
 _Expr = sp.Expr
 
@@ -115,7 +115,7 @@ def _solve_scalar(s: sp.Symbol, f: _Expr, s0: _Expr, k: sp.Symbol, n: _Expr,
     """Closed form of s_{k+1} = f(s_k, k), s_0 = s0, after n steps."""
     if not f.has(s):
         # Overwritten each step: the value from the last step, or s0 when the loop never ran.
-        return Phi(sp.StrictGreaterThan(n, 0), f.xreplace({k: n - 1}), s0)
+        return Phi(relation(sp.StrictGreaterThan, n, 0), f.xreplace({k: n - 1}), s0)
     if f == s:
         return s0
     if f.is_Pow and f.base == s and f.exp.is_number and not f.exp.has(k):

@@ -24,7 +24,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy import S
 
-from phicalc.terms import Geom, Phi, falling, normalize
+from phicalc.terms import Geom, Phi, falling, normalize, relation
 
 _Expr = sp.Expr
 
@@ -156,12 +156,12 @@ def _sum_pattern(f: _Expr, k: sp.Symbol, n: _Expr) -> _Expr:
             phi = phis[0]
             c, a, b = phi.args
             rest = term / phi
-            if c == sp.StrictGreaterThan(k, 0):
+            if c == relation(sp.StrictGreaterThan, k, 0):
                 # A component overwritten each step reads its initial value at k = 0 only:
                 # sum_{k<n} = Phi(n > 0, b(0) + sum_{k<n-1} a(k+1), 0).
                 first = (rest * b).xreplace({k: S.Zero})
                 later = _sum_pattern((rest * a).xreplace({k: k + 1}), k, n - 1)
-                out.append(Phi(sp.StrictGreaterThan(n, 0), first + later, S.Zero))
+                out.append(Phi(relation(sp.StrictGreaterThan, n, 0), first + later, S.Zero))
                 continue
             if c.has(k):
                 raise _NoClosedForm

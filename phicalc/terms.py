@@ -31,6 +31,18 @@ def _is_number(x: sp.Basic) -> bool:
     return isinstance(x, sp.Expr) and x.is_number and x.is_extended_real is True
 
 
+def relation(cls: type, a: sp.Expr, b: sp.Expr) -> sp.Basic:
+    """``cls(a, b)`` (a SymPy relational class) decided only when both sides are numbers.
+
+    SymPy's default evaluation asks the assumption system whether ``a - b`` has a sign, which
+    costs milliseconds per condition and never succeeds for the real symbols we build.
+    """
+    a, b = sp.sympify(a), sp.sympify(b)
+    if _is_number(a) and _is_number(b):
+        return cls(a, b)
+    return cls(a, b, evaluate=False)
+
+
 class _RealFunction(Function):
     """Base of our terms: real-valued when the arguments are, and always commutative.
 
@@ -135,7 +147,7 @@ class Maximum(_RealFunction):
         return None
 
     def _cond(self) -> sp.Basic:
-        return sp.GreaterThan(self.args[0], self.args[1])
+        return relation(sp.GreaterThan, self.args[0], self.args[1])
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         if argindex == 1:
@@ -161,7 +173,7 @@ class Minimum(Maximum):
         return None
 
     def _cond(self) -> sp.Basic:
-        return sp.LessThan(self.args[0], self.args[1])
+        return relation(sp.LessThan, self.args[0], self.args[1])
 
 
 class Sign(_RealFunction):
@@ -208,8 +220,9 @@ class Clip(_RealFunction):
 
     def _select(self, above: sp.Expr, below: sp.Expr, inside: sp.Expr) -> sp.Expr:
         x, lo, hi = self.args
-        return Phi(sp.Or(sp.StrictGreaterThan(x, hi), sp.StrictGreaterThan(lo, hi)), above,
-                   Phi(sp.StrictLessThan(x, lo), below, inside))
+        return Phi(sp.Or(relation(sp.StrictGreaterThan, x, hi),
+                         relation(sp.StrictGreaterThan, lo, hi)), above,
+                   Phi(relation(sp.StrictLessThan, x, lo), below, inside))
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         picks = {1: (0, 0, 1), 2: (0, 1, 0), 3: (1, 0, 0)}
@@ -296,7 +309,7 @@ class Geom(_RealFunction):
             return falling(n, int(m) + 1) / (m + 1)
         if a.is_zero:
             # d^m/da^m sum a**k at 0 = m! when the sum reaches k = m.
-            return sp.factorial(m) * Phi(sp.StrictGreaterThan(n, m), S.One, S.Zero)
+            return sp.factorial(m) * Phi(relation(sp.StrictGreaterThan, n, m), S.One, S.Zero)
         return None
 
     def __new__(cls, a, n, m=0, **kwargs):
@@ -376,7 +389,8 @@ def normalize(expr: sp.Basic) -> sp.Basic:
         if isinstance(e, sp.Heaviside):
             x = e.args[0]
             h0 = e.args[1] if len(e.args) > 1 else S.Half
-            return Phi(x > 0, S.One, Phi(x < 0, S.Zero, h0))
+            return Phi(relation(sp.StrictGreaterThan, x, 0), S.One,
+                       Phi(relation(sp.StrictLessThan, x, 0), S.Zero, h0))
         return None
 
     return bottom_up(expr, rule)
@@ -435,10 +449,30 @@ def bottom_up(expr: sp.Basic, rule) -> sp.Basic:
     return visit(expr)
 
 
+def dag_has(expr: sp.Basic, types: tuple[type, ...], clean: set | None = None) -> bool:
+    """Whether ``expr`` contains a node of one of ``types``, visiting each distinct subtree
+    once (SymPy's ``has`` walks the tree, exponential on deeply shared DAGs).
+
+    ``clean``: optional set of nodes already known not to contain ``types``; it is updated,
+    so repeated checks over growing expressions stay linear overall.
+    """
+    seen = clean if clean is not None else set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        if isinstance(e, types):
+            return True
+        seen.add(e)
+        stack.extend(e.args)
+    return False
+
+
 PHICALC_FUNCTIONS: tuple[type, ...] = (Phi, Maximum, Minimum, Sign, Clip, Softplus, Sigmoid, Geom)
 """Every term class this module defines (the emitter and the tests iterate over them)."""
 
 __all__ = [
     "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom",
-    "geom_exact", "falling", "normalize", "to_sympy", "bottom_up", "PHICALC_FUNCTIONS",
+    "geom_exact", "falling", "relation", "normalize", "to_sympy", "bottom_up", "dag_has", "PHICALC_FUNCTIONS",
 ]
