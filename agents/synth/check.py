@@ -55,7 +55,7 @@ def truth(world: World, claim: dict) -> Any:
         rb = next(r for r in world.runbooks.values() if r.product == claim["product"] and
                   r.code == claim["code"])
         var = next((v for v in rb.variants if claim["version"] in v.versions), None)
-        steps = list(var.steps) if var else []
+        steps = world.expand_steps(rb.product, var.steps) if var else []
         return (world.prereqs[rb.product] + steps) if claim["prereq"] else steps
     if t == "project_field":
         proj = world.projects[claim["project"]]
@@ -65,10 +65,12 @@ def truth(world: World, claim: dict) -> Any:
         return int(value) if claim["field"] == "budget" else value
     if t == "action_count":
         pid = next(p.pid for p in world.people.values() if p.name == claim["person"])
+
+        def quarter(d) -> str:
+            return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
         return sum(1 for a in world.actions.values() if a.owner == pid and
                    world.notes[a.note].team == claim["team"] and
-                   f"{world.notes[a.note].date.year}-Q{(world.notes[a.note].date.month - 1) // 3 + 1}"
-                   == claim["quarter"])
+                   quarter(world.notes[a.note].date) == claim["quarter"])
     raise ValueError(f"unknown claim type {t!r}")
 
 

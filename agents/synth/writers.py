@@ -76,11 +76,18 @@ def report(s: ToolSession, rng: random.Random) -> Draft | None:
     name, hit, p = _profile(s, rng)
     if hit is None:
         return None
-    deal = _find(s, f"{name} deal", lambda t: t.startswith("Deal ") and name in t)
-    notes = [h for h in s.search(f"{name} account status", 10) if "team sync" in h.title][:3]
-    if deal is None or not notes:
+    deals = [h for h in s.search(f"{name} deal", 10)
+             if h.title.startswith("Deal ") and name in h.title][:4]
+    notes = [h for h in s.search(f"{name} account status", 10) if "team sync" in h.title][:4]
+    if not deals or not notes:
         return None
-    stage = X.fields(s.read(deal.doc_id)).get("stage")
+    # the most recent deal among those found (by creation date)
+    dated = [(parse_date(f.get("created", "")), f.get("stage"), h)
+             for h in deals for f in [X.fields(s.read(h.doc_id))]]
+    dated = [x for x in dated if x[0]]
+    if not dated:
+        return None
+    _, stage, deal = max(dated, key=lambda x: x[0])
     latest = None
     for h in notes:
         n = X.meeting_note(s.read(h.doc_id))
@@ -181,7 +188,7 @@ def exhaustive(s: ToolSession, rng: random.Random) -> Draft | None:
 def procedure(s: ToolSession, rng: random.Random) -> Draft | None:
     word = rng.choice(("steps", "symptom", "raises", "applies", "restart", "snapshot"))
     hits = [h for h in s.search(f"runbook error {word}", 20) if "Runbook:" in h.title]
-    hits = [h for h in hits if "[DEPRECATED]" not in h.title or rng.random() < 0.3]
+    hits = [h for h in hits if "[DEPRECATED]" not in h.title or rng.random() < 0.1]
     if not hits:
         return None
     hit = rng.choice(hits)
@@ -203,6 +210,15 @@ def procedure(s: ToolSession, rng: random.Random) -> Draft | None:
     if not versions:
         return None
     version = rng.choice(versions)
+    expanded: list[str] = []
+    for step in steps:  # follow references to shared procedures
+        ref = re.match(r"Perform the .+? procedure \(see '(.+?)'\)", step)
+        sub_hit = ref and _find(s, ref.group(1), lambda t, r=ref.group(1): t == r)
+        sub_secs = X.sections_with_steps(s.read(sub_hit.doc_id)) if sub_hit else []
+        if sub_secs:
+            evidence.append(sub_hit.doc_id)
+        expanded += sub_secs[0][1] if sub_secs else [step]
+    steps = expanded
     prereq = rng.random() < 0.4
     extra = ""
     if prereq:
@@ -254,9 +270,10 @@ def aggregate(s: ToolSession, rng: random.Random) -> Draft | None:
                      answer, "value", {"kind": kind, "family": "latest"},
                      {"type": "project_field", "project": project, "field": field}, [best[2]])
     team = rng.choice(sorted(s.teams))
-    notes = [(parse_date(h.title), h) for h in s.search(f"{team} team sync", 20)
-             if h.title.startswith(f"{team} team sync")]
-    notes = [(d, h) for d, h in notes if d]
+    found = {h.doc_id: h for q in (f"{team} team sync", f"{team} team sync action items")
+             for h in s.search(q, 30) if h.title.startswith(f"{team} team sync")}
+    notes = [(parse_date(h.title), h) for h in found.values()]
+    notes = sorted(((d, h) for d, h in notes if d), key=lambda x: (x[0], x[1].doc_id))
     if not notes:
         return None
     pivot = rng.choice(notes)[0]

@@ -30,7 +30,8 @@ def _condition(world: World, rng: random.Random) -> tuple[str, str, list, list[s
         elif pick == 1:
             p = rng.choice(c.products)
             phrase = f"classified as {c.size} accounts in the {c.region} region that use {p}"
-            test = lambda x: x.size == c.size and x.region == c.region and p in x.products  # noqa: E731
+            test = lambda x: (x.size == c.size and x.region == c.region  # noqa: E731
+                              and p in x.products)
         else:
             phrase = f"in the {c.industry} industry that became customers in {c.since.year} " \
                      f"or later"

@@ -3,9 +3,10 @@
 Input: a world, an rng, a difficulty (1: one cell of one statement; 2: a growth rate across
 two statements or a margin within one; 3: a fiscal-year total or margin across four
 statements, or the year-over-year growth of a division's total revenue across eight).
-Output: a Task whose answer is a number: US dollars (`kind` money) or a percentage (`kind` percent). Statements
-are in USD thousands and preliminary flash reports carry different numbers, so both the unit
-and the document matter. Grade: 1.0 iff the answer's number is within `rel_tol` (1%) of the
+Output: a Task whose answer is a number: US dollars (`kind` money) or a percentage (`kind`
+percent). Statements are in USD thousands, preliminary flash reports carry different numbers
+and some quarters were restated (the original statement is then wrong), so both the unit and
+the document matter. Grade: 1.0 iff the answer's number is within `rel_tol` (1%) of the
 gold value (percentages also within 0.05 points), accepting "$1,200,000", "1.2M", "12%",
 "0.12" for 12%; else 0.0.
 """

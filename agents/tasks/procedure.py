@@ -1,8 +1,10 @@
 """Regime 5: procedural reasoning over technical documentation.
 
 Input: a world, an rng, a difficulty (1: a runbook with one variant; 2: a runbook whose steps
-differ by product version, asked for one version; 3: as 2, and the product's prerequisite
-steps must come first). Output: a Task whose answer is the ordered list of steps.
+differ by product version, asked for one version; 3: a runbook that refers to a shared
+procedure documented elsewhere, which must be expanded in place, and the product's
+prerequisite steps must come first). Output: a Task whose answer is the ordered list of
+steps (with shared procedures always expanded).
 Grade: order-aware partial credit. Each answered step is matched to at most one gold step
 (token-set Jaccard >= 0.6 after normalisation, best match first); the longest run of matched
 steps that keeps the gold order (LIS over the matched gold indices) gives
@@ -12,6 +14,7 @@ extra or misordered steps.
 from __future__ import annotations
 
 import random
+import re
 from bisect import bisect_left
 from typing import Any
 
@@ -24,18 +27,22 @@ MATCH = 0.6
 
 def generate(world: World, rng: random.Random, difficulty: int) -> Task | None:
     rb = rng.choice(list(world.runbooks.values()))
-    if (len(rb.variants) == 1) != (difficulty == 1):
-        return None
     i = rng.randrange(len(rb.variants))
     var = rb.variants[i]
+    subs = [m.group(1) for s in var.steps
+            if (m := re.match(rf"Perform the {re.escape(rb.product)} (.+?) procedure", s))]
+    level = 3 if subs else 1 if len(rb.variants) == 1 else 2
+    if level != difficulty:
+        return None
     version = rng.choice(var.versions)
-    steps = list(var.steps)
-    refs = [f"runbook:{rb.rid}:{i}"]
+    steps = world.expand_steps(rb.product, var.steps)
+    refs = [f"runbook:{rb.rid}:{i}"] + [f"procedure:{rb.product}:{s}" for s in subs]
     extra = ""
     if difficulty == 3:
         steps = world.prereqs[rb.product] + steps
         refs.append(f"prereq:{rb.product}")
-        extra = " Start with the product's prerequisite steps."
+        extra = (" Start with the product's prerequisite steps and expand any referenced "
+                 "procedure into its steps.")
     question = (f"{rb.product} {version} raises error {rb.code} ({rb.message}). What are the "
                 f"steps to resolve it, in order?{extra} Answer with one step per line.")
     key = f"procedure:{rb.rid}:{version}:{difficulty == 3}"

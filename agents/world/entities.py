@@ -7,6 +7,7 @@ record; dates are `datetime.date`; money is integer US dollars.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -179,6 +180,8 @@ class World:
     actions: dict[str, ActionItem]
     docs: list[Document] = field(default_factory=list)
     by_ref: dict[str, list[str]] = field(default_factory=dict)  # ref -> doc ids
+    # product -> shared procedure name -> steps; runbook steps may refer to them by name
+    procedures: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def doc(self, doc_id: str) -> Document:
         return self._by_id[doc_id]
@@ -198,6 +201,14 @@ class World:
             for d in self.by_ref.get(r, ()):
                 if d not in out:
                     out.append(d)
+        return out
+
+    def expand_steps(self, product: str, steps: list[str]) -> list[str]:
+        """Steps with every 'Perform the <product> <name> procedure' replaced by its steps."""
+        out: list[str] = []
+        for s in steps:
+            m = re.match(rf"Perform the {re.escape(product)} (.+?) procedure \(see", s)
+            out += self.procedures[product][m.group(1)] if m else [s]
         return out
 
     def person_by_name(self) -> dict[str, Person]:

@@ -157,23 +157,34 @@ def _fill(template: str, rng: random.Random, product: Product, component: str,
     return template.format(component=component, cli=product.cli,
                            slug=component.replace(" ", "-").lower(), code=code,
                            n=rng.choice((2, 3, 4, 5, 8, 10, 15, 16, 30, 32, 64)),
-                           product=product.name.lower())
+                           product=product.name, lower=product.name.lower())
 
 
-def make_runbooks(seed: int, products: dict[str, Product]) -> tuple[dict[str, Runbook],
-                                                                    dict[str, list[str]]]:
+def reference_step(product: str, procedure: str) -> str:
+    """How a runbook step refers to a shared procedure (World.expand_steps undoes it)."""
+    return f"Perform the {product} {procedure} procedure (see '{product} procedure: {procedure}')"
+
+
+def make_runbooks(seed: int, products: dict[str, Product]) -> tuple[
+        dict[str, Runbook], dict[str, list[str]], dict[str, dict[str, list[str]]]]:
     rng = random.Random(f"{seed}:runbooks")
     codes = iter(rng.sample(range(1000, 10000), 9000))
     runbooks: dict[str, Runbook] = {}
     prereqs: dict[str, list[str]] = {}
+    procedures: dict[str, dict[str, list[str]]] = {}
     for prod in products.values():
         prereqs[prod.name] = [_fill(t, rng, prod, prod.name.lower(), "") for t in
                               rng.sample(N.PREREQ_TEMPLATES, rng.randint(2, 3))]
+        procedures[prod.name] = {name: [_fill(t, rng, prod, "", "") for t in steps]
+                                 for name, steps in N.SUBPROCEDURES.items()}
         for _ in range(rng.randint(8, 14)):
             code = f"E-{next(codes)}"
             component = rng.choice(N.COMPONENTS)
             base = [_fill(t, rng, prod, component, code)
                     for t in rng.sample(N.STEP_TEMPLATES, rng.randint(4, 7))]
+            if rng.random() < 0.4:
+                base.insert(rng.randrange(1, len(base)),
+                            reference_step(prod.name, rng.choice(list(N.SUBPROCEDURES))))
             n_var = min(len(prod.versions), rng.choices((1, 2, 3), (0.45, 0.4, 0.15))[0])
             cuts = sorted(rng.sample(range(1, len(prod.versions)), n_var - 1))
             bounds = [0] + cuts + [len(prod.versions)]
@@ -186,7 +197,7 @@ def make_runbooks(seed: int, products: dict[str, Product]) -> tuple[dict[str, Ru
             runbooks[rid] = Runbook(rid, prod.name, code,
                                     f"{component} {rng.choice(N.SYMPTOMS)}", component,
                                     variants)
-    return runbooks, prereqs
+    return runbooks, prereqs, procedures
 
 
 def _mutate(rng: random.Random, steps: list[str], prod: Product, component: str,
@@ -216,8 +227,8 @@ def generate_entities(seed: int, scale: int) -> World:
     people, teams = make_people(seed, u)
     products = make_products(seed, u)
     customers = make_customers(seed, u, people, products)
-    runbooks, prereqs = make_runbooks(seed, products)
+    runbooks, prereqs, procedures = make_runbooks(seed, products)
     return World(seed=seed, scale=scale, people=people, teams=teams, customers=customers,
                  products=products, deals=make_deals(seed, u, customers, people),
                  finance=make_finance(seed, u), runbooks=runbooks, prereqs=prereqs,
-                 projects={}, notes={}, actions={})
+                 projects={}, notes={}, actions={}, procedures=procedures)

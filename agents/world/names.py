@@ -143,10 +143,23 @@ STEP_TEMPLATES = (
 PREREQ_TEMPLATES = (
     "Announce the maintenance window in the #ops-{slug} channel",
     "Take a fresh snapshot with `{cli} snapshot create`",
-    "Confirm you hold the {product}-operator role",
+    "Confirm you hold the {lower}-operator role",
     "Verify that `{cli} status` reports no ongoing upgrade",
     "Export the current configuration with `{cli} config export`",
 )
+# Shared sub-procedures that runbook steps refer to by name (expanded in the gold answer).
+SUBPROCEDURES = {
+    "safe restart": ("Cordon the node with `{cli} node cordon`",
+                     "Restart the {product} daemon with `{cli} daemon restart --graceful`",
+                     "Uncordon the node with `{cli} node uncordon`"),
+    "failover": ("Promote the standby with `{cli} failover promote`",
+                 "Verify replication with `{cli} replication status`",
+                 "Fence the old primary with `{cli} fence --old-primary`",
+                 "Update the service DNS record to the new primary"),
+    "cache purge": ("Disable cache writes with `{cli} cache freeze`",
+                    "Purge every cache shard with `{cli} cache purge --all`",
+                    "Re-enable cache writes with `{cli} cache thaw`"),
+}
 ACTION_TEMPLATES = (
     "draft the {project} rollout plan", "review the {project} budget forecast",
     "schedule a customer call about {project}", "update the {project} risk register",

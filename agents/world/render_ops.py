@@ -2,9 +2,10 @@
 
 Input: a `World` with runbooks, notes and projects, and a `random.Random`. Output: lists of
 `Document`. Invariants: a runbook variant's steps appear in order as a numbered list under an
-"Applies to" line giving its version range; deprecated runbooks say so in their title; a meeting note states each decision, action item,
-cancellation and account status it holds, with dates; filler documents mention real entities
-but state no fact that contradicts the ground truth.
+"Applies to" line giving its version range; deprecated runbooks say so in their title; shared
+procedures that runbook steps refer to have their own documents; a meeting note states each
+decision, action item, cancellation and account status it holds, with dates; filler documents
+mention real entities but state no fact that contradicts the ground truth.
 """
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def render_runbooks(world: World, rng: random.Random) -> list[Document]:
         text = (f"# {title}\n\nBefore running any {p} runbook, complete these prerequisite "
                 f"steps in order:\n\n{numbered(steps)}\n")
         docs.append(Document("", title, text, "prereq", (f"prereq:{p}",)))
+    for p, procs in world.procedures.items():
+        for name, steps in procs.items():
+            title = f"{p} procedure: {name}"
+            text = (f"# {title}\n\nA shared procedure that several {p} runbooks refer to.\n\n"
+                    f"{numbered(steps)}\n")
+            docs.append(Document("", title, text, "procedure", (f"procedure:{p}:{name}",)))
     for rb in world.runbooks.values():
         allv = world.products[rb.product].versions
         head = f"Runbook: {rb.product} error {rb.code} ({rb.message})"

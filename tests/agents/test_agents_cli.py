@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agents.run import main
 from agents.tasks import REGIME_NAMES
 
@@ -55,6 +57,7 @@ def test_synth_run_directory(tmp_path):
     assert (out / "dropped.jsonl").exists() and (out / "index" / "index.json").exists()
 
 
+@pytest.mark.slow
 def test_module_entry_point_and_measure(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "agents.run", "world", "--out",
