@@ -6,8 +6,10 @@ gradient entry) and coarsen's against central finite differences of the plain pr
 all peers are timed *interleaved* — one sample of each in turn, the order rotated every
 round — so a burst of load from other jobs on this shared 2-core machine lands on every peer
 alike. A sample is `number` back-to-back calls with the garbage collector off (as timeit),
-`number` chosen so a sample lasts `sample_s`; rounds continue until every peer's spread
-(interquartile range / median) is under 5%, or the time budget is spent. Reported: medians
+`number` chosen so a sample lasts `sample_s`. A sample during which the process was
+descheduled (its CPU time under 90% of the wall time: other jobs share the 2 cores) is
+dropped and retaken. Rounds continue until every peer's spread (interquartile range / median)
+is under 5%, or the time budget is spent. Reported: medians
 (and minima) per call; ratios peer / coarsen grad and coarsen grad / coarsen primal.
 """
 from __future__ import annotations
@@ -60,15 +62,16 @@ class Benchmark:
 
 @dataclass
 class Settings:
-    sample_s: float = 0.05       # one timing sample lasts at least this long
-    min_rounds: int = 5
-    max_rounds: int = 25
+    sample_s: float = 0.002      # short: a sample often fits between two preemptions
+    min_rounds: int = 7
+    max_rounds: int = 31
     budget_s: float = 8.0        # per case, after the minimum rounds
     spread: float = 0.05         # stop early once every peer's IQR/median is below this
+    on_cpu: float = 0.9          # a sample counts if the process ran this much of its wall time
 
     @classmethod
     def quick(cls) -> "Settings":
-        return cls(sample_s=0.02, min_rounds=3, max_rounds=9, budget_s=1.5)
+        return cls(min_rounds=5, max_rounds=15, budget_s=1.5)
 
 
 @dataclass
@@ -76,8 +79,10 @@ class Timing:
     median_s: float
     min_s: float
     spread: float
-    rounds: int
-    number: int
+    rounds: int          # samples the statistics come from
+    number: int          # calls per sample
+    dropped: int = 0     # samples dropped because the process was descheduled
+    clean: bool = True   # False: too few undisturbed samples, all samples used
 
 
 @dataclass
@@ -91,20 +96,23 @@ class Row:
     spread: float | None = None
     rounds: int | None = None
     number: int | None = None
+    dropped: int | None = None
     compile_s: float | None = None
     rel_err: float | None = None
     note: str = ""
 
 
 # ---------------------------------------------------------------------- timing
-def _sample(call: Callable[[], Any], number: int) -> float:
+def _sample(call: Callable[[], Any], number: int) -> tuple[float, float]:
+    """(wall seconds per call, fraction of the wall time this process was on a CPU)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
+        cpu0, start = time.process_time(), time.perf_counter()
         for _ in range(number):
             call()
-        return (time.perf_counter() - start) / number
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        return wall / number, cpu / wall if wall > 0 else 1.0
     finally:
         if enabled:
             gc.enable()
@@ -114,7 +122,7 @@ def calibrate(call: Callable[[], Any], sample_s: float) -> int:
     """The number of calls that makes one sample last about `sample_s` (timeit's autorange)."""
     number = 1
     while True:
-        per_call = _sample(call, number)
+        per_call, _ = _sample(call, number)
         if per_call * number >= sample_s or number >= 10**7:
             return number
         number = min(10**7, max(2 * number, int(1.2 * sample_s / max(per_call, 1e-9))))
@@ -128,23 +136,41 @@ def _spread(samples: list[float]) -> float:
 
 
 def measure(calls: dict[str, Callable[[], Any]], settings: Settings) -> dict[str, Timing]:
-    """Interleaved, adaptive timing of several calls (see the module docstring)."""
+    """Interleaved, adaptive timing of several calls (see the module docstring).
+
+    A sample during which the process was off the CPU for more than `1 - settings.on_cpu` of
+    its wall time (descheduled by other jobs) is dropped and taken again, up to 4x the
+    maximum rounds; if a peer never gets `min_rounds` clean samples, all of its samples count
+    and `Timing.clean` is False."""
     names = list(calls)
     numbers = {n: calibrate(calls[n], settings.sample_s) for n in names}   # also warms up
-    samples: dict[str, list[float]] = {n: [] for n in names}
+    clean: dict[str, list[float]] = {n: [] for n in names}
+    every: dict[str, list[float]] = {n: [] for n in names}
     start = time.perf_counter()
     rounds = 0
-    while rounds < settings.max_rounds:
+    while rounds < 4 * settings.max_rounds:
         shift = rounds % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(_sample(calls[name], numbers[name]))
+            if len(clean[name]) >= settings.max_rounds:
+                continue
+            per_call, on_cpu = _sample(calls[name], numbers[name])
+            every[name].append(per_call)
+            if on_cpu >= settings.on_cpu:
+                clean[name].append(per_call)
         rounds += 1
-        if rounds >= settings.min_rounds and (
-                time.perf_counter() - start > settings.budget_s
-                or all(_spread(s) < settings.spread for s in samples.values())):
+        enough = all(len(s) >= settings.min_rounds for s in clean.values())
+        if (enough and (time.perf_counter() - start > settings.budget_s
+                        or all(_spread(s) < settings.spread for s in clean.values()))) \
+                or all(len(s) >= settings.max_rounds for s in clean.values()) \
+                or (rounds >= settings.min_rounds and time.perf_counter() - start > 4 * settings.budget_s):
             break
-    return {n: Timing(statistics.median(s), min(s), _spread(s), len(s), numbers[n])
-            for n, s in samples.items()}
+    out = {}
+    for n in names:
+        ok = len(clean[n]) >= settings.min_rounds
+        s = clean[n] if ok else every[n]
+        out[n] = Timing(statistics.median(s), min(s), _spread(s), len(s), numbers[n],
+                        len(every[n]) - len(clean[n]), ok)
+    return out
 
 
 # ---------------------------------------------------------------------- checks
@@ -220,16 +246,21 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
     for row in rows:
         t = timings.get(row.peer)
         if t is not None:
-            row.median_s, row.min_s, row.spread, row.rounds, row.number = (
-                t.median_s, t.min_s, t.spread, t.rounds, t.number)
+            row.median_s, row.min_s, row.spread, row.rounds, row.number, row.dropped = (
+                t.median_s, t.min_s, t.spread, t.rounds, t.number, t.dropped)
+            if not t.clean:
+                row.note = "; ".join(x for x in (row.note, "too few undisturbed samples: all samples used") if x)
             if row.compile_s is not None:   # the first call also ran the gradient once
                 row.compile_s = max(row.compile_s - t.median_s, 0.0)
     return rows
 
 
 def second_process_compile(bench: Benchmark, case_size: int, target: str) -> float | None:
-    """coarsen.grad's first call in a fresh process sharing this run's disk cache."""
-    code = ("import sys, time, numpy as np, coarsen, importlib; "
+    """coarsen.grad's first call in a fresh process sharing this run's disk cache, after a
+    one-line program has paid the process's one-off costs (importing Numba, loading coarsen's
+    runtime)."""
+    code = ("import sys, time, numpy as np, coarsen, importlib; from benchmarks import _probe; "
+            f"coarsen.grad(_probe.square, target={target!r})(3.0); "   # imports, Numba start-up
             f"m = importlib.import_module('benchmarks.{bench.name}'); b = m.BENCHMARK; "
             f"c = b.make_case({case_size}, np.random.default_rng(0)); "
             f"g = coarsen.grad(b.program, argnums=c.argnum, target={target!r}); "
@@ -274,6 +305,8 @@ def _fmt_ratio(x: float | None) -> str:
     return f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
 
 
+_CHECKED_AGAINST = {"coarsen grad": "coarsen grad vs central differences",
+                    "coarsen primal": "coarsen primal vs plain Python"}
 RATIO_PEERS = ("hand numba", "jax jit(grad)", "torch eager", "torch.func.grad", "torch.compile", "autograd")
 
 
@@ -333,7 +366,7 @@ def compile_table(rows: list[Row], benches: dict[str, Benchmark], warm: dict[str
 
 def write_csv(rows: list[Row], path: Path, target: str) -> None:
     fields = ["bench", "size", "label", "peer", "median_s", "min_s", "spread", "rounds", "number",
-              "compile_s", "rel_err", "ratio_vs_coarsen_grad", "target", "note"]
+              "dropped", "compile_s", "rel_err", "ratio_vs_coarsen_grad", "target", "note"]
     grads = {(r.bench, r.size): r.median_s for r in rows if r.peer == "coarsen grad"}
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -342,7 +375,7 @@ def write_csv(rows: list[Row], path: Path, target: str) -> None:
             g = grads.get((r.bench, r.size))
             ratio = r.median_s / g if r.median_s and g else None
             w.writerow([r.bench, r.size, r.label, r.peer, r.median_s, r.min_s, r.spread, r.rounds,
-                        r.number, r.compile_s, r.rel_err, ratio, target, r.note])
+                        r.number, r.dropped, r.compile_s, r.rel_err, ratio, target, r.note])
 
 
 # ---------------------------------------------------------------------- CLI
@@ -396,10 +429,11 @@ def main(benches: list[Benchmark], argv=None, default_name: str = "all") -> list
             case = bench.make_case(size, np.random.default_rng(rng_seed))
             case_rows = run_case(bench, case, peers, settings, bar)
             rows += case_rows
-            errs = ", ".join(f"{r.peer} {r.rel_err:.1e}" for r in case_rows if r.rel_err is not None)
+            errs = ", ".join(f"{_CHECKED_AGAINST.get(r.peer, r.peer + ' vs coarsen')} {r.rel_err:.1e}"
+                             for r in case_rows if r.rel_err is not None)
             problems = "; ".join(f"{r.peer}: {r.note}" for r in case_rows
                                  if r.note.startswith(("failed", "skipped")) or "cannot compile" in r.note)
-            bar.write(f"{bench.name} {case.label}: max rel err vs coarsen ({errs})"
+            bar.write(f"{bench.name} {case.label}: max rel err ({errs})"
                       + (f"\n    {problems}" if problems else ""))
     by_name = {b.name: b for b in benches}
     warm = {}
