@@ -303,7 +303,9 @@ class Geom(_RealFunction):
         if n.is_Integer and int(n) <= 8:
             # Small literal trip count: the sum itself is the simplest exact form.
             return sp.Add(*(falling(k, int(m)) * a ** (k - m) for k in range(int(m), int(n))))
-        if n.is_Integer and _is_number(a) and a != 1:
+        if _is_number(a) and (n.is_Integer or abs(a - 1) > S.Half) and a != 0 and a != 1:
+            # A literal ratio far from 1 (or a literal count): the rational form is exact and
+            # well conditioned, no Taylor branch needed.
             return geom_exact(a, n, int(m), a - 1)
         if a == 1:
             return falling(n, int(m) + 1) / (m + 1)
