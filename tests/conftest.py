@@ -1,0 +1,44 @@
+"""Options and fixtures shared by every test package.
+
+`--update-golden`: golden-file tests rewrite their expected text instead of comparing it
+(review the diff before committing). The `golden` fixture does the comparison:
+
+    def test_printer(golden):
+        golden("coarsen/golden/printer_loop.txt", format_function(ir))
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite golden files with the current output instead of comparing")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """`golden(path, text)`: `text` must equal the file at tests/`path` (or rewrite it)."""
+    update = request.config.getoption("--update-golden")
+
+    def check(path: str, text: str) -> None:
+        file = TESTS / path
+        text = text.rstrip("\n") + "\n"
+        if update:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(text)
+            return
+        if not file.exists():
+            pytest.fail(f"golden file {path} is missing; run pytest --update-golden to create it")
+        expected = file.read_text()
+        if text != expected:
+            diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
+                                                f"{path} (golden)", f"{path} (now)"))
+            pytest.fail(f"output differs from the golden file (pytest --update-golden rewrites it):\n{diff}")
+    return check
