@@ -12,6 +12,7 @@ their parsed-document caches across iterations; results come back in job order.
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -44,6 +45,13 @@ def episode_seed(*parts: Any) -> int:
 
 def _init(index_dir: str, step_budget: int) -> None:
     global _ENV
+    try:  # bm25s picks JAX for top-k when it is importable; a forked worker must not touch
+        # JAX's runtime (its threads do not survive a fork), and NumPy's top-k is as fast
+        # at this corpus size. Process-local: the parent is unaffected.
+        import bm25s.selection
+        bm25s.selection.JAX_IS_AVAILABLE = False
+    except (ImportError, AttributeError):
+        pass
     _ENV = SearchEnv(SearchIndex.load(index_dir), step_budget=step_budget)
 
 
@@ -77,11 +85,15 @@ class Sampler:
     def __init__(self, index_dir: str, step_budget: int = 12, workers: int = 2):
         self.workers = workers
         if workers > 1:
-            # fork: workers start in milliseconds and share the imported modules; nothing
-            # here holds threads (torch is not imported, Numba runs without parallel=True).
+            # fork: workers start in milliseconds and need no `if __name__ == "__main__"`
+            # guard in the caller's script. The parent may hold JAX's idle runtime threads
+            # (bm25s warms JAX up on import); workers never call JAX (see _init), so JAX's
+            # at-fork warning does not apply and is silenced.
             ctx = mp.get_context("fork")
-            self.pool = ctx.Pool(workers, initializer=_init, initargs=(str(index_dir),
-                                                                     step_budget))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+                self.pool = ctx.Pool(workers, initializer=_init,
+                                     initargs=(str(index_dir), step_budget))
         else:
             self.pool = None
             _init(str(index_dir), step_budget)
