@@ -3,7 +3,9 @@
 - `Value`: an SSA value of the IR;
 - `tuple` / `dict` (str keys) of bindings: Python structure, kept at compile time;
 - `Static(obj)`: a compile-time Python object (a module, a function, a string, None);
-- `Method(value, name)`: an array method looked up but not called yet (`x.sum`).
+- `Method(value, name)`: an array method looked up but not called yet (`x.sum`);
+- `Conflict(message, hint)`: a name the paths into a join bind to values of different types;
+  legal Python until it is read, so reading it is the error.
 """
 from __future__ import annotations
 
@@ -22,6 +24,14 @@ class Static:
 class Method:
     value: Value
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A name whose paths into a join disagree in type: reading it is the error, not the join."""
+
+    message: str
+    hint: str
 
 
 def leaves(binding: Any) -> Iterator[Value]:
@@ -64,4 +74,6 @@ def describe(binding: Any) -> str:
         return "a dict"
     if isinstance(binding, Method):
         return f"the method .{binding.name}"
+    if isinstance(binding, Conflict):
+        return "a value whose type depends on the path taken"
     return repr(binding.obj) if isinstance(binding, Static) else repr(binding)

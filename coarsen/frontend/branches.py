@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from coarsen.frontend.bindings import Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves, map_leaves, same_structure
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import Type, join
 
@@ -46,6 +46,9 @@ class BranchLowering:
             if a is c:
                 merged[name] = a
                 continue
+            if isinstance(a, Conflict) or isinstance(c, Conflict):
+                merged[name] = a if isinstance(a, Conflict) else c
+                continue
             if a is _MISSING or c is _MISSING:
                 present = c if a is _MISSING else a
                 if isinstance(present, (Static, Method)):
@@ -55,19 +58,33 @@ class BranchLowering:
                 with self.b.reopen(block):
                     filler = self.false_or_placeholder(name, present)
                 a, c = (filler, c) if a is _MISSING else (a, filler)
-            if isinstance(a, (Static, Method)) or isinstance(c, (Static, Method)):
-                if a == c:
-                    merged[name] = a
-                    continue
-                self.type_error(f"`{name}` is {describe(a)} on one path and {describe(c)} on the other", node)
-            if not same_structure(a, c):
-                self.type_error(f"`{name}` is {describe(a)} on one path and {describe(c)} on the other",
-                                node, "give the variable the same kind of value on every path")
+            if (isinstance(a, (Static, Method)) or isinstance(c, (Static, Method))) and a == c:
+                merged[name] = a
+                continue
+            problem = self._conflict(name, a, c, node)
+            if problem is not None:
+                if name.startswith("$"):   # a return value or an expression's value: used right away
+                    self.type_error(*problem)
+                merged[name] = Conflict(problem[0], problem[2])   # an error only if it is read
+                continue
             plans[name] = self._plan_pairs(name, a, c, pairs, node)
         results = self._emit_if(cond, block_t, block_e, pairs, node)
         for name, plan in plans.items():
             merged[name] = _resolve(plan, results)
         return merged
+
+    def _conflict(self, name: str, a: Any, c: Any, node) -> tuple[str, Any, str] | None:
+        """(message, node, hint) if the two sides' bindings of `name` have no common type."""
+        shown = name.lstrip("$").split("@")[0]
+        shown = {"rv": "the return value", "value": "the expression's value"}.get(shown, f"`{shown}`")
+        where = f" (after the branch at line {self.src.loc(node).lineno})" if node is not None else ""
+        hint = "give the variable the same kind of value on every path (an array: np.zeros(...))"
+        if isinstance(a, (Static, Method)) or isinstance(c, (Static, Method)) or not same_structure(a, c):
+            return f"{shown} is {describe(a)} on one path and {describe(c)} on the other{where}", node, hint
+        for x, y in zip(leaves(a), leaves(c)):
+            if join(x.type, y.type) is None:
+                return f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}", node, hint
+        return None
 
     def _plan_pairs(self, name, a, c, pairs, node):
         flat_c = list(leaves(c))
@@ -80,11 +97,7 @@ class BranchLowering:
             cx, cy = self.constant_of(x), self.constant_of(y)
             if cx is not None and cx == cy and type(cx) is type(cy):
                 return self.b.const(cx)
-            t = join(x.type, y.type)
-            if t is None:
-                self.type_error(f"`{name.lstrip('$').split('@')[0]}` is {describe(x)} on one path and {describe(y)} "
-                                "on the other", node,
-                                "initialise it with the same kind of value (an array: np.zeros(...))")
+            t = join(x.type, y.type)   # not None: `_conflict` checked
             pairs.append((x, y, t, name.lstrip("$").split("@")[0]))
             return _Slot(len(pairs) - 1, name)
         return map_leaves(a, plan)

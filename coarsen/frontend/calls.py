@@ -169,8 +169,9 @@ def _check_dtype(lw, kwargs, node, name) -> None:
     if "dtype" in kwargs:
         dtype = kwargs["dtype"].obj if isinstance(kwargs["dtype"], Static) else None
         if dtype not in (float, np.float64, None, "float64"):
-            lw.unsupported(f"{name}() arrays of dtype {dtype!r} are not supported", node,
-                           "coarsen arrays hold float64")
+            shown = getattr(dtype, "__name__", repr(dtype))
+            lw.unsupported(f"np.{name}(..., dtype={shown}) is not supported: arrays hold float64", node,
+                           "leave out dtype (or use dtype=float)")
 
 
 def _creation(op: Op, name: str) -> Handler:

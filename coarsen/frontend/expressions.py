@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves
 from coarsen.frontend.source import read_source
 from coarsen.ir.nodes import Op, Value
 from coarsen.ir.types import BOOL, F64, I64, Type
@@ -30,6 +30,7 @@ _SYMBOLS = {
 }
 _MAX_INT_POWER = 64   # int ** k with a larger constant k stays a (float) POW
 _COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq: Op.EQ, ast.NotEq: Op.NE}
+_OTHER_COMPARISONS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 # ops whose array result may share memory with their first argument (NumPy returns a view)
 _VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE})
 _ARRAY_METHODS = frozenset({"sum", "mean", "prod", "max", "min", "copy", "reshape", "dot", "transpose"})
@@ -41,7 +42,7 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
     ast.DictComp: ("dict comprehensions are not supported", None),
     ast.Lambda: ("lambdas are not supported", "define a module-level function with def; calls are inlined"),
     ast.Dict: ("dict literals are not supported", "pass dicts of arrays in as arguments"),
-    ast.Set: ("set literals are not supported", None),
+    ast.Set: ("set literals are not supported", "use a tuple"),
     ast.JoinedStr: ("string operations are not supported", "coarsen compiles numeric code only"),
     ast.NamedExpr: ("assignment expressions (:=) are not supported", "assign in a separate statement"),
     ast.Await: ("await is not supported", None),
@@ -78,6 +79,8 @@ class ExpressionLowering:
             return binding
         if isinstance(binding, Static) and isinstance(binding.obj, (bool, int, float)):
             return self.b.const(binding.obj)
+        if isinstance(binding, Static) and isinstance(binding.obj, (str, bytes)):
+            self.unsupported("string operations are not supported", node, "coarsen compiles numeric code only")
         self.type_error(f"expected a number or an array, got {describe(binding)}", node)
 
     def static_value(self, binding: Any, node: ast.AST, what: str) -> Any:
@@ -102,7 +105,10 @@ class ExpressionLowering:
     # ------------------------------------------------------------------ names
     def lookup(self, name: str, node: ast.AST) -> Any:
         if name in self.env:
-            return self.env[name]
+            binding = self.env[name]
+            if isinstance(binding, Conflict):   # typed differently on the paths that reach here
+                self.type_error(binding.message, node, binding.hint)
+            return binding
         if name in self.src.namespace:
             return self.from_python(self.src.namespace[name], node)
         if hasattr(builtins, name):
@@ -166,6 +172,9 @@ class ExpressionLowering:
         base = self.expr(node.value)
         attr = node.attr
         if isinstance(base, Static):
+            if isinstance(base.obj, (str, bytes)):
+                self.unsupported(f"string operations (.{attr}) are not supported", node,
+                                 "coarsen compiles numeric code only")
             if not hasattr(base.obj, attr):
                 self.unsupported(f"{describe(base)} has no attribute `{attr}`", node)
             return self.from_python(getattr(base.obj, attr), node)
@@ -237,13 +246,15 @@ class ExpressionLowering:
         return self.emit(Op.NOT, (value,), node)
 
     def expr_Compare(self, node: ast.Compare) -> Value:
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                word = _OTHER_COMPARISONS.get(type(op), type(op).__name__)
+                self.unsupported(f"`{word}` comparisons are not supported", node,
+                                 "compare numbers with <, <=, >, >=, ==, != (and booleans with ==)")
         result = None
         left = self.as_value(self.expr(node.left), node.left)
         for op, comparator in zip(node.ops, node.comparators):
-            code = _COMPARE.get(type(op))
-            if code is None:
-                self.unsupported(f"the comparison {type(op).__name__} is not supported", node,
-                                 "compare numbers with <, <=, >, >=, ==, !=")
+            code = _COMPARE[type(op)]
             right = self.as_value(self.expr(comparator), comparator)
             test = self.emit(code, (left, right), node)
             result = test if result is None else self.emit(Op.AND, (result, test), node)
@@ -363,12 +374,12 @@ class ExpressionLowering:
             return handler(self, args, kwargs, node)
         if isinstance(obj, types.FunctionType):
             return self.inline(obj, args, kwargs, node)
-        name = getattr(obj, "__name__", repr(obj))
+        name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
-        if module.startswith("numpy") or isinstance(obj, np.ufunc):
-            self.unsupported(f"np.{name} is not supported", node,
+        if module.startswith("numpy") or isinstance(obj, np.ufunc) or _is_numpy(obj):
+            self.unsupported(f"{name} is not supported", node,
                              "supported NumPy calls are listed in coarsen.frontend.calls.CALLS; "
                              "write it with supported operations or a loop")
         if inspect.isclass(obj):
@@ -379,13 +390,16 @@ class ExpressionLowering:
 
     def inline(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
         if fn in self.ctx.call_stack:
-            self.unsupported(f"recursion is not supported ({fn.__name__} calls itself)", node,
+            cycle = [f.__name__ for f in self.ctx.call_stack[self.ctx.call_stack.index(fn):]] + [fn.__name__]
+            what = f"{fn.__name__} calls itself" if len(cycle) == 2 else " -> ".join(cycle)
+            self.unsupported(f"recursion is not supported ({what})", node,
                              "rewrite the recursion as a loop")
         src = read_source(fn)
         signature = inspect.signature(fn)
         for p in signature.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                self.unsupported(f"{fn.__name__} takes *args/**kwargs, which is not supported", node)
+                self.unsupported(f"{fn.__name__} takes *args/**kwargs, which is not supported", node,
+                                 f"give {fn.__name__} explicit parameters")
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as err:
@@ -415,3 +429,9 @@ class ExpressionLowering:
 
 def scalar_types() -> tuple[Type, ...]:
     return (F64, I64, BOOL)
+
+
+def _is_numpy(obj: Any) -> bool:
+    """A NumPy function or method seen through an object (np.random.normal, a Generator's)."""
+    owner = getattr(obj, "__self__", None)
+    return type(owner).__module__.startswith("numpy") if owner is not None else False

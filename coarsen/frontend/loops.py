@@ -16,7 +16,7 @@ import ast
 from typing import Any
 
 from coarsen.frontend.aliases import LoopStorages
-from coarsen.frontend.bindings import Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves, map_leaves, same_structure
 from coarsen.frontend.scope import assigned_names, contains
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import I64, Type, join
@@ -116,7 +116,7 @@ class LoopLowering:
 
     def carried_names(self, body: list[ast.stmt], extra: list[str]) -> list[str]:
         names = assigned_names(body) | set(extra)
-        return [n for n in self.env if n in names and not isinstance(self.env[n], (Static, Method))]
+        return [n for n in self.env if n in names and not isinstance(self.env[n], (Static, Method, Conflict))]
 
     def lower_loop(self, carried: list[str], body_fn, cond_fn, stmt, index=None,
                    index_name: str = "i") -> dict[str, Any]:
@@ -139,7 +139,7 @@ class LoopLowering:
             body_region, body_env, params = self._loop_region(
                 carried, inits, types, storages, body_fn, index_name if index is not None else None, before)
             new_names = [n for n in ("$rv", "$ret") if n in body_env and n not in inits
-                         and not isinstance(body_env[n], (Static, Method))]
+                         and not isinstance(body_env[n], (Static, Method, Conflict))]
             if new_names:   # a return inside the loop: carry its value, with a placeholder init
                 self.env = before
                 for n in new_names:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ def _definition_loc(fn: Any) -> Loc:
     code = getattr(fn, "__code__", None)
     if code is None:
         return Loc("<unknown>", 0, 0)
-    return Loc(code.co_filename, code.co_firstlineno, 0)
+    line = linecache.getline(code.co_filename, code.co_firstlineno)
+    col = line.find("lambda") if code.co_name == "<lambda>" else len(line) - len(line.lstrip())
+    return Loc(code.co_filename, code.co_firstlineno, max(col, 0))
 
 
 def read_source(fn: Any) -> SourceInfo:
@@ -63,4 +66,22 @@ def read_source(fn: Any) -> SourceInfo:
                 namespace[name] = cell.cell_contents
             except ValueError:   # empty cell: a name bound later in the enclosing function
                 pass
-    return SourceInfo(fn, node, text, filename, first - 1, col_offset, namespace)
+    info = SourceInfo(fn, node, text, filename, first - 1, col_offset, namespace)
+    yielded = _first_yield(node)
+    if yielded is not None:
+        raise UnsupportedError("generators (functions with yield) are not supported", info.loc(yielded),
+                               "return an array built in a loop")
+    return info
+
+
+def _first_yield(fn_node: ast.FunctionDef) -> ast.AST | None:
+    """The first yield of the function's own body (nested functions are their own business)."""
+    todo = list(reversed(fn_node.body))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        todo.extend(reversed(list(ast.iter_child_nodes(node))))
+    return None

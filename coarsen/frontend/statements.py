@@ -30,21 +30,22 @@ from coarsen.ir.nodes import Op, Value
 from coarsen.ir.typing import index_rank
 
 _UNSUPPORTED_STMTS: dict[type, tuple[str, str]] = {
-    ast.Try: ("try/except", "check the condition with if/else instead"),
-    ast.With: ("with statements", "move the context manager outside the compiled function"),
-    ast.Raise: ("raise", "validate inputs before calling the compiled function"),
-    ast.Global: ("global statements", "pass the value in as an argument and return the result"),
-    ast.Nonlocal: ("nonlocal statements", "pass the value in as an argument and return the result"),
-    ast.FunctionDef: ("nested function definitions", "define the helper at module level; calls to it are inlined"),
-    ast.AsyncFunctionDef: ("async functions", "use a plain def"),
-    ast.ClassDef: ("class definitions", "define classes outside; pass arrays and numbers in"),
-    ast.Delete: ("del", "just stop using the name"),
-    ast.Assert: ("assert", "check preconditions outside the compiled function"),
-    ast.Import: ("imports inside the function", "import at module level"),
-    ast.ImportFrom: ("imports inside the function", "import at module level"),
-    ast.AsyncFor: ("async for", "use for i in range(...)"),
-    ast.AsyncWith: ("async with", "move it outside the compiled function"),
-    ast.Match: ("match statements", "use if/elif/else"),
+    # statement type -> (what, hint); the message is f"{what} not supported"
+    ast.Try: ("try/except is", "check the condition with if/else instead"),
+    ast.With: ("with statements are", "move the context manager outside the compiled function"),
+    ast.Raise: ("raise is", "validate inputs before calling the compiled function"),
+    ast.Global: ("global statements are", "pass the value in as an argument and return the result"),
+    ast.Nonlocal: ("nonlocal statements are", "pass the value in as an argument and return the result"),
+    ast.FunctionDef: ("nested function definitions are", "define the helper at module level; calls to it are inlined"),
+    ast.AsyncFunctionDef: ("async functions are", "use a plain def"),
+    ast.ClassDef: ("class definitions are", "define classes outside; pass arrays and numbers in"),
+    ast.Delete: ("del is", "just stop using the name"),
+    ast.Assert: ("assert is", "check preconditions outside the compiled function"),
+    ast.Import: ("imports inside the function are", "import at module level"),
+    ast.ImportFrom: ("imports inside the function are", "import at module level"),
+    ast.AsyncFor: ("async for is", "use for i in range(...)"),
+    ast.AsyncWith: ("async with is", "move it outside the compiled function"),
+    ast.Match: ("match statements are", "use if/elif/else"),
 }
 if hasattr(ast, "TryStar"):
     _UNSUPPORTED_STMTS[ast.TryStar] = _UNSUPPORTED_STMTS[ast.Try]
@@ -142,9 +143,8 @@ class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
         if method is not None:
             method(stmt)
             return
-        what, hint = _UNSUPPORTED_STMTS.get(type(stmt), (f"the statement {type(stmt).__name__}", None))
-        self.unsupported(f"{what} are not supported" if what.endswith("s") else f"{what} is not supported",
-                         stmt, hint)
+        what, hint = _UNSUPPORTED_STMTS.get(type(stmt), (f"the statement {type(stmt).__name__} is", None))
+        self.unsupported(f"{what} not supported", stmt, hint)
 
     def stmt_Pass(self, stmt: ast.Pass) -> None:
         pass
@@ -152,9 +152,13 @@ class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
     def stmt_Expr(self, stmt: ast.Expr) -> None:
         if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
             return   # docstring
+        if isinstance(stmt.value, (ast.Yield, ast.YieldFrom)):
+            self.unsupported("generators (yield) are not supported", stmt, "return an array built in a loop")
         if isinstance(stmt.value, ast.Call):
-            self.unsupported("calls whose result is discarded are not supported", stmt,
-                             "coarsen functions have no side effects (no print, no list.append); "
+            callee = ast.unparse(stmt.value.func)
+            self.unsupported(f"calling {callee}() for its side effects is not supported "
+                             "(its result is discarded)", stmt,
+                             "compiled functions have no side effects (no print, no list.append); "
                              "assign the result or remove the call")
         self.unsupported("an expression statement has no effect", stmt, "remove it")
 
@@ -265,10 +269,11 @@ class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
             self.unsupported(f"cannot write into `{base.id}`, an array of {array.type.dtype}", target,
                              f"make a float array first: {base.id} = np.where({base.id}, 1.0, 0.0)")
         if not self.is_owned(array):
+            local = base.id if base.id in self.env else f"{base.id.lower()}_copy"
             self.unsupported(f"cannot write into `{base.id}`: only arrays created inside the function "
                              f"(np.zeros, np.ones, np.empty, .copy(), arithmetic) can be written, not an "
                              f"argument, a module-level array or a view of one", target,
-                             f"write into a copy: {base.id} = {base.id}.copy()")
+                             f"write into a copy: {local} = {base.id}.copy()")
         self.check_unaliased(base.id, array, target)
         pattern, index = self.index(target.slice, array, target)
         value = self.as_value(value, target)
