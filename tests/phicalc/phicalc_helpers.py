@@ -37,8 +37,9 @@ def evaluate(expr, values: dict, array: bool = False):
 
 def sympy_value(expr, values: dict) -> float:
     """Reference value computed by SymPy itself (no emitter involved)."""
-    subs = {s: sp.Float(v, 30) for s, v in values.items()}
-    return float(sp.N(expr.xreplace(subs), 20))
+    # 60 digits: enough for log(1 + 1e-20) and exp(800)/(1 + exp(800)) to come out right.
+    subs = {s: (v if isinstance(v, bool) else sp.Float(v, 60)) for s, v in values.items()}
+    return float(sp.N(expr.xreplace(subs), 30))
 
 
 # Unary building blocks; every one is finite for all finite real inputs (so finite-difference
