@@ -7,10 +7,10 @@
     python -m agents.run synth --out runs/synth-s0 [--world ...] [--rounds 2 --per-round 60
                                --rollouts 6]
 
-Input: flags. Output: a run directory. `world`: world.json (counts, build times), index/
-(bm25s index + docs.jsonl). `eval`: config.json, episodes.jsonl (one episode per line),
-eval.json (per agent and regime: score, mean tool calls, mean tokens, mean latency; BM25
-recall@10 per regime), eval.csv. `synth`: synth.jsonl (kept questions with provenance and pass
+Input: flags. Output: a run directory with config.json (the flags). `world`: world.json
+(counts, build times), index/ (bm25s index + docs.jsonl). `eval`: episodes.jsonl (one episode
+per line), eval.json (per agent and regime: score, mean tool calls, mean tokens, mean latency;
+BM25 recall@10 per regime), eval.csv. `synth`: synth.jsonl (kept questions with provenance and pass
 rates), dropped.jsonl, synth.json (per-round counts and the ground-truth audit).
 Invariants: every run directory records the config that produced it; a world directory
 passed with --world is reused (its index is loaded, its world rebuilt from its seed/scale).
@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(vars(args), indent=2))
     {"world": cmd_world, "eval": cmd_eval, "synth": cmd_synth}[args.command](args, out)
 
 

@@ -17,7 +17,7 @@ from agents.synth import NearDuplicates, audit, default_solvers, explore, synthe
 from agents.synth.dedup import jaccard, salient, shingles, signatures
 from agents.tasks import REGIME_NAMES, Task, sample_tasks
 
-# Measured with this configuration (README): 87.5% of 120 explored questions are correct.
+# Measured with this configuration (README): 107 of 120 explored questions (89.2%) are correct.
 EXPLORED_RATE = 0.85
 
 
