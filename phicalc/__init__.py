@@ -17,8 +17,9 @@ from phicalc.lowering import lower
 from phicalc.recurrence import Recurrence, closed_form
 from phicalc.rewrite import stable
 from phicalc.summation import sum_closed
+from phicalc.convert import normalize, to_sympy
 from phicalc.terms import (PHICALC_FUNCTIONS, Clip, Geom, Maximum, Minimum, Phi, Sigmoid,
-                           Sign, Softplus, normalize, to_sympy)
+                           Sign, Softplus)
 
 __all__ = [
     "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom",

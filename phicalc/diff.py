@@ -27,7 +27,9 @@ from sympy import S
 from sympy.core.function import ArgumentIndexError
 
 from phicalc.distribute import add_terms, scale
-from phicalc.terms import Phi, Sign, dag_has, normalize
+from phicalc.convert import normalize
+from phicalc.terms import Phi, Sign
+from phicalc.walk import dag_has
 
 _Expr = sp.Expr
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy import S
 
-from phicalc.terms import (Clip, Geom, Maximum, Minimum, Phi, bottom_up, dag_has, falling,
-                           geom_exact, relation)
+from phicalc.terms import (Clip, Geom, Maximum, Minimum, Phi, falling, geom_exact,
+                           relation)
+from phicalc.walk import bottom_up, dag_has
 
 GEOM_TAYLOR_RADIUS = 0.1
 """|n*(a-1)| below which Geom is evaluated by its Taylor polynomial around a = 1: the exact

@@ -19,7 +19,8 @@ import sympy as sp
 from sympy import S
 from sympy.codegen.cfunctions import expm1, log1p
 
-from phicalc.terms import Sigmoid, Softplus, bottom_up
+from phicalc.terms import Sigmoid, Softplus
+from phicalc.walk import bottom_up
 
 
 def _split_exp_term(rest: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:

@@ -24,7 +24,8 @@ from functools import lru_cache
 import sympy as sp
 from sympy import S
 
-from phicalc.terms import Geom, Phi, falling, normalize, relation
+from phicalc.convert import normalize
+from phicalc.terms import Geom, Phi, falling, relation
 
 _Expr = sp.Expr
 

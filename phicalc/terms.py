@@ -10,7 +10,8 @@ Invariants:
 - no derivative rule here ever produces DiracDelta, Heaviside or Piecewise: kinks and jumps
   take the derivative of the branch taken (a Phi or a Sign);
 - a branch condition is never differentiated (its derivative is zero almost everywhere);
-- every term can be expanded into plain SymPy by :func:`to_sympy` (for checking only).
+- every term can be expanded into plain SymPy by :func:`phicalc.convert.to_sympy` (for
+  checking only).
 
 Terms: ``Phi(c, a, b)`` (a if c else b), ``Maximum``, ``Minimum``, ``Sign``, ``Clip``,
 ``Softplus``, ``Sigmoid`` and ``Geom(a, n, m)`` (the m-th a-derivative of sum_{k<n} a**k, the
@@ -63,6 +64,7 @@ class _RealFunction(Function):
         return self.args
 
     def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        from phicalc.convert import to_sympy  # convert builds on this module
         expanded = to_sympy(self)
         if expanded == self:
             return None
@@ -356,125 +358,10 @@ def geom_exact(a: sp.Expr, n: sp.Expr, m: int, denom: sp.Expr) -> sp.Expr:
     return sp.Add(*terms)
 
 
-# --- conversions --------------------------------------------------------------------------
-
-def _piecewise_to_phi(pw: sp.Piecewise) -> sp.Expr:
-    result: sp.Expr = S.NaN
-    for expr, cond in reversed(pw.args):
-        result = expr if cond is S.true else Phi(cond, expr, result)
-    return result
-
-
-def _minmax_chain(cls: type, args: tuple[sp.Expr, ...]) -> sp.Expr:
-    out = args[0]
-    for a in args[1:]:
-        out = cls(out, a)
-    return out
-
-
-def normalize(expr: sp.Basic) -> sp.Basic:
-    """Rewrite SymPy's own branchy functions into phicalc terms.
-
-    ``Piecewise`` -> nested ``Phi``; ``Max``/``Min`` -> ``Maximum``/``Minimum`` chains;
-    ``sign`` -> ``Sign``; ``Heaviside(x)`` -> ``Phi(x > 0, 1, Phi(x < 0, 0, H0))``. Everything
-    else is left alone (``Abs`` stays SymPy's).
-    """
-    def rule(e: sp.Basic) -> sp.Basic | None:
-        if isinstance(e, sp.Piecewise):
-            return _piecewise_to_phi(e)
-        if isinstance(e, sp.Max):
-            return _minmax_chain(Maximum, e.args)
-        if isinstance(e, sp.Min):
-            return _minmax_chain(Minimum, e.args)
-        if isinstance(e, sp.sign):
-            return Sign(e.args[0])
-        if isinstance(e, sp.Heaviside):
-            x = e.args[0]
-            h0 = e.args[1] if len(e.args) > 1 else S.Half
-            return Phi(relation(sp.StrictGreaterThan, x, 0), S.One,
-                       Phi(relation(sp.StrictLessThan, x, 0), S.Zero, h0))
-        return None
-
-    return bottom_up(expr, rule)
-
-
-def to_sympy(expr: sp.Basic) -> sp.Basic:
-    """Expand every phicalc term into plain SymPy (Piecewise, Max, log, ...).
-
-    For checking our rules against SymPy's own calculus; never used on derivative results the
-    compiler emits.
-    """
-    def rule(e: sp.Basic) -> sp.Basic | None:
-        if isinstance(e, Phi):
-            c, a, b = e.args
-            return sp.Piecewise((a, c), (b, True))
-        if isinstance(e, Minimum):
-            a, b = e.args
-            return sp.Piecewise((a, a <= b), (b, True))
-        if isinstance(e, Maximum):
-            a, b = e.args
-            return sp.Piecewise((a, a >= b), (b, True))
-        if isinstance(e, Sign):
-            return sp.sign(e.args[0])
-        if isinstance(e, Clip):
-            return to_sympy(e.as_phi())
-        if isinstance(e, Softplus):
-            return sp.log(1 + sp.exp(e.args[0]))
-        if isinstance(e, Sigmoid):
-            return 1 / (1 + sp.exp(-e.args[0]))
-        if isinstance(e, Geom):
-            a, n, m = e.args
-            return sp.Piecewise((falling(n, int(m) + 1) / (m + 1), sp.Eq(a, 1)), (e.exact(), True))
-        return None
-
-    return bottom_up(expr, rule)
-
-
-def bottom_up(expr: sp.Basic, rule) -> sp.Basic:
-    """Rebuild ``expr`` from the leaves up, replacing each node ``e`` by ``rule(e)`` when that
-    is not None. Shared subtrees are visited once (memoised on the node)."""
-    memo: dict[sp.Basic, sp.Basic] = {}
-
-    def visit(e: sp.Basic) -> sp.Basic:
-        if e in memo:
-            return memo[e]
-        if e.args and not isinstance(e, (sp.Symbol, sp.Number)):
-            new_args = tuple(visit(a) for a in e.args)
-            rebuilt = e.func(*new_args) if new_args != e.args else e
-        else:
-            rebuilt = e
-        out = rule(rebuilt)
-        out = rebuilt if out is None else out
-        memo[e] = out
-        return out
-
-    return visit(expr)
-
-
-def dag_has(expr: sp.Basic, types: tuple[type, ...], clean: set | None = None) -> bool:
-    """Whether ``expr`` contains a node of one of ``types``, visiting each distinct subtree
-    once (SymPy's ``has`` walks the tree, exponential on deeply shared DAGs).
-
-    ``clean``: optional set of nodes already known not to contain ``types``; it is updated,
-    so repeated checks over growing expressions stay linear overall.
-    """
-    seen = clean if clean is not None else set()
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        if isinstance(e, types):
-            return True
-        seen.add(e)
-        stack.extend(e.args)
-    return False
-
-
 PHICALC_FUNCTIONS: tuple[type, ...] = (Phi, Maximum, Minimum, Sign, Clip, Softplus, Sigmoid, Geom)
 """Every term class this module defines (the emitter and the tests iterate over them)."""
 
 __all__ = [
     "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom",
-    "geom_exact", "falling", "relation", "normalize", "to_sympy", "bottom_up", "dag_has", "PHICALC_FUNCTIONS",
+    "geom_exact", "falling", "relation", "PHICALC_FUNCTIONS",
 ]

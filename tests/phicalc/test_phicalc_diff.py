@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from phicalc import (Maximum, NoDerivativeError, Phi, Sign, gradient, jvp, push_phi, to_sympy,
                      vjp)
-from phicalc.terms import dag_has
+from phicalc.walk import dag_has
 from phicalc_helpers import (BINARY, UNARY, VARS, X, Y, Z, central_difference, close,
                              compile_expr, evaluate, expressions, kink_margin, points,
                              sympy_value)

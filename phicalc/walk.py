@@ -1,0 +1,59 @@
+"""Traversals of SymPy expression DAGs that visit each distinct subtree once.
+
+Input: SymPy expressions, often with deeply shared subtrees (derivatives reuse the primal).
+Output: rebuilt expressions (:func:`bottom_up`) or membership answers (:func:`dag_has`).
+
+Why: SymPy's own ``has``, ``xreplace``, ``free_symbols`` and ``count_ops`` walk the *tree*,
+which is exponential in the depth of sharing; these walk the DAG, so their cost is linear in
+the number of distinct nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+
+
+def bottom_up(expr: sp.Basic, rule: Callable[[sp.Basic], sp.Basic | None]) -> sp.Basic:
+    """Rebuild ``expr`` from the leaves up, replacing each node ``e`` by ``rule(e)`` when that
+    is not None. Shared subtrees are visited once (memoised on the node)."""
+    memo: dict[sp.Basic, sp.Basic] = {}
+
+    def visit(e: sp.Basic) -> sp.Basic:
+        if e in memo:
+            return memo[e]
+        if e.args and not isinstance(e, (sp.Symbol, sp.Number)):
+            new_args = tuple(visit(a) for a in e.args)
+            rebuilt = e.func(*new_args) if new_args != e.args else e
+        else:
+            rebuilt = e
+        out = rule(rebuilt)
+        out = rebuilt if out is None else out
+        memo[e] = out
+        return out
+
+    return visit(expr)
+
+
+def dag_has(expr: sp.Basic, types: tuple[type, ...], clean: set | None = None) -> bool:
+    """Whether ``expr`` contains a node of one of ``types``, visiting each distinct subtree
+    once (SymPy's ``has`` walks the tree, exponential on deeply shared DAGs).
+
+    ``clean``: optional set of nodes already known not to contain ``types``; it is updated,
+    so repeated checks over growing expressions stay linear overall.
+    """
+    seen = clean if clean is not None else set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        if isinstance(e, types):
+            return True
+        seen.add(e)
+        stack.extend(e.args)
+    return False
+
+
+__all__ = ["bottom_up", "dag_has"]
