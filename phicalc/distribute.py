@@ -7,7 +7,8 @@ Output: equal expressions in which Phi sits where it costs least:
 - sums and products of Phis on the same condition merge branchwise;
 - a factor multiplying a Phi with a zero branch moves into the other branch (nothing is
   duplicated and the product folds to 0 on the zero side);
-- common factors and common terms of the two branches move out of the Phi.
+- common factors and common terms of the two branches move out of the Phi;
+- inside a branch, a Phi on the same condition is decided (at any depth).
 
 Invariants: every rewrite is an identity for every value of the condition; no rule undoes
 another (factors move in only next to a zero branch, and out only when both branches are
@@ -22,6 +23,7 @@ import sympy as sp
 from sympy import S
 
 from phicalc.terms import Phi
+from phicalc.walk import bottom_up, dag_has
 
 _Expr = sp.Expr
 
@@ -128,9 +130,27 @@ def _pull_common(c: sp.Basic, a: _Expr, b: _Expr) -> _Expr:
     return shared * Phi(c, sp.Mul(*(fa - common).elements()), sp.Mul(*(fb - common).elements()))
 
 
+def _decide(expr: _Expr, cond: sp.Basic, value: bool) -> _Expr:
+    """``expr`` with every ``Phi(cond, a, b)`` inside replaced by ``a`` (value) or ``b``."""
+    if not dag_has(expr, (Phi,)):
+        return expr
+
+    def rule(e: sp.Basic) -> sp.Basic | None:
+        if isinstance(e, Phi) and e.args[0] == cond:
+            return e.args[1] if value else e.args[2]
+        return None
+
+    return bottom_up(expr, rule)
+
+
 def _push_rule(e: sp.Basic) -> sp.Basic | None:
     if isinstance(e, Phi):
-        return _pull_common(*e.args)
+        c, a, b = e.args
+        # Inside a branch its condition is known: Phi(c, f(Phi(c, u, v)), ..) -> Phi(c, f(u), ..)
+        a2, b2 = _decide(a, c, True), _decide(b, c, False)
+        if a2 is not a or b2 is not b:
+            return Phi(c, a2, b2)
+        return _pull_common(c, a, b)
     if isinstance(e, sp.Add):
         if any(_as_phi_term(t) is not None for t in e.args):
             return add_terms(list(e.args))

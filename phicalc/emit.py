@@ -159,8 +159,15 @@ def _print_mul(pr: _Printer, e: sp.Mul) -> tuple[str, int]:
 @_handles(sp.Pow)
 def _print_pow(pr: _Printer, e: sp.Pow) -> tuple[str, int]:
     base, ex = e.args
+    if ex.is_Float and float(2 * ex).is_integer() and abs(ex) <= 64:
+        # x**2.0 and x**0.5 (NumPy-style float literals) print like x**2 and sqrt(x)
+        ex = sp.Rational(int(2 * ex), 2)
     if ex.is_Integer:
         k = int(ex)
+        if k == 0:
+            return "1.0", ATOM
+        if k == 1:
+            return pr(base)
         if k < 0:
             inv, prec = pr(base) if k == -1 else _print_pow(pr, sp.Pow(base, -k, evaluate=False))
             return f"1.0/{_paren(inv, prec, MUL + 1)}", MUL

@@ -114,6 +114,9 @@ def test_push_phi_examples():
     assert push_phi(Phi(C, 1, 0) * Y + Phi(C, 0, 3) * Y) == Y * Phi(C, 1, 3)
     assert push_phi(Phi(C, X + Z, Y + Z)) == Z + Phi(C, X, Y)
     assert push_phi(Phi(C, X, Y) * Phi(C, Y, X)) == X * Y
+    # a Phi on the branch's own condition is decided at any depth
+    assert push_phi(Phi(C, sp.exp(Phi(C, X, Y)) + 1, Z * sp.sin(Phi(C, X, Y)))) == \
+        Phi(C, sp.exp(X) + 1, Z * sp.sin(Y))
 
 
 def test_normalize_removes_sympy_branch_functions():
