@@ -68,14 +68,15 @@ def wrt_positions(arg_tree, argnums) -> list[int]:
     return [int(k) for a in argnums for k in range(offsets[a], offsets[a + 1])]
 
 
-def _derivative_source(ir: Function, wrt: list[int], with_value: bool) -> tuple[str, dict]:
-    rev = Reverse(ir, wrt)
+def _derivative_source(ir: Function, wrt: list[int], with_value: bool, fuse: bool = False) -> tuple[str, dict]:
+    rev = Reverse(ir, wrt, fuse)
     source = rev.emit(f"{ir.name}_vjp", with_value=with_value)
     return source, rev.prog.array_constants
 
 
-def _primal_source(ir: Function) -> tuple[str, dict]:
+def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     prog = Emission(ir, plan_segments(ir))
+    prog.fuse = fuse
     needed = needed_values(prog, {o.id for o in ir.results})
     body = Code()
     ForwardEmitter(prog, needed, {}, {}, {}, lambda instr: True).region(ir.body, body)
@@ -85,7 +86,7 @@ def _primal_source(ir: Function) -> tuple[str, dict]:
         code.extend(body)
         outs = ", ".join(prog.src(o) for o in ir.results)
         code.line(f"return ({outs},)")
-    return code.text(), prog.array_constants
+    return "".join(k + "\n" for k in prog.kernels.values()) + code.text(), prog.array_constants
 
 
 def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target: str,
@@ -106,10 +107,10 @@ def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target
     if check is not None:
         check(ir, wrt)
     if kind in ("vjp", "grad"):   # "grad": the value is not returned, so its work can go
-        source, constants = _derivative_source(ir, wrt, with_value=kind == "vjp")
+        source, constants = _derivative_source(ir, wrt, with_value=kind == "vjp", fuse=target == "cuda")
         name, label = f"{ir.name}_vjp", f"d{ir.name}"
     else:
-        source, constants = _primal_source(ir)
+        source, constants = _primal_source(ir, fuse=target == "cuda")
         name, label = f"{ir.name}_primal", ir.name
     compiled = compile_source(source, name, target, label=label)
     module_globals(compiled).update(constants)

@@ -8,7 +8,8 @@ defines. Targets:
   machine code on disk too; a second process with the same program loads both. If Numba
   cannot type a program (an op it lacks), the function falls back to the NumPy version and
   warns once, naming the reason.
-- "cuda": see `kernels.cuda` (optional: needs numba-cuda and cupy).
+- "cuda": the program on the host with CuPy arrays, each elementwise segment one fused Numba
+  CUDA kernel (see `kernels.cuda`; optional: numba-cuda and cupy, or the simulator).
 Generated source is registered with `linecache`, so tracebacks show it.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ import sympy as sp
 
 from coarsen.autodiff.activity import active_values
 from coarsen.autodiff.rules import DERIVATIVES
-from coarsen.codegen.forward import ForwardEmitter, Program, needed_values
+from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value
@@ -31,10 +31,11 @@ from phicalc.emit import cse, to_source
 
 
 class Reverse:
-    def __init__(self, fn: Function, wrt: list[int]) -> None:
+    def __init__(self, fn: Function, wrt: list[int], fuse: bool = False) -> None:
         self.fn = fn
         self.plan = plan_segments(fn)
         self.prog = Program(fn, self.plan)
+        self.prog.fuse = fuse
         self.wrt = [fn.params[k] for k in wrt]
         self.outputs = list(fn.body.yields)
         self.active = active_values(fn, [p.id for p in self.wrt], [o.id for o in self.outputs])
@@ -131,12 +132,21 @@ class Reverse:
         pairs = [(s, g) for s, g in zip(inputs, grads) if g != 0]
         if not pairs:
             return
-        assigns, reduced = cse([g for _, g in pairs])
-        rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
         array = self.prog.is_array_expr(v.id)
         for sym in set().union(*(g.free_symbols for _, g in pairs)):
             if sym in self.plan.value_of:
                 self.ref(self.plan.value_of[sym])
+        if array and self.prog.fuse:   # every input's contribution from one GPU kernel
+            name, operands = fused_kernel(self.prog, [g for _, g in pairs], [dsym] if v.type.rank else [])
+            out = self.prog.names.reserve("_g")
+            code.line(f"{out} = rt.fused({name}, {len(pairs)}, {', '.join(o.name for o in operands)})")
+            for k, (s, _) in enumerate(pairs):
+                src = f"{out}[{k}]"
+                src = f"rt.unbroadcast({src}, {self.shape(s)})" if s.type.rank else f"rt.to_scalar({src})"
+                self.accum(s, src, code, declared)
+            return
+        assigns, reduced = cse([g for _, g in pairs])
+        rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
         for t, value in assigns:
             code.line(f"_{t.name} = {to_source(value.xreplace(rename), array)}")
         for (s, _), g in zip(pairs, reduced):
@@ -348,7 +358,7 @@ class Reverse:
             code.extend(backward)
             outs = ", ".join(self.prog.src(o) for o in self.outputs) if with_value else ""
             code.line(f"return ({outs}{',' if outs else ''}), ({', '.join(grads)}{',' if grads else ''})")
-        return code.text()
+        return "".join(k + "\n" for k in self.prog.kernels.values()) + code.text()
 
 
 def _walk(region: Region):

@@ -35,6 +35,8 @@ class Program:
         for p in fn.params:
             if p.id not in self.names.names:
                 self.names.names[p.id] = self.names.reserve(value_name(p, "", True))
+        self.fuse = False                        # cuda: array segments become fused kernels
+        self.kernels: dict[str, str] = {}        # kernel name -> source
         self.constants: dict[int, Any] = {}
         self.array_constants: dict[str, np.ndarray] = {}
         self.def_region: dict[int, Region] = {}
@@ -76,13 +78,69 @@ class Program:
             self.plan.value_of[s].type.rank > 0 for s in expr.free_symbols if s in self.plan.value_of)
 
 
+def fused_kernel(prog: "Program", exprs: list[sp.Expr], extra_arrays=()) -> tuple[str, list[sp.Symbol]]:
+    """Define a GPU kernel computing `exprs` elementwise (one thread per element); return
+    its name and its operands in call order. Arrays arrive flattened to the broadcast shape."""
+    assigns, reduced = cse(exprs)
+    rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
+    operands = sorted(set().union(*(e.free_symbols for e in exprs)), key=lambda s: s.name)
+    name = f"_kernel{len(prog.kernels)}"
+    arrays = {s for s in operands if s in prog.plan.value_of and prog.plan.value_of[s].type.rank}
+    arrays |= set(extra_arrays) & set(operands)
+    outs = [f"_out{k}" for k in range(len(exprs))]
+    lines = [f"def {name}(_n, {', '.join([s.name for s in operands] + outs)}):",
+             "    _i = cuda.grid(1)", "    if _i < _n:"]
+    body = {s: sp.Symbol(f"{s.name}[_i]", real=True) for s in arrays}
+    for t, value in assigns:
+        lines.append(f"        _{t.name} = {_scalar_source(value.xreplace(rename).xreplace(body))}")
+    for out, e in zip(outs, reduced):
+        lines.append(f"        {out}[_i] = {_scalar_source(e.xreplace(rename).xreplace(body))}")
+    prog.kernels[name] = "\n".join(lines) + "\n"
+    return name, operands
+
+
+def _scalar_source(expr: sp.Expr) -> str:
+    import re
+    text = to_source(expr, array=False)
+    # device code: math.* for scalars (GPU threads have no NumPy ufuncs)
+    return re.sub(r"\bnp\.(exp|log|log1p|expm1|sqrt|sin|cos|tan|tanh|arctan|sinh|cosh)\(",
+                  lambda m: f"math.{'atan' if m.group(1) == 'arctan' else m.group(1)}(", text)
+
+
 def emit_expression(prog: Program, target: str, expr: sp.Expr, array: bool, code: Code) -> None:
-    """`target = expr`, with common subexpressions in temporaries."""
+    """`target = expr`, with common subexpressions in temporaries (or one fused GPU kernel)."""
+    if array and prog.fuse:
+        name, operands = fused_kernel(prog, [expr])
+        code.line(f"{target} = rt.fused({name}, 1, {', '.join(s.name for s in operands)})[0]")
+        return
     assigns, (reduced,) = cse([expr])
     rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
     for t, value in assigns:
         code.line(f"_{t.name} = {to_source(value.xreplace(rename), array)}")
     code.line(f"{target} = {to_source(reduced.xreplace(rename), array)}")
+
+
+def emit_segment(prog: Program, v: Value, code: Code) -> None:
+    """`v = <its segment's expression>`, keeping v's type where SymPy's simplification lost it:
+    a float whose expression reads no float (`0.0 * n` is the integer 0) is made a float, and
+    an array whose expression lost some of the leaves that set its broadcast shape (`x * 0.0`
+    is 0) is broadcast back to that shape."""
+    expr = prog.plan.expr[v.id]
+    inner = Code()
+    emit_expression(prog, prog.name(v), expr, prog.is_array_expr(v.id), inner)
+    *temps, last = inner.lines
+    target, text = last.split(" = ", 1)
+    symbols = {prog.plan.value_of[s].id: prog.plan.value_of[s] for s in expr.free_symbols if s in prog.plan.value_of}
+    if v.type.rank == 0 and v.type.dtype == "f64" and not any(w.type.dtype == "f64" for w in symbols.values()):
+        text = repr(float(expr)) if expr.is_Number else f"float({text})"
+    elif v.type.rank:
+        leaves = prog.plan.leaves.get(v.id, ())
+        if any(w.id not in symbols for w in leaves):
+            shape_of = " + ".join(prog.src(w) for w in leaves)
+            text = f"{text} + np.zeros(np.shape({shape_of}))"
+    for line in temps:
+        code.line(line)
+    code.line(f"{target} = {text}")
 
 
 def needed_values(prog: Program, roots: set[int]) -> set[int]:
@@ -179,7 +237,7 @@ class ForwardEmitter:
         if instr.results and instr.results[0].id in prog.plan.candidates:
             for r in instr.results:
                 if r.id in prog.plan.materialized and r.id in self.needed:
-                    emit_expression(prog, prog.name(r), prog.plan.expr[r.id], prog.is_array_expr(r.id), code)
+                    emit_segment(prog, r, code)
             return
         if op is Op.IF:
             self.if_(instr, code)

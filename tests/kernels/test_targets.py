@@ -138,3 +138,56 @@ def test_cuda_vmap_in_the_simulator_or_on_a_gpu():
     env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+CUDA_PROGRAMS = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {cwd!r})
+    import numpy as np, coarsen
+    from tests.kernels import programs as P
+    rng = np.random.default_rng(3)
+    params = {{"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=5), "W2": rng.normal(size=(5, 3)),
+              "b2": rng.normal(size=3)}}
+    cases = [(P.reductions, (rng.normal(size=(4, 3)),)), (P.branch_kernel, (0.3, 1.0, 2.0, 0.5)),
+             (P.scan_writes, (rng.normal(size=5),)),
+             (P.mlp_loss, (params, rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, 6)]))]
+    for fn, args in cases:
+        ref_v, ref_g = coarsen.value_and_grad(fn, target="numpy")(*args)
+        v, g = coarsen.value_and_grad(fn, target="cuda")(*args)
+        assert np.isclose(v, ref_v), fn.__name__
+        if isinstance(g, dict):
+            assert all(np.allclose(g[k], ref_g[k]) for k in g), fn.__name__
+        else:
+            assert np.allclose(g, ref_g), fn.__name__
+        assert np.isclose(coarsen.jit(fn, target="cuda")(*args), ref_v), fn.__name__
+    source = coarsen.grad(P.mlp_loss, target="cuda").source(params, rng.normal(size=(6, 4)),
+                                                             np.eye(3)[rng.integers(0, 3, 6)])
+    assert "cuda.grid(1)" in source and "rt.fused(" in source   # fused elementwise kernels
+    print("ok")
+""")
+
+
+@pytest.mark.gpu
+def test_cuda_array_programs_fuse_segments_into_kernels():
+    env = dict(os.environ)
+    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    out = subprocess.run([sys.executable, "-c", CUDA_PROGRAMS.format(cwd=os.getcwd())], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+def test_cuda_without_a_gpu_says_what_to_install():
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        import coarsen
+        from kernels.targets import TargetUnavailable
+        from tests.kernels import programs as P
+        try:
+            coarsen.grad(P.branch_kernel, target="cuda")(0.3, 1.0, 2.0, 0.5)
+        except TargetUnavailable as err:
+            print(err)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert "pip install 'coarsen[gpu]'" in out.stdout, out.stdout + out.stderr[-2000:]
