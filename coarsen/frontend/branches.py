@@ -67,7 +67,7 @@ class BranchLowering:
                     self.type_error(*problem)
                 merged[name] = Conflict(problem[0], problem[2])   # an error only if it is read
                 continue
-            plans[name] = self._plan_pairs(name, a, c, pairs, node)
+            plans[name] = self._plan_pairs(name, a, c, pairs, node, cond)
         results = self._emit_if(cond, block_t, block_e, pairs, node)
         for name, plan in plans.items():
             merged[name] = _resolve(plan, results)
@@ -86,7 +86,7 @@ class BranchLowering:
                 return f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}", node, hint
         return None
 
-    def _plan_pairs(self, name, a, c, pairs, node):
+    def _plan_pairs(self, name, a, c, pairs, node, cond: Value):
         flat_c = list(leaves(c))
         counter = iter(range(len(flat_c)))
 
@@ -97,12 +97,16 @@ class BranchLowering:
             cx, cy = self.constant_of(x), self.constant_of(y)
             if cx is not None and cx == cy and type(cx) is type(cy):
                 return self.b.const(cx)
+            if type(cx) is bool and type(cy) is bool:   # flags: `if c then True else False` is c
+                return cond if cx else self.b.emit(Op.NOT, (cond,))
             t = join(x.type, y.type)   # not None: `_conflict` checked
             pairs.append((x, y, t, name.lstrip("$").split("@")[0]))
             return _Slot(len(pairs) - 1, name)
         return map_leaves(a, plan)
 
     def _emit_if(self, cond, block_t, block_e, pairs, node) -> list[Value]:
+        if not pairs:   # no results: every op is pure, so the whole IF is dead
+            return []
         yields_t, yields_e = [], []
         for block, side, out in ((block_t, 0, yields_t), (block_e, 1, yields_e)):
             with self.b.reopen(block):

@@ -104,6 +104,9 @@ class LoopLowering:
             return holder["v"]
 
         def body(params: list[Value]) -> None:
+            for flag in ("$brk", "$ret"):   # the condition tested them: false on entry
+                if flag in self.env:
+                    self.env[flag] = self.b.const(False)
             if prologue:
                 prologue()
             self.lower_body(body_stmts)

@@ -129,6 +129,8 @@ class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
         proceed = self.b.emit(Op.NOT, (exiting,))
 
         def then() -> None:
+            for flag in live:   # on this side no flag is set: the rest needs no further guards
+                self.env[flag] = self.b.const(False)
             self.lower_body(rest)
 
         def otherwise() -> None:
