@@ -248,8 +248,9 @@ def to_source(expr: sp.Basic, array: bool = False) -> str:
 
     ``array=False``: scalar code (branches as conditional expressions, lazily evaluated);
     ``array=True``: elementwise code over NumPy arrays (branches as ``np.where``). Both forms
-    also compile under Numba ``nopython``. Symbols print as their names. Raises
-    NotImplementedError naming a function with no NumPy form.
+    also compile under Numba ``nopython``. Symbols print as their names (they must be valid
+    Python identifiers). The text is that of the *tree*: print a heavily shared DAG after
+    :func:`cse`. Raises NotImplementedError naming a function with no NumPy form.
     """
     return _Printer(array)(lower(sp.sympify(expr)))[0]
 

@@ -35,9 +35,14 @@ from sympy import S
 
 from phicalc.diff import jvp, vjp
 from phicalc.summation import power_sum, sum_closed
-from phicalc.terms import Phi, relation
+from phicalc.terms import Phi, Sign, relation
+from phicalc.walk import tree_size
 
 _Expr = sp.Expr
+
+MAX_TREE_SIZE = 5000
+"""Updates larger than this (as trees) are not solved: SymPy's algorithms would blow the
+time budget."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,23 @@ def _poly_exponent_product(a: _Expr, k: sp.Symbol, n: _Expr) -> _Expr:
     return out
 
 
+# Heads whose argument changes the value only by jumps (derivative 0 almost everywhere): a
+# state symbol inside one makes the update non-affine even though its derivative looks it.
+_JUMPS = (Sign, sp.sign, sp.floor, sp.ceiling, sp.Heaviside, sp.frac)
+
+
+def _jumps_in(f: _Expr, s: sp.Symbol) -> bool:
+    """Whether ``s`` reaches ``f`` through a Phi condition or a piecewise-constant function."""
+    for node in sp.preorder_traversal(f):
+        if isinstance(node, Phi) and node.args[0].has(s):
+            return True
+        if isinstance(node, _JUMPS) and node.has(s):
+            return True
+        if isinstance(node, sp.Mod) and node.args[1].has(s):
+            return True
+    return False
+
+
 def _solve_scalar(s: sp.Symbol, f: _Expr, s0: _Expr, k: sp.Symbol, n: _Expr,
                   deadline: float) -> _Expr:
     """Closed form of s_{k+1} = f(s_k, k), s_0 = s0, after n steps."""
@@ -121,9 +143,10 @@ def _solve_scalar(s: sp.Symbol, f: _Expr, s0: _Expr, k: sp.Symbol, n: _Expr,
     if f.is_Pow and f.base == s and f.exp.is_number and not f.exp.has(k):
         return s0 ** (f.exp ** n)
     a = jvp([f], [s], [S.One])[0]
-    if a.has(s):
+    if a.has(s) or _jumps_in(f, s):
         raise _Fail  # not affine in s
-    b = sp.expand(f.xreplace({s: S.Zero})) if f.has(s) else f
+    # f is affine in s (its s-derivative is free of s), so f = a*s + f(0).
+    b = sp.expand(f.xreplace({s: S.Zero}))
     if a.has(k):
         if b != 0:
             raise _Fail
@@ -165,10 +188,13 @@ def closed_form(rec: Recurrence, init: Sequence[sp.Expr], n: sp.Expr,
         at_k = sp.sympify(start) + sp.sympify(step) * k
         updates = [u.xreplace({rec.index: at_k}) for u in updates]
     state = list(rec.state)
+    # Everything below uses SymPy's tree walks (expand, has, xreplace): a body whose values
+    # are reused deeply (x = x*x + x, thirty times) is a small DAG but a huge tree.
+    too_big = {i for i, u in enumerate(updates) if tree_size(u) > MAX_TREE_SIZE}
     deps = [{j for j, s in enumerate(state) if j != i and u.has(s)}
             for i, u in enumerate(updates)]
     solved: dict[int, _Expr] = {}   # closed forms in the generic count `count`
-    failed: set[int] = set()
+    failed: set[int] = set(too_big)
     progress = True
     while progress:
         progress = False

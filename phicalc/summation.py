@@ -12,8 +12,10 @@ differentiable at ``a == 1``. Anything else falls back to ``sympy.summation`` on
 summands, and only an answer with no ``Sum`` left and nothing the emitter cannot print is
 accepted.
 
-Invariants: results never divide by a symbolic quantity that the pattern path introduced; the
-fallback's Piecewise answers are turned into Phi.
+Invariants: the pattern path never divides by a symbolic quantity; the fallback's Piecewise
+answers are turned into Phi (e.g. ``Phi(Eq(a, 1), ..., .../(a - 1))``: correct values, but the
+derivative at exactly ``a == 1`` is that of the constant branch, so the pattern path is
+preferred for every geometric form).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sympy as sp
 from sympy import S
 
 from phicalc.convert import normalize
+from phicalc.emit import can_emit
 from phicalc.terms import Geom, Phi, falling, relation
 
 _Expr = sp.Expr
@@ -176,7 +179,6 @@ def _sum_pattern(f: _Expr, k: sp.Symbol, n: _Expr) -> _Expr:
 def _fallback(f: _Expr, k: sp.Symbol, n: _Expr, deadline: float) -> _Expr | None:
     if sp.count_ops(f) > FALLBACK_MAX_OPS or time.perf_counter() > deadline:
         return None
-    from phicalc.emit import can_emit  # emit imports nothing from here; avoid a cycle anyway
     kk = sp.Dummy("k", integer=True, nonnegative=True)
     r = sp.summation(f.xreplace({k: kk}), (kk, 0, n - 1))
     if r.has(sp.Sum, sp.Product):
@@ -202,4 +204,4 @@ def sum_closed(f: _Expr, k: sp.Symbol, n: _Expr, deadline: float | None = None) 
     return _fallback(f, k, n, deadline)
 
 
-__all__ = ["sum_closed", "power_sum", "falling", "FALLBACK_MAX_OPS"]
+__all__ = ["sum_closed", "power_sum", "FALLBACK_MAX_OPS"]

@@ -56,4 +56,21 @@ def dag_has(expr: sp.Basic, types: tuple[type, ...], clean: set | None = None) -
     return False
 
 
-__all__ = ["bottom_up", "dag_has"]
+def tree_size(expr: sp.Basic) -> int:
+    """Number of nodes ``expr`` has as a *tree* (what SymPy's tree walks pay), computed over
+    the DAG. Used to refuse inputs on which SymPy's own algorithms would take forever."""
+    size: dict[sp.Basic, int] = {}
+    stack: list[tuple[sp.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, done = stack.pop()
+        if node in size:
+            continue
+        if done or not node.args:
+            size[node] = 1 + sum(size[a] for a in node.args)
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if a not in size)
+    return size[expr]
+
+
+__all__ = ["bottom_up", "dag_has", "tree_size"]

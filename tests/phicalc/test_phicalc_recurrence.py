@@ -128,6 +128,9 @@ def test_partial_and_missing_closed_forms():
     assert forms[0] is not None and forms[1] is not None and forms[2] is None
     # nonlinear in itself via a kink
     assert closed_form(Recurrence((s,), (sp.Abs(s) + x,)), [s0], n) is None
+    # affine-looking, but s also picks the branch or jumps
+    assert closed_form(Recurrence((s,), (s + Phi(s > 0, x, y),)), [s0], n) is None
+    assert closed_form(Recurrence((s,), (s + sp.floor(s),)), [s0], n) is None
 
 
 def test_closed_form_respects_its_time_budget():
@@ -217,3 +220,12 @@ def test_large_trip_counts_stay_finite_and_exact():
             sv = av * sv + 0.01
         assert close(float(fn(av, 0.01, 0.25, 1000)[0]), sv, 1e-9, 1e-12)
     assert math.isfinite(float(fn(1.0, 0.01, 0.25, 10 ** 6)[0]))
+
+
+def test_deeply_shared_bodies_are_refused_quickly():
+    body = s
+    for _ in range(30):
+        body = body * body + x  # a 60-node DAG, a 2**30-node tree
+    t = time.perf_counter()
+    assert closed_form(Recurrence((s, p), (body, p + x)), [1, 0], n) == (None, n * x)
+    assert time.perf_counter() - t < 1.0
