@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Callable
 
+import numpy as np
+
 from ..world.entities import World
 from .base import Regime, Task, register
 from .normalize import normalize_name, split_items
@@ -95,22 +97,19 @@ def generate(world: World, rng: random.Random, difficulty: int) -> Task | None:
     cons = (_customer_constraints if kind == "customer" else _person_constraints)(
         world, target, rng)
     size = {1: 2, 2: 3}.get(difficulty, rng.choice((3, 4)))
-    combos = list(combinations(range(len(cons)), size))
+    combos = [c for c in combinations(range(len(cons)), size)
+              if (difficulty == 3) == any(cons[i].cross_doc for i in c)]
     rng.shuffle(combos)
+    # One pass over the pool per constraint; combinations are then boolean intersections.
+    masks = np.array([[c.test(x) for x in pool] for c in cons], dtype=bool)
     for combo in combos[:60]:
-        chosen = [cons[i] for i in combo]
-        if (difficulty == 3) != any(c.cross_doc for c in chosen):
+        sub = masks[list(combo)]
+        if sub.all(axis=0).sum() != 1:  # the target always matches, so 1 means only it
             continue
-        if _matches(pool, chosen) != [target] or any(
-                len(_matches(pool, chosen[:i] + chosen[i + 1:])) == 1
-                for i in range(len(chosen))):
-            continue
-        return _task(world, kind, target, chosen, difficulty)
+        if any(np.delete(sub, i, axis=0).all(axis=0).sum() == 1 for i in range(len(combo))):
+            continue  # a constraint could be dropped: not every one is needed
+        return _task(world, kind, target, [cons[i] for i in combo], difficulty)
     return None
-
-
-def _matches(pool: list, chosen: list[Constraint]) -> list:
-    return [x for x in pool if all(c.test(x) for c in chosen)]
 
 
 def _task(world: World, kind: str, target, chosen: list[Constraint], difficulty: int) -> Task:
