@@ -109,7 +109,10 @@ class _TowerOptimizer(torch.optim.Optimizer):
         return super().__new__(cls)
 
     def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        self.spec = self._spec_cls(*args, **kwargs)
+        self._setup(params, self._spec_cls(*args, **kwargs))
+
+    def _setup(self, params: Any, spec: _neutral.Optimizer) -> None:
+        self.spec = spec
         self._building = True
         super().__init__(params, {})
         self._building = False
@@ -270,5 +273,19 @@ SGD = _torch_class(_neutral.SGD)
 Adam = _torch_class(_neutral.Adam)
 AdaGrad = _torch_class(_neutral.AdaGrad)
 RMSProp = _torch_class(_neutral.RMSProp)
+_CLASSES = {_neutral.SGD: SGD, _neutral.Adam: Adam, _neutral.AdaGrad: AdaGrad,
+            _neutral.RMSProp: RMSProp}
 
-__all__ = ["SGD", "Adam", "AdaGrad", "RMSProp", "TORCH_OPS", "TorchOps"]
+
+def from_spec(params: Any, spec: _neutral.Optimizer) -> _TowerOptimizer:
+    """The torch optimizer running ``spec`` (e.g. ``hyperopt.Adam(1e-3, optimizer=...)``) on
+    ``params``: one tower description, either backend."""
+    cls = _CLASSES.get(type(spec))
+    if cls is None:
+        raise TypeError(f"not a hyperopt optimizer: {spec!r}")
+    opt = torch.optim.Optimizer.__new__(cls)
+    opt._setup(params, spec)
+    return opt
+
+
+__all__ = ["SGD", "Adam", "AdaGrad", "RMSProp", "from_spec", "TORCH_OPS", "TorchOps"]

@@ -61,7 +61,7 @@ def run_hyperopt_torch(spec: hyperopt.Optimizer, steps: int = STEPS
 def _torch_from_spec(params: Any, spec: hyperopt.Optimizer) -> torch.optim.Optimizer:
     """The torch-backend optimizer with exactly ``spec``'s settings (same repr)."""
     opt = getattr(ht, type(spec).__name__)(params, **_spec_kwargs(spec))
-    assert repr(opt.spec) == repr(spec)
+    assert repr(opt.spec) == repr(spec) == repr(ht.from_spec([torch.zeros(1)], spec).spec)
     return opt
 
 
