@@ -74,6 +74,10 @@ class SegmentPlan:
     materialized: dict[int, str] = field(default_factory=dict)   # value id -> why it was cut
     absorbed: set[int] = field(default_factory=set)              # id() of IF instrs folded into phis
     candidates: set[int] = field(default_factory=set)
+    # array candidate -> the array values at the leaves of its expression tree as built, before
+    # SymPy simplified it: `x * 0.0` is 0 and `(a[:, None] * b) * 0.0 + c` is c, but the value
+    # keeps the broadcast shape of all its leaves (see `codegen.forward.emit_segment`)
+    leaves: dict[int, tuple[Value, ...]] = field(default_factory=dict)
     values: dict[int, Value] = field(default_factory=dict)
 
     def inputs(self, vid: int) -> list[Value]:
@@ -99,6 +103,11 @@ def _absorbable(instr: Instr, limit: int = ABSORB_LIMIT) -> bool:
     if instr.op is not Op.IF or not instr.results:
         return False
     if any(r.type.dtype != "f64" for r in instr.results):
+        return False
+    if any(r.type.rank for r in instr.results):
+        # an array phi would become np.where(c, a, b): both sides computed, and a side that is
+        # a never-read placeholder (np.zeros((0, 0)) for a name bound on one path) does not
+        # broadcast; an IF of arrays stays control flow, running (and differentiating) one side
         return False
     count = 0
     for region in instr.regions:
@@ -203,6 +212,14 @@ class _Planner:
         self.plan.expr[v.id] = expr
         self.plan.candidates.add(v.id)
         self.plan.values[v.id] = v
+        if v.type.rank:
+            leaves: dict[int, Value] = {}
+            for a in instr.args:
+                if a.id in self.plan.expr and a.id not in self.plan.materialized:
+                    leaves.update((w.id, w) for w in self.plan.leaves.get(a.id, ()))
+                elif a.type.rank:
+                    leaves[a.id] = a
+            self.plan.leaves[v.id] = tuple(leaves.values())
         if not absorbed and self.uses[v.id] >= 2 and sp.count_ops(expr) >= REUSE_INLINE:
             self.cut(v, f"reused {self.uses[v.id]} times")
 
