@@ -1,0 +1,503 @@
+"""Random differentiable programs, each with a PyTorch twin, for the gradient properties.
+
+`programs(returns)` is a hypothesis strategy drawing an `AdProgram`: the source of a NumPy
+module (0-2 helper functions and the entry function `f`) and the source of its *twin*, the
+same program statement for statement with torch ops on float64 tensors. `load` writes both
+to files and imports them (coarsen reads functions with `inspect.getsource`); `inputs(seed)`
+draws arguments. What the generator covers:
+
+- parameters: float scalars, float64 arrays of shapes (2,), (3,), (2, 3), maybe an int `n`;
+- expressions: + - * /, unary math in safe domains (sqrt(v**2 + 1), log1p(v**2), ...),
+  maximum/abs (kinks), sum/mean/max with and without axis, `@` and `.T`, element and slice
+  reads, np.array([...]) and `v[:, None] * w`, np.where, conditional expressions, helper calls;
+- statements: assignments, augmented assignments, np.zeros/np.ones/.copy() arrays written
+  element- and row-wise, if/elif/else on data, for-range loops (nested, bound by a constant or
+  by `n`), while loops with break and continue, returns inside branches and loops.
+
+How the twin stays the same program:
+- every scalar variable of the twin holds a tensor (a literal is wrapped: `_t(0.5)`), so torch
+  functions always get tensors; `E.const` marks expressions that are plain Python numbers;
+- a twin write `y[i] = v` clones first (`y = y.clone(); y[i] = v`), since NumPy code has value
+  semantics here and autograd forbids changing a tensor a backward function saved;
+- an array bound to a name is never a view of another name (a bare name, slice or row is
+  copied), so NumPy's aliasing and torch's views never matter.
+Branch conditions are random comparisons: points near a branch boundary or kink are left to
+the property, which skips finite differences that do not settle.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+F = ("f",)
+SHAPES = ((2,), (3,), (2, 3))
+
+NP_PRELUDE = "import math\n\nimport numpy as np\n"
+TH_PRELUDE = ("import torch\n\n\ndef _t(v):\n"
+              "    return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.float64)\n")
+
+
+def arr(shape: tuple) -> tuple:
+    return ("a", tuple(shape))
+
+
+@dataclass(frozen=True)
+class E:
+    """An expression in both languages."""
+
+    np: str
+    th: str
+    const: bool = False   # a plain Python number in both programs (no variable inside)
+    view: bool = False    # may be (a view of) a named array
+
+    @property
+    def tensor(self) -> str:
+        """The twin's text where a tensor is required."""
+        return f"_t({self.th})" if self.const else self.th
+
+
+@dataclass
+class Var:
+    kind: tuple
+    writable: bool = False   # created here by np.zeros/np.ones/.copy(): element writes allowed
+
+
+@dataclass
+class Helper:
+    name: str
+    params: tuple[tuple, ...]
+    returns: tuple
+
+
+@dataclass
+class Scope:
+    vars: dict[str, Var] = field(default_factory=dict)
+    ints: list[str] = field(default_factory=list)
+
+    def copy(self) -> "Scope":
+        return Scope({k: Var(v.kind, v.writable) for k, v in self.vars.items()}, list(self.ints))
+
+    def named(self, pred) -> list[str]:
+        return [n for n, v in self.vars.items() if pred(v)]
+
+
+@dataclass(frozen=True)
+class AdProgram:
+    np_source: str
+    th_source: str
+    params: tuple[tuple, ...]        # kinds of f's parameters; ("i",) is the int `n`
+    returns: tuple
+
+    @property
+    def float_argnums(self) -> tuple[int, ...]:
+        return tuple(k for k, p in enumerate(self.params) if p != ("i",))
+
+    def __str__(self) -> str:   # hypothesis prints this for a failing example
+        return f"{self.np_source}\n# ---- torch twin ----\n{self.th_source}"
+
+    def inputs(self, seed: int) -> tuple:
+        rng = np.random.default_rng(seed)
+        out = []
+        for p in self.params:
+            if p == F:
+                out.append(float(rng.uniform(-1.5, 1.5)))
+            elif p == ("i",):
+                out.append(int(rng.integers(0, 4)))
+            else:
+                out.append(rng.uniform(-1.5, 1.5, size=p[1]))
+        return tuple(out)
+
+
+# (numpy, torch) templates of elementwise unary functions; `{a}` is the argument
+UNARY = [
+    ("np.sin({a})", "torch.sin({a})"),
+    ("np.cos({a})", "torch.cos({a})"),
+    ("np.tanh({a})", "torch.tanh({a})"),
+    ("np.exp({a})", "torch.exp({a})"),
+    ("np.sqrt(np.square({a}) + 1.0)", "torch.sqrt(torch.square({a}) + 1.0)"),
+    ("np.log1p(np.square({a}))", "torch.log1p(torch.square({a}))"),
+    ("np.log(np.abs({a}) + 0.5)", "torch.log(torch.abs({a}) + 0.5)"),
+    ("np.abs({a})", "torch.abs({a})"),
+    ("np.arctan({a})", "torch.arctan({a})"),
+    ("(1.0 / (1.0 + np.exp(-{a})))", "(1.0 / (1.0 + torch.exp(-{a})))"),
+    ("(({a}) ** 2)", "(({a}) ** 2)"),
+]
+# scalar-only spellings through the math module
+MATH_UNARY = [("math.sin({a})", "torch.sin({a})"), ("math.exp({a})", "torch.exp({a})"),
+              ("math.tanh({a})", "torch.tanh({a})")]
+REDUCE = [("np.sum", "torch.sum"), ("np.mean", "torch.mean"), ("np.max", "torch.amax")]
+
+
+class Gen:
+    """Draws expressions and statements; writes both programs line by line."""
+
+    def __init__(self, draw: Callable, helpers: list[Helper]) -> None:
+        self.draw = draw
+        self.helpers = helpers
+        self.np_lines: list[str] = []
+        self.th_lines: list[str] = []
+        self.counter = itertools.count()
+
+    # ------------------------------------------------------------------ drawing
+    def choose(self, options):
+        return self.draw(st.sampled_from(list(options)))
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(st.integers(lo, hi))
+
+    def literal(self) -> str:
+        return repr(self.draw(st.integers(-20, 20)) / 10)
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def emit(self, indent: int, np_text: str, th_text: str | None = None) -> None:
+        self.np_lines.append("    " * indent + np_text)
+        self.th_lines.append("    " * indent + (np_text if th_text is None else th_text))
+
+    # ------------------------------------------------------------------ expressions
+    def expr(self, kind: tuple, scope: Scope, depth: int) -> E:
+        return self.scalar(scope, depth) if kind == F else self.array(kind[1], scope, depth)
+
+    def scalar(self, scope: Scope, depth: int) -> E:
+        floats = scope.named(lambda v: v.kind == F)
+        arrays = scope.named(lambda v: v.kind[0] == "a")
+        options = ["const"] + ["var"] * 4 * bool(floats) + ["int"] * bool(scope.ints)
+        options += ["elem"] * 2 * bool(arrays)
+        if depth > 0:
+            options += ["unary"] * 3 + ["binary"] * 4 + ["reduce", "reduce", "dot", "ifexp", "maximum"]
+            options += ["call"] * 2 * bool(self.helpers)
+        what = self.choose(options)
+        if what == "const":
+            text = self.literal()
+            return E(text, text, const=True)
+        if what == "var":
+            name = self.choose(floats)
+            return E(name, name)
+        if what == "int":
+            text = f"({self.literal()} * {self.choose(scope.ints)})"
+            return E(text, text, const=True)
+        if what == "elem":
+            name = self.choose(arrays)
+            index = ", ".join(self.index(n, scope) for n in scope.vars[name].kind[1])
+            return E(f"{name}[{index}]", f"{name}[{index}]")
+        if what == "unary":
+            a = self.scalar(scope, depth - 1)
+            np_t, th_t = self.choose(UNARY + MATH_UNARY)
+            return E(np_t.format(a=a.np), th_t.format(a=a.tensor), const=False)
+        if what == "binary":
+            return self.binary(F, scope, depth)
+        if what == "reduce":
+            x = self.array(self.choose(SHAPES), scope, depth - 1)
+            np_f, th_f = self.choose(REDUCE)
+            return E(f"{np_f}({x.np})", f"{th_f}({x.th})")
+        if what == "dot":
+            n = self.choose([2, 3])
+            a, b = self.array((n,), scope, depth - 1), self.array((n,), scope, depth - 1)
+            return E(f"({a.np} @ {b.np})", f"({a.th} @ {b.th})")
+        if what == "ifexp":
+            return self.ifexp(F, scope, depth)
+        if what == "maximum":
+            a, b = self.scalar(scope, depth - 1), self.scalar(scope, depth - 1)
+            if a.np == b.np:   # a tie everywhere: torch splits the derivative, coarsen picks one
+                return a
+            f = self.choose(["maximum", "minimum"])
+            return E(f"np.{f}({a.np}, {b.np})", f"torch.{f}({a.tensor}, {b.tensor})")
+        return self.call(scope, depth)
+
+    def index(self, length: int, scope: Scope) -> str:
+        if scope.ints and self.draw(st.booleans()):
+            return f"{self.choose(scope.ints)} % {length}"
+        return str(self.integer(-length, length - 1))
+
+    def binary(self, kind: tuple, scope: Scope, depth: int) -> E:
+        op = self.choose(["+", "-", "*", "/"])
+        if kind == F:
+            a, b = self.scalar(scope, depth - 1), self.scalar(scope, depth - 1)
+        else:
+            shape = kind[1]
+            sides = [(kind, kind), (kind, F), (F, kind)]
+            if len(shape) == 2:
+                sides.append((kind, arr(shape[1:])))
+            ka, kb = self.choose(sides)
+            a, b = self.expr(ka, scope, depth - 1), self.expr(kb, scope, depth - 1)
+        const = a.const and b.const
+        if op == "/":   # a denominator >= 1
+            return E(f"({a.np} / (1.0 + np.square({b.np})))", f"({a.th} / (1.0 + torch.square({b.tensor})))")
+        return E(f"({a.np} {op} {b.np})", f"({a.th} {op} {b.th})", const=const)
+
+    def ifexp(self, kind: tuple, scope: Scope, depth: int) -> E:
+        a, b = self.expr(kind, scope, depth - 1), self.expr(kind, scope, depth - 1)
+        c = self.cond(scope, depth - 1)
+        # the twin's arms are tensors: a number on one side would leak out as a Python float
+        return E(f"({a.np} if {c.np} else {b.np})", f"({a.tensor} if {c.th} else {b.tensor})",
+                 view=a.view or b.view)
+
+    def cond(self, scope: Scope, depth: int) -> E:
+        a = self.scalar(scope, max(depth, 1))
+        op, t = self.choose(["<", ">", "<=", ">="]), self.literal()
+        c = E(f"{a.np} {op} {t}", f"{a.th} {op} {t}")
+        if depth > 0 and self.integer(0, 4) == 0:
+            other = self.cond(scope, depth - 1)
+            join = self.choose(["and", "or"])
+            c = E(f"({c.np}) {join} ({other.np})", f"({c.th}) {join} ({other.th})")
+        return c
+
+    def call(self, scope: Scope, depth: int) -> E:
+        h = self.choose(self.helpers)
+        args = [self.expr(k, scope, depth - 1) for k in h.params]
+        return E(f"{h.name}({', '.join(a.np for a in args)})",
+                 f"{h.name}({', '.join(a.tensor for a in args)})")
+
+    def array(self, shape: tuple, scope: Scope, depth: int) -> E:
+        kind = arr(shape)
+        same = scope.named(lambda v: v.kind == kind)
+        options = ["var"] * 4 * bool(same) + ["build"]
+        if depth > 0:
+            options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where"]
+            if len(shape) == 1:
+                options += ["matmul", "matmul", "reduce", "reduce", "slice", "slice"]
+        what = self.choose(options)
+        if what == "var":
+            name = self.choose(same)
+            return E(name, name, view=True)
+        if what == "build":
+            if len(shape) == 1:
+                items = [self.scalar(scope, min(depth, 1)) for _ in range(shape[0])]
+                return E(f"np.array([{', '.join(i.np for i in items)}])",
+                         f"torch.stack([{', '.join(i.tensor for i in items)}])")
+            a, b = self.array(shape[:1], scope, depth - 1), self.array(shape[1:], scope, depth - 1)
+            return E(f"({a.np}[:, None] * {b.np})", f"({a.th}[:, None] * {b.th})")
+        if what == "unary":
+            a = self.array(shape, scope, depth - 1)
+            np_t, th_t = self.choose(UNARY)
+            return E(np_t.format(a=a.np), th_t.format(a=a.th))
+        if what == "binary":
+            return self.binary(kind, scope, depth)
+        if what == "ifexp":
+            return self.ifexp(kind, scope, depth)
+        if what == "where":
+            c = self.array(shape, scope, depth - 1)
+            a, b = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
+            t = self.literal()
+            return E(f"np.where({c.np} > {t}, {a.np}, {b.np})", f"torch.where({c.th} > {t}, {a.th}, {b.th})")
+        n = shape[0]
+        other = 5 - n   # the other vector length: matrices are (2, 3)
+        if what == "matmul":
+            m = self.array((2, 3), scope, depth - 1)
+            v = self.array((other,), scope, depth - 1)
+            if n == 2:
+                np_t, th_t = self.choose([("({m} @ {v})", "({m} @ {v})"), ("({v} @ {m}.T)", "({v} @ {m}.T)")])
+            else:
+                np_t, th_t = self.choose([("({m}.T @ {v})", "({m}.T @ {v})"), ("({v} @ {m})", "({v} @ {m})")])
+            return E(np_t.format(m=m.np, v=v.np), th_t.format(m=m.th, v=v.th))
+        if what == "reduce":
+            m = self.array((2, 3), scope, depth - 1)
+            np_f, th_f = self.choose(REDUCE)
+            axis = 0 if n == 3 else 1
+            if self.draw(st.booleans()):   # the same reduction through the transpose
+                return E(f"{np_f}({m.np}.T, axis={1 - axis})", f"{th_f}({m.th}.T, dim={1 - axis})")
+            return E(f"{np_f}({m.np}, axis={axis})", f"{th_f}({m.th}, dim={axis})")
+        # slice: a row of a matrix, a column, or part of a longer vector
+        mats = scope.named(lambda v: v.kind == arr((2, 3)))
+        longer = scope.named(lambda v: v.kind == arr((3,)))
+        if n == 3 and mats:
+            text = f"{self.choose(mats)}[{self.index(2, scope)}]"
+        elif n == 2 and mats and self.draw(st.booleans()):
+            text = f"{self.choose(mats)}[:, {self.index(3, scope)}]"
+        elif n == 2 and longer:
+            text = f"{self.choose(longer)}[{self.choose(['0:2', '1:', ':2', '-2:'])}]"
+        else:
+            return self.array(shape, scope, depth - 1)
+        return E(text, text, view=True)
+
+    # ------------------------------------------------------------------ statements
+    def block(self, scope: Scope, indent: int, depth: int, in_loop: bool, returns: tuple, count: int) -> None:
+        for _ in range(count):
+            self.statement(scope, indent, depth, in_loop, returns)
+
+    def statement(self, scope: Scope, indent: int, depth: int, in_loop: bool, returns: tuple) -> None:
+        options = ["assign"] * 3 + ["reassign"] * 2 + ["augassign", "array", "write", "write"]
+        if depth < 2:
+            options += ["if", "if", "for", "for", "while"]
+        if in_loop:
+            options += ["exit", "exit"]
+        options += ["return"]
+        getattr(self, f"stmt_{self.choose(options)}")(scope, indent, depth, in_loop, returns)
+
+    def bind(self, name: str, kind: tuple, e: E) -> tuple[str, str]:
+        """Texts that bind `e` to `name` without aliasing another name."""
+        if kind == F:
+            return f"{name} = {e.np}", f"{name} = {e.tensor}"
+        if e.view:
+            return f"{name} = ({e.np}).copy()", f"{name} = ({e.th}).clone()"
+        return f"{name} = {e.np}", f"{name} = {e.th}"
+
+    def stmt_assign(self, scope, indent, depth, in_loop, returns) -> None:
+        kind = self.choose([F, F] + [arr(s) for s in SHAPES])
+        name = self.fresh("v")
+        e = self.expr(kind, scope, 3)
+        self.emit(indent, *self.bind(name, kind, e))
+        scope.vars[name] = Var(kind, writable=kind != F and e.view)
+
+    def stmt_reassign(self, scope, indent, depth, in_loop, returns) -> None:
+        names = scope.named(lambda v: not v.writable)
+        if not names:
+            return self.stmt_assign(scope, indent, depth, in_loop, returns)
+        name = self.choose(names)
+        kind = scope.vars[name].kind
+        self.emit(indent, *self.bind(name, kind, self.expr(kind, scope, 3)))
+
+    def stmt_augassign(self, scope, indent, depth, in_loop, returns) -> None:
+        names = scope.named(lambda v: v.kind == F or v.writable)
+        if not names:
+            return self.stmt_assign(scope, indent, depth, in_loop, returns)
+        name = self.choose(names)
+        kind = scope.vars[name].kind
+        op = self.choose(["+", "-", "*"])
+        rhs_kind = kind if kind == F else self.choose([kind, F])
+        e = self.expr(rhs_kind, scope, 2)
+        if op == "*":   # keep products bounded over loop iterations
+            e = E(f"np.tanh({e.np})", f"torch.tanh({e.tensor})")
+        # the twin rebinds instead of updating in place (autograd may have saved the old tensor)
+        self.emit(indent, f"{name} {op}= {e.np}", f"{name} = {name} {op} {e.th}")
+
+    def stmt_array(self, scope, indent, depth, in_loop, returns) -> None:
+        shape = self.choose(SHAPES)
+        name = self.fresh("y")
+        sources = scope.named(lambda v: v.kind == arr(shape))
+        how = self.choose(["zeros", "ones"] + ["copy"] * bool(sources))
+        dims = repr(shape) if len(shape) > 1 else str(shape[0])
+        if how == "copy":
+            src = self.choose(sources)
+            self.emit(indent, f"{name} = {src}.copy()", f"{name} = {src}.clone()")
+        else:
+            self.emit(indent, f"{name} = np.{how}({dims})", f"{name} = torch.{how}({dims}, dtype=torch.float64)")
+        scope.vars[name] = Var(arr(shape), writable=True)
+
+    def stmt_write(self, scope, indent, depth, in_loop, returns) -> None:
+        names = scope.named(lambda v: v.writable)
+        if not names:
+            return self.stmt_array(scope, indent, depth, in_loop, returns)
+        name = self.choose(names)
+        shape = scope.vars[name].kind[1]
+        if len(shape) == 2 and self.draw(st.booleans()):
+            where, value_kind = self.index(shape[0], scope), self.choose([arr(shape[1:]), F])
+        elif len(shape) == 1 and shape[0] == 3 and self.integer(0, 3) == 0:
+            where, value_kind = self.choose(["0:2", "1:"]), self.choose([arr((2,)), F])
+        else:
+            where, value_kind = ", ".join(self.index(n, scope) for n in shape), F
+        e = self.expr(value_kind, scope, 2)
+        op = self.choose(["=", "=", "+="])
+        # the twin computes the value before cloning: a value that is (or autograd saved) a
+        # view of the old tensor must not see the write
+        self.emit(indent, f"{name}[{where}] {op} {e.np}",
+                  f"_w = {e.th}; {name} = {name}.clone(); {name}[{where}] {op} _w")
+
+    def stmt_if(self, scope, indent, depth, in_loop, returns) -> None:
+        c = self.cond(scope, 2)
+        self.emit(indent, f"if {c.np}:", f"if {c.th}:")
+        self.block(scope.copy(), indent + 1, depth + 1, in_loop, returns, self.integer(1, 3))
+        if self.integer(0, 2) == 0:
+            c = self.cond(scope, 2)
+            self.emit(indent, f"elif {c.np}:", f"elif {c.th}:")
+            self.block(scope.copy(), indent + 1, depth + 1, in_loop, returns, self.integer(1, 2))
+        if self.draw(st.booleans()):
+            self.emit(indent, "else:")
+            self.block(scope.copy(), indent + 1, depth + 1, in_loop, returns, self.integer(1, 3))
+
+
+    def stmt_for(self, scope, indent, depth, in_loop, returns) -> None:
+        i = self.fresh("i")
+        bounds = [str(self.integer(1, 4)), f"1, {self.integer(2, 4)}"]
+        if "n" in scope.ints:
+            bounds += ["n", "n"]
+        self.emit(indent, f"for {i} in range({self.choose(bounds)}):")
+        inner = scope.copy()
+        inner.ints.append(i)
+        self.block(inner, indent + 1, depth + 1, True, returns, self.integer(1, 3))
+
+    def stmt_while(self, scope, indent, depth, in_loop, returns) -> None:
+        j = self.fresh("j")
+        self.emit(indent, f"{j} = 0")
+        self.emit(indent, f"while {j} < {self.choose([str(self.integer(1, 4))] + ['n'] * ('n' in scope.ints))}:")
+        self.emit(indent + 1, f"{j} += 1")   # first, so that `continue` cannot loop forever
+        inner = scope.copy()
+        inner.ints.append(j)
+        self.block(inner, indent + 1, depth + 1, True, returns, self.integer(1, 3))
+        scope.ints.append(j)
+
+    def stmt_exit(self, scope, indent, depth, in_loop, returns) -> None:
+        c = self.cond(scope, 1)
+        self.emit(indent, f"if {c.np}:", f"if {c.th}:")
+        self.emit(indent + 1, self.choose(["break", "continue"]))
+
+    def stmt_return(self, scope, indent, depth, in_loop, returns) -> None:
+        c = self.cond(scope, 1)
+        self.emit(indent, f"if {c.np}:", f"if {c.th}:")
+        self.emit_return(indent + 1, scope, returns)
+
+    def emit_return(self, indent: int, scope: Scope, returns: tuple) -> None:
+        e = self.expr(returns, scope, 3)
+        if returns == F:
+            self.emit(indent, f"return {e.np}", f"return {e.tensor}")
+        else:
+            self.emit(indent, f"return {e.np}", f"return {e.th}")
+
+
+@st.composite
+def programs(draw, returns: str = "scalar") -> AdProgram:
+    """A random program whose entry `f` returns a float ("scalar") or an array ("array")."""
+    helpers: list[Helper] = []
+    np_parts, th_parts = [NP_PRELUDE], [TH_PRELUDE]
+    for k in range(draw(st.integers(0, 2))):
+        gen = Gen(draw, helpers)
+        kinds = tuple(draw(st.sampled_from([F, F, arr((3,)), arr((2, 3))])) for _ in range(draw(st.integers(1, 2))))
+        names = [f"u{j}" for j in range(len(kinds))]
+        scope = Scope({n: Var(kd) for n, kd in zip(names, kinds)})
+        gen.emit(0, f"def h{k}({', '.join(names)}):")
+        gen.block(scope, 1, 1, False, F, draw(st.integers(0, 2)))
+        gen.emit_return(1, scope, F)
+        np_parts.append("\n\n" + "\n".join(gen.np_lines) + "\n")
+        th_parts.append("\n\n" + "\n".join(gen.th_lines) + "\n")
+        helpers.append(Helper(f"h{k}", kinds, F))
+    gen = Gen(draw, helpers)
+    kinds = [draw(st.sampled_from([F, arr((2,)), arr((3,)), arr((2, 3))])) for _ in range(draw(st.integers(1, 3)))]
+    names = [f"x{j}" for j in range(len(kinds))]
+    scope = Scope({n: Var(kd) for n, kd in zip(names, kinds)})
+    if draw(st.integers(0, 2)) == 0:
+        kinds.append(("i",))
+        names.append("n")
+        scope.ints.append("n")
+    ret = F if returns == "scalar" else arr(draw(st.sampled_from(SHAPES)))
+    gen.emit(0, f"def f({', '.join(names)}):")
+    gen.block(scope, 1, 0, False, ret, draw(st.integers(1, 5)))
+    gen.emit_return(1, scope, ret)
+    np_parts.append("\n\n" + "\n".join(gen.np_lines) + "\n")
+    th_parts.append("\n\n" + "\n".join(gen.th_lines) + "\n")
+    return AdProgram("".join(np_parts), "".join(th_parts), tuple(kinds), ret)
+
+
+def load(program: AdProgram, directory: Path):
+    """Write both programs to files and import them: (numpy module, torch module)."""
+    # named by content: a replayed draw gets the same file, so its failure reads the same
+    digest = hashlib.sha1(program.np_source.encode()).hexdigest()[:12]
+    modules = []
+    for suffix, text in (("np", program.np_source), ("th", program.th_source)):
+        name = f"ad_prog_{digest}_{suffix}"
+        path = directory / f"{name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return tuple(modules)
