@@ -35,7 +35,7 @@ def _customer_constraints(world: World, c, rng: random.Random) -> list[Constrain
         Constraint(f"is in the {c.industry} industry", lambda x, v=c.industry: x.industry == v),
         Constraint(f"is in the {c.region} region", lambda x, v=c.region: x.region == v),
         Constraint(f"is headquartered in {c.hq_city}", lambda x, v=c.hq_city: x.hq_city == v),
-        Constraint(f"is a {c.size} account", lambda x, v=c.size: x.size == v),
+        Constraint(f"is {article(c.size)} {c.size} account", lambda x, v=c.size: x.size == v),
         Constraint(f"uses {prod}", lambda x, v=prod: v in x.products),
         Constraint(f"has been a customer since {c.since.year}",
                    lambda x, v=c.since.year: x.since.year == v),
@@ -57,11 +57,17 @@ def _customer_constraints(world: World, c, rng: random.Random) -> list[Constrain
     if deals:
         d = rng.choice(deals)
         out.append(Constraint(
-            f"has a {d.product} deal at the {d.stage} stage",
+            f"has {article(d.product)} {d.product} deal at the {d.stage} stage",
             lambda x, p=d.product, s=d.stage: any(
                 e.customer == x.cid and e.product == p and e.stage == s
                 for e in _deals_of(world, x.cid)), (f"deal:{d.did}",)))
     return out
+
+
+def article(word: str) -> str:
+    """'an' before a vowel sound: an Atlas, an SMB; a Mid-Market."""
+    vowel = word[:1] in "AEIOU" or (word[:2].isupper() and word[:1] in "FHLMNRSX")
+    return "an" if vowel else "a"
 
 
 def _deals_of(world: World, cid: str) -> list:
