@@ -14,6 +14,8 @@ Invariants:
   ``np.where`` discards);
 - ``Geom`` is lowered (:func:`lower`) to an exact form away from ``a == 1`` and a Taylor
   polynomial near it, with a guarded denominator, so it never divides by zero;
+- every literal prints as a float (``0`` as ``0.0``: values are floats even where SymPy
+  folded a constant to an Integer), except integer exponents (``x**7``, ``x*x``);
 - output is deterministic (SymPy's canonical argument order).
 """
 
@@ -100,10 +102,9 @@ def _number(e: sp.Basic) -> tuple[str, int]:
         return "np.pi", ATOM
     if e is S.Exp1:
         return "np.e", ATOM
-    if isinstance(e, sp.Integer):
-        s = str(int(e))
-    else:
-        s = repr(float(e))
+    # Integers print as floats too: the expressions are float-valued (a literal 0 standing
+    # for 0.0 must not make a branch return an int). Integer exponents print separately.
+    s = repr(float(e))
     return s, (UNARY if s.startswith("-") else ATOM)
 
 
