@@ -154,3 +154,31 @@ def test_latest_status_is_well_defined(world):
         dates = [n.date for n in world.notes.values() for c, _ in n.statuses if c == cid]
         assert dates.count(world.notes[nid].date) == 1 and max(dates) == world.notes[nid].date
     assert seen > 20
+
+
+def test_determinism_does_not_depend_on_hash_randomisation(world):
+    """Same world and tasks in a fresh interpreter with another PYTHONHASHSEED."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agents.tasks import REGIME_NAMES, sample_tasks
+    code = ("import hashlib, json\n"
+            "from agents.world import build_world\n"
+            "from agents.tasks import REGIME_NAMES, sample_tasks\n"
+            "from test_agents_world import fingerprint\n"
+            "w = build_world(0, 2000)\n"
+            "tasks = [t.to_json() for r in REGIME_NAMES\n"
+            "         for t in sample_tasks(w, r, 6, 'eval', 1)]\n"
+            "print(json.dumps([fingerprint(w), tasks]))\n")
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONHASHSEED="12345",
+               PYTHONPATH=os.pathsep.join([str(here.parents[1]), str(here)]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    fp, tasks = json.loads(out)
+    assert fp == fingerprint(world)
+    assert tasks == json.loads(json.dumps(
+        [t.to_json() for r in REGIME_NAMES for t in sample_tasks(world, r, 6, "eval", 1)]))
