@@ -6,7 +6,8 @@ log-probability under the parameters that acted).
 Invariants: acts from observations only (`privileged = False`); sampling uses the episode's
 `random.Random` from `run_episode`, so an episode is a pure function of (params, task, seed);
 greedy mode takes the arg-max (ties: first candidate); the recorded log-probability is
-`model.distribution`'s, the same scores training recomputes.
+`model.distribution`'s (at temperature 1, whatever the sampling temperature), the same
+scores training recomputes.
 """
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ class PolicyAgent:
     privileged = False
 
     def __init__(self, params: dict[str, np.ndarray], greedy: bool = False,
-                 name: str = "policy"):
+                 name: str = "policy", temperature: float = 1.0):
+        # temperature != 1 is for test-time sampling only: training needs the recorded
+        # log-probabilities to be the model's own (temperature 1).
         self.params, self.greedy, self.name = params, greedy, name
+        self.temperature = temperature
         self.decisions: list[Decision] = []
 
     def begin(self, observation: dict, task: Any = None, rng: random.Random | None = None):
@@ -53,7 +57,13 @@ class PolicyAgent:
         cands = build_candidates(self.mem)
         X = featurize(cands, self.mem)
         logp = distribution(self.params, X)
-        i = int(np.argmax(logp)) if self.greedy else _sample(logp, self.rng)
+        if self.greedy:
+            i = int(np.argmax(logp))
+        elif self.temperature == 1.0:
+            i = _sample(logp, self.rng)
+        else:
+            z = logp / self.temperature
+            i = _sample(z - np.log(np.sum(np.exp(z - z.max()))) - z.max(), self.rng)
         self.decisions.append(Decision(X, i, float(logp[i]), cands[i].tool, cands[i].sub))
         self.last = cands[i]
         self.mem.note_action(cands[i].action, cands[i].sub)

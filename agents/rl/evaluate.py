@@ -3,8 +3,8 @@
 Input: a `Sampler`, tasks per regime, the agent ("random", "heuristic" or "policy" with
 params), the number of samples N. Output: per regime the mean score, tool calls, tokens and
 latency, plus the episode records. With N = 1 the policy acts greedily; with N > 1
-(test-time compute) it samples N rollouts per task and answers by plurality vote over the
-normalised answers, ties broken by the policy's mean confidence in that answer (the answer
+(test-time compute) it samples N rollouts per task (at `temperature`) and answers by
+plurality vote over the normalised answers, ties broken by the policy's mean confidence in that answer (the answer
 decision's log-probability); the grade is the chosen answer's.
 Invariants: the vote never sees the gold answer or a score; cost of an N-rollout answer is
 the sum over its rollouts (tokens, tool calls) and latency is the slowest rollout (the N run
@@ -59,10 +59,11 @@ def vote(task: Task, rollouts: list[dict]) -> dict[str, float]:
 
 def evaluate_agent(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = "policy",
                    params: dict | None = None, samples: int = 1, seed: int = 0,
-                   progress: bool = False, desc: str | None = None) -> dict[str, Any]:
+                   progress: bool = False, desc: str | None = None,
+                   temperature: float = 1.0) -> dict[str, Any]:
     """{"per_regime": {regime: stats}, "episodes": [record, ...]}."""
     jobs = [Job(t, episode_seed("eval", seed, r, t.task_id, s), agent, greedy=samples == 1,
-                tag={"regime": r, "task": i, "sample": s})
+                tag={"regime": r, "task": i, "sample": s}, temperature=temperature)
             for r, ts in tasks.items() for i, t in enumerate(ts) for s in range(samples)]
     results = sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
     per: dict[str, list[dict[str, float]]] = defaultdict(list)

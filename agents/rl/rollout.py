@@ -36,6 +36,7 @@ class Job:
     agent: str = "policy"  # policy | random | heuristic
     greedy: bool = False
     tag: dict = field(default_factory=dict)
+    temperature: float = 1.0
 
 
 def episode_seed(*parts: Any) -> int:
@@ -61,7 +62,7 @@ def run_jobs(jobs: list[Job], params: dict[str, np.ndarray] | None) -> list[dict
     out = []
     for job in jobs:
         if job.agent == "policy":
-            agent = PolicyAgent(params, greedy=job.greedy)
+            agent = PolicyAgent(params, greedy=job.greedy, temperature=job.temperature)
         else:
             agent = make_agent(job.agent)
         rec = run_episode(_ENV, agent, job.task, seed=job.seed)

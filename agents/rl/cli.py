@@ -1,0 +1,195 @@
+"""Entry points: train, evaluate, and the end-to-end default, importable and on the command line.
+
+    python -m agents.rl.cli                                  # the embedded default run
+    python -m agents.rl.cli default --run-dir runs/default [--iterations 8]
+    python -m agents.rl.cli train --run-dir runs/multi [--regimes constraint report]
+                                  [--iterations 8 --algo oapl ...] [--resume]
+    python -m agents.rl.cli eval --run-dir runs/eval --policy multi=runs/multi
+                                 --policy single=runs/single [--tts multi]
+
+    from agents.rl.cli import train, evaluate, run_default, add_train_arguments
+
+Input: keyword arguments (Python) or flags (argparse; every `TrainConfig` field is a flag).
+Output: run directories (see `trainer`, `report`); the default writes
+<run_dir>/{data,multi-task,single-constraint,single-report,eval}/, learning_curves.png and
+summary.md, and prints the summary.
+Invariants: the default resumes whatever a killed default left behind (each training run
+continues from its last checkpoint), so rerunning the same command finishes the job; all runs
+of one default share one data directory and one worker pool.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..tasks import REGIME_NAMES
+from .config import TrainConfig, config_fields
+from .data import prepare
+from .plots import learning_curves
+from .report import markdown, run_evaluation
+from .rollout import Sampler
+from .trainer import TrainResult, train_run
+
+DEFAULT_RUNS = {"multi-task": ("constraint", "report"),
+                "single-constraint": ("constraint",),
+                "single-report": ("report",)}
+
+
+def train(run_dir: str | Path = "runs/train", resume: bool = False,
+          **overrides: Any) -> TrainResult:
+    """Train one policy; `overrides` are `TrainConfig` fields (regimes, iterations, algo...)."""
+    if "regimes" in overrides:
+        overrides["regimes"] = tuple(overrides["regimes"])
+    return train_run(TrainConfig(run_dir=str(run_dir), **overrides), resume=resume)
+
+
+def load_policy(run_dir: str | Path) -> tuple[dict[str, np.ndarray], TrainConfig]:
+    run_dir = Path(run_dir)
+    cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+    with np.load(run_dir / "policy.npz") as z:
+        return {k: z[k] for k in z.files}, cfg
+
+
+def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
+             data_dir: str | Path | None = None, world_seed: int = 0, scale: int = 2000,
+             eval_per_regime: int = 30, baselines: tuple[str, ...] = ("random", "heuristic"),
+             tts: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
+             workers: int = 2, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Evaluate baselines and trained runs ({label: run dir}) on all six regimes; writes
+    eval.json, eval.csv, summary.md and the Pareto plots into `out_dir`."""
+    loaded = {label: load_policy(d) for label, d in (policies or {}).items()}
+    if data_dir is None and loaded:
+        cfg = next(iter(loaded.values()))[1]
+        data_dir = cfg.data_dir or Path(cfg.run_dir) / "data"
+        world_seed, scale = cfg.world_seed, cfg.scale
+    data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, eval_per_regime,
+                   progress=progress)
+    with Sampler(str(data.index_dir), 12, workers) as sampler:
+        return run_evaluation(Path(out_dir), data, sampler,
+                              {k: p for k, (p, _) in loaded.items()},
+                              {k: c.regimes for k, (_, c) in loaded.items()}, baselines,
+                              tts, tts_samples, eval_per_regime, seed, progress)
+
+
+def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
+                workers: int = 2, progress: bool = True, **overrides: Any) -> dict[str, Any]:
+    """Build the world, synthesize training data, train multi-task and single-task
+    policies with OAPL, evaluate everything on all six regimes, write plots and summary."""
+    root = Path(run_dir)
+    t0 = time.perf_counter()
+    base = TrainConfig(run_dir=str(root), data_dir=str(root / "data"), iterations=iterations,
+                       workers=workers, progress=progress, **overrides)
+    data = prepare(base.data_dir, base.world_seed, base.scale, base.eval_per_regime,
+                   base.synth_per_round, base.synth_rounds, progress=progress)
+    t_data = time.perf_counter() - t0
+    results: dict[str, TrainResult] = {}
+    with Sampler(str(data.index_dir), base.step_budget, workers) as sampler:
+        for label, regimes in DEFAULT_RUNS.items():
+            cfg = base.replace(run_dir=str(root / label), regimes=regimes)
+            results[label] = train_run(cfg, resume=True, data=data, sampler=sampler)
+        report = run_evaluation(root / "eval", data, sampler,
+                                {k: r.params for k, r in results.items()}, DEFAULT_RUNS,
+                                tts_policy="multi-task", progress=progress)
+    learning_curves({k: root / k / "curves.csv" for k in DEFAULT_RUNS}, DEFAULT_RUNS,
+                    root / "learning_curves.png")
+    text = _summary(base, data, results, report, t_data, time.perf_counter() - t0)
+    (root / "summary.md").write_text(text)
+    print(text)
+    return {"run_dir": str(root), "report": report,
+            "metrics": {k: r.metrics for k, r in results.items()}}
+
+
+def _summary(cfg: TrainConfig, data: Any, results: dict[str, TrainResult],
+             report: dict[str, Any], t_data: float, t_total: float) -> str:
+    lines = [f"# Default run ({cfg.episodes_per_iter} episodes x {cfg.iterations} iterations "
+             f"per policy, {cfg.algo.upper()}, {cfg.workers} workers)", "",
+             f"Data: {len(data.world.docs)} documents; "
+             f"{sum(len(v) for v in data.eval_tasks.values())} evaluation questions; "
+             f"{len(data.train_pool)} synthesized training questions "
+             f"({', '.join(f'{r}: {sum(t.regime == r for t in data.train_pool)}' for r in REGIME_NAMES)}); "
+             f"prepared in {t_data:.1f}s.", ""]
+    for label, r in results.items():
+        m = r.metrics
+        if m:
+            its = [x["iteration_seconds"] for x in m[1:]] or [m[0]["iteration_seconds"]]
+            lines.append(f"- {label}: training reward {m[0]['reward']:.3f} -> "
+                         f"{m[-1]['reward']:.3f}; one iteration of {m[0]['episodes']} episodes "
+                         f"takes {np.median(its):.1f}s (median; sampling "
+                         f"{np.median([x['sample_seconds'] for x in m]):.1f}s, "
+                         f"{cfg.grad_steps} gradient steps "
+                         f"{np.median([x['update_seconds'] for x in m]):.1f}s)")
+    lines += ["", markdown(report), f"Total wall time {t_total:.0f}s."]
+    return "\n".join(lines) + "\n"
+
+
+# -- argparse ---------------------------------------------------------------------------------
+def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Every TrainConfig field as a flag (--iterations, --regimes ..., --no-progress) plus
+    --run-dir and --resume; `train_from_args` turns the parsed namespace into a run."""
+    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/train")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed run from its last checkpoint")
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "progress":
+            p.add_argument("--no-progress", dest="progress", action="store_false")
+        elif f.name == "regimes":
+            p.add_argument(flag, nargs="+", choices=REGIME_NAMES, default=list(f.default))
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default,
+                           choices=("oapl", "grpo") if f.name == "algo" else None)
+    return p
+
+
+def train_from_args(ns: argparse.Namespace) -> TrainResult:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw = {k: v for k, v in vars(ns).items() if k in names and k != "run_dir"}
+    return train(ns.run_dir, resume=ns.resume, **kw)
+
+
+def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default")
+    p.add_argument("--iterations", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
+    return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m agents.rl.cli")
+    sub = p.add_subparsers(dest="cmd")
+    add_train_arguments(sub.add_parser("train", help="train one policy"))
+    add_default_arguments(sub.add_parser("default", help="the end-to-end default run"))
+    e = sub.add_parser("eval", help="evaluate baselines and trained runs")
+    e.add_argument("--run-dir", "--out", dest="run_dir", default="runs/eval")
+    e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR")
+    e.add_argument("--n", type=int, default=30, help="evaluation questions per regime")
+    e.add_argument("--tts", default=None, help="label of the policy to run with vote@N")
+    e.add_argument("--workers", type=int, default=2)
+    e.add_argument("--no-progress", dest="progress", action="store_false")
+    ns = p.parse_args(argv or ["default"])
+    if ns.cmd == "train":
+        train_from_args(ns)
+    elif ns.cmd == "eval":
+        pol = dict(x.split("=", 1) for x in ns.policy)
+        rep = evaluate(ns.run_dir, pol, eval_per_regime=ns.n, tts=ns.tts,
+                       workers=ns.workers, progress=ns.progress)
+        print(markdown(rep))
+    else:
+        default_from_args(ns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""PNG plots of a run: learning curves per regime and cost/latency-quality Pareto fronts.
+
+Input: curves.csv files of training runs ({label: path}) and an evaluation summary
+({agent: {"all": stats, ...}}). Output: PNG files (matplotlib, Agg backend: no display).
+Invariants: plots only read what the runs wrote; a missing file or agent is skipped, never
+fatal; the Pareto front is the set of points no other point beats on both axes (lower cost
+or latency and higher score).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+from ..tasks import REGIME_NAMES  # noqa: E402
+
+
+def read_curves(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [dict(r, iteration=int(r["iteration"]), score=float(r["score"]))
+                for r in csv.DictReader(f)]
+
+
+def learning_curves(runs: dict[str, Path], train_regimes: dict[str, tuple[str, ...]],
+                    out: Path) -> Path:
+    """One panel per regime: greedy eval score (solid) and training score (dashed)."""
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    for ax, regime in zip(axes.flat, REGIME_NAMES):
+        held = [lab for lab, rs in train_regimes.items() if regime not in rs]
+        for k, (label, path) in enumerate(runs.items()):
+            rows = read_curves(path)
+            color = f"C{k}"
+            for split, style in (("eval", "-"), ("train", "--")):
+                pts = sorted((r["iteration"], r["score"]) for r in rows
+                             if r["regime"] == regime and r["split"] == split)
+                if pts:
+                    ax.plot(*zip(*pts), style, color=color, marker="o", ms=3,
+                            label=f"{label} ({split})")
+        note = "held out by all" if len(held) == len(runs) else \
+            f"trained: {', '.join(l for l in runs if l not in held)}"
+        ax.set_title(f"{regime}  [{note}]", fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("score")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Points (cost, score, label) not dominated by another, sorted by cost."""
+    front = [p for p in points if not any(
+        (q[0] <= p[0] and q[1] >= p[1]) and (q[0] < p[0] or q[1] > p[1]) for q in points)]
+    return sorted(front)
+
+
+def pareto(summary: dict[str, dict], axis: str, out: Path,
+           groups: tuple[str, ...] = ("all", "held_out")) -> Path:
+    """Score against mean `axis` ("tokens" or "latency") per question, one panel per group
+    of regimes; the front is drawn as a step line."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5))
+    axes = [axes] if len(groups) == 1 else list(axes)
+    for ax, group in zip(axes, groups):
+        pts = [(s[group][axis], s[group]["score"], name) for name, s in summary.items()
+               if group in s and s[group]]
+        for k, (x, y, name) in enumerate(pts):
+            ax.scatter([x], [y], color=f"C{k}", s=40, zorder=3)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        front = pareto_front(pts)
+        if len(front) > 1:
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post",
+                    color="gray", alpha=0.6, label="Pareto front")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xscale("log")
+        ax.set_xlabel("tokens per question" if axis == "tokens" else "latency per question (s)")
+        ax.set_ylabel("mean score")
+        ax.set_title({"all": "all six regimes", "held_out": "regimes held out by every run",
+                      "train": "training regimes"}.get(group, group), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,160 @@
+"""RL: batches, data hygiene, a tiny training run that must improve, and kill-and-resume.
+
+One small data directory (world, index, evaluation tasks, synthesized training tasks) is
+prepared per module and shared. The kill-and-resume test SIGKILLs a real training process
+while it is inside its second iteration, resumes it, and requires the final parameters,
+optimizer state and logged rollouts to equal those of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.policy import N_FEATURES, episode_logp, init_params
+from agents.rl import Job, Sampler, TrainConfig, prepare, train_run
+from agents.rl.batch import pack
+from agents.rl.cli import add_train_arguments, evaluate, train
+from agents.rl.data import check_disjoint
+from agents.rl.rollout import episode_seed
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(iterations=3, questions_per_iter=16, group_size=8, grad_steps=8,
+            eval_per_regime=6, curve_per_regime=2, synth_per_round=180, synth_rounds=1,
+            progress=False)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rl-data")
+    prepare(d, eval_per_regime=TINY["eval_per_regime"], synth_per_round=TINY["synth_per_round"],
+            synth_rounds=TINY["synth_rounds"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return prepare(data_dir, eval_per_regime=TINY["eval_per_regime"],
+                   synth_per_round=TINY["synth_per_round"], synth_rounds=TINY["synth_rounds"])
+
+
+def test_training_data_is_synthesized_and_disjoint_from_eval(data):
+    pool = data.train_tasks(("constraint", "report"))
+    assert pool["constraint"] and pool["report"]
+    assert all("synth" in t.meta for ts in pool.values() for t in ts)
+    flat = [t for ts in data.eval_tasks.values() for t in ts]
+    check_disjoint(data.train_pool, flat)  # raises on overlap
+    with pytest.raises(ValueError):
+        check_disjoint(data.train_pool[:1] + [flat[0]], flat)
+
+
+def test_batch_recomputes_the_sampled_log_probabilities(data):
+    params = init_params(N_FEATURES, seed=5)
+    params["w0"] = np.random.default_rng(0).normal(0, 0.3, (N_FEATURES, 1))
+    tasks = data.train_tasks(("constraint", "report"))
+    jobs = [Job(t, episode_seed("t", i, g), tag={"q": i})
+            for i, t in enumerate(tasks["constraint"][:2] + tasks["report"][:2])
+            for g in range(3)]
+    with Sampler(str(data.index_dir), workers=1) as s:
+        res = s.run(jobs, params)
+    b = pack(res, np.zeros(len(res)), [j.tag["q"] for j in jobs])
+    assert np.allclose(b.seg @ b.lag_dec, b.logp_lag)
+    lp = episode_logp(params, b.X, b.neg, b.onehot, b.seg, b.n_dec, b.n_cand)
+    np.testing.assert_allclose(lp, b.logp_lag, atol=1e-9)
+    assert [len(g) for g in b.groups] == [3, 3, 3, 3]
+
+
+def _mean_reward(sampler: Sampler, params: dict, tasks: list, cfg: TrainConfig) -> float:
+    jobs = [Job(t, episode_seed("probe", i, g)) for i, t in enumerate(tasks) for g in range(4)]
+    res = sampler.run(jobs, params)
+    return float(np.mean([r["record"]["score"] - cfg.tool_cost * r["record"]["cost"]
+                          ["tool_calls"] for r in res]))
+
+
+@pytest.mark.slow
+def test_tiny_training_run_raises_mean_reward(data, tmp_path):
+    cfg = TrainConfig(run_dir=str(tmp_path / "run"), workers=2, **TINY)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        result = train_run(cfg, data=data, sampler=s)
+        tasks = [t for ts in data.train_tasks(cfg.regimes).values() for t in ts[:24]]
+        before = _mean_reward(s, init_params(N_FEATURES, cfg.hidden, cfg.seed), tasks, cfg)
+        after = _mean_reward(s, result.params, tasks, cfg)
+    assert after > before + 0.05, (before, after)
+    rows = (tmp_path / "run" / "rollouts.jsonl").read_text().splitlines()
+    assert len(rows) == cfg.iterations * cfg.episodes_per_iter
+    assert {"iteration", "reward", "logp", "trajectory"} <= set(json.loads(rows[0]))
+    assert (tmp_path / "run" / "policy.npz").exists()
+
+
+@pytest.mark.slow
+def test_grpo_runs_and_moves_parameters(data, tmp_path):
+    cfg = TrainConfig(run_dir=str(tmp_path / "grpo"), algo="grpo", workers=1,
+                      **dict(TINY, iterations=1, curve_per_regime=0))
+    result = train_run(cfg, data=data)
+    p0 = init_params(N_FEATURES, cfg.hidden, cfg.seed)
+    assert np.isfinite(result.metrics[0]["loss_last"])
+    assert any(not np.allclose(p0[k], result.params[k]) for k in p0)
+
+
+def _strip_times(line: str) -> dict:
+    d = json.loads(line)
+    d["cost"].pop("wall_seconds")
+    d["cost"].pop("tool_seconds")
+    return d
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_state(data_dir, tmp_path):
+    common = dict(TINY, data_dir=str(data_dir), workers=1)
+    ref = train(tmp_path / "ref", **common)
+    argv = [sys.executable, "-m", "agents.rl.cli", "train", "--run-dir", str(tmp_path / "kill")]
+    for k, v in common.items():
+        if k == "progress":
+            argv.append("--no-progress")
+        else:
+            argv += [f"--{k.replace('_', '-')}", str(v)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    first = tmp_path / "kill" / "ckpt" / "iter-0001.pkl"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert first.exists(), (proc.stderr.read().decode()[-2000:] if proc.poll() is not None
+                            else "timeout")
+    time.sleep(0.3)  # well inside iteration 2: sampling alone takes longer than this
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert not (tmp_path / "kill" / "ckpt" / "iter-0002.pkl").exists()  # it died mid-run
+    partial = (tmp_path / "kill" / "rollouts.jsonl").read_text().splitlines()
+    assert len(partial) == TINY["questions_per_iter"] * TINY["group_size"]
+    with open(tmp_path / "kill" / "rollouts.jsonl", "a") as f:
+        f.write('{"a torn line from a write the kill interrupted')  # must be cut on resume
+    resumed = train(tmp_path / "kill", resume=True, **common)
+    for k in ref.params:
+        assert np.array_equal(ref.params[k], resumed.params[k]), k
+    a = (tmp_path / "ref" / "rollouts.jsonl").read_text().splitlines()
+    b = (tmp_path / "kill" / "rollouts.jsonl").read_text().splitlines()
+    assert len(a) == len(b) == TINY["iterations"] * TINY["questions_per_iter"] * TINY["group_size"]
+    assert [_strip_times(x) for x in a] == [_strip_times(x) for x in b]
+    ma = [m["loss_last"] for m in ref.metrics]
+    assert ma == [m["loss_last"] for m in resumed.metrics]
+    with pytest.raises(ValueError, match="beta"):
+        train(tmp_path / "kill", resume=True, **dict(common, beta=0.9))
+
+
+def test_cli_flags_cover_the_config():
+    import argparse
+    p = add_train_arguments(argparse.ArgumentParser())
+    ns = p.parse_args(["--run-dir", "x", "--iterations", "2", "--regimes", "constraint",
+                       "--algo", "grpo", "--no-progress", "--resume"])
+    assert ns.iterations == 2 and ns.regimes == ["constraint"] and ns.algo == "grpo"
+    assert ns.resume and not ns.progress
+    assert callable(evaluate)
