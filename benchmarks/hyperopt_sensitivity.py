@@ -209,7 +209,7 @@ def _work(args: tuple[str, Run, int, int]) -> tuple[Run, dict[str, Any]]:
     return run, (train_torch if backend == "torch" else train_numpy)(run, epochs, batch)
 
 
-def step_overhead(backend: str, heights: list[int], steps: int, repeats: int = 3
+def step_overhead(backend: str, heights: list[int], steps: int, repeats: int = 5
                   ) -> list[dict[str, Any]]:
     """Milliseconds per training step (forward, backward, update) of SGD^k, k = heights."""
     import torch
@@ -257,7 +257,44 @@ def step_overhead(backend: str, heights: list[int], steps: int, repeats: int = 3
     return rows
 
 
-def summarize(rows: list[dict[str, Any]], overhead: list[dict[str, Any]]) -> str:
+def memory_profile(steps: int, every: int = 1000) -> list[dict[str, Any]]:
+    """RSS, live tensors and gc-tracked objects while Adam/SGD/SGD trains (torch backend)."""
+    import torch
+    import hyperopt
+    import hyperopt.torch
+    torch.set_num_threads(1)
+    xtr, _, ytr, _ = load_digits_split()
+    x, y = torch.from_numpy(xtr[:16]), torch.from_numpy(ytr[:16])
+    model = make_model(0)
+    opt = hyperopt.torch.from_spec(model.parameters(), hyperopt.Adam(
+        1e-3, optimizer=hyperopt.SGD(1e-5, optimizer=hyperopt.SGD(1e-6)), on_nonfinite="skip"))
+    rows = []
+    for t in range(1, steps + 1):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if t % every == 0:
+            rows.append({"step": t, **_census()})
+    return rows
+
+
+def _census() -> dict[str, Any]:
+    """RSS and object counts; the gc.get_objects() list must not outlive this call, or the
+    next census would see (and keep alive) everything this one saw."""
+    import gc
+    import torch
+    gc.collect()
+    objects = gc.get_objects()
+    tensors = sum(isinstance(o, torch.Tensor) for o in objects)
+    n = len(objects)
+    del objects
+    with open("/proc/self/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return {"rss_mib": rss / 2**20, "gc_objects": n, "live_tensors": tensors}
+
+
+def summarize(rows: list[dict[str, Any]], overhead: list[dict[str, Any]],
+              memory: list[dict[str, Any]] | None = None) -> str:
     trusts = sorted({str(r["trust"]) for r in rows if r["variant"] == "ours"})
     lines = ["Test error (mean over seeds, %) by initial step size; reference = the paper's "
              f"unconstrained formulation, ours = hyperopt (trust {', '.join(trusts)}).", ""]
@@ -285,13 +322,19 @@ def summarize(rows: list[dict[str, Any]], overhead: list[dict[str, Any]]) -> str
         f"{k} {100 * v[1e-4]:.1f}%" for k, v in REFERENCE.items()))
     if overhead:
         lines.append("")
-        lines.append("ms per step (best of 3) by tower height SGD^k (0 = no update):")
+        lines.append("ms per step (best of 5) by tower height SGD^k (0 = no update):")
         lines.append("  " + ", ".join(f"{r['height']}: {r['ms_per_step']:.3f}" for r in overhead))
         hs = [r["height"] for r in overhead if r["height"] >= 1]
         ts = [r["ms_per_step"] for r in overhead if r["height"] >= 1]
         if len(hs) >= 2:
             slope, icpt = np.polyfit(hs, ts, 1)
             lines.append(f"  linear fit over heights >= 1: {icpt:.3f} ms + {slope:.4f} ms/level")
+    if memory:
+        lines.append("")
+        lines.append("memory while Adam/SGD/SGD trains (torch backend), step: RSS MiB / live "
+                     "tensors / gc objects:")
+        lines.append("  " + ", ".join(f"{m['step']}: {m['rss_mib']:.1f} / {m['live_tensors']}"
+                                      f" / {m['gc_objects']}" for m in memory))
     return "\n".join(lines)
 
 
@@ -301,6 +344,7 @@ def plot(rows: list[dict[str, Any]], overhead: list[dict[str, Any]], path: Path)
     import matplotlib.pyplot as plt
     variants = [v for v in ("reference", "ours") if any(r["variant"] == v for r in rows)]
     fig, axes = plt.subplots(1, len(variants) + 1, figsize=(5 * (len(variants) + 1), 4))
+    axes = np.atleast_1d(axes)
     for ax, variant in zip(axes, variants):
         sel = [r for r in rows if r["variant"] == variant and r["name"].startswith("SGD")]
         for name in sorted({r["name"] for r in sel}, key=height_of):
@@ -329,10 +373,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--steps", type=float, nargs="*", default=None, help="initial step sizes")
-    ap.add_argument("--heights", type=int, nargs="*", default=[1, 2, 3, 4])
+    ap.add_argument("--heights", type=int, nargs="*", default=[1, 2, 3, 4],
+                    help="SGD tower heights to train (none: skip the sensitivity runs)")
     ap.add_argument("--variants", nargs="*", default=None, choices=["reference", "ours"])
     ap.add_argument("--overhead-heights", type=int, nargs="*", default=None)
     ap.add_argument("--no-adam", action="store_true")
+    ap.add_argument("--memory-steps", type=int, default=None,
+                    help="steps of the memory profile (torch backend; 0 skips)")
     ap.add_argument("--trust", type=lambda v: None if v == "none" else float(v), default=1.0,
                     help="hyperopt's trust bound for ours ('none': unbounded)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (1 thread each)")
@@ -359,17 +406,20 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**dataclasses.asdict(run), "backend": args.backend, "epochs": epochs,
                          **res})
     overhead = step_overhead(args.backend, oh, steps=50 if args.quick else 300) if oh else []
+    mem_steps = args.memory_steps if args.memory_steps is not None else \
+        (0 if args.quick or args.backend != "torch" else 5000)
+    memory = memory_profile(mem_steps) if mem_steps else []
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("" if args.backend == "torch" else f"_{args.backend}") + \
         ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
-    for name, table in (("sensitivity", rows), ("overhead", overhead)):
+    for name, table in (("sensitivity", rows), ("overhead", overhead), ("memory", memory)):
         if table:
             with open(args.out / f"{name}{suffix}.csv", "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(table[0]))
                 writer.writeheader()
                 writer.writerows(table)
     plot(rows, overhead, args.out / f"sensitivity{suffix}.png")
-    text = summarize(rows, overhead)
+    text = summarize(rows, overhead, memory)
     (args.out / f"summary{suffix}.txt").write_text(
         f"python benchmarks/hyperopt_sensitivity.py {' '.join(argv or sys.argv[1:])}\n"
         f"epochs={epochs} seeds={seeds} batch={args.batch_size} backend={args.backend}\n\n"
