@@ -23,7 +23,7 @@ import sympy as sp
 from sympy import S
 
 from phicalc.terms import Phi
-from phicalc.walk import bottom_up, dag_has
+from phicalc.walk import rebuild
 
 _Expr = sp.Expr
 
@@ -130,17 +130,50 @@ def _pull_common(c: sp.Basic, a: _Expr, b: _Expr) -> _Expr:
     return shared * Phi(c, sp.Mul(*(fa - common).elements()), sp.Mul(*(fb - common).elements()))
 
 
+def _has_phi_on(expr: _Expr, cond: sp.Basic) -> bool:
+    """Whether a ``Phi(cond, ..)`` occurs in ``expr`` (each distinct node visited once)."""
+    seen: set[sp.Basic] = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen or not e.args:
+            continue
+        if isinstance(e, Phi) and e.args[0] == cond:
+            return True
+        seen.add(e)
+        stack.extend(e.args)
+    return False
+
+
 def _decide(expr: _Expr, cond: sp.Basic, value: bool) -> _Expr:
     """``expr`` with every ``Phi(cond, a, b)`` inside replaced by ``a`` (value) or ``b``."""
-    if not dag_has(expr, (Phi,)):
+    if not _has_phi_on(expr, cond):
         return expr
 
-    def rule(e: sp.Basic) -> sp.Basic | None:
-        if isinstance(e, Phi) and e.args[0] == cond:
-            return e.args[1] if value else e.args[2]
-        return None
+    memo: dict[sp.Basic, sp.Basic] = {}
 
-    return bottom_up(expr, rule)
+    def visit(e: sp.Basic) -> sp.Basic:
+        hit = memo.get(e)
+        if hit is not None:
+            return hit
+        if isinstance(e, Phi) and e.args[0] == cond:
+            out = visit(e.args[1] if value else e.args[2])
+        elif not e.args:
+            out = e
+        else:
+            args = tuple(visit(a) for a in e.args)
+            if all(new is old for new, old in zip(args, e.args)):
+                out = e
+            elif isinstance(e, Phi):
+                out = e.func(*args)  # may collapse
+            else:
+                # No SymPy evaluation: it re-asks the assumption system about every rebuilt
+                # node (milliseconds each); push_phi re-normalises the result anyway.
+                out = e.func(*args, evaluate=False)
+        memo[e] = out
+        return out
+
+    return visit(expr)
 
 
 def _push_rule(e: sp.Basic) -> sp.Basic | None:
@@ -208,7 +241,7 @@ def push_phi(expr: sp.Basic) -> sp.Basic:
         if e.is_Atom or not e.args:
             return e
         args = tuple(visit(a, 0) for a in e.args)
-        rebuilt = e.func(*args) if args != e.args else e
+        rebuilt = rebuild(e, args) if args != e.args else e
         out = _push_rule(rebuilt)
         if out is None or out == rebuilt:
             out = rebuilt

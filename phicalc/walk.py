@@ -15,6 +15,15 @@ from typing import Callable
 import sympy as sp
 
 
+def rebuild(e: sp.Basic, args: tuple[sp.Basic, ...]) -> sp.Basic:
+    """``e`` with new ``args`` (SymPy's evaluation, except for relations between non-numbers)."""
+    # A relation between non-numbers is not decided by SymPy's evaluation anyway, and asking
+    # the assumption system costs milliseconds per condition.
+    if isinstance(e, sp.core.relational.Relational) and not all(a.is_number for a in args):
+        return e.func(*args, evaluate=False)
+    return e.func(*args)
+
+
 def bottom_up(expr: sp.Basic, rule: Callable[[sp.Basic], sp.Basic | None]) -> sp.Basic:
     """Rebuild ``expr`` from the leaves up, replacing each node ``e`` by ``rule(e)`` when that
     is not None. Shared subtrees are visited once (memoised on the node)."""
@@ -25,7 +34,7 @@ def bottom_up(expr: sp.Basic, rule: Callable[[sp.Basic], sp.Basic | None]) -> sp
             return memo[e]
         if e.args and not isinstance(e, (sp.Symbol, sp.Number)):
             new_args = tuple(visit(a) for a in e.args)
-            rebuilt = e.func(*new_args) if new_args != e.args else e
+            rebuilt = rebuild(e, new_args) if new_args != e.args else e
         else:
             rebuilt = e
         out = rule(rebuilt)
@@ -73,4 +82,4 @@ def tree_size(expr: sp.Basic) -> int:
     return size[expr]
 
 
-__all__ = ["bottom_up", "dag_has", "tree_size"]
+__all__ = ["bottom_up", "dag_has", "tree_size", "rebuild"]
