@@ -42,6 +42,7 @@ BENCHMARK = Benchmark(
     name="hmc", title="HMC grad_U", description=__doc__.splitlines()[0],
     program=potential, hand_grad=hand_grad, make_case=make_case,
     sizes=(1000, 5000, 20_000), quick_sizes=(1000,), kind="matmul",
+    limits={"torch.compile": (1000, "recompiles per shape: one size shows it")},
 )
 
 if __name__ == "__main__":
