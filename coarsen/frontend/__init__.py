@@ -50,12 +50,17 @@ def trace(fn: Any, *args: Any) -> Function:
     if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
         raise UnsupportedError("functions with *args, **kwargs or keyword-only parameters are not supported",
                                src.loc(src.node), "list the parameters explicitly")
-    if len(args) != len(positional):
-        raise UnsupportedError(f"{fn.__name__} takes {len(positional)} arguments, got {len(args)}",
+    defaults = fn.__defaults__ or ()
+    required = len(positional) - len(defaults)
+    if not required <= len(args) <= len(positional):
+        takes = f"{required} to {len(positional)}" if defaults else f"{len(positional)}"
+        raise UnsupportedError(f"{fn.__name__} takes {takes} arguments, got {len(args)}",
                                src.loc(src.node))
-    named = tree.unflatten(treedef, params)
+    bindings = dict(zip(positional, tree.unflatten(treedef, params)))
+    for name, default in zip(positional[len(args):], defaults[len(args) - required:]):
+        bindings[name] = lowerer.from_python(default, src.node)   # not passed: a compile-time constant
     try:
-        result = lowerer.lower_function(dict(zip(positional, named)))
+        result = lowerer.lower_function(bindings)
     except CoarsenError:
         raise
     except RecursionError:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import ast
 import builtins
-import inspect
-import types
 from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves
-from coarsen.frontend.source import read_source
+from coarsen.frontend.bindings import Conflict, Method, Static, describe
+from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import Op, Value
-from coarsen.ir.types import BOOL, F64, I64, Type
+from coarsen.ir.types import BOOL, Type
 from coarsen.ir.typing import TypeRuleError
 
 _BINOPS = {
@@ -52,7 +50,7 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
 }
 
 
-class ExpressionLowering:
+class ExpressionLowering(CallLowering):
     # ------------------------------------------------------------------ helpers
     def constant_of(self, binding: Any) -> Any:
         return self.b.constant_of(binding) if isinstance(binding, Value) else None
@@ -345,93 +343,3 @@ class ExpressionLowering:
         if value.type.dtype == "bool":
             value = self.emit(Op.CAST, (value,), node, {"dtype": "i64"})
         return value
-
-    # ------------------------------------------------------------------ calls
-    def expr_Call(self, node: ast.Call) -> Any:
-        from coarsen.frontend.calls import CALLS, METHODS
-
-        callee = self.expr(node.func)
-        args = []
-        for a in node.args:
-            if isinstance(a, ast.Starred):
-                self.unsupported("*args in calls is not supported", a, "pass arguments one by one")
-            args.append(self.expr(a))
-        kwargs = {}
-        for kw in node.keywords:
-            if kw.arg is None:
-                self.unsupported("**kwargs in calls is not supported", kw.value, "pass keyword arguments by name")
-            kwargs[kw.arg] = self.expr(kw.value)
-        if isinstance(callee, Method):
-            return METHODS[callee.name](self, callee.value, args, kwargs, node)
-        if not isinstance(callee, Static):
-            self.unsupported(f"cannot call {describe(callee)}", node)
-        obj = callee.obj
-        try:
-            handler = CALLS.get(obj)
-        except TypeError:   # unhashable callee
-            handler = None
-        if handler is not None:
-            return handler(self, args, kwargs, node)
-        if isinstance(obj, types.FunctionType):
-            return self.inline(obj, args, kwargs, node)
-        name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
-        module = getattr(obj, "__module__", None) or ""
-        if obj is range:
-            self.unsupported("range() is only supported as the iterable of a for loop", node)
-        if module.startswith("numpy") or isinstance(obj, np.ufunc) or _is_numpy(obj):
-            self.unsupported(f"{name} is not supported", node,
-                             "supported NumPy calls are listed in coarsen.frontend.calls.CALLS; "
-                             "write it with supported operations or a loop")
-        if inspect.isclass(obj):
-            self.unsupported(f"creating objects ({name}) is not supported", node,
-                             "coarsen compiles numeric code over floats and arrays")
-        self.unsupported(f"calling {name} is not supported", node,
-                         "call plain Python functions, or the NumPy/math functions coarsen knows")
-
-    def inline(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
-        if fn in self.ctx.call_stack:
-            cycle = [f.__name__ for f in self.ctx.call_stack[self.ctx.call_stack.index(fn):]] + [fn.__name__]
-            what = f"{fn.__name__} calls itself" if len(cycle) == 2 else " -> ".join(cycle)
-            self.unsupported(f"recursion is not supported ({what})", node,
-                             "rewrite the recursion as a loop")
-        src = read_source(fn)
-        signature = inspect.signature(fn)
-        for p in signature.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                self.unsupported(f"{fn.__name__} takes *args/**kwargs, which is not supported", node,
-                                 f"give {fn.__name__} explicit parameters")
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as err:
-            self.type_error(f"bad call of {fn.__name__}: {err}", node)
-        bound.apply_defaults()
-        bindings = {k: (v if isinstance(v, (Value, tuple, dict, Static, Method)) else self.from_python(v, node))
-                    for k, v in bound.arguments.items()}
-        callee = type(self)(src, self.ctx)
-        # the callee may not write into anything its arguments reach (the caller would see it)
-        callee.foreign = frozenset().union(*(self.ctx.aliases.storages(v) for b in bindings.values()
-                                             for v in leaves(b) if v.type.rank))
-        self.ctx.call_stack.append(fn)
-        self.ctx.sources.append(src.text)
-        self.ctx.inlined.append(fn)
-        try:
-            return callee.lower_function(bindings)
-        finally:
-            self.ctx.call_stack.pop()
-
-    # ownership of arrays passed into an inlined function stays with the caller
-    foreign: frozenset = frozenset()
-
-    def is_owned(self, value: Value) -> bool:
-        """Whether the function may write into `value` (see `aliases`)."""
-        return self.ctx.aliases.owns(value, self.foreign)
-
-
-def scalar_types() -> tuple[Type, ...]:
-    return (F64, I64, BOOL)
-
-
-def _is_numpy(obj: Any) -> bool:
-    """A NumPy function or method seen through an object (np.random.normal, a Generator's)."""
-    owner = getattr(obj, "__self__", None)
-    return type(owner).__module__.startswith("numpy") if owner is not None else False

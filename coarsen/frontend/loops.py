@@ -53,6 +53,9 @@ class LoopLowering:
         if stmt.orelse:
             self.unsupported("while/else is not supported", stmt, "use a flag variable")
         self.lower_while(stmt, stmt.body, lambda: self.expr(stmt.test), stmt.test, [])
+        endless = isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
+        if endless and "$ret" in self.env and not contains(stmt.body, ast.Break, True):
+            self.env["$ret"] = self.b.const(True)   # `while True` without break ends only by return
 
     def lower_counted_while(self, stmt: ast.For, start: Value, stop: Value, step: Value) -> None:
         # unique per loop statement and deterministic (printing must not depend on memory addresses)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo

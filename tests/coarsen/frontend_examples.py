@@ -276,6 +276,41 @@ def accumulate(x):
     return s
 
 
+def endless_loop_returns(x, n):
+    i = 0
+    while True:   # its only exit is the return
+        i += 1
+        if i > n:
+            return x
+        x = x * 0.5
+
+
+def truthiness_and_defaults(x, n, scale=2.0):
+    if n:
+        x = x * scale
+    while x:
+        x = x - 1.0 if x > 1.0 else 0.0
+    return x, affine(n, scale)
+
+
+def loop_target_after_loop(x, n):
+    i = -1
+    for i in range(n):
+        x = x + i
+    k = 0
+    while k < 3:
+        k += 1
+        for j in range(3):
+            if j == k:
+                break
+            x = x * 1.5
+    return x, i
+
+
+def reshape_minus_one(a):
+    return a.reshape(-1), a.reshape(a.shape[0], -1), a[1, :]
+
+
 EXAMPLES = {
     "arithmetic": (arithmetic, [(1.5, 3), (-0.7, 0), (2.0, 5)]),
     "comparisons": (comparisons, [(0.5, 0.75, 2), (1.0, 1.0, 3), (-1.0, 2.0, 0)]),
@@ -308,4 +343,8 @@ EXAMPLES = {
     "early_returns": (early_returns, [(-1.0, 3), (1.5, 3), (100.0, 2), (2.0, 0), (0.5, 0)]),
     "loop_with_array_state": (loop_with_array_state, [(np.array([1.0, -2.0, 0.5]), 4), (np.array([1.0]), 0)]),
     "accumulate": (accumulate, [(np.array([1.0, 2.0, 3.5]),)]),
+    "endless_loop_returns": (endless_loop_returns, [(3.0, 2), (3.0, 0)]),
+    "truthiness_and_defaults": (truthiness_and_defaults, [(2.5, 1), (2.5, 0)]),
+    "loop_target_after_loop": (loop_target_after_loop, [(1.0, 3), (1.0, 0)]),
+    "reshape_minus_one": (reshape_minus_one, [(np.arange(6.0).reshape(2, 3),)]),
 }

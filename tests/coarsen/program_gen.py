@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +29,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from program_gen_exprs import E, ExprGen, Helper, Var, is_array
+from program_gen_exprs import ExprGen
+from program_gen_kinds import E, Helper, Var, is_array
 
 F, I, B = ("f",), ("i",), ("b",)
 _COUNTER = itertools.count()
@@ -215,7 +216,7 @@ class ProgramGen(ExprGen):
         n_elif = self.choose([0, 0, 1, 2])
         has_else = self.boolean()
         for k in range(1 + n_elif):
-            self.emit(indent, f"{'if' if k == 0 else 'elif'} {self.expr(B, scope, 2).text}:")
+            self.emit(indent, f"{'if' if k == 0 else 'elif'} {self.condition(scope, 2)}:")
             branch = dict(scope)
             exits.append(self.block(branch, inner, indent + 1, 3))
             branches.append(branch)
@@ -239,6 +240,13 @@ class ProgramGen(ExprGen):
             small = all(b[name].small for b in branches) and kind == I
             scope[name] = Var(kind, writable=writable, frozen=var.frozen, small=small)
 
+    def widen_before_loop(self, scope: dict[str, Var]) -> None:
+        """Let the loop body store floats in some int variables: the loop-header phi widens
+        (coarsen lowers the body again with the wider type). An int is a fine float meanwhile."""
+        for name, var in list(scope.items()):
+            if var.kind == I and not var.frozen and self.choose([False, False, True]):
+                scope[name] = Var(F)
+
     def stmt_for(self, scope, ctx, indent) -> bool:
         i = self.fresh("i")
         lo, hi = self.bound(scope), self.bound(scope)
@@ -251,6 +259,7 @@ class ProgramGen(ExprGen):
             head = f"range({lo}, {hi}, {self.choose([2, 3, 1])})"
         else:
             head = f"range({hi}, {lo}, {self.choose([-1, -2])})"
+        self.widen_before_loop(scope)
         self.emit(indent, f"for {i} in {head}:")
         body = dict(scope)
         body[i] = Var(I, frozen=True, small=True)
@@ -261,13 +270,14 @@ class ProgramGen(ExprGen):
     def stmt_while(self, scope, ctx, indent) -> bool:
         w = self.fresh("w")
         limit = self.choose(["3", "4", self.bound(scope)])   # drawn before `w` is in scope
+        self.widen_before_loop(scope)
         self.emit(indent, f"{w} = 0")
         scope[w] = Var(I, frozen=True, small=True)
-        form = self.choose(["count", "cond", "true"])
+        form = self.choose(["count", "cond", "true", "true_return"])
         if form == "count":
             self.emit(indent, f"while {w} < {limit}:")
         elif form == "cond":
-            self.emit(indent, f"while {w} < {limit} and {self.expr(B, scope, 1).text}:")
+            self.emit(indent, f"while {w} < {limit} and {self.condition(scope, 1)}:")
         else:
             self.emit(indent, "while True:")
         self.emit(indent + 1, f"{w} += 1")
@@ -275,19 +285,27 @@ class ProgramGen(ExprGen):
             self.emit(indent + 1, f"if {w} > {limit}:")
             self.emit(indent + 2, "break")
         body = dict(scope)
-        self.block(body, _Block(ctx.returns, True, ctx.depth + 1), indent + 1, 3)
+        inner = _Block(ctx.returns, True, ctx.depth + 1)
+        if form == "true_return":   # no break: the loop ends only by returning
+            self.emit(indent + 1, f"if {w} > {limit}:")
+            self.emit(indent + 2, f"return {self.result_text(ctx.returns, body)}")
+            inner = _Block(ctx.returns, False, ctx.depth + 1)
+        self.block(body, inner, indent + 1, 3)
         self.join(scope, [scope, body])
-        return False
+        return form == "true_return"
 
     # ------------------------------------------------------------------ functions
-    def function(self, name: str, params: list[tuple], returns: tuple, main: bool) -> list[str]:
+    def function(self, name: str, params: list[tuple], returns: tuple, main: bool,
+                 default: str | None = None) -> list[str]:
         self.lines = []
         names = [f"{'p' if main else 'q'}{k}" for k in range(len(params))]
         scope: dict[str, Var] = {}
         for n, kind in zip(names, params):
             scope[n] = Var(kind, frozen=kind == I and main, small=kind == I and main)
+        if default is not None:
+            names[-1] += f"={default}"
         self.emit(0, f"def {name}({', '.join(names)}):")
-        exits = self.block(scope, _Block(returns), 1, 6 if main else 3)
+        exits = self.block(scope, _Block(returns), 1, 7 if main else 3)
         if not exits:
             self.emit(1, f"return {self.result_text(returns, scope)}")
         return self.lines
@@ -317,11 +335,12 @@ def programs(draw) -> Program:
         gen = ProgramGen(draw, list(helpers), consts)
         params = [_kind(draw, gen, False) for _ in range(draw(st.integers(1, 3)))]
         returns = _kind(draw, gen, True)
-        helper = Helper(f"h{k}", tuple(params), returns)
-        bodies += ["", ""] + gen.function(helper.name, params, returns, main=False)
+        default = gen.literal(params[-1]) if params[-1][0] in "fi" and draw(st.booleans()) else None
+        helper = Helper(f"h{k}", tuple(params), returns, default)
+        bodies += ["", ""] + gen.function(helper.name, params, returns, main=False, default=default)
         helpers.append(helper)
     gen = ProgramGen(draw, helpers, consts)
-    params = [_kind(draw, gen, False) for _ in range(draw(st.integers(1, 4)))]
+    params = [_kind(draw, gen, True) for _ in range(draw(st.integers(1, 4)))]
     returns = _kind(draw, gen, True)
     bodies += ["", ""] + gen.function("f", params, returns, main=True)
     return Program("\n".join(header + bodies) + "\n", tuple(params))
@@ -335,6 +354,8 @@ def _arg(kind: tuple) -> st.SearchStrategy:
         return st.integers(-1, 5)
     if kind == B:
         return st.one_of(st.booleans(), st.booleans().map(np.bool_))
+    if kind[0] == "t":
+        return st.tuples(*(_arg(k) for k in kind[1]))
     return hnp.arrays(np.float64, kind[1], elements=floats)
 
 
@@ -354,4 +375,4 @@ def load(program: Program, directory: Path) -> Any:
     return getattr(module, program.entry)
 
 
-__all__ = ["Program", "programs", "inputs_for", "load", "field"]
+__all__ = ["Program", "programs", "inputs_for", "load"]
