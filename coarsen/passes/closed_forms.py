@@ -72,7 +72,7 @@ class _Rewriter:
             if instr.op is Op.CONST and instr.result.type.rank == 0:
                 symbols[instr.result.id] = sympy_number(instr.attrs["value"])
                 continue
-            if instr.result.type.rank or len(instr.results) != 1:
+            if len(instr.results) != 1 or instr.regions or instr.result.type.rank:
                 return None
             args = []
             for a in instr.args:
