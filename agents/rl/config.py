@@ -31,11 +31,11 @@ class TrainConfig:
     group_size: int = 8  # G rollouts per question; episodes/iteration = questions * G
     grad_steps: int = 8  # gradient steps per iteration on the same batch (off-policy)
     algo: str = "oapl"  # oapl | grpo
-    beta: float = 0.3  # OAPL: weight of log(pi / pi_lag)
+    beta: float = 0.1  # OAPL: weight of log(pi / pi_lag) (smaller: larger policy steps)
     beta1: float = 0.5  # OAPL: temperature of V(x) = beta1 log mean exp(r / beta1)
     clip_eps: float = 0.2  # GRPO only
     lr: float = 0.03  # bottom of the tower: Adam(lr, optimizer=SGD(hyper_lr))
-    hyper_lr: float = 1e-5
+    hyper_lr: float = 1e-3  # large enough that the tower does move the step size
     hidden: int = 16
     tool_cost: float = 0.005  # reward = grade - tool_cost * tool calls: stopping matters
     step_budget: int = 12

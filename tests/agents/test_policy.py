@@ -85,6 +85,7 @@ def test_oapl_loss_matches_loop_reference():
     assert oapl_loss(p, *args) == pytest.approx(ref / len(results), rel=1e-10)
 
 
+@pytest.mark.slow  # compiling the derivative with Numba takes ~15 s in a fresh cache
 @pytest.mark.parametrize("which", ["oapl", "grpo"])
 def test_loss_gradient_matches_finite_differences(which):
     _, b = _batch(seed=3)
