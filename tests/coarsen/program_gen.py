@@ -41,6 +41,7 @@ class Program:
     source: str
     params: tuple[tuple, ...]    # kinds of f's parameters
     entry: str = "f"
+    may_alias: bool = False      # writes may go through aliases: coarsen may refuse the program
 
     def __str__(self) -> str:   # hypothesis prints this for a failing example
         return self.source
@@ -58,9 +59,12 @@ class _Block:
 class ProgramGen(ExprGen):
     """Statements and whole functions (expressions come from `ExprGen`)."""
 
-    def __init__(self, draw: Callable, helpers: list[Helper], consts: dict[str, tuple]) -> None:
+    def __init__(self, draw: Callable, helpers: list[Helper], consts: dict[str, tuple],
+                 risky: bool = False) -> None:
         super().__init__(draw, helpers, consts)
         self.lines: list[str] = []
+        self.risky = risky        # sometimes bind an alias where a write may follow
+        self.aliased = False      # ... and did
 
     # ------------------------------------------------------------------ output
     def emit(self, indent: int, text: str) -> None:
@@ -73,7 +77,10 @@ class ProgramGen(ExprGen):
         if is_array(kind) and expr.aliases:
             if any(scope[a].writable for a in expr.aliases if a in scope) or (
                     not new and scope[name].writable):
-                text, writable = f"({text}).copy()", True
+                if self.risky:   # keep the alias; writes through it may follow
+                    self.aliased, writable = True, True
+                else:
+                    text, writable = f"({text}).copy()", True
         if kind[0] == "t":
             writable = False
         scope[name] = Var(kind, writable=writable)
@@ -94,6 +101,8 @@ class ProgramGen(ExprGen):
             options += ["if", "for", "while"]
         if ctx.in_loop:
             options += ["exit_loop"]
+        if self.risky:
+            options += ["alias"] * 4 + ["write"] * 3
         options += ["return"]
         what = self.choose(options)
         return getattr(self, f"stmt_{what}")(scope, ctx, indent)
@@ -160,6 +169,26 @@ class ProgramGen(ExprGen):
         value = self.expr(self.choose([kind, F]) if sub_shape else F, scope, 2)
         op = self.choose(["=", "=", "+="])
         self.emit(indent, f"{name}[{index}] {op} {value.text}")
+        return False
+
+    def stmt_alias(self, scope, ctx, indent) -> bool:
+        """(Risky programs only.) Bind a writable array, or a view of it, to a second name."""
+        names = [n for n, v in scope.items() if is_array(v.kind) and v.writable]
+        if not names:
+            return self.stmt_assign(scope, ctx, indent)
+        base = self.choose(names)
+        shape = scope[base].kind[1]
+        shapes = [shape] + ([shape[::-1]] if len(shape) == 2 else [(k,) for k in range(1, shape[0])])
+        target = self.choose(shapes)
+        options = [E(base, frozenset({base}))] if target == shape else []
+        options += [e for e in (make() for make in self.views(target, {base: scope[base]})) if base in e.aliases]
+        if not options:
+            return self.stmt_assign(scope, ctx, indent)
+        expr = self.choose(options)
+        kind = ("a", target)
+        targets = [n for n, v in scope.items() if v.kind == kind and not v.frozen and n != base]
+        name = self.choose(targets + [self.fresh("v")])
+        self.emit(indent, f"{name} = {self.assign_to(name, kind, expr, scope, name not in scope)}")
         return False
 
     def stmt_tuple(self, scope, ctx, indent) -> bool:
@@ -339,11 +368,11 @@ def programs(draw) -> Program:
         helper = Helper(f"h{k}", tuple(params), returns, default)
         bodies += ["", ""] + gen.function(helper.name, params, returns, main=False, default=default)
         helpers.append(helper)
-    gen = ProgramGen(draw, helpers, consts)
+    gen = ProgramGen(draw, helpers, consts, risky=draw(st.sampled_from([False, False, True])))
     params = [_kind(draw, gen, True) for _ in range(draw(st.integers(1, 4)))]
     returns = _kind(draw, gen, True)
     bodies += ["", ""] + gen.function("f", params, returns, main=True)
-    return Program("\n".join(header + bodies) + "\n", tuple(params))
+    return Program("\n".join(header + bodies) + "\n", tuple(params), may_alias=gen.aliased)
 
 
 def _arg(kind: tuple) -> st.SearchStrategy:
