@@ -209,52 +209,62 @@ def _work(args: tuple[str, Run, int, int]) -> tuple[Run, dict[str, Any]]:
     return run, (train_torch if backend == "torch" else train_numpy)(run, epochs, batch)
 
 
-def step_overhead(backend: str, heights: list[int], steps: int, repeats: int = 5
-                  ) -> list[dict[str, Any]]:
-    """Milliseconds per training step (forward, backward, update) of SGD^k, k = heights."""
+def _stepper(backend: str, k: int, x: np.ndarray, y: np.ndarray) -> Any:
+    """A closure running one training step of SGD^k (k = 0: gradient only, no update)."""
     import torch
-    import hyperopt
     import hyperopt.torch
+    spec = hyperopt_spec(Run("ours", sgd_name(k), 1e-3, 0)) if k else None
+    if backend == "torch":
+        model = make_model(0)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        opt = hyperopt.torch.from_spec(model.parameters(), spec) if k else None
+
+        def one() -> None:
+            model.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt), yt).backward()
+            if opt is not None:
+                opt.step()
+        return one
+    import coarsen
+    vg = coarsen.value_and_grad(numpy_mlp_loss)
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(0, 0.1, (64, 128)), "b1": np.zeros(128),
+              "W2": rng.normal(0, 0.1, (128, 10)), "b2": np.zeros(10)}
+    onehot = np.eye(10)[y]
+    box = [params, spec.init(params) if k else None]
+
+    def one_numpy() -> None:
+        if k:
+            _, box[0], box[1] = spec.step(numpy_mlp_loss, box[0], box[1], x, onehot)
+        else:
+            vg(box[0], x, onehot)
+    return one_numpy
+
+
+def step_overhead(backend: str, heights: list[int], steps: int, rounds: int = 10
+                  ) -> list[dict[str, Any]]:
+    """Milliseconds per training step (forward, backward, update) of SGD^k, k = heights.
+
+    Heights are timed round-robin, ``rounds`` times each, keeping the fastest round: on a
+    shared machine, load then hits every height alike and the minimum filters it out.
+    """
+    import torch
     torch.set_num_threads(1)
     xtr, _, ytr, _ = load_digits_split()
     x, y = xtr[:16], ytr[:16]
-    rows = []
-    for k in heights:
-        spec = hyperopt_spec(Run("ours", sgd_name(k), 1e-3, 0)) if k else None
-        if backend == "torch":
-            model = make_model(0)
-            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-            opt = hyperopt.torch.from_spec(model.parameters(), spec) if k else None
-
-            def one() -> None:
-                model.zero_grad()
-                torch.nn.functional.cross_entropy(model(xt), yt).backward()
-                if opt is not None:
-                    opt.step()
-        else:
-            import coarsen
-            vg = coarsen.value_and_grad(numpy_mlp_loss)
-            params = {"W1": np.zeros((64, 128)), "b1": np.zeros(128),
-                      "W2": np.zeros((128, 10)), "b2": np.zeros(10)}
-            onehot = np.eye(10)[y]
-            box = [params, spec.init(params) if k else None]
-
-            def one() -> None:
-                if k:
-                    _, box[0], box[1] = spec.step(numpy_mlp_loss, box[0], box[1], x, onehot)
-                else:
-                    vg(box[0], x, onehot)
+    steppers = {k: _stepper(backend, k, x, y) for k in heights}
+    for k, one in steppers.items():
         for _ in range(max(20, k + 5)):  # warm-up: every level active, caches filled
             one()
-        times = []
-        for _ in range(repeats):
+    times: dict[int, list[float]] = {k: [] for k in heights}
+    for _ in range(rounds):
+        for k, one in steppers.items():
             t = time.perf_counter()
             for _ in range(steps):
                 one()
-            times.append((time.perf_counter() - t) / steps * 1e3)
-        rows.append({"backend": backend, "height": k, "ms_per_step": min(times),
-                     "ms_median": statistics.median(times)})
-    return rows
+            times[k].append((time.perf_counter() - t) / steps * 1e3)
+    return [{"backend": backend, "height": k, "ms_per_step": min(times[k]),
+             "ms_median": statistics.median(times[k])} for k in heights]
 
 
 def memory_profile(steps: int, every: int = 1000) -> list[dict[str, Any]]:
@@ -285,7 +295,7 @@ def _census() -> dict[str, Any]:
     import torch
     gc.collect()
     objects = gc.get_objects()
-    tensors = sum(isinstance(o, torch.Tensor) for o in objects)
+    tensors = sum(issubclass(type(o), torch.Tensor) for o in objects)  # proxies: no isinstance
     n = len(objects)
     del objects
     with open("/proc/self/statm") as f:
@@ -322,7 +332,8 @@ def summarize(rows: list[dict[str, Any]], overhead: list[dict[str, Any]],
         f"{k} {100 * v[1e-4]:.1f}%" for k, v in REFERENCE.items()))
     if overhead:
         lines.append("")
-        lines.append("ms per step (best of 5) by tower height SGD^k (0 = no update):")
+        lines.append("ms per step (fastest of 10 interleaved rounds) by tower height SGD^k "
+                     "(0 = gradient only, no update):")
         lines.append("  " + ", ".join(f"{r['height']}: {r['ms_per_step']:.3f}" for r in overhead))
         hs = [r["height"] for r in overhead if r["height"] >= 1]
         ts = [r["ms_per_step"] for r in overhead if r["height"] >= 1]
@@ -405,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         for run, res in tqdm(pool.map(_work, work), total=len(work), desc="training runs"):
             rows.append({**dataclasses.asdict(run), "backend": args.backend, "epochs": epochs,
                          **res})
-    overhead = step_overhead(args.backend, oh, steps=50 if args.quick else 300) if oh else []
+    overhead = step_overhead(args.backend, oh, steps=20 if args.quick else 100) if oh else []
     mem_steps = args.memory_steps if args.memory_steps is not None else \
         (0 if args.quick or args.backend != "torch" else 5000)
     memory = memory_profile(mem_steps) if mem_steps else []

@@ -50,9 +50,11 @@ def check_lookahead(opt: hyperopt.Optimizer, vg_transform: Callable[..., Any], s
             value = to_value(h.domain, ts1.levels[j].coords[k], NUMPY_OPS)
             # Elementwise step sizes: check along a random direction d: FD = <hg, d>.
             direction = rng.normal(size=h.shape) if h.shape else 1.0
-            # Step sizes: relative steps (they can be 1e-6); betas, mu: absolute ones (mu can be 0).
+            # Step sizes: relative steps (they can be 1e-6); betas and mu: small against both
+            # the value (mu can be 0) and the distance to the domain's edge (beta2 = 0.999).
             size = float(np.max(np.abs(value)))
-            eps = 1e-4 * size if h.domain is Domain.POSITIVE else 1e-5 * max(size, 0.1)
+            eps = (1e-4 * size if h.domain is Domain.POSITIVE
+                   else 1e-4 * min(max(size, 0.1), 1.0 - size))
 
             def lookahead(e: float) -> float:
                 out, _ = tower_step(ts, leaves, gleaves, loss, NUMPY_OPS,

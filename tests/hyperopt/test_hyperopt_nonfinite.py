@@ -85,14 +85,11 @@ def test_update_overflow_is_refused() -> None:
 
 
 def test_minimize_records_skipped_steps(value_and_grad: Callable) -> None:
-    def loss_fn(params: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Any:
-        return mlp_loss(params, x, y)
-
     batches = mlp_batches(6)
     x_bad = batches[3][0].copy()
     x_bad[0, 0] = np.nan  # one corrupt example
     batches[3] = (x_bad, batches[3][1])
-    result = hyperopt.minimize(loss_fn, mlp_params(), _tower("skip"), batches,
+    result = hyperopt.minimize(mlp_loss, mlp_params(), _tower("skip"), batches,
                                value_and_grad=value_and_grad)
     assert result.history.skipped == [3]
     assert result.state.skipped == 1 and result.state.step == 5

@@ -185,3 +185,23 @@ def test_importing_hyperopt_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=str(numpy_backend.__file__).rsplit("/hyperopt/", 1)[0])
     assert out.stdout.strip() == "False"
+
+
+def test_torch_stand_in_is_a_correct_gradient(value_and_grad: Callable) -> None:
+    """The conftest's stand-in (used until coarsen provides value_and_grad) is itself checked:
+    against finite differences, and against the fixture's transform (coarsen, when present)."""
+    import conftest
+    params, (x, y) = mlp_params(), mlp_batches(1)[0]
+    loss, grads = conftest.torch_value_and_grad(mlp_loss)(params, x, y)
+    assert loss == pytest.approx(float(mlp_loss(params, x, y)), rel=1e-14)
+    rng = np.random.default_rng(0)
+    direction = {k: rng.normal(size=v.shape) for k, v in params.items()}
+    eps = 1e-6
+    plus = mlp_loss({k: v + eps * direction[k] for k, v in params.items()}, x, y)
+    minus = mlp_loss({k: v - eps * direction[k] for k, v in params.items()}, x, y)
+    fd = (plus - minus) / (2 * eps)
+    assert sum(np.vdot(grads[k], direction[k]) for k in params) == pytest.approx(fd, rel=1e-7)
+    loss2, grads2 = value_and_grad(mlp_loss)(params, x, y)
+    assert loss2 == pytest.approx(loss, rel=1e-12)
+    for k in params:
+        np.testing.assert_allclose(grads2[k], grads[k], rtol=1e-10, atol=1e-14)

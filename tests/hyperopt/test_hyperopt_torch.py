@@ -67,7 +67,8 @@ def _live_objects() -> tuple[int, int]:
     """(live torch tensors, all gc-tracked Python objects) after a full collection."""
     gc.collect()
     objects = gc.get_objects()
-    return sum(1 for o in objects if isinstance(o, torch.Tensor)), len(objects)
+    # type(), not isinstance(): a dead weakref.proxy in the list raises on isinstance
+    return sum(1 for o in objects if issubclass(type(o), torch.Tensor)), len(objects)
 
 
 def _rss_bytes() -> int:
