@@ -24,7 +24,7 @@ from coarsen.ir import format_function, verify
 from program_gen import inputs_for, load, programs
 
 # How many programs one CI run checks (each on up to INPUTS argument tuples).
-MAX_EXAMPLES = int(os.environ.get("COARSEN_GEN_EXAMPLES", "300"))
+MAX_EXAMPLES = int(os.environ.get("COARSEN_GEN_EXAMPLES", "600"))
 INPUTS = 3
 
 _DIR = Path(tempfile.mkdtemp(prefix="coarsen_gen_"))
