@@ -207,6 +207,7 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
              progress=None) -> list[Row]:
     rows: list[Row] = []
     prepared: dict[str, Prepared] = {}
+    isolated: list[tuple[Peer, Row]] = []
     ref = None
     for peer in peers:
         row = Row(bench.name, case.size, case.label, peer.name)
@@ -217,6 +218,9 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
             reason = limit[1]
         if reason:
             row.note = f"skipped: {reason}"
+            continue
+        if peer.isolated:
+            isolated.append((peer, row))
             continue
         if progress is not None:
             progress.set_postfix_str(f"{case.label}: compiling {peer.name}")
@@ -252,7 +256,53 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
                 row.note = "; ".join(x for x in (row.note, "too few undisturbed samples: all samples used") if x)
             if row.compile_s is not None:   # the first call also ran the gradient once
                 row.compile_s = max(row.compile_s - t.median_s, 0.0)
+    grad = next((r for r in rows if r.peer == "coarsen grad"), None)
+    for peer, row in isolated:
+        if progress is not None:
+            progress.set_postfix_str(f"{case.label}: {peer.name} in its own process")
+        _run_isolated(bench, case, peer, settings, row, grad)
     return rows
+
+
+def _run_isolated(bench: Benchmark, case: Case, peer: Peer, settings: Settings, row: Row,
+                  grad: Row | None) -> None:
+    """Run `peer` beside coarsen grad in a child process, and keep the child's ratio: the
+    peer's times are scaled by (coarsen grad here / coarsen grad there)."""
+    import json
+    target = getattr(peer, "target", None) or os.environ.get("COARSEN_BENCH_TARGET", "cpu")
+    code = ("import json, sys; from benchmarks.harness import isolated_child; "
+            f"isolated_child({json.dumps([bench.name, case.size, peer.name, target, vars(settings)])!r})")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             timeout=3600, cwd=root)
+        child = {r["peer"]: r for r in json.loads(out.stdout.strip().splitlines()[-1])}
+    except (subprocess.SubprocessError, ValueError, IndexError) as err:
+        row.note = f"failed: in its own process: {type(err).__name__}"
+        return
+    mine, theirs = child.get(peer.name, {}), child.get("coarsen grad", {})
+    row.note = "; ".join(x for x in (mine.get("note", ""), "timed in its own process (it slows other "
+                                      "peers' Python calls), scaled by coarsen grad's time there") if x)
+    row.compile_s, row.rel_err, row.rounds, row.number, row.dropped, row.spread = (
+        mine.get("compile_s"), mine.get("rel_err"), mine.get("rounds"), mine.get("number"),
+        mine.get("dropped"), mine.get("spread"))
+    if mine.get("median_s") and theirs.get("median_s") and grad is not None and grad.median_s:
+        scale = grad.median_s / theirs["median_s"]
+        row.median_s, row.min_s = mine["median_s"] * scale, mine["min_s"] * scale
+
+
+def isolated_child(spec: str) -> None:
+    """Entry point of `_run_isolated`'s child: prints the case's rows as JSON."""
+    import importlib
+    import json
+    name, size, peer_name, target, settings = json.loads(spec)
+    bench = importlib.import_module(f"benchmarks.{name}").BENCHMARK
+    case = bench.make_case(size, np.random.default_rng(0))
+    peer = next(p for p in all_peers(target) if p.name == peer_name)
+    peer.isolated = False
+    rows = run_case(bench, case, [CoarsenGrad(target), peer], Settings(**settings))
+    print(json.dumps([vars(r) for r in rows]))
 
 
 def second_process_compile(bench: Benchmark, case_size: int, target: str) -> float | None:
@@ -404,6 +454,7 @@ def main(benches: list[Benchmark], argv=None, default_name: str = "all") -> list
         wanted = set(args.only.split(","))
         benches = [b for b in benches if b.name in wanted]
     target = args.target or default_target()
+    os.environ["COARSEN_BENCH_TARGET"] = target
     settings = Settings.quick() if args.quick else Settings()
     if args.budget is not None:
         settings.budget_s = args.budget
