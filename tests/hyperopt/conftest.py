@@ -169,6 +169,12 @@ def torch_value_and_grad(f: Callable[..., Any], argnums: int = 0) -> Callable[..
 
 
 @pytest.fixture
+def torch_stand_in() -> Callable[..., Any]:
+    """The torch-based stand-in itself (so tests can check it against coarsen)."""
+    return torch_value_and_grad
+
+
+@pytest.fixture
 def value_and_grad() -> Callable[..., Any]:
     """``coarsen.value_and_grad`` when it exists, else the torch-based stand-in."""
     if hasattr(coarsen, "value_and_grad"):

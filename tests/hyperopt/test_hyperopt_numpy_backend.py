@@ -187,12 +187,12 @@ def test_importing_hyperopt_does_not_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_torch_stand_in_is_a_correct_gradient(value_and_grad: Callable) -> None:
+def test_torch_stand_in_is_a_correct_gradient(value_and_grad: Callable,
+                                              torch_stand_in: Callable) -> None:
     """The conftest's stand-in (used until coarsen provides value_and_grad) is itself checked:
     against finite differences, and against the fixture's transform (coarsen, when present)."""
-    import conftest
     params, (x, y) = mlp_params(), mlp_batches(1)[0]
-    loss, grads = conftest.torch_value_and_grad(mlp_loss)(params, x, y)
+    loss, grads = torch_stand_in(mlp_loss)(params, x, y)
     assert loss == pytest.approx(float(mlp_loss(params, x, y)), rel=1e-14)
     rng = np.random.default_rng(0)
     direction = {k: rng.normal(size=v.shape) for k, v in params.items()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import io
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -24,10 +25,16 @@ def _train(model: TorchMLP, opt: torch.optim.Optimizer, batches: list) -> None:
         opt.step()
 
 
-def test_state_dict_round_trip_resumes_identically() -> None:
+def _elementwise_tower(params: object) -> torch.optim.Optimizer:
+    return ht.SGD(params, 0.05, 0.5, per_param="element",
+                  optimizer=ht.Adam(1e-3, per_param=True, optimizer=ht.SGD(1e-4)))
+
+
+@pytest.mark.parametrize("make", [_tower, _elementwise_tower])
+def test_state_dict_round_trip_resumes_identically(make: Callable) -> None:
     batches = mlp_batches(30)
     model_a = TorchMLP(mlp_params())
-    opt_a = _tower(model_a.parameters())
+    opt_a = make(model_a.parameters())
     _train(model_a, opt_a, batches[:15])
     buf = io.BytesIO()
     torch.save({"model": model_a.state_dict(), "opt": opt_a.state_dict()}, buf)
@@ -35,22 +42,33 @@ def test_state_dict_round_trip_resumes_identically() -> None:
     saved = torch.load(buf, weights_only=True)  # only tensors, numbers, strings: safe to load
 
     model_b = TorchMLP(mlp_params(seed=99))  # different weights: everything must come from disk
-    opt_b = _tower(model_b.parameters())
+    opt_b = make(model_b.parameters())
     model_b.load_state_dict(saved["model"])
     opt_b.load_state_dict(saved["opt"])
-    assert opt_b.hyperparameters() == opt_a.hyperparameters()
+    assert _same(opt_b.hyperparameters(), opt_a.hyperparameters())
     assert opt_b.steps == opt_a.steps == 15
 
     _train(model_a, opt_a, batches[15:])
     _train(model_b, opt_b, batches[15:])
     for pa, pb in zip(model_a.parameters(), model_b.parameters()):
         assert torch.equal(pa, pb)
-    assert opt_b.hyperparameters() == opt_a.hyperparameters()
+    assert _same(opt_b.hyperparameters(), opt_a.hyperparameters())
     # and resuming mattered: a fresh optimizer on the same weights goes elsewhere
     model_c = TorchMLP(mlp_params(seed=99))
     model_c.load_state_dict(saved["model"])
-    _train(model_c, _tower(model_c.parameters()), batches[15:])
+    _train(model_c, make(model_c.parameters()), batches[15:])
     assert not torch.equal(model_c.hidden.weight, model_a.hidden.weight)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of nested hyperparameter values (floats or tensors)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
 
 
 def test_load_state_dict_rejects_other_optimizer() -> None:
