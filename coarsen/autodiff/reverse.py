@@ -338,6 +338,9 @@ class Reverse:
             grads.append(self.d(p) if p.id in declared else self.zero(p))
         roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
+        # a while loop whose backward pops its trip count must run forward (and count) even
+        # when the backward reads none of its values
+        roots |= {i.regions[0].yields[0].id for i in _walk(self.fn.body) if id(i) in self.counts}
         self.versions = self._versions()
         needed = needed_values(self.prog, roots)
         forward = Code()
