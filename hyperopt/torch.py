@@ -167,13 +167,14 @@ class _TowerOptimizer(torch.optim.Optimizer):
                     raise RuntimeError("hyperopt.torch does not support sparse gradients")
                 grads.append(None if p.grad is None else p.grad.detach())
             before = self._tower_state
-            value = None if loss is None else float(loss)
+            value = None if loss is None else float(
+                loss.detach() if isinstance(loss, torch.Tensor) else loss)
             with np.errstate(all="ignore"):  # scalar levels: NaN/inf handled by the tower
                 new, self._tower_state = tower_step(before, [p.detach() for p in self._params],
                                                     grads, value, TORCH_OPS)
-            if self._tower_state.step != before.step:
-                for p, n in zip(self._params, new):
-                    if n is not p:
+            if self._tower_state.step != before.step:  # applied, not refused
+                for p, n, g in zip(self._params, new, grads):
+                    if g is not None:  # parameters without a gradient were not updated
                         p.copy_(n)
         return loss
 

@@ -171,10 +171,10 @@ def test_closure_float32_named_parameters_and_hooks() -> None:
         loss.backward()
         return loss
 
-    first = float(closure())
+    first = closure().item()
     for _ in range(30):
         loss = opt.step(closure)
-    assert float(loss) < first
+    assert loss.item() < first
     assert all(p.dtype == torch.float32 for p in model.parameters())
     alphas = opt.hyperparameters()[0]["alpha"]
     assert set(alphas) == {"0.weight", "0.bias", "2.weight", "2.bias"}
