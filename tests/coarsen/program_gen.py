@@ -10,7 +10,9 @@ Programs are correct Python by construction, as far as a generator can know stat
 - loops are bounded (range over small integers; while loops count an explicit counter first);
 - math functions get arguments inside their domains (np.log(np.abs(v) + 1.0), ...);
 - an array is written (element writes, augmented assignment) only when it is fresh and
-  unaliased: created in the function, not an input, a module constant or a view of one.
+  unaliased: created in the function, not an input, a module constant or a view of one. A
+  *risky* program (a third of them) instead keeps some aliases of writable arrays and writes
+  through them (`Program.may_alias`): coarsen may refuse it, but must not run it wrongly.
 What is still left to chance (an overflow, a NaN) makes CPython raise or warn; the property
 discards such draws.
 
