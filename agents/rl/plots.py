@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..tasks import REGIME_NAMES  # noqa: E402
 
@@ -67,10 +68,10 @@ def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, fl
 
 
 def pareto(summary: dict[str, dict], axis: str, out: Path,
-           groups: tuple[str, ...] = ("all", "held_out")) -> Path:
+           groups: tuple[str, ...] = ("train", "held_out", "all")) -> Path:
     """Score against mean `axis` ("tokens" or "latency") per question, one panel per group
     of regimes; the front is drawn as a step line."""
-    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5))
     axes = [axes] if len(groups) == 1 else list(axes)
     for ax, group in zip(axes, groups):
         pts = [(s[group][axis], s[group]["score"], name) for name, s in summary.items()
@@ -79,15 +80,19 @@ def pareto(summary: dict[str, dict], axis: str, out: Path,
             ax.scatter([x], [y], color=f"C{k}", s=40, zorder=3)
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto_front(pts)
-        if len(front) > 1:
+        if front:
             ax.step([p[0] for p in front], [p[1] for p in front], where="post",
-                    color="gray", alpha=0.6, label="Pareto front")
+                    color="gray", alpha=0.6)
+            ax.scatter([p[0] for p in front], [p[1] for p in front], s=140,
+                       facecolors="none", edgecolors="gray", label="Pareto front")
             ax.legend(fontsize=8, loc="lower right")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel("tokens per question" if axis == "tokens" else "latency per question (s)")
         ax.set_ylabel("mean score")
         ax.set_title({"all": "all six regimes", "held_out": "regimes held out by every run",
-                      "train": "training regimes"}.get(group, group), fontsize=10)
+                      "train": "training regimes (constraint, report)"}.get(group, group),
+                     fontsize=10)
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -88,4 +88,11 @@ def markdown(report: dict[str, Any]) -> str:
                      + f" | {s['train']['score']:.3f} | {s['held_out']['score']:.3f} | "
                      f"{s['all']['score']:.3f} | {s['all']['tool_calls']:.1f} | "
                      f"{s['all']['tokens']:.0f} | {1000 * s['all']['latency']:.1f} |")
+    lines += ["", "Per regime: score / tool calls / tokens / latency (ms), per question.", "",
+              "| agent | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, s in agents.items():
+        per = s["per_regime"]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{per[r]['score']:.2f} / {per[r]['tool_calls']:.1f} / {per[r]['tokens']:.0f} / "
+            f"{1000 * per[r]['latency']:.1f}" for r in REGIME_NAMES) + " |")
     return "\n".join(lines) + "\n"
