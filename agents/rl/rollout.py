@@ -48,7 +48,8 @@ def _init(index_dir: str, step_budget: int) -> None:
     global _ENV
     try:  # bm25s picks JAX for top-k when it is importable; a forked worker must not touch
         # JAX's runtime (its threads do not survive a fork), and NumPy's top-k is as fast
-        # at this corpus size. Process-local: the parent is unaffected.
+        # at this corpus size. With workers=1 this applies to the calling process too; only
+        # the top-k backend changes (rankings can differ only among ties at the k-th place).
         import bm25s.selection
         bm25s.selection.JAX_IS_AVAILABLE = False
     except (ImportError, AttributeError):
