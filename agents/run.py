@@ -1,5 +1,11 @@
-"""Command line: build worlds, evaluate agents, synthesize training data.
+"""Command line: the end-to-end default, build worlds, evaluate agents, synthesize training
+data, train the search policy with RL.
 
+    python -m agents.run                      # the embedded default: world, synthesis, RL
+                                              # training (multi- and single-task), evaluation,
+                                              # plots and summary in runs/default
+    python -m agents.run train --run-dir runs/mt [--regimes constraint report] [--resume]
+    python -m agents.run eval  --out runs/ev --policy multi=runs/default/multi-task [--tts multi]
     python -m agents.run world --out runs/world-s0 [--seed 0 --scale 2000]
     python -m agents.run world --out runs/scale --measure 2000 10000 100000
     python -m agents.run eval  --out runs/eval-s0 [--world runs/world-s0] [--agents oracle
@@ -33,6 +39,10 @@ from .env import SearchEnv
 from .tasks import REGIME_NAMES, sample_tasks
 from .tools import SearchIndex
 from .world import DEFAULT_SCALE, World, build_world
+from .rl.cli import (add_default_arguments, add_train_arguments, default_from_args, evaluate,
+                     markdown, run_default, train, train_from_args)
+
+__all__ = ["main", "train", "evaluate", "run_default"]
 
 
 def _world(args: argparse.Namespace, out: Path) -> tuple[World, SearchIndex]:
@@ -172,7 +182,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agents.run", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command")
+    add_default_arguments(sub.add_parser("default", help="the end-to-end default run (no arguments)"))
+    add_train_arguments(sub.add_parser("train", help="RL-train the search policy"))
     for name in ("world", "eval", "synth"):
         s = sub.add_parser(name)
         s.add_argument("--out", required=True, help="run directory (created)")
@@ -188,6 +200,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n", type=int, default=30, help="tasks per regime")
     e.add_argument("--split", default="eval", choices=("train", "eval"))
     e.add_argument("--step-budget", type=int, default=12)
+    e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR",
+                   help="evaluate trained policies (with the baselines) instead")
+    e.add_argument("--tts", default=None, help="label of a policy to also run with vote@N")
     s = sub.choices["synth"]
     s.add_argument("--rounds", type=int, default=2)
     s.add_argument("--per-round", type=int, default=60)
@@ -199,7 +214,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv or ["default"])
+    if args.command == "default":
+        default_from_args(args)
+        return
+    if args.command == "train":
+        train_from_args(args)
+        return
+    if args.command == "eval" and args.policy:
+        policies = dict(x.split("=", 1) for x in args.policy)
+        print(markdown(evaluate(args.out, policies, eval_per_regime=args.n, tts=args.tts)))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(vars(args), indent=2))
