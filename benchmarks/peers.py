@@ -130,7 +130,7 @@ class JaxJitGrad(Peer):
         def call():
             return g(*args).block_until_ready()
         _, first = _first_call(call)
-        note = "runs the benchmark's branch-free rewrite" if bench.jax_program else ""
+        note = f"runs {program.__name__} (see the module docstring)" if bench.jax_program else ""
         return Prepared(call, compile_s=first, note=note)
 
 
