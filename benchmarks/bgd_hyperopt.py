@@ -49,9 +49,9 @@ def make_case(records: int, rng: np.random.Generator) -> Case:
 
 
 BENCHMARK = Benchmark(
-    name="bgd_hyperopt", title="BGDHyperOpt", description=__doc__.splitlines()[0],
+    name="bgd_hyperopt", title="BGDHyperOpt",
     program=bgd_final_loss, hand_grad=hand_grad, make_case=make_case,
-    sizes=(200, 1000, 2000), quick_sizes=(200,), kind="matmul",
+    sizes=(200, 1000, 2000), quick_sizes=(200,),
     limits={"torch.compile": (200, "inductor compile of the 100 unrolled steps: minutes per size")},
 )
 

@@ -75,7 +75,7 @@ def make_case(n: int, rng: np.random.Generator) -> Case:
 
 
 BENCHMARK = Benchmark(
-    name="brachistochrone", title="Brachistochrone", description=__doc__.splitlines()[0],
+    name="brachistochrone", title="Brachistochrone",
     program=travel_time, hand_grad=hand_grad, make_case=make_case,
     sizes=(200, 400, 1000), quick_sizes=(200,), jax_program=travel_time_vectorised,
     limits={"torch.compile": (0, "inductor compiles the unrolled loop for over 15 min at 200 points (measured)")},

@@ -80,7 +80,7 @@ def make_case(n: int, rng: np.random.Generator) -> Case:
 
 _SLOW = (10_000, "op-by-op over every element: seconds per call beyond n=10000")
 BENCHMARK = Benchmark(
-    name="branch_kernel", title="Branch kernel", description=__doc__.splitlines()[0],
+    name="branch_kernel", title="Branch kernel",
     program=branch_kernel, hand_grad=hand_grad, make_case=make_case,
     sizes=(1000, 10_000, 100_000), quick_sizes=(1000,), jax_program=branch_kernel_vectorised,
     limits={"torch eager": _SLOW, "torch.func.grad": _SLOW, "autograd": _SLOW,

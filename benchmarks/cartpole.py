@@ -119,7 +119,7 @@ def make_case(steps: int, rng: np.random.Generator) -> Case:
 
 
 BENCHMARK = Benchmark(
-    name="cartpole", title="CartPole", description=__doc__.splitlines()[0],
+    name="cartpole", title="CartPole",
     program=cartpole_cost, hand_grad=hand_grad, make_case=make_case,
     sizes=(6, 8, 10), quick_sizes=(6,), jax_program=cartpole_cost_branch_free,
     limits={"torch.compile": (6, "a graph break at every data-dependent `if`: minutes of compiling per size")},

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.peers import CoarsenGrad, CoarsenPrimal, Peer, Prepared, Skip, all_peers
+from benchmarks.peers import CoarsenGrad, CoarsenPrimal, Peer, Prepared, all_peers
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,13 +49,11 @@ class Benchmark:
 
     name: str                                   # module name: python -m benchmarks.<name>
     title: str
-    description: str
     program: Callable
     hand_grad: Callable
     make_case: Callable[[int, np.random.Generator], Case]
     sizes: tuple[int, ...]
     quick_sizes: tuple[int, ...]
-    kind: str = "scalar"                        # "scalar" loop/branch program, or "matmul"
     jax_program: Callable | None = None         # branch-free rewrite where jit cannot trace `if`
     limits: dict[str, tuple[int, str]] = field(default_factory=dict)   # peer -> (max size, why)
 
@@ -232,9 +230,6 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
         try:
             prep = peer.prepare(bench, case)
             out = prep.to_numpy(prep.call())
-        except Skip as skip:
-            row.note = f"skipped: {skip}"
-            continue
         except Exception as err:   # a peer that breaks is reported, not fatal
             row.note = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
             continue

@@ -39,9 +39,9 @@ def make_case(records: int, rng: np.random.Generator) -> Case:
 
 
 BENCHMARK = Benchmark(
-    name="hmc", title="HMC grad_U", description=__doc__.splitlines()[0],
+    name="hmc", title="HMC grad_U",
     program=potential, hand_grad=hand_grad, make_case=make_case,
-    sizes=(1000, 5000, 20_000), quick_sizes=(1000,), kind="matmul",
+    sizes=(1000, 5000, 20_000), quick_sizes=(1000,),
     limits={"torch.compile": (1000, "recompiles per shape: one size shows it")},
 )
 

@@ -47,7 +47,7 @@ def make_case(n: int, rng: np.random.Generator) -> Case:
 
 
 BENCHMARK = Benchmark(
-    name="hookean", title="HookeanSpring", description=__doc__.splitlines()[0],
+    name="hookean", title="HookeanSpring",
     program=spring_energy, hand_grad=hand_grad, make_case=make_case,
     sizes=(10, 20, 40), quick_sizes=(10,),
     limits={"torch.compile": (10, "inductor compile of the unrolled pairs loop: minutes beyond 10 vertices")},

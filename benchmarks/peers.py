@@ -3,7 +3,7 @@
 `Peer.prepare(bench, case)` returns a `Prepared`: `call()` computes the gradient once (the
 thing timed), `to_numpy(result)` turns its result into a NumPy array for the agreement check
 (not timed), `compile_s` is the first call's time (tracing + compiling + one run), or None for
-peers that compile nothing. A peer that cannot run a case raises `Skip` with the reason.
+peers that compile nothing. Which sizes a peer skips is the benchmark's `limits`.
 
 Peers import their library lazily, so a missing one skips itself instead of failing the run.
 """
@@ -18,10 +18,6 @@ from typing import Any, Callable
 import numpy as np
 
 from benchmarks.backends import autograd_numpy, jax_numpy, rebind, torch_numpy
-
-
-class Skip(Exception):
-    """This peer does not run this case; the message says why."""
 
 
 @dataclass
@@ -55,7 +51,7 @@ class Peer(abc.ABC):
 
     @abc.abstractmethod
     def prepare(self, bench, case) -> Prepared:
-        """Build the gradient call for this case (compiling it) or raise Skip."""
+        """Build the gradient call for this case, compiling it."""
 
 
 # ---------------------------------------------------------------------- coarsen
