@@ -39,20 +39,28 @@ def _unbroadcast(x, shape):
                 return np.ascontiguousarray(x)
             return np.full(shape, np.sum(x))
         return impl
+    # explicit loops, not np.sum(axis=...): Numba's generic axis reduction costs about a
+    # second of compile time per program, and these shapes usually match already
     if n == 2 and k == 1:
         def impl(x, shape):
-            col = np.sum(x, axis=0)
-            if col.shape[0] == shape[0]:
-                return col
-            return np.full(shape, np.sum(col))
+            rows, cols = x.shape
+            out = np.zeros(cols)
+            for i in range(rows):
+                for j in range(cols):
+                    out[j] += x[i, j]
+            if cols == shape[0]:
+                return out
+            return np.full(shape, np.sum(out))
         return impl
     if n == 2 and k == 2:
         def impl(x, shape):
-            out = np.ascontiguousarray(x)
-            if shape[0] == 1 and out.shape[0] != 1:
-                out = np.sum(out, axis=0).reshape((1, out.shape[1]))
-            if shape[1] == 1 and out.shape[1] != 1:
-                out = np.sum(out, axis=1).reshape((out.shape[0], 1))
+            rows, cols = x.shape
+            if rows == shape[0] and cols == shape[1]:
+                return np.ascontiguousarray(x)
+            out = np.zeros(shape)
+            for i in range(rows):
+                for j in range(cols):
+                    out[i if shape[0] != 1 else 0, j if shape[1] != 1 else 0] += x[i, j]
             return out
         return impl
     _unsupported("unbroadcast", f"rank {n} -> {k}")

@@ -205,8 +205,9 @@ def _print_softplus(pr: _Printer, e: Softplus) -> tuple[str, int]:
 
 @_handles(Sigmoid)
 def _print_sigmoid(pr: _Printer, e: Sigmoid) -> tuple[str, int]:
-    # exp(-softplus(-x)): no overflow for any x and full relative accuracy in both tails.
-    return f"np.exp(-np.logaddexp(0.0, {pr.arg(-e.args[0], ADD)}))", ATOM
+    # 1/(1 + exp(-x)): one transcendental per element, and still safe in float64: for very
+    # negative x, exp(-x) overflows to inf and the result is the correct limit 0.
+    return f"(1.0 / (1.0 + np.exp({pr.arg(-e.args[0], ADD)})))", ATOM
 
 
 @_handles(Geom, Clip, sp.Max, sp.Min)
