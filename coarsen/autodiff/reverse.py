@@ -55,7 +55,41 @@ class Reverse:
 
     def shape(self, v: Value) -> str:
         self.shape_refs.add(v.id)
+        if self.prog.def_region.get(v.id) is self.fn.body and v.id in self.plan.leaves:
+            # resolved in `emit`: a top-level array segment the gradient reads only for its
+            # shape need not be computed, its leaves' broadcast shape is the same
+            return f"__shape_{v.id}__"
         return f"np.shape({self.prog.name(v)})"
+
+    def resolve_shapes(self, code: Code) -> None:
+        """Replace each shape placeholder: `np.shape(v)` when v is computed anyway, else the
+        broadcast shape of its segment's leaves (recursively)."""
+        memo: dict[int, str] = {}
+
+        def source(vid: int) -> str:
+            if vid in memo:
+                return memo[vid]
+            v = self.plan.values.get(vid) or next(p for p in self.fn.params if p.id == vid)
+            leaves = self.plan.leaves.get(vid)
+            if vid in self.refs or not leaves:
+                self.shape_refs.add(vid)
+                text = f"np.shape({self.prog.name(v)})"
+            else:
+                parts = [source(w.id) if w.id in self.plan.leaves and self.prog.def_region.get(w.id)
+                         is self.fn.body else self._leaf_shape(w) for w in leaves]
+                text = parts[0] if len(parts) == 1 else f"np.broadcast_shapes({', '.join(parts)})"
+            memo[vid] = text
+            return text
+
+        placeholders = {vid for vid in self.shape_refs if f"__shape_{vid}__" in "\n".join(code.lines)}
+        for vid in placeholders:
+            self.shape_refs.discard(vid)
+        texts = {vid: source(vid) for vid in placeholders}
+        code.lines = [_substitute_shapes(line, texts) for line in code.lines]
+
+    def _leaf_shape(self, w: Value) -> str:
+        self.shape_refs.add(w.id)
+        return f"np.shape({self.prog.name(w)})"
 
     def d(self, v: Value) -> str:
         return "d_" + self.prog.name(v)
@@ -336,6 +370,7 @@ class Reverse:
         grads = []
         for p in self.wrt:
             grads.append(self.d(p) if p.id in declared else self.zero(p))
+        self.resolve_shapes(backward)
         roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
         # a while loop whose backward pops its trip count must run forward (and count) even
@@ -362,6 +397,14 @@ class Reverse:
             outs = ", ".join(self.prog.src(o) for o in self.outputs) if with_value else ""
             code.line(f"return ({outs}{',' if outs else ''}), ({', '.join(grads)}{',' if grads else ''})")
         return "".join(k + "\n" for k in self.prog.kernels.values()) + code.text()
+
+
+def _substitute_shapes(line: str, texts: dict[int, str]) -> str:
+    if "__shape_" not in line:
+        return line
+    for vid, text in texts.items():
+        line = line.replace(f"__shape_{vid}__", text)
+    return line
 
 
 def _walk(region: Region):
