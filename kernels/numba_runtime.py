@@ -236,6 +236,53 @@ def _extremum_mask_axis(x, r_keep, axis):
     _unsupported("extremum_mask_axis", f"rank {n}")
 
 
+@overload(rt.prod_others)
+def _prod_others(x, axis):
+    n = _rank(x)
+
+    def others_1d(v, out):
+        acc = 1.0
+        for i in range(v.shape[0]):
+            out[i] = acc
+            acc *= v[i]
+        acc = 1.0
+        for i in range(v.shape[0] - 1, -1, -1):
+            out[i] *= acc
+            acc *= v[i]
+
+    others = __import__("numba").njit(others_1d)
+    if isinstance(axis, types.NoneType) or axis is None:
+        def impl_all(x, axis):
+            flat = np.ascontiguousarray(x).ravel()
+            out = np.empty(flat.shape[0])
+            others(flat, out)
+            return out.reshape(x.shape)
+        return impl_all
+    if n == 1:
+        def impl1(x, axis):
+            out = np.empty(x.shape[0])
+            others(np.ascontiguousarray(x), out)
+            return out
+        return impl1
+    if n == 2:
+        def impl2(x, axis):
+            rows, cols = x.shape
+            out = np.empty((rows, cols))
+            if axis == 0:
+                for j in range(cols):
+                    col = np.empty(rows)
+                    others(np.ascontiguousarray(x[:, j]), col)
+                    out[:, j] = col
+            else:
+                for i in range(rows):
+                    row = np.empty(cols)
+                    others(np.ascontiguousarray(x[i, :]), row)
+                    out[i, :] = row
+            return out
+        return impl2
+    _unsupported("prod_others", f"rank {n}")
+
+
 @overload(rt.trip_count)
 def _trip_count(start, stop, step):
     def impl(start, stop, step):

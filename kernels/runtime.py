@@ -93,6 +93,21 @@ def extremum_mask_axis(x, r_keep, axis):
     return mask
 
 
+def prod_others(x, axis):
+    """For each element, the product of the other elements along `axis` (all of them when
+    axis is None): the derivative of a product, exact where elements are zero."""
+    if axis is None:
+        flat = np.ravel(x)
+        left = np.concatenate(([1.0], np.cumprod(flat[:-1])))
+        right = np.concatenate((np.cumprod(flat[::-1][:-1])[::-1], [1.0]))
+        return (left * right).reshape(np.shape(x))
+    moved = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    ones = np.ones(moved.shape[:-1] + (1,))
+    left = np.concatenate((ones, np.cumprod(moved[..., :-1], axis=-1)), axis=-1)
+    right = np.concatenate((np.cumprod(moved[..., ::-1][..., :-1], axis=-1)[..., ::-1], ones), axis=-1)
+    return np.moveaxis(left * right, -1, axis)
+
+
 def trip_count(start: int, stop: int, step: int) -> int:
     """len(range(start, stop, step))."""
     if step > 0:

@@ -59,8 +59,8 @@ def _mean(rev, instr, code, declared):
 def _prod(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
-    # d prod / d x_i = prod / x_i (undefined where x_i == 0; documented limitation)
-    rev.accum(x, f"{_expand(f'{rev.d(r)} * {rev.ref(r)}', rev.shape(x), axis, keep)} / {rev.ref(x)}",
+    # d prod / d x_i is the product of the other elements (not prod / x_i: exact at zeros)
+    rev.accum(x, f"{_expand(rev.d(r), rev.shape(x), axis, keep)} * rt.prod_others({rev.ref(x)}, {axis!r})",
               code, declared)
 
 
