@@ -295,7 +295,10 @@ class Reverse:
         carry = {k: self.prog.names.reserve(f"dc_{self.prog.name(instr.results[k])}") for k in slots}
         for k in slots:
             r = instr.results[k]
-            code.line(f"{carry[k]} = {self.d(r) if r.id in declared else self.zero(r)}")
+            # an array carry is updated in place inside the loop: it must own its buffer (the
+            # result's adjoint may be a read-only broadcast or shared with another adjoint)
+            start = (f"rt.fresh({self.d(r)})" if r.type.rank else self.d(r)) if r.id in declared else self.zero(r)
+            code.line(f"{carry[k]} = {start}")
 
         def prologue(inner, scope):
             for k in slots:
@@ -325,7 +328,47 @@ class Reverse:
         if base not in self.versions:
             return base not in self.refs
         earlier = nx.ancestors(self.versions, base) | {base}
-        return not (earlier & self.refs)
+        if earlier & self.refs:
+            return False
+        # nor may the forward read an earlier version after the write: the frontend never does
+        # (a write rebinds the name), but passes may (CSE merges two `np.zeros(3)`, one of them
+        # written, the other read later). Versions that descend from this write are its own.
+        later = nx.descendants(self.versions, instr.result.id) | {instr.result.id}
+        position, loops = self.order[id(instr)]
+        for v in earlier - later:
+            for at, reader_loops in self.reads.get(v, ()):
+                if at > position:
+                    return False
+                # a loop around the write that reads v, defined outside it, reads it again later
+                if any(loop in reader_loops and loop not in self.defined_in[v] for loop in loops):
+                    return False
+        return True
+
+    def _program_order(self) -> None:
+        """Each instruction's position in program order and its enclosing loops; for each value,
+        where it is read (a region's yields are read after its instructions)."""
+        self.order: dict[int, tuple[int, tuple]] = {}
+        self.reads: dict[int, list[tuple[int, tuple]]] = {}
+        self.defined_in: dict[int, tuple] = {p.id: () for p in self.fn.params}
+        counter = iter(range(1 << 62))
+
+        def visit(region: Region, loops: tuple) -> None:
+            for p in region.params:
+                self.defined_in[p.id] = loops
+            for instr in region.instrs:
+                at = next(counter)
+                self.order[id(instr)] = (at, loops)
+                for a in instr.args:
+                    self.reads.setdefault(a.id, []).append((at, loops))
+                inner = loops + (id(instr),) if instr.op in (Op.FOR, Op.WHILE) else loops
+                for sub in instr.regions:
+                    visit(sub, inner)
+                for r in instr.results:
+                    self.defined_in[r.id] = loops
+            at = next(counter)
+            for y in region.yields:
+                self.reads.setdefault(y.id, []).append((at, loops))
+        visit(self.fn.body, ())
 
     def _versions(self):
         g = nx.DiGraph()
@@ -377,6 +420,7 @@ class Reverse:
         # when the backward reads none of its values
         roots |= {i.regions[0].yields[0].id for i in _walk(self.fn.body) if id(i) in self.counts}
         self.versions = self._versions()
+        self._program_order()
         needed = needed_values(self.prog, roots)
         forward = Code()
         for tape in self.tapes.values():

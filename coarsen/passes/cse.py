@@ -4,7 +4,9 @@ Pre: a verified Function. Post: a verified Function in which an instruction that
 earlier one (same op, same operands, same attributes) that dominates it — earlier in the
 same region or in an enclosing one — is replaced by that earlier result. Every op is pure, so
 this only removes work; the generated code gets shorter, which also shortens Numba's compile.
-Control flow, element writes and array constants are left alone.
+Only scalar results are merged (and views, which are never written): two array results that
+are equal as values can still be two buffers, one of which the program updates in place, so
+merging them would let a write through one show through the other.
 """
 from __future__ import annotations
 
@@ -15,8 +17,13 @@ from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 _SKIP = frozenset({Op.IF, Op.FOR, Op.WHILE, Op.SETITEM})
 
 
+_VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE, Op.SHAPE})
+
+
 def _key(instr: Instr):
     if instr.op in _SKIP or len(instr.results) != 1:
+        return None
+    if instr.result.type.rank and instr.op not in _VIEWS:
         return None
     if instr.op is Op.CONST:
         value = instr.attrs["value"]
