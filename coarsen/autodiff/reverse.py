@@ -307,7 +307,13 @@ class Reverse:
         inner, scope = self.nested(body, prologue, code, declared)
         for k in slots:
             p = params[k]
-            inner.line(f"{carry[k]} = {self.d(p) if p.id in scope else self.zero(p)}")
+            back = self.d(p) if p.id in scope else self.zero(p)
+            if p.id in scope and p.type.rank and p.id not in self.scatter and (
+                    body.yields[k].id in self.scatter or inits[k].id in self.scatter):
+                # the next iteration's yield (or the init) takes the carry over and updates it in
+                # place; d_p may be a read-only broadcast or another adjoint's buffer
+                back = f"rt.fresh({back})"
+            inner.line(f"{carry[k]} = {back}")
         if is_for:
             start, stop, step = (self.ref(a) for a in instr.args[:3])
             header = f"for _k in range(rt.trip_count({start}, {stop}, {step}) - 1, -1, -1):"
