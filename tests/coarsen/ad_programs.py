@@ -133,7 +133,10 @@ UNARY = [
 # scalar-only spellings through the math module
 MATH_UNARY = [("math.sin({a})", "torch.sin({a})"), ("math.exp({a})", "torch.exp({a})"),
               ("math.tanh({a})", "torch.tanh({a})")]
-REDUCE = [("np.sum", "torch.sum"), ("np.mean", "torch.mean"), ("np.max", "torch.amax")]
+# (numpy, torch, method names): reductions, called as functions or as methods
+REDUCE = [("np.sum", "torch.sum", "sum", "sum"), ("np.mean", "torch.mean", "mean", "mean"),
+          ("np.max", "torch.amax", "max", "amax"), ("np.min", "torch.amin", "min", "amin"),
+          ("np.prod", "torch.prod", "prod", "prod")]
 
 
 class Gen:
@@ -197,11 +200,12 @@ class Gen:
             return self.binary(F, scope, depth)
         if what == "reduce":
             x = self.array(self.choose(SHAPES), scope, depth - 1)
-            np_f, th_f = self.choose(REDUCE)
-            return E(f"{np_f}({x.np})", f"{th_f}({x.th})")
+            return self.reduce(x, None)
         if what == "dot":
             n = self.choose([2, 3])
             a, b = self.array((n,), scope, depth - 1), self.array((n,), scope, depth - 1)
+            if self.draw(st.booleans()):
+                return E(f"np.dot({a.np}, {b.np})", f"torch.dot({a.th}, {b.th})")
             return E(f"({a.np} @ {b.np})", f"({a.th} @ {b.th})")
         if what == "ifexp":
             return self.ifexp(F, scope, depth)
@@ -210,8 +214,18 @@ class Gen:
             if a.np == b.np:   # a tie everywhere: torch splits the derivative, coarsen picks one
                 return a
             f = self.choose(["maximum", "minimum"])
+            if self.draw(st.booleans()):   # the builtin on two scalars
+                return E(f"{f[:3]}({a.np}, {b.np})", f"torch.{f}({a.tensor}, {b.tensor})")
             return E(f"np.{f}({a.np}, {b.np})", f"torch.{f}({a.tensor}, {b.tensor})")
         return self.call(scope, depth)
+
+    def reduce(self, x: E, axis: int | None) -> E:
+        np_f, th_f, np_m, th_m = self.choose(REDUCE[:4] * 3 + REDUCE[4:])
+        np_axis, th_axis = ("", "") if axis is None else (f"axis={axis}", f"dim={axis}")
+        if self.draw(st.booleans()):
+            return E(f"{x.np}.{np_m}({np_axis})", f"{x.th}.{th_m}({th_axis})")
+        np_axis, th_axis = (", " + np_axis, ", " + th_axis) if axis is not None else ("", "")
+        return E(f"{np_f}({x.np}{np_axis})", f"{th_f}({x.th}{th_axis})")
 
     def index(self, length: int, scope: Scope) -> str:
         if scope.ints and self.draw(st.booleans()):
@@ -262,7 +276,7 @@ class Gen:
         same = scope.named(lambda v: v.kind == kind)
         options = ["var"] * 4 * bool(same) + ["build"]
         if depth > 0:
-            options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where"]
+            options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where", "clip", "maximum"]
             if len(shape) == 1:
                 options += ["matmul", "matmul", "reduce", "reduce", "slice", "slice"]
         what = self.choose(options)
@@ -289,6 +303,15 @@ class Gen:
             a, b = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
             t = self.literal()
             return E(f"np.where({c.np} > {t}, {a.np}, {b.np})", f"torch.where({c.th} > {t}, {a.th}, {b.th})")
+        if what == "clip":
+            a = self.array(shape, scope, depth - 1)
+            lo, hi = sorted(self.draw(st.integers(-15, 15)) / 10 for _ in range(2))
+            return E(f"np.clip({a.np}, {lo!r}, {hi + 0.1!r})", f"torch.clamp({a.th}, {lo!r}, {hi + 0.1!r})")
+        if what == "maximum":
+            a = self.array(shape, scope, depth - 1)
+            b = self.expr(self.choose([kind, F]), scope, depth - 1)
+            f = self.choose(["maximum", "minimum"])
+            return E(f"np.{f}({a.np}, {b.np})", f"torch.{f}({a.th}, {b.tensor})")
         n = shape[0]
         other = 5 - n   # the other vector length: matrices are (2, 3)
         if what == "matmul":
@@ -301,11 +324,10 @@ class Gen:
             return E(np_t.format(m=m.np, v=v.np), th_t.format(m=m.th, v=v.th))
         if what == "reduce":
             m = self.array((2, 3), scope, depth - 1)
-            np_f, th_f = self.choose(REDUCE)
             axis = 0 if n == 3 else 1
             if self.draw(st.booleans()):   # the same reduction through the transpose
-                return E(f"{np_f}({m.np}.T, axis={1 - axis})", f"{th_f}({m.th}.T, dim={1 - axis})")
-            return E(f"{np_f}({m.np}, axis={axis})", f"{th_f}({m.th}, dim={axis})")
+                return self.reduce(E(f"{m.np}.T", f"{m.th}.T"), 1 - axis)
+            return self.reduce(m, axis)
         # slice: a row of a matrix, a column, or part of a longer vector
         mats = scope.named(lambda v: v.kind == arr((2, 3)))
         longer = scope.named(lambda v: v.kind == arr((3,)))
@@ -325,9 +347,9 @@ class Gen:
             self.statement(scope, indent, depth, in_loop, returns)
 
     def statement(self, scope: Scope, indent: int, depth: int, in_loop: bool, returns: tuple) -> None:
-        options = ["assign"] * 3 + ["reassign"] * 2 + ["augassign", "array", "write", "write"]
+        options = ["assign"] * 3 + ["reassign"] * 2 + ["augassign", "array", "array", "write", "write", "write"]
         if depth < 2:
-            options += ["if", "if", "for", "for", "while"]
+            options += ["if", "if", "for", "for", "for", "while", "while"]
         if in_loop:
             options += ["exit", "exit"]
         options += ["return"]
@@ -428,7 +450,12 @@ class Gen:
     def stmt_while(self, scope, indent, depth, in_loop, returns) -> None:
         j = self.fresh("j")
         self.emit(indent, f"{j} = 0")
-        self.emit(indent, f"while {j} < {self.choose([str(self.integer(1, 4))] + ['n'] * ('n' in scope.ints))}:")
+        test = f"{j} < {self.choose([str(self.integer(1, 4))] + ['n'] * ('n' in scope.ints))}"
+        if self.integer(0, 2) == 0:   # a data-dependent exit as well
+            c = self.cond(scope, 1)
+            self.emit(indent, f"while {test} and ({c.np}):", f"while {test} and ({c.th}):")
+        else:
+            self.emit(indent, f"while {test}:")
         self.emit(indent + 1, f"{j} += 1")   # first, so that `continue` cannot loop forever
         inner = scope.copy()
         inner.ints.append(j)
@@ -479,7 +506,7 @@ def programs(draw, returns: str = "scalar") -> AdProgram:
         scope.ints.append("n")
     ret = F if returns == "scalar" else arr(draw(st.sampled_from(SHAPES)))
     gen.emit(0, f"def f({', '.join(names)}):")
-    gen.block(scope, 1, 0, False, ret, draw(st.integers(1, 5)))
+    gen.block(scope, 1, 0, False, ret, draw(st.integers(1, 6)))
     gen.emit_return(1, scope, ret)
     np_parts.append("\n\n" + "\n".join(gen.np_lines) + "\n")
     th_parts.append("\n\n" + "\n".join(gen.th_lines) + "\n")

@@ -131,11 +131,15 @@ def scalar_argument(prog: AdProgram, k: int) -> str:
 # ---------------------------------------------------------------------- properties
 @pytest.mark.slow
 @SETTINGS
-@given(prog=programs("scalar"), seeds=st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS))
-def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) -> None:
+@given(prog=programs("scalar"), seeds=st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS),
+       pick=st.integers(0, 2))
+def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds, pick) -> None:
     np_mod, th_mod = load(prog, _DIR)
     argnums = prog.float_argnums
     value_and_grad = coarsen.value_and_grad(np_mod.f, argnums=argnums, target=TARGET)
+    # `grad` with one int argnum has its own (gradient-only, fast) path: it must agree
+    one = argnums[pick % len(argnums)]
+    grad_one = coarsen.grad(np_mod.f, argnums=one, target=TARGET)
     checked = 0
     for seed in seeds:
         args = prog.inputs(seed)
@@ -147,6 +151,10 @@ def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seed
         value, grads = value_and_grad(*args)
         assert isinstance(value, float)
         np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12, err_msg="value_and_grad's value")
+        g_one = grad_one(*args)
+        assert type(g_one) is type(grads[argnums.index(one)])
+        np.testing.assert_allclose(g_one, grads[argnums.index(one)], rtol=1e-12, atol=1e-14,
+                                   err_msg=f"grad(f, argnums={one}) vs value_and_grad")
         t_value, t_grads = run_torch(th_mod.f, args, argnums, 1.0)
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
         for k, g, tg in zip(argnums, grads, t_grads):
