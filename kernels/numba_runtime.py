@@ -149,44 +149,26 @@ def _reducer(name: str, keep: bool):
                 return acc
             return impl1
         if n == 2:
-            if keep:
-                def keep2(x, axis):
-                    rows, cols = x.shape
-                    if axis == 0:
-                        out = x[0, :].copy()
-                        for i in range(1, rows):
-                            for j in range(cols):
-                                out[j] = comb(out[j], x[i, j])
-                        if mean:
-                            out = out / rows
-                        return out.reshape((1, cols))
-                    out = x[:, 0].copy()
-                    for j in range(1, cols):
-                        for i in range(rows):
-                            out[i] = comb(out[i], x[i, j])
-                    if mean:
-                        out = out / cols
-                    return out.reshape((rows, 1))
-                return keep2
-
-            def drop2(x, axis):
+            def reduce2(x, axis):
                 rows, cols = x.shape
                 if axis == 0:
                     out = x[0, :].copy()
                     for i in range(1, rows):
                         for j in range(cols):
                             out[j] = comb(out[j], x[i, j])
-                    if mean:
-                        out = out / rows
-                    return out
+                    return out / rows if mean else out
                 out = x[:, 0].copy()
                 for j in range(1, cols):
                     for i in range(rows):
                         out[i] = comb(out[i], x[i, j])
-                if mean:
-                    out = out / cols
-                return out
-            return drop2
+                return out / cols if mean else out
+            reduce_rows = njit(reduce2)
+            if keep:
+                def keep2(x, axis):
+                    out = reduce_rows(x, axis)
+                    return out.reshape((1, out.shape[0])) if axis == 0 else out.reshape((out.shape[0], 1))
+                return keep2
+            return lambda x, axis: reduce_rows(x, axis)
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
 

@@ -42,8 +42,20 @@ def cache_dir() -> Path:
     return path
 
 
+def _runtime_fingerprint() -> str:
+    """A hash of this package's sources: Numba's on-disk cache of a generated module knows its
+    file, not the `rt.*` implementations compiled into it, so a new runtime needs a new file."""
+    digest = hashlib.sha1()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+_RUNTIME = _runtime_fingerprint()
+
+
 def _load_module(source: str, label: str, persist: bool):
-    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    digest = hashlib.sha1((source + _RUNTIME).encode()).hexdigest()[:16]
     modname = f"coarsen_generated_{label}_{digest}{'_file' if persist else ''}".replace("-", "_")
     if modname in sys.modules:
         return sys.modules[modname]
