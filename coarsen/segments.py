@@ -132,6 +132,10 @@ class _Planner:
         self.constants: dict[int, object] = {}
         self.names = fn.names
         self.params = {p.id for p in fn.params}
+        # the innermost region that is not absorbed into a phi term (its code is one block),
+        # and where each candidate was formed: an expression never crosses a region boundary
+        self.scope: int | None = None
+        self.scope_of: dict[int, int | None] = {}
 
     # ---------------------------------------------------------------- symbols
     def symbol(self, v: Value) -> sp.Expr:
@@ -147,7 +151,12 @@ class _Planner:
 
     def operand(self, v: Value) -> sp.Expr:
         if v.id in self.plan.expr and v.id not in self.plan.materialized:
-            return self.plan.expr[v.id]
+            if self.scope_of.get(v.id, self.scope) == self.scope:
+                return self.plan.expr[v.id]
+            # formed outside this region (a loop body, say; also inside an absorbed IF, where
+            # the capture check of `region` is off): read it as a variable, so its adjoint
+            # exists outside the region and the region's backward adds to it
+            self.cut(v, "read inside a nested region")
         return self.symbol(v)
 
     # ---------------------------------------------------------------- analysis
@@ -178,6 +187,9 @@ class _Planner:
             self.symbol(v)
 
     def region(self, region: Region, top: bool = False, absorbed: bool = False) -> None:
+        outer_scope = self.scope
+        if not absorbed:
+            self.scope = id(region)
         local: set[int] = {p.id for p in region.params}
         for instr in region.instrs:
             local.update(r.id for r in instr.results)
@@ -201,6 +213,7 @@ class _Planner:
         if not absorbed and not top:
             for y in region.yields:
                 self.cut(y, "yielded from a region")
+        self.scope = outer_scope
 
     def candidate(self, instr: Instr, absorbed: bool) -> None:
         v = instr.result
@@ -212,6 +225,7 @@ class _Planner:
         self.plan.expr[v.id] = expr
         self.plan.candidates.add(v.id)
         self.plan.values[v.id] = v
+        self.scope_of[v.id] = self.scope
         if v.type.rank:
             leaves: dict[int, Value] = {}
             for a in instr.args:
@@ -260,6 +274,7 @@ class _Planner:
             branches.append([self.operand(y) for y in region.yields])
         for r, a, b in zip(instr.results, *branches):
             self.plan.expr[r.id] = Phi(cond, a, b)
+            self.scope_of[r.id] = self.scope
             self.plan.candidates.add(r.id)
             self.plan.values[r.id] = r
             if self.uses[r.id] >= 2:

@@ -202,6 +202,12 @@ class Reverse:
         scope = set(declared)
         prologue(inner, scope)
         self.region(region, inner, scope)
+        local = {p.id for p in region.params} | {r.id for i in _walk(region) for r in i.results}
+        local |= {p.id for i in _walk(region) for sub in i.regions for p in sub.params}
+        escaped = [v for v in scope - declared if v not in local]
+        if escaped:   # its contributions would be lost outside the region: fail loudly instead
+            raise InternalError(f"adjoint of value(s) {escaped} defined outside a region first assigned "
+                                "inside it (pass 'autodiff'; missing predeclaration)", self.fn.loc)
         return inner, scope
 
     def finish_nested(self, region: Region, inner: Code, code: Code, counted: Instr | None = None) -> None:
