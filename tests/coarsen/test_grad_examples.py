@@ -119,7 +119,8 @@ def torch_bgd_final_loss(lr, X, y, w0, T):
 
 
 @pytest.mark.parametrize("target", ["numpy", "cpu"])
-def test_bgd_hyperopt_learning_rate_gradient_in_under_a_second(target):
+def test_bgd_hyperopt_learning_rate_gradient_in_under_a_second(target, tmp_path, monkeypatch):
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
     X, y, w0 = bgd_data()
     T, lr = 200, 0.01
     grad = coarsen.grad(ex.bgd_final_loss, target=target)
@@ -152,7 +153,8 @@ def chain_module(tmp_path, steps: int):
 
 
 @pytest.mark.parametrize("which", ["loop", "straight_line"])
-def test_a_1000_step_recurrence_compiles_fast_with_bounded_segments(which, tmp_path):
+def test_a_1000_step_recurrence_compiles_fast_with_bounded_segments(which, tmp_path, monkeypatch):
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))   # time a real compilation
     fn = ex.recurrence if which == "loop" else chain_module(tmp_path, 1000)
     args = (0.3, 0.7)
     start = time.perf_counter()

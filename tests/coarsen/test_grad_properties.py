@@ -30,7 +30,7 @@ from ad_programs import AdProgram, load, programs
 
 torch.set_num_threads(1)
 
-EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "300"))
 SEEDS = 2          # argument tuples per program (one compile each)
 TARGET = os.environ.get("COARSEN_AD_TARGET", "numpy")   # the reference target; "cpu" compiles each program with Numba
 LIMIT = 1e6        # values beyond this are discarded: finite differences lose their digits
@@ -39,6 +39,14 @@ _DIR = Path(tempfile.mkdtemp(prefix="coarsen_ad_"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_program_cache(tmp_path_factory):
+    """Hundreds of one-off programs: keep them out of the user's on-disk program cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COARSEN_CACHE_DIR", str(tmp_path_factory.mktemp("coarsen_cache")))
+        yield
 
 
 # ---------------------------------------------------------------------- references
