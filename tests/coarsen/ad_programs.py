@@ -6,19 +6,21 @@ same program statement for statement with torch ops on float64 tensors. `load` w
 to files and imports them (coarsen reads functions with `inspect.getsource`); `inputs(seed)`
 draws arguments. What the generator covers:
 
-- parameters: float scalars, float64 arrays of shapes (2,), (3,), (2, 3), maybe an int `n`;
-- expressions: + - * /, unary math in safe domains (sqrt(v**2 + 1), log1p(v**2), ...),
-  maximum/abs (kinks), sum/mean/max with and without axis, `@` and `.T`, element and slice
-  reads, np.array([...]) and `v[:, None] * w`, np.where, conditional expressions, helper calls;
-- statements: assignments, augmented assignments, np.zeros/np.ones/.copy() arrays written
-  element- and row-wise, if/elif/else on data, for-range loops (nested, bound by a constant or
-  by `n`), while loops with break and continue, returns inside branches and loops.
+- parameters: float scalars, float64 arrays of shapes (1,), (2,), (3,), (2, 3), maybe an int `n`;
+- expressions: + - * / ** (broadcasting included), unary math in safe domains (sqrt(v**2 + 1), log1p(v**2), ...),
+  maximum/minimum/abs/clip (kinks), sum/mean/max/min/prod with and without axis, as functions
+  or methods, `@`, np.dot and `.T`, element and slice reads, np.array([...]) and
+  `v[:, None] * w`, np.where, conditional expressions, calls of helpers (results and pairs);
+- statements: assignments, augmented assignments, unpacking a helper's pair of results,
+  np.zeros/np.ones/.copy() arrays written element- and row-wise, if/elif/else on data,
+  for-range loops (nested, bound by a constant or by `n`), while loops with break, continue
+  and data-dependent exits, returns inside branches and loops.
 
 How the twin stays the same program:
 - every scalar variable of the twin holds a tensor (a literal is wrapped: `_t(0.5)`), so torch
   functions always get tensors; `E.const` marks expressions that are plain Python numbers;
-- a twin write `y[i] = v` clones first (`y = y.clone(); y[i] = v`), since NumPy code has value
-  semantics here and autograd forbids changing a tensor a backward function saved;
+- a twin write `y[i] = v` clones first (`_w = v; y = y.clone(); y[i] = _w`): the NumPy code
+  has value semantics here, and autograd forbids changing a tensor a backward function saved;
 - an array bound to a name is never a view of another name (a bare name, slice or row is
   copied), so NumPy's aliasing and torch's views never matter.
 Branch conditions are random comparisons: points near a branch boundary or kink are left to
@@ -233,7 +235,7 @@ class Gen:
         return str(self.integer(-length, length - 1))
 
     def binary(self, kind: tuple, scope: Scope, depth: int) -> E:
-        op = self.choose(["+", "-", "*", "/"])
+        op = self.choose(["+", "-", "*", "/", "**"])
         if kind == F:
             a, b = self.scalar(scope, depth - 1), self.scalar(scope, depth - 1)
         else:
@@ -241,11 +243,18 @@ class Gen:
             sides = [(kind, kind), (kind, F), (F, kind)]
             if len(shape) == 2:
                 sides.append((kind, arr(shape[1:])))
+            if shape != (1,) and scope.named(lambda v: v.kind == arr((1,))):
+                sides.append((kind, arr((1,))))   # broadcasting a length-1 axis
             ka, kb = self.choose(sides)
+            if op == "**":
+                ka = kind   # the base sets the shape
             a, b = self.expr(ka, scope, depth - 1), self.expr(kb, scope, depth - 1)
         const = a.const and b.const
         if op == "/":   # a denominator >= 1
             return E(f"({a.np} / (1.0 + np.square({b.np})))", f"({a.th} / (1.0 + torch.square({b.tensor})))")
+        if op == "**":   # a base >= 1, a variable exponent
+            return E(f"(np.sqrt(np.square({a.np}) + 1.0) ** {b.np})",
+                     f"(torch.sqrt(torch.square({a.tensor}) + 1.0) ** {b.th})")
         return E(f"({a.np} {op} {b.np})", f"({a.th} {op} {b.th})", const=const)
 
     def ifexp(self, kind: tuple, scope: Scope, depth: int) -> E:
@@ -268,8 +277,11 @@ class Gen:
     def call(self, scope: Scope, depth: int) -> E:
         h = self.choose(self.helpers)
         args = [self.expr(k, scope, depth - 1) for k in h.params]
-        return E(f"{h.name}({', '.join(a.np for a in args)})",
-                 f"{h.name}({', '.join(a.tensor for a in args)})")
+        e = E(f"{h.name}({', '.join(a.np for a in args)})", f"{h.name}({', '.join(a.tensor for a in args)})")
+        if h.returns == F:
+            return e
+        k = h.returns[1].index(F)   # a pair (float, ...): take the float
+        return E(f"{e.np}[{k}]", f"{e.th}[{k}]")
 
     def array(self, shape: tuple, scope: Scope, depth: int) -> E:
         kind = arr(shape)
@@ -277,7 +289,7 @@ class Gen:
         options = ["var"] * 4 * bool(same) + ["build"]
         if depth > 0:
             options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where", "clip", "maximum"]
-            if len(shape) == 1:
+            if len(shape) == 1 and shape[0] > 1:
                 options += ["matmul", "matmul", "reduce", "reduce", "slice", "slice"]
         what = self.choose(options)
         if what == "var":
@@ -348,6 +360,8 @@ class Gen:
 
     def statement(self, scope: Scope, indent: int, depth: int, in_loop: bool, returns: tuple) -> None:
         options = ["assign"] * 3 + ["reassign"] * 2 + ["augassign", "array", "array", "write", "write", "write"]
+        if any(h.returns != F for h in self.helpers):
+            options += ["unpack"]
         if depth < 2:
             options += ["if", "if", "for", "for", "for", "while", "while"]
         if in_loop:
@@ -424,6 +438,15 @@ class Gen:
         self.emit(indent, f"{name}[{where}] {op} {e.np}",
                   f"_w = {e.th}; {name} = {name}.clone(); {name}[{where}] {op} _w")
 
+    def stmt_unpack(self, scope, indent, depth, in_loop, returns) -> None:
+        h = self.choose([h for h in self.helpers if h.returns != F])
+        args = [self.expr(k, scope, 2) for k in h.params]
+        names = [self.fresh("t") for _ in h.returns[1]]
+        self.emit(indent, f"{', '.join(names)} = {h.name}({', '.join(a.np for a in args)})",
+                  f"{', '.join(names)} = {h.name}({', '.join(a.tensor for a in args)})")
+        for name, kind in zip(names, h.returns[1]):
+            scope.vars[name] = Var(kind)
+
     def stmt_if(self, scope, indent, depth, in_loop, returns) -> None:
         c = self.cond(scope, 2)
         self.emit(indent, f"if {c.np}:", f"if {c.th}:")
@@ -473,6 +496,11 @@ class Gen:
         self.emit_return(indent + 1, scope, returns)
 
     def emit_return(self, indent: int, scope: Scope, returns: tuple) -> None:
+        if returns[0] == "t":   # a helper returning a pair
+            items = [self.expr(k, scope, 2) for k in returns[1]]
+            self.emit(indent, f"return {', '.join(e.np for e in items)}",
+                      f"return {', '.join(e.tensor for e in items)}")
+            return
         e = self.expr(returns, scope, 3)
         if returns == F:
             self.emit(indent, f"return {e.np}", f"return {e.tensor}")
@@ -490,14 +518,16 @@ def programs(draw, returns: str = "scalar") -> AdProgram:
         kinds = tuple(draw(st.sampled_from([F, F, arr((3,)), arr((2, 3))])) for _ in range(draw(st.integers(1, 2))))
         names = [f"u{j}" for j in range(len(kinds))]
         scope = Scope({n: Var(kd) for n, kd in zip(names, kinds)})
+        gives = draw(st.sampled_from([F, F, ("t", (F, F)), ("t", (F, arr((3,))))]))
         gen.emit(0, f"def h{k}({', '.join(names)}):")
-        gen.block(scope, 1, 1, False, F, draw(st.integers(0, 2)))
-        gen.emit_return(1, scope, F)
+        gen.block(scope, 1, 1, False, gives, draw(st.integers(0, 2)))
+        gen.emit_return(1, scope, gives)
         np_parts.append("\n\n" + "\n".join(gen.np_lines) + "\n")
         th_parts.append("\n\n" + "\n".join(gen.th_lines) + "\n")
-        helpers.append(Helper(f"h{k}", kinds, F))
+        helpers.append(Helper(f"h{k}", kinds, gives))
     gen = Gen(draw, helpers)
-    kinds = [draw(st.sampled_from([F, arr((2,)), arr((3,)), arr((2, 3))])) for _ in range(draw(st.integers(1, 3)))]
+    kinds = [draw(st.sampled_from([F, arr((2,)), arr((3,)), arr((2, 3)), F, arr((1,))]))
+             for _ in range(draw(st.integers(1, 3)))]
     names = [f"x{j}" for j in range(len(kinds))]
     scope = Scope({n: Var(kd) for n, kd in zip(names, kinds)})
     if draw(st.integers(0, 2)) == 0:
