@@ -7,10 +7,16 @@ For each program drawn and a few argument tuples:
 - `vjp` of a program returning an array agrees with torch's vector-Jacobian product for a random
   cotangent, and with finite differences of <cotangent, f>.
 
+Both properties run on the "numpy" target (the reference: hundreds of programs) and on the
+default "cpu" target (Numba compiles each program: a few programs).
+
 Finite differences: a component is compared only when two step sizes agree (a branch boundary
 or kink within a step makes them disagree); such skips are reported as hypothesis events.
-Draws where CPython raises or NumPy warns (overflow) are discarded. The number of cases per run
-is `COARSEN_AD_EXAMPLES` programs per property (default below) times `SEEDS` argument tuples.
+Draws where CPython raises or NumPy warns (overflow) are discarded.
+
+Cases per run: `COARSEN_AD_EXAMPLES` programs (default 300) per numpy property and
+`COARSEN_AD_CPU_EXAMPLES` (default 6) per cpu property, each run on `SEEDS` = 2 argument
+tuples: 612 programs, up to 1224 argument tuples by default.
 """
 from __future__ import annotations
 
@@ -31,8 +37,9 @@ from ad_programs import AdProgram, load, programs
 torch.set_num_threads(1)
 
 EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "300"))
+CPU_EXAMPLES = int(os.environ.get("COARSEN_AD_CPU_EXAMPLES", "6"))
 SEEDS = 2          # argument tuples per program (one compile each)
-TARGET = os.environ.get("COARSEN_AD_TARGET", "numpy")   # the reference target; "cpu" compiles each program with Numba
+TARGET = os.environ.get("COARSEN_AD_TARGET", "numpy")   # of the many-program properties
 LIMIT = 1e6        # values beyond this are discarded: finite differences lose their digits
 _DIR = Path(tempfile.mkdtemp(prefix="coarsen_ad_"))
 
@@ -137,17 +144,13 @@ def scalar_argument(prog: AdProgram, k: int) -> str:
 
 
 # ---------------------------------------------------------------------- properties
-@pytest.mark.slow
-@SETTINGS
-@given(prog=programs("scalar"), seeds=st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS),
-       pick=st.integers(0, 2))
-def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds, pick) -> None:
+def check_gradient(prog: AdProgram, seeds, pick: int, target: str) -> None:
     np_mod, th_mod = load(prog, _DIR)
     argnums = prog.float_argnums
-    value_and_grad = coarsen.value_and_grad(np_mod.f, argnums=argnums, target=TARGET)
+    value_and_grad = coarsen.value_and_grad(np_mod.f, argnums=argnums, target=target)
     # `grad` with one int argnum has its own (gradient-only, fast) path: it must agree
     one = argnums[pick % len(argnums)]
-    grad_one = coarsen.grad(np_mod.f, argnums=one, target=TARGET)
+    grad_one = coarsen.grad(np_mod.f, argnums=one, target=target)
     checked = 0
     for seed in seeds:
         args = prog.inputs(seed)
@@ -178,10 +181,7 @@ def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seed
     assume(checked)
 
 
-@pytest.mark.slow
-@SETTINGS
-@given(prog=programs("array"), seeds=st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS))
-def test_vjp_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) -> None:
+def check_vjp(prog: AdProgram, seeds, target: str) -> None:
     np_mod, th_mod = load(prog, _DIR)
     argnums = prog.float_argnums
     checked = 0
@@ -193,9 +193,11 @@ def test_vjp_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) ->
         checked += 1
         note(f"args = {args!r}")
         cotangent = np.random.default_rng(seed + 1).uniform(-1, 1, size=expected.shape)
-        outputs, pullback = coarsen.vjp(np_mod.f, *args, argnums=argnums, target=TARGET)
+        kept = cotangent.copy()
+        outputs, pullback = coarsen.vjp(np_mod.f, *args, argnums=argnums, target=target)
         np.testing.assert_allclose(outputs, expected, rtol=1e-9, atol=1e-12, err_msg="vjp's outputs")
         grads = pullback(cotangent)
+        np.testing.assert_array_equal(cotangent, kept, err_msg="the pull-back changed the caller's cotangent")
         assert isinstance(grads, tuple) and len(grads) == len(argnums)
         t_value, t_grads = run_torch(th_mod.f, args, argnums, cotangent)
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
@@ -208,3 +210,35 @@ def test_vjp_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) ->
                 return None if out is None or out.shape != expected.shape else float(np.sum(cotangent * out))
             assert_close_to_fd(g, finite_differences(projected, args, k), what)
     assume(checked)
+
+
+SEED_LISTS = st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
+def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds, pick) -> None:
+    check_gradient(prog, seeds, pick, TARGET)
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(prog=programs("array"), seeds=SEED_LISTS)
+def test_vjp_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) -> None:
+    check_vjp(prog, seeds, TARGET)
+
+
+# the default target compiles each program with Numba (seconds each): a few programs per run
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=CPU_EXAMPLES)
+@given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
+def test_gradient_on_the_cpu_target(prog: AdProgram, seeds, pick) -> None:
+    check_gradient(prog, seeds, pick, "cpu")
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=CPU_EXAMPLES)
+@given(prog=programs("array"), seeds=SEED_LISTS)
+def test_vjp_on_the_cpu_target(prog: AdProgram, seeds) -> None:
+    check_vjp(prog, seeds, "cpu")
