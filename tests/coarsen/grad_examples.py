@@ -75,6 +75,10 @@ def scale(x, n):
     return x * n
 
 
+def two_outputs(x, y):
+    return x * y, np.sum(x) * y
+
+
 # -- non-differentiable points: the derivative of the branch taken
 def absolute(x):
     return np.abs(x)

@@ -207,6 +207,18 @@ def test_grad_of_a_non_scalar_output_is_an_error():
     np.testing.assert_array_equal(pullback(np.array([1.0, 2.0, 3.0]))[0], [2.0, 4.0, 6.0])
 
 
+def test_vjp_of_a_tuple_of_outputs_takes_a_tuple_of_cotangents():
+    x, y = np.array([1.0, 2.0, 3.0]), 0.5
+    (out_a, out_b), pullback = coarsen.vjp(ex.two_outputs, x, y)
+    np.testing.assert_array_equal(out_a, x * y)
+    assert out_b == 3.0
+    dx, dy = pullback((np.array([1.0, -1.0, 2.0]), 2.0))
+    np.testing.assert_allclose(dx, np.array([1.0, -1.0, 2.0]) * y + 2.0 * y)
+    assert dy == pytest.approx(np.dot([1.0, -1.0, 2.0], x) + 2.0 * np.sum(x))
+    with pytest.raises(coarsen.UnsupportedError, match="one float scalar"):
+        coarsen.grad(ex.two_outputs)(x, y)
+
+
 def test_grad_with_respect_to_an_int_argument_is_an_error():
     with pytest.raises(coarsen.UnsupportedError, match="2.0, not 2"):
         coarsen.grad(ex.scale, argnums=1)(1.5, 2)
