@@ -70,8 +70,12 @@ def _grad_value(g: Any, like: Any) -> Any:
     return float(g)
 
 
-def _output(o: Any) -> Any:
-    if isinstance(o, (np.floating, float)):
+def _output(o: Any, t: Any) -> Any:
+    """A result as its IR type says: a float for f64 scalars (generated code may produce an
+    int where a branch folds to a constant), a float64 array for f64 arrays."""
+    if t.dtype == "f64":
+        return float(o) if t.rank == 0 else np.asarray(o, dtype=np.float64)
+    if isinstance(o, np.floating):
         return float(o)
     return o
 
@@ -157,6 +161,8 @@ class _Derivative(_Transformed):
                 return (float(outs[0]), g) if value_too else g
             return fast
 
+        types = prog.result_types
+
         def general(args, cotangents=(1.0,)):
             leaves = _flat_leaves(args)
             outs, grads = compiled(*leaves, *cotangents)
@@ -164,8 +170,8 @@ class _Derivative(_Transformed):
             structured = tuple(tree.unflatten(arg_tree[1][a], it) for a in nums)
             grad = structured[0] if single else structured
             if self.kind == "vjp":
-                return tree.unflatten(result_tree, [_output(o) for o in outs]), grad
-            return (_output(outs[0]), grad) if value_too else grad
+                return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)]), grad
+            return (_output(outs[0], types[0]), grad) if value_too else grad
         return general
 
 
@@ -180,7 +186,9 @@ class _Jit(_Transformed):
             compiled = getattr(compiled, "fn", compiled)
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
             return (lambda args: float(compiled(*args)[0])) if scalar else (lambda args: compiled(*args)[0])
-        return lambda args: tree.unflatten(result_tree, [_output(o) for o in compiled(*_flat_leaves(args))])
+        types = prog.result_types
+        return lambda args: tree.unflatten(result_tree, [_output(o, t) for o, t in
+                                                         zip(compiled(*_flat_leaves(args)), types)])
 
 
 def _decorator(kind: str, doc: str):

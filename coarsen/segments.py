@@ -215,13 +215,19 @@ class _Planner:
                 self.cut(y, "yielded from a region")
         self.scope = outer_scope
 
+    def numeric_operands(self, instr: Instr) -> list[sp.Expr]:
+        """The operands' expressions; a bool used as a number (`x * (x > 0)`) is Phi(b, 1, 0):
+        NumPy refuses arithmetic like `-b` on bool arrays, and its derivative is zero."""
+        ops = [self.operand(a) for a in instr.args]
+        return [Phi(o, 1, 0) if a.type.dtype == "bool" and not (instr.op is Op.WHERE and k == 0) else o
+                for k, (a, o) in enumerate(zip(instr.args, ops))]
+
     def candidate(self, instr: Instr, absorbed: bool) -> None:
         v = instr.result
-        ops = [self.operand(a) for a in instr.args]
-        expr = self.build(instr, ops)
+        expr = self.build(instr, self.numeric_operands(instr))
         if not absorbed and sp.count_ops(expr) > CAP:
             self.split(instr)
-            expr = self.build(instr, [self.operand(a) for a in instr.args])
+            expr = self.build(instr, self.numeric_operands(instr))
         self.plan.expr[v.id] = expr
         self.plan.candidates.add(v.id)
         self.plan.values[v.id] = v
@@ -245,7 +251,7 @@ class _Planner:
                 return
             best = max(inner, key=lambda a: (self.uses[a.id], sp.count_ops(self.plan.expr[a.id])))
             self.cut(best, f"size cap {CAP} (most-used operand)")
-            if sp.count_ops(self.build(instr, [self.operand(a) for a in instr.args])) <= CAP:
+            if sp.count_ops(self.build(instr, self.numeric_operands(instr))) <= CAP:
                 return
 
     def build(self, instr: Instr, ops: list[sp.Expr]) -> sp.Expr:

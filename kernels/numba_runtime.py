@@ -66,6 +66,13 @@ def _unbroadcast(x, shape):
     _unsupported("unbroadcast", f"rank {n} -> {k}")
 
 
+@overload(rt.reshape)
+def _reshape(x, shape):
+    if isinstance(x, types.Array) and x.layout == "C":
+        return lambda x, shape: x.reshape(shape)
+    return lambda x, shape: np.ascontiguousarray(x).reshape(shape)
+
+
 @overload(rt.to_scalar)
 def _to_scalar(x):
     if _rank(x) == 0:

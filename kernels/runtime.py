@@ -25,6 +25,11 @@ def unbroadcast(x, shape):
     return np.broadcast_to(x, shape)
 
 
+def reshape(x, shape):
+    """np.reshape, also for non-contiguous x (Numba reshapes only contiguous arrays)."""
+    return np.reshape(x, shape)
+
+
 def to_scalar(x) -> float:
     """The total of an array; a scalar unchanged (a scalar's adjoint from an array use)."""
     return float(np.sum(x))

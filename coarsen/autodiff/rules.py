@@ -101,7 +101,7 @@ def _transpose(rev, instr, code, declared):
 @derivative(Op.RESHAPE)
 def _reshape(rev, instr, code, declared):
     x = instr.args[0]
-    rev.accum(x, f"np.reshape({rev.d(instr.result)}, {rev.shape(x)})", code, declared)
+    rev.accum(x, f"rt.reshape({rev.d(instr.result)}, {rev.shape(x)})", code, declared)
 
 
 @derivative(Op.COPY)

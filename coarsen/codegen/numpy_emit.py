@@ -111,7 +111,7 @@ def _shape(dims: list[str]) -> str:
 
 @rule(Op.RESHAPE)
 def _reshape(instr, a):
-    return f"np.reshape({a[0]}, {_shape(a[1:])})"
+    return f"rt.reshape({a[0]}, {_shape(a[1:])})"
 
 
 @rule(Op.SHAPE)

@@ -7,10 +7,11 @@ to files and imports them (coarsen reads functions with `inspect.getsource`); `i
 draws arguments. What the generator covers:
 
 - parameters: float scalars, float64 arrays of shapes (1,), (2,), (3,), (2, 3), maybe an int `n`;
-- expressions: + - * / ** (broadcasting included), unary math in safe domains (sqrt(v**2 + 1), log1p(v**2), ...),
-  maximum/minimum/abs/clip (kinks), sum/mean/max/min/prod with and without axis, as functions
-  or methods, `@`, np.dot and `.T`, element and slice reads, np.array([...]) and
-  `v[:, None] * w`, np.where, conditional expressions, calls of helpers (results and pairs);
+- expressions: + - * / ** (with broadcasting), unary math in safe domains (sqrt(v**2 + 1),
+  log1p(v**2), ...), maximum/minimum/abs/sign/clip (kinks), comparisons used as numbers,
+  sum/mean/max/min/prod with and without axis (and keepdims), as functions or methods,
+  reshape, `@`, np.dot and `.T`, element and slice reads, np.array([...]) and `v[:, None] * w`,
+  np.where, conditional expressions, calls of helpers (results and pairs);
 - statements: assignments, augmented assignments, unpacking a helper's pair of results,
   np.zeros/np.ones/.copy() arrays written element- and row-wise, if/elif/else on data,
   for-range loops (nested, bound by a constant or by `n`), while loops with break, continue
@@ -131,6 +132,12 @@ UNARY = [
     ("np.arctan({a})", "torch.arctan({a})"),
     ("(1.0 / (1.0 + np.exp(-{a})))", "(1.0 / (1.0 + torch.exp(-{a})))"),
     ("(({a}) ** 2)", "(({a}) ** 2)"),
+    ("(({a}) ** 3)", "(({a}) ** 3)"),
+    ("np.sinh({a})", "torch.sinh({a})"),
+    ("np.cosh({a})", "torch.cosh({a})"),
+    ("np.expm1({a})", "torch.expm1({a})"),
+    ("np.log2(np.square({a}) + 0.5)", "torch.log2(torch.square({a}) + 0.5)"),
+    ("np.sign({a})", "torch.sign({a})"),
 ]
 # scalar-only spellings through the math module
 MATH_UNARY = [("math.sin({a})", "torch.sin({a})"), ("math.exp({a})", "torch.exp({a})"),
@@ -252,9 +259,10 @@ class Gen:
         const = a.const and b.const
         if op == "/":   # a denominator >= 1
             return E(f"({a.np} / (1.0 + np.square({b.np})))", f"({a.th} / (1.0 + torch.square({b.tensor})))")
-        if op == "**":   # a base >= 1, a variable exponent
-            return E(f"(np.sqrt(np.square({a.np}) + 1.0) ** {b.np})",
-                     f"(torch.sqrt(torch.square({a.tensor}) + 1.0) ** {b.th})")
+        if op == "**":   # a base >= 1, a variable exponent in (-2, 2): an unbounded one makes
+            # ill-conditioned programs (sin of 1e9) whose NumPy and coarsen values differ
+            return E(f"(np.sqrt(np.square({a.np}) + 1.0) ** (2.0 * np.tanh({b.np})))",
+                     f"(torch.sqrt(torch.square({a.tensor}) + 1.0) ** (2.0 * torch.tanh({b.tensor})))")
         return E(f"({a.np} {op} {b.np})", f"({a.th} {op} {b.th})", const=const)
 
     def ifexp(self, kind: tuple, scope: Scope, depth: int) -> E:
@@ -288,7 +296,9 @@ class Gen:
         same = scope.named(lambda v: v.kind == kind)
         options = ["var"] * 4 * bool(same) + ["build"]
         if depth > 0:
-            options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where", "clip", "maximum"]
+            options += ["unary", "unary", "binary", "binary", "binary", "ifexp", "where", "clip", "maximum", "mask"]
+            if len(shape) == 2:
+                options += ["normalize", "reshape"]
             if len(shape) == 1 and shape[0] > 1:
                 options += ["matmul", "matmul", "reduce", "reduce", "slice", "slice"]
         what = self.choose(options)
@@ -315,6 +325,21 @@ class Gen:
             a, b = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
             t = self.literal()
             return E(f"np.where({c.np} > {t}, {a.np}, {b.np})", f"torch.where({c.th} > {t}, {a.th}, {b.th})")
+        if what == "mask":   # a comparison used as numbers: no derivative through the mask
+            a, c = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
+            t = self.literal()
+            return E(f"({a.np} * ({c.np} > {t}))", f"({a.th} * ({c.th} > {t}))")
+        if what == "normalize":   # a keepdims reduction broadcast back
+            a, m = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
+            axis = self.choose([0, 1, -1])
+            np_f, th_f = self.choose([("np.max", "torch.amax"), ("np.sum", "torch.sum"), ("np.mean", "torch.mean")])
+            return E(f"({a.np} - {np_f}({m.np}, axis={axis}, keepdims=True))",
+                     f"({a.th} - {th_f}({m.th}, dim={axis}, keepdim=True))")
+        if what == "reshape":   # (2, 3) -> (3, 2) -> transposed back to (2, 3)
+            a = self.array(shape, scope, depth - 1)
+            if self.draw(st.booleans()):
+                return E(f"np.reshape({a.np}, (3, 2)).T", f"torch.reshape({a.th}, (3, 2)).T", view=a.view)
+            return E(f"{a.np}.reshape((3, 2)).T", f"{a.th}.reshape((3, 2)).T", view=a.view)
         if what == "clip":
             a = self.array(shape, scope, depth - 1)
             lo, hi = sorted(self.draw(st.integers(-15, 15)) / 10 for _ in range(2))
