@@ -46,6 +46,9 @@ class Reverse:
         self.tapes: dict[int, str] = {}
         self.counts: dict[int, str] = {}
         self.remat: set[int] = set()         # loop-body values the backward recomputes
+        # adjoint variables known to hold a writable buffer of their own (a fresh copy, a loop
+        # carry, or one handed over whole from such a variable): no copy needed to update it
+        self.exclusive: set[str] = set()
 
     # ---------------------------------------------------------------- names
     def ref(self, v: Value) -> str:
@@ -125,8 +128,11 @@ class Reverse:
             return
         if v.id in self.scatter and v.type.rank and not owned:
             code.line(f"{dv} = rt.fresh({expr})")
+            self.exclusive.add(dv)
         else:
             code.line(f"{dv} = {expr}")
+            if owned and expr in self.exclusive:
+                self.exclusive.add(dv)
         declared.add(v.id)
 
     # ---------------------------------------------------------------- regions
@@ -305,6 +311,8 @@ class Reverse:
             # result's adjoint may be a read-only broadcast or shared with another adjoint)
             start = (f"rt.fresh({self.d(r)})" if r.type.rank else self.d(r)) if r.id in declared else self.zero(r)
             code.line(f"{carry[k]} = {start}")
+            if r.type.rank:
+                self.exclusive.add(carry[k])
 
         def prologue(inner, scope):
             for k in slots:
@@ -314,10 +322,11 @@ class Reverse:
         for k in slots:
             p = params[k]
             back = self.d(p) if p.id in scope else self.zero(p)
-            if p.id in scope and p.type.rank and p.id not in self.scatter and (
+            if p.id in scope and p.type.rank and p.id not in self.scatter and back not in self.exclusive and (
                     body.yields[k].id in self.scatter or inits[k].id in self.scatter):
                 # the next iteration's yield (or the init) takes the carry over and updates it in
-                # place; d_p may be a read-only broadcast or another adjoint's buffer
+                # place; d_p may be a read-only broadcast or another adjoint's buffer (not when
+                # it is the carry's own buffer, updated in place through the body: RK4's trajectory)
                 back = f"rt.fresh({back})"
             inner.line(f"{carry[k]} = {back}")
         if is_for:
@@ -420,6 +429,7 @@ class Reverse:
                 # loop carry takes it over), and the caller's cotangent must stay untouched;
                 # vjp's outputs-only run passes a scalar 0.0, broadcast here to the output's shape
                 src = f"rt.cotangent({ct}, {self.shape(o)})" if o.type.rank else ct
+                self.exclusive.add(src)
                 self.accum(o, src, backward, declared, owned=True)
         self.region(self.fn.body, backward, declared)
         grads = []
