@@ -305,10 +305,12 @@ def isolated_child(spec: str) -> None:
     print(json.dumps([vars(r) for r in rows]))
 
 
-def second_process_compile(bench: Benchmark, case_size: int, target: str) -> float | None:
+def second_process_compile(bench: Benchmark, case_size: int, target: str, cold: bool = False) -> float | None:
     """coarsen.grad's first call in a fresh process sharing this run's disk cache, after a
     one-line program has paid the process's one-off costs (importing Numba, loading coarsen's
-    runtime)."""
+    runtime). `cold`: with empty coarsen and Numba caches instead, as on a machine where
+    coarsen never compiled anything (its Numba runtime library, `kernels.numba_runtime`, is
+    otherwise cached on disk after its first use)."""
     code = ("import sys, time, numpy as np, coarsen, importlib; from benchmarks import _probe; "
             f"coarsen.grad(_probe.square, target={target!r})(3.0); "   # imports, Numba start-up
             f"m = importlib.import_module('benchmarks.{bench.name}'); b = m.BENCHMARK; "
@@ -317,6 +319,9 @@ def second_process_compile(bench: Benchmark, case_size: int, target: str) -> flo
             "t = time.perf_counter(); g(*c.args); print(time.perf_counter() - t)")
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    if cold:
+        env["COARSEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="coarsen-bench-cold-")
+        env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-bench-cold-")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                              timeout=300, cwd=root)
@@ -393,9 +398,10 @@ def table(rows: list[Row], benches: dict[str, Benchmark], header: str) -> str:
     return "\n".join(out)
 
 
-def compile_table(rows: list[Row], benches: dict[str, Benchmark], warm: dict[str, float | None]) -> str:
+def compile_table(rows: list[Row], benches: dict[str, Benchmark], warm: dict[str, float | None],
+                  cold: dict[str, float | None]) -> str:
     peers = ("coarsen grad", "coarsen primal", "hand numba", "jax jit(grad)", "torch.compile")
-    cols = ["benchmark", "size", *peers, "coarsen grad, 2nd process"]
+    cols = ["benchmark", "size", *peers, "coarsen grad, 2nd process", "coarsen grad, cold process"]
     cases: dict[tuple[str, int], dict[str, Row]] = {}
     for r in rows:
         cases.setdefault((r.bench, r.size), {})[r.peer] = r
@@ -404,11 +410,13 @@ def compile_table(rows: list[Row], benches: dict[str, Benchmark], warm: dict[str
         cells = [benches[bench].title, next(iter(by_peer.values())).label]
         cells += [_fmt_time(by_peer[p].compile_s) if p in by_peer else "-" for p in peers]
         cells.append(_fmt_time(warm.get(bench)) if bench not in seen else "")
+        cells.append(_fmt_time(cold.get(bench)) if bench not in seen else "")
         seen.add(bench)
         body.append(cells)
     widths = [max(len(c[i]) for c in [cols, *body]) for i in range(len(cols))]
     out = ["Compile times (first call minus one steady call; coarsen's later sizes and the 2nd "
-           "process hit its disk cache, as its compiled code depends on ranks, not sizes):",
+           "process hit its disk cache, as its compiled code depends on ranks, not sizes; the cold "
+           "process has empty coarsen and Numba caches, as on a machine where coarsen never ran):",
            "  ".join(c.ljust(w) for c, w in zip(cols, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in body]
     return "\n".join(out)
@@ -487,12 +495,13 @@ def main(benches: list[Benchmark], argv=None, default_name: str = "all") -> list
             bar.write(f"{bench.name} {case.label}: max rel err ({errs})"
                       + (f"\n    {problems}" if problems else ""))
     by_name = {b.name: b for b in benches}
-    warm = {}
+    warm, cold = {}, {}
     if any(p.name == "coarsen grad" for p in peers):
-        for b in tqdm(benches, desc="2nd-process compile", unit="bench", dynamic_ncols=True):
+        for b in tqdm(benches, desc="2nd/cold-process compile", unit="bench", dynamic_ncols=True):
             sizes = b.quick_sizes if args.quick else b.sizes
             warm[b.name] = second_process_compile(b, sizes[0], target)
-    text = "\n\n".join([table(rows, by_name, header), compile_table(rows, by_name, warm)])
+            cold[b.name] = second_process_compile(b, sizes[0], target, cold=True)
+    text = "\n\n".join([table(rows, by_name, header), compile_table(rows, by_name, warm, cold)])
     print()
     print(text)
     prefix = Path(args.out) if args.out else RESULTS / (default_name + ("-quick" if args.quick else ""))

@@ -56,6 +56,42 @@ def _fast_key(args: tuple) -> tuple:
     return tuple(key)
 
 
+_ENTRIES: dict[tuple, Callable] = {}
+
+
+def _guarded_entry(key: tuple, runner: Callable, dispatch: Callable) -> Callable:
+    """`entry(args)`: `runner(args)` when `args` have the signature `key`, else `dispatch(args)`.
+    Generated per signature shape as straight-line checks (no loop, no key tuple): this is
+    what a call costs on top of the compiled program (~0.1 us for three arguments, against
+    ~0.35 us for the `_fast_key` lookup)."""
+    make = _ENTRIES.get(key)
+    if make is None:
+        names = [f"a{k}" for k in range(len(key))]
+        checks = []
+        for name, k in zip(names, key):
+            if isinstance(k, tuple):
+                ndim, char = k
+                checks.append(f"type({name}) is ndarray and {name}.ndim == {ndim} and "
+                              f"{name}.dtype is DTYPE_{ord(char)}")
+            else:
+                checks.append(f"type({name}) is {k.__module__}.{k.__qualname__}".replace("builtins.", ""))
+        unpack = f"        {', '.join(names)}{',' if len(names) == 1 else ''} = args\n" if names else ""
+        source = (f"def make(runner, dispatch):\n"
+                  f"    def entry(args):\n"
+                  f"        if len(args) != {len(key)}:\n"
+                  f"            return dispatch(args)\n"
+                  f"{unpack}"
+                  f"        if {' and '.join(checks) or 'True'}:\n"
+                  f"            return runner(args)\n"
+                  f"        return dispatch(args)\n"
+                  f"    return entry\n")
+        namespace = {"ndarray": np.ndarray, "numpy": np,
+                     **{f"DTYPE_{ord(k[1])}": np.dtype(k[1]) for k in key if isinstance(k, tuple)}}
+        exec(compile(source, "<coarsen entry>", "exec"), namespace)   # our own checks only
+        make = _ENTRIES[key] = namespace["make"]
+    return make(runner, dispatch)
+
+
 def _flat_leaves(args: tuple) -> list:
     leaves, _ = tree.flatten(args)
     return [np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) and v.dtype != np.float64
@@ -105,11 +141,30 @@ class _Transformed:
         return prog
 
     def __call__(self, *args):
+        return self.entry(args)
+
+    def entry(self, args: tuple):
+        """The first call, and any call whose signature differs from the last one: the
+        signature lookup, then (for flat arguments) a guarded entry for that signature takes
+        over `entry` (an instance attribute shadowing this method)."""
         try:
-            runner = self.runners[_fast_key(args)]
-        except (KeyError, TypeError):
+            key = _fast_key(args)
+        except TypeError:
+            return self.make_runner(args)(args)   # nested arguments: looked up on every call
+        runner = self.runners.get(key)
+        if runner is None:
             runner = self.make_runner(args)
+        self.entry = _guarded_entry(key, runner, self._dispatch)
         return runner(args)
+
+    def forget(self) -> None:
+        """Drop every compiled program and runner (the next call compiles again)."""
+        self.programs.clear()
+        self.runners.clear()
+        self.__dict__.pop("entry", None)
+
+    def _dispatch(self, args: tuple):
+        return _Transformed.entry(self, args)
 
     def make_runner(self, args: tuple) -> Callable:
         prog = self.program(args)

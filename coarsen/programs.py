@@ -217,8 +217,7 @@ def clear_memory_caches() -> None:
     from coarsen.api import _Transformed
     for obj in gc.get_objects():
         if isinstance(obj, _Transformed):
-            obj.programs.clear()
-            obj.runners.clear()
+            obj.forget()
 
 
 def check_differentiable(kind: str, fn_name: str):

@@ -30,6 +30,7 @@ class VMapped:
         if isinstance(fn, _Transformed):
             inner = copy.copy(fn)   # same transform, compiled for this target
             inner.programs, inner.runners = {}, {}
+            inner.__dict__.pop("entry", None)   # the original's entry calls its own runners
         else:
             inner = _Jit(fn, None, target)
         inner.target = "numpy" if target == "cuda" else target   # cuda reads the source only

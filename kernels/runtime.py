@@ -25,6 +25,21 @@ def unbroadcast(x, shape):
     return np.broadcast_to(x, shape)
 
 
+def matmul(a, b):
+    """a @ b for ranks 1-2."""
+    return a @ b
+
+
+def outer(a, b):
+    """np.outer of two vectors."""
+    return np.outer(a, b)
+
+
+def broadcast_shapes(a, b):
+    """np.broadcast_shapes of two shapes."""
+    return np.broadcast_shapes(a, b)
+
+
 def reshape(x, shape):
     """np.reshape, also for non-contiguous x (Numba reshapes only contiguous arrays)."""
     return np.reshape(x, shape)

@@ -80,7 +80,9 @@ class Reverse:
             else:
                 parts = [source(w.id) if w.id in self.plan.leaves and self.prog.def_region.get(w.id)
                          is self.fn.body else self._leaf_shape(w) for w in leaves]
-                text = parts[0] if len(parts) == 1 else f"np.broadcast_shapes({', '.join(parts)})"
+                text = parts[0]
+                for part in parts[1:]:
+                    text = f"rt.broadcast_shapes({text}, {part})"
             memo[vid] = text
             return text
 

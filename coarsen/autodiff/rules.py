@@ -83,12 +83,12 @@ def _matmul(rev, instr, code, declared):
     ra, rb = a.type.rank, b.type.rank
     if a.id in rev.active:
         bb = rev.ref(b)
-        grad = {(2, 2): f"{d} @ {bb}.T", (1, 2): f"{bb} @ {d}", (2, 1): f"np.outer({d}, {bb})",
+        grad = {(2, 2): f"rt.matmul({d}, {bb}.T)", (1, 2): f"rt.matmul({bb}, {d})", (2, 1): f"rt.outer({d}, {bb})",
                 (1, 1): f"{d} * {bb}"}[(ra, rb)]
         rev.accum(a, grad, code, declared)
     if b.id in rev.active:
         aa = rev.ref(a)
-        grad = {(2, 2): f"{aa}.T @ {d}", (1, 2): f"np.outer({aa}, {d})", (2, 1): f"{aa}.T @ {d}",
+        grad = {(2, 2): f"rt.matmul({aa}.T, {d})", (1, 2): f"rt.outer({aa}, {d})", (2, 1): f"rt.matmul({aa}.T, {d})",
                 (1, 1): f"{d} * {aa}"}[(ra, rb)]
         rev.accum(b, grad, code, declared)
 

@@ -24,8 +24,7 @@ def rule(*ops: Op):
 
 
 _INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.FLOORDIV: "//", Op.MOD: "%",
-          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!=",
-          Op.MATMUL: "@"}
+          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!="}
 _UFUNC = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.SQRT: "sqrt",
           Op.SIN: "sin", Op.COS: "cos", Op.TAN: "tan", Op.TANH: "tanh", Op.ARCTAN: "arctan",
           Op.SINH: "sinh", Op.COSH: "cosh", Op.ABS: "abs", Op.SIGN: "sign",
@@ -39,6 +38,11 @@ for _op, _fn in _UFUNC.items():
 
 def _is_array(instr: Instr) -> bool:
     return instr.result.type.rank > 0
+
+
+@rule(Op.MATMUL)
+def _matmul(instr, a):
+    return f"rt.matmul({a[0]}, {a[1]})"
 
 
 @rule(Op.POW)

@@ -70,6 +70,9 @@ def describe(binding: Any) -> str:
         return f"a value of type {binding.type}"
     if isinstance(binding, tuple):
         return f"a tuple of {len(binding)}"
+    if isinstance(binding, list):
+        return (f"a list of {len(binding)} (a list argument is a container of separate values, "
+                "as in JAX; pass np.array(...) for an array)")
     if isinstance(binding, dict):
         return "a dict"
     if isinstance(binding, Method):

@@ -191,3 +191,34 @@ def test_cuda_without_a_gpu_says_what_to_install():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert "pip install 'coarsen[gpu]'" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def _sum_scaled(x, n):
+    total = 0.0
+    for i in range(n):
+        total = total + np.sum(x * x) * (i + 1)
+    return total
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_calls_that_change_signature_take_the_right_program(target):
+    """The guarded entry for the last signature must never run another signature's program:
+    a float where an int was, another rank or dtype, a non-float64 array, nested arguments."""
+    g = coarsen.value_and_grad(_sum_scaled, target=target)
+    x1, x2 = rng.normal(size=3), rng.normal(size=(2, 3))
+    calls = [(x1, 2), (x1, 3), (x2, 2), (x1, 2), (x1.astype(np.float32), 2), (x1, np.int64(3)),
+             (x2, 3)]
+    for x, n in calls:
+        value, grad = g(x, n)
+        xs = np.asarray(x, dtype=np.float64)
+        scale = sum(i + 1 for i in range(int(n)))
+        assert value == pytest.approx(scale * np.sum(xs * xs), rel=1e-6)
+        np.testing.assert_allclose(grad, 2 * scale * xs, rtol=1e-6)
+        assert np.shape(grad) == np.shape(xs)
+    # a float where the loop bound was an int is refused, not truncated; a list is a container
+    with pytest.raises(Exception):
+        g(x1, 2.5)
+    with pytest.raises(coarsen.CoarsenTypeError, match="a list of 3"):
+        g(list(x1), 2)
+    g.forget()
+    assert g(x1, 2)[0] == pytest.approx(3 * np.sum(x1 * x1))
