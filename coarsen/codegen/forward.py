@@ -202,12 +202,14 @@ def needed_values(prog: Program, roots: set[int]) -> set[int]:
 
 class ForwardEmitter:
     def __init__(self, prog: Program, needed: set[int], pushes: dict[int, list[Value]],
-                 tapes: dict[int, str], counts: dict[int, str], inplace_ok) -> None:
+                 tapes: dict[int, str], counts: dict[int, str], inplace_ok,
+                 array_tapes: dict[int, Instr] | None = None) -> None:
         self.prog = prog
         self.needed = needed
         self.pushes = pushes      # id(region) -> values to record at its end
         self.tapes = tapes        # id(region) -> its tape (a list used as a stack)
         self.counts = counts      # id(while instr) -> trip-count list name
+        self.array_tapes = array_tapes or {}   # id(region) -> the for loop that bounds its records
         self.inplace_ok = inplace_ok
 
     def live(self, instr: Instr) -> bool:
@@ -226,9 +228,16 @@ class ForwardEmitter:
 
     def push(self, region: Region, code: Code) -> None:
         values = self.pushes.get(id(region))
-        if values:
+        if not values:
+            return
+        tape = self.tapes[id(region)]
+        if id(region) in self.array_tapes:
+            for k, v in enumerate(values):
+                code.line(f"{tape}[{tape}_n, {k}] = {self.prog.name(v)}")
+            code.line(f"{tape}_n += 1")
+        else:
             names = ", ".join(self.prog.name(v) for v in values)
-            code.line(f"{self.tapes[id(region)]}.append(({names},))")
+            code.line(f"{tape}.append(({names},))")
 
     def instr(self, instr: Instr, code: Code) -> None:
         prog, op = self.prog, instr.op
@@ -294,6 +303,12 @@ class ForwardEmitter:
         start, stop, step, *inits = instr.args
         body = instr.regions[0]
         slots = self._carry_in(instr, inits, code)
+        for rid, loop in self.array_tapes.items():
+            if loop is instr:
+                tape = self.tapes[rid]
+                trips = f"rt.trip_count({prog.src(start)}, {prog.src(stop)}, {prog.src(step)})"
+                code.line(f"{tape} = np.empty(({trips}, {len(self.pushes[rid])}))")
+                code.line(f"{tape}_n = 0")
         index = prog.name(body.params[0])
         with code.block(f"for {index} in range({prog.src(start)}, {prog.src(stop)}, {prog.src(step)}):"):
             self._bind_params(body.params[1:], instr, slots, code)
