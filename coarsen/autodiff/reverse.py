@@ -479,7 +479,16 @@ class Reverse:
         needed = needed_values(self.prog, roots)
         forward = Code()
         for rid, tape in self.tapes.items():
-            if rid not in self.array_tapes:
+            if rid in self.array_tapes:
+                continue
+            needs = self.pushes[rid]
+            if all(v.type.rank == 0 for v in needs):
+                # typed by a first record, popped at once: Numba must know the list's type even
+                # where it prunes every append (a branch its constant folding decides)
+                zero = {"f64": "0.0", "bool": "False", "i64": "0"}
+                forward.line(f"{tape} = [({', '.join(zero[v.type.dtype] for v in needs)},)]")
+                forward.line(f"{tape}.pop()")
+            else:
                 forward.line(f"{tape} = []")
         for count in self.counts.values():
             forward.line(f"{count} = []")

@@ -30,7 +30,16 @@ _FOLDABLE = {
     Op.NOT: lambda a: not a,
     Op.AND: lambda a, b: a and b,
     Op.OR: lambda a, b: a or b,
+    # float-valued whatever the argument types, as the IR types them
+    Op.DIV: lambda a, b: a / b,
+    Op.EXP: math.exp, Op.LOG: math.log, Op.LOG1P: math.log1p, Op.EXPM1: math.expm1,
+    Op.SQRT: math.sqrt, Op.SIN: math.sin, Op.COS: math.cos, Op.TAN: math.tan,
+    Op.TANH: math.tanh, Op.ARCTAN: math.atan, Op.SINH: math.sinh, Op.COSH: math.cosh,
 }
+
+
+_FLOAT_VALUED = {Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
+                 Op.ARCTAN, Op.SINH, Op.COSH}
 
 
 def scalar_type_of(value: Any) -> Type:
@@ -100,7 +109,12 @@ class Builder:
         values = [self.constants[a.id] for a in args]
         if op in (Op.FLOORDIV, Op.MOD) and values[1] == 0:
             return None
-        result = fn(*values)
+        try:
+            result = fn(*values)
+        except (ArithmeticError, ValueError):   # 1/0, log(-1): left to run (NumPy's inf/nan)
+            return None
+        if op is Op.DIV or op in _FLOAT_VALUED:
+            result = float(result)
         if isinstance(result, float) and not math.isfinite(result):
             return None
         return result
