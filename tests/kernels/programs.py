@@ -59,3 +59,34 @@ def reductions(x):
 
 def rank3(x):
     return np.sum(np.sum(x, axis=2) ** 2)
+
+
+def folded_branch_in_while(x, n):
+    # SymPy folds `y - y > 0.5` to False: Numba then prunes the branch, and the tape's type
+    # must not depend on it
+    s = 0.0
+    i = 0
+    while i < n:
+        y = x * 1.5
+        if y - y > 0.5:
+            s = s + np.sin(y) * s
+        else:
+            s = s + np.cos(y * s)
+        i += 1
+    return s
+
+
+def clipped_rollout(theta, state, steps):
+    # a counted loop whose body and nested branch keep their records in array tapes
+    x, v = state[0], state[1]
+    cost = 0.0
+    for t in range(steps):
+        f = theta[0] * x + theta[1] * v
+        if f > 1.0:
+            f = 1.0
+        elif f < -1.0:
+            f = -1.0 * np.tanh(f * f)
+        v = v + 0.1 * (f - np.sin(x))
+        x = x + 0.1 * v
+        cost = cost + (10.0 * x * x if abs(x) > 0.3 else x * x)
+    return cost

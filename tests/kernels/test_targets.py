@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ CASES = [
     (P.hookean, (rng.normal(size=(6, 2)), 0.8), (0, 1)),
     (P.scan_writes, (rng.normal(size=7),), (0,)),
     (P.reductions, (rng.normal(size=(4, 3)),), (0,)),
+    (P.folded_branch_in_while, (0.7, 3), (0,)),
+    (P.clipped_rollout, (np.array([2.0, -1.5]), np.array([0.4, -0.2]), 12), (0, 1)),
+    (P.clipped_rollout, (np.array([0.1, 0.2]), np.array([0.4, -0.2]), 0), (0, 1)),
     (P.mlp_loss, ({"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=5), "W2": rng.normal(size=(5, 3)),
                    "b2": rng.normal(size=3)}, rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, 6)]), (0,)),
 ]
@@ -37,7 +41,9 @@ def _close(a, b):
 @pytest.mark.parametrize("fn,args,argnums", CASES, ids=lambda c: getattr(c, "__name__", ""))
 def test_cpu_matches_numpy(fn, args, argnums):
     ref = coarsen.value_and_grad(fn, argnums=argnums, target="numpy")(*args)
-    got = coarsen.value_and_grad(fn, argnums=argnums, target="cpu")(*args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # compiled by Numba, no fallback to NumPy
+        got = coarsen.value_and_grad(fn, argnums=argnums, target="cpu")(*args)
     assert np.isclose(ref[0], got[0], rtol=1e-12)
     assert _close(ref[1], got[1])
 
