@@ -17,9 +17,10 @@ from numba.extending import overload, register_jitable
 
 from kernels import runtime as rt
 
-# Implementations without free variables are cached on disk like the generated programs
-# (`jit_options`): a new program in a later process links them instead of compiling them
-# again (~0.1-0.4 s each). Closures (the reducers, prod_others) are compiled per process.
+# Implementations are cached on disk like the generated programs (`jit_options`): a new
+# program in a later process links them instead of compiling them again (~0.1-0.4 s each).
+# None is a closure of a shared factory: Numba links callees by qualified name (see the
+# reducers below).
 cached_overload = functools.partial(overload, jit_options={"cache": True})
 
 
@@ -274,56 +275,78 @@ def _expand_keep(d, shape):
     _unsupported("expand_keep", f"rank {k}")
 
 
-def _reducer(name: str, keep: bool):
-    combine = {
-        "sum": lambda a, b: a + b, "mean": lambda a, b: a + b, "prod": lambda a, b: a * b,
-        "max": lambda a, b: a if a >= b else b, "min": lambda a, b: a if a <= b else b,
-    }[name]
-    from numba import njit
-    comb = njit(combine)
+# Axis reductions, one set of plain module-level functions per reduction, written out from a
+# template. Not closures of one factory: Numba links a callee into each program under its
+# qualified name, and a cached program loaded into a process that compiled another closure
+# of the same name (max's where min's was cached) would call that one instead.
+_COMBINE = {"sum": "{a} + {b}", "mean": "{a} + {b}", "prod": "{a} * {b}",
+            "max": "{a} if {a} >= {b} else {b}", "min": "{a} if {a} <= {b} else {b}"}
+_REDUCER_TEMPLATE = """
+def _{name}_1d(x, axis):
+    acc = x[0]
+    for i in range(1, x.shape[0]):
+        acc = {step_scalar}
+    return acc{scale_scalar}
+
+
+def _{name}_1d_keep(x, axis):
+    return np.full(1, _{name}_1d(x, axis))
+
+
+def _{name}_2d(x, axis):
+    rows, cols = x.shape
+    if axis == 0:
+        out = x[0, :].copy()
+        for i in range(1, rows):
+            for j in range(cols):
+                out[j] = {step_rows}
+        return out{scale_rows}
+    out = x[:, 0].copy()
+    for j in range(1, cols):
+        for i in range(rows):
+            out[i] = {step_cols}
+    return out{scale_cols}
+
+
+def _{name}_2d_keep(x, axis):
+    out = _{name}_2d(x, axis)
+    return out.reshape((1, out.shape[0])) if axis == 0 else out.reshape((out.shape[0], 1))
+"""
+
+
+def _reducers(name: str) -> dict:
+    combine = _COMBINE[name]
     mean = name == "mean"
+    source = _REDUCER_TEMPLATE.format(
+        name=name,
+        step_scalar=combine.format(a="acc", b="x[i]"),
+        step_rows=combine.format(a="out[j]", b="x[i, j]"),
+        step_cols=combine.format(a="out[i]", b="x[i, j]"),
+        scale_scalar=" / x.shape[0]" if mean else "",
+        scale_rows=" / rows" if mean else "", scale_cols=" / cols" if mean else "")
+    namespace = {"np": np, "__name__": __name__}
+    exec(compile(source, f"<kernels.numba_runtime {name} reducers>", "exec"), namespace)   # our template
+    fns = {k: v for k, v in namespace.items() if k.startswith(f"_{name}_")}
+    for fn in fns.values():
+        fn.__qualname__ = f"reducers.{fn.__name__}"
+        register_jitable(fn)   # the keep variants call the plain ones
+    return fns
+
+
+def _reducer_typer(name: str, keep: bool):
+    fns = _reducers(name)
 
     def typer(x, axis):
         n = _rank(x)
-        if n == 1:
-            def impl1(x, axis):
-                acc = x[0]
-                for i in range(1, x.shape[0]):
-                    acc = comb(acc, x[i])
-                if mean:
-                    acc = acc / x.shape[0]
-                if keep:
-                    return np.full(1, acc)
-                return acc
-            return impl1
-        if n == 2:
-            def reduce2(x, axis):
-                rows, cols = x.shape
-                if axis == 0:
-                    out = x[0, :].copy()
-                    for i in range(1, rows):
-                        for j in range(cols):
-                            out[j] = comb(out[j], x[i, j])
-                    return out / rows if mean else out
-                out = x[:, 0].copy()
-                for j in range(1, cols):
-                    for i in range(rows):
-                        out[i] = comb(out[i], x[i, j])
-                return out / cols if mean else out
-            reduce_rows = njit(reduce2)
-            if keep:
-                def keep2(x, axis):
-                    out = reduce_rows(x, axis)
-                    return out.reshape((1, out.shape[0])) if axis == 0 else out.reshape((out.shape[0], 1))
-                return keep2
-            return lambda x, axis: reduce_rows(x, axis)
+        if n in (1, 2):
+            return fns[f"_{name}_{n}d{'_keep' if keep else ''}"]
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
 
 
-for _name in ("sum", "mean", "prod", "max", "min"):
-    overload(getattr(rt, f"{_name}_axis"))(_reducer(_name, False))
-    overload(getattr(rt, f"{_name}_axis_keep"))(_reducer(_name, True))
+for _name in _COMBINE:
+    overload(getattr(rt, f"{_name}_axis"))(_reducer_typer(_name, False))
+    overload(getattr(rt, f"{_name}_axis_keep"))(_reducer_typer(_name, True))
 
 
 @cached_overload(rt.extremum_mask_all)
@@ -366,50 +389,55 @@ def _extremum_mask_axis(x, r_keep, axis):
     _unsupported("extremum_mask_axis", f"rank {n}")
 
 
-@overload(rt.prod_others)
+@register_jitable
+def _products_of_others(v, out):
+    """out[i] = the product of v[j] for j != i, without dividing (zeros are fine)."""
+    acc = 1.0
+    for i in range(v.shape[0]):
+        out[i] = acc
+        acc *= v[i]
+    acc = 1.0
+    for i in range(v.shape[0] - 1, -1, -1):
+        out[i] *= acc
+        acc *= v[i]
+
+
+def _prod_others_all(x, axis):
+    flat = np.ascontiguousarray(x).ravel()
+    out = np.empty(flat.shape[0])
+    _products_of_others(flat, out)
+    return out.reshape(x.shape)
+
+
+def _prod_others_1d(x, axis):
+    out = np.empty(x.shape[0])
+    _products_of_others(np.ascontiguousarray(x), out)
+    return out
+
+
+def _prod_others_2d(x, axis):
+    rows, cols = x.shape
+    out = np.empty((rows, cols))
+    if axis == 0:
+        for j in range(cols):
+            col = np.empty(rows)
+            _products_of_others(np.ascontiguousarray(x[:, j]), col)
+            out[:, j] = col
+    else:
+        for i in range(rows):
+            row = np.empty(cols)
+            _products_of_others(np.ascontiguousarray(x[i, :]), row)
+            out[i, :] = row
+    return out
+
+
+@cached_overload(rt.prod_others)
 def _prod_others(x, axis):
-    n = _rank(x)
-
-    def others_1d(v, out):
-        acc = 1.0
-        for i in range(v.shape[0]):
-            out[i] = acc
-            acc *= v[i]
-        acc = 1.0
-        for i in range(v.shape[0] - 1, -1, -1):
-            out[i] *= acc
-            acc *= v[i]
-
-    others = __import__("numba").njit(others_1d)
     if isinstance(axis, types.NoneType) or axis is None:
-        def impl_all(x, axis):
-            flat = np.ascontiguousarray(x).ravel()
-            out = np.empty(flat.shape[0])
-            others(flat, out)
-            return out.reshape(x.shape)
-        return impl_all
-    if n == 1:
-        def impl1(x, axis):
-            out = np.empty(x.shape[0])
-            others(np.ascontiguousarray(x), out)
-            return out
-        return impl1
-    if n == 2:
-        def impl2(x, axis):
-            rows, cols = x.shape
-            out = np.empty((rows, cols))
-            if axis == 0:
-                for j in range(cols):
-                    col = np.empty(rows)
-                    others(np.ascontiguousarray(x[:, j]), col)
-                    out[:, j] = col
-            else:
-                for i in range(rows):
-                    row = np.empty(cols)
-                    others(np.ascontiguousarray(x[i, :]), row)
-                    out[i, :] = row
-            return out
-        return impl2
+        return _prod_others_all
+    n = _rank(x)
+    if n in (1, 2):
+        return _prod_others_1d if n == 1 else _prod_others_2d
     _unsupported("prod_others", f"rank {n}")
 
 

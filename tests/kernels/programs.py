@@ -90,3 +90,7 @@ def clipped_rollout(theta, state, steps):
         x = x + 0.1 * v
         cost = cost + (10.0 * x * x if abs(x) > 0.3 else x * x)
     return cost
+
+
+def other_reductions(z):
+    return np.sum(np.max(z, axis=0, keepdims=True) * z) + np.sum(np.min(z, axis=1)) + np.sum(np.mean(z, axis=1))

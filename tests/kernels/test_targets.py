@@ -125,6 +125,32 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
     assert times[1] < 0.5, times   # issue target 0.2 s; slack for a loaded 2-core CI machine
 
 
+
+@pytest.mark.slow
+def test_a_cached_program_links_its_own_reductions(tmp_path):
+    """A program loaded from the disk cache into a process that compiled other programs first
+    must call the reductions it was compiled with. (Closures of one factory once shared a
+    qualified name, so a cached `max` could link to this process's `min`: wrong values.)"""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        import numpy as np
+        import coarsen
+        from tests.kernels import programs as P
+        x = np.random.default_rng(3).normal(size=(4, 3))
+        if sys.argv[1] == "other-first":
+            coarsen.value_and_grad(P.other_reductions, target="cpu")(x)
+        value, grad = coarsen.value_and_grad(P.reductions, target="cpu")(x)
+        ref_value, ref_grad = coarsen.value_and_grad(P.reductions, target="numpy")(x)
+        assert np.isclose(value, P.reductions(x), rtol=1e-12), (value, P.reductions(x))
+        assert np.allclose(grad, ref_grad, rtol=1e-12)
+    """)
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    for order in ("alone", "other-first"):
+        done = subprocess.run([sys.executable, "-c", script, order], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.gpu
 def test_cuda_vmap_in_the_simulator_or_on_a_gpu():
     script = textwrap.dedent(f"""
