@@ -2,9 +2,9 @@
 
 Each `rt.<name>` call in generated code resolves, inside `njit` code, to the implementation
 registered here with `numba.extending.overload`, chosen by the argument types (array ranks),
-so results have static types. Ranks 0-2 are covered (what the paper's programs and small
-models use); anything else raises a TypingError, and the target falls back to NumPy for that
-function with a warning.
+so results have static types. Ranks 0-3 are covered (the paper's programs, small models,
+batches of matrices) except matrix products, which take ranks 1-2; anything else raises a
+TypingError, and the target falls back to NumPy for that function with a warning.
 """
 from __future__ import annotations
 
@@ -71,12 +71,46 @@ def _unbroadcast(x, shape):
                     out[i if shape[0] != 1 else 0, j if shape[1] != 1 else 0] += x[i, j]
             return out
         return impl
+    if n == 3:
+        return {1: _unbroadcast_3_1, 2: _unbroadcast_3_2, 3: _unbroadcast_3_3}[k]
     _unsupported("unbroadcast", f"rank {n} -> {k}")
+
+
+def _unbroadcast_3_3(x, shape):
+    d0, d1, d2 = x.shape
+    if d0 == shape[0] and d1 == shape[1] and d2 == shape[2]:
+        return np.ascontiguousarray(x)
+    out = np.zeros(shape)
+    for i in range(d0):
+        for j in range(d1):
+            for k in range(d2):
+                out[i if shape[0] != 1 else 0, j if shape[1] != 1 else 0, k if shape[2] != 1 else 0] += x[i, j, k]
+    return out
+
+
+def _unbroadcast_3_2(x, shape):
+    d0, d1, d2 = x.shape
+    out = np.zeros(shape)
+    for i in range(d0):
+        for j in range(d1):
+            for k in range(d2):
+                out[j if shape[0] != 1 else 0, k if shape[1] != 1 else 0] += x[i, j, k]
+    return out
+
+
+def _unbroadcast_3_1(x, shape):
+    d0, d1, d2 = x.shape
+    out = np.zeros(shape)
+    for i in range(d0):
+        for j in range(d1):
+            for k in range(d2):
+                out[k if shape[0] != 1 else 0] += x[i, j, k]
+    return out
 
 
 @cached_overload(rt.broadcast_shapes)
 def _broadcast_shapes(a, b):
-    """The broadcast of two shapes (tuples), ranks <= 2: np.broadcast_shapes costs ~0.3 s of
+    """The broadcast of two shapes (tuples), ranks <= 3: np.broadcast_shapes costs ~0.3 s of
     Numba compile time per program."""
     n, k = len(a), len(b)
     if n == 0:
@@ -91,6 +125,16 @@ def _broadcast_shapes(a, b):
         return lambda a, b: (a[0], _dim(a[1], b[0]))
     if n == 2 and k == 2:
         return lambda a, b: (_dim(a[0], b[0]), _dim(a[1], b[1]))
+    if n == 3 and k == 3:
+        return lambda a, b: (_dim(a[0], b[0]), _dim(a[1], b[1]), _dim(a[2], b[2]))
+    if n == 3 and k == 2:
+        return lambda a, b: (a[0], _dim(a[1], b[0]), _dim(a[2], b[1]))
+    if n == 2 and k == 3:
+        return lambda a, b: (b[0], _dim(a[0], b[1]), _dim(a[1], b[2]))
+    if n == 3 and k == 1:
+        return lambda a, b: (a[0], a[1], _dim(a[2], b[0]))
+    if n == 1 and k == 3:
+        return lambda a, b: (b[0], b[1], _dim(a[0], b[2]))
     _unsupported("broadcast_shapes", f"ranks {n} and {k}")
 
 
@@ -254,7 +298,18 @@ def _expand_axis(d, shape, axis):
                     out[i, j] = d[j] if axis == 0 else d[i]
             return out
         return impl
+    if k == 3:
+        return _expand_axis_3
     _unsupported("expand_axis", f"rank {k}")
+
+
+def _expand_axis_3(d, shape, axis):
+    out = np.empty(shape)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            for k in range(shape[2]):
+                out[i, j, k] = d[j, k] if axis == 0 else (d[i, k] if axis == 1 else d[i, j])
+    return out
 
 
 @cached_overload(rt.expand_keep)
@@ -272,7 +327,19 @@ def _expand_keep(d, shape):
                     out[i, j] = d[0 if d.shape[0] == 1 else i, 0 if d.shape[1] == 1 else j]
             return out
         return impl
+    if k == 3:
+        return _expand_keep_3
     _unsupported("expand_keep", f"rank {k}")
+
+
+def _expand_keep_3(d, shape):
+    out = np.empty(shape)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            for k in range(shape[2]):
+                out[i, j, k] = d[0 if d.shape[0] == 1 else i, 0 if d.shape[1] == 1 else j,
+                                 0 if d.shape[2] == 1 else k]
+    return out
 
 
 # Axis reductions, one set of plain module-level functions per reduction, written out from a
@@ -311,6 +378,39 @@ def _{name}_2d(x, axis):
 def _{name}_2d_keep(x, axis):
     out = _{name}_2d(x, axis)
     return out.reshape((1, out.shape[0])) if axis == 0 else out.reshape((out.shape[0], 1))
+
+
+def _{name}_3d(x, axis):
+    d0, d1, d2 = x.shape
+    if axis == 0:
+        out = x[0].copy()
+        for i in range(1, d0):
+            for j in range(d1):
+                for k in range(d2):
+                    out[j, k] = {step_3d}
+        return out{scale_d0}
+    if axis == 1:
+        out = x[:, 0, :].copy()
+        for j in range(1, d1):
+            for i in range(d0):
+                for k in range(d2):
+                    out[i, k] = {step_3d_1}
+        return out{scale_d1}
+    out = x[:, :, 0].copy()
+    for k in range(1, d2):
+        for i in range(d0):
+            for j in range(d1):
+                out[i, j] = {step_3d_2}
+    return out{scale_d2}
+
+
+def _{name}_3d_keep(x, axis):
+    out = _{name}_3d(x, axis)
+    if axis == 0:
+        return out.reshape((1, out.shape[0], out.shape[1]))
+    if axis == 1:
+        return out.reshape((out.shape[0], 1, out.shape[1]))
+    return out.reshape((out.shape[0], out.shape[1], 1))
 """
 
 
@@ -323,7 +423,11 @@ def _reducers(name: str) -> dict:
         step_rows=combine.format(a="out[j]", b="x[i, j]"),
         step_cols=combine.format(a="out[i]", b="x[i, j]"),
         scale_scalar=" / x.shape[0]" if mean else "",
-        scale_rows=" / rows" if mean else "", scale_cols=" / cols" if mean else "")
+        scale_rows=" / rows" if mean else "", scale_cols=" / cols" if mean else "",
+        step_3d=combine.format(a="out[j, k]", b="x[i, j, k]"),
+        step_3d_1=combine.format(a="out[i, k]", b="x[i, j, k]"),
+        step_3d_2=combine.format(a="out[i, j]", b="x[i, j, k]"),
+        scale_d0=" / d0" if mean else "", scale_d1=" / d1" if mean else "", scale_d2=" / d2" if mean else "")
     namespace = {"np": np, "__name__": __name__}
     exec(compile(source, f"<kernels.numba_runtime {name} reducers>", "exec"), namespace)   # our template
     fns = {k: v for k, v in namespace.items() if k.startswith(f"_{name}_")}
@@ -338,7 +442,7 @@ def _reducer_typer(name: str, keep: bool):
 
     def typer(x, axis):
         n = _rank(x)
-        if n in (1, 2):
+        if n in (1, 2, 3):
             return fns[f"_{name}_{n}d{'_keep' if keep else ''}"]
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
@@ -386,7 +490,33 @@ def _extremum_mask_axis(x, r_keep, axis):
                             break
             return mask
         return impl
+    if n == 3:
+        return _extremum_mask_axis_3
     _unsupported("extremum_mask_axis", f"rank {n}")
+
+
+def _extremum_mask_axis_3(x, r_keep, axis):
+    """1.0 at the first position along `axis` where x equals its reduction r_keep."""
+    d0, d1, d2 = x.shape
+    mask = np.zeros(x.shape)
+    lengths = (d0, d1, d2)
+    n = lengths[axis]
+    outer = (d1 * d2, d0 * d2, d0 * d1)[axis]
+    for q in range(outer):
+        for p in range(n):
+            if axis == 0:
+                i, j, k = p, q // d2, q % d2
+                r = r_keep[0, j, k]
+            elif axis == 1:
+                i, j, k = q // d2, p, q % d2
+                r = r_keep[i, 0, k]
+            else:
+                i, j, k = q // d1, q % d1, p
+                r = r_keep[i, j, 0]
+            if x[i, j, k] == r:
+                mask[i, j, k] = 1.0
+                break
+    return mask
 
 
 @register_jitable

@@ -94,3 +94,16 @@ def clipped_rollout(theta, state, steps):
 
 def other_reductions(z):
     return np.sum(np.max(z, axis=0, keepdims=True) * z) + np.sum(np.min(z, axis=1)) + np.sum(np.mean(z, axis=1))
+
+
+def rank3_mix(x, w):
+    # rank-3 reductions along every axis, with and without keepdims, and broadcasting a matrix
+    y = x * w + np.tanh(x)
+    a = np.max(y, axis=1, keepdims=True)
+    b = np.mean(y - a, axis=0)
+    c = np.min(y, axis=2)
+    return np.sum(b * b) + np.sum(np.exp(c)) + np.sum(np.sum(y, axis=0) * w) + np.sum(np.mean(y, axis=2, keepdims=True) * x)
+
+
+def rank4(x):
+    return np.sum(np.sum(x, axis=3) ** 2)

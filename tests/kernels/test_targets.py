@@ -23,6 +23,8 @@ CASES = [
     (P.scan_writes, (rng.normal(size=7),), (0,)),
     (P.reductions, (rng.normal(size=(4, 3)),), (0,)),
     (P.folded_branch_in_while, (0.7, 3), (0,)),
+    (P.rank3, (rng.normal(size=(2, 3, 4)),), (0,)),
+    (P.rank3_mix, (rng.normal(size=(2, 3, 4)), rng.normal(size=(3, 4))), (0, 1)),
     (P.clipped_rollout, (np.array([2.0, -1.5]), np.array([0.4, -0.2]), 12), (0, 1)),
     (P.clipped_rollout, (np.array([0.1, 0.2]), np.array([0.4, -0.2]), 0), (0, 1)),
     (P.mlp_loss, ({"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=5), "W2": rng.normal(size=(5, 3)),
@@ -48,11 +50,11 @@ def test_cpu_matches_numpy(fn, args, argnums):
     assert _close(ref[1], got[1])
 
 
-def test_cpu_falls_back_with_a_warning_for_rank_3_reductions():
-    x = rng.normal(size=(2, 3, 4))
+def test_cpu_falls_back_with_a_warning_for_rank_4_reductions():
+    x = rng.normal(size=(2, 3, 4, 2))
     with pytest.warns(RuntimeWarning, match="cannot compile"):
-        g = coarsen.grad(P.rank3, target="cpu")(x)
-    assert np.allclose(g, coarsen.grad(P.rank3, target="numpy")(x))
+        g = coarsen.grad(P.rank4, target="cpu")(x)
+    assert np.allclose(g, coarsen.grad(P.rank4, target="numpy")(x))
 
 
 def test_jit_primal_matches_python():
