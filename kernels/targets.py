@@ -14,6 +14,7 @@ Generated source is registered with `linecache`, so tracebacks show it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import linecache
@@ -105,11 +106,23 @@ class _NumbaFunction:
             self.fallback_reason = reason
             warnings.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
                           "running it with the 'numpy' target", RuntimeWarning, stacklevel=3)
-            self.fn = self.py_fn
-            return self.py_fn(*args)
+            self.fn = _quiet(self.py_fn)
+            return self.fn(*args)
 
     def __call__(self, *args):
         return self.fn(*args)
+
+
+def _quiet(fn: Callable) -> Callable:
+    """`fn` run without NumPy's floating-point warnings, as Numba and CUDA code runs: generated
+    code evaluates both sides of a `where` (and their derivatives) and selects afterwards, so
+    the side thrown away may divide by zero without the result being affected."""
+    @functools.wraps(fn)
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    run.py_fn = fn
+    return run
 
 
 def compile_source(source: str, name: str, target: str = "numpy", label: str = "") -> Callable:
@@ -117,7 +130,7 @@ def compile_source(source: str, name: str, target: str = "numpy", label: str = "
         raise TargetUnavailable(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
     label = label or name
     if target == "numpy":
-        return getattr(_load_module(source, label, persist=False), name)
+        return _quiet(getattr(_load_module(source, label, persist=False), name))
     if target == "cpu":
         module = _load_module(source, label, persist=True)
         return _NumbaFunction(getattr(module, name), label)

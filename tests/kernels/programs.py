@@ -107,3 +107,7 @@ def rank3_mix(x, w):
 
 def rank4(x):
     return np.sum(np.sum(x, axis=3) ** 2)
+
+
+def where_sqrt(x):
+    return np.sum(np.where(x > 0.0, np.sqrt(np.abs(x)), 0.0))

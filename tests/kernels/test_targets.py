@@ -256,3 +256,13 @@ def test_calls_that_change_signature_take_the_right_program(target):
         g(list(x1), 2)
     g.forget()
     assert g(x1, 2)[0] == pytest.approx(3 * np.sum(x1 * x1))
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_the_side_of_a_where_not_taken_raises_no_warning(target):
+    """Both sides of a `where` and their derivatives are computed, then one is selected: a
+    division by zero on the discarded side must neither warn nor leak into the gradient."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = coarsen.grad(P.where_sqrt, target=target)(np.array([0.0, 4.0, -1.0]))
+    np.testing.assert_array_equal(g, [0.0, 0.25, 0.0])
