@@ -481,15 +481,12 @@ class Reverse:
         for rid, tape in self.tapes.items():
             if rid in self.array_tapes:
                 continue
-            needs = self.pushes[rid]
-            if all(v.type.rank == 0 for v in needs):
-                # typed by a first record, popped at once: Numba must know the list's type even
-                # where it prunes every append (a branch its constant folding decides)
-                zero = {"f64": "0.0", "bool": "False", "i64": "0"}
-                forward.line(f"{tape} = [({', '.join(zero[v.type.dtype] for v in needs)},)]")
-                forward.line(f"{tape}.pop()")
-            else:
-                forward.line(f"{tape} = []")
+            # typed by a first record, popped at once: Numba must know the list's type even
+            # where it prunes every append (a branch its constant folding decides); array
+            # fields are pushed C-contiguous (no copy when they are) to match the prototype
+            prototype = ", ".join(_prototype(v) for v in self.pushes[rid])
+            forward.line(f"{tape} = [({prototype},)]")
+            forward.line(f"{tape}.pop()")
         for count in self.counts.values():
             forward.line(f"{count} = []")
         ForwardEmitter(self.prog, needed, self.pushes, self.tapes, self.counts, self.inplace_ok,
@@ -514,6 +511,14 @@ def _substitute_shapes(line: str, texts: dict[int, str]) -> str:
     for vid, text in texts.items():
         line = line.replace(f"__shape_{vid}__", text)
     return line
+
+
+def _prototype(v: Value) -> str:
+    """A value of v's type, to type a tape's list: a number, or an empty array of v's rank."""
+    if v.type.rank == 0:
+        return {"f64": "0.0", "bool": "False", "i64": "0"}[v.type.dtype]
+    dtype = {"f64": "np.float64", "bool": "np.bool_", "i64": "np.int64"}[v.type.dtype]
+    return f"np.empty(({'0, ' * v.type.rank}), dtype={dtype})"
 
 
 def _walk(region: Region):

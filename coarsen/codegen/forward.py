@@ -236,7 +236,8 @@ class ForwardEmitter:
                 code.line(f"{tape}[{tape}_n, {k}] = {self.prog.name(v)}")
             code.line(f"{tape}_n += 1")
         else:
-            names = ", ".join(self.prog.name(v) for v in values)
+            names = ", ".join(f"np.ascontiguousarray({self.prog.name(v)})" if v.type.rank else self.prog.name(v)
+                              for v in values)
             code.line(f"{tape}.append(({names},))")
 
     def instr(self, instr: Instr, code: Code) -> None:

@@ -35,7 +35,15 @@ _FOLDABLE = {
     Op.EXP: math.exp, Op.LOG: math.log, Op.LOG1P: math.log1p, Op.EXPM1: math.expm1,
     Op.SQRT: math.sqrt, Op.SIN: math.sin, Op.COS: math.cos, Op.TAN: math.tan,
     Op.TANH: math.tanh, Op.ARCTAN: math.atan, Op.SINH: math.sinh, Op.COSH: math.cosh,
+    Op.ABS: abs,
+    # a float if either is (the IR promotes), as max(2, 1.5) would give the int 2
+    Op.MAXIMUM: lambda a, b: _promoted(max(a, b), a, b),
+    Op.MINIMUM: lambda a, b: _promoted(min(a, b), a, b),
 }
+
+
+def _promoted(value, a, b):
+    return float(value) if isinstance(a, float) or isinstance(b, float) else value
 
 
 _FLOAT_VALUED = {Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,

@@ -111,3 +111,18 @@ def rank4(x):
 
 def where_sqrt(x):
     return np.sum(np.where(x > 0.0, np.sqrt(np.abs(x)), 0.0))
+
+
+def pruned_array_tape(x, n):
+    # SymPy folds `x[0] - x[0] > 1.0` to False: Numba prunes the branch whose records are
+    # arrays, and the while loop's list tape must be typed without it
+    y = x * 1.0
+    i = 0
+    while i < n:
+        if x[0] - x[0] > 1.0:
+            z = np.tanh(y * x)
+            y = z * np.sum(z * y)
+        else:
+            y = np.sin(y) * x
+        i += 1
+    return np.sum(y)

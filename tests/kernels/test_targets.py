@@ -23,6 +23,7 @@ CASES = [
     (P.scan_writes, (rng.normal(size=7),), (0,)),
     (P.reductions, (rng.normal(size=(4, 3)),), (0,)),
     (P.folded_branch_in_while, (0.7, 3), (0,)),
+    (P.pruned_array_tape, (rng.normal(size=3), 3), (0,)),
     (P.rank3, (rng.normal(size=(2, 3, 4)),), (0,)),
     (P.rank3_mix, (rng.normal(size=(2, 3, 4)), rng.normal(size=(3, 4))), (0, 1)),
     (P.clipped_rollout, (np.array([2.0, -1.5]), np.array([0.4, -0.2]), 12), (0, 1)),
