@@ -77,34 +77,28 @@ def _unbroadcast(x, shape):
 
 
 def _unbroadcast_3_3(x, shape):
-    d0, d1, d2 = x.shape
-    if d0 == shape[0] and d1 == shape[1] and d2 == shape[2]:
+    if x.shape[0] == shape[0] and x.shape[1] == shape[1] and x.shape[2] == shape[2]:
         return np.ascontiguousarray(x)
-    out = np.zeros(shape)
-    for i in range(d0):
-        for j in range(d1):
-            for k in range(d2):
-                out[i if shape[0] != 1 else 0, j if shape[1] != 1 else 0, k if shape[2] != 1 else 0] += x[i, j, k]
-    return out
+    return _sum_into(x, shape[0], shape[1], shape[2])
 
 
 def _unbroadcast_3_2(x, shape):
-    d0, d1, d2 = x.shape
-    out = np.zeros(shape)
-    for i in range(d0):
-        for j in range(d1):
-            for k in range(d2):
-                out[j if shape[0] != 1 else 0, k if shape[1] != 1 else 0] += x[i, j, k]
-    return out
+    return _sum_into(x, 1, shape[0], shape[1]).reshape(shape)
 
 
 def _unbroadcast_3_1(x, shape):
+    return _sum_into(x, 1, 1, shape[0]).reshape(shape)
+
+
+@register_jitable
+def _sum_into(x, n0, n1, n2):
+    """x (rank 3) summed down to the shape (n0, n1, n2), each n the same as x's or 1."""
     d0, d1, d2 = x.shape
-    out = np.zeros(shape)
+    out = np.zeros((n0, n1, n2))
     for i in range(d0):
         for j in range(d1):
             for k in range(d2):
-                out[k if shape[0] != 1 else 0] += x[i, j, k]
+                out[i if n0 != 1 else 0, j if n1 != 1 else 0, k if n2 != 1 else 0] += x[i, j, k]
     return out
 
 
@@ -163,7 +157,7 @@ def _matmul(a, b):
     if n == 2 and k == 1:
         return _matvec_by_columns if a.layout == "F" else _matvec_by_rows
     if n == 1 and k == 2:
-        return _vecmat_by_columns if b.layout == "F" else _vecmat_by_rows
+        return _vecmat
     if n == 2 and k == 2:
         if a.layout in "CF" and b.layout in "CF":
             return _matmat
@@ -171,6 +165,7 @@ def _matmul(a, b):
     _unsupported("matmul", f"ranks {n} and {k}")
 
 
+@register_jitable
 def _check(n, m):
     if n != m:
         raise ValueError("matmul: the operands' inner sizes differ")
@@ -207,27 +202,9 @@ def _matvec_by_columns(a, b):
     return out
 
 
-def _vecmat_by_rows(a, b):
-    rows, cols = b.shape
-    _check(a.shape[0], rows)
-    out = np.zeros(cols)
-    for i in range(rows):
-        vi = a[i]
-        for j in range(cols):
-            out[j] += vi * b[i, j]
-    return out
-
-
-def _vecmat_by_columns(a, b):
-    rows, cols = b.shape
-    _check(a.shape[0], rows)
-    out = np.empty(cols)
-    for j in range(cols):
-        acc = 0.0
-        for i in range(rows):
-            acc += a[i] * b[i, j]
-        out[j] = acc
-    return out
+def _vecmat(a, b):
+    # v @ M is M.T @ v: the transpose flips the layout, and with it the loop order
+    return rt.matmul(b.T, a)
 
 
 def _matmat(a, b):
@@ -236,9 +213,6 @@ def _matmat(a, b):
 
 def _matmat_copied(a, b):
     return np.dot(np.ascontiguousarray(a), np.ascontiguousarray(b))
-
-
-_check = register_jitable(_check)
 
 
 @cached_overload(rt.outer)

@@ -261,16 +261,10 @@ class Reverse:
         no list is allocated, grown or boxed. Not on cuda, whose host arrays live on the GPU."""
         if self.prog.fuse or any(v.type.rank or v.type.dtype not in ("f64", "bool") for v in needs):
             return None
-        loops, r = [], region
-        while id(r) in self.prog.owner:
-            owner = self.prog.owner[id(r)]
-            if owner.op in (Op.FOR, Op.WHILE):
-                loops.append(owner)
-            r = self.prog.parent[id(r)]
-        if len(loops) != 1 or loops[0].op is not Op.FOR:
+        loop = self.prog.loop_of[id(region)]   # the innermost: at top level, it is the only one
+        if loop is None or loop.op is not Op.FOR or self.prog.parent[id(loop.regions[0])] is not self.fn.body:
             return None
-        loop = loops[0]
-        return loop if self.prog.parent[id(loop.regions[0])] is self.fn.body else None
+        return loop
 
     def rematerialisable(self, body: Region, loop: Instr) -> dict[int, list[Value]]:
         """Body values computable from the index and loop invariants alone -> their inputs."""
