@@ -127,7 +127,11 @@ class _Transformed:
         self.target = target
         self.programs: dict[tuple, Program] = {}
         self.runners: dict[tuple, Callable] = {}
-        functools.update_wrapper(self, fn)
+        # name and docstring only: copying fn's __dict__ (update_wrapper's default) made
+        # grad(grad(f)) take over the inner transform's `fn` and programs, i.e. compute grad(f);
+        # and no __wrapped__, or inspect reads f's source for grad(f) (see programs._disk_key)
+        functools.update_wrapper(self, fn, updated=())
+        self.__dict__.pop("__wrapped__", None)
 
     def program(self, args: tuple) -> Program:
         key = (signature(args), self.target)

@@ -130,6 +130,11 @@ def _inlined(ir: Function) -> list[str]:
 def _disk_key(fn, args, kind, argnums, target) -> str | None:
     """A key for the disk cache, or None when the function's inputs cannot be pinned down."""
     import inspect
+    import types
+    if not isinstance(fn, types.FunctionType):
+        # a transformed function (grad(f)) is not f: inspect.getsource would follow
+        # __wrapped__ to f's source and hit f's cached derivative (grad(grad(f)) == grad(f))
+        return None
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):

@@ -46,6 +46,10 @@ class CallLowering:
             handler = None
         if handler is not None:
             return handler(self, args, kwargs, node)
+        if _is_coarsen(obj):   # coarsen's own API is not user code: never inline it
+            self.unsupported(f"calling {ast.unparse(node.func)} inside a function that coarsen compiles "
+                             "is not supported", node,
+                             "compose the transformations outside: coarsen.grad(coarsen.grad(f))")
         if isinstance(obj, types.FunctionType):
             return self.inline(obj, args, kwargs, node)
         name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
@@ -105,3 +109,11 @@ def _is_numpy(obj: Any) -> bool:
     """A NumPy function or method seen through an object (np.random.normal, a Generator's)."""
     owner = getattr(obj, "__self__", None)
     return type(owner).__module__.startswith("numpy") if owner is not None else False
+
+
+def _is_coarsen(obj: Any) -> bool:
+    """A function or transformed function of coarsen itself (grad, jit, grad(f), ...)."""
+    module = getattr(obj, "__module__", None) or ""
+    if isinstance(obj, types.FunctionType):
+        return (module == "coarsen" or module.startswith("coarsen.")) and module != "coarsen.demo"
+    return type(obj).__module__.startswith("coarsen.")
