@@ -9,10 +9,17 @@ Observations are dicts with a "type" ("question", "search_results", "document", 
 "final"), "steps_left", the structured payload and "text", the same content rendered as a
 string for language-model policies. `step` returns (observation, reward, done, info); reward
 is 0 until the answer, then the regime grader's score in [0, 1].
-Invariants: a malformed action never raises: it costs one step and returns an "error"
-observation saying what was wrong; an episode ends on `answer` or when the step budget or
-the token budget runs out (score 0); document text is only ever returned, never executed;
-cost (tool calls, approximate tokens in and out) and latency are accounted per episode.
+Invariants: a malformed action never raises, whatever its type, size or depth (a JSON string,
+a 100k-deep list, a 5000-digit integer, a cyclic dict, an `InvalidAction` from a policy that
+could not form one): it costs one step and returns an "error" observation saying what was
+wrong; an action must be JSON-like (str, int, float, bool, None, list, tuple, dict with str
+keys) within MAX_ACTION_CHARS characters, MAX_ACTION_DEPTH levels and MAX_ACTION_ITEMS values,
+checked without recursion before anything else looks at it, so that no later step (grading,
+logging, json.dumps, repr) can hit a recursion or integer-digit limit; error messages quote
+at most a short excerpt of what was sent; an episode ends on `answer` or when the step
+budget or the token budget runs out (score 0); document text is only ever returned, never
+executed; cost (tool calls, approximate tokens in and out) and latency are accounted per
+episode.
 """
 from __future__ import annotations
 
@@ -26,6 +33,12 @@ from .tools import SearchIndex, approx_tokens
 
 MAX_K = 20
 TOOLS = ("search", "read", "answer")
+# Limits on one action: generous for any sensible call (an answer is a few names or a short
+# report), small enough that parsing, searching and logging it stay cheap.
+MAX_ACTION_CHARS = 20_000  # a JSON string action, or all strings of a structured one
+MAX_ACTION_DEPTH = 8  # the action dict is level 1, an answer list 2, its strings 3
+MAX_ACTION_ITEMS = 2_000  # values in the whole action
+MAX_INT_BITS = 63  # larger integers are refused (and never turned into digits)
 
 
 @dataclass
@@ -46,6 +59,14 @@ class Cost:
 
 class ActionError(ValueError):
     """A malformed action; its message is shown to the agent."""
+
+
+@dataclass(frozen=True)
+class InvalidAction:
+    """What a policy returns when it could not form an action at all (for example a language
+    model's malformed tool call): the env answers with an error observation carrying `reason`
+    and charges the step, exactly as for any other malformed action."""
+    reason: str
 
 
 class SearchEnv:
@@ -125,7 +146,7 @@ class SearchEnv:
             raise ActionError("search needs a non-empty string 'query'")
         k = action.get("k", self.default_k)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            raise ActionError(f"'k' must be an integer from 1 to {MAX_K}, got {k!r}")
+            raise ActionError(f"'k' must be an integer from 1 to {MAX_K}, got {_brief(k)}")
         self.cost.searches += 1
         self.cost.tokens_in += approx_tokens(query)
         hits = self.index.search(query, k)
@@ -140,11 +161,11 @@ class SearchEnv:
         if not isinstance(doc_id, str):
             raise ActionError("read needs a string 'doc_id' such as 'doc-000042'")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ActionError(f"'offset' must be a non-negative integer, got {offset!r}")
+            raise ActionError(f"'offset' must be a non-negative integer, got {_brief(offset)}")
         try:
             text, total = self.index.read(doc_id, offset, self.read_chars)
         except KeyError:
-            raise ActionError(f"no document with id {doc_id!r}") from None
+            raise ActionError(f"no document with id {_brief(doc_id)}") from None
         self.cost.reads += 1
         end = offset + len(text)
         more = f"\n[truncated: {total - end} more characters; read with offset={end}]" \
@@ -180,18 +201,93 @@ class SearchEnv:
 
 
 def _parse(action: Any) -> dict:
+    if isinstance(action, InvalidAction):
+        raise ActionError(_cut(str(action.reason), 500))
     if isinstance(action, str):
+        if len(action) > MAX_ACTION_CHARS:
+            raise ActionError(f"action is {len(action)} characters long; the limit is "
+                              f"{MAX_ACTION_CHARS}")
         try:
             action = json.loads(action)
         except json.JSONDecodeError as e:
             raise ActionError(f"action is not valid JSON: {e.msg}") from None
+        except RecursionError:
+            raise ActionError(f"action JSON is nested deeper than {MAX_ACTION_DEPTH} "
+                              f"levels") from None
+        except ValueError:  # the one other ValueError: an integer beyond the digit limit
+            raise ActionError("action is not valid JSON: an integer literal with too many "
+                              "digits") from None
+    problem = json_like_problem(action)
+    if problem:
+        raise ActionError(f"malformed action: {problem}")
     if not isinstance(action, dict):
         raise ActionError(f"an action must be a dict with a 'tool' key, got "
                           f"{type(action).__name__}")
     tool = action.get("tool")
     if tool not in TOOLS:
-        raise ActionError(f"unknown tool {tool!r}; use one of {', '.join(TOOLS)}")
+        raise ActionError(f"unknown tool {_brief(tool)}; use one of {', '.join(TOOLS)}")
     return action
+
+
+def json_like_problem(x: Any, max_chars: int = MAX_ACTION_CHARS,
+                      max_depth: int = MAX_ACTION_DEPTH,
+                      max_items: int = MAX_ACTION_ITEMS) -> str | None:
+    """Why `x` is not a JSON-like value within the limits, or None when it is.
+
+    An explicit stack, not recursion, and it stops at the first limit crossed, so the cost is
+    bounded by the limits whatever `x` is (a cyclic list just runs into `max_depth`)."""
+    stack: list[tuple[Any, int]] = [(x, 1)]
+    items = chars = 0
+    while stack:
+        v, depth = stack.pop()
+        items += 1
+        if items > max_items:
+            return f"more than {max_items} values"
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        if v is None or isinstance(v, (bool, float)):
+            continue
+        if isinstance(v, int):
+            if v.bit_length() > MAX_INT_BITS:
+                return f"an integer of {v.bit_length()} bits (at most {MAX_INT_BITS})"
+        elif isinstance(v, str):
+            chars += len(v)
+            if chars > max_chars:
+                return f"more than {max_chars} characters of text"
+        elif isinstance(v, (list, tuple)):
+            if items + len(v) > max_items:
+                return f"more than {max_items} values"
+            stack.extend((c, depth + 1) for c in v)
+        elif isinstance(v, dict):
+            if items + len(v) > max_items:
+                return f"more than {max_items} values"
+            for key, c in v.items():
+                if not isinstance(key, str):
+                    return f"a field name of type {type(key).__name__} (names are strings)"
+                chars += len(key)
+                stack.append((c, depth + 1))
+        else:
+            return f"a value of type {type(v).__name__} (not JSON-like)"
+    return None
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + f"... [{len(text) - n} more characters]"
+
+
+def _brief(x: Any, n: int = 80) -> str:
+    """A short, safe rendering of a value for an error message: never recursion, never an
+    integer-to-digits conversion beyond the limit, at most about `n` characters."""
+    if isinstance(x, str):
+        return repr(_cut(x, n))
+    if isinstance(x, bool) or x is None or isinstance(x, float):
+        return repr(x)
+    if isinstance(x, int):
+        return repr(x) if x.bit_length() <= MAX_INT_BITS else \
+            f"<integer of {x.bit_length()} bits>"
+    if isinstance(x, (list, tuple, dict)):
+        return f"<{type(x).__name__} of {len(x)} items>"
+    return f"<{type(x).__name__}>"
 
 
 def _check_keys(action: dict, allowed: set[str]) -> None:
@@ -201,8 +297,12 @@ def _check_keys(action: dict, allowed: set[str]) -> None:
 
 
 def _loggable(x: Any) -> Any:
-    try:
-        json.dumps(x)
+    """`x` itself when it is JSON-like within the action limits, else a short description
+    (a record must stay small and serialisable whatever the agent sent)."""
+    if isinstance(x, InvalidAction):
+        return {"invalid": _cut(str(x.reason), 500)}
+    if isinstance(x, str):
+        return _cut(x, 1000)
+    if json_like_problem(x) is None:
         return x
-    except (TypeError, ValueError):
-        return repr(x)
+    return _brief(x)
