@@ -17,6 +17,16 @@ import pytest
 TESTS = Path(__file__).parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def verify_every_pass():
+    """The IR verifier runs after every optimisation pass in every test (a pass that breaks
+    dominance or types fails where it breaks it, not as a wrong number three stages later)."""
+    from coarsen import passes
+    before, passes.VERIFY_EVERY_PASS = passes.VERIFY_EVERY_PASS, True
+    yield
+    passes.VERIFY_EVERY_PASS = before
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite golden files with the current output instead of comparing")
