@@ -10,9 +10,16 @@ grader's score).
 Invariants: the model acts only through three JSON tool schemas (search, read, answer); the
 first tool call of a turn is executed and only that call is kept in the transcript (every
 kept call gets exactly one tool reply, so the conversation stays valid for the next request);
-a turn without a tool call answers with its text; malformed arguments reach the env as an
-invalid action and come back as an error observation, never an exception; network errors are
-retried `max_retries` times, then raised.
+a turn without a tool call answers with its text; every malformed completion (no or empty
+`choices`, a message that is not an object, `tool_calls` that is not a list of call objects,
+`arguments` that is not a JSON string, longer than `max_argument_chars`, not JSON, nested too
+deeply, not an object) reaches the env as an `InvalidAction` and comes back to the model as
+an error observation costing one step (the episode goes on, or ends scored 0 when the budget
+runs out), never as an exception; the turn keeps what the server sent and the error; the
+transcript re-sent to the server holds only well-formed calls. Transport failures (see
+`agents.llm_client`: deadline, retries with backoff, no redirects, size cap) end in one
+`LLMError` naming the endpoint and the last status, which `run_llm` lets through after the
+finished episodes are written: zero rewards for a dead server would be silently wrong data.
 
 Pointing it at vLLM (on a GPU machine; the server needs a tool-call parser for the model):
 
@@ -29,15 +36,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from .baselines import run_episode
-from .env import MAX_K, SearchEnv
+from .env import MAX_ACTION_CHARS, MAX_K, TOOLS, InvalidAction, SearchEnv
+from .llm_client import ChatClient, LLMError
 from .tasks import Task
+
+__all__ = ["TOOL_SCHEMAS", "ChatClient", "LLMError", "LLMPolicy", "run_llm"]
 
 TOOL_SCHEMAS = [
     {"type": "function", "function": {
@@ -63,37 +70,50 @@ SYSTEM = ("You answer questions about a company by searching its internal docume
           "once with the answer in the requested format. Be economical: every call costs.")
 
 
-class ChatClient:
-    """Minimal OpenAI-compatible client (urllib only, so no extra dependency)."""
-
-    def __init__(self, base_url: str, model: str, api_key: str | None = None,
-                 timeout: float = 60.0, max_retries: int = 2, extra: dict | None = None):
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model, self.api_key, self.timeout = model, api_key, timeout
-        self.max_retries, self.extra = max_retries, dict(extra or {})
-
-    def complete(self, messages: list[dict], **params: Any) -> dict:
-        body = json.dumps({"model": self.model, "messages": messages, **self.extra,
-                           **params}).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(self.url, body, headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                if attempt == self.max_retries or (isinstance(e, urllib.error.HTTPError)
-                                                   and e.code < 500):
-                    raise
-                time.sleep(0.5 * 2 ** attempt)  # a restarting server gets a moment
-        raise AssertionError("unreachable")
+class MalformedCompletion(ValueError):
+    """What was wrong with a completion; shown to the model as an error observation."""
 
 
-def _logprobs(choice: dict) -> tuple[list[str], list[float]]:
-    content = (choice.get("logprobs") or {}).get("content") or []
-    return [t.get("token", "") for t in content], [float(t.get("logprob", 0.0)) for t in content]
+def _logprobs(choice: dict) -> tuple[list[str], list[float], str | None]:
+    """Tokens and log-probabilities of a choice, and why they are missing when malformed."""
+    lp = choice.get("logprobs")
+    content = lp.get("content") if isinstance(lp, dict) else None
+    if lp is not None and not isinstance(lp, dict):
+        return [], [], "logprobs is not an object"
+    if content is None:
+        return [], [], None
+    if not isinstance(content, list):
+        return [], [], "logprobs.content is not a list"
+    tokens, values = [], []
+    for t in content:
+        lv = t.get("logprob", 0.0) if isinstance(t, dict) else None
+        if not isinstance(t, dict) or not isinstance(t.get("token", ""), str) or \
+                isinstance(lv, bool) or not isinstance(lv, (int, float)):
+            return [], [], "logprobs.content holds a malformed entry"
+        tokens.append(t.get("token", ""))
+        values.append(float(lv))
+    return tokens, values, None
+
+
+def _message(resp: Any) -> tuple[dict, dict]:
+    """(choice, message) of the first choice, or MalformedCompletion."""
+    choices = resp.get("choices") if isinstance(resp, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise MalformedCompletion("the completion had no choices")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise MalformedCompletion("the completion's first choice is not an object")
+    msg = choice.get("message")
+    if msg is None:
+        msg = {"role": "assistant", "content": ""}
+    if not isinstance(msg, dict):
+        raise MalformedCompletion("the completion's message is not an object")
+    if not isinstance(msg.get("content"), (str, type(None))):
+        raise MalformedCompletion("the message content is not a string")
+    calls = msg.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise MalformedCompletion("tool_calls is not a list")
+    return choice, msg
 
 
 class LLMPolicy:
@@ -102,9 +122,10 @@ class LLMPolicy:
     privileged = False
 
     def __init__(self, client: ChatClient, temperature: float = 0.7, max_tokens: int = 512,
-                 system: str = SYSTEM, name: str = "llm"):
+                 system: str = SYSTEM, name: str = "llm",
+                 max_argument_chars: int = MAX_ACTION_CHARS):
         self.client, self.temperature, self.max_tokens = client, temperature, max_tokens
-        self.system, self.name = system, name
+        self.system, self.name, self.max_argument_chars = system, name, max_argument_chars
 
     def begin(self, observation: dict, task: Task | None = None,
               rng: random.Random | None = None) -> None:
@@ -123,35 +144,99 @@ class LLMPolicy:
         resp = self.client.complete(self.messages, tools=TOOL_SCHEMAS, tool_choice="auto",
                                     temperature=self.temperature, max_tokens=self.max_tokens,
                                     logprobs=True, seed=self.seed + len(self.turns))
-        choice = resp["choices"][0]
-        msg = dict(choice.get("message") or {"role": "assistant", "content": ""})
-        msg["role"] = "assistant"
-        calls = msg.get("tool_calls") or []
-        tokens, logprobs = _logprobs(choice)
-        self.turns.append({"message": msg, "tokens": tokens, "logprobs": logprobs,
-                           "finish_reason": choice.get("finish_reason"),
-                           "usage": resp.get("usage", {})})
-        if not calls:
-            self.call_id = None
-            self.messages.append({"role": "assistant", "content": msg.get("content") or ""})
-            return {"tool": "answer", "answer": (msg.get("content") or "").strip() or "unknown"}
-        call = calls[0]
-        self.call_id = call.get("id") or f"call_{len(self.turns)}"
-        self.messages.append({"role": "assistant", "content": msg.get("content"),
-                              "tool_calls": [dict(call, id=self.call_id)]})
-        fn = call.get("function", {})
+        usage = resp.get("usage") if isinstance(resp, dict) else None
+        turn: dict[str, Any] = {"message": None, "tokens": [], "logprobs": [],
+                                "finish_reason": None,
+                                "usage": usage if isinstance(usage, dict) else {}}
+        self.turns.append(turn)
+        self.call_id = None
         try:
-            args = json.loads(fn.get("arguments") or "{}")
-        except json.JSONDecodeError:
-            return fn.get("arguments") or ""  # the env reports it as invalid JSON
+            choice, msg = _message(resp)
+        except MalformedCompletion as e:
+            return self._invalid(turn, e, "")
+        turn["message"] = dict(msg, role="assistant")
+        turn["finish_reason"] = choice.get("finish_reason")
+        turn["tokens"], turn["logprobs"], lp_error = _logprobs(choice)
+        if lp_error:
+            turn["logprobs_error"] = lp_error  # the episode is fine; a trainer must know
+        content = msg.get("content") or ""
+        calls = msg.get("tool_calls") or []
+        if not calls:
+            self.messages.append({"role": "assistant", "content": content})
+            return {"tool": "answer", "answer": content.strip() or "unknown"}
+        try:
+            name, arguments, call_id = self._call(calls[0])
+        except MalformedCompletion as e:
+            return self._invalid(turn, e, content)
+        # Only the normalised call is re-sent, and its arguments at most at the limit.
+        self.call_id = call_id
+        self.messages.append({"role": "assistant", "content": msg.get("content"),
+                              "tool_calls": [{"id": call_id, "type": "function", "function": {
+                                  "name": name,
+                                  "arguments": arguments[:self.max_argument_chars]}}]})
+        try:
+            return self._action(name, arguments)
+        except MalformedCompletion as e:
+            turn["error"] = str(e)
+            return InvalidAction(str(e))
+
+    def _invalid(self, turn: dict, error: Exception, content: str) -> InvalidAction:
+        """A turn that produced no usable call: the transcript gets a plain assistant message
+        (so the error observation follows as a user message) and the env an InvalidAction."""
+        turn["error"] = str(error)
+        self.messages.append({"role": "assistant", "content": content})
+        return InvalidAction(str(error))
+
+    def _call(self, call: Any) -> tuple[str, str, str]:
+        """(name, arguments, id) of a structurally valid tool call, else MalformedCompletion."""
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            raise MalformedCompletion("a tool call must be an object holding a 'function' "
+                                      "object")
+        name, arguments = fn.get("name"), fn.get("arguments")
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise MalformedCompletion(f"the tool call needs a function name (one of "
+                                      f"{', '.join(TOOLS)})")
+        if arguments is None:
+            arguments = "{}"
+        if not isinstance(arguments, str):
+            got = "an object" if isinstance(arguments, dict) else type(arguments).__name__
+            raise MalformedCompletion(f"'arguments' must be a JSON-encoded string, got {got}")
+        cid = call.get("id")
+        if not isinstance(cid, str) or not 0 < len(cid) <= 128:
+            cid = f"call_{len(self.turns)}"
+        return name, arguments, cid
+
+    def _action(self, name: str, arguments: str) -> dict:
+        """The env action for a call; the env checks the fields (types, depth, size)."""
+        if len(arguments) > self.max_argument_chars:
+            raise MalformedCompletion(f"arguments are {len(arguments)} characters long; the "
+                                      f"limit is {self.max_argument_chars}")
+        try:
+            args = json.loads(arguments or "{}")
+        except json.JSONDecodeError as e:
+            raise MalformedCompletion(f"arguments are not valid JSON: {e.msg}") from None
+        except RecursionError:
+            raise MalformedCompletion("arguments are nested too deeply") from None
+        except ValueError:  # an integer literal beyond Python's digit limit
+            raise MalformedCompletion("arguments hold an integer with too many digits") \
+                from None
         if not isinstance(args, dict):
-            return json.dumps(args)
-        return {"tool": fn.get("name"), **args}
+            raise MalformedCompletion(f"arguments must be a JSON object, got "
+                                      f"{type(args).__name__}")
+        if "tool" in args:
+            raise MalformedCompletion("arguments may not hold a 'tool' field: the function "
+                                      "name says which tool")
+        return {"tool": name, **args}
 
 
 def run_llm(env: SearchEnv, policy: LLMPolicy, tasks: list[Task], out: str | Path,
             seed: int = 0) -> list[dict]:
-    """Run one episode per task and append each as a JSONL line to `out`."""
+    """Run one episode per task and append each as a JSONL line to `out`.
+
+    A malformed completion never raises here (it is an error observation in its episode);
+    an `LLMError` (the endpoint failed for good) does, after the finished episodes are
+    written."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -178,10 +263,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=10, help="questions per regime")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--token-ids", action="store_true", help="vLLM: return token ids")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per socket operation")
+    p.add_argument("--deadline", type=float, default=300.0,
+                   help="seconds per request, retries and waits included")
+    p.add_argument("--max-retries", type=int, default=4)
+    p.add_argument("--max-response-bytes", type=int, default=16 << 20)
     a = p.parse_args(argv)
     data = prepare(a.data_dir)
     env = SearchEnv(data.index)
-    client = ChatClient(a.base_url, a.model, a.api_key,
+    client = ChatClient(a.base_url, a.model, a.api_key, timeout=a.timeout,
+                        max_retries=a.max_retries, deadline=a.deadline,
+                        max_response_bytes=a.max_response_bytes,
                         extra={"return_tokens_as_token_ids": True} if a.token_ids else None)
     tasks = [t for r, ts in data.eval_tasks.items() if a.regimes is None or r in a.regimes
              for t in ts[:a.n]]
