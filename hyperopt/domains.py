@@ -17,6 +17,12 @@ Invariants:
   factor e per step"; this is the guard that keeps towers started at large step sizes from
   diverging (see hyperopt/README.md).  ``trust=None`` drops the bound.
 - ``REAL`` (model parameters) is the identity: ``v_new = v + delta``.
+- ``update="paper"`` (optimizers.py) swaps in the paper's parametrization, exactly as its
+  reference implementation (gdtuo) stores it: step sizes and momentum are ``ADDITIVE`` (stored
+  as the value itself, ``v_new = v + delta``, free to turn negative), betas and gamma are
+  ``TANH_UNIT`` (``v = (tanh(c) + 1) / 2``, and the optimizer above descends on ``c`` itself:
+  its gradient is ``dL/dc``, see ``coordinate_gradient``).  ``trust``, when given, bounds the
+  change of ``c`` the same way; by default the paper's update has no bound.
 
 All functions take an ``ops`` namespace (NumPy or torch) so both backends share the maths.
 """
@@ -37,6 +43,17 @@ class Domain(enum.Enum):
     POSITIVE = "positive"  # step sizes: v = exp(c)
     UNIT = "unit"  # betas, gamma: v = sigmoid(c)
     SYMMETRIC = "symmetric"  # momentum: v = tanh(c)
+    ADDITIVE = "additive"  # the paper's step sizes and momentum: v = c, updated additively
+    TANH_UNIT = "tanh_unit"  # the paper's betas/gamma: v = (tanh(c) + 1) / 2, descent on c
+
+
+_PAPER = {Domain.POSITIVE: Domain.ADDITIVE, Domain.SYMMETRIC: Domain.ADDITIVE,
+          Domain.UNIT: Domain.TANH_UNIT}
+
+
+def paper_domain(domain: Domain) -> Domain:
+    """The domain a hyperparameter lives in under ``update="paper"``."""
+    return _PAPER.get(domain, domain)
 
 
 def check_value(domain: Domain, value: float, what: str) -> None:
@@ -61,6 +78,8 @@ def to_coordinate(domain: Domain, value: float) -> float:
         return math.log(value) - math.log1p(-value)
     if domain is Domain.SYMMETRIC:
         return math.atanh(value)
+    if domain is Domain.TANH_UNIT:
+        return math.atanh(2.0 * value - 1.0)
     return value
 
 
@@ -71,7 +90,23 @@ def to_value(domain: Domain, c: Array, ops: Any) -> Array:
         return ops.sigmoid(c)
     if domain is Domain.SYMMETRIC:
         return ops.tanh(c)
+    if domain is Domain.TANH_UNIT:
+        return (ops.tanh(c) + 1.0) * 0.5
     return c
+
+
+def _tanh_unit_slope(c: Array, ops: Any) -> Array:
+    t = ops.tanh(c)
+    return (1.0 - t * t) * 0.5
+
+
+def coordinate_gradient(domain: Domain, c: Array, g: Array, ops: Any) -> Array:
+    """What the optimizer above descends on, given ``g = dL/dv`` at coordinate ``c``.
+
+    ``dL/dc`` for ``TANH_UNIT`` (the paper descends on the stored number), ``g`` itself for
+    every other domain (their update is defined on the value; for ``ADDITIVE`` c is v).
+    """
+    return g * _tanh_unit_slope(c, ops) if domain is Domain.TANH_UNIT else g
 
 
 def log_slope(domain: Domain, c: Array, ops: Any) -> Array:
@@ -91,10 +126,22 @@ def apply_update(domain: Domain, c: Array, delta: Array, trust: float | None,
     """Move coordinate ``c`` so its value changes by about ``delta``.
 
     Returns ``(c_new, scale)`` with ``scale = d to_value(c_new) / d delta`` elementwise, or
-    ``scale=None`` for ``REAL`` where it is 1 (saves a parameter-sized array).
+    ``scale=None`` where it is 1 (``REAL``; ``ADDITIVE`` without a trust bound).
+    For ``TANH_UNIT`` ``delta`` is a change of the coordinate (see ``coordinate_gradient``).
     """
     if domain is Domain.REAL:
         return c + delta, None
+    if domain is Domain.ADDITIVE or domain is Domain.TANH_UNIT:
+        # The paper: c_new = c + delta (for TANH_UNIT, delta is already a change of c).
+        if trust is None:
+            c_new, squash = c + delta, None
+        else:
+            th = ops.tanh(delta / trust)
+            c_new, squash = c + trust * th, 1.0 - th * th
+        if domain is Domain.ADDITIVE:
+            return c_new, squash
+        slope = _tanh_unit_slope(c_new, ops)
+        return c_new, slope if squash is None else slope * squash
     ls = log_slope(domain, c, ops)
     # r = delta * dc/dv = delta / exp(ls); the clamp keeps exp finite (tanh saturates anyway).
     r = delta * ops.exp(ops.clip(-ls, -_MAX_EXP, _MAX_EXP))

@@ -138,7 +138,7 @@ def _check_state(opt: Any, state: Any) -> None:
     if not isinstance(state, State):
         raise TypeError(f"state must come from opt.init(params), not {type(state).__name__}")
     spec = state.tower.tower.levels[0].spec
-    if spec is not opt and repr(spec) != repr(opt):  # repr covers every setting, exactly
+    if spec is not opt and spec.config() != opt.config():  # every setting, exactly
         raise ValueError(f"this state belongs to {spec!r}, not to {opt!r}")
 
 

@@ -13,6 +13,8 @@ Invariants:
   (domains.py): ``alpha > 0``, betas and gamma in (0, 1), ``mu`` in (-1, 1) -- 0 included.
 - ``eps``, ``weight_decay`` and ``nesterov`` are constants.
 - ``per_param=True`` gives one step size per parameter array, ``"element"`` one per element.
+- ``update=`` ("log" or "paper") and ``trust=`` say how this optimizer moves the hyperparameters
+  of the optimizer below it (domains.py); ``update`` must be the same at every level of a tower.
 """
 from __future__ import annotations
 
@@ -23,6 +25,18 @@ from hyperopt import rules
 from hyperopt.domains import Domain, check_value
 
 PerParam = bool | Literal["element"]
+
+# How the optimizer above moves a learned hyperparameter (domains.py):
+#  "log": in the domain's coordinates (log step size, logit beta, atanh momentum), with the
+#         trust bound (default 1.0): values stay valid, large initial step sizes are survived;
+#  "paper": the paper's additive update exactly as its reference implementation (gdtuo) does
+#         it (step sizes and momentum raw, betas/gamma through (tanh(c) + 1) / 2), unbounded.
+UPDATES = ("log", "paper")
+
+
+def default_trust(update: str) -> float | None:
+    """``trust="auto"``: 1.0 for the log update, none (the paper's rule) for ``"paper"``."""
+    return None if update == "paper" else 1.0
 
 # Range checks for hyperparameters that stay constant (torch.optim's rules).
 _CONST_OK: dict[str, tuple[Callable[[float], bool], str]] = {
@@ -43,7 +57,8 @@ class Optimizer:
 
     def __init__(self, initial: dict[str, float], const: dict[str, Any],
                  optimizer: Optimizer | None, learn: Iterable[str] | None,
-                 per_param: PerParam, trust: float | None, on_nonfinite: str | None) -> None:
+                 per_param: PerParam, trust: float | None | str, on_nonfinite: str | None,
+                 update: str = "log") -> None:
         if optimizer is not None and not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer= must be a hyperopt optimizer such as hyperopt.SGD(1e-5), "
                             f"not {type(optimizer).__name__}")
@@ -58,6 +73,12 @@ class Optimizer:
                                  "no hyperparameter is learned")
         if per_param not in (False, True, "element"):
             raise ValueError(f"per_param must be False, True or 'element', not {per_param!r}")
+        if update not in UPDATES:
+            raise ValueError(f"update must be one of {list(UPDATES)}, not {update!r}")
+        if isinstance(trust, str):
+            if trust != "auto":
+                raise ValueError(f"trust must be a positive number, None or 'auto', not {trust!r}")
+            trust = default_trust(update)
         if trust is not None and not (trust > 0 and math.isfinite(trust)):
             raise ValueError(f"trust must be a positive number or None, not {trust!r}")
         if on_nonfinite not in (None, "raise", "skip"):
@@ -70,6 +91,7 @@ class Optimizer:
         self.learn = learn
         self.per_param = per_param
         self.trust = trust
+        self.update = update
         self.on_nonfinite = on_nonfinite
         learned = self.learned_names()
         for name, value in self.initial.items():
@@ -108,9 +130,24 @@ class Optimizer:
             parts.append(f"per_param={self.per_param!r}")
         if self.learn is not None:
             parts.append(f"learn={sorted(self.learn)!r}")
+        if self.update != "log":
+            parts.append(f"update={self.update!r}")
+        if self.trust != default_trust(self.update):
+            parts.append(f"trust={self.trust!r}")
+        if self.on_nonfinite is not None:
+            parts.append(f"on_nonfinite={self.on_nonfinite!r}")
         if self.optimizer is not None:
             parts.append(f"optimizer={self.optimizer!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+    def config(self) -> list[dict[str, Any]]:
+        """Everything that defines the tower, one plain dict per level, bottom first (what a
+        checkpoint records and checks: numbers, strings, lists only)."""
+        here = {"type": type(self).__name__, "initial": dict(self.initial),
+                "const": dict(self.const), "learn": None if self.learn is None
+                else sorted(self.learn), "per_param": self.per_param, "trust": self.trust,
+                "update": self.update, "on_nonfinite": self.on_nonfinite}
+        return [here] + (self.optimizer.config() if self.optimizer is not None else [])
 
     def _const_default(self, key: str) -> Any:
         return {"weight_decay": 0.0, "nesterov": False}.get(key, object())
@@ -154,10 +191,11 @@ class SGD(Optimizer):
     def __init__(self, alpha: float = 1e-3, mu: float = 0.0, optimizer: Optimizer | None = None,
                  *, nesterov: bool = False, weight_decay: float = 0.0,
                  learn: Iterable[str] | None = None, per_param: PerParam = False,
-                 trust: float | None = 1.0, on_nonfinite: str | None = None) -> None:
+                 trust: float | None | str = "auto", on_nonfinite: str | None = None,
+                 update: str = "log") -> None:
         super().__init__({"alpha": alpha, "mu": mu},
                          {"weight_decay": float(weight_decay), "nesterov": bool(nesterov)},
-                         optimizer, learn, per_param, trust, on_nonfinite)
+                         optimizer, learn, per_param, trust, on_nonfinite, update)
         if nesterov and mu == 0.0 and "mu" not in self.learned_names():
             raise ValueError("nesterov=True needs momentum: mu > 0, or mu learned")
 
@@ -176,11 +214,11 @@ class Adam(Optimizer):
     def __init__(self, alpha: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, optimizer: Optimizer | None = None, *,
                  weight_decay: float = 0.0, learn: Iterable[str] | None = None,
-                 per_param: PerParam = False, trust: float | None = 1.0,
-                 on_nonfinite: str | None = None) -> None:
+                 per_param: PerParam = False, trust: float | None | str = "auto",
+                 on_nonfinite: str | None = None, update: str = "log") -> None:
         super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2},
                          {"eps": float(eps), "weight_decay": float(weight_decay)},
-                         optimizer, learn, per_param, trust, on_nonfinite)
+                         optimizer, learn, per_param, trust, on_nonfinite, update)
 
 
 class AdaGrad(Optimizer):
@@ -193,14 +231,14 @@ class AdaGrad(Optimizer):
     def __init__(self, alpha: float = 1e-2, optimizer: Optimizer | None = None, *,
                  eps: float = 1e-10, initial_accumulator_value: float = 0.0,
                  weight_decay: float = 0.0, learn: Iterable[str] | None = None,
-                 per_param: PerParam = False, trust: float | None = 1.0,
-                 on_nonfinite: str | None = None) -> None:
+                 per_param: PerParam = False, trust: float | None | str = "auto",
+                 on_nonfinite: str | None = None, update: str = "log") -> None:
         if initial_accumulator_value < 0:
             raise ValueError("initial_accumulator_value must be >= 0")
         super().__init__({"alpha": alpha},
                          {"eps": float(eps), "weight_decay": float(weight_decay),
                           "initial_accumulator_value": float(initial_accumulator_value)},
-                         optimizer, learn, per_param, trust, on_nonfinite)
+                         optimizer, learn, per_param, trust, on_nonfinite, update)
 
     def _const_default(self, key: str) -> Any:
         return 0.0 if key == "initial_accumulator_value" else super()._const_default(key)
@@ -216,8 +254,8 @@ class RMSProp(Optimizer):
     def __init__(self, alpha: float = 1e-2, gamma: float = 0.99,
                  optimizer: Optimizer | None = None, *, eps: float = 1e-8,
                  weight_decay: float = 0.0, learn: Iterable[str] | None = None,
-                 per_param: PerParam = False, trust: float | None = 1.0,
-                 on_nonfinite: str | None = None) -> None:
+                 per_param: PerParam = False, trust: float | None | str = "auto",
+                 on_nonfinite: str | None = None, update: str = "log") -> None:
         super().__init__({"alpha": alpha, "gamma": gamma},
                          {"eps": float(eps), "weight_decay": float(weight_decay)},
-                         optimizer, learn, per_param, trust, on_nonfinite)
+                         optimizer, learn, per_param, trust, on_nonfinite, update)

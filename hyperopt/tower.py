@@ -26,7 +26,8 @@ import math
 from typing import Any, Sequence
 
 from hyperopt.arrays import SCALAR_OPS
-from hyperopt.domains import Domain, apply_update, to_coordinate, to_value
+from hyperopt.domains import (Domain, apply_update, coordinate_gradient, paper_domain,
+                              to_coordinate, to_value)
 
 Array = Any
 
@@ -54,6 +55,7 @@ class Level:
     target_names: tuple[str, ...]
     const: dict[str, Any]
     scalar: bool  # every target is 0-d: run on SCALAR_OPS (much faster than 0-d arrays)
+    coordinate_grads: bool = False  # some target descends on its coordinate (update="paper")
 
     def describe(self, j: int) -> str:
         return f"level {j} ({type(self.spec).__name__})"
@@ -91,15 +93,23 @@ def build_tower(spec: Any, shapes: Sequence[tuple[int, ...]], names: Sequence[st
         if s.on_nonfinite is not None:
             raise ValueError(f"on_nonfinite is a setting of the bottom optimizer of a tower "
                              f"(it governs the whole step); remove it from level {j} ({s!r})")
+        if s.update != specs[0].update:
+            # One rule per tower: update="paper" on the bottom alone would otherwise be ignored
+            # (a level's update= governs how it moves the hyperparameters below it).
+            raise ValueError(f"update={specs[0].update!r} at level 0 but {s.update!r} at level "
+                             f"{j} ({type(s).__name__}): a tower uses one update rule; pass "
+                             f"update= to every level")
     levels = []
     domains = tuple(Domain.REAL for _ in shapes)
     shapes, names = tuple(map(tuple, shapes)), tuple(names)
     for j, s in enumerate(specs):
         learned = s.learned_names() if j < len(specs) - 1 else frozenset()
+        paper = j + 1 < len(specs) and specs[j + 1].update == "paper"
         layout = []
         for name, dom in s.hyper_domains.items():
             if name not in learned:
                 continue
+            dom = paper_domain(dom) if paper else dom
             if name == "alpha" and s.per_param:
                 elementwise = s.per_param == "element"
                 layout += [HyperLeaf(name, dom, i, shapes[i] if elementwise else ())
@@ -108,7 +118,7 @@ def build_tower(spec: Any, shapes: Sequence[tuple[int, ...]], names: Sequence[st
                 layout.append(HyperLeaf(name, dom, None, ()))
         scalar = j > 0 and all(shape == () for shape in shapes)
         levels.append(Level(s, learned, tuple(layout), domains, names, s.constants(learned),
-                            scalar))
+                            scalar, Domain.TANH_UNIT in domains))
         domains = tuple(h.domain for h in layout)
         shapes = tuple(h.shape for h in layout)
         names = tuple(h.name if h.leaf is None else f"{h.name}[{names[h.leaf]}]" for h in layout)
@@ -243,6 +253,9 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
             targets, xs = list(leaves), list(grads)
         elif j - 1 < len(hgs):
             targets, xs = list(new_coords[j - 1]), list(hgs[j - 1])
+            if level.coordinate_grads:
+                xs = [coordinate_gradient(d, c, x, level_ops(tower, j, ops))
+                      for d, c, x in zip(level.targets, targets, xs)]
         else:  # no hypergradient for level j-1 yet: level j waits, and has nothing to chain
             new_levels[j] = dataclasses.replace(ls, tangents=None, hypergrad=None)
             continue
