@@ -102,3 +102,26 @@ def test_wheel_holds_all_five_packages(tmp_path: Path) -> None:
     names = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".py")}
     expected = {p.relative_to(src).as_posix() for pkg in PACKAGES for p in (src / pkg).rglob("*.py")}
     assert names == expected
+
+
+def _fresh(code: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return _run([sys.executable, "-c", code], ROOT, env, timeout=300)
+
+
+def test_import_coarsen_is_light() -> None:
+    """`import coarsen` loads neither Numba (until a "cpu" program runs) nor the symbolic
+    compiler nor torch; `coarsen.torch`, `coarsen.grad`, ... load on first use."""
+    out = _fresh("import sys, coarsen\n"
+                 "print(sorted(m for m in ('numba', 'sympy', 'networkx', 'torch', 'coarsen.api') if m in sys.modules))\n"
+                 "print(callable(coarsen.grad), callable(coarsen.vmap), coarsen.UnsupportedError.__name__)\n"
+                 "print(callable(coarsen.torch.function), 'torch' in sys.modules)\n"
+                 "print(sorted(set(coarsen.__all__) - set(dir(coarsen))))\n")
+    assert out.split("\n")[:4] == ["[]", "True True UnsupportedError", "True True", "[]"], out
+
+
+def test_vmap_stays_the_function_after_its_module_is_imported() -> None:
+    """Importing the submodule coarsen.vmap must not replace the public function coarsen.vmap."""
+    out = _fresh("import coarsen\nfrom coarsen.vmap import VMapped\nimport coarsen.vmap\n"
+                 "print(callable(coarsen.vmap), type(coarsen.vmap).__name__)\n")
+    assert out.strip() == "True function", out
