@@ -21,16 +21,18 @@ Invariants:
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from hyperopt import optimizers as _neutral
+from hyperopt.domains import Domain, check_value, to_coordinate, to_value
 from hyperopt.tower import (LevelState, TowerState, build_tower, hyperparameter_values,
-                            init_state, tower_step)
+                            init_state, level_ops, tower_step)
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the whole configuration (trust, update ...) is saved and checked
 
 
 class TorchOps:
@@ -105,11 +107,11 @@ class _TowerOptimizer(torch.optim.Optimizer):
         if params is None or isinstance(params, (int, float)):
             if params is not None:
                 args = (params, *args)
-            return cls._spec_cls(*args, **kwargs)
+            return cls._spec_cls(*args, **_lr_alias(args, kwargs))
         return super().__new__(cls)
 
     def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        self._setup(params, self._spec_cls(*args, **kwargs))
+        self._setup(params, self._spec_cls(*args, **_lr_alias(args, kwargs)))
 
     def _setup(self, params: Any, spec: _neutral.Optimizer) -> None:
         self.spec = spec
@@ -137,6 +139,13 @@ class _TowerOptimizer(torch.optim.Optimizer):
         tower = build_tower(self.spec, [tuple(p.shape) for p in self._params], names)
         with torch.no_grad():
             self._tower_state = init_state(tower, [p.detach() for p in self._params], TORCH_OPS)
+        self.param_groups[:] = [_ParamGroup(g) for g in self.param_groups]
+        self._lr = _LearnedLR(self)
+        self._lr.publish()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy/pickle would call cls.__new__(cls), which (without parameters) makes a spec.
+        return (_rebuild, (type(self),), dict(self.__dict__))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if not getattr(self, "_building", False):
@@ -166,6 +175,7 @@ class _TowerOptimizer(torch.optim.Optimizer):
                 if p.grad is not None and p.grad.is_sparse:
                     raise RuntimeError("hyperopt.torch does not support sparse gradients")
                 grads.append(None if p.grad is None else p.grad.detach())
+            self._lr.take_writes()  # a scheduler (or the user) set group["lr"]
             before = self._tower_state
             value = None if loss is None else float(
                 loss.detach() if isinstance(loss, torch.Tensor) else loss)
@@ -176,6 +186,7 @@ class _TowerOptimizer(torch.optim.Optimizer):
                 for p, n, g in zip(self._params, new, grads):
                     if g is not None:  # parameters without a gradient were not updated
                         p.copy_(n)
+                self._lr.publish()
         return loss
 
     def hyperparameters(self) -> list[dict[str, Any]]:
@@ -208,16 +219,22 @@ class _TowerOptimizer(torch.optim.Optimizer):
                    "hypergrad": None if ls.hypergrad is None else [out(g) for g in ls.hypergrad],
                    "updates": ls.updates} for ls in ts.levels]
         return {"state": {}, "param_groups": [{"params": list(range(len(self._params)))}],
-                "hyperopt": {"format": _FORMAT, "spec": repr(self.spec), "step": ts.step,
+                "hyperopt": {"format": _FORMAT, "spec": repr(self.spec),
+                             "config": self.spec.config(), "step": ts.step,
                              "skipped": ts.skipped, "levels": levels}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         data = state_dict.get("hyperopt")
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError("not a hyperopt.torch state_dict (or an unknown format)")
-        if data["spec"] != repr(self.spec):
+        if not isinstance(data, dict) or "format" not in data:
+            raise ValueError("not a hyperopt.torch state_dict")
+        if data["format"] != _FORMAT:
+            raise ValueError(f"state_dict format {data['format']} is not {_FORMAT}: format 1 "
+                             f"did not record trust or the update rule, so resuming from it "
+                             f"could silently change the optimizer")
+        diff = _config_diff(data["config"], self.spec.config())
+        if diff:
             raise ValueError(f"state_dict was saved by {data['spec']}, this optimizer is "
-                             f"{self.spec!r}")
+                             f"{self.spec!r}: {diff}")
         ts = self._tower_state
         if len(data["levels"]) != len(ts.levels):
             raise ValueError("state_dict has a different tower height")
@@ -256,9 +273,168 @@ class _TowerOptimizer(torch.optim.Optimizer):
             levels.append(LevelState(coords, slots, tangents, hg, int(saved["updates"])))
         self._tower_state = TowerState(ts.tower, tuple(levels), int(data["step"]),
                                        int(data["skipped"]))
+        self._lr.publish()
 
     def __repr__(self) -> str:
         return f"hyperopt.torch.{self.spec!r}"
+
+
+def _rebuild(cls: type[_TowerOptimizer]) -> _TowerOptimizer:
+    return torch.optim.Optimizer.__new__(cls)
+
+
+def _lr_alias(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """torch.optim's ``lr=`` is the bottom level's step size ``alpha``."""
+    if "lr" not in kwargs:
+        return kwargs
+    if "alpha" in kwargs or args:
+        raise TypeError("the step size was given twice: pass lr= (torch.optim's name) or "
+                        "alpha= (or the first positional argument), not both")
+    kwargs = dict(kwargs)
+    kwargs["alpha"] = kwargs.pop("lr")
+    return kwargs
+
+
+class _ParamGroup(dict):
+    """A param group whose missing ``"lr"`` says why it is missing."""
+
+    why_no_lr = ("this param group has no single step size: it holds several tensors with "
+                 "one learned step size each (per_param=True or 'element'); read "
+                 "opt.hyperparameters() instead")
+
+    learned_lr: _LearnedLR | None = None
+    index = 0
+
+    def __missing__(self, key: Any) -> Any:
+        if key == "lr":
+            raise KeyError(f"'lr': {self.why_no_lr}")
+        raise KeyError(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key == "lr" and self.learned_lr is not None:
+            self.learned_lr.write(self.index, value)
+
+
+class _LearnedLR:
+    """Keeps ``group["lr"]`` equal to the learned step size of the group's parameters.
+
+    ``publish`` writes the current value into each group after every step (a view for loggers).
+    Setting ``group["lr"]`` (an ``lr_scheduler`` step, or the user) sets the learned step size
+    at once (``write``; ``take_writes`` before each step catches writes that bypass
+    ``__setitem__``, such as ``dict.update``), and learning continues from the new value.  Chainable schedulers (StepLR, MultiStepLR, ExponentialLR, ...:
+    they multiply what they read) therefore scale the learned step size; schedulers computed
+    from ``initial_lr`` (LambdaLR, OneCycleLR, ...) reset it to their schedule when they step.
+    Refused with a clear error: groups sharing one step size given different values, a value
+    outside the domain, a write where the step size is not learned (a constant of the spec),
+    and groups holding several per-tensor step sizes (they have no ``"lr"``).
+    """
+
+    def __init__(self, opt: _TowerOptimizer) -> None:
+        self.opt = opt
+        tower = opt._tower_state.tower
+        level = tower.levels[0]
+        shared = [k for k, h in enumerate(level.layout) if h.name == "alpha" and h.leaf is None]
+        per_leaf = {h.leaf: k for k, h in enumerate(level.layout)
+                    if h.name == "alpha" and h.leaf is not None and h.shape == ()}
+        index = {id(p): i for i, p in enumerate(opt._params)}
+        self.sources: list[int | str | None] = []  # hyper leaf index, "const" or None
+        for g in opt.param_groups:
+            leaves = [index[id(p)] for p in g["params"]]
+            if shared:
+                self.sources.append(shared[0])
+            elif "alpha" not in level.learned:
+                self.sources.append("const")
+            elif len(leaves) == 1 and leaves[0] in per_leaf:
+                self.sources.append(per_leaf[leaves[0]])
+            else:
+                self.sources.append(None)
+        self.published: list[float | None] = [None] * len(self.sources)
+        self.last_write: dict[int, tuple[int, int]] = {}  # src -> (step, group) of last write
+        for i, g in enumerate(opt.param_groups):
+            g.learned_lr, g.index = self, i
+
+    def _value(self, src: int | str) -> float:
+        ts = self.opt._tower_state
+        if src == "const":
+            return ts.tower.levels[0].spec.initial["alpha"]
+        h = ts.tower.levels[0].layout[src]
+        return float(to_value(h.domain, ts.levels[0].coords[src], level_ops(ts.tower, 1,
+                                                                            TORCH_OPS)))
+
+    def publish(self) -> None:
+        for i, (g, src) in enumerate(zip(self.opt.param_groups, self.sources)):
+            if src is not None:
+                self.published[i] = v = self._value(src)
+                dict.__setitem__(g, "lr", v)
+
+    def write(self, i: int, value: Any) -> None:
+        src = self.sources[i]
+        if src is None:
+            raise KeyError(f"'lr' cannot be set: {_ParamGroup.why_no_lr}")
+        v = float(value.item() if isinstance(value, torch.Tensor) else value)
+        if v == self.published[i]:
+            return
+        if src == "const":
+            raise RuntimeError(self.const_message)
+        step, j = self.last_write.get(src, (-1, i))
+        if step == self.opt._tower_state.step and j != i:
+            raise ValueError(
+                f"param groups {j} and {i} share one learned step size, but were given "
+                f"different values for 'lr' ({self.published[j]!r}, {v!r}): set the same "
+                f"value in every group (or use per_param=True, one tensor per group)")
+        self._set(src, v)
+        self.last_write[src] = (self.opt._tower_state.step, i)
+
+    const_message = ("param_groups[...]['lr'] was changed (an lr_scheduler?), but this "
+                     "optimizer does not learn its step size (no optimizer= above it, or "
+                     "learn= excludes 'alpha'), so there is no learned value to scale; use "
+                     "torch.optim for scheduled constant step sizes")
+
+    def take_writes(self) -> None:
+        wanted: dict[int | str, list[tuple[int, float]]] = {}
+        for i, (g, src) in enumerate(zip(self.opt.param_groups, self.sources)):
+            if src is None or "lr" not in g:
+                continue
+            v = g["lr"]
+            v = float(v.item() if isinstance(v, torch.Tensor) else v)
+            if v != self.published[i]:
+                wanted.setdefault(src, []).append((i, v))
+        for src, writes in wanted.items():
+            if src == "const":
+                raise RuntimeError(self.const_message)
+            groups = [i for i, s in enumerate(self.sources) if s == src]
+            values = {v for _, v in writes}
+            if len(values) > 1 or len(writes) != len(groups):
+                raise ValueError(
+                    f"param groups {groups} share one learned step size, but their 'lr' was "
+                    f"set to {[g.get('lr') for g in self.opt.param_groups]}: set the same "
+                    f"value in every group (or use per_param=True, one tensor per group)")
+            self._set(src, values.pop())
+
+    def _set(self, src: int, value: float) -> None:
+        ts = self.opt._tower_state
+        h = ts.tower.levels[0].layout[src]
+        check_value(h.domain if h.domain is not Domain.ADDITIVE else Domain.REAL, value,
+                    "param_groups[...]['lr']")
+        up = level_ops(ts.tower, 1, TORCH_OPS)
+        coords = list(ts.levels[0].coords)
+        coords[src] = up.full_like(coords[src], to_coordinate(h.domain, value))
+        level0 = dataclasses.replace(ts.levels[0], coords=tuple(coords))
+        self.opt._tower_state = dataclasses.replace(ts, levels=(level0, *ts.levels[1:]))
+        self.publish()
+
+
+def _config_diff(saved: list[dict[str, Any]], mine: list[dict[str, Any]]) -> str:
+    """What differs between two ``Optimizer.config()`` lists, in words ('' if nothing)."""
+    if len(saved) != len(mine):
+        return f"tower height {len(saved)} saved, {len(mine)} here"
+    out = []
+    for j, (a, b) in enumerate(zip(saved, mine)):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                out.append(f"level {j} {key}: saved {a.get(key)!r}, here {b.get(key)!r}")
+    return "; ".join(out)
 
 
 def _torch_class(spec_cls: type[_neutral.Optimizer]) -> type[_TowerOptimizer]:
