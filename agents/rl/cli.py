@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from .data import prepare
 from .plots import learning_curves
 from .report import markdown, run_evaluation
 from .rollout import Sampler
+from .runfiles import atomic_write
 from .trainer import TrainResult, train_run
 
 DEFAULT_RUNS = {"multi-task": ("constraint", "report"),
@@ -52,7 +52,7 @@ def train(run_dir: str | Path = "runs/train", resume: bool = False,
 
 def load_policy(run_dir: str | Path) -> tuple[dict[str, np.ndarray], TrainConfig]:
     run_dir = Path(run_dir)
-    cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+    cfg = TrainConfig.load(run_dir / "config.json")
     with np.load(run_dir / "policy.npz") as z:
         return {k: z[k] for k in z.files}, cfg
 
@@ -100,7 +100,7 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
     learning_curves({k: root / k / "curves.csv" for k in DEFAULT_RUNS}, DEFAULT_RUNS,
                     root / "learning_curves.png")
     text = _summary(base, data, results, report, t_data, time.perf_counter() - t0)
-    (root / "summary.md").write_text(text)
+    atomic_write(root / "summary.md", text.encode())
     print(text)
     return {"run_dir": str(root), "report": report,
             "metrics": {k: r.metrics for k, r in results.items()}}

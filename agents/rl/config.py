@@ -9,10 +9,11 @@ not results, because every episode's seed is fixed by (seed, iteration, question
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .runfiles import read_json, write_json
 
 TRAIN_REGIMES = ("constraint", "report")  # as in the paper: entity search + report synthesis
 NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir")
@@ -70,7 +71,13 @@ class TrainConfig:
         return {k: v for k, v in self.to_json().items() if k not in NON_RESULT_FIELDS}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=2))
+        """Atomically, with a checksum (see agents.rl.runfiles); read back with `load`."""
+        write_json(path, self.to_json())
+
+    @staticmethod
+    def load(path: Path) -> "TrainConfig":
+        """A saved config, verified; `RunFileError` naming the file if it is damaged."""
+        return TrainConfig.from_json(read_json(path))
 
     def check_compatible(self, saved: "TrainConfig") -> None:
         a, b = self.result_fields(), saved.result_fields()

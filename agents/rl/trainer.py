@@ -17,6 +17,7 @@ an uninterrupted run reaches.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 import time
@@ -34,6 +35,7 @@ from ..tasks import Task
 from .batch import pack
 from .checkpoint import load_latest, save_checkpoint, truncate_logs
 from .config import TrainConfig
+from .runfiles import RunFileError, atomic_write
 from .data import Data, prepare
 from .evaluate import episode_stats, evaluate_agent, mean_stats
 from .rollout import Job, Sampler, episode_seed
@@ -92,11 +94,19 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = None
+    has_ckpt = (run_dir / "ckpt").exists() and any((run_dir / "ckpt").iterdir())
     if resume and (run_dir / "config.json").exists():
-        cfg.check_compatible(TrainConfig.from_json(json.loads(
-            (run_dir / "config.json").read_text())))
+        # TrainConfig.load and load_latest verify checksums: a damaged config.json is a
+        # clear error, a damaged newest checkpoint falls back (with a warning) to the one
+        # before it
+        cfg.check_compatible(TrainConfig.load(run_dir / "config.json"))
         ckpt = load_latest(run_dir)
-    elif (run_dir / "ckpt").exists() and any((run_dir / "ckpt").iterdir()):
+        if ckpt and "config" in ckpt:
+            cfg.check_compatible(TrainConfig.from_json(ckpt["config"]))
+    elif resume and has_ckpt:
+        raise RunFileError(f"{run_dir / 'config.json'} is missing, so the checkpoints in "
+                           f"{run_dir / 'ckpt'} cannot be checked against this config")
+    elif has_ckpt:
         raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) "
                               f"to continue it, or choose another run directory")
     cfg.save(run_dir / "config.json")
@@ -140,7 +150,9 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     finally:
         if own:
             sampler.close()
-    np.savez(run_dir / "policy.npz", **params)
+    buf = io.BytesIO()
+    np.savez(buf, **params)
+    atomic_write(run_dir / "policy.npz", buf.getvalue())
     return TrainResult(params, run_dir, metrics)
 
 
