@@ -17,11 +17,16 @@ when it is first used.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import Any
 
 from coarsen.errors import CoarsenError, CoarsenTypeError, InternalError, UnsupportedError
+from kernels import locations
+
+# warnings about a user's program point past coarsen's (and phicalc's) frames at the user's line
+locations.register("coarsen", "phicalc")
 
 _LAZY = {   # public name -> the module that defines it
     "grad": "coarsen.api", "value_and_grad": "coarsen.api", "vjp": "coarsen.api",
@@ -51,8 +56,9 @@ sys.modules[__name__].__class__ = _Package
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"coarsen.{name}")
+    elif name in _SUBMODULES or (not name.startswith("__")
+                                 and importlib.util.find_spec(f"coarsen.{name}") is not None):
+        value = importlib.import_module(f"coarsen.{name}")   # `coarsen.ir...` after `import coarsen`
     else:
         raise AttributeError(f"module 'coarsen' has no attribute {name!r}")
     globals()[name] = value   # later lookups are plain attribute reads
