@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kernels import runtime
+from kernels import locations, runtime
 
 TARGETS = ("numpy", "cpu", "cuda")
 
@@ -104,8 +104,9 @@ class _NumbaFunction:
         except NumbaError as err:
             reason = str(err).strip().splitlines()[0][:300]
             self.fallback_reason = reason
-            warnings.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
-                          "running it with the 'numpy' target", RuntimeWarning, stacklevel=3)
+            # at the user's line, past however many coarsen frames lead here
+            locations.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
+                           "running it with the 'numpy' target", RuntimeWarning)
             self.fn = _quiet(self.py_fn)
             return self.fn(*args)
 
