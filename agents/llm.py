@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--deadline", type=float, default=300.0,
                    help="seconds per request, retries and waits included")
     p.add_argument("--max-retries", type=int, default=4)
-    p.add_argument("--max-response-bytes", type=int, default=16 << 20)
+    p.add_argument("--max-response-bytes", type=int, default=4 << 20)
     a = p.parse_args(argv)
     data = prepare(a.data_dir)
     env = SearchEnv(data.index)

@@ -66,7 +66,7 @@ class ChatClient:
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 4, extra: dict | None = None,
-                 deadline: float = 300.0, max_response_bytes: int = 16 << 20,
+                 deadline: float = 300.0, max_response_bytes: int = 4 << 20,
                  backoff: float = 0.5, max_backoff: float = 16.0,
                  max_retry_after: float = 120.0, rng: random.Random | None = None,
                  sleep: Callable[[float], None] = time.sleep):
