@@ -1,23 +1,25 @@
 """Compiled programs: the derivative and primal programs of a traced function, and their cache.
 
 A `Program` is generated source plus what is needed to call it: the function compiled for a
-target, the argument/result trees and the positions of the differentiated leaves. Programs
-are cached in memory per signature and on disk per key (a hash of the sources of the
-function and of everything it inlines, the module-level values it read, the signature, the
-differentiated arguments, the target and the compiler version): a second process skips
-tracing, symbolic differentiation and code generation, and, on the "cpu" target, Numba
-compilation too.
+target, the argument/result trees, the positions of the differentiated leaves, and a guard
+that tells whether the outside values the trace read (globals, module and class attributes,
+closure cells, defaults: `coarsen.deps`) are still the ones it read. Programs are cached in
+memory per signature and on disk (`coarsen.cache`: keyed by the function's source, the
+signature, the differentiated arguments, the target and the compiler's and libraries'
+versions, and valid only while every value the trace read has the same fingerprint): a second
+process skips tracing, symbolic differentiation and code generation, and, on the "cpu"
+target, Numba compilation too. One thread at a time compiles a given function and signature.
 """
 from __future__ import annotations
 
 import hashlib
-import pickle
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from coarsen import tree
+from coarsen import cache, deps, tree
 from coarsen.autodiff import Reverse
 from coarsen.codegen.forward import ForwardEmitter, Program as Emission, needed_values
 from coarsen.codegen.source import Code
@@ -27,7 +29,6 @@ from coarsen.ir import Function
 from coarsen.passes import run_pipeline
 from coarsen.segments import plan_segments
 from kernels import compile_source
-from kernels.targets import cache_dir, module_globals
 
 def _compiler_fingerprint() -> str:
     """A hash of the compiler's own sources (coarsen, phicalc, kernels): a fix anywhere in
@@ -56,6 +57,8 @@ class Program:
     wrt: list[int] = field(default_factory=list)
     ir: Function | None = None     # None when loaded from disk
     passes: dict = field(default_factory=dict)
+    # True while every outside value the trace read is still bound where it was read
+    guard: Callable[[], bool] = deps.always
 
 
 def signature(args: tuple) -> tuple:
@@ -89,19 +92,37 @@ def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     return "".join(k + "\n" for k in prog.kernels.values()) + code.text(), prog.array_constants
 
 
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+_KEY_LOCKS_LOCK = threading.Lock()
+
+
+def _lock_for(key: tuple) -> threading.Lock:
+    with _KEY_LOCKS_LOCK:
+        return _KEY_LOCKS.setdefault(key, threading.Lock())
+
+
 def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target: str,
           check: Callable[[Function, list[int]], None] | None = None) -> Program:
-    """Trace, optimise, differentiate (kind "vjp") or not ("primal"), generate and compile."""
-    key = _disk_key(fn, args, kind, argnums, target)
-    cached = _disk_load(key) if key else None
+    """Trace, optimise, differentiate (kind "vjp") or not ("primal"), generate and compile.
+    One thread at a time per function and signature (the others then find the disk entry)."""
+    sig = signature(args)
+    with _lock_for((id(fn), sig, kind, argnums, target)):
+        return _build(fn, args, sig, kind, argnums, target, check)
+
+
+def _build(fn, args, sig, kind, argnums, target, check) -> Program:
+    key = cache.entry_key(fn, sig, kind, argnums, target, COMPILER_VERSION)
+    cached = cache.load(key, fn) if key else None
     if cached is not None:
-        source, meta, constants = cached
-        compiled = compile_source(source, meta["name"], target, label=meta["label"])
-        module_globals(compiled).update(constants)
-        return Program(kind, source, compiled, meta["arg_tree"], meta["result_tree"],
-                       meta["result_types"], meta["wrt"])
+        meta, constants = cached
+        compiled = compile_source(meta["source"], meta["name"], target, label=meta["label"],
+                                  constants=constants)
+        return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
+                       meta["result_types"], meta["wrt"],
+                       guard=deps.Reads.replay(fn, meta["manifest"]).guard())
     passes: dict = {}
-    traced = _trace(fn, *args)
+    reads = deps.Reads(fn)
+    traced = _trace(fn, *args, reads=reads)
     ir = run_pipeline(traced, passes)
     wrt = wrt_positions(ir.arg_tree, argnums)
     if check is not None:
@@ -112,108 +133,16 @@ def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target
     else:
         source, constants = _primal_source(ir, fuse=target == "cuda")
         name, label = f"{ir.name}_primal", ir.name
-    compiled = compile_source(source, name, target, label=label)
-    module_globals(compiled).update(constants)
+    compiled = compile_source(source, name, target, label=label, constants=constants)
     result_types = [r.type for r in ir.results]
-    if key:
-        meta = {"name": name, "label": label, "arg_tree": ir.arg_tree, "result_tree": ir.result_tree,
-                "result_types": result_types, "wrt": wrt, "inlined": _inlined(traced)}
-        _disk_store(key, source, meta, constants)
-    return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes)
-
-
-# ---------------------------------------------------------------------- disk cache
-def _inlined(ir: Function) -> list[str]:
-    return [hashlib.sha256(s.encode()).hexdigest() for s in ir.sources]
-
-
-def _disk_key(fn, args, kind, argnums, target) -> str | None:
-    """A key for the disk cache, or None when the function's inputs cannot be pinned down."""
-    import inspect
-    import types
-    if not isinstance(fn, types.FunctionType):
-        # a transformed function (grad(f)) is not f: inspect.getsource would follow
-        # __wrapped__ to f's source and hit f's cached derivative (grad(grad(f)) == grad(f))
-        return None
-    try:
-        source = inspect.getsource(fn)
-    except (OSError, TypeError):
-        return None
-    sig = signature(args)
-    globals_seen = _module_values(fn)
-    if globals_seen is None:
-        return None
-    text = repr((COMPILER_VERSION, fn.__module__, fn.__qualname__, source, sig, kind, argnums,
-                 target, globals_seen))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _module_values(fn) -> tuple | None:
-    """Fingerprint of the module-level names the function (and helpers it calls) can read:
-    numbers, arrays, and the sources of plain functions, followed one level deep."""
-    import inspect
-    import types
-    seen: list = []
-    todo, done = [fn], set()
-    while todo:
-        f = todo.pop()
-        if id(f) in done:
-            continue
-        done.add(id(f))
-        names = set(f.__code__.co_names)
-        namespace = dict(f.__globals__)
-        if f.__closure__:
-            for name, cell in zip(f.__code__.co_freevars, f.__closure__):
-                try:
-                    namespace[name] = cell.cell_contents
-                except ValueError:
-                    return None
-                names.add(name)
-        for name in sorted(names):
-            if name not in namespace:
-                continue
-            obj = namespace[name]
-            if isinstance(obj, (bool, int, float, str, type(None), np.floating, np.integer)):
-                seen.append((name, repr(obj)))
-            elif isinstance(obj, np.ndarray):
-                seen.append((name, hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest(),
-                             obj.shape, str(obj.dtype)))
-            elif isinstance(obj, tuple):
-                seen.append((name, repr(obj)))
-            elif isinstance(obj, types.FunctionType):
-                try:
-                    seen.append((name, inspect.getsource(obj)))
-                except (OSError, TypeError):
-                    return None
-                todo.append(obj)
-            elif isinstance(obj, types.ModuleType):
-                seen.append((name, obj.__name__))
-    return tuple(seen)
-
-
-def _disk_path(key: str):
-    return cache_dir() / f"program_{key}.pkl"
-
-
-def _disk_load(key: str):
-    path = _disk_path(key)
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-
-
-def _disk_store(key: str, source: str, meta: dict, constants: dict) -> None:
-    import os
-    path = _disk_path(key)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            pickle.dump((source, meta, constants), fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass   # a read-only cache directory only costs speed
+    manifest = reads.manifest()
+    if key and manifest is not None:
+        cache.store(key, {"source": source, "name": name, "label": label, "arg_tree": ir.arg_tree,
+                          "result_tree": ir.result_tree,
+                          "result_types": [[t.dtype, t.rank] for t in result_types],
+                          "wrt": wrt, "manifest": manifest}, constants)
+    return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
+                   guard=reads.guard())
 
 
 def clear_memory_caches() -> None:

@@ -91,9 +91,10 @@ def _writable(a):
     return a.copy() if flags is not None and not flags.writeable else a
 
 
-def compile_cuda(source: str, name: str, label: str) -> Callable:
+def compile_cuda(source: str, name: str, label: str, constants: dict | None = None) -> Callable:
     xp, cuda = _array_module()
     namespace: dict[str, Any] = {"np": _ArrayModule(xp), "rt": _runtime(xp, cuda), "cuda": cuda, "math": math}
+    namespace.update({k: xp.asarray(v) for k, v in (constants or {}).items()})
     exec(compile(source, f"<coarsen cuda {label}>", "exec"), namespace)   # generated source only
     for key in list(namespace):
         if key.startswith("_kernel"):

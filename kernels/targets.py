@@ -20,13 +20,14 @@ import importlib.util
 import linecache
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from kernels import locations, runtime
+from kernels import diskcache, runtime
 
 TARGETS = ("numpy", "cpu", "cuda")
 
@@ -35,12 +36,9 @@ class TargetUnavailable(RuntimeError):
     pass
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("COARSEN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coarsen")
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def cache_dir() -> Path | None:
+    """The checked cache directory, or None when the disk cache is off (see `diskcache`)."""
+    return diskcache.cache_dir()
 
 
 def _runtime_fingerprint() -> str:
@@ -55,43 +53,72 @@ def _runtime_fingerprint() -> str:
 _RUNTIME = _runtime_fingerprint()
 
 
-def _load_module(source: str, label: str, persist: bool):
-    digest = hashlib.sha1((source + _RUNTIME).encode()).hexdigest()[:16]
+def constants_digest(constants: dict[str, np.ndarray] | None) -> str:
+    """A hash of array constants' names, dtypes, shapes and bytes. Numba bakes globals into
+    machine code, so a module is named after its constants too: new values, a new module
+    (and a new on-disk machine-code cache entry), never old values under the same name."""
+    digest = hashlib.sha256()
+    for name in sorted(constants or {}):
+        array = np.ascontiguousarray(constants[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+_MODULE_LOCK = threading.RLock()   # one module per name, even when threads compile at once
+
+
+def _load_module(source: str, label: str, persist: bool, constants: dict | None = None):
+    digest = hashlib.sha1((source + _RUNTIME + constants_digest(constants)).encode()).hexdigest()[:16]
+    directory = cache_dir() if persist else None
+    persist = directory is not None
     modname = f"coarsen_generated_{label}_{digest}{'_file' if persist else ''}".replace("-", "_")
-    if modname in sys.modules:
-        return sys.modules[modname]
-    if persist:
-        path = cache_dir() / f"{modname}.py"
-        if not path.exists() or path.read_text() != source:
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(source)
-            os.replace(tmp, path)   # atomic: concurrent processes never see half a file
-        spec = importlib.util.spec_from_file_location(modname, path)
-        module = importlib.util.module_from_spec(spec)
-        module.np = np
-        module.rt = runtime
-        spec.loader.exec_module(module)
-    else:
-        filename = f"<coarsen {label} {digest}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        module = type(sys)(modname)
-        module.np = np
-        module.rt = runtime
-        exec(compile(source, filename, "exec"), module.__dict__)   # generated source only
-    sys.modules[modname] = module
-    return module
+    with _MODULE_LOCK:
+        if modname in sys.modules:
+            return sys.modules[modname], persist
+        path = None
+        if persist:
+            path = directory / f"{modname}.py"
+            data = source.encode()
+            if diskcache.read_nofollow(path) != data and not diskcache.write_atomic(directory, path.name, data):
+                persist = False   # the directory turned out unwritable: compile from memory
+        if persist:
+            spec = importlib.util.spec_from_file_location(modname, path)
+            module = importlib.util.module_from_spec(spec)
+            module.np = np
+            module.rt = runtime
+            module.__dict__.update(constants or {})
+            # the text compiled is `source`, whatever the file holds now
+            exec(compile(source, str(path), "exec"), module.__dict__)   # generated source only
+        else:
+            filename = f"<coarsen {label} {digest}>"
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            module = type(sys)(modname)
+            module.np = np
+            module.rt = runtime
+            module.__dict__.update(constants or {})
+            exec(compile(source, filename, "exec"), module.__dict__)   # generated source only
+        sys.modules[modname] = module
+        return module, persist
 
 
 class _NumbaFunction:
     """njit on first call; NumPy fallback (with a warning) if Numba cannot type it."""
 
-    def __init__(self, py_fn: Callable, label: str) -> None:
+    def __init__(self, py_fn: Callable, label: str, cache: bool = True) -> None:
         import numba
+        from kernels import numba_cache
+        numba_cache.install()   # before any cached overload (rt.* included) is loaded
         import kernels.numba_runtime  # noqa: F401  (registers the rt.* implementations)
 
         self.py_fn = py_fn
         self.label = label
-        self.jitted = numba.njit(error_model="numpy", cache=True)(py_fn)
+        try:
+            self.jitted = numba.njit(error_model="numpy", cache=cache)(py_fn)
+        except RuntimeError as err:   # Numba finds no writable place for its cache
+            warnings.warn(f"coarsen: Numba cannot cache {label} on disk ({err}); compiling it "
+                          "in memory", RuntimeWarning, stacklevel=3)
+            self.jitted = numba.njit(error_model="numpy")(py_fn)
         self.fn = self._first_call
         self.fallback_reason: str | None = None
 
@@ -104,9 +131,8 @@ class _NumbaFunction:
         except NumbaError as err:
             reason = str(err).strip().splitlines()[0][:300]
             self.fallback_reason = reason
-            # at the user's line, past however many coarsen frames lead here
-            locations.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
-                           "running it with the 'numpy' target", RuntimeWarning)
+            warnings.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
+                          "running it with the 'numpy' target", RuntimeWarning, stacklevel=3)
             self.fn = _quiet(self.py_fn)
             return self.fn(*args)
 
@@ -126,17 +152,21 @@ def _quiet(fn: Callable) -> Callable:
     return run
 
 
-def compile_source(source: str, name: str, target: str = "numpy", label: str = "") -> Callable:
+def compile_source(source: str, name: str, target: str = "numpy", label: str = "",
+                   constants: dict[str, np.ndarray] | None = None) -> Callable:
+    """The function `name` defined by `source`, compiled for `target`. `constants` are the
+    module-level arrays the source reads: they are part of the module's identity (see
+    `constants_digest`), so changed values never reuse machine code compiled for old ones."""
     if target not in TARGETS:
         raise TargetUnavailable(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
     label = label or name
     if target == "numpy":
-        return _quiet(getattr(_load_module(source, label, persist=False), name))
+        return _quiet(getattr(_load_module(source, label, False, constants)[0], name))
     if target == "cpu":
-        module = _load_module(source, label, persist=True)
-        return _NumbaFunction(getattr(module, name), label)
+        module, persisted = _load_module(source, label, True, constants)
+        return _NumbaFunction(getattr(module, name), label, cache=persisted)
     from kernels.cuda import compile_cuda
-    return compile_cuda(source, name, label)
+    return compile_cuda(source, name, label, constants)
 
 
 def module_globals(fn: Callable) -> dict[str, Any]:

@@ -33,8 +33,9 @@ def type_of_arg(value: Any) -> Type:
                     "(floats, ints, bools, NumPy arrays, and tuples/lists/dicts of them are)")
 
 
-def trace(fn: Any, *args: Any) -> Function:
-    """Lower `fn` specialised to the types (and ranks) of `args` into verified IR."""
+def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
+    """Lower `fn` specialised to the types (and ranks) of `args` into verified IR. `reads`
+    (a `coarsen.deps.Reads`), if given, collects every outside value the trace resolves."""
     src = read_source(fn)
     leaves, treedef = tree.flatten(args)
     try:
@@ -44,7 +45,7 @@ def trace(fn: Any, *args: Any) -> Function:
     builder = Builder()
     positional = [a.arg for a in src.node.args.posonlyargs + src.node.args.args]
     params = tuple(builder.new_value(t, name) for t, name in zip(types, _leaf_names(treedef, positional)))
-    ctx = TraceContext(builder, sources=[src.text])
+    ctx = TraceContext(builder, sources=[src.text], reads=reads)
     ctx.call_stack.append(fn)
     lowerer = Lowerer(src, ctx)
     if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
@@ -57,7 +58,9 @@ def trace(fn: Any, *args: Any) -> Function:
         raise UnsupportedError(f"{fn.__name__} takes {takes} arguments, got {len(args)}",
                                src.loc(src.node))
     bindings = dict(zip(positional, tree.unflatten(treedef, params)))
-    for name, default in zip(positional[len(args):], defaults[len(args) - required:]):
+    for k, (name, default) in enumerate(zip(positional[len(args):], defaults[len(args) - required:])):
+        if reads is not None:
+            reads.default(fn, len(args) - required + k, default)
         bindings[name] = lowerer.from_python(default, src.node)   # not passed: a compile-time constant
     try:
         result = lowerer.lower_function(bindings)

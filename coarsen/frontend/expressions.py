@@ -108,8 +108,13 @@ class ExpressionLowering(CallLowering):
                 self.type_error(binding.message, node, binding.hint)
             return binding
         if name in self.src.namespace:
-            return self.from_python(self.src.namespace[name], node)
+            obj = self.src.namespace[name]
+            if self.ctx.reads is not None:
+                self.ctx.reads.name(self.src.fn, name, obj)
+            return self.from_python(obj, node)
         if hasattr(builtins, name):
+            if self.ctx.reads is not None:
+                self.ctx.reads.name(self.src.fn, name, getattr(builtins, name))
             return Static(getattr(builtins, name))
         self.unsupported(f"name `{name}` is not defined here", node,
                          "a variable first assigned inside a loop or on one branch only must be "
@@ -175,7 +180,10 @@ class ExpressionLowering(CallLowering):
                                  "coarsen compiles numeric code only")
             if not hasattr(base.obj, attr):
                 self.unsupported(f"{describe(base)} has no attribute `{attr}`", node)
-            return self.from_python(getattr(base.obj, attr), node)
+            obj = getattr(base.obj, attr)
+            if self.ctx.reads is not None:
+                self.ctx.reads.attr(base.obj, attr, obj)
+            return self.from_python(obj, node)
         if isinstance(base, Value) and base.type.rank:
             if attr == "T":
                 return self.emit(Op.TRANSPOSE, (base,), node)

@@ -61,6 +61,7 @@ class TraceContext:
     sources: list[str] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # value id -> variable it was bound to
     inlined: list[Any] = field(default_factory=list)     # functions inlined, for cache keys
+    reads: Any = None   # a coarsen.deps.Reads: every outside value resolved (cache keys, guards)
 
 
 class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):

@@ -1,0 +1,240 @@
+"""What a traced program read from outside its arguments, to key caches on and guard calls with.
+
+The frontend reports every value it resolves outside the function's own variables (`Reads`):
+a name looked up in a function's closure, module globals or builtins, an attribute of a
+module, class or object it reached that way, a default argument. Each read is kept as
+- a *path* from the entry function (`("name", "cfg"), ("attr", "S")`), so that another
+  process can resolve it again and compare,
+- a *fingerprint* of the value read: numbers by exact repr, arrays by a hash of their dtype,
+  shape and bytes, tuples/lists/dicts recursively, functions by their source (and defaults),
+  modules and classes by name (their attributes are reads of their own),
+- an in-process *check*: the holder (a globals dict, a closure cell, an object) and the exact
+  object found there, so that rebinding it is noticed at the next call (`guard`).
+
+Soundness rests on the frontend recording every resolution (it reads outside values only in
+`lookup`, attribute access on static objects, and defaults); a read whose path or
+fingerprint cannot be formed makes the program uncacheable on disk (`manifest()` is None).
+"""
+from __future__ import annotations
+
+import builtins
+import functools
+import hashlib
+import inspect
+import math
+import sys
+import types
+from typing import Any, Callable
+
+import numpy as np
+
+MISSING = object()
+# library modules whose attributes are not guarded per call (rebinding np.exp is not a use
+# case worth a dictionary lookup on every call); they are still part of the disk key
+_STABLE_MODULES = (np, math, builtins)
+
+
+def fingerprint(obj: Any, depth: int = 0) -> str | None:
+    """A text that changes whenever a compiled program reading `obj` could change, or None."""
+    if depth > 20:
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        return f"{type(obj).__name__}:{obj!r}"
+    if isinstance(obj, np.generic):
+        return f"np:{obj.dtype.str}:{obj.tobytes().hex()}"
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            return None
+        data = np.ascontiguousarray(obj)
+        return f"array:{data.dtype.str}:{data.shape}:{hashlib.sha256(data.tobytes()).hexdigest()}"
+    if isinstance(obj, (tuple, list)):
+        parts = [fingerprint(o, depth + 1) for o in obj]
+        return None if None in parts else f"{type(obj).__name__}:[{','.join(parts)}]"
+    if isinstance(obj, dict):
+        items = []
+        for k in sorted(obj, key=repr):
+            kf, vf = fingerprint(k, depth + 1), fingerprint(obj[k], depth + 1)
+            if kf is None or vf is None:
+                return None
+            items.append(f"{kf}={vf}")
+        return "dict:{" + ",".join(items) + "}"
+    if isinstance(obj, types.FunctionType):
+        try:
+            source = inspect.getsource(obj)
+        except (OSError, TypeError):
+            return None
+        defaults = fingerprint(obj.__defaults__, depth + 1)
+        kwdefaults = fingerprint(obj.__kwdefaults__, depth + 1)
+        if defaults is None or kwdefaults is None:
+            return None
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        return f"function:{obj.__module__}.{obj.__qualname__}:{digest}:{defaults}:{kwdefaults}"
+    if isinstance(obj, types.ModuleType):
+        return f"module:{obj.__name__}"
+    if isinstance(obj, type):
+        return f"class:{obj.__module__}.{obj.__qualname__}"
+    if callable(obj) and hasattr(obj, "__qualname__"):   # builtins, ufuncs, NumPy functions
+        return f"callable:{getattr(obj, '__module__', None)}.{obj.__qualname__}"
+    # any other object: only its type here; what the program reads of it is a read of its own
+    return f"object:{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def resolve_name(fn: types.FunctionType, name: str) -> Any:
+    """`name` as the frontend resolves it inside `fn`: closure, then globals, then builtins."""
+    code = fn.__code__
+    if name in code.co_freevars and fn.__closure__:
+        cell = fn.__closure__[code.co_freevars.index(name)]
+        try:
+            return cell.cell_contents
+        except ValueError:
+            pass
+    if name in fn.__globals__:
+        return fn.__globals__[name]
+    return getattr(builtins, name, MISSING)
+
+
+def resolve(root: Any, path: tuple) -> Any:
+    """The object at `path` from `root` (MISSING when it cannot be reached)."""
+    obj = root
+    for kind, arg in path:
+        if kind == "name":
+            if not isinstance(obj, types.FunctionType):
+                return MISSING
+            obj = resolve_name(obj, arg)
+        elif kind == "attr":
+            obj = getattr(obj, arg, MISSING)
+        elif kind == "default":
+            defaults = getattr(obj, "__defaults__", None) or ()
+            obj = defaults[arg] if 0 <= arg < len(defaults) else MISSING
+        else:
+            return MISSING
+        if obj is MISSING:
+            return MISSING
+    return obj
+
+
+class Reads:
+    """The outside reads of one trace (filled by the frontend)."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self.paths: dict[int, tuple] = {id(root): ()}
+        self.keep: list[Any] = [root]      # objects whose ids key `paths` stay alive
+        self.entries: dict[tuple, Any] = {}    # path -> object read
+        self.checks: dict[tuple, tuple] = {}   # (id(holder), key) -> check
+        self.unpinned = False              # a read with no path: no disk cache
+
+    def _record(self, base: Any, step: tuple, obj: Any) -> None:
+        base_path = self.paths.get(id(base))
+        if base_path is None:
+            self.unpinned = True
+            return
+        path = base_path + (step,)
+        self.entries.setdefault(path, obj)
+        if id(obj) not in self.paths:
+            self.paths[id(obj)] = path
+            self.keep.append(obj)
+
+    def name(self, fn: types.FunctionType, name: str, obj: Any) -> None:
+        self._record(fn, ("name", name), obj)
+        code = fn.__code__
+        if name in code.co_freevars and fn.__closure__:
+            cell = fn.__closure__[code.co_freevars.index(name)]
+            self.checks.setdefault((id(cell), name), ("cell", cell, None, obj))
+        else:   # a global, or a builtin (then: as long as no global shadows it)
+            found = fn.__globals__.get(name, MISSING)
+            self.checks.setdefault((id(fn.__globals__), name), ("dict", fn.__globals__, name, found))
+
+    def attr(self, base: Any, attr: str, obj: Any) -> None:
+        self._record(base, ("attr", attr), obj)
+        if any(base is m for m in _STABLE_MODULES):
+            return
+        if isinstance(base, types.ModuleType):
+            self.checks.setdefault((id(base), attr), ("dict", base.__dict__, attr, obj))
+        else:
+            self.checks.setdefault((id(base), attr), ("attr", base, attr, obj))
+
+    def default(self, fn: types.FunctionType, index: int, obj: Any) -> None:
+        self._record(fn, ("default", index), obj)
+        self.checks.setdefault((id(fn), "__defaults__"), ("attr", fn, "__defaults__", fn.__defaults__))
+
+    @classmethod
+    def replay(cls, root: Any, manifest: list) -> "Reads":
+        """The reads of `manifest` made again in this process (for a program loaded from
+        disk: its guard watches the same holders a trace would have)."""
+        reads = cls(root)
+        for path, _ in manifest:
+            obj = root
+            for kind, arg in path:
+                found = resolve(obj, ((kind, arg),))
+                if kind == "name":
+                    reads.name(obj, arg, found)
+                elif kind == "attr":
+                    reads.attr(obj, arg, found)
+                else:
+                    reads.default(obj, arg, found)
+                obj = found
+        return reads
+
+    def manifest(self) -> list | None:
+        """[(path, fingerprint)] of every read, or None when some read cannot be pinned."""
+        if self.unpinned:
+            return None
+        out = []
+        for path, obj in sorted(self.entries.items(), key=lambda kv: repr(kv[0])):
+            fp = fingerprint(obj)
+            if fp is None:
+                return None
+            out.append([[list(step) for step in path], fp])
+        return out
+
+    def guard(self) -> Callable[[], bool]:
+        """A function telling whether every holder still holds what the trace read."""
+        return make_guard(list(self.checks.values()))
+
+
+def manifest_holds(root: Any, manifest: list) -> bool:
+    """Whether every read of `manifest` resolves, from `root`, to a value of the same
+    fingerprint in this process."""
+    for path, fp in manifest:
+        obj = resolve(root, tuple((kind, arg) for kind, arg in path))
+        if obj is MISSING or fingerprint(obj) != fp:
+            return False
+    return True
+
+
+def make_guard(checks: list[tuple]) -> Callable[[], bool]:
+    """Straight-line identity checks (~30 ns each): no loop, no tuple built per call."""
+    if not checks:
+        return always
+    terms, namespace = [], {"MISSING": MISSING}
+    for k, (kind, holder, key, obj) in enumerate(checks):
+        namespace[f"H{k}"], namespace[f"K{k}"], namespace[f"O{k}"] = holder, key, obj
+        if kind == "dict":
+            terms.append(f"H{k}.get(K{k}, MISSING) is O{k}")
+        elif kind == "cell":
+            terms.append(f"H{k}.cell_contents is O{k}")
+        else:
+            terms.append(f"getattr(H{k}, K{k}, MISSING) is O{k}")
+    source = "def guard():\n    try:\n        return " + " and ".join(terms) + \
+             "\n    except ValueError:\n        return False\n"
+    exec(compile(source, "<coarsen guard>", "exec"), namespace)   # our own checks only
+    return namespace["guard"]
+
+
+def always() -> bool:
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def versions() -> str:
+    """The versions of what generated code and machine code depend on (read from package
+    metadata, so that computing a key imports no compiler)."""
+    from importlib import metadata
+    found = []
+    for package in ("numpy", "numba", "llvmlite", "sympy"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{package} -")
+    return f"python {sys.version_info[:3]} " + " ".join(found)
