@@ -418,3 +418,60 @@ def test_run_llm_lets_a_dead_endpoint_through_after_writing_finished_episodes(
     c, _ = client(stub, "down", max_retries=1)
     with pytest.raises(LLMError, match="last status: 500"):
         run_llm(env, LLMPolicy(c), [task], tmp_path / "r.jsonl")
+
+
+# -- any completion at all ------------------------------------------------------------------
+class FakeClient:
+    """Hands LLMPolicy whatever completions a test gives it (as ChatClient.complete would
+    after decoding: any JSON object)."""
+    model = "fake"
+
+    def __init__(self, replies: list) -> None:
+        self.replies = list(replies)
+
+    def complete(self, messages, **params):
+        json.dumps(messages)  # the transcript must stay sendable
+        return self.replies.pop(0) if self.replies else OK
+
+
+def _completion_like():
+    from hypothesis import strategies as st
+    leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+    anything = st.recursive(leaf, lambda c: st.lists(c, max_size=3)
+                            | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=12)
+    args = anything.map(lambda v: json.dumps(v)) | anything | st.sampled_from(
+        ['{"query": "ada"}', '{"doc_id": "doc-000001"}', '{"answer": "x"}', "{", "[[[[", ""])
+    fn = st.fixed_dictionaries({}, optional={
+        "name": st.sampled_from(["search", "read", "answer", "", "x"]) | anything,
+        "arguments": args})
+    call = st.fixed_dictionaries({}, optional={"id": anything, "type": anything,
+                                               "function": fn | anything}) | anything
+    msg = st.fixed_dictionaries({}, optional={
+        "role": anything, "content": st.text(max_size=40) | anything,
+        "tool_calls": st.lists(call, max_size=2) | anything})
+    choice = st.fixed_dictionaries({}, optional={
+        "message": msg | anything, "finish_reason": anything,
+        "logprobs": st.fixed_dictionaries({"content": st.lists(st.fixed_dictionaries(
+            {}, optional={"token": anything, "logprob": anything}), max_size=3) | anything})
+        | anything})
+    return st.fixed_dictionaries({}, optional={"choices": st.lists(choice | anything,
+                                                                   max_size=2) | anything,
+                                               "usage": anything}) | anything
+
+
+def test_run_llm_survives_any_completion(env_and_task, tmp_path_factory):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    env, task = env_and_task
+    out = tmp_path_factory.mktemp("any") / "r.jsonl"
+
+    @settings(max_examples=100, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(_completion_like(), min_size=1, max_size=4))
+    def run(replies):
+        lines = run_llm(env, LLMPolicy(FakeClient(replies)), [task], out)
+        assert well_formed(lines[0]["messages"])
+        assert 0.0 <= lines[0]["reward"] <= 1.0
+        json.loads(json.dumps(lines[0], default=str))
+
+    run()
