@@ -140,6 +140,7 @@ class ChatClient:
         timer = threading.Timer(left, watchdog)
         timer.daemon = True
         timer.start()
+        status = None
         try:
             try:
                 conn.connect()
@@ -147,14 +148,15 @@ class ChatClient:
                     raise TimeoutError
                 conn.request("POST", self._path, body, headers)
                 resp = conn.getresponse()
+                status = resp.status
                 ok = 200 <= resp.status < 300
                 data = self._read(resp, expired, self.max_response_bytes if ok else 4096, ok)
             except (OSError, http.client.HTTPException, ValueError) as e:
                 if expired.is_set():
                     raise _Final(f"the {self.deadline:g}s deadline passed while the "
-                                 f"request was in progress") from None
+                                 f"request was in progress", status) from None
                 raise _Retryable(f"connection error: {type(e).__name__}: "
-                                 f"{str(e)[:ERROR_EXCERPT]}") from None
+                                 f"{str(e)[:ERROR_EXCERPT]}", status) from None
         finally:
             timer.cancel()
             conn.close()

@@ -87,6 +87,8 @@ def _check_logs(run_dir: Path, payload: dict[str, Any], path: Path) -> None:
 
 def load_latest(run_dir: Path) -> dict[str, Any] | None:
     """The newest usable checkpoint (None if the run has none); see the module docstring."""
+    for tmp in (run_dir / "ckpt").glob(".iter-*.tmp"):  # a kill during a write left it
+        tmp.unlink(missing_ok=True)
     found = sorted((int(m.group(1)), p) for p in (run_dir / "ckpt").glob("iter-*.pkl")
                    if (m := NAME.fullmatch(p.name)))
     problems = []

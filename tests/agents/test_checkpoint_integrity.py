@@ -103,6 +103,12 @@ def test_a_copied_checkpoint_and_a_shortened_log_are_refused(run_dir):
         assert load_latest(run_dir)["iteration"] == 3
 
 
+def test_a_write_killed_before_its_rename_leaves_a_temporary_that_resume_removes(run_dir):
+    stray = run_dir / "ckpt" / ".iter-0004.pkl.k1ll3d.tmp"
+    stray.write_bytes(b"agents-ckpt/1 sha256=")  # what a kill -9 mid-write leaves
+    assert load_latest(run_dir)["iteration"] == 3 and not stray.exists()
+
+
 def test_checkpoints_are_ordered_by_number_not_by_name(tmp_path):
     save_checkpoint(tmp_path, 9999, payload(1))
     save_checkpoint(tmp_path, 10000, payload(2))
