@@ -17,7 +17,9 @@ keys) within MAX_ACTION_CHARS characters, MAX_ACTION_DEPTH levels and MAX_ACTION
 checked without recursion before anything else looks at it, so that no later step (grading,
 logging, json.dumps, repr) can hit a recursion or integer-digit limit; error messages quote
 at most a short excerpt of what was sent; an episode ends on `answer` or when the step
-budget or the token budget runs out (score 0); document text is only ever returned, never
+budget or the token budget runs out (score 0), the answer's own tokens included (an answer
+that takes the episode over the token budget is recorded, not graded: score 0); document
+text is only ever returned, never
 executed; cost (tool calls, approximate tokens in and out) and latency are accounted per
 episode.
 """
@@ -181,6 +183,13 @@ class SearchEnv:
         if not isinstance(ans, (str, int, float, list, tuple, dict)) or isinstance(ans, bool):
             raise ActionError(f"unsupported answer type {type(ans).__name__}")
         self.cost.tokens_in += approx_tokens(json.dumps(ans, default=str))
+        if self.token_budget is not None and self.cost.tokens > self.token_budget:
+            # The answer counts against the budget like every other step: an oversize answer
+            # is recorded but not graded (score 0), so padding cannot buy recall.
+            self._finish(None, "token budget exhausted by the answer")
+            self.answer = ans
+            return {"type": "final", "score": 0.0, "text": f"Answer recorded but over the "
+                    f"token budget ({self.cost.tokens} > {self.token_budget} tokens). Score: 0"}
         self._finish(ans, "answered")
         return {"type": "final", "score": self.score, "text": f"Answer recorded. Score: "
                 f"{self.score:.3f}"}

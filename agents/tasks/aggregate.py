@@ -3,9 +3,11 @@
 Input: a world, an rng, a difficulty. Two question families:
 - latest value of a project field (launch date, budget, project lead); difficulty 1: decided
   once; 2: changed by later notes of the same team; 3: changed in another team's notes.
-- counts; difficulty 1: action items assigned to a person in one team's notes in one quarter;
-  2: those of a year that were not cancelled by a later note; 3: customers whose most recent
-  account status in one team's notes is a given status.
+- counts; difficulty 1: action items assigned in one team's notes in one quarter (3-15);
+  2: those of them not cancelled by a later note; 3: customers whose most recent account
+  status in one team's notes is a given status (a count of 1 is kept at 30% rate).
+  Counts are spread so that no constant answer scores above 0.15 on the regime
+  (tests/agents/test_grader_attacks.py).
 Output: a Task whose answer is an int (count), an ISO date, whole dollars or a person's name.
 Grade (by `meta["kind"]`): counts exact (digits or number words); dates equal after parsing
 any common format; money within 0.5%; names equal after name normalisation.
@@ -19,9 +21,12 @@ from typing import Any
 
 from ..world import names as N
 from ..world.entities import World
-from .base import Regime, Task, register
+from .base import Regime, Task, register, split_of
 from .normalize import normalize_name, number_matches, parse_date, parse_quantity, single
 
+# Share of the status counts equal to 1 that are asked at all: decided by a hash of the
+# question's key (not the rng), so that resampling cannot bring the dropped ones back.
+ONE_KEEP = 0.3
 KINDS = {"launch date": "date", "budget": "money", "project lead": "name"}
 
 
@@ -49,39 +54,32 @@ def _quarter(d: date) -> str:
 
 
 def _count_actions(world: World, rng: random.Random, difficulty: int) -> Task | None:
+    """Action items of one team's syncs in one quarter (difficulty 2: those not cancelled in
+    a later meeting, which may be held in the next quarter). Team totals, not one person's:
+    a person's count is almost always 1-3, so a constant answer would score well."""
     team = rng.choice(list(world.teams.values()))
-    person = world.people[rng.choice(team.members)]
     notes = [n for n in world.notes.values() if n.team == team.name]
     if not notes:
         return None
-    pivot = rng.choice(notes).date
-    if difficulty == 1:
-        window = [n for n in notes if _quarter(n.date) == _quarter(pivot)]
-        period = _quarter(pivot)
-    else:
-        window = [n for n in notes if n.date.year == pivot.year]
-        period = str(pivot.year)
-    items = [world.actions[a] for n in window for a in n.actions
-             if world.actions[a].owner == person.pid]
+    period = _quarter(rng.choice(notes).date)
+    window = [n for n in notes if _quarter(n.date) == period]
+    items = [world.actions[a] for n in window for a in n.actions]
     cancelled = [a for a in items if a.cancelled_in]
+    if not items or (difficulty == 2 and not cancelled):
+        return None
     if difficulty == 2:
-        if not cancelled:
-            return None
-        kept = [a for a in items if not a.cancelled_in]
-        question = (f"How many action items assigned to {person.name} in the {team.name} team "
-                    f"syncs during {period} were not cancelled in a later meeting?")
-        refs = [f"note:{a.note}" for a in items] + [f"note:{a.cancelled_in}" for a in cancelled]
-        count = len(kept)
+        question = (f"How many action items assigned in the {team.name} team syncs held in "
+                    f"{period} were not cancelled in a later meeting?")
+        refs = [f"note:{n.nid}" for n in window] + [f"note:{a.cancelled_in}" for a in cancelled]
+        count = len(items) - len(cancelled)
     else:
-        if not items:
-            return None
-        question = (f"How many action items were assigned to {person.name} in the {team.name} "
-                    f"team syncs held in {period}?")
-        refs = [f"note:{a.note}" for a in items]
+        question = (f"How many action items were assigned in the {team.name} team syncs held "
+                    f"in {period}?")
+        refs = [f"note:{n.nid}" for n in window]
         count = len(items)
     return Task("", "aggregate", difficulty, question, count, "value",
                 world.docs_for(*dict.fromkeys(refs)),
-                f"aggregate:actions:{team.name}:{person.pid}:{period}:{difficulty}",
+                f"aggregate:actions:{team.name}:{period}:{difficulty}",
                 {"kind": "count", "family": "actions"})
 
 
@@ -102,12 +100,15 @@ def _count_statuses(world: World, rng: random.Random) -> Task | None:
              for cid, st in n.statuses if st == status and cid not in hits]
     if not older:
         return None
+    key = f"aggregate:statuses:{team}:{status}"
+    if len(hits) == 1 and split_of(key + ":keep", ONE_KEEP) == "train":
+        return None  # most teams have one customer per status: keep "1" from dominating
     question = (f"Across the {team} team's sync notes, how many customers have "
                 f"'{status}' as their most recent account status?")
     refs = [f"note:{latest[c][2]}" for c in hits]
     return Task("", "aggregate", 3, question, len(hits), "value",
                 world.docs_for(*dict.fromkeys(refs)),
-                f"aggregate:statuses:{team}:{status}", {"kind": "count", "family": "statuses"})
+                key, {"kind": "count", "family": "statuses"})
 
 
 def generate(world: World, rng: random.Random, difficulty: int) -> Task | None:

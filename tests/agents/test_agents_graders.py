@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,28 +34,49 @@ def test_constraint_exact_match_after_normalisation(world):
     assert grade(p, f"{family}, {given_name}") == 1.0
 
 
-def test_report_nugget_recall_with_contradiction_penalty(world):
+def test_report_nugget_f_measure_with_contradiction_and_noise_costs(world):
     t = one(world, "report", lambda t: t.difficulty == 3 and any(
-        n["field"] == "account status" and n["wrong"] for n in t.meta["nuggets"]))
+        n["field"] == "account status" and len(n["wrong"]) > 1 for n in t.meta["nuggets"]))
     assert grade(t, t.answer) == 1.0
     nug = {n["field"]: n for n in t.meta["nuggets"]}
     n = len(nug)
-    # Only some facts: partial credit proportional to the nuggets covered.
+    # Only some facts, all right: precision 1, recall 2/n, F = 2R/(1+R).
     partial = f"Industry: {nug['industry']['values'][0]}. Status: " \
               f"{nug['account status']['values'][0]}."
-    assert grade(t, partial) == 2 / n
-    # Adding the stale status from a superseded note cancels the status nugget.
+    r = 2 / n
+    assert grade(t, partial) == pytest.approx(2 * r / (1 + r))
+    # Adding a stale status cancels the status nugget and is a wrong claim (P = 2/3).
     stale = nug["account status"]["wrong"][0]
-    assert grade(t, partial + f" Earlier it was {stale}.") == 1 / n
-    # Listing every industry to game recall is penalised as a contradiction.
+    r, p = 1 / n, 2 / 3
+    assert grade(t, partial + f" Earlier it was {stale}.") == pytest.approx(2 * p * r / (p + r))
+    # A true but unasked fact (the region) costs half a wrong claim.
+    region = next(v for v in t.meta["context"]["text"] if v in ("LATAM", "EMEA", "APAC",
+                                                                "North America"))
+    r, p = 2 / n, 2 / 2.5
+    assert grade(t, partial + f" Region: {region}.") == pytest.approx(2 * p * r / (p + r))
+    # Listing every industry to game recall contradicts the industry nugget.
     dump = "Industries: Healthcare, Retail, Energy, Manufacturing, Logistics, Insurance, " \
            "Banking, Telecommunications, Education, Media, Agriculture, Hospitality, " \
            "Aerospace, Pharmaceuticals."
     assert grade(t, dump) == 0.0
     # Numbers count in any format; products need every product named.
     emp = nug["employees"]["values"][0]
-    assert grade(t, f"About {emp / 1000:.3f}k employees") == 1 / n
+    r = 1 / n
+    assert grade(t, f"About {emp / 1000:.3f}k employees") == pytest.approx(2 * r / (1 + r))
     assert grade(t, "") == 0.0
+    # Another deal's amount or a grid of numbers is a wrong claim.
+    grid = " ".join(str(1000 * i) for i in range(1, 200))
+    assert grade(t, t.answer + " " + grid) < 0.1
+
+
+def test_report_claims_are_classified(world):
+    from agents.tasks.report import claims
+    t = one(world, "report", lambda t: t.difficulty == 2)
+    nug = {n["field"]: n for n in t.meta["nuggets"]}
+    other_city = nug["headquarters"]["wrong"][0]
+    c = claims(t, f"{t.answer} Also {other_city}.")
+    assert other_city.lower() in c["wrong"] and not c["neutral"]
+    assert len(c["correct"]) >= len(t.meta["nuggets"])
 
 
 def test_numeric_formats_and_tolerance(world):
