@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kernels import diskcache, runtime
+from kernels import diskcache, locations, runtime
 
 TARGETS = ("numpy", "cpu", "cuda")
 
@@ -131,8 +131,9 @@ class _NumbaFunction:
         except NumbaError as err:
             reason = str(err).strip().splitlines()[0][:300]
             self.fallback_reason = reason
-            warnings.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
-                          "running it with the 'numpy' target", RuntimeWarning, stacklevel=3)
+            # at the user's line, past however many coarsen frames lead here
+            locations.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
+                           "running it with the 'numpy' target", RuntimeWarning)
             self.fn = _quiet(self.py_fn)
             return self.fn(*args)
 
