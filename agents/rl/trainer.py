@@ -12,7 +12,8 @@ tower on the OAPL loss (V(x) per question group, no importance ratio, no clippin
 algo="grpo", on the clipped GRPO surrogate; the lagged policy is refreshed at the next
 iteration. Invariants: deterministic given the config (fixed episode seeds, ordered results,
 deterministic gradients), so a run resumed from its last checkpoint ends in exactly the state
-an uninterrupted run reaches.
+an uninterrupted run reaches; config.json, checkpoints and policy.npz are written atomically
+and the first two verified by checksum on resume (see `checkpoint`, `runfiles`).
 """
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ from ..tasks import Task
 from .batch import pack
 from .checkpoint import load_latest, save_checkpoint, truncate_logs
 from .config import TrainConfig
-from .runfiles import RunFileError, atomic_write
 from .data import Data, prepare
 from .evaluate import episode_stats, evaluate_agent, mean_stats
 from .rollout import Job, Sampler, episode_seed
+from .runfiles import RunFileError, atomic_write
 
 METRIC_FIELDS = ("iteration", "episodes", "decisions", "reward", "score", "tool_calls",
                  "loss_first", "loss_last", "alpha", "sample_seconds", "update_seconds",
