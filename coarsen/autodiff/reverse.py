@@ -372,10 +372,39 @@ class Reverse:
         """A write may reuse its array unless the backward reads a version of that buffer from
         before the write (or a view of one): versions flow old -> new through writes, loop
         carries and joins; views share their base's version."""
+        decided = self._inplace.get(id(instr))
+        if decided is not None:
+            return decided
+        # while deciding, assume the write is in place: through a loop carry a write can reach
+        # its own base, and assuming the buffer shared is the conservative side
+        self._inplace[id(instr)] = True
+        decided = self._decide_inplace(instr)
+        self._inplace[id(instr)] = decided
+        return decided
+
+    def _earlier_same_buffer(self, start: int) -> set[int]:
+        """The versions `start` may share its buffer with: the versions graph walked backwards,
+        not across a write that copies (its result owns a fresh buffer). Without
+        the cut, a write inside an inner loop copied the whole array at every element because
+        the outer loop's fresh copy linked it to an array read again later (O(n^2) fills)."""
+        seen, todo = {start}, [start]
+        while todo:
+            v = todo.pop()
+            for u in self.versions.predecessors(v):
+                if u in seen:
+                    continue
+                write = self._writes.get(v)
+                if write is not None and write.args[0].id == u and not self.inplace_ok(write):
+                    continue
+                seen.add(u)
+                todo.append(u)
+        return seen
+
+    def _decide_inplace(self, instr: Instr) -> bool:
         base = instr.args[0].id
         if base not in self.versions:
             return base not in self.refs
-        earlier = nx.ancestors(self.versions, base) | {base}
+        earlier = self._earlier_same_buffer(base)
         if earlier & self.refs:
             return False
         # nor may the forward read an earlier version after the write: the frontend never does
@@ -420,9 +449,12 @@ class Reverse:
 
     def _versions(self):
         g = nx.DiGraph()
+        self._writes: dict[int, Instr] = {}
+        self._inplace: dict[int, bool] = {}
         for instr in _walk(self.fn.body):
             if instr.op is Op.SETITEM:
                 g.add_edge(instr.args[0].id, instr.result.id)
+                self._writes[instr.result.id] = instr
             elif instr.op in (Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE) and instr.result.type.rank:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 g.add_edge(instr.result.id, instr.args[0].id)
