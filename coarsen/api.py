@@ -27,7 +27,11 @@ DEFAULT_TARGET = "cpu"
 
 
 def trace(fn: Any, *example_args: Any) -> Function:
-    """The verified IR of `fn` specialised to the types and ranks of `example_args`."""
+    """The verified IR of `fn` (a function, or a transformed one: grad(f)) specialised to the
+    types and ranks of `example_args`."""
+    if hasattr(fn, "__coarsen_trace__"):
+        from coarsen.transforms import trace_any
+        return trace_any(fn, *example_args)
     return _trace(fn, *example_args)
 
 
@@ -157,13 +161,23 @@ class _Transformed:
         if prog is None:
             nums = _normalise_argnums(self.argnums, len(args)) if self.argnums is not None else ()
             kind = {"jit": "primal", "grad": "grad"}.get(self.kind, "vjp")
-            prog = build(self.fn, args, kind, nums, self.target,
-                         check_differentiable(self.kind, self.fn.__name__) if kind != "primal" else None)
+            check = check_differentiable(self.kind, self.fn.__name__) if kind != "primal" else None
+            if hasattr(self.fn, "__coarsen_trace__"):   # a transformed function: built from its IR
+                from coarsen.transforms import build_from_ir, trace_any
+                prog = build_from_ir(trace_any(self.fn, *args), kind, nums, self.target, check)
+            else:
+                prog = build(self.fn, args, kind, nums, self.target, check)
             self.programs[key] = prog
         return prog
 
     def __call__(self, *args):
         return self.entry(args)
+
+    def __coarsen_trace__(self, *args):
+        """The IR of this transformed function at these argument types (so that it can be
+        transformed again, or called from traced code): see `coarsen.transforms`."""
+        from coarsen.transforms import trace_transformed
+        return trace_transformed(self, args)
 
     def entry(self, args: tuple):
         """The first call, and any call whose signature differs from the last one: the

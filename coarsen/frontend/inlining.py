@@ -47,9 +47,8 @@ class CallLowering:
         if handler is not None:
             return handler(self, args, kwargs, node)
         if _is_coarsen(obj):   # coarsen's own API is not user code: never inline it
-            self.unsupported(f"calling {ast.unparse(node.func)} inside a function that coarsen compiles "
-                             "is not supported", node,
-                             "compose the transformations outside: coarsen.grad(coarsen.grad(f))")
+            from coarsen.transforms import lower_call
+            return lower_call(self, obj, args, kwargs, node)
         if isinstance(obj, types.FunctionType):
             return self.inline(obj, args, kwargs, node)
         name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
