@@ -29,8 +29,9 @@ import torch
 
 from hyperopt import optimizers as _neutral
 from hyperopt.domains import Domain, check_value, to_coordinate, to_value
-from hyperopt.tower import (LevelState, TowerState, build_tower, hyperparameter_values,
-                            init_state, level_ops, tower_step)
+from hyperopt.flat import flat_tower_ok, flatten, unflatten
+from hyperopt.tower import (LevelState, NonFiniteError, TowerState, build_tower,
+                            hyperparameter_values, init_state, level_ops, tower_step)
 
 _FORMAT = 2  # 2: the whole configuration (trust, update ...) is saved and checked
 
@@ -61,7 +62,11 @@ class TorchOps:
 
     @staticmethod
     def vdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return (a * b).sum(dtype=torch.float64)  # accumulate in float64 even for float32 models
+        if a.ndim == 1 and a.dtype == b.dtype:
+            # The flat layout: one BLAS kernel, accumulating in the model's precision (BLAS
+            # sums in blocks; casting to float64 would add three passes over the parameters).
+            return torch.dot(a, b).to(torch.float64)
+        return (a * b).sum(dtype=torch.float64)
 
     @staticmethod
     def all_finite(x: torch.Tensor) -> bool:
@@ -81,7 +86,7 @@ class TorchOps:
 
     @staticmethod
     def cast_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return x.to(like.dtype)
+        return x if x.dtype == like.dtype else x.to(like.dtype)
 
     @staticmethod
     def to_python(x: torch.Tensor) -> Any:
@@ -136,9 +141,19 @@ class _TowerOptimizer(torch.optim.Optimizer):
         if len(set(names)) != len(names):  # numbering restarts per group; number globally
             names = [str(i) for i in range(len(self._params))]
         self._names = names
-        tower = build_tower(self.spec, [tuple(p.shape) for p in self._params], names)
+        self._shapes = [tuple(p.shape) for p in self._params]
+        self._tower = build_tower(self.spec, self._shapes, names)
+        # The flat layout (flat.py): level 0 runs once on all parameters concatenated.
+        self._flat_tower = None
+        if (len(self._params) > 1 and flat_tower_ok(self._tower)
+                and len({(p.dtype, p.device) for p in self._params}) == 1):
+            self._flat_tower = build_tower(self.spec, [(sum(p.numel() for p in self._params),)],
+                                           ["*"])
         with torch.no_grad():
-            self._tower_state = init_state(tower, [p.detach() for p in self._params], TORCH_OPS)
+            self._tower_state = init_state(self._tower, [p.detach() for p in self._params],
+                                           TORCH_OPS)
+            if self._flat_tower is not None:
+                self._tower_state = flatten(self._tower_state, self._flat_tower)
         self.param_groups[:] = [_ParamGroup(g) for g in self.param_groups]
         self._lr = _LearnedLR(self)
         self._lr.publish()
@@ -172,22 +187,55 @@ class _TowerOptimizer(torch.optim.Optimizer):
         with torch.no_grad():
             grads = []
             for p in self._params:
-                if p.grad is not None and p.grad.is_sparse:
+                g = p.grad
+                if g is not None and g.is_sparse:
                     raise RuntimeError("hyperopt.torch does not support sparse gradients")
-                grads.append(None if p.grad is None else p.grad.detach())
+                grads.append(g)
             self._lr.take_writes()  # a scheduler (or the user) set group["lr"]
-            before = self._tower_state
             value = None if loss is None else float(
                 loss.detach() if isinstance(loss, torch.Tensor) else loss)
+            if self._is_flat() and any(g is None for g in grads):
+                self._to_per_tensor()  # for good: the flat layout updates every parameter
+            before = self._tower_state
             with np.errstate(all="ignore"):  # scalar levels: NaN/inf handled by the tower
-                new, self._tower_state = tower_step(before, [p.detach() for p in self._params],
-                                                    grads, value, TORCH_OPS)
-            if self._tower_state.step != before.step:  # applied, not refused
-                for p, n, g in zip(self._params, new, grads):
-                    if g is not None:  # parameters without a gradient were not updated
-                        p.copy_(n)
+                if self._is_flat():
+                    self._flat_step(grads, value)
+                else:
+                    new, self._tower_state = tower_step(
+                        before, [p.detach() for p in self._params], grads, value, TORCH_OPS)
+                    if self._tower_state.step != before.step:  # applied, not refused
+                        for p, n, g in zip(self._params, new, grads):
+                            if g is not None:  # parameters without a gradient: not updated
+                                p.copy_(n)
+            if self._tower_state.step != before.step:
                 self._lr.publish()
         return loss
+
+    def _is_flat(self) -> bool:
+        return self._tower_state.tower is self._flat_tower
+
+    def _to_per_tensor(self) -> None:
+        self._tower_state = unflatten(self._tower_state, self._tower, self._shapes)
+
+    def _flat_step(self, grads: list[torch.Tensor], loss: float | None) -> None:
+        params = self._params
+        flat_p = torch.cat([p.detach().reshape(-1) for p in params])
+        flat_g = torch.cat([g.reshape(-1) for g in grads])
+        before = self._tower_state
+        try:
+            new, self._tower_state = tower_step(before, [flat_p], [flat_g], loss, TORCH_OPS)
+        except NonFiniteError:
+            # Refused: say which tensor, as the per-tensor layout would (rare path).
+            self._tower_state = unflatten(before, self._tower, self._shapes)
+            try:
+                tower_step(self._tower_state, [p.detach() for p in params], grads, loss,
+                           TORCH_OPS)
+            finally:
+                self._tower_state = before
+            raise
+        if self._tower_state.step != before.step:
+            parts = new[0].split([p.numel() for p in params])
+            torch._foreach_copy_(params, [v.view(s) for v, s in zip(parts, self._shapes)])
 
     def hyperparameters(self) -> list[dict[str, Any]]:
         """Current values, one dict per level, bottom first (per-parameter ones by name)."""
@@ -206,8 +254,12 @@ class _TowerOptimizer(torch.optim.Optimizer):
                         for h, g in zip(level.layout, hg)})
         return out
 
-    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+    def _per_tensor_state(self) -> TowerState:
         ts = self._tower_state
+        return unflatten(ts, self._tower, self._shapes) if self._is_flat() else ts
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        ts = self._per_tensor_state()  # checkpoints do not depend on the layout
 
         def out(x: Any) -> Any:  # scalar levels hold np.float64: store plain floats
             return float(x) if isinstance(x, np.floating) else x
@@ -235,7 +287,7 @@ class _TowerOptimizer(torch.optim.Optimizer):
         if diff:
             raise ValueError(f"state_dict was saved by {data['spec']}, this optimizer is "
                              f"{self.spec!r}: {diff}")
-        ts = self._tower_state
+        ts = self._per_tensor_state()
         if len(data["levels"]) != len(ts.levels):
             raise ValueError("state_dict has a different tower height")
 
@@ -271,8 +323,9 @@ class _TowerOptimizer(torch.optim.Optimizer):
                 like(g, c, f"level {j} hypergradient") for g, c in zip(saved["hypergrad"],
                                                                      cur.coords))
             levels.append(LevelState(coords, slots, tangents, hg, int(saved["updates"])))
-        self._tower_state = TowerState(ts.tower, tuple(levels), int(data["step"]),
-                                       int(data["skipped"]))
+        loaded = TowerState(self._tower, tuple(levels), int(data["step"]), int(data["skipped"]))
+        flat = None if self._flat_tower is None else flatten(loaded, self._flat_tower)
+        self._tower_state = loaded if flat is None else flat
         self._lr.publish()
 
     def __repr__(self) -> str:

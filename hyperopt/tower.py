@@ -148,6 +148,12 @@ def level_values(tower: Tower, j: int, coords: Sequence[Array], n_targets: int, 
                  perturb: tuple[int, Any] | None = None) -> list[dict[str, Array]]:
     """Hyperparameter values each leaf level j updates sees: ``[leaf][name]``."""
     level, up, mine = tower.levels[j], level_ops(tower, j + 1, ops), level_ops(tower, j, ops)
+    if perturb is None and all(h.leaf is None for h in level.layout):
+        # Shared by every leaf: one dict (the rules only read it).
+        shared = dict(level.spec.initial)
+        for h, c in zip(level.layout, coords):
+            shared[h.name] = mine.adopt(to_value(h.domain, c, up))
+        return [shared] * n_targets
     values = [dict(level.spec.initial) for _ in range(n_targets)]
     for k, (h, c) in enumerate(zip(level.layout, coords)):
         v = mine.adopt(to_value(h.domain, c, up))
@@ -239,40 +245,46 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
         return None if bad is None else f"non-finite gradient of parameter {bad!r}"
 
     for j, hg in enumerate(hgs):
-        bad = _first_bad(hg, tower.levels[j + 1].target_names, level_ops(tower, j + 1, ops))
+        up = level_ops(tower, j + 1, ops)
+        if up is SCALAR_OPS and all(map(math.isfinite, hg)):
+            continue
+        bad = _first_bad(hg, tower.levels[j + 1].target_names, up)
         if bad is not None:
             return refuse(bad_gradient() or
                           f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
 
     new_coords = [ls.coords for ls in state.levels]
-    new_levels = list(state.levels)
+    # per level: (slots, tangents, hypergrad, updates); LevelStates are built once at the end
+    parts: list[tuple[Any, Any, Any, int]] = [None] * n  # type: ignore[list-item]
     new_leaves = list(leaves)
     for j in range(n - 1, -1, -1):
         level, ls = tower.levels[j], state.levels[j]
         if j == 0:
-            targets, xs = list(leaves), list(grads)
+            targets, xs = list(leaves), grads
         elif j - 1 < len(hgs):
-            targets, xs = list(new_coords[j - 1]), list(hgs[j - 1])
+            targets, xs = list(new_coords[j - 1]), hgs[j - 1]
             if level.coordinate_grads:
                 xs = [coordinate_gradient(d, c, x, level_ops(tower, j, ops))
                       for d, c, x in zip(level.targets, targets, xs)]
         else:  # no hypergradient for level j-1 yet: level j waits, and has nothing to chain
-            new_levels[j] = dataclasses.replace(ls, tangents=None, hypergrad=None)
+            parts[j] = (ls.slots, None, None, ls.updates)
             continue
         want, mine = level.learned, level_ops(tower, j, ops)
         p = perturb[1:] if perturb is not None and perturb[0] == j else None
         values = level_values(tower, j, new_coords[j], len(targets), ops, p)
         slots, raw_tangents = list(ls.slots), []
+        rule, const, trust = level.spec.update_rule, level.const, level.spec.trust
         for i, (t, x) in enumerate(zip(targets, xs)):
             if x is None:
                 raw_tangents.append(None)
                 continue
-            delta, slots[i], tans = level.spec.update_rule(
-                t, x, ls.slots[i], values[i], level.const, want, mine)
-            new_t, scale = apply_update(level.targets[i], t, delta, level.spec.trust, mine)
-            targets[i] = new_t if j else mine.cast_like(new_t, t)
-            if scale is not None:
-                tans = {k: v * scale for k, v in tans.items()}
+            delta, slots[i], tans = rule(t, x, ls.slots[i], values[i], const, want, mine)
+            if j == 0:  # model parameters: plain addition, in the parameter's dtype
+                targets[i] = mine.cast_like(t + delta, t)
+            else:
+                targets[i], scale = apply_update(level.targets[i], t, delta, trust, mine)
+                if scale is not None:
+                    tans = {k: v * scale for k, v in tans.items()}
             raw_tangents.append(tans)
         tangents = None
         if level.layout:
@@ -280,21 +292,24 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
                 tuple(None if rt is None or (h.leaf is not None and h.leaf != i) else rt[h.name]
                       for i, rt in enumerate(raw_tangents))
                 for h in level.layout)
-        hg = hgs[j] if j < len(hgs) else None
-        new_levels[j] = dataclasses.replace(ls, slots=tuple(slots), tangents=tangents,
-                                            hypergrad=hg, updates=ls.updates + 1)
+        parts[j] = (tuple(slots), tangents, hgs[j] if j < len(hgs) else None, ls.updates + 1)
         if j:
             new_coords[j - 1] = tuple(targets)
         else:
             new_leaves = targets
-    for j in range(n):
-        new_levels[j] = dataclasses.replace(new_levels[j], coords=tuple(new_coords[j]))
-        names = tower.levels[j + 1].target_names if j + 1 < n else ()
-        bad = _first_bad(new_coords[j], names, level_ops(tower, j + 1, ops))
+    for j in range(n - 1):  # the top level has no learned hyperparameters
+        up = level_ops(tower, j + 1, ops)
+        if up is SCALAR_OPS:
+            if all(map(math.isfinite, new_coords[j])):
+                continue
+        elif up.all_finite_many(new_coords[j]):
+            continue
+        bad = _first_bad(new_coords[j], tower.levels[j + 1].target_names, up)
         if bad is not None:
             return refuse(f"update made {tower.levels[j].describe(j)} hyperparameter {bad} "
                           f"non-finite")
     bad = _first_bad(new_leaves, tower.levels[0].target_names, ops)
     if bad is not None:
         return refuse(bad_gradient() or f"update made parameter {bad!r} non-finite")
-    return new_leaves, dataclasses.replace(state, levels=tuple(new_levels), step=state.step + 1)
+    new_levels = tuple(LevelState(tuple(c), *part) for c, part in zip(new_coords, parts))
+    return new_leaves, TowerState(tower, new_levels, state.step + 1, state.skipped)
