@@ -4,7 +4,9 @@ For each program drawn by `program_gen.programs()` and a few argument tuples: CP
 `f(*args)` (draws where CPython raises or NumPy warns are discarded: the generator cannot rule
 out every overflow); coarsen traces `f`, the IR verifies, prints the same text twice, and
 `coarsen.interpret` returns the same structure, shapes and values (NaN-aware, tight
-tolerance). Some programs keep an alias where a write may follow (`Program.may_alias`): coarsen
+tolerance) on the traced IR *and* on the IR after the whole optimisation pipeline
+(`coarsen.passes.run_pipeline`: simplify, cse, licm, closed forms), with the verifier run
+after every pass (tests/conftest.py turns it on). Some programs keep an alias where a write may follow (`Program.may_alias`): coarsen
 may refuse those with an alias or ownership error, but what it accepts must still match CPython.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
 import coarsen
+from coarsen import passes
 from coarsen.ir import format_function, verify
 from program_gen import inputs_for, load, programs
 
@@ -86,6 +89,14 @@ def check_program(program, arg_tuples) -> None:
     assert format_function(coarsen.trace(fn, *runs[0][0])) == text, "printing is not deterministic"
     for args, expected in runs:
         assert_same(expected, coarsen.interpret(ir, *args))
+    # every pass in the pipeline, verified after each: what the derivative is built from
+    assert passes.VERIFY_EVERY_PASS
+    ctx: dict = {}
+    optimised = passes.run_pipeline(ir, ctx)
+    if ctx.get("closed_forms"):
+        event("a loop became a closed form")
+    for args, expected in runs:
+        assert_same(expected, coarsen.interpret(optimised, *args), "after the passes: result")
 
 
 @pytest.mark.slow

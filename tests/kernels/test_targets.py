@@ -106,7 +106,10 @@ def test_torch_function_inside_a_model_trains():
 
 
 def test_second_process_reuses_the_disk_cache(tmp_path):
-    """First and cached compile times, measured in fresh processes sharing a cache dir."""
+    """Fresh processes sharing a cache dir: the second neither traces nor generates code, and
+    its first call costs well under the first process's (a ratio of two measurements on the
+    same machine at about the same time, not a wall-clock bound; the absolute numbers are
+    benchmarks' "cold-process compile" column)."""
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {os.getcwd()!r})
@@ -114,18 +117,23 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
         import coarsen
         from tests.kernels import programs as P
         import numpy as np
+        import coarsen.programs as programs
         numba.njit(lambda x: x + 1.0)(1.0)   # Numba's own start-up, paid by any jitted program
+        traced = []
+        trace = programs._trace
+        programs._trace = lambda *a, **k: traced.append(1) or trace(*a, **k)
         g = coarsen.grad(P.hookean, target="cpu")
         start = time.perf_counter()
         g(np.ones((5, 2)) * np.arange(5.0)[:, None], 0.3)
-        print(time.perf_counter() - start)
+        print(len(traced), time.perf_counter() - start)
     """)
     env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
-    times = [float(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                  text=True, check=True).stdout.split()[-1]) for _ in range(2)]
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split()[-2:] for _ in range(2)]
+    (traced0, t0), (traced1, t1) = [(int(n), float(t)) for n, t in runs]
     assert any(p.name.startswith("program_") for p in tmp_path.iterdir())
-    assert times[1] < times[0]
-    assert times[1] < 0.5, times   # issue target 0.2 s; slack for a loaded 2-core CI machine
+    assert traced0 == 1 and traced1 == 0, "the second process traced the function again"
+    assert t1 < 0.5 * t0, (t0, t1)
 
 
 
