@@ -59,18 +59,23 @@ def load_policy(run_dir: str | Path) -> tuple[dict[str, np.ndarray], TrainConfig
 
 def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
              data_dir: str | Path | None = None, world_seed: int = 0, scale: int = 2000,
-             eval_per_regime: int = 30, baselines: tuple[str, ...] = ("random", "heuristic"),
+             eval_per_regime: int = 100, baselines: tuple[str, ...] = ("random", "heuristic"),
              tts: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
              workers: int = 2, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Evaluate baselines and trained runs ({label: run dir}) on all six regimes; writes
     eval.json, eval.csv, summary.md and the Pareto plots into `out_dir`."""
     loaded = {label: load_policy(d) for label, d in (policies or {}).items()}
+    made_with: dict[str, Any] = {"eval_per_regime": eval_per_regime}
     if data_dir is None and loaded:
         cfg = next(iter(loaded.values()))[1]
         data_dir = cfg.data_dir or Path(cfg.run_dir) / "data"
         world_seed, scale = cfg.world_seed, cfg.scale
-    data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, eval_per_regime,
-                   progress=progress)
+        # the policies' data directory, with the sizes it was made with; `eval_per_regime`
+        # then only selects the first questions of its evaluation sets
+        made_with = {"eval_per_regime": cfg.eval_per_regime,
+                     "synth_per_round": cfg.synth_per_round, "synth_rounds": cfg.synth_rounds}
+    data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, progress=progress,
+                   **made_with)
     with Sampler(str(data.index_dir), 12, workers) as sampler:
         return run_evaluation(Path(out_dir), data, sampler,
                               {k: p for k, (p, _) in loaded.items()},

@@ -6,8 +6,13 @@ The directory caches everything (index/, eval_tasks.jsonl, train_tasks.jsonl, sy
 several runs (multi-task, single-task, a resumed run) share identical data; the world itself
 is rebuilt from its seed (deterministic, seconds) and checked against the saved index.
 Invariants: training questions come only from the synthesis pipeline (`agents.synth`), which
-de-duplicates them against the evaluation questions; `prepare` also checks that no training
-question's text or key equals an evaluation question's, and raises if one does.
+de-duplicates them against the evaluation questions by wording and by what they ask, re-checks
+every synthesized answer (dropping those that fail) and audits the kept ones against the
+ground truth (`synth.json` "audit": the remaining label error rate); `prepare` also checks
+that no training question's text equals an evaluation question's or asks the same
+(entity, attribute, time) as one (`agents.synth.asks`), and raises if one does. The
+directory records the sizes it was made with (`data.json`) and refuses other sizes rather
+than silently reuse stale tasks.
 """
 from __future__ import annotations
 
@@ -16,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..synth import synthesize
+from ..synth.asks import asks
 from ..tasks import REGIME_NAMES, Task, sample_tasks
 from ..tools import SearchIndex
 from ..world import World, build_world
 
 EVAL_SEED = 0  # evaluation sets are the same for every run of a world
+DATA_FORMAT = 2  # 2: graders with precision, re-checked synthesis, de-duplication by asks
 
 
 @dataclass
@@ -54,6 +61,22 @@ def prepare(data_dir: str | Path, world_seed: int = 0, scale: int = 2000,
             synth_seed: int = 0, progress: bool = False) -> Data:
     root = Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
+    sizes = {"format": DATA_FORMAT, "world_seed": world_seed, "scale": scale,
+             "eval_per_regime": eval_per_regime, "synth_per_round": synth_per_round,
+             "synth_rounds": synth_rounds, "synth_seed": synth_seed}
+    meta_path = root / "data.json"
+    if meta_path.exists():
+        saved = json.loads(meta_path.read_text())
+        if saved != sizes:
+            diff = ", ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in sizes.items()
+                             if saved.get(k) != v)
+            raise ValueError(f"{root} holds data made with other settings ({diff}); use "
+                             f"another data directory or delete this one")
+    elif any(root.iterdir()):
+        raise ValueError(f"{root} holds data of an older format (no data.json); use another "
+                         f"data directory or delete this one")
+    else:  # first: a killed prepare leaves a directory that the next one recognises
+        meta_path.write_text(json.dumps(sizes, indent=2))
     world = build_world(world_seed, scale)
     index_dir = root / "index"
     if (index_dir / "index.json").exists():
@@ -77,19 +100,27 @@ def prepare(data_dir: str | Path, world_seed: int = 0, scale: int = 2000,
         pool, rounds = _read_tasks(train_path), json.loads(stats_path.read_text())["rounds"]
     else:
         res = synthesize(index, [t.question for t in flat], per_round=synth_per_round,
-                         rounds=synth_rounds, seed=synth_seed, progress=progress)
+                         rounds=synth_rounds, seed=synth_seed, progress=progress,
+                         eval_tasks=flat, world=world)
         pool, rounds = res.kept, res.rounds
         _write_tasks(train_path, pool)
-        stats_path.write_text(json.dumps({"rounds": rounds, "kept": len(pool)}, indent=2))
+        audit = {k: v for k, v in (res.audit or {}).items() if k != "wrong"}
+        stats_path.write_text(json.dumps({"rounds": rounds, "kept": len(pool),
+                                          "audit": audit,
+                                          "label_error_rate": 1 - audit.get("rate", 1.0),
+                                          "audit_wrong": (res.audit or {}).get("wrong", [])},
+                                         indent=2, default=str))
     check_disjoint(pool, flat)
     return Data(world, index, index_dir, eval_tasks, pool, rounds)
 
 
 def check_disjoint(train: list[Task], evaluation: list[Task]) -> None:
-    """Raise if a training question repeats an evaluation question (text or key)."""
+    """Raise if a training question repeats an evaluation question's text or asks what one
+    asks (the same entity, attribute and time). Keys are not compared: synthesized keys
+    start with "synth:" and could never equal an evaluation key."""
     texts = {" ".join(t.question.lower().split()) for t in evaluation}
-    keys = {t.key for t in evaluation}
+    asked = {a for t in evaluation for a in asks(t)}
     bad = [t.task_id for t in train
-           if " ".join(t.question.lower().split()) in texts or t.key in keys]
+           if " ".join(t.question.lower().split()) in texts or asks(t) & asked]
     if bad:
-        raise ValueError(f"training tasks overlap the evaluation set: {bad[:5]}")
+        raise ValueError(f"{len(bad)} training tasks overlap the evaluation set: {bad[:5]}")

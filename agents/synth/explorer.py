@@ -19,6 +19,10 @@ from ..tasks import Task
 from ..tools import Hit, SearchIndex
 
 
+_TABLE_CLASSES = {"Industry": "industry", "Stage": "stage", "HQ": "city", "Size": "size",
+                  "Owner": "person", "Product": "product", "Name": "person"}
+
+
 @dataclass
 class ToolSession:
     """search/read over an index, counting calls and remembering what was read."""
@@ -28,6 +32,9 @@ class ToolSession:
     customers: set[str] = field(default_factory=set)
     teams: set[str] = field(default_factory=set)
     projects: set[str] = field(default_factory=set)
+    # Values of each claim class seen so far (what the explorer knows a brief could state
+    # wrongly): industry, stage, status, city, region, size, person, product.
+    values: dict[str, set[str]] = field(default_factory=dict)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         self.calls += 1
@@ -44,6 +51,16 @@ class ToolSession:
         """Grow the explorer's vocabulary of entities from whatever it reads."""
         for rows in X.tables(text):
             self.customers.update(r["Customer"] for r in rows if "Customer" in r)
+            for r in rows:
+                for col, cls in _TABLE_CLASSES.items():
+                    if r.get(col):
+                        self.values.setdefault(cls, set()).add(r[col])
+        for key, cls in (("stage", "stage"), ("account owner", "person"), ("owner", "person"),
+                         ("industry", "industry"), ("headquarters", "city")):
+            if (v := X.fields(text).get(key)):
+                self.values.setdefault(cls, set()).add(v.strip())
+        for st in re.findall(r"account status is now (.+?)\.$", text, re.M):
+            self.values.setdefault("status", set()).add(st)
         title = X.title_of(text)
         if (m := re.match(r"Account profile: (.+)$", title)):
             self.customers.add(m.group(1))

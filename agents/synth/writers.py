@@ -88,22 +88,35 @@ def report(s: ToolSession, rng: random.Random) -> Draft | None:
     if not dated:
         return None
     _, stage, deal = max(dated, key=lambda x: x[0])
-    latest = None
+    history = []  # (date, status) of this customer in every note read
     for h in notes:
         n = X.meeting_note(s.read(h.doc_id))
-        for cust, st in n["statuses"]:
-            if cust == name and n["date"] and (latest is None or n["date"] > latest[0]):
-                latest = (n["date"], st, h.doc_id)
-    if latest is None or not stage:
+        history += [(n["date"], st, h.doc_id) for cust, st in n["statuses"]
+                    if cust == name and n["date"]]
+    if not history or not stage:
         return None
+    latest = max(history, key=lambda x: x[0])
     facts = {"industry": p["industry"], "headquarters": p["hq"], "account owner": p["owner"],
              "latest deal stage": stage, "account status": latest[1]}
-    nuggets = [{"field": f, "kind": "text", "values": [v], "wrong": [], "refs": []}
+    # What contradicts each fact, as far as the explorer has read: older statuses of this
+    # customer (stale), older deals' stages, and every other value of the class it has seen.
+    seen = {k: sorted(v) for k, v in s.values.items()}
+    older = {"account status": [st for d, st, _ in history if d < latest[0]],
+             "latest deal stage": [st for d, st, h in dated if h is not deal and st]}
+    classes = {"industry": "industry", "headquarters": "city", "account owner": "person",
+               "latest deal stage": "stage", "account status": "status"}
+    nuggets = [{"field": f, "kind": "text", "cls": classes[f], "values": [v],
+                "wrong": [w for w in dict.fromkeys(older.get(f, []) + seen.get(classes[f], []))
+                          if w != v], "refs": []}
                for f, v in facts.items()]
+    context = {"text": [x for x in (p.get("region"), p.get("size"), *p.get("products", []))
+                        if x] + list(facts.values()),
+               "number": [x for x in (p.get("employees"), p.get("revenue")) if x]}
     question = (f"Prepare a brief on {name} covering its industry, headquarters, account "
                 f"owner, most recent deal stage and current account status.")
     answer = f"Brief on {name}. " + " ".join(f"{f.capitalize()}: {v}." for f, v in facts.items())
-    return Draft("report", question, answer, "report", {"customer": name, "nuggets": nuggets},
+    return Draft("report", question, answer, "report",
+                 {"customer": name, "nuggets": nuggets, "vocab": seen, "context": context},
                  {"type": "customer_brief", "customer": name, "fields": facts},
                  [hit.doc_id, deal.doc_id, latest[2]])
 
