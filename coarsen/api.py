@@ -163,8 +163,8 @@ class _Transformed:
             kind = {"jit": "primal", "grad": "grad"}.get(self.kind, "vjp")
             check = check_differentiable(self.kind, self.fn.__name__) if kind != "primal" else None
             if hasattr(self.fn, "__coarsen_trace__"):   # a transformed function: built from its IR
-                from coarsen.transforms import build_from_ir, trace_any
-                prog = build_from_ir(trace_any(self.fn, *args), kind, nums, self.target, check)
+                from coarsen.transforms import build_from_ir
+                prog = build_from_ir(self.fn, args, kind, nums, self.target, check)
             else:
                 prog = build(self.fn, args, kind, nums, self.target, check)
             self.programs[key] = prog
@@ -173,11 +173,11 @@ class _Transformed:
     def __call__(self, *args):
         return self.entry(args)
 
-    def __coarsen_trace__(self, *args):
+    def __coarsen_trace__(self, *args, reads=None):
         """The IR of this transformed function at these argument types (so that it can be
         transformed again, or called from traced code): see `coarsen.transforms`."""
         from coarsen.transforms import trace_transformed
-        return trace_transformed(self, args)
+        return trace_transformed(self, args, reads)
 
     def entry(self, args: tuple):
         """The first call, and any call whose signature differs from the last one: the

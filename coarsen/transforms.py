@@ -42,20 +42,22 @@ class Traced:
         self.__module__ = "coarsen.transforms"
         self.make = make
 
-    def __coarsen_trace__(self, *args: Any) -> Function:
-        return self.make(args)
+    def __coarsen_trace__(self, *args: Any, reads: Any = None) -> Function:
+        return self.make(args, reads)
 
     def __call__(self, *args):
         raise TypeError(f"{self.__name__} runs only through coarsen (coarsen.jit({self.__name__}))")
 
 
-def trace_any(fn: Any, *args: Any) -> Function:
-    """The IR of a plain function or of a transformed one (grad(f), jit(f), Traced)."""
+def trace_any(fn: Any, *args: Any, reads: Any = None) -> Function:
+    """The IR of a plain function or of a transformed one (grad(f), jit(f), Traced). `reads`
+    (a `coarsen.deps.Reads`) collects every outside value the traces resolve: the guard of a
+    program built from this IR, so that rebinding a global the inner function reads is seen."""
     hook = getattr(fn, "__coarsen_trace__", None)
     if hook is not None:
-        return hook(*args)
+        return hook(*args, reads=reads)
     from coarsen.frontend import trace
-    return trace(fn, *args)
+    return trace(fn, *args, reads=reads)
 
 
 def _normalise(argnums, nargs: int) -> tuple[int, ...]:
@@ -117,10 +119,10 @@ def emit_gradient(b: Builder, ir: Function, params: list[Value], k: int) -> Valu
     return nest([], fw.zeros_like(x))
 
 
-def gradient_ir(fn: Any, args: tuple, argnums, value_too: bool, kind: str) -> Function:
+def gradient_ir(fn: Any, args: tuple, argnums, value_too: bool, kind: str, reads: Any = None) -> Function:
     """IR of grad(fn) / value_and_grad(fn) at these argument types (forward mode)."""
     from coarsen.programs import check_differentiable
-    ir = trace_any(fn, *args)
+    ir = trace_any(fn, *args, reads=reads)
     nums = _normalise(argnums, len(args))
     wrt = _wrt(ir, nums)
     check_differentiable(kind, getattr(fn, "__name__", "f"))(ir, wrt)
@@ -137,10 +139,11 @@ def gradient_ir(fn: Any, args: tuple, argnums, value_too: bool, kind: str) -> Fu
     return _function(f"{ir.name}_grad", ir, params, b, grads, grad_tree)
 
 
-def jvp_ir(fn: Any, args: tuple, nums: tuple[int, ...], tangent_only: bool = False) -> Function:
+def jvp_ir(fn: Any, args: tuple, nums: tuple[int, ...], tangent_only: bool = False,
+           reads: Any = None) -> Function:
     """IR of (primals..., tangents of the `nums` arguments...) -> (out, tangent_out)."""
     nprimal = len(args) - len(nums)
-    ir = trace_any(fn, *args[:nprimal])
+    ir = trace_any(fn, *args[:nprimal], reads=reads)
     wrt = _wrt(ir, nums)
     from coarsen.programs import check_differentiable
     check_differentiable("vjp", getattr(fn, "__name__", "f"))(ir, wrt)
@@ -154,21 +157,24 @@ def jvp_ir(fn: Any, args: tuple, nums: tuple[int, ...], tangent_only: bool = Fal
     return dataclasses.replace(out, arg_tree=arg_tree)
 
 
-def trace_transformed(t: Any, args: tuple) -> Function:
+def trace_transformed(t: Any, args: tuple, reads: Any = None) -> Function:
     """The IR of an `api._Transformed` (jit, grad, value_and_grad) at these argument types."""
     if t.kind == "jit":
-        return trace_any(t.fn, *args)
+        return trace_any(t.fn, *args, reads=reads)
     if t.kind in ("grad", "value_and_grad"):
-        return gradient_ir(t.fn, args, t.argnums, t.kind == "value_and_grad", t.kind)
+        return gradient_ir(t.fn, args, t.argnums, t.kind == "value_and_grad", t.kind, reads)
     raise UnsupportedError(f"coarsen cannot transform a {t.kind} function again", None,
                            "compose grad, value_and_grad, jit, jvp, jacfwd, hessian")
 
 
 # ---------------------------------------------------------------------- compiled programs
-def build_from_ir(ir: Function, kind: str, nums: tuple[int, ...], target: str, check=None):
-    """A `programs.Program` for an IR that comes from a transformation (not from source:
-    no disk cache, whose key is a function's source)."""
+def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target: str, check=None):
+    """A `programs.Program` for a transformed function `fn`, built from its IR (not cached on
+    disk); its guard checks every outside value the traces read, the inner functions' too."""
+    from coarsen import deps
     from coarsen.passes import run_pipeline
+    reads = deps.Reads(fn)
+    ir = trace_any(fn, *args, reads=reads)
     from coarsen.programs import Program, _derivative_source, _primal_source, wrt_positions
     from kernels import compile_source
     from kernels.targets import module_globals
@@ -186,7 +192,7 @@ def build_from_ir(ir: Function, kind: str, nums: tuple[int, ...], target: str, c
     compiled = compile_source(source, name, target, label=label)
     module_globals(compiled).update(constants)
     return Program(kind, source, compiled, opt.arg_tree, opt.result_tree, [r.type for r in opt.results],
-                   wrt, opt, passes)
+                   wrt, opt, passes, guard=reads.guard())
 
 
 _CACHE: dict[tuple, Any] = {}
@@ -215,7 +221,8 @@ def _jvp_program(fn, nums: tuple[int, ...], nprimal: int, target: str, tangent_o
     name = getattr(fn, "__name__", "f")
 
     def make():
-        return _Jit(Traced(f"{name}_jvp", lambda args: jvp_ir(fn, args, nums, tangent_only)), None, target)
+        return _Jit(Traced(f"{name}_jvp", lambda args, reads: jvp_ir(fn, args, nums, tangent_only, reads)),
+                    None, target)
     return _cached(("jvp", fn, nums, nprimal, target, tangent_only), make)
 
 
@@ -330,7 +337,7 @@ def _hvp_program(fn, nums: tuple[int, ...], nprimal: int, target: str):
     name = getattr(fn, "__name__", "f")
 
     def make():
-        tangent = Traced(f"{name}_tangent", lambda args: jvp_ir(fn, args, nums, tangent_only=True))
+        tangent = Traced(f"{name}_tangent", lambda args, reads: jvp_ir(fn, args, nums, True, reads))
         return _Derivative(tangent, nums, target, "grad")
     return _cached(("hvp", fn, nums, nprimal, target), make)
 
@@ -439,7 +446,7 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
         if kwargs:
             lw.unsupported("keyword arguments to a transformed function are not supported in traced code", node)
         examples = tuple(_example(a, lw, node) for a in args)
-        ir = trace_any(obj, *examples)
+        ir = trace_any(obj, *examples, reads=lw.ctx.reads)
         _, outs, _ = _inline(lw, ir, [v for a in args for v in binding_leaves(a)])
         return _as_binding(tree.unflatten(ir.result_tree, outs))
     if obj in (api.grad, api.value_and_grad, api.jit):
@@ -456,7 +463,7 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
         nums = tuple(range(len(primals))) if nums is None else _normalise(_static(nums, lw, node), len(primals))
         if len(tangents) != len(nums):
             lw.unsupported(f"coarsen.jvp: {len(tangents)} tangent(s) for {len(nums)} argument(s)", node)
-        ir = trace_any(fn, *(_example(p, lw, node) for p in primals))
+        ir = trace_any(fn, *(_example(p, lw, node) for p in primals), reads=lw.ctx.reads)
         leaves = [v for p in primals for v in binding_leaves(p)]
         tans: list = [None] * len(leaves)
         for k, t in zip(_wrt(ir, nums), [v for t in tangents for v in binding_leaves(t)]):

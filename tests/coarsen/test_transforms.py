@@ -301,3 +301,29 @@ def test_grad_of_grad_against_torch_double_backward(prog, seed):
     if a != b:
         other = coarsen.grad(coarsen.grad(np_mod.f, argnums=b, target="numpy"), argnums=a, target="numpy")(*args)
         assert other == pytest.approx(second, rel=1e-7, abs=1e-9 * (1 + abs(second)))
+
+
+SCALE = 2.0
+
+
+def scaled(x):
+    return SCALE * x * x
+
+
+def calls_grad_of_scaled(x):
+    return coarsen.grad(scaled)(x) * x
+
+
+def test_rebinding_a_global_that_an_inner_function_reads_recompiles():
+    """Programs built from a transformed function's IR are guarded by every outside value the
+    inner traces read: no stale second derivative, Hessian or inlined gradient."""
+    global SCALE
+    second = coarsen.grad(coarsen.grad(scaled, target="numpy"), target="numpy")
+    hess = hessian(scaled, target="numpy")
+    outer = coarsen.jit(calls_grad_of_scaled, target="numpy")
+    try:
+        assert (second(1.5), hess(1.5), outer(1.5)) == (4.0, 4.0, 9.0)
+        SCALE = 3.0
+        assert (second(1.5), hess(1.5), outer(1.5)) == (6.0, 6.0, 13.5)
+    finally:
+        SCALE = 2.0
