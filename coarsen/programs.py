@@ -15,21 +15,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from coarsen import cache, deps, tree
-from coarsen.autodiff import Reverse
-from coarsen.codegen.forward import ForwardEmitter, Program as Emission, needed_values
-from coarsen.codegen.inplace import primal_inplace_ok
-from coarsen.codegen.source import Code
 from coarsen.errors import UnsupportedError
-from coarsen.frontend import trace as _trace, type_of_arg
-from coarsen.ir import Function
-from coarsen.passes import run_pipeline
-from coarsen.segments import plan_segments
+from coarsen.frontend import type_of_arg
 from kernels import compile_source
+
+if TYPE_CHECKING:   # the compiler is imported where it runs: a cache hit needs none of it
+    from coarsen.ir import Function
+
 
 def _compiler_fingerprint() -> str:
     """A hash of the compiler's own sources (coarsen, phicalc, kernels): a fix anywhere in
@@ -73,12 +70,17 @@ def wrt_positions(arg_tree, argnums) -> list[int]:
 
 
 def _derivative_source(ir: Function, wrt: list[int], with_value: bool, fuse: bool = False) -> tuple[str, dict]:
+    from coarsen.autodiff import Reverse
     rev = Reverse(ir, wrt, fuse)
     source = rev.emit(f"{ir.name}_vjp", with_value=with_value)
     return source, rev.prog.array_constants
 
 
 def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
+    from coarsen.codegen.forward import ForwardEmitter, Program as Emission, needed_values
+    from coarsen.codegen.inplace import primal_inplace_ok
+    from coarsen.codegen.source import Code
+    from coarsen.segments import plan_segments
     prog = Emission(ir, plan_segments(ir))
     prog.fuse = fuse
     needed = needed_values(prog, {o.id for o in ir.results})
@@ -123,6 +125,8 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                        guard=deps.Reads.replay(fn, meta["manifest"]).guard())
     passes: dict = {}
     reads = deps.Reads(fn)
+    from coarsen.frontend import trace as _trace
+    from coarsen.passes import run_pipeline
     traced = _trace(fn, *args, reads=reads)
     ir = run_pipeline(traced, passes)
     wrt = wrt_positions(ir.arg_tree, argnums)

@@ -1,18 +1,16 @@
 """Frontend: a plain Python function + example arguments -> verified structured-SSA IR."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from coarsen import tree
 from coarsen.errors import CoarsenError, InternalError, UnsupportedError
-from coarsen.frontend.source import read_source
-from coarsen.frontend.statements import Lowerer, TraceContext
-from coarsen.ir.builder import Builder
-from coarsen.ir.nodes import Function, Region
 from coarsen.ir.types import BOOL, F64, I64, Type
-from coarsen.ir.verifier import verify
+
+if TYPE_CHECKING:
+    from coarsen.ir.nodes import Function
 
 
 def type_of_arg(value: Any) -> Type:
@@ -36,6 +34,13 @@ def type_of_arg(value: Any) -> Type:
 def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     """Lower `fn` specialised to the types (and ranks) of `args` into verified IR. `reads`
     (a `coarsen.deps.Reads`), if given, collects every outside value the trace resolves."""
+    # imported here: a program loaded from the disk cache needs `type_of_arg`, not the tracer
+    # (whose op table imports phicalc and SymPy)
+    from coarsen.frontend.source import read_source
+    from coarsen.frontend.statements import Lowerer, TraceContext
+    from coarsen.ir.builder import Builder
+    from coarsen.ir.nodes import Function, Region
+    from coarsen.ir.verifier import verify
     src = read_source(fn)
     leaves, treedef = tree.flatten(args)
     try:
