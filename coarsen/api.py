@@ -11,17 +11,19 @@ derivative of the branch the forward run took is returned, as JAX and PyTorch do
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+import inspect
+import os
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from coarsen import deps, tree
-from coarsen.autodiff import Reverse
 from coarsen.errors import UnsupportedError
 from coarsen.frontend import trace as _trace
-from coarsen.ir import Function, format_function
 from coarsen.programs import Program, build, check_differentiable, signature
-from coarsen.segments import describe as describe_segments
+
+if TYPE_CHECKING:   # a program from the disk cache runs without importing the compiler
+    from coarsen.ir import Function
 
 DEFAULT_TARGET = "cpu"
 
@@ -135,6 +137,22 @@ def _with_guard(runner: Callable, guard: Callable[[], bool]) -> Callable:
     return runner
 
 
+def _positional(fn: Any, args: tuple, kwargs: dict) -> tuple:
+    """`args` and `kwargs` as the positional arguments of the function under the transforms
+    (defaults filled in up to the last parameter given)."""
+    while isinstance(fn, _Transformed):
+        fn = fn.fn
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise TypeError(f"{getattr(fn, '__name__', fn)} takes positional arguments only") from None
+    bound = sig.bind(*args, **kwargs)   # TypeError as Python's for a bad call
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(f"{fn.__name__}: keyword-only parameters are not supported ({', '.join(bound.kwargs)})")
+    return tuple(bound.args)
+
+
 class _Transformed:
     """A function transformed by coarsen: compiled per signature, called through runners."""
 
@@ -170,8 +188,22 @@ class _Transformed:
             self.programs[key] = prog
         return prog
 
-    def __call__(self, *args):
-        return self.entry(args)
+    def __call__(self, *args, **kwargs):
+        if kwargs:   # grad(f)(x, scale=3.0): bound as f binds them, then positional
+            args = _positional(self.fn, args, kwargs)
+        try:
+            return self.entry(args)
+        except UnsupportedError as err:
+            if os.environ.get("COARSEN_TRACEBACK") == "full":
+                raise
+            # the error already names the user's file:line; the compiler's frames are noise
+            raise err.with_traceback(None) from None
+
+    def __coarsen_trace__(self, *args):
+        """The IR of this transformed function at these argument types (so that it can be
+        transformed again, or called from traced code): see `coarsen.transforms`."""
+        from coarsen.transforms import trace_transformed
+        return trace_transformed(self, args)
 
     def __coarsen_trace__(self, *args, reads=None):
         """The IR of this transformed function at these argument types (so that it can be
@@ -340,6 +372,9 @@ def explain(fn: Any, *example_args: Any, argnums: int | Sequence[int] = 0, file=
     passes (timings, closed forms), the segments of interest (size, inputs, why each was cut)
     and the generated derivative program."""
     ir = trace(fn, *example_args)
+    from coarsen.autodiff import Reverse
+    from coarsen.ir import format_function
+    from coarsen.segments import describe as describe_segments
     parts = ["== IR ==", format_function(ir)]
     try:
         prog = build(fn, example_args, "vjp", _normalise_argnums(argnums, len(example_args)), "numpy",
