@@ -67,7 +67,7 @@ class UnsupportedError(CoarsenError):
     """The program uses a construct outside the language coarsen compiles."""
 
 
-class CoarsenTypeError(CoarsenError):
+class CoarsenTypeError(UnsupportedError):
     """Values of incompatible types meet (e.g. a scalar on one path and an array on another)."""
 
 

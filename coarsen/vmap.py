@@ -74,7 +74,9 @@ class VMapped:
 
 
 def _element(x):
-    return float(x) if np.ndim(x) == 1 else x
+    """One element of a mapped argument (`x` is already `a[0]`): a float, or a row of a 2-D
+    batch (the element check tested the batch's rank: rows raised a TypeError)."""
+    return float(x) if np.ndim(x) == 0 else x
 
 
 def _result_shapes(first: Any, kind: str, value_too: bool) -> list[tuple]:
