@@ -79,8 +79,7 @@ def _derivative_source(ir: Function, wrt: list[int], with_value: bool, fuse: boo
 def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     from coarsen.codegen.forward import ForwardEmitter, Program as Emission, needed_values
     from coarsen.codegen.inplace import primal_inplace_ok
-    from coarsen.codegen.inplace import primal_inplace_ok
-from coarsen.codegen.source import Code
+    from coarsen.codegen.source import Code
     from coarsen.segments import plan_segments
     prog = Emission(ir, plan_segments(ir))
     prog.fuse = fuse
