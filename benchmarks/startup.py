@@ -14,8 +14,10 @@ machine-code cache); then `--repeats` fresh processes each run
 
 and report `t1 - t0` ("first call, including imports": everything the process does for the
 call after the interpreter has started), its parts, and which heavy modules the process
-imported: a cached program must load without re-tracing (no `coarsen.frontend`), without the
-symbolic compiler (no SymPy, networkx). The interpreter's own start-up (`python -c pass`) is
+imported: a cached program must load without re-tracing (no `coarsen.frontend.statements`, the
+tracer), without the symbolic compiler (no SymPy, networkx, `coarsen.autodiff`). Numba (and
+SciPy, which Numba's array support imports for BLAS) is what loading machine code from Numba's
+cache costs. The interpreter's own start-up (`python -c pass`) is
 reported separately, as it is not coarsen's to spend. Also: `import coarsen` alone, and
 whether it imported Numba.
 
@@ -79,14 +81,21 @@ CHILD = textwrap.dedent('''
     print(json.dumps({
         "total": t1 - t0, "import": t_import - t0, "call": t1 - t_args,
         "value": [float(v) for v in __import__("numpy").ravel(out)],
-        "modules": {m: m in sys.modules for m in ("numba", "sympy", "networkx", "coarsen.frontend",
-                                                   "coarsen.autodiff", "torch")},
+        "modules": {m: m in sys.modules for m in ("numba", "scipy", "sympy", "networkx",
+                                                   "coarsen.frontend.statements", "coarsen.autodiff",
+                                                   "torch")},
     }))
 ''')
 
 IMPORT_ONLY = ("import time; t0 = time.perf_counter(); import sys, coarsen; t = time.perf_counter() - t0; "
                "import json; print(json.dumps({'import': t, 'numba': 'numba' in sys.modules, "
                "'sympy': 'sympy' in sys.modules}))")
+
+
+NUMBA_FLOOR = ("import time, json; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter(); "
+               "import numba; from numba.core.registry import cpu_target; "
+               "cpu_target.target_context.refresh(); t2 = time.perf_counter(); "
+               "print(json.dumps({'numpy': t1 - t0, 'numba': t2 - t1}))")
 
 
 def _child(code: str, args: list[str], workdir: Path, env: dict) -> dict:
@@ -114,6 +123,9 @@ def measure(repeats: int, target: str, workdir: Path) -> dict:
     results["import_coarsen"] = statistics.median(r["import"] for r in imports)
     results["import_coarsen_imports_numba"] = any(r["numba"] for r in imports)
     results["import_coarsen_imports_sympy"] = any(r["sympy"] for r in imports)
+    floors = [_child(NUMBA_FLOOR, [], workdir, env) for _ in range(repeats)]
+    results["import_numpy"] = statistics.median(r["numpy"] for r in floors)
+    results["numba_start"] = statistics.median(r["numba"] for r in floors)
 
     for case in ("cartpole", "least_squares"):
         t = time.perf_counter()
@@ -137,7 +149,10 @@ def report(results: dict, bound: float) -> str:
              f"  interpreter start-up (python -c pass, not counted): {1e3 * results['interpreter_start']:.0f} ms",
              f"  import coarsen: {1e3 * results['import_coarsen']:.0f} ms "
              f"(imports Numba: {results['import_coarsen_imports_numba']}, "
-             f"SymPy: {results['import_coarsen_imports_sympy']})"]
+             f"SymPy: {results['import_coarsen_imports_sympy']})",
+             f"  floor of any Numba program: import numpy {1e3 * results['import_numpy']:.0f} ms, "
+             f"import Numba and start its CPU target (what loading cached machine code needs) "
+             f"{1e3 * results['numba_start']:.0f} ms"]
     for case, r in results["cases"].items():
         loaded = ", ".join(m for m, on in r["cached_modules"].items() if on) or "none of them"
         verdict = "ok" if r["cached_total_median"] <= bound else f"OVER the {1e3 * bound:.0f} ms bound"
