@@ -14,6 +14,8 @@ iteration. Invariants: deterministic given the config (fixed episode seeds, orde
 deterministic gradients), so a run resumed from its last checkpoint ends in exactly the state
 an uninterrupted run reaches; config.json, checkpoints and policy.npz are written atomically
 and the first two verified by checksum on resume (see `checkpoint`, `runfiles`).
+With `max_lag` > 0 or `replay` > 1 the iterations run asynchronously instead, samplers ahead
+of the learner (`async_oapl`); episodes run wherever `executor` says (`agents.executors`).
 """
 from __future__ import annotations
 
@@ -52,6 +54,14 @@ class TrainResult:
     params: dict[str, np.ndarray]
     run_dir: Path
     metrics: list[dict[str, Any]]
+
+
+def is_async(cfg: TrainConfig) -> bool:
+    """Runs with lag or replay go through `async_oapl` (which, at max_lag 0 and replay 1,
+    reproduces this module's synchronous loop exactly)."""
+    from .async_oapl import check_config
+    check_config(cfg)
+    return cfg.max_lag > 0 or cfg.replay > 1
 
 
 def make_optimizer(cfg: TrainConfig) -> hyperopt.Optimizer:
@@ -127,15 +137,20 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
         params = init_params(N_FEATURES, cfg.hidden, cfg.seed)
         state, start, metrics = opt.init(params), 0, []
     own = sampler is None
-    sampler = sampler or Sampler(str(data.index_dir), cfg.step_budget, cfg.workers)
+    sampler = sampler or Sampler(str(data.index_dir), cfg.step_budget, cfg.workers,
+                                 cfg.executor, cfg.ray_address or None)
     try:
         if start == 0 and cfg.curve_per_regime:
             ev = evaluate_agent(sampler, curve_tasks, "policy", params, seed=cfg.seed)
             _append_csv(run_dir / "curves.csv", CURVE_FIELDS, _curve_rows(0, "eval",
                                                                           ev["per_regime"]))
-        bar = tqdm(range(start, cfg.iterations), desc=f"train {run_dir.name}",
-                   disable=not cfg.progress, initial=start, total=cfg.iterations)
-        for it in bar:
+        bar = tqdm(desc=f"train {run_dir.name}", disable=not cfg.progress, initial=start,
+                   total=cfg.iterations)
+        if is_async(cfg):
+            from .async_oapl import train_loop
+            params, state = train_loop(cfg, run_dir, params, state, opt, start, metrics, ckpt,
+                                       tasks, curve_tasks, sampler, bar)
+        for it in range(start, cfg.iterations) if not is_async(cfg) else ():
             params, state, row = _iteration(cfg, it, params, state, opt, tasks, sampler,
                                             run_dir)
             if cfg.curve_per_regime:
@@ -148,6 +163,8 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
                                               "metrics": metrics, "config": cfg.to_json()})
             bar.set_postfix(reward=f"{row['reward']:.3f}", loss=f"{row['loss_last']:.4f}",
                             s_per_iter=f"{row['iteration_seconds']:.1f}")
+            bar.update(1)
+        bar.close()
     finally:
         if own:
             sampler.close()
@@ -155,6 +172,16 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     np.savez(buf, **params)
     atomic_write(run_dir / "policy.npz", buf.getvalue())
     return TrainResult(params, run_dir, metrics)
+
+
+def loss_and_args(cfg: TrainConfig, batch: Any) -> tuple[Any, tuple]:
+    """The configured loss and its arguments for one packed batch (a seam of its own, so a
+    mixed-up hyperparameter is caught by a unit test, not only by a slow training run)."""
+    if cfg.algo == "oapl":
+        return oapl_loss, batch.oapl_args(beta=cfg.beta, beta1=cfg.beta1)
+    if cfg.algo == "grpo":
+        return grpo_loss, batch.grpo_args(cfg.clip_eps)
+    raise ValueError(f"unknown algo {cfg.algo!r}; use 'oapl' or 'grpo'")
 
 
 def _iteration(cfg: TrainConfig, it: int, params: dict, state: Any, opt: Any,
@@ -171,12 +198,7 @@ def _iteration(cfg: TrainConfig, it: int, params: dict, state: Any, opt: Any,
     rewards = np.array([r["record"]["score"] - cfg.tool_cost * r["record"]["cost"]["tool_calls"]
                         for r in results])
     batch = pack(results, rewards, [j.tag["q"] for j in jobs])
-    if cfg.algo == "oapl":
-        loss_fn, args = oapl_loss, batch.oapl_args(cfg.beta, cfg.beta1)
-    elif cfg.algo == "grpo":
-        loss_fn, args = grpo_loss, batch.grpo_args(cfg.clip_eps)
-    else:
-        raise ValueError(f"unknown algo {cfg.algo!r}; use 'oapl' or 'grpo'")
+    loss_fn, args = loss_and_args(cfg, batch)
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)

@@ -85,8 +85,24 @@ def test_split_items():
 @given(st.one_of(st.text(), st.lists(st.text()), st.integers(), st.floats(), st.none(),
                  st.dictionaries(st.text(), st.text())))
 def test_parsers_are_total(x):
-    find_quantities(x)
-    parse_quantity(x)
-    parse_date(x)
-    normalize_name(x)
-    split_items(x, commas=True)
+    """Any input: no exception, and results of the documented types and invariants."""
+    qs = find_quantities(x)
+    assert isinstance(qs, list) and all(isinstance(q.value, float) and isinstance(q.percent, bool)
+                                        for q in qs)
+    q = parse_quantity(x)
+    if isinstance(x, str):   # the answer's number is the last one mentioned
+        assert q == (qs[-1] if qs else None)
+    elif isinstance(x, float) and x != x:
+        assert q is None
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        assert q is not None and q.value == float(x) and not q.percent
+    d = parse_date(x)
+    assert d is None or isinstance(d, date)
+    name = normalize_name(x)
+    assert isinstance(name, str) and name == name.strip() and "  " not in name
+    assert normalize_name(name) == name or "," in str(x)   # idempotent once normalised
+    items = split_items(x, commas=True)
+    assert isinstance(items, list) and all(isinstance(i, str) and i and i == i.strip() for i in items)
+    for i in items:   # no item still holds a separator it was split on (lists and dicts
+        # pass through as items, split on commas only)
+        assert "," not in i and (not isinstance(x, str) or ("\n" not in i and ";" not in i))
