@@ -3,8 +3,9 @@
 Input: keyword overrides (from Python or argparse). Output: `TrainConfig`.
 Invariants: everything that changes a run's result is in here (seeds included), so a run is
 reproducible from its config.json; `--resume` refuses a config that differs from the saved
-one in any result-changing field (`workers`, `progress` and the directories may differ: they change speed,
-not results, because every episode's seed is fixed by (seed, iteration, question, g)).
+one in any result-changing field (`workers`, `progress`, the executor and the directories may
+differ: they change speed, not results, because every episode's seed is fixed by (seed,
+iteration, question, g) and the policy version that samples it by `max_lag` and `lag_mode`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 from .runfiles import read_json, write_json
 
 TRAIN_REGIMES = ("constraint", "report")  # as in the paper: entity search + report synthesis
-NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir")
+NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir", "executor", "ray_address")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ class TrainConfig:
     curve_per_regime: int = 8  # greedy learning-curve evaluation after every iteration
     workers: int = 2
     progress: bool = True
+    executor: str = "local"  # local (embedded processes) | ray (see agents.executors)
+    ray_address: str = ""  # a Ray cluster's address; "" starts a local Ray (executor=ray)
+    # asynchronous OAPL (agents.rl.async_oapl): batch b is sampled by policy version >= b -
+    # max_lag (0: today's synchronous loop); "enforce" uses exactly version b - max_lag
+    # (deterministic, for experiments), "bound" the newest version a worker has been sent
+    max_lag: int = 0
+    lag_mode: str = "enforce"  # enforce | bound
+    replay: int = 1  # an update trains on the last `replay` batches
 
     @property
     def episodes_per_iter(self) -> int:

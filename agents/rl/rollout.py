@@ -6,22 +6,22 @@ and for the policy its decisions as arrays (`X` stacked over decisions, `n_cand`
 `logp`) plus the answer decision's log-probability.
 Invariants: an episode is a pure function of (params, task, seed), so results do not depend
 on the number of workers or on which worker ran which chunk (`workers=1` runs in-process and
-gives identical results); workers load the persisted index once (pool initializer) and keep
-their parsed-document caches across iterations; results come back in job order.
+gives identical results, and so do the local and the Ray executor); workers load the persisted
+index once (the executor's per-worker init) and keep their parsed-document caches across
+iterations; results come back in job order. Where the episodes run is an `agents.executors`
+executor: embedded local processes by default, Ray actors with `executor="ray"`.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import warnings
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..baselines import make_agent, run_episode
 from ..env import SearchEnv
+from ..executors import Executor, Handle, make_executor
 from ..policy import PolicyAgent
 from ..tasks import Task
 from ..tools import SearchIndex
@@ -33,7 +33,7 @@ _ENV: SearchEnv | None = None
 class Job:
     task: Task
     seed: int
-    agent: str = "policy"  # policy | random | heuristic
+    agent: Any = "policy"  # policy | random | heuristic | a picklable agent factory
     greedy: bool = False
     tag: dict = field(default_factory=dict)
     temperature: float = 1.0
@@ -64,6 +64,8 @@ def run_jobs(jobs: list[Job], params: dict[str, np.ndarray] | None) -> list[dict
     for job in jobs:
         if job.agent == "policy":
             agent = PolicyAgent(params, greedy=job.greedy, temperature=job.temperature)
+        elif callable(job.agent):
+            agent = job.agent()
         else:
             agent = make_agent(job.agent)
         rec = run_episode(_ENV, agent, job.task, seed=job.seed)
@@ -82,49 +84,38 @@ def _run_chunk(args: tuple[list[Job], dict | None]) -> list[dict]:
 
 
 class Sampler:
-    """A pool of episode workers (or the current process when workers == 1)."""
+    """Episode workers behind an executor ("local": forked processes, or this process when
+    workers == 1; "ray": Ray actors, `ray_address` of a cluster or None for a local Ray), or
+    an `Executor` already made (whose workers must have run `_init`)."""
 
-    def __init__(self, index_dir: str, step_budget: int = 12, workers: int = 2):
+    def __init__(self, index_dir: str, step_budget: int = 12, workers: int = 2,
+                 executor: str | Executor = "local", ray_address: str | None = None):
         self.workers = workers
-        if workers > 1:
-            # fork: workers start in milliseconds and need no `if __name__ == "__main__"`
-            # guard in the caller's script. The parent may hold JAX's idle runtime threads
-            # (bm25s warms JAX up on import); workers never call JAX (see _init), so JAX's
-            # at-fork warning does not apply and is silenced.
-            ctx = mp.get_context("fork")
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
-                self.pool = ctx.Pool(workers, initializer=_init,
-                                     initargs=(str(index_dir), step_budget))
+        if isinstance(executor, Executor):
+            self.executor, self.own = executor, False
         else:
-            self.pool = None
-            _init(str(index_dir), step_budget)
+            self.executor = make_executor(executor, workers, ray_address or None, init=_init,
+                                          initargs=(str(index_dir), step_budget))
+            self.own = True
+
+    def submit(self, jobs: list[Job], params: dict | None, chunk: int = 8) -> list[Handle]:
+        """Start the jobs in chunks; each handle's result is that chunk's list of results."""
+        return [self.executor.submit(_run_chunk, (jobs[i:i + chunk], params))
+                for i in range(0, len(jobs), chunk)]
 
     def run(self, jobs: list[Job], params: dict | None, desc: str = "episodes",
             progress: bool = False, chunk: int = 8) -> list[dict]:
-        chunks = [(jobs[i:i + chunk], params) for i in range(0, len(jobs), chunk)]
-        it: Iterator[list[dict]]
-        if self.pool is None:
-            it = map(_run_chunk, chunks)
-        else:
-            it = self.pool.imap(_run_chunk, chunks)
-        out: list[dict] = []
-        with tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False) as bar:
-            for res in it:
-                out += res
-                bar.update(len(res))
-        return out
+        chunks = [((jobs[i:i + chunk], params),) for i in range(0, len(jobs), chunk)]
+        res = self.executor.map(_run_chunk, chunks, desc=desc, progress=progress,
+                                weights=[len(c[0][0]) for c in chunks])
+        return [r for part in res for r in part]
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-            self.pool = None
+        if self.own:
+            self.executor.close()
 
     def __enter__(self) -> "Sampler":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.pool is not None and exc[0] is not None:
-            self.pool.terminate()
         self.close()

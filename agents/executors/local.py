@@ -1,0 +1,107 @@
+"""The embedded executor: forked local processes (no extra service), or this process.
+
+Input/Output: see `base.Executor`. `workers == 1` runs every call at `submit`, in this process
+(after running `init` here once). `workers > 1` uses a `ProcessPoolExecutor` over fork: workers
+start in milliseconds and need no `if __name__ == "__main__"` guard in the caller's script.
+Invariants: a worker that dies (kill -9, a crash) breaks the whole pool; the executor then
+builds a new pool and every unfinished call resubmits itself, at most `MAX_RETRIES` times
+(a call that keeps killing its worker is an error, not an endless loop).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable
+
+from .base import DoneHandle, Executor, Handle
+
+MAX_RETRIES = 3
+
+
+class LocalHandle(Handle):
+    def __init__(self, ex: "LocalExecutor", fn: Callable, args: tuple):
+        self.ex, self.fn, self.args, self.retries = ex, fn, args, 0
+        self.future: Future = ex._pool_submit(fn, args)
+
+    def _resubmit(self) -> None:
+        self.retries += 1
+        if self.retries > MAX_RETRIES:
+            raise RuntimeError(f"a local worker died {self.retries} times running "
+                               f"{getattr(self.fn, '__name__', self.fn)!r}; giving up")
+        self.future = self.ex._pool_submit(self.fn, self.args)
+
+    def done(self) -> bool:
+        if not self.future.done():
+            return False
+        if isinstance(self.future.exception(), BrokenProcessPool):
+            self._resubmit()
+            return False
+        return True
+
+    def result(self) -> Any:
+        while True:
+            try:
+                return self.future.result()
+            except BrokenProcessPool:
+                self._resubmit()
+
+
+class LocalExecutor(Executor):
+    kind = "local"
+
+    def __init__(self, workers: int = 2, init: Callable | None = None, initargs: tuple = ()):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, not {workers}")
+        self.workers, self.init, self.initargs = workers, init, tuple(initargs)
+        self.pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
+        if workers == 1:
+            if init is not None:
+                init(*self.initargs)
+        else:
+            self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # The parent may hold JAX's idle runtime threads (bm25s warms JAX up on import);
+        # workers never call JAX (see agents.rl.rollout._init), so JAX's at-fork warning does
+        # not apply and is silenced.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+            return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("fork"),
+                                       initializer=self.init, initargs=self.initargs)
+
+    def _pool_submit(self, fn: Callable, args: tuple) -> Future:
+        if self.pool is None:
+            raise RuntimeError("the executor is closed")
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+                return self.pool.submit(fn, *args)
+        except BrokenProcessPool:
+            pass
+        # the pool broke (a worker died): replace it once, then resubmit there
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+        self.restarts += 1
+        return self.pool.submit(fn, *args)
+
+    def submit(self, fn: Callable, *args: Any) -> Handle:
+        if self.pool is None:
+            if self.workers > 1:
+                raise RuntimeError("the executor is closed")
+            try:
+                return DoneHandle(fn(*args))
+            except Exception as e:  # raised at result(), like a pool would
+                return DoneHandle(error=e)
+        return LocalHandle(self, fn, args)
+
+    def worker_pids(self) -> list[int]:
+        """The live worker processes (for tests that kill one)."""
+        return [p.pid for p in (self.pool._processes or {}).values()] if self.pool else []
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
