@@ -50,11 +50,12 @@ class Benchmark:
     name: str                                   # module name: python -m benchmarks.<name>
     title: str
     program: Callable
-    hand_grad: Callable
+    hand_grad: Callable | None   # None: the "hand numba" peer is skipped
     make_case: Callable[[int, np.random.Generator], Case]
     sizes: tuple[int, ...]
     quick_sizes: tuple[int, ...]
     jax_program: Callable | None = None         # branch-free rewrite where jit cannot trace `if`
+    immutable_program: Callable | None = None   # no element writes: for JAX and HIPS autograd
     limits: dict[str, tuple[int, str]] = field(default_factory=dict)   # peer -> (max size, why)
 
 
@@ -219,6 +220,8 @@ def run_case(bench: Benchmark, case: Case, peers: list[Peer], settings: Settings
         limit = bench.limits.get(peer.name)
         if reason is None and limit is not None and case.size > limit[0]:
             reason = limit[1]
+        if reason is None and peer.name == "hand numba" and bench.hand_grad is None:
+            reason = "no hand-written or closed-form gradient for this program"
         if reason:
             row.note = f"skipped: {reason}"
             continue

@@ -117,7 +117,7 @@ class JaxJitGrad(Peer):
     def prepare(self, bench, case) -> Prepared:
         import jax
         import jax.numpy as jnp
-        program = bench.jax_program or bench.program
+        program = bench.jax_program or bench.immutable_program or bench.program
         f = rebind(program, jax_numpy())
         static = tuple(i for i, a in enumerate(case.args) if isinstance(a, int))
         g = jax.jit(jax.grad(f, argnums=case.argnum), static_argnums=static)
@@ -126,7 +126,7 @@ class JaxJitGrad(Peer):
         def call():
             return g(*args).block_until_ready()
         _, first = _first_call(call)
-        note = f"runs {program.__name__} (see the module docstring)" if bench.jax_program else ""
+        note = f"runs {program.__name__} (see the module docstring)" if program is not bench.program else ""
         return Prepared(call, compile_s=first, note=note)
 
 
@@ -204,8 +204,10 @@ class HipsAutograd(Peer):
 
     def prepare(self, bench, case) -> Prepared:
         import autograd
-        g = autograd.grad(rebind(bench.program, autograd_numpy()), case.argnum)
-        return Prepared(lambda: g(*case.args))
+        program = bench.immutable_program or bench.program
+        g = autograd.grad(rebind(program, autograd_numpy()), case.argnum)
+        note = f"runs {program.__name__}" if program is not bench.program else ""
+        return Prepared(lambda: g(*case.args), note=note)
 
 
 def all_peers(target: str) -> list[Peer]:
