@@ -1,8 +1,8 @@
 """RL: batches, data hygiene, a tiny training run that must improve, and kill-and-resume.
 
 One small data directory (world, index, evaluation tasks, synthesized training tasks) is
-prepared per module and shared. The kill-and-resume test SIGKILLs a real training process
-while it is inside its second iteration, resumes it, and requires the final parameters,
+prepared per module and shared. The kill-and-resume test has a real training process SIGKILL
+itself at a fixed point of its second iteration, resumes it, and requires the final parameters,
 optimizer state and logged rollouts to equal those of an uninterrupted run.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +109,28 @@ def _strip_times(line: str) -> dict:
     return d
 
 
+KILL_IN_ITERATION_2 = """
+import os, signal, sys
+import agents.rl.trainer as trainer
+from agents.rl.cli import main
+real_pack, calls = trainer.pack, []
+def pack(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:   # iteration 2 sampled: die before anything of it is written
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_pack(*args, **kwargs)
+trainer.pack = pack
+main(sys.argv[1:])
+"""
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_state(data_dir, tmp_path):
     common = dict(TINY, data_dir=str(data_dir), workers=1)
     ref = train(tmp_path / "ref", **common)
-    argv = [sys.executable, "-m", "agents.rl.cli", "train", "--run-dir", str(tmp_path / "kill")]
+    # The child kills itself at a fixed event of its second iteration (its rollouts sampled
+    # and packed, not yet logged or checkpointed): no sleep, no race with a busy machine.
+    argv = [sys.executable, "-c", KILL_IN_ITERATION_2, "train", "--run-dir", str(tmp_path / "kill")]
     for k, v in common.items():
         if k == "progress":
             argv.append("--no-progress")
@@ -123,15 +139,9 @@ def test_killed_run_resumes_to_the_uninterrupted_state(data_dir, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    first = tmp_path / "kill" / "ckpt" / "iter-0001.pkl"
-    deadline = time.time() + 240
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert first.exists(), (proc.stderr.read().decode()[-2000:] if proc.poll() is not None
-                            else "timeout")
-    time.sleep(0.3)  # well inside iteration 2: sampling alone takes longer than this
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    assert (tmp_path / "kill" / "ckpt" / "iter-0001.pkl").exists()
     assert not (tmp_path / "kill" / "ckpt" / "iter-0002.pkl").exists()  # it died mid-run
     partial = (tmp_path / "kill" / "rollouts.jsonl").read_text().splitlines()
     assert len(partial) == TINY["questions_per_iter"] * TINY["group_size"]
