@@ -31,7 +31,7 @@ PIPELINE: list[tuple[str, Callable]] = [
     ("simplify", simplify),
 ]
 
-VERIFY_EVERY_PASS = False   # the tests set this
+VERIFY_EVERY_PASS = False   # tests/conftest.py sets it for every test that uses coarsen
 
 
 def run_pipeline(fn: Function, ctx: dict | None = None) -> Function:
