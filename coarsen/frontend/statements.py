@@ -22,6 +22,7 @@ from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
 from coarsen.frontend.bindings import Method, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
+from coarsen.frontend.containers import ContainerLowering
 from coarsen.frontend.expressions import ExpressionLowering
 from coarsen.frontend.loops import LoopLowering
 from coarsen.frontend.source import SourceInfo
@@ -64,7 +65,7 @@ class TraceContext:
     reads: Any = None   # a coarsen.deps.Reads: every outside value resolved (cache keys, guards)
 
 
-class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
+class Lowerer(ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):
     """Lowers one function body; an inlined call gets its own `Lowerer` on the same context."""
 
     def __init__(self, src: SourceInfo, ctx: TraceContext) -> None:
@@ -157,6 +158,8 @@ class Lowerer(LoopLowering, BranchLowering, ExpressionLowering):
             return   # docstring
         if isinstance(stmt.value, (ast.Yield, ast.YieldFrom)):
             self.unsupported("generators (yield) are not supported", stmt, "return an array built in a loop")
+        if self.list_mutation(stmt):   # xs.append(v): see `containers`
+            return
         if isinstance(stmt.value, ast.Call):
             callee = ast.unparse(stmt.value.func)
             self.unsupported(f"calling {callee}() for its side effects is not supported "

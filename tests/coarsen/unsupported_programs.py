@@ -184,9 +184,10 @@ def print_call(x):
     return x
 
 
-def list_append(x):
+def list_append(x, n):
     xs = []
-    xs.append(x)  # error here
+    for i in range(n):  # error here
+        xs.append(x)
     return x
 
 
@@ -231,6 +232,8 @@ def list_comprehension(x):
 def for_over_list(x):
     s = 0.0
     for v in [1.0, 2.0]:  # error here
+        if v > x:
+            break
         s = s + v * x
     return s
 
@@ -419,7 +422,7 @@ CASES = [
     (module_array_write, (1.0,), coarsen.UnsupportedError, ["write", "`TABLE`", "module-level"]),
     (nonlocal_counter, (1.0,), coarsen.UnsupportedError, ["nonlocal"]),
     (print_call, (1.0,), coarsen.UnsupportedError, ["print"]),
-    (list_append, (1.0,), coarsen.UnsupportedError, ["xs.append"]),
+    (list_append, (1.0, 3), coarsen.UnsupportedError, ["list that grows", "known when tracing"]),
     (del_stmt, (1.0,), coarsen.UnsupportedError, ["del"]),
     (assert_stmt, (1.0,), coarsen.UnsupportedError, ["assert"]),
     (star_args, (1.0,), coarsen.UnsupportedError, ["*args"]),
@@ -427,7 +430,7 @@ CASES = [
     (call_kwargs_helper, (1.0,), coarsen.UnsupportedError, ["**kwargs", "kwargs_helper"]),
     (dict_literal, (1.0,), coarsen.UnsupportedError, ["dict"]),
     (list_comprehension, (np.ones(3),), coarsen.UnsupportedError, ["comprehension"]),
-    (for_over_list, (1.0,), coarsen.UnsupportedError, ["range"]),
+    (for_over_list, (1.0,), coarsen.UnsupportedError, ["break", "loop over a list"]),
     (for_else, (1.0,), coarsen.UnsupportedError, ["for/else"]),
     (while_else, (1.0,), coarsen.UnsupportedError, ["while/else"]),
     (object_method, (1.0,), coarsen.UnsupportedError, ["normal"]),

@@ -1,0 +1,289 @@
+"""Python containers and iteration (a mixin of the `Lowerer`, before the loop and expression
+mixins so that its methods are tried first).
+
+Lists and tuples are compile-time structure (tuples of bindings), as list literals already
+were: a list the function builds has a length known when tracing. So
+- `xs.append(v)` extends the tuple bound to `xs`; a `for i in range(...)` loop that appends
+  is unrolled, which needs bounds known when tracing (else: UnsupportedError at the loop);
+- a list comprehension over a tuple, or a range with bounds known when tracing, is unrolled;
+- `for x in xs` over a tuple is unrolled; over an array (`for row in X`) it is a counted loop
+  over the leading axis, the target bound to `X[i]`; `enumerate`, `zip` (arrays: the shortest
+  leading axis) and `reversed` (also of a `range`) work on both;
+- a list or tuple of scalars passed where an array is expected (`np.sum([a, b])`) is stacked
+  into a rank-1 array; the builtins `sum`, `min`, `max` of one tuple fold over its items, of
+  an array reduce its leading axis (`sum`) or all of it (1-D `min`/`max`).
+A loop over a tuple or an unrolled range cannot `break`, `continue` or `return` (refused).
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any, Callable
+
+from coarsen.frontend.bindings import Static, describe
+from coarsen.frontend.scope import contains
+from coarsen.ir.nodes import Op, Value
+
+UNROLL_LIMIT = 10_000   # iterations of a loop unrolled at trace time
+
+
+class _Items:
+    """What a `for` iterates over: `static` bindings (unrolled), or `count` items of arrays,
+    the k-th made by `item(k)` from an i64 index value."""
+
+    def __init__(self, static: tuple | None = None, count: Value | None = None,
+                 item: Callable[[Value], Any] | None = None) -> None:
+        self.static, self.count, self.item = static, count, item
+
+
+class ContainerLowering:
+    # ------------------------------------------------------------------ for loops
+    def stmt_For(self, stmt: ast.For) -> None:
+        if self._is_range(stmt.iter) or self._is_reversed_range(stmt.iter):
+            if self._appends(stmt.body):
+                return self._unrolled_range(stmt)
+            return super().stmt_For(stmt)
+        if stmt.orelse:
+            self.unsupported("for/else is not supported", stmt, "use a flag variable")
+        items = self.iteration(stmt.iter)
+        if contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
+                or contains(stmt.body, ast.Return, False):
+            self.unsupported("break, continue and return are not supported in a loop over a list, "
+                             "tuple or array", stmt,
+                             "loop over indices: for i in range(len(xs)): x = xs[i]")
+        if items.static is not None:
+            self._unroll(stmt, items.static)
+            return
+        targets = _target_names(stmt.target)
+        carried = self.carried_names(stmt.body, extra=targets)
+
+        def body(params: list[Value]) -> None:
+            self.assign(stmt.target, items.item(params[0]), stmt)
+            self.lower_body(stmt.body)
+
+        zero, one = self.b.const(0), self.b.const(1)
+        results = self.lower_loop(carried, body, None, stmt, index=(zero, items.count, one), index_name="i")
+        self.env.update(results)
+
+    def _unroll(self, stmt: ast.For, items) -> None:
+        if len(items) > UNROLL_LIMIT:
+            self.unsupported(f"a loop of {len(items)} iterations is too long to unroll", stmt)
+        for item in items:
+            self.assign(stmt.target, item, stmt)
+            self.lower_body(stmt.body)
+
+    def _unrolled_range(self, stmt: ast.For) -> None:
+        """A counted loop that appends to a list: unrolled (the list's length must be known)."""
+        start, stop, step = (self.constant_of(v) for v in self.range_bounds(stmt.iter))
+        if None in (start, stop, step):
+            self.unsupported("a list that grows in a loop needs the loop's range known when tracing", stmt.iter,
+                             "use Python ints or shapes for the bounds, or fill an np.zeros(n) array")
+        if stmt.orelse or contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
+                or contains(stmt.body, ast.Return, False):
+            self.unsupported("break, continue and return are not supported in a loop that appends to a list",
+                             stmt, "append in a loop without early exits")
+        self._unroll(stmt, [self.b.const(i) for i in range(start, stop, step)])
+
+    def _appends(self, body: list[ast.stmt]) -> bool:
+        """Whether the loop body appends to a name bound to a list (a tuple binding)."""
+        for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
+                    and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id), tuple):
+                return True
+        return False
+
+    def _is_range(self, node: ast.expr) -> bool:
+        return isinstance(node, ast.Call) and self.static_callee(node.func) is range
+
+    def _is_reversed_range(self, node: ast.expr) -> bool:
+        return (isinstance(node, ast.Call) and self.static_callee(node.func) is reversed
+                and len(node.args) == 1 and self._is_range(node.args[0]))
+
+    def range_bounds(self, node: ast.expr) -> tuple[Value, Value, Value]:
+        if not self._is_reversed_range(node):
+            return super().range_bounds(node)
+        # reversed(range(a, b, s)) == range(a + (n - 1) * s, a - s, -s), n = its length
+        # (when n <= 0 the start is at or past the stop, so the range is empty as well)
+        a, b, s = super().range_bounds(node.args[0])
+        s_const = self.constant_of(s)
+        if s_const is None:
+            self.unsupported("reversed(range(...)) needs a step known when tracing", node)
+        shift = s_const - 1 if s_const > 0 else s_const + 1
+        n = self.b.emit(Op.FLOORDIV, (self.b.emit(Op.ADD, (self.b.emit(Op.SUB, (b, a)), self.b.const(shift))), s))
+        last = self.b.emit(Op.ADD, (a, self.b.emit(Op.MUL, (self.b.emit(Op.SUB, (n, self.b.const(1))), s))))
+        return last, self.b.emit(Op.SUB, (a, s)), self.b.const(-s_const)
+
+    # ------------------------------------------------------------------ iterables
+    def iteration(self, node: ast.expr) -> _Items:
+        """The items of an iterable expression (see `_Items`)."""
+        if isinstance(node, ast.Call):
+            fn = self.static_callee(node.func)
+            if fn in (enumerate, zip, reversed) and any(isinstance(a, ast.Starred) for a in node.args):
+                self.unsupported(f"*args in {fn.__name__}() is not supported", node)
+            if fn is enumerate:
+                if len(node.args) != 1 or (node.keywords and node.keywords[0].arg != "start") or len(node.keywords) > 1:
+                    self.unsupported("enumerate(xs) or enumerate(xs, start=k) only", node)
+                start = self.static_value(self.expr(node.keywords[0].value), node, "enumerate's start") \
+                    if node.keywords else 0
+                inner = self.iteration(node.args[0])
+                if inner.static is not None:
+                    return _Items(static=tuple((self.b.const(start + k), x) for k, x in enumerate(inner.static)))
+                return _Items(count=inner.count, item=lambda i: (
+                    self.b.emit(Op.ADD, (i, self.b.const(start))), inner.item(i)))
+            if fn is zip:
+                if node.keywords or not node.args:
+                    self.unsupported("zip(a, b, ...) without keywords only", node)
+                parts = [self.iteration(a) for a in node.args]
+                if all(p.static is not None for p in parts):
+                    return _Items(static=tuple(zip(*(p.static for p in parts))))
+                if any(p.static is not None for p in parts):
+                    self.unsupported("zip of a list or tuple with an array is not supported", node,
+                                     "zip arrays with arrays, or lists with lists")
+                count = parts[0].count
+                for p in parts[1:]:
+                    count = self.b.emit(Op.MINIMUM, (count, p.count))
+                return _Items(count=count, item=lambda i: tuple(p.item(i) for p in parts))
+            if fn is reversed:
+                if len(node.args) != 1 or node.keywords:
+                    self.unsupported("reversed() takes one argument", node)
+                if self._is_range(node.args[0]):
+                    return self._range_items(node)
+                inner = self.iteration(node.args[0])
+                if inner.static is not None:
+                    return _Items(static=tuple(reversed(inner.static)))
+                last = self.b.emit(Op.SUB, (inner.count, self.b.const(1)))
+                return _Items(count=inner.count, item=lambda i: inner.item(self.b.emit(Op.SUB, (last, i))))
+            if fn is range:
+                return self._range_items(node)
+        value = self.expr(node)
+        if isinstance(value, tuple):
+            return _Items(static=value)
+        if isinstance(value, dict):
+            return _Items(static=tuple(Static(k) for k in value))
+        if isinstance(value, Value) and value.type.rank:
+            x = value
+            count = self.emit(Op.SHAPE, (x,), node, {"dim": 0})
+            return _Items(count=count, item=lambda i: self.emit(Op.GETITEM, (x, i), node, {"index": ("i",)}))
+        self.unsupported(f"cannot iterate over {describe(value)}", node,
+                         "iterate over a list, a tuple, an array, or range(...)")
+
+    def _range_items(self, node: ast.Call) -> _Items:
+        start, stop, step = self.range_bounds(node)
+        consts = [self.constant_of(v) for v in (start, stop, step)]
+        if None not in consts:
+            items = range(*consts)
+            if len(items) > UNROLL_LIMIT:
+                self.unsupported(f"a range of {len(items)} items is too long to unroll here", node)
+            return _Items(static=tuple(self.b.const(i) for i in items))
+        if self.constant_of(step) != 1 or self.constant_of(start) != 0:
+            self.unsupported("range(n) with n unknown when tracing can only be iterated by a for loop here",
+                             node, "for i in range(...) directly")
+        return _Items(count=stop, item=lambda i: i)
+
+    # ------------------------------------------------------------------ lists
+    def expr_ListComp(self, node: ast.ListComp) -> tuple:
+        if len(node.generators) != 1:
+            self.unsupported("nested list comprehensions are not supported", node, "use for loops")
+        gen = node.generators[0]
+        if gen.is_async:
+            self.unsupported("async comprehensions are not supported", node)
+        items = self.iteration(gen.iter)
+        if items.static is None:
+            self.unsupported("a list comprehension needs a length known when tracing (a list, a tuple, or "
+                             "a range of Python ints)", gen.iter,
+                             "for an array of unknown length, fill np.zeros(n) in a for loop")
+        saved = {n: self.env[n] for n in _target_names(gen.target) if n in self.env}
+        out = []
+        try:
+            for item in items.static:
+                self.assign(gen.target, item, node)
+                keep = True
+                for cond in gen.ifs:
+                    c = self.static_value(self.expr(cond), cond, "a list comprehension's condition")
+                    keep = keep and bool(c)
+                if keep:
+                    out.append(self.expr(node.elt))
+        finally:
+            for n in _target_names(gen.target):
+                self.env.pop(n, None)
+            self.env.update(saved)
+        return tuple(out)
+
+    def expr_Call(self, node: ast.Call) -> Any:
+        """builtins over one list, tuple or array: sum(xs), max(xs), min(xs); other calls as before."""
+        # builtins are called by name; looking up a name emits nothing (a method's base would)
+        fn = self.static_callee(node.func) if isinstance(node.func, ast.Name) else None
+        if fn is builtins.sum and not any(isinstance(a, ast.Starred) for a in node.args):
+            return _builtin_sum(self, [self.expr(a) for a in node.args], node.keywords, node)
+        if fn in (builtins.max, builtins.min) and len(node.args) == 1 and not node.keywords \
+                and not isinstance(node.args[0], ast.Starred):
+            return _extremum(self, fn.__name__, self.expr(node.args[0]), node)
+        return super().expr_Call(node)
+
+    def list_mutation(self, stmt: ast.Expr) -> bool:
+        """`xs.append(v)` / `xs.extend(ys)` on a list: the name is bound to the longer tuple."""
+        call = stmt.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+            name, method = call.func.value.id, call.func.attr
+            if isinstance(self.env.get(name), tuple) and method in ("append", "extend"):
+                if len(call.args) != 1 or call.keywords:
+                    self.unsupported(f"list.{method} takes one argument", call)
+                value = self.expr(call.args[0])
+                if method == "extend":
+                    if not isinstance(value, tuple):
+                        self.unsupported(f"list.extend of {describe(value)} is not supported", call)
+                    self.env[name] = self.env[name] + value
+                else:
+                    self.env[name] = self.env[name] + (value,)
+                return True
+        return False
+
+    def as_value(self, binding: Any, node: ast.AST) -> Value:
+        """A list or tuple of scalars where an array is expected: stacked (np.sum([a, b]))."""
+        if isinstance(binding, tuple) and binding and all(isinstance(b, Value) and not b.type.rank for b in binding):
+            return self.emit(Op.STACK, tuple(self.cast_to(b, b.type.with_dtype("f64")) if b.type.dtype != "f64" else b
+                                             for b in binding), node)
+        return super().as_value(binding, node)
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for t in target.elts for n in _target_names(t)]
+    return []
+
+
+# ---------------------------------------------------------------------- builtins over containers
+def _fold(lw, items: tuple, op: Op, node) -> Value:
+    values = [lw.as_value(v, node) for v in items]
+    out = values[0]
+    for v in values[1:]:
+        out = lw.emit(op, (out, v), node)
+    return out
+
+
+def _builtin_sum(lw, args, kwargs, node):
+    if kwargs or not 1 <= len(args) <= 2:
+        lw.unsupported("sum(xs) or sum(xs, start) only", node)
+    xs, start = args[0], (args[1] if len(args) == 2 else lw.b.const(0))
+    if isinstance(xs, tuple):
+        return _fold(lw, (start, *xs), Op.ADD, node)
+    x = lw.as_value(xs, node)
+    if not x.type.rank:
+        lw.type_error("sum() of a number", node)
+    total = lw.emit(Op.SUM, (x,), node, {"axis": 0, "keepdims": False} if x.type.rank > 1 else {"axis": None})
+    return lw.emit(Op.ADD, (lw.as_value(start, node), total), node)
+
+
+def _extremum(lw, name: str, xs: Any, node) -> Value:
+    op2, reduce_op = {"max": (Op.MAXIMUM, Op.MAX), "min": (Op.MINIMUM, Op.MIN)}[name]
+    if isinstance(xs, tuple):
+        if not xs:
+            lw.unsupported(f"{name}() of an empty sequence", node)
+        return _fold(lw, xs, op2, node)
+    x = lw.as_value(xs, node)
+    if x.type.rank == 1:
+        return lw.emit(reduce_op, (x,), node, {"axis": None})
+    lw.unsupported(f"{name}() of {describe(xs)}: only lists, tuples and 1-D arrays", node,
+                   f"use np.{name}(x, axis=0)")
