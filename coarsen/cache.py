@@ -18,14 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import warnings
 from typing import Any
 
 import numpy as np
 
 from coarsen import deps
 from coarsen.ir.types import DTYPES, Type
-from kernels import diskcache
+from kernels import diskcache, locations
 
 FORMAT = b"coarsen-program-2"
 
@@ -74,8 +73,8 @@ def load(key: str, fn: Any) -> tuple[dict, dict[str, np.ndarray]] | None:
     try:
         payload, constants = _decode(data, key)
     except Exception as err:   # any corruption: compile again (and overwrite the entry)
-        warnings.warn(f"coarsen: ignoring the corrupt cache entry {path} ({type(err).__name__}: "
-                      f"{err}); compiling again", RuntimeWarning, stacklevel=4)
+        locations.warn(f"coarsen: ignoring the corrupt cache entry {path} ({type(err).__name__}: "
+                       f"{err}); compiling again", RuntimeWarning)
         return None
     if not deps.manifest_holds(fn, payload["manifest"]):
         return None   # something the program read has changed since: a stale entry

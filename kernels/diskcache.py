@@ -20,8 +20,9 @@ import os
 import stat
 import tempfile
 import threading
-import warnings
 from pathlib import Path
+
+from kernels import locations
 
 _LOCK = threading.Lock()
 _CHECKED: dict[str, Path | None] = {}   # root -> the usable directory, or None (cache off)
@@ -33,8 +34,8 @@ def _root() -> str:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(f"coarsen: {message}; the disk cache is off (compiled programs are not "
-                  "saved or loaded)", RuntimeWarning, stacklevel=4)
+    locations.warn(f"coarsen: {message}; the disk cache is off (compiled programs are not "
+                   "saved or loaded)", RuntimeWarning)
 
 
 def _usable(root: str) -> Path | None:
@@ -118,8 +119,8 @@ def read_nofollow(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        warnings.warn(f"coarsen: cannot read the cache entry {path} ({err.strerror or err}); "
-                      "compiling again", RuntimeWarning, stacklevel=3)
+        locations.warn(f"coarsen: cannot read the cache entry {path} ({err.strerror or err}); "
+                       "compiling again", RuntimeWarning)
         return None
     try:
         with os.fdopen(fd, "rb") as fh:

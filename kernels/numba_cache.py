@@ -16,7 +16,8 @@ import hashlib
 import os
 import pickle
 import threading
-import warnings
+
+from kernels import locations
 
 MAGIC = b"coarsen-numba-cache-1\n"
 _OURS = ("coarsen_generated_", "numba_runtime.")
@@ -33,8 +34,8 @@ def _ours(cache_file) -> bool:
 
 
 def _warn(what: str, err: BaseException) -> None:
-    warnings.warn(f"coarsen: ignoring Numba's cache entry ({what}: {type(err).__name__}: {err}); "
-                  "compiling again", RuntimeWarning, stacklevel=2)
+    locations.warn(f"coarsen: ignoring Numba's cache entry ({what}: {type(err).__name__}: {err}); "
+                   "compiling again", RuntimeWarning)
 
 
 def _seal(payload: bytes) -> bytes:

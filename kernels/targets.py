@@ -21,7 +21,6 @@ import linecache
 import os
 import sys
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,8 +115,8 @@ class _NumbaFunction:
         try:
             self.jitted = numba.njit(error_model="numpy", cache=cache)(py_fn)
         except RuntimeError as err:   # Numba finds no writable place for its cache
-            warnings.warn(f"coarsen: Numba cannot cache {label} on disk ({err}); compiling it "
-                          "in memory", RuntimeWarning, stacklevel=3)
+            locations.warn(f"coarsen: Numba cannot cache {label} on disk ({err}); compiling it "
+                           "in memory", RuntimeWarning)
             self.jitted = numba.njit(error_model="numpy")(py_fn)
         self.fn = self._first_call
         self.fallback_reason: str | None = None

@@ -63,3 +63,24 @@ def test_user_stacklevel_skips_every_library_frame() -> None:
         warnings.simplefilter("always")
         namespace["deep"](5)  # the user's line: deep
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, _line_of("# the user's line: deep"))]
+
+
+def cached_square(x):
+    return x * x
+
+
+def test_a_corrupt_cache_entry_warning_points_at_the_callers_line(tmp_path, monkeypatch) -> None:
+    """Warnings from the disk cache (here: a damaged program entry, compiled again) are about the
+    call the user made too: they point at it, not into coarsen's cache code."""
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
+    assert coarsen.grad(cached_square, target="numpy")(3.0) == 6.0
+    entries = list(tmp_path.glob("program_*.json"))
+    assert entries, "the first call should have stored a program entry"
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert coarsen.grad(cached_square, target="numpy")(3.0) == 6.0  # the user's line: cache
+    found = [w for w in caught if "cache entry" in str(w.message)]
+    assert found, [str(w.message) for w in caught]
+    assert {(w.filename, w.lineno) for w in found} == {(__file__, _line_of("# the user's line: cache"))}
