@@ -8,6 +8,7 @@ raise an error naming the op.
 """
 from __future__ import annotations
 
+from coarsen.codegen.bounds import index_checks
 from coarsen.codegen.numpy_emit import index_source
 from coarsen.ir.nodes import Op
 
@@ -125,7 +126,14 @@ def _getitem(rev, instr, code, declared):
     if x.id not in rev.active:
         return
     rev.ensure(x, code, declared)
+    _check(rev, instr, rev.d(x), code)
     code.line(f"{rev.d(x)}[{_index(rev, instr, idx)}] += {rev.d(instr.result)}")
+
+
+def _check(rev, instr, shape_of, code):
+    """The forward access may not have run (its value unneeded): check the index here too."""
+    for text in index_checks(rev.fn, rev.prog, instr, shape_of, rev.ref):
+        code.line(text)
 
 
 @derivative(Op.SETITEM)
@@ -134,6 +142,8 @@ def _setitem(rev, instr, code, declared):
     *idx, v = rest
     d = rev.d(instr.result)
     where = _index(rev, instr, idx)
+    if v.id in rev.active or x.id in rev.active:
+        _check(rev, instr, d, code)
     if v.id in rev.active:
         selected = f"{d}[{where}]"
         if v.type.rank:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from coarsen.codegen.bounds import index_checks
 from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
 from coarsen.codegen.source import Code, Names
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
@@ -260,9 +261,14 @@ class ForwardEmitter:
             *idx, v = rest
             r = prog.name(instr.result)
             copy = "" if self.inplace_ok(instr) else ".copy()"
+            for text in index_checks(prog.fn, prog, instr, prog.src(x), prog.src):
+                code.line(text)
             code.line(f"{r} = {prog.src(x)}{copy}")
             code.line(f"{r}[{index_source(instr.attrs['index'], [prog.src(i) for i in idx])}] = {prog.src(v)}")
         else:
+            if op is Op.GETITEM:   # Numba reads out of bounds silently: check (see bounds)
+                for text in index_checks(prog.fn, prog, instr, prog.src(instr.args[0]), prog.src):
+                    code.line(text)
             rule = NUMPY_EMIT.get(op)
             if rule is None:
                 raise NotImplementedError(f"no NumPy emitter for {op.value}")
