@@ -16,6 +16,7 @@ at the same step size.  SGD towers learn the step size only, as in the paper; Ad
 alpha, beta1 and beta2.
 
 Run:  python benchmarks/hyperopt_sensitivity.py [--quick] [--backend torch|numpy] [--jobs 2]
+      [--executor local|ray [--ray-address ADDR]]
 ``--backend numpy`` trains the same model as a plain NumPy function differentiated by
 ``coarsen.value_and_grad``, with the NumPy backend of hyperopt.
 """
@@ -29,7 +30,6 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trust", type=lambda v: None if v == "none" else float(v), default=1.0,
                     help="hyperopt's trust bound for ours ('none': unbounded)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (1 thread each)")
+    ap.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="where the runs go: local processes or Ray actors (agents.executors)")
+    ap.add_argument("--ray-address", default="", help="a running Ray cluster (default: start "
+                    "a local Ray)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "hyperopt_results")
     ap.add_argument("--tag", default="", help="suffix for the output file names")
     args = ap.parse_args(argv)
@@ -409,13 +413,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_adam and "ours" in variants:
         runs += [Run("ours", name, ADAM[name][0], seed, args.trust)
                  for name in ADAM for seed in range(seeds)]
-    from tqdm import tqdm
     rows = []
     work = [(args.backend, r, epochs, args.batch_size) for r in runs]
-    with ProcessPoolExecutor(args.jobs) if args.jobs > 1 else _Serial() as pool:
-        for run, res in tqdm(pool.map(_work, work), total=len(work), desc="training runs"):
-            rows.append({**dataclasses.asdict(run), "backend": args.backend, "epochs": epochs,
-                         **res})
+    # the project's executor interface: local processes (--jobs 1: this process) or Ray
+    # actors; every run is seeded, so results do not depend on where it ran
+    from agents.executors import make_executor
+    with make_executor(args.executor, args.jobs, args.ray_address or None) as pool:
+        done = pool.map(_work, [(w,) for w in work], desc="training runs", progress=True)
+    for run, res in done:
+        rows.append({**dataclasses.asdict(run), "backend": args.backend, "epochs": epochs,
+                     **res})
     overhead = step_overhead(args.backend, oh, steps=20 if args.quick else 100) if oh else []
     mem_steps = args.memory_steps if args.memory_steps is not None else \
         (0 if args.quick or args.backend != "torch" else 5000)
@@ -437,19 +444,6 @@ def main(argv: list[str] | None = None) -> int:
         + text + "\n")
     print(text)
     return 0
-
-
-class _Serial:
-    """ProcessPoolExecutor's map in this process (--jobs 1), lazily, for tqdm."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def map(self, fn: Any, items: list) -> Any:
-        return map(fn, items)
 
 
 if __name__ == "__main__":

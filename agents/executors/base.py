@@ -38,6 +38,29 @@ class DoneHandle(Handle):
         return self.value
 
 
+class LazyHandle(Handle):
+    """A call run in this process when its result is first asked for (in-process execution:
+    progress bars then advance call by call)."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        self.fn, self.args, self.handle = fn, args, None
+
+    def _run(self) -> DoneHandle:
+        if self.handle is None:
+            try:
+                self.handle = DoneHandle(self.fn(*self.args))
+            except Exception as e:  # raised at result(), like a pool would
+                self.handle = DoneHandle(error=e)
+            self.fn = self.args = None
+        return self.handle
+
+    def done(self) -> bool:
+        return self._run().done()
+
+    def result(self) -> Any:
+        return self._run().result()
+
+
 class Executor:
     """Base class: `submit` is the one primitive; `map` is built on it."""
 

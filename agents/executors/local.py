@@ -1,7 +1,7 @@
 """The embedded executor: forked local processes (no extra service), or this process.
 
-Input/Output: see `base.Executor`. `workers == 1` runs every call at `submit`, in this process
-(after running `init` here once). `workers > 1` uses a `ProcessPoolExecutor` over fork: workers
+Input/Output: see `base.Executor`. `workers == 1` runs every call in this process (after
+running `init` here once), when its result is first asked for. `workers > 1` uses a `ProcessPoolExecutor` over fork: workers
 start in milliseconds and need no `if __name__ == "__main__"` guard in the caller's script.
 Invariants: a worker that dies (kill -9, a crash) breaks the whole pool; the executor then
 builds a new pool and every unfinished call resubmits itself, at most `MAX_RETRIES` times
@@ -15,7 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
-from .base import DoneHandle, Executor, Handle
+from .base import Executor, Handle, LazyHandle
 
 MAX_RETRIES = 3
 
@@ -91,10 +91,7 @@ class LocalExecutor(Executor):
         if self.pool is None:
             if self.workers > 1:
                 raise RuntimeError("the executor is closed")
-            try:
-                return DoneHandle(fn(*args))
-            except Exception as e:  # raised at result(), like a pool would
-                return DoneHandle(error=e)
+            return LazyHandle(fn, args)
         return LocalHandle(self, fn, args)
 
     def worker_pids(self) -> list[int]:

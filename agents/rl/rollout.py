@@ -90,7 +90,7 @@ class Sampler:
 
     def __init__(self, index_dir: str, step_budget: int = 12, workers: int = 2,
                  executor: str | Executor = "local", ray_address: str | None = None):
-        self.workers = workers
+        self.workers, self.step_budget = workers, step_budget
         if isinstance(executor, Executor):
             self.executor, self.own = executor, False
         else:

@@ -19,9 +19,11 @@ synthesis is audited against the ground truth (`check.audit`, reporting only:
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -38,15 +40,17 @@ from .explorer import explore
 from .recheck import recheck
 
 
+def heuristic_solver(noise: float, reads: int) -> Agent:
+    agent = HeuristicAgent(noise=noise, reads=reads)
+    agent.name = f"heuristic(noise={noise},reads={reads})"
+    return agent
+
+
 def default_solvers() -> list[Callable[[], Agent]]:
-    """Round r's solver: the heuristic with less noise and more reads each round."""
-    def make(noise: float, reads: int) -> Callable[[], Agent]:
-        def factory() -> Agent:
-            agent = HeuristicAgent(noise=noise, reads=reads)
-            agent.name = f"heuristic(noise={noise},reads={reads})"
-            return agent
-        return factory
-    return [make(0.6, 2), make(0.35, 3), make(0.15, 4)]
+    """Round r's solver: the heuristic with less noise and more reads each round (partials of
+    a module-level function, so they pickle and can run in executor workers)."""
+    return [partial(heuristic_solver, 0.6, 2), partial(heuristic_solver, 0.35, 3),
+            partial(heuristic_solver, 0.15, 4)]
 
 
 @dataclass
@@ -66,7 +70,17 @@ class SynthResult:
 
 def pass_rates(index: SearchIndex, tasks: list[Task], solver: Callable[[], Agent],
                rollouts: int, pass_score: float, seed: int, progress: bool = False,
-               step_budget: int = 12) -> list[list[float]]:
+               step_budget: int = 12, sampler: Any = None) -> list[list[float]]:
+    """Scores of `rollouts` solver episodes per task. With a `sampler`
+    (`agents.rl.rollout.Sampler` over this index, any executor) the episodes run in its
+    workers, with the same seeds and so the same scores (a solver that does not pickle runs
+    here instead)."""
+    if sampler is not None and sampler.step_budget == step_budget and _picklable(solver):
+        from ..rl.rollout import Job
+        jobs = [Job(t, seed * 1000 + i, solver) for t in tasks for i in range(rollouts)]
+        recs = sampler.run(jobs, None, desc="rollouts", progress=progress)
+        return [[r["record"]["score"] for r in recs[k * rollouts:(k + 1) * rollouts]]
+                for k in range(len(tasks))]
     env = SearchEnv(index, step_budget=step_budget)
     scores = []
     for t in tqdm(tasks, desc="rollouts", disable=not progress, leave=False):
@@ -80,9 +94,11 @@ def synthesize(index: SearchIndex, eval_questions: list[str], per_round: int = 6
                rounds: int = 2, rollouts: int = 6, solvers: list[Callable[[], Agent]] | None
                = None, dup_threshold: float = 0.7, pass_score: float = 0.8, seed: int = 0,
                progress: bool = False, eval_tasks: list[Task] | None = None,
-               world: World | None = None) -> SynthResult:
+               world: World | None = None, sampler: Any = None) -> SynthResult:
     """`eval_tasks` (optional) adds de-duplication by what is asked; `world` (optional) adds
-    the ground-truth audit of the kept questions."""
+    the ground-truth audit of the kept questions; `sampler` (optional, a
+    `agents.rl.rollout.Sampler` over the same index) runs the solver rollouts in its
+    executor's workers (same results)."""
     solvers = solvers or default_solvers()
     res = SynthResult()
     dups = NearDuplicates(eval_questions, dup_threshold)
@@ -123,7 +139,8 @@ def synthesize(index: SearchIndex, eval_questions: list[str], per_round: int = 6
             fresh.append(t)
             dups.add(t.question)  # later candidates of this round must differ from it too
             taken |= what
-        scores = pass_rates(index, fresh, solver, rollouts, pass_score, seed + r, progress)
+        scores = pass_rates(index, fresh, solver, rollouts, pass_score, seed + r, progress,
+                            sampler=sampler)
         for t, sc in zip(fresh, scores):
             rate = sum(s >= pass_score for s in sc) / len(sc)
             t.meta["synth"].update(solver=stats["solver"], rollout_scores=sc, pass_rate=rate)
@@ -139,3 +156,11 @@ def synthesize(index: SearchIndex, eval_questions: list[str], per_round: int = 6
     if world is not None:
         res.audit = audit(world, res.kept)
     return res
+
+
+def _picklable(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj)
+        return True
+    except Exception:
+        return False
