@@ -121,7 +121,7 @@ class Trainer:
 
     def alpha(self) -> float:
         if self.impl == "gdtuo":
-            return float(self.mw.optimizer.parameters["alpha"])
+            return float(self.mw.optimizer.parameters["alpha"].detach())
         return float(self.opt.hyperparameters()[0]["alpha"])
 
 
@@ -202,7 +202,7 @@ def summarize(rows: list[dict[str, Any]], tim: list[dict[str, Any]]) -> str:
         seeds = len({r["seed"] for r in rows})
         lines.append(f"Test error % (mean of {seeds} seed(s)) by initial step size (every level "
                      f"of an SGD tower starts there); Adam towers at alpha=1e-3.")
-        for impl in IMPLS:
+        for impl in [i for i in IMPLS if any(r["impl"] == i for r in rows)]:
             lines.append("")
             lines.append(f"{impl:10s} " + " ".join(f"{s:>8g}" for s in steps))
             for name in SGD_TOWERS:
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=float, nargs="*", default=None, help="initial step sizes")
     ap.add_argument("--towers", nargs="*", default=None,
                     choices=SGD_TOWERS + list(ADAM_TOWERS))
+    ap.add_argument("--impls", nargs="*", default=IMPLS, choices=IMPLS,
+                    help="implementations to train (timing runs all)")
     ap.add_argument("--no-train", action="store_true", help="timing only")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--timing-steps", type=int, default=50)
@@ -270,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or (1 if args.quick else 3)
     steps = args.steps or ([1e-4, 1e-2, 1.0] if args.quick else STEP_SIZES)
     towers = args.towers or SGD_TOWERS + list(ADAM_TOWERS)
-    work = [(impl, name, s, seed, epochs, args.batch_size) for impl in IMPLS for name in towers
+    work = [(impl, name, s, seed, epochs, args.batch_size) for impl in args.impls
+            for name in towers
             for s in (steps if name.startswith("SGD") else [ADAM_TOWERS[name][0]])
             for seed in range(seeds)]
     rows: list[dict[str, Any]] = []

@@ -4,10 +4,11 @@ Input: NumPy arrays (any float dtype), or float64 scalars.  Output: the same kin
 ``rules.py``, ``domains.py`` and ``tower.py`` are written once against these names; the torch
 backend supplies a third namespace (``hyperopt.torch.TORCH_OPS``).
 ``SCALAR_OPS`` runs the levels whose arrays are all 0-d (the hyperparameter levels of a tower,
-unless step sizes are elementwise) on ``np.float64`` scalars with ``math`` functions: a few
-hundred nanoseconds per operation instead of microseconds for 0-d arrays or tensors, which is
-what keeps a level's cost small.  It keeps IEEE semantics (inf/nan, never an exception) so the
-tower's non-finite checks see what NumPy or torch would have produced.
+unless step sizes are elementwise) on Python floats with ``math`` functions: tens of
+nanoseconds per operation instead of about a microsecond for ``np.float64`` scalars and several
+for 0-d arrays or tensors, which is what keeps a level's cost small.  It keeps IEEE semantics
+(inf/nan) so the tower's non-finite checks see what NumPy or torch would have produced, except
+that division by zero raises (tower.py refuses the step, as it would for the inf/nan).
 Invariant: nothing here mutates its arguments.
 """
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-_f64 = np.float64
 
 
 class NumpyOps:
@@ -105,71 +105,71 @@ class NumpyOps:
 
 
 class ScalarOps:
-    """The same namespace on ``np.float64`` scalars (0-d levels: hyperparameters)."""
+    """The same namespace on Python floats (0-d levels: hyperparameters).
+
+    Python float arithmetic is IEEE for ``+ - *`` (overflow gives inf, never an exception), and
+    these functions return inf/nan where the math module would raise.  The one difference from
+    NumPy is ``x / 0.0``, which raises ``ZeroDivisionError``: ``tower.py`` treats it as the
+    non-finite value NumPy would have produced (the step is refused).
+    """
 
     name = "scalar"
 
     @staticmethod
     def exp(x: Any) -> Any:
         try:
-            return _f64(math.exp(x))
+            return math.exp(x)
         except OverflowError:
-            return _f64(math.inf)
+            return math.inf
 
     @staticmethod
     def log1p(x: Any) -> Any:
-        return _f64(math.log1p(x)) if x > -1.0 else _f64(-math.inf if x == -1.0 else math.nan)
+        return math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
 
-    @staticmethod
-    def tanh(x: Any) -> Any:
-        return _f64(math.tanh(x))
+    tanh = staticmethod(math.tanh)
 
     @staticmethod
     def sqrt(x: Any) -> Any:
-        return _f64(math.sqrt(x)) if x >= 0.0 else _f64(math.nan)
+        return math.sqrt(x) if x >= 0.0 else math.nan
 
-    @staticmethod
-    def abs(x: Any) -> Any:
-        return _f64(abs(x))
+    abs = staticmethod(abs)
 
     @staticmethod
     def sigmoid(x: Any) -> Any:
         if x != x:
-            return _f64(math.nan)
+            return math.nan
         e = math.exp(-abs(x))
-        return _f64(1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e))
+        return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
     @staticmethod
     def clip(x: Any, lo: float, hi: float) -> Any:
-        return _f64(min(max(x, lo), hi)) if x == x else _f64(x)  # NaN stays NaN
+        return min(max(x, lo), hi) if x == x else x  # NaN stays NaN
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:
-        return _f64(a if cond else b)
+        return a if cond else b
 
     @staticmethod
     def zeros_like(x: Any) -> Any:
-        return _f64(0.0)
+        return 0.0
 
     @staticmethod
     def full_like(x: Any, value: float) -> Any:
-        return _f64(value)
+        return float(value)
 
     @staticmethod
     def scalar(value: float, like: Any = None) -> Any:
-        return _f64(value)
+        return float(value)
 
     @staticmethod
     def vdot(a: Any, b: Any) -> Any:
-        return _f64(a * b)
+        return a * b
 
-    @staticmethod
-    def all_finite(x: Any) -> bool:
-        return math.isfinite(x)
+    all_finite = staticmethod(math.isfinite)
 
     @staticmethod
     def all_finite_many(xs: Any) -> bool:
-        return all(math.isfinite(x) for x in xs)
+        return all(map(math.isfinite, xs))
 
     @staticmethod
     def cast_like(x: Any, like: Any) -> Any:
@@ -181,7 +181,7 @@ class ScalarOps:
 
     @staticmethod
     def adopt(x: Any) -> Any:
-        return _f64(x.item() if hasattr(x, "item") else x)
+        return float(x.item() if hasattr(x, "item") else x)
 
 
 NUMPY_OPS = NumpyOps()

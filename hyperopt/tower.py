@@ -145,9 +145,14 @@ def init_state(tower: Tower, leaves: Sequence[Array], ops: Any) -> TowerState:
 
 
 def level_values(tower: Tower, j: int, coords: Sequence[Array], n_targets: int, ops: Any,
-                 perturb: tuple[int, Any] | None = None) -> list[dict[str, Array]]:
+                 perturb: tuple[int, Any] | None = None, lops: list[Any] | None = None
+                 ) -> list[dict[str, Array]]:
     """Hyperparameter values each leaf level j updates sees: ``[leaf][name]``."""
-    level, up, mine = tower.levels[j], level_ops(tower, j + 1, ops), level_ops(tower, j, ops)
+    level = tower.levels[j]
+    if lops is None:
+        up, mine = level_ops(tower, j + 1, ops), level_ops(tower, j, ops)
+    else:
+        up, mine = lops[j + 1], lops[j]
     if perturb is None and all(h.leaf is None for h in level.layout):
         # Shared by every leaf: one dict (the rules only read it).
         shared = dict(level.spec.initial)
@@ -184,13 +189,15 @@ def hyperparameter_values(state: TowerState, ops: Any) -> list[dict[str, Any]]:
 
 
 def hypergradients(tower: Tower, state: TowerState, grads: Sequence[Array | None],
-                   ops: Any) -> list[tuple[Array, ...]]:
+                   ops: Any, lops: list[Any] | None = None) -> list[tuple[Array, ...]]:
     """dL/d(value) of each level's learned hyperparameters through the last update only."""
-    out, cot = [], list(grads)
+    out, cot = [], grads
+    if lops is None:
+        lops = [level_ops(tower, j, ops) for j in range(len(tower.levels) + 1)]
     for j, (level, ls) in enumerate(zip(tower.levels, state.levels)):
         if not level.layout or ls.tangents is None:
             break
-        mine, up = level_ops(tower, j, ops), level_ops(tower, j + 1, ops)
+        mine, up = lops[j], lops[j + 1]
         hg = []
         for h, tans, coord in zip(level.layout, ls.tangents, ls.coords):
             total = None
@@ -216,47 +223,14 @@ def _first_bad(arrays: Sequence[Array | None], names: Sequence[str], ops: Any) -
     return None
 
 
-def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array | None],
-               loss: float | None, ops: Any, perturb: tuple[int, int, float] | None = None
-               ) -> tuple[list[Array], TowerState]:
-    """One step; ``grads[i] is None`` leaves leaf i untouched (torch's ``p.grad is None``).
-
-    ``perturb=(level, hyper_leaf, eps)`` adds eps to that value before it is used (tests only).
-    """
-    tower = state.tower
-    n = len(tower.levels)
-    hgs = hypergradients(tower, state, grads, ops)
-
-    def refuse(what: str) -> tuple[list[Array], TowerState]:
-        msg = (f"{what} at step {state.step + state.skipped}; parameters and optimizer state were "
-               f"left unchanged")
-        if tower.on_nonfinite == "raise":
-            raise NonFiniteError(msg + " (pass on_nonfinite='skip' to skip such steps)")
-        return list(leaves), dataclasses.replace(state, skipped=state.skipped + 1)
-
-    if loss is not None and not math.isfinite(float(loss)):
-        return refuse(f"non-finite loss {float(loss)}")
-
-    def bad_gradient() -> str | None:
-        # Checked only once something downstream is non-finite: a NaN/inf gradient always
-        # reaches a hypergradient or an updated parameter, and this keeps the common case
-        # to one fused check of the new parameters.
-        bad = _first_bad(grads, tower.levels[0].target_names, ops)
-        return None if bad is None else f"non-finite gradient of parameter {bad!r}"
-
-    for j, hg in enumerate(hgs):
-        up = level_ops(tower, j + 1, ops)
-        if up is SCALAR_OPS and all(map(math.isfinite, hg)):
-            continue
-        bad = _first_bad(hg, tower.levels[j + 1].target_names, up)
-        if bad is not None:
-            return refuse(bad_gradient() or
-                          f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
-
-    new_coords = [ls.coords for ls in state.levels]
-    # per level: (slots, tangents, hypergrad, updates); LevelStates are built once at the end
-    parts: list[tuple[Any, Any, Any, int]] = [None] * n  # type: ignore[list-item]
+def _update_levels(tower: Tower, state: TowerState, leaves: Sequence[Array],
+                   grads: Sequence[Array | None], hgs: list[tuple[Array, ...]], lops: list[Any],
+                   new_coords: list[Any], parts: list[Any],
+                   perturb: tuple[int, int, float] | None) -> list[Array]:
+    """The updates of ``tower_step``, top-down; fills ``new_coords`` and ``parts`` (per level:
+    slots, tangents, hypergradient, update count) and returns the new leaves."""
     new_leaves = list(leaves)
+    n, ops = len(tower.levels), lops[0]  # level 0 runs on the backend's namespace
     for j in range(n - 1, -1, -1):
         level, ls = tower.levels[j], state.levels[j]
         if j == 0:
@@ -264,14 +238,14 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
         elif j - 1 < len(hgs):
             targets, xs = list(new_coords[j - 1]), hgs[j - 1]
             if level.coordinate_grads:
-                xs = [coordinate_gradient(d, c, x, level_ops(tower, j, ops))
+                xs = [coordinate_gradient(d, c, x, lops[j])
                       for d, c, x in zip(level.targets, targets, xs)]
         else:  # no hypergradient for level j-1 yet: level j waits, and has nothing to chain
             parts[j] = (ls.slots, None, None, ls.updates)
             continue
-        want, mine = level.learned, level_ops(tower, j, ops)
+        want, mine = level.learned, lops[j]
         p = perturb[1:] if perturb is not None and perturb[0] == j else None
-        values = level_values(tower, j, new_coords[j], len(targets), ops, p)
+        values = level_values(tower, j, new_coords[j], len(targets), ops, p, lops)
         slots, raw_tangents = list(ls.slots), []
         rule, const, trust = level.spec.update_rule, level.const, level.spec.trust
         for i, (t, x) in enumerate(zip(targets, xs)):
@@ -297,8 +271,58 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
             new_coords[j - 1] = tuple(targets)
         else:
             new_leaves = targets
+    return new_leaves
+
+
+def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array | None],
+               loss: float | None, ops: Any, perturb: tuple[int, int, float] | None = None
+               ) -> tuple[list[Array], TowerState]:
+    """One step; ``grads[i] is None`` leaves leaf i untouched (torch's ``p.grad is None``).
+
+    ``perturb=(level, hyper_leaf, eps)`` adds eps to that value before it is used (tests only).
+    """
+    tower = state.tower
+    n = len(tower.levels)
+    lops = [level_ops(tower, j, ops) for j in range(n + 1)]  # the namespace of each level
+    hgs = hypergradients(tower, state, grads, ops, lops)
+
+    def refuse(what: str) -> tuple[list[Array], TowerState]:
+        msg = (f"{what} at step {state.step + state.skipped}; parameters and optimizer state were "
+               f"left unchanged")
+        if tower.on_nonfinite == "raise":
+            raise NonFiniteError(msg + " (pass on_nonfinite='skip' to skip such steps)")
+        return list(leaves), dataclasses.replace(state, skipped=state.skipped + 1)
+
+    if loss is not None and not math.isfinite(float(loss)):
+        return refuse(f"non-finite loss {float(loss)}")
+
+    def bad_gradient() -> str | None:
+        # Checked only once something downstream is non-finite: a NaN/inf gradient always
+        # reaches a hypergradient or an updated parameter, and this keeps the common case
+        # to one fused check of the new parameters.
+        bad = _first_bad(grads, tower.levels[0].target_names, ops)
+        return None if bad is None else f"non-finite gradient of parameter {bad!r}"
+
+    for j, hg in enumerate(hgs):
+        up = lops[j + 1]
+        if up is SCALAR_OPS and all(map(math.isfinite, hg)):
+            continue
+        bad = _first_bad(hg, tower.levels[j + 1].target_names, up)
+        if bad is not None:
+            return refuse(bad_gradient() or
+                          f"non-finite hypergradient dL/d{bad} of {tower.levels[j].describe(j)}")
+
+    new_coords = [ls.coords for ls in state.levels]
+    # per level: (slots, tangents, hypergrad, updates); LevelStates are built once at the end
+    parts: list[tuple[Any, Any, Any, int]] = [None] * n  # type: ignore[list-item]
+    new_leaves = list(leaves)
+    try:
+        new_leaves = _update_levels(tower, state, leaves, grads, hgs, lops, new_coords, parts,
+                                    perturb)
+    except ZeroDivisionError:  # scalar levels (Python floats): NumPy would have made inf/nan
+        return refuse("division by zero in the update of a hyperparameter level")
     for j in range(n - 1):  # the top level has no learned hyperparameters
-        up = level_ops(tower, j + 1, ops)
+        up = lops[j + 1]
         if up is SCALAR_OPS:
             if all(map(math.isfinite, new_coords[j])):
                 continue

@@ -120,7 +120,8 @@ def test_gradient_transform_is_compiled_once_per_loss_fn(value_and_grad: Callabl
 
 
 def test_missing_compiler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(coarsen, "value_and_grad", raising=False)
+    # setattr, not delattr: coarsen may load value_and_grad lazily (module __getattr__)
+    monkeypatch.setattr(coarsen, "value_and_grad", None, raising=False)
 
     def fresh(w: np.ndarray) -> Any:  # never compiled before
         return np.sum(w * w)
