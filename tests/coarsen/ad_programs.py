@@ -14,8 +14,12 @@ draws arguments. What the generator covers:
   np.where, conditional expressions, calls of helpers (results and pairs);
 - statements: assignments, augmented assignments, unpacking a helper's pair of results,
   np.zeros/np.ones/.copy() arrays written element- and row-wise, if/elif/else on data,
-  for-range loops (nested, bound by a constant or by `n`), while loops with break, continue
-  and data-dependent exits, returns inside branches and loops.
+  for-range loops (nested, bound by a constant or by `n`; stepped, reversed and empty ranges:
+  `range(a, b, +-k)`, `range(n, -1, -k)`, negative counts), while loops with break, continue
+  and data-dependent exits, returns inside branches and loops;
+- inputs (`AdProgram.inputs`): uniform, or on a coarse grid where ties and kinks happen; the
+  twin's maximum/minimum/max/min follow coarsen's tie semantics (first argument / first
+  extremal element), so ties are compared exactly, not skipped.
 
 How the twin stays the same program:
 - every scalar variable of the twin holds a tensor (a literal is wrapped: `_t(0.5)`), so torch
@@ -42,10 +46,45 @@ from hypothesis import strategies as st
 
 F = ("f",)
 SHAPES = ((2,), (3,), (2, 3))
+GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
 NP_PRELUDE = "import math\n\nimport numpy as np\n"
-TH_PRELUDE = ("import torch\n\n\ndef _t(v):\n"
-              "    return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.float64)\n")
+# The twin's extrema follow coarsen's documented semantics at ties (torch's own split a tie's
+# derivative evenly): a binary maximum/minimum gives it to its first argument (np.maximum,
+# max()), a reduction to the first extremal element (torch.argmax/argmin return the first).
+TH_PRELUDE = """import torch
+
+
+def _t(v):
+    return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.float64)
+
+
+def _maximum(a, b):
+    a, b = _t(a), _t(b)
+    return torch.where(a >= b, a, b)
+
+
+def _minimum(a, b):
+    a, b = _t(a), _t(b)
+    return torch.where(a <= b, a, b)
+
+
+def _extremum(arg, x, dim=None, keepdim=False):
+    if dim is None:
+        flat = x.reshape(-1)
+        r = flat[arg(flat)]
+        return r.reshape((1,) * x.dim()) if keepdim else r
+    r = torch.gather(x, dim, arg(x, dim=dim, keepdim=True))
+    return r if keepdim else r.squeeze(dim)
+
+
+def _amax(x, dim=None, keepdim=False):
+    return _extremum(torch.argmax, x, dim, keepdim)
+
+
+def _amin(x, dim=None, keepdim=False):
+    return _extremum(torch.argmin, x, dim, keepdim)
+"""
 
 
 def arr(shape: tuple) -> tuple:
@@ -106,14 +145,20 @@ class AdProgram:
     def __str__(self) -> str:   # hypothesis prints this for a failing example
         return f"{self.np_source}\n# ---- torch twin ----\n{self.th_source}"
 
-    def inputs(self, seed: int) -> tuple:
+    def inputs(self, seed: int, grid: bool = False) -> tuple:
+        """Arguments: uniform in [-1.5, 1.5], or (`grid`) from a coarse grid of halves, where
+        ties (max(x0, x1) with x0 == x1), kinks (abs(0), clip at a bound) and branch
+        boundaries (x > 0.5) happen. `n` is in [-2, 4]: negative counts make empty ranges."""
         rng = np.random.default_rng(seed)
         out = []
         for p in self.params:
-            if p == F:
+            if p == ("i",):
+                out.append(int(rng.integers(-2, 5)))
+            elif grid:
+                out.append(rng.choice(GRID, size=None if p == F else p[1]))
+                out[-1] = float(out[-1]) if p == F else out[-1].astype(np.float64)
+            elif p == F:
                 out.append(float(rng.uniform(-1.5, 1.5)))
-            elif p == ("i",):
-                out.append(int(rng.integers(0, 4)))
             else:
                 out.append(rng.uniform(-1.5, 1.5, size=p[1]))
         return tuple(out)
@@ -142,9 +187,10 @@ UNARY = [
 # scalar-only spellings through the math module
 MATH_UNARY = [("math.sin({a})", "torch.sin({a})"), ("math.exp({a})", "torch.exp({a})"),
               ("math.tanh({a})", "torch.tanh({a})")]
-# (numpy, torch, method names): reductions, called as functions or as methods
+# (numpy, torch, method names): reductions, called as functions or as methods (the twin's
+# extrema are functions of the prelude: no method)
 REDUCE = [("np.sum", "torch.sum", "sum", "sum"), ("np.mean", "torch.mean", "mean", "mean"),
-          ("np.max", "torch.amax", "max", "amax"), ("np.min", "torch.amin", "min", "amin"),
+          ("np.max", "_amax", "max", None), ("np.min", "_amin", "min", None),
           ("np.prod", "torch.prod", "prod", "prod")]
 
 
@@ -219,19 +265,20 @@ class Gen:
         if what == "ifexp":
             return self.ifexp(F, scope, depth)
         if what == "maximum":
+            # `a` and `b` may be the same expression: a tie everywhere, the first takes it all
             a, b = self.scalar(scope, depth - 1), self.scalar(scope, depth - 1)
-            if a.np == b.np:   # a tie everywhere: torch splits the derivative, coarsen picks one
-                return a
             f = self.choose(["maximum", "minimum"])
             if self.draw(st.booleans()):   # the builtin on two scalars
-                return E(f"{f[:3]}({a.np}, {b.np})", f"torch.{f}({a.tensor}, {b.tensor})")
-            return E(f"np.{f}({a.np}, {b.np})", f"torch.{f}({a.tensor}, {b.tensor})")
+                return E(f"{f[:3]}({a.np}, {b.np})", f"_{f}({a.tensor}, {b.tensor})")
+            return E(f"np.{f}({a.np}, {b.np})", f"_{f}({a.tensor}, {b.tensor})")
         return self.call(scope, depth)
 
     def reduce(self, x: E, axis: int | None) -> E:
         np_f, th_f, np_m, th_m = self.choose(REDUCE[:4] * 3 + REDUCE[4:])
         np_axis, th_axis = ("", "") if axis is None else (f"axis={axis}", f"dim={axis}")
         if self.draw(st.booleans()):
+            if th_m is None:
+                return E(f"{x.np}.{np_m}({np_axis})", f"{th_f}({x.th}{', ' + th_axis if th_axis else ''})")
             return E(f"{x.np}.{np_m}({np_axis})", f"{x.th}.{th_m}({th_axis})")
         np_axis, th_axis = (", " + np_axis, ", " + th_axis) if axis is not None else ("", "")
         return E(f"{np_f}({x.np}{np_axis})", f"{th_f}({x.th}{th_axis})")
@@ -332,7 +379,7 @@ class Gen:
         if what == "normalize":   # a keepdims reduction broadcast back
             a, m = self.array(shape, scope, depth - 1), self.array(shape, scope, depth - 1)
             axis = self.choose([0, 1, -1])
-            np_f, th_f = self.choose([("np.max", "torch.amax"), ("np.sum", "torch.sum"), ("np.mean", "torch.mean")])
+            np_f, th_f = self.choose([("np.max", "_amax"), ("np.sum", "torch.sum"), ("np.mean", "torch.mean")])
             return E(f"({a.np} - {np_f}({m.np}, axis={axis}, keepdims=True))",
                      f"({a.th} - {th_f}({m.th}, dim={axis}, keepdim=True))")
         if what == "reshape":   # (2, 3) -> (3, 2) -> transposed back to (2, 3)
@@ -348,7 +395,7 @@ class Gen:
             a = self.array(shape, scope, depth - 1)
             b = self.expr(self.choose([kind, F]), scope, depth - 1)
             f = self.choose(["maximum", "minimum"])
-            return E(f"np.{f}({a.np}, {b.np})", f"torch.{f}({a.th}, {b.tensor})")
+            return E(f"np.{f}({a.np}, {b.np})", f"_{f}({a.th}, {b.tensor})")
         n = shape[0]
         other = 5 - n   # the other vector length: matrices are (2, 3)
         if what == "matmul":
@@ -487,9 +534,13 @@ class Gen:
 
     def stmt_for(self, scope, indent, depth, in_loop, returns) -> None:
         i = self.fresh("i")
-        bounds = [str(self.integer(1, 4)), f"1, {self.integer(2, 4)}"]
-        if "n" in scope.ints:
-            bounds += ["n", "n"]
+        lo, hi = self.integer(-2, 4), self.integer(-2, 4)
+        step = self.choose([-3, -2, -1, 2, 3])
+        # stepped, reversed and empty ranges (a closed form's trip count must clamp at 0)
+        bounds = [str(self.integer(1, 4)), f"1, {self.integer(2, 4)}", f"{lo}, {hi}, {step}",
+                  f"{hi}, {lo}, {step}", str(self.integer(-2, 0))]
+        if "n" in scope.ints:   # n may be negative: range(n) is then empty
+            bounds += ["n", "n", f"n, -1, {-abs(step)}", f"{lo}, n, {abs(step)}", "n - 2"]
         self.emit(indent, f"for {i} in range({self.choose(bounds)}):")
         inner = scope.copy()
         inner.ints.append(i)

@@ -1,22 +1,34 @@
 """Properties of coarsen's derivatives on generated programs (see `ad_programs.py`).
 
-For each program drawn and a few argument tuples:
+For each program drawn and its argument tuples (one uniform, one on a grid of halves where
+ties, kinks and branch boundaries happen):
 - `value_and_grad` w.r.t. every float argument returns f(*args) (as CPython runs it) and a
   gradient that agrees with torch.autograd on the program's torch twin (tight tolerance: both
   are exact derivatives of the branches taken) and with central finite differences;
 - `vjp` of a program returning an array agrees with torch's vector-Jacobian product for a random
   cotangent, and with finite differences of <cotangent, f>.
+The twin's extrema follow coarsen's tie semantics (ad_programs.py), so grid points are compared
+with torch exactly; finite differences are taken at the uniform points only.
 
-Both properties run on the "numpy" target (the reference: hundreds of programs) and on the
-default "cpu" target (Numba compiles each program: a few programs).
+A program whose torch gradient is zero at every argument tuple cannot tell a wrong rule from a
+right one: it is discarded before coarsen compiles it (`assume`), so every counted example is a
+non-trivial one. Each property runs inside a plain test that counts the programs it checked,
+requires enough of them, and records the count (printed in the terminal summary by
+tests/coarsen/conftest.py: "generated programs checked").
+
+Both properties run on the "numpy" target (hundreds of programs) and on the default "cpu"
+target (Numba compiles each program: `COARSEN_AD_CPU_EXAMPLES`, default 30, non-trivial
+programs per property). Neither is compared with the other: both against torch and CPython.
 
 Finite differences: a component is compared only when two step sizes agree (a branch boundary
 or kink within a step makes them disagree); such skips are reported as hypothesis events.
 Draws where CPython raises or NumPy warns (overflow) are discarded.
 
-Cases per run: `COARSEN_AD_EXAMPLES` programs (default 300) per numpy property and
-`COARSEN_AD_CPU_EXAMPLES` (default 6) per cpu property, each run on `SEEDS` = 2 argument
-tuples: 612 programs, up to 1224 argument tuples by default.
+Cases per run: `COARSEN_AD_EXAMPLES` non-trivial programs (default 200: more than the ~125-170
+non-trivial ones among the 300 drawn before zero-gradient programs were discarded, for less
+compile time) per numpy property and
+`COARSEN_AD_CPU_EXAMPLES` (default 30) per cpu property, each run on `SEEDS` = 2 argument
+tuples.
 """
 from __future__ import annotations
 
@@ -28,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from collections import Counter
+
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -36,9 +50,10 @@ from ad_programs import AdProgram, load, programs
 
 torch.set_num_threads(1)
 
-EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "300"))
-CPU_EXAMPLES = int(os.environ.get("COARSEN_AD_CPU_EXAMPLES", "6"))
-SEEDS = 2          # argument tuples per program (one compile each)
+EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "200"))
+CPU_EXAMPLES = int(os.environ.get("COARSEN_AD_CPU_EXAMPLES", "30"))
+SEEDS = 2          # argument tuples per program (one compile each): uniform, grid
+STATS: dict[str, Counter] = {}   # per property: programs checked and discarded, by reason
 TARGET = os.environ.get("COARSEN_AD_TARGET", "numpy")   # of the many-program properties
 LIMIT = 1e6        # values beyond this are discarded: finite differences lose their digits
 _DIR = Path(tempfile.mkdtemp(prefix="coarsen_ad_"))
@@ -144,101 +159,146 @@ def scalar_argument(prog: AdProgram, k: int) -> str:
 
 
 # ---------------------------------------------------------------------- properties
-def check_gradient(prog: AdProgram, seeds, pick: int, target: str) -> None:
+def argument_tuples(prog: AdProgram, seeds, np_fn):
+    """[(args, CPython's result, on the grid?)] for the seeds whose reference run is checkable;
+    the last seed's arguments lie on the grid of ties and kinks."""
+    runs = []
+    for k, seed in enumerate(seeds):
+        grid = k == len(seeds) - 1
+        args = prog.inputs(seed, grid=grid)
+        expected = run_numpy(np_fn, args)
+        if expected is not None:
+            runs.append((args, expected, grid))
+    return runs
+
+
+def keep_nontrivial(stats: Counter, runs, torch_grads) -> None:
+    """Discard the draw (before any compile) unless some gradient is non-zero somewhere."""
+    if not runs:
+        stats["discarded: no argument tuple in the checkable range"] += 1
+        event("discarded: no argument tuple in the checkable range")
+        assume(False)
+    if not any(np.any(g != 0) for grads in torch_grads for g in grads):
+        stats["discarded: gradient identically zero"] += 1
+        event("discarded: gradient identically zero")
+        assume(False)
+
+
+def check_gradient(prog: AdProgram, seeds, pick: int, target: str, stats: Counter | None = None) -> None:
+    stats = Counter() if stats is None else stats
     np_mod, th_mod = load(prog, _DIR)
     argnums = prog.float_argnums
+    runs = argument_tuples(prog, seeds, np_mod.f)
+    twins = [run_torch(th_mod.f, args, argnums, 1.0) for args, _, _ in runs]
+    keep_nontrivial(stats, runs, [g for _, g in twins])
     value_and_grad = coarsen.value_and_grad(np_mod.f, argnums=argnums, target=target)
-    # `grad` with one int argnum has its own (gradient-only, fast) path: it must agree
+    # `grad` with one int argnum has its own (gradient-only, fast) path: it must agree (on
+    # the compiled target for a third of the programs: each is a second Numba compile)
     one = argnums[pick % len(argnums)]
-    grad_one = coarsen.grad(np_mod.f, argnums=one, target=target)
-    checked = 0
-    for seed in seeds:
-        args = prog.inputs(seed)
-        expected = run_numpy(np_mod.f, args)
-        if expected is None:
-            continue
-        checked += 1
+    grad_one = coarsen.grad(np_mod.f, argnums=one, target=target) if target == "numpy" or pick == 0 else None
+    for (args, expected, grid), (t_value, t_grads) in zip(runs, twins):
         note(f"args = {args!r}")
         value, grads = value_and_grad(*args)
         assert isinstance(value, float)
         np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-12, err_msg="value_and_grad's value")
-        g_one = grad_one(*args)
-        assert type(g_one) is type(grads[argnums.index(one)])
-        np.testing.assert_allclose(g_one, grads[argnums.index(one)], rtol=1e-12, atol=1e-14,
-                                   err_msg=f"grad(f, argnums={one}) vs value_and_grad")
-        t_value, t_grads = run_torch(th_mod.f, args, argnums, 1.0)
+        if grad_one is not None:
+            g_one = grad_one(*args)
+            assert type(g_one) is type(grads[argnums.index(one)])
+            np.testing.assert_allclose(g_one, grads[argnums.index(one)], rtol=1e-12, atol=1e-14,
+                                       err_msg=f"grad(f, argnums={one}) vs value_and_grad")
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
         for k, g, tg in zip(argnums, grads, t_grads):
-            what = f"d f / d {scalar_argument(prog, k)}"
+            what = f"d f / d {scalar_argument(prog, k)}{' (grid point)' if grid else ''}"
             if isinstance(args[k], float):
                 assert isinstance(g, float), f"{what} is {type(g).__name__}, not float"
             assert_close_to_torch(g, tg, what)
+            if grid:   # at a kink central differences average the two sides
+                continue
 
             def scalar(moved):
                 out = run_numpy(np_mod.f, moved)
                 return None if out is None else float(out)
             assert_close_to_fd(g, finite_differences(scalar, args, k), what)
-    assume(checked)
+    stats["checked"] += 1
 
 
-def check_vjp(prog: AdProgram, seeds, target: str) -> None:
+def check_vjp(prog: AdProgram, seeds, target: str, stats: Counter | None = None) -> None:
+    stats = Counter() if stats is None else stats
     np_mod, th_mod = load(prog, _DIR)
     argnums = prog.float_argnums
-    checked = 0
-    for seed in seeds:
-        args = prog.inputs(seed)
-        expected = run_numpy(np_mod.f, args)
-        if expected is None:
-            continue
-        checked += 1
+    runs = argument_tuples(prog, seeds, np_mod.f)
+    cotangents = [np.random.default_rng(seed + 1).uniform(-1, 1, size=expected.shape)
+                  for seed, (_, expected, _) in zip(seeds, runs)]
+    twins = [run_torch(th_mod.f, args, argnums, ct) for (args, _, _), ct in zip(runs, cotangents)]
+    keep_nontrivial(stats, runs, [g for _, g in twins])
+    for (args, expected, grid), cotangent, (t_value, t_grads) in zip(runs, cotangents, twins):
         note(f"args = {args!r}")
-        cotangent = np.random.default_rng(seed + 1).uniform(-1, 1, size=expected.shape)
         kept = cotangent.copy()
         outputs, pullback = coarsen.vjp(np_mod.f, *args, argnums=argnums, target=target)
         np.testing.assert_allclose(outputs, expected, rtol=1e-9, atol=1e-12, err_msg="vjp's outputs")
         grads = pullback(cotangent)
         np.testing.assert_array_equal(cotangent, kept, err_msg="the pull-back changed the caller's cotangent")
         assert isinstance(grads, tuple) and len(grads) == len(argnums)
-        t_value, t_grads = run_torch(th_mod.f, args, argnums, cotangent)
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
         for k, g, tg in zip(argnums, grads, t_grads):
-            what = f"vjp w.r.t. {scalar_argument(prog, k)}"
+            what = f"vjp w.r.t. {scalar_argument(prog, k)}{' (grid point)' if grid else ''}"
             assert_close_to_torch(g, tg, what)
+            if grid:
+                continue
 
             def projected(moved):
                 out = run_numpy(np_mod.f, moved)
                 return None if out is None or out.shape != expected.shape else float(np.sum(cotangent * out))
             assert_close_to_fd(g, finite_differences(projected, args, k), what)
-    assume(checked)
+    stats["checked"] += 1
 
 
 SEED_LISTS = st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS)
 
 
-@pytest.mark.slow
-@SETTINGS
-@given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
-def test_gradient_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds, pick) -> None:
-    check_gradient(prog, seeds, pick, TARGET)
+def property_for(kind: str, target: str, examples: int):
+    """The hypothesis property (not collected by pytest itself); its counts go to STATS."""
+    stats = STATS.setdefault(f"{kind} on {target}", Counter())
+    if kind == "gradient":
+        @settings(SETTINGS, max_examples=examples)
+        @given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
+        def prop(prog, seeds, pick):
+            check_gradient(prog, seeds, pick, target, stats)
+    else:
+        @settings(SETTINGS, max_examples=examples)
+        @given(prog=programs("array"), seeds=SEED_LISTS)
+        def prop(prog, seeds):
+            check_vjp(prog, seeds, target, stats)
+    return prop, stats
+
+
+def run_counted(kind: str, target: str, examples: int, record_property) -> None:
+    prop, stats = property_for(kind, target, examples)
+    stats.clear()
+    prop()
+    for reason, count in sorted(stats.items()):
+        record_property(f"generated programs: {kind} on {target}: {reason}", count)
+    # hypothesis stops after `examples` valid (non-trivial) draws; a shortfall means most
+    # draws were discarded or hypothesis gave up early: the property checked too little
+    assert stats["checked"] >= max(1, int(0.8 * examples)), dict(stats)
 
 
 @pytest.mark.slow
-@SETTINGS
-@given(prog=programs("array"), seeds=SEED_LISTS)
-def test_vjp_agrees_with_torch_and_finite_differences(prog: AdProgram, seeds) -> None:
-    check_vjp(prog, seeds, TARGET)
-
-
-# the default target compiles each program with Numba (seconds each): a few programs per run
-@pytest.mark.slow
-@settings(SETTINGS, max_examples=CPU_EXAMPLES)
-@given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
-def test_gradient_on_the_cpu_target(prog: AdProgram, seeds, pick) -> None:
-    check_gradient(prog, seeds, pick, "cpu")
+def test_gradient_agrees_with_torch_and_finite_differences(record_property) -> None:
+    run_counted("gradient", TARGET, EXAMPLES, record_property)
 
 
 @pytest.mark.slow
-@settings(SETTINGS, max_examples=CPU_EXAMPLES)
-@given(prog=programs("array"), seeds=SEED_LISTS)
-def test_vjp_on_the_cpu_target(prog: AdProgram, seeds) -> None:
-    check_vjp(prog, seeds, "cpu")
+def test_vjp_agrees_with_torch_and_finite_differences(record_property) -> None:
+    run_counted("vjp", TARGET, EXAMPLES, record_property)
+
+
+# the default target compiles each program with Numba (about a second each)
+@pytest.mark.slow
+def test_gradient_on_the_cpu_target(record_property) -> None:
+    run_counted("gradient", "cpu", CPU_EXAMPLES, record_property)
+
+
+@pytest.mark.slow
+def test_vjp_on_the_cpu_target(record_property) -> None:
+    run_counted("vjp", "cpu", CPU_EXAMPLES, record_property)
