@@ -66,11 +66,9 @@ class CallLowering:
                          "call plain Python functions, or the NumPy/math functions coarsen knows")
 
     def inline(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
-        if fn in self.ctx.call_stack:
-            cycle = [f.__name__ for f in self.ctx.call_stack[self.ctx.call_stack.index(fn):]] + [fn.__name__]
-            what = f"{fn.__name__} calls itself" if len(cycle) == 2 else " -> ".join(cycle)
-            self.unsupported(f"recursion is not supported ({what})", node,
-                             "rewrite the recursion as a loop")
+        if fn in self.ctx.call_stack:   # recursion: unrolled while its depth is fixed when tracing
+            from coarsen.frontend.closures import check_recursion
+            check_recursion(self, fn, fn.__name__, node)
         src = read_source(fn)
         signature = inspect.signature(fn)
         for p in signature.parameters.values():

@@ -22,6 +22,7 @@ from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
 from coarsen.frontend.bindings import Method, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
+from coarsen.frontend.closures import ClosureLowering
 from coarsen.frontend.containers import ContainerLowering
 from coarsen.frontend.expressions import ExpressionLowering
 from coarsen.frontend.loops import LoopLowering
@@ -65,7 +66,7 @@ class TraceContext:
     reads: Any = None   # a coarsen.deps.Reads: every outside value resolved (cache keys, guards)
 
 
-class Lowerer(ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):
+class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):
     """Lowers one function body; an inlined call gets its own `Lowerer` on the same context."""
 
     def __init__(self, src: SourceInfo, ctx: TraceContext) -> None:
