@@ -15,7 +15,8 @@ data, train the search policy with RL.
 
 Input: flags. Output: a run directory with config.json (the flags). `world`: world.json
 (counts, build times), index/ (bm25s index + docs.jsonl). `eval`: episodes.jsonl (one episode
-per line), eval.json (per agent and regime: score, mean tool calls, mean tokens, mean latency;
+per line), eval.json (per agent and regime: score with n and its bootstrap 95% interval, the
+paired-bootstrap difference from the heuristic, mean tool calls, mean tokens, mean latency;
 BM25 recall@10 per regime), eval.csv. `synth`: synth.jsonl (kept questions with provenance and pass
 rates), dropped.jsonl, synth.json (per-round counts and the ground-truth audit).
 Invariants: every run directory records the config that produced it; a world directory
@@ -39,6 +40,7 @@ from .env import SearchEnv
 from .tasks import REGIME_NAMES, sample_tasks
 from .tools import SearchIndex
 from .world import DEFAULT_SCALE, World, build_world
+from .rl.stats import interval, paired
 from .rl.cli import (add_default_arguments, add_train_arguments, default_from_args, evaluate,
                      markdown, run_default, train, train_from_args)
 
@@ -128,34 +130,53 @@ def cmd_eval(args: argparse.Namespace, out: Path) -> None:
             records.append(rec)
     results: dict = {}
     rows = []
+    scores = {name: {r: [x["score"] for x in records if x["agent"] == name and
+                         x["regime"] == r] for r in args.regimes} for name in args.agents}
+    ref = "heuristic" if "heuristic" in args.agents else None
     for name in args.agents:
         results[name] = {}
         for r in args.regimes:
             s = summarize([x for x in records if x["agent"] == name and x["regime"] == r])
+            s["ci95"] = [round(v, 4) for v in interval(scores[name], (r,), args.seed)]
+            if ref and name != ref:
+                s["vs_heuristic"] = paired(scores[name], scores[ref], (r,), args.seed)
             results[name][r] = s
-            rows.append({"agent": name, "regime": r, **s})
-        results[name]["all"] = summarize([x for x in records if x["agent"] == name])
+            rows.append({"agent": name, "regime": r, **{k: v for k, v in s.items()
+                                                        if k not in ("vs_heuristic", "ci95")},
+                         "ci_lo": s["ci95"][0], "ci_hi": s["ci95"][1]})
+        # the mean over regimes, each weighing one (a regime's questions resampled within it)
+        s = summarize([x for x in records if x["agent"] == name])
+        s["regime_mean"] = round(sum(results[name][r]["score"] for r in args.regimes)
+                                 / len(args.regimes), 4)
+        s["ci95_regime_mean"] = [round(v, 4) for v in interval(scores[name], args.regimes,
+                                                               args.seed)]
+        if ref and name != ref:
+            s["vs_heuristic"] = paired(scores[name], scores[ref], args.regimes, args.seed)
+        results[name]["all"] = s
     recall = {r: round(recall_at_10(index, tasks[r]), 4) for r in args.regimes}
     report = {"config": vars(args), "results": results, "bm25_recall_at_10": recall,
               "index": {"docs": len(index), "build_seconds": round(index.build_seconds, 3)}}
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=str))
     _write_csv(out / "eval.csv", rows)
-    print(f"{'agent':<10} {'regime':<11} {'n':>4} {'score':>6} {'calls':>6} {'tokens':>7} "
-          f"{'latency_ms':>10}")
+    print(f"{'agent':<10} {'regime':<11} {'n':>4} {'score':>6} {'95% interval':>14} "
+          f"{'calls':>6} {'tokens':>7} {'latency_ms':>10}")
     for row in rows:
+        lo, hi = row["ci_lo"], row["ci_hi"]
         print(f"{row['agent']:<10} {row['regime']:<11} {row['n']:>4} {row['score']:>6.3f} "
-              f"{row['tool_calls']:>6.2f} {row['tokens']:>7.0f} {row['latency_s'] * 1e3:>10.2f}")
+              f"{f'[{lo:.2f}, {hi:.2f}]':>14} {row['tool_calls']:>6.2f} {row['tokens']:>7.0f} "
+              f"{row['latency_s'] * 1e3:>10.2f}")
     print("BM25 recall@10 of gold documents:", recall)
 
 
 def cmd_synth(args: argparse.Namespace, out: Path) -> None:
     from .synth import audit, synthesize
     world, index = _world(args, out)
-    protect = [t.question for r in REGIME_NAMES
-               for t in sample_tasks(world, r, args.eval_n, "eval", args.seed)]
+    protect_tasks = [t for r in REGIME_NAMES
+                     for t in sample_tasks(world, r, args.eval_n, "eval", args.seed)]
+    protect = [t.question for t in protect_tasks]
     res = synthesize(index, protect, per_round=args.per_round, rounds=args.rounds,
                      rollouts=args.rollouts, seed=args.seed, progress=True,
-                     dup_threshold=args.dup_threshold)
+                     dup_threshold=args.dup_threshold, eval_tasks=protect_tasks)
     res.write_jsonl(out / "synth.jsonl")
     with open(out / "dropped.jsonl", "w") as f:
         for d in res.dropped:
@@ -181,35 +202,49 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="python -m agents.run", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command")
-    add_default_arguments(sub.add_parser("default", help="the end-to-end default run (no arguments)"))
+    add_default_arguments(sub.add_parser("default", help="the end-to-end default run (no "
+                                         "arguments): world, synthesis, RL training, "
+                                         "evaluation, plots, summary"))
     add_train_arguments(sub.add_parser("train", help="RL-train the search policy"))
+    helps = {"world": "build a world and its search index",
+             "eval": "evaluate baseline agents (or trained policies with --policy)",
+             "synth": "synthesize training questions (explore, de-duplicate, re-check, "
+                      "filter, audit)"}
     for name in ("world", "eval", "synth"):
-        s = sub.add_parser(name)
+        s = sub.add_parser(name, help=helps[name], formatter_class=fmt)
         s.add_argument("--out", required=True, help="run directory (created)")
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=int, default=0, help="world and sampling seed")
         s.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="target documents")
         if name != "world":
-            s.add_argument("--world", help="reuse a directory written by `world`")
+            s.add_argument("--world", help="reuse a directory written by `world` (default: "
+                           "build a new world into --out)")
     sub.choices["world"].add_argument("--measure", type=int, nargs="*",
                                       help="measure build time and memory at these scales")
     e = sub.choices["eval"]
-    e.add_argument("--agents", nargs="+", default=list(AGENT_NAMES), choices=AGENT_NAMES)
-    e.add_argument("--regimes", nargs="+", default=list(REGIME_NAMES), choices=REGIME_NAMES)
-    e.add_argument("--n", type=int, default=30, help="tasks per regime")
-    e.add_argument("--split", default="eval", choices=("train", "eval"))
-    e.add_argument("--step-budget", type=int, default=12)
+    e.add_argument("--agents", nargs="+", default=list(AGENT_NAMES), choices=AGENT_NAMES,
+                   help="agents to evaluate")
+    e.add_argument("--regimes", nargs="+", default=list(REGIME_NAMES), choices=REGIME_NAMES,
+                   help="regimes to evaluate")
+    e.add_argument("--n", type=int, default=100, help="tasks per regime (the world may "
+                   "supply fewer)")
+    e.add_argument("--split", default="eval", choices=("train", "eval"), help="task split")
+    e.add_argument("--step-budget", type=int, default=12, help="tool calls per episode")
     e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR",
                    help="evaluate trained policies (with the baselines) instead")
     e.add_argument("--tts", default=None, help="label of a policy to also run with vote@N")
     s = sub.choices["synth"]
-    s.add_argument("--rounds", type=int, default=2)
-    s.add_argument("--per-round", type=int, default=60)
-    s.add_argument("--rollouts", type=int, default=6)
+    s.add_argument("--rounds", type=int, default=2, help="synthesis rounds (each with a "
+                   "stronger solver)")
+    s.add_argument("--per-round", type=int, default=60, help="questions explored per round")
+    s.add_argument("--rollouts", type=int, default=6, help="solver rollouts per question "
+                   "(pass-rate filter)")
     s.add_argument("--eval-n", type=int, default=100, help="eval questions per regime to "
                    "protect from near-duplicates")
-    s.add_argument("--dup-threshold", type=float, default=0.7)
+    s.add_argument("--dup-threshold", type=float, default=0.7,
+                   help="MinHash 3-gram similarity at which a question is a near-duplicate")
     return p
 
 

@@ -95,10 +95,19 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
                    base.synth_per_round, base.synth_rounds, progress=progress)
     t_data = time.perf_counter() - t0
     results: dict[str, TrainResult] = {}
+    reused = []
     with Sampler(str(data.index_dir), base.step_budget, workers) as sampler:
         for label, regimes in DEFAULT_RUNS.items():
             cfg = base.replace(run_dir=str(root / label), regimes=regimes)
+            existed = (root / label / "policy.npz").exists()
             results[label] = train_run(cfg, resume=True, data=data, sampler=sampler)
+            if existed and len(results[label].metrics) >= cfg.iterations:
+                reused.append(label)
+                print(f"{root / label}: reusing the trained policy ({cfg.iterations} "
+                      f"iterations already done)")
+        if reused:
+            print(f"Reused {len(reused)} trained policies from {root}; for a fresh run pass "
+                  f"another --run-dir or delete {root}.")
         report = run_evaluation(root / "eval", data, sampler,
                                 {k: r.params for k, r in results.items()}, DEFAULT_RUNS,
                                 tts_policy="multi-task", progress=progress)
@@ -107,6 +116,9 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
     text = _summary(base, data, results, report, t_data, time.perf_counter() - t0)
     atomic_write(root / "summary.md", text.encode())
     print(text)
+    print(f"Wrote {root / 'summary.md'}; plots: {root / 'learning_curves.png'}, "
+          f"{root / 'eval' / 'pareto_cost.png'}, {root / 'eval' / 'pareto_latency.png'}; "
+          f"evaluation details: {root / 'eval' / 'eval.json'}")
     return {"run_dir": str(root), "report": report,
             "metrics": {k: r.metrics for k, r in results.items()}}
 
@@ -130,25 +142,67 @@ def _summary(cfg: TrainConfig, data: Any, results: dict[str, TrainResult],
                          f"{np.median([x['sample_seconds'] for x in m]):.1f}s, "
                          f"{cfg.grad_steps} gradient steps "
                          f"{np.median([x['update_seconds'] for x in m]):.1f}s)")
-    lines += ["", markdown(report), f"Total wall time {t_total:.0f}s."]
+    lines += ["", markdown(report, {
+        "learning curves": "learning_curves.png", "Pareto: cost": "eval/pareto_cost.png",
+        "Pareto: latency": "eval/pareto_latency.png", "eval.json": "eval/eval.json",
+        "per-episode records": "eval/eval_episodes.jsonl",
+        "synthesis audit": "data/synth.json"}), f"Total wall time {t_total:.0f}s."]
     return "\n".join(lines) + "\n"
 
 
 # -- argparse ---------------------------------------------------------------------------------
+FIELD_HELP = {
+    "data_dir": "shared world/index/tasks cache (empty: <run-dir>/data)",
+    "seed": "policy initialisation and episode seeds",
+    "world_seed": "seed of the generated enterprise",
+    "scale": "number of documents in the world",
+    "regimes": "regimes to train on",
+    "iterations": "training iterations",
+    "questions_per_iter": "questions sampled per iteration",
+    "group_size": "rollouts per question (G); episodes per iteration = questions x G",
+    "grad_steps": "gradient steps per iteration on the same batch (off-policy)",
+    "algo": "policy-gradient algorithm",
+    "beta": "OAPL: weight of log(pi / pi_lag)",
+    "beta1": "OAPL: temperature of the value V(x) = beta1 log mean exp(r / beta1)",
+    "clip_eps": "GRPO: ratio clipping",
+    "lr": "Adam step size at the bottom of the hyperoptimizer tower",
+    "hyper_lr": "SGD step size that learns Adam's hyperparameters",
+    "hidden": "hidden units of the policy's tanh layer",
+    "tool_cost": "reward = grade - tool_cost x tool calls",
+    "step_budget": "tool calls per episode",
+    "synth_per_round": "questions the explorer writes per synthesis round",
+    "synth_rounds": "synthesis rounds (each with a stronger solver)",
+    "eval_per_regime": "evaluation questions requested per regime (the world may supply "
+                       "fewer)",
+    "curve_per_regime": "questions per regime of the greedy learning-curve evaluation",
+    "workers": "rollout worker processes",
+}
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Every TrainConfig field as a flag (--iterations, --regimes ..., --no-progress) plus
-    --run-dir and --resume; `train_from_args` turns the parsed namespace into a run."""
-    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/train")
+    --run-dir, --resume and --hold-out; `train_from_args` turns the parsed namespace into a
+    run."""
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/train",
+                   help="run directory (config, checkpoints, curves, policy)")
     p.add_argument("--resume", action="store_true",
                    help="continue a killed run from its last checkpoint")
+    p.add_argument("--hold-out", choices=REGIME_NAMES, default=None,
+                   help="leave-one-regime-out: train on every regime but this one (overrides "
+                        "--regimes); evaluate with `eval`, whose held-out mean is then this "
+                        "regime")
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
+        help_ = FIELD_HELP.get(f.name, f.name.replace("_", " "))
         if f.name == "progress":
-            p.add_argument("--no-progress", dest="progress", action="store_false")
+            p.add_argument("--no-progress", dest="progress", action="store_false",
+                           help="no progress bars")
         elif f.name == "regimes":
-            p.add_argument(flag, nargs="+", choices=REGIME_NAMES, default=list(f.default))
+            p.add_argument(flag, nargs="+", choices=REGIME_NAMES, default=list(f.default),
+                           help=help_)
         else:
-            p.add_argument(flag, type=type(f.default), default=f.default,
+            p.add_argument(flag, type=type(f.default), default=f.default, help=help_,
                            choices=("oapl", "grpo") if f.name == "algo" else None)
     return p
 
@@ -156,15 +210,34 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def train_from_args(ns: argparse.Namespace) -> TrainResult:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     kw = {k: v for k, v in vars(ns).items() if k in names and k != "run_dir"}
+    if getattr(ns, "hold_out", None):
+        kw["regimes"] = tuple(r for r in REGIME_NAMES if r != ns.hold_out)
     return train(ns.run_dir, resume=ns.resume, **kw)
 
 
 def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default")
-    p.add_argument("--iterations", type=int, default=8)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
+                   help="run directory; a rerun reuses the trained policies in it")
+    p.add_argument("--iterations", type=int, default=8, help="training iterations per policy")
+    p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars")
     return p
+
+
+def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    e.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    e.add_argument("--run-dir", "--out", dest="run_dir", default="runs/eval",
+                   help="output directory (eval.json, summary.md, plots)")
+    e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR",
+                   help="a trained run to evaluate (repeatable)")
+    e.add_argument("--n", type=int, default=100, help="evaluation questions per regime")
+    e.add_argument("--tts", default=None, help="label of the policy to run with vote@N")
+    e.add_argument("--workers", type=int, default=2, help="rollout worker processes")
+    e.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars")
+    return e
 
 
 def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
@@ -173,17 +246,12 @@ def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m agents.rl.cli")
+    p = argparse.ArgumentParser(prog="python -m agents.rl.cli",
+                                description="train and evaluate the search policy")
     sub = p.add_subparsers(dest="cmd")
     add_train_arguments(sub.add_parser("train", help="train one policy"))
     add_default_arguments(sub.add_parser("default", help="the end-to-end default run"))
-    e = sub.add_parser("eval", help="evaluate baselines and trained runs")
-    e.add_argument("--run-dir", "--out", dest="run_dir", default="runs/eval")
-    e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR")
-    e.add_argument("--n", type=int, default=30, help="evaluation questions per regime")
-    e.add_argument("--tts", default=None, help="label of the policy to run with vote@N")
-    e.add_argument("--workers", type=int, default=2)
-    e.add_argument("--no-progress", dest="progress", action="store_false")
+    add_eval_arguments(sub.add_parser("eval", help="evaluate baselines and trained runs"))
     ns = p.parse_args(argv or ["default"])
     if ns.cmd == "train":
         train_from_args(ns)

@@ -61,22 +61,28 @@ def evaluate_agent(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = 
                    params: dict | None = None, samples: int = 1, seed: int = 0,
                    progress: bool = False, desc: str | None = None,
                    temperature: float = 1.0) -> dict[str, Any]:
-    """{"per_regime": {regime: stats}, "episodes": [record, ...]}."""
+    """{"per_regime": {regime: stats}, "scores": {regime: [score of task i, in task order]},
+    "episodes": [record, ...]} (the per-task scores feed the paired bootstrap)."""
     jobs = [Job(t, episode_seed("eval", seed, r, t.task_id, s), agent, greedy=samples == 1,
                 tag={"regime": r, "task": i, "sample": s}, temperature=temperature)
             for r, ts in tasks.items() for i, t in enumerate(ts) for s in range(samples)]
     results = sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
     per: dict[str, list[dict[str, float]]] = defaultdict(list)
+    scores: dict[str, list[float]] = {r: [0.0] * len(ts) for r, ts in tasks.items()}
     if samples == 1:
         for res in results:
-            per[res["tag"]["regime"]].append(episode_stats(res["record"]))
+            st = episode_stats(res["record"])
+            per[res["tag"]["regime"]].append(st)
+            scores[res["tag"]["regime"]][res["tag"]["task"]] = st["score"]
     else:
         by_task: dict[tuple[str, int], list[dict]] = defaultdict(list)
         for res in results:
             by_task[res["tag"]["regime"], res["tag"]["task"]].append(res)
         for (r, i), rs in by_task.items():
-            per[r].append(vote(tasks[r][i], rs))
-    return {"per_regime": {r: mean_stats(per[r]) for r in tasks},
+            st = vote(tasks[r][i], rs)
+            per[r].append(st)
+            scores[r][i] = st["score"]
+    return {"per_regime": {r: mean_stats(per[r]) for r in tasks}, "scores": scores,
             "episodes": [dict(res["record"], tag=res["tag"]) for res in results]}
 
 

@@ -52,12 +52,47 @@ def learning_curves(runs: dict[str, Path], train_regimes: dict[str, tuple[str, .
         ax.set_xlabel("iteration")
     for ax in axes[:, 0]:
         ax.set_ylabel("score")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    # Every run and split drawn in any panel (a run may have no points in the first one).
+    seen: dict[str, object] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    rows = max(1, -(-len(seen) // 6))
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=min(6, len(seen)),
+               fontsize=8)
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * rows, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _label_points(ax, pts: list[tuple[float, float, str]], colors: dict[str, str]) -> None:
+    """Label each point beside it; a label that would overlap one placed before it (they are
+    placed from the highest point down) or a marker moves down a line until it overlaps none;
+    labels take their point's colour. Extents are measured on the rendered text."""
+    if not pts:
+        return
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.transforms import Bbox
+    r = 6 * fig.dpi / 72  # a marker's half-size in pixels: labels keep off every point
+    markers = {name: Bbox.from_extents(px - r, py - r, px + r, py + r)
+               for (px, py), (_, _, name) in zip(
+                   ax.transData.transform([(x, y) for x, y, _ in pts]), pts)}
+    placed: list = []
+    for x, y, name in sorted(pts, key=lambda p: -p[1]):
+        others = placed + [b for n, b in markers.items() if n != name]
+        dy = 3.0  # points above the marker
+        while True:
+            t = ax.annotate(name, (x, y), xytext=(5, dy), textcoords="offset points",
+                            fontsize=8, va="bottom")
+            box = t.get_window_extent(renderer).expanded(1.0, 1.1)
+            if not any(box.overlaps(b) for b in others) or dy < -400:
+                break
+            t.remove()
+            dy -= 10.0
+        t.set_color(colors.get(name, "black"))  # a moved label is told apart by colour
+        placed.append(box)
 
 
 def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
@@ -73,20 +108,31 @@ def pareto(summary: dict[str, dict], axis: str, out: Path,
     of regimes; the front is drawn as a step line."""
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.5))
     axes = [axes] if len(groups) == 1 else list(axes)
+    to_label = []  # labelled once the layout is final: label offsets are in points
     for ax, group in zip(axes, groups):
         pts = [(s[group][axis], s[group]["score"], name) for name, s in summary.items()
                if group in s and s[group]]
         for k, (x, y, name) in enumerate(pts):
             ax.scatter([x], [y], color=f"C{k}", s=40, zorder=3)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            lo, hi = summary[name][group].get("ci", (None, None))
+            if lo is not None and hi is not None and lo == lo:  # the 95% interval (not nan)
+                ax.plot([x, x], [lo, hi], color=f"C{k}", alpha=0.5, lw=1.5, zorder=2)
+        to_label.append((ax, pts))
         front = pareto_front(pts)
         if front:
             ax.step([p[0] for p in front], [p[1] for p in front], where="post",
                     color="gray", alpha=0.6)
             ax.scatter([p[0] for p in front], [p[1] for p in front], s=140,
                        facecolors="none", edgecolors="gray", label="Pareto front")
-            ax.legend(fontsize=8, loc="lower right")
+        if pts:
+            # Room above the highest point for the legend, so that it hides no point.
+            top = max(max(p[1] for p in pts), max(
+                (summary[n][group].get("ci", (0, 0))[1] or 0) for _, _, n in pts))
+            ax.set_ylim(min(0.0, min(p[1] for p in pts)) - 0.02, max(1.0, top) * 1.22)
+            ax.legend(fontsize=8, loc="upper left", ncol=2)
         ax.set_xscale("log")
+        if pts:  # room on the right for the labels
+            ax.set_xlim(min(p[0] for p in pts) / 1.6, max(p[0] for p in pts) * 3.0)
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel("tokens per question" if axis == "tokens" else "latency per question (s)")
         ax.set_ylabel("mean score")
@@ -95,6 +141,8 @@ def pareto(summary: dict[str, dict], axis: str, out: Path,
                      fontsize=10)
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
+    for ax, pts in to_label:
+        _label_points(ax, pts, {name: f"C{k}" for k, (_, _, name) in enumerate(pts)})
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

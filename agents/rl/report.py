@@ -5,6 +5,10 @@ was trained on, the baselines to include, and which policy gets test-time comput
 by vote). Output (in `out`): eval.json (per agent: per-regime stats and the means over all
 regimes, over the regimes every run held out, over the training regimes), eval.csv,
 eval_episodes.jsonl, summary.md (markdown tables), pareto_cost.png, pareto_latency.png.
+Every score carries its number of questions and a bootstrap 95% interval (per regime, and
+for the means over regimes, resampled within each regime); every agent is also compared with
+the reference baseline (the heuristic) by a paired bootstrap over the same questions
+(`stats.py`): eval.json "vs_reference", summary.md's second table.
 Invariants: every agent sees the same evaluation tasks (the first `n_per_regime` of each
 regime's evaluation set, never a training question); held-out means are over regimes no
 trained run saw, so single- and multi-task runs are compared on the same tasks.
@@ -21,6 +25,9 @@ from .data import Data
 from .evaluate import STATS, evaluate_agent, overall
 from .plots import pareto
 from .rollout import Sampler
+from .stats import interval, paired
+
+GROUPS = ("train", "held_out", "all")
 
 
 def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, dict],
@@ -46,48 +53,97 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                                  temperature=tts_temperature if n > 1 else 1.0)
             for ep in res["episodes"]:
                 f.write(json.dumps(dict(ep, agent=label), default=str) + "\n")
-            per = res["per_regime"]
+            per, scores = res["per_regime"], res["scores"]
             own = trained_on.get(label.split(" vote@")[0], ())
-            summary[label] = {"per_regime": per, "all": overall(per, REGIME_NAMES),
-                              "held_out": overall(per, held_out),
-                              "train": overall(per, tuple(sorted(seen))),
-                              "trained_on": list(own), "samples": n}
+            regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
+            for r in per:
+                per[r]["ci"] = interval(scores, (r,), seed)
+            summary[label] = {"per_regime": per, "trained_on": list(own), "samples": n,
+                              "scores": scores}
+            for g, rs in regs.items():
+                summary[label][g] = dict(overall(per, rs), ci=interval(scores, rs, seed),
+                                         n=sum(len(scores.get(r, ())) for r in rs))
+    reference = next((b for b in ("heuristic", *baselines) if b in summary), None)
+    if reference:
+        regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
+        ref = summary[reference]["scores"]
+        for label, s in summary.items():
+            s["vs_reference"] = {
+                "reference": reference,
+                "per_regime": {r: paired(s["scores"], ref, (r,), seed) for r in tasks},
+                **{g: paired(s["scores"], ref, rs, seed) for g, rs in regs.items()}}
     report = {"held_out_regimes": list(held_out), "training_regimes": sorted(seen),
               "tts": {"policy": tts_policy, "samples": list(tts_samples),
                       "temperature": tts_temperature, "aggregation": "plurality vote"},
-              "n_per_regime": {r: len(ts) for r, ts in tasks.items()}, "agents": summary}
+              "n_per_regime": {r: len(ts) for r, ts in tasks.items()},
+              "intervals": "bootstrap 95% (2000 replicates, resampling questions within each "
+                           "regime); vs_reference: paired over the same questions",
+              "reference": reference, "agents": summary}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     with open(out / "eval.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["agent", "regime", *STATS, "n"])
+        w.writerow(["agent", "regime", *STATS, "n", "ci_lo", "ci_hi"])
         for label, s in summary.items():
             for r, st in s["per_regime"].items():
-                w.writerow([label, r, *(round(st[k], 5) for k in STATS), st["n"]])
+                w.writerow([label, r, *(round(st[k], 5) for k in STATS), st["n"],
+                            *(round(x, 5) for x in st["ci"])])
     pareto(summary, "tokens", out / "pareto_cost.png")
     pareto(summary, "latency", out / "pareto_latency.png")
-    (out / "summary.md").write_text(markdown(report))
+    (out / "summary.md").write_text(markdown(report, {
+        "Pareto: cost": "pareto_cost.png", "Pareto: latency": "pareto_latency.png",
+        "eval.json": "eval.json", "eval.csv": "eval.csv"}))
     return report
 
 
-def markdown(report: dict[str, Any]) -> str:
+def _ci(st: dict) -> str:
+    lo, hi = st.get("ci", [float("nan")] * 2)
+    return f"{st['score']:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _diff(d: dict) -> str:
+    return f"{d['diff']:+.3f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
+
+
+def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str:
+    """The tables of summary.md; `links` ({text: relative path}) are listed first."""
     agents = report["agents"]
     held = set(report["held_out_regimes"])
-    head = [f"{r}{'*' if r in held else ''}" for r in REGIME_NAMES]
+    n = report.get("n_per_regime", {})
+    head = [f"{r}{'*' if r in held else ''} (n={n.get(r, '?')})" for r in REGIME_NAMES]
+    any_agent = next(iter(agents.values()), {})
+    means = [f"{name} mean (n={any_agent.get(g, {}).get('n', '?')})" for g, name in
+             zip(GROUPS, ("train", "held-out", "all"))]
     tts = report.get("tts", {})
-    lines = ["Score per regime (* = held out by every trained run); cost and latency are "
-             "means over all six regimes, per question. Policies act greedily; 'vote@N' "
-             f"samples N rollouts at temperature {tts.get('temperature')} and answers by "
-             "plurality vote (cost: sum over the N; latency: the slowest, as they run in "
-             "parallel).", "",
-             "| agent | " + " | ".join(head) + " | train mean | held-out mean | all | tool "
-             "calls | tokens | latency (ms) |",
-             "|---" * (len(head) + 7) + "|"]
+    lines = []
+    if links:
+        lines += ["Files: " + ", ".join(f"[{k}]({v})" for k, v in links.items()), ""]
+    lines += ["Score per regime with its bootstrap 95% interval over the questions (n per "
+              "regime in the header; * = held out by every trained run); means are over "
+              "regimes, each regime weighing one. Cost and latency are means over all six "
+              "regimes, per question. Policies act greedily; 'vote@N' samples N rollouts at "
+              f"temperature {tts.get('temperature')} and answers by plurality vote (cost: "
+              "sum over the N; latency: the slowest, as they run in parallel).", "",
+              "| agent | " + " | ".join(head + means) + " | tool calls | tokens | latency (ms) |",
+              "|---" * (len(head) + len(means) + 4) + "|"]
     for name, s in agents.items():
         per = s["per_regime"]
-        lines.append(f"| {name} | " + " | ".join(f"{per[r]['score']:.3f}" for r in REGIME_NAMES)
-                     + f" | {s['train']['score']:.3f} | {s['held_out']['score']:.3f} | "
-                     f"{s['all']['score']:.3f} | {s['all']['tool_calls']:.1f} | "
-                     f"{s['all']['tokens']:.0f} | {1000 * s['all']['latency']:.1f} |")
+        lines.append(f"| {name} | " + " | ".join(_ci(per[r]) for r in REGIME_NAMES)
+                     + " | " + " | ".join(_ci(s[g]) for g in GROUPS)
+                     + f" | {s['all']['tool_calls']:.1f} | {s['all']['tokens']:.0f} | "
+                     f"{1000 * s['all']['latency']:.1f} |")
+    ref = report.get("reference")
+    if ref:
+        lines += ["", f"Difference from {ref} on the same questions, with its paired-bootstrap "
+                  "95% interval (an interval that contains 0 is no evidence of a difference).",
+                  "", "| agent | " + " | ".join(head + means) + " |",
+                  "|---" * (len(head) + len(means) + 1) + "|"]
+        for name, s in agents.items():
+            if name == ref or "vs_reference" not in s:
+                continue
+            v = s["vs_reference"]
+            lines.append(f"| {name} | " + " | ".join(_diff(v["per_regime"][r])
+                                                    for r in REGIME_NAMES)
+                         + " | " + " | ".join(_diff(v[g]) for g in GROUPS) + " |")
     lines += ["", "Per regime: score / tool calls / tokens / latency (ms), per question.", "",
               "| agent | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, s in agents.items():

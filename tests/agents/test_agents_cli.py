@@ -31,15 +31,21 @@ def test_world_then_eval_reusing_it(tmp_path, capsys):
     for agent in ("oracle", "heuristic"):
         for r in REGIME_NAMES:
             row = report["results"][agent][r]
-            assert row["n"] == 3 and set(row) >= {"score", "tool_calls", "tokens", "latency_s"}
+            assert row["n"] == 3 and set(row) >= {"score", "tool_calls", "tokens", "latency_s",
+                                                  "ci95"}
+            lo, hi = row["ci95"]
+            assert lo <= row["score"] <= hi
         assert report["results"][agent]["all"]["n"] == 18
+        assert "ci95_regime_mean" in report["results"][agent]["all"]
+    d = report["results"]["oracle"]["all"]["vs_heuristic"]
+    assert d["lo"] <= d["diff"] <= d["hi"] and d["n"] == 18
     assert all(report["results"]["oracle"][r]["score"] == 1.0 for r in REGIME_NAMES)
     assert set(report["bm25_recall_at_10"]) == set(REGIME_NAMES)
     episodes = [json.loads(x) for x in (edir / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 36 and {e["agent"] for e in episodes} == {"oracle", "heuristic"}
     rows = list(csv.DictReader(open(edir / "eval.csv")))
     assert len(rows) == 12 and set(rows[0]) == {"agent", "regime", "n", "score", "tool_calls",
-                                                "tokens", "latency_s"}
+                                                "tokens", "latency_s", "ci_lo", "ci_hi"}
 
 
 def test_synth_run_directory(tmp_path):

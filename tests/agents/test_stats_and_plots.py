@@ -1,0 +1,153 @@
+"""Bootstrap intervals (agents/rl/stats.py) and the plots' legends and labels."""
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.rl.plots import learning_curves, pareto
+from agents.rl.stats import interval, paired
+
+scores01 = st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=2, max_size=40)
+
+
+@settings(max_examples=30, deadline=None)
+@given(a=scores01, b=scores01)
+def test_interval_brackets_the_mean_of_regime_means(a, b):
+    s = {"x": a, "y": b}
+    lo, hi = interval(s, ("x", "y"), n_boot=300)
+    mean = (np.mean(a) + np.mean(b)) / 2
+    assert lo - 1e-12 <= mean <= hi + 1e-12
+    assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_paired_difference_of_identical_agents_is_exactly_zero():
+    s = {"x": [0.0, 1.0, 1.0, 0.0, 0.5] * 10}
+    d = paired(s, s, ("x",))
+    assert d["diff"] == d["lo"] == d["hi"] == 0.0 and d["n"] == 50
+
+
+def test_paired_interval_is_narrower_than_unpaired_for_correlated_agents():
+    rng = np.random.default_rng(0)
+    base = rng.random(100)
+    a = {"x": list((base > 0.5).astype(float))}
+    b = {"x": list(((base > 0.5) | (rng.random(100) < 0.1)).astype(float))}
+    d = paired(b, a, ("x",))
+    lo_a, hi_a = interval(a, ("x",))
+    assert d["lo"] >= 0.0 and (d["hi"] - d["lo"]) < (hi_a - lo_a)
+
+
+def test_paired_refuses_different_questions():
+    with pytest.raises(ValueError, match="same questions"):
+        paired({"x": [1.0, 0.0]}, {"x": [1.0]}, ("x",))
+    assert math.isnan(interval({}, ("x",))[0])
+
+
+def test_learning_curve_legend_lists_every_run(tmp_path):
+    runs = {}
+    for k, regime in enumerate(("constraint", "report", "numeric")):
+        path = tmp_path / f"run{k}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["iteration", "regime", "split", "score"])
+            for it in range(3):  # each run has points in one panel only
+                w.writerow([it, regime, "eval", 0.1 * it])
+        runs[f"run{k}"] = path
+    import matplotlib.pyplot as plt
+    captured = {}
+    orig = plt.Figure.legend
+
+    def spy(self, *args, **kwargs):
+        captured["labels"] = list(args[1]) if len(args) > 1 else []
+        return orig(self, *args, **kwargs)
+    plt.Figure.legend = spy
+    try:
+        learning_curves(runs, {r: ("constraint",) for r in runs}, tmp_path / "lc.png")
+    finally:
+        plt.Figure.legend = orig
+    assert captured["labels"] == ["run0 (eval)", "run1 (eval)", "run2 (eval)"]
+    assert (tmp_path / "lc.png").stat().st_size > 0
+
+
+def test_pareto_labels_do_not_overlap_and_the_legend_is_above_the_points(tmp_path):
+    import matplotlib.pyplot as plt
+    summary = {name: {g: {"tokens": 800.0 + i, "latency": 0.01, "score": 0.3 + 0.001 * i,
+                          "ci": [0.25, 0.35]} for g in ("train", "held_out", "all")}
+               for i, name in enumerate(["a-long-name", "b-long-name", "c-long-name"])}
+    figs = []
+    orig = plt.close
+    plt.close = lambda fig=None: figs.append(fig)  # keep the figure to inspect it
+    try:
+        pareto(summary, "tokens", tmp_path / "p.png")
+    finally:
+        plt.close = orig
+    fig = figs[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert len(boxes) == 3
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert not boxes[i].overlaps(boxes[j])
+        legend = ax.get_legend().get_window_extent(renderer)
+        pts = ax.transData.transform([(800.0 + i, 0.3 + 0.001 * i) for i in range(3)])
+        assert all(not legend.contains(x, y) for x, y in pts)
+    plt.close(fig)
+
+
+class FakeSampler:
+    """Stands in for the worker pool: the score of a task is fixed by (agent, task index)."""
+
+    def run(self, jobs, params, desc=None, progress=False):
+        out = []
+        for j in jobs:
+            i = j.tag["task"]
+            score = float((i + (0 if j.agent == "heuristic" else 1)) % 3 == 0)
+            out.append({"tag": j.tag, "record": {
+                "score": score, "answer": str(i),
+                "cost": {"tool_calls": 2, "tokens": 100, "wall_seconds": 0.01}}})
+        return out
+
+
+def test_run_evaluation_reports_intervals_and_paired_differences(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from agents.rl.report import run_evaluation
+    from agents.tasks import REGIME_NAMES, Task
+    tasks = {r: [Task(f"{r}-{i}", r, 1, "q", "a", "value", [], f"{r}:{i}") for i in range(12)]
+             for r in REGIME_NAMES}
+    data = SimpleNamespace(eval_tasks=tasks)
+    rep = run_evaluation(tmp_path, data, FakeSampler(), {"pol": {}}, {"pol": ("constraint",)},
+                         baselines=("random", "heuristic"), progress=False)
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["n_per_regime"] == {r: 12 for r in REGIME_NAMES}
+    pol = saved["agents"]["pol"]
+    for r in REGIME_NAMES:
+        lo, hi = pol["per_regime"][r]["ci"]
+        assert lo <= pol["per_regime"][r]["score"] <= hi
+    assert pol["all"]["n"] == 72 and pol["held_out"]["n"] == 60 and pol["train"]["n"] == 12
+    d = pol["vs_reference"]["all"]
+    assert pol["vs_reference"]["reference"] == "heuristic" and d["lo"] <= d["diff"] <= d["hi"]
+    text = (tmp_path / "summary.md").read_text()
+    assert "(n=12)" in text and "[pareto_cost.png]" not in text
+    assert "(pareto_cost.png)" in text and "Difference from heuristic" in text
+    assert rep["agents"]["heuristic"]["vs_reference"]["all"]["diff"] == 0.0
+
+
+def test_train_hold_out_trains_on_every_other_regime(monkeypatch):
+    import argparse
+
+    import agents.rl.cli as cli
+    from agents.tasks import REGIME_NAMES
+    seen = {}
+    monkeypatch.setattr(cli, "train", lambda run_dir, resume, **kw: seen.update(kw))
+    p = cli.add_train_arguments(argparse.ArgumentParser())
+    cli.train_from_args(p.parse_args(["--hold-out", "numeric"]))
+    assert tuple(seen["regimes"]) == tuple(r for r in REGIME_NAMES if r != "numeric")
+    assert "(default: 6)" in p.format_help() or "default: 6" in p.format_help()
