@@ -82,7 +82,8 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
             raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",
                                    src.loc(src.node))
     body = Region((), tuple(builder.current), tuple(out_leaves))
-    function = Function(fn.__name__, params, body, treedef, out_tree, src.loc(src.node),
+    name = fn.__name__ if fn.__name__.isidentifier() else "lambda_"   # names generated functions
+    function = Function(name, params, body, treedef, out_tree, src.loc(src.node),
                         tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined))
     return verify(function, "frontend")

@@ -45,7 +45,7 @@ def read_source(fn: Any) -> SourceInfo:
             "coarsen compiles functions defined with `def` in a file")
     loc = _definition_loc(fn)
     if fn.__name__ == "<lambda>":
-        raise UnsupportedError("lambdas are not supported", loc, "define the function with `def`")
+        return _read_lambda(fn, loc)
     try:
         lines, first = inspect.getsourcelines(fn)
         filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
@@ -85,3 +85,45 @@ def _first_yield(fn_node: ast.FunctionDef) -> ast.AST | None:
             continue
         todo.extend(reversed(list(ast.iter_child_nodes(node))))
     return None
+
+
+def _read_lambda(fn: Any, loc: Loc) -> SourceInfo:
+    """A lambda's source: the one lambda of its parameters on its line, as `def <lambda>`."""
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    except (OSError, TypeError) as err:
+        raise UnsupportedError(f"cannot read the source of a lambda: {err}", loc,
+                               "define the function in a file (not in a REPL or exec)") from None
+    raw = "".join(lines)
+    text = textwrap.dedent(raw)
+    col_offset = len(lines[0]) - len(lines[0].lstrip()) if text != raw else 0
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:   # the lambda's lines are part of a larger statement: parse them as an expression
+        try:
+            tree = ast.parse("(\n" + text + "\n)")
+            first -= 1
+        except SyntaxError:
+            raise UnsupportedError("cannot parse the lambda's source lines", loc,
+                                   "define the function with `def`") from None
+    params = list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == fn.__code__.co_firstlineno - first + 1
+             and [a.arg for a in n.args.args] == params]
+    if len(found) != 1:
+        raise UnsupportedError("cannot tell which lambda on this line is meant" if found else
+                               "cannot find the lambda in its source line", loc,
+                               "define the function with `def`")
+    (node,) = found
+    fn_node = ast.FunctionDef(name="<lambda>", args=node.args, body=[ast.Return(node.body)], decorator_list=[],
+                              returns=None, type_comment=None)
+    ast.copy_location(fn_node, node)
+    ast.copy_location(fn_node.body[0], node.body)
+    namespace = dict(fn.__globals__)
+    if fn.__closure__:
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+            try:
+                namespace[name] = cell.cell_contents
+            except ValueError:
+                pass
+    return SourceInfo(fn, fn_node, text, filename, first - 1, col_offset, namespace)

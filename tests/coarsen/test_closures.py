@@ -88,3 +88,16 @@ def test_recursion_that_depends_on_data_is_refused_at_the_call(fn):
     with pytest.raises(coarsen.UnsupportedError, match="does not stop when tracing") as info:
         coarsen.jit(fn, target="numpy")(1.0, 3)
     assert info.value.filename == __file__
+
+
+W = 3.0
+
+
+def test_lambdas_as_transformed_functions():
+    assert coarsen.grad(lambda x: x * x * W, target="numpy")(2.0) == 12.0
+    g = coarsen.grad(
+        lambda x: x ** 3,
+        target="numpy")
+    assert g(2.0) == 12.0
+    np.testing.assert_allclose(coarsen.hessian(lambda x: np.sum(x ** 3), target="numpy")(np.array([1.0, 2.0])),
+                               np.diag([6.0, 12.0]))
