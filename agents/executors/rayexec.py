@@ -34,6 +34,19 @@ def _code_path() -> str:
         os.pathsep) if p and p != root])
 
 
+def connect(address: str | None = None, num_cpus: int = 2) -> None:
+    """Join the Ray cluster at `address`, or start a private local Ray: `num_cpus` CPUs, on
+    the loopback interface (nothing listens beyond 127.0.0.1), no dashboard. Either way the
+    job's workers import this checkout's code (see `_code_path`)."""
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")  # see local.py
+    env = {"env_vars": {"PYTHONPATH": _code_path()}}
+    if address:
+        ray.init(address=address, log_to_driver=False, runtime_env=env)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False, runtime_env=env)
+
+
 class _Worker:
     """The actor: holds whatever `init` set up (e.g. a loaded search index) between calls."""
 
@@ -81,16 +94,8 @@ class RayExecutor(Executor):
         self.workers = workers
         self.started = False
         if not ray.is_initialized():
-            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")  # see local.py
-            env = {"env_vars": {"PYTHONPATH": _code_path()}}
-            if address:
-                ray.init(address=address, log_to_driver=False, runtime_env=env)
-            else:
-                # a private local Ray on the loopback interface, sized like the machine
-                # the project targets; nothing listens beyond 127.0.0.1
-                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False, runtime_env=env)
-                self.started = True
+            connect(address, num_cpus)
+            self.started = not address
         actor = ray.remote(num_cpus=1 if address else 0, max_restarts=-1,
                            max_task_retries=-1)(_Worker)
         self.actors = [actor.remote(init, tuple(initargs)) for _ in range(workers)]

@@ -1,0 +1,190 @@
+"""Executors (the embedded local one) and asynchronous OAPL.
+
+The local executor keeps call order, runs each worker's init, and replaces a worker killed
+with SIGKILL (its calls run again). The asynchronous loop at max_lag 0 is the synchronous loop
+step for step; with an enforced lag every episode records the version that sampled it; a
+learner killed mid-run (a real process, SIGKILL) resumes to the uninterrupted state, and so
+does a run whose worker is killed. The tests with a real Ray are in test_ray_executor.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.executors import LocalExecutor, make_executor
+from agents.rl import Sampler, TrainConfig, prepare, train_run
+from agents.rl import trainer
+from agents.rl.async_oapl import check_config
+from agents.rl.cli import train
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = dict(eval_per_regime=6, synth_per_round=180, synth_rounds=1)
+SMALL = dict(iterations=4, questions_per_iter=8, group_size=4, grad_steps=4,
+             curve_per_regime=0, progress=False, **DATA)
+_STATE: dict = {}
+
+
+def _set(v):
+    _STATE["v"] = v
+
+
+def _get(x):
+    return _STATE.get("v"), x
+
+
+def _slow_square(x):
+    time.sleep(0.05)
+    return x * x
+
+
+def test_local_executor_keeps_order_and_runs_each_workers_init():
+    with LocalExecutor(2, _set, (7,)) as ex:
+        assert ex.map(_get, [(i,) for i in range(20)]) == [(7, i) for i in range(20)]
+    with LocalExecutor(1, _set, (8,)) as ex:  # this process
+        assert ex.map(_get, [(1,), (2,)]) == [(8, 1), (8, 2)]
+
+
+def test_local_executor_replaces_a_killed_worker_and_reruns_its_calls():
+    with LocalExecutor(2) as ex:
+        handles = [ex.submit(_slow_square, i) for i in range(40)]
+        time.sleep(0.3)
+        os.kill(ex.worker_pids()[0], signal.SIGKILL)
+        assert [h.result() for h in handles] == [i * i for i in range(40)]
+        assert ex.restarts >= 1
+
+
+def test_bad_executor_and_lag_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown executor"):
+        make_executor("spark")
+    with pytest.raises(ValueError, match="needs --executor ray"):
+        make_executor("local", address="ray://x:1")
+    for kw, msg in ((dict(max_lag=-1), "max_lag"), (dict(replay=0), "replay"),
+                    (dict(lag_mode="free"), "lag_mode")):
+        with pytest.raises(ValueError, match=msg):
+            check_config(TrainConfig(**kw))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("async-data")
+    prepare(d, **DATA)
+    return d
+
+
+def _cfg(tmp_path, data_dir, name, **kw) -> TrainConfig:
+    return TrainConfig(run_dir=str(tmp_path / name), data_dir=str(data_dir),
+                       **dict(SMALL, **kw))
+
+
+def _lines(run_dir: Path, drop=("version", "lag")) -> list[dict]:
+    out = []
+    for line in (run_dir / "rollouts.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        d["cost"].pop("wall_seconds")
+        d["cost"].pop("tool_seconds")
+        for k in drop:
+            d.pop(k, None)
+        out.append(d)
+    return out
+
+
+def _same_params(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_lag_zero_is_the_synchronous_loop_exactly(data_dir, tmp_path, monkeypatch):
+    data = prepare(data_dir, **DATA)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        sync = train_run(_cfg(tmp_path, data_dir, "sync", iterations=3), data=data, sampler=s)
+        monkeypatch.setattr(trainer, "is_async", lambda cfg: True)
+        asyn = train_run(_cfg(tmp_path, data_dir, "async", iterations=3), data=data, sampler=s)
+    assert _same_params(sync.params, asyn.params)
+    assert [m["loss_last"] for m in sync.metrics] == [m["loss_last"] for m in asyn.metrics]
+    assert _lines(tmp_path / "sync") == _lines(tmp_path / "async")
+    assert all(d["lag"] == 0 for d in _lines(tmp_path / "async", drop=()))
+
+
+@pytest.mark.slow
+def test_enforced_lag_records_versions_and_replay_and_bound_mode(data_dir, tmp_path):
+    data = prepare(data_dir, **DATA)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        res = train_run(_cfg(tmp_path, data_dir, "lag2", max_lag=2, replay=2), data=data,
+                        sampler=s)
+        bound = train_run(_cfg(tmp_path, data_dir, "bound", max_lag=1, lag_mode="bound"),
+                          data=data, sampler=s)
+    for d in _lines(tmp_path / "lag2", drop=()):
+        b = d["iteration"] - 1
+        assert d["version"] == max(0, b - 2) and d["lag"] == b - d["version"]
+    assert [m["lag_max"] for m in res.metrics] == [0, 1, 2, 2]
+    # lags at use: replay reuses a batch one update later, one version staler
+    assert [m["lags_used"] for m in res.metrics] == ["0", "1 1", "2 2", "3 2"]
+    assert [m["replay_batches"] for m in res.metrics] == [1, 2, 2, 2]
+    assert [m["decisions"] for m in res.metrics][1] > res.metrics[1]["episodes"]
+    lags = [d["lag"] for d in _lines(tmp_path / "bound", drop=())]
+    assert len(lags) == 4 * 32 and set(lags) <= {0, 1}
+    assert not any((tmp_path / "lag2" / "spool").iterdir())  # all covered by checkpoints
+
+
+def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
+    argv = [sys.executable, "-m", "agents.rl.cli", "train", "--run-dir", str(run_dir), *extra]
+    for k, v in cfg.items():
+        argv += ["--no-progress"] if k == "progress" else [f"--{k.replace('_', '-')}", str(v)]
+    return argv
+
+
+def kill_after_first_checkpoint(argv: list[str], run_dir: Path, delay: float = 0.3) -> None:
+    """Run the CLI in a process and SIGKILL it inside its second update."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    first = run_dir / "ckpt" / "iter-0001.pkl"
+    deadline = time.time() + 240
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert first.exists(), (proc.stderr.read().decode()[-2000:] if proc.poll() is not None
+                            else "timeout")
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+@pytest.mark.slow
+def test_killed_learner_resumes_to_the_uninterrupted_state(data_dir, tmp_path):
+    common = dict(SMALL, data_dir=str(data_dir), workers=2, max_lag=1, replay=2)
+    ref = train(tmp_path / "ref", **common)
+    kill_after_first_checkpoint(_cli(tmp_path / "kill", common), tmp_path / "kill")
+    assert not (tmp_path / "kill" / "ckpt" / "iter-0004.pkl").exists()
+    resumed = train(tmp_path / "kill", resume=True, **common)
+    assert _same_params(ref.params, resumed.params)
+    assert _lines(tmp_path / "ref", drop=()) == _lines(tmp_path / "kill", drop=())
+    assert [m["loss_last"] for m in ref.metrics] == [m["loss_last"] for m in resumed.metrics]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_mid_run_changes_nothing(data_dir, tmp_path):
+    data = prepare(data_dir, **DATA)
+    cfg = _cfg(tmp_path, data_dir, "ref", max_lag=1)
+    ref = train_run(cfg, data=data, sampler=Sampler(str(data.index_dir), workers=1))
+    with Sampler(str(data.index_dir), workers=2) as s:
+        def killer():
+            first = tmp_path / "killed" / "ckpt" / "iter-0001.pkl"
+            while not first.exists():
+                time.sleep(0.01)
+            os.kill(s.executor.worker_pids()[0], signal.SIGKILL)
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        res = train_run(cfg.replace(run_dir=str(tmp_path / "killed")), data=data, sampler=s)
+        t.join(5)
+        assert s.executor.restarts >= 1
+    assert _same_params(ref.params, res.params)
+    assert _lines(tmp_path / "ref", drop=()) == _lines(tmp_path / "killed", drop=())
