@@ -22,7 +22,6 @@ from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
 from coarsen.frontend.bindings import Method, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
-from coarsen.frontend.containers import ContainerLowering
 from coarsen.frontend.closures import ClosureLowering
 from coarsen.frontend.containers import ContainerLowering
 from coarsen.frontend.expressions import ExpressionLowering
