@@ -345,6 +345,17 @@ def jit(fn: Callable | None = None, target: str | None = None):
     """`fn` compiled for a target (the primal program, no derivative)."""
     if fn is None:
         return lambda f: jit(f, target=target)
+    if isinstance(fn, _Transformed):
+        # jit(grad(f)) is grad(f), compiled already (in reverse mode: compiling its IR would give
+        # the forward-mode gradient, a JVP per input element); jit(jit(f)) is jit(f)
+        if target is None or target == fn.target:
+            return fn
+        import copy
+        same = copy.copy(fn)
+        same.programs, same.runners = {}, {}
+        same.__dict__.pop("entry", None)
+        same.target = target
+        return same
     return _Jit(fn, None, target or DEFAULT_TARGET)
 
 

@@ -64,3 +64,12 @@ def test_coarsen_torch_after_import_coarsen():
     code = "import coarsen; print(callable(coarsen.torch.function))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "True", out.stderr
+
+
+def test_jit_of_grad_is_the_reverse_mode_gradient():
+    g = coarsen.grad(row_energy, target="numpy")
+    assert coarsen.jit(g) is g
+    x = np.linspace(-1.0, 1.0, 5)
+    on_numpy = coarsen.jit(coarsen.grad(row_energy), target="numpy")
+    np.testing.assert_allclose(on_numpy(x, 0.5), g(x, 0.5), rtol=1e-14)
+    assert "_vjp" in on_numpy.source(x, 0.5)   # the reverse-mode program, not a loop of JVPs
