@@ -327,3 +327,40 @@ def test_rebinding_a_global_that_an_inner_function_reads_recompiles():
         assert (second(1.5), hess(1.5), outer(1.5)) == (6.0, 6.0, 13.5)
     finally:
         SCALE = 2.0
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=max(1, EXAMPLES // 5))
+@given(prog=programs("scalar"), seed=st.integers(0, 2**16))
+def test_hessian_against_differences_of_grad_and_symmetric(prog, seed):
+    """The Hessian (reverse over forward) of generated scalar programs w.r.t. an array or a
+    scalar argument: central differences of coarsen's gradient, and symmetry."""
+    np_mod, _ = load(prog, _DIR)
+    nums = prog.float_argnums
+    assume(nums)
+    args = prog.inputs(seed)
+    assume(_reference(np_mod.f, args) is not None)
+    k = nums[seed % len(nums)]
+    note(f"args = {args!r}, hessian w.r.t. argument {k}")
+    h = np.asarray(_compiled(lambda: hessian(np_mod.f, argnums=k, target="numpy")(*args)))
+    grad = coarsen.grad(np_mod.f, argnums=k, target="numpy")
+    x = args[k]
+    size = int(np.prod(np.shape(x)))
+    flat_h = h.reshape(size, size)
+    for j in range(size):
+        columns = []
+        for step in (1e-4, 1e-5):
+            moved = []
+            for sign in (1.0, -1.0):
+                xs = np.array(x, dtype=np.float64).reshape(-1).copy()
+                xs[j] += sign * step
+                moved_arg = xs.reshape(np.shape(x)) if np.ndim(x) else float(xs[0])
+                shifted = list(args)
+                shifted[k] = moved_arg
+                assume(_reference(np_mod.f, tuple(shifted)) is not None)
+                moved.append(np.asarray(grad(*shifted), dtype=np.float64).reshape(-1))
+            columns.append((moved[0] - moved[1]) / (2 * step))
+        if not np.allclose(columns[0], columns[1], rtol=1e-4, atol=1e-6):
+            continue   # a branch boundary or kink within a step: differences do not settle
+        np.testing.assert_allclose(flat_h[:, j], columns[1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(flat_h, flat_h.T, rtol=1e-9, atol=1e-9)
