@@ -64,6 +64,13 @@ def signature(args: tuple) -> tuple:
     return treedef, tuple(type_of_arg(v) for v in leaves)
 
 
+def _trace(fn: Callable, *args: Any, **kwargs: Any) -> Function:
+    """`coarsen.frontend.trace`, imported on a cache miss only (the tracer's op table imports
+    phicalc and SymPy); a module-level name, so tests can count the traces a call makes."""
+    from coarsen.frontend import trace
+    return trace(fn, *args, **kwargs)
+
+
 def wrt_positions(arg_tree, argnums) -> list[int]:
     offsets = np.cumsum([0] + [tree.num_leaves(d) for d in arg_tree[1]])
     return [int(k) for a in argnums for k in range(offsets[a], offsets[a + 1])]
@@ -125,7 +132,6 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                        guard=deps.Reads.replay(fn, meta["manifest"]).guard())
     passes: dict = {}
     reads = deps.Reads(fn)
-    from coarsen.frontend import trace as _trace
     from coarsen.passes import run_pipeline
     traced = _trace(fn, *args, reads=reads)
     ir = run_pipeline(traced, passes)
