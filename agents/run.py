@@ -35,14 +35,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .baselines import AGENT_NAMES, make_agent, run_episode
-from .env import SearchEnv
+from .baselines import AGENT_NAMES
 from .tasks import REGIME_NAMES, sample_tasks
 from .tools import SearchIndex
 from .world import DEFAULT_SCALE, World, build_world
 from .rl.stats import interval, paired
-from .rl.cli import (add_default_arguments, add_train_arguments, default_from_args, evaluate,
-                     markdown, run_default, train, train_from_args)
+from .rl.cli import (add_default_arguments, add_executor_arguments, add_train_arguments,
+                     default_from_args, evaluate, markdown, run_default, train,
+                     train_from_args)
+from .rl.rollout import Job, Sampler
 
 __all__ = ["main", "train", "evaluate", "run_default"]
 
@@ -74,6 +75,13 @@ def _write_world_json(out: Path, world: World, seconds: float, index: SearchInde
                          "runbooks": len(world.runbooks), "projects": len(world.projects),
                          "notes": len(world.notes), "action_items": len(world.actions)}}
     (out / "world.json").write_text(json.dumps(meta, indent=2))
+
+
+def _sampler(args: argparse.Namespace, out: Path, step_budget: int) -> Sampler:
+    """Episode workers over the run's persisted index (`--workers`, `--executor`)."""
+    index_dir = Path(args.world) / "index" if getattr(args, "world", None) else out / "index"
+    return Sampler(str(index_dir), step_budget, args.workers, args.executor,
+                   args.ray_address or None)
 
 
 def cmd_world(args: argparse.Namespace, out: Path) -> None:
@@ -119,15 +127,13 @@ def summarize(records: list[dict]) -> dict:
 
 def cmd_eval(args: argparse.Namespace, out: Path) -> None:
     world, index = _world(args, out)
-    env = SearchEnv(index, step_budget=args.step_budget)
     tasks = {r: sample_tasks(world, r, args.n, args.split, args.seed) for r in args.regimes}
-    jobs = [(a, t) for a in args.agents for r in args.regimes for t in tasks[r]]
-    records: list[dict] = []
+    jobs = [Job(t, args.seed, a) for a in args.agents for r in args.regimes for t in tasks[r]]
+    with _sampler(args, out, args.step_budget) as sampler:  # local processes or Ray
+        records = [r["record"] for r in sampler.run(jobs, None, "episodes", progress=True)]
     with open(out / "episodes.jsonl", "w") as f:
-        for name, task in tqdm(jobs, desc="episodes"):
-            rec = run_episode(env, make_agent(name), task, seed=args.seed)
+        for rec in records:
             f.write(json.dumps(rec) + "\n")
-            records.append(rec)
     results: dict = {}
     rows = []
     scores = {name: {r: [x["score"] for x in records if x["agent"] == name and
@@ -174,9 +180,11 @@ def cmd_synth(args: argparse.Namespace, out: Path) -> None:
     protect_tasks = [t for r in REGIME_NAMES
                      for t in sample_tasks(world, r, args.eval_n, "eval", args.seed)]
     protect = [t.question for t in protect_tasks]
-    res = synthesize(index, protect, per_round=args.per_round, rounds=args.rounds,
-                     rollouts=args.rollouts, seed=args.seed, progress=True,
-                     dup_threshold=args.dup_threshold, eval_tasks=protect_tasks)
+    with _sampler(args, out, 12) as sampler:  # the solver rollouts: local processes or Ray
+        res = synthesize(index, protect, per_round=args.per_round, rounds=args.rounds,
+                         rollouts=args.rollouts, seed=args.seed, progress=True,
+                         dup_threshold=args.dup_threshold, eval_tasks=protect_tasks,
+                         sampler=sampler)
     res.write_jsonl(out / "synth.jsonl")
     with open(out / "dropped.jsonl", "w") as f:
         for d in res.dropped:
@@ -235,6 +243,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR",
                    help="evaluate trained policies (with the baselines) instead")
     e.add_argument("--tts", default=None, help="label of a policy to also run with vote@N")
+    for name in ("eval", "synth"):
+        sub.choices[name].add_argument("--workers", type=int, default=2,
+                                       help="episode workers")
+        add_executor_arguments(sub.choices[name])
     s = sub.choices["synth"]
     s.add_argument("--rounds", type=int, default=2, help="synthesis rounds (each with a "
                    "stronger solver)")
@@ -259,7 +271,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "eval" and args.policy:
         policies = dict(x.split("=", 1) for x in args.policy)
-        print(markdown(evaluate(args.out, policies, eval_per_regime=args.n, tts=args.tts)))
+        print(markdown(evaluate(args.out, policies, eval_per_regime=args.n, tts=args.tts,
+                                workers=args.workers, executor=args.executor,
+                                ray_address=args.ray_address or None)))
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

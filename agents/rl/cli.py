@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..executors import EXECUTORS
 from ..tasks import REGIME_NAMES
 from .config import TrainConfig, config_fields
 from .data import prepare
@@ -61,9 +62,11 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
              data_dir: str | Path | None = None, world_seed: int = 0, scale: int = 2000,
              eval_per_regime: int = 100, baselines: tuple[str, ...] = ("random", "heuristic"),
              tts: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
-             workers: int = 2, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+             workers: int = 2, seed: int = 0, progress: bool = True,
+             executor: str = "local", ray_address: str | None = None) -> dict[str, Any]:
     """Evaluate baselines and trained runs ({label: run dir}) on all six regimes; writes
-    eval.json, eval.csv, summary.md and the Pareto plots into `out_dir`."""
+    eval.json, eval.csv, summary.md and the Pareto plots into `out_dir`. Episodes run on
+    `executor` ("local" processes or "ray", see `agents.executors`)."""
     loaded = {label: load_policy(d) for label, d in (policies or {}).items()}
     made_with: dict[str, Any] = {"eval_per_regime": eval_per_regime}
     if data_dir is None and loaded:
@@ -76,7 +79,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
                      "synth_per_round": cfg.synth_per_round, "synth_rounds": cfg.synth_rounds}
     data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, progress=progress,
                    **made_with)
-    with Sampler(str(data.index_dir), 12, workers) as sampler:
+    with Sampler(str(data.index_dir), 12, workers, executor, ray_address) as sampler:
         return run_evaluation(Path(out_dir), data, sampler,
                               {k: p for k, (p, _) in loaded.items()},
                               {k: c.regimes for k, (_, c) in loaded.items()}, baselines,
@@ -96,7 +99,8 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
     t_data = time.perf_counter() - t0
     results: dict[str, TrainResult] = {}
     reused = []
-    with Sampler(str(data.index_dir), base.step_budget, workers) as sampler:
+    with Sampler(str(data.index_dir), base.step_budget, workers, base.executor,
+                 base.ray_address or None) as sampler:
         for label, regimes in DEFAULT_RUNS.items():
             cfg = base.replace(run_dir=str(root / label), regimes=regimes)
             existed = (root / label / "policy.npz").exists()
@@ -176,7 +180,22 @@ FIELD_HELP = {
                        "fewer)",
     "curve_per_regime": "questions per regime of the greedy learning-curve evaluation",
     "workers": "rollout worker processes",
+    "executor": "where episodes run: local processes or Ray actors",
+    "ray_address": "address of a running Ray cluster (empty: start a local Ray)",
+    "max_lag": "asynchronous training: batch b is sampled by policy version >= b - max_lag "
+               "(0: synchronous)",
+    "lag_mode": "enforce: exactly version b - max_lag (deterministic); bound: the newest "
+                "version a worker was sent",
+    "replay": "an update trains on the last `replay` batches",
 }
+CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound")}
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help=FIELD_HELP["executor"])
+    p.add_argument("--ray-address", default="", help=FIELD_HELP["ray_address"])
+    return p
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -203,7 +222,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                            help=help_)
         else:
             p.add_argument(flag, type=type(f.default), default=f.default, help=help_,
-                           choices=("oapl", "grpo") if f.name == "algo" else None)
+                           choices=CHOICES.get(f.name))
     return p
 
 
@@ -223,7 +242,7 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
-    return p
+    return add_executor_arguments(p)
 
 
 def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -237,11 +256,12 @@ def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     e.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
-    return e
+    return add_executor_arguments(e)
 
 
 def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
-    return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress)
+    return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress,
+                       executor=ns.executor, ray_address=ns.ray_address)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -258,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     elif ns.cmd == "eval":
         pol = dict(x.split("=", 1) for x in ns.policy)
         rep = evaluate(ns.run_dir, pol, eval_per_regime=ns.n, tts=ns.tts,
-                       workers=ns.workers, progress=ns.progress)
+                       workers=ns.workers, progress=ns.progress, executor=ns.executor,
+                       ray_address=ns.ray_address or None)
         print(markdown(rep))
     else:
         default_from_args(ns)
