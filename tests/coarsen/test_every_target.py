@@ -109,6 +109,7 @@ def test_ties_and_kinks_follow_the_documented_semantics(fn, args, argnums, value
     assert_grads(g, grads, f"{fn.__name__}{args} on {target}")
 
 
+@pytest.mark.slow   # a prange loop compiled per target: ~5 CPU-seconds on cpu
 @pytest.mark.parametrize("target", TARGETS)
 def test_vmap_of_ties_and_kinks(target):
     """One batch holds tie points and ordinary points: each lane its own branch."""
@@ -214,6 +215,7 @@ def torch_reference(name, *args):
     return float(out.detach()), tuple(g.numpy() for g in grads)
 
 
+@pytest.mark.slow   # four large programs compiled per target: ~6 CPU-seconds on cpu
 @pytest.mark.parametrize("target", TARGETS)
 def test_arrays_larger_than_a_block_match_torch(target):
     inp = big_inputs()

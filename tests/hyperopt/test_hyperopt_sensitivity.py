@@ -46,6 +46,7 @@ def test_tiny_sensitivity_run(tmp_path: Path) -> None:
     assert heights == [0, 1, 3]
 
 
+@pytest.mark.slow   # a short benchmark run on both backends: ~5 CPU-seconds
 def test_numpy_backend_run_matches_torch_backend(value_and_grad: Callable) -> None:
     """The experiment's two backends train the same model along the same trajectory."""
     bench = _bench()
