@@ -30,7 +30,7 @@ import sympy as sp
 from coarsen.errors import UNKNOWN_LOC, UnsupportedError
 from coarsen.ir.builder import Builder
 from coarsen.ir.nodes import CONTROL, Function, Instr, Op, Region, Value
-from coarsen.ir.types import BOOL, F64, I64
+from coarsen.ir.types import I64
 
 Tangent = Value | None
 TANGENT: dict[Op, Callable] = {}
@@ -340,19 +340,45 @@ def _linear_reduction(fw, instr, args, r, ts):
 
 @tangent_rule(Op.MAX, Op.MIN)
 def _extremum(fw, instr, args, r, ts):
-    """The mean of the tangents at the positions where x equals the extremum (JAX's rule; at
-    a tie reverse mode gives the first such position the whole cotangent instead)."""
+    """The tangent at the first position where x equals the extremum (in C order, or along the
+    axis): reverse mode's rule (`rt.extremum_mask_*`), so that at a tie both modes agree. A
+    counted loop over the positions (or over the axis) carries the tangent found so far."""
     (x,), (dx,) = args, ts
     axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
-    r_keep = r
-    if axis is not None and not keep:
-        axis_n = axis % x.type.rank
-        pattern = tuple("n" if d == axis_n else "s000" for d in range(x.type.rank))
-        r_keep = fw.emit(Op.GETITEM, (r,), {"index": pattern})
-    mask = fw.emit(Op.CAST, (fw.emit(Op.EQ, (x, r_keep)),), {"dtype": "f64"})
-    attrs = dict(instr.attrs)
-    total = fw.emit(Op.SUM, (fw.emit(Op.MUL, (mask, dx)),), attrs)
-    return fw.emit(Op.DIV, (total, fw.emit(Op.SUM, (mask,), attrs)))
+    b = fw.b
+    if axis is None:
+        size = b.const(1)
+        for d in range(x.type.rank):
+            size = fw.emit(Op.MUL, (size, fw.emit(Op.SHAPE, (x,), {"dim": d})))
+        xs, dxs = (fw.emit(Op.RESHAPE, (v, size)) for v in (x, dx))
+        target = fw.emit(instr.op, (x,), {"axis": None, "keepdims": False})
+        pattern, count, init_t, init_found = ("i",), size, fw.const(0.0), b.const(False)
+    else:
+        axis = axis % x.type.rank
+        xs, dxs = x, dx
+        target = fw.emit(instr.op, (x,), {"axis": axis, "keepdims": False})
+        pattern = tuple("i" if d == axis else "s000" for d in range(x.type.rank))
+        count = fw.emit(Op.SHAPE, (x,), {"dim": axis})
+        init_t = fw.zeros_like(target)
+        init_found = fw.emit(Op.CAST, (fw.zeros_like(target),), {"dtype": "bool"})
+    i = b.new_value(I64, "k")
+    t_param, found_param = b.new_value(init_t.type, "ext_dot"), b.new_value(init_found.type, "found")
+    with b.region() as block:
+        xi = fw.emit(Op.GETITEM, (xs, i), {"index": pattern})
+        dxi = fw.emit(Op.GETITEM, (dxs, i), {"index": pattern})
+        hit = fw.emit(Op.AND, (fw.emit(Op.EQ, (xi, target)), fw.emit(Op.NOT, (found_param,))))
+        t_next = fw.emit(Op.WHERE, (hit, dxi, t_param))
+        found_next = fw.emit(Op.OR, (found_param, hit))
+    body = Region((i, t_param, found_param), tuple(block), (t_next, found_next))
+    t, _ = b.emit_control(Op.FOR, (b.const(0), count, b.const(1), init_t, init_found),
+                          [init_t.type, init_found.type], (body,), fw.loc, ["ext_dot", "found"])
+    if keep:
+        if axis is None:   # a (1, ..., 1) array (Numba cannot index a float with None)
+            ones = fw.emit(Op.ZEROS, (b.const(1),) * x.type.rank)
+            return fw.emit(Op.ADD, (ones, t))
+        pattern_keep = tuple("n" if d == axis else "s000" for d in range(x.type.rank))
+        t = fw.emit(Op.GETITEM, (t,), {"index": pattern_keep})
+    return t
 
 
 @tangent_rule(Op.MATMUL)

@@ -364,3 +364,18 @@ def test_hessian_against_differences_of_grad_and_symmetric(prog, seed):
             continue   # a branch boundary or kink within a step: differences do not settle
         np.testing.assert_allclose(flat_h[:, j], columns[1], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(flat_h, flat_h.T, rtol=1e-9, atol=1e-9)
+
+
+def extrema(x):
+    return (np.max(x) * 2.0 + np.sum(np.min(x, axis=0)) + np.sum(np.max(x, axis=1, keepdims=True))
+            + np.min(x, keepdims=True)[0, 0])
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_forward_mode_extrema_at_ties_pick_the_first_position_as_reverse_mode(target):
+    X = np.array([[1.0, 3.0, 3.0], [3.0, 0.5, 0.5]])
+    expected = np.array([[1.0, 3.0, 0.0], [1.0, 2.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # compiled on the target, no NumPy fallback
+        np.testing.assert_array_equal(jacfwd(extrema, target=target)(X), expected)
+        np.testing.assert_array_equal(jacrev(extrema, target=target)(X), expected)
