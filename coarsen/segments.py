@@ -25,37 +25,17 @@ import sympy as sp
 
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
 from phicalc.rewrite import stable
-from phicalc.terms import Clip, Maximum, Minimum, Phi, Sign
+from coarsen.ops import elementwise
+from phicalc.terms import Phi
 
 CAP = 64              # operations in one segment expression
 ABSORB_LIMIT = 24     # instructions in an IF's branches for it to become a phi term
 REUSE_INLINE = 2      # a reused value this small is recomputed instead of cut
 
-_SYMPY_UNARY = {
-    Op.NEG: lambda a: -a, Op.EXP: sp.exp, Op.LOG: sp.log, Op.SQRT: sp.sqrt, Op.SIN: sp.sin,
-    Op.COS: sp.cos, Op.TAN: sp.tan, Op.TANH: sp.tanh, Op.ARCTAN: sp.atan, Op.SINH: sp.sinh,
-    Op.COSH: sp.cosh, Op.ABS: sp.Abs, Op.SIGN: Sign,
-}
-_SYMPY_BINARY = {
-    Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda a, b: a * b,
-    Op.DIV: lambda a, b: a / b, Op.POW: lambda a, b: a ** b, Op.MAXIMUM: Maximum,
-    Op.MINIMUM: Minimum,
-}
-
-
-def _log1p(a):
-    from sympy.codegen.cfunctions import log1p
-    return log1p(a)
-
-
-def _expm1(a):
-    from sympy.codegen.cfunctions import expm1
-    return expm1(a)
-
-
-_SYMPY_UNARY[Op.LOG1P] = _log1p
-_SYMPY_UNARY[Op.EXPM1] = _expm1
-SYMBOLIC_OPS = frozenset(_SYMPY_UNARY) | frozenset(_SYMPY_BINARY) | {Op.WHERE, Op.CLIP, Op.CAST, Op.EXPR}
+# from the op registry: the SymPy form of every symbolic elementwise op (its derivative is
+# phicalc's derivative of that form)
+_SYMPY = {Op[s.member]: s.sympy for s in elementwise() if s.sympy is not None}
+SYMBOLIC_OPS = frozenset(_SYMPY) | {Op.CAST, Op.EXPR}
 
 
 def sympy_number(value) -> sp.Expr:
@@ -279,14 +259,8 @@ class _Planner:
 
     def build(self, instr: Instr, ops: list[sp.Expr]) -> sp.Expr:
         op = instr.op
-        if op in _SYMPY_UNARY:
-            return _SYMPY_UNARY[op](ops[0])
-        if op in _SYMPY_BINARY:
-            return _SYMPY_BINARY[op](ops[0], ops[1])
-        if op is Op.WHERE:
-            return Phi(ops[0], ops[1], ops[2])
-        if op is Op.CLIP:
-            return Clip(ops[0], ops[1], ops[2])
+        if op in _SYMPY:
+            return _SYMPY[op](*ops)
         if op is Op.CAST:
             return ops[0]
         if op is Op.EXPR:

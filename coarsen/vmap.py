@@ -19,9 +19,9 @@ import numpy as np
 
 from coarsen import tree
 from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed
+from coarsen.codegen.forward import device_source
 from coarsen.programs import Program
 
-_MATH = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh")
 
 
 class VMapped:
@@ -136,9 +136,7 @@ def _cuda_loop(prog: Program, params, outs, body) -> Callable:
             "this derivative records loop iterations on a tape, which GPU threads cannot hold "
             "yet; use target='cpu' (or a loop with a closed form)")
     import math
-    source = prog.source
-    for name in _MATH:
-        source = re.sub(rf"\bnp\.{name}\(", f"math.{name}(", source)
+    source = device_source(prog.source)
     namespace: dict[str, Any] = {"np": np, "math": math}
     from kernels import runtime
     namespace["rt"] = runtime

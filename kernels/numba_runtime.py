@@ -557,3 +557,6 @@ def _trip_count(start, stop, step):
 @cached_overload(rt.as_float_array)
 def _as_float_array(x):
     return lambda x: x.astype(np.float64)
+
+
+import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)

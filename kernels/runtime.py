@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.scans import cumprod, cumprod_grad, cumsum, rcumsum  # noqa: F401 (rt.cumsum, ...)
+from kernels.special import digamma, erf, erfc, gamma, lgamma, trigamma  # noqa: F401 (rt.erf, ...)
+
 
 def unbroadcast(x, shape):
     """Sum `x` down to `shape` (the inverse of NumPy broadcasting)."""

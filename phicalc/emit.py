@@ -47,6 +47,11 @@ NUMPY_FUNCTIONS: dict[type, str] = {
     Maximum: "maximum", Minimum: "minimum",
 }
 
+# Function classes defined by callers (coarsen's op registry: erf, lgamma, ...) -> the
+# qualified name they print as (`rt.erf`); the caller makes that name resolve where the
+# source runs.
+QUALIFIED_FUNCTIONS: dict[type, str] = {}
+
 _RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<",
               sp.LessThan: "<=", sp.Equality: "==", sp.Unequality: "!="}
 
@@ -88,6 +93,9 @@ class _Printer:
         name = NUMPY_FUNCTIONS.get(type(e))
         if name is not None:
             return f"np.{name}({', '.join(self(a)[0] for a in e.args)})", ATOM
+        name = QUALIFIED_FUNCTIONS.get(type(e))
+        if name is not None:
+            return f"{name}({', '.join(self(a)[0] for a in e.args)})", ATOM
         raise NotImplementedError(f"to_source: no NumPy form for {type(e).__name__} in {e}")
 
 
@@ -265,7 +273,7 @@ def to_source(expr: sp.Basic, array: bool = False) -> str:
 def _printable(e: sp.Basic) -> bool:
     if isinstance(e, (sp.Symbol, sp.Number, sp.NumberSymbol, BooleanTrue, BooleanFalse)):
         return True
-    return type(e) in NUMPY_FUNCTIONS or any(c in _HANDLERS for c in type(e).__mro__)
+    return type(e) in NUMPY_FUNCTIONS or type(e) in QUALIFIED_FUNCTIONS or any(c in _HANDLERS for c in type(e).__mro__)
 
 
 def can_emit(expr: sp.Basic) -> bool:
@@ -296,4 +304,4 @@ def emit_function(name: str, params: Sequence[sp.Symbol], outputs: Sequence[sp.E
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["to_source", "cse", "lower", "can_emit", "emit_function", "NUMPY_FUNCTIONS"]
+__all__ = ["to_source", "cse", "lower", "can_emit", "emit_function", "NUMPY_FUNCTIONS", "QUALIFIED_FUNCTIONS"]

@@ -12,8 +12,11 @@ from __future__ import annotations
 import networkx as nx
 
 from coarsen.ir.nodes import Function, Op, Region
+from coarsen.ops import REGISTRY
 
-_ZERO_DERIVATIVE = frozenset({Op.FLOORDIV, Op.SIGN, Op.SHAPE, Op.ZEROS, Op.ONES, Op.EMPTY, Op.CONST})
+# ops with a zero derivative: these, and every registry entry declared not differentiable
+_ZERO_DERIVATIVE = frozenset({Op.SHAPE, Op.ZEROS, Op.ONES, Op.EMPTY, Op.CONST}) | frozenset(
+    Op[s.member] for s in REGISTRY.entries.values() if not s.differentiable)
 
 
 def dataflow_graph(fn: Function) -> nx.DiGraph:

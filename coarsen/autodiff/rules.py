@@ -11,13 +11,13 @@ from __future__ import annotations
 from coarsen.codegen.bounds import index_checks
 from coarsen.codegen.numpy_emit import index_source
 from coarsen.ir.nodes import Op
+from coarsen.ops import REGISTRY
 
 DERIVATIVES: dict = {}
-# ops whose results are never active (integer/bool results, fresh constants)
-EXEMPT = frozenset({
-    Op.CONST, Op.SHAPE, Op.ZEROS, Op.ONES, Op.EMPTY, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE,
-    Op.NOT, Op.AND, Op.OR, Op.FLOORDIV, Op.SIGN,
-})
+# ops whose results are never active (integer/bool results, fresh constants); the registry's
+# entries say so themselves (`differentiable=False`)
+EXEMPT = frozenset({Op.CONST, Op.SHAPE, Op.ZEROS, Op.ONES, Op.EMPTY}) | frozenset(
+    Op[s.member] for s in REGISTRY.entries.values() if not s.differentiable)
 
 
 def derivative(*ops: Op):
@@ -69,7 +69,7 @@ def _prod(rev, instr, code, declared):
 def _extremum(rev, instr, code, declared):
     (x,), r = instr.args, instr.result
     axis, keep = _reduction_args(instr)
-    if axis is None:
+    if axis is None or (x.type.rank == 1 and not keep):   # a scalar result: no axis to expand
         mask = f"rt.extremum_mask_all({rev.ref(x)}, {rev.ref(r)}{'[0]' * x.type.rank if keep else ''})"
     else:
         r_keep = rev.ref(r) if keep else f"np.expand_dims({rev.ref(r)}, {axis})"
@@ -158,13 +158,13 @@ def _setitem(rev, instr, code, declared):
         rev.accum(x, d, code, declared, owned=True)
 
 
-@derivative(Op.MOD)
-def _mod(rev, instr, code, declared):
-    (a, b), d = instr.args, rev.d(instr.result)
-    rev.accum(a, d, code, declared)
-    rev.accum(b, f"-np.floor({rev.ref(a)} / {rev.ref(b)}) * {d}", code, declared)
-
-
 @derivative(Op.CAST)
 def _cast(rev, instr, code, declared):
     rev.accum(instr.args[0], rev.d(instr.result), code, declared)
+
+
+# from the op registry: the VJP rule of every differentiable op that is not symbolic
+# (elementwise ops with a SymPy form are differentiated inside their segments)
+for _spec in REGISTRY.entries.values():
+    if _spec.differentiable and _spec.vjp is not None:
+        derivative(Op[_spec.member])(_spec.vjp)

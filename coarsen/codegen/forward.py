@@ -19,8 +19,19 @@ from coarsen.codegen.bounds import index_checks
 from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
 from coarsen.codegen.source import Code, Names
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
+from coarsen.ops import device_names, elementwise
 from coarsen.segments import SegmentPlan, value_name
 from phicalc.emit import cse, to_source
+
+
+def float_literal(c: float) -> str:
+    """A float as source: infinities and NaN by their NumPy names (`repr` gives `inf`, a
+    NameError in the generated program)."""
+    if c != c:
+        return "np.nan"
+    if c in (float("inf"), float("-inf")):
+        return "np.inf" if c > 0 else "(-np.inf)"
+    return repr(float(c))
 
 
 class Program:
@@ -70,7 +81,7 @@ class Program:
     def src(self, v: Value) -> str:
         if v.id in self.constants:
             c = self.constants[v.id]
-            return repr(float(c)) if isinstance(c, float) else repr(c)
+            return float_literal(c) if isinstance(c, float) else repr(c)
         return self.name(v)
 
     def is_array_expr(self, vid: int) -> bool:
@@ -100,12 +111,29 @@ def fused_kernel(prog: "Program", exprs: list[sp.Expr], extra_arrays=()) -> tupl
     return name, operands
 
 
-def _scalar_source(expr: sp.Expr) -> str:
+def device_source(text: str) -> str:
+    """Scalar source as GPU device code: each function by its device name from the op
+    registry (`np.arcsin(` -> `math.asin(`: GPU threads have no NumPy ufuncs). A function with
+    no device form is refused here, not left for the CUDA compiler to reject obscurely."""
     import re
-    text = to_source(expr, array=False)
-    # device code: math.* for scalars (GPU threads have no NumPy ufuncs)
-    return re.sub(r"\bnp\.(exp|log|log1p|expm1|sqrt|sin|cos|tan|tanh|arctan|sinh|cosh)\(",
-                  lambda m: f"math.{'atan' if m.group(1) == 'arctan' else m.group(1)}(", text)
+
+    names = device_names()
+
+    def swap(m: re.Match) -> str:
+        name = m.group(1)
+        if name in names:
+            return names[name] + "("
+        if name in _HOST_ONLY:
+            raise NotImplementedError(f"{name} has no GPU device form; use target='cpu'")
+        return m.group(0)
+    return re.sub(r"\b((?:np|rt)\.\w+)\(", swap, text)
+
+
+_HOST_ONLY = {s.printed for s in elementwise() if s.printed and not s.device}
+
+
+def _scalar_source(expr: sp.Expr) -> str:
+    return device_source(to_source(expr, array=False))
 
 
 def emit_expression(prog: Program, target: str, expr: sp.Expr, array: bool, code: Code) -> None:
@@ -133,7 +161,7 @@ def emit_segment(prog: Program, v: Value, code: Code) -> None:
     target, text = last.split(" = ", 1)
     symbols = {prog.plan.value_of[s].id: prog.plan.value_of[s] for s in expr.free_symbols if s in prog.plan.value_of}
     if v.type.rank == 0 and v.type.dtype == "f64" and not any(w.type.dtype == "f64" for w in symbols.values()):
-        text = repr(float(expr)) if expr.is_Number else f"float({text})"
+        text = float_literal(float(expr)) if expr.is_Number else f"float({text})"
     elif v.type.rank:
         leaves = prog.plan.leaves.get(v.id, ())
         if any(w.id not in symbols for w in leaves):

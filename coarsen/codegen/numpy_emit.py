@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from coarsen.ir.nodes import Instr, Op
+from coarsen.ops import elementwise, structural
 
 NUMPY_EMIT: dict[Op, Callable[[Instr, list[str]], str]] = {}
 
@@ -23,17 +24,9 @@ def rule(*ops: Op):
     return register
 
 
-_INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/", Op.FLOORDIV: "//", Op.MOD: "%",
-          Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">=", Op.EQ: "==", Op.NE: "!="}
-_UFUNC = {Op.EXP: "exp", Op.LOG: "log", Op.LOG1P: "log1p", Op.EXPM1: "expm1", Op.SQRT: "sqrt",
-          Op.SIN: "sin", Op.COS: "cos", Op.TAN: "tan", Op.TANH: "tanh", Op.ARCTAN: "arctan",
-          Op.SINH: "sinh", Op.COSH: "cosh", Op.ABS: "abs", Op.SIGN: "sign",
-          Op.MAXIMUM: "maximum", Op.MINIMUM: "minimum"}
-
-for _op, _sym in _INFIX.items():
-    NUMPY_EMIT[_op] = (lambda s: lambda instr, a: f"{a[0]} {s} {a[1]}")(_sym)
-for _op, _fn in _UFUNC.items():
-    NUMPY_EMIT[_op] = (lambda f: lambda instr, a: f"np.{f}({', '.join(a)})")(_fn)
+# from the op registry: every elementwise and structural op's NumPy source
+for _spec in (*elementwise(), *structural()):
+    NUMPY_EMIT[Op[_spec.member]] = _spec.emit
 
 
 def _is_array(instr: Instr) -> bool:
@@ -43,41 +36,6 @@ def _is_array(instr: Instr) -> bool:
 @rule(Op.MATMUL)
 def _matmul(instr, a):
     return f"rt.matmul({a[0]}, {a[1]})"
-
-
-@rule(Op.POW)
-def _pow(instr, a):
-    return f"np.power({a[0]}, {a[1]})"
-
-
-@rule(Op.NEG)
-def _neg(instr, a):
-    return f"-{a[0]}"
-
-
-@rule(Op.NOT)
-def _not(instr, a):
-    return f"np.logical_not({a[0]})" if _is_array(instr) else f"not {a[0]}"
-
-
-@rule(Op.AND)
-def _and(instr, a):
-    return f"np.logical_and({a[0]}, {a[1]})" if _is_array(instr) else f"{a[0]} and {a[1]}"
-
-
-@rule(Op.OR)
-def _or(instr, a):
-    return f"np.logical_or({a[0]}, {a[1]})" if _is_array(instr) else f"{a[0]} or {a[1]}"
-
-
-@rule(Op.WHERE)
-def _where(instr, a):
-    return f"np.where({a[0]}, {a[1]}, {a[2]})" if _is_array(instr) else f"({a[1]} if {a[0]} else {a[2]})"
-
-
-@rule(Op.CLIP)
-def _clip(instr, a):
-    return f"np.minimum(np.maximum({a[0]}, {a[1]}), {a[2]})"
 
 
 @rule(Op.CAST)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from coarsen import ops
 from coarsen.frontend.bindings import Static, describe
 from coarsen.ir.nodes import Op, Value
 
@@ -36,80 +37,25 @@ def _arity(lw, args, kwargs, node, n: int, name: str, allowed_kw=()) -> None:
         lw.type_error(f"{name}() takes {n} argument(s) here, got {len(args)}", node)
 
 
-def _unary(op: Op, name: str) -> Handler:
+def _elementwise(spec) -> Handler:
+    """np.X(a, ...) for a registry elementwise op: its operands, nothing else."""
     def handler(lw, args, kwargs, node):
-        _arity(lw, args, kwargs, node, 1, name)
-        return lw.emit(op, (lw.as_value(args[0], node),), node)
+        _arity(lw, args, kwargs, node, spec.arity, spec.name)
+        return lw.emit(Op[spec.member], tuple(lw.as_value(a, node) for a in args), node)
     return handler
 
 
-def _binary(op: Op, name: str) -> Handler:
-    def handler(lw, args, kwargs, node):
-        _arity(lw, args, kwargs, node, 2, name)
-        return lw.emit(op, tuple(lw.as_value(a, node) for a in args), node)
-    return handler
+def _method(lower: Handler) -> Handler:
+    return lambda lw, x, args, kwargs, node: lower(lw, [x, *args], kwargs, node)
 
 
-_UNARY = {
-    Op.EXP: ([np.exp, math.exp], "exp"),
-    Op.LOG1P: ([np.log1p, math.log1p], "log1p"),
-    Op.EXPM1: ([np.expm1, math.expm1], "expm1"),
-    Op.SQRT: ([np.sqrt, math.sqrt], "sqrt"),
-    Op.SIN: ([np.sin, math.sin], "sin"),
-    Op.COS: ([np.cos, math.cos], "cos"),
-    Op.TAN: ([np.tan, math.tan], "tan"),
-    Op.TANH: ([np.tanh, math.tanh], "tanh"),
-    Op.ARCTAN: ([np.arctan, math.atan], "arctan"),
-    Op.SINH: ([np.sinh, math.sinh], "sinh"),
-    Op.COSH: ([np.cosh, math.cosh], "cosh"),
-    Op.ABS: ([np.abs, np.fabs, math.fabs, builtins.abs], "abs"),
-    Op.SIGN: ([np.sign], "sign"),
-}
-for _op, (_fns, _name) in _UNARY.items():
-    _register(CALLS, _fns, _unary(_op, _name))
-_register(CALLS, [np.maximum, np.fmax], _binary(Op.MAXIMUM, "maximum"))
-_register(CALLS, [np.minimum, np.fmin], _binary(Op.MINIMUM, "minimum"))
-_register(CALLS, [np.power, builtins.pow, math.pow], _binary(Op.POW, "power"))
-
-
-def _log(lw, args, kwargs, node):
-    if len(args) == 2 and not kwargs:   # math.log(x, base)
-        x, base = (lw.as_value(a, node) for a in args)
-        return lw.emit(Op.DIV, (lw.emit(Op.LOG, (x,), node), lw.emit(Op.LOG, (base,), node)), node)
-    _arity(lw, args, kwargs, node, 1, "log")
-    return lw.emit(Op.LOG, (lw.as_value(args[0], node),), node)
-
-
-def _log_base(base: float) -> Handler:
-    def handler(lw, args, kwargs, node):
-        _arity(lw, args, kwargs, node, 1, "log")
-        log = lw.emit(Op.LOG, (lw.as_value(args[0], node),), node)
-        return lw.emit(Op.DIV, (log, lw.b.const(math.log(base))), node)
-    return handler
-
-
-def _square(lw, args, kwargs, node):
-    _arity(lw, args, kwargs, node, 1, "square")
-    x = lw.as_value(args[0], node)
-    return lw.emit(Op.MUL, (x, x), node)
-
-
-def _where(lw, args, kwargs, node):
-    _arity(lw, args, kwargs, node, 3, "where")
-    cond, a, b = (lw.as_value(x, node) for x in args)
-    if cond.type.dtype != "bool":
-        cond = lw.emit(Op.NE, (cond, lw.b.const(0)), node)
-    return lw.emit(Op.WHERE, (cond, a, b), node)
-
-
-def _clip(lw, args, kwargs, node):
-    names = ["a", "a_min", "a_max"]
-    values = list(args) + [kwargs[k] for k in names[len(args):] if k in kwargs]
-    _arity(lw, values, {}, node, 3, "clip")
-    x, lo, hi = values
-    if any(isinstance(v, Static) and v.obj is None for v in (lo, hi)):
-        lw.unsupported("clip() with a None bound is not supported", node, "use np.maximum or np.minimum")
-    return lw.emit(Op.CLIP, tuple(lw.as_value(v, node) for v in values), node)
+# from the op registry: each entry's callables (structural and composite entries bring their
+# own lowering, elementwise ones take their operands); methods of arrays likewise
+for _obj, _spec in ops.callables():
+    _register(CALLS, [_obj], _spec.lower if _spec.kind != "elementwise" else _elementwise(_spec))
+for _spec in [*ops.structural(), *ops.COMPOSITES]:
+    for _name in _spec.methods:
+        _register(METHODS, [_name], _method(_spec.lower))
 
 
 def _reduce_args(lw, args, kwargs, node, name):
@@ -141,14 +87,6 @@ for _op, _fns, _name in ((Op.SUM, [np.sum], "sum"), (Op.MEAN, [np.mean], "mean")
                          (Op.PROD, [np.prod], "prod"), (Op.MAX, [np.max, np.amax], "max"),
                          (Op.MIN, [np.min, np.amin], "min")):
     _register(CALLS, _fns, _reduction(_op, _name))
-
-
-def _matmul(lw, args, kwargs, node):
-    _arity(lw, args, kwargs, node, 2, "matmul")
-    a, b = (lw.as_value(x, node) for x in args)
-    if a.type.rank == 0 or b.type.rank == 0:
-        return lw.emit(Op.MUL, (a, b), node)   # np.dot with a scalar scales
-    return lw.emit(Op.MATMUL, (a, b), node)
 
 
 def _dims(lw, shape: Any, node) -> list[Value]:
@@ -215,11 +153,12 @@ def _array(lw, args, kwargs, node):
     items = args[0]
     if isinstance(items, Value):
         return _copy(lw, [items], {}, node)
-    if not isinstance(items, tuple) or any(not isinstance(i, Value) or i.type.rank for i in items):
-        lw.unsupported("np.array() of nested lists or arrays is not supported", node,
-                       "build it with np.zeros(...) and element writes")
-    values = [lw.cast_to(i, i.type.with_dtype("f64")) for i in items]
-    return lw.emit(Op.STACK, values, node)
+    if not isinstance(items, tuple):
+        lw.type_error(f"np.array() of {describe(items)}", node)
+    # a list of numbers is one STACK; nested lists and lists of arrays stack their rows
+    from coarsen.ops.constructors import nested_array
+
+    return nested_array(lw, items, node)
 
 
 def _asarray(lw, args, kwargs, node):
@@ -241,15 +180,15 @@ def _np_reshape(lw, args, kwargs, node):
     return _reshape(lw, lw.as_value(args[0], node), [args[1]], node)
 
 
-def _transpose(lw, args, kwargs, node):
-    _arity(lw, args, kwargs, node, 1, "transpose")
-    x = lw.as_value(args[0], node)
-    return lw.emit(Op.TRANSPOSE, (x,), node)
-
-
 def _cast(dtype: str, name: str) -> Handler:
     def handler(lw, args, kwargs, node):
         _arity(lw, args, kwargs, node, 1, name)
+        if dtype == "f64" and isinstance(args[0], Static) and isinstance(args[0].obj, str):
+            # float("inf"), float("-inf"), float("nan"): constants (any other text is an error)
+            try:
+                return lw.b.const(float(args[0].obj))
+            except ValueError:
+                lw.type_error(f"float({args[0].obj!r}) is not a number", node)
         x = lw.as_value(args[0], node)
         if x.type.rank:
             lw.unsupported(f"{name}() of an array is not supported", node, "index an element first")
@@ -260,21 +199,6 @@ def _cast(dtype: str, name: str) -> Handler:
 def _bool(lw, args, kwargs, node):
     _arity(lw, args, kwargs, node, 1, "bool")
     return lw.truth(args[0], node)
-
-
-def _minmax(op: Op, name: str) -> Handler:
-    def handler(lw, args, kwargs, node):
-        if kwargs:
-            lw.unsupported(f"{name}() with keyword arguments is not supported", node)
-        if len(args) < 2:
-            lw.unsupported(f"{name}() of a single iterable is not supported", node,
-                           f"use np.{name}(x) for an array, or {name}(a, b) for numbers")
-        values = [lw.as_value(a, node) for a in args]
-        out = values[0]
-        for v in values[1:]:
-            out = lw.emit(op, (out, v), node)
-        return out
-    return handler
 
 
 def _len(lw, args, kwargs, node):
@@ -292,23 +216,13 @@ def _no_builtin_sum(lw, args, kwargs, node):
     lw.unsupported("the builtin sum() is not supported", node, "use np.sum(x) or accumulate in a for loop")
 
 
-_register(CALLS, [np.log, math.log], _log)
-_register(CALLS, [np.log10, math.log10], _log_base(10.0))
-_register(CALLS, [np.log2, math.log2], _log_base(2.0))
-_register(CALLS, [np.square], _square)
-_register(CALLS, [np.where], _where)
-_register(CALLS, [np.clip], _clip)
-_register(CALLS, [np.dot, np.matmul], _matmul)
 _register(CALLS, [np.copy], _copy)
 _register(CALLS, [np.array], _array)
 _register(CALLS, [np.asarray], _asarray)
 _register(CALLS, [np.reshape], _np_reshape)
-_register(CALLS, [np.transpose], _transpose)
 _register(CALLS, [builtins.float, np.float64], _cast("f64", "float"))
 _register(CALLS, [builtins.int, np.int64], _cast("i64", "int"))
 _register(CALLS, [builtins.bool], _bool)
-_register(CALLS, [builtins.max], _minmax(Op.MAXIMUM, "max"))
-_register(CALLS, [builtins.min], _minmax(Op.MINIMUM, "min"))
 _register(CALLS, [builtins.len], _len)
 _register(CALLS, [builtins.sum], _no_builtin_sum)
 
@@ -325,6 +239,31 @@ def _method_reduction(name: str) -> Handler:
 for _name in ("sum", "mean", "prod", "max", "min"):
     METHODS[_name] = _method_reduction(_name)
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
-METHODS["dot"] = lambda lw, x, args, kwargs, node: _matmul(lw, [x, *args], kwargs, node)
-METHODS["transpose"] = lambda lw, x, args, kwargs, node: _transpose(lw, [x, *args], kwargs, node)
 METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node)
+
+
+def supported_names() -> list[str]:
+    """Every supported callable as users spell it: np.exp, np.linalg.det, math.lgamma, ..."""
+    names = []
+    for obj in CALLS:
+        module = getattr(obj, "__module__", None) or ("numpy" if isinstance(obj, np.ufunc) else "")
+        short = {"numpy": "np", "builtins": ""}.get(module.split(".")[0], module.split(".")[0])
+        if module.startswith("numpy.linalg"):
+            short = "np.linalg"
+        if module.startswith("scipy"):
+            short = "scipy.special"
+        name = getattr(obj, "__name__", None)
+        if name:
+            names.append(f"{short}.{name}" if short else name)
+    return sorted(set(names))
+
+
+def nearest(written: str, obj: Any = None, n: int = 3) -> list[str]:
+    """The supported callables closest to an unsupported one, by name."""
+    import difflib
+
+    names = supported_names()
+    leaf = {name.rsplit(".", 1)[-1]: name for name in names}
+    wanted = getattr(obj, "__name__", None) or written.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(wanted, list(leaf), n=n, cutoff=0.6)
+    return [leaf[c] for c in close]

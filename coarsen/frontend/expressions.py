@@ -31,7 +31,11 @@ _COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq
 _OTHER_COMPARISONS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 # ops whose array result may share memory with their first argument (NumPy returns a view)
 _VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE})
-_ARRAY_METHODS = frozenset({"sum", "mean", "prod", "max", "min", "copy", "reshape", "dot", "transpose"})
+def _array_methods() -> frozenset:
+    """The array methods calls.METHODS lowers (the op registry's included)."""
+    from coarsen.frontend.calls import METHODS
+
+    return frozenset(METHODS)
 
 _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
     ast.GeneratorExp: ("generators are not supported", "build the value with a for loop over range(...)"),
@@ -196,10 +200,10 @@ class ExpressionLowering(CallLowering):
                 for d in range(base.type.rank):
                     size = self.emit(Op.MUL, (size, self.emit(Op.SHAPE, (base,), node, {"dim": d})), node)
                 return size
-            if attr in _ARRAY_METHODS:
+            if attr in _array_methods():
                 return Method(base, attr)
         self.unsupported(f"attribute `.{attr}` of {describe(base)} is not supported", node,
-                         "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_ARRAY_METHODS)))
+                         "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_array_methods())))
 
     # ------------------------------------------------------------------ operators
     def expr_BinOp(self, node: ast.BinOp) -> Any:

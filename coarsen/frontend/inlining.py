@@ -55,9 +55,13 @@ class CallLowering:
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
-        if module.startswith("numpy") or isinstance(obj, np.ufunc) or _is_numpy(obj):
+        if module.startswith(("numpy", "scipy")) or isinstance(obj, np.ufunc) or _is_numpy(obj):
+            from coarsen.frontend.calls import nearest
+
+            close = nearest(name, obj)
             self.unsupported(f"{name} is not supported", node,
-                             "supported NumPy calls are listed in coarsen.frontend.calls.CALLS; "
+                             (f"the nearest supported: {', '.join(close)}; " if close else "")
+                             + "the supported calls are the entries of the op registry (coarsen.ops); "
                              "write it with supported operations or a loop")
         if inspect.isclass(obj):
             self.unsupported(f"creating objects ({name}) is not supported", node,

@@ -14,40 +14,17 @@ from coarsen.ir.nodes import Instr, Op, Region, Value
 from coarsen.ir.types import BOOL, F64, I64, Type
 from coarsen.ir.typing import infer
 
-_FOLDABLE = {
-    Op.ADD: lambda a, b: a + b,
-    Op.SUB: lambda a, b: a - b,
-    Op.MUL: lambda a, b: a * b,
-    Op.NEG: lambda a: -a,
-    Op.FLOORDIV: lambda a, b: a // b,
-    Op.MOD: lambda a, b: a % b,
-    Op.LT: lambda a, b: a < b,
-    Op.LE: lambda a, b: a <= b,
-    Op.GT: lambda a, b: a > b,
-    Op.GE: lambda a, b: a >= b,
-    Op.EQ: lambda a, b: a == b,
-    Op.NE: lambda a, b: a != b,
-    Op.NOT: lambda a: not a,
-    Op.AND: lambda a, b: a and b,
-    Op.OR: lambda a, b: a or b,
+def _folding_tables():
+    from coarsen.ops import elementwise
+
+    fold = {Op[s.member]: s.fold for s in elementwise() if s.fold is not None}
     # float-valued whatever the argument types, as the IR types them
-    Op.DIV: lambda a, b: a / b,
-    Op.EXP: math.exp, Op.LOG: math.log, Op.LOG1P: math.log1p, Op.EXPM1: math.expm1,
-    Op.SQRT: math.sqrt, Op.SIN: math.sin, Op.COS: math.cos, Op.TAN: math.tan,
-    Op.TANH: math.tanh, Op.ARCTAN: math.atan, Op.SINH: math.sinh, Op.COSH: math.cosh,
-    Op.ABS: abs,
-    # a float if either is (the IR promotes), as max(2, 1.5) would give the int 2
-    Op.MAXIMUM: lambda a, b: _promoted(max(a, b), a, b),
-    Op.MINIMUM: lambda a, b: _promoted(min(a, b), a, b),
-}
+    floats = {Op[s.member] for s in elementwise() if s.result == "float"}
+    return fold, floats
 
 
-def _promoted(value, a, b):
-    return float(value) if isinstance(a, float) or isinstance(b, float) else value
-
-
-_FLOAT_VALUED = {Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
-                 Op.ARCTAN, Op.SINH, Op.COSH}
+# from the op registry: each op's constant folding on Python scalars
+_FOLDABLE, _FLOAT_VALUED = _folding_tables()
 
 
 def scalar_type_of(value: Any) -> Type:
@@ -121,7 +98,7 @@ class Builder:
             result = fn(*values)
         except (ArithmeticError, ValueError):   # 1/0, log(-1): left to run (NumPy's inf/nan)
             return None
-        if op is Op.DIV or op in _FLOAT_VALUED:
+        if op in _FLOAT_VALUED:
             result = float(result)
         if isinstance(result, float) and not math.isfinite(result):
             return None

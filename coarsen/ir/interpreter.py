@@ -6,12 +6,13 @@ IR type (np.float64, int, bool); arrays as float64 (or bool) ndarrays.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 import numpy as np
 
 from coarsen import tree
+from coarsen.ops import elementwise, structural
+from kernels import runtime
 from coarsen.ir.nodes import Function, Instr, Op, Region
 from coarsen.ir.types import Type
 
@@ -28,33 +29,16 @@ def _rule(*ops: Op):
     return register
 
 
-_BINARY = {
-    Op.ADD: operator.add, Op.SUB: operator.sub, Op.MUL: operator.mul, Op.DIV: np.true_divide,
-    Op.FLOORDIV: operator.floordiv, Op.MOD: operator.mod, Op.LT: operator.lt,
-    Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge, Op.EQ: operator.eq,
-    Op.NE: operator.ne, Op.AND: np.logical_and, Op.OR: np.logical_or,
-    Op.MAXIMUM: np.maximum, Op.MINIMUM: np.minimum,
-}
-_UNARY = {
-    Op.NEG: operator.neg, Op.NOT: np.logical_not, Op.EXP: np.exp, Op.LOG: np.log,
-    Op.LOG1P: np.log1p, Op.EXPM1: np.expm1, Op.SQRT: np.sqrt, Op.SIN: np.sin, Op.COS: np.cos,
-    Op.TAN: np.tan, Op.TANH: np.tanh, Op.ARCTAN: np.arctan, Op.SINH: np.sinh, Op.COSH: np.cosh,
-    Op.ABS: np.abs, Op.SIGN: np.sign,
-}
 _REDUCE = {Op.SUM: np.sum, Op.MEAN: np.mean, Op.PROD: np.prod, Op.MAX: np.max, Op.MIN: np.min}
 
-for _op, _f in _BINARY.items():
-    EVAL[_op] = (lambda f: lambda instr, a, b: f(a, b))(_f)
-for _op, _f in _UNARY.items():
-    EVAL[_op] = (lambda f: lambda instr, a: f(a))(_f)
+# from the op registry: elementwise ops by their NumPy evaluation, structural ops by theirs
+for _spec in elementwise():
+    EVAL[Op[_spec.member]] = (lambda f: lambda instr, *args: f(*args))(_spec.numpy)
+for _spec in structural():
+    EVAL[Op[_spec.member]] = _spec.evaluate
 for _op, _f in _REDUCE.items():
     EVAL[_op] = (lambda f: lambda instr, x: f(x, axis=instr.attrs.get("axis"),
                                               keepdims=bool(instr.attrs.get("keepdims"))))(_f)
-
-
-@_rule(Op.POW)
-def _pow(instr, a, b):
-    return np.power(np.asarray(a, dtype=np.float64), b)
 
 
 @_rule(Op.CAST)
@@ -75,19 +59,9 @@ def _expr(instr, *args):
     from phicalc.emit import to_source
 
     names = {s.name: a for s, a in zip(instr.attrs["symbols"], args)}
-    return eval(to_source(instr.attrs["expr"], array=True), {"np": np}, names)
+    return eval(to_source(instr.attrs["expr"], array=True), {"np": np, "rt": runtime}, names)
 
 
-
-
-@_rule(Op.WHERE)
-def _where(instr, c, a, b):
-    return np.where(c, a, b)
-
-
-@_rule(Op.CLIP)
-def _clip(instr, x, lo, hi):
-    return np.minimum(np.maximum(x, lo), hi)
 
 
 @_rule(Op.MATMUL)

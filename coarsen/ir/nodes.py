@@ -23,87 +23,53 @@ from coarsen.errors import UNKNOWN_LOC, Loc
 from coarsen.ir.types import Type
 
 
-class Op(enum.Enum):
-    # -- constants and conversions
-    CONST = "const"          # attrs: value (Python scalar or float64 ndarray)
-    CAST = "cast"            # attrs: dtype
-    # -- elementwise arithmetic (NumPy broadcasting)
-    ADD = "add"
-    SUB = "sub"
-    MUL = "mul"
-    DIV = "div"
-    FLOORDIV = "floordiv"
-    MOD = "mod"
-    POW = "pow"
-    NEG = "neg"
-    # -- elementwise comparisons and logic (bool results)
-    LT = "lt"
-    LE = "le"
-    GT = "gt"
-    GE = "ge"
-    EQ = "eq"
-    NE = "ne"
-    NOT = "not"
-    AND = "and"              # non-short-circuit; `a and b` in source becomes an IF
-    OR = "or"
-    # -- elementwise math
-    EXP = "exp"
-    LOG = "log"
-    LOG1P = "log1p"
-    EXPM1 = "expm1"
-    SQRT = "sqrt"
-    SIN = "sin"
-    COS = "cos"
-    TAN = "tan"
-    TANH = "tanh"
-    ARCTAN = "arctan"
-    SINH = "sinh"
-    COSH = "cosh"
-    ABS = "abs"
-    SIGN = "sign"
-    MAXIMUM = "maximum"
-    MINIMUM = "minimum"
-    WHERE = "where"          # where(cond, a, b)
-    CLIP = "clip"            # clip(x, lo, hi)
+# The IR's own ops; every other op is an entry of the op registry (`coarsen.ops`), which
+# declares it once, with its type rule, evaluation, derivative and emission for each target.
+_CORE_OPS = [
+    ("CONST", "const"),          # attrs: value (Python scalar or float64 ndarray)
+    ("CAST", "cast"),            # attrs: dtype
     # -- reductions; attrs: axis (None or int), keepdims (bool)
-    SUM = "sum"
-    MEAN = "mean"
-    PROD = "prod"
-    MAX = "max"
-    MIN = "min"
+    ("SUM", "sum"), ("MEAN", "mean"), ("PROD", "prod"), ("MAX", "max"), ("MIN", "min"),
     # -- linear algebra and layout
-    MATMUL = "matmul"
-    TRANSPOSE = "transpose"
-    RESHAPE = "reshape"      # args: x, *dims
+    ("MATMUL", "matmul"), ("TRANSPOSE", "transpose"),
+    ("RESHAPE", "reshape"),      # args: x, *dims
     # -- shapes and creation
-    SHAPE = "shape"          # attrs: dim; result i64
-    ZEROS = "zeros"          # args: *dims
-    ONES = "ones"
-    EMPTY = "empty"
-    COPY = "copy"
-    STACK = "stack"          # np.array([a, b, ...]) of scalars -> rank 1
+    ("SHAPE", "shape"),          # attrs: dim; result i64
+    ("ZEROS", "zeros"),          # args: *dims
+    ("ONES", "ones"), ("EMPTY", "empty"), ("COPY", "copy"),
+    ("STACK", "stack"),          # np.array([a, b, ...]) of scalars -> rank 1
     # -- indexing; attrs: index (pattern of "i" int, "s"+flags slice, "n" newaxis)
-    GETITEM = "getitem"      # args: x, *index values
-    SETITEM = "setitem"      # args: x, *index values, v -> the updated array (value semantics)
+    ("GETITEM", "getitem"),      # args: x, *index values
+    ("SETITEM", "setitem"),      # args: x, *index values, v -> the updated array (value semantics)
     # -- a closed-form phi-calculus term produced by a pass (e.g. a loop's closed form);
     #    attrs: expr (SymPy), symbols (one SymPy Symbol per argument)
-    EXPR = "expr"
+    ("EXPR", "expr"),
     # -- structured control flow
-    IF = "if"
-    FOR = "for"
-    WHILE = "while"
+    ("IF", "if"), ("FOR", "for"), ("WHILE", "while"),
+]
 
 
-ELEMENTWISE_UNARY = frozenset({
-    Op.NEG, Op.NOT, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN,
-    Op.TANH, Op.ARCTAN, Op.SINH, Op.COSH, Op.ABS, Op.SIGN, Op.CAST,
-})
-ELEMENTWISE_BINARY = frozenset({
-    Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.LT, Op.LE, Op.GT, Op.GE,
-    Op.EQ, Op.NE, Op.AND, Op.OR, Op.MAXIMUM, Op.MINIMUM,
-})
-ELEMENTWISE = ELEMENTWISE_UNARY | ELEMENTWISE_BINARY | {Op.WHERE, Op.CLIP}
-COMPARISONS = frozenset({Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE})
+def _make_op_enum() -> type[enum.Enum]:
+    from coarsen.ops import REGISTRY
+
+    members = list(_CORE_OPS) + [(s.member, s.name) for s in REGISTRY.entries.values()]
+    return enum.Enum("Op", members, module=__name__, qualname="Op")
+
+
+Op = _make_op_enum()
+
+
+def _registry_ops(kind: str, **fields) -> frozenset:
+    from coarsen.ops import REGISTRY
+
+    return frozenset(Op[s.member] for s in REGISTRY.of_kind(kind)
+                     if all(getattr(s, k) == v for k, v in fields.items()))
+
+
+ELEMENTWISE_UNARY = _registry_ops("elementwise", arity=1) | {Op.CAST}
+ELEMENTWISE_BINARY = _registry_ops("elementwise", arity=2)
+ELEMENTWISE = ELEMENTWISE_UNARY | ELEMENTWISE_BINARY | _registry_ops("elementwise", arity=3)
+COMPARISONS = _registry_ops("elementwise", result="bool") - {Op.NOT, Op.AND, Op.OR}
 REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN})
 CREATION = frozenset({Op.ZEROS, Op.ONES, Op.EMPTY})
 CONTROL = frozenset({Op.IF, Op.FOR, Op.WHILE})

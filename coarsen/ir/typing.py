@@ -9,17 +9,23 @@ from typing import Any
 
 from coarsen.ir.nodes import COMPARISONS, CREATION, ELEMENTWISE, REDUCTIONS, Op
 from coarsen.ir.types import BOOL, F64, I64, Type, promote_dtype
+from coarsen.ops import spec_of
 
 
 class TypeRuleError(Exception):
     pass
 
 
-_FLOAT_MATH = frozenset({
-    Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SQRT, Op.SIN, Op.COS, Op.TAN, Op.TANH,
-    Op.ARCTAN, Op.SINH, Op.COSH, Op.DIV, Op.POW,
-})
-_LOGIC = frozenset({Op.NOT, Op.AND, Op.OR})
+def _results(kind: str) -> frozenset:
+    from coarsen.ops import elementwise
+
+    return frozenset(Op[s.member] for s in elementwise() if s.result == kind)
+
+
+# from the op registry: ops whose result is always float64, or bool
+_FLOAT_MATH = _results("float")
+_LOGIC = _results("bool") - COMPARISONS
+_KEEPS_BOOL = _results("same")
 
 
 def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
@@ -32,7 +38,7 @@ def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
     dtype = promote_dtype(*(t.dtype for t in operands))
     if op in _FLOAT_MATH:
         dtype = "f64"
-    elif dtype == "bool" and op not in (Op.MAXIMUM, Op.MINIMUM, Op.WHERE):
+    elif dtype == "bool" and op not in _KEEPS_BOOL:
         dtype = "i64"   # True + True == 2
     if rank and dtype != "f64" and op is not Op.WHERE:
         dtype = "f64"   # arrays are float64 (bool only from comparisons)
@@ -77,6 +83,9 @@ def infer(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
     """The result type of a single-result op applied to arguments of these types."""
     if op in ELEMENTWISE:
         return _elementwise(op, types, attrs)
+    spec = spec_of(op)
+    if spec is not None and spec.kind == "structural":
+        return spec.type_rule(types, attrs)
     if op in REDUCTIONS:
         return _reduction(op, types, attrs)
     if op is Op.MATMUL:

@@ -15,7 +15,7 @@ import sympy as sp
 
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 from coarsen.ir.types import F64, I64
-from coarsen.segments import _SYMPY_BINARY, _SYMPY_UNARY, sympy_number
+from coarsen.segments import _SYMPY, sympy_number
 from phicalc.recurrence import Recurrence, closed_form
 
 MAX_BODY = 40
@@ -83,10 +83,8 @@ class _Rewriter:
                     outer[sym] = a
                     symbols[a.id] = sym
                 args.append(symbols[a.id])
-            if instr.op in _SYMPY_UNARY:
-                expr = _SYMPY_UNARY[instr.op](args[0])
-            elif instr.op in _SYMPY_BINARY:
-                expr = _SYMPY_BINARY[instr.op](*args)
+            if instr.op in _SYMPY and len(args) <= 2:   # where/clip stay ops
+                expr = _SYMPY[instr.op](*args)
             elif instr.op is Op.CAST and instr.attrs["dtype"] == "f64":
                 expr = args[0]
             else:

@@ -1,0 +1,176 @@
+"""Elementwise ops of two or three operands: arithmetic (also reached through the Python
+operators), comparisons and logic, maximum/minimum, where/clip, and the two-argument
+functions of NumPy, `math` and `scipy.special` (arctan2, hypot, logaddexp, xlogy, ...).
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+import sympy as sp
+
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, Elementwise, O, special_function
+from phicalc.terms import Clip, Maximum, Minimum, Phi, Softplus, relation
+
+Hypot = special_function("Hypot", "np.hypot", 2, lambda a, b: (a / Hypot(a, b), b / Hypot(a, b)))
+
+
+def _promoted(value, a, b):
+    # a float if either is (the IR promotes), as max(2, 1.5) would give the int 2
+    return float(value) if isinstance(a, float) or isinstance(b, float) else value
+
+
+def _infix(symbol: str):
+    return lambda instr, a: f"{a[0]} {symbol} {a[1]}"
+
+
+def _logic(word: str):
+    def emit(instr, a):
+        return f"np.logical_{word}({a[0]}, {a[1]})" if instr.result.type.rank else f"{a[0]} {word} {a[1]}"
+    return emit
+
+
+def _mod_vjp(rev, instr, code, declared):
+    (a, b), d = instr.args, rev.d(instr.result)
+    rev.accum(a, d, code, declared)
+    rev.accum(b, f"-np.floor({rev.ref(a)} / {rev.ref(b)}) * {d}", code, declared)
+
+
+def _pow_numpy(a, b):
+    return np.power(np.asarray(a, dtype=np.float64), b)
+
+
+def _logaddexp(a, b):
+    """log(e^a + e^b) branch-wise, so each partial is a sigmoid (1/2 each at a tie)."""
+    return Phi(relation(sp.GreaterThan, a, b), a + Softplus(b - a), b + Softplus(a - b))
+
+
+def _xlogy(x, y):
+    return Phi(relation(sp.Equality, x, 0), 0, x * sp.log(y))
+
+
+def _xlogy_numpy(x, y):
+    with np.errstate(all="ignore"):
+        out = np.where(np.asarray(x) == 0, 0.0, np.asarray(x, dtype=np.float64) * np.log(y))
+    return out if out.ndim else float(out)
+
+
+def _heaviside(x, h0):
+    return Phi(relation(sp.StrictGreaterThan, x, 0), 1, Phi(relation(sp.Equality, x, 0), h0, 0))
+
+
+def _where_emit(instr, a):
+    return f"np.where({a[0]}, {a[1]}, {a[2]})" if instr.result.type.rank else f"({a[1]} if {a[0]} else {a[2]})"
+
+
+def _compare(name, fn, symbol, callable_):
+    return Elementwise(name, 2, (callable_,), fn, "bool", None, fn, emit=_infix(symbol),
+                       differentiable=False)
+
+
+BINARY = [
+    Elementwise("add", 2, ("numpy.add",), operator.add, "promote", lambda a, b: a + b,
+                lambda a, b: a + b, emit=_infix("+"), torch="torch.add"),
+    Elementwise("sub", 2, ("numpy.subtract",), operator.sub, "promote", lambda a, b: a - b,
+                lambda a, b: a - b, emit=_infix("-"), torch="torch.sub"),
+    Elementwise("mul", 2, ("numpy.multiply",), operator.mul, "promote", lambda a, b: a * b,
+                lambda a, b: a * b, emit=_infix("*"), torch="torch.mul"),
+    Elementwise("div", 2, ("numpy.divide", "numpy.true_divide"), np.true_divide, "float",
+                lambda a, b: a / b, lambda a, b: a / b, emit=_infix("/"), torch="torch.div",
+                domain=((-3.0, 3.0), (0.5, 3.0))),
+    Elementwise("floordiv", 2, ("numpy.floor_divide",), operator.floordiv, "promote", None,
+                lambda a, b: a // b, emit=_infix("//"), differentiable=False,
+                domain=((-3.0, 3.0), (0.5, 3.0))),
+    Elementwise("mod", 2, ("numpy.mod", "numpy.remainder"), operator.mod, "promote", None,
+                lambda a, b: a % b, emit=_infix("%"), vjp=_mod_vjp, domain=((-3.0, 3.0), (0.5, 3.0)),
+                avoid=(0.0,)),
+    Elementwise("pow", 2, ("numpy.power", "builtins.pow", "math.pow"), _pow_numpy, "float",
+                lambda a, b: a ** b, None, emit=lambda instr, a: f"np.power({a[0]}, {a[1]})",
+                torch="torch.pow", domain=((0.2, 3.0), (-2.0, 2.0))),
+    _compare("lt", operator.lt, "<", "numpy.less"),
+    _compare("le", operator.le, "<=", "numpy.less_equal"),
+    _compare("gt", operator.gt, ">", "numpy.greater"),
+    _compare("ge", operator.ge, ">=", "numpy.greater_equal"),
+    _compare("eq", operator.eq, "==", "numpy.equal"),
+    _compare("ne", operator.ne, "!=", "numpy.not_equal"),
+    Elementwise("and", 2, ("numpy.logical_and",), np.logical_and, "bool", None,
+                lambda a, b: a and b, emit=_logic("and"), differentiable=False),
+    Elementwise("or", 2, ("numpy.logical_or",), np.logical_or, "bool", None,
+                lambda a, b: a or b, emit=_logic("or"), differentiable=False),
+    Elementwise("maximum", 2, ("numpy.maximum", "numpy.fmax"), np.maximum, "same", Maximum,
+                lambda a, b: _promoted(max(a, b), a, b),
+                emit=lambda instr, a: f"np.maximum({a[0]}, {a[1]})", printed="np.maximum",
+                device="max", torch="torch.maximum"),
+    Elementwise("minimum", 2, ("numpy.minimum", "numpy.fmin"), np.minimum, "same", Minimum,
+                lambda a, b: _promoted(min(a, b), a, b),
+                emit=lambda instr, a: f"np.minimum({a[0]}, {a[1]})", printed="np.minimum",
+                device="min", torch="torch.minimum"),
+    Elementwise("arctan2", 2, ("numpy.arctan2", "math.atan2"), np.arctan2, "float", sp.atan2,
+                math.atan2, emit=lambda instr, a: f"np.arctan2({a[0]}, {a[1]})",
+                printed="np.arctan2", device="math.atan2", torch="torch.atan2",
+                domain=((0.3, 3.0), (-3.0, 3.0))),
+    Elementwise("hypot", 2, ("numpy.hypot", "math.hypot"), np.hypot, "float", Hypot, math.hypot,
+                emit=lambda instr, a: f"np.hypot({a[0]}, {a[1]})", printed="np.hypot",
+                device="math.hypot", torch="torch.hypot", domain=((0.3, 3.0), (-3.0, 3.0))),
+    Elementwise("logaddexp", 2, ("numpy.logaddexp",), np.logaddexp, "float", _logaddexp, None,
+                emit=lambda instr, a: f"np.logaddexp({a[0]}, {a[1]})", torch="torch.logaddexp"),
+    Elementwise("xlogy", 2, ("scipy.special.xlogy",), _xlogy_numpy, "float", _xlogy, None,
+                emit=lambda instr, a: f"np.where({a[0]} == 0, 0.0, {a[0]} * np.log({a[1]}))",
+                torch="torch.xlogy", domain=((-3.0, 3.0), (0.2, 5.0))),
+    Elementwise("heaviside", 2, ("numpy.heaviside",), np.heaviside, "float", _heaviside, None,
+                emit=lambda instr, a: f"np.heaviside({a[0]}, {a[1]})", differentiable=False,
+                torch="torch.heaviside", avoid=(0.0,)),
+    Elementwise("where", 3, (), np.where, "same", lambda c, a, b: Phi(c, a, b), None,
+                emit=_where_emit, domain=((-1.0, 1.0), (-3.0, 3.0), (-3.0, 3.0))),
+    Elementwise("clip", 3, (), lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), "promote", Clip,
+                None, emit=lambda instr, a: f"np.minimum(np.maximum({a[0]}, {a[1]}), {a[2]})",
+                torch="torch.clamp", domain=((-3.0, 3.0), (-2.0, -0.5), (0.5, 2.0))),
+]
+
+
+# ------------------------------------------------------------------ composites
+def _where(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 3, "where")
+    cond, a, b = (lw.as_value(x, node) for x in args)
+    if cond.type.dtype != "bool":
+        cond = lw.emit(O.NE, (cond, lw.b.const(0)), node)
+    return lw.emit(O.WHERE, (cond, a, b), node)
+
+
+def _clip(lw, args, kwargs, node):
+    from coarsen.frontend.bindings import Static
+
+    values = L.positional(lw, args, kwargs, node, ["a", "a_min", "a_max"], "clip", 3)
+    x, lo, hi = values
+    if any(isinstance(v, Static) and v.obj is None for v in (lo, hi)):
+        lw.unsupported("clip() with a None bound is not supported", node, "use np.maximum or np.minimum")
+    return lw.emit(O.CLIP, tuple(lw.as_value(v, node) for v in values), node)
+
+
+def _minmax(op: str, name: str):
+    def lower(lw, args, kwargs, node):
+        if kwargs:
+            lw.unsupported(f"{name}() with keyword arguments is not supported", node)
+        if len(args) < 2:
+            lw.unsupported(f"{name}() of a single iterable is not supported", node,
+                           f"use np.{name}(x) for an array, or {name}(a, b) for numbers")
+        values = [lw.as_value(a, node) for a in args]
+        out = values[0]
+        for v in values[1:]:
+            out = lw.emit(getattr(O, op), (out, v), node)
+        return out
+    return lower
+
+
+COMPOSITES = [
+    Composite("where", ("numpy.where",), _where,
+              examples=(("np.where(x > 0, x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("clip", ("numpy.clip",), _clip, methods=("clip",),
+              examples=(("np.clip(x, -1.0, 1.0)", ((-3.0, 3.0),)),)),
+    Composite("max (builtin)", ("builtins.max",), _minmax("MAXIMUM", "max"),
+              examples=(("max(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("min (builtin)", ("builtins.min",), _minmax("MINIMUM", "min"),
+              examples=(("min(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+]

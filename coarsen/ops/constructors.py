@@ -1,0 +1,173 @@
+"""Array constructors: arange, linspace, eye, identity, full, full_like, and np.array of
+nested lists.
+
+One primitive, `iota` (`[0.0, 1.0, ..., n-1]` for an integer n: no derivative), from which
+the rest are built with elementwise ops, so `np.linspace(a, b, n)` is differentiable in a and
+b and `np.full(shape, v)` in v, as in NumPy-based AD systems.
+"""
+from __future__ import annotations
+
+from coarsen.ir.types import Type
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, O, Structural
+
+
+def _iota_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    (n,) = types
+    if n.rank or n.dtype == "f64":
+        raise TypeRuleError("iota takes an integer length")
+    return Type("f64", 1)
+
+
+def _iota_eval(instr, n):
+    import numpy as np
+
+    return np.arange(max(int(n), 0), dtype=np.float64)
+
+
+def _iota_emit(instr, a):
+    return f"np.arange({a[0]}).astype(np.float64)"
+
+
+def _int(lw, x, node, what: str):
+    v = lw.as_value(x, node)
+    if v.type.rank or v.type.dtype == "f64":
+        lw.type_error(f"{what} must be an integer, got {v.type}", node)
+    return lw.cast_to(v, v.type.with_dtype("i64"))
+
+
+def iota(lw, n, node):
+    return lw.emit(O.IOTA, (n,), node)
+
+
+def _arange(lw, args, kwargs, node):
+    if "dtype" in kwargs:
+        from coarsen.frontend.calls import _check_dtype
+
+        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "arange")
+    if kwargs or not 1 <= len(args) <= 3:
+        lw.type_error("arange() takes 1 to 3 positional arguments (start, stop, step)", node)
+    values = [lw.as_value(a, node) for a in args]
+    if any(v.type.rank for v in values):
+        lw.type_error("arange() takes numbers", node)
+    if len(values) == 1 and values[0].type.dtype != "f64":
+        return iota(lw, lw.cast_to(values[0], values[0].type.with_dtype("i64")), node)
+    start, stop = (values[0], values[1]) if len(values) > 1 else (lw.b.const(0), values[0])
+    step = values[2] if len(values) > 2 else lw.b.const(1)
+    # NumPy's length: ceil((stop - start) / step), at least 0
+    span = lw.emit(O.DIV, (lw.emit(O.SUB, (stop, start), node), step), node)
+    count = lw.cast_to(lw.emit(O.CEIL, (span,), node), Type("i64"))
+    count = lw.emit(O.MAXIMUM, (count, lw.b.const(0)), node)
+    ramp = lw.emit(O.MUL, (iota(lw, count, node), step), node)
+    return lw.emit(O.ADD, (ramp, start), node)
+
+
+def _linspace(lw, args, kwargs, node):
+    start, stop, num, endpoint = L.positional(lw, args, kwargs, node,
+                                              ["start", "stop", "num", "endpoint"], "linspace", 2)
+    start, stop = lw.as_value(start, node), lw.as_value(stop, node)
+    if start.type.rank or stop.type.rank:
+        lw.unsupported("linspace() between arrays is not supported", node, "pass numbers")
+    n = _int(lw, num, node, "num") if num is not None else lw.b.const(50)
+    endpoint = True if endpoint is None else bool(L.static(lw, endpoint, node, "endpoint"))
+    # steps of (stop - start) / (n - 1) (n with endpoint=False); n == 1 gives [start]
+    parts = lw.emit(O.SUB, (n, lw.b.const(1)), node) if endpoint else n
+    parts = lw.emit(O.MAXIMUM, (parts, lw.b.const(1)), node)
+    step = lw.emit(O.DIV, (lw.emit(O.SUB, (stop, start), node), parts), node)
+    ramp = lw.emit(O.MUL, (iota(lw, n, node), step), node)
+    return lw.emit(O.ADD, (ramp, start), node)
+
+
+def eye(lw, n, m, k, node):
+    from coarsen.ops.shape import offset_mask
+
+    mask = offset_mask(lw, n, m, k, node, "EQ")
+    return lw.cast_to(mask, mask.type.with_dtype("f64"))
+
+
+def _eye(lw, args, kwargs, node):
+    if "dtype" in kwargs:
+        from coarsen.frontend.calls import _check_dtype
+
+        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "eye")
+    n, m, k = L.positional(lw, args, kwargs, node, ["N", "M", "k"], "eye", 1)
+    n = _int(lw, n, node, "N")
+    from coarsen.frontend.bindings import Static
+
+    m = n if m is None or (isinstance(m, Static) and m.obj is None) else _int(lw, m, node, "M")
+    k = _int(lw, k, node, "k") if k is not None else lw.b.const(0)
+    return eye(lw, n, m, k, node)
+
+
+def _identity(lw, args, kwargs, node):
+    if "dtype" in kwargs:
+        from coarsen.frontend.calls import _check_dtype
+
+        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "identity")
+    L.arity(lw, args, kwargs, node, 1, "identity")
+    n = _int(lw, args[0], node, "n")
+    return eye(lw, n, n, lw.b.const(0), node)
+
+
+def _full(lw, args, kwargs, node):
+    from coarsen.frontend.calls import _check_dtype, _dims
+
+    if "dtype" in kwargs:
+        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "full")
+    shape, fill = L.positional(lw, args, kwargs, node, ["shape", "fill_value"], "full", 2)
+    fill = lw.as_value(fill, node)
+    zeros = lw.emit(O.ZEROS, _dims(lw, shape, node), node)
+    return lw.emit(O.ADD, (zeros, lw.cast_to(fill, fill.type.with_dtype("f64"))), node)
+
+
+def _full_like(lw, args, kwargs, node):
+    from coarsen.frontend.calls import _check_dtype
+
+    if "dtype" in kwargs:
+        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "full_like")
+    x, fill = L.positional(lw, args, kwargs, node, ["a", "fill_value"], "full_like", 2)
+    x = lw.as_value(x, node)
+    fill = lw.cast_to(lw.as_value(fill, node), Type("f64"))
+    if not x.type.rank:
+        return fill
+    zeros = lw.emit(O.ZEROS, L.shape(lw, x, node), node)
+    return lw.emit(O.ADD, (zeros, fill), node)
+
+
+def nested_array(lw, items, node):
+    """np.array of a (nested) list of numbers and arrays: rows stacked along a new axis 0."""
+    from coarsen.ops.shape import concat
+
+    if not isinstance(items, tuple):
+        v = lw.as_value(items, node)
+        return v if v.type.dtype == "f64" else lw.cast_to(v, v.type.with_dtype("f64"))
+    if not items:
+        lw.unsupported("np.array([]) is not supported", node, "use np.zeros(0)")
+    if all(not isinstance(i, tuple) and lw.as_value(i, node).type.rank == 0 for i in items):
+        values = [lw.as_value(i, node) for i in items]
+        return lw.emit(O.STACK, [lw.cast_to(v, v.type.with_dtype("f64")) for v in values], node)
+    rows = [nested_array(lw, i, node) for i in items]
+    if len({r.type.rank for r in rows}) != 1:
+        lw.type_error("np.array() of rows of different ranks (a ragged list)", node)
+    # rows of different lengths fail in the concatenate, as NumPy refuses ragged lists
+    return concat(lw, [L.newaxis(lw, r, 0, node) for r in rows], 0, node)
+
+
+OPS = [
+    Structural("iota", (), _iota_type, _iota_eval, _iota_emit, differentiable=False,
+               doc="[0.0, 1.0, ..., n-1]: the primitive under arange, linspace, eye"),
+]
+
+COMPOSITES = [
+    Composite("arange", ("numpy.arange",), _arange, examples=(("np.arange(x.shape[0]) * x", ((-3.0, 3.0),)),)),
+    Composite("linspace", ("numpy.linspace",), _linspace,
+              examples=(("np.linspace(x[0], 2.0, 5)", ((-3.0, 3.0),)),)),
+    Composite("eye", ("numpy.eye",), _eye, examples=(("np.eye(x.shape[0]) * x", ((-3.0, 3.0),)),)),
+    Composite("identity", ("numpy.identity",), _identity,
+              examples=(("np.identity(x.shape[0]) * x", ((-3.0, 3.0),)),)),
+    Composite("full", ("numpy.full",), _full, examples=(("np.full(x.shape, 2.0) * x", ((-3.0, 3.0),)),)),
+    Composite("full_like", ("numpy.full_like",), _full_like,
+              examples=(("np.full_like(x, 2.0) * x", ((-3.0, 3.0),)),)),
+]

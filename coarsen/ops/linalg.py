@@ -1,0 +1,371 @@
+"""Linear algebra: np.linalg's det, slogdet, inv, solve, cholesky, norm, and dot/vdot/inner/
+outer/einsum/cross/kron.
+
+Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target through LAPACK):
+- `det`: VJP d * det(A) * inv(A)^T;
+- `logabsdet` (slogdet's second result): VJP d * inv(A)^T;
+- `inv`: VJP -inv(A)^T d inv(A)^T;
+- `solve` (A x = b, b a vector or a matrix): VJP g = solve(A^T, d), d_b = g, d_A = -g x^T;
+- `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, d_A = (S + S^T) / 2, Phi taking the
+  lower triangle with the diagonal halved.
+The rest lower to matmul, reductions, indexing and elementwise ops (einsum to transposes,
+broadcast products and sums, or to one matmul where it is one).
+"""
+from __future__ import annotations
+
+from coarsen.ir.types import Type
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, O, Structural
+
+
+def _err(message):
+    from coarsen.ir.typing import TypeRuleError
+
+    return TypeRuleError(message)
+
+
+def _square(types, attrs, result_rank: int):
+    a = types[0]
+    if a.rank != 2:
+        raise _err(f"a matrix (rank 2) is needed here, got rank {a.rank}")
+    return Type("f64", result_rank)
+
+
+def _np(path: str):
+    def evaluate(instr, *args):
+        import numpy as np
+
+        fn = np.linalg
+        for part in path.split("."):
+            fn = getattr(fn, part)
+        return fn(*[np.asarray(a, dtype=np.float64) for a in args])
+    return evaluate
+
+
+def _mm(a: str, b: str) -> str:
+    return f"rt.matmul({a}, {b})"
+
+
+def _det_vjp(rev, instr, code, declared):
+    a = instr.args[0]
+    rev.accum(a, f"{rev.d(instr.result)} * {rev.ref(instr.result)} * np.linalg.inv({rev.ref(a)}).T",
+              code, declared)
+
+
+def _logabsdet_vjp(rev, instr, code, declared):
+    a = instr.args[0]
+    rev.accum(a, f"{rev.d(instr.result)} * np.linalg.inv({rev.ref(a)}).T", code, declared)
+
+
+def _inv_vjp(rev, instr, code, declared):
+    r = rev.ref(instr.result)
+    rev.accum(instr.args[0], f"-{_mm(_mm(f'{r}.T', rev.d(instr.result)), f'{r}.T')}", code, declared)
+
+
+def _inv_jvp(fwd, instr, args, result, tangents):
+    """d inv(A) = -inv(A) dA inv(A)."""
+    inner = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (result, tangents[0])), result))
+    return fwd.emit(O.NEG, (inner,))
+
+
+def _trace_inv_times(fwd, a, t):
+    """trace(inv(A) dA) = sum(inv(A)^T * dA)."""
+    inv_t = fwd.emit(O.TRANSPOSE, (fwd.emit(O.INV, (a,)),))
+    return fwd.emit(O.SUM, (fwd.emit(O.MUL, (inv_t, t)),), {"axis": None, "keepdims": False})
+
+
+def _det_jvp(fwd, instr, args, result, tangents):
+    """d det(A) = det(A) trace(inv(A) dA)."""
+    return fwd.emit(O.MUL, (result, _trace_inv_times(fwd, args[0], tangents[0])))
+
+
+def _logabsdet_jvp(fwd, instr, args, result, tangents):
+    return _trace_inv_times(fwd, args[0], tangents[0])
+
+
+def _solve_jvp(fwd, instr, args, result, tangents):
+    """x = A^-1 b: dx = A^-1 (db - dA x)."""
+    (a, b), (ta, tb) = args, tangents
+    rhs = tb if tb is not None else fwd.zeros_like(b)
+    if ta is not None:
+        rhs = fwd.emit(O.SUB, (rhs, fwd.emit(O.MATMUL, (ta, result))))
+    return fwd.emit(O.SOLVE, (a, rhs))
+
+
+def _solve_type(types, attrs):
+    a, b = types
+    if a.rank != 2 or b.rank not in (1, 2):
+        raise _err("solve(A, b) takes a matrix A and a vector or matrix b")
+    return Type("f64", b.rank)
+
+
+def _solve_vjp(rev, instr, code, declared):
+    (a, b), x = instr.args, instr.result
+    g = rev.prog.names.reserve("_solve_g")
+    code.line(f"{g} = np.linalg.solve(np.ascontiguousarray({rev.ref(a)}.T), {rev.d(x)})")
+    rev.accum(b, g, code, declared)
+    outer = f"rt.outer({g}, {rev.ref(x)})" if x.type.rank == 1 else _mm(g, f"{rev.ref(x)}.T")
+    rev.accum(a, f"-{outer}", code, declared)
+
+
+def _cholesky_vjp(rev, instr, code, declared):
+    low, d = rev.ref(instr.result), rev.d(instr.result)
+    p = rev.prog.names.reserve("_chol_p")
+    li = rev.prog.names.reserve("_chol_li")
+    s = rev.prog.names.reserve("_chol_s")
+    code.line(f"{p} = np.tril({_mm(f'{low}.T', d)})")
+    code.line(f"{p} = {p} - 0.5 * np.diag(np.diag({p}))")
+    code.line(f"{li} = np.linalg.inv({low})")
+    code.line(f"{s} = {_mm(_mm(f'{li}.T', p), li)}")
+    rev.accum(instr.args[0], f"0.5 * ({s} + {s}.T)", code, declared)
+
+
+def _emit(path: str):
+    return lambda instr, a: f"np.linalg.{path}({', '.join(a)})"
+
+
+# ------------------------------------------------------------------ lowerings
+def _matrix(lw, x, node, name):
+    x = L.array(lw, x, node, name)
+    if x.type.rank != 2:
+        lw.unsupported(f"{name}() of a rank-{x.type.rank} array is not supported", node,
+                       "pass one square matrix (batches: loop over them)")
+    return x
+
+
+def _unary_matrix(op: str, name: str):
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 1, name)
+        return lw.emit(getattr(O, op), (_matrix(lw, args[0], node, name),), node)
+    return lower
+
+
+def _slogdet(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "slogdet")
+    a = _matrix(lw, args[0], node, "slogdet")
+    sign = lw.emit(O.SIGN, (lw.emit(O.DET, (a,), node),), node)
+    return (sign, lw.emit(O.LOGABSDET, (a,), node))
+
+
+def _solve(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 2, "solve")
+    a = _matrix(lw, args[0], node, "solve")
+    b = L.array(lw, args[1], node, "solve")
+    return lw.emit(O.SOLVE, (a, b), node)
+
+
+def _norm(lw, args, kwargs, node):
+    from coarsen.ops.reductions import reduce
+    from coarsen.ops.shape import ravel
+
+    x, ord_, axis, keep = L.positional(lw, args, kwargs, node, ["x", "ord", "axis", "keepdims"], "norm", 1)
+    x = L.array(lw, x, node, "norm", min_rank=0)
+    if x.type.rank == 0:
+        return lw.emit(O.ABS, (x,), node)
+    order = L.static(lw, ord_, node, "ord")
+    ax = L.static(lw, axis, node, "axis")
+    keep = bool(L.static(lw, keep, node, "keepdims") or False)
+    if isinstance(ax, tuple):
+        lw.unsupported("norm() over a tuple of axes is not supported", node, "reshape first")
+    if ax is None and x.type.rank == 2 and order not in (None, "fro"):
+        lw.unsupported(f"the matrix norm ord={order!r} is not supported", node,
+                       "supported: vector norms 1, 2, inf, -inf and the Frobenius norm")
+    if ax is None and x.type.rank > 2 and order is not None:
+        lw.unsupported("norm() with ord of an array of rank > 2", node)
+    if ax is not None:
+        ax = L.axis_of(lw, axis, x.type.rank, node, "norm")
+    elif order not in (None, "fro", 2) and x.type.rank == 1:
+        ax = 0
+    if ax is None and not keep:
+        x, ax = ravel(lw, x, node), 0
+    inf = float("inf")
+    if order in (None, 2, "fro"):
+        total = reduce(lw, "SUM", lw.emit(O.MUL, (x, x), node), ax, keep, node)
+        return lw.emit(O.SQRT, (total,), node)
+    mag = lw.emit(O.ABS, (x,), node)
+    if order == 1:
+        return reduce(lw, "SUM", mag, ax, keep, node)
+    if order == inf:
+        return reduce(lw, "MAX", mag, ax, keep, node)
+    if order == -inf:
+        return reduce(lw, "MIN", mag, ax, keep, node)
+    lw.unsupported(f"norm() with ord={order!r} is not supported", node,
+                   "supported: None/2/'fro', 1, np.inf, -np.inf")
+
+
+def _vdot(lw, args, kwargs, node):
+    from coarsen.ops.shape import ravel
+
+    L.arity(lw, args, kwargs, node, 2, "vdot")
+    a, b = (ravel(lw, L.array(lw, x, node, "vdot", min_rank=0), node) for x in args)
+    return lw.emit(O.MATMUL, (a, b), node)
+
+
+def _inner(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 2, "inner")
+    a, b = (lw.as_value(x, node) for x in args)
+    if a.type.rank == 0 or b.type.rank == 0:
+        return lw.emit(O.MUL, (a, b), node)
+    if a.type.rank > 2 or b.type.rank > 2:
+        lw.unsupported("inner() of arrays of rank > 2 is not supported", node, "use np.einsum")
+    if b.type.rank == 2:
+        b = lw.emit(O.TRANSPOSE, (b,), node)
+    return lw.emit(O.MATMUL, (a, b), node)
+
+
+def _outer(lw, args, kwargs, node):
+    from coarsen.ops.shape import ravel
+
+    L.arity(lw, args, kwargs, node, 2, "outer")
+    a, b = (ravel(lw, L.array(lw, x, node, "outer", min_rank=0), node) for x in args)
+    return lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node)
+
+
+def _cross(lw, args, kwargs, node):
+    """a x b along the last axis (length 3) of vectors or stacks of vectors."""
+    from coarsen.ops.shape import concat
+
+    L.arity(lw, args, kwargs, node, 2, "cross")
+    a, b = (L.array(lw, x, node, "cross") for x in args)
+    if a.type.rank != b.type.rank or a.type.rank > 2:
+        lw.unsupported("cross() of arrays of different ranks or rank > 2 is not supported", node)
+    last = a.type.rank - 1
+
+    def comp(v, k):   # v[..., k:k+1]: keeps the axis, so the components concatenate back
+        return L.take_along(lw, v, last, lw.b.const(k), lw.b.const(k + 1), node)
+
+    parts = []
+    for i, j in ((1, 2), (2, 0), (0, 1)):
+        parts.append(lw.emit(O.SUB, (lw.emit(O.MUL, (comp(a, i), comp(b, j)), node),
+                                     lw.emit(O.MUL, (comp(a, j), comp(b, i)), node)), node))
+    return concat(lw, parts, last, node)
+
+
+def _kron(lw, args, kwargs, node):
+    from coarsen.ops.shape import ravel
+
+    L.arity(lw, args, kwargs, node, 2, "kron")
+    a, b = (L.array(lw, x, node, "kron") for x in args)
+    if a.type.rank != 1 or b.type.rank != 1:
+        # (m, n) x (p, q) needs a rank-4 intermediate, which the cpu runtime does not cover
+        lw.unsupported("kron() of arrays that are not vectors is not supported", node,
+                       "build the blocks with np.outer and np.concatenate")
+    return ravel(lw, lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node), node)
+
+
+def _einsum(lw, args, kwargs, node):
+    """Explicit subscripts ('ij,jk->ik'), up to three operands, no repeated index within an
+    operand. Two operands contracting one index form a matmul; otherwise each operand is
+    permuted to a common index order, broadcast, multiplied, and summed over the contracted
+    indices (at most three distinct indices, the ranks the cpu runtime covers)."""
+    from coarsen.ops.reductions import reduce
+    from coarsen.ops.shape import permute
+
+    if kwargs or len(args) < 2:
+        lw.unsupported("einsum() takes a subscripts string and operands (no keywords)", node)
+    spec = L.static(lw, args[0], node, "the subscripts")
+    if not isinstance(spec, str) or "->" not in spec or "." in spec:
+        lw.unsupported(f"einsum({spec!r}, ...) is not supported", node,
+                       "spell the output explicitly, as in 'ij,jk->ik' (no '...')")
+    inputs, output = spec.replace(" ", "").split("->")
+    terms = inputs.split(",")
+    operands = [L.array(lw, x, node, "einsum", min_rank=0) for x in args[1:]]
+    if len(terms) != len(operands) or len(operands) > 3:
+        lw.type_error(f"einsum({spec!r}) with {len(operands)} operands (at most 3, one per term)", node)
+    for t, x in zip(terms, operands):
+        if len(t) != x.type.rank:
+            lw.type_error(f"einsum term {t!r} for an operand of rank {x.type.rank}", node)
+        if len(set(t)) != len(t):
+            lw.unsupported(f"einsum term {t!r} repeats an index (a diagonal)", node, "use np.diag or np.trace")
+    letters = sorted(set("".join(terms)))
+    if any(c not in letters for c in output) or len(set(output)) != len(output):
+        lw.type_error(f"einsum output {output!r} names indices the inputs do not have", node)
+    summed = [c for c in letters if c not in output]
+    if len(operands) == 2 and len(summed) == 1 and all(1 <= len(t) <= 2 for t in terms):
+        out = _einsum_matmul(lw, terms, output, summed[0], operands, node)
+        if out is not None:
+            return out
+    order = list(output) + summed
+    if len(order) > 3:
+        lw.unsupported(f"einsum({spec!r}) spans {len(order)} indices; at most 3 are supported", node,
+                       "split it into steps (np.einsum of two operands at a time)")
+    product = None
+    for t, x in zip(terms, operands):
+        present = sorted(t, key=order.index)
+        x = permute(lw, x, [t.index(c) for c in present], node) if x.type.rank > 1 else x
+        pattern = [":" if c in t else "n" for c in order]
+        x = L.getitem(lw, x, pattern, [], node) if "n" in pattern else x
+        product = x if product is None else lw.emit(O.MUL, (product, x), node)
+    for axis in range(len(order) - 1, len(output) - 1, -1):
+        product = reduce(lw, "SUM", product, axis, False, node)
+    return product
+
+
+def _einsum_matmul(lw, terms, output, k, operands, node):
+    from coarsen.ops.shape import permute
+
+    (ta, tb), (a, b) = terms, operands
+    if k not in ta or k not in tb:
+        return None
+    if len(ta) == 2:   # a's contracted index last
+        a = permute(lw, a, [ta.index(c) for c in ta if c != k] + [ta.index(k)], node)
+    if len(tb) == 2:   # b's contracted index first
+        b = permute(lw, b, [tb.index(k)] + [tb.index(c) for c in tb if c != k], node)
+    free = [c for c in ta if c != k] + [c for c in tb if c != k]
+    if sorted(free) != sorted(output) or len(set(free)) != len(free):
+        return None
+    out = lw.emit(O.MATMUL, (a, b), node)
+    if free != list(output):
+        out = lw.emit(O.TRANSPOSE, (out,), node)
+    return out
+
+
+def _dot(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 2, "dot")
+    a, b = (lw.as_value(x, node) for x in args)
+    if a.type.rank == 0 or b.type.rank == 0:
+        return lw.emit(O.MUL, (a, b), node)   # np.dot with a scalar scales
+    return lw.emit(O.MATMUL, (a, b), node)
+
+
+OPS = [
+    Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
+               jvp=_det_jvp,
+               doc="determinant of a matrix"),
+    Structural("logabsdet", (), lambda t, a: _square(t, a, 0),
+               lambda instr, x: __import__("numpy").linalg.slogdet(x)[1],
+               lambda instr, a: f"np.linalg.slogdet({a[0]})[1]", vjp=_logabsdet_vjp, jvp=_logabsdet_jvp,
+               doc="log |det A| (slogdet's second result)"),
+    Structural("inv", (), lambda t, a: _square(t, a, 2), _np("inv"), _emit("inv"), vjp=_inv_vjp,
+               jvp=_inv_jvp, doc="matrix inverse"),
+    Structural("solve", (), _solve_type, _np("solve"), _emit("solve"), vjp=_solve_vjp, jvp=_solve_jvp,
+               doc="x with A x = b"),
+    Structural("cholesky", (), lambda t, a: _square(t, a, 2), _np("cholesky"), _emit("cholesky"),
+               vjp=_cholesky_vjp, doc="lower Cholesky factor of a symmetric positive definite matrix"),
+]
+
+_SPD = "x @ x.T + x.shape[0] * np.eye(x.shape[0])"
+COMPOSITES = [
+    Composite("det (call)", ("numpy.linalg.det",), _unary_matrix("DET", "det"),
+              examples=((f"np.linalg.det({_SPD})", ((-1.0, 1.0),)),)),
+    Composite("slogdet", ("numpy.linalg.slogdet",), _slogdet,
+              examples=((f"np.linalg.slogdet({_SPD})[1]", ((-1.0, 1.0),)),)),
+    Composite("inv (call)", ("numpy.linalg.inv",), _unary_matrix("INV", "inv"),
+              examples=((f"np.linalg.inv({_SPD})", ((-1.0, 1.0),)),)),
+    Composite("solve (call)", ("numpy.linalg.solve",), _solve,
+              examples=((f"np.linalg.solve({_SPD}, x[:, 0])", ((-1.0, 1.0),)),)),
+    Composite("cholesky (call)", ("numpy.linalg.cholesky",), _unary_matrix("CHOLESKY", "cholesky"),
+              examples=((f"np.linalg.cholesky({_SPD})", ((-1.0, 1.0),)),)),
+    Composite("norm", ("numpy.linalg.norm",), _norm,
+              examples=(("np.linalg.norm(x)", ((0.5, 3.0),)),)),
+    Composite("dot", ("numpy.dot", "numpy.matmul"), _dot, methods=("dot",),
+              examples=(("np.dot(x, x.T)", ((-3.0, 3.0),)),)),
+    Composite("vdot", ("numpy.vdot",), _vdot, examples=(("np.vdot(x, x)", ((-3.0, 3.0),)),)),
+    Composite("inner", ("numpy.inner",), _inner, examples=(("np.inner(x, x)", ((-3.0, 3.0),)),)),
+    Composite("outer", ("numpy.outer",), _outer, examples=(("np.outer(x, x)", ((-3.0, 3.0),)),)),
+    Composite("cross", ("numpy.cross",), _cross,
+              examples=(("np.cross(x[:3], x[1:4])", ((-3.0, 3.0),), [(4,)]),
+                        ("np.cross(x[:, :3], x[:, 1:])", ((-3.0, 3.0),), [(2, 4)]))),
+    Composite("kron", ("numpy.kron",), _kron, examples=(("np.kron(np.ravel(x), np.ravel(x))", ((-3.0, 3.0),)),)),
+    Composite("einsum", ("numpy.einsum",), _einsum, examples=(("np.einsum('ij,kj->ik', x, x)", ((-3.0, 3.0),)),)),
+]

@@ -1,0 +1,126 @@
+"""Helpers the registry's frontend lowerings share: argument checks and small IR idioms.
+
+A lowering gets the frontend's lowerer `lw` (see `coarsen.frontend.statements`), the call's
+bindings and the call's AST node, and emits ops with `lw.emit(O.X, args, node, attrs)`.
+Errors go through `lw.unsupported` / `lw.type_error`: they point at the user's call.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from coarsen.ops.spec import O
+
+
+def arity(lw, args, kwargs, node, n: int | tuple[int, ...], name: str, allowed_kw=()) -> None:
+    extra = set(kwargs) - set(allowed_kw)
+    if extra:
+        lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
+    counts = (n,) if isinstance(n, int) else n
+    if len(args) not in counts:
+        shown = " or ".join(str(c) for c in counts)
+        lw.type_error(f"{name}() takes {shown} argument(s) here, got {len(args)}", node)
+
+
+def positional(lw, args, kwargs, node, names: list[str], name: str, required: int,
+               defaults: dict | None = None) -> list:
+    """Arguments by position or keyword, in `names` order; missing optional ones from
+    `defaults` (None where absent)."""
+    defaults = defaults or {}
+    extra = set(kwargs) - set(names)
+    if extra:
+        lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
+    if len(args) > len(names):
+        lw.type_error(f"{name}() takes at most {len(names)} arguments, got {len(args)}", node)
+    out = list(args)
+    for key in names[len(args):]:
+        out.append(kwargs[key] if key in kwargs else defaults.get(key))
+    if any(v is None for v in out[:required]):
+        lw.type_error(f"{name}() needs {', '.join(names[:required])}", node)
+    return out
+
+
+def static(lw, binding, node, what: str) -> Any:
+    """A compile-time value (an axis, a flag, a subscripts string); None stays None."""
+    from coarsen.frontend.bindings import Static
+
+    if binding is None or (isinstance(binding, Static) and binding.obj is None):
+        return None
+    if isinstance(binding, (bool, int, float, str)):   # a default filled in by a lowering
+        return binding
+    if isinstance(binding, tuple):
+        return tuple(static(lw, b, node, what) for b in binding)
+    return lw.static_value(binding, node, what)
+
+
+def axis_of(lw, binding, rank: int, node, name: str, allow_none: bool = True) -> int | None:
+    axis = static(lw, binding, node, "axis")
+    if axis is None:
+        if not allow_none:
+            lw.type_error(f"{name}() needs an axis here", node)
+        return None
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        lw.unsupported(f"{name}() with axis={axis!r} is not supported", node, "give one integer axis")
+    if not -rank <= axis < rank:
+        lw.type_error(f"{name}(): axis {axis} is out of bounds for an array of rank {rank}", node)
+    return axis % rank
+
+
+def array(lw, binding, node, name: str, min_rank: int = 1):
+    x = lw.as_value(binding, node)
+    if x.type.rank < min_rank:
+        lw.type_error(f"{name}() needs an array of rank >= {min_rank}, got {x.type}", node)
+    if x.type.dtype != "f64":
+        x = lw.cast_to(x, x.type.with_dtype("f64"))
+    return x
+
+
+def const(lw, value, node=None):
+    return lw.b.const(value)
+
+
+def shape(lw, x, node) -> list:
+    return [lw.emit(O.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
+
+
+def getitem(lw, x, pattern: list, values: list, node):
+    """x[pattern] with pattern items 'i' (an index value), 'n' (newaxis), ':' (full slice),
+    or ('s', lo, hi, step) with values or None."""
+    codes, args = [], []
+    for item in pattern:
+        if item == "i":
+            codes.append("i")
+            args.append(values.pop(0))
+        elif item == "n":
+            codes.append("n")
+        elif item == ":":
+            codes.append("s000")
+        else:
+            _, lo, hi, st = item
+            codes.append("s" + "".join("0" if v is None else "1" for v in (lo, hi, st)))
+            args.extend(v for v in (lo, hi, st) if v is not None)
+    return lw.emit(O.GETITEM, (x, *args), node, {"index": tuple(codes)})
+
+
+def take_along(lw, x, axis: int, lo, hi, node, step=None):
+    """x[..., lo:hi:step, ...] on `axis` (lo, hi, step: values or None)."""
+    pattern = [":"] * axis + [("s", lo, hi, step)]
+    return getitem(lw, x, pattern, [], node)
+
+
+def index_along(lw, x, axis: int, i, node):
+    """x[..., i, ...] on `axis` (drops it)."""
+    pattern = [":"] * axis + ["i"]
+    return getitem(lw, x, pattern, [i], node)
+
+
+def newaxis(lw, x, axis: int, node):
+    """x with a new axis of length 1 at `axis` (0 <= axis <= rank)."""
+    pattern = [":"] * axis + ["n"]
+    return getitem(lw, x, pattern, [], node)
+
+
+def size(lw, x, node):
+    total = lw.b.const(1)
+    for d in shape(lw, x, node):
+        total = lw.emit(O.MUL, (total, d), node)
+    return total

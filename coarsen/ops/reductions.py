@@ -1,0 +1,214 @@
+"""Reductions and scans beyond sum/mean/prod/max/min: cumsum, cumprod, diff, var, std,
+argmax/argmin, and scipy.special's logsumexp, softmax, log_softmax, all with axis (and
+keepdims where NumPy has it).
+
+Two primitives, the scans `cumsum` and `cumprod` along a static axis (`rt.cumsum`; VJPs: the
+reverse cumulative sum, and a division-free backward sweep exact at zeros). The rest lower to
+reductions and elementwise ops: logsumexp subtracts the max (finite or not) before exp.
+"""
+from __future__ import annotations
+
+from coarsen.ir.types import Type
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, O, Structural
+
+
+def _scan_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    (x,) = types
+    if x.rank == 0:
+        raise TypeRuleError("a scan of a scalar")
+    if not 0 <= attrs["axis"] < x.rank:
+        raise TypeRuleError(f"axis {attrs['axis']} is out of bounds for an array of rank {x.rank}")
+    return Type("f64", x.rank)
+
+
+def _scan(name: str):
+    def evaluate(instr, x):
+        from kernels import scans
+
+        return getattr(scans, name)(x, instr.attrs["axis"])
+
+    def emit(instr, a):
+        return f"rt.{name}({a[0]}, {instr.attrs['axis']})"
+    return evaluate, emit
+
+
+def _cumsum_vjp(rev, instr, code, declared):
+    rev.accum(instr.args[0], f"rt.rcumsum({rev.d(instr.result)}, {instr.attrs['axis']})", code, declared)
+
+
+def _cumprod_vjp(rev, instr, code, declared):
+    x = instr.args[0]
+    rev.accum(x, f"rt.cumprod_grad({rev.ref(x)}, {rev.d(instr.result)}, {instr.attrs['axis']})", code, declared)
+
+
+def _cumsum_jvp(fwd, instr, args, result, tangents):
+    return fwd.emit(O.CUMSUM, (tangents[0],), dict(instr.attrs))
+
+
+# ------------------------------------------------------------------ lowerings
+def _axis_keep(lw, x, args, kwargs, node, name, extra=()):
+    names = ["a", "axis", *extra, "keepdims"]
+    values = L.positional(lw, [x, *args], kwargs, node, names, name, 1)
+    axis = L.axis_of(lw, values[1], x.type.rank, node, name)
+    keep = bool(L.static(lw, values[-1], node, "keepdims") or False)
+    return axis, keep, values[2:-1]
+
+
+def reduce(lw, op: str, x, axis, keep: bool, node):
+    return lw.emit(getattr(O, op), (x,), node, {"axis": axis, "keepdims": keep})
+
+
+def _scan_lower(op: str, name: str):
+    def lower(lw, args, kwargs, node):
+        x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], name, 1)
+        x = L.array(lw, x, node, name, min_rank=0)
+        if L.static(lw, axis, node, "axis") is None:
+            from coarsen.ops.shape import ravel
+
+            x, ax = ravel(lw, x, node), 0
+        else:
+            ax = L.axis_of(lw, axis, x.type.rank, node, name)
+        return lw.emit(getattr(O, op), (x,), node, {"axis": ax})
+    return lower
+
+
+def _diff(lw, args, kwargs, node):
+    x, n, axis = L.positional(lw, args, kwargs, node, ["a", "n", "axis"], "diff", 1)
+    x = L.array(lw, x, node, "diff")
+    n = 1 if n is None else L.static(lw, n, node, "n")
+    if not isinstance(n, int) or n < 0:
+        lw.unsupported(f"diff() with n={n!r} is not supported", node, "use a non-negative integer n")
+    ax = x.type.rank - 1 if axis is None else L.axis_of(lw, axis, x.type.rank, node, "diff")
+    one, minus_one = lw.b.const(1), lw.b.const(-1)
+    for _ in range(n):
+        later = L.take_along(lw, x, ax, one, None, node)
+        earlier = L.take_along(lw, x, ax, None, minus_one, node)
+        x = lw.emit(O.SUB, (later, earlier), node)
+    return x
+
+
+def count(lw, x, axis, node):
+    """How many elements a reduction over `axis` (None: all) combines, as a float."""
+    n = L.size(lw, x, node) if axis is None else lw.emit(O.SHAPE, (x,), node, {"dim": axis})
+    return lw.cast_to(n, Type("f64"))
+
+
+def variance(lw, x, axis, keep, ddof, node):
+    mu = reduce(lw, "MEAN", x, axis, True, node)
+    dev = lw.emit(O.SUB, (x, mu), node)
+    total = reduce(lw, "SUM", lw.emit(O.MUL, (dev, dev), node), axis, keep, node)
+    n = lw.emit(O.SUB, (count(lw, x, axis, node), lw.cast_to(ddof, Type("f64"))), node)
+    return lw.emit(O.DIV, (total, n), node)
+
+
+def _var(lw, args, kwargs, node, std=False):
+    name = "std" if std else "var"
+    x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name)
+    axis, keep, (ddof,) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("ddof",))
+    ddof = lw.as_value(ddof, node) if ddof is not None else lw.b.const(0)
+    v = variance(lw, x, axis, keep, ddof, node)
+    return lw.emit(O.SQRT, (v,), node) if std else v
+
+
+def _std(lw, args, kwargs, node):
+    return _var(lw, args, kwargs, node, std=True)
+
+
+def finite_max(lw, x, axis, node):
+    """max(x) over axis (kept), 0 where that is not finite: subtracted before exp, it keeps
+    exp from overflowing, and an all -inf slice gives log(0) = -inf, not nan."""
+    m = reduce(lw, "MAX", x, axis, True, node)
+    finite = lw.emit(O.EQ, (lw.emit(O.SUB, (m, m), node), lw.b.const(0.0)), node)
+    return lw.emit(O.WHERE, (finite, m, lw.b.const(0.0)), node)
+
+
+def logsumexp(lw, x, axis, keep, node):
+    m = finite_max(lw, x, axis, node)
+    s = reduce(lw, "SUM", lw.emit(O.EXP, (lw.emit(O.SUB, (x, m), node),), node), axis, True, node)
+    out = lw.emit(O.ADD, (lw.emit(O.LOG, (s,), node), m), node)
+    if keep:
+        return out
+    return reduce(lw, "SUM", out, axis, False, node)   # drops the kept length-1 axis
+
+
+def _logsumexp(lw, args, kwargs, node):
+    for key in ("b", "return_sign"):
+        if key in kwargs:
+            lw.unsupported(f"logsumexp({key}=...) is not supported", node, "scale inside: x + np.log(b)")
+    x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, "logsumexp", min_rank=0)
+    if x.type.rank == 0:
+        return x
+    axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, "logsumexp")
+    return logsumexp(lw, x, axis, keep, node)
+
+
+def _softmax(log: bool):
+    name = "log_softmax" if log else "softmax"
+
+    def lower(lw, args, kwargs, node):
+        x, axis = L.positional(lw, args, kwargs, node, ["x", "axis"], name, 1)
+        x = L.array(lw, x, node, name)
+        ax = L.axis_of(lw, axis, x.type.rank, node, name)
+        if log:
+            return lw.emit(O.SUB, (x, logsumexp(lw, x, ax, True, node)), node)
+        e = lw.emit(O.EXP, (lw.emit(O.SUB, (x, finite_max(lw, x, ax, node)), node),), node)
+        return lw.emit(O.DIV, (e, reduce(lw, "SUM", e, ax, True, node)), node)
+    return lower
+
+
+def _arg_extremum(op: str, name: str):
+    def lower(lw, args, kwargs, node):
+        from coarsen.ops.constructors import iota
+        from coarsen.ops.shape import ravel
+
+        x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name)
+        axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, name)
+        if axis is None:
+            flat = ravel(lw, x, node)
+            index = _first(lw, op, flat, 0, iota(lw, lw.emit(O.SHAPE, (flat,), node, {"dim": 0}), node), node)
+            return lw.cast_to(reduce(lw, "MIN", index, None, False, node), Type("i64"))
+        ramp = iota(lw, lw.emit(O.SHAPE, (x,), node, {"dim": axis}), node)
+        ramp = L.getitem(lw, ramp, ["n"] * axis + [":"] + ["n"] * (x.type.rank - axis - 1), [], node)
+        # indices along an axis come back as a float64 array (arrays hold float64)
+        return reduce(lw, "MIN", _first(lw, op, x, axis, ramp, node), axis, keep, node)
+    return lower
+
+
+def _first(lw, op, x, axis, ramp, node):
+    """Where x reaches its extremum along axis: the index (from `ramp`), elsewhere the length,
+    so the MIN of it is the first such index, as np.argmax returns."""
+    best = reduce(lw, op, x, axis, True, node)
+    n = count(lw, x, axis, node)
+    return lw.emit(O.WHERE, (lw.emit(O.EQ, (x, best), node), ramp, n), node)
+
+
+OPS = [
+    Structural("cumsum", (), _scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,
+               runtime=("cumsum", "rcumsum"), doc="cumulative sum along a static axis"),
+    Structural("cumprod", (), _scan_type, *_scan("cumprod"), vjp=_cumprod_vjp,
+               runtime=("cumprod", "cumprod_grad"), doc="cumulative product along a static axis"),
+]
+
+COMPOSITES = [
+    Composite("cumsum (call)", ("numpy.cumsum",), _scan_lower("CUMSUM", "cumsum"), methods=("cumsum",),
+              examples=(("np.cumsum(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("cumprod (call)", ("numpy.cumprod",), _scan_lower("CUMPROD", "cumprod"), methods=("cumprod",),
+              examples=(("np.cumprod(x, axis=0)", ((-2.0, 2.0),)),)),
+    Composite("diff", ("numpy.diff",), _diff, examples=(("np.diff(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("var", ("numpy.var",), _var, methods=("var",), examples=(("np.var(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("std", ("numpy.std",), _std, methods=("std",),
+              examples=(("np.std(x, axis=0, ddof=1)", ((-3.0, 3.0),)),)),
+    Composite("logsumexp", ("scipy.special.logsumexp",), _logsumexp,
+              examples=(("logsumexp(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("softmax", ("scipy.special.softmax",), _softmax(False),
+              examples=(("softmax(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("log_softmax", ("scipy.special.log_softmax",), _softmax(True),
+              examples=(("log_softmax(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("argmax", ("numpy.argmax",), _arg_extremum("MAX", "argmax"), methods=("argmax",),
+              examples=(("x * np.argmax(x)", ((-3.0, 3.0),)),)),
+    Composite("argmin", ("numpy.argmin",), _arg_extremum("MIN", "argmin"), methods=("argmin",),
+              examples=(("x * np.argmin(x)", ((-3.0, 3.0),)),)),
+]

@@ -1,0 +1,512 @@
+"""Joining and layout: concatenate/stack and friends, axis permutations, and the NumPy shape
+functions built from them and from indexing (atleast_*d, expand_dims, squeeze, ravel, flip,
+roll, delete, tile, repeat, diag, tril/triu, trace, broadcast_to).
+
+Two primitives: `concat` (np.concatenate along a static axis; its VJP slices the adjoint) and
+`permute` (np.transpose with explicit axes, a view; its VJP permutes back). Everything else
+lowers to these, to indexing (`getitem`: slices, newaxis, steps) and to elementwise ops, so
+its derivative and its code on every target are theirs.
+"""
+from __future__ import annotations
+
+from coarsen.ir.types import Type
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, O, Structural
+
+
+def _type_error(message: str):
+    from coarsen.ir.typing import TypeRuleError
+
+    return TypeRuleError(message)
+
+
+# ------------------------------------------------------------------ concat
+def _concat_type(types, attrs):
+    ranks = {t.rank for t in types}
+    if len(ranks) != 1 or 0 in ranks:
+        raise _type_error("concatenate takes arrays of one rank (>= 1)")
+    (rank,) = ranks
+    if not 0 <= attrs["axis"] < rank:
+        raise _type_error(f"axis {attrs['axis']} is out of bounds for arrays of rank {rank}")
+    return Type("f64", rank)
+
+
+def _concat_eval(instr, *xs):
+    import numpy as np
+
+    return np.concatenate([np.asarray(x, dtype=np.float64) for x in xs], axis=instr.attrs["axis"])
+
+
+def _concat_emit(instr, a):
+    return f"np.concatenate(({', '.join(a)},), {instr.attrs['axis']})"
+
+
+def _concat_vjp(rev, instr, code, declared):
+    axis = instr.attrs["axis"]
+    d = rev.d(instr.result)
+    offset = "0"
+    lead = ":, " * axis
+    for x in instr.args:
+        length = f"{rev.shape(x)}[{axis}]"
+        if x.id in rev.active:
+            code_start = offset
+            rev.accum(x, f"{d}[{lead}{code_start}:{code_start} + {length}]", code, declared)
+        offset = f"{offset} + {length}" if offset != "0" else length
+
+
+def _concat_jvp(fwd, instr, args, result, tangents):
+    parts = [t if t is not None else fwd.zeros_like(a) for a, t in zip(args, tangents)]
+    return fwd.emit(O.CONCAT, parts, dict(instr.attrs))
+
+
+# ------------------------------------------------------------------ permute
+def _permute_type(types, attrs):
+    (x,) = types
+    axes = attrs["axes"]
+    if sorted(axes) != list(range(x.rank)):
+        raise _type_error(f"axes {tuple(axes)} are not a permutation of the {x.rank} axes")
+    return Type("f64", x.rank)
+
+
+def _permute_eval(instr, x):
+    import numpy as np
+
+    return np.transpose(x, instr.attrs["axes"])
+
+
+def _axes_source(axes) -> str:
+    return "(" + ", ".join(str(a) for a in axes) + ("," if len(axes) == 1 else "") + ")"
+
+
+def _permute_emit(instr, a):
+    return f"np.transpose({a[0]}, {_axes_source(instr.attrs['axes'])})"
+
+
+def _inverse(axes):
+    inv = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inv[a] = i
+    return tuple(inv)
+
+
+def _permute_vjp(rev, instr, code, declared):
+    inv = _axes_source(_inverse(instr.attrs["axes"]))
+    rev.accum(instr.args[0], f"np.ascontiguousarray(np.transpose({rev.d(instr.result)}, {inv}))", code, declared)
+
+
+def _permute_jvp(fwd, instr, args, result, tangents):
+    return fwd.emit(O.PERMUTE, (tangents[0],), dict(instr.attrs))
+
+
+# ------------------------------------------------------------------ lowerings
+def arrays_of(lw, seq, node, name: str) -> list:
+    if not isinstance(seq, tuple):
+        lw.type_error(f"{name}() takes a tuple or list of arrays", node)
+    if not seq:
+        lw.type_error(f"{name}() needs at least one array", node)
+    return [lw.as_value(x, node) for x in seq]
+
+
+def concat(lw, xs: list, axis: int, node):
+    xs = [x if x.type.dtype == "f64" else lw.cast_to(x, x.type.with_dtype("f64")) for x in xs]
+    if len(xs) == 1:
+        return lw.emit(O.COPY, xs, node)
+    return lw.emit(O.CONCAT, xs, node, {"axis": axis})
+
+
+def _concatenate(lw, args, kwargs, node):
+    seq, axis = L.positional(lw, args, kwargs, node, ["arrays", "axis"], "concatenate", 1, {})
+    xs = arrays_of(lw, seq, node, "concatenate")
+    rank = xs[0].type.rank
+    if any(x.type.rank != rank for x in xs) or rank == 0:
+        lw.type_error("concatenate() takes arrays of one rank (>= 1): "
+                      + ", ".join(str(x.type) for x in xs), node)
+    axis = 0 if axis is None and "axis" not in kwargs and len(args) < 2 else axis
+    ax = L.static(lw, axis, node, "axis")
+    if ax is None:   # axis=None: flattened first
+        return concat(lw, [ravel(lw, x, node) for x in xs], 0, node)
+    return concat(lw, xs, L.axis_of(lw, axis, rank, node, "concatenate"), node)
+
+
+def atleast(lw, x, rank: int, node):
+    """np.atleast_{1,2,3}d of one value."""
+    if x.type.rank == 0:
+        x = lw.emit(O.STACK, (lw.cast_to(x, x.type.with_dtype("f64")),), node)
+    if x.type.rank >= rank:
+        return x
+    if rank == 2:
+        return L.newaxis(lw, x, 0, node)
+    # atleast_3d: (n,) -> (1, n, 1); (m, n) -> (m, n, 1)
+    if x.type.rank == 1:
+        x = L.newaxis(lw, x, 0, node)
+    return L.newaxis(lw, x, 2, node)
+
+
+def _stack(lw, args, kwargs, node):
+    seq, axis = L.positional(lw, args, kwargs, node, ["arrays", "axis"], "stack", 1, {})
+    xs = arrays_of(lw, seq, node, "stack")
+    rank = xs[0].type.rank
+    if any(x.type.rank != rank for x in xs):
+        lw.type_error("stack() takes values of one rank", node)
+    ax = L.static(lw, axis, node, "axis") or 0
+    if rank == 0 and ax in (0, -1):
+        return lw.emit(O.STACK, [lw.cast_to(x, x.type.with_dtype("f64")) for x in xs], node)
+    if not -(rank + 1) <= ax <= rank:
+        lw.type_error(f"stack(): axis {ax} is out of bounds for rank {rank + 1}", node)
+    ax %= rank + 1
+    return concat(lw, [L.newaxis(lw, x, ax, node) for x in xs], ax, node)
+
+
+def _hstack(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "hstack")
+    xs = [atleast(lw, x, 1, node) for x in arrays_of(lw, args[0], node, "hstack")]
+    return concat(lw, xs, 0 if xs[0].type.rank == 1 else 1, node)
+
+
+def _vstack(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "vstack")
+    xs = [atleast(lw, x, 2, node) for x in arrays_of(lw, args[0], node, "vstack")]
+    return concat(lw, xs, 0, node)
+
+
+def _column_stack(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "column_stack")
+    xs = []
+    for x in arrays_of(lw, args[0], node, "column_stack"):
+        x = atleast(lw, x, 1, node)
+        xs.append(L.newaxis(lw, x, 1, node) if x.type.rank == 1 else x)
+    return concat(lw, xs, 1, node)
+
+
+def _atleast(rank: int):
+    def lower(lw, args, kwargs, node):
+        if kwargs or not args:
+            lw.type_error(f"atleast_{rank}d() takes arrays", node)
+        outs = tuple(atleast(lw, lw.as_value(a, node), rank, node) for a in args)
+        return outs[0] if len(outs) == 1 else outs
+    return lower
+
+
+def _expand_dims(lw, args, kwargs, node):
+    x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], "expand_dims", 2)
+    x = lw.as_value(x, node)
+    ax = L.axis_of(lw, axis, x.type.rank + 1, node, "expand_dims", allow_none=False)
+    if x.type.rank == 0:
+        x = atleast(lw, x, 1, node)
+        return x if ax == 0 else x   # a scalar becomes shape (1,) either way
+    return L.newaxis(lw, x, ax, node)
+
+
+def reshape(lw, x, dims: list, node):
+    return lw.emit(O.RESHAPE, (x, *dims), node)
+
+
+def ravel(lw, x, node):
+    if x.type.rank == 1:
+        return x
+    if x.type.rank == 0:
+        return atleast(lw, x, 1, node)
+    return reshape(lw, x, [L.size(lw, x, node)], node)
+
+
+def _ravel(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "ravel")
+    return ravel(lw, lw.as_value(args[0], node), node)
+
+
+def _flatten(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "flatten")
+    x = lw.as_value(args[0], node)
+    return lw.emit(O.COPY, (ravel(lw, x, node),), node)
+
+
+def _squeeze(lw, args, kwargs, node):
+    x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], "squeeze", 1)
+    x = lw.as_value(x, node)
+    if L.static(lw, axis, node, "axis") is None:
+        lw.unsupported("squeeze() without an axis is not supported: which axes have length 1 "
+                       "is known only at run time, and the result's rank must be known now", node,
+                       "name the axis: np.squeeze(x, axis=0)")
+    ax = L.axis_of(lw, axis, x.type.rank, node, "squeeze")
+    if x.type.rank == 1:
+        lw.unsupported("squeeze() of a rank-1 array to a scalar is not supported", node, "index it: x[0]")
+    dims = L.shape(lw, x, node)
+    # a reshape to the other axes: where that axis's length is not 1 the sizes differ and the
+    # reshape raises, as NumPy's squeeze does, so a wrong axis is never silently dropped
+    return reshape(lw, x, dims[:ax] + dims[ax + 1:], node)
+
+
+def permute(lw, x, axes, node):
+    axes = tuple(axes)
+    if axes == tuple(range(x.type.rank)):
+        return x
+    if x.type.rank == 2 or axes == tuple(reversed(range(x.type.rank))):
+        return lw.emit(O.TRANSPOSE, (x,), node)
+    return lw.emit(O.PERMUTE, (x,), node, {"axes": axes})
+
+
+def _transpose(lw, args, kwargs, node):
+    x, axes = L.positional(lw, args, kwargs, node, ["a", "axes"], "transpose", 1)
+    x = lw.as_value(x, node)
+    axes = L.static(lw, axes, node, "axes")
+    if x.type.rank == 0:
+        return x
+    if axes is None:
+        return lw.emit(O.TRANSPOSE, (x,), node)
+    axes = tuple(a % x.type.rank for a in axes)
+    if sorted(axes) != list(range(x.type.rank)):
+        lw.type_error(f"transpose(): axes {axes} are not a permutation of {x.type.rank} axes", node)
+    return permute(lw, x, axes, node)
+
+
+def _transpose_method(lw, args, kwargs, node):
+    x, *rest = args
+    if len(rest) > 1:   # x.transpose(1, 0, 2)
+        return _transpose(lw, [x, tuple(rest)], kwargs, node)
+    return _transpose(lw, [x, *rest], kwargs, node)
+
+
+def _swapaxes(lw, args, kwargs, node):
+    x, a, b = L.positional(lw, args, kwargs, node, ["a", "axis1", "axis2"], "swapaxes", 3)
+    x = lw.as_value(x, node)
+    a = L.axis_of(lw, a, x.type.rank, node, "swapaxes")
+    b = L.axis_of(lw, b, x.type.rank, node, "swapaxes")
+    axes = list(range(x.type.rank))
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(lw, x, axes, node)
+
+
+def _moveaxis(lw, args, kwargs, node):
+    x, src, dst = L.positional(lw, args, kwargs, node, ["a", "source", "destination"], "moveaxis", 3)
+    x = lw.as_value(x, node)
+    src = L.axis_of(lw, src, x.type.rank, node, "moveaxis")
+    dst = L.axis_of(lw, dst, x.type.rank, node, "moveaxis")
+    axes = [a for a in range(x.type.rank) if a != src]
+    axes.insert(dst, src)
+    return permute(lw, x, axes, node)
+
+
+def broadcast(lw, x, dims: list, node):
+    """x broadcast to a shape (a fresh array: x + zeros(shape))."""
+    zeros = lw.emit(O.ZEROS, dims, node)
+    return lw.emit(O.ADD, (zeros, x), node)
+
+
+def _broadcast_to(lw, args, kwargs, node):
+    from coarsen.frontend.calls import _dims
+
+    x, shape = L.positional(lw, args, kwargs, node, ["array", "shape"], "broadcast_to", 2)
+    return broadcast(lw, lw.as_value(x, node), _dims(lw, shape, node), node)
+
+
+def _flip(lw, args, kwargs, node):
+    x, axis = L.positional(lw, args, kwargs, node, ["m", "axis"], "flip", 1)
+    x = lw.as_value(x, node)
+    if x.type.rank == 0:
+        return x
+    ax = L.static(lw, axis, node, "axis")
+    axes = range(x.type.rank) if ax is None else [L.axis_of(lw, axis, x.type.rank, node, "flip")]
+    pattern = [("s", None, None, lw.b.const(-1)) if k in axes else ":" for k in range(x.type.rank)]
+    return L.getitem(lw, x, pattern, [], node)
+
+
+def _int_arg(lw, binding, node, what: str) -> int:
+    value = L.static(lw, binding, node, what)
+    if not isinstance(value, int) or isinstance(value, bool):
+        lw.unsupported(f"{what} must be an integer known at compile time, got {value!r}", node)
+    return value
+
+
+def _roll(lw, args, kwargs, node):
+    x, shift, axis = L.positional(lw, args, kwargs, node, ["a", "shift", "axis"], "roll", 2)
+    x = lw.as_value(x, node)
+    ax = L.static(lw, axis, node, "axis")
+    if ax is None:
+        flat = ravel(lw, x, node)
+        rolled = _roll_axis(lw, flat, lw.as_value(shift, node), 0, node)
+        return reshape(lw, rolled, L.shape(lw, x, node), node) if x.type.rank > 1 else rolled
+    return _roll_axis(lw, x, lw.as_value(shift, node), L.axis_of(lw, axis, x.type.rank, node, "roll"), node)
+
+
+def _roll_axis(lw, x, shift, axis: int, node):
+    n = lw.emit(O.SHAPE, (x,), node, {"dim": axis})
+    one = lw.emit(O.MAXIMUM, (n, lw.b.const(1)), node)     # an empty axis rolls to itself
+    s = lw.emit(O.MOD, (shift, one), node)
+    cut = lw.emit(O.SUB, (n, s), node)
+    tail = L.take_along(lw, x, axis, cut, None, node)
+    head = L.take_along(lw, x, axis, None, cut, node)
+    return concat(lw, [tail, head], axis, node)
+
+
+def _delete(lw, args, kwargs, node):
+    x, index, axis = L.positional(lw, args, kwargs, node, ["arr", "obj", "axis"], "delete", 2)
+    x = lw.as_value(x, node)
+    if L.static(lw, axis, node, "axis") is None:
+        x, ax = ravel(lw, x, node), 0
+    else:
+        ax = L.axis_of(lw, axis, x.type.rank, node, "delete")
+    i = lw.as_value(index, node)
+    if i.type.rank or i.type.dtype == "f64":
+        lw.unsupported("delete() of several indices is not supported", node,
+                       "delete one integer index at a time")
+    n = lw.emit(O.SHAPE, (x,), node, {"dim": ax})
+    # a negative index counts from the end, as in NumPy
+    neg = lw.emit(O.LT, (i, lw.b.const(0)), node)
+    i = lw.emit(O.ADD, (i, lw.emit(O.WHERE, (neg, n, lw.b.const(0)), node)), node)
+    before = L.take_along(lw, x, ax, None, i, node)
+    after = L.take_along(lw, x, ax, lw.emit(O.ADD, (i, lw.b.const(1)), node), None, node)
+    return concat(lw, [before, after], ax, node)
+
+
+def _tile(lw, args, kwargs, node):
+    x, reps = L.positional(lw, args, kwargs, node, ["A", "reps"], "tile", 2)
+    x = atleast(lw, lw.as_value(x, node), 1, node)
+    reps = L.static(lw, reps, node, "reps")
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    if any(not isinstance(r, int) or r < 1 for r in reps):
+        lw.unsupported(f"tile() with reps={reps!r} is not supported", node, "use positive integers")
+    while x.type.rank < len(reps):
+        x = L.newaxis(lw, x, 0, node)
+    reps = (1,) * (x.type.rank - len(reps)) + reps
+    for axis, r in enumerate(reps):
+        if r > 1:
+            x = concat(lw, [x] * r, axis, node)
+    return x
+
+
+def _repeat(lw, args, kwargs, node):
+    x, repeats, axis = L.positional(lw, args, kwargs, node, ["a", "repeats", "axis"], "repeat", 2)
+    x = atleast(lw, lw.as_value(x, node), 1, node)
+    k = _int_arg(lw, repeats, node, "repeats")
+    if L.static(lw, axis, node, "axis") is None:
+        x, ax = ravel(lw, x, node), 0
+    else:
+        ax = L.axis_of(lw, axis, x.type.rank, node, "repeat")
+    dims = L.shape(lw, x, node)
+    # each element k times along the axis: a new axis of length k after it, then merged
+    spread = L.newaxis(lw, x, ax + 1, node)
+    target = dims[:ax + 1] + [lw.b.const(k)] + dims[ax + 1:]
+    full = broadcast(lw, spread, target, node)
+    merged = dims[:ax] + [lw.emit(O.MUL, (dims[ax], lw.b.const(k)), node)] + dims[ax + 1:]
+    return reshape(lw, full, merged, node)
+
+
+def _take(lw, args, kwargs, node):
+    x, index, axis = L.positional(lw, args, kwargs, node, ["a", "indices", "axis"], "take", 2)
+    x = lw.as_value(x, node)
+    i = lw.as_value(index, node)
+    if i.type.rank or i.type.dtype == "f64":
+        lw.unsupported("take() with an array of indices is not supported", node,
+                       "take one integer index, or loop over the indices")
+    if L.static(lw, axis, node, "axis") is None:
+        x, ax = ravel(lw, x, node), 0
+    else:
+        ax = L.axis_of(lw, axis, x.type.rank, node, "take")
+    return L.index_along(lw, x, ax, i, node)
+
+
+def _iota(lw, n, node):
+    return lw.emit(O.IOTA, (n,), node)
+
+
+def offset_mask(lw, n, m, k, node, op: str):
+    """The (n, m) bool mask `j - i <op> k` (tril: <=, triu: >=, eye: ==)."""
+    rows = L.newaxis(lw, _iota(lw, n, node), 1, node)
+    cols = L.newaxis(lw, _iota(lw, m, node), 0, node)
+    diff = lw.emit(O.SUB, (cols, rows), node)
+    return lw.emit(getattr(O, op), (diff, lw.cast_to(k, k.type.with_dtype("f64"))), node)
+
+
+def _tri(op: str, name: str):
+    def lower(lw, args, kwargs, node):
+        x, k = L.positional(lw, args, kwargs, node, ["m", "k"], name, 1)
+        x = lw.as_value(x, node)
+        if x.type.rank != 2:
+            lw.unsupported(f"{name}() of a rank-{x.type.rank} array is not supported", node,
+                           "pass a matrix")
+        k = lw.as_value(k if k is not None else lw.b.const(0), node)
+        n, m = L.shape(lw, x, node)
+        mask = offset_mask(lw, n, m, k, node, op)
+        return lw.emit(O.WHERE, (mask, x, lw.b.const(0.0)), node)
+    return lower
+
+
+def diagonal(lw, x, node):
+    n, m = L.shape(lw, x, node)
+    k = lw.emit(O.MINIMUM, (n, m), node)
+    square = L.getitem(lw, x, [("s", None, k, None), ("s", None, k, None)], [], node)
+    mask = offset_mask(lw, k, k, lw.b.const(0), node, "EQ")
+    picked = lw.emit(O.WHERE, (mask, square, lw.b.const(0.0)), node)
+    return lw.emit(O.SUM, (picked,), node, {"axis": 1, "keepdims": False})
+
+
+def _diag(lw, args, kwargs, node):
+    x, k = L.positional(lw, args, kwargs, node, ["v", "k"], "diag", 1)
+    x = lw.as_value(x, node)
+    if L.static(lw, k, node, "k") not in (None, 0):
+        lw.unsupported("diag() with k != 0 is not supported", node, "use tril/triu masks or a loop")
+    if x.type.rank == 1:
+        n = lw.emit(O.SHAPE, (x,), node, {"dim": 0})
+        mask = offset_mask(lw, n, n, lw.b.const(0), node, "EQ")
+        return lw.emit(O.WHERE, (mask, L.newaxis(lw, x, 0, node), lw.b.const(0.0)), node)
+    if x.type.rank == 2:
+        return diagonal(lw, x, node)
+    lw.unsupported(f"diag() of a rank-{x.type.rank} value is not supported", node)
+
+
+def _trace(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "trace")
+    x = lw.as_value(args[0], node)
+    if x.type.rank != 2:
+        lw.unsupported("trace() of an array that is not a matrix is not supported", node)
+    return lw.emit(O.SUM, (diagonal(lw, x, node),), node, {"axis": None, "keepdims": False})
+
+
+OPS = [
+    Structural("concat", (), _concat_type, _concat_eval, _concat_emit, vjp=_concat_vjp,
+               jvp=_concat_jvp, doc="np.concatenate of arrays of one rank along a static axis"),
+    Structural("permute", (), _permute_type, _permute_eval, _permute_emit, vjp=_permute_vjp,
+               jvp=_permute_jvp, view=True, doc="np.transpose with explicit axes (rank >= 3)"),
+]
+
+COMPOSITES = [
+    Composite("concatenate", ("numpy.concatenate",), _concatenate,
+              examples=(("np.concatenate((x, y), axis=0)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("stack", ("numpy.stack",), _stack,
+              examples=(("np.stack((x, y), axis=1)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("hstack", ("numpy.hstack",), _hstack, examples=(("np.hstack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("vstack", ("numpy.vstack",), _vstack, examples=(("np.vstack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("column_stack", ("numpy.column_stack",), _column_stack,
+              examples=(("np.column_stack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("atleast_1d", ("numpy.atleast_1d",), _atleast(1), examples=(("np.atleast_1d(x)", ((-3.0, 3.0),)),)),
+    Composite("atleast_2d", ("numpy.atleast_2d",), _atleast(2), examples=(("np.atleast_2d(x)", ((-3.0, 3.0),)),)),
+    Composite("atleast_3d", ("numpy.atleast_3d",), _atleast(3), examples=(("np.atleast_3d(x)", ((-3.0, 3.0),)),)),
+    Composite("expand_dims", ("numpy.expand_dims",), _expand_dims,
+              examples=(("np.expand_dims(x, 0)", ((-3.0, 3.0),)),)),
+    Composite("squeeze", ("numpy.squeeze",), _squeeze, methods=("squeeze",),
+              examples=(("np.squeeze(x[:1], axis=0)", ((-3.0, 3.0),)),)),
+    Composite("ravel", ("numpy.ravel",), _ravel, methods=("ravel",), examples=(("np.ravel(x)", ((-3.0, 3.0),)),)),
+    Composite("flatten", (), _flatten, methods=("flatten",), examples=(("x.flatten()", ((-3.0, 3.0),)),)),
+    Composite("transpose", ("numpy.transpose",), _transpose,
+              examples=(("np.transpose(x)", ((-3.0, 3.0),)),)),
+    Composite("transpose (method)", (), _transpose_method, methods=("transpose",),
+              examples=(("x.transpose()", ((-3.0, 3.0),)),)),
+    Composite("swapaxes", ("numpy.swapaxes",), _swapaxes, methods=("swapaxes",),
+              examples=(("np.swapaxes(x, 0, -1)", ((-3.0, 3.0),)),)),
+    Composite("moveaxis", ("numpy.moveaxis",), _moveaxis,
+              examples=(("np.moveaxis(x, 0, -1)", ((-3.0, 3.0),)),)),
+    Composite("broadcast_to", ("numpy.broadcast_to",), _broadcast_to,
+              examples=(("np.broadcast_to(x, (2, x.shape[0]))", ((-3.0, 3.0),)),)),
+    Composite("flip", ("numpy.flip",), _flip, examples=(("np.flip(x)", ((-3.0, 3.0),)),)),
+    Composite("roll", ("numpy.roll",), _roll, examples=(("np.roll(x, 1, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("delete", ("numpy.delete",), _delete, examples=(("np.delete(x, 0, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("tile", ("numpy.tile",), _tile, examples=(("np.tile(x, 2)", ((-3.0, 3.0),)),)),
+    Composite("repeat", ("numpy.repeat",), _repeat, methods=("repeat",),
+              examples=(("np.repeat(x, 2, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("take", ("numpy.take",), _take, examples=(("np.take(x, 0)", ((-3.0, 3.0),)),)),
+    Composite("diag", ("numpy.diag",), _diag, examples=(("np.diag(x)", ((-3.0, 3.0),)),)),
+    Composite("tril", ("numpy.tril",), _tri("LE", "tril"), examples=(("np.tril(x)", ((-3.0, 3.0),)),)),
+    Composite("triu", ("numpy.triu",), _tri("GE", "triu"), examples=(("np.triu(x)", ((-3.0, 3.0),)),)),
+    Composite("trace", ("numpy.trace",), _trace, methods=("trace",),
+              examples=(("np.trace(x)", ((-3.0, 3.0),)),)),
+]

@@ -1,0 +1,185 @@
+"""Elementwise unary ops: NumPy ufuncs, `math` functions and `scipy.special` functions.
+
+One `Elementwise` entry per op: the callables it stands for, its NumPy evaluation, its
+SymPy form (which gives its derivative, its printed source and its fused GPU form) and its
+constant folding. Special functions NumPy lacks (erf, lgamma, digamma) are SymPy classes
+printed as `rt.<name>`, implemented in `kernels.special`.
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import Composite, Elementwise, O, special_function
+from kernels import special as rt_special
+from phicalc.terms import Sigmoid, Sign
+
+# -- SymPy classes of special functions (printed as rt.*, differentiated by these rules)
+Trigamma = special_function("Trigamma", "rt.trigamma", 1, None)
+Digamma = special_function("Digamma", "rt.digamma", 1, lambda x: (Trigamma(x),))
+Lgamma = special_function("Lgamma", "rt.lgamma", 1, lambda x: (Digamma(x),))
+Gamma = special_function("Gamma", "rt.gamma", 1, lambda x: (Gamma(x) * Digamma(x),))
+Erf = special_function("Erf", "rt.erf", 1,
+                       lambda x: (2 / sp.sqrt(sp.pi) * sp.exp(-x ** 2),))
+Erfc = special_function("Erfc", "rt.erfc", 1,
+                        lambda x: (-2 / sp.sqrt(sp.pi) * sp.exp(-x ** 2),))
+Cbrt = special_function("Cbrt", "np.cbrt", 1, lambda x: (1 / (3 * Cbrt(x) ** 2),))
+
+
+def _not_emit(instr, a):
+    return f"np.logical_not({a[0]})" if instr.result.type.rank else f"not {a[0]}"
+
+
+def _expit(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        out = np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
+    return out if out.ndim else float(out)
+
+
+def _fold_expit(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _math(name, callables, numpy_fn, sympy_fn, fold, printed, device, torch=None,
+          domain=((-3.0, 3.0),), avoid=(), differentiable=True, result="float"):
+    return Elementwise(name, 1, tuple(callables), numpy_fn, result, sympy_fn, fold,
+                       emit=lambda instr, a, p=printed: f"{p}({a[0]})",
+                       differentiable=differentiable, printed=printed, device=device,
+                       torch=torch, domain=domain, avoid=avoid)
+
+
+UNARY = [
+    Elementwise("neg", 1, ("numpy.negative",), operator.neg, "promote", lambda a: -a,
+                lambda a: -a, emit=lambda instr, a: f"-{a[0]}", torch="torch.neg"),
+    Elementwise("not", 1, ("numpy.logical_not",), np.logical_not, "bool", None,
+                lambda a: not a, emit=_not_emit, differentiable=False),
+    _math("exp", ["numpy.exp", "math.exp"], np.exp, sp.exp, math.exp, "np.exp", "math.exp", "torch.exp"),
+    _math("log", [], np.log, sp.log, math.log, "np.log", "math.log", "torch.log", ((0.1, 5.0),)),
+    _math("log1p", ["numpy.log1p", "math.log1p"], np.log1p, log1p, math.log1p, "np.log1p",
+          "math.log1p", "torch.log1p", ((-0.9, 3.0),)),
+    _math("expm1", ["numpy.expm1", "math.expm1"], np.expm1, expm1, math.expm1, "np.expm1",
+          "math.expm1", "torch.expm1"),
+    _math("sqrt", ["numpy.sqrt", "math.sqrt"], np.sqrt, sp.sqrt, math.sqrt, "np.sqrt", "math.sqrt",
+          "torch.sqrt", ((0.1, 5.0),)),
+    _math("sin", ["numpy.sin", "math.sin"], np.sin, sp.sin, math.sin, "np.sin", "math.sin", "torch.sin"),
+    _math("cos", ["numpy.cos", "math.cos"], np.cos, sp.cos, math.cos, "np.cos", "math.cos", "torch.cos"),
+    _math("tan", ["numpy.tan", "math.tan"], np.tan, sp.tan, math.tan, "np.tan", "math.tan", "torch.tan",
+          ((-1.2, 1.2),)),
+    _math("tanh", ["numpy.tanh", "math.tanh"], np.tanh, sp.tanh, math.tanh, "np.tanh", "math.tanh",
+          "torch.tanh"),
+    _math("arctan", ["numpy.arctan", "math.atan"], np.arctan, sp.atan, math.atan, "np.arctan",
+          "math.atan", "torch.atan"),
+    _math("sinh", ["numpy.sinh", "math.sinh"], np.sinh, sp.sinh, math.sinh, "np.sinh", "math.sinh",
+          "torch.sinh"),
+    _math("cosh", ["numpy.cosh", "math.cosh"], np.cosh, sp.cosh, math.cosh, "np.cosh", "math.cosh",
+          "torch.cosh"),
+    _math("arcsin", ["numpy.arcsin", "math.asin"], np.arcsin, sp.asin, math.asin, "np.arcsin",
+          "math.asin", "torch.asin", ((-0.9, 0.9),)),
+    _math("arccos", ["numpy.arccos", "math.acos"], np.arccos, sp.acos, math.acos, "np.arccos",
+          "math.acos", "torch.acos", ((-0.9, 0.9),)),
+    _math("arcsinh", ["numpy.arcsinh", "math.asinh"], np.arcsinh, sp.asinh, math.asinh, "np.arcsinh",
+          "math.asinh", "torch.asinh"),
+    _math("arccosh", ["numpy.arccosh", "math.acosh"], np.arccosh, sp.acosh, math.acosh, "np.arccosh",
+          "math.acosh", "torch.acosh", ((1.2, 4.0),)),
+    _math("arctanh", ["numpy.arctanh", "math.atanh"], np.arctanh, sp.atanh, math.atanh, "np.arctanh",
+          "math.atanh", "torch.atanh", ((-0.9, 0.9),)),
+    _math("cbrt", ["numpy.cbrt", "math.cbrt"], np.cbrt, Cbrt, None, "np.cbrt", "math.cbrt", None,
+          avoid=(0.0,)),
+    _math("erf", ["math.erf", "scipy.special.erf"], rt_special.erf, Erf, math.erf, "rt.erf", "math.erf",
+          "torch.erf"),
+    _math("erfc", ["math.erfc", "scipy.special.erfc"], rt_special.erfc, Erfc, math.erfc, "rt.erfc",
+          "math.erfc", "torch.erfc"),
+    _math("lgamma", ["math.lgamma", "scipy.special.gammaln"], rt_special.lgamma, Lgamma, math.lgamma,
+          "rt.lgamma", "math.lgamma", "torch.lgamma", ((0.2, 6.0),)),
+    _math("gamma", ["math.gamma", "scipy.special.gamma"], rt_special.gamma, Gamma, math.gamma,
+          "rt.gamma", "math.gamma", None, ((0.2, 4.0),)),
+    # no GPU form: math has no digamma on the device
+    _math("digamma", ["scipy.special.digamma", "scipy.special.psi"], rt_special.digamma, Digamma,
+          rt_special.digamma_scalar, "rt.digamma", None, "torch.digamma", ((0.2, 6.0),)),
+    _math("expit", ["scipy.special.expit"], _expit, Sigmoid, _fold_expit, None, None, "torch.sigmoid"),
+    Elementwise("abs", 1, ("numpy.abs", "numpy.absolute", "numpy.fabs", "math.fabs", "builtins.abs"),
+                np.abs, "promote", sp.Abs, abs, emit=lambda instr, a: f"np.abs({a[0]})",
+                printed="np.abs", device="abs", torch="torch.abs", avoid=(0.0,)),
+    Elementwise("sign", 1, ("numpy.sign",), np.sign, "promote", Sign, None,
+                emit=lambda instr, a: f"np.sign({a[0]})", differentiable=False, torch="torch.sign",
+                avoid=(0.0,)),
+    Elementwise("floor", 1, ("numpy.floor",), np.floor, "float", sp.floor, math.floor,
+                emit=lambda instr, a: f"np.floor({a[0]})", differentiable=False, printed="np.floor",
+                device="math.floor", torch="torch.floor", avoid=(-3, -2, -1, 0, 1, 2, 3)),
+    Elementwise("ceil", 1, ("numpy.ceil",), np.ceil, "float", sp.ceiling, math.ceil,
+                emit=lambda instr, a: f"np.ceil({a[0]})", differentiable=False, printed="np.ceil",
+                device="math.ceil", torch="torch.ceil", avoid=(-3, -2, -1, 0, 1, 2, 3)),
+]
+
+
+# ------------------------------------------------------------------ composites
+def _log(lw, args, kwargs, node):
+    if len(args) == 2 and not kwargs:   # math.log(x, base)
+        x, base = (lw.as_value(a, node) for a in args)
+        return lw.emit(O.DIV, (lw.emit(O.LOG, (x,), node), lw.emit(O.LOG, (base,), node)), node)
+    L.arity(lw, args, kwargs, node, 1, "log")
+    return lw.emit(O.LOG, (lw.as_value(args[0], node),), node)
+
+
+def _log_base(base: float):
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 1, "log")
+        log = lw.emit(O.LOG, (lw.as_value(args[0], node),), node)
+        return lw.emit(O.DIV, (log, lw.b.const(math.log(base))), node)
+    return lower
+
+
+def _square(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "square")
+    x = lw.as_value(args[0], node)
+    return lw.emit(O.MUL, (x, x), node)
+
+
+def _reciprocal(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "reciprocal")
+    return lw.emit(O.DIV, (lw.b.const(1.0), lw.as_value(args[0], node)), node)
+
+
+def _logit(lw, args, kwargs, node):
+    """log(p / (1 - p)) as log(p) - log1p(-p): exact near 0 and 1."""
+    L.arity(lw, args, kwargs, node, 1, "logit")
+    p = lw.as_value(args[0], node)
+    return lw.emit(O.SUB, (lw.emit(O.LOG, (p,), node),
+                           lw.emit(O.LOG1P, (lw.emit(O.NEG, (p,), node),), node)), node)
+
+
+def _sinc(lw, args, kwargs, node):
+    """sin(pi x) / (pi x), 1 at 0 (a where: the derivative there is 0, as it should be)."""
+    L.arity(lw, args, kwargs, node, 1, "sinc")
+    x = lw.as_value(args[0], node)
+    zero = lw.emit(O.EQ, (x, lw.b.const(0.0)), node)
+    safe = lw.emit(O.WHERE, (zero, lw.b.const(1.0), x), node)
+    px = lw.emit(O.MUL, (safe, lw.b.const(math.pi)), node)
+    ratio = lw.emit(O.DIV, (lw.emit(O.SIN, (px,), node), px), node)
+    return lw.emit(O.WHERE, (zero, lw.b.const(1.0), ratio), node)
+
+
+def _positive(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "positive")
+    return lw.as_value(args[0], node)
+
+
+COMPOSITES = [
+    Composite("log", ("numpy.log", "math.log"), _log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
+    Composite("log10", ("numpy.log10", "math.log10"), _log_base(10.0),
+              examples=(("np.log10(x)", ((0.1, 5.0),)),)),
+    Composite("log2", ("numpy.log2", "math.log2"), _log_base(2.0),
+              examples=(("np.log2(x)", ((0.1, 5.0),)),)),
+    Composite("square", ("numpy.square",), _square, examples=(("np.square(x)", ((-3.0, 3.0),)),)),
+    Composite("reciprocal", ("numpy.reciprocal",), _reciprocal,
+              examples=(("np.reciprocal(x)", ((0.5, 3.0),)),)),
+    Composite("logit", ("scipy.special.logit",), _logit, examples=(("logit(x)", ((0.05, 0.95),)),)),
+    Composite("sinc", ("numpy.sinc",), _sinc, examples=(("np.sinc(x)", ((-2.0, 2.0),)),)),
+    Composite("positive", ("numpy.positive",), _positive, examples=(("np.positive(x)", ((-2.0, 2.0),)),)),
+]

@@ -1,0 +1,167 @@
+"""Numba implementations of `kernels.special` (rt.erf, rt.digamma, ...) and `kernels.scans`
+(rt.cumsum, ...) for the cpu target.
+
+Each function gets its own uniquely named overload, written out from one template (not a
+closure of one factory: Numba links callees by qualified name, see `kernels.numba_runtime`):
+a float maps to the scalar implementation, an array of any rank to a new array filled
+element by element. Not cached on disk (template code has no source file to key on).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import types
+from numba.extending import overload, register_jitable
+
+from kernels import scans, special
+
+_SCALAR = {
+    "erf": register_jitable(lambda x: math.erf(x)),
+    "erfc": register_jitable(lambda x: math.erfc(x)),
+    "digamma": register_jitable(special.digamma_scalar),
+    "trigamma": register_jitable(special.trigamma_scalar),
+}
+
+
+@register_jitable
+def _gamma_scalar(x):
+    if x <= 0.0 and x == math.floor(x):
+        return math.nan
+    if x > 171.7:
+        return math.inf
+    return math.gamma(x)
+
+
+@register_jitable
+def _lgamma_scalar(x):
+    if x <= 0.0 and x == math.floor(x):
+        return math.inf
+    return math.lgamma(x)
+
+
+_SCALAR["gamma"] = _gamma_scalar
+_SCALAR["lgamma"] = _lgamma_scalar
+
+_TEMPLATE = """
+def _{name}_overload(x):
+    if isinstance(x, types.Array):
+        def impl(x):
+            out = np.empty(x.shape)
+            for idx in np.ndindex(x.shape):
+                out[idx] = scalar(float(x[idx]))
+            return out
+        return impl
+    return lambda x: scalar(float(x))
+"""
+
+for _name, _scalar in _SCALAR.items():
+    _namespace = {"types": types, "np": np, "scalar": _scalar, "__name__": __name__}
+    exec(compile(_TEMPLATE.format(name=_name), f"<kernels.numba_special {_name}>", "exec"), _namespace)
+    overload(getattr(special, _name))(_namespace[f"_{_name}_overload"])
+
+
+# ---------------------------------------------------------------------- scans (kernels.scans)
+# Each scan moves its axis last (a contiguous copy), runs over the rows of a 2-D view, and
+# moves the axis back. One named function per scan and rank, from a template, as above.
+@register_jitable
+def _scan_rows(kind, a, b):
+    rows, n = a.shape
+    out = np.empty((rows, n))
+    for r in range(rows):
+        if kind == 0:       # cumsum
+            acc = 0.0
+            for i in range(n):
+                acc += a[r, i]
+                out[r, i] = acc
+        elif kind == 1:     # cumprod
+            acc = 1.0
+            for i in range(n):
+                acc *= a[r, i]
+                out[r, i] = acc
+        elif kind == 2:     # rcumsum
+            acc = 0.0
+            for i in range(n - 1, -1, -1):
+                acc += a[r, i]
+                out[r, i] = acc
+        else:               # cumprod_grad: a is x, b the adjoint of cumprod(x)
+            s = 0.0
+            for i in range(n - 1, -1, -1):
+                s = b[r, i] + (a[r, i + 1] * s if i + 1 < n else 0.0)
+                out[r, i] = s
+            y = 1.0
+            for i in range(n):
+                out[r, i] *= y
+                y *= a[r, i]
+    return out
+
+
+_SCAN_TEMPLATE = """
+def _{name}_r1(x, d, axis):
+    a = np.ascontiguousarray(x).reshape((1, x.shape[0]))
+    b = np.ascontiguousarray(d).reshape((1, d.shape[0]))
+    return _scan_rows({kind}, a, b).reshape((x.shape[0],))
+
+
+def _{name}_r2(x, d, axis):
+    if axis == 1:
+        return _scan_rows({kind}, np.ascontiguousarray(x), np.ascontiguousarray(d))
+    out = _scan_rows({kind}, np.ascontiguousarray(x.T), np.ascontiguousarray(d.T))
+    return np.ascontiguousarray(out.T)
+
+
+def _{name}_r3(x, d, axis):
+    if axis == 0:
+        a = np.ascontiguousarray(np.transpose(x, (1, 2, 0)))
+        b = np.ascontiguousarray(np.transpose(d, (1, 2, 0)))
+    elif axis == 1:
+        a = np.ascontiguousarray(np.transpose(x, (0, 2, 1)))
+        b = np.ascontiguousarray(np.transpose(d, (0, 2, 1)))
+    else:
+        a = np.ascontiguousarray(x)
+        b = np.ascontiguousarray(d)
+    s = a.shape
+    o = _scan_rows({kind}, a.reshape((s[0] * s[1], s[2])), b.reshape((s[0] * s[1], s[2]))).reshape(s)
+    if axis == 0:
+        return np.ascontiguousarray(np.transpose(o, (2, 0, 1)))
+    if axis == 1:
+        return np.ascontiguousarray(np.transpose(o, (0, 2, 1)))
+    return o
+"""
+
+_SCANS = {"cumsum": 0, "cumprod": 1, "rcumsum": 2, "cumprod_grad": 3}
+
+
+def _scan_functions(name: str) -> dict:
+    namespace = {"np": np, "_scan_rows": _scan_rows, "__name__": __name__}
+    exec(compile(_SCAN_TEMPLATE.format(name=name, kind=_SCANS[name]), f"<kernels.numba_special {name}>",
+                 "exec"), namespace)   # our template
+    fns = {}
+    for rank in (1, 2, 3):
+        fn = namespace[f"_{name}_r{rank}"]
+        fn.__qualname__ = f"scans.{fn.__name__}"
+        fns[rank] = register_jitable(fn)
+    return fns
+
+
+def _scan_typer(name: str):
+    from numba.core.errors import TypingError
+
+    fns = _scan_functions(name)
+
+    def one(x, axis):
+        if isinstance(x, types.Array) and x.ndim in fns:
+            f = fns[x.ndim]
+            return lambda x, axis: f(x, x, axis)
+        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
+
+    def two(x, d, axis):
+        if isinstance(x, types.Array) and x.ndim in fns:
+            f = fns[x.ndim]
+            return lambda x, d, axis: f(x, d, axis)
+        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
+    return two if name == "cumprod_grad" else one
+
+
+for _name in _SCANS:
+    overload(getattr(scans, _name))(_scan_typer(_name))

@@ -1,0 +1,51 @@
+"""Scans along one axis that generated programs call as `rt.<name>(x, axis)`.
+
+`cumsum`/`cumprod` are NumPy's; `rcumsum` is the reverse cumulative sum (each element plus
+everything after it along the axis); `cumprod_grad(x, d)` is, for y = cumprod(x), the vector
+d_x_i = sum_{j >= i} d_j prod_{k <= j, k != i} x_k, computed in one backward sweep
+(S_i = d_i + x_{i+1} S_{i+1}, d_x_i = y_{i-1} S_i) without dividing by x, so it is exact
+where elements are zero. Plain NumPy here; `kernels.numba_special` compiles the same sweeps
+for the cpu target.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def cumsum(x, axis):
+    return np.cumsum(np.asarray(x, dtype=np.float64), axis=axis)
+
+
+def cumprod(x, axis):
+    return np.cumprod(np.asarray(x, dtype=np.float64), axis=axis)
+
+
+def rcumsum(x, axis):
+    """Reverse cumulative sum along `axis`."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+
+
+def rows_cumprod_grad(x, d):
+    """cumprod_grad along the last axis of 2-D arrays (one scan per row)."""
+    rows, n = x.shape
+    out = np.zeros((rows, n))
+    for r in range(rows):
+        s = 0.0
+        for i in range(n - 1, -1, -1):
+            s = d[r, i] + (x[r, i + 1] * s if i + 1 < n else 0.0)
+            out[r, i] = s
+        y = 1.0
+        for i in range(n):
+            out[r, i] *= y
+            y *= x[r, i]
+    return out
+
+
+def cumprod_grad(x, d, axis):
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    d = np.moveaxis(np.asarray(d, dtype=np.float64), axis, -1)
+    shape = x.shape
+    out = rows_cumprod_grad(x.reshape(-1, shape[-1]) if shape[-1] else x.reshape(0, 0),
+                            d.reshape(-1, shape[-1]) if shape[-1] else d.reshape(0, 0))
+    return np.moveaxis(out.reshape(shape), -1, axis)

@@ -1,0 +1,396 @@
+"""The op registry (`coarsen.ops`): every op has every entry, and every op, on every target,
+agrees with NumPy (values) and with central differences and torch (VJPs).
+
+A new op is tested by being registered: the elementwise tests build one program per
+(arity, rank) holding every registered elementwise op, each on its own arguments, and the
+composite test one program holding every composite's examples. Hypothesis draws the shapes
+(size-1 and empty axes included) and the values (inside each op's domain, or its edges: the
+domain's ends, 0, +-30).
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import coarsen
+from coarsen import ops
+from coarsen.autodiff import rules
+from coarsen.autodiff.activity import _ZERO_DERIVATIVE
+from coarsen.codegen.numpy_emit import NUMPY_EMIT
+from coarsen.ir.interpreter import EVAL, interpret
+from coarsen.ir.nodes import ELEMENTWISE, Op
+from coarsen.ops.spec import resolve
+
+# ---------------------------------------------------------------------------- completeness
+
+
+def test_every_op_has_every_entry_or_is_listed_core():
+    for op in Op:
+        if op.value in ops.CORE:
+            continue
+        spec = ops.REGISTRY.entries.get(op.value)
+        assert spec is not None, f"{op} is neither a registry entry nor listed in coarsen.ops.CORE"
+        assert op in EVAL, f"{op}: no interpreter evaluation"
+        assert op in NUMPY_EMIT, f"{op}: no NumPy emission"
+        if spec.kind == "elementwise":
+            assert op in ELEMENTWISE
+            assert spec.callables or spec.name in _REACHED_BY_COMPOSITES, f"{op}: no callable reaches it"
+            if spec.differentiable:
+                assert spec.sympy is not None or spec.vjp is not None, f"{op}: no derivative"
+            if spec.sympy is not None and spec.printed is not None and spec.device is None:
+                assert spec.name in _HOST_ONLY, f"{op}: no GPU device name for {spec.printed}"
+        else:
+            assert spec.type_rule is not None and spec.evaluate is not None
+        if spec.differentiable and (spec.kind == "structural" or spec.sympy is None):
+            assert op in rules.DERIVATIVES, f"{op}: no VJP rule"
+        if not spec.differentiable:
+            assert op in rules.EXEMPT and op in _ZERO_DERIVATIVE, f"{op}: not exempt from differentiation"
+    for spec in ops.COMPOSITES:
+        assert spec.examples, f"composite {spec.name}: no example to test it by"
+        assert spec.callables or spec.methods, f"composite {spec.name}: nothing calls it"
+        for dotted in spec.callables:
+            if dotted.startswith("numpy"):
+                assert resolve(dotted) is not None, f"composite {spec.name}: {dotted} does not exist"
+
+
+_REACHED_BY_COMPOSITES = {"log", "where", "clip"}   # np.log/math.log(x, base), np.where, np.clip
+_HOST_ONLY = {"digamma"}                            # no device digamma in CUDA's math
+
+
+def test_unknown_calls_are_refused_at_the_call_site_with_the_nearest_names(tmp_path):
+    module = _module(tmp_path, "unknown_calls", """
+        import numpy as np
+
+        def g(x):
+            return np.nanmean(x)
+    """)
+    with pytest.raises(coarsen.UnsupportedError) as err:
+        coarsen.jit(module.g, target="numpy")(np.ones(3))
+    text = str(err.value)
+    assert "unknown_calls.py:5" in text and "np.nanmean is not supported" in text, text
+    assert "np.mean" in text, text      # the nearest supported names
+    assert "numpy/" not in text         # never located inside NumPy's source
+    assert "np.expm1" in coarsen.frontend.calls.nearest("np.expm2")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _module(tmp_path: Path, name: str, source: str):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_OVERRIDES = {   # source for ops whose operands or results are not plain floats
+    "log": "np.log({0})", "where": "np.where({0} > 0, {1}, {2})", "clip": "np.clip({0}, {1}, {2})",
+    "not": "np.where(np.logical_not({0} > 0), 1.0, 0.0)",
+    "and": "np.where(np.logical_and({0} > 0, {1} > 0), 1.0, 0.0)",
+    "or": "np.where(np.logical_or({0} > 0, {1} > 0), 1.0, 0.0)",
+}
+
+
+def _call_source(spec, names: list[str]) -> str:
+    if spec.name in _OVERRIDES:
+        return _OVERRIDES[spec.name].format(*names)
+    for prefix, short in (("numpy.", "np."), ("scipy.special.", "special."), ("math.", "math.")):
+        for dotted in spec.callables:
+            if dotted.startswith(prefix) and resolve(dotted) is not None:
+                call = f"{short}{dotted[len(prefix):]}({', '.join(names)})"
+                return f"np.where({call}, 1.0, 0.0)" if spec.result == "bool" else call
+    raise AssertionError(f"no array callable for {spec.name}")
+
+
+def _batch_module(tmp_path, specs, tag: str):
+    lines = ["import math", "import numpy as np", "from scipy import special", "",
+             ""]
+    params, outs = [], []
+    for k, spec in enumerate(specs):
+        names = [f"a{k}_{j}" for j in range(spec.arity)]
+        params += names
+        outs.append(_call_source(spec, names))
+    lines.append(f"def batch({', '.join(params)}):")
+    lines.append("    return (" + ", ".join(outs) + ",)")
+    return _module(tmp_path, f"batch_{tag}", "\n".join(lines) + "\n")
+
+
+def _values(rng, domain, shape, avoid, edges: bool):
+    lo, hi = domain
+    x = rng.uniform(lo, hi, shape)
+    for p in avoid:   # poles and kinks: finite differences there mean nothing
+        near = np.abs(x - p) < 0.2
+        x = np.where(near, np.where(x >= p, p + 0.2, p - 0.2), x)
+        x = np.clip(x, lo, hi) if lo < p - 0.2 or hi > p + 0.2 else x
+    if edges and x.size:
+        choices = [lo, hi, 30.0, -30.0] + ([0.0] if lo < 0 < hi and 0.0 not in avoid else [])
+        mask = rng.random(shape) < 0.5
+        x = np.where(mask, rng.choice(choices, shape), x)
+    return float(x) if x.ndim == 0 else x
+
+
+def _close(a, b, what: str, rtol=1e-7, atol=1e-9):
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
+                               rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+
+
+def _directional_fd(fn, args, cts, k, direction, eps=1e-6):
+    def inner(t):
+        shifted = list(args)
+        shifted[k] = args[k] + t * direction
+        outs = fn(*shifted)
+        return sum(float(np.sum(np.asarray(o, dtype=np.float64) * c)) for o, c in zip(outs, cts))
+    return (inner(eps) - inner(-eps)) / (2 * eps)
+
+
+def _torch_vjp(spec, args, ct):
+    import torch
+
+    fn = eval(spec.torch, {"torch": torch})
+    ts = [torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in args]
+    if spec.name == "clip":
+        out = fn(ts[0], ts[1], ts[2])
+    else:
+        out = fn(*ts)
+    grads = torch.autograd.grad(out, ts, torch.tensor(np.asarray(ct, dtype=np.float64)), allow_unused=True)
+    return [np.zeros(np.shape(a)) if g is None else g.numpy() for a, g in zip(args, grads)]
+
+
+def _quiet_targets():
+    # a program the cpu target cannot compile falls back to NumPy with a warning: an error here
+    warnings.simplefilter("error", RuntimeWarning)
+
+
+# ---------------------------------------------------------------------------- elementwise
+
+_DIFF = {a: [s for s in ops.elementwise() if s.arity == a and s.differentiable] for a in (1, 2, 3)}
+_NONDIFF = [s for s in ops.elementwise() if not s.differentiable]
+_TARGET_RANKS = [("numpy", r) for r in (0, 1, 2, 3)] + [
+    pytest.param("cpu", r, marks=pytest.mark.slow) for r in (0, 2)]
+
+
+@pytest.mark.parametrize("target, rank", _TARGET_RANKS)
+@pytest.mark.parametrize("arity", [1, 2, 3])
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(dims=st.lists(st.integers(0, 3), min_size=3, max_size=3), seed=st.integers(0, 2**31),
+       edges=st.booleans())
+def test_elementwise_ops_against_numpy_differences_and_torch(tmp_path_factory, target, rank, arity, dims,
+                                                             seed, edges):
+    specs = _DIFF[arity]
+    module = _batch_module(tmp_path_factory.mktemp("ew"), specs, f"d{arity}")
+    rng = np.random.default_rng(seed)
+    shape = tuple(dims[:rank])
+    args = []
+    for spec in specs:
+        for j in range(spec.arity):
+            domain = spec.domain[j] if j < len(spec.domain) else spec.domain[0]
+            args.append(_values(rng, domain, shape, spec.avoid, edges))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        _quiet_targets()
+        reference = module.batch(*args)
+        values = coarsen.jit(module.batch, target=target)(*args)
+        for spec, v, r in zip(specs, values, reference):
+            _close(v, r, f"{spec.name} on {target}, shape {shape}")
+        if target == "numpy":
+            ir = coarsen.trace(module.batch, *args)
+            for spec, v, r in zip(specs, interpret(ir, *args), reference):
+                _close(v, r, f"{spec.name} in the interpreter, shape {shape}")
+        if edges:
+            return   # derivatives at domain edges and +-30 are not what finite differences see
+        cts = [rng.normal(size=shape) if rank else float(rng.normal()) for _ in specs]
+        _, pullback = coarsen.vjp(module.batch, *args, target=target)
+        grads = pullback(tuple(cts))
+    position = 0
+    for spec, ct in zip(specs, cts):
+        mine = grads[position:position + spec.arity]
+        args_k = args[position:position + spec.arity]
+        for j in range(spec.arity):
+            if spec.name == "where" and j == 0:
+                continue   # the condition's operand has no derivative
+            direction = rng.normal(size=shape) if rank else 1.0
+            fd = _directional_fd(module.batch, args, cts, position + j, direction)
+            ad = float(np.sum(np.asarray(mine[j]) * direction))
+            assert math.isclose(ad, fd, rel_tol=1e-4, abs_tol=1e-5), \
+                f"{spec.name} d/d operand {j} on {target}: vjp {ad} vs central differences {fd}"
+        if spec.torch is not None and spec.name != "where":
+            for j, g in enumerate(_torch_vjp(spec, args_k, ct)):
+                _close(mine[j], g, f"{spec.name} d/d operand {j} vs torch on {target}", rtol=1e-6, atol=1e-8)
+        position += spec.arity
+
+
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(dims=st.lists(st.integers(0, 3), min_size=2, max_size=2), seed=st.integers(0, 2**31),
+       rank=st.integers(0, 2))
+def test_non_differentiable_elementwise_ops_against_numpy(tmp_path_factory, target, dims, seed, rank):
+    module = _batch_module(tmp_path_factory.mktemp("nd"), _NONDIFF, "nd")
+    rng = np.random.default_rng(seed)
+    shape = tuple(dims[:rank])
+    args = [_values(rng, s.domain[min(j, len(s.domain) - 1)], shape, (), True)
+            for s in _NONDIFF for j in range(s.arity)]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        _quiet_targets()
+        reference = module.batch(*args)
+        values = coarsen.jit(module.batch, target=target)(*args)
+    for spec, v, r in zip(_NONDIFF, values, reference):
+        _close(v, r, f"{spec.name} on {target}")
+
+
+# ---------------------------------------------------------------------------- composites
+
+# argument shapes each composite's examples are run at (a size-1 axis in each)
+_SHAPES = {
+    "atleast_1d": [(), (3,)], "atleast_2d": [(), (3,), (2, 3)], "atleast_3d": [(3,), (2, 3)],
+    "expand_dims": [(3,), (2, 3)], "squeeze": [(1, 3), (1, 2, 3)], "flatten": [(2, 3)],
+    "transpose": [(2, 3), (2, 3, 1)], "transpose (method)": [(2, 3)], "swapaxes": [(2, 3, 4)],
+    "moveaxis": [(2, 3, 4)], "take": [(4,), (2, 3)], "diag": [(3,), (2, 3), (3, 3)],
+    "tril": [(3, 3), (2, 4)], "triu": [(3, 3)], "trace": [(3, 3), (2, 3)],
+    "det (call)": [(3, 3)], "slogdet": [(3, 3)], "inv (call)": [(1, 1), (3, 3)],
+    "solve (call)": [(3, 3)], "cholesky (call)": [(3, 3)], "norm": [(4,), (2, 3)],
+    "dot": [(3,), (2, 3)], "cross": [(4,), (2, 4)], "einsum": [(2, 3)], "kron": [(3,)],
+    "outer": [(3,)], "inner": [(3,), (2, 3)], "vdot": [(2, 3)], "arange": [(4,)], "eye": [(3,)],
+    "identity": [(3,)], "full": [(3,), (2, 3)], "linspace": [(2,)], "logit": [(), (3,)],
+    "broadcast_to": [(3,)],
+    "max (builtin)": [()], "min (builtin)": [()],
+}
+
+
+def _composite_cases():
+    cases = []
+    for spec in ops.COMPOSITES:
+        for source, domains, *shapes in spec.examples:
+            for shape in (shapes[0] if shapes else _SHAPES.get(spec.name, [(4,), (3, 1)])):
+                cases.append((spec.name, source, domains, shape))
+    return cases
+
+
+def _composite_module(tmp_path, cases):
+    lines = ["import math", "import numpy as np", "from scipy import special",
+             "from scipy.special import logit, logsumexp, softmax, log_softmax", ""]
+    for k, (_, source, domains, _) in enumerate(cases):
+        params = ["x", "y"][:len(domains)]
+        lines += [f"def c{k}({', '.join(params)}):", f"    return {source}", ""]
+    params = [f"x{k}_{j}" for k, (_, _, domains, _) in enumerate(cases) for j in range(len(domains))]
+    calls = []
+    for k, (_, _, domains, _) in enumerate(cases):
+        calls.append(f"c{k}({', '.join(f'x{k}_{j}' for j in range(len(domains)))})")
+    lines += [f"def batch({', '.join(params)}):", "    return (" + ", ".join(calls) + ",)"]
+    return _module(tmp_path, "composites", "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
+def test_composites_against_numpy_and_differences(tmp_path, target):
+    cases = _composite_cases()
+    module = _composite_module(tmp_path, cases)
+    rng = np.random.default_rng(7)
+    args = []
+    for _, _, domains, shape in cases:
+        args += [_values(rng, d, shape, (), False) for d in domains]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        _quiet_targets()
+        reference = module.batch(*args)
+        values = coarsen.jit(module.batch, target=target)(*args)
+        for (name, source, _, shape), v, r in zip(cases, values, reference):
+            _close(v, r, f"{name}: {source} at {shape} on {target}", rtol=1e-6)
+        if target == "numpy":
+            ir = coarsen.trace(module.batch, *args)
+            for (name, source, _, shape), v, r in zip(cases, interpret(ir, *args), reference):
+                _close(v, r, f"{name}: {source} at {shape} in the interpreter", rtol=1e-6)
+        cts = [rng.normal(size=np.shape(r)) if np.ndim(r) else float(rng.normal()) for r in reference]
+        _, pullback = coarsen.vjp(module.batch, *args, target=target)
+        grads = pullback(tuple(cts))
+    position = 0
+    for (name, source, domains, shape) in cases:
+        for j in range(len(domains)):
+            direction = rng.normal(size=shape) if shape else 1.0
+            fd = _directional_fd(module.batch, args, cts, position + j, direction)
+            ad = float(np.sum(np.asarray(grads[position + j]) * direction))
+            assert math.isclose(ad, fd, rel_tol=1e-4, abs_tol=1e-5), \
+                f"{name}: {source} at {shape} on {target}: vjp {ad} vs central differences {fd}"
+        position += len(domains)
+
+
+def test_composites_of_empty_arrays(tmp_path):
+    module = _module(tmp_path, "empties", """
+        import numpy as np
+
+        def f(x):
+            return (np.cumsum(x), np.concatenate((x, x)), np.flip(x), np.diff(x) if False else x[1:] - x[:-1],
+                    np.outer(x, x), np.var(np.concatenate((x, np.ones(1)))))
+    """)
+    x = np.zeros(0)
+    with warnings.catch_warnings():
+        _quiet_targets()
+        for target in ("numpy", "cpu"):
+            outs = coarsen.jit(module.f, target=target)(x)
+            for o, r in zip(outs, module.f(x)):
+                _close(o, r, f"empty on {target}")
+
+
+# ---------------------------------------------------------------------------- the GPU
+
+
+CUDA_SCRIPT = """
+import sys, warnings
+sys.path.insert(0, {cwd!r})
+sys.path.insert(0, {tmp!r})
+import numpy as np, coarsen
+import cuda_batch as m
+rng = np.random.default_rng(0)
+args = {args}
+with warnings.catch_warnings():
+    warnings.simplefilter("error", RuntimeWarning)
+    ref_v, ref_g = coarsen.value_and_grad(m.total, argnums=tuple(range(len(args))), target="numpy")(*args)
+    v, g = coarsen.value_and_grad(m.total, argnums=tuple(range(len(args))), target="cuda")(*args)
+assert np.isclose(v, ref_v), (v, ref_v)
+for a, b in zip(g, ref_g):
+    assert np.allclose(a, b), (a, b)
+print("ok")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_elementwise_ops_on_the_cuda_target_in_the_simulator(tmp_path):
+    """Every elementwise op with a GPU device form, fused into CUDA kernels (forward and VJP)."""
+    specs = [s for s in _DIFF[1] + _DIFF[2] if s.sympy is not None and s.name not in _HOST_ONLY]
+    names, terms, args = [], [], []
+    rng = np.random.default_rng(1)
+    for k, spec in enumerate(specs):
+        ps = [f"a{k}_{j}" for j in range(spec.arity)]
+        names += ps
+        terms.append(f"np.sum({_call_source(spec, ps)})")
+        for j in range(spec.arity):
+            lo, hi = spec.domain[min(j, len(spec.domain) - 1)]
+            args.append(np.round(rng.uniform(lo, hi, 5), 3).tolist())
+    (tmp_path / "cuda_batch.py").write_text(
+        "import math\nimport numpy as np\nfrom scipy import special\n\n"
+        f"def total({', '.join(names)}):\n    return " + " + ".join(terms) + "\n")
+    script = CUDA_SCRIPT.format(cwd=os.getcwd(), tmp=str(tmp_path),
+                                args="[" + ", ".join(f"np.array({a})" for a in args) + "]")
+    env = dict(os.environ)
+    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+def test_device_source_names_every_function_by_its_gpu_name():
+    from coarsen.codegen.forward import device_source
+
+    assert device_source("np.arcsin(x) + rt.erf(y) + np.exp(z)") == "math.asin(x) + math.erf(y) + math.exp(z)"
+    with pytest.raises(NotImplementedError, match="digamma"):
+        device_source("rt.digamma(x)")
+
