@@ -68,8 +68,8 @@ def learning_curves(runs: dict[str, Path], train_regimes: dict[str, tuple[str, .
 
 def _label_points(ax, pts: list[tuple[float, float, str]], colors: dict[str, str]) -> None:
     """Label each point beside it; a label that would overlap one placed before it (they are
-    placed from the highest point down) or a marker moves down a line until it overlaps none;
-    labels take their point's colour. Extents are measured on the rendered text."""
+    placed from the highest point down), a marker or the frame moves a line down or up until
+    it overlaps none; labels take their point's colour. Extents are measured on the rendered text."""
     if not pts:
         return
     fig = ax.figure
@@ -82,15 +82,20 @@ def _label_points(ax, pts: list[tuple[float, float, str]], colors: dict[str, str
     placed: list = []
     for x, y, name in sorted(pts, key=lambda p: -p[1]):
         others = placed + [b for n, b in markers.items() if n != name]
-        dy = 3.0  # points above the marker
-        while True:
+        frame = ax.get_window_extent(renderer)
+        # Offsets (points) tried in turn: just above the marker, then a line further down
+        # or up, alternately; the first that overlaps nothing and stays inside the axes wins.
+        for k in range(60):
+            dy = 3.0 + (10.0 * ((k + 1) // 2) * (-1 if k % 2 else 1))
             t = ax.annotate(name, (x, y), xytext=(5, dy), textcoords="offset points",
                             fontsize=8, va="bottom")
             box = t.get_window_extent(renderer).expanded(1.0, 1.1)
-            if not any(box.overlaps(b) for b in others) or dy < -400:
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and \
+                frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(b) for b in others):
                 break
-            t.remove()
-            dy -= 10.0
+            if k < 59:
+                t.remove()
         t.set_color(colors.get(name, "black"))  # a moved label is told apart by colour
         placed.append(box)
 
