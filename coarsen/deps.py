@@ -9,7 +9,10 @@ module, class or object it reached that way, a default argument. Each read is ke
   shape and bytes, tuples/lists/dicts recursively, functions by their source (and defaults),
   modules and classes by name (their attributes are reads of their own),
 - an in-process *check*: the holder (a globals dict, a closure cell, an object) and the exact
-  object found there, so that rebinding it is noticed at the next call (`guard`).
+  object found there, so that rebinding it is noticed at the next call (`guard`). An array
+  changed in place (`W[0] = 5.0`) keeps its identity and is not noticed within the process:
+  the trace copied its values (every target computes with that copy alike); a new process
+  keys on its bytes. Rebind the name (`W = W.copy(); W[0] = 5.0`) to have it seen at once.
 
 Soundness rests on the frontend recording every resolution (it reads outside values only in
 `lookup`, attribute access on static objects, and defaults); a read whose path or

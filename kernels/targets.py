@@ -143,9 +143,11 @@ class _NumbaFunction:
 def _quiet(fn: Callable) -> Callable:
     """`fn` run without NumPy's floating-point warnings, as Numba and CUDA code runs: generated
     code evaluates both sides of a `where` (and their derivatives) and selects afterwards, so
-    the side thrown away may divide by zero without the result being affected."""
+    the side thrown away may divide by zero without the result being affected. Integer
+    arguments are int64 here as in compiled code (Python ints would not wrap on overflow)."""
     @functools.wraps(fn)
     def run(*args):
+        args = [np.int64(a) if type(a) is int else a for a in args]
         with np.errstate(all="ignore"):
             return fn(*args)
     run.py_fn = fn
