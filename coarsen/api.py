@@ -37,8 +37,22 @@ def trace(fn: Any, *example_args: Any) -> Function:
     return _trace(fn, *example_args)
 
 
+def _is_int(a: Any) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def _argnums_tuple(argnums: Any) -> tuple[int, ...]:
+    """`argnums` as a tuple of ints, or TypeError: an int, or a non-empty tuple/list of ints
+    (not a string such as '0', not bools)."""
+    if _is_int(argnums):
+        return (int(argnums),)
+    if isinstance(argnums, (tuple, list)) and argnums and all(_is_int(a) for a in argnums):
+        return tuple(int(a) for a in argnums)
+    raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+
+
 def _normalise_argnums(argnums: int | Sequence[int], nargs: int) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = _argnums_tuple(argnums)
     for a in nums:
         if not -nargs <= a < nargs:
             raise ValueError(f"argnums {a} is out of range for {nargs} arguments")
@@ -311,7 +325,8 @@ class _Jit(_Transformed):
     def runner(self, prog: Program, args: tuple) -> Callable:
         compiled = prog.fn
         result_tree = prog.result_tree
-        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]):
+        converts = any(isinstance(a, np.ndarray) and a.dtype != np.float64 for a in tree.flatten(args)[0])
+        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
@@ -323,9 +338,10 @@ class _Jit(_Transformed):
 
 def _decorator(kind: str, doc: str):
     def transform(fn: Callable | None = None, argnums: int | Sequence[int] = 0, target: str | None = None):
+        _argnums_tuple(argnums)   # a bad argnums is an error here, not at the first call
         if fn is None:
             return lambda f: transform(f, argnums=argnums, target=target)
-        return _Derivative(fn, argnums, target or DEFAULT_TARGET, kind)
+        return _Derivative(fn, int(argnums) if _is_int(argnums) else argnums, target or DEFAULT_TARGET, kind)
     transform.__doc__ = doc
     transform.__name__ = kind
     return transform
@@ -364,18 +380,33 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
     arguments (a tuple, one entry per differentiated argument: all of them by default).
     Each call of `vjp_fn` runs the compiled forward-and-backward program."""
     nums = tuple(range(len(args))) if argnums is None else argnums
+    _argnums_tuple(nums)
     d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
     prog = d.program(args)
     runner = d.runner(prog, args)
     outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types))
+    out_leaves = tree.flatten(outputs)[0]
 
     def vjp_fn(cotangent: Any):
         cts, _ = tree.flatten(cotangent)
         if len(cts) != len(prog.result_types):
             raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
-        return runner(args, tuple(cts))[1]
+        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))))[1]
 
     return outputs, vjp_fn
+
+
+def _cotangent(c: Any, out: Any, k: int) -> Any:
+    """Cotangent `k`, checked against its output (the same shape; a real number or array),
+    as float64: compiled code would broadcast or index a wrong-shaped one silently."""
+    kind = np.asarray(c).dtype.kind if isinstance(c, (np.ndarray, np.generic, int, float, bool)) else None
+    if kind is None or kind not in "fiub":
+        raise TypeError(f"cotangent {k} must be a real number or array, got {type(c).__name__}"
+                        + (f" of dtype {np.asarray(c).dtype}" if kind else ""))
+    shape, expected = np.shape(c), np.shape(out)
+    if shape != expected:
+        raise ValueError(f"cotangent {k} has shape {shape}, but output {k} has shape {expected}")
+    return np.asarray(c, dtype=np.float64) if expected else float(c)
 
 
 def explain(fn: Any, *example_args: Any, argnums: int | Sequence[int] = 0, file=None) -> str:
