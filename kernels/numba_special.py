@@ -14,7 +14,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from kernels import scans, special
+from kernels import runtime as rt
+from kernels import special
 
 _SCALAR = {
     "erf": register_jitable(lambda x: math.erf(x)),
@@ -58,7 +59,7 @@ def _{name}_overload(x):
 for _name, _scalar in _SCALAR.items():
     _namespace = {"types": types, "np": np, "scalar": _scalar, "__name__": __name__}
     exec(compile(_TEMPLATE.format(name=_name), f"<kernels.numba_special {_name}>", "exec"), _namespace)
-    overload(getattr(special, _name))(_namespace[f"_{_name}_overload"])
+    overload(getattr(rt, _name))(_namespace[f"_{_name}_overload"])
 
 
 # ---------------------------------------------------------------------- scans (kernels.scans)
@@ -164,4 +165,4 @@ def _scan_typer(name: str):
 
 
 for _name in _SCANS:
-    overload(getattr(scans, _name))(_scan_typer(_name))
+    overload(getattr(rt, _name))(_scan_typer(_name))

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.scans import cumprod, cumprod_grad, cumsum, rcumsum  # noqa: F401 (rt.cumsum, ...)
-from kernels.special import digamma, erf, erfc, gamma, lgamma, trigamma  # noqa: F401 (rt.erf, ...)
+from kernels import scans, special
 
 
 def unbroadcast(x, shape):
@@ -140,3 +139,46 @@ def trip_count(start: int, stop: int, step: int) -> int:
 
 def as_float_array(x):
     return np.asarray(x, dtype=np.float64)
+
+
+# Special functions and scans (implemented in `kernels.special` / `kernels.scans`): defined here
+# so that `rt.<name>` is a function of this module, which the cuda target re-binds and
+# `kernels.numba_special` gives Numba implementations.
+def erf(x):
+    return special.erf(x)
+
+
+def erfc(x):
+    return special.erfc(x)
+
+
+def lgamma(x):
+    return special.lgamma(x)
+
+
+def gamma(x):
+    return special.gamma(x)
+
+
+def digamma(x):
+    return special.digamma(x)
+
+
+def trigamma(x):
+    return special.trigamma(x)
+
+
+def cumsum(x, axis):
+    return scans.cumsum(x, axis)
+
+
+def cumprod(x, axis):
+    return scans.cumprod(x, axis)
+
+
+def rcumsum(x, axis):
+    return scans.rcumsum(x, axis)
+
+
+def cumprod_grad(x, d, axis):
+    return scans.cumprod_grad(x, d, axis)
