@@ -464,3 +464,34 @@ def jvp_function(fn: Function, wrt: list[int]) -> Function:
 
 
 __all__ = ["Forward", "TANGENT", "jvp_function", "tangent_rule"]
+
+
+def _via_sympy_form(spec) -> Callable:
+    """The tangent of a registry elementwise op without a rule above: its SymPy form as an
+    EXPR term, differentiated by the EXPR rule."""
+    def rule(fw, instr, args, r, ts):
+        symbols = tuple(sp.Dummy(f"a{k}", real=True) for k in range(len(args)))
+        term = Instr(Op.EXPR, instr.args, instr.results,
+                     {"expr": spec.sympy(*symbols), "symbols": symbols}, loc=instr.loc)
+        return _expr(fw, term, args, r, ts)
+    return rule
+
+
+def _from_registry() -> None:
+    """From the op registry (`coarsen.ops`): structural ops' JVP rules, every symbolic
+    elementwise op that has no rule above, and the ops declared without a derivative."""
+    global NO_TANGENT
+    from coarsen.ops import REGISTRY
+
+    NO_TANGENT = NO_TANGENT | frozenset(Op[s.member] for s in REGISTRY.entries.values() if not s.differentiable)
+    for spec in REGISTRY.entries.values():
+        op = Op[spec.member]
+        if op in TANGENT or op in NO_TANGENT:
+            continue
+        if spec.kind == "structural" and spec.jvp is not None:
+            TANGENT[op] = spec.jvp
+        elif spec.kind == "elementwise" and spec.sympy is not None:
+            TANGENT[op] = _via_sympy_form(spec)
+
+
+_from_registry()
