@@ -20,10 +20,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="the `ray` extra is not installed "
                                         "(python -m pip install '.[ray]')")
 
-from agents.executors import make_executor  # noqa: E402
 from agents.executors.rayexec import connect  # noqa: E402
 from agents.policy import N_FEATURES, init_params  # noqa: E402
-from agents.rl import Job, Sampler, prepare, train_run  # noqa: E402
+from agents.rl import Job, Sampler, TrainConfig, prepare, train_run  # noqa: E402
 from agents.rl.cli import train  # noqa: E402
 from agents.rl.rollout import episode_seed  # noqa: E402
 
@@ -49,6 +48,13 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ray_sampler(cluster, data_dir):
+    """One pair of Ray actors for the module (starting actors is the slow part)."""
+    with Sampler(str(prepare(data_dir, **DATA).index_dir), workers=2, executor="ray") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
 def reference(data_dir, tmp_path_factory):
     """The lagged run on the embedded executor."""
     return train(tmp_path_factory.mktemp("ray-ref") / "run", data_dir=str(data_dir), **LAGGED)
@@ -63,51 +69,46 @@ def _strip(results: list[dict]) -> list:
     return out
 
 
-def test_same_seeds_same_episodes_on_ray_and_local(cluster, data_dir):
+def test_same_seeds_same_episodes_on_ray_and_local(ray_sampler, data_dir):
     data = prepare(data_dir, **DATA)
     tasks = [t for ts in data.train_tasks(("constraint", "report")).values() for t in ts[:4]]
     jobs = [Job(t, episode_seed("ray", i, g)) for i, t in enumerate(tasks) for g in range(2)]
     params = init_params(N_FEATURES, seed=3)
     with Sampler(str(data.index_dir), workers=2) as local:
         a = local.run(jobs, params)
-    with Sampler(str(data.index_dir), workers=2, executor="ray") as remote:
-        b = remote.run(jobs, params)
-    assert _strip(a) == _strip(b)
-    with make_executor("ray", 2) as ex:  # plain calls, results in order
-        assert ex.map(abs, [(-i,) for i in range(10)]) == list(range(10))
+    assert _strip(a) == _strip(ray_sampler.run(jobs, params))
+    ex = ray_sampler.executor  # plain calls too, results in order
+    assert ex.map(abs, [(-i,) for i in range(10)]) == list(range(10))
 
 
-def test_async_training_on_ray_survives_a_killed_worker(cluster, data_dir, reference,
+def test_async_training_on_ray_survives_a_killed_worker(ray_sampler, data_dir, reference,
                                                         tmp_path):
     data = prepare(data_dir, **DATA)
-    cfg = reference.run_dir / "config.json"
-    assert cfg.exists()
-    with Sampler(str(data.index_dir), workers=2, executor="ray") as s:
-        pids = s.executor.worker_pids()
+    pids = ray_sampler.executor.worker_pids()
 
-        def killer():
-            first = tmp_path / "run" / "ckpt" / "iter-0001.pkl"
-            while not first.exists():
-                time.sleep(0.01)
-            os.kill(pids[0], signal.SIGKILL)
-        t = threading.Thread(target=killer, daemon=True)
-        t.start()
-        from agents.rl import TrainConfig
-        res = train_run(TrainConfig(run_dir=str(tmp_path / "run"), data_dir=str(data_dir),
-                                    executor="ray", **LAGGED), data=data, sampler=s)
-        t.join(5)
-        assert pids[0] not in s.executor.worker_pids()  # the actor was restarted
+    def killer():
+        first = tmp_path / "run" / "ckpt" / "iter-0001.pkl"
+        while not first.exists():
+            time.sleep(0.01)
+        os.kill(pids[0], signal.SIGKILL)
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    res = train_run(TrainConfig(run_dir=str(tmp_path / "run"), data_dir=str(data_dir),
+                                executor="ray", **LAGGED), data=data, sampler=ray_sampler)
+    t.join(5)
+    assert pids[0] not in ray_sampler.executor.worker_pids()  # the actor was restarted
     assert _same_params(reference.params, res.params)
     assert _lines(reference.run_dir, drop=()) == _lines(tmp_path / "run", drop=())
 
 
-def test_learner_killed_on_ray_resumes(cluster, data_dir, reference, tmp_path):
+def test_learner_killed_on_ray_resumes(cluster, ray_sampler, data_dir, reference, tmp_path):
     common = dict(LAGGED, data_dir=str(data_dir))
     run = tmp_path / "kill"
     kill_after_first_checkpoint(_cli(run, common, "--executor", "ray", "--ray-address",
                                      cluster), run, delay=0.2)
     assert not (run / "ckpt" / "iter-0003.pkl").exists()
-    resumed = train(run, resume=True, executor="ray", **common)
+    resumed = train_run(TrainConfig(run_dir=str(run), executor="ray", **common), resume=True,
+                        data=prepare(data_dir, **DATA), sampler=ray_sampler)
     assert _same_params(reference.params, resumed.params)
     assert _lines(reference.run_dir, drop=()) == _lines(run, drop=())
     assert np.isfinite(resumed.metrics[-1]["loss_last"])
