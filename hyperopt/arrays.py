@@ -1,6 +1,6 @@
 """The few array operations the update rules need: for NumPy arrays and for scalars.
 
-Input: NumPy arrays (any float dtype), or float64 scalars.  Output: the same kind.
+Input: NumPy arrays (any float dtype), or Python floats (float64).  Output: the same kind.
 ``rules.py``, ``domains.py`` and ``tower.py`` are written once against these names; the torch
 backend supplies a third namespace (``hyperopt.torch.TORCH_OPS``).
 ``SCALAR_OPS`` runs the levels whose arrays are all 0-d (the hyperparameter levels of a tower,

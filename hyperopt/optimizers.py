@@ -130,9 +130,10 @@ class Optimizer:
             parts.append(f"per_param={self.per_param!r}")
         if self.learn is not None:
             parts.append(f"learn={sorted(self.learn)!r}")
-        if self.update != "log":
-            parts.append(f"update={self.update!r}")
-        if self.trust != default_trust(self.update):
+        update = getattr(self, "update", "log")  # specs pickled before update= existed
+        if update != "log":
+            parts.append(f"update={update!r}")
+        if self.trust != default_trust(update):
             parts.append(f"trust={self.trust!r}")
         if self.on_nonfinite is not None:
             parts.append(f"on_nonfinite={self.on_nonfinite!r}")
@@ -146,7 +147,7 @@ class Optimizer:
         here = {"type": type(self).__name__, "initial": dict(self.initial),
                 "const": dict(self.const), "learn": None if self.learn is None
                 else sorted(self.learn), "per_param": self.per_param, "trust": self.trust,
-                "update": self.update, "on_nonfinite": self.on_nonfinite}
+                "update": getattr(self, "update", "log"), "on_nonfinite": self.on_nonfinite}
         return [here] + (self.optimizer.config() if self.optimizer is not None else [])
 
     def _const_default(self, key: str) -> Any:

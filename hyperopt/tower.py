@@ -16,7 +16,7 @@ One step:
    ``NonFiniteError`` is raised, or the step is skipped and counted (``on_nonfinite``).
 3. Updates, top-down (the order matters: each level uses the hyperparameters the level above
    has just set, which is what makes the next loss depend on them).
-Levels whose arrays are all scalars compute on ``SCALAR_OPS`` (float64 scalars); values cross
+Levels whose arrays are all scalars compute on ``SCALAR_OPS`` (Python floats); values cross
 between levels through ``ops.adopt``.  That is what keeps a level's cost to a few microseconds.
 """
 from __future__ import annotations
