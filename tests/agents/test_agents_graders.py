@@ -92,6 +92,8 @@ def test_numeric_formats_and_tolerance(world):
     for ok in (f"{p:.2f}%", f"{p:.3f}", f"{p / 100:.5f}", f"{p:.2f} percent"):
         assert grade(pct, ok) == 1.0, ok
     assert grade(pct, f"{p + 0.5 + 0.02 * abs(p):.2f}%") == 0.0
+    # a wrong plain number is neither the percentage nor its fraction
+    assert grade(pct, f"{p + 0.5 + 0.02 * abs(p):.3f}") == 0.0
 
 
 def test_exhaustive_set_f1(world):

@@ -142,3 +142,22 @@ def big_softmax(m, y):
 
 def big_vector(x):
     return np.tanh(x) * 2.0 + x * x
+
+
+# -- rules of ops outside segments: element reads and writes, %, prod --------------------------
+def modulo(x, y):
+    return (x * 3.0) % y
+
+
+def reads_twice(v):
+    return v[0] * v[1] + v[0] + v[-1] * v[-1]
+
+
+def overwrite(v):
+    y = v.copy()
+    y[0] = 2.0 * v[1]
+    return np.sum(y * y)
+
+
+def product(v):
+    return np.prod(v) + np.prod(v[1:] * 2.0)

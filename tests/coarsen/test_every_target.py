@@ -85,7 +85,17 @@ ARRAY_POINTS = [
     (T.axis_min_keepdims, (TIE_M,), (0,), float(np.sum(TIE_M) - 8 * (-2.0 - 2.0 + 0.5)),
      (np.array([[1.0, 1.0, -7.0, 1.0], [1.0, 1.0, -7.0, 1.0], [1.0, 1.0, 1.0, -7.0]]),)),
 ]
-POINTS = SCALAR_POINTS + ARRAY_POINTS
+# ops whose derivative rule lives outside segments (coarsen/autodiff/rules.py)
+V3 = np.array([1.5, -2.0, 0.0])
+RULE_POINTS = [
+    (T.modulo, (1.25, 2.0), (0, 1), 1.75, (3.0, -1.0)),           # 3.75 % 2 = 1.75, d/dy = -floor(3.75/2)
+    (T.modulo, (-0.5, 2.0), (0, 1), 0.5, (3.0, 1.0)),             # -1.5 % 2 = 0.5, d/dy = -floor(-0.75)
+    (T.reads_twice, (V3,), (0,), -3.0 + 1.5 + 0.0, (np.array([-1.0, 1.5, 0.0]),)),
+    (T.overwrite, (V3,), (0,), 16.0 + 4.0 + 0.0, (np.array([0.0, 2 * -2.0 + 8 * -2.0, 0.0]),)),
+    # a zero element: the derivative of a product is the product of the others, exactly
+    (T.product, (V3,), (0,), 0.0, (np.array([0.0, 0.0, -3.0 - 8.0]),)),
+]
+POINTS = SCALAR_POINTS + ARRAY_POINTS + RULE_POINTS
 
 
 def _ids(cases):
