@@ -57,3 +57,32 @@ def test_numpy_backend_run_matches_torch_backend(value_and_grad: Callable) -> No
     assert a["final_alpha"] == pytest.approx(b["final_alpha"], rel=1e-6)
     assert a["last_loss"] == pytest.approx(b["last_loss"], rel=1e-6)
     assert a["final_alpha"] != 1e-2
+
+
+def test_reference_rows_are_update_paper() -> None:
+    """The benchmark's hand-written reference tower (the paper's SGD^k, closed form) and
+    hyperopt's update="paper" take the same steps, so its "reference" rows are that rule."""
+    import torch
+    import hyperopt
+    import hyperopt.torch as ht
+    bench = _bench()
+    xtr, _, ytr, _ = bench.load_digits_split()
+    x, y = torch.from_numpy(xtr[:64]), torch.from_numpy(ytr[:64])
+    ref_model, ours_model = bench.make_model(0), bench.make_model(0)
+    ref = bench.ReferenceSGDTower(list(ref_model.parameters()), 0.05, 3)
+    spec = None
+    for _ in range(3):
+        spec = hyperopt.SGD(0.05, optimizer=spec, update="paper",
+                            learn=["alpha"] if spec is not None else None)
+    ours = ht.from_spec(ours_model.parameters(), spec)
+    for t in range(12):
+        xb, yb = x[(t * 16) % 64:][:16], y[(t * 16) % 64:][:16]
+        for model, opt in ((ref_model, ref), (ours_model, ours)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+    for a, b in zip(ref_model.parameters(), ours_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert ours.hyperparameters()[0]["alpha"] == pytest.approx(ref.alpha[0], rel=1e-9)
+    assert ours.hyperparameters()[1]["alpha"] == pytest.approx(ref.alpha[1], rel=1e-9)
+    assert ref.alpha[1] != 0.05  # the middle level moved: the comparison covers it
