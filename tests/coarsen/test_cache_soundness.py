@@ -212,6 +212,9 @@ def test_rebinding_what_a_compiled_function_read_is_noticed_at_the_next_call(tmp
         return 3.0 * np.sum(x)
     m.h = h3                                       # a helper
     np.testing.assert_allclose(g(x), expect())
+    del m.S                                        # gone: compiled again, and refused
+    with pytest.raises(coarsen.UnsupportedError, match="`S` is not defined"):
+        g(x)
 
     scale = [2.0]
     inner = m.make(scale[0])
