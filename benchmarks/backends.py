@@ -161,7 +161,8 @@ def torch_numpy() -> Any:
     ns.dot = ns.matmul = torch.matmul
     ns.maximum = lambda a, b: torch.maximum(tensor(a), tensor(b))
     ns.minimum = lambda a, b: torch.minimum(tensor(a), tensor(b))
-    ns.where = lambda c, a, b: torch.where(c, tensor(a), tensor(b))
+    ns.where = lambda c, a, b: torch.where(c if isinstance(c, torch.Tensor) else torch.tensor(bool(c)),
+                                           tensor(a), tensor(b))
     ns.square = lambda x: x * x
     ns.logaddexp = lambda a, b: torch.logaddexp(tensor(a), tensor(b))
     # what the standard AD benchmark programs (benchmarks/adbench) use besides
@@ -184,4 +185,5 @@ def torch_numpy() -> Any:
     ns.delete = delete
     ns.grad = lambda f, argnums=0: torch.func.grad(f, argnums=argnums)
     ns.copy = lambda x: x.clone()
+    ns.clip = lambda x, lo, hi: torch.clamp(tensor(x), lo, hi)
     return ns

@@ -295,12 +295,22 @@ def _run_isolated(bench: Benchmark, case: Case, peer: Peer, settings: Settings, 
         row.median_s, row.min_s = mine["median_s"] * scale, mine["min_s"] * scale
 
 
+def find_benchmark(name: str) -> Benchmark:
+    """A benchmark by name: `benchmarks.<name>`'s BENCHMARK, or one of benchmarks.adbench's."""
+    import importlib
+    try:
+        return importlib.import_module(f"benchmarks.{name}").BENCHMARK
+    except ModuleNotFoundError:
+        from benchmarks.adbench.__main__ import ALL
+        return next(b for b in ALL if b.name == name)
+
+
 def isolated_child(spec: str) -> None:
     """Entry point of `_run_isolated`'s child: prints the case's rows as JSON."""
     import importlib
     import json
     name, size, peer_name, target, settings = json.loads(spec)
-    bench = importlib.import_module(f"benchmarks.{name}").BENCHMARK
+    bench = find_benchmark(name)
     case = bench.make_case(size, np.random.default_rng(0))
     peer = next(p for p in all_peers(target) if p.name == peer_name)
     peer.isolated = False
@@ -316,7 +326,7 @@ def second_process_compile(bench: Benchmark, case_size: int, target: str, cold: 
     otherwise cached on disk after its first use)."""
     code = ("import sys, time, numpy as np, coarsen, importlib; from benchmarks import _probe; "
             f"coarsen.grad(_probe.square, target={target!r})(3.0); "   # imports, Numba start-up
-            f"m = importlib.import_module('benchmarks.{bench.name}'); b = m.BENCHMARK; "
+            f"from benchmarks.harness import find_benchmark; b = find_benchmark({bench.name!r}); "
             f"c = b.make_case({case_size}, np.random.default_rng(0)); "
             f"g = coarsen.grad(b.program, argnums=c.argnum, target={target!r}); "
             "t = time.perf_counter(); g(*c.args); print(time.perf_counter() - t)")

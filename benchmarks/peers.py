@@ -119,7 +119,10 @@ class JaxJitGrad(Peer):
         import jax.numpy as jnp
         program = bench.jax_program or bench.immutable_program or bench.program
         f = rebind(program, jax_numpy())
-        static = tuple(i for i, a in enumerate(case.args) if isinstance(a, int))
+        # Python numbers other than the differentiated argument are constants of the program
+        # (trip counts, sizes, hyperparameters such as GMM's gamma that `math.log` reads)
+        static = tuple(i for i, a in enumerate(case.args)
+                       if isinstance(a, int) or (isinstance(a, float) and i != case.argnum))
         g = jax.jit(jax.grad(f, argnums=case.argnum), static_argnums=static)
         args = tuple(a if i in static else jnp.asarray(a) for i, a in enumerate(case.args))
 
@@ -148,7 +151,9 @@ class TorchEager(Peer):
         self.compiled = False
 
     def forward(self, bench):
-        return rebind(bench.program, torch_numpy())
+        # a torch user writes state updates functionally too: autograd refuses an in-place
+        # write into a tensor the backward needs (the LSTM's state rows)
+        return rebind(bench.immutable_program or bench.program, torch_numpy())
 
     def prepare(self, bench, case) -> Prepared:
         import torch
@@ -180,7 +185,7 @@ class TorchCompile(TorchEager):
 
     def forward(self, bench):
         import torch
-        return torch.compile(rebind(bench.program, torch_numpy()), dynamic=False)
+        return torch.compile(rebind(bench.immutable_program or bench.program, torch_numpy()), dynamic=False)
 
 
 class TorchFuncGrad(Peer):
@@ -192,7 +197,8 @@ class TorchFuncGrad(Peer):
     def prepare(self, bench, case) -> Prepared:
         import torch
         torch.set_num_threads(1)
-        g = torch.func.grad(rebind(bench.program, torch_numpy()), argnums=case.argnum)
+        g = torch.func.grad(rebind(bench.immutable_program or bench.program, torch_numpy()),
+                            argnums=case.argnum)
         args = _torch_args(case)
         return Prepared(lambda: g(*args), to_numpy=lambda v: v.detach().numpy())
 

@@ -41,7 +41,8 @@ def _array_module():
 def _unavailable(why: str):
     from kernels.targets import TargetUnavailable
     return TargetUnavailable(f"target 'cuda' is unavailable: {why}. Install the GPU extra "
-                             "(pip install 'coarsen[gpu]': numba-cuda, cupy-cuda12x) on a machine "
+                             "(pip install 'coarsen[gpu]' for CUDA 12 or 'coarsen[gpu-cuda13]' for CUDA 13: "
+                             "numba-cuda and a CuPy build, imported as `cupy`) on a machine "
                              "with an NVIDIA GPU, or set NUMBA_ENABLE_CUDASIM=1 to simulate")
 
 
