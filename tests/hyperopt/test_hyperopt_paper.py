@@ -178,3 +178,16 @@ def test_update_must_agree_across_the_tower() -> None:
     assert hyperopt.SGD(0.1, update="paper").trust is None  # the paper's rule: unbounded
     assert hyperopt.SGD(0.1).trust == 1.0
     assert hyperopt.SGD(0.1, update="paper", trust=0.5).trust == 0.5
+
+
+@pytest.mark.parametrize("other", [
+    lambda: hyperopt.SGD(0.1, optimizer=hyperopt.SGD(1e-3, trust=None)),
+    lambda: hyperopt.SGD(0.1, update="paper", optimizer=hyperopt.SGD(1e-3, update="paper")),
+], ids=["trust", "update"])
+def test_numpy_state_checks_trust_and_update(other: Any) -> None:
+    spec = hyperopt.SGD(0.1, optimizer=hyperopt.SGD(1e-3))
+    state = spec.init(np.ones(3))
+    with pytest.raises(ValueError, match="this state belongs to"):
+        other().apply_gradients(np.ones(3), np.ones(3), state)
+    same = hyperopt.SGD(0.1, optimizer=hyperopt.SGD(1e-3))  # an equal spec is accepted
+    same.apply_gradients(np.ones(3), np.ones(3), state)
