@@ -29,7 +29,7 @@ import sympy as sp
 
 from coarsen.errors import UNKNOWN_LOC, UnsupportedError
 from coarsen.ir.builder import Builder
-from coarsen.ir.nodes import CONTROL, Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import CONTROL, ELEMENTWISE, Function, Instr, Op, Region, Value
 from coarsen.ir.types import I64
 
 Tangent = Value | None
@@ -135,6 +135,11 @@ class Forward:
                                    "use reverse mode (coarsen.grad / coarsen.vjp / jacrev)")
         t = rule(self, instr, args, new, tangents)
         if t is not None:
+            if new.type.rank and instr.op in ELEMENTWISE and any(
+                    tt is None for a, tt in zip(instr.args, tangents) if a.type.rank):
+                # an array operand without a tangent may be what sets the broadcast shape
+                # (np.zeros((3, 4)) + x[:, None]): the tangent takes the result's shape
+                t = self.emit(Op.ADD, (self.zeros_like(new), t))
             self.tan[old.id] = self.fit(t, new)
 
     def control(self, instr: Instr) -> None:

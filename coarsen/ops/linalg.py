@@ -120,6 +120,21 @@ def _cholesky_vjp(rev, instr, code, declared):
     rev.accum(instr.args[0], f"0.5 * ({s} + {s}.T)", code, declared)
 
 
+def _cholesky_jvp(fwd, instr, args, result, tangents):
+    """dL = L Phi(L^-1 dA L^-T), Phi the lower triangle with the diagonal halved."""
+    low = result
+    inv = fwd.emit(O.INV, (low,))
+    m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (inv, tangents[0])), fwd.emit(O.TRANSPOSE, (inv,))))
+    ramp = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (low,), {"dim": 0}),))
+    rows = fwd.emit(O.GETITEM, (ramp,), {"index": ("s000", "n")})
+    cols = fwd.emit(O.GETITEM, (ramp,), {"index": ("n", "s000")})
+    zero = fwd.const(0.0)
+    strict = fwd.emit(O.WHERE, (fwd.emit(O.LT, (cols, rows)), m, zero))
+    diagonal = fwd.emit(O.WHERE, (fwd.emit(O.EQ, (cols, rows)), m, zero))
+    phi = fwd.emit(O.ADD, (strict, fwd.emit(O.MUL, (fwd.const(0.5), diagonal))))
+    return fwd.emit(O.MATMUL, (low, phi))
+
+
 def _emit(path: str):
     return lambda instr, a: f"np.linalg.{path}({', '.join(a)})"
 
@@ -341,7 +356,7 @@ OPS = [
     Structural("solve", (), _solve_type, _np("solve"), _emit("solve"), vjp=_solve_vjp, jvp=_solve_jvp,
                doc="x with A x = b"),
     Structural("cholesky", (), lambda t, a: _square(t, a, 2), _np("cholesky"), _emit("cholesky"),
-               vjp=_cholesky_vjp, doc="lower Cholesky factor of a symmetric positive definite matrix"),
+               vjp=_cholesky_vjp, jvp=_cholesky_jvp, doc="lower Cholesky factor of a symmetric positive definite matrix"),
 ]
 
 _SPD = "x @ x.T + x.shape[0] * np.eye(x.shape[0])"
