@@ -113,7 +113,10 @@ def _build_loop(prog: Program, axes, mapped, shapes, kind, target) -> Callable:
     if target == "cuda":
         return _cuda_loop(prog, params, outs, body)
     header = f"def vmapped(n, {', '.join(params + outs)}):"
-    loop = "for b in prange(n):" if target == "cpu" else "for b in range(n):"
+    # an exception raised inside a prange loop is lost (the element goes on past an index
+    # check and reads out of bounds): an element program that checks indices runs serially
+    parallel = target == "cpu" and "raise IndexError" not in prog.source
+    loop = "for b in prange(n):" if parallel else "for b in range(n):"
     source = "\n".join([header, "    " + loop] + ["        " + line for line in body]) + "\n"
     inner = prog.fn.jitted if target == "cpu" and hasattr(prog.fn, "jitted") else prog.fn
     namespace: dict[str, Any] = {"inner": inner, "np": np, "prange": range}
@@ -121,7 +124,7 @@ def _build_loop(prog: Program, axes, mapped, shapes, kind, target) -> Callable:
         import numba
         namespace["prange"] = numba.prange
         exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
-        return numba.njit(parallel=True, error_model="numpy")(namespace["vmapped"])
+        return numba.njit(parallel=parallel, error_model="numpy")(namespace["vmapped"])
     exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
     return namespace["vmapped"]
 

@@ -94,3 +94,17 @@ def test_loop_variables_over_an_axis_and_constants_into_constants_need_no_check(
     assert value == pytest.approx(B.loops(X))
     # and where nothing is known about the index, there is a check
     assert "raise IndexError" in coarsen.grad(B.read).source(X, 1)
+
+
+def element(i, x):
+    return x[int(i)] * 2.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_vmap_elements_check_their_indices(target):
+    """On cpu the batch loop is a Numba prange, which loses an element's exception: an element
+    program with index checks runs serially there, so the IndexError reaches the caller."""
+    v = coarsen.vmap(element, in_axes=(0, None), target=target)
+    np.testing.assert_array_equal(v(np.array([0.0, 2.0, -1.0]), X), [2.0, 6.0, 6.0])
+    with pytest.raises(IndexError, match="index out of bounds for axis 0 of `x`"):
+        v(np.array([0.0, 7.0]), X)
