@@ -1,8 +1,9 @@
 """The embedded executor: forked local processes (no extra service), or this process.
 
 Input/Output: see `base.Executor`. `workers == 1` runs every call in this process (after
-running `init` here once), when its result is first asked for. `workers > 1` uses a `ProcessPoolExecutor` over fork: workers
-start in milliseconds and need no `if __name__ == "__main__"` guard in the caller's script.
+running `init` here once), when its result is first asked for. `workers > 1` uses a
+`ProcessPoolExecutor` over fork: workers start in milliseconds and need no
+`if __name__ == "__main__"` guard in the caller's script.
 Invariants: a worker that dies (kill -9, a crash) breaks the whole pool; the executor then
 builds a new pool and every unfinished call resubmits itself, at most `MAX_RETRIES` times
 (a call that keeps killing its worker is an error, not an endless loop).
