@@ -85,38 +85,78 @@ def _one(fw: Forward, v: Value) -> Value:
     return fw.b.const(1.0, fw.loc)
 
 
-def emit_gradient(b: Builder, ir: Function, params: list[Value], k: int) -> Value:
-    """The derivative of `ir`'s (scalar) result w.r.t. its parameter k, in forward mode: one
-    JVP for a scalar, a counted loop of JVPs over the elements of an array."""
+def emit_jacobian(b: Builder, ir: Function, params: list[Value], k: int, y: Value | None = None) -> Value:
+    """The derivative of `ir`'s one result w.r.t. its parameter k, in forward mode: one JVP for
+    a scalar parameter, a counted loop of JVPs over the elements of an array (the result has
+    the output's shape followed by the parameter's; `y` is the output, for its shape)."""
     x = params[k]
+    out_rank = ir.results[0].type.rank
 
     def jvp(tangent: Value) -> Value:
         fw = Forward(b)
         fw.loc = ir.loc
         tangents = [None] * len(params)
         tangents[k] = tangent
-        _, (t,) = fw.run(ir, params, tangents)
-        return t if t is not None else b.const(0.0, ir.loc)
+        outs, (t,) = fw.run(ir, params, tangents)
+        return t if t is not None else fw.zeros_like(outs[0])
 
     if x.type.rank == 0:
         return jvp(b.const(1.0, ir.loc))
     rank = x.type.rank
     fw = Forward(b)
     fw.loc = ir.loc
+    pattern = ("s000",) * out_rank + ("i",) * rank
 
     def nest(index: list[Value], g: Value) -> Value:
         if len(index) == rank:
             basis = b.emit(Op.SETITEM, (fw.zeros_like(x), *index, b.const(1.0, ir.loc)), {"index": ("i",) * rank})
-            return b.emit(Op.SETITEM, (g, *index, jvp(basis)), {"index": ("i",) * rank})
+            return b.emit(Op.SETITEM, (g, *index, jvp(basis)), {"index": pattern})
         n = b.emit(Op.SHAPE, (x,), {"dim": len(index)})
-        i, carried = b.new_value(I64, f"i{len(index)}"), b.new_value(g.type, "grad")
+        i, carried = b.new_value(I64, f"i{len(index)}"), b.new_value(g.type, "jac")
         with b.region() as block:
             out = nest(index + [i], carried)
         (res,) = b.emit_control(Op.FOR, (b.const(0), n, b.const(1), g), [g.type],
-                                (Region((i, carried), tuple(block), (out,)),), ir.loc, ["grad"])
+                                (Region((i, carried), tuple(block), (out,)),), ir.loc, ["jac"])
         return res
 
-    return nest([], fw.zeros_like(x))
+    if out_rank == 0:
+        init = fw.zeros_like(x)
+    else:
+        dims = [b.emit(Op.SHAPE, (y,), {"dim": d}) for d in range(out_rank)] + \
+               [b.emit(Op.SHAPE, (x,), {"dim": d}) for d in range(rank)]
+        init = b.emit(Op.ZEROS, dims)
+    return nest([], init)
+
+
+def emit_gradient(b: Builder, ir: Function, params: list[Value], k: int) -> Value:
+    """The gradient of `ir`'s scalar result w.r.t. its parameter k (forward mode)."""
+    return emit_jacobian(b, ir, params, k)
+
+
+def jacobian_ir(fn: Any, args: tuple, argnums, reads: Any = None) -> Function:
+    """IR of jacfwd(fn) (also what jacrev(fn) and hessian(fn) are inside other transformations):
+    forward mode, one Jacobian block per differentiated argument."""
+    from coarsen.programs import check_differentiable
+    ir = trace_any(fn, *args, reads=reads)
+    nums = _normalise(argnums, len(args))
+    check_differentiable("vjp", getattr(fn, "__name__", "f"))(ir, _wrt(ir, nums))
+    if ir.result_tree != tree.LEAF:
+        raise UnsupportedError(f"a Jacobian inside another transformation needs {ir.name} to return one "
+                               "number or array", ir.loc, "call jacfwd/jacrev/hessian directly")
+    b = Builder()
+    params = _new_params(b, ir)
+    fw = Forward(b)
+    fw.loc = ir.loc
+    (y,), _ = fw.run(ir, params, [None] * len(params))
+    blocks = []
+    offsets = np.cumsum([0] + [tree.num_leaves(d) for d in ir.arg_tree[1]])
+    for a in nums:
+        if ir.arg_tree[1][a] != tree.LEAF:
+            raise UnsupportedError("a Jacobian inside another transformation differentiates numbers and arrays, "
+                                   "not tuples or dicts", ir.loc)
+        blocks.append(emit_jacobian(b, ir, params, int(offsets[a]), y))
+    result_tree = tree.LEAF if isinstance(argnums, int) else ("tuple", tuple(tree.LEAF for _ in nums))
+    return _function(f"{ir.name}_jacobian", ir, params, b, blocks, result_tree)
 
 
 def gradient_ir(fn: Any, args: tuple, argnums, value_too: bool, kind: str, reads: Any = None) -> Function:
@@ -245,6 +285,23 @@ def jvp(fn: Callable, primals: Sequence, tangents: Sequence, argnums: int | Sequ
     return out, tout
 
 
+class Runtime:
+    """A Jacobian or Hessian transformation of a function: called, it runs compiled programs (per
+    basis vector); inside another transformation (vmap, grad, a traced function calling it) it
+    is its forward-mode IR (`jacobian_ir`)."""
+
+    def __init__(self, name: str, call: Callable, make_ir: Callable) -> None:
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = "coarsen.transforms"
+        self._call, self._make_ir = call, make_ir
+
+    def __call__(self, *args):
+        return self._call(*args)
+
+    def __coarsen_trace__(self, *args: Any, reads: Any = None) -> Function:
+        return self._make_ir(args, reads)
+
+
 def _leaf_args(args: tuple, nums: tuple[int, ...], what: str) -> None:
     for a in nums:
         if not isinstance(args[a], (float, int, np.floating, np.ndarray)) or isinstance(args[a], bool):
@@ -284,8 +341,8 @@ def jacfwd(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None = 
             per_arg.append([np.stack([np.asarray(c[m]) for c in columns], axis=-1).reshape(np.shape(columns[0][m]) + shape)
                             if shape else np.asarray(columns[0][m]) for m in range(len(columns[0]))])
         return _arrange(per_arg, out_tree, argnums)
-    jacobian_fwd.__name__ = f"jacfwd_{getattr(fn, '__name__', 'f')}"
-    return jacobian_fwd
+    name = f"jacfwd_{getattr(fn, '__name__', 'f')}"
+    return Runtime(name, jacobian_fwd, lambda args, reads: jacobian_ir(fn, args, argnums, reads))
 
 
 def _arrange(per_arg: list[list[np.ndarray]], out_tree, argnums) -> Any:
@@ -324,8 +381,10 @@ def jacrev(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None = 
                 block = np.stack([np.asarray(r[n_a]) for r in rows]).reshape(yshape + shape)
                 per_arg[n_a][m] = block
         return _arrange(per_arg, out_tree, argnums)
-    jacobian_rev.__name__ = f"jacrev_{getattr(fn, '__name__', 'f')}"
-    return jacobian_rev
+    name = f"jacrev_{getattr(fn, '__name__', 'f')}"
+    # inside another transformation the Jacobian is built in forward mode (reverse mode emits
+    # source, not IR): the same values
+    return Runtime(name, jacobian_rev, lambda args, reads: jacobian_ir(fn, args, argnums, reads))
 
 
 jacobian = jacrev
@@ -377,11 +436,16 @@ def hessian(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None =
         if isinstance(argnums, int):
             return blocks[0][0]
         return tuple(tuple(row) for row in blocks)
-    hess.__name__ = f"hessian_{getattr(fn, '__name__', 'f')}"
-    return hess
+    def hessian_ir(args, reads):
+        if not isinstance(argnums, int):
+            raise UnsupportedError("a Hessian inside another transformation takes one argnum", None,
+                                   "call hessian(f, argnums=(...)) directly")
+        from coarsen.api import grad
+        return jacobian_ir(grad(fn, argnums=argnums), args, argnums, reads)
+    return Runtime(f"hessian_{getattr(fn, '__name__', 'f')}", hess, hessian_ir)
 
 
-__all__ = ["jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "trace_any", "Traced"]
+__all__ = ["jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "trace_any", "Traced", "Runtime"]
 
 
 # ---------------------------------------------------------------------- calls from traced code
@@ -449,7 +513,7 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
         ir = trace_any(obj, *examples, reads=lw.ctx.reads)
         _, outs, _ = _inline(lw, ir, [v for a in args for v in binding_leaves(a)])
         return _as_binding(tree.unflatten(ir.result_tree, outs))
-    if obj in (api.grad, api.value_and_grad, api.jit):
+    if obj in (api.grad, api.value_and_grad, api.jit, jacfwd, jacrev, jacobian, hessian):
         return Static(obj(*(_static(a, lw, node) for a in args),
                           **{k: _static(v, lw, node) for k, v in kwargs.items()}))
     if obj is jvp:

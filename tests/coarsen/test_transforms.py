@@ -379,3 +379,33 @@ def test_forward_mode_extrema_at_ties_pick_the_first_position_as_reverse_mode(ta
         warnings.simplefilter("error")   # compiled on the target, no NumPy fallback
         np.testing.assert_array_equal(jacfwd(extrema, target=target)(X), expected)
         np.testing.assert_array_equal(jacrev(extrema, target=target)(X), expected)
+
+
+def cubic(x, w):
+    return np.sum(np.sin(x) * w) + np.sum(x ** 3)
+
+
+def sine_field(x):
+    return np.sin(x) * np.sum(x)
+
+
+def uses_jacobians(x):
+    return np.sum(coarsen.jacfwd(sine_field)(x) ** 2) + np.sum(hessian(cubic)(x, 2.0))
+
+
+def test_jacobians_and_hessians_compose_with_vmap_and_grad():
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    H = coarsen.vmap(hessian(cubic), (0, None), target="numpy")(X, 0.5)
+    J = coarsen.vmap(jacrev(sine_field), 0, target="numpy")(X)
+    for k in range(4):
+        np.testing.assert_allclose(H[k], hessian(cubic, target="numpy")(X[k], 0.5), rtol=1e-12)
+        np.testing.assert_allclose(J[k], jacrev(sine_field, target="numpy")(X[k]), rtol=1e-12)
+    x = X[0]
+
+    def reference(x):
+        return (np.sum(jacfwd(sine_field, target="numpy")(x) ** 2)
+                + np.sum(hessian(cubic, target="numpy")(x, 2.0)))
+    assert coarsen.jit(uses_jacobians, target="numpy")(x) == pytest.approx(reference(x), rel=1e-12)
+    eps = 1e-6
+    fd = np.array([(reference(x + eps * e) - reference(x - eps * e)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(coarsen.grad(uses_jacobians, target="numpy")(x), fd, rtol=1e-6, atol=1e-8)
