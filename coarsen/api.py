@@ -430,8 +430,12 @@ def explain(fn: Any, *example_args: Any, argnums: int | Sequence[int] = 0, file=
     from coarsen.segments import describe as describe_segments
     parts = ["== IR ==", format_function(ir)]
     try:
-        prog = build(fn, example_args, "vjp", _normalise_argnums(argnums, len(example_args)), "numpy",
-                     check_differentiable("vjp", fn.__name__))
+        nums = _normalise_argnums(argnums, len(example_args))
+        if hasattr(fn, "__coarsen_trace__"):   # grad(f), hessian(f), ...: built from its IR
+            from coarsen.transforms import build_from_ir
+            prog = build_from_ir(fn, example_args, "vjp", nums, "numpy", check_differentiable("vjp", fn.__name__))
+        else:
+            prog = build(fn, example_args, "vjp", nums, "numpy", check_differentiable("vjp", fn.__name__))
         if prog.ir is None:   # loaded from the disk cache: redo the analysis for display
             from coarsen.passes import run_pipeline
             passes: dict = {}

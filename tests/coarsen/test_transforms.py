@@ -409,3 +409,9 @@ def test_jacobians_and_hessians_compose_with_vmap_and_grad():
     eps = 1e-6
     fd = np.array([(reference(x + eps * e) - reference(x - eps * e)) / (2 * eps) for e in np.eye(3)])
     np.testing.assert_allclose(coarsen.grad(uses_jacobians, target="numpy")(x), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_explain_a_transformed_function():
+    import io
+    text = coarsen.explain(coarsen.grad(softplus), 0.5, file=io.StringIO())
+    assert "func softplus_grad" in text and "def softplus_grad_vjp" in text
