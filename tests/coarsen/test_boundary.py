@@ -77,3 +77,11 @@ def test_integer_scalars_are_int64_on_every_target(target):
     k = 2**22
     assert coarsen.jit(P.cube_of, target=target)(1.0, k) == 0.0   # 2**66 mod 2**64
     assert coarsen.grad(P.cube_of, target=target)(1.0, 3) == 27.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("bad", [np.ones(2, dtype=complex), np.array(["a", "b"]), np.array([1.0, None])])
+def test_unsupported_argument_dtypes_are_the_same_error_everywhere(target, bad):
+    for transform in (coarsen.jit, coarsen.grad, coarsen.value_and_grad):
+        with pytest.raises(TypeError, match=f"arrays of dtype {bad.dtype} are not supported"):
+            transform(P.square_plus, target=target)(bad)

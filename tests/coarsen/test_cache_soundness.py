@@ -390,3 +390,19 @@ def test_processes_compiling_the_same_function(tmp_path):
         assert p.returncode == 0, err[-3000:]
         for got in json.loads(out.strip().splitlines()[-1]).values():
             np.testing.assert_allclose(got["grad"], expected_gradient(root), rtol=1e-13)
+
+
+def test_a_full_directory_turns_the_cache_off_with_a_warning(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path / "full"))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(tempfile, "mkstemp", no_space)
+    m = reference_module(tmp_path, "full_dir")
+    x, y = np.array([0.3, -0.7, 1.1]), 0.9
+    with pytest.warns(RuntimeWarning, match="cannot write to the cache directory .*No space left"):
+        grad = coarsen.grad(m.f)(x, y)
+    np.testing.assert_allclose(grad, np.cos(x * y) * y * m.C, rtol=1e-13)
+    assert diskcache.cache_dir() is None
