@@ -76,17 +76,17 @@ class LocalExecutor(Executor):
     def _pool_submit(self, fn: Callable, args: tuple) -> Future:
         if self.pool is None:
             raise RuntimeError("the executor is closed")
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+        with warnings.catch_warnings():  # the pool forks its workers on submit
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+            try:
                 return self.pool.submit(fn, *args)
-        except BrokenProcessPool:
-            pass
-        # the pool broke (a worker died): replace it once, then resubmit there
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = self._new_pool()
-        self.restarts += 1
-        return self.pool.submit(fn, *args)
+            except BrokenProcessPool:
+                pass
+            # the pool broke (a worker died): replace it once, then resubmit there
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            self.restarts += 1
+            return self.pool.submit(fn, *args)
 
     def submit(self, fn: Callable, *args: Any) -> Handle:
         if self.pool is None:

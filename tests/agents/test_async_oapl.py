@@ -80,6 +80,19 @@ def data_dir(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
+def test_synthesis_rollouts_in_executor_workers_score_the_same(data_dir):
+    from agents.synth.pipeline import default_solvers, pass_rates
+    data = prepare(data_dir, **DATA)
+    tasks, solver = data.train_pool[:6], default_solvers()[1]
+    here = pass_rates(data.index, tasks, solver, 3, 0.8, seed=5)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        assert pass_rates(data.index, tasks, solver, 3, 0.8, seed=5, sampler=s) == here
+        # a solver that does not pickle runs in this process instead, with the same scores
+        assert pass_rates(data.index, tasks, lambda: solver(), 3, 0.8, seed=5,
+                          sampler=s) == here
+
+
 def _cfg(tmp_path, data_dir, name, **kw) -> TrainConfig:
     return TrainConfig(run_dir=str(tmp_path / name), data_dir=str(data_dir),
                        **dict(SMALL, **kw))
