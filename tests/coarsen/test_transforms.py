@@ -415,3 +415,9 @@ def test_explain_a_transformed_function():
     import io
     text = coarsen.explain(coarsen.grad(softplus), 0.5, file=io.StringIO())
     assert "func softplus_grad" in text and "def softplus_grad_vjp" in text
+
+
+def test_vmap_of_a_lambda_calling_jvp():
+    xs = np.linspace(0.0, 1.0, 4)
+    out = coarsen.vmap(lambda x: coarsen.jvp(softplus, (x,), (2.0,))[1], target="numpy")(xs)
+    np.testing.assert_allclose(out, 2.0 / (1.0 + np.exp(-xs)), rtol=1e-12)
