@@ -205,8 +205,10 @@ class _TowerOptimizer(torch.optim.Optimizer):
             grads = []
             for p in self._params:
                 g = p.grad
-                if g is not None and g.is_sparse:
-                    raise RuntimeError("hyperopt.torch does not support sparse gradients")
+                if g is not None:
+                    if g.is_sparse:
+                        raise RuntimeError("hyperopt.torch does not support sparse gradients")
+                    g = g.detach()  # a create_graph=True gradient: keep no graph alive
                 grads.append(g)
             self._lr.take_writes()  # a scheduler (or the user) set group["lr"]
             value = None if loss is None else float(
