@@ -17,9 +17,21 @@ from numba.extending import overload, register_jitable
 from kernels import runtime as rt
 from kernels import special
 
+# named functions, not lambdas: Numba links a cached program's callees by qualified name, and
+# two `<lambda>`s (erf's and erfc's) would be one name
+@register_jitable
+def _erf_scalar(x):
+    return math.erf(x)
+
+
+@register_jitable
+def _erfc_scalar(x):
+    return math.erfc(x)
+
+
 _SCALAR = {
-    "erf": register_jitable(lambda x: math.erf(x)),
-    "erfc": register_jitable(lambda x: math.erfc(x)),
+    "erf": _erf_scalar,
+    "erfc": _erfc_scalar,
     "digamma": register_jitable(special.digamma_scalar),
     "trigamma": register_jitable(special.trigamma_scalar),
 }
@@ -98,6 +110,18 @@ def _scan_rows(kind, a, b):
 
 
 _SCAN_TEMPLATE = """
+def _{name}_one_r1(x, axis):
+    return _{name}_r1(x, x, axis)
+
+
+def _{name}_one_r2(x, axis):
+    return _{name}_r2(x, x, axis)
+
+
+def _{name}_one_r3(x, axis):
+    return _{name}_r3(x, x, axis)
+
+
 def _{name}_r1(x, d, axis):
     a = np.ascontiguousarray(x).reshape((1, x.shape[0]))
     b = np.ascontiguousarray(d).reshape((1, d.shape[0]))
@@ -133,34 +157,34 @@ def _{name}_r3(x, d, axis):
 _SCANS = {"cumsum": 0, "cumprod": 1, "rcumsum": 2, "cumprod_grad": 3}
 
 
-def _scan_functions(name: str) -> dict:
+def _scan_functions(name: str) -> tuple[dict, dict]:
     namespace = {"np": np, "_scan_rows": _scan_rows, "__name__": __name__}
     exec(compile(_SCAN_TEMPLATE.format(name=name, kind=_SCANS[name]), f"<kernels.numba_special {name}>",
                  "exec"), namespace)   # our template
-    fns = {}
-    for rank in (1, 2, 3):
-        fn = namespace[f"_{name}_r{rank}"]
-        fn.__qualname__ = f"scans.{fn.__name__}"
-        fns[rank] = register_jitable(fn)
-    return fns
+    for key, fn in namespace.items():
+        if key.startswith(f"_{name}_"):
+            fn.__qualname__ = f"scans.{fn.__name__}"   # one name per scan and rank
+    two = {rank: register_jitable(namespace[f"_{name}_r{rank}"]) for rank in (1, 2, 3)}
+    one = {rank: namespace[f"_{name}_one_r{rank}"] for rank in (1, 2, 3)}
+    return one, two
 
 
 def _scan_typer(name: str):
     from numba.core.errors import TypingError
 
-    fns = _scan_functions(name)
+    one_arg, two_args = _scan_functions(name)
+    fns = two_args if name == "cumprod_grad" else one_arg
+
+    def pick(x):
+        if isinstance(x, types.Array) and x.ndim in fns:
+            return fns[x.ndim]
+        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
 
     def one(x, axis):
-        if isinstance(x, types.Array) and x.ndim in fns:
-            f = fns[x.ndim]
-            return lambda x, axis: f(x, x, axis)
-        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
+        return pick(x)
 
     def two(x, d, axis):
-        if isinstance(x, types.Array) and x.ndim in fns:
-            f = fns[x.ndim]
-            return lambda x, d, axis: f(x, d, axis)
-        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
+        return pick(x)
     return two if name == "cumprod_grad" else one
 
 

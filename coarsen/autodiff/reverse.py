@@ -24,7 +24,7 @@ from coarsen.autodiff.rules import DERIVATIVES
 from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import VIEWS, Function, Instr, Op, Region, Value
 from coarsen.segments import _free_values, plan_segments
 from phicalc.diff import vjp
 from phicalc.emit import cse, to_source
@@ -455,7 +455,7 @@ class Reverse:
             if instr.op is Op.SETITEM:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 self._writes[instr.result.id] = instr
-            elif instr.op in (Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE) and instr.result.type.rank:
+            elif instr.op in VIEWS and instr.result.type.rank:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 g.add_edge(instr.result.id, instr.args[0].id)
             elif instr.op is Op.IF:

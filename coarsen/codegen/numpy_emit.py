@@ -33,11 +33,6 @@ def _is_array(instr: Instr) -> bool:
     return instr.result.type.rank > 0
 
 
-@rule(Op.MATMUL)
-def _matmul(instr, a):
-    return f"rt.matmul({a[0]}, {a[1]})"
-
-
 @rule(Op.CAST)
 def _cast(instr, a):
     dtype = instr.attrs["dtype"]
@@ -48,52 +43,13 @@ def _cast(instr, a):
     return f"{ {'f64': 'float', 'i64': 'int', 'bool': 'bool'}[dtype]}({a[0]})"
 
 
-@rule(Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN)
-def _reduce(instr, a):
-    """Whole-array reductions are plain NumPy; per-axis ones go through `rt` (one name per
-    result rank, so Numba can type them)."""
-    axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
-    name = instr.op.value
-    if axis is None:
-        total = f"np.{name}({a[0]})"
-        if keep:
-            return f"np.full({_shape(['1'] * instr.result.type.rank)}, {total})"
-        return total
-    return f"rt.{name}_axis{'_keep' if keep else ''}({a[0]}, {axis})"
-
-
-@rule(Op.TRANSPOSE)
-def _transpose(instr, a):
-    return f"{a[0]}.T"
-
-
 def _shape(dims: list[str]) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-@rule(Op.RESHAPE)
-def _reshape(instr, a):
-    return f"rt.reshape({a[0]}, {_shape(a[1:])})"
 
 
 @rule(Op.SHAPE)
 def _shape_of(instr, a):
     return f"{a[0]}.shape[{instr.attrs['dim']}]"
-
-
-@rule(Op.ZEROS, Op.ONES, Op.EMPTY)
-def _create(instr, a):
-    return f"np.{instr.op.value}({_shape(a)})"
-
-
-@rule(Op.COPY)
-def _copy(instr, a):
-    return f"{a[0]}.copy()"
-
-
-@rule(Op.STACK)
-def _stack(instr, a):
-    return f"np.array([{', '.join(a)}])"
 
 
 def index_source(pattern, values: list[str]) -> str:

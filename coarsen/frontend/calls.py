@@ -58,37 +58,6 @@ for _spec in [*ops.structural(), *ops.COMPOSITES]:
         _register(METHODS, [_name], _method(_spec.lower))
 
 
-def _reduce_args(lw, args, kwargs, node, name):
-    if len(args) > 1:
-        kwargs = {"axis": args[1], **kwargs}
-    extra = set(kwargs) - {"axis", "keepdims"}
-    if extra:
-        lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
-    axis = lw.static_value(kwargs["axis"], node, "axis") if "axis" in kwargs else None
-    if axis is not None and not isinstance(axis, int):
-        lw.unsupported(f"{name}() over several axes is not supported", node, "reduce one axis at a time")
-    keepdims = bool(lw.static_value(kwargs["keepdims"], node, "keepdims")) if "keepdims" in kwargs else False
-    return axis, keepdims
-
-
-def _reduction(op: Op, name: str) -> Handler:
-    def handler(lw, args, kwargs, node):
-        if not args:
-            lw.type_error(f"{name}() needs an array", node)
-        x = lw.as_value(args[0], node)
-        axis, keepdims = _reduce_args(lw, args, kwargs, node, name)
-        if axis is not None and axis < 0:
-            axis += x.type.rank
-        return lw.emit(op, (x,), node, {"axis": axis, "keepdims": keepdims})
-    return handler
-
-
-for _op, _fns, _name in ((Op.SUM, [np.sum], "sum"), (Op.MEAN, [np.mean], "mean"),
-                         (Op.PROD, [np.prod], "prod"), (Op.MAX, [np.max, np.amax], "max"),
-                         (Op.MIN, [np.min, np.amin], "min")):
-    _register(CALLS, _fns, _reduction(_op, _name))
-
-
 def _dims(lw, shape: Any, node) -> list[Value]:
     items = shape if isinstance(shape, tuple) else (shape,)
     dims = []
@@ -228,16 +197,6 @@ _register(CALLS, [builtins.sum], _no_builtin_sum)
 
 
 # ---------------------------------------------------------------------- array methods
-def _method_reduction(name: str) -> Handler:
-    fn = CALLS[getattr(np, name)]
-
-    def handler(lw, x, args, kwargs, node):
-        return fn(lw, [x, *args], kwargs, node)
-    return handler
-
-
-for _name in ("sum", "mean", "prod", "max", "min"):
-    METHODS[_name] = _method_reduction(_name)
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
 METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from coarsen.frontend.bindings import Conflict, Method, Static, describe
 from coarsen.frontend.inlining import CallLowering
-from coarsen.ir.nodes import Op, Value
+from coarsen.ir.nodes import VIEWS, Op, Value
 from coarsen.ir.types import BOOL, Type
 from coarsen.ir.typing import TypeRuleError
 
@@ -30,7 +30,7 @@ _MAX_INT_POWER = 64   # int ** k with a larger constant k stays a (float) POW
 _COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq: Op.EQ, ast.NotEq: Op.NE}
 _OTHER_COMPARISONS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 # ops whose array result may share memory with their first argument (NumPy returns a view)
-_VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE})
+_VIEWS = VIEWS   # from the op registry (entries declared view=True) and GETITEM
 def _array_methods() -> frozenset:
     """The array methods calls.METHODS lowers (the op registry's included)."""
     from coarsen.frontend.calls import METHODS

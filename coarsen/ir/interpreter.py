@@ -29,16 +29,11 @@ def _rule(*ops: Op):
     return register
 
 
-_REDUCE = {Op.SUM: np.sum, Op.MEAN: np.mean, Op.PROD: np.prod, Op.MAX: np.max, Op.MIN: np.min}
-
 # from the op registry: elementwise ops by their NumPy evaluation, structural ops by theirs
 for _spec in elementwise():
     EVAL[Op[_spec.member]] = (lambda f: lambda instr, *args: f(*args))(_spec.numpy)
 for _spec in structural():
     EVAL[Op[_spec.member]] = _spec.evaluate
-for _op, _f in _REDUCE.items():
-    EVAL[_op] = (lambda f: lambda instr, x: f(x, axis=instr.attrs.get("axis"),
-                                              keepdims=bool(instr.attrs.get("keepdims"))))(_f)
 
 
 @_rule(Op.CAST)
@@ -64,44 +59,9 @@ def _expr(instr, *args):
 
 
 
-@_rule(Op.MATMUL)
-def _matmul(instr, a, b):
-    return np.matmul(a, b)
-
-
-@_rule(Op.TRANSPOSE)
-def _transpose(instr, x):
-    return np.transpose(x)
-
-
-@_rule(Op.RESHAPE)
-def _reshape(instr, x, *dims):
-    return np.reshape(x, tuple(int(d) for d in dims))
-
-
 @_rule(Op.SHAPE)
 def _shape(instr, x):
     return int(np.shape(x)[instr.attrs["dim"]])
-
-
-@_rule(Op.ZEROS, Op.EMPTY)
-def _zeros(instr, *dims):
-    return np.zeros(tuple(int(d) for d in dims))
-
-
-@_rule(Op.ONES)
-def _ones(instr, *dims):
-    return np.ones(tuple(int(d) for d in dims))
-
-
-@_rule(Op.COPY)
-def _copy(instr, x):
-    return np.array(x, dtype=np.float64)
-
-
-@_rule(Op.STACK)
-def _stack(instr, *xs):
-    return np.array(xs, dtype=np.float64)
 
 
 def build_index(pattern, values) -> tuple:

@@ -28,16 +28,7 @@ from coarsen.ir.types import Type
 _CORE_OPS = [
     ("CONST", "const"),          # attrs: value (Python scalar or float64 ndarray)
     ("CAST", "cast"),            # attrs: dtype
-    # -- reductions; attrs: axis (None or int), keepdims (bool)
-    ("SUM", "sum"), ("MEAN", "mean"), ("PROD", "prod"), ("MAX", "max"), ("MIN", "min"),
-    # -- linear algebra and layout
-    ("MATMUL", "matmul"), ("TRANSPOSE", "transpose"),
-    ("RESHAPE", "reshape"),      # args: x, *dims
-    # -- shapes and creation
     ("SHAPE", "shape"),          # attrs: dim; result i64
-    ("ZEROS", "zeros"),          # args: *dims
-    ("ONES", "ones"), ("EMPTY", "empty"), ("COPY", "copy"),
-    ("STACK", "stack"),          # np.array([a, b, ...]) of scalars -> rank 1
     # -- indexing; attrs: index (pattern of "i" int, "s"+flags slice, "n" newaxis)
     ("GETITEM", "getitem"),      # args: x, *index values
     ("SETITEM", "setitem"),      # args: x, *index values, v -> the updated array (value semantics)
@@ -70,8 +61,10 @@ ELEMENTWISE_UNARY = _registry_ops("elementwise", arity=1) | {Op.CAST}
 ELEMENTWISE_BINARY = _registry_ops("elementwise", arity=2)
 ELEMENTWISE = ELEMENTWISE_UNARY | ELEMENTWISE_BINARY | _registry_ops("elementwise", arity=3)
 COMPARISONS = _registry_ops("elementwise", result="bool") - {Op.NOT, Op.AND, Op.OR}
-REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN})
+REDUCTIONS = frozenset({Op.SUM, Op.MEAN, Op.PROD, Op.MAX, Op.MIN})   # attrs: axis, keepdims
 CREATION = frozenset({Op.ZEROS, Op.ONES, Op.EMPTY})
+# ops whose array result may share memory with their first argument (NumPy returns a view)
+VIEWS = frozenset({Op.GETITEM}) | _registry_ops("structural", view=True)
 CONTROL = frozenset({Op.IF, Op.FOR, Op.WHILE})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coarsen.ir.nodes import COMPARISONS, CREATION, ELEMENTWISE, REDUCTIONS, Op
+from coarsen.ir.nodes import COMPARISONS, ELEMENTWISE, Op
 from coarsen.ir.types import BOOL, F64, I64, Type, promote_dtype
 from coarsen.ops import spec_of
 
@@ -45,32 +45,6 @@ def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
     return Type(dtype, rank)
 
 
-def _reduction(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
-    (x,) = types
-    if x.rank == 0:
-        raise TypeRuleError(f"{op.value} of a scalar")
-    axis = attrs.get("axis")
-    if axis is not None and not -x.rank <= axis < x.rank:
-        raise TypeRuleError(f"axis {axis} is out of bounds for an array of rank {x.rank}")
-    if attrs.get("keepdims"):
-        rank = x.rank
-    else:
-        rank = 0 if axis is None else x.rank - 1
-    dtype = "f64" if op is Op.MEAN or x.dtype != "bool" else "i64"
-    return Type(dtype if rank == 0 else "f64", rank)
-
-
-def _matmul(types: list[Type]) -> Type:
-    a, b = types
-    if a.rank == 0 or b.rank == 0:
-        raise TypeRuleError("matmul of a scalar; use * for scalar products")
-    if a.rank == 1 and b.rank == 1:
-        return F64
-    if a.rank <= 2 and b.rank <= 2:
-        return Type("f64", a.rank + b.rank - 2)
-    raise TypeRuleError("matmul of arrays of rank > 2 is not supported")
-
-
 def index_rank(pattern: tuple[str, ...], rank: int) -> int:
     """Rank of x[index] for an index pattern: 'i' drops an axis, 's..' keeps, 'n' adds."""
     consumed = sum(1 for p in pattern if p != "n")
@@ -86,24 +60,8 @@ def infer(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
     spec = spec_of(op)
     if spec is not None and spec.kind == "structural":
         return spec.type_rule(types, attrs)
-    if op in REDUCTIONS:
-        return _reduction(op, types, attrs)
-    if op is Op.MATMUL:
-        return _matmul(types)
-    if op in (Op.TRANSPOSE, Op.COPY):
-        if types[0].rank == 0:
-            raise TypeRuleError(f"{op.value} of a scalar")
-        return types[0]
-    if op is Op.RESHAPE:
-        return Type("f64", len(types) - 1)
     if op is Op.SHAPE:
         return I64
-    if op in CREATION:
-        return Type("f64", len(types))
-    if op is Op.STACK:
-        if any(t.rank for t in types):
-            raise TypeRuleError("np.array([...]) takes scalars only")
-        return Type("f64", 1)
     if op is Op.GETITEM:
         rank = index_rank(attrs["index"], types[0].rank)
         return Type(types[0].dtype if rank else ("f64" if types[0].dtype == "f64" else types[0].dtype), rank)

@@ -34,11 +34,6 @@ CORE = {
     "expr": "closed-form phi-calculus terms made by passes.closed_forms",
     "if": "structured control flow", "for": "structured control flow",
     "while": "structured control flow",
-    # structural ops that predate the registry, still handled in each stage's own table
-    "sum": "reduction", "mean": "reduction", "prod": "reduction", "max": "reduction",
-    "min": "reduction", "matmul": "linear algebra", "transpose": "layout", "reshape": "layout",
-    "zeros": "creation", "ones": "creation", "empty": "creation", "copy": "creation",
-    "stack": "np.array([...]) of scalars",
 }
 
 

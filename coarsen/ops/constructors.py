@@ -155,7 +155,27 @@ def nested_array(lw, items, node):
     return concat(lw, [L.newaxis(lw, r, 0, node) for r in rows], 0, node)
 
 
+def _creation_eval(name: str):
+    def evaluate(instr, *dims):
+        import numpy as np
+
+        # empty is zeros in the interpreter: deterministic, and no program may read it unwritten
+        return (np.ones if name == "ones" else np.zeros)(tuple(int(d) for d in dims))
+    return evaluate
+
+
+def _creation_emit(instr, a):
+    return f"np.{instr.op.value}(({', '.join(a)}{',' if len(a) == 1 else ''}))"
+
+
+def _creation(name: str) -> Structural:
+    # lowered by frontend.calls (np.zeros(shape), np.zeros_like(x), ...)
+    return Structural(name, (), lambda types, attrs: Type("f64", len(types)), _creation_eval(name),
+                      _creation_emit, differentiable=False, doc=f"np.{name}(shape); args: *dims")
+
+
 OPS = [
+    _creation("zeros"), _creation("ones"), _creation("empty"),
     Structural("iota", (), _iota_type, _iota_eval, _iota_emit, differentiable=False,
                doc="[0.0, 1.0, ..., n-1]: the primitive under arange, linspace, eye"),
 ]

@@ -343,7 +343,35 @@ def _dot(lw, args, kwargs, node):
     return lw.emit(O.MATMUL, (a, b), node)
 
 
+def _matmul_type(types, attrs):
+    a, b = types
+    if a.rank == 0 or b.rank == 0:
+        raise _err("matmul of a scalar; use * for scalar products")
+    if a.rank <= 2 and b.rank <= 2:
+        return Type("f64", a.rank + b.rank - 2)
+    raise _err("matmul of arrays of rank > 2 is not supported")
+
+
+def _matmul_vjp(rev, instr, code, declared):
+    (a, b), r = instr.args, instr.result
+    d = rev.d(r)
+    ra, rb = a.type.rank, b.type.rank
+    if a.id in rev.active:
+        bb = rev.ref(b)
+        grad = {(2, 2): f"rt.matmul({d}, {bb}.T)", (1, 2): f"rt.matmul({bb}, {d})", (2, 1): f"rt.outer({d}, {bb})",
+                (1, 1): f"{d} * {bb}"}[(ra, rb)]
+        rev.accum(a, grad, code, declared)
+    if b.id in rev.active:
+        aa = rev.ref(a)
+        grad = {(2, 2): f"rt.matmul({aa}.T, {d})", (1, 2): f"rt.outer({aa}, {d})", (2, 1): f"rt.matmul({aa}.T, {d})",
+                (1, 1): f"{d} * {aa}"}[(ra, rb)]
+        rev.accum(b, grad, code, declared)
+
+
 OPS = [
+    Structural("matmul", (), _matmul_type, lambda instr, a, b: __import__("numpy").matmul(a, b),
+               lambda instr, a: f"rt.matmul({a[0]}, {a[1]})", vjp=_matmul_vjp, runtime=("matmul", "outer"),
+               doc="a @ b for ranks 1-2 (the @ operator, np.dot, np.matmul, einsum)"),
     Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
                jvp=_det_jvp,
                doc="determinant of a matrix"),

@@ -185,7 +185,123 @@ def _first(lw, op, x, axis, ramp, node):
     return lw.emit(O.WHERE, (lw.emit(O.EQ, (x, best), node), ramp, n), node)
 
 
+# ------------------------------------------------------------------ sum, mean, prod, max, min
+def _reduction_type(name: str):
+    def rule(types, attrs):
+        from coarsen.ir.typing import TypeRuleError
+
+        (x,) = types
+        if x.rank == 0:
+            raise TypeRuleError(f"{name} of a scalar")
+        axis = attrs.get("axis")
+        if axis is not None and not -x.rank <= axis < x.rank:
+            raise TypeRuleError(f"axis {axis} is out of bounds for an array of rank {x.rank}")
+        rank = x.rank if attrs.get("keepdims") else (0 if axis is None else x.rank - 1)
+        dtype = "f64" if name == "mean" or x.dtype != "bool" else "i64"
+        return Type(dtype if rank == 0 else "f64", rank)
+    return rule
+
+
+def _reduction_eval(name: str):
+    def evaluate(instr, x):
+        import numpy as np
+
+        return getattr(np, name)(x, axis=instr.attrs.get("axis"), keepdims=bool(instr.attrs.get("keepdims")))
+    return evaluate
+
+
+def _shape_source(dims: list[str]) -> str:
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _reduction_emit(instr, a):
+    """Whole-array reductions are plain NumPy; per-axis ones go through `rt` (one name per
+    result rank, so Numba can type them)."""
+    axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
+    name = instr.op.value
+    if axis is None:
+        total = f"np.{name}({a[0]})"
+        if keep:
+            return f"np.full({_shape_source(['1'] * instr.result.type.rank)}, {total})"
+        return total
+    return f"rt.{name}_axis{'_keep' if keep else ''}({a[0]}, {axis})"
+
+
+def _reduction_args(instr):
+    return instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
+
+
+def _expand(d: str, shape: str, axis, keep: bool) -> str:
+    """The adjoint of a reduction broadcast back to the reduced array's shape."""
+    if axis is None:
+        return f"rt.broadcast_scalar(np.sum({d}), {shape})" if keep else f"rt.broadcast_scalar({d}, {shape})"
+    return f"rt.expand_keep({d}, {shape})" if keep else f"rt.expand_axis({d}, {shape}, {axis})"
+
+
+def _sum_vjp(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    rev.accum(x, _expand(rev.d(r), rev.shape(x), axis, keep), code, declared)
+
+
+def _mean_vjp(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    n = f"{rev.ref(x)}.size" if axis is None else f"{rev.shape(x)}[{axis}]"
+    rev.accum(x, _expand(f"{rev.d(r)} / {n}", rev.shape(x), axis, keep), code, declared)
+
+
+def _prod_vjp(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    # d prod / d x_i is the product of the other elements (not prod / x_i: exact at zeros)
+    rev.accum(x, f"{_expand(rev.d(r), rev.shape(x), axis, keep)} * rt.prod_others({rev.ref(x)}, {axis!r})",
+              code, declared)
+
+
+def _extremum_vjp(rev, instr, code, declared):
+    (x,), r = instr.args, instr.result
+    axis, keep = _reduction_args(instr)
+    if axis is None or (x.type.rank == 1 and not keep):   # a scalar result: no axis to expand
+        mask = f"rt.extremum_mask_all({rev.ref(x)}, {rev.ref(r)}{'[0]' * x.type.rank if keep else ''})"
+    else:
+        r_keep = rev.ref(r) if keep else f"np.expand_dims({rev.ref(r)}, {axis})"
+        mask = f"rt.extremum_mask_axis({rev.ref(x)}, {r_keep}, {axis})"
+    rev.accum(x, f"{mask} * {_expand(rev.d(r), rev.shape(x), axis, keep)}", code, declared)
+
+
+def _reduction_lower(name: str):
+    def lower(lw, args, kwargs, node):
+        if not args:
+            lw.type_error(f"{name}() needs an array", node)
+        x = lw.as_value(args[0], node)
+        if len(args) > 1:
+            kwargs = {"axis": args[1], **kwargs}
+        extra = set(kwargs) - {"axis", "keepdims"}
+        if extra:
+            lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
+        axis = L.static(lw, kwargs.get("axis"), node, "axis")
+        if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
+            lw.unsupported(f"{name}() over several axes is not supported", node, "reduce one axis at a time")
+        keepdims = bool(L.static(lw, kwargs.get("keepdims"), node, "keepdims") or False)
+        if axis is not None and axis < 0:
+            axis += x.type.rank
+        return lw.emit(getattr(O, name.upper()), (x,), node, {"axis": axis, "keepdims": keepdims})
+    return lower
+
+
+def _reduction(name: str, callables, vjp, doc: str):
+    return Structural(name, callables, _reduction_type(name), _reduction_eval(name), _reduction_emit,
+                      lower=_reduction_lower(name), vjp=vjp, methods=(name,),
+                      runtime=(f"{name}_axis", f"{name}_axis_keep"), doc=doc)
+
+
 OPS = [
+    _reduction("sum", ("numpy.sum",), _sum_vjp, "sum over all elements or one axis (keepdims)"),
+    _reduction("mean", ("numpy.mean",), _mean_vjp, "mean over all elements or one axis (keepdims)"),
+    _reduction("prod", ("numpy.prod",), _prod_vjp, "product; VJP by products of the others"),
+    _reduction("max", ("numpy.max", "numpy.amax"), _extremum_vjp, "max; VJP to the first maximum"),
+    _reduction("min", ("numpy.min", "numpy.amin"), _extremum_vjp, "min; VJP to the first minimum"),
     Structural("cumsum", (), _scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,
                runtime=("cumsum", "rcumsum"), doc="cumulative sum along a static axis"),
     Structural("cumprod", (), _scan_type, *_scan("cumprod"), vjp=_cumprod_vjp,

@@ -462,7 +462,68 @@ def _trace(lw, args, kwargs, node):
     return lw.emit(O.SUM, (diagonal(lw, x, node),), node, {"axis": None, "keepdims": False})
 
 
+def _same_array_type(name: str):
+    def rule(types, attrs):
+        if types[0].rank == 0:
+            raise _type_error(f"{name} of a scalar")
+        return types[0]
+    return rule
+
+
+def _reshape_eval(instr, x, *dims):
+    import numpy as np
+
+    return np.reshape(x, tuple(int(d) for d in dims))
+
+
+def _reshape_emit(instr, a):
+    dims = a[1:]
+    return f"rt.reshape({a[0]}, ({', '.join(dims)}{',' if len(dims) == 1 else ''}))"
+
+
+def _reshape_vjp(rev, instr, code, declared):
+    x = instr.args[0]
+    rev.accum(x, f"rt.reshape({rev.d(instr.result)}, {rev.shape(x)})", code, declared)
+
+
+def _stack_type(types, attrs):
+    if any(t.rank for t in types):
+        raise _type_error("np.array([...]) takes scalars only")
+    return Type("f64", 1)
+
+
+def _stack_eval(instr, *xs):
+    import numpy as np
+
+    return np.array(xs, dtype=np.float64)
+
+
+def _stack_vjp(rev, instr, code, declared):
+    for k, a in enumerate(instr.args):
+        rev.accum(a, f"{rev.d(instr.result)}[{k}]", code, declared)
+
+
+def _copy_eval(instr, x):
+    import numpy as np
+
+    return np.array(x, dtype=np.float64)
+
+
+# transpose, reshape, copy and stack are lowered by the frontend (`.T`, `np.reshape`,
+# `np.copy`, `np.array([...])`, in `frontend.calls`) and by the lowerings here
 OPS = [
+    Structural("transpose", (), _same_array_type("transpose"), lambda instr, x: __import__("numpy").transpose(x),
+               lambda instr, a: f"{a[0]}.T",
+               vjp=lambda rev, instr, code, declared: rev.accum(instr.args[0], f"{rev.d(instr.result)}.T", code,
+                                                                declared),
+               view=True, doc="x.T: all axes reversed"),
+    Structural("reshape", (), lambda types, attrs: Type("f64", len(types) - 1), _reshape_eval, _reshape_emit,
+               vjp=_reshape_vjp, view=True, runtime=("reshape",), doc="np.reshape; args: x, *dims"),
+    Structural("copy", (), _same_array_type("copy"), _copy_eval, lambda instr, a: f"{a[0]}.copy()",
+               vjp=lambda rev, instr, code, declared: rev.accum(instr.args[0], rev.d(instr.result), code, declared),
+               doc="a fresh copy of an array"),
+    Structural("stack", (), _stack_type, _stack_eval, lambda instr, a: f"np.array([{', '.join(a)}])",
+               vjp=_stack_vjp, doc="np.array([a, b, ...]) of scalars: a vector"),
     Structural("concat", (), _concat_type, _concat_eval, _concat_emit, vjp=_concat_vjp,
                jvp=_concat_jvp, doc="np.concatenate of arrays of one rank along a static axis"),
     Structural("permute", (), _permute_type, _permute_eval, _permute_emit, vjp=_permute_vjp,

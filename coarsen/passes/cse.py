@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import VIEWS, Function, Instr, Op, Region, Value
 
 _SKIP = frozenset({Op.IF, Op.FOR, Op.WHILE, Op.SETITEM})
 
 
-_VIEWS = frozenset({Op.GETITEM, Op.TRANSPOSE, Op.RESHAPE, Op.SHAPE})
+_VIEWS = VIEWS | {Op.SHAPE}
 
 
 def _key(instr: Instr):

@@ -431,3 +431,47 @@ def test_forward_mode_tangent_takes_the_broadcast_shape_of_an_operand_without_on
     x = np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(coarsen.jacfwd(module.f, target="numpy")(x), [6.0, 6.0, 6.0])
     np.testing.assert_allclose(coarsen.grad(module.f, target="numpy")(x), [6.0, 6.0, 6.0])
+
+
+CACHE_SCRIPT = """
+import sys, math
+sys.path.insert(0, {cwd!r})
+sys.path.insert(0, {tmp!r})
+import numpy as np, coarsen
+import cache_progs as m
+x = np.array([0.1, 0.5, 0.9])
+if sys.argv[1] == "other-first":   # compile the same-shaped siblings before loading the cached ones
+    coarsen.jit(m.with_erf, target="cpu")(x)
+    coarsen.jit(m.with_cumsum, target="cpu")(x)
+assert np.allclose(coarsen.jit(m.with_erfc, target="cpu")(x), [math.erfc(v) for v in x])
+assert np.allclose(coarsen.jit(m.with_cumprod, target="cpu")(x), np.cumprod(x))
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_cached_programs_link_their_own_special_functions_and_scans(tmp_path):
+    """A program loaded from the disk cache into a process that compiled a sibling runtime
+    function (erf before erfc, cumsum before cumprod) calls its own: Numba links callees by
+    qualified name, so each has its own."""
+    (tmp_path / "cache_progs.py").write_text(textwrap.dedent("""
+        from scipy import special
+        import numpy as np
+
+        def with_erf(x):
+            return special.erf(x)
+
+        def with_erfc(x):
+            return special.erfc(x)
+
+        def with_cumsum(x):
+            return np.cumsum(x)
+
+        def with_cumprod(x):
+            return np.cumprod(x)
+    """))
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path / "cache"))
+    script = CACHE_SCRIPT.format(cwd=os.getcwd(), tmp=str(tmp_path))
+    for order in ("alone", "other-first"):
+        done = subprocess.run([sys.executable, "-c", script, order], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-2000:]
