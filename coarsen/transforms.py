@@ -217,7 +217,6 @@ def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target
     ir = trace_any(fn, *args, reads=reads)
     from coarsen.programs import Program, _derivative_source, _primal_source, wrt_positions
     from kernels import compile_source
-    from kernels.targets import module_globals
     passes: dict = {}
     opt = run_pipeline(ir, passes)
     wrt = wrt_positions(opt.arg_tree, nums)
@@ -229,8 +228,8 @@ def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target
     else:
         source, constants = _primal_source(opt, fuse=target == "cuda")
         name, label = f"{opt.name}_primal", opt.name
-    compiled = compile_source(source, name, target, label=label)
-    module_globals(compiled).update(constants)
+    # constants name the module: Numba bakes them into machine code (see kernels.targets)
+    compiled = compile_source(source, name, target, label=label, constants=constants)
     return Program(kind, source, compiled, opt.arg_tree, opt.result_tree, [r.type for r in opt.results],
                    wrt, opt, passes, guard=reads.guard())
 

@@ -406,3 +406,23 @@ def test_a_full_directory_turns_the_cache_off_with_a_warning(tmp_path, monkeypat
         grad = coarsen.grad(m.f)(x, y)
     np.testing.assert_allclose(grad, np.cos(x * y) * y * m.C, rtol=1e-13)
     assert diskcache.cache_dir() is None
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_transformed_transforms_see_new_module_arrays(tmp_path, monkeypatch, target):
+    """hessian / grad(grad(f)) build from IR: their array constants name the compiled module
+    too (they were put into a module named by its source only: Numba served old values)."""
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path / "cache"))
+    m = make_module(tmp_path, f"nested_{target}", """
+        import numpy as np
+
+        W = np.array([1.0, 2.0, 3.0])
+
+
+        def f(x):
+            return np.sum(W * x * x * x)
+    """)
+    x = np.ones(3)
+    np.testing.assert_allclose(coarsen.hessian(m.f, target=target)(x).diagonal(), 6.0 * m.W)
+    m.W = np.array([10.0, 20.0, 30.0])
+    np.testing.assert_allclose(coarsen.hessian(m.f, target=target)(x).diagonal(), 6.0 * m.W)
