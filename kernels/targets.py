@@ -1,7 +1,8 @@
 """Compile generated Python source for a target.
 
-`compile_source(source, name, target, label)` returns the function `name` that `source`
-defines. Targets:
+`compile_source(source, name, target, label, constants)` returns the function `name` that
+`source` defines, with `constants` (module-level arrays the source reads) as globals: they are
+part of the module's name, since Numba bakes globals into machine code. Targets:
 - "numpy": plain Python + NumPy (the reference; always available);
 - "cpu": the same source compiled by Numba `njit` (error_model="numpy": 1/0 is inf, as in
   NumPy). The source is written to a file in the cache directory so Numba can cache its
