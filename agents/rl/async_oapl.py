@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..executors import Handle, wait_any
+from ..policy import episode_logp
 from ..tasks import Task
 from .batch import pack
 from .checkpoint import save_checkpoint
@@ -70,6 +71,9 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"replay must be >= 1 (batches per update), not {cfg.replay}")
     if cfg.lag_mode not in ("enforce", "bound"):
         raise ValueError(f"unknown lag_mode {cfg.lag_mode!r}; use 'enforce' or 'bound'")
+    if cfg.oapl_anchor not in ("behaviour", "learner"):
+        raise ValueError(f"unknown oapl_anchor {cfg.oapl_anchor!r}; use 'behaviour' or "
+                         f"'learner'")
 
 
 @dataclass
@@ -250,6 +254,12 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
                         for r in results])
     batch = pack(results, rewards, group_of)
     loss_fn, args = loss_and_args(cfg, batch)
+    if cfg.algo == "oapl" and cfg.oapl_anchor == "learner":
+        # the reference in log(pi / pi_ref) is the learner's policy as this update starts,
+        # not the (up to max_lag versions older) behaviour policy: the squared loss is
+        # minimised by pi ~ pi_ref exp(A / beta), so a stale anchor would pull the policy back
+        args = args[:4] + (episode_logp(params, batch.X, batch.neg, batch.onehot, batch.seg,
+                                        batch.n_dec, batch.n_cand),) + args[5:]
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)

@@ -187,8 +187,11 @@ FIELD_HELP = {
     "lag_mode": "enforce: exactly version b - max_lag (deterministic); bound: the newest "
                 "version a worker was sent",
     "replay": "an update trains on the last `replay` batches",
+    "oapl_anchor": "OAPL's reference policy: the one that sampled the episode, or the "
+                   "learner's at the start of the update",
 }
-CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound")}
+CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
+           "oapl_anchor": ("behaviour", "learner")}
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -55,6 +55,10 @@ class TrainConfig:
     max_lag: int = 0
     lag_mode: str = "enforce"  # enforce | bound
     replay: int = 1  # an update trains on the last `replay` batches
+    # OAPL's reference policy in log(pi / pi_ref): "behaviour" (the policy that sampled the
+    # episode, as the synchronous loop) or "learner" (the learner's policy at the start of
+    # the update: stale batches no longer pull it back towards an old version)
+    oapl_anchor: str = "behaviour"
 
     @property
     def episodes_per_iter(self) -> int:

@@ -56,8 +56,9 @@ def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], see
     for algo in algos:
         for lag in lags:
             for seed in range(seeds):
-                run = cfg.replace(run_dir=str(out / f"{algo}-lag{lag}-s{seed}"), algo=algo,
-                                  max_lag=lag, lag_mode="enforce", seed=seed)
+                tag = "" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else "-learner"
+                run = cfg.replace(run_dir=str(out / f"{algo}{tag}-lag{lag}-s{seed}"),
+                                  algo=algo, max_lag=lag, lag_mode="enforce", seed=seed)
                 t0 = time.perf_counter()
                 res = train_run(run, resume=True, data=data, sampler=sampler)
                 ev = evaluate_agent(sampler, eval_tasks, "policy", res.params, seed=1000 + seed)
@@ -194,13 +195,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--executor", choices=EXECUTORS, default="local")
     p.add_argument("--ray-address", default="")
     p.add_argument("--no-grid", action="store_true", help="throughput only")
+    p.add_argument("--anchor", choices=["behaviour", "learner"], default="behaviour",
+                   help="OAPL's reference policy (TrainConfig.oapl_anchor)")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(data_dir=str(a.out / "data"), iterations=a.iterations,
                       questions_per_iter=a.questions, group_size=a.group_size,
                       grad_steps=a.grad_steps, eval_per_regime=a.eval_n, synth_per_round=180,
                       synth_rounds=1, curve_per_regime=0, workers=a.workers, progress=False,
-                      executor=a.executor, ray_address=a.ray_address)
+                      executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor)
     data = prepare(cfg.data_dir, cfg.world_seed, cfg.scale, cfg.eval_per_regime,
                    cfg.synth_per_round, cfg.synth_rounds)
     rows: list[dict] = []

@@ -57,11 +57,11 @@ class TrainResult:
 
 
 def is_async(cfg: TrainConfig) -> bool:
-    """Runs with lag or replay go through `async_oapl` (which, at max_lag 0 and replay 1,
-    reproduces this module's synchronous loop exactly)."""
+    """Runs with lag, replay or OAPL anchored at the learner go through `async_oapl` (which,
+    at max_lag 0 and replay 1, reproduces this module's synchronous loop exactly)."""
     from .async_oapl import check_config
     check_config(cfg)
-    return cfg.max_lag > 0 or cfg.replay > 1
+    return cfg.max_lag > 0 or cfg.replay > 1 or cfg.oapl_anchor != "behaviour"
 
 
 def make_optimizer(cfg: TrainConfig) -> hyperopt.Optimizer:

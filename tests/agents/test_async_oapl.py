@@ -148,6 +148,23 @@ def test_enforced_lag_records_versions_and_replay_and_bound_mode(data_dir, tmp_p
     assert not any((tmp_path / "lag2" / "spool").iterdir())  # all covered by checkpoints
 
 
+@pytest.mark.slow
+def test_learner_anchor_is_the_behaviour_policy_without_lag(data_dir, tmp_path):
+    """At lag 0 the learner's policy at the start of an update is the one that sampled the
+    batch, so anchoring OAPL there changes nothing but rounding; with lag it does change."""
+    data = prepare(data_dir, **DATA)
+    kw = dict(iterations=2)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        runs = {name: train_run(_cfg(tmp_path, data_dir, name, **dict(kw, **extra)), data=data,
+                                sampler=s)
+                for name, extra in (("beh", {}), ("learn", dict(oapl_anchor="learner")),
+                                    ("beh2", dict(max_lag=1)),
+                                    ("learn2", dict(max_lag=1, oapl_anchor="learner")))}
+    np.testing.assert_allclose([m["loss_last"] for m in runs["beh"].metrics],
+                               [m["loss_last"] for m in runs["learn"].metrics], rtol=1e-6)
+    assert runs["beh2"].metrics[1]["loss_first"] != runs["learn2"].metrics[1]["loss_first"]
+
+
 def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
     argv = [sys.executable, "-m", "agents.rl.cli", "train", "--run-dir", str(run_dir), *extra]
     for k, v in cfg.items():
