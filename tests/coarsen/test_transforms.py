@@ -158,7 +158,7 @@ def test_jvp_jacobians_hessian_hvp_against_torch(target):
     x, w = _torch_args()
     jac_x, jac_w = torch.autograd.functional.jacobian(looped_torch, (x, w))
     hess = torch.autograd.functional.hessian(looped_torch, (x, w))
-    expected_value = float(looped_torch(x, w))
+    expected_value = float(looped_torch(x, w).detach())
 
     value, tangent = jvp(looped, (X, W), (u, du_w), target=target)
     assert value == pytest.approx(expected_value, rel=1e-12)
