@@ -109,6 +109,13 @@ def mean_score(regime: str, make) -> float:
     return sum(grade(t, make(t)) for t in ts) / len(ts)
 
 
+@functools.lru_cache(maxsize=None)
+def attack_score(regime: str, attack: str) -> float:
+    """Cached: the summary test reuses what the bounded tests computed."""
+    return mean_score(regime, ATTACKS[attack])
+
+
+@functools.lru_cache(maxsize=None)
 def best_constant(regime: str) -> tuple[float, str]:
     return max((mean_score(regime, lambda t, c=c: c), c) for c in CONSTANTS)
 
@@ -130,7 +137,7 @@ INFORMATIONAL = {"document copy (top 1)"}
 def test_attack_scores_low(regime, attack):
     if (regime, attack) in NOT_ATTACKS:
         pytest.skip("the attack is the answer where there is no version to choose")
-    assert mean_score(regime, ATTACKS[attack]) <= ATTACK_MAX, (regime, attack)
+    assert attack_score(regime, attack) <= ATTACK_MAX, (regime, attack)
 
 
 @pytest.mark.parametrize("regime", REGIME_NAMES)
@@ -185,13 +192,15 @@ def test_report_attack_scores(capsys):
     """Not an assertion beyond the others: prints the attack table (pytest -s)."""
     rows = []
     for regime in REGIME_NAMES:
-        scores = {a: mean_score(regime, f) for a, f in ATTACKS.items()
+        scores = {a: attack_score(regime, a) for a in ATTACKS
                   if a not in INFORMATIONAL and (regime, a) not in NOT_ATTACKS}
+        copy = attack_score(regime, "document copy (top 1)")
         score, const = best_constant(regime)
         rows.append((regime, len(eval_tasks(regime)), max(scores.values()),
-                     max(scores, key=scores.get), score, const))
+                     max(scores, key=scores.get), score, const, copy))
     with capsys.disabled():
-        print("\nregime       n  worst attack (score)                  best constant")
-        for regime, n, s, a, cs, c in rows:
-            print(f"{regime:<11} {n:>3}  {a:<28} {s:.3f}   {c!r}: {cs:.3f}")
+        print("\nregime       n  worst attack (score)                  best constant   "
+              "top-1 copy (not bounded)")
+        for regime, n, s, a, cs, c, cp in rows:
+            print(f"{regime:<11} {n:>3}  {a:<28} {s:.3f}   {c!r}: {cs:.3f}   {cp:.3f}")
     assert all(s <= ATTACK_MAX for _, _, s, *_ in rows)
