@@ -172,7 +172,7 @@ def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
     return argv
 
 
-def kill_after_first_checkpoint(argv: list[str], run_dir: Path, delay: float = 0.3) -> None:
+def kill_after_first_checkpoint(argv: list[str], run_dir: Path, delay: float = 0.05) -> None:
     """Run the CLI in a process and SIGKILL it inside its second update."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

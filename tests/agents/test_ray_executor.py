@@ -105,7 +105,7 @@ def test_learner_killed_on_ray_resumes(cluster, ray_sampler, data_dir, reference
     common = dict(LAGGED, data_dir=str(data_dir))
     run = tmp_path / "kill"
     kill_after_first_checkpoint(_cli(run, common, "--executor", "ray", "--ray-address",
-                                     cluster), run, delay=0.2)
+                                     cluster), run)
     assert not (run / "ckpt" / "iter-0003.pkl").exists()
     resumed = train_run(TrainConfig(run_dir=str(run), executor="ray", **common), resume=True,
                         data=prepare(data_dir, **DATA), sampler=ray_sampler)
