@@ -10,9 +10,12 @@ module, class or object it reached that way, a default argument. Each read is ke
   modules and classes by name (their attributes are reads of their own),
 - an in-process *check*: the holder (a globals dict, a closure cell, an object) and the exact
   object found there, so that rebinding it is noticed at the next call (`guard`). An array
-  changed in place (`W[0] = 5.0`) keeps its identity and is not noticed within the process:
-  the trace copied its values (every target computes with that copy alike); a new process
-  keys on its bytes. Rebind the name (`W = W.copy(); W[0] = 5.0`) to have it seen at once.
+  changed in place (`W[0] = 5.0`) keeps its identity; the trace copied its values, so the
+  guard also compares the bytes of every array read of up to `CONTENT_CHECK_BYTES` (8192
+  float64s: weights, tables, small data) with the trace's copy, which costs a memcmp per call.
+  A larger array changed in place is not noticed within the process (every target computes
+  with the trace's copy alike; a new process keys on its bytes): rebind the name
+  (`W = W.copy(); W[0] = 5.0`) to have it seen at once.
 
 Soundness rests on the frontend recording every resolution (it reads outside values only in
 `lookup`, attribute access on static objects, and defaults); a read whose path or
@@ -32,6 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 MISSING = object()
+# arrays read from outside up to this size are compared by content at every call (see above)
+CONTENT_CHECK_BYTES = 1 << 16
 # library modules whose attributes are not guarded per call (rebinding np.exp is not a use
 # case worth a dictionary lookup on every call); they are still part of the disk key
 _STABLE_MODULES = (np, math, builtins)
@@ -138,8 +143,15 @@ class Reads:
             self.paths[id(obj)] = path
             self.keep.append(obj)
 
+    def _content(self, obj: Any) -> None:
+        """An array the trace copied: compared by bytes at each call when small enough."""
+        if (isinstance(obj, np.ndarray) and not obj.dtype.hasobject
+                and obj.nbytes <= CONTENT_CHECK_BYTES):
+            self.checks.setdefault((id(obj), "__bytes__"), ("bytes", obj, None, obj.tobytes()))
+
     def name(self, fn: types.FunctionType, name: str, obj: Any) -> None:
         self._record(fn, ("name", name), obj)
+        self._content(obj)
         code = fn.__code__
         if name in code.co_freevars and fn.__closure__:
             cell = fn.__closure__[code.co_freevars.index(name)]
@@ -150,6 +162,7 @@ class Reads:
 
     def attr(self, base: Any, attr: str, obj: Any) -> None:
         self._record(base, ("attr", attr), obj)
+        self._content(obj)
         if any(base is m for m in _STABLE_MODULES):
             return
         if isinstance(base, types.ModuleType):
@@ -159,6 +172,7 @@ class Reads:
 
     def default(self, fn: types.FunctionType, index: int, obj: Any) -> None:
         self._record(fn, ("default", index), obj)
+        self._content(obj)
         self.checks.setdefault((id(fn), "__defaults__"), ("attr", fn, "__defaults__", fn.__defaults__))
 
     @classmethod
@@ -228,6 +242,8 @@ def make_guard(checks: list[tuple]) -> Callable[[], bool]:
             terms.append(f"{h}[{key!r}] is {local(objects, 'O', obj)}")
         elif kind == "cell":
             terms.append(f"{h}.cell_contents is {local(objects, 'O', obj)}")
+        elif kind == "bytes":   # an array's contents: the trace's copy of them
+            terms.append(f"{h}.tobytes() == {local(objects, 'O', obj)}")
         elif key.isidentifier():
             terms.append(f"{h}.{key} is {local(objects, 'O', obj)}")
         else:
@@ -245,6 +261,10 @@ def make_guard(checks: list[tuple]) -> Callable[[], bool]:
 def _slow_guard(checks: list[tuple]) -> Callable[[], bool]:
     def guard() -> bool:
         for kind, holder, key, obj in checks:
+            if kind == "bytes":
+                if holder.tobytes() != obj:
+                    return False
+                continue
             try:
                 found = (holder.get(key, MISSING) if kind == "dict" else holder.cell_contents
                          if kind == "cell" else getattr(holder, key, MISSING))
