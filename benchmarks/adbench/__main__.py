@@ -100,9 +100,15 @@ def ba_case(obs, rng):
     return Case(obs, f"cams={cams_n} points={points_n} obs={obs}", args)
 
 
+_UNROLLS = "inductor unrolls the program's Python loops: minutes of compiling"
+
+
 def _bench(name, title, program, make_case, sizes, quick, hand=None, **kw):
+    limits = kw.pop("limits", {})
+    if not name.endswith("_vec"):
+        limits.setdefault("torch.compile", (-1, _UNROLLS))
     return Benchmark(name=name, title=title, program=program, hand_grad=hand, make_case=make_case,
-                     sizes=sizes, quick_sizes=quick, **kw)
+                     sizes=sizes, quick_sizes=quick, limits=limits, **kw)
 
 
 _SLOW = (0, "traces one operation per element; minutes at this size")
@@ -112,8 +118,7 @@ ALL = [
                    "torch.func.grad": (100, _SLOW[1]), "jax jit(grad)": (100, _SLOW[1])}),
     _bench("gmm_vec", "GMM (vectorised)", P.gmm_objective_vectorised, gmm_case, (1000,), (100,)),
     _bench("lstm", "LSTM", P.lstm_objective, lstm_case, (1024,), (64,),
-           immutable_program=P.lstm_objective_functional,
-           limits={"jax jit(grad)": (64, "unrolls 1024 x 2 cells: minutes of tracing")}),
+           immutable_program=P.lstm_objective_functional),
     _bench("ode", "ODE (loops)", P.ode_final, ode_case, (1, 10), (1,),
            limits={"autograd": (1, _SLOW[1]), "torch eager": (1, _SLOW[1]),
                    "torch.func.grad": (1, _SLOW[1]), "jax jit(grad)": (1, _SLOW[1])}),
