@@ -115,6 +115,20 @@ def _call_source(spec, names: list[str]) -> str:
     raise AssertionError(f"no array callable for {spec.name}")
 
 
+_MODULES: dict = {}
+
+
+def _shared_module(build, *args):
+    """One module per batch for the whole session: the hypothesis examples of a test reuse
+    its compiled programs (a new module per example would compile them again each time)."""
+    key = (build.__name__, args[-1])
+    if key not in _MODULES:
+        import tempfile
+
+        _MODULES[key] = build(Path(tempfile.mkdtemp(prefix="coarsen_registry_")), *args)
+    return _MODULES[key]
+
+
 def _batch_module(tmp_path, specs, tag: str):
     lines = ["import math", "import numpy as np", "from scipy import special", "",
              ""]
@@ -190,7 +204,7 @@ _TARGET_RANKS = [("numpy", r) for r in (0, 1, 2, 3)] + [
 def test_elementwise_ops_against_numpy_differences_and_torch(tmp_path_factory, target, rank, arity, dims,
                                                              seed, edges):
     specs = _DIFF[arity]
-    module = _batch_module(tmp_path_factory.mktemp("ew"), specs, f"d{arity}")
+    module = _shared_module(_batch_module, specs, f"d{arity}")
     rng = np.random.default_rng(seed)
     shape = tuple(dims[:rank])
     args = []
@@ -236,7 +250,7 @@ def test_elementwise_ops_against_numpy_differences_and_torch(tmp_path_factory, t
 @given(dims=st.lists(st.integers(0, 3), min_size=2, max_size=2), seed=st.integers(0, 2**31),
        rank=st.integers(0, 2))
 def test_non_differentiable_elementwise_ops_against_numpy(tmp_path_factory, target, dims, seed, rank):
-    module = _batch_module(tmp_path_factory.mktemp("nd"), _NONDIFF, "nd")
+    module = _shared_module(_batch_module, _NONDIFF, "nd")
     rng = np.random.default_rng(seed)
     shape = tuple(dims[:rank])
     args = [_values(rng, s.domain[min(j, len(s.domain) - 1)], shape, (), True)
