@@ -137,7 +137,7 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     ir = run_pipeline(traced, passes)
     wrt = wrt_positions(ir.arg_tree, argnums)
     if check is not None:
-        check(ir, wrt)
+        ir = check(ir, wrt) or ir   # grad: a size-1 array result becomes the scalar
     if kind in ("vjp", "grad"):   # "grad": the value is not returned, so its work can go
         source, constants = _derivative_source(ir, wrt, with_value=kind == "vjp", fuse=target == "cuda")
         name, label = f"{ir.name}_vjp", f"d{ir.name}"
@@ -174,6 +174,8 @@ def check_differentiable(kind: str, fn_name: str):
                     f"argument `{ir.params[k].hint}`", ir.loc,
                     "differentiate with respect to float arguments (pass 2.0, not 2)")
         if kind in ("grad", "value_and_grad"):
+            if len(ir.results) == 1 and ir.results[0].type.rank and ir.results[0].type.dtype == "f64":
+                return scalar_result(ir)
             if len(ir.results) != 1 or ir.results[0].type.rank or ir.results[0].type.dtype != "f64":
                 raise UnsupportedError(
                     f"{kind} needs {fn_name} to return one float scalar, it returns "
@@ -184,3 +186,22 @@ def check_differentiable(kind: str, fn_name: str):
                 if r.type.dtype != "f64":
                     raise UnsupportedError(f"vjp needs float outputs; {fn_name} returns {r.type}", ir.loc)
     return check
+
+
+def scalar_result(ir: Function) -> Function:
+    """`ir` whose one array result is reshaped to a scalar, as autograd and NumPy's float()
+    accept a size-1 array where a scalar is expected. The reshape to () is the run-time check:
+    it raises ValueError ("cannot reshape array of size n into shape ()") unless the size is 1,
+    so a larger array is never silently summed or indexed."""
+    import dataclasses
+
+    from coarsen.ir.nodes import Instr, Op, Value, walk
+    from coarsen.ir.types import F64
+    from coarsen.ir.verifier import verify
+    top = max([v.id for v in ir.params] + [r.id for i in walk(ir.body) for r in i.results]
+              + [p.id for i in walk(ir.body) for reg in i.regions for p in reg.params])
+    (x,) = ir.results
+    out = Value(top + 1, F64, "result")
+    reshape = Instr(Op.RESHAPE, (x,), (out,), {}, loc=ir.loc)
+    body = dataclasses.replace(ir.body, instrs=ir.body.instrs + (reshape,), yields=(out,))
+    return verify(dataclasses.replace(ir, body=body), "scalar result")

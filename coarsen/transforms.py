@@ -165,7 +165,7 @@ def gradient_ir(fn: Any, args: tuple, argnums, value_too: bool, kind: str, reads
     ir = trace_any(fn, *args, reads=reads)
     nums = _normalise(argnums, len(args))
     wrt = _wrt(ir, nums)
-    check_differentiable(kind, getattr(fn, "__name__", "f"))(ir, wrt)
+    ir = check_differentiable(kind, getattr(fn, "__name__", "f"))(ir, wrt) or ir
     b = Builder()
     params = _new_params(b, ir)
     grads = [emit_gradient(b, ir, params, k) for k in wrt]
@@ -221,7 +221,7 @@ def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target
     opt = run_pipeline(ir, passes)
     wrt = wrt_positions(opt.arg_tree, nums)
     if check is not None:
-        check(opt, wrt)
+        opt = check(opt, wrt) or opt   # grad: a size-1 array result becomes the scalar
     if kind in ("vjp", "grad"):
         source, constants = _derivative_source(opt, wrt, with_value=kind == "vjp", fuse=target == "cuda")
         name, label = f"{opt.name}_vjp", f"d{opt.name}"

@@ -284,6 +284,12 @@ def _reduction_lower(name: str):
         if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
             lw.unsupported(f"{name}() over several axes is not supported", node, "reduce one axis at a time")
         keepdims = bool(L.static(lw, kwargs.get("keepdims"), node, "keepdims") or False)
+        if x.type.rank == 0:   # NumPy reduces a 0-d value to itself (np.sum(2.0) is 2.0)
+            if axis is not None:
+                lw.type_error(f"axis {axis} is out of bounds for a 0-d value in {name}()", node)
+            if name == "mean" or (name in ("sum", "prod") and x.type.dtype == "bool"):
+                return lw.cast_to(x, Type("f64" if name == "mean" else "i64"))
+            return x
         if axis is not None and axis < 0:
             axis += x.type.rank
         return lw.emit(getattr(O, name.upper()), (x,), node, {"axis": axis, "keepdims": keepdims})
