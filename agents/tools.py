@@ -1,7 +1,8 @@
 """Search tools over a world's documents: a persisted BM25 index, search and read.
 
 Input: a list of `Document` (or a directory written by `SearchIndex.save`). Output:
-`SearchIndex.search(query, k)` -> ranked `Hit`s with a query-focused snippet;
+`SearchIndex.search(query, k, mode)` -> ranked `Hit`s with a query-focused snippet, by BM25
+(the default), a dense index (`agents.retrieval`) or both fused by reciprocal rank;
 `SearchIndex.read(doc_id, offset, max_chars)` -> the document text cut to a context budget.
 Invariants: the index is real BM25 (`bm25s`, Lucene variant) over title + text with one
 token pattern that keeps versions ('3.2'), error codes ('e-4312') and ISO dates whole;
@@ -20,9 +21,12 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from .retrieval import DENSE_DIM, DenseIndex, rrf
 from .world.entities import Document
 
 TOKEN_PATTERN = r"(?u)\b\w+(?:[.\-]\w+)*\b"
+SEARCH_MODES = ("bm25", "dense", "hybrid")
+HYBRID_DEPTH = 50  # how deep each ranking goes into the fusion (RRF needs more than the top k)
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text under BPE tokenizers
 
 
@@ -48,14 +52,16 @@ class SearchIndex:
     """BM25 over (doc_id, title, text) triples, with save/load beside a run."""
 
     def __init__(self, ids: list[str], titles: list[str], texts: list[str],
-                 retriever: bm25s.BM25, build_seconds: float = 0.0):
+                 retriever: bm25s.BM25, build_seconds: float = 0.0, dense_dim: int = DENSE_DIM):
         self.ids, self.titles, self.texts = ids, titles, texts
+        self.dense_dim = dense_dim
         self.retriever = retriever
         self.build_seconds = build_seconds
         self.position = {d: i for i, d in enumerate(ids)}
+        self._dense = None  # built on first use: BM25-only runs pay nothing for it
 
     @classmethod
-    def build(cls, docs: list[Document]) -> "SearchIndex":
+    def build(cls, docs: list[Document], dense_dim: int = DENSE_DIM) -> "SearchIndex":
         t0 = time.perf_counter()
         ids = [d.doc_id for d in docs]
         titles = [d.title for d in docs]
@@ -64,7 +70,7 @@ class SearchIndex:
                                 show_progress=False)
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
-        return cls(ids, titles, texts, retriever, time.perf_counter() - t0)
+        return cls(ids, titles, texts, retriever, time.perf_counter() - t0, dense_dim)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -97,18 +103,47 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """Top-k documents with a positive BM25 score for the query (may be fewer than k)."""
+    @property
+    def dense(self) -> DenseIndex:
+        """The dense (LSA + HNSW) index over the same texts, built once on first use."""
+        if self._dense is None:
+            self._dense = DenseIndex(self.texts, TOKEN_PATTERN, self.dense_dim)
+        return self._dense
+
+    def search(self, query: str, k: int = 5, mode: str = "bm25") -> list[Hit]:
+        """Top-k documents for the query, at most k and unique, best first.
+
+        mode "bm25": documents with a positive BM25 score (may be fewer than k); "dense":
+        nearest documents by cosine of corpus-learned embeddings (score = cosine); "hybrid":
+        the two rankings, each HYBRID_DEPTH deep, fused by reciprocal rank (score = RRF)."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
         q = tokenize([query])[0]
-        if not q or k <= 0:
+        if k <= 0:
+            return []
+        k = min(k, len(self.ids))
+        if mode == "bm25":
+            ranked = self._bm25(q, k)
+        elif mode == "dense":
+            ranked = self.dense.search(query, k)
+        else:
+            depth = max(k, HYBRID_DEPTH)
+            lists = [[self.ids[i] for i, _ in self._bm25(q, depth)],
+                     [self.ids[i] for i, _ in self.dense.search(query, depth)]]
+            ranked = [(self.position[d], s) for d, s in rrf(lists)[:k]]
+        qset = set(q)
+        return [Hit(self.ids[i], self.titles[i], round(float(s), 6 if mode == "hybrid" else 4),
+                    self._snippet(i, qset)) for i, s in ranked]
+
+    def _bm25(self, q: list[str], k: int) -> list[tuple[int, float]]:
+        """(position, BM25 score) of the top-k documents with a positive score, best first."""
+        if not q:
             return []
         k = min(k, len(self.ids))
         docs, scores = self.retriever.retrieve([q], k=k, show_progress=False, n_threads=1,
                                                backend_selection="numpy")
         order = sorted(zip(scores[0].tolist(), docs[0].tolist()), key=lambda t: (-t[0], t[1]))
-        qset = set(q)
-        return [Hit(self.ids[i], self.titles[i], round(float(s), 4), self._snippet(i, qset))
-                for s, i in order if s > 0]
+        return [(int(i), float(s)) for s, i in order if s > 0]
 
     def _snippet(self, i: int, qset: set[str], width: int = 160) -> str:
         """The body line sharing most words with the query, cut to `width` characters."""
