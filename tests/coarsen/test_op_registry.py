@@ -305,9 +305,17 @@ def _composite_module(tmp_path, cases):
     return _module(tmp_path, "composites", "\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
-def test_composites_against_numpy_and_differences(tmp_path, target):
+_CHUNK = 10   # composite cases per compiled program on cpu (Numba's compile time grows
+               # faster than linearly with a function's size)
+_CPU_CHUNKS = [pytest.param("cpu", k, marks=pytest.mark.slow)
+               for k in range((len(_composite_cases()) + _CHUNK - 1) // _CHUNK)]
+
+
+@pytest.mark.parametrize("target, chunk", [("numpy", None)] + _CPU_CHUNKS)
+def test_composites_against_numpy_and_differences(tmp_path, target, chunk):
     cases = _composite_cases()
+    if chunk is not None:
+        cases = cases[chunk * _CHUNK:(chunk + 1) * _CHUNK]
     module = _composite_module(tmp_path, cases)
     rng = np.random.default_rng(7)
     args = []
