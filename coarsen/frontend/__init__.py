@@ -63,13 +63,16 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
         raise UnsupportedError(f"{fn.__name__} takes {takes} arguments, got {len(args)}",
                                src.loc(src.node))
     bindings = dict(zip(positional, tree.unflatten(treedef, params)))
+    ctx.tuple_args.update(_tuple_ids(list(bindings.values())))
     for k, (name, default) in enumerate(zip(positional[len(args):], defaults[len(args) - required:])):
         if reads is not None:
             reads.default(fn, len(args) - required + k, default)
         bindings[name] = lowerer.from_python(default, src.node)   # not passed: a compile-time constant
     try:
         result = lowerer.lower_function(bindings)
-    except CoarsenError:
+    except CoarsenError as err:
+        if getattr(err, "user_raise", False):   # the function's own `raise`, reached when tracing
+            raise err.python from None
         raise
     except RecursionError:
         raise UnsupportedError("the program is nested too deeply to compile", src.loc(src.node)) from None
@@ -87,6 +90,21 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
                         tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined))
     return verify(function, "frontend")
+
+
+def _tuple_ids(binding) -> dict[int, tuple]:
+    """The non-empty tuples in an argument binding by id, held so that no other object gets
+    their id while tracing (the empty tuple is a shared object: left out)."""
+    ids: dict[int, tuple] = {}
+    if isinstance(binding, (tuple, list)):
+        for b in binding:
+            ids.update(_tuple_ids(b))
+        if isinstance(binding, tuple) and binding:
+            ids[id(binding)] = binding
+    elif isinstance(binding, dict):
+        for b in binding.values():
+            ids.update(_tuple_ids(b))
+    return ids
 
 
 def _leaf_names(treedef, positional) -> list[str]:

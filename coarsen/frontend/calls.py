@@ -196,6 +196,12 @@ _register(CALLS, [builtins.len], _len)
 _register(CALLS, [builtins.sum], _no_builtin_sum)
 
 
+# isinstance, hasattr, callable, type: folded when tracing (`introspection`)
+from coarsen.frontend import introspection  # noqa: E402
+
+introspection.register(CALLS)
+
+
 # ---------------------------------------------------------------------- array methods
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
 METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node)

@@ -183,7 +183,11 @@ class ExpressionLowering(CallLowering):
                 self.unsupported(f"string operations (.{attr}) are not supported", node,
                                  "coarsen compiles numeric code only")
             if not hasattr(base.obj, attr):
-                self.unsupported(f"{describe(base)} has no attribute `{attr}`", node)
+                from coarsen.frontend.exceptions import fail
+                if self.ctx.reads is not None:   # a try/except may fold on its absence
+                    from coarsen.deps import MISSING
+                    self.ctx.reads.attr(base.obj, attr, MISSING)
+                fail(self, AttributeError(attr), f"{describe(base)} has no attribute `{attr}`", node)
             obj = getattr(base.obj, attr)
             if self.ctx.reads is not None:
                 self.ctx.reads.attr(base.obj, attr, obj)
@@ -256,16 +260,22 @@ class ExpressionLowering(CallLowering):
         return self.emit(Op.NOT, (value,), node)
 
     def expr_Compare(self, node: ast.Compare) -> Value:
+        from coarsen.frontend import introspection
+        first = None   # the operands of a single comparison, each lowered once
+        if len(node.ops) == 1 and (type(node.ops[0]) in _OTHER_COMPARISONS or type(node.ops[0]) in (ast.Eq, ast.NotEq)):
+            first = (self.expr(node.left), self.expr(node.comparators[0]))
+            if introspection.is_static_comparison(self, node, *first):   # `x is None`, `mode == "a"`
+                return introspection.static_comparison(self, node, *first)
         for op in node.ops:
             if type(op) not in _COMPARE:
                 word = _OTHER_COMPARISONS.get(type(op), type(op).__name__)
                 self.unsupported(f"`{word}` comparisons are not supported", node,
                                  "compare numbers with <, <=, >, >=, ==, != (and booleans with ==)")
         result = None
-        left = self.as_value(self.expr(node.left), node.left)
+        left = self.as_value(first[0] if first else self.expr(node.left), node.left)
         for op, comparator in zip(node.ops, node.comparators):
             code = _COMPARE[type(op)]
-            right = self.as_value(self.expr(comparator), comparator)
+            right = self.as_value(first[1] if first else self.expr(comparator), comparator)
             test = self.emit(code, (left, right), node)
             result = test if result is None else self.emit(Op.AND, (result, test), node)
             left = right
@@ -310,7 +320,9 @@ class ExpressionLowering(CallLowering):
         if isinstance(base, dict):
             key = self.static_value(self.expr(node.slice), node.slice, "a dict key")
             if key not in base:
-                self.type_error(f"key {key!r} is not in the dict (keys: {', '.join(sorted(base))})", node)
+                from coarsen.frontend.exceptions import fail
+                fail(self, KeyError(key), f"key {key!r} is not in the dict (keys: {', '.join(sorted(base))})",
+                     node)
             return base[key]
         if not isinstance(base, Value) or not base.type.rank:
             self.unsupported(f"cannot index {describe(base)}", node)

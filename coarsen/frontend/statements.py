@@ -64,6 +64,9 @@ class TraceContext:
     names: dict[int, str] = field(default_factory=dict)  # value id -> variable it was bound to
     inlined: list[Any] = field(default_factory=list)     # functions inlined, for cache keys
     reads: Any = None   # a coarsen.deps.Reads: every outside value resolved (cache keys, guards)
+    # the non-empty tuples passed in as arguments, by id (held here, so no other object gets
+    # their id): only those are surely tuples, a list literal is a tuple binding too
+    tuple_args: dict = field(default_factory=dict)
 
 
 class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):
@@ -218,6 +221,14 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
 
     def stmt_Continue(self, stmt: ast.Continue) -> None:
         self.env["$cont"] = self.b.const(True)
+
+    def stmt_Raise(self, stmt: ast.Raise) -> None:
+        from coarsen.frontend.exceptions import lower_raise   # decided when tracing
+        lower_raise(self, stmt)
+
+    def stmt_Try(self, stmt: ast.Try) -> None:
+        from coarsen.frontend.exceptions import lower_try   # decided when tracing
+        lower_try(self, stmt)
 
     def stmt_If(self, stmt: ast.If) -> None:
         cond = self.truth(self.expr(stmt.test), stmt.test)

@@ -43,7 +43,7 @@ def test_vmap_of_grad_over_rows():
 
 
 def uses_is(x):
-    if x is None:
+    if x is x * 2.0:   # identity of two numbers: not decided when tracing (`x is None` folds, #22)
         return 0.0
     return x
 

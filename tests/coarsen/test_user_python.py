@@ -54,3 +54,111 @@ def test_reductions_of_zero_d_values_are_the_value():
 def test_axis_of_a_zero_d_value_is_an_error_as_in_numpy():
     with pytest.raises(coarsen.CoarsenError, match="out of bounds for a 0-d value"):
         coarsen.grad(lambda x: np.sum(np.sum(x), axis=0))(np.ones(2))
+
+
+# ------------------------------------------------------------------ trace-time type tests
+def scaled(x, p):
+    if isinstance(p, tuple):
+        a, b = p
+    else:
+        a, b = p, 1.0
+    if type(x) is np.ndarray and callable(np.sum) and hasattr(x, "shape") and p is not None:
+        return np.sum(x * a) * b
+    return 0.0
+
+
+def test_isinstance_type_callable_hasattr_fold_on_the_signature():
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(coarsen.grad(scaled)(x, (2.0, 3.0)), [6.0, 6.0, 6.0])
+    np.testing.assert_allclose(coarsen.grad(scaled)(x, 2.0), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(coarsen.grad(scaled, argnums=1)(x, (2.0, 3.0)), (18.0, 12.0))
+
+
+def list_or_tuple(x):
+    xs = [x, x]
+    if isinstance(xs, tuple):   # a list literal: never a tuple in Python
+        return x * 0.0
+    return xs[0] * 2.0
+
+
+def test_a_list_literal_is_not_taken_for_a_tuple():
+    """List literals are tuple bindings inside the tracer: isinstance must not say tuple."""
+    with pytest.raises(coarsen.UnsupportedError, match="not decided when tracing"):
+        coarsen.grad(list_or_tuple)(1.5)
+
+
+def float_or_array(x):
+    if isinstance(x, float):
+        return x * 2.0
+    return x * 3.0
+
+
+def test_a_type_test_the_signature_cannot_decide_is_refused():
+    """A float64 scalar may be a float, an np.float64 or a 0-d array: refuse, do not guess."""
+    with pytest.raises(coarsen.UnsupportedError, match="not decided when tracing") as info:
+        coarsen.grad(float_or_array)(1.5)
+    assert "test_user_python.py" in str(info.value)
+
+
+# ------------------------------------------------------------------ raise, try/except
+def checked_sum(x):
+    if x.ndim != 1:
+        raise ValueError("x must be a vector")
+    return np.sum(x * x)
+
+
+def test_a_raise_decided_when_tracing_raises_the_users_exception():
+    np.testing.assert_allclose(coarsen.grad(checked_sum)(np.array([1.0, 2.0])), [2.0, 4.0])
+    with pytest.raises(ValueError, match="x must be a vector"):
+        coarsen.grad(checked_sum)(np.ones((2, 2)))
+
+
+def runtime_check(x, n):
+    if n < 0:
+        raise ValueError("n must be non-negative")
+    return np.sum(x) * n
+
+
+def test_a_raise_under_a_run_time_condition_is_refused_at_the_users_line():
+    with pytest.raises(coarsen.UnsupportedError, match="known only when running") as info:
+        coarsen.grad(runtime_check)(np.ones(2), 2)
+    assert info.value.lineno == runtime_check.__code__.co_firstlineno + 2
+
+
+class Config:
+    scale = 3.0
+
+
+def optional_settings(x, cfg):
+    try:
+        s = cfg["scale"]
+    except KeyError:
+        s = 2.0
+    try:
+        shift = Config.shift
+    except AttributeError:
+        shift = 0.5
+    else:
+        shift = shift + 1.0
+    return np.sum(x) * s + shift
+
+
+def test_try_except_decided_when_tracing_folds():
+    x = np.arange(3.0)
+    assert coarsen.value_and_grad(optional_settings)(x, {})[0] == pytest.approx(6.5)
+    value, g = coarsen.value_and_grad(optional_settings)(x, {"scale": 4.0})
+    assert value == pytest.approx(12.5)
+    np.testing.assert_allclose(g, [4.0, 4.0, 4.0])
+
+
+def catches_index_error(x):
+    try:
+        y = x[5]
+    except IndexError:
+        y = 0.0
+    return y
+
+
+def test_a_handler_for_errors_raised_when_running_is_refused():
+    with pytest.raises(coarsen.UnsupportedError, match="IndexError"):
+        coarsen.grad(catches_index_error)(np.ones(3))

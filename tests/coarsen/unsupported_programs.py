@@ -264,8 +264,8 @@ def array_tolist(x):
     return x.tolist()  # error here
 
 
-def is_comparison(x):
-    if x is None:  # error here
+def is_comparison(x, y):
+    if x is y:  # error here
         return 0.0
     return x
 
@@ -435,7 +435,7 @@ CASES = [
     (while_else, (1.0,), coarsen.UnsupportedError, ["while/else"]),
     (object_method, (1.0,), coarsen.UnsupportedError, ["normal"]),
     (array_tolist, (np.ones(3),), coarsen.UnsupportedError, [".tolist"]),
-    (is_comparison, (1.0,), coarsen.UnsupportedError, ["`is`"]),
+    (is_comparison, (1.0, 2.0), coarsen.UnsupportedError, ["`is`"]),   # `x is None` folds (#22)
     (in_comparison, (1.0,), coarsen.UnsupportedError, ["`in`"]),
     (array_truth, (np.ones(3),), coarsen.UnsupportedError, ["truth value", "array"]),
     (branch_type_conflict, (np.ones(3), True), coarsen.CoarsenTypeError, ["`y`", "f64[?]"]),

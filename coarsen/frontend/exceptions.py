@@ -1,0 +1,138 @@
+"""`raise` and `try`/`except` decided when tracing (#22).
+
+- `raise E(msg)` reached unconditionally (in the function's top-level block, or on a branch
+  whose condition is known when tracing) is raised when tracing: the user's exception class
+  and message, with the user's file:line added as a note. A `raise` under a condition known
+  only when running would need a run-time check the IR does not have yet: refused.
+- `try: body except E: handler` lowers the body on trial. If the body fails when tracing with
+  an error plain Python would also raise at that point (`PythonFailure`: a missing attribute or
+  dict key, a `raise` reached when tracing) and a handler catches that class, the body's
+  instructions are dropped and the handler is lowered instead. If the body lowers, the handlers
+  are dead code, but only when they cannot catch what compiled code raises at run time
+  (IndexError, ValueError, ZeroDivisionError, LinAlgError, ...): a handler for those would have
+  to run on data, so it is refused rather than dropped silently.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+
+from coarsen.errors import UnsupportedError
+from coarsen.frontend.bindings import Static
+
+# what compiled code may raise while running (bounds checks, reshape sizes, integer division,
+# linear algebra): a handler that catches one of these cannot be decided when tracing
+RUNTIME_ERRORS = (IndexError, ValueError, ZeroDivisionError, ArithmeticError, np.linalg.LinAlgError,
+                  FloatingPointError, OverflowError)
+
+
+class PythonFailure(UnsupportedError):
+    """An error the traced code would raise as plain Python too (`python`: that exception):
+    a `try` whose handler catches `python` folds to the handler."""
+
+    def __init__(self, python: BaseException, message: str, loc, hint: str | None = None):
+        super().__init__(message, loc, hint)
+        self.python = python
+        self.user_raise = False
+
+
+def fail(lw, python: BaseException, message: str, node: ast.AST, hint: str | None = None):
+    raise PythonFailure(python, message, lw.src.loc(node), hint)
+
+
+def _in_nested_region(lw) -> bool:
+    """Whether code lowered now runs only under a run-time condition (an `if` on data, a
+    loop body, the rest of a function after a return that may have run)."""
+    return len(lw.b._blocks) > 1
+
+
+def _exception(lw, node: ast.expr | None) -> BaseException:
+    if node is None:
+        lw.unsupported("a bare `raise` is not supported", node, "raise an exception instance")
+    if isinstance(node, ast.Call):
+        callee = lw.expr(node.func)
+        if node.keywords:
+            lw.unsupported("keyword arguments of an exception are not supported", node)
+        args = [_message_part(lw, a) for a in node.args]
+    else:
+        callee, args = lw.expr(node), []
+    cls = callee.obj if isinstance(callee, Static) else None
+    if isinstance(cls, BaseException):
+        return cls
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        lw.unsupported(f"`raise {ast.unparse(node)}`: not an exception class known when tracing", node)
+    return cls(*args)
+
+
+def _message_part(lw, node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    try:
+        binding = lw.expr(node)
+    except UnsupportedError:   # an f-string and the like: the source text stands in
+        return ast.unparse(node)
+    if isinstance(binding, Static):
+        return binding.obj
+    constant = lw.constant_of(binding)
+    return constant if constant is not None else ast.unparse(node)
+
+
+def lower_raise(lw, stmt: ast.Raise) -> None:
+    if _in_nested_region(lw):
+        lw.unsupported("`raise` under a condition known only when running is not supported yet", stmt,
+                       "validate the arguments before calling the compiled function, or make the "
+                       "condition depend only on shapes, ranks and Python values")
+    exc = _exception(lw, stmt.exc)
+    loc = lw.src.loc(stmt)
+    exc.add_note(f"raised when tracing, at {loc}")
+    failure = PythonFailure(exc, f"{type(exc).__name__}: {exc}", loc,
+                            "the condition that leads here is decided when tracing, so every call would raise it")
+    failure.user_raise = True   # uncaught, the user's own exception reaches the caller
+    raise failure
+
+
+def lower_try(lw, stmt: ast.Try) -> None:
+    if stmt.finalbody:
+        lw.unsupported("try/finally is not supported", stmt, "move the cleanup outside the compiled function")
+    handlers = []
+    for h in stmt.handlers:
+        if h.type is None:
+            classes: tuple = (BaseException,)
+        else:
+            binding = lw.expr(h.type)
+            objs = binding if isinstance(binding, tuple) else (binding,)
+            if not all(isinstance(o, Static) and isinstance(o.obj, type)
+                       and issubclass(o.obj, BaseException) for o in objs):
+                lw.unsupported(f"`except {ast.unparse(h.type)}`: not exception classes known when tracing", h)
+            classes = tuple(o.obj for o in objs)
+        if h.name is not None:
+            lw.unsupported("`except ... as name` is not supported", h, "leave out `as name`")
+        runtime = [e.__name__ for e in RUNTIME_ERRORS if issubclass(e, classes)]
+        if runtime:
+            lw.unsupported(f"try/except: `except {ast.unparse(h.type) if h.type else ''}` would catch "
+                           f"{', '.join(runtime)}, which compiled code raises while running: "
+                           "whether the handler runs is not decided when tracing", stmt,
+                           "catch only errors decided when tracing (AttributeError, KeyError, TypeError), "
+                           "or check the condition with if/else")
+        handlers.append((classes, h))
+    depth, length = len(lw.b._blocks), len(lw.b.current)
+    env = dict(lw.env)
+    try:
+        lw.lower_body(stmt.body)
+    except PythonFailure as failure:
+        for classes, h in handlers:
+            if isinstance(failure.python, classes):
+                del lw.b._blocks[depth:]
+                del lw.b.current[length:]   # the body's instructions never ran
+                lw.env.clear()
+                lw.env.update(env)
+                lw.lower_body(h.body)
+                return
+        raise
+    if stmt.orelse:
+        if lw.exit_condition() is not None:
+            lw.unsupported("try/else after a return, break or continue in the try body is not supported",
+                           stmt, "move the else code into the try body")
+        lw.lower_body(stmt.orelse)
