@@ -20,7 +20,7 @@ import numpy as np
 
 DENSE_DIM = 256  # LSA dimensions: recall rose with dim up to ~256 on train tasks (see README)
 RRF_K = 60  # the constant of Cormack et al. (2009); damps the weight of the very top ranks
-HNSW_M = 32  # graph degree; recall of the ANN search vs exact is ~1.0 at this corpus size
+HNSW_M = 32  # graph degree: ANN top-10 = exact top-10 on 120 eval questions, default world
 EF_CONSTRUCTION = 80
 EF_SEARCH = 128
 

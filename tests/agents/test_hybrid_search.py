@@ -1,6 +1,7 @@
 """Hybrid retrieval (issue #16 item 3): BM25, dense (LSA + faiss HNSW) and their RRF fusion."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,14 @@ def test_deterministic_under_seed(index, tmp_path):
               "who leads Project Falcon launch date"]:
         for mode in SEARCH_MODES:
             assert index.search(q, 10, mode=mode) == other.search(q, 10, mode=mode)
+
+
+def test_hnsw_matches_exact_search(index):
+    # the approximate index must not lose neighbours at this size: top-10 by brute force
+    dense = index.dense
+    vectors = dense.index.reconstruct_n(0, dense.n)
+    for q in ["Summit division Q2 2023 revenue", "List all customers in the Banking industry",
+              "Which employee works in the London office", "Orion E-4312 steps to resolve"]:
+        v = dense.embed(q)
+        exact = set(np.argsort(-(vectors @ v[0]), kind="stable")[:10].tolist())
+        assert {p for p, _ in dense.search(q, 10)} == exact
