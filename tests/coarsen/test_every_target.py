@@ -202,7 +202,8 @@ def big_inputs(seed=5):
     m[7, 3] = m[30, 3] = np.max(np.abs(m)) + 1.0   # a tie of the column max, far apart
     y = np.eye(25)[rng.integers(0, 25, 40)]
     return {"x200": rng.normal(size=200), "x1000": rng.normal(size=1000), "m": m,
-            "m20": rng.normal(size=(20, 10)), "y": y}
+            "m20": rng.normal(size=(20, 10)), "y": y, "a": rng.normal(size=(30, 12)),
+            "b": rng.normal(size=(12, 9))}
 
 
 def torch_reference(name, *args):
@@ -217,6 +218,9 @@ def torch_reference(name, *args):
         # torch.amax splits a tie evenly: coarsen gives it to the first; the tie here is in the
         # (squared) column 3 only, handled by the caller
         out = torch.sum(torch.amax(m * m, dim=0)) + torch.sum(torch.mean(torch.tanh(m), dim=1)) + torch.min(m)
+    elif name == "matrix_product":
+        a, b = ts
+        out = torch.sum(torch.tanh(a @ b) * (a @ b).T.sum(dim=1, keepdim=True).T)
     else:
         m, y = ts
         logp = torch.log_softmax(m, dim=1)
@@ -230,7 +234,8 @@ def torch_reference(name, *args):
 def test_arrays_larger_than_a_block_match_torch(target):
     inp = big_inputs()
     for fn, args in [(T.big_elementwise_sum, (inp["x200"],)), (T.big_elementwise_sum, (inp["x1000"],)),
-                     (T.big_axis_reductions, (inp["m20"],)), (T.big_softmax, (inp["m"], inp["y"]))]:
+                     (T.big_axis_reductions, (inp["m20"],)), (T.big_softmax, (inp["m"], inp["y"])),
+                     (T.matrix_product, (inp["a"], inp["b"]))]:
         v, g = coarsen.value_and_grad(fn, argnums=tuple(range(len(args))), target=target)(*args)
         tv, tg = torch_reference(fn.__name__, *args)
         assert v == pytest.approx(tv, rel=1e-12), fn.__name__
@@ -260,7 +265,8 @@ CUDA_SCRIPT = textwrap.dedent("""
               f"{{fn.__name__}}{{bounds}}: {{v}}, {{g}}")
     inp = E.big_inputs()
     for fn, args in [(T.big_elementwise_sum, (inp["x200"],)), (T.big_elementwise_sum, (inp["x1000"],)),
-                     (T.big_axis_reductions, (inp["m20"],)), (T.big_softmax, (inp["m"], inp["y"]))]:
+                     (T.big_axis_reductions, (inp["m20"],)), (T.big_softmax, (inp["m"], inp["y"])),
+                     (T.matrix_product, (inp["a"], inp["b"]))]:
         v, g = coarsen.value_and_grad(fn, argnums=tuple(range(len(args))), target="cuda")(*args)
         tv, tg = E.torch_reference(fn.__name__, *args)
         check(np.isclose(v, tv, rtol=1e-12) and all(np.allclose(a, b, rtol=1e-10, atol=1e-13) for a, b in zip(g, tg)),
