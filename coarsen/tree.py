@@ -2,10 +2,19 @@
 pytrees: `flatten(obj) -> (leaves, treedef)`, `unflatten(treedef, leaves) -> obj`.
 
 A treedef is hashable: ("leaf",), ("tuple", (defs...)), ("list", (defs...)),
-("dict", ((key, def), ...)) with keys sorted.
+("dict", ((key, def), ...)) with keys sorted, ("object", cls, ((name, def), ...), statics).
+
+Objects (#22): an instance of a dataclass, or of a class that names its data attributes in
+`__coarsen_fields__ = ("W", "b", "layers")`, is a node whose children are those attributes
+(arrays, numbers, containers, other such objects), so `grad(loss)(model, x)` returns a
+gradient of the same class holding the gradients, as JAX does for registered pytrees.
+Attributes that are not data (strings, None, functions, other objects: a dataclass field
+`activation: str`) are `statics`, part of the treedef and so of the compiled program's
+signature: a call with a different static value compiles again.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 LEAF = ("leaf",)
@@ -25,25 +34,75 @@ def _flatten(obj: Any, leaves: list[Any]) -> tuple:
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dict arguments need string keys")
         return ("dict", tuple((k, _flatten(obj[k], leaves)) for k in sorted(obj)))
+    fields = object_fields(obj)
+    if fields is not None:
+        children, statics = [], []
+        for name in fields:
+            value = getattr(obj, name)
+            if _is_data(value):
+                children.append((name, _flatten(value, leaves)))
+            else:
+                try:
+                    hash(value)
+                except TypeError:
+                    raise TypeError(f"attribute {name!r} of a {type(obj).__name__} argument is neither data "
+                                    "(numbers, arrays, containers) nor hashable") from None
+                statics.append((name, value))
+        return ("object", type(obj), tuple(children), tuple(statics))
     leaves.append(obj)
     return LEAF
 
 
-def unflatten(treedef: tuple, leaves) -> Any:
+def object_fields(obj: Any) -> tuple[str, ...] | None:
+    """The data attributes of an object argument (a dataclass instance, or a class listing them
+    in `__coarsen_fields__`), or None when `obj` is not such an object."""
+    if isinstance(obj, type) or type(obj).__module__.split(".")[0] == "coarsen":
+        return None   # coarsen's own dataclasses (the tracer's IR values) are leaves
+    names = getattr(type(obj), "__coarsen_fields__", None)
+    if names is not None:
+        return tuple(names)
+    fields = getattr(type(obj), "__dataclass_fields__", None)
+    if fields is not None:
+        return tuple(name for name, f in fields.items() if f._field_type is dataclasses._FIELD)
+    return None
+
+
+def _is_data(value: Any) -> bool:
+    import numpy as np
+    return (isinstance(value, (bool, int, float, np.number, np.bool_, np.ndarray, tuple, list, dict))
+            or object_fields(value) is not None)
+
+
+def new_object(cls: type, attrs: dict) -> Any:
+    """An instance of `cls` holding `attrs`, made without calling its __init__ (which may take
+    other arguments or compute): as a frozen dataclass's fields are set."""
+    obj = cls.__new__(cls)
+    for name, value in attrs.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def unflatten(treedef: tuple, leaves, make_object=new_object) -> Any:
+    """The tree of `leaves`; `make_object(cls, attrs)` builds each object node (the tracer
+    binds them to its own object bindings instead of instances)."""
     it = iter(leaves)
-    out = _unflatten(treedef, it)
+    out = _unflatten(treedef, it, make_object)
     return out
 
 
-def _unflatten(treedef: tuple, it) -> Any:
+def _unflatten(treedef: tuple, it, make) -> Any:
     kind = treedef[0]
     if kind == "leaf":
         return next(it)
     if kind == "tuple":
-        return tuple(_unflatten(d, it) for d in treedef[1])
+        return tuple(_unflatten(d, it, make) for d in treedef[1])
     if kind == "list":
-        return [_unflatten(d, it) for d in treedef[1]]
-    return {k: _unflatten(d, it) for k, d in treedef[1]}
+        return [_unflatten(d, it, make) for d in treedef[1]]
+    if kind == "object":
+        attrs = {name: _unflatten(d, it, make) for name, d in treedef[2]}
+        attrs.update(treedef[3])
+        return make(treedef[1], attrs)
+    return {k: _unflatten(d, it, make) for k, d in treedef[1]}
 
 
 def num_leaves(treedef: tuple) -> int:
@@ -52,4 +111,6 @@ def num_leaves(treedef: tuple) -> int:
         return 1
     if kind == "dict":
         return sum(num_leaves(d) for _, d in treedef[1])
+    if kind == "object":
+        return sum(num_leaves(d) for _, d in treedef[2])
     return sum(num_leaves(d) for d in treedef[1])

@@ -28,7 +28,8 @@ def type_of_arg(value: Any) -> Type:
             raise TypeError(f"arrays of dtype {value.dtype} are not supported (float64 arrays are)")
         return Type("f64", value.ndim) if value.ndim else F64
     raise TypeError(f"arguments of type {type(value).__name__} are not supported "
-                    "(floats, ints, bools, NumPy arrays, and tuples/lists/dicts of them are)")
+                    "(floats, ints, bools, NumPy arrays, tuples/lists/dicts of them, and dataclasses "
+                    "or classes naming their data attributes in __coarsen_fields__ are)")
 
 
 def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
@@ -62,7 +63,12 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
         takes = f"{required} to {len(positional)}" if defaults else f"{len(positional)}"
         raise UnsupportedError(f"{fn.__name__} takes {takes} arguments, got {len(args)}",
                                src.loc(src.node))
-    bindings = dict(zip(positional, tree.unflatten(treedef, params)))
+    from coarsen.frontend.objects import make_object
+    bindings = dict(zip(positional, tree.unflatten(treedef, params, make_object)))
+    if reads is not None and "'object'" in repr(treedef):
+        # object arguments: their classes' methods are not reachable from fn, so the disk
+        # cache could not check them (and a treedef holding classes is not JSON): memory only
+        reads.unpinned = True
     ctx.tuple_args.update(_tuple_ids(list(bindings.values())))
     for k, (name, default) in enumerate(zip(positional[len(args):], defaults[len(args) - required:])):
         if reads is not None:
@@ -117,6 +123,9 @@ def _leaf_names(treedef, positional) -> list[str]:
             names.append(prefix)
         elif kind == "dict":
             for k, sub in d[1]:
+                walk(sub, f"{prefix}.{k}" if prefix else k)
+        elif kind == "object":
+            for k, sub in d[2]:
                 walk(sub, f"{prefix}.{k}" if prefix else k)
         else:
             for i, sub in enumerate(d[1]):

@@ -156,8 +156,8 @@ class ContainerLowering:
             if fn is range:
                 return self._range_items(node)
         value = self.expr(node)
-        if isinstance(value, tuple):
-            return _Items(static=value)
+        if isinstance(value, (tuple, list)):   # a list argument too (its length is in the signature)
+            return _Items(static=tuple(value))
         if isinstance(value, dict):
             return _Items(static=tuple(Static(k) for k in value))
         if isinstance(value, Value) and value.type.rank:

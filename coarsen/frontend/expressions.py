@@ -178,6 +178,9 @@ class ExpressionLowering(CallLowering):
     def expr_Attribute(self, node: ast.Attribute) -> Any:
         base = self.expr(node.value)
         attr = node.attr
+        from coarsen.frontend import objects
+        if isinstance(base, objects.Obj):   # an object argument: its attributes, its class's methods
+            return objects.attribute(self, base, attr, node)
         if isinstance(base, Static):
             if isinstance(base.obj, (str, bytes)):
                 self.unsupported(f"string operations (.{attr}) are not supported", node,

@@ -37,6 +37,18 @@ class CallLowering:
             kwargs[kw.arg] = self.expr(kw.value)
         if isinstance(callee, Method):
             return METHODS[callee.name](self, callee.value, args, kwargs, node)
+        from coarsen.frontend import objects
+        if isinstance(callee, objects.Obj):   # model(x): its class's __call__
+            callee = objects.class_attribute(self, callee.cls, callee, "__call__", node)
+        elif (isinstance(callee, Static) and isinstance(getattr(type(callee.obj), "__call__", None), types.FunctionType)
+              and not inspect.isclass(callee.obj)):   # a module-level callable object
+            callee = objects.class_attribute(self, type(callee.obj), callee, "__call__", node)
+        if isinstance(callee, objects.BoundMethod):   # obj.method(...): inlined with self bound
+            return objects.call_method(self, callee, args, kwargs, node)
+        if (isinstance(callee, Static) and isinstance(callee.obj, types.MethodType)
+                and isinstance(callee.obj.__func__, types.FunctionType)):   # a module-level object's method
+            return self.inline(callee.obj.__func__, [self.from_python(callee.obj.__self__, node), *args],
+                               kwargs, node)
         if not isinstance(callee, Static):
             self.unsupported(f"cannot call {describe(callee)}", node)
         obj = callee.obj
@@ -73,6 +85,7 @@ class CallLowering:
         if fn in self.ctx.call_stack:   # recursion: unrolled while its depth is fixed when tracing
             from coarsen.frontend.closures import check_recursion
             check_recursion(self, fn, fn.__name__, node)
+        from coarsen.frontend import objects
         src = read_source(fn)
         signature = inspect.signature(fn)
         for p in signature.parameters.values():
@@ -84,7 +97,8 @@ class CallLowering:
         except TypeError as err:
             self.type_error(f"bad call of {fn.__name__}: {err}", node)
         bound.apply_defaults()
-        bindings = {k: (v if isinstance(v, (Value, tuple, dict, Static, Method)) else self.from_python(v, node))
+        bindings = {k: (v if isinstance(v, (Value, tuple, list, dict, Static, Method, objects.Obj, objects.BoundMethod))
+                        else self.from_python(v, node))
                     for k, v in bound.arguments.items()}
         callee = type(self)(src, self.ctx)
         # the callee may not write into anything its arguments reach (the caller would see it)
