@@ -27,6 +27,9 @@ def type_of_arg(value: Any) -> Type:
         if value.dtype.kind not in "fiu":
             raise TypeError(f"arrays of dtype {value.dtype} are not supported (float64 arrays are)")
         return Type("f64", value.ndim) if value.ndim else F64
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        raise TypeError("random generators as arguments are not supported yet: draw the numbers outside "
+                        "and pass them in as an array argument")
     raise TypeError(f"arguments of type {type(value).__name__} are not supported "
                     "(floats, ints, bools, NumPy arrays, tuples/lists/dicts of them, and dataclasses "
                     "or classes naming their data attributes in __coarsen_fields__ are)")

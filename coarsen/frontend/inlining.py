@@ -67,6 +67,11 @@ class CallLowering:
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
+        if _is_random(obj):   # a draw is not a function of the arguments: never a constant
+            self.unsupported(f"random draws ({name}) inside a compiled function are not supported yet", node,
+                             "draw the numbers outside and pass them in as an argument "
+                             "(eps = rs.randn(n, d); grad(objective)(params, eps)): they are then "
+                             "fresh at every call and constants for the derivative")
         if module.startswith(("numpy", "scipy")) or isinstance(obj, np.ufunc) or _is_numpy(obj):
             from coarsen.frontend.calls import nearest
 
@@ -118,6 +123,13 @@ class CallLowering:
     def is_owned(self, value: Value) -> bool:
         """Whether the function may write into `value` (see `aliases`)."""
         return self.ctx.aliases.owns(value, self.foreign)
+
+
+def _is_random(obj: Any) -> bool:
+    """np.random.* functions and the methods of a RandomState or Generator."""
+    owner = getattr(obj, "__self__", None)
+    return (isinstance(owner, (np.random.RandomState, np.random.Generator, np.random.BitGenerator))
+            or (getattr(obj, "__module__", None) or "").startswith("numpy.random"))
 
 
 def _is_numpy(obj: Any) -> bool:
