@@ -41,7 +41,7 @@ class CallLowering:
         if isinstance(callee, objects.Obj):   # model(x): its class's __call__
             callee = objects.class_attribute(self, callee.cls, callee, "__call__", node)
         elif (isinstance(callee, Static) and isinstance(getattr(type(callee.obj), "__call__", None), types.FunctionType)
-              and not inspect.isclass(callee.obj)):   # a module-level callable object
+              and not inspect.isclass(callee.obj) and not _is_coarsen(callee.obj)):   # a module-level callable object
             callee = objects.class_attribute(self, type(callee.obj), callee, "__call__", node)
         if isinstance(callee, objects.BoundMethod):   # obj.method(...): inlined with self bound
             return objects.call_method(self, callee, args, kwargs, node)

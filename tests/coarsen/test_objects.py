@@ -184,3 +184,23 @@ def test_isinstance_of_an_object_argument_folds():
         return 0.0
     g = coarsen.grad(f, argnums=1)(Dense(np.eye(2), np.zeros(2), "linear"), np.ones(2))
     np.testing.assert_allclose(g, [1.0, 1.0])
+
+
+class Polynomial:
+    def __init__(self, coefficients):
+        self.coefficients = coefficients
+
+    def __call__(self, x):
+        total = 0.0
+        for c in self.coefficients:
+            total = total * x + c
+        return total
+
+
+CUBIC = Polynomial((1.0, 0.0, -2.0, 3.0))   # x^3 - 2x + 3
+
+
+def test_a_module_level_callable_object_is_inlined_and_a_coarsen_transform_is_not():
+    assert coarsen.grad(lambda x: CUBIC(x))(2.0) == pytest.approx(3 * 4.0 - 2.0)
+    inner = coarsen.grad(lambda x: x * x * x)
+    assert coarsen.grad(lambda x: inner(x) * 2.0)(1.5) == pytest.approx(2 * 6 * 1.5)
