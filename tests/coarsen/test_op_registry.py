@@ -387,7 +387,9 @@ print("ok")
 @pytest.mark.slow
 def test_elementwise_ops_on_the_cuda_target_in_the_simulator(tmp_path):
     """Every elementwise op with a GPU device form, fused into CUDA kernels (forward and VJP)."""
-    specs = [s for s in _DIFF[1] + _DIFF[2] if s.sympy is not None and s.name not in _HOST_ONLY]
+    # lgamma's and gamma's derivatives read digamma, which has no device form yet
+    specs = [s for s in _DIFF[1] + _DIFF[2]
+             if s.sympy is not None and s.name not in _HOST_ONLY | {"lgamma", "gamma"}]
     names, terms, args = [], [], []
     rng = np.random.default_rng(1)
     for k, spec in enumerate(specs):
