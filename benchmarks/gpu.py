@@ -35,6 +35,7 @@ import numpy as np
 
 from benchmarks.bgd_hyperopt import bgd_final_loss
 from benchmarks.hmc import potential
+from benchmarks.hookean import spring_energy   # one system per row of the mapped positions
 
 
 # ---------------------------------------------------------------------- scalar programs (vmap)
@@ -109,19 +110,6 @@ def branch_element_branch_free(x, p, q, z):
     a = np.where(positive, np.sqrt(np.where(positive, d, 1.0)),
                  np.where(middle, d * d, 1.0 + np.log(-np.where(middle, -1.0, d))))
     return z * a * (1.0 + np.exp(-d))
-
-
-def spring_energy(x, rest, k):
-    """benchmarks/hookean.py's energy (one system per row of the mapped positions)."""
-    n = rest.shape[0]
-    e = 0.0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx = x[2 * i] - x[2 * j]
-            dy = x[2 * i + 1] - x[2 * j + 1]
-            s = np.sqrt(dx * dx + dy * dy) - rest[i, j]
-            e = e + 0.5 * k * s * s
-    return e
 
 
 # ---------------------------------------------------------------------- cases

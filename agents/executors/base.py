@@ -7,20 +7,23 @@ there; results do not depend on the worker; `close` is idempotent.
 """
 from __future__ import annotations
 
+import abc
 import time
 from typing import Any, Callable, Iterable
 
 from tqdm import tqdm
 
 
-class Handle:
+class Handle(abc.ABC):
     """A submitted call. Subclasses implement `done` and `result`."""
 
-    def done(self) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """Whether the call has finished (never blocks)."""
 
-    def result(self) -> Any:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def result(self) -> Any:
+        """The call's value; blocks until it finished, re-raises its error."""
 
 
 class DoneHandle(Handle):
@@ -61,14 +64,15 @@ class LazyHandle(Handle):
         return self._run().result()
 
 
-class Executor:
+class Executor(abc.ABC):
     """Base class: `submit` is the one primitive; `map` is built on it."""
 
     kind = "base"
     workers = 1
 
-    def submit(self, fn: Callable, *args: Any) -> Handle:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def submit(self, fn: Callable, *args: Any) -> Handle:
+        """Run fn(*args) in a worker; the handle gives its result."""
 
     def map(self, fn: Callable, arglist: Iterable[tuple], desc: str = "",
             progress: bool = False, weights: list[int] | None = None) -> list:
