@@ -140,8 +140,8 @@ def _cuda_loop(prog: Program, params, outs, body) -> Callable:
             "yet; use target='cpu' (or a loop with a closed form)")
     import math
     source = device_source(prog.source)
-    namespace: dict[str, Any] = {"np": np, "math": math}
-    from kernels import runtime
+    from kernels import cuda_special, runtime
+    namespace: dict[str, Any] = {"np": np, "math": math, "cuda_special": cuda_special}
     namespace["rt"] = runtime
     exec(compile(source, "<coarsen cuda element>", "exec"), namespace)   # generated source only
     name = re.search(r"^def (\w+)\(", source, re.M).group(1)

@@ -94,7 +94,10 @@ def _writable(a):
 
 def compile_cuda(source: str, name: str, label: str, constants: dict | None = None) -> Callable:
     xp, cuda = _array_module()
-    namespace: dict[str, Any] = {"np": _ArrayModule(xp), "rt": _runtime(xp, cuda), "cuda": cuda, "math": math}
+    from kernels import cuda_special   # device forms of rt.digamma, ... (fused kernels call them)
+
+    namespace: dict[str, Any] = {"np": _ArrayModule(xp), "rt": _runtime(xp, cuda), "cuda": cuda, "math": math,
+                                 "cuda_special": cuda_special}
     namespace.update({k: xp.asarray(v) for k, v in (constants or {}).items()})
     exec(compile(source, f"<coarsen cuda {label}>", "exec"), namespace)   # generated source only
     for key in list(namespace):

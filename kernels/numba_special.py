@@ -97,6 +97,13 @@ def _scan_rows(kind, a, b):
             for i in range(n - 1, -1, -1):
                 acc += a[r, i]
                 out[r, i] = acc
+        elif kind == 4:     # cumprod_jvp: a is x, b the tangent of x
+            y = 1.0
+            dy = 0.0
+            for i in range(n):
+                dy = dy * a[r, i] + y * b[r, i]
+                y *= a[r, i]
+                out[r, i] = dy
         else:               # cumprod_grad: a is x, b the adjoint of cumprod(x)
             s = 0.0
             for i in range(n - 1, -1, -1):
@@ -154,7 +161,7 @@ def _{name}_r3(x, d, axis):
     return o
 """
 
-_SCANS = {"cumsum": 0, "cumprod": 1, "rcumsum": 2, "cumprod_grad": 3}
+_SCANS = {"cumsum": 0, "cumprod": 1, "rcumsum": 2, "cumprod_grad": 3, "cumprod_jvp": 4}
 
 
 def _scan_functions(name: str) -> tuple[dict, dict]:
@@ -173,7 +180,7 @@ def _scan_typer(name: str):
     from numba.core.errors import TypingError
 
     one_arg, two_args = _scan_functions(name)
-    fns = two_args if name == "cumprod_grad" else one_arg
+    fns = two_args if name in _TWO_ARGS else one_arg
 
     def pick(x):
         if isinstance(x, types.Array) and x.ndim in fns:
@@ -185,8 +192,10 @@ def _scan_typer(name: str):
 
     def two(x, d, axis):
         return pick(x)
-    return two if name == "cumprod_grad" else one
+    return two if name in _TWO_ARGS else one
 
+
+_TWO_ARGS = ("cumprod_grad", "cumprod_jvp")
 
 for _name in _SCANS:
     overload(getattr(rt, _name))(_scan_typer(_name))

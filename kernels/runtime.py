@@ -182,3 +182,7 @@ def rcumsum(x, axis):
 
 def cumprod_grad(x, d, axis):
     return scans.cumprod_grad(x, d, axis)
+
+
+def cumprod_jvp(x, t, axis):
+    return scans.cumprod_jvp(x, t, axis)

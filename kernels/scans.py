@@ -4,7 +4,8 @@
 everything after it along the axis); `cumprod_grad(x, d)` is, for y = cumprod(x), the vector
 d_x_i = sum_{j >= i} d_j prod_{k <= j, k != i} x_k, computed in one backward sweep
 (S_i = d_i + x_{i+1} S_{i+1}, d_x_i = y_{i-1} S_i) without dividing by x, so it is exact
-where elements are zero. Plain NumPy here; `kernels.numba_special` compiles the same sweeps
+where elements are zero; `cumprod_jvp(x, t)` is the tangent of cumprod(x) along t, by the
+forward sweep dy_i = x_i dy_{i-1} + y_{i-1} t_i (also division-free). Plain NumPy here; `kernels.numba_special` compiles the same sweeps
 for the cpu target.
 """
 from __future__ import annotations
@@ -48,4 +49,26 @@ def cumprod_grad(x, d, axis):
     shape = x.shape
     out = rows_cumprod_grad(x.reshape(-1, shape[-1]) if shape[-1] else x.reshape(0, 0),
                             d.reshape(-1, shape[-1]) if shape[-1] else d.reshape(0, 0))
+    return np.moveaxis(out.reshape(shape), -1, axis)
+
+
+def rows_cumprod_jvp(x, t):
+    """cumprod_jvp along the last axis of 2-D arrays (one forward sweep per row)."""
+    rows, n = x.shape
+    out = np.zeros((rows, n))
+    for r in range(rows):
+        y, dy = 1.0, 0.0
+        for i in range(n):
+            dy = dy * x[r, i] + y * t[r, i]
+            y *= x[r, i]
+            out[r, i] = dy
+    return out
+
+
+def cumprod_jvp(x, t, axis):
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    t = np.moveaxis(np.broadcast_to(np.asarray(t, dtype=np.float64), np.shape(np.moveaxis(x, -1, axis))), axis, -1)
+    shape = x.shape
+    out = rows_cumprod_jvp(x.reshape(-1, shape[-1]) if shape[-1] else x.reshape(0, 0),
+                           t.reshape(-1, shape[-1]) if shape[-1] else t.reshape(0, 0))
     return np.moveaxis(out.reshape(shape), -1, axis)

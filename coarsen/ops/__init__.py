@@ -17,7 +17,7 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 from __future__ import annotations
 
 from coarsen.ops import binary, constructors, linalg, reductions, shape, unary
-from coarsen.ops.spec import Composite, Elementwise, Registry, Structural, resolve
+from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
 REGISTRY = Registry()
 REGISTRY.add(*unary.UNARY, *binary.BINARY, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS)
@@ -51,8 +51,11 @@ def spec_of(op) -> Elementwise | Structural | None:
 
 
 def device_names() -> dict[str, str]:
-    """Printed function name -> its name in GPU device code (`np.arcsin` -> `math.asin`)."""
-    return {s.printed: s.device for s in elementwise() if s.printed and s.device}
+    """Printed function name -> its name in GPU device code (`np.arcsin` -> `math.asin`,
+    `rt.digamma` -> `cuda_special.digamma`: `kernels.cuda_special`'s device functions)."""
+    names = dict(SPECIAL_DEVICE_NAMES)
+    names.update({s.printed: s.device for s in elementwise() if s.printed and s.device})
+    return names
 
 
 def callables():

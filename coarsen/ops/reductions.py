@@ -48,6 +48,39 @@ def _cumsum_jvp(fwd, instr, args, result, tangents):
     return fwd.emit(O.CUMSUM, (tangents[0],), dict(instr.attrs))
 
 
+def _cumprod_jvp(fwd, instr, args, result, tangents):
+    """The tangent of cumprod(x) along t: `cumprod_jvp(x, t)`, a division-free forward sweep
+    (exact where elements are zero)."""
+    return fwd.emit(O.CUMPROD_JVP, (args[0], fwd.fit(tangents[0], args[0])), dict(instr.attrs))
+
+
+def _cumprod_jvp_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    x, t = types
+    if x.rank != t.rank:
+        raise TypeRuleError("cumprod_jvp takes a tangent of its operand's rank")
+    return _scan_type((x,), attrs)
+
+
+def _cumprod_jvp_eval(instr, x, t):
+    from kernels import scans
+
+    return scans.cumprod_jvp(x, t, instr.attrs["axis"])
+
+
+def _cumprod_jvp_vjp(rev, instr, code, declared):
+    """Linear in the tangent t: its transpose is cumprod's VJP. A second derivative through x
+    (reverse over forward) is refused rather than taken as zero."""
+    from coarsen.errors import UnsupportedError
+
+    x, t = instr.args
+    if x.id in rev.active:
+        raise UnsupportedError("the second derivative of np.cumprod (reverse mode over forward mode) "
+                               "is not supported", instr.loc, "differentiate cumprod once, or write it as a loop")
+    rev.accum(t, f"rt.cumprod_grad({rev.ref(x)}, {rev.d(instr.result)}, {instr.attrs['axis']})", code, declared)
+
+
 # ------------------------------------------------------------------ lowerings
 def _axis_keep(lw, x, args, kwargs, node, name, extra=()):
     names = ["a", "axis", *extra, "keepdims"]
@@ -310,8 +343,12 @@ OPS = [
     _reduction("min", ("numpy.min", "numpy.amin"), _extremum_vjp, "min; VJP to the first minimum"),
     Structural("cumsum", (), _scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,
                runtime=("cumsum", "rcumsum"), doc="cumulative sum along a static axis"),
-    Structural("cumprod", (), _scan_type, *_scan("cumprod"), vjp=_cumprod_vjp,
+    Structural("cumprod", (), _scan_type, *_scan("cumprod"), vjp=_cumprod_vjp, jvp=_cumprod_jvp,
                runtime=("cumprod", "cumprod_grad"), doc="cumulative product along a static axis"),
+    Structural("cumprod_jvp", (), _cumprod_jvp_type, _cumprod_jvp_eval,
+               lambda instr, a: f"rt.cumprod_jvp({a[0]}, {a[1]}, {instr.attrs['axis']})",
+               vjp=_cumprod_jvp_vjp, runtime=("cumprod_jvp", "cumprod_grad"),
+               doc="forward mode's tangent of cumprod(x) along t (args: x, t)"),
 ]
 
 COMPOSITES = [

@@ -105,12 +105,18 @@ class _OpMembers:
 O = _OpMembers()
 
 
+# printed name -> GPU device name of special functions that are no registry entry of their
+# own (trigamma: only digamma's derivative reads it); see `coarsen.ops.device_names`
+SPECIAL_DEVICE_NAMES: dict[str, str] = {}
+
+
 def special_function(name: str, printed: str, nargs: int,
-                     derivative: Callable[..., tuple] | None) -> type:
+                     derivative: Callable[..., tuple] | None, device: str | None = None) -> type:
     """A SymPy function class for a special function that NumPy spells `printed`
     (`rt.erf`, `np.cbrt`): phicalc differentiates it with `derivative(*args)` (one partial
     per argument) and prints it under that name. A class without a derivative refuses to be
-    differentiated (a second derivative we do not have), rather than being taken as zero."""
+    differentiated (a second derivative we do not have), rather than being taken as zero.
+    `device` names its GPU device form where no registry entry gives one."""
 
     def fdiff(self, argindex: int = 1):
         if derivative is None:
@@ -120,6 +126,8 @@ def special_function(name: str, printed: str, nargs: int,
 
     cls = type(name, (_RealFunction,), {"nargs": nargs, "fdiff": fdiff, "__module__": __name__})
     QUALIFIED_FUNCTIONS[cls] = printed
+    if device is not None:
+        SPECIAL_DEVICE_NAMES[printed] = device
     return cls
 
 

@@ -20,7 +20,7 @@ from kernels import special as rt_special
 from phicalc.terms import Sigmoid, Sign
 
 # -- SymPy classes of special functions (printed as rt.*, differentiated by these rules)
-Trigamma = special_function("Trigamma", "rt.trigamma", 1, None)
+Trigamma = special_function("Trigamma", "rt.trigamma", 1, None, device="cuda_special.trigamma")
 Digamma = special_function("Digamma", "rt.digamma", 1, lambda x: (Trigamma(x),))
 Lgamma = special_function("Lgamma", "rt.lgamma", 1, lambda x: (Digamma(x),))
 Gamma = special_function("Gamma", "rt.gamma", 1, lambda x: (Gamma(x) * Digamma(x),))
@@ -99,9 +99,9 @@ UNARY = [
           "rt.lgamma", "math.lgamma", "torch.lgamma", ((0.2, 6.0),)),
     _math("gamma", ["math.gamma", "scipy.special.gamma"], rt_special.gamma, Gamma, math.gamma,
           "rt.gamma", "math.gamma", None, ((0.2, 4.0),)),
-    # no GPU form: math has no digamma on the device
+    # GPU form: kernels.cuda_special (CUDA's math has no digamma)
     _math("digamma", ["scipy.special.digamma", "scipy.special.psi"], rt_special.digamma, Digamma,
-          rt_special.digamma_scalar, "rt.digamma", None, "torch.digamma", ((0.2, 6.0),)),
+          rt_special.digamma_scalar, "rt.digamma", "cuda_special.digamma", "torch.digamma", ((0.2, 6.0),)),
     _math("expit", ["scipy.special.expit"], _expit, Sigmoid, _fold_expit, None, None, "torch.sigmoid"),
     Elementwise("abs", 1, ("numpy.abs", "numpy.absolute", "numpy.fabs", "math.fabs", "builtins.abs"),
                 np.abs, "promote", sp.Abs, abs, emit=lambda instr, a: f"np.abs({a[0]})",

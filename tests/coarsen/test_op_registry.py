@@ -65,7 +65,7 @@ def test_every_op_has_every_entry_or_is_listed_core():
 
 
 _REACHED_BY_COMPOSITES = {"log", "where", "clip"}   # np.log/math.log(x, base), np.where, np.clip
-_HOST_ONLY = {"digamma"}                            # no device digamma in CUDA's math
+_HOST_ONLY: set[str] = set()                        # ops with no GPU device form (none today)
 
 
 def test_unknown_calls_are_refused_at_the_call_site_with_the_nearest_names(tmp_path):
@@ -386,10 +386,10 @@ print("ok")
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_elementwise_ops_on_the_cuda_target_in_the_simulator(tmp_path):
-    """Every elementwise op with a GPU device form, fused into CUDA kernels (forward and VJP)."""
-    # lgamma's and gamma's derivatives read digamma, which has no device form yet
-    specs = [s for s in _DIFF[1] + _DIFF[2]
-             if s.sympy is not None and s.name not in _HOST_ONLY | {"lgamma", "gamma"}]
+    """Every elementwise op with a GPU device form, fused into CUDA kernels (forward and VJP);
+    lgamma's, gamma's and digamma's derivatives read kernels.cuda_special's digamma/trigamma."""
+    specs = [s for s in _DIFF[1] + _DIFF[2] if s.sympy is not None and s.name not in _HOST_ONLY]
+    assert {"lgamma", "gamma", "digamma"} <= {s.name for s in specs}
     names, terms, args = [], [], []
     rng = np.random.default_rng(1)
     for k, spec in enumerate(specs):
@@ -414,8 +414,7 @@ def test_device_source_names_every_function_by_its_gpu_name():
     from coarsen.codegen.forward import device_source
 
     assert device_source("np.arcsin(x) + rt.erf(y) + np.exp(z)") == "math.asin(x) + math.erf(y) + math.exp(z)"
-    with pytest.raises(NotImplementedError, match="digamma"):
-        device_source("rt.digamma(x)")
+    assert device_source("rt.digamma(x) * rt.trigamma(x)") == "cuda_special.digamma(x) * cuda_special.trigamma(x)"
 
 
 
@@ -424,13 +423,13 @@ def test_device_source_names_every_function_by_its_gpu_name():
 
 def test_forward_mode_agrees_with_reverse_mode_on_the_registry(tmp_path):
     """<ct, J t> from the JVP program equals <J^T ct, t> from the VJP program, for every
-    differentiable elementwise op and every composite (cumprod has no JVP rule yet)."""
+    differentiable elementwise op and every composite."""
     rng = np.random.default_rng(11)
     specs = _DIFF[1] + _DIFF[2]
     ew = _batch_module(tmp_path, specs, "fwd")
     ew_args = [_values(rng, s.domain[min(j, len(s.domain) - 1)], (3,), s.avoid, False)
                for s in specs for j in range(s.arity)]
-    cases = [c for c in _composite_cases() if c[0] != "cumprod (call)"]
+    cases = _composite_cases()
     comp = _composite_module(tmp_path, cases)
     comp_args = [_values(rng, d, shape, (), False) for _, _, domains, shape in cases for d in domains]
     for module, args in ((ew, ew_args), (comp, comp_args)):
@@ -443,6 +442,35 @@ def test_forward_mode_agrees_with_reverse_mode_on_the_registry(tmp_path):
         forward = sum(float(np.sum(np.asarray(t) * c)) for t, c in zip(tangent_outs, cts))
         reverse = sum(float(np.sum(np.asarray(g) * t)) for g, t in zip(grads, tangents))
         assert math.isclose(forward, reverse, rel_tol=1e-8, abs_tol=1e-8), (forward, reverse)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_cumprod_jvp_against_central_differences_with_zeros(tmp_path, target):
+    """cumprod's tangent is a division-free forward sweep: exact where elements are zero
+    (one zero, two zeros in a row), along each axis, ranks 1-3; reverse over it refuses."""
+    module = _module(tmp_path, "cumprod_fwd", """
+        import numpy as np
+
+        def f(x, y, z):
+            return np.cumprod(x), np.cumprod(y, axis=1), np.cumprod(z, axis=0), y.cumprod(axis=0)
+    """)
+    rng = np.random.default_rng(3)
+    x = np.array([0.5, 0.0, -2.0, 1.5])
+    y = rng.normal(size=(2, 4))
+    y[0, 1] = y[0, 2] = 0.0
+    z = rng.normal(size=(3, 2, 2))
+    z[1, 0, 1] = 0.0
+    args = (x, y, z)
+    tangents = tuple(rng.normal(size=a.shape) for a in args)
+    with warnings.catch_warnings():
+        _quiet_targets()
+        _, touts = coarsen.jvp(module.f, args, tangents, target=target)
+    eps = 1e-6
+    plus = module.f(*(a + eps * t for a, t in zip(args, tangents)))
+    minus = module.f(*(a - eps * t for a, t in zip(args, tangents)))
+    for k, (t, p, m) in enumerate(zip(touts, plus, minus)):
+        _close(t, (p - m) / (2 * eps), f"cumprod tangent {k} on {target}", rtol=1e-6, atol=1e-8)
+    assert np.any(touts[0][1:] != 0.0)   # the zero does not stop the tangent at its position
 
 
 def test_forward_mode_tangent_takes_the_broadcast_shape_of_an_operand_without_one(tmp_path):

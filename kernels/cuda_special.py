@@ -1,0 +1,17 @@
+"""Device forms of `kernels.special` for CUDA kernels: fused kernels call `cuda_special.digamma(x)`
+where host code calls `rt.digamma(x)` (CUDA's libdevice has lgamma and tgamma, which device
+code reaches as `math.lgamma`/`math.gamma`, but no digamma or trigamma).
+
+The scalar implementations are `kernels.special`'s, compiled as device functions, so every
+target computes the same series. Imported only when a cuda program is compiled (it needs
+numba's CUDA support); `kernels.cuda` puts this module in each program's namespace.
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from kernels import special
+
+digamma = cuda.jit(device=True)(special.digamma_scalar)
+trigamma = cuda.jit(device=True)(special.trigamma_scalar)
+
