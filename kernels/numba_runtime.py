@@ -560,3 +560,4 @@ def _as_float_array(x):
 
 
 import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)
+import kernels.numba_gather  # noqa: E402,F401  (rt.take, rt.take_add, ...: gathers with index arrays)

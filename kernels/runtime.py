@@ -186,3 +186,36 @@ def cumprod_grad(x, d, axis):
 
 def cumprod_jvp(x, t, axis):
     return scans.cumprod_jvp(x, t, axis)
+
+
+# ------------------------------------------------------------------ gathers (index arrays)
+def out_of_range(i, n) -> bool:
+    """Whether the index array `i` holds an index outside [-n, n) (an axis of length n)."""
+    return bool(i.size) and bool((i.min() < -n) | (i.max() >= n))
+
+
+def take(x, i0):
+    """x[i0]: rows of x at the int64 indices i0 (negative ones count from the end)."""
+    return x[i0]
+
+
+def take2(x, i0, i1):
+    """x[i0, i1]: elements (or sub-arrays) at index pairs, the two arrays broadcast together."""
+    return x[i0, i1]
+
+
+def take3(x, i0, i1, i2):
+    return x[i0, i1, i2]
+
+
+def take_add(d, g, i0):
+    """d[i0] += g, accumulating repeated indices (np.add.at): the adjoint of `take`."""
+    np.add.at(d, i0, g)
+
+
+def take_add2(d, g, i0, i1):
+    np.add.at(d, (i0, i1), g)
+
+
+def take_add3(d, g, i0, i1, i2):
+    np.add.at(d, (i0, i1, i2), g)

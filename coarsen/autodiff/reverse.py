@@ -109,7 +109,7 @@ class Reverse:
     def _scatter_targets(self) -> set[int]:
         out: set[int] = set()
         for instr in _walk(self.fn.body):
-            if instr.op is Op.GETITEM:
+            if instr.op in (Op.GETITEM, Op.TAKE):   # their adjoints scatter-add in place
                 out.add(instr.args[0].id)
             elif instr.op is Op.SETITEM:
                 out.add(instr.result.id)

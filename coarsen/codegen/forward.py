@@ -297,6 +297,10 @@ class ForwardEmitter:
             if op is Op.GETITEM:   # Numba reads out of bounds silently: check (see bounds)
                 for text in index_checks(prog.fn, prog, instr, prog.src(instr.args[0]), prog.src):
                     code.line(text)
+            elif op is Op.TAKE:    # index arrays likewise (`ops.indexing`)
+                from coarsen.ops.indexing import take_checks
+                for text in take_checks(instr, prog.src(instr.args[0]), [prog.src(a) for a in instr.args[1:]]):
+                    code.line(text)
             rule = NUMPY_EMIT.get(op)
             if rule is None:
                 raise NotImplementedError(f"no NumPy emitter for {op.value}")

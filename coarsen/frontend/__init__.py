@@ -26,6 +26,8 @@ def type_of_arg(value: Any) -> Type:
             return Type("bool", value.ndim)
         if value.dtype.kind not in "fiu":
             raise TypeError(f"arrays of dtype {value.dtype} are not supported (float64 arrays are)")
+        if value.dtype.kind in "iu" and value.ndim:   # index arrays stay integers (int64)
+            return Type("i64", value.ndim)
         return Type("f64", value.ndim) if value.ndim else F64
     if isinstance(value, (np.random.RandomState, np.random.Generator)):
         raise TypeError("random generators as arguments are not supported yet: draw the numbers outside "

@@ -329,10 +329,60 @@ class ExpressionLowering(CallLowering):
             return base[key]
         if not isinstance(base, Value) or not base.type.rank:
             self.unsupported(f"cannot index {describe(base)}", node)
-        pattern, index = self.index(node.slice, base, node)
+        pattern, index = self.index(node.slice, base, node, arrays=True)
+        if "a" in pattern:
+            return self.gather(base, pattern, index, node)
         return self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
 
-    def index(self, node: ast.expr, array: Value, where: ast.AST) -> tuple[tuple[str, ...], list[Value]]:
+    def gather(self, base: Value, pattern: tuple[str, ...], index: list[Value], node: ast.AST) -> Value:
+        """x[...] with int64 index arrays ("a" in `pattern`), NumPy's advanced indexing: ints
+        and slices index first, the indexed axes move to the front, `take` gathers, and the
+        gathered axis goes where NumPy puts it (see `coarsen.ops.indexing`)."""
+        if "n" in pattern:
+            self.unsupported("np.newaxis (None) together with index arrays is not supported", node,
+                             "index first, then add the axis: y = x[idx]; y[:, None]")
+        if sum(p != "n" for p in pattern) > base.type.rank:
+            self.type_error(f"too many indices ({len(pattern)}) for an array of rank {base.type.rank}", node)
+        basic: list[str] = []
+        basic_values: list[Value] = []
+        arrays: list[Value] = []
+        axes: list[int] = []       # the arrays' axes after basic indexing
+        values = iter(index)
+        dropped = 0
+        for k, p in enumerate(pattern):
+            if p == "a":
+                arrays.append(next(values))
+                axes.append(k - dropped)
+                basic.append("s000")
+                continue
+            if p == "i":
+                dropped += 1
+                basic_values.append(next(values))
+            else:
+                basic_values.extend(next(values) for flag in p[1:] if flag == "1")
+            basic.append(p)
+        if len(arrays) > 3:
+            self.unsupported("more than three index arrays in one subscript are not supported", node,
+                             "gather in steps: y = x[i0, i1]; ...")
+        y = base
+        if any(p != "s000" for p in basic):
+            y = self.emit(Op.GETITEM, (base, *basic_values), node, {"index": tuple(basic)})
+        rest = [a for a in range(y.type.rank) if a not in axes]
+        if axes != list(range(len(axes))):
+            y = self.emit(Op.PERMUTE, (y,), node, {"axes": tuple(axes + rest)})
+        name = ast.unparse(node.value) if isinstance(node, ast.Subscript) else (base.hint or "")
+        user_axes = tuple(k for k, p in enumerate(pattern) if p == "a")
+        out = self.emit(Op.TAKE, (y, *arrays), node, {"axes": user_axes, "name": name})
+        advanced = [k for k, p in enumerate(pattern) if p in ("i", "a")]
+        adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
+        target = advanced[0] if adjacent else 0    # NumPy: in place if adjacent, else first
+        if target:
+            order = list(range(1, target + 1)) + [0] + list(range(target + 1, out.type.rank))
+            out = self.emit(Op.PERMUTE, (out,), node, {"axes": tuple(order)})
+        return out
+
+    def index(self, node: ast.expr, array: Value, where: ast.AST,
+              arrays: bool = False) -> tuple[tuple[str, ...], list[Value]]:
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
         pattern: list[str] = []
         values: list[Value] = []
@@ -356,15 +406,28 @@ class ExpressionLowering(CallLowering):
                 self.unsupported("indexing with a tuple of indices held in a variable is not supported", part,
                                  "write the indices out: x[i, j]")
             else:
-                pattern.append("i")
-                values.append(self.index_value(binding, part))
+                value = self.index_value(binding, part, arrays)
+                pattern.append("a" if value.type.rank else "i")
+                values.append(value)
         return tuple(pattern), values
 
-    def index_value(self, binding: Any, node: ast.AST) -> Value:
+    def index_value(self, binding: Any, node: ast.AST, arrays: bool = False) -> Value:
         value = self.as_value(binding, node)
         if value.type.rank:
-            self.unsupported("indexing with an array (fancy or boolean indexing) is not supported", node,
-                             "select with np.where(mask, x, 0.0), or loop over the indices")
+            if value.type.dtype == "bool":
+                self.unsupported("indexing with a boolean mask is not supported (its result's length "
+                                 "depends on the data)", node,
+                                 "keep the shape and select: np.where(mask, x, 0.0), or np.sum(np.where(mask, x, 0.0))")
+            if value.type.dtype != "i64":
+                self.unsupported("array indices must be integer arrays; this one holds floats", node,
+                                 "pass an integer array (np.array([...], dtype=int)), or convert: idx.astype(int)")
+            if not arrays:
+                self.unsupported("writing through an index array (x[idx] = v) is not supported", node,
+                                 "write the elements in a loop: for k in range(len(idx)): x[idx[k]] = v[k]")
+            if value.type.rank != 1:
+                self.unsupported(f"index arrays must be one-dimensional; this one has rank {value.type.rank}",
+                                 node, "index with idx.ravel() and reshape the result")
+            return value
         if value.type.dtype == "f64":
             self.type_error("array indices must be integers", node, "convert with int(...)")
         if value.type.dtype == "bool":

@@ -40,8 +40,8 @@ def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
         dtype = "f64"
     elif dtype == "bool" and op not in _KEEPS_BOOL:
         dtype = "i64"   # True + True == 2
-    if rank and dtype != "f64" and op is not Op.WHERE:
-        dtype = "f64"   # arrays are float64 (bool only from comparisons)
+    if rank and dtype != "f64" and op is not Op.WHERE and not any(t.rank and t.dtype == "i64" for t in types):
+        dtype = "f64"   # arrays are float64 (bool only from comparisons; int64 from index arrays)
     return Type(dtype, rank)
 
 

@@ -1,7 +1,7 @@
 """The op registry: every op the compiler knows, declared once.
 
 One module per family: `unary`, `binary` (elementwise), `reductions`, `shape` (layout and
-indexing), `constructors`, `linalg`. Each entry (see `spec`) says which Python callables it
+indexing), `constructors`, `linalg`, `indexing` (gathers with index arrays). Each entry (see `spec`) says which Python callables it
 stands for, how it is typed, folded, evaluated, differentiated and emitted. The stages build
 their tables from here:
 
@@ -16,11 +16,11 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 """
 from __future__ import annotations
 
-from coarsen.ops import binary, constructors, linalg, reductions, shape, unary
+from coarsen.ops import binary, constructors, indexing, linalg, reductions, shape, unary
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
 REGISTRY = Registry()
-REGISTRY.add(*unary.UNARY, *binary.BINARY, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS)
+REGISTRY.add(*unary.UNARY, *binary.BINARY, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS, *indexing.OPS)
 COMPOSITES: list[Composite] = [*unary.COMPOSITES, *binary.COMPOSITES, *reductions.COMPOSITES,
                                *shape.COMPOSITES, *constructors.COMPOSITES, *linalg.COMPOSITES]
 
