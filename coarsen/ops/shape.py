@@ -443,15 +443,45 @@ def diagonal(lw, x, node):
 def _diag(lw, args, kwargs, node):
     x, k = L.positional(lw, args, kwargs, node, ["v", "k"], "diag", 1)
     x = lw.as_value(x, node)
-    if L.static(lw, k, node, "k") not in (None, 0):
-        lw.unsupported("diag() with k != 0 is not supported", node, "use tril/triu masks or a loop")
+    k = 0 if k is None else _int_arg(lw, k, node, "diag()'s k")
     if x.type.rank == 1:
-        n = lw.emit(O.SHAPE, (x,), node, {"dim": 0})
-        mask = offset_mask(lw, n, n, lw.b.const(0), node, "EQ")
-        return lw.emit(O.WHERE, (mask, L.newaxis(lw, x, 0, node), lw.b.const(0.0)), node)
+        return diag_matrix(lw, x, k, node)
     if x.type.rank == 2:
-        return diagonal(lw, x, node)
-    lw.unsupported(f"diag() of a rank-{x.type.rank} value is not supported", node)
+        return diagonal(lw, offset_view(lw, x, k, node), node)
+    lw.unsupported(f"diag() of a rank-{x.type.rank} value is not supported", node,
+                   "pass a vector (to build a matrix) or a matrix (to read a diagonal)")
+
+
+def offset_view(lw, x, k: int, node):
+    """The part of matrix x whose main diagonal is x's k-th diagonal: x[:, k:] or x[-k:, :]."""
+    if k > 0:
+        return L.getitem(lw, x, [":", ("s", lw.b.const(k), None, None)], [], node)
+    if k < 0:
+        return L.getitem(lw, x, [("s", lw.b.const(-k), None, None), ":"], [], node)
+    return x
+
+
+def diag_matrix(lw, v, k: int, node):
+    """np.diag(v, k): the (n + |k|) square matrix with v on its k-th diagonal."""
+    v = lw.cast_to(v, v.type.with_dtype("f64")) if v.type.dtype != "f64" else v
+    if k:
+        # the row vector r with out[i, j] = r[j] where j - i == k: v shifted right by k >= 0
+        pad = lw.emit(O.ZEROS, (lw.b.const(abs(k)),), node)
+        v = concat(lw, [pad, v] if k > 0 else [v, pad], 0, node)
+    n = lw.emit(O.SHAPE, (v,), node, {"dim": 0})
+    mask = offset_mask(lw, n, n, lw.b.const(k), node, "EQ")
+    return lw.emit(O.WHERE, (mask, L.newaxis(lw, v, 0, node), lw.b.const(0.0)), node)
+
+
+def _diagonal(lw, args, kwargs, node):
+    x, k, a1, a2 = L.positional(lw, args, kwargs, node, ["a", "offset", "axis1", "axis2"], "diagonal", 1)
+    x = lw.as_value(x, node)
+    if x.type.rank != 2 or L.static(lw, a1, node, "axis1") not in (None, 0) \
+            or L.static(lw, a2, node, "axis2") not in (None, 1):
+        lw.unsupported("diagonal() of an array that is not a matrix (or with other axes) is not supported",
+                       node, "pass a matrix")
+    k = 0 if k is None else _int_arg(lw, k, node, "diagonal()'s offset")
+    return diagonal(lw, offset_view(lw, x, k, node), node)
 
 
 def _trace(lw, args, kwargs, node):
@@ -565,7 +595,11 @@ COMPOSITES = [
     Composite("repeat", ("numpy.repeat",), _repeat, methods=("repeat",),
               examples=(("np.repeat(x, 2, axis=0)", ((-3.0, 3.0),)),)),
     Composite("take", ("numpy.take",), _take, examples=(("np.take(x, 0)", ((-3.0, 3.0),)),)),
-    Composite("diag", ("numpy.diag",), _diag, examples=(("np.diag(x)", ((-3.0, 3.0),)),)),
+    Composite("diag", ("numpy.diag",), _diag,
+              examples=(("np.diag(x)", ((-3.0, 3.0),)), ("np.diag(x, 1)", ((-3.0, 3.0),)),
+                        ("np.diag(x, k=-2)", ((-3.0, 3.0),)))),
+    Composite("diagonal", ("numpy.diagonal",), _diagonal, methods=("diagonal",),
+              examples=(("np.diagonal(x, 1)", ((-3.0, 3.0),)), ("x.diagonal(-1)", ((-3.0, 3.0),)))),
     Composite("tril", ("numpy.tril",), _tri("LE", "tril"), examples=(("np.tril(x)", ((-3.0, 3.0),)),)),
     Composite("triu", ("numpy.triu",), _tri("GE", "triu"), examples=(("np.triu(x)", ((-3.0, 3.0),)),)),
     Composite("trace", ("numpy.trace",), _trace, methods=("trace",),
