@@ -57,6 +57,15 @@ class Program:
     passes: dict = field(default_factory=dict)
     # True while every outside value the trace read is still bound where it was read
     guard: Callable[[], bool] = deps.always
+    # random draws made on the host before each call, passed after the leaves (`frontend.random`)
+    draws: tuple = ()
+
+    def draw(self, args: tuple, leaves: list) -> list:
+        """This call's draws (none when the function makes none)."""
+        if not self.draws:
+            return []
+        from coarsen.frontend.random import draw
+        return draw(self.draws, tree.generators(args), leaves)
 
 
 def signature(args: tuple) -> tuple:
@@ -136,6 +145,10 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     traced = _trace(fn, *args, reads=reads)
     ir = run_pipeline(traced, passes)
     wrt = wrt_positions(ir.arg_tree, argnums)
+    for a in argnums:
+        if ir.arg_tree[1][a][0] == "rng":
+            raise UnsupportedError(f"argument {a} of {ir.name} is a random generator: it has no derivative",
+                                   ir.loc, "differentiate with respect to float arguments")
     if check is not None:
         ir = check(ir, wrt) or ir   # grad: a size-1 array result becomes the scalar
     if kind in ("vjp", "grad"):   # "grad": the value is not returned, so its work can go
@@ -153,7 +166,7 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                           "result_types": [[t.dtype, t.rank] for t in result_types],
                           "wrt": wrt, "manifest": manifest}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
-                   guard=reads.guard())
+                   guard=reads.guard(), draws=traced.draws)
 
 
 def clear_memory_caches() -> None:

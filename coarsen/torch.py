@@ -27,6 +27,12 @@ class _Apply(torch.autograd.Function):
     @staticmethod
     def forward(ctx, wrapped: "Function", *args):
         values = [_to_numpy(a) for a in args]
+        draws = wrapped.primal.program(tuple(values)).draws
+        if draws:   # the backward would draw other numbers than the forward did
+            from coarsen.errors import UnsupportedError
+            raise UnsupportedError(f"coarsen.torch.function of a function that makes random draws "
+                                   f"({draws[0].method} at {draws[0].where}) is not supported", None,
+                                   "draw with torch outside and pass the numbers in as an argument")
         outs = wrapped.primal(*values)
         outs = outs if isinstance(outs, tuple) else (outs,)
         ctx.wrapped, ctx.values = wrapped, values

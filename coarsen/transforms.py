@@ -57,7 +57,14 @@ def trace_any(fn: Any, *args: Any, reads: Any = None) -> Function:
     if hook is not None:
         return hook(*args, reads=reads)
     from coarsen.frontend import trace
-    return trace(fn, *args, reads=reads)
+    ir = trace(fn, *args, reads=reads)
+    if ir.draws:   # their numbers come from the caller's generator at each call: see api runners
+        from coarsen.errors import UnsupportedError
+        raise UnsupportedError(f"{fn.__name__} makes random draws ({ir.draws[0].method} at {ir.draws[0].where}): "
+                               "supported under grad, value_and_grad, vjp and jit, not inside another "
+                               "transformation (nested derivatives, jvp, jacobians, vmap)", ir.loc,
+                               "draw outside and pass the numbers in as an argument")
+    return ir
 
 
 def _normalise(argnums, nargs: int) -> tuple[int, ...]:

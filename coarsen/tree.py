@@ -2,7 +2,9 @@
 pytrees: `flatten(obj) -> (leaves, treedef)`, `unflatten(treedef, leaves) -> obj`.
 
 A treedef is hashable: ("leaf",), ("tuple", (defs...)), ("list", (defs...)),
-("dict", ((key, def), ...)) with keys sorted, ("object", cls, ((name, def), ...), statics).
+("dict", ((key, def), ...)) with keys sorted, ("object", cls, ((name, def), ...), statics),
+("rng", class name) for a NumPy random generator (a RandomState or Generator argument: not a
+leaf, as it is no number; compiled code gets its draws, see `coarsen.frontend.random`).
 
 Objects (#22): an instance of a dataclass, or of a class that names its data attributes in
 `__coarsen_fields__ = ("W", "b", "layers")`, is a node whose children are those attributes
@@ -25,22 +27,38 @@ def flatten(obj: Any) -> tuple[list[Any], tuple]:
     return leaves, _flatten(obj, leaves)
 
 
-def _flatten(obj: Any, leaves: list[Any]) -> tuple:
+def generators(obj: Any) -> list[Any]:
+    """The random generators in `obj`, in the order `flatten` meets them (the "rng" nodes)."""
+    found: list[Any] = []
+    _flatten(obj, [], found)
+    return found
+
+
+def is_generator(obj: Any) -> bool:
+    import numpy as np
+    return isinstance(obj, (np.random.RandomState, np.random.Generator))
+
+
+def _flatten(obj: Any, leaves: list[Any], gens: list[Any] | None = None) -> tuple:
+    if is_generator(obj):
+        if gens is not None:
+            gens.append(obj)
+        return ("rng", type(obj).__name__)
     if isinstance(obj, tuple):
-        return ("tuple", tuple(_flatten(o, leaves) for o in obj))
+        return ("tuple", tuple(_flatten(o, leaves, gens) for o in obj))
     if isinstance(obj, list):
-        return ("list", tuple(_flatten(o, leaves) for o in obj))
+        return ("list", tuple(_flatten(o, leaves, gens) for o in obj))
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError("dict arguments need string keys")
-        return ("dict", tuple((k, _flatten(obj[k], leaves)) for k in sorted(obj)))
+        return ("dict", tuple((k, _flatten(obj[k], leaves, gens)) for k in sorted(obj)))
     fields = object_fields(obj)
     if fields is not None:
         children, statics = [], []
         for name in fields:
             value = getattr(obj, name)
             if _is_data(value):
-                children.append((name, _flatten(value, leaves)))
+                children.append((name, _flatten(value, leaves, gens)))
             else:
                 try:
                     hash(value)
@@ -70,7 +88,7 @@ def object_fields(obj: Any) -> tuple[str, ...] | None:
 def _is_data(value: Any) -> bool:
     import numpy as np
     return (isinstance(value, (bool, int, float, np.number, np.bool_, np.ndarray, tuple, list, dict))
-            or object_fields(value) is not None)
+            or object_fields(value) is not None or is_generator(value))
 
 
 def new_object(cls: type, attrs: dict) -> Any:
@@ -82,33 +100,38 @@ def new_object(cls: type, attrs: dict) -> Any:
     return obj
 
 
-def unflatten(treedef: tuple, leaves, make_object=new_object) -> Any:
+def unflatten(treedef: tuple, leaves, make_object=new_object, generators=()) -> Any:
     """The tree of `leaves`; `make_object(cls, attrs)` builds each object node (the tracer
-    binds them to its own object bindings instead of instances)."""
+    binds them to its own object bindings instead of instances); "rng" nodes take the next of
+    `generators` (None when it runs out: a gradient has nothing for a generator)."""
     it = iter(leaves)
-    out = _unflatten(treedef, it, make_object)
+    out = _unflatten(treedef, it, make_object, iter(generators))
     return out
 
 
-def _unflatten(treedef: tuple, it, make) -> Any:
+def _unflatten(treedef: tuple, it, make, gens=iter(())) -> Any:
     kind = treedef[0]
     if kind == "leaf":
         return next(it)
+    if kind == "rng":
+        return next(gens, None)
     if kind == "tuple":
-        return tuple(_unflatten(d, it, make) for d in treedef[1])
+        return tuple(_unflatten(d, it, make, gens) for d in treedef[1])
     if kind == "list":
-        return [_unflatten(d, it, make) for d in treedef[1]]
+        return [_unflatten(d, it, make, gens) for d in treedef[1]]
     if kind == "object":
-        attrs = {name: _unflatten(d, it, make) for name, d in treedef[2]}
+        attrs = {name: _unflatten(d, it, make, gens) for name, d in treedef[2]}
         attrs.update(treedef[3])
         return make(treedef[1], attrs)
-    return {k: _unflatten(d, it, make) for k, d in treedef[1]}
+    return {k: _unflatten(d, it, make, gens) for k, d in treedef[1]}
 
 
 def num_leaves(treedef: tuple) -> int:
     kind = treedef[0]
     if kind == "leaf":
         return 1
+    if kind == "rng":
+        return 0
     if kind == "dict":
         return sum(num_leaves(d) for _, d in treedef[1])
     if kind == "object":

@@ -57,6 +57,11 @@ class VMapped:
         (n,) = sizes
         element = tuple(_element(a[0]) if ax == 0 else a for a, ax in zip(mapped, axes))
         prog = self.inner.program(element)
+        if prog.draws:
+            from coarsen.errors import UnsupportedError
+            raise UnsupportedError(f"vmap of a function that makes random draws ({prog.draws[0].method} at "
+                                   f"{prog.draws[0].where}) is not supported", None,
+                                   "draw the batch's numbers outside and pass them in as a mapped argument")
         if any(d != ("leaf",) for d in prog.arg_tree[1]):
             raise ValueError("vmap takes flat arguments (numbers and arrays), not tuples or dicts")
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"

@@ -37,6 +37,11 @@ class CallLowering:
             kwargs[kw.arg] = self.expr(kw.value)
         if isinstance(callee, Method):
             return METHODS[callee.name](self, callee.value, args, kwargs, node)
+        from coarsen.frontend import random
+        if isinstance(callee, Static) and random.is_random_callable(callee.obj):   # np.random.randn, ...
+            callee = random.attribute(self, callee.obj.__self__, callee.obj.__name__, node)
+        if isinstance(callee, random.RandomMethod):   # rs.randn(n, d): drawn on the host at each call
+            return random.lower_draw(self, callee, args, kwargs, node)
         from coarsen.frontend import objects
         if isinstance(callee, objects.Obj):   # model(x): its class's __call__
             callee = objects.class_attribute(self, callee.cls, callee, "__call__", node)
@@ -67,11 +72,10 @@ class CallLowering:
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
-        if _is_random(obj):   # a draw is not a function of the arguments: never a constant
-            self.unsupported(f"random draws ({name}) inside a compiled function are not supported yet", node,
-                             "draw the numbers outside and pass them in as an argument "
-                             "(eps = rs.randn(n, d); grad(objective)(params, eps)): they are then "
-                             "fresh at every call and constants for the derivative")
+        if _is_random(obj):   # seeding, new generators, choice, shuffle, ...: never a constant
+            self.unsupported(f"{name} is not supported inside a compiled function", node,
+                             "draws from a generator (rs.randn, rng.normal, np.random.uniform, ...) are; "
+                             "create or seed generators outside, or draw outside and pass the numbers in")
         if module.startswith(("numpy", "scipy")) or isinstance(obj, np.ufunc) or _is_numpy(obj):
             from coarsen.frontend.calls import nearest
 
@@ -90,7 +94,7 @@ class CallLowering:
         if fn in self.ctx.call_stack:   # recursion: unrolled while its depth is fixed when tracing
             from coarsen.frontend.closures import check_recursion
             check_recursion(self, fn, fn.__name__, node)
-        from coarsen.frontend import objects
+        from coarsen.frontend import objects, random
         src = read_source(fn)
         signature = inspect.signature(fn)
         for p in signature.parameters.values():
@@ -102,7 +106,8 @@ class CallLowering:
         except TypeError as err:
             self.type_error(f"bad call of {fn.__name__}: {err}", node)
         bound.apply_defaults()
-        bindings = {k: (v if isinstance(v, (Value, tuple, list, dict, Static, Method, objects.Obj, objects.BoundMethod))
+        bindings = {k: (v if isinstance(v, (Value, tuple, list, dict, Static, Method, objects.Obj, objects.BoundMethod,
+                                            random.GeneratorArg, random.RandomMethod))
                         else self.from_python(v, node))
                     for k, v in bound.arguments.items()}
         callee = type(self)(src, self.ctx)

@@ -59,7 +59,8 @@ def attribute(lw, base: Obj, attr: str, node: ast.AST) -> Any:
 def _python_static(value: Any) -> bool:
     from coarsen.frontend.bindings import Static
     from coarsen.ir.nodes import Value
-    return not isinstance(value, (Value, tuple, dict, Obj, Static))
+    from coarsen.frontend.random import GeneratorArg
+    return not isinstance(value, (Value, tuple, dict, Obj, Static, GeneratorArg))
 
 
 def class_attribute(lw, cls: type, self_binding: Any, attr: str, node: ast.AST) -> Any:

@@ -67,6 +67,11 @@ class TraceContext:
     # the non-empty tuples passed in as arguments, by id (held here, so no other object gets
     # their id): only those are surely tuples, a list literal is a tuple binding too
     tuple_args: dict = field(default_factory=dict)
+    # random draws (#22, `random`): (Draw, hidden parameter) in program order; the classes of
+    # the generator arguments; argument leaves by value id (sizes of draws from x.shape)
+    draws: list = field(default_factory=list)
+    generator_classes: list = field(default_factory=list)
+    param_index: dict = field(default_factory=dict)
 
 
 class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):

@@ -116,6 +116,9 @@ class Function:
     sources: tuple[str, ...] = ()   # source text of the function and everything it inlines
     names: dict[int, str] = field(default_factory=dict)   # value id -> source variable name
     inlined: tuple = ()   # (module, qualname) of every function inlined
+    # random draws made on the host at each call (`coarsen.frontend.random.Draw`), one per
+    # hidden parameter: the params after the arguments' leaves
+    draws: tuple = ()
 
     @property
     def results(self) -> tuple[Value, ...]:
