@@ -29,9 +29,6 @@ def type_of_arg(value: Any) -> Type:
         if value.dtype.kind in "iu" and value.ndim:   # index arrays stay integers (int64)
             return Type("i64", value.ndim)
         return Type("f64", value.ndim) if value.ndim else F64
-    if isinstance(value, (np.random.RandomState, np.random.Generator)):
-        raise TypeError("random generators as arguments are not supported yet: draw the numbers outside "
-                        "and pass them in as an array argument")
     raise TypeError(f"arguments of type {type(value).__name__} are not supported "
                     "(floats, ints, bools, NumPy arrays, tuples/lists/dicts of them, and dataclasses "
                     "or classes naming their data attributes in __coarsen_fields__ are)")
@@ -49,6 +46,7 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     from coarsen.ir.verifier import verify
     src = read_source(fn)
     leaves, treedef = tree.flatten(args)
+    generators = tree.generators(args)
     try:
         types = [type_of_arg(v) for v in leaves]
     except TypeError as err:
@@ -57,6 +55,8 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     positional = [a.arg for a in src.node.args.posonlyargs + src.node.args.args]
     params = tuple(builder.new_value(t, name) for t, name in zip(types, _leaf_names(treedef, positional)))
     ctx = TraceContext(builder, sources=[src.text], reads=reads)
+    ctx.generator_classes = [type(g) for g in generators]
+    ctx.param_index = {p.id: k for k, p in enumerate(params)}
     ctx.call_stack.append(fn)
     lowerer = Lowerer(src, ctx)
     if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
@@ -69,7 +69,9 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
         raise UnsupportedError(f"{fn.__name__} takes {takes} arguments, got {len(args)}",
                                src.loc(src.node))
     from coarsen.frontend.objects import make_object
-    bindings = dict(zip(positional, tree.unflatten(treedef, params, make_object)))
+    from coarsen.frontend.random import GeneratorArg
+    bindings = dict(zip(positional, tree.unflatten(treedef, params, make_object,
+                                                   [GeneratorArg(k) for k in range(len(generators))])))
     if reads is not None and "'object'" in repr(treedef):
         # object arguments: their classes' methods are not reachable from fn, so the disk
         # cache could not check them (and a treedef holding classes is not JSON): memory only
@@ -97,9 +99,12 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
                                    src.loc(src.node))
     body = Region((), tuple(builder.current), tuple(out_leaves))
     name = fn.__name__ if fn.__name__.isidentifier() else "lambda_"   # names generated functions
-    function = Function(name, params, body, treedef, out_tree, src.loc(src.node),
-                        tuple(ctx.sources), dict(ctx.names),
-                        tuple((f.__module__, f.__qualname__) for f in ctx.inlined))
+    if ctx.draws and reads is not None:   # draws read generator objects: memory cache only
+        reads.unpinned = True
+    function = Function(name, params + tuple(v for _, v in ctx.draws), body, treedef, out_tree,
+                        src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
+                        tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
+                        tuple(d for d, _ in ctx.draws))
     return verify(function, "frontend")
 
 
@@ -126,6 +131,8 @@ def _leaf_names(treedef, positional) -> list[str]:
         kind = d[0]
         if kind == "leaf":
             names.append(prefix)
+        elif kind == "rng":
+            pass
         elif kind == "dict":
             for k, sub in d[1]:
                 walk(sub, f"{prefix}.{k}" if prefix else k)

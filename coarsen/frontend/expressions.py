@@ -181,6 +181,9 @@ class ExpressionLowering(CallLowering):
         from coarsen.frontend import objects
         if isinstance(base, objects.Obj):   # an object argument: its attributes, its class's methods
             return objects.attribute(self, base, attr, node)
+        from coarsen.frontend import random
+        if isinstance(base, random.GeneratorArg) or (isinstance(base, Static) and random.is_generator(base.obj)):
+            return random.attribute(self, base if isinstance(base, random.GeneratorArg) else base.obj, attr, node)
         if isinstance(base, Static):
             if isinstance(base.obj, (str, bytes)):
                 self.unsupported(f"string operations (.{attr}) are not supported", node,
