@@ -3,6 +3,7 @@ pytrees: `flatten(obj) -> (leaves, treedef)`, `unflatten(treedef, leaves) -> obj
 
 A treedef is hashable: ("leaf",), ("tuple", (defs...)), ("list", (defs...)),
 ("dict", ((key, def), ...)) with keys sorted, ("object", cls, ((name, def), ...), statics),
+("namedtuple", cls, (defs...)) for a NamedTuple (rebuilt as `cls(*children)`: a gradient is one),
 ("rng", class name) for a NumPy random generator (a RandomState or Generator argument: not a
 leaf, as it is no number; compiled code gets its draws, see `coarsen.frontend.random`).
 
@@ -44,6 +45,8 @@ def _flatten(obj: Any, leaves: list[Any], gens: list[Any] | None = None) -> tupl
         if gens is not None:
             gens.append(obj)
         return ("rng", type(obj).__name__)
+    if isinstance(obj, tuple) and is_namedtuple(obj):   # its class is part of the treedef
+        return ("namedtuple", type(obj), tuple(_flatten(o, leaves, gens) for o in obj))
     if isinstance(obj, tuple):
         return ("tuple", tuple(_flatten(o, leaves, gens) for o in obj))
     if isinstance(obj, list):
@@ -69,6 +72,11 @@ def _flatten(obj: Any, leaves: list[Any], gens: list[Any] | None = None) -> tupl
         return ("object", type(obj), tuple(children), tuple(statics))
     leaves.append(obj)
     return LEAF
+
+
+def is_namedtuple(obj: Any) -> bool:
+    """A NamedTuple (or collections.namedtuple) instance: a tuple whose class names its fields."""
+    return isinstance(obj, tuple) and isinstance(getattr(type(obj), "_fields", None), tuple)
 
 
 def object_fields(obj: Any) -> tuple[str, ...] | None:
@@ -117,6 +125,8 @@ def _unflatten(treedef: tuple, it, make, gens=iter(())) -> Any:
         return next(gens, None)
     if kind == "tuple":
         return tuple(_unflatten(d, it, make, gens) for d in treedef[1])
+    if kind == "namedtuple":
+        return treedef[1](*(_unflatten(d, it, make, gens) for d in treedef[2]))
     if kind == "list":
         return [_unflatten(d, it, make, gens) for d in treedef[1]]
     if kind == "object":
@@ -136,4 +146,6 @@ def num_leaves(treedef: tuple) -> int:
         return sum(num_leaves(d) for _, d in treedef[1])
     if kind == "object":
         return sum(num_leaves(d) for _, d in treedef[2])
+    if kind == "namedtuple":
+        return sum(num_leaves(d) for d in treedef[2])
     return sum(num_leaves(d) for d in treedef[1])

@@ -72,7 +72,7 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     from coarsen.frontend.random import GeneratorArg
     bindings = dict(zip(positional, tree.unflatten(treedef, params, make_object,
                                                    [GeneratorArg(k) for k in range(len(generators))])))
-    if reads is not None and "'object'" in repr(treedef):
+    if reads is not None and ("'object'" in repr(treedef) or "'namedtuple'" in repr(treedef)):
         # object arguments: their classes' methods are not reachable from fn, so the disk
         # cache could not check them (and a treedef holding classes is not JSON): memory only
         reads.unpinned = True
@@ -138,6 +138,9 @@ def _leaf_names(treedef, positional) -> list[str]:
                 walk(sub, f"{prefix}.{k}" if prefix else k)
         elif kind == "object":
             for k, sub in d[2]:
+                walk(sub, f"{prefix}.{k}" if prefix else k)
+        elif kind == "namedtuple":
+            for k, sub in zip(d[1]._fields, d[2]):
                 walk(sub, f"{prefix}.{k}" if prefix else k)
         else:
             for i, sub in enumerate(d[1]):

@@ -181,6 +181,8 @@ class ExpressionLowering(CallLowering):
         from coarsen.frontend import objects
         if isinstance(base, objects.Obj):   # an object argument: its attributes, its class's methods
             return objects.attribute(self, base, attr, node)
+        if isinstance(base, tuple) and attr in (getattr(type(base), "_fields", None) or ()):
+            return getattr(base, attr)   # a NamedTuple argument's field (`coarsen.tree`)
         from coarsen.frontend import random
         if isinstance(base, random.GeneratorArg) or (isinstance(base, Static) and random.is_generator(base.obj)):
             return random.attribute(self, base if isinstance(base, random.GeneratorArg) else base.obj, attr, node)
