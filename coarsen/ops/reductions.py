@@ -154,8 +154,12 @@ def finite_max(lw, x, axis, node):
     """max(x) over axis (kept), 0 where that is not finite: subtracted before exp, it keeps
     exp from overflowing, and an all -inf slice gives log(0) = -inf, not nan."""
     m = reduce(lw, "MAX", x, axis, True, node)
-    finite = lw.emit(O.EQ, (lw.emit(O.SUB, (m, m), node), lw.b.const(0.0)), node)
-    return lw.emit(O.WHERE, (finite, m, lw.b.const(0.0)), node)
+    return lw.emit(O.WHERE, (is_finite(lw, m, node), m, lw.b.const(0.0)), node)
+
+
+def is_finite(lw, v, node):
+    """|v| < inf (not `v - v == 0`, which SymPy simplifies to true)."""
+    return lw.emit(O.LT, (lw.emit(O.ABS, (v,), node), lw.b.const(float("inf"))), node)
 
 
 def logsumexp(lw, x, axis, keep, node):
@@ -168,14 +172,57 @@ def logsumexp(lw, x, axis, keep, node):
 
 
 def _logsumexp(lw, args, kwargs, node):
-    for key in ("b", "return_sign"):
-        if key in kwargs:
-            lw.unsupported(f"logsumexp({key}=...) is not supported", node, "scale inside: x + np.log(b)")
-    x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, "logsumexp", min_rank=0)
-    if x.type.rank == 0:
-        return x
-    axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, "logsumexp")
-    return logsumexp(lw, x, axis, keep, node)
+    """scipy.special.logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False)."""
+    a, axis, b, keep, signed = L.positional(lw, args, kwargs, node,
+                                            ["a", "axis", "b", "keepdims", "return_sign"], "logsumexp", 1)
+    x = L.array(lw, a, node, "logsumexp", min_rank=0)
+    keep = bool(L.static(lw, keep, node, "keepdims") or False)
+    signed = bool(L.static(lw, signed, node, "return_sign") or False)
+    if b is None and not signed:
+        if x.type.rank == 0:
+            return x
+        ax = L.axis_of(lw, axis, x.type.rank, node, "logsumexp")
+        return logsumexp(lw, x, ax, keep, node)
+    w = L.array(lw, b, node, "logsumexp", min_rank=0) if b is not None else lw.b.const(1.0)
+    return weighted_logsumexp(lw, x, w, axis, keep, signed, node)
+
+
+def weighted_logsumexp(lw, x, w, axis_binding, keep: bool, signed: bool, node):
+    """log |sum(w * exp(x))| (and its sign): the max is taken over the entries whose weight is
+    not zero (as SciPy), exp(x - max) is not masked, so the derivative in a zero weight is
+    exact (exp(x_i) / sum)."""
+    inf = lw.b.const(float("inf"))
+    weighted = lw.emit(O.WHERE, (lw.emit(O.NE, (w, lw.b.const(0.0)), node), x,
+                                 lw.emit(O.NEG, (inf,), node)), node)
+    rank = weighted.type.rank
+    if rank == 0:
+        ax = None
+        m = lw.emit(O.WHERE, (is_finite(lw, weighted, node), weighted, lw.b.const(0.0)), node)
+        s = lw.emit(O.MUL, (w, lw.emit(O.EXP, (lw.emit(O.SUB, (x, m), node),), node)), node)
+    else:
+        ax = L.axis_of(lw, axis_binding, rank, node, "logsumexp")
+        m = finite_max(lw, weighted, ax, node)
+        terms = lw.emit(O.MUL, (w, lw.emit(O.EXP, (lw.emit(O.SUB, (x, m), node),), node)), node)
+        if ax is None:
+            s = reduce(lw, "SUM", terms, None, False, node)
+            m = reduce(lw, "SUM", m, None, False, node)   # (1, ..., 1) -> its one element
+            if keep:
+                s, m = (_ones_shape(lw, v, rank, node) for v in (s, m))
+        else:
+            s = reduce(lw, "SUM", terms, ax, True, node)
+    out = lw.emit(O.ADD, (lw.emit(O.LOG, (lw.emit(O.ABS, (s,), node) if signed else s,), node), m), node)
+    if rank and ax is not None and not keep:
+        out = reduce(lw, "SUM", out, ax, False, node)   # drops the kept length-1 axis
+        s = reduce(lw, "SUM", s, ax, False, node)
+    if signed:
+        return (out, lw.emit(O.SIGN, (s,), node))
+    return out
+
+
+def _ones_shape(lw, v, rank: int, node):
+    """A scalar as a (1, ..., 1) array of `rank` (keepdims of a whole-array reduction)."""
+    ones = lw.emit(O.ZEROS, (lw.b.const(1),) * rank, node)
+    return lw.emit(O.ADD, (ones, v), node)
 
 
 def _softmax(log: bool):
@@ -361,7 +408,11 @@ COMPOSITES = [
     Composite("std", ("numpy.std",), _std, methods=("std",),
               examples=(("np.std(x, axis=0, ddof=1)", ((-3.0, 3.0),)),)),
     Composite("logsumexp", ("scipy.special.logsumexp",), _logsumexp,
-              examples=(("logsumexp(x, axis=0)", ((-3.0, 3.0),)),)),
+              examples=(("logsumexp(x, axis=0)", ((-3.0, 3.0),)),
+                        ("logsumexp(x, axis=0, b=y)", ((-3.0, 3.0), (0.1, 2.0))),
+                        ("logsumexp(x, b=y, keepdims=True)", ((-3.0, 3.0), (0.1, 2.0))),
+                        ("logsumexp(x, 0, y * (y > 1.0), True)", ((-3.0, 3.0), (0.1, 2.0))),
+                        ("logsumexp(x, b=y - 1.0, return_sign=True)[0]", ((-3.0, 3.0), (0.1, 2.0))))),
     Composite("softmax", ("scipy.special.softmax",), _softmax(False),
               examples=(("softmax(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("log_softmax", ("scipy.special.log_softmax",), _softmax(True),

@@ -362,6 +362,35 @@ def test_composites_of_empty_arrays(tmp_path):
                 _close(o, r, f"empty on {target}")
 
 
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
+def test_logsumexp_weights_signs_and_infinite_slices_against_scipy(tmp_path, target):
+    """b= weights (zero weights take no part in the max, as SciPy), return_sign, keepdims with
+    and without an axis, a slice of all zero weights or all -inf (-inf, not nan)."""
+    from scipy.special import logsumexp
+
+    module = _module(tmp_path, "lse_forms", """
+        from scipy.special import logsumexp
+
+        def f(x, b):
+            return (logsumexp(x, b=b), logsumexp(x, axis=1, b=b, keepdims=True),
+                    logsumexp(x, axis=None, b=b, keepdims=True), logsumexp(x, 0, b - 1.0, return_sign=True),
+                    logsumexp(x, 1, b), logsumexp(x[0, 0], b=b[0, 1]), logsumexp(x, axis=1),
+                    logsumexp(x[0], b=b[0, 0]))
+    """)
+    x = np.array([[1.0, 700.0, -2.0], [0.5, -np.inf, 3.0], [-np.inf, -np.inf, -np.inf]])
+    b = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [0.5, 1.0, 1.5]])
+    with np.errstate(all="ignore"):
+        reference = module.f(x, b)
+        assert reference[1][1, 0] == -np.inf and reference[6][2] == -np.inf
+        with warnings.catch_warnings():
+            _quiet_targets()
+            values = coarsen.jit(module.f, target=target)(x, b)
+    for k, (v, r) in enumerate(zip(values, reference)):
+        for vv, rr in zip(v, r) if isinstance(r, tuple) else [(v, r)]:
+            assert np.shape(vv) == np.shape(rr), (k, np.shape(vv), np.shape(rr))
+            _close(vv, rr, f"logsumexp form {k} on {target}")
+
+
 # ---------------------------------------------------------------------------- the GPU
 
 
