@@ -170,7 +170,10 @@ def _solve(lw, args, kwargs, node):
 
 
 def _norm(lw, args, kwargs, node):
-    from coarsen.ops.reductions import reduce
+    """np.linalg.norm(x, ord, axis, keepdims): vector norms (None/2, 1, inf, -inf, 0, any
+    other number p: (sum |x|^p)^(1/p)) over one axis or all of a vector; matrix norms
+    (None/'fro', 1, -1, inf, -inf) of a matrix or over an axis pair. The spectral and nuclear
+    norms (2, -2, 'nuc') need singular values: refused."""
     from coarsen.ops.shape import ravel
 
     x, ord_, axis, keep = L.positional(lw, args, kwargs, node, ["x", "ord", "axis", "keepdims"], "norm", 1)
@@ -180,23 +183,41 @@ def _norm(lw, args, kwargs, node):
     order = L.static(lw, ord_, node, "ord")
     ax = L.static(lw, axis, node, "axis")
     keep = bool(L.static(lw, keep, node, "keepdims") or False)
-    if isinstance(ax, tuple):
-        lw.unsupported("norm() over a tuple of axes is not supported", node, "reshape first")
-    if ax is None and x.type.rank == 2 and order not in (None, "fro"):
-        lw.unsupported(f"the matrix norm ord={order!r} is not supported", node,
-                       "supported: vector norms 1, 2, inf, -inf and the Frobenius norm")
-    if ax is None and x.type.rank > 2 and order is not None:
-        lw.unsupported("norm() with ord of an array of rank > 2", node)
+    rank = x.type.rank
+    if isinstance(ax, tuple) and len(ax) == 1:
+        ax = ax[0]
+    if isinstance(ax, tuple) or (ax is None and rank == 2 and order is not None):
+        if ax is None:
+            ax = (0, 1)
+        if len(ax) != 2 or any(not isinstance(a, int) or isinstance(a, bool) or not -rank <= a < rank for a in ax):
+            lw.type_error(f"norm(): axis={ax!r} is not a pair of axes of an array of rank {rank}", node)
+        rows, cols = (a % rank for a in ax)
+        if rows == cols:
+            lw.type_error(f"norm(): axis={ax!r} names one axis twice", node)
+        return _matrix_norm(lw, x, order, rows, cols, keep, node)
+    if ax is None and rank > 2 and order is not None:
+        lw.type_error("norm(): an ord of an array of rank > 2 needs axis (one axis, or a pair)", node)
+    if isinstance(order, str):
+        lw.type_error(f"norm(): ord={order!r} is a matrix norm; it needs a matrix or an axis pair", node)
     if ax is not None:
-        ax = L.axis_of(lw, axis, x.type.rank, node, "norm")
-    elif order not in (None, "fro", 2) and x.type.rank == 1:
+        ax = L.axis_of(lw, ax, rank, node, "norm")
+    elif order not in (None, 2) and rank == 1:
         ax = 0
     if ax is None and not keep:
         x, ax = ravel(lw, x, node), 0
+    return _vector_norm(lw, x, order, ax, keep, node)
+
+
+def _vector_norm(lw, x, order, ax, keep, node):
+    from coarsen.ops.reductions import reduce
+
     inf = float("inf")
-    if order in (None, 2, "fro"):
+    if order in (None, 2):
         total = reduce(lw, "SUM", lw.emit(O.MUL, (x, x), node), ax, keep, node)
         return lw.emit(O.SQRT, (total,), node)
+    if isinstance(order, bool) or not isinstance(order, (int, float)):
+        lw.unsupported(f"norm() with ord={order!r} is not supported", node,
+                       "vector norms: None/2, 1, np.inf, -np.inf, 0 or a number p")
     mag = lw.emit(O.ABS, (x,), node)
     if order == 1:
         return reduce(lw, "SUM", mag, ax, keep, node)
@@ -204,8 +225,37 @@ def _norm(lw, args, kwargs, node):
         return reduce(lw, "MAX", mag, ax, keep, node)
     if order == -inf:
         return reduce(lw, "MIN", mag, ax, keep, node)
-    lw.unsupported(f"norm() with ord={order!r} is not supported", node,
-                   "supported: None/2/'fro', 1, np.inf, -np.inf")
+    if order == 0:   # how many elements are not zero (piecewise constant: no derivative)
+        nonzero = lw.cast_to(lw.emit(O.NE, (x, lw.b.const(0.0)), node), x.type)
+        return reduce(lw, "SUM", nonzero, ax, keep, node)
+    p = lw.b.const(float(order))
+    total = reduce(lw, "SUM", lw.emit(O.POW, (mag, p), node), ax, keep, node)
+    return lw.emit(O.POW, (total, lw.b.const(1.0 / float(order))), node)
+
+
+def _matrix_norm(lw, x, order, rows: int, cols: int, keep: bool, node):
+    """A matrix norm over the axis pair (rows, cols); the result drops both (keepdims: keeps
+    them with length 1)."""
+    from coarsen.ops.reductions import reduce
+
+    inf = float("inf")
+    if order in (None, "fro"):
+        squares = lw.emit(O.MUL, (x, x), node)
+        out = reduce(lw, "SUM", reduce(lw, "SUM", squares, rows, True, node), cols, True, node)
+        out = lw.emit(O.SQRT, (out,), node)
+    elif order in (1, -1, inf, -inf) and not isinstance(order, bool):
+        # 1/-1: max/min over columns of the column sums; inf/-inf: over rows of the row sums
+        inner, outer = (rows, cols) if order in (1, -1) else (cols, rows)
+        sums = reduce(lw, "SUM", lw.emit(O.ABS, (x,), node), inner, True, node)
+        out = reduce(lw, "MAX" if order > 0 else "MIN", sums, outer, True, node)
+    else:
+        lw.unsupported(f"the matrix norm ord={order!r} is not supported (it needs singular values)", node,
+                       "supported matrix norms: None/'fro', 1, -1, np.inf, -np.inf")
+    if keep:
+        return out
+    for a in sorted((rows, cols), reverse=True):   # summing a length-1 axis drops it
+        out = reduce(lw, "SUM", out, a, False, node)
+    return out
 
 
 def _vdot(lw, args, kwargs, node):
@@ -400,7 +450,16 @@ COMPOSITES = [
     Composite("cholesky (call)", ("numpy.linalg.cholesky",), _unary_matrix("CHOLESKY", "cholesky"),
               examples=((f"np.linalg.cholesky({_SPD})", ((-1.0, 1.0),)),)),
     Composite("norm", ("numpy.linalg.norm",), _norm,
-              examples=(("np.linalg.norm(x)", ((0.5, 3.0),)),)),
+              examples=(("np.linalg.norm(x)", ((0.5, 3.0),)),
+                        ("np.linalg.norm(x, 3, axis=-1)", ((0.5, 3.0),)),
+                        ("np.linalg.norm(x, 1)", ((0.5, 3.0),), [(2, 3), (3,)]),
+                        ("np.linalg.norm(x, -1)", ((0.5, 3.0),), [(2, 3), (1, 3)]),
+                        ("np.linalg.norm(x, np.inf)", ((0.5, 3.0),), [(2, 3), (3,)]),
+                        ("np.linalg.norm(x, -np.inf)", ((0.5, 3.0),), [(2, 3)]),
+                        ("np.linalg.norm(x, 'fro')", ((0.5, 3.0),), [(2, 3)]),
+                        ("np.linalg.norm(x, 1, axis=(2, 0), keepdims=True)", ((0.5, 3.0),), [(2, 3, 4)]),
+                        ("np.linalg.norm(x, np.inf, axis=(1, 2))", ((0.5, 3.0),), [(2, 3, 4)]),
+                        ("np.linalg.norm(x, axis=(0, 1))", ((0.5, 3.0),), [(2, 3, 1)]))),
     Composite("dot", ("numpy.dot", "numpy.matmul"), _dot, methods=("dot",),
               examples=(("np.dot(x, x.T)", ((-3.0, 3.0),)),)),
     Composite("vdot", ("numpy.vdot",), _vdot, examples=(("np.vdot(x, x)", ((-3.0, 3.0),)),)),

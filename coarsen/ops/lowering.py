@@ -49,7 +49,35 @@ def static(lw, binding, node, what: str) -> Any:
         return binding
     if isinstance(binding, tuple):
         return tuple(static(lw, b, node, what) for b in binding)
+    negated = _negated_constant(lw, binding)   # -np.inf: the builder folds finite results only
+    if negated is not None:
+        return negated
     return lw.static_value(binding, node, what)
+
+
+def producer(lw, value):
+    """The instruction (in an open block) whose result `value` is, or None."""
+    from coarsen.ir.nodes import Value
+
+    if not isinstance(value, Value):
+        return None
+    for block in reversed(lw.b._blocks):
+        for instr in reversed(block):
+            if any(r.id == value.id for r in instr.results):
+                return instr
+    return None
+
+
+def _negated_constant(lw, binding):
+    from coarsen.ir.nodes import Value
+
+    if not isinstance(binding, Value) or binding.type.rank or lw.b.constant_of(binding) is not None:
+        return None
+    instr = producer(lw, binding)
+    if instr is None or instr.op is not O.NEG:
+        return None
+    inner = lw.b.constant_of(instr.args[0])
+    return None if inner is None else -inner
 
 
 def axis_of(lw, binding, rank: int, node, name: str, allow_none: bool = True) -> int | None:
