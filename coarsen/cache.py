@@ -10,7 +10,8 @@ fingerprint; otherwise the program is compiled again and the entry replaced.
 File format (no pickle: nothing in an entry is code until it is compiled as generated
 source): a first line `FORMAT`, a second line the sha256 of the rest, then the payload as
 JSON (source, names, argument/result trees, result types, differentiated leaves, manifest,
-array constants as base64 with dtype and shape). Any load error — missing seal, hash
+array constants as base64 with dtype and shape, and the paths of the large arrays passed by
+reference, `coarsen.byref`). Any load error — missing seal, hash
 mismatch, bad JSON, a field of the wrong type — is a warning and a recompile, never a crash.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from coarsen import deps
 from coarsen.ir.types import DTYPES, Type
 from kernels import diskcache, locations
 
-FORMAT = b"coarsen-program-2"
+FORMAT = b"coarsen-program-3"
 
 
 def entry_key(fn: Any, sig: tuple, kind: str, argnums: tuple, target: str, compiler: str) -> str | None:
@@ -114,6 +115,13 @@ def _decode(data: bytes, key: str) -> tuple[dict, dict[str, np.ndarray]]:
         and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default")
                 and isinstance(s[1], int if s[0] == "default" else str) for s in m[0])
         for m in manifest), "bad manifest")
+    hidden = p.get("hidden")   # large outside arrays passed by reference (coarsen.byref)
+    _expect(isinstance(hidden, list) and all(
+        isinstance(h, list) and len(h) == 3 and isinstance(h[0], str) and h[0].isidentifier()
+        and type(h[2]) is int and 0 < h[2] <= 8 and isinstance(h[1], list) and h[1]
+        and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default", "item")
+                and isinstance(s[1], str if s[0] in ("name", "attr") else int) for s in h[1])
+        for h in hidden), "bad hidden arrays")
     constants = {}
     raw = p.get("constants")
     _expect(isinstance(raw, dict), "bad constants")

@@ -12,10 +12,10 @@ module, class or object it reached that way, a default argument. Each read is ke
   object found there, so that rebinding it is noticed at the next call (`guard`). An array
   changed in place (`W[0] = 5.0`) keeps its identity; the trace copied its values, so the
   guard also compares the bytes of every array read of up to `CONTENT_CHECK_BYTES` (8192
-  float64s: weights, tables, small data) with the trace's copy, which costs a memcmp per call.
-  A larger array changed in place is not noticed within the process (every target computes
-  with the trace's copy alike; a new process keys on its bytes): rebind the name
-  (`W = W.copy(); W[0] = 5.0`) to have it seen at once.
+  float64s: weights, tables, small data; also inside tuples and lists) with the trace's copy,
+  which costs a memcmp per call. A larger array is never baked into compiled code: it is
+  passed by reference at every call (`coarsen.byref`), so an in-place edit is seen for free;
+  the guard checks its shape and dtype (what the code is specialised to).
 
 Soundness rests on the frontend recording every resolution (it reads outside values only in
 `lookup`, attribute access on static objects, and defaults); a read whose path or
@@ -114,6 +114,8 @@ def resolve(root: Any, path: tuple) -> Any:
         elif kind == "default":
             defaults = getattr(obj, "__defaults__", None) or ()
             obj = defaults[arg] if 0 <= arg < len(defaults) else MISSING
+        elif kind == "item":   # an element of a tuple or list read whole
+            obj = obj[arg] if isinstance(obj, (tuple, list)) and 0 <= arg < len(obj) else MISSING
         else:
             return MISSING
         if obj is MISSING:
@@ -131,6 +133,8 @@ class Reads:
         self.entries: dict[tuple, Any] = {}    # path -> object read
         self.checks: dict[tuple, tuple] = {}   # (id(holder), key) -> check
         self.unpinned = False              # a read with no path: no disk cache
+        # id(trace's copy) -> (copy, live array): large arrays passed by reference (`byref`)
+        self.by_reference: dict[int, tuple] = {}
 
     def _record(self, base: Any, step: tuple, obj: Any) -> None:
         base_path = self.paths.get(id(base))
@@ -143,11 +147,42 @@ class Reads:
             self.paths[id(obj)] = path
             self.keep.append(obj)
 
-    def _content(self, obj: Any) -> None:
-        """An array the trace copied: compared by bytes at each call when small enough."""
-        if (isinstance(obj, np.ndarray) and not obj.dtype.hasobject
+    def _content(self, obj: Any, depth: int = 0) -> None:
+        """An array the trace may copy: compared by bytes at each call when small enough
+        (also the arrays of a tuple or list read whole: `T = (A, B)`; `T[0][1] = 5.0`)."""
+        if isinstance(obj, (tuple, list)) and depth < 8:
+            for o in obj:
+                self._content(o, depth + 1)
+        elif (isinstance(obj, np.ndarray) and not obj.dtype.hasobject
                 and obj.nbytes <= CONTENT_CHECK_BYTES):
             self.checks.setdefault((id(obj), "__bytes__"), ("bytes", obj, None, obj.tobytes()))
+
+    def constant(self, copy: np.ndarray, obj: np.ndarray) -> None:
+        """The trace made the constant `copy` of the outside array `obj`: a large one is passed
+        to compiled code by reference (`coarsen.byref`), never baked in."""
+        if isinstance(obj, np.ndarray) and obj.nbytes > CONTENT_CHECK_BYTES:
+            self.by_reference[id(copy)] = (copy, obj)
+            self.keep.append(copy)
+            self.layout(obj)
+
+    def layout(self, obj: np.ndarray) -> None:
+        """A check that `obj` keeps the shape and dtype the program was compiled for."""
+        self.checks.setdefault((id(obj), "__layout__"), ("layout", obj, None, (obj.shape, obj.dtype)))
+
+    def path_of(self, obj: Any) -> list | None:
+        """The path (JSON form) from the function to `obj`, an object the trace read or an
+        element of a tuple/list it read; None when it has none."""
+        path = self.paths.get(id(obj))
+        if path is None:
+            for base_path, base in list(self.entries.items()):
+                if isinstance(base, (tuple, list)):
+                    for k, o in enumerate(base):
+                        if o is obj:
+                            path = base_path + (("item", k),)
+                            break
+                if path is not None:
+                    break
+        return None if path is None else [list(step) for step in path]
 
     def name(self, fn: types.FunctionType, name: str, obj: Any) -> None:
         self._record(fn, ("name", name), obj)
@@ -198,8 +233,9 @@ class Reads:
         if self.unpinned:
             return None
         out = []
+        by_reference = {id(live) for _, live in self.by_reference.values()}
         for path, obj in sorted(self.entries.items(), key=lambda kv: repr(kv[0])):
-            fp = fingerprint(obj)
+            fp = layout_fingerprint(obj) if id(obj) in by_reference else fingerprint(obj)
             if fp is None:
                 return None
             out.append([[list(step) for step in path], fp])
@@ -215,9 +251,17 @@ def manifest_holds(root: Any, manifest: list) -> bool:
     fingerprint in this process."""
     for path, fp in manifest:
         obj = resolve(root, tuple((kind, arg) for kind, arg in path))
-        if obj is MISSING or fingerprint(obj) != fp:
+        if obj is MISSING or (layout_fingerprint(obj) if fp.startswith("byref:") else fingerprint(obj)) != fp:
             return False
     return True
+
+
+def layout_fingerprint(obj: Any) -> str:
+    """An array passed by reference (`coarsen.byref`): the program depends on its dtype,
+    shape and size class only, never on its values (they are read at each call)."""
+    if not isinstance(obj, np.ndarray) or obj.nbytes <= CONTENT_CHECK_BYTES:
+        return "byref:none"   # no longer an array passed by reference: never matches
+    return f"byref:{obj.dtype.str}:{obj.shape}"
 
 
 def make_guard(checks: list[tuple]) -> Callable[[], bool]:
@@ -244,6 +288,9 @@ def make_guard(checks: list[tuple]) -> Callable[[], bool]:
             terms.append(f"{h}.cell_contents is {local(objects, 'O', obj)}")
         elif kind == "bytes":   # an array's contents: the trace's copy of them
             terms.append(f"{h}.tobytes() == {local(objects, 'O', obj)}")
+        elif kind == "layout":   # an array passed by reference: its shape and dtype
+            terms.append(f"{h}.shape == {local(objects, 'O', obj[0])} and "
+                         f"{h}.dtype is {local(objects, 'O', obj[1])}")
         elif key.isidentifier():
             terms.append(f"{h}.{key} is {local(objects, 'O', obj)}")
         else:
@@ -263,6 +310,10 @@ def _slow_guard(checks: list[tuple]) -> Callable[[], bool]:
         for kind, holder, key, obj in checks:
             if kind == "bytes":
                 if holder.tobytes() != obj:
+                    return False
+                continue
+            if kind == "layout":
+                if holder.shape != obj[0] or holder.dtype is not obj[1]:
                     return False
                 continue
             try:

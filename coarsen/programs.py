@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from coarsen import cache, deps, tree
+from coarsen import byref, cache, deps, tree
 from coarsen.errors import UnsupportedError
 from coarsen.frontend import type_of_arg
 from kernels import compile_source
@@ -99,7 +99,9 @@ def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     from coarsen.segments import plan_segments
     prog = Emission(ir, plan_segments(ir))
     prog.fuse = fuse
-    needed = needed_values(prog, {o.id for o in ir.results})
+    from coarsen.ir.nodes import Op, walk
+    checks = {i.result.id for i in walk(ir.body) if i.op is Op.CHECK}   # a user's raise: always run
+    needed = needed_values(prog, {o.id for o in ir.results} | checks)
     body = Code()
     ForwardEmitter(prog, needed, {}, {}, {}, primal_inplace_ok(ir)).region(ir.body, body)
     code = Code()
@@ -132,13 +134,16 @@ def build(fn: Callable, args: tuple, kind: str, argnums: tuple[int, ...], target
 def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     key = cache.entry_key(fn, sig, kind, argnums, target, COMPILER_VERSION)
     cached = cache.load(key, fn) if key else None
-    if cached is not None:
+    hidden = byref.resolve_hidden(fn, cached[0]["hidden"]) if cached is not None else None
+    if hidden is not None:   # (None: an array passed by reference is no longer there)
         meta, constants = cached
-        compiled = compile_source(meta["source"], meta["name"], target, label=meta["label"],
-                                  constants=constants)
+        compiled = byref.bind(compile_source(meta["source"], meta["name"], target, label=meta["label"],
+                                             constants=constants), hidden)
+        replayed = deps.Reads.replay(fn, meta["manifest"])
+        for _, array, _ in hidden:
+            replayed.layout(array)
         return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
-                       meta["result_types"], meta["wrt"],
-                       guard=deps.Reads.replay(fn, meta["manifest"]).guard())
+                       meta["result_types"], meta["wrt"], guard=replayed.guard())
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
@@ -157,14 +162,17 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     else:
         source, constants = _primal_source(ir, fuse=target == "cuda")
         name, label = f"{ir.name}_primal", ir.name
-    compiled = compile_source(source, name, target, label=label, constants=constants)
+    # large outside arrays: parameters passed by reference at each call, never baked in
+    source, constants, hidden = byref.split(source, name, constants, reads)
+    compiled = byref.bind(compile_source(source, name, target, label=label, constants=constants), hidden)
     result_types = [r.type for r in ir.results]
     manifest = reads.manifest()
-    if key and manifest is not None:
+    if key and manifest is not None and all(path is not None for _, _, path in hidden):
         cache.store(key, {"source": source, "name": name, "label": label, "arg_tree": ir.arg_tree,
                           "result_tree": ir.result_tree,
                           "result_types": [[t.dtype, t.rank] for t in result_types],
-                          "wrt": wrt, "manifest": manifest}, constants)
+                          "wrt": wrt, "manifest": manifest,
+                          "hidden": [[p, path, a.ndim] for p, a, path in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws)
 

@@ -235,8 +235,11 @@ def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target
     else:
         source, constants = _primal_source(opt, fuse=target == "cuda")
         name, label = f"{opt.name}_primal", opt.name
-    # constants name the module: Numba bakes them into machine code (see kernels.targets)
-    compiled = compile_source(source, name, target, label=label, constants=constants)
+    # constants name the module: Numba bakes them into machine code (see kernels.targets);
+    # large outside arrays are passed by reference at each call instead (coarsen.byref)
+    from coarsen import byref
+    source, constants, hidden = byref.split(source, name, constants, reads)
+    compiled = byref.bind(compile_source(source, name, target, label=label, constants=constants), hidden)
     return Program(kind, source, compiled, opt.arg_tree, opt.result_tree, [r.type for r in opt.results],
                    wrt, opt, passes, guard=reads.guard())
 

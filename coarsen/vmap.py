@@ -19,6 +19,7 @@ import numpy as np
 
 from coarsen import tree
 from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed
+from coarsen.byref import Bound
 from coarsen.codegen.forward import device_source
 from coarsen.programs import Program
 
@@ -105,40 +106,56 @@ def _assemble(outs, kind, value_too, inner, count):
 
 def _build_loop(prog: Program, axes, mapped, shapes, kind, target) -> Callable:
     nargs = len(axes)
+    # large outside arrays the element program takes by reference (coarsen.byref): passed
+    # through the loop, after the outputs, and on to the element program after its own args
+    bound = prog.fn if isinstance(prog.fn, Bound) else None
+    hidden = [f"h{i}" for i in range(len(bound.arrays))] if bound else []
     params = [f"a{i}" for i in range(nargs)]
     outs = [f"o{j}" for j in range(len(shapes))]
     call_args = [f"a{i}[b]" if ax == 0 else f"a{i}" for i, ax in enumerate(axes)]
     if kind == "grad":
-        call = f"r = inner({', '.join(call_args + ['1.0'])})"
+        call = f"r = inner({', '.join(call_args + ['1.0'] + hidden)})"
         picks = ([f"r[0][0]"] if len(shapes) > len(prog.wrt) else []) + [f"r[1][{k}]" for k in range(len(prog.wrt))]
     else:
-        call = f"r = inner({', '.join(call_args)})"
+        call = f"r = inner({', '.join(call_args + hidden)})"
         picks = [f"r[{j}]" for j in range(len(shapes))]
     body = [call] + [f"{o}[b] = {p}" for o, p in zip(outs, picks)]
     if target == "cuda":
-        return _cuda_loop(prog, params, outs, body)
-    header = f"def vmapped(n, {', '.join(params + outs)}):"
+        return _with_hidden(_cuda_loop(prog, params, outs + hidden, body, len(outs)), bound)
+    header = f"def vmapped(n, {', '.join(params + outs + hidden)}):"
     # an exception raised inside a prange loop is lost (the element goes on past an index
     # check and reads out of bounds): an element program that checks indices runs serially
-    parallel = target == "cpu" and "raise IndexError" not in prog.source
+    parallel = target == "cpu" and "raise " not in prog.source
     loop = "for b in prange(n):" if parallel else "for b in range(n):"
     source = "\n".join([header, "    " + loop] + ["        " + line for line in body]) + "\n"
-    inner = prog.fn.jitted if target == "cpu" and hasattr(prog.fn, "jitted") else prog.fn
+    fn = bound.inner if bound else prog.fn
+    inner = fn.jitted if target == "cpu" and hasattr(fn, "jitted") else fn
     namespace: dict[str, Any] = {"inner": inner, "np": np, "prange": range}
     if target == "cpu":
         import numba
         namespace["prange"] = numba.prange
         exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
-        return numba.njit(parallel=parallel, error_model="numpy")(namespace["vmapped"])
+        return _with_hidden(numba.njit(parallel=parallel, error_model="numpy")(namespace["vmapped"]), bound)
     exec(compile(source, "<coarsen vmap>", "exec"), namespace)   # generated source only
-    return namespace["vmapped"]
+    return _with_hidden(namespace["vmapped"], bound)
 
 
-def _cuda_loop(prog: Program, params, outs, body) -> Callable:
+def _with_hidden(loop: Callable, bound: Bound | None) -> Callable:
+    """`loop(n, *arrays)` with the live arrays of `bound` appended at every call."""
+    if bound is None:
+        return loop
+    return lambda n, *arrays: loop(n, *arrays, *bound.current())
+
+
+def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None) -> Callable:
     try:
         from numba import cuda
     except ImportError as err:
         raise RuntimeError("target 'cuda' needs numba-cuda: pip install 'coarsen[gpu]'") from err
+    if re.search(r"raise (?!IndexError)", prog.source):   # a user's raise (a run-time check)
+        raise NotImplementedError(
+            "this function raises its own exceptions at run time (`raise` under a condition), which "
+            "a GPU thread cannot report; use target='cpu', or check the inputs before vmap")
     if ".append(" in prog.source:
         raise NotImplementedError(
             "this derivative records loop iterations on a tape, which GPU threads cannot hold "
@@ -161,10 +178,11 @@ def _cuda_loop(prog: Program, params, outs, body) -> Callable:
     def launch(n, *arrays):
         threads = 128
         blocks = (n + threads - 1) // threads
-        nouts = len(outs)
+        count = len(outs) if nouts is None else nouts
         device_arrays = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in arrays]
         kernel[blocks, threads](n, *device_arrays)
-        for host, dev in zip(arrays[-nouts:], device_arrays[-nouts:]):
+        last = len(params) + count   # the outputs (after them: arrays passed by reference)
+        for host, dev in zip(arrays[len(params):last], device_arrays[len(params):last]):
             dev.copy_to_host(host)
     return launch
 

@@ -139,6 +139,8 @@ class ExpressionLowering(CallLowering):
                 return self.b.const(float(obj))
             array = np.array(obj, dtype=np.float64)
             array.flags.writeable = False
+            if self.ctx.reads is not None:   # a large one is passed by reference (coarsen.byref)
+                self.ctx.reads.constant(array, obj)
             return self.b.const(array, self.src.loc(node), Type("f64", array.ndim))
         if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
             return tuple(self.from_python(o, node) for o in obj)
