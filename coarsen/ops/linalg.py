@@ -307,15 +307,37 @@ def _cross(lw, args, kwargs, node):
 
 
 def _kron(lw, args, kwargs, node):
-    from coarsen.ops.shape import ravel
+    """np.kron of scalars, vectors and matrices (the lower rank gets leading length-1 axes, as
+    NumPy). For matrices, out[i*p + k, j*q + l] = a[i, j] b[k, l]: a with each element
+    repeated into a p x q block, times b tiled m x n times, both built by broadcasting through
+    rank-3 intermediates and reshapes."""
+    from coarsen.ops.shape import atleast, broadcast, ravel, reshape
 
     L.arity(lw, args, kwargs, node, 2, "kron")
-    a, b = (L.array(lw, x, node, "kron") for x in args)
-    if a.type.rank != 1 or b.type.rank != 1:
-        # (m, n) x (p, q) needs a rank-4 intermediate, which the cpu runtime does not cover
-        lw.unsupported("kron() of arrays that are not vectors is not supported", node,
-                       "build the blocks with np.outer and np.concatenate")
-    return ravel(lw, lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node), node)
+    a, b = (L.array(lw, x, node, "kron", min_rank=0) for x in args)
+    if a.type.rank == 0 or b.type.rank == 0:
+        return lw.emit(O.MUL, (a, b), node)
+    if a.type.rank > 2 or b.type.rank > 2:
+        lw.unsupported("kron() of arrays of rank > 2 is not supported", node, "pass vectors or matrices")
+    if a.type.rank == 1 and b.type.rank == 1:
+        return ravel(lw, lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node), node)
+    a, b = atleast(lw, a, 2, node), atleast(lw, b, 2, node)
+    (m, n), (p, q) = L.shape(lw, a, node), L.shape(lw, b, node)
+    mp = lw.emit(O.MUL, (m, p), node)
+
+    def spread(x, rows, k, cols, pattern):   # x (rows, cols) -> broadcast over k, merged
+        dims = {"n:": [rows, k, cols], ":n": [k, rows, cols]}[pattern]
+        pat = [":", "n", ":"] if pattern == "n:" else ["n", ":", ":"]
+        full = broadcast(lw, L.getitem(lw, x, pat, [], node), dims, node)
+        return reshape(lw, full, [lw.emit(O.MUL, (dims[0], dims[1]), node), cols], node)
+
+    # rows: a's row i repeated p times ("n:"), b's rows tiled m times (":n")
+    a_rows = spread(a, m, p, n, "n:")                        # (mp, n)
+    b_rows = spread(b, p, m, q, ":n")                        # (mp, q)
+    # columns: the same on the transposes
+    a_full = lw.emit(O.TRANSPOSE, (spread(lw.emit(O.TRANSPOSE, (a_rows,), node), n, q, mp, "n:"),), node)
+    b_full = lw.emit(O.TRANSPOSE, (spread(lw.emit(O.TRANSPOSE, (b_rows,), node), q, n, mp, ":n"),), node)
+    return lw.emit(O.MUL, (a_full, b_full), node)
 
 
 def _einsum(lw, args, kwargs, node):
@@ -468,6 +490,10 @@ COMPOSITES = [
     Composite("cross", ("numpy.cross",), _cross,
               examples=(("np.cross(x[:3], x[1:4])", ((-3.0, 3.0),), [(4,)]),
                         ("np.cross(x[:, :3], x[:, 1:])", ((-3.0, 3.0),), [(2, 4)]))),
-    Composite("kron", ("numpy.kron",), _kron, examples=(("np.kron(np.ravel(x), np.ravel(x))", ((-3.0, 3.0),)),)),
+    Composite("kron", ("numpy.kron",), _kron,
+              examples=(("np.kron(np.ravel(x), np.ravel(x))", ((-3.0, 3.0),)),
+                        ("np.kron(x, y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3), (3, 1), (1, 2), (0, 2)]),
+                        ("np.kron(x, y[0])", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]),
+                        ("np.kron(x[0], y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]))),
     Composite("einsum", ("numpy.einsum",), _einsum, examples=(("np.einsum('ij,kj->ik', x, x)", ((-3.0, 3.0),)),)),
 ]

@@ -338,24 +338,64 @@ def _roll_axis(lw, x, shift, axis: int, node):
     return concat(lw, [tail, head], axis, node)
 
 
+def index_list(lw, binding, node, name: str):
+    """The indices of np.take/np.delete: a list of index values (constants, or one run-time
+    integer), and whether it was a scalar (NumPy drops the axis then)."""
+    from coarsen.frontend.bindings import Static
+    from coarsen.ir.nodes import Value
+
+    if isinstance(binding, Value) and binding.type.rank == 0 and lw.b.constant_of(binding) is None:
+        if binding.type.dtype != "i64":
+            lw.type_error(f"{name}() indices must be integers, got {binding.type}", node)
+        return [binding], True
+    if isinstance(binding, Value) and binding.type.rank:
+        lw.unsupported(f"{name}() with a run-time array of indices is not supported", node,
+                       "give the indices as a list or tuple of integers known at compile time")
+    value = L.static(lw, binding, node, f"{name}()'s indices")
+    if isinstance(binding, Static) and hasattr(value, "tolist"):
+        value = value.tolist()
+    scalar = not isinstance(value, (tuple, list))
+    items = [value] if scalar else list(value)
+    for v in items:
+        if not isinstance(v, int) or isinstance(v, bool):
+            lw.unsupported(f"{name}() with indices {value!r} is not supported", node,
+                           "give integers, or a flat list/tuple of integers (no nested lists, no masks)")
+    return [lw.b.const(v) for v in items], scalar
+
+
 def _delete(lw, args, kwargs, node):
+    """np.delete(x, indices, axis): the pieces between the deleted positions, concatenated.
+    Negative indices count from the end (known at run time), so the positions are put in
+    order by a small min/max sorting network; a repeated index is deleted once, as NumPy."""
     x, index, axis = L.positional(lw, args, kwargs, node, ["arr", "obj", "axis"], "delete", 2)
     x = lw.as_value(x, node)
     if L.static(lw, axis, node, "axis") is None:
         x, ax = ravel(lw, x, node), 0
     else:
         ax = L.axis_of(lw, axis, x.type.rank, node, "delete")
-    i = lw.as_value(index, node)
-    if i.type.rank or i.type.dtype == "f64":
-        lw.unsupported("delete() of several indices is not supported", node,
-                       "delete one integer index at a time")
+    indices, _ = index_list(lw, index, node, "delete")
+    if len(indices) > 16:
+        lw.unsupported(f"delete() of {len(indices)} indices is not supported (at most 16)", node,
+                       "select what to keep with slices or np.take")
     n = lw.emit(O.SHAPE, (x,), node, {"dim": ax})
-    # a negative index counts from the end, as in NumPy
-    neg = lw.emit(O.LT, (i, lw.b.const(0)), node)
-    i = lw.emit(O.ADD, (i, lw.emit(O.WHERE, (neg, n, lw.b.const(0)), node)), node)
-    before = L.take_along(lw, x, ax, None, i, node)
-    after = L.take_along(lw, x, ax, lw.emit(O.ADD, (i, lw.b.const(1)), node), None, node)
-    return concat(lw, [before, after], ax, node)
+    zero = lw.b.const(0)
+    positions = []
+    for i in indices:   # a negative index counts from the end, as in NumPy
+        neg = lw.emit(O.LT, (i, zero), node)
+        positions.append(lw.emit(O.ADD, (i, lw.emit(O.WHERE, (neg, n, zero), node)), node))
+    for end in range(len(positions) - 1, 0, -1):   # bubble sort: ascending positions
+        for k in range(end):
+            a, b = positions[k], positions[k + 1]
+            positions[k], positions[k + 1] = lw.emit(O.MINIMUM, (a, b), node), lw.emit(O.MAXIMUM, (a, b), node)
+    if not positions:
+        return lw.emit(O.COPY, (x,), node)
+    one = lw.b.const(1)
+    pieces = [L.take_along(lw, x, ax, None, positions[0], node)]
+    for lo, hi in zip(positions, positions[1:]):   # lo + 1 > hi (a repeated index): empty
+        start = lw.emit(O.ADD, (lo, one), node)
+        pieces.append(L.take_along(lw, x, ax, start, lw.emit(O.MAXIMUM, (hi, start), node), node))
+    pieces.append(L.take_along(lw, x, ax, lw.emit(O.ADD, (positions[-1], one), node), None, node))
+    return concat(lw, pieces, ax, node)
 
 
 def _tile(lw, args, kwargs, node):
@@ -392,17 +432,23 @@ def _repeat(lw, args, kwargs, node):
 
 
 def _take(lw, args, kwargs, node):
+    """np.take(x, indices, axis): one index drops the axis; a list of indices known at compile
+    time gathers those positions along it (x[i:i+1] pieces, concatenated)."""
     x, index, axis = L.positional(lw, args, kwargs, node, ["a", "indices", "axis"], "take", 2)
     x = lw.as_value(x, node)
-    i = lw.as_value(index, node)
-    if i.type.rank or i.type.dtype == "f64":
-        lw.unsupported("take() with an array of indices is not supported", node,
-                       "take one integer index, or loop over the indices")
+    indices, scalar = index_list(lw, index, node, "take")
     if L.static(lw, axis, node, "axis") is None:
         x, ax = ravel(lw, x, node), 0
     else:
         ax = L.axis_of(lw, axis, x.type.rank, node, "take")
-    return L.index_along(lw, x, ax, i, node)
+    if scalar:
+        return L.index_along(lw, x, ax, indices[0], node)
+    if not indices:
+        return L.take_along(lw, x, ax, lw.b.const(0), lw.b.const(0), node)
+    picked = [L.index_along(lw, x, ax, i, node) for i in indices]
+    if x.type.rank == 1:   # scalars: a vector of them
+        return lw.emit(O.STACK, [lw.cast_to(p, p.type.with_dtype("f64")) for p in picked], node)
+    return concat(lw, [L.newaxis(lw, p, ax, node) for p in picked], ax, node)
 
 
 def _iota(lw, n, node):
@@ -590,11 +636,20 @@ COMPOSITES = [
               examples=(("np.broadcast_to(x, (2, x.shape[0]))", ((-3.0, 3.0),)),)),
     Composite("flip", ("numpy.flip",), _flip, examples=(("np.flip(x)", ((-3.0, 3.0),)),)),
     Composite("roll", ("numpy.roll",), _roll, examples=(("np.roll(x, 1, axis=0)", ((-3.0, 3.0),)),)),
-    Composite("delete", ("numpy.delete",), _delete, examples=(("np.delete(x, 0, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("delete", ("numpy.delete",), _delete,
+              examples=(("np.delete(x, 0, axis=0)", ((-3.0, 3.0),)),
+                        ("np.delete(x, [0, -1], axis=0)", ((-3.0, 3.0),)),
+                        ("np.delete(x, [2, 0, 2])", ((-3.0, 3.0),)),
+                        ("np.delete(x, (1, -1), axis=-1)", ((-3.0, 3.0),), [(2, 3), (3, 2, 4)]),
+                        ("np.delete(x, [], axis=0)", ((-3.0, 3.0),)))),
     Composite("tile", ("numpy.tile",), _tile, examples=(("np.tile(x, 2)", ((-3.0, 3.0),)),)),
     Composite("repeat", ("numpy.repeat",), _repeat, methods=("repeat",),
               examples=(("np.repeat(x, 2, axis=0)", ((-3.0, 3.0),)),)),
-    Composite("take", ("numpy.take",), _take, examples=(("np.take(x, 0)", ((-3.0, 3.0),)),)),
+    Composite("take", ("numpy.take",), _take,
+              examples=(("np.take(x, 0)", ((-3.0, 3.0),)), ("np.take(x, [2, 0, 2, -1])", ((-3.0, 3.0),)),
+                        ("np.take(x, [1, 0], axis=-1)", ((-3.0, 3.0),), [(2, 3), (3, 2, 2)]),
+                        ("np.take(x, (0,), axis=0)", ((-3.0, 3.0),), [(1, 3), (2,)]),
+                        ("np.take(x, [], axis=0)", ((-3.0, 3.0),), [(3,), (2, 3)]))),
     Composite("diag", ("numpy.diag",), _diag,
               examples=(("np.diag(x)", ((-3.0, 3.0),)), ("np.diag(x, 1)", ((-3.0, 3.0),)),
                         ("np.diag(x, k=-2)", ((-3.0, 3.0),)))),
