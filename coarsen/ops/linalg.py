@@ -341,21 +341,32 @@ def _kron(lw, args, kwargs, node):
 
 
 def _einsum(lw, args, kwargs, node):
-    """Explicit subscripts ('ij,jk->ik'), up to three operands, no repeated index within an
-    operand. Two operands contracting one index form a matmul; otherwise each operand is
-    permuted to a common index order, broadcast, multiplied, and summed over the contracted
-    indices (at most three distinct indices, the ranks the cpu runtime covers)."""
+    """np.einsum with subscripts ('ij,jk,kl->il'; implicit output 'ij,jk' too: the indices
+    that appear once, in alphabetical order), any number of distinct indices, up to three
+    operands, no repeated index within an operand, no '...'.
+
+    Indices only one operand has (and the output not) are summed out first; then the operands
+    are contracted two at a time (first a pair that shares an index, the smaller result
+    first): a pair whose shared indices are all summed
+    is one matmul (each operand permuted and reshaped to a matrix), a pair with a shared index
+    that stays (a batch) a broadcast product summed over the indices nothing later needs (at
+    most three indices, the ranks every target covers)."""
     from coarsen.ops.reductions import reduce
-    from coarsen.ops.shape import permute
 
     if kwargs or len(args) < 2:
         lw.unsupported("einsum() takes a subscripts string and operands (no keywords)", node)
     spec = L.static(lw, args[0], node, "the subscripts")
-    if not isinstance(spec, str) or "->" not in spec or "." in spec:
+    if not isinstance(spec, str) or "." in spec:
         lw.unsupported(f"einsum({spec!r}, ...) is not supported", node,
-                       "spell the output explicitly, as in 'ij,jk->ik' (no '...')")
-    inputs, output = spec.replace(" ", "").split("->")
+                       "spell every index, as in 'ij,jk->ik' (no '...')")
+    spec = spec.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
     terms = inputs.split(",")
+    if not all(c.isalpha() for c in "".join(terms) + output):
+        lw.type_error(f"einsum({spec!r}): subscripts are letters", node)
+    if not arrow:   # implicit mode: the indices that appear once, sorted
+        joined = "".join(terms)
+        output = "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
     operands = [L.array(lw, x, node, "einsum", min_rank=0) for x in args[1:]]
     if len(terms) != len(operands) or len(operands) > 3:
         lw.type_error(f"einsum({spec!r}) with {len(operands)} operands (at most 3, one per term)", node)
@@ -364,47 +375,103 @@ def _einsum(lw, args, kwargs, node):
             lw.type_error(f"einsum term {t!r} for an operand of rank {x.type.rank}", node)
         if len(set(t)) != len(t):
             lw.unsupported(f"einsum term {t!r} repeats an index (a diagonal)", node, "use np.diag or np.trace")
-    letters = sorted(set("".join(terms)))
+    letters = set("".join(terms))
     if any(c not in letters for c in output) or len(set(output)) != len(output):
         lw.type_error(f"einsum output {output!r} names indices the inputs do not have", node)
-    summed = [c for c in letters if c not in output]
-    if len(operands) == 2 and len(summed) == 1 and all(1 <= len(t) <= 2 for t in terms):
-        out = _einsum_matmul(lw, terms, output, summed[0], operands, node)
-        if out is not None:
-            return out
-    order = list(output) + summed
+    items = list(zip(terms, operands))
+    for k, (t, x) in enumerate(items):   # indices only this operand has: summed now
+        others = "".join(u for j, (u, _) in enumerate(items) if j != k) + output
+        for c in [c for c in t if c not in others][::-1]:
+            x = reduce(lw, "SUM", x, t.index(c), False, node)
+            t = t.replace(c, "")
+        items[k] = (t, x)
+    while len(items) > 1:
+        i, j = min(((i, j) for i in range(len(items)) for j in range(i + 1, len(items))),
+                   key=lambda p: _pair_cost(items, p, output))
+        (ta, a), (tb, b) = items[i], items[j]
+        later = "".join(u for k, (u, _) in enumerate(items) if k not in (i, j)) + output
+        items = [items[k] for k in range(len(items)) if k not in (i, j)]
+        items.insert(0, _contract(lw, spec, ta, a, tb, b, later, node))
+    t, x = items[0]
+    return _permute_to(lw, x, t, output, node)
+
+
+def _pair_cost(items, pair, output):
+    """Contract first a pair that shares an index, then the one with the smaller result."""
+    i, j = pair
+    ta, tb = items[i][0], items[j][0]
+    later = "".join(u for k, (u, _) in enumerate(items) if k not in pair) + output
+    result = {c for c in ta + tb if c in later}
+    return (not set(ta) & set(tb), len(result), len(set(ta + tb)), pair)
+
+
+def _permute_to(lw, x, t: str, output: str, node):
+    from coarsen.ops.shape import permute
+
+    if t == output or x.type.rank < 2:
+        return x
+    return permute(lw, x, [t.index(c) for c in output], node)
+
+
+def _matmul_contract(lw, ta, a, tb, b, free_a, free_b, summed, node):
+    """A contraction with no batch index as one matmul: a as (free_a..., summed...) merged to
+    a matrix (or a vector), b as (summed..., free_b...), the product reshaped back."""
+    from coarsen.ops.shape import permute, reshape
+
+    def merged(x, t, first, second):
+        x = permute(lw, x, [t.index(c) for c in first + second], node) if x.type.rank > 1 else x
+        dims = L.shape(lw, x, node)
+        groups = [dims[:len(first)], dims[len(first):]]
+        sizes = []
+        for group in groups:
+            if group:
+                size = group[0]
+                for d in group[1:]:
+                    size = lw.emit(O.MUL, (size, d), node)
+                sizes.append(size)
+        if len(sizes) == x.type.rank:
+            return x, dims
+        return reshape(lw, x, sizes, node), dims
+
+    a2, dims_a = merged(a, ta, free_a, summed)
+    b2, dims_b = merged(b, tb, summed, free_b)
+    out = lw.emit(O.MATMUL, (a2, b2), node)
+    want = dims_a[:len(free_a)] + dims_b[len(summed):]
+    if len(want) > 3:
+        lw.unsupported(f"einsum() with a result of rank {len(want)} is not supported", node,
+                       "at most rank 3")
+    if len(want) == out.type.rank:
+        return out
+    return reshape(lw, out, want, node)
+
+
+def _contract(lw, spec, ta, a, tb, b, later: str, node):
+    """Operands a (indices ta) and b (tb) multiplied and summed over the shared indices that
+    `later` (the output and the operands still to come) does not name: (indices, value)."""
+    from coarsen.ops.reductions import reduce
+    from coarsen.ops.shape import permute
+
+    summed = [c for c in ta if c in tb and c not in later]
+    free_a = [c for c in ta if c not in summed]
+    free_b = [c for c in tb if c not in summed and c not in ta]
+    batch = [c for c in ta if c in tb and c not in summed]
+    if summed and not batch:
+        return "".join(free_a + free_b), _matmul_contract(lw, ta, a, tb, b, free_a, free_b, summed, node)
+    order = free_a + free_b + summed
     if len(order) > 3:
-        lw.unsupported(f"einsum({spec!r}) spans {len(order)} indices; at most 3 are supported", node,
-                       "split it into steps (np.einsum of two operands at a time)")
+        lw.unsupported(f"einsum({spec!r}) needs a product over {len(order)} indices "
+                       f"({''.join(order)}); at most 3 are supported", node,
+                       "split it into steps of at most three indices each (a batched matmul: loop over the batch)")
     product = None
-    for t, x in zip(terms, operands):
+    for t, x in ((ta, a), (tb, b)):
         present = sorted(t, key=order.index)
         x = permute(lw, x, [t.index(c) for c in present], node) if x.type.rank > 1 else x
         pattern = [":" if c in t else "n" for c in order]
-        x = L.getitem(lw, x, pattern, [], node) if "n" in pattern else x
+        x = L.getitem(lw, x, pattern, [], node) if "n" in pattern and x.type.rank else x
         product = x if product is None else lw.emit(O.MUL, (product, x), node)
-    for axis in range(len(order) - 1, len(output) - 1, -1):
+    for axis in range(len(order) - 1, len(order) - len(summed) - 1, -1):
         product = reduce(lw, "SUM", product, axis, False, node)
-    return product
-
-
-def _einsum_matmul(lw, terms, output, k, operands, node):
-    from coarsen.ops.shape import permute
-
-    (ta, tb), (a, b) = terms, operands
-    if k not in ta or k not in tb:
-        return None
-    if len(ta) == 2:   # a's contracted index last
-        a = permute(lw, a, [ta.index(c) for c in ta if c != k] + [ta.index(k)], node)
-    if len(tb) == 2:   # b's contracted index first
-        b = permute(lw, b, [tb.index(k)] + [tb.index(c) for c in tb if c != k], node)
-    free = [c for c in ta if c != k] + [c for c in tb if c != k]
-    if sorted(free) != sorted(output) or len(set(free)) != len(free):
-        return None
-    out = lw.emit(O.MATMUL, (a, b), node)
-    if free != list(output):
-        out = lw.emit(O.TRANSPOSE, (out,), node)
-    return out
+    return "".join(free_a + free_b), product
 
 
 def _dot(lw, args, kwargs, node):
@@ -495,5 +562,15 @@ COMPOSITES = [
                         ("np.kron(x, y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3), (3, 1), (1, 2), (0, 2)]),
                         ("np.kron(x, y[0])", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]),
                         ("np.kron(x[0], y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]))),
-    Composite("einsum", ("numpy.einsum",), _einsum, examples=(("np.einsum('ij,kj->ik', x, x)", ((-3.0, 3.0),)),)),
+    Composite("einsum", ("numpy.einsum",), _einsum,
+              examples=(("np.einsum('ij,kj->ik', x, x)", ((-3.0, 3.0),)),
+                        ("np.einsum('ij,jk,kl->il', x, y.T, x)", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.einsum('ij,jk,kl', x, y.T, x)", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.einsum('ij,ij,ij->j', x, y, x)", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.einsum('ab,cd,bd->ac', x, y, x.T @ y)", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.einsum('ij,j', x, y[0])", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.einsum('ij->', x)", ((-3.0, 3.0),)),
+                        ("np.einsum('ji', x)", ((-3.0, 3.0),)),
+                        ("np.einsum('ijk,kl->lij', x, y[0])", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]),
+                        ("np.einsum('i,i,i->', x[0], y[0], x[0])", ((-3.0, 3.0), (-3.0, 3.0))))),
 ]

@@ -150,6 +150,23 @@ def _std(lw, args, kwargs, node):
     return _var(lw, args, kwargs, node, std=True)
 
 
+def _any_all(name: str):
+    """np.any / np.all (and the methods): counts of nonzero / zero elements, compared with 0
+    (no max/min, so an empty array gives NumPy's False / True); a bool result, never active."""
+    def lower(lw, args, kwargs, node):
+        x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name, min_rank=0)
+        if not x.type.rank:
+            zero = lw.b.const(False if x.type.dtype == "bool" else 0)
+            hit = lw.emit(O.NE if name == "any" else O.EQ, (x, zero), node)
+            return hit if name == "any" else lw.emit(O.NOT, (hit,), node)
+        axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, name)
+        zero = lw.b.const(False) if x.type.dtype == "bool" else lw.b.const(0.0 if x.type.dtype == "f64" else 0)
+        hits = lw.emit(O.NE if name == "any" else O.EQ, (x, zero), node)
+        count = reduce(lw, "SUM", lw.cast_to(hits, hits.type.with_dtype("f64")), axis, keep, node)
+        return lw.emit(O.GT if name == "any" else O.EQ, (count, lw.b.const(0.0)), node)
+    return lower
+
+
 def finite_max(lw, x, axis, node):
     """max(x) over axis (kept), 0 where that is not finite: subtracted before exp, it keeps
     exp from overflowing, and an all -inf slice gives log(0) = -inf, not nan."""
@@ -405,13 +422,18 @@ COMPOSITES = [
               examples=(("np.cumprod(x, axis=0)", ((-2.0, 2.0),)),)),
     Composite("diff", ("numpy.diff",), _diff, examples=(("np.diff(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("var", ("numpy.var",), _var, methods=("var",), examples=(("np.var(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("any", ("numpy.any",), _any_all("any"), methods=("any",),
+              examples=(("x * np.any(x > 0.5, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("all", ("numpy.all",), _any_all("all"), methods=("all",),
+              examples=(("x * np.all(x > -2.5, axis=0)", ((-3.0, 3.0),)),)),
     Composite("std", ("numpy.std",), _std, methods=("std",),
               examples=(("np.std(x, axis=0, ddof=1)", ((-3.0, 3.0),)),)),
     Composite("logsumexp", ("scipy.special.logsumexp",), _logsumexp,
               examples=(("logsumexp(x, axis=0)", ((-3.0, 3.0),)),
                         ("logsumexp(x, axis=0, b=y)", ((-3.0, 3.0), (0.1, 2.0))),
                         ("logsumexp(x, b=y, keepdims=True)", ((-3.0, 3.0), (0.1, 2.0))),
-                        ("logsumexp(x, 0, y * (y > 1.0), True)", ((-3.0, 3.0), (0.1, 2.0))),
+                        ("logsumexp(x, 0, np.concatenate((y[:1], y[1:] * (y[1:] > 1.0))), True)",
+                         ((-3.0, 3.0), (0.1, 2.0))),
                         ("logsumexp(x, b=y - 1.0, return_sign=True)[0]", ((-3.0, 3.0), (0.1, 2.0))))),
     Composite("softmax", ("scipy.special.softmax",), _softmax(False),
               examples=(("softmax(x, axis=0)", ((-3.0, 3.0),)),)),
