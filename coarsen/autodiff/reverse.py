@@ -497,6 +497,8 @@ class Reverse:
         self.resolve_shapes(backward)
         roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
+        # run-time checks (a user's `raise`) run wherever they stand, needed or not
+        roots |= {i.result.id for i in _walk(self.fn.body) if i.op is Op.CHECK}
         # a while loop whose backward pops its trip count must run forward (and count) even
         # when the backward reads none of its values
         roots |= {i.regions[0].yields[0].id for i in _walk(self.fn.body) if id(i) in self.counts}

@@ -284,6 +284,12 @@ class ForwardEmitter:
             self.for_(instr, code)
         elif op is Op.WHILE:
             self.while_(instr, code)
+        elif op is Op.CHECK:   # the user's `raise` under a run-time condition (frontend.exceptions)
+            cond = prog.src(instr.args[0])
+            exc, args = instr.attrs["exc"], ", ".join(repr(a) for a in instr.attrs["args"])
+            code.line(f"if {cond}:")
+            code.line(f"    raise {exc.__name__}({args})")
+            code.line(f"{prog.name(instr.result)} = {cond}")
         elif op is Op.SETITEM:
             x, *rest = instr.args
             *idx, v = rest

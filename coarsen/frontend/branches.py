@@ -105,8 +105,8 @@ class BranchLowering:
         return map_leaves(a, plan)
 
     def _emit_if(self, cond, block_t, block_e, pairs, node) -> list[Value]:
-        if not pairs:   # no results: every op is pure, so the whole IF is dead
-            return []
+        if not pairs and not any(i.op is Op.CHECK for block in (block_t, block_e) for i in walk_instrs(block)):
+            return []   # no results: every op is pure but a run-time check, so the whole IF is dead
         yields_t, yields_e = [], []
         for block, side, out in ((block_t, 0, yields_t), (block_e, 1, yields_e)):
             with self.b.reopen(block):
@@ -156,3 +156,11 @@ class _Slot:
     def __init__(self, id: int, name: str) -> None:
         self.id = id
         self.name = name
+
+
+def walk_instrs(instrs):
+    """The instructions of a block, nested regions included."""
+    for instr in instrs:
+        yield instr
+        for sub in instr.regions:
+            yield from walk_instrs(sub.instrs)

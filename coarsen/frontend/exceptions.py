@@ -3,7 +3,11 @@
 - `raise E(msg)` reached unconditionally (in the function's top-level block, or on a branch
   whose condition is known when tracing) is raised when tracing: the user's exception class
   and message, with the user's file:line added as a note. A `raise` under a condition known
-  only when running would need a run-time check the IR does not have yet: refused.
+  only when running (`if np.any(x < 0): raise ValueError("...")`, in a loop, in a function
+  inlined under a branch) becomes a run-time check where it stands (`Op.CHECK`, which every
+  pass keeps and every target emits as `if ...: raise E(...)`): the same exception class with
+  the same message. Its class must be a builtin exception (compiled code names it) and its
+  arguments constants known when tracing (f-strings of such too); the rest of its block is dead.
 - `try: body except E: handler` lowers the body on trial. If the body fails when tracing with
   an error plain Python would also raise at that point (`PythonFailure`: a missing attribute or
   dict key, a `raise` reached when tracing) and a handler catches that class, the body's
@@ -21,6 +25,7 @@ import numpy as np
 
 from coarsen.errors import UnsupportedError
 from coarsen.frontend.bindings import Static
+from coarsen.ir.nodes import Op
 
 # what compiled code may raise while running (bounds checks, reshape sizes, integer division,
 # linear algebra): a handler that catches one of these cannot be decided when tracing
@@ -79,11 +84,66 @@ def _message_part(lw, node: ast.expr) -> Any:
     return constant if constant is not None else ast.unparse(node)
 
 
+def _constant_part(lw, node: ast.expr) -> Any:
+    """An exception argument of a run-time check: a constant known when tracing, or refused
+    (compiled code raises with constant arguments)."""
+    from coarsen.frontend.bindings import Static
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool)):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                parts.append(str(v.value))
+                continue
+            value = _constant_part(lw, v.value)
+            conv = {-1: None, 115: str, 114: repr, 97: ascii}[v.conversion]
+            spec = _constant_part(lw, v.format_spec) if v.format_spec is not None else ""
+            parts.append(format(conv(value) if conv else value, spec))
+        return "".join(parts)
+    try:
+        binding = lw.expr(node)
+    except UnsupportedError:
+        binding = None
+    if isinstance(binding, Static) and isinstance(binding.obj, (str, int, float, bool)):
+        return binding.obj
+    constant = lw.constant_of(binding)
+    if constant is not None and not isinstance(constant, np.ndarray):
+        return constant
+    lw.unsupported(f"`{ast.unparse(node)}` in a `raise` under a run-time condition: its value is known only "
+                   "when running, and compiled code raises with constant arguments", node,
+                   "use a constant message (values known when tracing may be formatted in)")
+
+
+def lower_runtime_raise(lw, stmt: ast.Raise) -> None:
+    """`raise E(...)` reached only under a run-time condition: a CHECK where it stands."""
+    import builtins
+    node = stmt.exc
+    if node is None:
+        lw.unsupported("a bare `raise` is not supported", stmt, "raise an exception instance")
+    call = node if isinstance(node, ast.Call) else None
+    callee = lw.expr(call.func if call else node)
+    cls = callee.obj if isinstance(callee, Static) else None
+    if call is not None and call.keywords:
+        lw.unsupported("keyword arguments of an exception are not supported", node)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        lw.unsupported(f"`raise {ast.unparse(node)}`: not an exception class known when tracing", node)
+    if getattr(builtins, cls.__name__, None) is not cls:
+        lw.unsupported(f"`raise {cls.__name__}` under a condition known only when running: compiled code "
+                       "raises builtin exception classes only", stmt,
+                       "raise a builtin exception (ValueError, TypeError, ...), or check outside")
+    args = tuple(_constant_part(lw, a) for a in (call.args if call else ()))
+    for a in (call.args if call else ()):
+        if isinstance(a, ast.Starred):
+            lw.unsupported("*args in a raise are not supported", a)
+    loc = lw.src.loc(stmt)
+    lw.b.emit(Op.CHECK, (lw.b.const(True),), {"exc": cls, "args": args}, loc)
+    lw.ctx.runtime_raises.append(cls)
+
+
 def lower_raise(lw, stmt: ast.Raise) -> None:
     if _in_nested_region(lw):
-        lw.unsupported("`raise` under a condition known only when running is not supported yet", stmt,
-                       "validate the arguments before calling the compiled function, or make the "
-                       "condition depend only on shapes, ranks and Python values")
+        return lower_runtime_raise(lw, stmt)
     exc = _exception(lw, stmt.exc)
     loc = lw.src.loc(stmt)
     exc.add_note(f"raised when tracing, at {loc}")
@@ -119,8 +179,14 @@ def lower_try(lw, stmt: ast.Try) -> None:
         handlers.append((classes, h))
     depth, length = len(lw.b._blocks), len(lw.b.current)
     env = dict(lw.env)
+    raises = len(lw.ctx.runtime_raises)
     try:
         lw.lower_body(stmt.body)
+        for cls in lw.ctx.runtime_raises[raises:]:   # a run-time check in the body a handler catches
+            if any(issubclass(cls, classes) for classes, _ in handlers):
+                lw.unsupported(f"try/except around a `raise {cls.__name__}` under a condition known only when "
+                               "running: whether the handler runs is not decided when tracing", stmt,
+                               "compute the handler's result with if/else on the same condition")
     except PythonFailure as failure:
         for classes, h in handlers:
             if isinstance(failure.python, classes):

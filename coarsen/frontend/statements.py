@@ -72,6 +72,7 @@ class TraceContext:
     draws: list = field(default_factory=list)
     generator_classes: list = field(default_factory=list)
     param_index: dict = field(default_factory=dict)
+    runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
 
 
 class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):
@@ -107,6 +108,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
     def lower_body(self, stmts: list[ast.stmt]) -> None:
         for k, stmt in enumerate(stmts):
             self.lower_stmt(stmt)
+            if isinstance(stmt, ast.Raise):   # a run-time check (else it raised when tracing):
+                return                        # the rest of the block never runs
             exiting = self.exit_condition()
             if exiting is True:
                 return   # the rest is dead code

@@ -64,6 +64,13 @@ def _shape(instr, x):
     return int(np.shape(x)[instr.attrs["dim"]])
 
 
+@_rule(Op.CHECK)
+def _check(instr, cond):
+    if cond:
+        raise instr.attrs["exc"](*instr.attrs["args"])
+    return False
+
+
 def build_index(pattern, values) -> tuple:
     """The NumPy index tuple for an index pattern and its runtime values."""
     values = list(values)

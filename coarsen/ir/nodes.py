@@ -35,6 +35,11 @@ _CORE_OPS = [
     # -- a closed-form phi-calculus term produced by a pass (e.g. a loop's closed form);
     #    attrs: expr (SymPy), symbols (one SymPy Symbol per argument)
     ("EXPR", "expr"),
+    # -- a run-time check (#22: `raise` under a condition known only when running): raises
+    #    attrs["exc"](*attrs["args"]) (a builtin exception class, constant arguments) when its
+    #    bool argument holds; its bool result is its argument. Every pass keeps it, and the
+    #    emitters run it wherever it stands (its result is a root of the needed forward work)
+    ("CHECK", "check"),
     # -- structured control flow
     ("IF", "if"), ("FOR", "for"), ("WHILE", "while"),
 ]

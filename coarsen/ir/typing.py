@@ -62,6 +62,10 @@ def infer(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
         return spec.type_rule(types, attrs)
     if op is Op.SHAPE:
         return I64
+    if op is Op.CHECK:
+        if types[0] != BOOL:
+            raise TypeRuleError(f"a check takes a bool scalar, not {types[0]}")
+        return BOOL
     if op is Op.GETITEM:
         rank = index_rank(attrs["index"], types[0].rank)
         return Type(types[0].dtype if rank else ("f64" if types[0].dtype == "f64" else types[0].dtype), rank)

@@ -32,6 +32,7 @@ CORE = {
     "getitem": "indexing: frontend expressions, reverse mode's scatter-add adjoint",
     "setitem": "element writes (value semantics): frontend statements, forward/reverse emitters",
     "expr": "closed-form phi-calculus terms made by passes.closed_forms",
+    "check": "run-time raise checks (frontend.exceptions): kept by every pass, emitted as if/raise",
     "if": "structured control flow", "for": "structured control flow",
     "while": "structured control flow",
 }

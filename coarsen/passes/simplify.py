@@ -4,7 +4,8 @@ Pre: a verified Function. Post: a verified Function computing the same outputs, 
 - an IF result yielding the same value on both sides is that value; one yielding (True, False)
   is the condition, (False, True) its negation;
 - an instruction none of whose results is used (and any region-holding op with no used
-  result) is removed: every op is pure.
+  result) is removed: every op is pure but CHECK (a `raise` run when its condition holds),
+  which stays with the regions that hold it.
 """
 from __future__ import annotations
 
@@ -52,10 +53,15 @@ def _used(region: Region, used: set[int]) -> None:
     used.update(y.id for y in region.yields)
 
 
+def _checks(instr: Instr) -> bool:
+    """A run-time check (`Op.CHECK`, which raises), or a region op holding one: never dead."""
+    return instr.op is Op.CHECK or any(_checks(i) for sub in instr.regions for i in sub.instrs)
+
+
 def _dce(region: Region, used: set[int]) -> Region:
     instrs = []
     for instr in region.instrs:
-        if not any(r.id in used for r in instr.results):
+        if not any(r.id in used for r in instr.results) and not _checks(instr):
             continue
         if instr.regions:
             instr = replace(instr, regions=tuple(_dce(r, used) for r in instr.regions))

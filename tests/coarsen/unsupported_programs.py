@@ -317,7 +317,7 @@ def match_stmt(x):
 
 def raise_stmt(x):
     if x < 0.0:
-        raise ValueError("negative")  # error here
+        raise ValueError(f"negative: {x}")  # error here
     return x
 
 
