@@ -40,6 +40,7 @@ import torch
 
 from hyperopt import optimizers as _neutral
 from hyperopt.domains import Domain, check_value, to_coordinate, to_value
+from hyperopt.fast import FastFlat, fast_ok
 from hyperopt.flat import flat_tower_ok, flatten, unflatten
 from hyperopt.tower import (LevelState, NonFiniteError, TowerState, build_tower,
                             hyperparameter_values, init_state, level_ops, tower_step)
@@ -162,10 +163,13 @@ class _TowerOptimizer(torch.optim.Optimizer):
         self._tower = build_tower(self.spec, self._shapes, names)
         # The flat layout (flat.py): level 0 runs once on all parameters concatenated.
         self._flat_tower = None
+        self._fast: FastFlat | None = None  # the fast step (fast.py), while the layout is flat
         if (len(self._params) > 1 and flat_tower_ok(self._tower)
                 and len({(p.dtype, p.device) for p in self._params}) == 1):
             self._flat_tower = build_tower(self.spec, [(sum(p.numel() for p in self._params),)],
                                            ["*"])
+            if fast_ok(self._flat_tower, TORCH_OPS):
+                self._fast = FastFlat(self._flat_tower, self._params, TORCH_OPS)
         with torch.no_grad():
             self._tower_state = init_state(self._tower, [p.detach() for p in self._params],
                                            TORCH_OPS)
@@ -186,14 +190,44 @@ class _TowerOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     @property
+    def _tower_state(self) -> TowerState:
+        """The whole state (with the fast step, made from its mutable form on demand)."""
+        if self._fast_live():
+            return self._fast.materialize()  # type: ignore[union-attr]
+        return self._ts
+
+    @_tower_state.setter
+    def _tower_state(self, state: TowerState) -> None:
+        fast = self.__dict__.get("_fast")
+        if fast is not None and state.tower is self._flat_tower:
+            fast.load(state)
+            self._ts = None
+        else:
+            self._ts = state
+
+    def _fast_live(self) -> bool:
+        return self.__dict__.get("_ts") is None and self.__dict__.get("_fast") is not None
+
+    def _values_state(self) -> TowerState:
+        """The state for reading values and hypergradients (level 0's tangents not needed)."""
+        if self._fast_live():
+            return self._fast.materialize(tangents=False)  # type: ignore[union-attr]
+        return self._ts
+
+    def _level0_coords(self) -> tuple[Any, tuple[Any, ...]]:
+        if self._fast_live():
+            return self._flat_tower, self._fast.coords0  # type: ignore[union-attr]
+        return self._ts.tower, self._ts.levels[0].coords
+
+    @property
     def skipped(self) -> int:
         """Steps refused because of NaN/inf (``on_nonfinite="skip"``)."""
-        return self._tower_state.skipped
+        return self._fast.skipped if self._fast_live() else self._ts.skipped  # type: ignore
 
     @property
     def steps(self) -> int:
         """Steps applied."""
-        return self._tower_state.step
+        return self._fast.step_count if self._fast_live() else self._ts.step  # type: ignore
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Update the parameters from their ``.grad`` (and every level of the tower)."""
@@ -202,6 +236,15 @@ class _TowerOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         with torch.no_grad():
+            if self._fast_live():
+                grads = [p.grad for p in self._params]
+                if not any(g is None or g.is_sparse for g in grads):
+                    self._lr.take_writes()  # a scheduler (or the user) set group["lr"]
+                    value = None if loss is None else float(
+                        loss.detach() if isinstance(loss, torch.Tensor) else loss)
+                    if self._fast.step(grads, value):  # type: ignore[union-attr]
+                        self._lr.publish()
+                        return loss
             grads = []
             for p in self._params:
                 g = p.grad
@@ -231,7 +274,7 @@ class _TowerOptimizer(torch.optim.Optimizer):
         return loss
 
     def _is_flat(self) -> bool:
-        return self._tower_state.tower is self._flat_tower
+        return self._fast_live() or self._ts.tower is self._flat_tower
 
     def _to_per_tensor(self) -> None:
         self._tower_state = unflatten(self._tower_state, self._tower, self._shapes)
@@ -257,11 +300,11 @@ class _TowerOptimizer(torch.optim.Optimizer):
 
     def hyperparameters(self) -> list[dict[str, Any]]:
         """Current values, one dict per level, bottom first (per-parameter ones by name)."""
-        return hyperparameter_values(self._tower_state, TORCH_OPS)
+        return hyperparameter_values(self._values_state(), TORCH_OPS)
 
     def hypergradients(self) -> list[dict[str, Any]]:
         """dL/d(value) of each level's learned hyperparameters at the latest step."""
-        ts, out = self._tower_state, []
+        ts, out = self._values_state(), []
         for level, ls in zip(ts.tower.levels, ts.levels):
             if not level.layout:
                 break
@@ -430,12 +473,11 @@ class _LearnedLR:
             g.learned_lr, g.index = self, i
 
     def _value(self, src: int | str) -> float:
-        ts = self.opt._tower_state
+        tower, coords = self.opt._level0_coords()
         if src == "const":
-            return ts.tower.levels[0].spec.initial["alpha"]
-        h = ts.tower.levels[0].layout[src]
-        return float(to_value(h.domain, ts.levels[0].coords[src], level_ops(ts.tower, 1,
-                                                                            TORCH_OPS)))
+            return tower.levels[0].spec.initial["alpha"]
+        h = tower.levels[0].layout[src]
+        return float(to_value(h.domain, coords[src], level_ops(tower, 1, TORCH_OPS)))
 
     def publish(self) -> None:
         for i, (g, src) in enumerate(zip(self.opt.param_groups, self.sources)):

@@ -191,10 +191,19 @@ def hyperparameter_values(state: TowerState, ops: Any) -> list[dict[str, Any]]:
 def hypergradients(tower: Tower, state: TowerState, grads: Sequence[Array | None],
                    ops: Any, lops: list[Any] | None = None) -> list[tuple[Array, ...]]:
     """dL/d(value) of each level's learned hyperparameters through the last update only."""
-    out, cot = [], grads
     if lops is None:
         lops = [level_ops(tower, j, ops) for j in range(len(tower.levels) + 1)]
-    for j, (level, ls) in enumerate(zip(tower.levels, state.levels)):
+    return chain_hypergradients(tower, state.levels, grads, lops, 0)
+
+
+def chain_hypergradients(tower: Tower, levels: Sequence[LevelState], cot: Sequence[Any],
+                         lops: list[Any], start: int, out: list[Any] | None = None
+                         ) -> list[tuple[Array, ...]]:
+    """``hypergradients`` from level ``start`` up, ``cot`` being dL/d(level start's targets);
+    appended to ``out`` (the torch fast path computes level 0's itself, fast.py)."""
+    out = [] if out is None else out
+    for j in range(start, len(tower.levels)):
+        level, ls = tower.levels[j], levels[j]
         if not level.layout or ls.tangents is None:
             break
         mine, up = lops[j], lops[j + 1]
@@ -223,16 +232,17 @@ def _first_bad(arrays: Sequence[Array | None], names: Sequence[str], ops: Any) -
     return None
 
 
-def _update_levels(tower: Tower, state: TowerState, leaves: Sequence[Array],
+def _update_levels(tower: Tower, levels: Sequence[LevelState], leaves: Sequence[Array],
                    grads: Sequence[Array | None], hgs: list[tuple[Array, ...]], lops: list[Any],
                    new_coords: list[Any], parts: list[Any],
-                   perturb: tuple[int, int, float] | None) -> list[Array]:
+                   perturb: tuple[int, int, float] | None, stop: int = 0) -> list[Array]:
     """The updates of ``tower_step``, top-down; fills ``new_coords`` and ``parts`` (per level:
-    slots, tangents, hypergradient, update count) and returns the new leaves."""
+    slots, tangents, hypergradient, update count) and returns the new leaves.  ``stop=1``
+    leaves level 0 to the caller (the torch fast path, fast.py)."""
     new_leaves = list(leaves)
     n, ops = len(tower.levels), lops[0]  # level 0 runs on the backend's namespace
-    for j in range(n - 1, -1, -1):
-        level, ls = tower.levels[j], state.levels[j]
+    for j in range(n - 1, stop - 1, -1):
+        level, ls = tower.levels[j], levels[j]
         if j == 0:
             targets, xs = list(leaves), grads
         elif j - 1 < len(hgs):
@@ -317,8 +327,8 @@ def tower_step(state: TowerState, leaves: Sequence[Array], grads: Sequence[Array
     parts: list[tuple[Any, Any, Any, int]] = [None] * n  # type: ignore[list-item]
     new_leaves = list(leaves)
     try:
-        new_leaves = _update_levels(tower, state, leaves, grads, hgs, lops, new_coords, parts,
-                                    perturb)
+        new_leaves = _update_levels(tower, state.levels, leaves, grads, hgs, lops, new_coords,
+                                    parts, perturb)
     except ZeroDivisionError:  # scalar levels (Python floats): NumPy would have made inf/nan
         return refuse("division by zero in the update of a hyperparameter level")
     for j in range(n - 1):  # the top level has no learned hyperparameters

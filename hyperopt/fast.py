@@ -1,0 +1,213 @@
+"""The torch backend's fast step for the flat layout: the generic engine's numbers, less work.
+
+Why: a tower step on a PyTorch model should cost little more than torch.optim's own step
+(issue 18).  The generic engine (tower.py) is functional: every step it concatenates the
+parameters, builds new arrays for the parameters, the deltas and the tangents, copies the
+parameters back and rebuilds the state's dataclasses.  For the flat layout (flat.py: one step
+size shared by every tensor, so every level above 0 is scalar) this module does the same step
+with fewer passes over the parameters and less Python:
+- the parameters are updated in place (``torch._foreach_add_`` of views of the flat delta): no
+  concatenation of the parameters (unless weight decay reads them), no copy back;
+- SGD without momentum (the paper's towers) keeps level 0's step-size tangent as the (decayed)
+  gradient itself with its sign folded into the hypergradient, ``dL/dalpha = -<g_t, g_{t-1}>``
+  (the paper's closed form): one dot product, no negated copy; the negation is made only when
+  someone reads the state (``materialize``);
+- the finiteness checks are one fused reduction: ``sum ||p|| + ||delta||`` finite and far from
+  overflow proves every new parameter finite before anything is written (hypergradients and
+  the scalar levels' values are Python floats, checked with ``math.isfinite``);
+- the state is mutable and turned into a ``TowerState`` only on demand (checkpoints,
+  ``hyperparameters()``, a fallback to the generic engine).
+
+Input: the flat tower, the parameters (one dtype and device) and a flat ``TowerState``; per
+step the gradients (none missing) and the closure's loss.  Output: the parameters updated in
+place, the state advanced; or ``False`` with nothing changed.
+
+Invariants:
+- Same numbers: every value is computed by the same operations in the same order as the
+  generic engine on the flat layout (tower.py's own functions run the scalar levels; level 0
+  calls the same rule, or for plain SGD the same two expressions), so trajectories are bitwise
+  identical (tests/hyperopt/test_hyperopt_fast.py compares them step by step).
+- Anything unusual -- a non-finite loss, hypergradient or value, a division by zero, a delta
+  of another dtype, parameters so large the bound cannot exclude overflow -- makes ``step``
+  return False before anything is written; the caller then runs the generic engine, which
+  refuses or applies the step exactly as it always did.
+- Level 0's rule reads the parameters only for weight decay (rules.py's ``_decayed``): they
+  are concatenated only then.  ``FAST_RULES`` lists the rules known to honour that.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+
+from hyperopt import rules
+from hyperopt.arrays import SCALAR_OPS
+from hyperopt.tower import (LevelState, Tower, TowerState, _update_levels,
+                            chain_hypergradients, level_ops, level_values)
+
+_flatten = torch._utils._flatten_dense_tensors  # cat of flattened views, in C++
+_unflatten = torch._utils._unflatten_dense_tensors  # views of a flat tensor shaped like a list
+
+# Level-0 rules whose only use of the leaf is weight decay.
+FAST_RULES = (rules.sgd_update, rules.adam_update, rules.adagrad_update, rules.rmsprop_update)
+
+
+def fast_ok(tower: Tower, ops: Any) -> bool:
+    """Whether ``FastFlat`` can run this (flat) tower."""
+    spec = tower.levels[0].spec
+    n = len(tower.levels)
+    return (len(tower.levels[0].target_names) == 1
+            and all(h.leaf is None and h.shape == () for h in tower.levels[0].layout)
+            and getattr(type(spec), "_update_fn", None) in FAST_RULES
+            and type(spec).update_rule is _base_update_rule()
+            and all(level_ops(tower, j, ops) is SCALAR_OPS for j in range(1, n + 1)))
+
+
+def _base_update_rule() -> Any:
+    from hyperopt.optimizers import Optimizer
+    return Optimizer.update_rule
+
+
+class FastFlat:
+    """A flat tower's state, kept mutable, and its fast step (see the module docstring)."""
+
+    def __init__(self, tower: Tower, params: Sequence[torch.Tensor], ops: Any) -> None:
+        self.tower, self.params, self.ops = tower, list(params), ops
+        n = len(tower.levels)
+        self.lops = [level_ops(tower, j, ops) for j in range(n + 1)]
+        level0 = tower.levels[0]
+        self.plain_sgd = (type(level0.spec)._update_fn is rules.sgd_update
+                          and not level0.const["has_momentum"])
+        self.weight_decay = bool(level0.const.get("weight_decay", 0.0))
+        self.dtype = self.params[0].dtype
+        # new parameters are finite if sum ||p|| + ||delta|| stays below this (with a factor
+        # 2 of slack for the rounding of the norms themselves)
+        self.limit = 0.5 * torch.finfo(self.dtype).max
+        self._cache: TowerState | None = None
+        self.fast_steps = 0  # steps this path applied (the rest went to the generic engine)
+
+    # --- state ------------------------------------------------------------------------------
+    def load(self, state: TowerState) -> None:
+        """Take ``state`` (a flat TowerState of this tower) as the current state."""
+        assert state.tower is self.tower
+        l0 = state.levels[0]
+        self.coords0 = tuple(l0.coords)
+        (self.slots0,) = l0.slots
+        self.tan0: list[Any] | None = (None if l0.tangents is None
+                                       else [row[0] for row in l0.tangents])
+        self.neg0 = [False] * len(self.tan0 or ())  # True: the stored array is -tangent
+        self.hg0, self.updates0 = l0.hypergrad, l0.updates
+        self.upper = tuple(state.levels[1:])
+        self.step_count, self.skipped = state.step, state.skipped
+        self._cache = state
+
+    def materialize(self, tangents: bool = True) -> TowerState:
+        """The current state as a TowerState (level 0's tangents left out if not wanted:
+        values and hypergradients do not need them, and making them may cost a pass)."""
+        if self._cache is not None:
+            return self._cache
+        tans = None
+        if self.tan0 is not None and tangents:
+            for k, neg in enumerate(self.neg0):
+                if neg:  # -(-x) is x exactly: the dot products stay the same numbers
+                    self.tan0[k], self.neg0[k] = torch.neg(self.tan0[k]), False
+            tans = tuple((t,) for t in self.tan0)
+        l0 = LevelState(self.coords0, (self.slots0,), tans, self.hg0, self.updates0)
+        state = TowerState(self.tower, (l0, *self.upper), self.step_count, self.skipped)
+        if tangents or self.tan0 is None:
+            self._cache = state
+        return state
+
+    # --- the step ----------------------------------------------------------------------------
+    def step(self, grads: Sequence[torch.Tensor], loss: float | None) -> bool:
+        """One step from ``grads`` (every parameter has one); False: nothing was done, run the
+        generic engine instead."""
+        if loss is not None and not math.isfinite(loss):
+            return False
+        tower, lops, ops, params = self.tower, self.lops, self.ops, self.params
+        level0 = tower.levels[0]
+        want_flat = bool(level0.layout) or not self.plain_sgd or self.weight_decay
+        flat_g = _flatten(grads) if want_flat else None
+        if grads[0].dtype != self.dtype or (flat_g is not None and flat_g.dtype != self.dtype):
+            return False
+        # 1. hypergradients: level 0's dot products here, the scalar chain in tower.py
+        hgs: list[tuple[Any, ...]] = []
+        if level0.layout and self.tan0 is not None:
+            up = lops[1]
+            hg0 = []
+            for t, neg, coord in zip(self.tan0, self.neg0, self.coords0):
+                if t is None:
+                    hg0.append(up.full_like(coord, 0.0))
+                    continue
+                v = up.adopt(ops.vdot(flat_g, t))
+                hg0.append(-v if neg else v)
+            hgs.append(tuple(hg0))
+            chain_hypergradients(tower, (None, *self.upper), hgs[0], lops, 1, hgs)
+        for hg in hgs:
+            if not all(map(math.isfinite, hg)):
+                return False
+        # 2. the scalar levels, top-down (tower.py's code)
+        n = len(tower.levels)
+        new_coords: list[Any] = [self.coords0, *(ls.coords for ls in self.upper)]
+        parts: list[Any] = [None] * n
+        try:
+            _update_levels(tower, (None, *self.upper), (), (), hgs, lops, new_coords, parts,
+                           None, stop=1)
+        except ZeroDivisionError:
+            return False
+        for j in range(n - 1):
+            if not all(map(math.isfinite, new_coords[j])):
+                return False
+        # 3. level 0 on the flat gradient
+        values = level_values(tower, 0, new_coords[0], 1, ops, None, lops)[0]
+        const, want = level0.const, level0.learned
+        neg = False
+        if self.plain_sgd and not self.weight_decay:
+            # rules.sgd_update without momentum: delta = -alpha * g, elementwise, so per tensor
+            # (no flat delta to split); the tangent -g is kept as g (``neg``).
+            alpha = values["alpha"]
+            deltas = torch._foreach_mul(grads, -alpha)
+            slots: dict[str, Any] = {}
+            tans = {"alpha": flat_g} if "alpha" in want else {}
+            neg = True
+            # |delta_i| <= |alpha| |g_i| (1 + 2^-24): bounded by |alpha| ||g||, with slack
+            gnorm = (float(flat_g.norm()) if flat_g is not None
+                     else sum(map(float, torch._foreach_norm(grads))))
+            dnorm = abs(alpha) * gnorm * 1.01
+        else:
+            flat_p = _flatten(params) if self.weight_decay else None
+            if self.plain_sgd:  # with weight decay: the same two expressions on the flat arrays
+                g = rules._decayed(flat_p, flat_g, const)
+                delta = -values["alpha"] * g
+                slots, tans, neg = {}, ({"alpha": g} if "alpha" in want else {}), True
+            else:
+                delta, slots, tans = level0.spec.update_rule(flat_p, flat_g, self.slots0, values,
+                                                             const, want, ops)
+            if delta.dtype != self.dtype or delta.shape != flat_g.shape:
+                return False
+            deltas = _unflatten(delta, params)
+            dnorm = float(delta.norm())
+        # every |p_i| <= ||p||: the new parameters are finite if this bound is (and is far
+        # from overflow); NaN or inf anywhere makes it NaN or inf
+        bound = sum(map(float, torch._foreach_norm(params))) + dnorm
+        if not bound < self.limit:
+            return False
+        torch._foreach_add_(params, deltas)
+        # 4. the new state
+        if level0.layout:
+            self.tan0 = [tans[h.name] for h in level0.layout]
+            self.neg0 = [neg] * len(self.tan0)
+        else:
+            self.tan0, self.neg0 = None, []
+        self.coords0, self.slots0 = tuple(new_coords[0]), slots
+        self.hg0 = hgs[0] if hgs else None
+        self.updates0 += 1
+        self.upper = tuple(LevelState(tuple(new_coords[j]), *parts[j]) for j in range(1, n))
+        self.step_count += 1
+        self.fast_steps += 1
+        self._cache = None
+        return True
+
+
+__all__ = ["FastFlat", "fast_ok", "FAST_RULES"]
