@@ -57,11 +57,15 @@ def add_params(source: str, name: str, params: list[str]) -> str:
 
 
 class Bound:
-    """A compiled program called with the live arrays appended to its arguments."""
+    """A compiled program called with the live arrays appended to its arguments. It answers
+    what callers ask of a compiled function (`fn`, `machine_code`, `jitted`: the same
+    functions with the arrays appended, one wrapper per function so identities hold;
+    `ready`, `wait`, `tier`, ... forwarded), never with a way around the binding."""
 
     def __init__(self, inner: Callable, arrays: list[np.ndarray]) -> None:
         self.inner = inner
         self.arrays = list(arrays)
+        self._wrappers: dict[int, tuple] = {}
         if all(a.dtype == _F64 and a.dtype.isnative for a in self.arrays):
             self.values = tuple(_readonly_view(a) for a in self.arrays)
         else:
@@ -78,14 +82,38 @@ class Bound:
         values = self.values
         return self.inner(*args, *(values if values is not None else self.current()))
 
-    # what callers ask of a compiled function, other than a way around the binding
-    def wait(self, timeout: float | None = None) -> bool:
-        wait = getattr(self.inner, "wait", None)
-        return True if wait is None else wait(timeout)
+    def _wrap(self, f: Callable | None) -> Callable | None:
+        if f is None:
+            return None
+        found = self._wrappers.get(id(f))
+        if found is not None and found[0] is f:
+            return found[1]
+        values, current = self.values, self.current
+        if values is not None:
+            def call(*args):
+                return f(*args, *values)
+        else:
+            def call(*args):
+                return f(*args, *current())
+        self._wrappers[id(f)] = (f, call)
+        return call
 
     @property
-    def tier(self) -> str:
-        return getattr(self.inner, "tier", "numpy")
+    def fn(self) -> Callable:
+        return self._wrap(getattr(self.inner, "fn", self.inner))
+
+    @property
+    def machine_code(self) -> Callable | None:
+        return self._wrap(getattr(self.inner, "machine_code", None))
+
+    @property
+    def jitted(self) -> Callable | None:
+        return self._wrap(getattr(self.inner, "jitted", None))
+
+    def __getattr__(self, name: str) -> Any:   # ready, wait, tier, fallback_reason, ...
+        if name.startswith("__") or name in ("inner", "arrays", "values", "_wrappers"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 def _readonly_view(a: np.ndarray) -> np.ndarray:
