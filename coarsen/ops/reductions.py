@@ -269,8 +269,9 @@ def _arg_extremum(op: str, name: str):
             return lw.cast_to(reduce(lw, "MIN", index, None, False, node), Type("i64"))
         ramp = iota(lw, lw.emit(O.SHAPE, (x,), node, {"dim": axis}), node)
         ramp = L.getitem(lw, ramp, ["n"] * axis + [":"] + ["n"] * (x.type.rank - axis - 1), [], node)
-        # indices along an axis come back as a float64 array (arrays hold float64)
-        return reduce(lw, "MIN", _first(lw, op, x, axis, ramp, node), axis, keep, node)
+        # int64 indices along the axis, as NumPy (usable as index arrays: x[np.argmax(y, 0)])
+        index = reduce(lw, "MIN", _first(lw, op, x, axis, ramp, node), axis, keep, node)
+        return lw.cast_to(index, Type("i64", index.type.rank))
     return lower
 
 
@@ -440,7 +441,11 @@ COMPOSITES = [
     Composite("log_softmax", ("scipy.special.log_softmax",), _softmax(True),
               examples=(("log_softmax(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("argmax", ("numpy.argmax",), _arg_extremum("MAX", "argmax"), methods=("argmax",),
-              examples=(("x * np.argmax(x)", ((-3.0, 3.0),)),)),
+              examples=(("x * np.argmax(x)", ((-3.0, 3.0),)), ("np.ravel(x)[np.argmax(x)]", ((-3.0, 3.0),)),
+                        ("x[np.argmax(x, axis=0)]", ((-3.0, 3.0),)),
+                        ("np.take(x, x.argmax(axis=-1), axis=-1)", ((-3.0, 3.0),), [(2, 3), (1, 3)]))),
     Composite("argmin", ("numpy.argmin",), _arg_extremum("MIN", "argmin"), methods=("argmin",),
-              examples=(("x * np.argmin(x)", ((-3.0, 3.0),)),)),
+              examples=(("x * np.argmin(x)", ((-3.0, 3.0),)),
+                        ("np.ravel(x)[np.argmin(x)] + x.argmin(axis=-1, keepdims=True)", ((-3.0, 3.0),)),
+                        ("x[np.argmin(x, axis=0)]", ((-3.0, 3.0),), [(2, 3), (3, 1)]))),
 ]

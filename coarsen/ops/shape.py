@@ -340,7 +340,8 @@ def _roll_axis(lw, x, shift, axis: int, node):
 
 def index_list(lw, binding, node, name: str):
     """The indices of np.take/np.delete: a list of index values (constants, or one run-time
-    integer), and whether it was a scalar (NumPy drops the axis then)."""
+    integer) or one run-time int64 index array (take only), and whether it was a scalar
+    (NumPy drops the axis then)."""
     from coarsen.frontend.bindings import Static
     from coarsen.ir.nodes import Value
 
@@ -349,8 +350,11 @@ def index_list(lw, binding, node, name: str):
             lw.type_error(f"{name}() indices must be integers, got {binding.type}", node)
         return [binding], True
     if isinstance(binding, Value) and binding.type.rank:
-        lw.unsupported(f"{name}() with a run-time array of indices is not supported", node,
-                       "give the indices as a list or tuple of integers known at compile time")
+        if binding.type.dtype != "i64" or binding.type.rank != 1 or name != "take":
+            lw.unsupported(f"{name}() with a run-time {binding.type} array of indices is not supported", node,
+                           "give a one-dimensional int64 array, or a list/tuple of integers known at compile time"
+                           if name == "take" else "give a list or tuple of integers known at compile time")
+        return binding, False
     value = L.static(lw, binding, node, f"{name}()'s indices")
     if isinstance(binding, Static) and hasattr(value, "tolist"):
         value = value.tolist()
@@ -433,7 +437,8 @@ def _repeat(lw, args, kwargs, node):
 
 def _take(lw, args, kwargs, node):
     """np.take(x, indices, axis): one index drops the axis; a list of indices known at compile
-    time gathers those positions along it (x[i:i+1] pieces, concatenated)."""
+    time gathers those positions along it (x[i:i+1] pieces, concatenated); a run-time int64
+    index array is `x[:, ..., idx]`, the frontend's gather (`ops.indexing`)."""
     x, index, axis = L.positional(lw, args, kwargs, node, ["a", "indices", "axis"], "take", 2)
     x = lw.as_value(x, node)
     indices, scalar = index_list(lw, index, node, "take")
@@ -443,6 +448,8 @@ def _take(lw, args, kwargs, node):
         ax = L.axis_of(lw, axis, x.type.rank, node, "take")
     if scalar:
         return L.index_along(lw, x, ax, indices[0], node)
+    if not isinstance(indices, list):   # a run-time int64 index array: a gather
+        return lw.gather(x, ("s000",) * ax + ("a",), [indices], node)
     if not indices:
         return L.take_along(lw, x, ax, lw.b.const(0), lw.b.const(0), node)
     picked = [L.index_along(lw, x, ax, i, node) for i in indices]
@@ -649,7 +656,8 @@ COMPOSITES = [
               examples=(("np.take(x, 0)", ((-3.0, 3.0),)), ("np.take(x, [2, 0, 2, -1])", ((-3.0, 3.0),)),
                         ("np.take(x, [1, 0], axis=-1)", ((-3.0, 3.0),), [(2, 3), (3, 2, 2)]),
                         ("np.take(x, (0,), axis=0)", ((-3.0, 3.0),), [(1, 3), (2,)]),
-                        ("np.take(x, [], axis=0)", ((-3.0, 3.0),), [(3,), (2, 3)]))),
+                        ("np.take(x, [], axis=0)", ((-3.0, 3.0),), [(3,), (2, 3)]),
+                        ("np.take(x, np.argmin(x, axis=1), axis=1)", ((-3.0, 3.0),), [(2, 3), (3, 1)]))),
     Composite("diag", ("numpy.diag",), _diag,
               examples=(("np.diag(x)", ((-3.0, 3.0),)), ("np.diag(x, 1)", ((-3.0, 3.0),)),
                         ("np.diag(x, k=-2)", ((-3.0, 3.0),)))),
