@@ -152,3 +152,70 @@ def size(lw, x, node):
     for d in shape(lw, x, node):
         total = lw.emit(O.MUL, (total, d), node)
     return total
+
+
+def static_dims(lw, x, depth: int = 0) -> list:
+    """x's axis lengths where they are known at compile time (an int), else None: from the
+    instructions that made x (constructors with constant sizes, newaxis, keepdims reductions,
+    constant reshapes, permutations, concatenations, broadcasts of those). A parameter's
+    lengths are run-time facts (None)."""
+    from coarsen.ir.nodes import ELEMENTWISE, REDUCTIONS
+
+    rank = x.type.rank
+    unknown = [None] * rank
+    instr = producer(lw, x) if depth < 64 else None
+    if instr is None:
+        return unknown
+    op, args, attrs = instr.op, instr.args, instr.attrs
+    if op is O.CONST:
+        return list(getattr(attrs["value"], "shape", unknown))
+    if op in (O.ZEROS, O.ONES, O.EMPTY) or op is O.RESHAPE:
+        sizes = args if op is not O.RESHAPE else args[1:]
+        return [lw.b.constant_of(d) for d in sizes]
+    if op is O.STACK:
+        return [len(args)]
+    if op in (O.COPY, O.CUMSUM, O.CUMPROD, O.CAST):
+        return static_dims(lw, args[0], depth + 1)
+    if op is O.TRANSPOSE:
+        return static_dims(lw, args[0], depth + 1)[::-1]
+    if op is O.PERMUTE:
+        dims = static_dims(lw, args[0], depth + 1)
+        return [dims[a] for a in attrs["axes"]]
+    if op in REDUCTIONS:
+        dims = static_dims(lw, args[0], depth + 1)
+        axis, keep = attrs.get("axis"), attrs.get("keepdims")
+        if axis is None:
+            return [1] * rank if keep else []
+        return dims[:axis] + ([1] if keep else []) + dims[axis + 1:]
+    if op is O.CONCAT:
+        parts = [static_dims(lw, a, depth + 1) for a in args]
+        axis = attrs["axis"]
+        out = [next((p[k] for p in parts if p[k] is not None), None) for k in range(rank)]
+        lengths = [p[axis] for p in parts]
+        out[axis] = None if None in lengths else sum(lengths)
+        return out
+    if op is O.GETITEM:
+        dims = static_dims(lw, args[0], depth + 1)
+        out, k = [], 0
+        for code in attrs["index"]:
+            if code == "n":
+                out.append(1)
+                continue
+            if code == "s000":
+                out.append(dims[k])
+            elif code != "i":
+                out.append(None)
+            k += 1
+        return out + dims[k:]
+    if op in ELEMENTWISE:   # broadcasting: a known length other than 1 wins, else unknown
+        columns = [[] for _ in range(rank)]
+        for a in args:
+            dims = static_dims(lw, a, depth + 1) if a.type.rank else []
+            for k, d in enumerate([1] * (rank - len(dims)) + dims):
+                columns[k].append(d)
+        out = []
+        for col in columns:
+            known = [d for d in col if d is not None and d != 1]
+            out.append(known[0] if known else (None if None in col else 1))
+        return out
+    return unknown

@@ -221,19 +221,30 @@ def _flatten(lw, args, kwargs, node):
 
 
 def _squeeze(lw, args, kwargs, node):
+    """np.squeeze(x, axis): the named axes (an int or a tuple) dropped; a reshape to the other
+    axes, so where a named axis's length is not 1 the sizes differ and it raises, as NumPy.
+    Without an axis, the axes whose length is 1: known at compile time only where x was made
+    with known lengths (np.zeros((1, 3)), x[None], keepdims reductions, ...), else refused."""
     x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], "squeeze", 1)
     x = lw.as_value(x, node)
-    if L.static(lw, axis, node, "axis") is None:
-        lw.unsupported("squeeze() without an axis is not supported: which axes have length 1 "
-                       "is known only at run time, and the result's rank must be known now", node,
-                       "name the axis: np.squeeze(x, axis=0)")
-    ax = L.axis_of(lw, axis, x.type.rank, node, "squeeze")
-    if x.type.rank == 1:
-        lw.unsupported("squeeze() of a rank-1 array to a scalar is not supported", node, "index it: x[0]")
+    if x.type.rank == 0:
+        return x
+    ax = L.static(lw, axis, node, "axis")
+    if ax is None:
+        dims = L.static_dims(lw, x)
+        if None in dims:
+            unknown = ", ".join(str(k) for k, d in enumerate(dims) if d is None)
+            lw.unsupported(f"squeeze() without an axis: the length of axis {unknown} of this "
+                           f"{x.type} array is known only at run time, so the result's rank is not "
+                           "known now", node, "name the axes to drop: np.squeeze(x, axis=0)")
+        drop = [k for k, d in enumerate(dims) if d == 1]
+    else:
+        items = ax if isinstance(ax, tuple) else (ax,)
+        drop = sorted({L.axis_of(lw, a, x.type.rank, node, "squeeze") for a in items})
+    if not drop:
+        return x
     dims = L.shape(lw, x, node)
-    # a reshape to the other axes: where that axis's length is not 1 the sizes differ and the
-    # reshape raises, as NumPy's squeeze does, so a wrong axis is never silently dropped
-    return reshape(lw, x, dims[:ax] + dims[ax + 1:], node)
+    return reshape(lw, x, [d for k, d in enumerate(dims) if k not in drop], node)
 
 
 def permute(lw, x, axes, node):
@@ -628,7 +639,12 @@ COMPOSITES = [
     Composite("expand_dims", ("numpy.expand_dims",), _expand_dims,
               examples=(("np.expand_dims(x, 0)", ((-3.0, 3.0),)),)),
     Composite("squeeze", ("numpy.squeeze",), _squeeze, methods=("squeeze",),
-              examples=(("np.squeeze(x[:1], axis=0)", ((-3.0, 3.0),)),)),
+              examples=(("np.squeeze(x[:1], axis=0)", ((-3.0, 3.0),)),
+                        ("np.squeeze(x[:1, None], axis=(1, 0))", ((-3.0, 3.0),), [(1, 3), (2, 2)]),
+                        ("np.squeeze(np.sum(x) * np.ones((1, 3, 1)))", ((-3.0, 3.0),)),
+                        ("np.squeeze(np.sum(x, keepdims=True))", ((-3.0, 3.0),)),
+                        ("np.squeeze(np.zeros((2, 1)) + np.max(x, keepdims=True)) * x.squeeze(0)[:1]",
+                         ((-3.0, 3.0),), [(1, 3)]))),
     Composite("ravel", ("numpy.ravel",), _ravel, methods=("ravel",), examples=(("np.ravel(x)", ((-3.0, 3.0),)),)),
     Composite("flatten", (), _flatten, methods=("flatten",), examples=(("x.flatten()", ((-3.0, 3.0),)),)),
     Composite("transpose", ("numpy.transpose",), _transpose,

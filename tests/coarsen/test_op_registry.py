@@ -84,6 +84,34 @@ def test_unknown_calls_are_refused_at_the_call_site_with_the_nearest_names(tmp_p
     assert "np.expm1" in coarsen.frontend.calls.nearest("np.expm2")
 
 
+_REFUSED = [   # (call, what the error says): forms refused at the user's line with a reason
+    ("np.squeeze(x)", "length of axis 0, 1"),
+    ("np.linalg.norm(x, 2)", "ord=2 is not supported (it needs singular values)"),
+    ("np.linalg.norm(x, 'nuc')", "ord='nuc'"),
+    ("np.linalg.norm(x, -2, axis=(0, 1))", "ord=-2"),
+    ("np.einsum('...j,j', x, x[0])", "no '...'"),
+    ("np.einsum('bij,bjk->bik', x[None], x.T[None])", "4 indices"),
+    ("np.einsum('ii', x)", "repeats an index"),
+    ("np.take(x, [[0], [1]])", "no nested lists"),
+    ("np.delete(x, np.argmax(x, axis=0))", "run-time i64[?] array"),
+    ("np.kron(x[None], x)", "rank > 2"),
+]
+
+
+@pytest.mark.parametrize("call, message", _REFUSED, ids=[c for c, _ in _REFUSED])
+def test_refused_forms_name_the_users_line(tmp_path, call, message):
+    module = _module(tmp_path, "refused", f"""
+        import numpy as np
+
+        def g(x):
+            return {call}
+    """)
+    with pytest.raises(coarsen.UnsupportedError) as err:
+        coarsen.jit(module.g, target="numpy")(np.ones((2, 2)))
+    text = str(err.value)
+    assert "refused.py:5" in text and message in text, text
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
