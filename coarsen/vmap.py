@@ -121,7 +121,7 @@ def _build_loop(prog: Program, axes, mapped, shapes, kind, target) -> Callable:
         picks = [f"r[{j}]" for j in range(len(shapes))]
     body = [call] + [f"{o}[b] = {p}" for o, p in zip(outs, picks)]
     if target == "cuda":
-        return _with_hidden(_cuda_loop(prog, params, outs + hidden, body, len(outs)), bound)
+        return _with_hidden(_cuda_loop(prog, params, outs + hidden, body, len(outs), kind, shapes), bound)
     header = f"def vmapped(n, {', '.join(params + outs + hidden)}):"
     # an exception raised inside a prange loop is lost (the element goes on past an index
     # check and reads out of bounds): an element program that checks indices runs serially
@@ -147,7 +147,8 @@ def _with_hidden(loop: Callable, bound: Bound | None) -> Callable:
     return lambda n, *arrays: loop(n, *arrays, *bound.current())
 
 
-def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None) -> Callable:
+def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind: str = "jit",
+               shapes: list | None = None) -> Callable:
     try:
         from numba import cuda
     except ImportError as err:
@@ -161,7 +162,10 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None) -> C
             "this derivative records loop iterations on a tape, which GPU threads cannot hold "
             "yet; use target='cpu' (or a loop with a closed form)")
     import math
-    source = device_source(prog.source)
+    source, messages = _device_checks(device_source(prog.source), prog, kind, shapes or [])
+    if messages:   # the element program reports failed index checks through `err_`
+        params = params + ["err_"]
+        body = [body[0][:-1] + ", err_)"] + body[1:]
     from kernels import cuda_special, runtime
     namespace: dict[str, Any] = {"np": np, "math": math, "cuda_special": cuda_special}
     namespace["rt"] = runtime
@@ -179,12 +183,61 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None) -> C
         threads = 128
         blocks = (n + threads - 1) // threads
         count = len(outs) if nouts is None else nouts
+        if messages:
+            nmapped = len(params) - 1
+            arrays = arrays[:nmapped] + (np.zeros(1, dtype=np.int64),) + arrays[nmapped:]
         device_arrays = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in arrays]
         kernel[blocks, threads](n, *device_arrays)
+        if messages:
+            code = int(device_arrays[len(params) - 1].copy_to_host()[0])
+            if code:   # an element's index was out of range: as NumPy (and "cpu") would raise
+                raise IndexError(messages[code - 1])
         last = len(params) + count   # the outputs (after them: arrays passed by reference)
         for host, dev in zip(arrays[len(params):last], device_arrays[len(params):last]):
             dev.copy_to_host(host)
     return launch
+
+
+def _device_checks(source: str, prog: Program, kind: str, shapes: list) -> tuple[str, list[str]]:
+    """The element program's index checks made reportable from a GPU thread. A `raise` in
+    CUDA device code is not seen by the host unless compiled with debug=True (which also
+    turns on Python's error model: 1/0 would raise instead of giving inf), so each
+    `raise IndexError('file:line: ...')` becomes `err_[0] = k` and an early return of zeros of
+    the program's result types; the launch reads `err_` back and raises the k-th message.
+    Returns (source, messages)."""
+    import ast
+    lines = source.splitlines()
+    raises = [k for k, line in enumerate(lines) if re.match(r"\s*raise IndexError\(", line)]
+    if not raises:
+        return source, []
+    head = next(k for k, line in enumerate(lines) if line.startswith("def "))
+    ret = max(k for k, line in enumerate(lines) if line.startswith("    return "))
+    shape = ast.parse(lines[ret].strip()).body[0].value   # (outs,) or ((outs...), (grads...))
+    result_types = list(prog.result_types)
+
+    def zero(dtype: str, rank: int, leaf_shape: tuple = ()) -> str:
+        if rank:
+            return f"np.zeros({tuple(leaf_shape)!r})"
+        return {"f64": "0.0", "i64": "0", "bool": "False"}[dtype]
+    if kind == "jit":
+        dummy = "(" + "".join(zero(t.dtype, t.rank, s) + ", " for t, s in zip(result_types, shapes)) + ")"
+    else:
+        values, grads = shape.elts
+        nvals, ngrads = len(values.elts), len(grads.elts)
+        vals = "".join(zero(t.dtype, t.rank) + ", " for t in result_types[:nvals])
+        grad_shapes = shapes[len(shapes) - ngrads:] if ngrads else []
+        grads_text = "".join(zero("f64", len(s), s) + ", " for s in grad_shapes)
+        dummy = f"({vals}), ({grads_text})"
+    messages = []
+    for k in raises:
+        line = lines[k]
+        indent = line[:len(line) - len(line.lstrip())]
+        call = ast.parse(line.strip()).body[0].exc
+        messages.append(ast.literal_eval(call.args[0]) if call.args else "index out of bounds")
+        lines[k] = f"{indent}err_[0] = {len(messages)}\n{indent}return {dummy}"
+    lines[head] = re.sub(r"\):$", ", err_):", lines[head]) if not lines[head].endswith("():") \
+        else lines[head][:-2] + "err_):"
+    return "\n".join(lines) + "\n", messages
 
 
 def vmap(fn: Callable, in_axes: int | None | Sequence[int | None] = 0, target: str | None = None) -> VMapped:
