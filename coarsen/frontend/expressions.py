@@ -137,11 +137,12 @@ class ExpressionLowering(CallLowering):
                 self.unsupported(f"module-level array of dtype {obj.dtype} is not supported", node)
             if obj.ndim == 0:
                 return self.b.const(float(obj))
-            array = np.array(obj, dtype=np.float64)
+            dtype = "i64" if obj.dtype.kind in "iu" else "f64"   # integer arrays index: keep them
+            array = np.array(obj, dtype=np.int64 if dtype == "i64" else np.float64)
             array.flags.writeable = False
             if self.ctx.reads is not None:   # a large one is passed by reference (coarsen.byref)
                 self.ctx.reads.constant(array, obj)
-            return self.b.const(array, self.src.loc(node), Type("f64", array.ndim))
+            return self.b.const(array, self.src.loc(node), Type(dtype, array.ndim))
         if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
             return tuple(self.from_python(o, node) for o in obj)
         return Static(obj)
