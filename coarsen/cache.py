@@ -112,8 +112,8 @@ def _decode(data: bytes, key: str) -> tuple[dict, dict[str, np.ndarray]]:
     manifest = p.get("manifest")
     _expect(isinstance(manifest, list) and all(
         isinstance(m, list) and len(m) == 2 and isinstance(m[1], str) and isinstance(m[0], list)
-        and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default")
-                and isinstance(s[1], int if s[0] == "default" else str) for s in m[0])
+        and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default", "item")
+                and isinstance(s[1], int if s[0] in ("default", "item") else str) for s in m[0])
         for m in manifest), "bad manifest")
     hidden = p.get("hidden")   # large outside arrays passed by reference (coarsen.byref)
     _expect(isinstance(hidden, list) and all(

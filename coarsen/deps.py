@@ -205,6 +205,14 @@ class Reads:
         else:
             self.checks.setdefault((id(base), attr), ("attr", base, attr, obj))
 
+    def item(self, seq: tuple | list, index: int, obj: Any) -> None:
+        """Element `index` of a tuple or list the trace read (a module-level list of layer
+        objects): a path for what is read through it, and for a list (mutable) a check that it
+        still holds the same objects, as many (an element replaced or appended is noticed)."""
+        self._record(seq, ("item", index), obj)
+        if isinstance(seq, list):
+            self.checks.setdefault((id(seq), "__items__"), ("items", seq, None, tuple(seq)))
+
     def default(self, fn: types.FunctionType, index: int, obj: Any) -> None:
         self._record(fn, ("default", index), obj)
         self._content(obj)
@@ -223,6 +231,8 @@ class Reads:
                     reads.name(obj, arg, found)
                 elif kind == "attr":
                     reads.attr(obj, arg, found)
+                elif kind == "item":
+                    reads.item(obj, arg, found)
                 else:
                     reads.default(obj, arg, found)
                 obj = found
@@ -291,6 +301,9 @@ def make_guard(checks: list[tuple]) -> Callable[[], bool]:
         elif kind == "layout":   # an array passed by reference: its shape and dtype
             terms.append(f"{h}.shape == {local(objects, 'O', obj[0])} and "
                          f"{h}.dtype is {local(objects, 'O', obj[1])}")
+        elif kind == "items":   # a list's elements: the same objects, as many
+            terms.append(" and ".join([f"len({h}) == {len(obj)}"]
+                                      + [f"{h}[{k}] is {local(objects, 'O', o)}" for k, o in enumerate(obj)]))
         elif key.isidentifier():
             terms.append(f"{h}.{key} is {local(objects, 'O', obj)}")
         else:
@@ -314,6 +327,10 @@ def _slow_guard(checks: list[tuple]) -> Callable[[], bool]:
                 continue
             if kind == "layout":
                 if holder.shape != obj[0] or holder.dtype is not obj[1]:
+                    return False
+                continue
+            if kind == "items":
+                if len(holder) != len(obj) or any(a is not b for a, b in zip(holder, obj)):
                     return False
                 continue
             try:

@@ -204,3 +204,86 @@ def test_a_module_level_callable_object_is_inlined_and_a_coarsen_transform_is_no
     assert coarsen.grad(lambda x: CUBIC(x))(2.0) == pytest.approx(3 * 4.0 - 2.0)
     inner = coarsen.grad(lambda x: x * x * x)
     assert coarsen.grad(lambda x: inner(x) * 2.0)(1.5) == pytest.approx(2 * 6 * 1.5)
+
+
+# ------------------------------------------------------------------ module-level lists of objects
+class Layer:
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+
+    def forward(self, x):
+        return np.tanh(self.W @ x + self.b)
+
+
+_rs = np.random.RandomState(3)
+LAYERS = [Layer(_rs.randn(3, 2), _rs.randn(3)), Layer(_rs.randn(1, 3), _rs.randn(1))]
+PAIRS = [(_rs.randn(3, 2), _rs.randn(3)), (_rs.randn(1, 3), _rs.randn(1))]   # autograd's (W, b) list
+
+
+class Stack:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+
+STACK = Stack([Layer(_rs.randn(3, 2), _rs.randn(3)), Layer(_rs.randn(1, 3), _rs.randn(1))])
+
+
+def global_layers(x):
+    for layer in LAYERS:
+        x = layer.forward(x)
+    return np.sum(x)
+
+
+def global_pairs(x):
+    for W, b in PAIRS:
+        x = np.tanh(W @ x + b)
+    return np.sum(x)
+
+
+def attribute_list(x):
+    return np.sum(STACK(x))
+
+
+def _torch_layers(layers, x):
+    t = torch.tensor(x, requires_grad=True)
+    h = t
+    for W, b in layers:
+        h = torch.tanh(torch.tensor(W) @ h + torch.tensor(b))
+    torch.sum(h).backward()
+    return t.grad.numpy()
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("fn, holder", [(global_layers, LAYERS), (global_pairs, PAIRS), (attribute_list, STACK.layers)],
+                         ids=["list of layers", "list of pairs", "list attribute"])
+def test_a_module_level_list_of_layers_iterates_and_edits_are_seen(target, fn, holder):
+    def pairs():
+        return [(e.W, e.b) if isinstance(e, Layer) else e for e in holder]
+
+    saved = list(holder)
+    g = coarsen.grad(fn, target=target)
+    x = np.array([0.5, -1.0])
+    try:
+        np.testing.assert_allclose(g(x), _torch_layers(pairs(), x), rtol=1e-12)
+        first = holder[0]
+        W = first.W if isinstance(first, Layer) else first[0]
+        W[0, 0] += 1.0   # an array attribute edited in place
+        np.testing.assert_allclose(g(x), _torch_layers(pairs(), x), rtol=1e-12)
+        new = (_rs.randn(1, 3), _rs.randn(1))
+        holder[1] = Layer(*new) if isinstance(first, Layer) else new   # an element replaced
+        np.testing.assert_allclose(g(x), _torch_layers(pairs(), x), rtol=1e-12)
+        extra = (_rs.randn(2, 1), _rs.randn(2))
+        holder.append(Layer(*extra) if isinstance(first, Layer) else extra)   # one more layer
+        np.testing.assert_allclose(g(x), _torch_layers(pairs(), x), rtol=1e-12)
+        if isinstance(first, Layer):
+            holder[0].W = holder[0].W * 2.0   # an attribute rebound
+            np.testing.assert_allclose(g(x), _torch_layers(pairs(), x), rtol=1e-12)
+    finally:
+        W[0, 0] -= 1.0
+        holder[:] = saved
