@@ -54,6 +54,16 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
 }
 
 
+def _structure(obj: Any) -> bool:
+    """An element that makes a module-level list or tuple compile-time structure: an array, a
+    list/tuple, or an object with attributes (not a module, class or function)."""
+    import types
+    if isinstance(obj, (np.ndarray, list, tuple)):
+        return True
+    return (hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType, types.FunctionType,
+                                                              types.BuiltinFunctionType, types.MethodType)))
+
+
 class ExpressionLowering(CallLowering):
     # ------------------------------------------------------------------ helpers
     def constant_of(self, binding: Any) -> Any:
@@ -144,6 +154,14 @@ class ExpressionLowering(CallLowering):
                 self.ctx.reads.constant(array, obj)
             return self.b.const(array, self.src.loc(node), Type(dtype, array.ndim))
         if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
+            return tuple(self.from_python(o, node) for o in obj)
+        if isinstance(obj, (list, tuple)) and any(_structure(o) for o in obj):
+            # a module-level list of layer objects, arrays or (W, b) pairs: a compile-time tuple
+            # of its elements, each read through its index (their attributes are reads of their
+            # own; a list replaced, grown or with an element replaced is noticed at the next call)
+            if self.ctx.reads is not None:
+                for k, o in enumerate(obj):
+                    self.ctx.reads.item(obj, k, o)
             return tuple(self.from_python(o, node) for o in obj)
         return Static(obj)
 
