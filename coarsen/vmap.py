@@ -153,10 +153,6 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
         from numba import cuda
     except ImportError as err:
         raise RuntimeError("target 'cuda' needs numba-cuda: pip install 'coarsen[gpu]'") from err
-    if re.search(r"raise (?!IndexError)", prog.source):   # a user's raise (a run-time check)
-        raise NotImplementedError(
-            "this function raises its own exceptions at run time (`raise` under a condition), which "
-            "a GPU thread cannot report; use target='cpu', or check the inputs before vmap")
     if ".append(" in prog.source:
         raise NotImplementedError(
             "this derivative records loop iterations on a tape, which GPU threads cannot hold "
@@ -190,8 +186,9 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
         kernel[blocks, threads](n, *device_arrays)
         if messages:
             code = int(device_arrays[len(params) - 1].copy_to_host()[0])
-            if code:   # an element's index was out of range: as NumPy (and "cpu") would raise
-                raise IndexError(messages[code - 1])
+            if code:   # an element's check failed (an index out of range, a user's raise)
+                error, message = messages[code - 1]
+                raise error(message)
         last = len(params) + count   # the outputs (after them: arrays passed by reference)
         for host, dev in zip(arrays[len(params):last], device_arrays[len(params):last]):
             dev.copy_to_host(host)
@@ -199,15 +196,17 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
 
 
 def _device_checks(source: str, prog: Program, kind: str, shapes: list) -> tuple[str, list[str]]:
-    """The element program's index checks made reportable from a GPU thread. A `raise` in
+    """The element program's run-time checks made reportable from a GPU thread. A `raise` in
     CUDA device code is not seen by the host unless compiled with debug=True (which also
     turns on Python's error model: 1/0 would raise instead of giving inf), so each
-    `raise IndexError('file:line: ...')` becomes `err_[0] = k` and an early return of zeros of
-    the program's result types; the launch reads `err_` back and raises the k-th message.
-    Returns (source, messages)."""
+    `raise IndexError('file:line: ...')` (an index check, or a user's `raise` under a run-time
+    condition: a builtin class and a constant message) becomes `err_[0] = k` and an early
+    return of zeros of the program's result types; the launch reads `err_` back and raises
+    the k-th exception. Returns (source, [(exception class, message)])."""
     import ast
+    import builtins
     lines = source.splitlines()
-    raises = [k for k, line in enumerate(lines) if re.match(r"\s*raise IndexError\(", line)]
+    raises = [k for k, line in enumerate(lines) if re.match(r"\s*raise \w+\(", line)]
     if not raises:
         return source, []
     head = next(k for k, line in enumerate(lines) if line.startswith("def "))
@@ -232,8 +231,11 @@ def _device_checks(source: str, prog: Program, kind: str, shapes: list) -> tuple
     for k in raises:
         line = lines[k]
         indent = line[:len(line) - len(line.lstrip())]
-        call = ast.parse(line.strip()).body[0].exc
-        messages.append(ast.literal_eval(call.args[0]) if call.args else "index out of bounds")
+        call = ast.parse(line.strip()).body[0].exc   # a builtin class, a constant message
+        error = getattr(builtins, call.func.id, None)
+        if not (isinstance(error, type) and issubclass(error, Exception)) or len(call.args) > 1:
+            raise NotImplementedError(f"a GPU thread cannot report `{line.strip()}`; use target='cpu'")
+        messages.append((error, ast.literal_eval(call.args[0]) if call.args else ""))
         lines[k] = f"{indent}err_[0] = {len(messages)}\n{indent}return {dummy}"
     lines[head] = re.sub(r"\):$", ", err_):", lines[head]) if not lines[head].endswith("():") \
         else lines[head][:-2] + "err_):"

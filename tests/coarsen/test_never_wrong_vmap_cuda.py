@@ -27,6 +27,12 @@ def table(a, b):
     return t[int(a)] * b + BIG[int(a) * 9_000]
 
 
+def checked(x):
+    if x < 0.0:
+        raise ValueError("x must be positive")
+    return x * x
+
+
 def test_device_source_reports_instead_of_raising():
     from coarsen.codegen.forward import device_source
     from coarsen.vmap import _device_checks
@@ -35,7 +41,8 @@ def test_device_source_reports_instead_of_raising():
     (prog,) = g.programs.values()
     source, messages = _device_checks(device_source(prog.source), prog, "grad", [(), ()])
     assert "raise" not in source and "err_[0] = 1" in source
-    assert all("test_never_wrong_vmap_cuda.py:" in m and "out of bounds" in m for m in messages)
+    assert all(e is IndexError and "test_never_wrong_vmap_cuda.py:" in m and "out of bounds" in m
+               for e, m in messages)
     assert len(messages) == source.count("err_[0] =") >= 2
     header = next(line for line in source.splitlines() if line.startswith("def "))
     assert header.endswith(", err_):")
@@ -69,6 +76,14 @@ SCRIPT = textwrap.dedent("""
                 assert "test_never_wrong_vmap_cuda.py:" in str(e), str(e)
             else:
                 raise AssertionError("no IndexError for " + repr(bad_a))
+    v = coarsen.vmap(coarsen.grad(T.checked), target="cuda")
+    np.testing.assert_allclose(v(np.array([1.0, 2.0])), [2.0, 4.0])
+    try:
+        v(np.array([1.0, -2.0, 3.0]))
+    except ValueError as e:
+        assert str(e) == "x must be positive", str(e)
+    else:
+        raise AssertionError("no ValueError")
     print("ok")
 """)
 
