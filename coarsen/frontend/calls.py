@@ -209,8 +209,20 @@ METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, nod
 
 def supported_names() -> list[str]:
     """Every supported callable as users spell it: np.exp, np.linalg.det, math.lgamma, ..."""
+    from coarsen import ops
+    from coarsen.ops.spec import resolve
+
+    dotted = {}   # the registry's own spelling of each callable (SciPy's ufuncs have no module)
+    for spec in [*ops.REGISTRY.entries.values(), *ops.COMPOSITES]:
+        for path in spec.callables:
+            obj = resolve(path)
+            if obj is not None:
+                dotted.setdefault(id(obj), path.replace("numpy.", "np.", 1).replace("builtins.", "", 1))
     names = []
     for obj in CALLS:
+        if id(obj) in dotted:
+            names.append(dotted[id(obj)])
+            continue
         module = getattr(obj, "__module__", None) or ("numpy" if isinstance(obj, np.ufunc) else "")
         short = {"numpy": "np", "builtins": ""}.get(module.split(".")[0], module.split(".")[0])
         if module.startswith("numpy.linalg"):

@@ -6,6 +6,7 @@ environment, then its closure and module globals (read once, at compile time), t
 from __future__ import annotations
 
 import ast
+import inspect
 import builtins
 from typing import Any
 
@@ -216,7 +217,13 @@ class ExpressionLowering(CallLowering):
                 if self.ctx.reads is not None:   # a try/except may fold on its absence
                     from coarsen.deps import MISSING
                     self.ctx.reads.attr(base.obj, attr, MISSING)
-                fail(self, AttributeError(attr), f"{describe(base)} has no attribute `{attr}`", node)
+                hint = None
+                if inspect.ismodule(base.obj) and base.obj.__name__.split(".")[0] in ("numpy", "math", "scipy"):
+                    from coarsen.frontend.calls import nearest
+                    close = nearest(f"{base.obj.__name__}.{attr}")
+                    hint = f"the nearest supported: {', '.join(close)}" if close else None
+                what = f"module {base.obj.__name__!r}" if inspect.ismodule(base.obj) else describe(base)
+                fail(self, AttributeError(attr), f"{what} has no attribute `{attr}`", node, hint)
             obj = getattr(base.obj, attr)
             if self.ctx.reads is not None:
                 self.ctx.reads.attr(base.obj, attr, obj)
@@ -358,7 +365,9 @@ class ExpressionLowering(CallLowering):
         pattern, index = self.index(node.slice, base, node, arrays=True)
         if "a" in pattern:
             return self.gather(base, pattern, index, node)
-        return self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
+        view = self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
+        self.ctx.aliases.row_view(view, base, pattern, index, ast.unparse(node))   # for the alias check
+        return view
 
     def gather(self, base: Value, pattern: tuple[str, ...], index: list[Value], node: ast.AST) -> Value:
         """x[...] with int64 index arrays ("a" in `pattern`), NumPy's advanced indexing: ints

@@ -66,9 +66,27 @@ class CallLowering:
         if _is_coarsen(obj):   # coarsen's own API is not user code: never inline it
             from coarsen.transforms import lower_call
             return lower_call(self, obj, args, kwargs, node)
-        if isinstance(obj, types.FunctionType):
+        if isinstance(obj, types.FunctionType) and not _in_library(obj):
             return self.inline(obj, args, kwargs, node)
         name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
+        if isinstance(obj, types.FunctionType):
+            # a NumPy/SciPy function written in Python that the op registry does not list:
+            # inlined where that compiles, else refused here, at the user's call, never at a
+            # line inside NumPy's or SciPy's source
+            from coarsen.errors import CoarsenError, InternalError
+            try:
+                return self.inline(obj, args, kwargs, node)
+            except InternalError:
+                raise
+            except CoarsenError as err:
+                from coarsen.frontend.calls import nearest
+
+                close = nearest(name, obj)
+                self.unsupported(f"{name} is not supported", node,
+                                 (f"the nearest supported: {', '.join(close)}; " if close else "")
+                                 + "the supported calls are the entries of the op registry (coarsen.ops); "
+                                 f"write it with supported operations or a loop (inside {name}: "
+                                 f"{str(err).splitlines()[0]})")
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
@@ -135,6 +153,11 @@ def _is_random(obj: Any) -> bool:
     owner = getattr(obj, "__self__", None)
     return (isinstance(owner, (np.random.RandomState, np.random.Generator, np.random.BitGenerator))
             or (getattr(obj, "__module__", None) or "").startswith("numpy.random"))
+
+
+def _in_library(fn) -> bool:
+    """A function of NumPy or SciPy (not user code)."""
+    return (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
 
 
 def _is_numpy(obj: Any) -> bool:

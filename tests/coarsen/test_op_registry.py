@@ -84,6 +84,28 @@ def test_unknown_calls_are_refused_at_the_call_site_with_the_nearest_names(tmp_p
     assert "np.expm1" in coarsen.frontend.calls.nearest("np.expm2")
 
 
+@pytest.mark.parametrize("call, nearest", [("special.polygamma(1, x)", "scipy.special.gammaln"),
+                                           ("math.lgama(x[0])", "math.lgamma"),
+                                           ("np.linalg.pinv(x)", "np.linalg.inv")])
+def test_unknown_library_calls_are_refused_at_the_users_line(tmp_path, call, nearest):
+    """A SciPy/NumPy function written in Python that does not compile (polygamma) is refused at
+    the user's call, not at a line of SciPy's source; a misspelt module attribute names the
+    nearest supported functions."""
+    module = _module(tmp_path, "unknown_lib", f"""
+        import math
+        import numpy as np
+        from scipy import special
+
+        def g(x):
+            return {call}
+    """)
+    with pytest.raises(coarsen.UnsupportedError) as err:
+        coarsen.jit(module.g, target="numpy")(np.ones((2, 2)))
+    text = str(err.value)
+    assert text.startswith(str(tmp_path / "unknown_lib.py") + ":7"), text
+    assert nearest in text, text
+
+
 _REFUSED = [   # (call, what the error says): forms refused at the user's line with a reason
     ("np.squeeze(x)", "length of axis 0, 1"),
     ("np.linalg.norm(x, 2)", "ord=2 is not supported (it needs singular values)"),
