@@ -43,8 +43,9 @@ import torch
 
 from hyperopt import rules
 from hyperopt.arrays import SCALAR_OPS
-from hyperopt.tower import (LevelState, Tower, TowerState, _update_levels,
-                            chain_hypergradients, level_ops, level_values)
+from hyperopt.domains import apply_update, coordinate_gradient, to_value
+from hyperopt.tower import (LevelState, Tower, TowerState, _update_levels, level_ops,
+                            level_values)
 
 _flatten = torch._utils._flatten_dense_tensors  # cat of flattened views, in C++
 _unflatten = torch._utils._unflatten_dense_tensors  # views of a flat tensor shaped like a list
@@ -80,12 +81,19 @@ class FastFlat:
         self.plain_sgd = (type(level0.spec)._update_fn is rules.sgd_update
                           and not level0.const["has_momentum"])
         self.weight_decay = bool(level0.const.get("weight_decay", 0.0))
+        # scalar levels run by ``_plain_sgd_level`` (the paper's towers), the rest by tower.py
+        self.plain_sgd_levels = [
+            j > 0 and type(lv.spec)._update_fn is rules.sgd_update
+            and not lv.const["has_momentum"] and all(h.leaf is None for h in lv.layout)
+            and "mu" not in lv.learned for j, lv in enumerate(tower.levels)]
         self.dtype = self.params[0].dtype
         # new parameters are finite if sum ||p|| + ||delta|| stays below this (with a factor
         # 2 of slack for the rounding of the norms themselves)
         self.limit = 0.5 * torch.finfo(self.dtype).max
         self._cache: TowerState | None = None
         self.fast_steps = 0  # steps this path applied (the rest went to the generic engine)
+        self._pkey: tuple[tuple[int, int], ...] | None = None  # see _param_bound
+        self._pbound = math.inf
 
     # --- state ------------------------------------------------------------------------------
     def load(self, state: TowerState) -> None:
@@ -119,6 +127,26 @@ class FastFlat:
             self._cache = state
         return state
 
+    # --- the parameters' norm bound -----------------------------------------------------------
+    def _params_key(self) -> tuple[tuple[int, int], ...]:
+        return tuple((p._version, p.data_ptr()) for p in self.params)
+
+    def _param_bound(self) -> float:
+        """An upper bound of sum ||p|| (so of every |p_i|), NaN/inf if some p_i is.
+
+        Computed (one pass) only when the parameters changed since this step last wrote
+        them: any in-place write through autograd's view of a tensor (``p.mul_``,
+        ``model.load_state_dict``, ``torch.nn.init``, an optimizer) bumps its version counter,
+        a new ``p.data`` changes its data pointer.  (A write through ``p.data`` bumps neither:
+        the bound may then be stale, and a parameter made non-finite that way is no longer
+        refused by this step -- the next loss and gradients are non-finite, and the step
+        after is.)  Otherwise it is carried forward: ``||p + delta|| <= ||p|| + ||delta||``.
+        """
+        if self._pkey is None or self._pkey != self._params_key():
+            self._pbound = sum(map(float, torch._foreach_norm(self.params)))
+            self._pkey = self._params_key()
+        return self._pbound
+
     # --- the step ----------------------------------------------------------------------------
     def step(self, grads: Sequence[torch.Tensor], loss: float | None) -> bool:
         """One step from ``grads`` (every parameter has one); False: nothing was done, run the
@@ -143,30 +171,49 @@ class FastFlat:
                 v = up.adopt(ops.vdot(flat_g, t))
                 hg0.append(-v if neg else v)
             hgs.append(tuple(hg0))
-            chain_hypergradients(tower, (None, *self.upper), hgs[0], lops, 1, hgs)
+            # tower.py's chain_hypergradients on the scalar levels, written out
+            cot = hgs[0]
+            for level, ls in zip(tower.levels[1:], self.upper):
+                if not level.layout or ls.tangents is None:
+                    break
+                hg = []
+                for tans in ls.tangents:
+                    total = None
+                    for c, t in zip(cot, tans):
+                        if t is not None:
+                            total = c * t if total is None else total + c * t
+                    hg.append(0.0 if total is None else float(total))
+                cot = tuple(hg)
+                hgs.append(cot)
         for hg in hgs:
             if not all(map(math.isfinite, hg)):
                 return False
         # 2. the scalar levels, top-down (tower.py's code)
         n = len(tower.levels)
+        levels = (None, *self.upper)
         new_coords: list[Any] = [self.coords0, *(ls.coords for ls in self.upper)]
         parts: list[Any] = [None] * n
         try:
-            _update_levels(tower, (None, *self.upper), (), (), hgs, lops, new_coords, parts,
-                           None, stop=1)
+            for j in range(n - 1, 0, -1):
+                if self.plain_sgd_levels[j]:
+                    self._plain_sgd_level(j, levels[j], hgs, new_coords, parts)
+                else:
+                    _update_levels(tower, levels, (), (), hgs, lops, new_coords, parts, None,
+                                   stop=j, top=j)
         except ZeroDivisionError:
             return False
         for j in range(n - 1):
             if not all(map(math.isfinite, new_coords[j])):
                 return False
         # 3. level 0 on the flat gradient
-        values = level_values(tower, 0, new_coords[0], 1, ops, None, lops)[0]
         const, want = level0.const, level0.learned
         neg = False
         if self.plain_sgd and not self.weight_decay:
             # rules.sgd_update without momentum: delta = -alpha * g, elementwise, so per tensor
             # (no flat delta to split); the tangent -g is kept as g (``neg``).
-            alpha = values["alpha"]
+            alpha = level0.spec.initial["alpha"]
+            for h, c in zip(level0.layout, new_coords[0]):  # level_values: only alpha is here
+                alpha = float(to_value(h.domain, c, SCALAR_OPS))
             deltas = torch._foreach_mul(grads, -alpha)
             slots: dict[str, Any] = {}
             tans = {"alpha": flat_g} if "alpha" in want else {}
@@ -176,6 +223,7 @@ class FastFlat:
                      else sum(map(float, torch._foreach_norm(grads))))
             dnorm = abs(alpha) * gnorm * 1.01
         else:
+            values = level_values(tower, 0, new_coords[0], 1, ops, None, lops)[0]
             flat_p = _flatten(params) if self.weight_decay else None
             if self.plain_sgd:  # with weight decay: the same two expressions on the flat arrays
                 g = rules._decayed(flat_p, flat_g, const)
@@ -190,10 +238,13 @@ class FastFlat:
             dnorm = float(delta.norm())
         # every |p_i| <= ||p||: the new parameters are finite if this bound is (and is far
         # from overflow); NaN or inf anywhere makes it NaN or inf
-        bound = sum(map(float, torch._foreach_norm(params))) + dnorm
-        if not bound < self.limit:
-            return False
+        if not self._param_bound() + dnorm < self.limit:
+            self._pkey = None
+            if not self._param_bound() + dnorm < self.limit:
+                return False
         torch._foreach_add_(params, deltas)
+        self._pbound += dnorm  # ||p + delta|| <= ||p|| + ||delta||
+        self._pkey = self._params_key()
         # 4. the new state
         if level0.layout:
             self.tan0 = [tans[h.name] for h in level0.layout]
@@ -203,11 +254,49 @@ class FastFlat:
         self.coords0, self.slots0 = tuple(new_coords[0]), slots
         self.hg0 = hgs[0] if hgs else None
         self.updates0 += 1
-        self.upper = tuple(LevelState(tuple(new_coords[j]), *parts[j]) for j in range(1, n))
+        self.upper = tuple(_level_state(tuple(new_coords[j]), *parts[j]) for j in range(1, n))
         self.step_count += 1
         self.fast_steps += 1
         self._cache = None
         return True
+
+
+    def _plain_sgd_level(self, j: int, ls: LevelState, hgs: list[tuple[Any, ...]],
+                         new_coords: list[Any], parts: list[Any]) -> None:
+        """tower.py's ``_update_levels`` for one scalar level running SGD without momentum,
+        written out: the same expressions in the same order (rules.sgd_update,
+        domains.apply_update), without the generic bookkeeping."""
+        if j - 1 >= len(hgs):  # no hypergradient for level j-1 yet: level j waits
+            parts[j] = (ls.slots, None, None, ls.updates)
+            return
+        level = self.tower.levels[j]
+        targets, xs = new_coords[j - 1], hgs[j - 1]
+        if level.coordinate_grads:
+            xs = [coordinate_gradient(d, c, x, SCALAR_OPS)
+                  for d, c, x in zip(level.targets, targets, xs)]
+        alpha = level.spec.initial["alpha"]
+        for h, c in zip(level.layout, new_coords[j]):  # level_values: only alpha is here
+            alpha = float(to_value(h.domain, c, SCALAR_OPS))
+        wd, trust, learned = level.const.get("weight_decay", 0.0), level.spec.trust, bool(
+            level.layout)
+        new_targets, tans = [], []
+        for d, t, x in zip(level.targets, targets, xs):
+            g = x + wd * t if wd else x  # rules._decayed
+            c_new, scale = apply_update(d, t, -alpha * g, trust, SCALAR_OPS)
+            new_targets.append(c_new)
+            tans.append(-g if scale is None else -g * scale)
+        parts[j] = (tuple({} for _ in targets), ((tuple(tans),) if learned else None),
+                    hgs[j] if j < len(hgs) else None, ls.updates + 1)
+        new_coords[j - 1] = tuple(new_targets)
+
+
+def _level_state(coords: Any, slots: Any, tangents: Any, hypergrad: Any, updates: int
+                 ) -> LevelState:
+    """``LevelState(...)`` without the frozen dataclass's per-field ``object.__setattr__``."""
+    ls = object.__new__(LevelState)
+    ls.__dict__.update(coords=coords, slots=slots, tangents=tangents, hypergrad=hypergrad,
+                       updates=updates)
+    return ls
 
 
 __all__ = ["FastFlat", "fast_ok", "FAST_RULES"]

@@ -235,13 +235,15 @@ def _first_bad(arrays: Sequence[Array | None], names: Sequence[str], ops: Any) -
 def _update_levels(tower: Tower, levels: Sequence[LevelState], leaves: Sequence[Array],
                    grads: Sequence[Array | None], hgs: list[tuple[Array, ...]], lops: list[Any],
                    new_coords: list[Any], parts: list[Any],
-                   perturb: tuple[int, int, float] | None, stop: int = 0) -> list[Array]:
+                   perturb: tuple[int, int, float] | None, stop: int = 0,
+                   top: int | None = None) -> list[Array]:
     """The updates of ``tower_step``, top-down; fills ``new_coords`` and ``parts`` (per level:
-    slots, tangents, hypergradient, update count) and returns the new leaves.  ``stop=1``
-    leaves level 0 to the caller (the torch fast path, fast.py)."""
+    slots, tangents, hypergradient, update count) and returns the new leaves.  Levels
+    ``top`` (default: the top one) down to ``stop`` run: the torch fast path (fast.py) runs
+    level 0, and some scalar levels, itself."""
     new_leaves = list(leaves)
     n, ops = len(tower.levels), lops[0]  # level 0 runs on the backend's namespace
-    for j in range(n - 1, stop - 1, -1):
+    for j in range(n - 1 if top is None else top, stop - 1, -1):
         level, ls = tower.levels[j], levels[j]
         if j == 0:
             targets, xs = list(leaves), grads

@@ -25,6 +25,10 @@ from hyperopt.torch import TORCH_OPS
 
 SPECS = {
     "sgd": lambda: hyperopt.SGD(0.1, 0.5, optimizer=hyperopt.SGD(1.0)),
+    # no momentum buffer (mu 0, not learned): the rule's separate branch
+    "sgd_plain": lambda: hyperopt.SGD(0.1, learn=["alpha"], optimizer=hyperopt.SGD(1.0)),
+    "sgd_plain_wd": lambda: hyperopt.SGD(0.1, weight_decay=0.1, learn=["alpha"],
+                                         optimizer=hyperopt.SGD(1.0)),
     "sgd_nesterov_wd": lambda: hyperopt.SGD(0.1, 0.5, nesterov=True, weight_decay=0.1,
                                             optimizer=hyperopt.SGD(1.0)),
     "adam": lambda: hyperopt.Adam(0.1, 0.8, 0.95, optimizer=hyperopt.SGD(1.0)),

@@ -49,6 +49,9 @@ NUMPY_PHICALC = (EVERY, "tests/phicalc", "-k", "numpy or negative or phicalc")  
 # the generated-program properties run on the numpy target with COARSEN_AD_EXAMPLES programs
 AD = (EVERY, "tests/coarsen/test_grad_properties.py", "-k", "numpy or negative or agrees")
 HYPER = ("tests/hyperopt/test_hyperopt_rules.py", "tests/hyperopt/test_hyperopt_hypergradients.py")
+# the torch fast step (hyperopt/fast.py) against the generic engine, and the paper's update rule
+# against an independent implementation of its equations
+HYPER_ALL = (*HYPER, "tests/hyperopt/test_hyperopt_fast.py", "tests/hyperopt/test_hyperopt_paper.py")
 GRADERS = ("tests/agents/test_agents_graders.py", "tests/agents/test_agents_normalize.py",
            "tests/agents/test_agents_tasks.py")
 OAPL = ("tests/agents/test_loss_arguments.py", "tests/agents/test_policy.py", "-k",
@@ -182,6 +185,33 @@ MUTANTS = [
     Mutant("hyper-rmsprop-gamma", "hyperopt/rules.py",
            "denom * (v_prev - g2) * 0.5 * _safe_inv_sqrt(v, ops)", "denom * (g2 - v_prev) * 0.5 * _safe_inv_sqrt(v, ops)", HYPER,
            "RMSProp's gamma hypergradient sign"),
+    Mutant("hyper-adam-beta2", "hyperopt/rules.py",
+           "+ ops.sqrt(v) * 0.5 * p2_prev / (c2 * root_c2))", "- ops.sqrt(v) * 0.5 * p2_prev / (c2 * root_c2))", HYPER,
+           "Adam's beta2 hypergradient: the bias correction's term with the wrong sign"),
+    Mutant("hyper-sgd-nesterov-mu", "hyperopt/rules.py",
+           'tangents["mu"] = -alpha * (b + mu * b_prev) if const["nesterov"]',
+           'tangents["mu"] = -alpha * (b + b_prev) if const["nesterov"]', HYPER,
+           "Nesterov momentum's hypergradient misses the factor mu"),
+    Mutant("hyper-adagrad-alpha", "hyperopt/rules.py",
+           'tangents = {"alpha": -direction} if "alpha" in want else {}',
+           'tangents = {"alpha": direction} if "alpha" in want else {}', HYPER,
+           "hypergradient sign of AdaGrad's step size"),
+    Mutant("hyper-domain-squash", "hyperopt/domains.py",
+           "squash = 1.0 - th * th  # d(trust*tanh(r/trust))/dr", "squash = 1.0", HYPER,
+           "the trust bound's slope left out of the hypergradient chain"),
+    Mutant("hyper-paper-tanh-unit", "hyperopt/domains.py",
+           "return g * _tanh_unit_slope(c, ops) if domain is Domain.TANH_UNIT else g", "return g", HYPER_ALL,
+           "update='paper': betas descended on their value, not on the stored tanh coordinate"),
+    Mutant("hyper-tower-order", "hyperopt/tower.py",
+           "values = level_values(tower, j, new_coords[j], len(targets), ops, p, lops)",
+           "values = level_values(tower, j, levels[j].coords, len(targets), ops, p, lops)", HYPER_ALL,
+           "a level updates with the hyperparameters from before the level above moved them"),
+    Mutant("hyper-fast-sgd-sign", "hyperopt/fast.py",
+           "hg0.append(-v if neg else v)", "hg0.append(v)", HYPER_ALL,
+           "the torch fast step's folded sign of SGD's step-size tangent dropped"),
+    Mutant("hyper-fast-bound", "hyperopt/fast.py",
+           "if not bound < self.limit:", "if False:", HYPER_ALL,
+           "the torch fast step writes parameters without proving them finite"),
     # -- graders and OAPL (agents)
     Mutant("grader-lenient-close", "agents/tasks/normalize.py",
            "return abs(a - b) <= max(rel * abs(b), abs_tol)", "return abs(a - b) <= max(10 * rel * abs(b), abs_tol)",
