@@ -15,4 +15,7 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUM
     _os.environ.setdefault(_name, "1")
 _os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 _os.environ.setdefault("JAX_ENABLE_X64", "1")
+# steady-state timings measure machine code: compile synchronously (no NumPy first tier);
+# `benchmarks.startup` sets COARSEN_TIERED for its processes itself
+_os.environ.setdefault("COARSEN_TIERED", "0")
 _os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -130,23 +130,8 @@ def _guarded_entry(key: tuple, runner: Callable, dispatch: Callable,
 
 def _flat_leaves(args: tuple) -> list:
     leaves, _ = tree.flatten(args)
-    return [_canonical(v) for v in leaves]
-
-
-def _canonical(v: Any) -> Any:
-    """An array argument as compiled code takes it: integer arrays (of rank >= 1: index arrays)
-    as int64, every other array as float64."""
-    if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64:
-        return v
-    if v.dtype.kind in "iu" and v.ndim:
-        return np.asarray(v, dtype=np.int64)
-    return np.asarray(v, dtype=np.float64)
-
-
-def _converts(args: tuple) -> bool:
-    """Whether some array argument needs `_canonical` (then the general path runs)."""
-    return any(isinstance(a, np.ndarray) and (a.dtype != np.float64 and (a.dtype != np.int64 or not a.ndim))
-               for a in tree.flatten(args)[0])
+    return [np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) and v.dtype != np.float64
+            else v for v in leaves]
 
 
 def _grad_value(g: Any, like: Any) -> Any:
@@ -283,12 +268,33 @@ class _Transformed:
 
     def make_runner(self, args: tuple) -> Callable:
         prog = self.program(args)
-        runner = _with_guard(self.runner(prog, args), prog.guard)
+        runner = self.runner(prog, args)
+        ready = getattr(prog.fn, "ready", None)
+        if ready is not None and not ready.is_set():
+            runner = self._warming(runner, ready, args)
+        runner = _with_guard(runner, prog.guard)
         try:
             self.runners[_fast_key(args)] = runner
         except TypeError:
             pass   # nested arguments: the signature lookup runs on every call
         return runner
+
+    def _warming(self, runner: Callable, ready, args: tuple) -> Callable:
+        """The runner of a tiered "cpu" program while its NumPy tier serves calls (see
+        `kernels.targets`): once machine code serves them, it steps aside, so that the next call
+        makes the runner that calls the machine code directly."""
+        try:
+            key = _fast_key(args)
+        except TypeError:
+            key = None   # nested arguments: a runner is made at every call anyway
+
+        def warming(args, *rest):
+            out = runner(args, *rest)
+            if ready.is_set() and key is not None and self.runners.get(key) is warming:
+                del self.runners[key]
+                self.__dict__.pop("entry", None)
+            return out
+        return warming
 
     def source(self, *args) -> str:
         """The generated source for these argument types."""
@@ -308,14 +314,14 @@ class _Derivative(_Transformed):
         arg_tree, result_tree = prog.arg_tree, prog.result_tree
         nums = _normalise_argnums(self.argnums, len(args))
         value_too = self.kind == "value_and_grad"
-        converts = _converts(args)
+        converts = any(isinstance(a, np.ndarray) and a.dtype != np.float64 for a in tree.flatten(args)[0])
 
-        if flat and single and not converts and not prog.draws and self.kind in ("grad", "value_and_grad"):
+        if flat and single and not converts and self.kind in ("grad", "value_and_grad"):
             k = wrt[0]
             array = isinstance(args[k], np.ndarray)
             compiled(*args, 1.0)   # compiles now, so the fast path calls the machine code directly
             call = getattr(compiled, "fn", compiled)
-            machine_code = call is getattr(compiled, "jitted", None)
+            machine_code = call is getattr(compiled, "machine_code", None)
 
             if array and machine_code:   # Numba returns fresh arrays of the argument's shape
                 def fast(args):
@@ -333,10 +339,9 @@ class _Derivative(_Transformed):
 
         types = prog.result_types
 
-        def general(args, cotangents=(1.0,), draws=None):
+        def general(args, cotangents=(1.0,)):
             leaves = _flat_leaves(args)
-            drawn = prog.draw(args, leaves) if draws is None else draws   # fresh at every call
-            outs, grads = compiled(*leaves, *drawn, *cotangents)
+            outs, grads = compiled(*leaves, *cotangents)
             it = iter(_grad_value(g, leaves[k]) for g, k in zip(grads, wrt))
             structured = tuple(tree.unflatten(arg_tree[1][a], it) for a in nums)
             grad = structured[0] if single else structured
@@ -352,15 +357,7 @@ class _Jit(_Transformed):
     def runner(self, prog: Program, args: tuple) -> Callable:
         compiled = prog.fn
         result_tree = prog.result_tree
-        converts = _converts(args)
-        if prog.draws:   # random draws: made on the host at each call, passed after the leaves
-            types = prog.result_types
-
-            def drawing(args):
-                leaves = _flat_leaves(args)
-                outs = compiled(*leaves, *prog.draw(args, leaves))
-                return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)])
-            return drawing
+        converts = any(isinstance(a, np.ndarray) and a.dtype != np.float64 for a in tree.flatten(args)[0])
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
@@ -419,16 +416,14 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
     d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
     prog = d.program(args)
     runner = d.runner(prog, args)
-    draws = prog.draw(args, _flat_leaves(args))   # one evaluation of fn: its draws, for every vjp_fn call
-    outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types), draws)
+    outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types))
     out_leaves = tree.flatten(outputs)[0]
 
     def vjp_fn(cotangent: Any):
         cts, _ = tree.flatten(cotangent)
         if len(cts) != len(prog.result_types):
             raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
-        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))),
-                      draws)[1]
+        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))))[1]
 
     return outputs, vjp_fn
 

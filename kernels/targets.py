@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.util
 import linecache
+import logging  # noqa: F401  (imported before the at-fork hook below: see there)
 import os
 import sys
 import threading
@@ -102,43 +103,156 @@ def _load_module(source: str, label: str, persist: bool, constants: dict | None 
         return module, persist
 
 
+_COMPILING: set[threading.Thread] = set()   # background compiles in flight (tiered programs)
+
+
+def wait_for_compiles(timeout: float | None = None) -> None:
+    """Block until the background compiles in flight have finished."""
+    me = threading.current_thread()
+    for thread in list(_COMPILING):
+        if thread is not me and thread.is_alive():
+            thread.join(timeout)
+
+
+# A child forked while a compile runs would inherit Numba's compiler lock (and import locks)
+# held by a thread it does not have, and hang at its first compile: forking waits for compiles
+# in flight. Before-fork hooks run in the reverse order of registration, and logging's takes
+# its module lock, which importing Numba needs: logging is imported first, so that this hook
+# runs before logging's, while the compile can still finish.
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=lambda: wait_for_compiles())
+
+
+def tiered() -> bool:
+    """Whether "cpu" programs start on the NumPy tier while Numba compiles in the background
+    (`COARSEN_TIERED`, on unless set to 0/false/no/off)."""
+    return os.environ.get("COARSEN_TIERED", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 class _NumbaFunction:
-    """njit on first call; NumPy fallback (with a warning) if Numba cannot type it."""
+    """A generated program on the "cpu" target: Numba's machine code, with two ways in.
+
+    Synchronous (`COARSEN_TIERED=0`): njit on the first call; the NumPy version (with a
+    warning) if Numba cannot type the program.
+
+    Tiered (the default): the first calls run the same generated source with NumPy (the
+    "numpy" target, already correct and needing neither Numba nor a compile) while a
+    background thread imports Numba, and compiles the program for the first call's argument
+    types or loads its machine code from Numba's disk cache; every call after that runs the
+    machine code. Both tiers run one source under the same semantics (float64 arithmetic,
+    NumPy's error model, int64 integers, the same index checks), so they agree to rounding
+    (the order of a sum may differ, ~1e-16 relative); nothing else changes at the switch. A
+    program Numba cannot type stays on the NumPy tier and the next call warns at the user's
+    line. The thread is not a daemon: a process that exits before the compile finishes waits
+    for it, so Numba's disk cache is filled for the next process.
+    """
 
     def __init__(self, py_fn: Callable, label: str, cache: bool = True) -> None:
-        import numba
-        from kernels import numba_cache
-        numba_cache.install()   # before any cached overload (rt.* included) is loaded
-        import kernels.numba_runtime  # noqa: F401  (registers the rt.* implementations)
-
         self.py_fn = py_fn
         self.label = label
-        try:
-            self.jitted = numba.njit(error_model="numpy", cache=cache)(py_fn)
-        except RuntimeError as err:   # Numba finds no writable place for its cache
-            locations.warn(f"coarsen: Numba cannot cache {label} on disk ({err}); compiling it "
-                           "in memory", RuntimeWarning)
-            self.jitted = numba.njit(error_model="numpy")(py_fn)
-        self.fn = self._first_call
+        self.cache = cache
         self.fallback_reason: str | None = None
+        self._lock = threading.Lock()
+        self.machine_code = None   # the Numba dispatcher, once made
+        self._pending_warning: str | None = None
+        self._compiler: threading.Thread | None = None
+        self.ready = threading.Event()   # set once calls run machine code (or fell back)
+        self._numpy = _quiet(py_fn)
+        self.fn = self._first_call_tiered if tiered() else self._first_call
 
+    # -- Numba -------------------------------------------------------------------------------
+    @property
+    def jitted(self):
+        """The Numba dispatcher (created on first use; `vmap` calls it from compiled loops)."""
+        with self._lock:
+            if self.machine_code is None:
+                import numba
+                from kernels import numba_cache
+                numba_cache.install()   # before any cached overload (rt.* included) is loaded
+                import kernels.numba_runtime  # noqa: F401  (registers the rt.* implementations)
+                try:
+                    self.machine_code = numba.njit(error_model="numpy", cache=self.cache)(self.py_fn)
+                except RuntimeError as err:   # Numba finds no writable place for its cache
+                    self._pending_warning = (f"coarsen: Numba cannot cache {self.label} on disk ({err}); "
+                                             "compiling it in memory")
+                    self.machine_code = numba.njit(error_model="numpy")(self.py_fn)
+            return self.machine_code
+
+    def _fall_back(self, err: BaseException) -> None:
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        self.fallback_reason = reason
+        self._pending_warning = (f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
+                                 "running it with the 'numpy' target")
+        self.fn = self._numpy
+
+    def _warn_pending(self) -> None:
+        message, self._pending_warning = self._pending_warning, None
+        if message:   # at the user's line, past however many coarsen frames lead here
+            locations.warn(message, RuntimeWarning)
+
+    # -- synchronous -------------------------------------------------------------------------
     def _first_call(self, *args):
         from numba.core.errors import NumbaError
+        jitted = self.jitted
+        self._warn_pending()
         try:
-            out = self.jitted(*args)
-            self.fn = self.jitted
+            out = jitted(*args)
+            self.fn = jitted
             return out
         except NumbaError as err:
-            reason = str(err).strip().splitlines()[0][:300]
-            self.fallback_reason = reason
-            # at the user's line, past however many coarsen frames lead here
-            locations.warn(f"coarsen: target 'cpu' cannot compile {self.label} ({reason}); "
-                           "running it with the 'numpy' target", RuntimeWarning)
-            self.fn = _quiet(self.py_fn)
+            self._fall_back(err)
+            self._warn_pending()
             return self.fn(*args)
+        finally:
+            self.ready.set()
+
+    # -- tiered --------------------------------------------------------------------------------
+    def _first_call_tiered(self, *args):
+        with self._lock:
+            if self._compiler is None:
+                types = [np.int64(a) if type(a) is int else a for a in args]
+                self._compiler = threading.Thread(target=self._compile, args=(types,),
+                                                  name=f"coarsen-compile-{self.label}", daemon=False)
+                _COMPILING.add(self._compiler)
+                self._compiler.start()
+        if self._pending_warning:   # a caller holding this method, not `fn`, hears it too
+            self._warn_pending()
+        return self._numpy(*args)
+
+    def _compile(self, args) -> None:
+        try:
+            import numba
+            from numba.core.errors import NumbaError
+            jitted = self.jitted
+            try:
+                jitted.compile(tuple(numba.typeof(a) for a in args))
+            except NumbaError as err:
+                self._fall_back(err)
+                return
+            self.fn = jitted
+        except Exception as err:   # noqa: BLE001  (anything else: stay on the NumPy tier, say so)
+            self._fall_back(err)
+        finally:
+            self.ready.set()
+            _COMPILING.discard(threading.current_thread())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until calls run machine code (or the program fell back); False on timeout."""
+        if self.fn == self._first_call_tiered and self._compiler is None:
+            return False   # never called: nothing compiles yet
+        return self.ready.wait(timeout)
+
+    @property
+    def tier(self) -> str:
+        """"numpy" while the NumPy tier serves calls (or after a fall-back), "cpu" after."""
+        return "cpu" if self.fn is self.machine_code and self.machine_code is not None else "numpy"
 
     def __call__(self, *args):
-        return self.fn(*args)
+        out = self.fn(*args)
+        if self._pending_warning:
+            self._warn_pending()
+        return out
 
 
 def _quiet(fn: Callable) -> Callable:

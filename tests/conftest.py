@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,12 @@ from typing import Callable
 import pytest
 
 TESTS = Path(__file__).parent
+
+# "cpu" programs compile on their first call in tests, so every cpu-target test checks machine
+# code, not the NumPy tier that serves a tiered program's first calls (`kernels.targets`);
+# tests/coarsen/test_tiered.py tests the tiered path itself. Set COARSEN_TIERED=1 to run the
+# suite tiered.
+os.environ.setdefault("COARSEN_TIERED", "0")
 
 
 @pytest.fixture(autouse=True)
