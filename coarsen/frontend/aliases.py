@@ -16,7 +16,14 @@ for every array value, the set of *storages* (CPython array objects) it may be:
   token per carried position, so the fixpoint does not depend on fresh value ids.
 
 A write through name `a` is allowed when all of `a`'s storages are owned (and not reachable
-from the arguments of an inlined call), and no other live name may share one of them.
+from the arguments of an inlined call), and no other live name may share one of them, except
+a *row view* provably disjoint from the write (#13 item 5): `r = s[i]` then `s[i + 1] = v`.
+For that, `whole` holds the arrays known to be a whole storage (fresh arrays, their element
+writes, joins and loop carries of whole arrays), `rows` the views `s[i, ...]` of a whole `s`
+by their leading index, and `disjoint_indices` decides two integer indices differ: the same
+base plus different constant offsets, both provably >= 0 (a negative index would wrap: `s[-1]`
+and `s[0]` are one row when s has one), or two different constants of the same sign.
+`reads` keeps the source of each view (`s[i]`), so a refusal's hint copies that read.
 """
 from __future__ import annotations
 
@@ -33,6 +40,9 @@ class AliasInfo:
     def __init__(self) -> None:
         self.owned: set[Storage] = set()
         self.roots: dict[int, frozenset[Storage]] = {}
+        self.whole: set[int] = set()               # arrays that are a whole storage
+        self.rows: dict[int, tuple[int, Value]] = {}   # view id -> (whole base id, leading index)
+        self.reads: dict[int, str] = {}            # view id -> its source text (`s[i]`)
 
     def storages(self, value: Value) -> frozenset[Storage]:
         return self.roots.get(value.id, frozenset({value.id}))
@@ -42,7 +52,33 @@ class AliasInfo:
         if value.type.rank:
             self.roots.pop(value.id, None)
             self.owned.add(value.id)
+            self.whole.add(value.id)
         return value
+
+    def same(self, value: Value, *sources: Value) -> Value:
+        """`value` is one of `sources` or an element write into one (the same storage, whole
+        when they all are)."""
+        self.share(value, *sources)
+        if value.type.rank and all(s.id in self.whole for s in sources):
+            self.whole.add(value.id)
+        return value
+
+    def row_view(self, view: Value, base: Value, pattern: tuple, index: list, text: str) -> None:
+        """`view` is `base[...]` (a view): remember its source, and its leading index when it
+        is an integer into a whole base."""
+        if not view.type.rank:
+            return
+        self.reads[view.id] = text
+        if pattern and pattern[0] == "i" and base.id in self.whole:
+            self.rows[view.id] = (base.id, index[0])
+
+    def disjoint_row(self, leaf: Value, array: Value, written: Value | None, defs: dict) -> bool:
+        """Whether `leaf` is a row view of a storage `array` (whole) shares, provably not the
+        row `array[written, ...]` writes."""
+        row = self.rows.get(leaf.id)
+        if row is None or written is None or array.id not in self.whole:
+            return False
+        return disjoint_indices(row[1], written, defs)
 
     def share(self, value: Value, *sources: Value) -> Value:
         """`value` may be (a view of) any of `sources`."""
@@ -72,16 +108,20 @@ class LoopStorages:
         self.aliases = aliases
         self.key = key
         self.roots = [aliases.storages(v) if v.type.rank else frozenset() for v in inits]
+        self.whole = [v.id in aliases.whole for v in inits]
         self.body_start = 0
 
     def extend(self, inits: list[Value]) -> None:
         """Carry more values (a `return` found inside the loop adds `$rv`)."""
         for v in inits[len(self.roots):]:
             self.roots.append(self.aliases.storages(v) if v.type.rank else frozenset())
+            self.whole.append(v.id in self.aliases.whole)
 
     def bind(self, params: Iterable[Value]) -> None:
-        for p, roots in zip(params, self.roots):
+        for p, roots, whole in zip(params, self.roots, self.whole):
             self.aliases.set_storages(p, roots)
+            if whole and p.type.rank:
+                self.aliases.whole.add(p.id)
 
     def update(self, yields: list[Value]) -> bool:
         """Add what the body yields; True if some carried value's storages grew (lower again)."""
@@ -91,6 +131,9 @@ class LoopStorages:
         for k, y in enumerate(yields):
             if not y.type.rank:
                 continue
+            if k < len(self.whole) and self.whole[k] and y.id not in self.aliases.whole:
+                self.whole[k] = False   # a carried view: not whole after all (lower again)
+                grown = True
             for s in self.aliases.storages(y):
                 if isinstance(s, int) and s >= self.body_start:   # created in this body
                     token = local_token.setdefault(s, ("loop", self.key, k))
@@ -106,3 +149,41 @@ class LoopStorages:
                 self.aliases.owned.discard(token)
                 grown = True
         return grown
+
+
+def _affine(v: Value, defs: dict) -> tuple[Any, int]:
+    """v as (base, constant offset): base None for a constant, else a Value id."""
+    from coarsen.ir.nodes import Op
+    offset = 0
+    for _ in range(16):
+        d = defs.get(v.id)
+        if d is None:
+            return v.id, offset
+        if d[0] == "const":
+            return None, offset + d[1]
+        op, a, b = d
+        cb = defs.get(b.id)
+        if op in (Op.ADD, Op.SUB) and cb is not None and cb[0] == "const":
+            offset += cb[1] if op is Op.ADD else -cb[1]
+            v = a
+            continue
+        ca = defs.get(a.id)
+        if op is Op.ADD and ca is not None and ca[0] == "const":
+            offset += ca[1]
+            v = b
+            continue
+        return v.id, offset
+    return v.id, offset
+
+
+def disjoint_indices(a: Value, b: Value, defs: dict) -> bool:
+    """Whether the integer indices a and b surely select different rows (see the module
+    docstring). `defs`: value id -> ("const", int) | (Op, x, y) for ADD/SUB, and ("start", int)
+    for a counted loop's index (its lower bound, the loop counting up from a constant)."""
+    (base_a, off_a), (base_b, off_b) = _affine(a, defs), _affine(b, defs)
+    if base_a != base_b or off_a == off_b:
+        return False
+    if base_a is None:
+        return (off_a >= 0) == (off_b >= 0)
+    start = defs.get(("start", base_a))
+    return start is not None and start + min(off_a, off_b) >= 0

@@ -117,7 +117,7 @@ class BranchLowering:
         results = self.b.emit_control(Op.IF, (cond,), [p[2] for p in pairs], regions,
                                       self.src.loc(node), hints)
         for yt, ye, r in zip(yields_t, yields_e, results):
-            self.ctx.aliases.share(r, yt, ye)   # the join may be either side's array
+            self.ctx.aliases.same(r, yt, ye)   # the join may be either side's array
         return list(results)
 
     def false_or_placeholder(self, name: str, like: Any) -> Any:

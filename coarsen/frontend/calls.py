@@ -69,16 +69,25 @@ def _dims(lw, shape: Any, node) -> list[Value]:
     return dims
 
 
-def _check_dtype(lw, kwargs, node, name) -> None:
+_INT_DTYPES = (int, np.int64, np.int32, np.intp, "int", "int64", "int32")
+
+
+def _check_dtype(lw, kwargs, node, name, integers: bool = False) -> bool:
+    """Refuses a dtype other than float64; with `integers`, an integer dtype is allowed too
+    (index arrays: np.array([...], dtype=int)), and the result says it was asked for."""
     extra = set(kwargs) - {"dtype", "shape"}
     if extra:
         lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
     if "dtype" in kwargs:
         dtype = kwargs["dtype"].obj if isinstance(kwargs["dtype"], Static) else None
+        if integers and any(dtype is d or dtype == d for d in _INT_DTYPES):
+            return True
         if dtype not in (float, np.float64, None, "float64"):
             shown = getattr(dtype, "__name__", repr(dtype))
-            lw.unsupported(f"np.{name}(..., dtype={shown}) is not supported: arrays hold float64", node,
-                           "leave out dtype (or use dtype=float)")
+            lw.unsupported(f"np.{name}(..., dtype={shown}) is not supported: arrays hold float64"
+                           + (" or int64" if integers else ""), node,
+                           "leave out dtype (or use dtype=float" + (", or dtype=int)" if integers else ")"))
+    return False
 
 
 def _creation(op: Op, name: str) -> Handler:
@@ -117,7 +126,9 @@ def _copy(lw, args, kwargs, node):
 
 
 def _array(lw, args, kwargs, node):
-    _check_dtype(lw, kwargs, node, "array")
+    if _check_dtype(lw, kwargs, node, "array", integers=True):   # an index array: int64
+        out = lw.as_value(_array(lw, args, {}, node), node)
+        return lw.cast_to(out, out.type.with_dtype("i64")) if out.type.rank else out
     _arity(lw, args, {}, node, 1, "array")
     items = args[0]
     if isinstance(items, Value):

@@ -143,7 +143,8 @@ class LoopLowering:
                 storages = LoopStorages(self.ctx.aliases, id(stmt), flat_inits)
             storages.extend(flat_inits)
             body_region, body_env, params = self._loop_region(
-                carried, inits, types, storages, body_fn, index_name if index is not None else None, before)
+                carried, inits, types, storages, body_fn, index_name if index is not None else None, before,
+                index)
             new_names = [n for n in ("$rv", "$ret") if n in body_env and n not in inits
                          and not isinstance(body_env[n], (Static, Method, Conflict))]
             if new_names:   # a return inside the loop: carry its value, with a placeholder init
@@ -201,12 +202,19 @@ class LoopLowering:
             self.env[n] = map_leaves(inits[n], lambda _v: next(it))
         return params
 
-    def _loop_region(self, carried, inits, types, storages, body_fn, index_name, before):
+    def _loop_region(self, carried, inits, types, storages, body_fn, index_name, before, bounds=None):
         counted = index_name is not None
         storages.body_start = self.b.next_id
         with self.b.region() as block:
             params = self._bind_params(carried, inits, types, storages, before)
             index = self.b.new_value(I64, index_name) if counted else None
+            if counted and bounds is not None:   # counting up from a constant: a lower bound (aliases)
+                start, step = self.constant_of(bounds[0]), self.constant_of(bounds[2])
+                if isinstance(start, int) and isinstance(step, int) and step > 0:
+                    starts = getattr(self.ctx, "loop_starts", None)
+                    if starts is None:
+                        starts = self.ctx.loop_starts = {}
+                    starts[index.id] = start
             body_fn([index] if counted else params)
             env = self.env
         return (block, tuple(([index] if counted else []) + params)), env, params

@@ -29,6 +29,7 @@ from coarsen.frontend.loops import LoopLowering
 from coarsen.frontend.source import SourceInfo
 from coarsen.ir.builder import Builder
 from coarsen.ir.nodes import Op, Value
+from coarsen.ir.types import I64
 from coarsen.ir.typing import index_rank
 
 _UNSUPPORTED_STMTS: dict[type, tuple[str, str]] = {
@@ -209,7 +210,7 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                     self.type_error(f"`{target.id} {symbol}= ...` would make `{target.id}` ({old.type}) a "
                                     f"{new.type}, but an in-place update keeps the array's shape and dtype",
                                     stmt, f"write `{target.id} = {target.id} {symbol} ...` for a new array")
-                self.ctx.aliases.share(new, old)   # same storage, still the function's own
+                self.ctx.aliases.same(new, old)   # same storage, still the function's own
             self.assign(target, new, stmt)
         elif isinstance(target, ast.Subscript):
             old = self.expr(target)
@@ -269,16 +270,39 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         else:
             self.unsupported(f"assignment to {type(target).__name__} is not supported", target)
 
-    def check_unaliased(self, name: str, array: Value, node: ast.AST) -> None:
-        """Writing through `name` must not be observable through another name (value semantics)."""
+    def check_unaliased(self, name: str, array: Value, node: ast.AST, written: Value | None = None) -> None:
+        """Writing through `name` must not be observable through another name (value semantics).
+        `written`: the write's leading integer index, if any (a row view of another row is
+        not affected: `aliases.disjoint_row`)."""
+        aliases = self.ctx.aliases
+        defs = None
         for other, binding in self.env.items():
             if other == name or other.startswith("$"):
                 continue
             for leaf in leaves(binding):
-                if self.ctx.aliases.overlap(leaf, array):
+                if aliases.overlap(leaf, array):
+                    if written is not None and leaf.id in aliases.rows:
+                        defs = defs if defs is not None else self.index_defs()
+                        if aliases.disjoint_row(leaf, array, written, defs):
+                            continue
+                    read = aliases.reads.get(leaf.id)
+                    fix = (f"copy what you read: {other} = {read}.copy()" if read is not None
+                           else f"make an independent array: {other} = {name}.copy()")
                     self.unsupported(f"`{name}` is also reachable as `{other}`; a write through one name "
-                                     f"would be seen through the other", node,
-                                     f"make an independent array: {other} = {name}.copy()")
+                                     f"would be seen through the other", node, fix)
+
+    def index_defs(self) -> dict:
+        """What `aliases.disjoint_indices` needs to know of integer scalars defined so far:
+        constants, ADD/SUB, and the lower bounds of counted loops' indices."""
+        defs: dict = {vid: ("const", c) for vid, c in self.b.constants.items()
+                      if isinstance(c, int) and not isinstance(c, bool)}
+        for block in self.b._blocks:
+            for instr in block:
+                if instr.op in (Op.ADD, Op.SUB) and instr.results and instr.result.type == I64:
+                    defs[instr.result.id] = (instr.op, instr.args[0], instr.args[1])
+        for vid, start in getattr(self.ctx, "loop_starts", {}).items():
+            defs[("start", vid)] = start
+        return defs
 
     def setitem(self, target: ast.Subscript, value: Any) -> None:
         base = target.value
@@ -300,8 +324,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                              f"(np.zeros, np.ones, np.empty, .copy(), arithmetic) can be written, not an "
                              f"argument, a module-level array or a view of one", target,
                              f"write into a copy: {local} = {base.id}.copy()")
-        self.check_unaliased(base.id, array, target)
         pattern, index = self.index(target.slice, array, target)
+        self.check_unaliased(base.id, array, target, index[0] if pattern[:1] == ("i",) else None)
         value = self.as_value(value, target)
         selected = index_rank(pattern, array.type.rank)
         if value.type.rank > selected:
@@ -312,5 +336,5 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             value = self.b.emit(Op.CAST, (value,), {"dtype": "f64"})
         updated = self.b.emit(Op.SETITEM, (array, *index, value), {"index": pattern},
                               self.src.loc(target), hint=base.id)
-        self.ctx.aliases.share(updated, array)   # the same storage, updated
+        self.ctx.aliases.same(updated, array)   # the same storage, updated
         self.env[base.id] = updated

@@ -43,10 +43,21 @@ def iota(lw, n, node):
 
 
 def _arange(lw, args, kwargs, node):
+    integral = False
     if "dtype" in kwargs:
         from coarsen.frontend.calls import _check_dtype
 
-        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "arange")
+        integral = _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "arange", integers=True)
+    out = _arange_float(lw, args, kwargs, node)
+    if integral:   # np.arange(n, dtype=int): an index array (int64), from integer bounds only
+        if any(lw.as_value(a, node).type.dtype == "f64" for a in args):
+            lw.unsupported("np.arange(..., dtype=int) with float bounds is not supported", node,
+                           "pass integer bounds")
+        out = lw.cast_to(out, out.type.with_dtype("i64"))
+    return out
+
+
+def _arange_float(lw, args, kwargs, node):
     if kwargs or not 1 <= len(args) <= 3:
         lw.type_error("arange() takes 1 to 3 positional arguments (start, stop, step)", node)
     values = [lw.as_value(a, node) for a in args]
