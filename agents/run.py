@@ -5,6 +5,8 @@ data, train the search policy with RL.
                                               # training (multi- and single-task), evaluation,
                                               # plots and summary in runs/default
     python -m agents.run train --run-dir runs/mt [--regimes constraint report] [--resume]
+                               [--hold-out numeric]   # train on the other five regimes
+    python -m agents.run loro --run-dir runs/loro [--n 100]   # leave-one-regime-out, all six
     python -m agents.run eval  --out runs/ev --policy multi=runs/default/multi-task [--tts multi]
     python -m agents.run world --out runs/world-s0 [--seed 0 --scale 2000]
     python -m agents.run world --out runs/scale --measure 2000 10000 100000
@@ -40,9 +42,9 @@ from .tasks import REGIME_NAMES, sample_tasks
 from .tools import SearchIndex
 from .world import DEFAULT_SCALE, World, build_world
 from .rl.stats import interval, paired
-from .rl.cli import (add_default_arguments, add_executor_arguments, add_train_arguments,
-                     default_from_args, evaluate, markdown, run_default, train,
-                     train_from_args)
+from .rl.cli import (add_default_arguments, add_executor_arguments, add_loro_arguments,
+                     add_train_arguments, default_from_args, evaluate, loro_from_args,
+                     markdown, run_default, train, train_from_args)
 from .rl.rollout import Job, Sampler
 
 __all__ = ["main", "train", "evaluate", "run_default"]
@@ -217,6 +219,8 @@ def parser() -> argparse.ArgumentParser:
                                          "arguments): world, synthesis, RL training, "
                                          "evaluation, plots, summary"))
     add_train_arguments(sub.add_parser("train", help="RL-train the search policy"))
+    add_loro_arguments(sub.add_parser("loro", help="leave-one-regime-out: for every regime, "
+                                      "train on the other five and evaluate on it"))
     helps = {"world": "build a world and its search index",
              "eval": "evaluate baseline agents (or trained policies with --policy)",
              "synth": "synthesize training questions (explore, de-duplicate, re-check, "
@@ -268,6 +272,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "train":
         train_from_args(args)
+        return
+    if args.command == "loro":
+        loro_from_args(args)
         return
     if args.command == "eval" and args.policy:
         policies = dict(x.split("=", 1) for x in args.policy)

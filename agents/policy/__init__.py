@@ -1,6 +1,8 @@
-"""One trainable search policy for every regime: candidate actions -> features -> scores ->
-masked softmax, with the log-probabilities and RL losses written as NumPy that
-`coarsen.grad` differentiates.
+"""One trainable search policy for every kind of question: candidate actions (search, read,
+extract into working memory, compose memory items, answer with one) -> features -> scores
+-> masked softmax, with the log-probabilities and RL losses written as NumPy that
+`coarsen.grad` differentiates. Nothing in this package knows which regime a question comes
+from (tests/agents/test_policy_agnostic.py enforces it).
 
     from agents.policy import PolicyAgent, init_params, N_FEATURES
     agent = PolicyAgent(init_params(N_FEATURES))

@@ -1,8 +1,10 @@
 """`PolicyAgent`: the trainable policy behind the `Agent` protocol of `agents.baselines`.
 
 Input: parameters (see `model`), observations from `SearchEnv`. Output: actions; for
-training, one `Decision` per step (features of every candidate, the chosen index and its
-log-probability under the parameters that acted).
+training, one `Decision` per choice (features of every candidate, the chosen index and its
+log-probability under the parameters that acted). A choice is a tool call (search, read,
+answer) or a working-memory action (extract, compose) that calls no tool: `act` keeps
+choosing until it picks a tool call, so one env step may hold several decisions.
 Invariants: acts from observations only (`privileged = False`); sampling uses the episode's
 `random.Random` from `run_episode`, so an episode is a pure function of (params, task, seed);
 greedy mode takes the arg-max (ties: first candidate); the recorded log-probability is
@@ -54,20 +56,25 @@ class PolicyAgent:
             self.mem.observe(observation)
         # The env's count is the truth (errors cost steps too).
         self.mem.steps = self.mem.budget - int(observation.get("steps_left", self.mem.budget))
-        cands = build_candidates(self.mem)
-        X = featurize(cands, self.mem)
-        logp = distribution(self.params, X)
-        if self.greedy:
-            i = int(np.argmax(logp))
-        elif self.temperature == 1.0:
-            i = _sample(logp, self.rng)
-        else:
-            z = logp / self.temperature
-            i = _sample(z - np.log(np.sum(np.exp(z - z.max()))) - z.max(), self.rng)
-        self.decisions.append(Decision(X, i, float(logp[i]), cands[i].tool, cands[i].sub))
-        self.last = cands[i]
-        self.mem.note_action(cands[i].action, cands[i].sub)
-        return cands[i].action
+        while True:
+            cands = build_candidates(self.mem)
+            X = featurize(cands, self.mem)
+            logp = distribution(self.params, X)
+            if self.greedy:
+                i = int(np.argmax(logp))
+            elif self.temperature == 1.0:
+                i = _sample(logp, self.rng)
+            else:
+                z = logp / self.temperature
+                i = _sample(z - np.log(np.sum(np.exp(z - z.max()))) - z.max(), self.rng)
+            c = cands[i]
+            self.decisions.append(Decision(X, i, float(logp[i]), c.tool, c.sub))
+            self.last = c
+            if c.tool in ("extract", "compose"):
+                self.mem.add(c.item)  # working memory only: no tool call, no env step
+                continue
+            self.mem.note_action(c.action, c.sub)
+            return c.action
 
     @property
     def answer_logp(self) -> float:

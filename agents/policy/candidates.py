@@ -1,24 +1,35 @@
-"""Candidate actions for one decision: queries to issue, documents to read, answers to give.
+"""Candidate actions for one decision: search, read, extract, compose, answer.
 
-Input: a `Memory`. Output: `Candidate`s (the env action plus generic descriptors that
-`features` turns into numbers). Queries come from the question (whole, key phrases only, one
-key phrase with the question's content words, the phrases no read document covers yet) and,
-for multi-hop questions, from people and entities seen in read documents (a "hop"); reads are
-the unread hits, latest search first; answers are `answers.answer_drafts`.
-Invariants: the same generators run for every question; no query is issued twice; a read
-needs an unread hit and an answer needs at least one read document, except on the last step,
-when only answers are offered (so every episode ends with an answer the policy chose).
+Input: a `Memory`. Output: `Candidate`s (an env action or a working-memory action, plus
+generic descriptors that `features` turns into numbers). Queries come from the question
+(whole, key phrases only, one key phrase with the question's content words, the phrases no
+read document covers yet) and from names and values seen in read documents (a "hop"); reads
+are the unread hits, latest search first; extracts are units of read documents not yet in
+working memory (`items.extractable`); composes are generic operations over memory items
+(`items.compose`); answers are memory items (`items.render`).
+Invariants: the same generators run for every question, whatever asked it (nothing here, or
+anywhere in `agents/policy`, knows the regime or reads the answer-format line); no query is
+issued twice; a read needs an unread hit; an answer needs a memory item (a fallback answer
+only when memory is empty); extract and compose do not call a tool and are capped
+(MAX_INTERNAL per episode, MAX_RUN between two tool calls); on the last step only extract,
+compose and answer are offered, so every episode ends with an answer the policy chose.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from .answers import Draft, answer_drafts, format_match, frac
+from .items import OP_GLOSS, Item, compose, extractable, render
 from .memory import Memory
 from .text import type_words, words
 
-MAX_QUERIES = 8
-MAX_READS = 8
+MAX_QUERIES = 6
+MAX_READS = 6
+MAX_EXTRACTS = 8
+MAX_COMPOSES = 8
+MAX_ANSWERS = 8
+MAX_INTERNAL = 24
+MAX_RUN = 6
 SEARCH_K = 10
 STALE_TITLE = ("[archived]", "[deprecated]", "preliminary")
 
@@ -31,6 +42,11 @@ class Candidate:
     variant: int = 0
     feats: dict[str, float] = field(default_factory=dict)
     tokens: tuple[str, ...] = ()  # descriptors crossed with the question's words (hashed)
+    item: Item | None = None  # extract / compose: the item it adds; answer: the item given
+
+
+def frac(phrases: tuple[str, ...] | list[str], text_lower: str) -> float:
+    return sum(p.lower() in text_lower for p in phrases) / len(phrases) if phrases else 0.0
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -53,6 +69,8 @@ def search_candidates(mem: Memory) -> list[Candidate]:
     hops = [n for d in reversed(mem.read[-2:]) for n in d.names[:3] + [
         v for v in d.fields.values() if len(v.split()) == 2 and v.istitle()]
         if n.lower() not in qlow]
+    hops += [str(i.value) for i in reversed(mem.items[-4:]) if i.kind == "entity" and
+             str(i.value).lower() not in qlow]
     for n in list(dict.fromkeys(hops))[:3]:
         proposals.append((f"{n} {' '.join((missing or plain)[:3])}", "hop"))
     previous = [set(words(x)) for x in mem.queries]
@@ -94,26 +112,178 @@ def read_candidates(mem: Memory) -> list[Candidate]:
     return out
 
 
-def answer_candidate(mem: Memory, a: Draft) -> Candidate:
-    f = {"a_format": format_match(mem.question, a.kind),
-         "a_coverage": a.feats.get("coverage", 0.0),
-         "a_coverage_linked": a.feats.get("coverage_linked", a.feats.get("coverage", 0.0)),
-         "a_all_covered": a.feats.get("all_covered", 0.0),
-         "a_in_question": a.feats.get("in_question", 0.0),
-         "a_stale": a.feats.get("stale", 0.0),
-         "a_support": min(a.feats.get("support", 1.0), 8.0) / 4.0,
-         "a_qualifier": a.feats.get("qualifier", 0.0),
-         "a_len": min(len(str(a.value)), 2000) / 500.0}
-    f[f"a_v{min(a.variant, 3)}"] = 1.0
-    return Candidate({"tool": "answer", "answer": a.value}, "answer", a.kind, a.variant, f,
-                     ("answer", f"answer:{a.kind}", f"answer:{a.kind}:{a.variant}"))
+@lru_cache(maxsize=4096)
+def _qwords(text: str) -> frozenset[str]:
+    return frozenset(words(text))
+
+
+def _overlap(label: str, q_words: set[str]) -> tuple[float, float]:
+    lw = set(words(label))
+    if not lw or not q_words:
+        return 0.0, 0.0
+    n = len(lw & q_words)
+    return n / len(lw), n / len(q_words)
+
+
+def item_feats(mem: Memory, it: Item) -> dict[str, float]:
+    """Generic statistics of a working-memory item against the question."""
+    q = mem.question
+    qw = _qwords(q.text)
+    lq, ql = _overlap(it.label, qw)
+    val = str(it.value).lower() if not isinstance(it.value, tuple) else ""
+    period = q.period
+    pm = 0.0
+    if it.when and period:
+        y, qq = it.when
+        pm = float(period == str(y) or period == f"Q{qq} {y}")
+    days = [i.day for i in mem.items if i.day] + [it.day]
+    return {"i_label_q": lq, "i_q_label": ql, "i_cov": frac(q.phrases, it.context),
+            "i_in_question": float(bool(val) and val in q.text.lower()),
+            "i_stale": float(it.stale), "i_scope": it.scope, "i_period": pm,
+            "i_parts": min(it.parts, 30) / 10.0, "i_docs": min(len(it.docs), 8) / 4.0,
+            "i_newest": float(bool(it.day) and it.day >= max(days)),
+            "i_percent": float(it.unit == "%"),
+            "i_gloss": _gloss(it.how, qw)}
+
+
+def _gloss(how: str, qw: set[str]) -> float:
+    g = set(OP_GLOSS.get(how, "").split())
+    return len(g & qw) / 3.0 if g else 0.0
+
+
+def _tokens(tool: str, it: Item) -> tuple[str, ...]:
+    return (tool, f"{tool}:{it.kind}", f"{tool}:{it.how}", f"{tool}:{it.kind}:{it.how}")
+
+
+def extract_candidates(mem: Memory) -> list[Candidate]:
+    q = mem.question
+    units: list[tuple[float, int, Item]] = []
+    order = 0
+    for d in reversed(mem.read):
+        if d.doc_id not in mem.units:
+            mem.units[d.doc_id] = [(it, item_feats(mem, it)) for it in extractable(d, q)]
+        for it, f in mem.units[d.doc_id]:
+            if it.key in mem.item_keys:
+                continue
+            units.append((-(f["i_q_label"] + f["i_label_q"] + f["i_cov"] + f["i_period"]
+                            - f["i_stale"]), order, it, f))
+            order += 1
+    units.sort(key=lambda u: (u[0], u[1]))
+    out = []
+    for _, _, it, f in units[:MAX_EXTRACTS]:
+        f = dict(f, i_newest=item_feats(mem, it)["i_newest"])
+        out.append(Candidate({"tool": "extract"}, "extract", it.how, 0, f,
+                             _tokens("extract", it), it))
+    return out
+
+
+def _pairs(xs: list[Item]) -> list[tuple[Item, Item]]:
+    return [(a, b) for i, a in enumerate(xs) for b in xs[i + 1:]]
+
+
+def compose_candidates(mem: Memory) -> list[Candidate]:
+    q = mem.question
+    items = mem.items
+    tries: list[tuple[str, list[Item]]] = []
+    by_kind: dict[str, list[Item]] = {}
+    for it in items:
+        by_kind.setdefault(it.kind, []).append(it)
+    listy = [i for i in items if i.kind in ("set", "facts", "entity")]
+    groups: dict[tuple[str, str], list[Item]] = {}
+    for it in listy:
+        groups.setdefault(("set" if it.kind == "entity" else it.kind, it.how), []).append(it)
+    for g in groups.values():
+        if len(g) >= 2:
+            tries.append(("union", g))
+    for a, b in _pairs([i for i in listy if i.kind != "entity"][-4:]):
+        tries.append(("intersect", [a, b]))
+        tries.append(("difference", [a, b]))
+        tries.append(("difference", [b, a]))
+    for it in by_kind.get("set", []) + by_kind.get("facts", []):
+        tries.append(("filter", [it]))
+    for it in by_kind.get("set", []) + by_kind.get("facts", []) + by_kind.get("steps", []):
+        tries.append(("count", [it]))
+    facts = by_kind.get("facts", [])
+    if facts:
+        tries.append(("latest", facts))
+        tries.append(("latest each", facts))
+    nums = by_kind.get("number", [])
+    cols: dict[str, list[Item]] = {}
+    for it in nums:
+        cols.setdefault(it.label.split(" | ")[-1], []).append(it)
+    for g in cols.values():
+        if len(g) >= 2:
+            tries.append(("sum", g))
+    recent = nums[-4:]
+    for a, b in _pairs(recent):
+        first, second = (a, b) if (a.when or (0, 0)) <= (b.when or (0, 0)) else (b, a)
+        tries.append(("growth", [first, second]))
+        tries.append(("difference", [first, second]))
+        tries.append(("ratio", [a, b]))
+        tries.append(("ratio", [b, a]))
+    steps = by_kind.get("steps", [])[-3:]
+    for a, b in _pairs(steps):
+        tries += [("order", [a, b]), ("order", [b, a]), ("expand", [a, b]), ("expand", [b, a])]
+    spans = by_kind.get("span", [])
+    if spans:
+        tries.append(("join", spans))
+    out: list[Candidate] = []
+    seen: set = set()
+    for op, args in reversed(tries):  # newest material first
+        it = compose(op, args, q)
+        if it is None or it.key in mem.item_keys or it.key in seen:
+            continue
+        seen.add(it.key)
+        f = item_feats(mem, it)
+        f["c_args"] = min(len(args), 8) / 4.0
+        out.append(Candidate({"tool": "compose"}, "compose", op, 0, f,
+                             _tokens("compose", it), it))
+        if len(out) >= MAX_COMPOSES:
+            break
+    return out
+
+
+def answer_candidates(mem: Memory) -> list[Candidate]:
+    out = []
+    for it in reversed(mem.items[-MAX_ANSWERS:]):
+        f = item_feats(mem, it)
+        f["a_len"] = min(len(str(it.value)), 2000) / 500.0
+        out.append(Candidate({"tool": "answer", "answer": render(it)}, "answer", it.kind, 0,
+                             f, _tokens("answer", it), it))
+    if not out:
+        top = min(mem.hits.values(), key=lambda h: (h.rank, h.doc_id), default=None)
+        out.append(Candidate({"tool": "answer", "answer": top.title if top else "unknown"},
+                             "answer", "fallback", 0, {"a_fallback": 1.0},
+                             ("answer", "answer:fallback")))
+    return out
+
+
+def _relevance(c: Candidate) -> float:
+    f = c.feats
+    return f.get("i_q_label", 0) + f.get("i_label_q", 0) + f.get("i_cov", 0) + f.get(
+        "i_period", 0) - f.get("i_stale", 0) - f.get("i_in_question", 0)
+
+
+def _mark_best(cands: list[Candidate]) -> list[Candidate]:
+    """Relative evidence: the candidate(s) of each tool with the highest item relevance
+    (label overlap, phrase coverage, period match, not stale) get `i_best` = 1."""
+    for tool in ("extract", "compose", "answer"):
+        group = [c for c in cands if c.tool == tool and c.item is not None]
+        if group:
+            top = max(_relevance(c) for c in group)
+            for c in group:
+                c.feats["i_best"] = float(_relevance(c) >= top - 1e-9)
+    return cands
 
 
 def build_candidates(mem: Memory) -> list[Candidate]:
     """Every action open at this step (never empty)."""
+    internal: list[Candidate] = []
+    if mem.internal < MAX_INTERNAL and mem.internal_run < MAX_RUN:
+        internal = extract_candidates(mem) + compose_candidates(mem)
     if mem.steps_left <= 1:
-        return [answer_candidate(mem, a) for a in answer_drafts(mem)]
-    out = search_candidates(mem) + read_candidates(mem)
-    if mem.read or not out:
-        out += [answer_candidate(mem, a) for a in answer_drafts(mem)]
-    return out
+        return _mark_best(internal + answer_candidates(mem))
+    out = search_candidates(mem) + read_candidates(mem) + internal
+    if mem.items or not out:
+        out += answer_candidates(mem)
+    return _mark_best(out)

@@ -2,53 +2,62 @@
 
 Input: the `Candidate`s of one decision and the `Memory`. Output: a float64 array
 (n_candidates, N_FEATURES): named dense features (`DENSE`: tool indicators, tool x episode
-progress, query/read/answer evidence statistics) followed by `N_HASHED` signed hashed
-crosses of each candidate's descriptors (e.g. "answer:number:2", "read:account profile")
-with the question's plain words and answer-format words.
+progress, query and read evidence, the kind of working-memory item and the extraction or
+operation that made it, the item's overlap with the question) followed by `N_HASHED` signed
+hashed crosses of each candidate's descriptors (e.g. "compose:number:growth",
+"read:account profile") with the question's plain words and word pairs.
 Invariants: deterministic across processes (crc32, not Python's salted `hash`); a feature a
-candidate does not have is 0; values are O(1); the regime's name is never an input.
+candidate does not have is 0; values are O(1); only the question text, the tool results and
+the policy's own memory are inputs (no regime name, no answer-format line, no table from
+question or format words to answer kinds: the crosses are learned).
 """
 from __future__ import annotations
 
+import re
 import zlib
 from functools import lru_cache
 
 import numpy as np
 
-from .answers import KINDS
 from .candidates import Candidate
+from .items import EXTRACTS, KINDS, OPS
 from .memory import Memory
 from .text import Question, words
 
+TOOLS = ("search", "read", "extract", "compose", "answer")
 DENSE = (
     # tools, and tools crossed with progress: state alone would cancel in the softmax
-    "tool:search", "tool:read", "tool:answer",
-    "search*progress", "read*progress", "answer*progress",
-    "search*reads", "read*reads", "answer*reads", "search*searches", "answer*searches",
-    "answer*last_chance", "search*empty_last",
+    *(f"tool:{t}" for t in TOOLS),
+    *(f"{t}*progress" for t in TOOLS), *(f"{t}*reads" for t in TOOLS),
+    *(f"{t}*items" for t in TOOLS),
+    "search*searches", "answer*searches", "answer*last_chance", "search*empty_last",
+    "internal*run",
     # queries
     "q:question", "q:phrases", "q:uncovered", "q:phrase", "q:hop",
     "q_phrase_frac", "q_novelty", "q_len",
     # reads
     "r_rank_inv", "r_rel_score", "r_title_phrases", "r_snippet_phrases", "r_words",
     "r_latest", "r_stale", "r_hop", "r_entity_seen",
-    # answers
-    *(f"a:{k}" for k in KINDS),
-    "a_format", "a_coverage", "a_coverage_linked", "a_all_covered", "a_in_question",
-    "a_stale", "a_support", "a_qualifier", "a_len", "a_v0", "a_v1", "a_v2", "a_v3",
+    # working-memory items (extract, compose, answer)
+    *(f"kind:{k}" for k in KINDS), *(f"how:{h}" for h in EXTRACTS + OPS),
+    "i_label_q", "i_q_label", "i_cov", "i_in_question", "i_stale", "i_scope", "i_period",
+    "i_parts", "i_docs", "i_newest", "i_percent", "i_gloss", "i_best", "c_args", "a_len",
+    "a_fallback",
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
-N_HASHED = 64
+N_HASHED = 128
 N_FEATURES = len(DENSE) + N_HASHED
+_TOKEN = re.compile(r"[A-Za-z]+")
 
 
 @lru_cache(maxsize=4096)
 def cross_words(q: Question) -> tuple[str, ...]:
-    """The question's plain words (not names, numbers or codes) and its format words:
-    what a question asks for, independent of which entity it asks about."""
+    """The question's plain lower-case words (not capitalised names, numbers or codes) and
+    its adjacent plain-word pairs: what a question asks for, not whom it asks about."""
     names = set(words(" ".join(q.phrases)))
-    return tuple(sorted({w for w in q.content if w not in names and w.isalpha()} |
-                        {w for w in q.fmt_words if len(w) > 2}))
+    toks = [t for t in _TOKEN.findall(q.text) if t.islower() and t not in names]
+    pairs = [f"{a}_{b}" for a, b in zip(toks, toks[1:])]
+    return tuple(sorted(set(toks) | set(pairs)))
 
 
 def _bucket(token: str, word: str) -> tuple[int, float]:
@@ -56,10 +65,21 @@ def _bucket(token: str, word: str) -> tuple[int, float]:
     return len(DENSE) + h % N_HASHED, 1.0 if (h >> 20) & 1 else -1.0
 
 
+@lru_cache(maxsize=65536)
+def _cross(token: str, cw: tuple[str, ...]) -> np.ndarray:
+    """The hashed crosses of one descriptor with the question's words (unscaled)."""
+    v = np.zeros(N_HASHED)
+    for w in cw:
+        j, sign = _bucket(token, w)
+        v[j - len(DENSE)] += sign
+    return v
+
+
 def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
     X = np.zeros((len(cands), N_FEATURES))
     progress = mem.steps / max(1, mem.budget)
     n_reads, n_searches = min(len(mem.read), 8) / 4.0, min(len(mem.queries), 8) / 4.0
+    n_items = min(len(mem.items), 16) / 8.0
     cw = cross_words(mem.question)
     scale = 1.0 / np.sqrt(max(1, len(cw)))
     for i, c in enumerate(cands):
@@ -68,6 +88,7 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
         row[INDEX[f"tool:{t}"]] = 1.0
         row[INDEX[f"{t}*progress"]] = progress
         row[INDEX[f"{t}*reads"]] = n_reads
+        row[INDEX[f"{t}*items"]] = n_items
         if t == "search":
             row[INDEX["search*searches"]] = n_searches
             row[INDEX["search*empty_last"]] = float(mem.last_results == 0)
@@ -75,11 +96,13 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
         elif t == "answer":
             row[INDEX["answer*searches"]] = n_searches
             row[INDEX["answer*last_chance"]] = float(mem.steps_left <= 2)
-            row[INDEX[f"a:{c.sub}"]] = 1.0
+        elif t in ("extract", "compose"):
+            row[INDEX["internal*run"]] = mem.internal_run / 4.0
+        if c.item is not None:
+            row[INDEX[f"kind:{c.item.kind}"]] = 1.0
+            row[INDEX[f"how:{c.item.how}"]] = 1.0
         for name, v in c.feats.items():
             row[INDEX[name]] = v
         for tok in c.tokens:
-            for w in cw:
-                j, sign = _bucket(tok, w)
-                row[j] += sign * scale
+            row[len(DENSE):] += _cross(tok, cw) * scale
     return X

@@ -1,15 +1,19 @@
-"""What a policy remembers within one episode: the question, searches, hits and reads.
+"""What a policy remembers within one episode: the question, searches, hits, reads and the
+working memory of extracted and composed items.
 
-Input: the env's observations, in order (`Memory.observe`). Output: the state that candidate
-generation and features read: analysed question, issued queries, every hit with its best rank
-and relative BM25 score, documents read (parsed), steps and tokens used.
-Invariants: built from observations only (never the task or the world); `observe` accepts
-every observation type, errors included, and never raises.
+Input: the env's observations, in order (`Memory.observe`), and the policy's own extract and
+compose actions (`Memory.add`). Output: the state that candidate generation and features
+read: analysed question, issued queries, every hit with its best rank and relative BM25
+score, documents read (parsed), working-memory items, steps and tokens used.
+Invariants: built from the question text, the step count and tool results only (never the
+task, the world, the observation's regime name or its answer-format line); `observe`
+accepts every observation type, errors included, and never raises.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .items import Item
 from .text import ParsedDoc, Question, analyse, parse_doc
 
 
@@ -27,7 +31,6 @@ class HitInfo:
 @dataclass
 class Memory:
     question: Question
-    regime_hint: str  # logged only; never a feature (held-out regimes must stay unseen)
     budget: int
     steps: int = 0
     queries: list[str] = field(default_factory=list)
@@ -38,19 +41,36 @@ class Memory:
     errors: int = 0
     tokens_seen: int = 0
     last_results: int = -1  # how many hits the latest search returned (-1: none yet)
+    items: list[Item] = field(default_factory=list)  # working memory, in the order added
+    item_keys: set = field(default_factory=set)
+    internal: int = 0  # extract/compose actions this episode
+    internal_run: int = 0  # extract/compose actions since the last tool call
+    units: dict = field(default_factory=dict)  # doc id -> its extractable units (a cache)
 
     @classmethod
     def start(cls, observation: dict) -> "Memory":
-        q = analyse(observation.get("question", ""), observation.get("answer_format", ""))
-        return cls(q, observation.get("regime", ""), int(observation.get("steps_left", 12)))
+        # the question text only: the regime name and the answer-format line are not read
+        q = analyse(observation.get("question", ""))
+        return cls(q, int(observation.get("steps_left", 12)))
 
     @property
     def steps_left(self) -> int:
         return max(0, self.budget - self.steps)
 
+    def add(self, item: Item) -> bool:
+        """Put an extracted or composed item into working memory (False: already there)."""
+        self.internal += 1
+        self.internal_run += 1
+        if item.key in self.item_keys:
+            return False
+        self.item_keys.add(item.key)
+        self.items.append(item)
+        return True
+
     def note_action(self, action: dict, kind: str) -> None:
-        """Called with each action the agent takes (before the env answers)."""
+        """Called with each tool call the agent makes (before the env answers)."""
         self.steps += 1
+        self.internal_run = 0
         if action.get("tool") == "search":
             self.queries.append(action["query"])
             self.query_kinds.append(kind)

@@ -6,6 +6,7 @@
                                   [--iterations 8 --algo oapl ...] [--resume]
     python -m agents.rl.cli eval --run-dir runs/eval --policy multi=runs/multi
                                  --policy single=runs/single [--tts multi]
+    python -m agents.rl.cli loro --run-dir runs/loro [--n 100]   # leave-one-regime-out
 
     from agents.rl.cli import train, evaluate, run_default, add_train_arguments
 
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..executors import EXECUTORS
+from ..policy import N_FEATURES, init_params
 from ..tasks import REGIME_NAMES
 from .config import TrainConfig, config_fields
 from .data import prepare
@@ -36,7 +38,7 @@ from .plots import learning_curves
 from .report import markdown, run_evaluation
 from .rollout import Sampler
 from .runfiles import atomic_write
-from .trainer import TrainResult, train_run
+from .trainer import TrainResult, check_policy_shapes, train_run
 
 DEFAULT_RUNS = {"multi-task": ("constraint", "report"),
                 "single-constraint": ("constraint",),
@@ -55,7 +57,9 @@ def load_policy(run_dir: str | Path) -> tuple[dict[str, np.ndarray], TrainConfig
     run_dir = Path(run_dir)
     cfg = TrainConfig.load(run_dir / "config.json")
     with np.load(run_dir / "policy.npz") as z:
-        return {k: z[k] for k in z.files}, cfg
+        params = {k: z[k] for k in z.files}
+    check_policy_shapes(params, cfg.hidden, run_dir / "policy.npz")
+    return params, cfg
 
 
 def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
@@ -63,8 +67,10 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
              eval_per_regime: int = 100, baselines: tuple[str, ...] = ("random", "heuristic"),
              tts: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
              workers: int = 2, seed: int = 0, progress: bool = True,
-             executor: str = "local", ray_address: str | None = None) -> dict[str, Any]:
-    """Evaluate baselines and trained runs ({label: run dir}) on all six regimes; writes
+             executor: str = "local", ray_address: str | None = None,
+             include_base: bool = True) -> dict[str, Any]:
+    """Evaluate baselines, the untrained policy ("base", the first run's initial parameters)
+    and trained runs ({label: run dir}) on all six regimes; writes
     eval.json, eval.csv, summary.md and the Pareto plots into `out_dir`. Episodes run on
     `executor` ("local" processes or "ray", see `agents.executors`)."""
     loaded = {label: load_policy(d) for label, d in (policies or {}).items()}
@@ -79,9 +85,12 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
                      "synth_per_round": cfg.synth_per_round, "synth_rounds": cfg.synth_rounds}
     data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, progress=progress,
                    **made_with)
+    policies = {k: p for k, (p, _) in loaded.items()}
+    if include_base and loaded:  # the untrained policy the runs started from
+        cfg0 = next(iter(loaded.values()))[1]
+        policies = {"base": init_params(N_FEATURES, cfg0.hidden, cfg0.seed), **policies}
     with Sampler(str(data.index_dir), 12, workers, executor, ray_address) as sampler:
-        return run_evaluation(Path(out_dir), data, sampler,
-                              {k: p for k, (p, _) in loaded.items()},
+        return run_evaluation(Path(out_dir), data, sampler, policies,
                               {k: c.regimes for k, (_, c) in loaded.items()}, baselines,
                               tts, tts_samples, eval_per_regime, seed, progress)
 
@@ -112,9 +121,11 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
         if reused:
             print(f"Reused {len(reused)} trained policies from {root}; for a fresh run pass "
                   f"another --run-dir or delete {root}.")
+        base_params = init_params(N_FEATURES, base.hidden, base.seed)  # what training starts from
         report = run_evaluation(root / "eval", data, sampler,
-                                {k: r.params for k, r in results.items()}, DEFAULT_RUNS,
-                                tts_policy="multi-task", progress=progress)
+                                {"base": base_params,
+                                 **{k: r.params for k, r in results.items()}},
+                                DEFAULT_RUNS, tts_policy="multi-task", progress=progress)
     learning_curves({k: root / k / "curves.csv" for k in DEFAULT_RUNS}, DEFAULT_RUNS,
                     root / "learning_curves.png")
     text = _summary(base, data, results, report, t_data, time.perf_counter() - t0)
@@ -214,7 +225,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="leave-one-regime-out: train on every regime but this one (overrides "
                         "--regimes); evaluate with `eval`, whose held-out mean is then this "
                         "regime")
+    return add_config_fields(p)
+
+
+def add_config_fields(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()
+                      ) -> argparse.ArgumentParser:
+    """Every TrainConfig field (but `skip`) as a flag with its help text and default."""
     for f in config_fields():
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         help_ = FIELD_HELP.get(f.name, f.name.replace("_", " "))
         if f.name == "progress":
@@ -235,6 +254,29 @@ def train_from_args(ns: argparse.Namespace) -> TrainResult:
     if getattr(ns, "hold_out", None):
         kw["regimes"] = tuple(r for r in REGIME_NAMES if r != ns.hold_out)
     return train(ns.run_dir, resume=ns.resume, **kw)
+
+
+def add_loro_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The leave-one-regime-out protocol (`loro`): one run per held-out regime."""
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/loro",
+                   help="output directory: one training run per held-out regime, loro.json, "
+                        "loro.md; a rerun reuses or resumes the runs in it")
+    p.add_argument("--n", type=int, default=100,
+                   help="evaluation questions of each held-out regime")
+    p.add_argument("--hold-out-regimes", nargs="+", choices=REGIME_NAMES,
+                   default=list(REGIME_NAMES), help="the regimes to hold out, one run each")
+    return add_config_fields(p, skip=("regimes",))
+
+
+def loro_from_args(ns: argparse.Namespace) -> dict[str, Any]:
+    from .loro import loro_markdown, run_loro
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw = {k: v for k, v in vars(ns).items() if k in names and k != "run_dir"}
+    out = run_loro(TrainConfig(run_dir=ns.run_dir, **kw), ns.n, tuple(ns.hold_out_regimes))
+    print(loro_markdown(out))
+    print(f"Wrote {Path(ns.run_dir) / 'loro.md'} and {Path(ns.run_dir) / 'loro.json'}")
+    return out
 
 
 def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -275,9 +317,13 @@ def main(argv: list[str] | None = None) -> None:
     add_train_arguments(sub.add_parser("train", help="train one policy"))
     add_default_arguments(sub.add_parser("default", help="the end-to-end default run"))
     add_eval_arguments(sub.add_parser("eval", help="evaluate baselines and trained runs"))
+    add_loro_arguments(sub.add_parser("loro", help="leave-one-regime-out: train without each "
+                                                   "regime, evaluate on it"))
     ns = p.parse_args(argv or ["default"])
     if ns.cmd == "train":
         train_from_args(ns)
+    elif ns.cmd == "loro":
+        loro_from_args(ns)
     elif ns.cmd == "eval":
         pol = dict(x.split("=", 1) for x in ns.policy)
         rep = evaluate(ns.run_dir, pol, eval_per_regime=ns.n, tts=ns.tts,

@@ -7,8 +7,9 @@ regimes, over the regimes every run held out, over the training regimes), eval.c
 eval_episodes.jsonl, summary.md (markdown tables), pareto_cost.png, pareto_latency.png.
 Every score carries its number of questions and a bootstrap 95% interval (per regime, and
 for the means over regimes, resampled within each regime); every agent is also compared with
-the reference baseline (the heuristic) by a paired bootstrap over the same questions
-(`stats.py`): eval.json "vs_reference", summary.md's second table.
+the reference baseline (the heuristic) and, when the untrained policy is evaluated under the
+label "base", with it, by a paired bootstrap over the same questions (`stats.py`): eval.json
+"vs_reference" and "vs_base", summary.md's second and third tables.
 Invariants: every agent sees the same evaluation tasks (the first `n_per_regime` of each
 regime's evaluation set, never a training question); held-out means are over regimes no
 trained run saw, so single- and multi-task runs are compared on the same tasks.
@@ -28,6 +29,7 @@ from .rollout import Sampler
 from .stats import interval, paired
 
 GROUPS = ("train", "held_out", "all")
+BASE = "base"  # the label of the untrained policy (initial parameters), when evaluated
 
 
 def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, dict],
@@ -64,12 +66,15 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                 summary[label][g] = dict(overall(per, rs), ci=interval(scores, rs, seed),
                                          n=sum(len(scores.get(r, ())) for r in rs))
     reference = next((b for b in ("heuristic", *baselines) if b in summary), None)
-    if reference:
-        regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
-        ref = summary[reference]["scores"]
+    regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
+    for key, other in (("vs_reference", reference),
+                       ("vs_base", BASE if BASE in summary else None)):
+        if not other:
+            continue
+        ref = summary[other]["scores"]
         for label, s in summary.items():
-            s["vs_reference"] = {
-                "reference": reference,
+            s[key] = {
+                "reference": other,
                 "per_regime": {r: paired(s["scores"], ref, (r,), seed) for r in tasks},
                 **{g: paired(s["scores"], ref, rs, seed) for g, rs in regs.items()}}
     report = {"held_out_regimes": list(held_out), "training_regimes": sorted(seen),
@@ -78,7 +83,8 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
               "n_per_regime": {r: len(ts) for r, ts in tasks.items()},
               "intervals": "bootstrap 95% (2000 replicates, resampling questions within each "
                            "regime); vs_reference: paired over the same questions",
-              "reference": reference, "agents": summary}
+              "reference": reference, "base": BASE if BASE in summary else None,
+              "agents": summary}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     with open(out / "eval.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -131,16 +137,19 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
                      + " | " + " | ".join(_ci(s[g]) for g in GROUPS)
                      + f" | {s['all']['tool_calls']:.1f} | {s['all']['tokens']:.0f} | "
                      f"{1000 * s['all']['latency']:.1f} |")
-    ref = report.get("reference")
-    if ref:
-        lines += ["", f"Difference from {ref} on the same questions, with its paired-bootstrap "
+    for key, ref in (("vs_reference", report.get("reference")),
+                     ("vs_base", report.get("base"))):
+        if not ref:
+            continue
+        what = ref if key == "vs_reference" else f"the {ref} (untrained) policy"
+        lines += ["", f"Difference from {what} on the same questions, with its paired-bootstrap "
                   "95% interval (an interval that contains 0 is no evidence of a difference).",
                   "", "| agent | " + " | ".join(head + means) + " |",
                   "|---" * (len(head) + len(means) + 1) + "|"]
         for name, s in agents.items():
-            if name == ref or "vs_reference" not in s:
+            if name == ref or key not in s:
                 continue
-            v = s["vs_reference"]
+            v = s[key]
             lines.append(f"| {name} | " + " | ".join(_diff(v["per_regime"][r])
                                                     for r in REGIME_NAMES)
                          + " | " + " | ".join(_diff(v[g]) for g in GROUPS) + " |")

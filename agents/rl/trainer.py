@@ -131,6 +131,7 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     curve_tasks = {r: ts[:cfg.curve_per_regime] for r, ts in data.eval_tasks.items()}
     opt = make_optimizer(cfg)
     if ckpt:
+        check_policy_shapes(ckpt["params"], cfg.hidden, run_dir / "ckpt")
         params, state, start, metrics = (ckpt["params"], ckpt["opt_state"], ckpt["iteration"],
                                          ckpt["metrics"])
     else:
@@ -172,6 +173,19 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     np.savez(buf, **params)
     atomic_write(run_dir / "policy.npz", buf.getvalue())
     return TrainResult(params, run_dir, metrics)
+
+
+def check_policy_shapes(params: dict[str, np.ndarray], hidden: int, where: Path) -> None:
+    """Refuse parameters written for another feature layout (an older policy: before the
+    regime-agnostic action space of #16 a policy had 114 features) with a clear error."""
+    want = {k: v.shape for k, v in init_params(N_FEATURES, hidden, 0).items()}
+    got = {k: tuple(np.shape(v)) for k, v in params.items()}
+    if got != want:
+        raise RunFileError(
+            f"{where}: parameters of shapes {got} do not fit this policy ({want}: "
+            f"{N_FEATURES} features, {hidden} hidden units); they were written by an older "
+            f"policy version and cannot be resumed or evaluated; train a fresh run in another "
+            f"directory")
 
 
 def loss_and_args(cfg: TrainConfig, batch: Any) -> tuple[Any, tuple]:

@@ -1,0 +1,91 @@
+"""Working memory of the policy: extraction units of real documents and the generic
+composition operations, checked against hand-computed values."""
+from __future__ import annotations
+
+import pytest
+
+from agents.policy.items import Item, compose, extractable, render
+from agents.policy.text import analyse, parse_doc
+
+STATEMENT = """# Westfield division: quarterly financial statement, Q3 2021
+
+Final figures for Q3 2021. All amounts in USD thousands.
+
+| Segment | Revenue | Cost of revenue | Operating income |
+|---|---|---|---|
+| Support Contracts | 25,547 | 16,224 | 1,951 |
+| Cloud Services | 7,079 | 3,398 | 2,379 |
+"""
+NOTE = """# Catalog team sync, 2023-04-15
+
+## Decisions
+
+- Project Cascade: project lead set to Farah Moreau.
+
+## Action items
+
+- Selin Popescu to schedule a customer call about Project Sequoia (due 2023-05-03)
+- Hiro Ito to update the Project Cascade risk register (due 2023-05-15)
+"""
+Q = analyse("What was the cost of revenue of the Cloud Services segment of the Westfield "
+            "division in Q3 2021?")
+
+
+def _num(v, label="x | Revenue", when=(2021, 1)):
+    return Item("number", float(v), label, "", ("d",), when, False, "cell")
+
+
+def test_a_statement_offers_scaled_cells_and_matching_row_keys():
+    units = extractable(parse_doc("doc-1", STATEMENT), Q)
+    cells = {u.label: u.value for u in units if u.how == "cell"}
+    assert cells["Cloud Services | Cost of revenue"] == 3_398_000.0  # USD thousands
+    assert len(cells) == 6
+    keys = [u.value for u in units if u.how == "row key"]
+    assert "Cloud Services" in keys
+    assert all(u.when == (2021, 3) for u in units)
+
+
+def test_numeric_operations():
+    a, b = _num(100, when=(2021, 1)), _num(125, when=(2022, 1))
+    assert compose("sum", [a, b], Q).value == 225.0
+    assert compose("difference", [a, b], Q).value == 25.0
+    g = compose("growth", [a, b], Q)
+    assert g.value == pytest.approx(25.0) and render(g) == "25.0000%"
+    assert compose("ratio", [b, a], Q).value == pytest.approx(125.0)
+    assert compose("ratio", [a, _num(0)], Q) is None  # no division by zero
+    assert render(a) == "100"
+
+
+def test_fact_operations_on_a_meeting_note():
+    q = analyse("According to the meeting notes, who is the current project lead of Project "
+                "Cascade?")
+    facts = [u for u in extractable(parse_doc("doc-2", NOTE), q) if u.kind == "facts"]
+    assert {f.label.split()[0] for f in facts} == {"decision", "action"}
+    latest = compose("latest", facts, q)
+    assert latest is not None and render(latest) == "Farah Moreau"
+    actions = next(f for f in facts if f.label.startswith("action"))
+    assert render(compose("count", [actions], q)) == "2"
+
+
+def test_set_operations():
+    s1 = Item("set", ("A", "B", "C"), "Customer", "", ("d1",), None, False, "rows all")
+    s2 = Item("set", ("B", "C", "D"), "Customer", "", ("d2",), None, False, "rows all")
+    assert compose("union", [s1, s2], Q).value == ("A", "B", "C", "D")
+    assert compose("intersect", [s1, s2], Q).value == ("B", "C")
+    assert compose("difference", [s1, s2], Q).value == ("A",)
+    assert render(compose("union", [s1, s2], Q)) == ["A", "B", "C", "D"]
+
+
+def test_steps_order_and_expand():
+    main = Item("steps", ("Check the logs", "Perform the safe restart procedure", "Verify"),
+                "Applies to: X 1.0 runbook", "", ("d1",), None, False, "list")
+    sub = Item("steps", ("Cordon", "Restart", "Uncordon"), "X procedure: safe restart", "",
+               ("d2",), None, False, "list")
+    assert compose("order", [sub, main], Q).value[:3] == ("Cordon", "Restart", "Uncordon")
+    assert compose("expand", [main, sub], Q).value == (
+        "Check the logs", "Cordon", "Restart", "Uncordon", "Verify")
+
+
+def test_an_unknown_operation_is_refused():
+    with pytest.raises(ValueError, match="unknown operation"):
+        compose("median", [_num(1)], Q)
