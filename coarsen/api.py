@@ -130,8 +130,26 @@ def _guarded_entry(key: tuple, runner: Callable, dispatch: Callable,
 
 def _flat_leaves(args: tuple) -> list:
     leaves, _ = tree.flatten(args)
-    return [np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) and v.dtype != np.float64
-            else v for v in leaves]
+    return [_canonical(v) for v in leaves]
+
+
+def _canonical(v: Any) -> Any:
+    """An array argument as compiled code takes it: integer arrays (of rank >= 1: index arrays)
+    as int64, every other array as float64."""
+    if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64:
+        return v
+    if v.dtype.kind in "iu" and v.ndim:
+        if v.dtype == np.uint64 and v.size and v.max() > np.iinfo(np.int64).max:   # would wrap
+            raise OverflowError(f"a uint64 array argument holds {v.max()}, beyond int64: coarsen "
+                                "computes integers as int64; pass a float64 array (or int64 values)")
+        return np.asarray(v, dtype=np.int64)
+    return np.asarray(v, dtype=np.float64)
+
+
+def _converts(args: tuple) -> bool:
+    """Whether some array argument needs `_canonical` (then the general path runs)."""
+    return any(isinstance(a, np.ndarray) and (a.dtype != np.float64 and (a.dtype != np.int64 or not a.ndim))
+               for a in tree.flatten(args)[0])
 
 
 def _grad_value(g: Any, like: Any) -> Any:
@@ -314,7 +332,7 @@ class _Derivative(_Transformed):
         arg_tree, result_tree = prog.arg_tree, prog.result_tree
         nums = _normalise_argnums(self.argnums, len(args))
         value_too = self.kind == "value_and_grad"
-        converts = any(isinstance(a, np.ndarray) and a.dtype != np.float64 for a in tree.flatten(args)[0])
+        converts = _converts(args)
 
         if flat and single and not converts and self.kind in ("grad", "value_and_grad"):
             k = wrt[0]
@@ -357,7 +375,7 @@ class _Jit(_Transformed):
     def runner(self, prog: Program, args: tuple) -> Callable:
         compiled = prog.fn
         result_tree = prog.result_tree
-        converts = any(isinstance(a, np.ndarray) and a.dtype != np.float64 for a in tree.flatten(args)[0])
+        converts = _converts(args)
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
