@@ -360,6 +360,9 @@ def index_list(lw, binding, node, name: str):
         if binding.type.dtype != "i64":
             lw.type_error(f"{name}() indices must be integers, got {binding.type}", node)
         return [binding], True
+    made = L.producer(lw, binding) if isinstance(binding, Value) and binding.type.rank == 1 else None
+    if made is not None and made.op is O.CONST and binding.type.dtype == "i64":   # a module-level array
+        return [lw.b.const(int(v)) for v in made.attrs["value"]], False
     if isinstance(binding, Value) and binding.type.rank:
         if binding.type.dtype != "i64" or binding.type.rank != 1 or name != "take":
             lw.unsupported(f"{name}() with a run-time {binding.type} array of indices is not supported", node,

@@ -452,6 +452,26 @@ def test_logsumexp_weights_signs_and_infinite_slices_against_scipy(tmp_path, tar
             _close(vv, rr, f"logsumexp form {k} on {target}")
 
 
+def test_take_and_delete_with_module_level_index_arrays_and_lists(tmp_path):
+    module = _module(tmp_path, "index_consts", """
+        import numpy as np
+
+        IDX = np.array([0, 2])
+        LST = [1, -1]
+
+        def f(x):
+            return (np.delete(x, IDX), np.take(x, IDX), np.delete(x, LST, axis=0),
+                    np.take(x.reshape(2, 2), LST, axis=1))
+    """)
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    for v, r in zip(coarsen.jit(module.f, target="numpy")(x), module.f(x)):
+        _close(v, r, "module-level indices")
+    _, pullback = coarsen.vjp(module.f, x, target="numpy")
+    (dx,) = pullback(tuple(np.ones_like(r) for r in module.f(x)))
+    # kept by delete(IDX): 1, 3; taken: 0, 2; kept by delete(LST): 0, 2; column 1 twice: 1, 3
+    _close(dx, [2.0, 3.0, 2.0, 3.0], "module-level indices: adjoint")
+
+
 # ---------------------------------------------------------------------------- the GPU
 
 
