@@ -381,6 +381,17 @@ def index_list(lw, binding, node, name: str):
     return [lw.b.const(v) for v in items], scalar
 
 
+def _check_bounds(lw, i, n, axis: int, node, name: str) -> None:
+    """IndexError (at the user's line) when i is not in [-n, n), as NumPy: slices would clamp."""
+    outside = lw.emit(O.OR, (lw.emit(O.LT, (i, lw.emit(O.NEG, (n,), node)), node), lw.emit(O.GE, (i, n), node)),
+                      node)
+    if lw.b.constant_of(outside) is False:
+        return
+    message = f"{lw.src.loc(node)}: np.{name}: an index is out of bounds for axis {axis}"
+    lw.emit(O.CHECK, (outside,), node, {"exc": IndexError, "args": (message,)})
+    lw.ctx.runtime_raises.append(IndexError)
+
+
 def _delete(lw, args, kwargs, node):
     """np.delete(x, indices, axis): the pieces between the deleted positions, concatenated.
     Negative indices count from the end (known at run time), so the positions are put in
@@ -399,6 +410,7 @@ def _delete(lw, args, kwargs, node):
     zero = lw.b.const(0)
     positions = []
     for i in indices:   # a negative index counts from the end, as in NumPy
+        _check_bounds(lw, i, n, ax, node, "delete")
         neg = lw.emit(O.LT, (i, zero), node)
         positions.append(lw.emit(O.ADD, (i, lw.emit(O.WHERE, (neg, n, zero), node)), node))
     for end in range(len(positions) - 1, 0, -1):   # bubble sort: ascending positions

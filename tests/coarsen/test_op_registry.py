@@ -472,6 +472,21 @@ def test_take_and_delete_with_module_level_index_arrays_and_lists(tmp_path):
     _close(dx, [2.0, 3.0, 2.0, 3.0], "module-level indices: adjoint")
 
 
+def test_delete_out_of_bounds_raises_index_error_at_the_users_line(tmp_path):
+    """Slices would clamp an index past the end (silently deleting nothing): a run-time check
+    raises IndexError, as NumPy, in the values and in the gradient."""
+    module = _module(tmp_path, "delete_bounds", """
+        import numpy as np
+
+        def f(x):
+            return np.sum(np.delete(x, [1, 5])) + np.sum(np.delete(x, -5))
+    """)
+    assert float(coarsen.jit(module.f, target="numpy")(np.ones(6))) == module.f(np.ones(6))
+    for run in (coarsen.jit(module.f, target="numpy"), coarsen.grad(module.f, target="numpy")):
+        with pytest.raises(IndexError, match="delete_bounds.py:5"):
+            run(np.ones(4))
+
+
 # ---------------------------------------------------------------------------- the GPU
 
 
