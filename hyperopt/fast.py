@@ -81,6 +81,18 @@ class FastFlat:
         self.plain_sgd = (type(level0.spec)._update_fn is rules.sgd_update
                           and not level0.const["has_momentum"])
         self.weight_decay = bool(level0.const.get("weight_decay", 0.0))
+        # Plain SGD learning its step size (the paper's towers): the flat gradient goes into
+        # two buffers in turn (the one kept as the tangent, the next step's), the delta into a
+        # third whose views are added to the parameters: no allocation per step.  Only this
+        # module reads them (a materialized state gets a negated copy, see ``materialize``).
+        self.buffers: list[torch.Tensor] | None = None
+        if self.plain_sgd and not self.weight_decay and level0.layout:
+            numel = sum(p.numel() for p in self.params)
+            like = self.params[0]
+            self.buffers = [torch.empty(numel, dtype=like.dtype, device=like.device)
+                            for _ in range(3)]
+            self.delta_views = _unflatten(self.buffers[2], self.params)
+            self.turn = 0
         # scalar levels run by ``_plain_sgd_level`` (the paper's towers), the rest by tower.py
         self.plain_sgd_levels = [
             j > 0 and type(lv.spec)._update_fn is rules.sgd_update
@@ -155,10 +167,15 @@ class FastFlat:
             return False
         tower, lops, ops, params = self.tower, self.lops, self.ops, self.params
         level0 = tower.levels[0]
-        want_flat = bool(level0.layout) or not self.plain_sgd or self.weight_decay
-        flat_g = _flatten(grads) if want_flat else None
-        if grads[0].dtype != self.dtype or (flat_g is not None and flat_g.dtype != self.dtype):
+        if any(g.dtype != self.dtype for g in grads):
             return False
+        if self.buffers is not None:  # into the buffer the tangent kept now does not use
+            self.turn ^= 1
+            flat_g = torch.cat([g.reshape(-1) for g in grads], out=self.buffers[self.turn])
+        elif level0.layout or not self.plain_sgd or self.weight_decay:
+            flat_g = _flatten(grads)
+        else:
+            flat_g = None
         # 1. hypergradients: level 0's dot products here, the scalar chain in tower.py
         hgs: list[tuple[Any, ...]] = []
         if level0.layout and self.tan0 is not None:
@@ -214,7 +231,11 @@ class FastFlat:
             alpha = level0.spec.initial["alpha"]
             for h, c in zip(level0.layout, new_coords[0]):  # level_values: only alpha is here
                 alpha = float(to_value(h.domain, c, SCALAR_OPS))
-            deltas = torch._foreach_mul(grads, -alpha)
+            if self.buffers is not None:  # one flat product, views of it added
+                torch.mul(flat_g, -alpha, out=self.buffers[2])
+                deltas = self.delta_views
+            else:
+                deltas = torch._foreach_mul(grads, -alpha)
             slots: dict[str, Any] = {}
             tans = {"alpha": flat_g} if "alpha" in want else {}
             neg = True
