@@ -95,7 +95,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
                               tts, tts_samples, eval_per_regime, seed, progress)
 
 
-def run_default(run_dir: str | Path = "runs/default", iterations: int = 8,
+def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
                 workers: int = 2, progress: bool = True, **overrides: Any) -> dict[str, Any]:
     """Build the world, synthesize training data, train multi-task and single-task
     policies with OAPL, evaluate everything on all six regimes, write plots and summary."""
@@ -283,7 +283,7 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
                    help="run directory; a rerun reuses the trained policies in it")
-    p.add_argument("--iterations", type=int, default=8, help="training iterations per policy")
+    p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")

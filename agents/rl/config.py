@@ -28,15 +28,15 @@ class TrainConfig:
     world_seed: int = 0
     scale: int = 2000
     regimes: tuple[str, ...] = TRAIN_REGIMES
-    iterations: int = 6
-    questions_per_iter: int = 64
+    iterations: int = 16
+    questions_per_iter: int = 32
     group_size: int = 8  # G rollouts per question; episodes/iteration = questions * G
-    grad_steps: int = 8  # gradient steps per iteration on the same batch (off-policy)
+    grad_steps: int = 4  # gradient steps per iteration on the same batch (off-policy)
     algo: str = "oapl"  # oapl | grpo
     beta: float = 0.1  # OAPL: weight of log(pi / pi_lag) (smaller: larger policy steps)
     beta1: float = 0.5  # OAPL: temperature of V(x) = beta1 log mean exp(r / beta1)
     clip_eps: float = 0.2  # GRPO only
-    lr: float = 0.03  # bottom of the tower: Adam(lr, optimizer=SGD(hyper_lr))
+    lr: float = 0.05  # bottom of the tower: Adam(lr, optimizer=SGD(hyper_lr))
     hyper_lr: float = 1e-3  # large enough that the tower does move the step size
     hidden: int = 16
     tool_cost: float = 0.005  # reward = grade - tool_cost * tool calls: stopping matters

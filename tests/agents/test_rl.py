@@ -23,6 +23,7 @@ from agents.rl.batch import pack
 from agents.rl.cli import add_train_arguments, evaluate, train
 from agents.rl.data import check_disjoint
 from agents.rl.rollout import episode_seed
+from agents.tasks import REGIME_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(iterations=3, questions_per_iter=16, group_size=8, grad_steps=8,
@@ -168,3 +169,51 @@ def test_cli_flags_cover_the_config():
     assert ns.iterations == 2 and ns.regimes == ["constraint"] and ns.algo == "grpo"
     assert ns.resume and not ns.progress
     assert callable(evaluate)
+
+
+def test_resume_refuses_a_checkpoint_of_an_older_policy(data, tmp_path):
+    """A checkpoint whose parameters have another feature layout (the policy before #16 had
+    114 features) stops --resume with an error naming the checkpoint, before any episode."""
+    from agents.rl.checkpoint import save_checkpoint
+    from agents.rl.runfiles import RunFileError
+    cfg = TrainConfig(run_dir=str(tmp_path / "old"), **dict(TINY, curve_per_regime=0))
+    (tmp_path / "old").mkdir()
+    cfg.save(tmp_path / "old" / "config.json")
+    old = init_params(114, cfg.hidden, cfg.seed)
+    save_checkpoint(tmp_path / "old", 1, {"params": old, "opt_state": None, "metrics": [],
+                                          "config": cfg.to_json()})
+    with pytest.raises(RunFileError, match="older policy"):
+        train_run(cfg, resume=True, data=data)
+
+
+def test_loro_cli_has_help_and_defaults_and_its_table_reads_the_run(tmp_path):
+    import argparse
+    from agents.rl.cli import add_loro_arguments
+    from agents.rl.loro import loro_markdown
+    p = add_loro_arguments(argparse.ArgumentParser())
+    ns = p.parse_args(["--run-dir", "x", "--iterations", "2"])
+    assert ns.hold_out_regimes == list(REGIME_NAMES) and ns.n == 100 and ns.iterations == 2
+    assert not hasattr(ns, "regimes")  # every run trains on the five regimes it does not hold out
+    assert all(a.help for a in p._actions)
+    st = {"score": 0.5, "ci": [0.4, 0.6], "tool_calls": 5.0}
+    d = {"diff": 0.1, "lo": -0.05, "hi": 0.25}
+    md = loro_markdown({"held_out": {"numeric": {
+        "n": 86, "agents": {"heuristic": st, "base": dict(st, score=0.1), "trained": st},
+        "trained_vs_base": d, "trained_vs_heuristic": d}}})
+    assert "| numeric (86) | 0.500 [0.40, 0.60] | 0.100 [0.40, 0.60] |" in md
+    assert "+0.100 [-0.05, +0.25]" in md
+
+
+@pytest.mark.slow
+def test_loro_trains_without_the_held_out_regime(data_dir, tmp_path):
+    from agents.rl.loro import run_loro
+    cfg = TrainConfig(run_dir=str(tmp_path / "loro"), data_dir=str(data_dir), workers=1,
+                      **dict(TINY, iterations=1, questions_per_iter=5, group_size=2,
+                             curve_per_regime=0))
+    out = run_loro(cfg, n_per_regime=3, regimes=("procedure",))
+    h = out["held_out"]["procedure"]
+    assert "procedure" not in h["trained_on"] and len(h["trained_on"]) == 5
+    assert TrainConfig.load(tmp_path / "loro" / "procedure" / "config.json").regimes == tuple(
+        h["trained_on"])
+    assert h["n"] == 3 and set(h["agents"]) == {"heuristic", "base", "trained"}
+    assert (tmp_path / "loro" / "loro.md").read_text().startswith("| held-out regime")
