@@ -116,6 +116,23 @@ def _scan_rows(kind, a, b):
     return out
 
 
+@register_jitable
+def _int_scan_rows(kind, a, b):
+    """cumsum (kind 0) and cumprod (kind 1) of integer rows in int64, as NumPy computes them
+    (exact, wrapping on overflow), not through float64."""
+    rows, n = a.shape
+    out = np.empty((rows, n), dtype=np.int64)
+    for r in range(rows):
+        acc = 0 if kind == 0 else 1
+        for i in range(n):
+            if kind == 0:
+                acc += a[r, i]
+            else:
+                acc *= a[r, i]
+            out[r, i] = acc
+    return out
+
+
 _SCAN_TEMPLATE = """
 def _{name}_one_r1(x, axis):
     return _{name}_r1(x, x, axis)
@@ -164,13 +181,13 @@ def _{name}_r3(x, d, axis):
 _SCANS = {"cumsum": 0, "cumprod": 1, "rcumsum": 2, "cumprod_grad": 3, "cumprod_jvp": 4}
 
 
-def _scan_functions(name: str) -> tuple[dict, dict]:
-    namespace = {"np": np, "_scan_rows": _scan_rows, "__name__": __name__}
+def _scan_functions(name: str, rows=_scan_rows, tag: str = "scans") -> tuple[dict, dict]:
+    namespace = {"np": np, "_scan_rows": rows, "__name__": __name__}
     exec(compile(_SCAN_TEMPLATE.format(name=name, kind=_SCANS[name]), f"<kernels.numba_special {name}>",
                  "exec"), namespace)   # our template
     for key, fn in namespace.items():
         if key.startswith(f"_{name}_"):
-            fn.__qualname__ = f"scans.{fn.__name__}"   # one name per scan and rank
+            fn.__qualname__ = f"{tag}.{fn.__name__}"   # one name per scan and rank
     two = {rank: register_jitable(namespace[f"_{name}_r{rank}"]) for rank in (1, 2, 3)}
     one = {rank: namespace[f"_{name}_one_r{rank}"] for rank in (1, 2, 3)}
     return one, two
@@ -181,8 +198,12 @@ def _scan_typer(name: str):
 
     one_arg, two_args = _scan_functions(name)
     fns = two_args if name in _TWO_ARGS else one_arg
+    # integer cumsum/cumprod stay int64 (the IR types them so)
+    ints = _scan_functions(name, _int_scan_rows, "int_scans")[0] if name in ("cumsum", "cumprod") else {}
 
     def pick(x):
+        if isinstance(x, types.Array) and isinstance(x.dtype, types.Integer) and x.ndim in ints:
+            return ints[x.ndim]
         if isinstance(x, types.Array) and x.ndim in fns:
             return fns[x.ndim]
         raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")

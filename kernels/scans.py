@@ -14,10 +14,14 @@ import numpy as np
 
 
 def cumsum(x, axis):
+    if x.dtype.kind in "iu":   # integers: int64, as NumPy (exact beyond 2**53)
+        return np.cumsum(x.astype(np.int64), axis=axis)
     return np.cumsum(np.asarray(x, dtype=np.float64), axis=axis)
 
 
 def cumprod(x, axis):
+    if x.dtype.kind in "iu":
+        return np.cumprod(x.astype(np.int64), axis=axis)
     return np.cumprod(np.asarray(x, dtype=np.float64), axis=axis)
 
 

@@ -486,6 +486,9 @@ def _matmul_type(types, attrs):
     a, b = types
     if a.rank == 0 or b.rank == 0:
         raise _err("matmul of a scalar; use * for scalar products")
+    if a.dtype == "i64" and b.dtype == "i64":   # NumPy: int64, exact; here float64 would round
+        raise _err("a product of two integer arrays is computed in float64 here (NumPy keeps int64, "
+                   "exact beyond 2**53); convert one operand with .astype(float) to accept that")
     if a.rank <= 2 and b.rank <= 2:
         return Type("f64", a.rank + b.rank - 2)
     raise _err("matmul of arrays of rank > 2 is not supported")

@@ -24,6 +24,12 @@ def _scan_type(types, attrs):
     return Type("f64", x.rank)
 
 
+def _int_scan_type(types, attrs):
+    """cumsum/cumprod: integers stay int64, as NumPy (exact beyond 2**53)."""
+    t = _scan_type(types, attrs)
+    return Type("i64", t.rank) if types[0].dtype == "i64" else t
+
+
 def _scan(name: str):
     def evaluate(instr, x):
         from kernels import scans
@@ -295,6 +301,8 @@ def _reduction_type(name: str):
         if axis is not None and not -x.rank <= axis < x.rank:
             raise TypeRuleError(f"axis {axis} is out of bounds for an array of rank {x.rank}")
         rank = x.rank if attrs.get("keepdims") else (0 if axis is None else x.rank - 1)
+        if x.dtype == "i64" and name != "mean":   # as NumPy: integers stay int64, exactly
+            return Type("i64", rank)
         dtype = "f64" if name == "mean" or x.dtype != "bool" else "i64"
         return Type(dtype if rank == 0 else "f64", rank)
     return rule
@@ -406,9 +414,9 @@ OPS = [
     _reduction("prod", ("numpy.prod",), _prod_vjp, "product; VJP by products of the others"),
     _reduction("max", ("numpy.max", "numpy.amax"), _extremum_vjp, "max; VJP to the first maximum"),
     _reduction("min", ("numpy.min", "numpy.amin"), _extremum_vjp, "min; VJP to the first minimum"),
-    Structural("cumsum", (), _scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,
+    Structural("cumsum", (), _int_scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,
                runtime=("cumsum", "rcumsum"), doc="cumulative sum along a static axis"),
-    Structural("cumprod", (), _scan_type, *_scan("cumprod"), vjp=_cumprod_vjp, jvp=_cumprod_jvp,
+    Structural("cumprod", (), _int_scan_type, *_scan("cumprod"), vjp=_cumprod_vjp, jvp=_cumprod_jvp,
                runtime=("cumprod", "cumprod_grad"), doc="cumulative product along a static axis"),
     Structural("cumprod_jvp", (), _cumprod_jvp_type, _cumprod_jvp_eval,
                lambda instr, a: f"rt.cumprod_jvp({a[0]}, {a[1]}, {instr.attrs['axis']})",
