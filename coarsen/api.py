@@ -334,7 +334,8 @@ class _Derivative(_Transformed):
         value_too = self.kind == "value_and_grad"
         converts = _converts(args)
 
-        if flat and single and not converts and self.kind in ("grad", "value_and_grad"):
+        if flat and single and not converts and not prog.draws and not prog.writes \
+                and self.kind in ("grad", "value_and_grad"):
             k = wrt[0]
             array = isinstance(args[k], np.ndarray)
             compiled(*args, 1.0)   # compiles now, so the fast path calls the machine code directly
@@ -367,12 +368,16 @@ class _Derivative(_Transformed):
                 return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)]), grad
             return (_output(outs[0], types[0]), grad) if value_too else grad
         return general
+        if prog.writes:   # writes into argument arrays: the primal writes the caller's back
+            return _writing_derivative(self, prog, args, general)
 
 
 class _Jit(_Transformed):
     kind = "jit"
 
     def runner(self, prog: Program, args: tuple) -> Callable:
+        if prog.writes:   # writes into argument arrays: copied back into the caller's
+            return _writing_primal(prog)
         compiled = prog.fn
         result_tree = prog.result_tree
         converts = _converts(args)
@@ -434,6 +439,69 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
     d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
     prog = d.program(args)
     runner = d.runner(prog, args)
+def _check_writes(prog: Program, args: tuple) -> list:
+    """The caller's arrays a program writes into (#13), checked before the call: float64 or
+    int64 (compiled code computes in those; writing back into a float32 array would round
+    where plain Python does not), writable, and sharing memory with no other argument (plain
+    Python would see a write through one name in the other: compiled code copies)."""
+    leaves = tree.flatten(args)[0]
+    arrays = [(k, a) for k, a in enumerate(leaves) if isinstance(a, np.ndarray)]
+    targets = []
+    for k in prog.writes:
+        a = leaves[k]
+        if a.dtype not in (np.float64, np.int64):
+            raise UnsupportedError(f"the function writes into an argument array of dtype {a.dtype}; "
+                                   "compiled code computes in float64/int64 and would write back values "
+                                   "plain Python rounds differently", hint="pass a float64 (or int64) array")
+        if not a.flags.writeable:
+            raise ValueError("assignment destination is read-only (the function writes into this argument)")
+        for j, b in arrays:
+            if j != k and np.may_share_memory(a, b):
+                raise UnsupportedError("the function writes into an argument array that shares memory with "
+                                       "another argument; plain Python would see the write through both",
+                                       hint="pass independent arrays (b.copy())")
+        targets.append(a)
+    return targets
+
+
+def _write_back(targets: list, finals) -> None:
+    for a, out in zip(targets, finals):
+        a[...] = out.get() if hasattr(out, "get") and not isinstance(out, np.ndarray) else out   # CuPy: to host
+
+
+def _writing_primal(prog: Program) -> Callable:
+    compiled, result_tree, types = prog.fn, prog.result_tree, prog.result_types
+    n = len(types) - len(prog.writes)
+
+    def writing(args):
+        targets = _check_writes(prog, args)
+        leaves = _flat_leaves(args)
+        outs = compiled(*leaves, *prog.draw(args, leaves))
+        _write_back(targets, outs[n:])
+        return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs[:n], types)])
+    return writing
+
+
+def _writing_derivative(d: "_Derivative", prog: Program, args: tuple, general: Callable) -> Callable:
+    """The derivative is taken with respect to the values passed in (the derivative program
+    writes into copies); then the primal program computes the written arguments' final
+    contents and they are copied into the caller's arrays, as plain Python leaves them."""
+    if prog.draws:
+        raise UnsupportedError("a function that both makes random draws and writes into an argument array "
+                               "cannot be differentiated (the write-back would draw again)",
+                               hint="write into a copy of the argument")
+    primal = _Jit(d.fn, None, d.target).program(args)
+    n = len(primal.result_types) - len(primal.writes)
+
+    def writing(args, *rest):
+        targets = _check_writes(prog, args)
+        out = general(args, *rest)
+        leaves = _flat_leaves(args)
+        _write_back(targets, primal.fn(*leaves)[n:])
+        return out
+    return writing
+
+
     outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types))
     out_leaves = tree.flatten(outputs)[0]
 
@@ -442,6 +510,10 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
         if len(cts) != len(prog.result_types):
             raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
         return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))))[1]
+    if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
+        raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
+                               "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
+                               "into a copy of the argument")
 
     return outputs, vjp_fn
 

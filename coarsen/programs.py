@@ -59,6 +59,10 @@ class Program:
     guard: Callable[[], bool] = deps.always
     # random draws made on the host before each call, passed after the leaves (`frontend.random`)
     draws: tuple = ()
+    # argument leaves the function writes into (#13): a "primal" program returns their final
+    # contents after its results, for the caller to copy back (`coarsen.api`); a derivative
+    # program does not (the caller runs the primal for them)
+    writes: tuple = ()
 
     def draw(self, args: tuple, leaves: list) -> list:
         """This call's draws (none when the function makes none)."""
@@ -143,12 +147,17 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
         for _, array, _ in hidden:
             replayed.layout(array)
         return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
-                       meta["result_types"], meta["wrt"], guard=replayed.guard())
+                       meta["result_types"], meta["wrt"], guard=replayed.guard(),
+                       writes=tuple(meta.get("writes", ())))
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
-    traced = _trace(fn, *args, reads=reads)
+    traced = _trace(fn, *args, reads=reads, writes=True)
     ir = run_pipeline(traced, passes)
+    if ir.writes and kind in ("vjp", "grad"):   # differentiate the function's own results only
+        import dataclasses
+        own = ir.body.yields[:len(ir.body.yields) - len(ir.writes)]
+        ir = dataclasses.replace(ir, body=dataclasses.replace(ir.body, yields=own))
     wrt = wrt_positions(ir.arg_tree, argnums)
     for a in argnums:
         if ir.arg_tree[1][a][0] == "rng":
@@ -171,10 +180,10 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
         cache.store(key, {"source": source, "name": name, "label": label, "arg_tree": ir.arg_tree,
                           "result_tree": ir.result_tree,
                           "result_types": [[t.dtype, t.rank] for t in result_types],
-                          "wrt": wrt, "manifest": manifest,
+                          "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
                           "hidden": [[p, path, a.ndim] for p, a, path in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
-                   guard=reads.guard(), draws=traced.draws)
+                   guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes))
 
 
 def clear_memory_caches() -> None:

@@ -63,6 +63,10 @@ class VMapped:
             raise UnsupportedError(f"vmap of a function that makes random draws ({prog.draws[0].method} at "
                                    f"{prog.draws[0].where}) is not supported", None,
                                    "draw the batch's numbers outside and pass them in as a mapped argument")
+        if prog.writes:   # plain Python would write into each row of the batch
+            from coarsen.errors import UnsupportedError
+            raise UnsupportedError("vmap of a function that writes into an argument array is not supported",
+                                   None, "write into a copy of the argument (y = x.copy())")
         if any(d != ("leaf",) for d in prog.arg_tree[1]):
             raise ValueError("vmap takes flat arguments (numbers and arrays), not tuples or dicts")
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"

@@ -402,10 +402,13 @@ class Reverse:
 
     def _decide_inplace(self, instr: Instr) -> bool:
         base = instr.args[0].id
+        params = {p.id for p in self.fn.params}   # the caller's arrays (#13: writes into arguments)
+        if base in params:
+            return False
         if base not in self.versions:
             return base not in self.refs
         earlier = self._earlier_same_buffer(base)
-        if earlier & self.refs:
+        if earlier & self.refs or earlier & params:
             return False
         # nor may the forward read an earlier version after the write: the frontend never does
         # (a write rebinds the name), but passes may (CSE merges two `np.zeros(3)`, one of them

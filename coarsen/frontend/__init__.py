@@ -34,9 +34,12 @@ def type_of_arg(value: Any) -> Type:
                     "or classes naming their data attributes in __coarsen_fields__ are)")
 
 
-def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
+def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Function:
     """Lower `fn` specialised to the types (and ranks) of `args` into verified IR. `reads`
-    (a `coarsen.deps.Reads`), if given, collects every outside value the trace resolves."""
+    (a `coarsen.deps.Reads`), if given, collects every outside value the trace resolves.
+    `writes`: element writes into argument arrays are allowed; the final contents of each
+    written argument are extra results after the function's own (`Function.writes` names the
+    arguments' leaves), for the caller to copy back (`coarsen.api`); else they are refused."""
     # imported here: a program loaded from the disk cache needs `type_of_arg`, not the tracer
     # (whose op table imports phicalc and SymPy)
     from coarsen.frontend.source import read_source
@@ -59,6 +62,10 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     ctx.param_index = {p.id: k for k, p in enumerate(params)}
     ctx.call_stack.append(fn)
     lowerer = Lowerer(src, ctx)
+    ctx.arg_writes_allowed, ctx.arg_writes, ctx.top = writes, {}, lowerer
+    ctx.arg_params = {name: p for name, p, d in zip(positional, params, treedef[1])
+                      if d == tree.LEAF and p.type.rank}   # array arguments a write may adopt
+    ctx.aliases.whole.update(p.id for p in ctx.arg_params.values())
     if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
         raise UnsupportedError("functions with *args, **kwargs or keyword-only parameters are not supported",
                                src.loc(src.node), "list the parameters explicitly")
@@ -97,6 +104,16 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
         if not hasattr(leaf, "type"):
             raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",
                                    src.loc(src.node))
+    written = []
+    for name, p in ctx.arg_writes.items():   # the final contents of written arguments
+        final = lowerer.env.get(name)
+        if not (hasattr(final, "type") and ctx.aliases.storages(final) == {p.id} and final.id in ctx.aliases.whole):
+            raise UnsupportedError(f"`{name}`, an argument array the function writes into, is bound to "
+                                   f"another value by the end of {fn.__name__}; the caller's array must "
+                                   "end as plain Python leaves it, so the name must keep naming it",
+                                   src.loc(src.node), f"write into a copy instead: {name}_new = {name}.copy()")
+        out_leaves.append(final)
+        written.append(ctx.param_index[p.id])
     body = Region((), tuple(builder.current), tuple(out_leaves))
     name = fn.__name__ if fn.__name__.isidentifier() else "lambda_"   # names generated functions
     if ctx.draws and reads is not None:   # draws read generator objects: memory cache only
@@ -104,7 +121,7 @@ def trace(fn: Any, *args: Any, reads: Any = None) -> Function:
     function = Function(name, params + tuple(v for _, v in ctx.draws), body, treedef, out_tree,
                         src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
-                        tuple(d for d, _ in ctx.draws))
+                        tuple(d for d, _ in ctx.draws), writes=tuple(written))
     return verify(function, "frontend")
 
 

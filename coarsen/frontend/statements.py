@@ -198,7 +198,7 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             in_place = isinstance(old, Value) and old.type.is_array
             symbol = self.op_symbol(stmt.op)
             if in_place:   # NumPy updates the array itself: the rules of an element write apply
-                if not self.is_owned(old):
+                if not self.is_owned(old) and not self.adopt_argument(target.id, old, stmt):
                     self.unsupported(f"`{target.id} {symbol}= ...` would modify `{target.id}` in place, and "
                                      f"`{target.id}` is not an array this function created (an argument, "
                                      "a module-level array, or a view of one)", stmt,
@@ -291,6 +291,27 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                     self.unsupported(f"`{name}` is also reachable as `{other}`; a write through one name "
                                      f"would be seen through the other", node, fix)
 
+    def adopt_argument(self, name: str, array: Value, node: ast.AST) -> bool:
+        """A write into `name`, an argument array of the traced function itself (not of an
+        inlined helper), as it was passed in: allowed where the caller's array is written back
+        afterwards (`trace(..., writes=True)`: jit, grad, value_and_grad), refused otherwise.
+        The compiled code writes into its own copy: the derivative is taken with respect to the
+        value passed in, and the caller's array ends as plain Python leaves it."""
+        ctx = self.ctx
+        p = getattr(ctx, "arg_params", {}).get(name)
+        if (p is None or getattr(ctx, "top", None) is not self or self.ctx.aliases.storages(array) != {p.id}
+                or array.id not in self.ctx.aliases.whole):
+            return False
+        if not ctx.arg_writes_allowed:
+            how = "modify in place" if isinstance(node, ast.AugAssign) else "write into"
+            self.unsupported(f"cannot {how} the argument array `{name}` here: coarsen.jit, grad and "
+                             "value_and_grad write the final contents back into the caller's array, this "
+                             "transformation (vjp, jvp, jacobians, vmap, a traced call) does not", node,
+                             f"write into a copy: {name}_new = {name}.copy()")
+        self.ctx.aliases.owned.add(p.id)
+        ctx.arg_writes[name] = p
+        return True
+
     def index_defs(self) -> dict:
         """What `aliases.disjoint_indices` needs to know of integer scalars defined so far:
         constants, ADD/SUB, and the lower bounds of counted loops' indices."""
@@ -318,7 +339,7 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         if array.type.dtype != "f64":
             self.unsupported(f"cannot write into `{base.id}`, an array of {array.type.dtype}", target,
                              f"make a float array first: {base.id} = np.where({base.id}, 1.0, 0.0)")
-        if not self.is_owned(array):
+        if not self.is_owned(array) and not self.adopt_argument(base.id, array, target):
             local = base.id if base.id in self.env else f"{base.id.lower()}_copy"
             self.unsupported(f"cannot write into `{base.id}`: only arrays created inside the function "
                              f"(np.zeros, np.ones, np.empty, .copy(), arithmetic) can be written, not an "

@@ -124,6 +124,9 @@ class Function:
     # random draws made on the host at each call (`coarsen.frontend.random.Draw`), one per
     # hidden parameter: the params after the arguments' leaves
     draws: tuple = ()
+    # element writes into arguments (#13): the leaf indices of the written argument arrays;
+    # their final contents are the last len(writes) results, after the function's own
+    writes: tuple = ()
 
     @property
     def results(self) -> tuple[Value, ...]:

@@ -91,3 +91,69 @@ def test_the_suggested_copy_compiles_and_is_right(tmp_path):
     value, grad = coarsen.value_and_grad(f, target="numpy")(x)
     assert np.isclose(value, f(x))
     np.testing.assert_allclose(grad, central(f, x), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ writes into arguments
+_WRITERS = {
+    "element": "def f(x):\n    x[0] = x[0] * 2.0\n    return np.sum(x * x)\n",
+    "loop": "def f(x):\n    for i in range(1, x.shape[0]):\n        x[i] = x[i - 1] * 0.5 + np.sin(x[i])\n"
+            "    return np.sum(x * x)\n",
+    "augmented": "def f(x):\n    x *= 3.0\n    x[1] += x[0]\n    return np.sum(np.exp(x))\n",
+    "branch": "def f(x):\n    if x[0] > 0.0:\n        x[-1] = x[0] * x[1]\n    return np.sum(x) * x[-1]\n",
+}
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("kind", sorted(_WRITERS))
+def test_writes_into_an_argument_match_plain_python_value_gradient_and_caller_state(tmp_path, target, kind):
+    f = load(tmp_path, _WRITERS[kind])
+    x0 = np.array([0.7, -1.2, 0.4, 1.5])
+
+    def plain(x):   # f's value at the array passed in (f writes into its argument)
+        return f(x.copy())
+
+    expected_after = x0.copy()
+    expected_value = f(expected_after)   # plain Python: the value, and the array it leaves
+    x = x0.copy()
+    value, grad = coarsen.value_and_grad(f, target=target)(x)
+    assert np.isclose(value, expected_value, rtol=1e-12)
+    np.testing.assert_allclose(x, expected_after, rtol=1e-12)        # the caller sees the writes
+    np.testing.assert_allclose(grad, central(plain, x0), rtol=1e-6, atol=1e-8)   # d/d(value passed in)
+    x = x0.copy()
+    np.testing.assert_allclose(coarsen.grad(f, target=target)(x), grad, rtol=1e-12)
+    np.testing.assert_allclose(x, expected_after, rtol=1e-12)
+    x = x0.copy()
+    assert np.isclose(coarsen.jit(f, target=target)(x), expected_value, rtol=1e-12)
+    np.testing.assert_allclose(x, expected_after, rtol=1e-12)
+
+
+def test_writes_into_one_argument_while_differentiating_another(tmp_path):
+    f = load(tmp_path, "def f(w, buf):\n    for i in range(buf.shape[0]):\n        buf[i] = w * i\n"
+                       "    return np.sum(buf * buf)\n")
+    buf = np.zeros(3)
+    g = coarsen.grad(f, argnums=0, target="numpy")(1.5, buf)
+    assert np.isclose(g, 2 * 1.5 * (0 + 1 + 4))
+    np.testing.assert_array_equal(buf, [0.0, 1.5, 3.0])
+
+
+def test_argument_writes_that_cannot_match_plain_python_are_refused(tmp_path):
+    writer = load(tmp_path, _WRITERS["element"])
+    for transform in (lambda: coarsen.jvp(writer, (np.ones(3),), (np.ones(3),), target="numpy"),
+                      lambda: coarsen.vjp(writer, np.ones(3), target="numpy"),
+                      lambda: coarsen.vmap(writer, target="numpy")(np.ones((2, 3)))):
+        with pytest.raises(coarsen.UnsupportedError, match="writ"):
+            transform()
+    rebound = load(tmp_path, "def f(x):\n    x[0] = 1.0\n    x = x * 2.0\n    return np.sum(x)\n")
+    with pytest.raises(coarsen.UnsupportedError, match="keep naming it"):
+        coarsen.grad(rebound, target="numpy")(np.ones(3))
+    with pytest.raises(coarsen.UnsupportedError, match="float32"):
+        coarsen.jit(writer, target="numpy")(np.ones(3, dtype=np.float32))
+    two = load(tmp_path, "def f(x, y):\n    x[0] = 5.0\n    return np.sum(y)\n")
+    x = np.ones(3)
+    with pytest.raises(coarsen.UnsupportedError, match="shares memory"):
+        coarsen.jit(two, target="numpy")(x, x[1:])    # plain Python: 7.0 through y... never 2.0
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        coarsen.jit(writer, target="numpy")(frozen)
+    np.testing.assert_array_equal(frozen, np.ones(3))
