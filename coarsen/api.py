@@ -367,20 +367,20 @@ class _Derivative(_Transformed):
             if self.kind == "vjp":
                 return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)]), grad
             return (_output(outs[0], types[0]), grad) if value_too else grad
-        return general
         if prog.writes:   # writes into argument arrays: the primal writes the caller's back
             return _writing_derivative(self, prog, args, general)
+        return general
 
 
 class _Jit(_Transformed):
     kind = "jit"
 
     def runner(self, prog: Program, args: tuple) -> Callable:
-        if prog.writes:   # writes into argument arrays: copied back into the caller's
-            return _writing_primal(prog)
         compiled = prog.fn
         result_tree = prog.result_tree
         converts = _converts(args)
+        if prog.writes:   # writes into argument arrays: copied back into the caller's
+            return _writing_primal(prog)
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
@@ -430,15 +430,6 @@ def jit(fn: Callable | None = None, target: str | None = None):
     return _Jit(fn, None, target or DEFAULT_TARGET)
 
 
-def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, target: str | None = None):
-    """`(outputs, vjp_fn)`: `vjp_fn(cotangent)` pulls a cotangent of the outputs back to the
-    arguments (a tuple, one entry per differentiated argument: all of them by default).
-    Each call of `vjp_fn` runs the compiled forward-and-backward program."""
-    nums = tuple(range(len(args))) if argnums is None else argnums
-    _argnums_tuple(nums)
-    d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
-    prog = d.program(args)
-    runner = d.runner(prog, args)
 def _check_writes(prog: Program, args: tuple) -> list:
     """The caller's arrays a program writes into (#13), checked before the call: float64 or
     int64 (compiled code computes in those; writing back into a float32 array would round
@@ -502,6 +493,19 @@ def _writing_derivative(d: "_Derivative", prog: Program, args: tuple, general: C
     return writing
 
 
+def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, target: str | None = None):
+    """`(outputs, vjp_fn)`: `vjp_fn(cotangent)` pulls a cotangent of the outputs back to the
+    arguments (a tuple, one entry per differentiated argument: all of them by default).
+    Each call of `vjp_fn` runs the compiled forward-and-backward program."""
+    nums = tuple(range(len(args))) if argnums is None else argnums
+    _argnums_tuple(nums)
+    d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
+    prog = d.program(args)
+    if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
+        raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
+                               "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
+                               "into a copy of the argument")
+    runner = d.runner(prog, args)
     outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types))
     out_leaves = tree.flatten(outputs)[0]
 
@@ -510,10 +514,6 @@ def _writing_derivative(d: "_Derivative", prog: Program, args: tuple, general: C
         if len(cts) != len(prog.result_types):
             raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
         return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))))[1]
-    if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
-        raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
-                               "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
-                               "into a copy of the argument")
 
     return outputs, vjp_fn
 
