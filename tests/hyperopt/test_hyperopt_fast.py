@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import hyperopt
 import hyperopt.torch as ht
@@ -184,3 +185,26 @@ def test_state_dict_round_trip_keeps_the_fast_step() -> None:
         _step(twin_model, twin, x, y)
     for p, q in zip(model.parameters(), twin_model.parameters()):
         assert torch.equal(p, q)
+
+
+def test_step_hooks_and_profiler_label_still_work() -> None:
+    """torch.optim's step wrapper runs only when it has something to do (hooks, a profiler):
+    hooks registered on the optimizer or globally are called, the profiler sees the step."""
+    model = _model(torch.float64)
+    opt = ht.from_spec(model.parameters(), _sgd_tower(3, "paper"))
+    calls: list[str] = []
+    handles = [opt.register_step_pre_hook(lambda o, a, k: calls.append("pre")),
+               opt.register_step_post_hook(lambda o, a, k: calls.append("post")),
+               register_optimizer_step_pre_hook(
+                   lambda o, a, k: calls.append("global pre"))]
+    x, y = _batches(1, torch.float64)[0]
+    _step(model, opt, x, y)
+    assert calls == ["global pre", "pre", "post"]
+    for h in handles:
+        h.remove()
+    _step(model, opt, x, y)
+    assert len(calls) == 3 and opt.steps == 2
+    with torch.profiler.profile() as prof:
+        _step(model, opt, x, y)
+    assert any(e.name == "Optimizer.step#SGD.step" for e in prof.events())
+    assert opt.steps == 3
