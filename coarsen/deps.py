@@ -76,7 +76,8 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         if defaults is None or kwdefaults is None:
             return None
         digest = hashlib.sha256(source.encode()).hexdigest()
-        return f"function:{obj.__module__}.{obj.__qualname__}:{digest}:{defaults}:{kwdefaults}"
+        return (f"function:{obj.__module__}.{obj.__qualname__}:{digest}:{code_digest(obj.__code__)}:"
+                f"{defaults}:{kwdefaults}")
     if isinstance(obj, types.ModuleType):
         return f"module:{obj.__name__}"
     if isinstance(obj, type):
@@ -85,6 +86,64 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         return f"callable:{getattr(obj, '__module__', None)}.{obj.__qualname__}"
     # any other object: only its type here; what the program reads of it is a read of its own
     return f"object:{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def code_digest(code: types.CodeType) -> str:
+    """A hash of what a code object computes: its instructions (operations with their names,
+    constants and operands; jump targets and the compiler's choices between equivalent forms,
+    such as LOAD_METHOD or LOAD_ATTR, left out), argument names and flags, nested code objects
+    recursively; not where it sits in its file. Equal for the same source in any process."""
+    import dis
+    digest = hashlib.sha256()
+
+    def visit(c: types.CodeType) -> None:
+        digest.update(repr((c.co_varnames[:c.co_argcount + c.co_kwonlyargcount], c.co_flags & 0x2C)).encode())
+        for ins in dis.get_instructions(c):
+            op = ins.opname
+            if op in _SKIPPED_OPS:
+                continue
+            if "JUMP" in op:
+                digest.update(b"jump;")
+                continue
+            op = _SAME_OPS.get(op, op)
+            arg = None if ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs else ins.argval
+            if isinstance(arg, types.CodeType):
+                visit(arg)
+                arg = None
+            elif isinstance(arg, frozenset):   # set literals: an order independent of hashing
+                arg = sorted(map(repr, arg))
+            digest.update(repr((op, type(arg).__name__, arg)).encode())
+    visit(code)
+    return digest.hexdigest()[:24]
+
+
+_SKIPPED_OPS = frozenset({"CACHE", "RESUME", "NOP", "PRECALL", "EXTENDED_ARG", "PUSH_NULL", "KW_NAMES",
+                          "COPY_FREE_VARS", "MAKE_CELL", "RETURN_GENERATOR"})
+_SAME_OPS = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL", "CALL_FUNCTION": "CALL"}
+
+
+def source_matches(fn: types.FunctionType, text: str) -> bool:
+    """Whether `text` (the function's source as `inspect` reads it now, dedented) compiles to
+    the code `fn` runs. It does not when the file was edited after the module was imported
+    (inspect reads the file as it is now), or when an exec'd source's name was reused: tracing
+    it would compile what Python does not run. True when `text` does not compile alone."""
+    code = fn.__code__
+    if code.co_freevars:   # a closure: compiled inside a function binding its free names
+        body = "".join(f"    {v} = None\n" for v in code.co_freevars)
+        text = "def __coarsen_outer__():\n" + body + "".join("    " + line if line.strip() else line
+                                                           for line in text.splitlines(True))
+    try:
+        module = compile(text, "<coarsen source check>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return True
+    want = code_digest(code)
+    todo = [module]
+    while todo:
+        c = todo.pop()
+        if c.co_name == code.co_name and code_digest(c) == want:
+            return True
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return False
 
 
 def resolve_name(fn: types.FunctionType, name: str) -> Any:
@@ -135,6 +194,14 @@ class Reads:
         self.unpinned = False              # a read with no path: no disk cache
         # id(trace's copy) -> (copy, live array): large arrays passed by reference (`byref`)
         self.by_reference: dict[int, tuple] = {}
+        self._code(root)
+
+    def _code(self, obj: Any) -> None:
+        """A function the trace read (and inlined): its code object, which a reloader (IPython's
+        `%autoreload`, jurigged) swaps in place, keeping the function's identity."""
+        fn = getattr(obj, "__func__", obj)   # a bound method: its function
+        if isinstance(fn, types.FunctionType):
+            self.checks.setdefault((id(fn), "__code__"), ("attr", fn, "__code__", fn.__code__))
 
     def _record(self, base: Any, step: tuple, obj: Any) -> None:
         base_path = self.paths.get(id(base))
@@ -187,6 +254,7 @@ class Reads:
     def name(self, fn: types.FunctionType, name: str, obj: Any) -> None:
         self._record(fn, ("name", name), obj)
         self._content(obj)
+        self._code(obj)
         code = fn.__code__
         if name in code.co_freevars and fn.__closure__:
             cell = fn.__closure__[code.co_freevars.index(name)]
@@ -200,6 +268,7 @@ class Reads:
         self._content(obj)
         if any(base is m for m in _STABLE_MODULES):
             return
+        self._code(obj)
         if isinstance(base, types.ModuleType):
             self.checks.setdefault((id(base), attr), ("dict", base.__dict__, attr, obj))
         else:

@@ -59,6 +59,12 @@ def read_source(fn: Any) -> SourceInfo:
     node = tree.body[0]
     if not isinstance(node, ast.FunctionDef):
         raise UnsupportedError(f"{fn.__name__} is not defined by a def statement", loc)
+    from coarsen.deps import source_matches
+    if not source_matches(fn, text):   # never compile a text other than the code Python runs
+        raise UnsupportedError(
+            f"the source of {fn.__name__} in {filename} is not the code it runs: the file (or cell) "
+            "changed after the function was defined", loc,
+            "reload the module (importlib.reload) or run the definition again, then transform it")
     namespace = dict(fn.__globals__)
     if fn.__closure__:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):

@@ -1,0 +1,150 @@
+"""Programs a user would write that returned stale or wrong values, found by trying (#11 item
+4), each with the fix: never a silently wrong value, on numpy and cpu.
+
+- a function whose code a reloader swaps in place (IPython's %autoreload, jurigged keep the
+  function object and replace `__code__`): the guard checks every read function's code;
+- a module file edited after import (no reload), or an exec'd cell's name reused: `inspect`
+  reads the text as it is now, not the code Python runs; tracing it is refused
+  (`deps.source_matches`), and the disk key includes a digest of the code;
+- a byte-swapped float64 array after a native one took the native fast path (Numba then
+  failed to type it); it is converted as other dtypes are.
+"""
+from __future__ import annotations
+
+import importlib
+import linecache
+import sys
+import textwrap
+import types
+
+import numpy as np
+import pytest
+
+import coarsen
+
+TARGETS = ["numpy", "cpu"]
+
+
+def helper(x):
+    return 2.0 * x
+
+
+def uses_helper(x):
+    return helper(x) * x
+
+
+def _seven(x):
+    return 7.0 * x
+
+
+def _plus(x):
+    return helper(x) + x
+
+
+def _sum_sin(x):
+    return np.sum(np.sin(x) * x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_code_swapped_in_place_is_seen(target):
+    g = coarsen.grad(uses_helper, target=target)
+    saved = helper.__code__
+    try:
+        assert g(3.0) == pytest.approx(12.0)
+        helper.__code__ = _seven.__code__      # what %autoreload does to an edited function
+        assert g(3.0) == pytest.approx(42.0)   # d/dx 7x^2
+        uses_helper.__code__ = _plus.__code__
+        assert g(3.0) == pytest.approx(8.0)
+    finally:
+        helper.__code__ = saved
+        uses_helper.__code__ = _restore_uses_helper
+
+
+_restore_uses_helper = uses_helper.__code__
+
+
+def _write_module(tmp_path, name, body):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    importlib.invalidate_caches()
+    return path
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_file_edited_after_import_is_refused_not_traced(target, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"edited_after_import_{target}"
+    path = _write_module(tmp_path, name, """
+        def f(x):
+            return x * 2.0
+    """)
+    mod = importlib.import_module(name)
+    try:
+        path.write_text("def f(x):\n    return x * 4.0\n")   # edited, not reloaded
+        linecache.checkcache(str(path))
+        assert mod.f(1.0) == 2.0                              # Python still runs the old code
+        with pytest.raises(coarsen.UnsupportedError, match="not the code it runs"):
+            coarsen.grad(mod.f, target=target)(1.0)
+        importlib.reload(mod)
+        assert coarsen.grad(mod.f, target=target)(1.0) == 4.0
+    finally:
+        sys.modules.pop(name, None)
+
+
+def _define(text, filename):
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    namespace = {"np": np}
+    exec(compile(text, filename, "exec"), namespace)
+    return namespace["f"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_exec_cell_name_reused_is_refused(target):
+    first = _define("def f(x):\n    return x * 2.0\n", "<never-wrong-cell>")
+    assert coarsen.grad(first, target=target)(1.0) == 2.0
+    second = _define("def f(x):\n    return x * 3.0\n", "<never-wrong-cell>")
+    assert coarsen.grad(second, target=target)(1.0) == 3.0
+    with pytest.raises(coarsen.UnsupportedError, match="not the code it runs"):
+        coarsen.grad(first, target=target)(1.0)   # a new transform of the old function
+
+
+def test_closures_methods_and_decorated_functions_still_match_their_source():
+    from coarsen import deps
+    from coarsen.frontend.source import read_source
+
+    def outer(k):
+        def inner(x):
+            return x * k
+        return inner
+
+    class C:
+        def method(self, x):
+            return super().__hash__() + x
+
+    for fn in (outer(2.0), C.method, uses_helper, _sum_sin):
+        assert deps.source_matches(fn, read_source(fn).text), fn
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_byte_swapped_arrays_after_native_ones(target):
+    base = np.linspace(-1.0, 1.0, 7)
+    g, j = coarsen.grad(_sum_sin, target=target), coarsen.jit(_sum_sin, target=target)
+    g(base)
+    j(base)
+    swapped = base.astype(">f8")
+    np.testing.assert_allclose(g(swapped), np.cos(base) * base + np.sin(base))
+    assert j(swapped) == pytest.approx(_sum_sin(base))
+
+
+def _poly_sin(x):
+    return x * 0.1 + x * x + np.sin(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_narrow_float_scalars_are_float64_on_every_target(target):
+    """float32/float16 scalars computed as float64, as arrays of them are (the numpy target ran
+    them in float32 and "cpu" in a mix, so the targets disagreed; Numba had no float16)."""
+    for x in (np.float32(0.3), np.float16(0.3)):
+        assert coarsen.jit(_poly_sin, target=target)(x) == _poly_sin(float(x))
+        assert coarsen.grad(_poly_sin, target=target)(x) == pytest.approx(0.1 + 2 * float(x) + np.cos(float(x)),
+                                                                         rel=1e-15)
