@@ -68,6 +68,8 @@ def _fast_key(args: tuple) -> tuple:
     for a in args:
         t = type(a)
         if t is np.ndarray:
+            if not a.dtype.isnative:   # byte-swapped: the general path converts it every call
+                raise TypeError
             key.append((a.ndim, a.dtype.char))
         elif t in _SCALARS:
             key.append(t)
@@ -136,6 +138,8 @@ def _flat_leaves(args: tuple) -> list:
 def _canonical(v: Any) -> Any:
     """An array argument as compiled code takes it: integer arrays (of rank >= 1: index arrays)
     as int64, every other array as float64."""
+    if type(v) in _NARROW_FLOATS:   # float32/float16 scalars: float64, as arrays of them are
+        return float(v)
     if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64:
         return v
     if v.dtype.kind in "iu" and v.ndim:
@@ -149,7 +153,11 @@ def _canonical(v: Any) -> Any:
 def _converts(args: tuple) -> bool:
     """Whether some array argument needs `_canonical` (then the general path runs)."""
     return any(isinstance(a, np.ndarray) and (a.dtype != np.float64 and (a.dtype != np.int64 or not a.ndim))
-               for a in tree.flatten(args)[0])
+               or type(a) in _NARROW_FLOATS for a in tree.flatten(args)[0])
+
+
+# computed in float64 like every float (the numpy target ran them in float32, "cpu" mixed them)
+_NARROW_FLOATS = (np.float32, np.float16)
 
 
 def _grad_value(g: Any, like: Any) -> Any:
