@@ -172,10 +172,17 @@ def _output(o: Any, t: Any) -> Any:
     """A result as its IR type says: a float for f64 scalars (generated code may produce an
     int where a branch folds to a constant), a float64 array for f64 arrays."""
     if t.dtype == "f64":
-        return float(o) if t.rank == 0 else np.asarray(o, dtype=np.float64)
+        return float(o) if t.rank == 0 else _fresh(np.asarray(o, dtype=np.float64))
     if isinstance(o, np.floating):
         return float(o)
-    return o
+    return _fresh(o)
+
+
+def _fresh(o: Any) -> Any:
+    """A result array the caller owns: a read-only one is an array constant of the program or
+    the view of an outside array passed by reference (`W * 1.0` simplified to `W`), which
+    must neither be written through nor change when the user edits that array later."""
+    return o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable else o
 
 
 def _with_guard(runner: Callable, guard: Callable[[], bool]) -> Callable:
@@ -393,7 +400,7 @@ class _Jit(_Transformed):
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
-            return (lambda args: float(compiled(*args)[0])) if scalar else (lambda args: compiled(*args)[0])
+            return (lambda args: float(compiled(*args)[0])) if scalar else (lambda args: _fresh(compiled(*args)[0]))
         types = prog.result_types
         return lambda args: tree.unflatten(result_tree, [_output(o, t) for o, t in
                                                          zip(compiled(*_flat_leaves(args)), types)])
