@@ -148,3 +148,34 @@ def test_narrow_float_scalars_are_float64_on_every_target(target):
         assert coarsen.jit(_poly_sin, target=target)(x) == _poly_sin(float(x))
         assert coarsen.grad(_poly_sin, target=target)(x) == pytest.approx(0.1 + 2 * float(x) + np.cos(float(x)),
                                                                          rel=1e-15)
+
+
+SMALL = np.array([1.0, 2.0, 3.0])
+LARGE = np.linspace(0.0, 1.0, 20_000)   # passed by reference (coarsen.byref)
+
+
+def _small_copy(x):
+    return SMALL * 1.0 + 0.0 * np.sum(x)
+
+
+def _large_copy(x):
+    return LARGE * 1.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_results_never_alias_program_constants_or_outside_arrays(target):
+    """`W * 1.0` simplifies to `W`: the result was the program's read-only constant, or the
+    read-only view of a large outside array, which then changed with the user's later edits."""
+    x = np.ones(2)
+    calls = (lambda fn: coarsen.jit(fn, target=target)(x), lambda fn: coarsen.vjp(fn, x, target=target)[0])
+    for fn, array in ((_small_copy, SMALL), (_large_copy, LARGE)):
+        for call in calls:
+            saved = array.copy()
+            try:
+                out = call(fn)
+                array[0] = 100.0
+                assert out[0] == saved[0], fn.__name__
+                out[1] = -1.0          # the caller's own array
+                assert array[1] == saved[1]
+            finally:
+                array[:] = saved
