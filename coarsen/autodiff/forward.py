@@ -435,12 +435,6 @@ def _expr(fw, instr, args, r, ts):
     return fw.emit(Op.EXPR, out_args, {"expr": out_expr, "symbols": tuple(out_syms)})
 
 
-@tangent_rule(Op.PROD)
-def _prod(fw, instr, args, r, ts):
-    raise UnsupportedError("np.prod is not supported in forward mode yet", instr.loc,
-                           "use reverse mode (coarsen.grad / jacrev), or write the product as a loop")
-
-
 def jvp_function(fn: Function, wrt: list[int]) -> Function:
     """`fn` extended with one tangent parameter per position in `wrt` (after its own
     parameters) and one tangent result per result (after its own results; zeros where a

@@ -60,6 +60,31 @@ def _cumprod_jvp(fwd, instr, args, result, tangents):
     return fwd.emit(O.CUMPROD_JVP, (args[0], fwd.fit(tangents[0], args[0])), dict(instr.attrs))
 
 
+def _prod_jvp(fwd, instr, args, result, tangents):
+    """The tangent of prod(x) along t, sum_j t_j prod_{k != j} x_k: the last element of
+    cumprod's tangent along the axis, after a leading 1 (so an empty axis gives 0); exact at
+    zeros (no division)."""
+    (x,), t = args, fwd.fit(tangents[0], args[0])
+    axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
+    if axis is None:
+        size = fwd.b.const(1)
+        for d in range(x.type.rank):
+            size = fwd.emit(O.MUL, (size, fwd.emit(O.SHAPE, (x,), {"dim": d})))
+        x, t, ax = fwd.emit(O.RESHAPE, (x, size)), fwd.emit(O.RESHAPE, (t, size)), 0
+    else:
+        ax = axis % x.type.rank
+    dims = [fwd.b.const(1) if d == ax else fwd.emit(O.SHAPE, (x,), {"dim": d}) for d in range(x.type.rank)]
+    xs = fwd.emit(O.CONCAT, (fwd.emit(O.ONES, dims), x), {"axis": ax})
+    ts = fwd.emit(O.CONCAT, (fwd.emit(O.ZEROS, dims), t), {"axis": ax})
+    sweep = fwd.emit(O.CUMPROD_JVP, (xs, ts), {"axis": ax})
+    last = fwd.emit(O.GETITEM, (sweep, fwd.b.const(-1)), {"index": ("s000",) * ax + ("i",)})
+    if not keep:
+        return last
+    if axis is None:   # a (1, ..., 1) array
+        return fwd.emit(O.ADD, (fwd.emit(O.ZEROS, (fwd.b.const(1),) * instr.args[0].type.rank), last))
+    return fwd.emit(O.GETITEM, (last,), {"index": ("s000",) * ax + ("n",)})
+
+
 def _cumprod_jvp_type(types, attrs):
     from coarsen.ir.typing import TypeRuleError
 
@@ -402,16 +427,16 @@ def _reduction_lower(name: str):
     return lower
 
 
-def _reduction(name: str, callables, vjp, doc: str):
+def _reduction(name: str, callables, vjp, doc: str, jvp=None):
     return Structural(name, callables, _reduction_type(name), _reduction_eval(name), _reduction_emit,
-                      lower=_reduction_lower(name), vjp=vjp, methods=(name,),
+                      lower=_reduction_lower(name), vjp=vjp, jvp=jvp, methods=(name,),
                       runtime=(f"{name}_axis", f"{name}_axis_keep"), doc=doc)
 
 
 OPS = [
     _reduction("sum", ("numpy.sum",), _sum_vjp, "sum over all elements or one axis (keepdims)"),
     _reduction("mean", ("numpy.mean",), _mean_vjp, "mean over all elements or one axis (keepdims)"),
-    _reduction("prod", ("numpy.prod",), _prod_vjp, "product; VJP by products of the others"),
+    _reduction("prod", ("numpy.prod",), _prod_vjp, "product; VJP by products of the others", jvp=_prod_jvp),
     _reduction("max", ("numpy.max", "numpy.amax"), _extremum_vjp, "max; VJP to the first maximum"),
     _reduction("min", ("numpy.min", "numpy.amin"), _extremum_vjp, "min; VJP to the first minimum"),
     Structural("cumsum", (), _int_scan_type, *_scan("cumsum"), vjp=_cumsum_vjp, jvp=_cumsum_jvp,

@@ -571,14 +571,17 @@ def test_forward_mode_agrees_with_reverse_mode_on_the_registry(tmp_path):
 
 
 @pytest.mark.parametrize("target", ["numpy", "cpu"])
-def test_cumprod_jvp_against_central_differences_with_zeros(tmp_path, target):
-    """cumprod's tangent is a division-free forward sweep: exact where elements are zero
-    (one zero, two zeros in a row), along each axis, ranks 1-3; reverse over it refuses."""
+def test_cumprod_and_prod_jvp_against_central_differences_with_zeros(tmp_path, target):
+    """cumprod's tangent is a division-free forward sweep, and prod's is its last element:
+    exact where elements are zero (one zero, two zeros in a row), along each axis, ranks 1-3,
+    keepdims, an empty product."""
     module = _module(tmp_path, "cumprod_fwd", """
         import numpy as np
 
         def f(x, y, z):
-            return np.cumprod(x), np.cumprod(y, axis=1), np.cumprod(z, axis=0), y.cumprod(axis=0)
+            return (np.cumprod(x), np.cumprod(y, axis=1), np.cumprod(z, axis=0), y.cumprod(axis=0),
+                    np.prod(x), np.prod(y, axis=0), np.prod(z, axis=2, keepdims=True), np.prod(y, keepdims=True),
+                    y.prod(axis=1) + np.prod(x[:0]))
     """)
     rng = np.random.default_rng(3)
     x = np.array([0.5, 0.0, -2.0, 1.5])
