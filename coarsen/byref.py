@@ -37,7 +37,7 @@ def split(source: str, name: str, constants: dict[str, np.ndarray], reads: Any):
     for cname, array in constants.items():
         entry = table.get(id(array))
         if entry is not None and entry[0] is array:
-            hidden.append((cname, entry[1], reads.path_of(entry[1])))
+            hidden.append((cname, entry[1], reads.path_of(entry[1]), array.dtype))
         else:
             baked[cname] = array
     if not hidden:
@@ -62,21 +62,23 @@ class Bound:
     functions with the arrays appended, one wrapper per function so identities hold;
     `ready`, `wait`, `tier`, ... forwarded), never with a way around the binding."""
 
-    def __init__(self, inner: Callable, arrays: list[np.ndarray]) -> None:
+    def __init__(self, inner: Callable, arrays: list[np.ndarray], dtypes: list | None = None) -> None:
         self.inner = inner
         self.arrays = list(arrays)
+        # what the generated code takes: float64, or int64 for integer arrays (the trace's copy)
+        self.dtypes = list(dtypes) if dtypes is not None else [_F64] * len(self.arrays)
         self._wrappers: dict[int, tuple] = {}
-        if all(a.dtype == _F64 and a.dtype.isnative for a in self.arrays):
+        if all(a.dtype == d and a.dtype.isnative for a, d in zip(self.arrays, self.dtypes)):
             self.values = tuple(_readonly_view(a) for a in self.arrays)
         else:
             self.values = None
 
     def current(self) -> tuple:
-        """The arrays as the generated code takes them (float64; a copy only when the user's
-        array has another dtype or byte order, then made at every call)."""
+        """The arrays as the generated code takes them (a copy only when the user's array has
+        another dtype or byte order, then made at every call)."""
         if self.values is not None:
             return self.values
-        return tuple(np.asarray(a, dtype=_F64) for a in self.arrays)
+        return tuple(np.asarray(a, dtype=d) for a, d in zip(self.arrays, self.dtypes))
 
     def __call__(self, *args):
         values = self.values
@@ -111,7 +113,7 @@ class Bound:
         return self._wrap(getattr(self.inner, "jitted", None))
 
     def __getattr__(self, name: str) -> Any:   # ready, wait, tier, fallback_reason, ...
-        if name.startswith("__") or name in ("inner", "arrays", "values", "_wrappers"):
+        if name.startswith("__") or name in ("inner", "arrays", "dtypes", "values", "_wrappers"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -126,16 +128,17 @@ def bind(compiled: Callable, hidden: list) -> Callable:
     """`compiled` with the hidden arrays passed at every call (itself when there are none)."""
     if not hidden:
         return compiled
-    return Bound(compiled, [h[1] for h in hidden])
+    return Bound(compiled, [h[1] for h in hidden], [h[3] for h in hidden])
 
 
 def resolve_hidden(fn: Any, stored: list) -> list | None:
     """The hidden parameters of a disk entry bound again in this process: [(parameter, live
-    array, path)], or None when a path no longer leads to an array of the stored rank."""
+    array, path, dtype)], or None when a path no longer leads to an array of the stored rank."""
     out = []
     for pname, path, ndim in stored:
         obj = deps.resolve(fn, tuple((kind, arg) for kind, arg in path))
         if not isinstance(obj, np.ndarray) or obj.ndim != ndim or obj.dtype.kind not in "fiub":
             return None
-        out.append((pname, obj, path))
+        # as the frontend copies it (frontend.expressions.from_python): integers as int64
+        out.append((pname, obj, path, np.dtype(np.int64) if obj.dtype.kind in "iu" else _F64))
     return out

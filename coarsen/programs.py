@@ -144,7 +144,7 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
         compiled = byref.bind(compile_source(meta["source"], meta["name"], target, label=meta["label"],
                                              constants=constants), hidden)
         replayed = deps.Reads.replay(fn, meta["manifest"])
-        for _, array, _ in hidden:
+        for _, array, _, _ in hidden:
             replayed.layout(array)
         return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
                        meta["result_types"], meta["wrt"], guard=replayed.guard(),
@@ -176,12 +176,12 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     compiled = byref.bind(compile_source(source, name, target, label=label, constants=constants), hidden)
     result_types = [r.type for r in ir.results]
     manifest = reads.manifest()
-    if key and manifest is not None and all(path is not None for _, _, path in hidden):
+    if key and manifest is not None and all(h[2] is not None for h in hidden):
         cache.store(key, {"source": source, "name": name, "label": label, "arg_tree": ir.arg_tree,
                           "result_tree": ir.result_tree,
                           "result_types": [[t.dtype, t.rank] for t in result_types],
                           "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
-                          "hidden": [[p, path, a.ndim] for p, a, path in hidden]}, constants)
+                          "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes))
 

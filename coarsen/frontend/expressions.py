@@ -146,8 +146,8 @@ class ExpressionLowering(CallLowering):
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in "fiub":
                 self.unsupported(f"module-level array of dtype {obj.dtype} is not supported", node)
-            if obj.ndim == 0:
-                return self.b.const(float(obj))
+            if obj.ndim == 0:   # its one element, of its kind (an int stays exact)
+                return self.from_python(obj[()], node)
             dtype = "i64" if obj.dtype.kind in "iu" else "f64"   # integer arrays index: keep them
             array = np.array(obj, dtype=np.int64 if dtype == "i64" else np.float64)
             array.flags.writeable = False

@@ -175,3 +175,24 @@ def test_large_arrays_are_parameters_not_module_constants():
     assert header.count(",") >= 1, header   # x and the hidden parameter
     from coarsen.byref import Bound
     assert isinstance(prog.fn, Bound) and prog.fn.arrays[0] is BIG
+
+
+BIG_INT = np.arange(N, dtype=np.int64) + 2**53   # int64 values float64 cannot hold
+BIG_INT32 = np.arange(N, dtype=np.int32)
+
+
+def reads_big_ints(k):
+    return BIG_INT[1] - k + BIG_INT32[7]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_large_integer_arrays_by_reference_stay_int64(target):
+    j = coarsen.jit(reads_big_ints, target=target)
+    assert j(2**53) == reads_big_ints(2**53) == 8
+    saved = BIG_INT[1], BIG_INT32[7]
+    try:
+        BIG_INT[1] += 10
+        BIG_INT32[7] = 9
+        assert j(2**53) == reads_big_ints(2**53) == 20
+    finally:
+        BIG_INT[1], BIG_INT32[7] = saved

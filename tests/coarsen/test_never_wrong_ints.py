@@ -86,3 +86,15 @@ def test_what_would_round_or_wrap_is_refused(target):
     with pytest.raises(OverflowError, match="uint64"):
         coarsen.jit(total, target=target)(np.array([2**63 + 5, 1], dtype=np.uint64))
     np.testing.assert_array_equal(coarsen.jit(total, target=target)(np.array([5, 1], dtype=np.uint64)), 18)
+
+
+ZERO_D = np.array(2**53 + 1)   # a 0-d integer array at module level
+
+
+def reads_zero_d(k):
+    return ZERO_D - k
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_zero_d_integer_global_stays_an_integer(target):
+    assert coarsen.jit(reads_zero_d, target=target)(2**53) == 1   # float64 made it 0
