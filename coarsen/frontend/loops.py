@@ -41,10 +41,20 @@ class LoopLowering:
             return
         carried = self.carried_names(stmt.body, extra=[stmt.target.id])
         target = stmt.target.id
+        from coarsen.frontend.random import LoopFrame
+        frame = LoopFrame(len(self.ctx.loop_uids), (start, stop, step), len(self.ctx.draws))
+        self.ctx.loop_uids.append(stmt)
 
         def body(params: list[Value]) -> None:
             self.env[target] = params[0]
-            self.lower_body(stmt.body)
+            del self.ctx.draws[frame.mark:]   # a body lowered again (wider types) draws again
+            frame.index = params[0]
+            frame.depth = len(self.b._blocks)
+            self.ctx.loop_frames.append(frame)   # random draws in the body: made per iteration
+            try:
+                self.lower_body(stmt.body)
+            finally:
+                self.ctx.loop_frames.pop()
 
         results = self.lower_loop(carried, body, None, stmt, index=(start, stop, step), index_name=target)
         self.env.update(results)

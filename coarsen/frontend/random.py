@@ -16,9 +16,11 @@ reimplement; Numba's `np.random` keeps a separate per-thread state that the user
 `RandomState`/`Generator` would never see. The draws are arguments, so they are constants for
 the derivative, the cache key never holds them, and each call draws afresh.
 
-The order of draws must be fixed when tracing: a draw under a run-time condition (an `if` on
-data, a loop whose body is not unrolled, the code after a return that may have run) is
-refused. Shapes are constants or dimensions of an argument; distribution parameters (loc,
+The order of draws must be fixed when tracing. A draw in the body of `for i in range(a, b, c)`
+loops (FOR: no break or return; bounds constants, int arguments or argument dimensions) is
+made once per iteration on the host, in program order (`_run` replays the loops), stacked on
+one leading axis per loop; the body indexes its iteration. A draw under a run-time condition
+(an `if` on data, a while loop, the code after a return that may have run) is refused. Shapes are constants or dimensions of an argument; distribution parameters (loc,
 scale, low, high) must be known when tracing (write `mu + sigma * rs.standard_normal(n)` for
 traced ones).
 """
@@ -68,6 +70,16 @@ class RandomMethod:
     name: str
 
 
+class LoopFrame:
+    """A `for i in range(a, b, c)` loop being lowered (FOR): draws in its body are made once per
+    iteration on the host, stacked on a leading axis, and indexed by the iteration."""
+
+    def __init__(self, uid: int, bounds: tuple, mark: int) -> None:
+        self.uid, self.bounds, self.mark = uid, bounds, mark
+        self.index = None   # the body's loop variable
+        self.depth = 0      # the builder's block depth in the body
+
+
 @dataclass(frozen=True, eq=False)
 class Draw:
     """One draw, made on the host at every call before the compiled program runs.
@@ -82,6 +94,9 @@ class Draw:
     kwargs: tuple
     type: Any
     where: str
+    # enclosing FOR loops, outermost first: (loop id, (start, stop, step) as host specs); the
+    # hidden parameter then has one leading axis per loop
+    loops: tuple = ()
 
 
 def is_generator(obj: Any) -> bool:
@@ -107,22 +122,22 @@ def attribute(lw, gen: Any, attr: str, node: ast.AST) -> RandomMethod:
     return RandomMethod(gen, attr)
 
 
-def _dims(lw, binding: Any, node: ast.AST) -> Any:
+def _dims(lw, binding: Any, node: ast.AST, what: str = "size") -> Any:
     """A size as the host will compute it: an int, ("dim", leaf, axis) for a dimension of an
     argument (`x.shape[0]`), ("dim", leaf, None) for an int argument; tuples of those."""
     from coarsen.ir.nodes import Op, Value
     if isinstance(binding, tuple):
-        return tuple(_dims(lw, b, node) for b in binding)
+        return tuple(_dims(lw, b, node, what) for b in binding)
     if isinstance(binding, Value) and not binding.type.rank and binding.type.dtype in ("i64", "bool"):
         constant = lw.constant_of(binding)
         if constant is not None:
             return int(constant)
         if binding.id in lw.ctx.param_index and binding.type.dtype == "i64":   # an int argument
             return ("dim", lw.ctx.param_index[binding.id], None)
-        for instr in lw.b._blocks[0]:
+        for instr in (i for block in lw.b._blocks for i in block):
             if instr.op is Op.SHAPE and instr.results[0] is binding and instr.args[0].id in lw.ctx.param_index:
                 return ("dim", lw.ctx.param_index[instr.args[0].id], instr.attrs["dim"])
-    lw.unsupported(f"the size of a random draw must be known when tracing or be a dimension of an argument "
+    lw.unsupported(f"the {what} of a random draw must be known when tracing or be a dimension of an argument "
                    f"(x.shape[k]) or an int argument; `{ast.unparse(node)}` gives {_describe(binding)}", node,
                    "pass the size as a Python int (a closure or global), or draw outside and pass the numbers in")
 
@@ -156,10 +171,12 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
     from coarsen.frontend import type_of_arg
     from coarsen.frontend.exceptions import _in_nested_region
     params, size_name, dtype = _METHODS[method.name]
-    if _in_nested_region(lw):
+    frames = _enclosing_loops(lw)
+    if frames is None:
         lw.unsupported(f"a random draw ({ast.unparse(node.func)}) under a condition or in a loop known only "
                        "when running is not supported: the number and order of draws must be fixed when "
-                       "tracing", node,
+                       "tracing (a `for i in range(n)` body without break/return is, n a constant, an int "
+                       "argument or an argument's dimension)", node,
                        "draw before the branch or loop (all the numbers the loop needs at once: "
                        "rs.randn(n_steps, d)) and index them, or draw outside and pass them in")
     if params == ("*dims",):
@@ -189,15 +206,47 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
     rank = 0 if size is None else (len(size) if isinstance(size, tuple) else 1)
     prototype = np.zeros((1,) * rank, dtype=np.int64 if dtype == "i64" else np.float64)
     typ = type_of_arg(prototype if rank else prototype.reshape(()).item())
+    loops = tuple((f.uid, tuple(_dims(lw, b, node, "enclosing loop's range") for b in f.bounds)) for f in frames)
+    stacked = type_of_arg(np.zeros((1,) * (rank + len(loops)), dtype=np.int64 if dtype == "i64" else np.float64)) \
+        if loops else typ
     gen = method.gen.index if isinstance(method.gen, GeneratorArg) else method.gen
-    draw = Draw(gen, method.name, call_args, call_kwargs, typ, str(lw.src.loc(node)))
+    draw = Draw(gen, method.name, call_args, call_kwargs, typ, str(lw.src.loc(node)), loops)
     if not isinstance(method.gen, GeneratorArg):
         _check_callable(lw, draw, node)
-    value = lw.b.new_value(typ, f"draw{len(lw.ctx.draws)}")
+    value = lw.b.new_value(stacked, f"draw{len(lw.ctx.draws)}")
     lw.ctx.draws.append((draw, value))
-    if typ.rank:
+    if stacked.rank:
         lw.ctx.aliases.fresh(value)
+    if frames:   # this iteration's draw: the stacked draws at the loops' iteration numbers
+        from coarsen.ir.nodes import Op
+        index = []
+        for f in frames:
+            start, _, step = f.bounds
+            k = f.index
+            if lw.constant_of(start) != 0:
+                k = lw.b.emit(Op.SUB, (k, start))
+            if lw.constant_of(step) != 1:
+                k = lw.b.emit(Op.FLOORDIV, (k, step))
+            index.append(k)
+        value = lw.emit(Op.GETITEM, (value, *index), node, {"index": ("i",) * len(index)})
+        if value.type.rank:   # a view of a hidden parameter: as fresh as a draw
+            value = lw.emit(Op.COPY, (value,), node)
     return value
+
+
+def _enclosing_loops(lw) -> list | None:
+    """The FOR loops whose bodies hold the code lowered now, when they are all it is nested in
+    (then the draws of each iteration are fixed when tracing), else None."""
+    depth = len(lw.b._blocks)
+    if depth == 1:
+        return []
+    frames = lw.ctx.loop_frames
+    if not frames or frames[-1].depth != depth:
+        return None
+    for k, f in enumerate(frames):
+        if f.depth != k + 2:   # a branch or a while loop between them
+            return None
+    return list(frames)
 
 
 def _check_callable(lw, draw: Draw, node: ast.AST) -> None:
@@ -240,14 +289,48 @@ def call(gen: Any, draw: Draw, leaves: list) -> Any:
 
 
 def draw(draws: tuple, generators: list, leaves: list) -> list:
-    """The hidden arguments of one call: every draw, in program order, as the IR types them."""
+    """The hidden arguments of one call: every draw, in program order, as the IR types them
+    (a draw in FOR loops: one per iteration, stacked on a leading axis per loop)."""
+    made: list[list] = [[] for _ in draws]
+    counts: list[tuple] = [() for _ in draws]
+    _run(list(enumerate(draws)), 0, generators, leaves, made, counts)
     out = []
-    for d in draws:
-        gen = generators[d.gen] if isinstance(d.gen, int) else d.gen
-        v = call(gen, d, leaves)
-        if d.type.dtype == "f64":
-            v = np.asarray(v, dtype=np.float64) if d.type.rank else float(v)
-        elif d.type.dtype == "i64" and not d.type.rank:
-            v = int(v)
-        out.append(v)
+    for d, values, shape in zip(draws, made, counts):
+        dtype = np.float64 if d.type.dtype == "f64" else np.int64
+        if not d.loops:
+            v = values[0]
+            out.append((np.asarray(v, dtype=dtype) if d.type.rank else dtype(v).item()))
+            continue
+        if values:
+            v = np.asarray(values, dtype=dtype)
+        else:   # a loop that ran no iteration: an empty stack of the draw's shape
+            size = [_resolve(a, leaves) for a in d.args] if d.args else dict(
+                (k, _resolve(v, leaves)) for k, v in d.kwargs).get("size")
+            inner = () if size in (None, []) else tuple(np.atleast_1d(np.asarray(size, dtype=np.int64)).tolist())
+            v = np.zeros((0,) + inner, dtype=dtype)
+        out.append(v.reshape(shape + v.shape[1:]) if shape else v)
     return out
+
+
+def _run(entries: list, level: int, generators: list, leaves: list, made: list, counts: list) -> None:
+    """Make the draws of `entries` (index, Draw) in program order; those nested deeper than
+    `level` run once per iteration of their loop, as the compiled code's loop would."""
+    i = 0
+    while i < len(entries):
+        k, d = entries[i]
+        if len(d.loops) == level:
+            gen = generators[d.gen] if isinstance(d.gen, int) else d.gen
+            made[k].append(call(gen, d, leaves))
+            i += 1
+            continue
+        uid, bounds = d.loops[level]
+        j = i
+        while j < len(entries) and len(entries[j][1].loops) > level and entries[j][1].loops[level][0] == uid:
+            j += 1
+        n = len(range(*(_resolve(b, leaves) for b in bounds)))
+        for kk, dd in entries[i:j]:
+            if len(counts[kk]) == level:
+                counts[kk] = counts[kk] + (n,)
+        for _ in range(n):
+            _run(entries[i:j], level + 1, generators, leaves, made, counts)
+        i = j

@@ -74,6 +74,8 @@ class TraceContext:
     generator_classes: list = field(default_factory=list)
     param_index: dict = field(default_factory=dict)
     runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
+    loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
+    loop_uids: list = field(default_factory=list)
 
 
 class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, ExpressionLowering):

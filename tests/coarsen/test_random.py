@@ -189,6 +189,15 @@ def loop_draw(x, n):
     s = 0.0
     for i in range(n):
         s = s + np.sum(x * np.random.randn(2))
+        if s > 3.0:
+            break   # the number of draws depends on the data
+    return s
+
+
+def while_draw(x):
+    s = 0.0
+    while s < 3.0:
+        s = s + np.sum(x * np.random.rand(2))
     return s
 
 
@@ -208,6 +217,7 @@ def seeds(x):
 @pytest.mark.parametrize("fn, args, words", [
     (branch_draw, (np.ones(2),), ["condition or in a loop", "test_random.py:"]),
     (loop_draw, (np.ones(2), 3), ["condition or in a loop"]),
+    (while_draw, (np.ones(2),), ["condition or in a loop"]),
     (traced_scale, (np.ones(2),), ["scale", "known when tracing", "standard_normal"]),
     (shuffles, (np.ones(2),), ["np.random.permutation"]),
     (seeds, (np.ones(2),), ["np.random.RandomState"]),
@@ -217,6 +227,48 @@ def test_draws_whose_order_or_parameters_are_not_fixed_when_tracing_are_refused(
         coarsen.grad(fn, target="numpy")(*args)
     for w in words:
         assert w in str(info.value)
+
+
+def euler_maruyama(x0, rs, n, dt):
+    """A stochastic differential equation, one draw per step (geometric Brownian motion)."""
+    x = x0
+    for t in range(n):
+        eps = rs.randn(x0.shape[0])
+        x = x + 0.1 * dt * x + np.sqrt(dt) * 0.4 * x * eps
+    return np.sum(x ** 2)
+
+
+def nested_loops(x, rs):
+    s = rs.uniform(0.0, 1.0)
+    for i in range(2, 8, 2):
+        a = rs.randn()
+        for j in range(2):
+            s = s + a * rs.normal(0.0, 1.0) * x
+        s = s + rs.randint(0, 5)
+    return s + rs.rand()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn, args, k", [
+    (euler_maruyama, lambda: (np.array([1.0, 0.5]), np.random.RandomState(0), 6, 0.1), 0),
+    (euler_maruyama, lambda: (np.array([1.0, 0.5]), np.random.RandomState(0), 0, 0.1), 0),   # no step
+    (nested_loops, lambda: (1.5, np.random.RandomState(1)), 0),
+], ids=["sde", "sde zero steps", "nested loops"])
+def test_draws_in_counted_loops_are_made_per_iteration_in_program_order(target, fn, args, k):
+    a = args()
+    v, g = coarsen.value_and_grad(fn, argnums=k, target=target)(*a)
+    b = args()
+    assert v == pytest.approx(fn(*b), rel=1e-13)
+    assert a[1].randn() == b[1].randn()   # the same final state
+    x = args()[k]
+    h = 1e-6
+    for idx in np.ndindex(np.shape(x)):
+        e = np.zeros(np.shape(x))
+        e[idx] = h
+        hi, lo = list(args()), list(args())
+        hi[k], lo[k] = x + (e if np.ndim(x) else h), x - (e if np.ndim(x) else h)
+        fd = (fn(*hi) - fn(*lo)) / (2 * h)
+        assert np.asarray(g)[idx] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
 def test_nested_transformations_of_a_drawing_function_are_refused_not_frozen():
