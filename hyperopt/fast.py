@@ -93,6 +93,12 @@ class FastFlat:
                             for _ in range(3)]
             self.delta_views = _unflatten(self.buffers[2], self.params)
             self.turn = 0
+        # Adam: rules.adam_update with its temporaries in reused buffers (AdamKernel)
+        self.adam: AdamKernel | None = None
+        self.adam_delta = None
+        if type(level0.spec)._update_fn is rules.adam_update:
+            self.adam = AdamKernel(self.params)
+            self.adam_delta = self.adam.scratch[5]
         # scalar levels run by ``_plain_sgd_level`` (the paper's towers), the rest by tower.py
         self.plain_sgd_levels = [
             j > 0 and type(lv.spec)._update_fn is rules.sgd_update
@@ -250,12 +256,16 @@ class FastFlat:
                 g = rules._decayed(flat_p, flat_g, const)
                 delta = -values["alpha"] * g
                 slots, tans, neg = {}, ({"alpha": g} if "alpha" in want else {}), True
+            elif self.adam is not None:
+                g = rules._decayed(flat_p, flat_g, const)
+                delta, slots, tans = self.adam.update(g, self.slots0, values, const, want)
             else:
                 delta, slots, tans = level0.spec.update_rule(flat_p, flat_g, self.slots0, values,
                                                              const, want, ops)
             if delta.dtype != self.dtype or delta.shape != flat_g.shape:
                 return False
-            deltas = _unflatten(delta, params)
+            deltas = self.adam.delta_views if delta is self.adam_delta else _unflatten(
+                delta, params)
             dnorm = float(delta.norm())
         # every |p_i| <= ||p||: the new parameters are finite if this bound is (and is far
         # from overflow); NaN or inf anywhere makes it NaN or inf
@@ -309,6 +319,74 @@ class FastFlat:
         parts[j] = (tuple({} for _ in targets), ((tuple(tans),) if learned else None),
                     hgs[j] if j < len(hgs) else None, ls.updates + 1)
         new_coords[j - 1] = tuple(new_targets)
+
+
+class AdamKernel:
+    """``rules.adam_update`` on flat torch tensors, operation for operation (same operands,
+    same order, so the same numbers), its temporaries written into buffers kept between steps.
+
+    Why: on a large model every temporary is a fresh allocation of the model's size, and the
+    page faults of ~40 of them per step cost as much as the arithmetic.  Values that outlive
+    the step (the moving averages, the tangents) are fresh tensors as in the rule; the delta
+    lives in ``scratch[5]`` (added to the parameters at once through ``delta_views``).
+    Python-float hyperparameters (the flat layout's) and 0-d float64 running products, as the
+    rule gets them.  ``a / b`` for a tensor ``a`` is ``torch.div``; ``1.0 / x`` is torch's
+    ``x.reciprocal() * 1.0``, and ``* 1.0`` is exact.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor]) -> None:
+        numel = sum(p.numel() for p in params)
+        like = params[0]
+        self.scratch = [torch.empty(numel, dtype=like.dtype, device=like.device)
+                        for _ in range(7)]
+        self.delta_views = _unflatten(self.scratch[5], params)
+
+    def update(self, g: torch.Tensor, slots: dict[str, Any], h: dict[str, Any],
+               const: dict[str, Any], want: frozenset[str]
+               ) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+        s0, s1, s2, s3, s4, s5, s6 = self.scratch
+        alpha, b1, b2, eps = h["alpha"], h["beta1"], h["beta2"], const["eps"]
+        m_prev, v_prev = slots["exp_avg"], slots["exp_avg_sq"]
+        p1_prev, p2_prev = slots["beta1_prod"], slots["beta2_prod"]
+        m = torch.mul(m_prev, b1)  # m = b1 * m_prev + (1.0 - b1) * g
+        m += torch.mul(g, 1.0 - b1, out=s0)
+        g2 = torch.mul(g, g, out=s1)  # g2 = g * g
+        v = torch.mul(v_prev, b2)  # v = b2 * v_prev + (1.0 - b2) * g2
+        v += torch.mul(g2, 1.0 - b2, out=s0)
+        p1, p2 = b1 * p1_prev, b2 * p2_prev
+        c1, c2 = 1.0 - p1, 1.0 - p2
+        root_c2 = torch.sqrt(c2)
+        sqrt_v = torch.sqrt(v, out=s2)
+        denom = torch.div(sqrt_v, root_c2, out=s3)  # denom = sqrt(v) / root_c2 + eps
+        denom += eps
+        direction = torch.div(torch.div(m, c1, out=s4), denom, out=s6)  # m_hat / denom
+        tangents = {}
+        if "alpha" in want:
+            tangents["alpha"] = torch.neg(direction)
+        if "beta1" in want:
+            # dm_hat = (m_prev - g) / c1 + m * p1_prev / (c1 * c1); -alpha * dm_hat / denom
+            dm_hat = torch.sub(m_prev, g, out=s0)
+            dm_hat /= c1
+            dm_hat += torch.mul(m, p1_prev, out=s4).div_(c1 * c1)
+            tangents["beta1"] = torch.mul(dm_hat, -alpha).div_(denom)
+        if "beta2" in want:
+            # droot = ((v_prev - g2) * 0.5 * _safe_inv_sqrt(v) / root_c2
+            #          + sqrt(v) * 0.5 * p2_prev / (c2 * root_c2))
+            droot = torch.sub(v_prev, g2, out=s0)
+            droot *= 0.5
+            # _safe_inv_sqrt: where(pos, 1.0 / sqrt(where(pos, v, 1.0)), 0.0), pos = v > 0
+            off = torch.logical_not(torch.gt(v, 0))  # (a NaN is "off" too, as in where)
+            inv = s1.copy_(v).masked_fill_(off, 1.0)
+            torch.sqrt(inv, out=inv)
+            torch.reciprocal(inv, out=inv)
+            droot *= inv.masked_fill_(off, 0.0)
+            droot /= root_c2
+            droot += torch.mul(sqrt_v, 0.5, out=s1).mul_(p2_prev).div_(c2 * root_c2)
+            # alpha * direction / denom * droot
+            tangents["beta2"] = torch.mul(direction, alpha).div_(denom).mul_(droot)
+        delta = torch.mul(direction, -alpha, out=s5)  # -alpha * direction
+        return delta, {"exp_avg": m, "exp_avg_sq": v, "beta1_prod": p1,
+                       "beta2_prod": p2}, tangents
 
 
 def _level_state(coords: Any, slots: Any, tangents: Any, hypergrad: Any, updates: int

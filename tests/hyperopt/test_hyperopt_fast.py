@@ -43,6 +43,8 @@ SPECS: dict[str, Callable[[], Any]] = {
     "Adam/SGD paper": lambda: hyperopt.Adam(1e-2, optimizer=hyperopt.SGD(1e-4, update="paper"),
                                             update="paper"),
     "Adam/Adam": lambda: hyperopt.Adam(1e-2, optimizer=hyperopt.Adam(1e-3)),
+    "Adam(wd, learn beta2)/SGD": lambda: hyperopt.Adam(
+        1e-2, weight_decay=1e-2, learn=["beta2"], optimizer=hyperopt.SGD(1e-3)),
     "AdaGrad/RMSProp": lambda: hyperopt.AdaGrad(0.1, optimizer=hyperopt.RMSProp(1e-3)),
     "RMSProp(wd)/SGD/SGD": lambda: hyperopt.RMSProp(
         0.01, weight_decay=1e-3, optimizer=hyperopt.SGD(1e-3, optimizer=hyperopt.SGD(1e-4))),
@@ -208,3 +210,21 @@ def test_step_hooks_and_profiler_label_still_work() -> None:
         _step(model, opt, x, y)
     assert any(e.name == "Optimizer.step#SGD.step" for e in prof.events())
     assert opt.steps == 3
+
+
+@pytest.mark.parametrize("name", ["Adam/Adam", "SGD^3 paper"])
+def test_fast_step_with_zero_gradient_entries(name: str) -> None:
+    """An input feature that is always 0: its weights' gradients are exactly 0, so Adam's
+    second moment is 0 there (the branch of the beta2 tangent that must give 0, not 0/0)."""
+    fast_model, slow_model = _model(torch.float64), _model(torch.float64)
+    fast = ht.from_spec(fast_model.parameters(), SPECS[name]())
+    slow = _generic(ht.from_spec(slow_model.parameters(), SPECS[name]()))
+    for x, y in _batches(6, torch.float64):
+        x[:, 0] = 0.0
+        _step(fast_model, fast, x, y)
+        _step(slow_model, slow, x, y)
+    assert bool((fast_model[0].weight.grad[:, 0] == 0).all())
+    for p, q in zip(fast_model.parameters(), slow_model.parameters()):
+        assert torch.equal(p, q)
+    assert _same(fast.state_dict(), slow.state_dict())
+    assert fast._fast.fast_steps == 6
