@@ -117,3 +117,16 @@ def particle_step(pos, vel):
     vel = np.clip(vel + 0.1 * force * t, -5.0, 5.0)
     pos = pos + np.cumsum(vel) * 0.01 + np.arange(n) * 0.001
     return np.sum(pos ** 2) + np.var(vel)
+
+
+def tensor_network(a, b, c, w):
+    """A three-operand contraction, a weighted log-sum-exp, matrix norms, a Kronecker product,
+    an off-diagonal band, selected and deleted columns, the argmax row (#12)."""
+    t = np.einsum('ij,jk,kl->il', a, b, c)
+    score = np.sum(special.logsumexp(t, axis=1, b=w))
+    k = np.kron(a, np.eye(2))
+    band = np.diag(np.diag(a @ b, 1), 1)
+    picked = np.take(t, [0, -1], axis=1) + np.sum(np.delete(t, [0], axis=1))
+    best = t[np.argmax(np.sum(t, axis=1))]
+    return (score + np.linalg.norm(k, 1) + np.linalg.norm(a, np.inf) + np.sum(band ** 2)
+            + np.sum(picked) + np.sum(best) + np.squeeze(np.sum(t, keepdims=True)))

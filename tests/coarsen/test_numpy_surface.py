@@ -28,6 +28,8 @@ def _cases():
         (S.least_squares, (rng.normal(size=(6, 3)), rng.normal(size=6)), 2),
         (S.running_max_logsumexp, (rng.normal(size=5),), 1),
         (S.particle_step, (rng.normal(size=4), rng.normal(size=4)), 2),
+        (S.tensor_network, (rng.normal(size=(3, 4)), rng.normal(size=(4, 3)), rng.normal(size=(3, 3)),
+                            rng.uniform(0.1, 2.0, size=3)), 4),
     ]
 
 
@@ -50,7 +52,7 @@ def _check(fn, args, nargs, target):
 
 
 @pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("case", range(8), ids=[c[0].__name__ for c in _cases()])
+@pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0].__name__ for c in _cases()])
 def test_benchmark_style_programs_compile_as_written(case, target):
     fn, args, nargs = _cases()[case]
     _check(fn, args, nargs, target)
