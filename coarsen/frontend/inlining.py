@@ -123,7 +123,10 @@ class CallLowering:
             bound = signature.bind(*args, **kwargs)
         except TypeError as err:
             self.type_error(f"bad call of {fn.__name__}: {err}", node)
+        given = set(bound.arguments)
         bound.apply_defaults()
+        if self.ctx.reads is not None:   # defaults used: reads, so an edit or rebinding is seen
+            _read_defaults(self.ctx.reads, fn, signature, given)
         bindings = {k: (v if isinstance(v, (Value, tuple, list, dict, Static, Method, objects.Obj, objects.BoundMethod,
                                             random.GeneratorArg, random.RandomMethod))
                         else self.from_python(v, node))
@@ -172,3 +175,17 @@ def _is_coarsen(obj: Any) -> bool:
     if isinstance(obj, types.FunctionType):
         return (module == "coarsen" or module.startswith("coarsen.")) and module != "coarsen.demo"
     return type(obj).__module__.startswith("coarsen.")
+
+
+def _read_defaults(reads: Any, fn: types.FunctionType, signature: inspect.Signature, given: set) -> None:
+    """Record the defaults an inlined call used (`fn.__defaults__[k]`, `fn.__kwdefaults__`):
+    the guard then sees `helper.__defaults__` rebound or a default array edited in place."""
+    positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    defaults = fn.__defaults__ or ()
+    first = len(positional) - len(defaults)
+    for k, p in enumerate(positional):
+        if k >= first and p.name not in given:
+            reads.default(fn, k - first, defaults[k - first])
+    kwdefaults = fn.__kwdefaults__ or {}
+    if any(name in kwdefaults and name not in given for name in signature.parameters):
+        reads.attr(fn, "__kwdefaults__", kwdefaults)

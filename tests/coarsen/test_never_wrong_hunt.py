@@ -179,3 +179,29 @@ def test_results_never_alias_program_constants_or_outside_arrays(target):
                 assert array[1] == saved[1]
             finally:
                 array[:] = saved
+
+
+def _helper_with_defaults(x, w=np.array([1.0, 2.0]), s=2.0):
+    return np.sum(w * x) * s
+
+
+def _calls_helper(x):
+    return _helper_with_defaults(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_inlined_helpers_defaults_are_reads(target):
+    """The defaults an inlined call used were constants nobody watched: a default array edited
+    in place, or `helper.__defaults__` rebound, kept the old values."""
+    j = coarsen.jit(_calls_helper, target=target)
+    x = np.ones(2)
+    saved = _helper_with_defaults.__defaults__
+    try:
+        assert j(x) == 6.0
+        _helper_with_defaults.__defaults__[0][0] = 10.0
+        assert j(x) == 24.0
+        _helper_with_defaults.__defaults__ = (np.array([1.0, 2.0]), 5.0)
+        assert j(x) == 15.0
+    finally:
+        saved[0][0] = 1.0
+        _helper_with_defaults.__defaults__ = saved
