@@ -143,6 +143,8 @@ ALL = [
     _bench("ba", "bundle adjustment", P.reprojection_error, ba_case, (1000, 31843), (1000,),
            limits={"autograd": (1000, _SLOW[1]), "torch eager": (1000, _SLOW[1]),
                    "torch.func.grad": (1000, _SLOW[1]), "jax jit(grad)": (1000, _SLOW[1])}),
+    _bench("ba_vec", "bundle adjustment (vectorised, index arrays)", P.reprojection_error_vectorised,
+           ba_case, (1000, 31843), (1000,)),
 ]
 # Not ported: hand tracking (GradBench ht) needs the hand model's mesh and skinning data files.
 

@@ -329,3 +329,25 @@ def reprojection_error(cams, X, obs, cam_index, point_index):
         err = proj * distortion * cam[6] + cam[7:9] - obs[k]
         total = total + np.sum(err * err)
     return total
+
+
+def reprojection_error_vectorised(cams, X, obs, cam_index, point_index):
+    """The same objective with integer index arrays, as vectorised BA code gathers: one row
+    of `cams` and of `X` per observation (`cams[cam_index]`), every observation at once.
+    Rodrigues' formula for a nonzero rotation (as ADBench's vectorised references)."""
+    C = cams[cam_index]
+    P = X[point_index]
+    theta = np.sqrt(C[:, 0] * C[:, 0] + C[:, 1] * C[:, 1] + C[:, 2] * C[:, 2])
+    a0, a1, a2 = C[:, 0] / theta, C[:, 1] / theta, C[:, 2] / theta
+    y0, y1, y2 = P[:, 0] - C[:, 3], P[:, 1] - C[:, 4], P[:, 2] - C[:, 5]
+    c, s = np.cos(theta), np.sin(theta)
+    k = (a0 * y0 + a1 * y1 + a2 * y2) * (1.0 - c)
+    p0 = y0 * c + (a1 * y2 - a2 * y1) * s + a0 * k
+    p1 = y1 * c + (a2 * y0 - a0 * y2) * s + a1 * k
+    p2 = y2 * c + (a0 * y1 - a1 * y0) * s + a2 * k
+    u, v = p0 / p2, p1 / p2
+    r2 = u * u + v * v
+    scale = (1.0 + C[:, 9] * r2 + C[:, 10] * r2 * r2) * C[:, 6]
+    e0 = u * scale + C[:, 7] - obs[:, 0]
+    e1 = v * scale + C[:, 8] - obs[:, 1]
+    return np.sum(e0 * e0 + e1 * e1)

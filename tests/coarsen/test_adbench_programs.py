@@ -16,7 +16,7 @@ from benchmarks.peers import TorchEager
 
 SMALL = {"gmm": 12, "gmm_vec": 12, "lstm": 6, "ode": 1, "ode_vec": 2, "kmeans": 25,
          "kmeans_vec": 25, "llsq": 16, "llsq_vec": 16, "lse": 50, "lse_vec": 50, "det": 4,
-         "particle": 0, "saddle": 0, "ba": 40}
+         "particle": 0, "saddle": 0, "ba": 40, "ba_vec": 40}
 
 
 @pytest.mark.slow
