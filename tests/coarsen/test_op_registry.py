@@ -536,6 +536,48 @@ def test_elementwise_ops_on_the_cuda_target_in_the_simulator(tmp_path):
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
 
 
+CUDA_COMPOSITES_SCRIPT = """
+import sys, warnings
+sys.path.insert(0, {cwd!r})
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import numpy as np, coarsen
+import test_op_registry as T
+cases = [c for c in T._cpu_cases() if c[0] in {names!r}]
+module = T._composite_module(Path({tmp!r}), cases)
+rng = np.random.default_rng(7)
+args = [T._values(rng, d, shape, (), False) for _, _, domains, shape in cases for d in domains]
+with warnings.catch_warnings(), np.errstate(all="ignore"):
+    warnings.simplefilter("error", RuntimeWarning)
+    ref, ref_pullback = coarsen.vjp(module.batch, *args, target="numpy")
+    cts = tuple(rng.normal(size=np.shape(r)) if np.ndim(r) else float(rng.normal()) for r in ref)
+    values, pullback = coarsen.vjp(module.batch, *args, target="cuda")
+    grads, ref_grads = pullback(cts), ref_pullback(cts)
+for case, v, r in zip(cases, values, ref):
+    np.testing.assert_allclose(np.asarray(v), np.asarray(r), rtol=1e-7, atol=1e-9, err_msg=str(case))
+for k, (g, r) in enumerate(zip(grads, ref_grads)):
+    np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-7, atol=1e-9, err_msg=str(k))
+print("ok", len(cases))
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_structural_composites_on_the_cuda_target_in_the_simulator(tmp_path):
+    """The composites built of scans, concatenations, gathers, run-time checks and matmuls
+    (einsum, kron, diag, norm, logsumexp, take/delete, squeeze, argmax, cumprod), values and
+    VJPs on the cuda target against numpy, each example once."""
+    names = {"einsum", "kron", "diag", "diagonal", "norm", "logsumexp", "take", "delete", "squeeze",
+             "argmax", "argmin", "cumprod (call)"}
+    script = CUDA_COMPOSITES_SCRIPT.format(cwd=os.getcwd(), tests=str(Path(__file__).parent), tmp=str(tmp_path),
+                                           names=names)
+    env = dict(os.environ)
+    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+    assert int(out.stdout.split()[-1]) >= 50, out.stdout   # every named composite's examples ran
+
+
 def test_device_source_names_every_function_by_its_gpu_name():
     from coarsen.codegen.forward import device_source
 
