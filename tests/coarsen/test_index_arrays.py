@@ -103,6 +103,58 @@ def test_generated_gathers_against_cpython_torch_and_differences(tmp_path_factor
     assert np.isclose(tangent, np.sum(grad), rtol=1e-9, atol=1e-9)   # <1, grad> = J 1
 
 
+@pytest.mark.slow
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=gathers())
+def test_generated_gathers_on_the_cpu_target_against_torch(tmp_path_factory, case):
+    base, expr, fname, shape, i0, i1, j, seed = case
+    source, (texpr, torch_f) = _program(base, expr, fname)
+    f = load(tmp_path_factory.mktemp("g"), source)
+    a = np.random.default_rng(seed).uniform(-1.0, 1.0, shape)
+    value, grad = coarsen.value_and_grad(f, target="cpu")(a, i0, i1, j)
+    assert np.isclose(value, f(a, i0, i1, j), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, _torch_grad(a, i0, i1, j, texpr, torch_f, fname), rtol=1e-9, atol=1e-12)
+
+
+_CUDA_SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}]
+import numpy as np, coarsen
+def f(X, idx, j):
+    return np.sum(np.sin(X[idx, j]) * X[idx]) + np.sum(X[idx, idx] ** 2)
+def w(x):
+    x[0] = x[0] * 2.0
+    return np.sum(x * x)
+X, idx = np.arange(12.0).reshape(3, 4) / 10.0, np.array([2, 0, 2, -1])
+g = coarsen.grad(f, target="cuda")(X, idx, 1)
+ref = coarsen.grad(f, target="numpy")(X, idx, 1)
+x = np.array([1.0, 2.0])
+v, gw = coarsen.value_and_grad(w, target="cuda")(x)
+try:
+    coarsen.grad(f, target="cuda")(X, np.array([0, 3]), 1)
+    raised = False
+except IndexError as err:
+    raised = "axis 0 of `X`" in str(err)
+ok = np.allclose(g, ref, rtol=1e-12) and v == 8.0 and x.tolist() == [2.0, 2.0] and gw.tolist() == [8.0, 4.0] and raised
+print("ok" if ok else f"FAILED {{g}} {{ref}} {{v}} {{x}} {{gw}} {{raised}}")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_gathers_and_argument_writes_on_the_cuda_target_in_the_simulator(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
+    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    script = tmp_path / "cuda_gathers.py"   # a file: coarsen reads the functions' source
+    script.write_text(_CUDA_SCRIPT.format(root=root))
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+
+
 _CPU_PROGRAM = """
 def f(T, X, x, i0, i1, j):
     a = np.sum(np.sin(x[i0]) * x[i0])
