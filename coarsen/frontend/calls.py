@@ -218,6 +218,27 @@ METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs
 METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node)
 
 
+def _astype(lw, x, args, kwargs, node):
+    """x.astype(float | int | bool): a float64, int64 (truncating toward zero, as NumPy) or
+    bool copy (index arrays: idx.astype(int))."""
+    _arity(lw, args, kwargs, node, 1, "astype")
+    dtype = args[0].obj if isinstance(args[0], Static) else None
+    if any(dtype is d or dtype == d for d in _INT_DTYPES):
+        target = "i64"
+    elif dtype in (float, np.float64, "float", "float64"):
+        target = "f64"
+    elif dtype in (bool, np.bool_, "bool"):
+        target = "bool"
+    else:
+        shown = getattr(dtype, "__name__", repr(dtype))
+        lw.unsupported(f".astype({shown}) is not supported", node, "use .astype(float), .astype(int) or .astype(bool)")
+    x = lw.as_value(x, node)
+    return lw.emit(Op.CAST, (x,), node, {"dtype": target}) if x.type.rank else lw.cast_to(x, x.type.with_dtype(target))
+
+
+METHODS["astype"] = _astype
+
+
 def supported_names() -> list[str]:
     """Every supported callable as users spell it: np.exp, np.linalg.det, math.lgamma, ..."""
     from coarsen import ops
