@@ -100,6 +100,8 @@ def _take_vjp(rev, instr, code, declared):
 
 
 def _take_jvp(fwd, instr, args, result, tangents):
+    if tangents[0] is None:   # index arrays have no tangent
+        return None
     return fwd.emit(O.TAKE, (tangents[0], *args[1:]), dict(instr.attrs))
 
 

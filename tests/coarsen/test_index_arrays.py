@@ -258,3 +258,19 @@ def test_namedtuple_parameters_are_pytrees(target):
     out.backward()
     np.testing.assert_allclose(g.W, tW.grad.numpy(), rtol=1e-12)
     assert np.isclose(g.b, tb.grad.item(), rtol=1e-12)
+
+
+def test_gathers_compose_with_vmap_jvp_and_hessian(tmp_path):
+    f = load(tmp_path, "def f(x, idx):\n    return np.sum(np.sin(x[idx]) * x[idx]) + np.sum(x[(x * 0.0 + 1.5).astype(int)])\n")
+    rng = np.random.default_rng(0)
+    xs, idx = rng.normal(size=(3, 5)), np.array([0, 4, 4, -2])
+    g = coarsen.vmap(coarsen.grad(f), in_axes=(0, None), target="numpy")(xs, idx)
+    for x, gx in zip(xs, g):
+        np.testing.assert_allclose(gx, central(f, x, idx), rtol=1e-6, atol=1e-8)
+    x = xs[0]
+    out, t = coarsen.jvp(f, (x, idx), (np.ones(5),), argnums=0, target="numpy")
+    assert np.isclose(out, f(x, idx)) and np.isclose(t, np.sum(central(f, x, idx)), rtol=1e-6)
+    H = coarsen.hessian(f, target="numpy")(x, idx)
+    grad = coarsen.grad(f, target="numpy")
+    np.testing.assert_allclose(H, np.array([central(lambda v: grad(v, idx)[k], x) for k in range(5)]),
+                               rtol=1e-5, atol=1e-6)
