@@ -27,7 +27,12 @@ class _Apply(torch.autograd.Function):
     @staticmethod
     def forward(ctx, wrapped: "Function", *args):
         values = [_to_numpy(a) for a in args]
-        draws = wrapped.primal.program(tuple(values)).draws
+        prog = wrapped.primal.program(tuple(values))
+        draws = prog.draws
+        if prog.writes:   # the write-back would change the tensors behind autograd's back
+            from coarsen.errors import UnsupportedError
+            raise UnsupportedError("coarsen.torch.function of a function that writes into an argument array "
+                                   "is not supported", None, "write into a copy of the argument (y = x.copy())")
         if draws:   # the backward would draw other numbers than the forward did
             from coarsen.errors import UnsupportedError
             raise UnsupportedError(f"coarsen.torch.function of a function that makes random draws "

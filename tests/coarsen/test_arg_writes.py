@@ -152,6 +152,12 @@ def test_argument_writes_that_cannot_match_plain_python_are_refused(tmp_path):
     x = np.ones(3)
     with pytest.raises(coarsen.UnsupportedError, match="shares memory"):
         coarsen.jit(two, target="numpy")(x, x[1:])    # plain Python: 7.0 through y... never 2.0
+    torch = pytest.importorskip("torch")
+    import coarsen.torch as ct
+    tensor = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(coarsen.UnsupportedError, match="writes into an argument"):
+        ct.function(writer)(tensor)   # the write-back would change the tensor behind autograd
+    assert tensor.detach().numpy().tolist() == [1.0, 1.0, 1.0]
     frozen = np.ones(3)
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
