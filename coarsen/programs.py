@@ -63,6 +63,9 @@ class Program:
     # contents after its results, for the caller to copy back (`coarsen.api`); a derivative
     # program does not (the caller runs the primal for them)
     writes: tuple = ()
+    # with writes: the outside arrays the program read (globals, closure cells, attributes: baked
+    # in as constants), which a written argument must not share memory with
+    outside: tuple = ()
 
     def draw(self, args: tuple, leaves: list) -> list:
         """This call's draws (none when the function makes none)."""
@@ -148,7 +151,8 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
             replayed.layout(array)
         return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
                        meta["result_types"], meta["wrt"], guard=replayed.guard(),
-                       writes=tuple(meta.get("writes", ())))
+                       writes=tuple(meta.get("writes", ())),
+                       outside=_outside_arrays(replayed) if meta.get("writes") else ())
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
@@ -183,7 +187,13 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                           "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
                           "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
-                   guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes))
+                   guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes),
+                   outside=_outside_arrays(reads) if ir.writes else ())
+
+
+def _outside_arrays(reads: deps.Reads) -> tuple:
+    """The module-level (closure, attribute) arrays a trace read, by the checks that guard them."""
+    return tuple(c[1] for c in reads.checks.values() if c[0] in ("bytes", "layout") and isinstance(c[1], np.ndarray))
 
 
 def clear_memory_caches() -> None:

@@ -163,3 +163,19 @@ def test_argument_writes_that_cannot_match_plain_python_are_refused(tmp_path):
     with pytest.raises(ValueError, match="read-only"):
         coarsen.jit(writer, target="numpy")(frozen)
     np.testing.assert_array_equal(frozen, np.ones(3))
+
+
+TABLE = np.array([1.0, 2.0, 3.0])
+
+
+def _writes_and_reads_table(x):
+    x[0] = 5.0
+    return TABLE[0] * 1.0
+
+
+def test_writing_into_an_argument_that_is_a_module_level_array_the_function_reads_is_refused():
+    x = np.ones(3)
+    assert coarsen.jit(_writes_and_reads_table, target="numpy")(x) == 1.0 and x[0] == 5.0
+    with pytest.raises(coarsen.UnsupportedError, match="module-level array"):
+        coarsen.jit(_writes_and_reads_table, target="numpy")(TABLE)   # plain Python: 5.0
+    assert TABLE[0] == 1.0
