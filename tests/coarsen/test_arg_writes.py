@@ -58,6 +58,7 @@ def test_writes_to_provably_disjoint_rows_are_accepted(tmp_path, target):
     x = np.array([0.3, -0.7, 1.1, 0.5, 0.9, -0.2])
     value, grad = coarsen.value_and_grad(f, target=target)(x)
     assert np.isclose(value, f(x), rtol=1e-12)
+    assert np.isclose(coarsen.jit(f, target=target)(x), f(x), rtol=1e-12)
     np.testing.assert_allclose(grad, central(f, x), rtol=1e-6, atol=1e-8)
 
 
