@@ -37,7 +37,7 @@ def entry_key(fn: Any, sig: tuple, kind: str, argnums: tuple, target: str, compi
     if not isinstance(fn, types.FunctionType):
         return None
     try:
-        source = inspect.getsource(fn)
+        source = inspect.getsource(fn.__code__)   # its own, not a __wrapped__ function's
     except (OSError, TypeError):
         return None
     # the code too: inspect reads the file as it is now, which may not be what fn runs

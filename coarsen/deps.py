@@ -68,7 +68,7 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         return "dict:{" + ",".join(items) + "}"
     if isinstance(obj, types.FunctionType):
         try:
-            source = inspect.getsource(obj)
+            source = inspect.getsource(obj.__code__)   # its own, not a __wrapped__ function's
         except (OSError, TypeError):
             return None
         defaults = fingerprint(obj.__defaults__, depth + 1)

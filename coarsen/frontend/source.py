@@ -47,8 +47,10 @@ def read_source(fn: Any) -> SourceInfo:
     if fn.__name__ == "<lambda>":
         return _read_lambda(fn, loc)
     try:
-        lines, first = inspect.getsourcelines(fn)
-        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        # of its code: for a decorator's wrapper (functools.wraps sets __wrapped__), inspect
+        # would give the wrapped function's source, and the wrapper's work would be lost
+        lines, first = inspect.getsourcelines(fn.__code__)
+        filename = inspect.getsourcefile(fn.__code__) or fn.__code__.co_filename
     except (OSError, TypeError) as err:
         raise UnsupportedError(f"cannot read the source of {fn.__name__}: {err}", loc,
                                "define the function in a file (not in a REPL or exec)") from None
@@ -96,8 +98,10 @@ def _first_yield(fn_node: ast.FunctionDef) -> ast.AST | None:
 def _read_lambda(fn: Any, loc: Loc) -> SourceInfo:
     """A lambda's source: the one lambda of its parameters on its line, as `def <lambda>`."""
     try:
-        lines, first = inspect.getsourcelines(fn)
-        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        # of its code: for a decorator's wrapper (functools.wraps sets __wrapped__), inspect
+        # would give the wrapped function's source, and the wrapper's work would be lost
+        lines, first = inspect.getsourcelines(fn.__code__)
+        filename = inspect.getsourcefile(fn.__code__) or fn.__code__.co_filename
     except (OSError, TypeError) as err:
         raise UnsupportedError(f"cannot read the source of a lambda: {err}", loc,
                                "define the function in a file (not in a REPL or exec)") from None

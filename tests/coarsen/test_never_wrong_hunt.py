@@ -205,3 +205,25 @@ def test_an_inlined_helpers_defaults_are_reads(target):
     finally:
         saved[0][0] = 1.0
         _helper_with_defaults.__defaults__ = saved
+
+
+def _doubled(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(x):
+        return 2.0 * fn(x)
+    return wrapper
+
+
+@_doubled
+def _square_doubled(x):
+    return x * x
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_functools_wraps_decorator_is_compiled_not_skipped(target):
+    """inspect follows __wrapped__ to the decorated function's source: coarsen compiled x*x
+    and lost the wrapper's factor 2 (grad 6 at 3, not 12). It reads the wrapper's own code."""
+    assert coarsen.grad(_square_doubled, target=target)(3.0) == 12.0
+    assert coarsen.jit(_square_doubled, target=target)(3.0) == 18.0
