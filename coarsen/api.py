@@ -71,8 +71,8 @@ def _fast_key(args: tuple) -> tuple:
             if not a.dtype.isnative:   # byte-swapped: the general path converts it every call
                 raise TypeError
             key.append((a.ndim, a.dtype.char))
-        elif t in _SCALARS:
-            key.append(t)
+        elif t in _SCALARS or t is np.random.RandomState or t is np.random.Generator:
+            key.append(t)   # a generator argument: its draws are made at each call (frontend.random)
         else:
             raise TypeError
     return tuple(key)
@@ -348,6 +348,25 @@ class _Derivative(_Transformed):
         nums = _normalise_argnums(self.argnums, len(args))
         value_too = self.kind == "value_and_grad"
         converts = _converts(args)
+
+        plain = all(d == ("leaf",) or d[0] == "rng" for d in prog.arg_tree[1])
+        if prog.draws and plain and single and not converts and not prog.writes \
+                and self.kind in ("grad", "value_and_grad") and isinstance(self.argnums, int) \
+                and prog.arg_tree[1][nums[0]] == ("leaf",):
+            # flat arguments and generators: no tree walks per call, only the draws
+            from coarsen.frontend.random import draw as make_draws
+            at = [a for a, d in enumerate(prog.arg_tree[1]) if d == ("leaf",)]
+            gens = [a for a, d in enumerate(prog.arg_tree[1]) if d[0] == "rng"]
+            k = nums[0]
+            array = isinstance(args[k], np.ndarray)
+            draws = prog.draws
+
+            def drawing(args):
+                leaves = [args[a] for a in at]
+                outs, grads = compiled(*leaves, *make_draws(draws, [args[a] for a in gens], leaves), 1.0)
+                g = _grad_value(grads[0], args[k]) if array else float(grads[0])
+                return (float(outs[0]), g) if value_too else g
+            return drawing
 
         if flat and single and not converts and not prog.draws and not prog.writes \
                 and self.kind in ("grad", "value_and_grad"):
