@@ -392,9 +392,10 @@ class _Derivative(_Transformed):
 
         types = prog.result_types
 
-        def general(args, cotangents=(1.0,)):
+        def general(args, cotangents=(1.0,), draws=None):
             leaves = _flat_leaves(args)
-            outs, grads = compiled(*leaves, *cotangents)
+            drawn = prog.draw(args, leaves) if draws is None else draws   # fresh at every call
+            outs, grads = compiled(*leaves, *drawn, *cotangents)
             it = iter(_grad_value(g, leaves[k]) for g, k in zip(grads, wrt))
             structured = tuple(tree.unflatten(arg_tree[1][a], it) for a in nums)
             grad = structured[0] if single else structured
@@ -415,6 +416,14 @@ class _Jit(_Transformed):
         converts = _converts(args)
         if prog.writes:   # writes into argument arrays: copied back into the caller's
             return _writing_primal(prog)
+        if prog.draws:   # random draws: made on the host at each call, passed after the leaves
+            types = prog.result_types
+
+            def drawing(args):
+                leaves = _flat_leaves(args)
+                outs = compiled(*leaves, *prog.draw(args, leaves))
+                return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)])
+            return drawing
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
@@ -544,14 +553,16 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
                                "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
                                "into a copy of the argument")
     runner = d.runner(prog, args)
-    outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types))
+    draws = prog.draw(args, _flat_leaves(args))   # one evaluation of fn: its draws, for every vjp_fn call
+    outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types), draws)
     out_leaves = tree.flatten(outputs)[0]
 
     def vjp_fn(cotangent: Any):
         cts, _ = tree.flatten(cotangent)
         if len(cts) != len(prog.result_types):
             raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
-        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))))[1]
+        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))),
+                      draws)[1]
 
     return outputs, vjp_fn
 
