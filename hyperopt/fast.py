@@ -82,16 +82,18 @@ class FastFlat:
                           and not level0.const["has_momentum"])
         self.weight_decay = bool(level0.const.get("weight_decay", 0.0))
         # Plain SGD learning its step size (the paper's towers): the flat gradient goes into
-        # two buffers in turn (the one kept as the tangent, the next step's), the delta into a
-        # third whose views are added to the parameters: no allocation per step.  Only this
-        # module reads them (a materialized state gets a negated copy, see ``materialize``).
+        # two buffers in turn, and once the hypergradient has read the last step's gradient
+        # (the tangent) from the other one, the delta goes there, its views added to the
+        # parameters: no allocation per step, and little memory touched (the cache matters on
+        # small models).  Only this module reads them (a materialized state gets a negated
+        # copy, see ``materialize``).
         self.buffers: list[torch.Tensor] | None = None
         if self.plain_sgd and not self.weight_decay and level0.layout:
             numel = sum(p.numel() for p in self.params)
             like = self.params[0]
             self.buffers = [torch.empty(numel, dtype=like.dtype, device=like.device)
-                            for _ in range(3)]
-            self.delta_views = _unflatten(self.buffers[2], self.params)
+                            for _ in range(2)]
+            self.buffer_views = [_unflatten(b, self.params) for b in self.buffers]
             self.turn = 0
         # Adam: rules.adam_update with its temporaries in reused buffers (AdamKernel)
         self.adam: AdamKernel | None = None
@@ -230,18 +232,17 @@ class FastFlat:
                 return False
         # 3. level 0 on the flat gradient
         const, want = level0.const, level0.learned
-        neg = False
+        neg, delta_args = False, None
         if self.plain_sgd and not self.weight_decay:
             # rules.sgd_update without momentum: delta = -alpha * g, elementwise, so per tensor
             # (no flat delta to split); the tangent -g is kept as g (``neg``).
             alpha = level0.spec.initial["alpha"]
             for h, c in zip(level0.layout, new_coords[0]):  # level_values: only alpha is here
                 alpha = float(to_value(h.domain, c, SCALAR_OPS))
-            if self.buffers is not None:  # one flat product, views of it added
-                torch.mul(flat_g, -alpha, out=self.buffers[2])
-                deltas = self.delta_views
-            else:
+            if self.buffers is None:
                 deltas = torch._foreach_mul(grads, -alpha)
+            else:  # one flat product into the other buffer, once nothing can fail
+                deltas, delta_args = self.buffer_views[self.turn ^ 1], (flat_g, -alpha)
             slots: dict[str, Any] = {}
             tans = {"alpha": flat_g} if "alpha" in want else {}
             neg = True
@@ -273,6 +274,8 @@ class FastFlat:
             self._pkey = None
             if not self._param_bound() + dnorm < self.limit:
                 return False
+        if delta_args is not None:  # nothing returns False from here on
+            torch.mul(*delta_args, out=self.buffers[self.turn ^ 1])  # type: ignore[index]
         torch._foreach_add_(params, deltas)
         self._pbound += dnorm  # ||p + delta|| <= ||p|| + ||delta||
         self._pkey = self._params_key()

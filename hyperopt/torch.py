@@ -23,6 +23,12 @@ Invariants:
   parameter has no ``.grad`` switches the optimizer to the per-tensor layout for good (such
   parameters are left untouched, slots included, as torch.optim does).  Checkpoints are
   always written per tensor, so they do not depend on the layout.
+- In the flat layout a step runs fast.py's fast step (parameters updated in place, SGD's
+  hypergradient as ``-<g_t, g_{t-1}>``, temporaries in reused buffers, one norm bound for the
+  NaN/inf check, the state kept mutable and made into a ``TowerState`` only when read): bitwise
+  the same numbers as the generic engine, which runs whenever the fast step declines (any
+  non-finite value, a missing gradient ...).  torch.optim's step wrapper (profiler label, step
+  hooks) runs only when a profiler is on or hooks are registered.
 - ``group["lr"]`` is the learned step size (``lr=`` is accepted for ``alpha``); setting it (an
   ``lr_scheduler``) sets the learned value, see ``_LearnedLR``.
 - A step that meets NaN/inf changes nothing (``NonFiniteError`` or skipped and counted).

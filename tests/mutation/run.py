@@ -210,8 +210,8 @@ MUTANTS = [
            "hg0.append(-v if neg else v)", "hg0.append(v)", HYPER_ALL,
            "the torch fast step's folded sign of SGD's step-size tangent dropped"),
     Mutant("hyper-fast-bound", "hyperopt/fast.py",
-           "                return False\n        torch._foreach_add_(params, deltas)",
-           "                pass\n        torch._foreach_add_(params, deltas)", HYPER_ALL,
+           "                return False\n        if delta_args is not None:",
+           "                pass\n        if delta_args is not None:", HYPER_ALL,
            "the torch fast step writes parameters without proving them finite"),
     # -- graders and OAPL (agents)
     Mutant("grader-lenient-close", "agents/tasks/normalize.py",
