@@ -51,6 +51,10 @@ class VMapped:
 
     def __call__(self, *args):
         axes = self._axes(len(args))
+        for a in args:   # np.matrix, masked arrays: their semantics would be lost (as in jit/grad)
+            if isinstance(a, np.ndarray) and type(a) is not np.ndarray and not isinstance(a, np.memmap):
+                from coarsen.frontend import _subclass_message
+                raise TypeError(_subclass_message(a))
         mapped = [np.ascontiguousarray(a, dtype=np.float64) if ax == 0 else a for a, ax in zip(args, axes)]
         sizes = {np.shape(a)[0] for a, ax in zip(mapped, axes) if ax == 0}
         if len(sizes) != 1:

@@ -22,6 +22,8 @@ def type_of_arg(value: Any) -> Type:
     if isinstance(value, (float, np.floating)):
         return F64
     if isinstance(value, np.ndarray):
+        if type(value) is not np.ndarray and not isinstance(value, np.memmap):
+            raise TypeError(_subclass_message(value))
         if value.dtype.kind == "b":
             return Type("bool", value.ndim)
         if value.dtype.kind not in "fiu":
@@ -32,6 +34,14 @@ def type_of_arg(value: Any) -> Type:
     raise TypeError(f"arguments of type {type(value).__name__} are not supported "
                     "(floats, ints, bools, NumPy arrays, tuples/lists/dicts of them, and dataclasses "
                     "or classes naming their data attributes in __coarsen_fields__ are)")
+
+
+def _subclass_message(value: Any) -> str:
+    """Why an ndarray subclass is refused: np.matrix multiplies with `*`, a masked array leaves
+    out its masked elements; compiled code would treat both as plain arrays."""
+    return (f"{type(value).__module__}.{type(value).__name__} arrays are not supported: their own "
+            "semantics (np.matrix's `*` is a matrix product, a masked array skips masked elements) "
+            "would be lost in compiled code; pass np.asarray(x) (a masked array: x.filled(...))")
 
 
 def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Function:

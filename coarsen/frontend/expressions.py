@@ -144,6 +144,9 @@ class ExpressionLowering(CallLowering):
         if isinstance(obj, (float, np.floating)):
             return self.b.const(float(obj))
         if isinstance(obj, np.ndarray):
+            if type(obj) is not np.ndarray and not isinstance(obj, np.memmap):
+                from coarsen.frontend import _subclass_message
+                self.unsupported(_subclass_message(obj), node)
             if obj.dtype.kind not in "fiub":
                 self.unsupported(f"module-level array of dtype {obj.dtype} is not supported", node)
             if obj.ndim == 0:   # its one element, of its kind (an int stays exact)
