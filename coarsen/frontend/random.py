@@ -134,9 +134,15 @@ def _dims(lw, binding: Any, node: ast.AST, what: str = "size") -> Any:
             return int(constant)
         if binding.id in lw.ctx.param_index and binding.type.dtype == "i64":   # an int argument
             return ("dim", lw.ctx.param_index[binding.id], None)
-        for instr in (i for block in lw.b._blocks for i in block):
-            if instr.op is Op.SHAPE and instr.results[0] is binding and instr.args[0].id in lw.ctx.param_index:
-                return ("dim", lw.ctx.param_index[instr.args[0].id], instr.attrs["dim"])
+        instrs = [i for block in lw.b._blocks for i in block]
+        for instr in instrs:
+            if instr.op is Op.SHAPE and instr.results[0] is binding:
+                x = instr.args[0]
+                if x.id in lw.ctx.param_index:   # a dimension of an argument
+                    return ("dim", lw.ctx.param_index[x.id], instr.attrs["dim"])
+                for d in instrs:   # a dimension of a module-level array (a constant)
+                    if d.op is Op.CONST and d.results[0] is x and isinstance(d.attrs["value"], np.ndarray):
+                        return int(d.attrs["value"].shape[instr.attrs["dim"]])
     lw.unsupported(f"the {what} of a random draw must be known when tracing or be a dimension of an argument "
                    f"(x.shape[k]) or an int argument; `{ast.unparse(node)}` gives {_describe(binding)}", node,
                    "pass the size as a Python int (a closure or global), or draw outside and pass the numbers in")
@@ -169,6 +175,7 @@ def _static(lw, name: str, binding: Any, node: ast.AST) -> Any:
 
 def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST) -> Any:
     from coarsen.frontend import type_of_arg
+    from coarsen.ir.nodes import Value
     from coarsen.frontend.exceptions import _in_nested_region
     params, size_name, dtype = _METHODS[method.name]
     frames = _enclosing_loops(lw)
@@ -195,7 +202,9 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
             named[k] = v
         values = {}
         for k, v in named.items():
-            values[k] = _dims(lw, v, node) if k == size_name else _static(lw, k, v, node)
+            integer = isinstance(v, Value) and not v.type.rank and v.type.dtype == "i64"   # bounds of integers
+            values[k] = _dims(lw, v, node, k) if k == size_name or (integer and lw.constant_of(v) is None) \
+                else _static(lw, k, v, node)
         for k in ("loc", "scale", "low", "high"):
             if isinstance(values.get(k), str):
                 lw.type_error(f"{method.name}(): {k} must be a number", node)

@@ -271,6 +271,48 @@ def test_draws_in_counted_loops_are_made_per_iteration_in_program_order(target, 
         assert np.asarray(g)[idx] == pytest.approx(fd, rel=1e-6, abs=1e-8)
 
 
+X_DATA = np.random.RandomState(0).randn(50, 3)
+Y_DATA = X_DATA @ np.array([1.0, -2.0, 0.5])
+
+
+def minibatch_loss(w, rng):
+    """Stochastic gradient descent's objective: a minibatch of row indices drawn inside."""
+    idx = rng.integers(0, X_DATA.shape[0], size=8)
+    r = X_DATA[idx] @ w - Y_DATA[idx]
+    return np.mean(r ** 2)
+
+
+class NoisyModel:
+    __coarsen_fields__ = ("w", "rs")   # a pytree holding its generator: a leaf-less node
+
+    def __init__(self, w, rs):
+        self.w, self.rs = w, rs
+
+    def loss(self, x):
+        return np.sum((self.w * x + self.rs.standard_normal(self.w.shape[0])) ** 2)
+
+
+def model_loss(model, x):
+    return model.loss(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_integer_draws_index_minibatches_and_objects_carry_generators(target):
+    w = np.array([0.1, 0.2, 0.3])
+    v, g = coarsen.value_and_grad(minibatch_loss, target=target)(w, np.random.default_rng(4))
+    assert v == pytest.approx(minibatch_loss(w, np.random.default_rng(4)), rel=1e-13)
+    idx = np.random.default_rng(4).integers(0, 50, size=8)
+    r = X_DATA[idx] @ w - Y_DATA[idx]
+    np.testing.assert_allclose(g, 2 * X_DATA[idx].T @ r / 8, rtol=1e-12)
+    m = NoisyModel(np.array([1.0, 2.0]), np.random.RandomState(5))
+    v, g = coarsen.value_and_grad(model_loss, target=target)(m, 1.5)
+    eps = np.random.RandomState(5).standard_normal(2)
+    assert v == pytest.approx(np.sum((m.w * 1.5 + eps) ** 2), rel=1e-13)
+    assert isinstance(g, NoisyModel) and g.rs is None
+    np.testing.assert_allclose(g.w, 2 * (m.w * 1.5 + eps) * 1.5, rtol=1e-12)
+    assert m.rs.randn() == np.random.RandomState(5).randn(3)[2]   # advanced by the two draws
+
+
 def test_nested_transformations_of_a_drawing_function_are_refused_not_frozen():
     def f(x):
         return x * np.random.randn()
