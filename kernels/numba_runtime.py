@@ -559,5 +559,16 @@ def _as_float_array(x):
     return lambda x: x.astype(np.float64)
 
 
+@cached_overload(rt.checked_int)
+def _checked_int(x):
+    def impl(x):
+        if x != x:
+            raise ValueError("cannot convert float NaN to integer")
+        if not -9.223372036854775808e18 <= x < 9.223372036854775808e18:
+            raise OverflowError("cannot convert float infinity or a float beyond int64 to an integer")
+        return int(x)
+    return impl
+
+
 import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)
 import kernels.numba_gather  # noqa: E402,F401  (rt.take, rt.take_add, ...: gathers with index arrays)

@@ -141,6 +141,16 @@ def as_float_array(x):
     return np.asarray(x, dtype=np.float64)
 
 
+def checked_int(x):
+    """int(x) of a float, as an int64: NaN is a ValueError and infinity or a value beyond int64
+    an OverflowError on every target (Numba's int() would return garbage for them)."""
+    if x != x:
+        raise ValueError("cannot convert float NaN to integer")
+    if not -9.223372036854775808e18 <= x < 9.223372036854775808e18:
+        raise OverflowError(f"cannot convert float {float(x)} to an int64 integer")
+    return int(x)
+
+
 # Special functions and scans (implemented in `kernels.special` / `kernels.scans`): defined here
 # so that `rt.<name>` is a function of this module, which the cuda target re-binds and
 # `kernels.numba_special` gives Numba implementations.

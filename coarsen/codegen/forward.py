@@ -121,6 +121,8 @@ def device_source(text: str) -> str:
 
     def swap(m: re.Match) -> str:
         name = m.group(1)
+        if name == "rt.checked_int":   # a GPU thread converts unchecked, as CUDA's int()
+            return "int("
         if name in names:
             return names[name] + "("
         if name in _HOST_ONLY:

@@ -40,6 +40,8 @@ def _cast(instr, a):
         if dtype == "f64":
             return f"rt.as_float_array({a[0]})"
         return f"({a[0]} != 0)" if dtype == "bool" else f"{a[0]}.astype(np.int64)"
+    if dtype == "i64" and instr.args[0].type.dtype == "f64":   # NaN, inf, beyond int64: an error
+        return f"rt.checked_int({a[0]})"
     return f"{ {'f64': 'float', 'i64': 'int', 'bool': 'bool'}[dtype]}({a[0]})"
 
 

@@ -98,3 +98,19 @@ def reads_zero_d(k):
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_zero_d_integer_global_stays_an_integer(target):
     assert coarsen.jit(reads_zero_d, target=target)(2**53) == 1   # float64 made it 0
+
+
+def scaled_int(x):
+    return 2.0 * int(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_int_of_nan_inf_or_beyond_int64_raises_on_every_target(target):
+    """Numba's int() returned -2**63 for NaN, inf and 1e30, where Python raises."""
+    j = coarsen.jit(scaled_int, target=target)
+    assert j(-2.7) == -4.0
+    with pytest.raises(ValueError):
+        j(float("nan"))
+    for big in (float("inf"), -float("inf"), 1e30):
+        with pytest.raises(OverflowError):
+            j(big)
