@@ -59,7 +59,7 @@ def torch_objective(params, eps):
 PARAMS = np.array([0.3, -0.2, -0.5, -0.4])
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_black_box_svi_draws_from_the_callers_generator_at_every_call(target):
     objective = coarsen.value_and_grad(variational_objective, target=target)
     rs, plain = np.random.RandomState(7), np.random.RandomState(7)
