@@ -494,6 +494,10 @@ def _check_writes(prog: Program, args: tuple) -> list:
                 raise UnsupportedError("the function writes into an argument array that shares memory with "
                                        "another argument; plain Python would see the write through both",
                                        hint="pass independent arrays (b.copy())")
+        if any(np.may_share_memory(a, b) for b in prog.outside):
+            raise UnsupportedError("the function writes into an argument array that shares memory with a "
+                                   "module-level array it reads (compiled code read that one when compiling)",
+                                   hint="pass a copy of the array (x.copy())")
         targets.append(a)
     return targets
 
@@ -503,10 +507,6 @@ def _write_back(targets: list, finals) -> None:
         a[...] = out.get() if hasattr(out, "get") and not isinstance(out, np.ndarray) else out   # CuPy: to host
 
 
-        if any(np.may_share_memory(a, b) for b in prog.outside):
-            raise UnsupportedError("the function writes into an argument array that shares memory with a "
-                                   "module-level array it reads (compiled code read that one when compiling)",
-                                   hint="pass a copy of the array (x.copy())")
 def _writing_primal(prog: Program) -> Callable:
     compiled, result_tree, types = prog.fn, prog.result_tree, prog.result_types
     n = len(types) - len(prog.writes)
