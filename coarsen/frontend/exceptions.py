@@ -84,7 +84,7 @@ def _message_part(lw, node: ast.expr) -> Any:
     return constant if constant is not None else ast.unparse(node)
 
 
-def _constant_part(lw, node: ast.expr) -> Any:
+def _constant_part(lw, node: ast.expr, what: str = "a `raise` under a run-time condition") -> Any:
     """An exception argument of a run-time check: a constant known when tracing, or refused
     (compiled code raises with constant arguments)."""
     from coarsen.frontend.bindings import Static
@@ -96,9 +96,9 @@ def _constant_part(lw, node: ast.expr) -> Any:
             if isinstance(v, ast.Constant):
                 parts.append(str(v.value))
                 continue
-            value = _constant_part(lw, v.value)
+            value = _constant_part(lw, v.value, what)
             conv = {-1: None, 115: str, 114: repr, 97: ascii}[v.conversion]
-            spec = _constant_part(lw, v.format_spec) if v.format_spec is not None else ""
+            spec = _constant_part(lw, v.format_spec, what) if v.format_spec is not None else ""
             parts.append(format(conv(value) if conv else value, spec))
         return "".join(parts)
     try:
@@ -110,7 +110,7 @@ def _constant_part(lw, node: ast.expr) -> Any:
     constant = lw.constant_of(binding)
     if constant is not None and not isinstance(constant, np.ndarray):
         return constant
-    lw.unsupported(f"`{ast.unparse(node)}` in a `raise` under a run-time condition: its value is known only "
+    lw.unsupported(f"`{ast.unparse(node)}` in {what}: its value is known only "
                    "when running, and compiled code raises with constant arguments", node,
                    "use a constant message (values known when tracing may be formatted in)")
 
@@ -139,6 +139,30 @@ def lower_runtime_raise(lw, stmt: ast.Raise) -> None:
     loc = lw.src.loc(stmt)
     lw.b.emit(Op.CHECK, (lw.b.const(True),), {"exc": cls, "args": args}, loc)
     lw.ctx.runtime_raises.append(cls)
+
+
+def lower_assert(lw, stmt: ast.Assert) -> None:
+    """`assert test, msg`: as `if not test: raise AssertionError(msg)` (dropped under python -O,
+    as Python drops it): decided when tracing, or a run-time check."""
+    import sys
+    if sys.flags.optimize:
+        return
+    test = lw.truth(lw.expr(stmt.test), stmt.test)
+    holds = lw.constant_of(test)
+    if holds is True:
+        return
+    args = () if stmt.msg is None else (_constant_part(lw, stmt.msg, "an `assert` message"),)
+    loc = lw.src.loc(stmt)
+    if holds is False and not _in_nested_region(lw):   # fails at every call: raised when tracing
+        exc = AssertionError(*args)
+        exc.add_note(f"raised when tracing, at {loc}")
+        failure = PythonFailure(exc, f"AssertionError: {exc}", loc,
+                                "the assertion is decided when tracing, so every call would fail it")
+        failure.user_raise = True
+        raise failure
+    cond = lw.b.const(True) if holds is False else lw.b.emit(Op.NOT, (test,))
+    lw.b.emit(Op.CHECK, (cond,), {"exc": AssertionError, "args": args}, loc)
+    lw.ctx.runtime_raises.append(AssertionError)
 
 
 def lower_raise(lw, stmt: ast.Raise) -> None:

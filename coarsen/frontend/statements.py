@@ -43,7 +43,6 @@ _UNSUPPORTED_STMTS: dict[type, tuple[str, str]] = {
     ast.AsyncFunctionDef: ("async functions are", "use a plain def"),
     ast.ClassDef: ("class definitions are", "define classes outside; pass arrays and numbers in"),
     ast.Delete: ("del is", "just stop using the name"),
-    ast.Assert: ("assert is", "check preconditions outside the compiled function"),
     ast.Import: ("imports inside the function are", "import at module level"),
     ast.ImportFrom: ("imports inside the function are", "import at module level"),
     ast.AsyncFor: ("async for is", "use for i in range(...)"),
@@ -236,6 +235,10 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
     def stmt_Raise(self, stmt: ast.Raise) -> None:
         from coarsen.frontend.exceptions import lower_raise   # decided when tracing
         lower_raise(self, stmt)
+
+    def stmt_Assert(self, stmt: ast.Assert) -> None:
+        from coarsen.frontend.exceptions import lower_assert   # a run-time check, or decided when tracing
+        lower_assert(self, stmt)
 
     def stmt_Try(self, stmt: ast.Try) -> None:
         from coarsen.frontend.exceptions import lower_try   # decided when tracing

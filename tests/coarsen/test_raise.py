@@ -178,3 +178,16 @@ def test_run_time_checks_on_the_cuda_target_in_the_simulator(tmp_path):
     env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_assert_is_a_check_with_the_users_message(target):
+    from raise_programs import asserted   # not in a test module: pytest rewrites their asserts
+    g = coarsen.grad(asserted, target=target)
+    np.testing.assert_allclose(g(np.array([1.0, 2.0])), [1.0, 0.5])
+    for bad, args in ((np.array([1.0, -2.0]), ("x must be positive",)), (np.array([1.0]), ()),
+                      (np.ones((2, 2)), ("a vector",))):
+        with pytest.raises(AssertionError) as info:
+            g(bad)
+        assert info.value.args == args

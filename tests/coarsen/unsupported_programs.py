@@ -198,7 +198,7 @@ def del_stmt(x):
 
 
 def assert_stmt(x):
-    assert x > 0.0  # error here
+    assert x > 0.0, f"x = {x}"  # error here
     return x
 
 
