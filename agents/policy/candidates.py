@@ -117,8 +117,14 @@ def _qwords(text: str) -> frozenset[str]:
     return frozenset(words(text))
 
 
+@lru_cache(maxsize=16384)
+def _label_words(label: str) -> frozenset[str]:
+    # composed items' labels join their sources' labels, so they can be long: parse once
+    return frozenset(words(label))
+
+
 def _overlap(label: str, q_words: set[str]) -> tuple[float, float]:
-    lw = set(words(label))
+    lw = _label_words(label)
     if not lw or not q_words:
         return 0.0, 0.0
     n = len(lw & q_words)
