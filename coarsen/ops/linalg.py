@@ -308,10 +308,9 @@ def _cross(lw, args, kwargs, node):
 
 def _kron(lw, args, kwargs, node):
     """np.kron of scalars, vectors and matrices (the lower rank gets leading length-1 axes, as
-    NumPy). For matrices, out[i*p + k, j*q + l] = a[i, j] b[k, l]: a with each element
-    repeated into a p x q block, times b tiled m x n times, both built by broadcasting through
-    rank-3 intermediates and reshapes."""
-    from coarsen.ops.shape import atleast, broadcast, ravel, reshape
+    NumPy). For matrices, out[r, c] = a[r // p, c // q] b[r % p, c % q]: a with each element
+    repeated into a p x q block, times b tiled m x n times, each by two int64 gathers."""
+    from coarsen.ops.shape import atleast, ravel
 
     L.arity(lw, args, kwargs, node, 2, "kron")
     a, b = (L.array(lw, x, node, "kron", min_rank=0) for x in args)
@@ -323,20 +322,17 @@ def _kron(lw, args, kwargs, node):
         return ravel(lw, lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node), node)
     a, b = atleast(lw, a, 2, node), atleast(lw, b, 2, node)
     (m, n), (p, q) = L.shape(lw, a, node), L.shape(lw, b, node)
-    mp = lw.emit(O.MUL, (m, p), node)
 
-    def spread(x, rows, k, cols, pattern):   # x (rows, cols) -> broadcast over k, merged
-        dims = {"n:": [rows, k, cols], ":n": [k, rows, cols]}[pattern]
-        pat = [":", "n", ":"] if pattern == "n:" else ["n", ":", ":"]
-        full = broadcast(lw, L.getitem(lw, x, pat, [], node), dims, node)
-        return reshape(lw, full, [lw.emit(O.MUL, (dims[0], dims[1]), node), cols], node)
+    def ramp(count, size):   # int64 [0, 1, ..., count * size - 1]
+        total = lw.emit(O.MUL, (count, size), node)
+        return lw.cast_to(lw.emit(O.IOTA, (total,), node), Type("i64", 1))
 
-    # rows: a's row i repeated p times ("n:"), b's rows tiled m times (":n")
-    a_rows = spread(a, m, p, n, "n:")                        # (mp, n)
-    b_rows = spread(b, p, m, q, ":n")                        # (mp, q)
-    # columns: the same on the transposes
-    a_full = lw.emit(O.TRANSPOSE, (spread(lw.emit(O.TRANSPOSE, (a_rows,), node), n, q, mp, "n:"),), node)
-    b_full = lw.emit(O.TRANSPOSE, (spread(lw.emit(O.TRANSPOSE, (b_rows,), node), q, n, mp, ":n"),), node)
+    rows, cols = ramp(m, p), ramp(n, q)
+    # a[r // p, c // q] * b[r % p, c % q], by two gathers each (`ops.indexing`)
+    a_full = lw.gather(lw.gather(a, ("a",), [lw.emit(O.FLOORDIV, (rows, p), node)], node),
+                       ("s000", "a"), [lw.emit(O.FLOORDIV, (cols, q), node)], node)
+    b_full = lw.gather(lw.gather(b, ("a",), [lw.emit(O.MOD, (rows, p), node)], node),
+                       ("s000", "a"), [lw.emit(O.MOD, (cols, q), node)], node)
     return lw.emit(O.MUL, (a_full, b_full), node)
 
 
