@@ -612,7 +612,7 @@ def test_forward_mode_agrees_with_reverse_mode_on_the_registry(tmp_path):
         assert math.isclose(forward, reverse, rel_tol=1e-8, abs_tol=1e-8), (forward, reverse)
 
 
-@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_cumprod_and_prod_jvp_against_central_differences_with_zeros(tmp_path, target):
     """cumprod's tangent is a division-free forward sweep, and prod's is its last element:
     exact where elements are zero (one zero, two zeros in a row), along each axis, ranks 1-3,
