@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from .. import extract as X
@@ -272,9 +271,3 @@ def render(item: Item) -> Any:
         return str(int(round(v))) if abs(v - round(v)) < 1e-9 else f"{v:.4f}"
     return str(item.value)
 
-
-def day_of(iso: str) -> int:
-    try:
-        return date.fromisoformat(iso[:10]).toordinal()
-    except ValueError:
-        return 0
