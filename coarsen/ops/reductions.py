@@ -297,7 +297,10 @@ def _arg_extremum(op: str, name: str):
         if axis is None:
             flat = ravel(lw, x, node)
             index = _first(lw, op, flat, 0, iota(lw, lw.emit(O.SHAPE, (flat,), node, {"dim": 0}), node), node)
-            return lw.cast_to(reduce(lw, "MIN", index, None, False, node), Type("i64"))
+            first = reduce(lw, "MIN", index, None, False, node)
+            if keep:   # a (1, ..., 1) int64 array, as NumPy
+                return lw.cast_to(_ones_shape(lw, first, x.type.rank, node), Type("i64", x.type.rank))
+            return lw.cast_to(first, Type("i64"))
         ramp = iota(lw, lw.emit(O.SHAPE, (x,), node, {"dim": axis}), node)
         ramp = L.getitem(lw, ramp, ["n"] * axis + [":"] + ["n"] * (x.type.rank - axis - 1), [], node)
         # int64 indices along the axis, as NumPy (usable as index arrays: x[np.argmax(y, 0)])
@@ -475,6 +478,7 @@ COMPOSITES = [
               examples=(("log_softmax(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("argmax", ("numpy.argmax",), _arg_extremum("MAX", "argmax"), methods=("argmax",),
               examples=(("x * np.argmax(x)", ((-3.0, 3.0),)), ("np.ravel(x)[np.argmax(x)]", ((-3.0, 3.0),)),
+                        ("x * np.argmax(x, keepdims=True)", ((-3.0, 3.0),)),
                         ("x[np.argmax(x, axis=0)]", ((-3.0, 3.0),)),
                         ("np.take(x, x.argmax(axis=-1), axis=-1)", ((-3.0, 3.0),), [(2, 3), (1, 3)]))),
     Composite("argmin", ("numpy.argmin",), _arg_extremum("MIN", "argmin"), methods=("argmin",),
