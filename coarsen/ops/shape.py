@@ -369,6 +369,16 @@ def index_list(lw, binding, node, name: str):
                            "give a one-dimensional int64 array, or a list/tuple of integers known at compile time"
                            if name == "take" else "give a list or tuple of integers known at compile time")
         return binding, False
+    if isinstance(binding, tuple) and any(isinstance(b, Value) and b.type.rank == 0
+                                          and lw.b.constant_of(b) is None for b in binding):
+        items = []   # a list holding run-time integers ([i, j], i and j loop indices)
+        for b in binding:
+            v = lw.as_value(b, node)
+            if v.type.rank or v.type.dtype != "i64":
+                lw.unsupported(f"{name}() with an index of type {v.type} in its list is not supported", node,
+                               "give integers")
+            items.append(v)
+        return items, False
     value = L.static(lw, binding, node, f"{name}()'s indices")
     if isinstance(binding, Static) and hasattr(value, "tolist"):
         value = value.tolist()

@@ -472,6 +472,23 @@ def test_take_and_delete_with_module_level_index_arrays_and_lists(tmp_path):
     _close(dx, [2.0, 3.0, 2.0, 3.0], "module-level indices: adjoint")
 
 
+def test_take_and_delete_with_lists_of_loop_indices(tmp_path):
+    module = _module(tmp_path, "index_loops", """
+        import numpy as np
+
+        def f(x):
+            total = 0.0
+            for i in range(x.shape[0] - 1):
+                total += np.sum(np.take(x, [i, i + 1, -1])) * np.sum(np.delete(x, [i, 0]))
+            return total
+    """)
+    x = np.array([0.5, -1.0, 2.0, 0.25])
+    value, grad = coarsen.value_and_grad(module.f, target="numpy")(x)
+    assert math.isclose(value, module.f(x), rel_tol=1e-12)
+    fd = [(module.f(x + 1e-6 * e) - module.f(x - 1e-6 * e)) / 2e-6 for e in np.eye(4)]
+    _close(grad, fd, "take/delete of loop indices", rtol=1e-6, atol=1e-6)
+
+
 def test_delete_out_of_bounds_raises_index_error_at_the_users_line(tmp_path):
     """Slices would clamp an index past the end (silently deleting nothing): a run-time check
     raises IndexError, as NumPy, in the values and in the gradient."""
