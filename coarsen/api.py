@@ -548,6 +548,12 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
     _argnums_tuple(nums)
     d = _Derivative(fn, nums, target or DEFAULT_TARGET, "vjp")
     prog = d.program(args)
+    from coarsen.byref import Bound
+    if isinstance(prog.fn, Bound):   # the pullback at the point of `outputs`: large outside
+        # arrays as they are now (small ones are baked), not as a later in-place edit leaves them
+        import dataclasses
+        prog = dataclasses.replace(prog, fn=Bound(prog.fn.inner, [np.array(a) for a in prog.fn.arrays],
+                                                  prog.fn.dtypes))
     if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
         raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
                                "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
