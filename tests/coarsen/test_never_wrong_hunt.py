@@ -270,3 +270,28 @@ def test_matrix_and_masked_arrays_are_refused(target, tmp_path):
     mapped = np.memmap(tmp_path / "a.dat", dtype=np.float64, mode="w+", shape=(2,))
     mapped[:] = [1.0, 3.0]   # a memmap has NumPy's own semantics: accepted
     assert coarsen.jit(_product, target=target)(mapped, np.ones(2)) == 4.0
+
+
+def _times_small(x):
+    return x * SMALL[:2]
+
+
+def _times_large(x):
+    return x * LARGE[:2]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_vjp_pullback_is_taken_where_its_outputs_were(target):
+    """A small outside array is baked, so vjp_fn kept the values of the forward run; a large
+    one (passed by reference) was read again by each vjp_fn call, after an in-place edit."""
+    x = np.ones(2)
+    for fn, array in ((_times_small, SMALL), (_times_large, LARGE)):
+        saved = array.copy()
+        try:
+            out, pullback = coarsen.vjp(fn, x, target=target)
+            before = np.array(pullback(np.ones(2))[0])
+            array[0] = 10.0
+            np.testing.assert_array_equal(pullback(np.ones(2))[0], before)
+            np.testing.assert_array_equal(before, saved[:2])
+        finally:
+            array[:] = saved
