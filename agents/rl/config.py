@@ -39,7 +39,7 @@ class TrainConfig:
     lr: float = 0.05  # bottom of the tower: Adam(lr, optimizer=SGD(hyper_lr))
     hyper_lr: float = 1e-3  # large enough that the tower does move the step size
     hidden: int = 16
-    tool_cost: float = 0.005  # reward = grade - tool_cost * tool calls: stopping matters
+    tool_cost: float = 0.01  # reward = grade - tool_cost * tool calls: stopping matters
     step_budget: int = 12
     synth_per_round: int = 240
     synth_rounds: int = 2
