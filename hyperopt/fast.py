@@ -43,7 +43,7 @@ import torch
 
 from hyperopt import rules
 from hyperopt.arrays import SCALAR_OPS
-from hyperopt.domains import apply_update, coordinate_gradient, to_value
+from hyperopt.domains import Domain, apply_update, coordinate_gradient, to_value
 from hyperopt.tower import (LevelState, Tower, TowerState, _update_levels, level_ops,
                             level_values)
 
@@ -106,6 +106,17 @@ class FastFlat:
             j > 0 and type(lv.spec)._update_fn is rules.sgd_update
             and not lv.const["has_momentum"] and all(h.leaf is None for h in lv.layout)
             and "mu" not in lv.learned for j, lv in enumerate(tower.levels)]
+        # per such level: what _plain_sgd_level needs, looked up once
+        self.sgd_level_info: dict[int, tuple[Any, ...]] = {}
+        for j, lv in enumerate(tower.levels):
+            if self.plain_sgd_levels[j]:
+                alpha_domain = lv.layout[0].domain if lv.layout else None
+                plain = (lv.spec.trust is None
+                         and all(d is Domain.ADDITIVE for d in lv.targets))
+                self.sgd_level_info[j] = (
+                    lv.targets, lv.coordinate_grads, lv.spec.initial["alpha"], alpha_domain,
+                    lv.const.get("weight_decay", 0.0), lv.spec.trust, plain,
+                    tuple({} for _ in lv.targets))
         self.dtype = self.params[0].dtype
         # new parameters are finite if sum ||p|| + ||delta|| stays below this (with a factor
         # 2 of slack for the rounding of the norms themselves)
@@ -303,23 +314,25 @@ class FastFlat:
         if j - 1 >= len(hgs):  # no hypergradient for level j-1 yet: level j waits
             parts[j] = (ls.slots, None, None, ls.updates)
             return
-        level = self.tower.levels[j]
+        domains, coordinate_grads, alpha, alpha_domain, wd, trust, plain, no_slots = \
+            self.sgd_level_info[j]
         targets, xs = new_coords[j - 1], hgs[j - 1]
-        if level.coordinate_grads:
+        if coordinate_grads:
             xs = [coordinate_gradient(d, c, x, SCALAR_OPS)
-                  for d, c, x in zip(level.targets, targets, xs)]
-        alpha = level.spec.initial["alpha"]
-        for h, c in zip(level.layout, new_coords[j]):  # level_values: only alpha is here
-            alpha = float(to_value(h.domain, c, SCALAR_OPS))
-        wd, trust, learned = level.const.get("weight_decay", 0.0), level.spec.trust, bool(
-            level.layout)
+                  for d, c, x in zip(domains, targets, xs)]
+        if alpha_domain is not None:  # level_values: alpha is the only value here
+            alpha = float(to_value(alpha_domain, new_coords[j][0], SCALAR_OPS))
         new_targets, tans = [], []
-        for d, t, x in zip(level.targets, targets, xs):
+        for d, t, x in zip(domains, targets, xs):
             g = x + wd * t if wd else x  # rules._decayed
+            if plain:  # apply_update(ADDITIVE, ..., trust=None): c + delta, scale None
+                new_targets.append(t + -alpha * g)
+                tans.append(-g)
+                continue
             c_new, scale = apply_update(d, t, -alpha * g, trust, SCALAR_OPS)
             new_targets.append(c_new)
             tans.append(-g if scale is None else -g * scale)
-        parts[j] = (tuple({} for _ in targets), ((tuple(tans),) if learned else None),
+        parts[j] = (no_slots, ((tuple(tans),) if alpha_domain is not None else None),
                     hgs[j] if j < len(hgs) else None, ls.updates + 1)
         new_coords[j - 1] = tuple(new_targets)
 
