@@ -242,7 +242,10 @@ def _device_checks(source: str, prog: Program, kind: str, shapes: list) -> tuple
         call = ast.parse(line.strip()).body[0].exc   # a builtin class, a constant message
         error = getattr(builtins, call.func.id, None)
         if not (isinstance(error, type) and issubclass(error, Exception)) or len(call.args) > 1:
-            raise NotImplementedError(f"a GPU thread cannot report `{line.strip()}`; use target='cpu'")
+            from coarsen.errors import UnsupportedError
+            raise UnsupportedError(f"a GPU thread cannot report `{line.strip()}` (only a builtin exception "
+                                   "class with a constant message)", prog.ir.loc if prog.ir else None,
+                                   "use target='cpu', or raise a builtin exception with a constant message")
         messages.append((error, ast.literal_eval(call.args[0]) if call.args else ""))
         lines[k] = f"{indent}err_[0] = {len(messages)}\n{indent}return {dummy}"
     lines[head] = re.sub(r"\):$", ", err_):", lines[head]) if not lines[head].endswith("():") \

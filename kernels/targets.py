@@ -211,8 +211,7 @@ class _NumbaFunction:
     def _first_call_tiered(self, *args):
         with self._lock:
             if self._compiler is None:
-                types = [np.int64(a) if type(a) is int else a for a in args]
-                self._compiler = threading.Thread(target=self._compile, args=(types,),
+                self._compiler = threading.Thread(target=self._compile, args=(args,),
                                                   name=f"coarsen-compile-{self.label}", daemon=False)
                 _COMPILING.add(self._compiler)
                 self._compiler.start()
@@ -231,7 +230,8 @@ class _NumbaFunction:
                 self._fall_back(err)
                 return
             self.fn = jitted
-        except Exception as err:   # noqa: BLE001  (anything else: stay on the NumPy tier, say so)
+        except Exception as err:   # noqa: BLE001  (Numba failing otherwise: the NumPy tier, already
+            # correct, keeps serving calls, and the next call warns; no value depends on this path)
             self._fall_back(err)
         finally:
             self.ready.set()
