@@ -12,9 +12,6 @@ The IR verifier runs after every pass here as in every test (tests/conftest.py).
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -22,6 +19,7 @@ import numpy as np
 import pytest
 
 import coarsen
+from simulator import run_cuda_script
 from coarsen import passes
 import target_programs as T
 
@@ -299,9 +297,4 @@ CUDA_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_the_cuda_target_in_the_simulator_against_independent_references(tmp_path):
     """Ties, kinks, ranges and arrays of 200/1000 elements (several 128-thread blocks)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = CUDA_SCRIPT.format(root=os.path.dirname(os.path.dirname(here)), here=here)
-    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
-    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+    run_cuda_script(CUDA_SCRIPT, tmp_path)

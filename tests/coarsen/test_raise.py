@@ -4,15 +4,13 @@ with the user's message on every target (never skipped: the gradient-only progra
 forward work is pruned to what the backward reads, runs it too)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 import coarsen
+from simulator import run_cuda_script
 
 TARGETS = ["numpy", "cpu"]
 LIMIT = 10.0
@@ -172,12 +170,7 @@ CUDA_SCRIPT = textwrap.dedent("""
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_run_time_checks_on_the_cuda_target_in_the_simulator(tmp_path):
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = CUDA_SCRIPT.format(root=os.path.dirname(os.path.dirname(here)), here=here)
-    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
-    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+    run_cuda_script(CUDA_SCRIPT, tmp_path)
 
 
 

@@ -3,9 +3,6 @@ np.random.* draw on the host at every call from the caller's generator (the same
 same final state as running the plain function), and are constants for the derivative."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -13,6 +10,7 @@ import pytest
 import torch
 
 import coarsen
+from simulator import run_cuda_script
 
 torch.set_num_threads(1)
 TARGETS = ["numpy", "cpu"]
@@ -354,9 +352,4 @@ CUDA_SCRIPT = textwrap.dedent("""
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_draws_on_the_cuda_target_in_the_simulator(tmp_path):
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = CUDA_SCRIPT.format(root=os.path.dirname(os.path.dirname(here)), here=here)
-    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
-    env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+    run_cuda_script(CUDA_SCRIPT, tmp_path)
