@@ -162,9 +162,10 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
     except ImportError as err:
         raise RuntimeError("target 'cuda' needs numba-cuda: pip install 'coarsen[gpu]'") from err
     if ".append(" in prog.source:
-        raise NotImplementedError(
-            "this derivative records loop iterations on a tape, which GPU threads cannot hold "
-            "yet; use target='cpu' (or a loop with a closed form)")
+        from coarsen.errors import UnsupportedError
+        raise UnsupportedError(
+            "this derivative records loop iterations on a tape, which GPU threads cannot hold yet",
+            prog.ir.loc if prog.ir else None, "use target='cpu' (or a loop with a closed form)")
     import math
     source, messages = _device_checks(device_source(prog.source), prog, kind, shapes or [])
     if messages:   # the element program reports failed index checks through `err_`
