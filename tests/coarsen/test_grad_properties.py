@@ -8,7 +8,9 @@ ties, kinks and branch boundaries happen):
 - `vjp` of a program returning an array agrees with torch's vector-Jacobian product for a random
   cotangent, and with finite differences of <cotangent, f>.
 The twin's extrema follow coarsen's tie semantics (ad_programs.py), so grid points are compared
-with torch exactly; finite differences are taken at the uniform points only.
+with torch exactly; finite differences are taken at the uniform points only. A grid point whose
+values cancel to a rounding residue in NumPy but to exact zero in torch (ties broken by rounding)
+is not compared with torch, and counted (`decided_by_rounding`).
 
 A program whose torch gradient is zero at every argument tuple cannot tell a wrong rule from a
 right one: it is discarded before coarsen compiles it (`assume`), so every counted example is a
@@ -154,6 +156,19 @@ def assert_close_to_torch(grad, expected, what: str) -> None:
     np.testing.assert_allclose(grad, expected, rtol=1e-7, atol=1e-9 * scale, err_msg=f"{what} vs torch")
 
 
+def decided_by_rounding(t_value, expected, grid: bool, stats: Counter) -> bool:
+    """At a grid point values often cancel exactly in one evaluation order and leave a
+    rounding residue in another (torch gives -0.0 where NumPy gives 4.8e-35): a tie among
+    such values is then broken by rounding, differently in each, and the branch derivatives
+    differ by O(1) though both are right for the values each computed. Such a grid point is
+    not compared with torch; it is counted (the uniform point of the same program still is)."""
+    if not grid or np.allclose(t_value, expected, rtol=1e-12, atol=0.0):
+        return False
+    stats["grid point decided by rounding: torch not compared"] += 1
+    event("grid point decided by rounding: torch not compared")
+    return True
+
+
 def scalar_argument(prog: AdProgram, k: int) -> str:
     return f"x{k}" if prog.params[k] != ("i",) else "n"
 
@@ -207,11 +222,13 @@ def check_gradient(prog: AdProgram, seeds, pick: int, target: str, stats: Counte
             np.testing.assert_allclose(g_one, grads[argnums.index(one)], rtol=1e-12, atol=1e-14,
                                        err_msg=f"grad(f, argnums={one}) vs value_and_grad")
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
+        rounded = decided_by_rounding(t_value, expected, grid, stats)
         for k, g, tg in zip(argnums, grads, t_grads):
             what = f"d f / d {scalar_argument(prog, k)}{' (grid point)' if grid else ''}"
             if isinstance(args[k], float):
                 assert isinstance(g, float), f"{what} is {type(g).__name__}, not float"
-            assert_close_to_torch(g, tg, what)
+            if not rounded:
+                assert_close_to_torch(g, tg, what)
             if grid:   # at a kink central differences average the two sides
                 continue
 
@@ -240,9 +257,12 @@ def check_vjp(prog: AdProgram, seeds, target: str, stats: Counter | None = None)
         np.testing.assert_array_equal(cotangent, kept, err_msg="the pull-back changed the caller's cotangent")
         assert isinstance(grads, tuple) and len(grads) == len(argnums)
         np.testing.assert_allclose(t_value, expected, rtol=1e-9, atol=1e-12, err_msg="the torch twin's value")
+        rounded = decided_by_rounding(t_value, expected, grid, stats)
         for k, g, tg in zip(argnums, grads, t_grads):
             what = f"vjp w.r.t. {scalar_argument(prog, k)}{' (grid point)' if grid else ''}"
-            assert_close_to_torch(g, tg, what)
+            assert np.shape(g) == np.shape(tg), f"{what}: shape {np.shape(g)}, torch {np.shape(tg)}"
+            if not rounded:
+                assert_close_to_torch(g, tg, what)
             if grid:
                 continue
 
