@@ -180,20 +180,25 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m agents.rl.lag_experiment",
                                 description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("runs/lag"))
-    p.add_argument("--algos", nargs="+", default=["oapl", "grpo"], choices=["oapl", "grpo"])
-    p.add_argument("--lags", type=int, nargs="+", default=[0, 1, 2, 4])
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--iterations", type=int, default=8)
+    p.add_argument("--out", type=Path, default=Path("runs/lag"), help="output directory")
+    p.add_argument("--algos", nargs="+", default=["oapl", "grpo"], choices=["oapl", "grpo"],
+                   help="algorithms to compare")
+    p.add_argument("--lags", type=int, nargs="+", default=[0, 1, 2, 4],
+                   help="enforced policy lags")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per (algo, lag)")
+    p.add_argument("--iterations", type=int, default=8, help="updates (batches) per run")
     p.add_argument("--questions", type=int, default=12, help="questions per iteration")
-    p.add_argument("--group-size", type=int, default=4)
-    p.add_argument("--grad-steps", type=int, default=8)
+    p.add_argument("--group-size", type=int, default=4, help="rollouts per question (G)")
+    p.add_argument("--grad-steps", type=int, default=8, help="gradient steps per batch")
     p.add_argument("--eval-n", type=int, default=20, help="evaluation questions per regime")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--throughput-workers", type=int, nargs="*", default=[1, 2])
-    p.add_argument("--throughput-episodes", type=int, default=96)
-    p.add_argument("--executor", choices=EXECUTORS, default="local")
-    p.add_argument("--ray-address", default="")
+    p.add_argument("--workers", type=int, default=2, help="rollout workers")
+    p.add_argument("--throughput-workers", type=int, nargs="*", default=[1, 2],
+                   help="worker counts for the throughput measurement (none: skip it)")
+    p.add_argument("--throughput-episodes", type=int, default=96,
+                   help="episodes per throughput measurement")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="where episodes run")
+    p.add_argument("--ray-address", default="",
+                   help="a Ray cluster to join (empty: start a local Ray)")
     p.add_argument("--no-grid", action="store_true", help="throughput only")
     p.add_argument("--anchor", choices=["behaviour", "learner"], default="behaviour",
                    help="OAPL's reference policy (TrainConfig.oapl_anchor)")
