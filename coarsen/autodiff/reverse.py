@@ -16,15 +16,15 @@ other adjoint may alias the expression it was first assigned.
 """
 from __future__ import annotations
 
-import networkx as nx
 import sympy as sp
 
 from coarsen.autodiff.activity import active_values
 from coarsen.autodiff.rules import DERIVATIVES
+from coarsen.codegen.inplace import BufferVersions, written_params
 from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
-from coarsen.ir.nodes import VIEWS, Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 from coarsen.segments import _free_values, plan_segments
 from phicalc.diff import vjp
 from phicalc.emit import cse, to_source
@@ -370,114 +370,8 @@ class Reverse:
     # ---------------------------------------------------------------- program
     def inplace_ok(self, instr: Instr) -> bool:
         """A write may reuse its array unless the backward reads a version of that buffer from
-        before the write (or a view of one): versions flow old -> new through writes, loop
-        carries and joins; views share their base's version."""
-        decided = self._inplace.get(id(instr))
-        if decided is not None:
-            return decided
-        # while deciding, assume the write is in place: through a loop carry a write can reach
-        # its own base, and assuming the buffer shared is the conservative side
-        self._inplace[id(instr)] = True
-        decided = self._decide_inplace(instr)
-        self._inplace[id(instr)] = decided
-        return decided
-
-    def _earlier_same_buffer(self, start: int) -> set[int]:
-        """The versions `start` may share its buffer with: the versions graph walked backwards,
-        not across a write that copies (its result owns a fresh buffer). Without
-        the cut, a write inside an inner loop copied the whole array at every element because
-        the outer loop's fresh copy linked it to an array read again later (O(n^2) fills)."""
-        seen, todo = {start}, [start]
-        while todo:
-            v = todo.pop()
-            for u in self.versions.predecessors(v):
-                if u in seen:
-                    continue
-                write = self._writes.get(v)
-                if write is not None and write.args[0].id == u and not self.inplace_ok(write):
-                    continue
-                seen.add(u)
-                todo.append(u)
-        return seen
-
-    def _decide_inplace(self, instr: Instr) -> bool:
-        base = instr.args[0].id
-        params = {p.id for p in self.fn.params}   # the caller's arrays (#13: writes into arguments)
-        if base in params:
-            return False
-        if base not in self.versions:
-            return base not in self.refs
-        earlier = self._earlier_same_buffer(base)
-        if earlier & self.refs or earlier & params:
-            return False
-        # nor may the forward read an earlier version after the write: the frontend never does
-        # (a write rebinds the name), but passes may (CSE merges two `np.zeros(3)`, one of them
-        # written, the other read later). Versions that descend from this write are its own.
-        later = nx.descendants(self.versions, instr.result.id) | {instr.result.id}
-        position, loops = self.order[id(instr)]
-        for v in earlier - later:
-            for at, reader_loops in self.reads.get(v, ()):
-                if at > position:
-                    return False
-                # a loop around the write that reads v, defined outside it, reads it again later
-                if any(loop in reader_loops and loop not in self.defined_in[v] for loop in loops):
-                    return False
-        return True
-
-    def _program_order(self) -> None:
-        """Each instruction's position in program order and its enclosing loops; for each value,
-        where it is read (a region's yields are read after its instructions)."""
-        self.order: dict[int, tuple[int, tuple]] = {}
-        self.reads: dict[int, list[tuple[int, tuple]]] = {}
-        self.defined_in: dict[int, tuple] = {p.id: () for p in self.fn.params}
-        counter = iter(range(1 << 62))
-
-        def visit(region: Region, loops: tuple) -> None:
-            for p in region.params:
-                self.defined_in[p.id] = loops
-            for instr in region.instrs:
-                at = next(counter)
-                self.order[id(instr)] = (at, loops)
-                for a in instr.args:
-                    self.reads.setdefault(a.id, []).append((at, loops))
-                inner = loops + (id(instr),) if instr.op in (Op.FOR, Op.WHILE) else loops
-                for sub in instr.regions:
-                    visit(sub, inner)
-                for r in instr.results:
-                    self.defined_in[r.id] = loops
-            at = next(counter)
-            for y in region.yields:
-                self.reads.setdefault(y.id, []).append((at, loops))
-        visit(self.fn.body, ())
-
-    def _versions(self):
-        g = nx.DiGraph()
-        self._writes: dict[int, Instr] = {}
-        self._inplace: dict[int, bool] = {}
-        for instr in _walk(self.fn.body):
-            if instr.op is Op.SETITEM:
-                g.add_edge(instr.args[0].id, instr.result.id)
-                self._writes[instr.result.id] = instr
-            elif instr.op in VIEWS and instr.result.type.rank:
-                g.add_edge(instr.args[0].id, instr.result.id)
-                g.add_edge(instr.result.id, instr.args[0].id)
-            elif instr.op is Op.IF:
-                for sub in instr.regions:
-                    for y, r in zip(sub.yields, instr.results):
-                        if r.type.rank:
-                            g.add_edge(y.id, r.id)
-            elif instr.op in (Op.FOR, Op.WHILE):
-                inits = instr.args[3:] if instr.op is Op.FOR else instr.args
-                yields = instr.regions[-1].yields
-                for sub in instr.regions:
-                    params = sub.params[1:] if instr.op is Op.FOR else sub.params
-                    for k, r in enumerate(instr.results):
-                        if r.type.rank:
-                            g.add_edge(inits[k].id, params[k].id)
-                            g.add_edge(yields[k].id, params[k].id)
-                            g.add_edge(yields[k].id, r.id)
-                            g.add_edge(inits[k].id, r.id)
-        return g
+        before the write, or the forward reads one later (`codegen.inplace.BufferVersions`)."""
+        return self.buffers.inplace_ok(instr)
 
     def emit(self, name: str, with_value: bool) -> str:
         backward = Code()
@@ -505,10 +399,12 @@ class Reverse:
         # a while loop whose backward pops its trip count must run forward (and count) even
         # when the backward reads none of its values
         roots |= {i.regions[0].yields[0].id for i in _walk(self.fn.body) if id(i) in self.counts}
-        self.versions = self._versions()
-        self._program_order()
+        copied = written_params(self.fn)   # #13: written arguments are copied once, here
+        self.buffers = BufferVersions(self.fn, self.plan, self.refs, [p.id for p in copied])
         needed = needed_values(self.prog, roots)
         forward = Code()
+        for p in copied:
+            forward.line(f"{self.prog.name(p)} = {self.prog.name(p)}.copy()")
         for rid, tape in self.tapes.items():
             if rid in self.array_tapes:
                 continue

@@ -1,91 +1,174 @@
-"""When a primal program may write an element into its array's own buffer.
+"""When an element write may update its array's buffer in place, in every generated program.
 
 The IR gives element writes value semantics (`SETITEM` makes a new array); generated code
-writes in place when no one can observe the old version. For primal programs (no backward
-pass reading old versions) the rule here is conservative and local:
+writes in place when no one can observe the old version, else it copies first (#14 item 1: a
+fill `z[i] = v` inside an outer loop copied the whole array at every element, O(n^2)).
 
-- the written array has no other use in the whole function (one reader: this write);
-- it is defined in the region of the write (not outside a loop around it: a buffer hoisted out
-  of a loop, e.g. `np.zeros(n)` moved by LICM, must not carry writes of one iteration into the
-  next), by an op that makes a fresh buffer (zeros/ones/empty/copy/stack, or another write of
-  this kind), never a parameter, a constant, or a view (indexing, transpose, reshape);
-- or it is a loop's carried parameter whose initial value passes the same test (the buffer
-  belongs to the loop; each iteration's version dies at the write).
-
-Anything else is copied first. (Reverse mode has its own rule, `Reverse.inplace_ok`, which
-also knows which versions the backward pass reads.)
+`BufferVersions` decides, for primal programs (`refs` empty) and for reverse mode's forward
+pass (`refs`: the forward values its backward pass reads). Versions of a buffer flow old ->
+new through writes, loop carries, joins and views (a view shares its base's versions). A
+write is in place when, among the versions it may share its buffer with (walked backwards,
+not across a write that copies: its result owns a fresh buffer),
+- none is read by the backward pass (`refs`);
+- none is read by the forward after the write (in program order), nor inside a loop around
+  the write when defined outside it (the next iteration reads it again: a buffer hoisted out
+  of a loop, e.g. `np.zeros(n)` moved by LICM, must not carry one iteration's writes into the
+  next);
+- none was made by an op that may hand out memory the program does not own: a parameter
+  (the caller's array; except the written arguments of #13, which the program copies once at
+  its start: `copied_params`), a constant (shared by every call), a cast or closed form (may
+  return its operand), a segment whose expression is a bare symbol or a phi (`y = x * 1.0` is
+  emitted `y = x`).
+Reads before the write in the same iteration are fine: `z[i] = z[i - 1] + v` in a loop
+updates z in place.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Iterable
 
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+import networkx as nx
 
-_FRESH = frozenset({Op.ZEROS, Op.ONES, Op.EMPTY, Op.COPY, Op.STACK, Op.SETITEM})
+from coarsen.ir.nodes import VIEWS, Function, Instr, Op, Region, Value, walk
+
+# ops whose array result may be memory the program does not own, or another value's buffer
+_NOT_OWNED = frozenset({Op.CONST, Op.CAST, Op.EXPR})
 
 
-def primal_inplace_ok(fn: Function) -> Callable[[Instr], bool]:
-    uses: dict[int, int] = {}
-    defined_by: dict[int, tuple[Instr, int]] = {}     # value id -> (instr, id of its region)
-    region_of_instr: dict[int, int] = {}
-    carry_init: dict[int, Value] = {}                 # loop region param id -> its init value
-    param_region: dict[int, int] = {}
+class BufferVersions:
+    def __init__(self, fn: Function, plan=None, refs: Iterable[int] = (),
+                 copied_params: Iterable[int] = ()) -> None:
+        self.fn, self.plan = fn, plan
+        self.refs = set(refs)
+        self.copied = set(copied_params)
+        self.params = {p.id for p in fn.params}
+        self.defs: dict[int, Instr] = {r.id: i for i in walk(fn.body) for r in i.results}
+        self.versions = self._versions()
+        self._program_order()
+        self._inplace: dict[int, bool] = {}
 
-    def visit(region: Region) -> None:
-        for instr in region.instrs:
-            region_of_instr[id(instr)] = id(region)
-            for a in instr.args:
-                uses[a.id] = uses.get(a.id, 0) + 1
-            for r in instr.results:
-                defined_by[r.id] = (instr, id(region))
-            if instr.op in (Op.FOR, Op.WHILE):
-                inits = instr.args[3:] if instr.op is Op.FOR else instr.args
-                for sub in instr.regions:
-                    carried = sub.params[1:] if instr.op is Op.FOR and sub is instr.regions[-1] else sub.params
-                    for p, init in zip(carried, inits):
-                        carry_init[p.id] = init
-                        param_region[p.id] = id(sub)
-            for sub in instr.regions:
-                visit(sub)
-        for y in region.yields:
-            uses[y.id] = uses.get(y.id, 0) + 1
+    def inplace_ok(self, instr: Instr) -> bool:
+        decided = self._inplace.get(id(instr))
+        if decided is not None:
+            return decided
+        # while deciding, assume the write is in place: through a loop carry a write can reach
+        # its own base, and assuming the buffer shared is the conservative side
+        self._inplace[id(instr)] = True
+        decided = self._decide(instr)
+        self._inplace[id(instr)] = decided
+        return decided
 
-    visit(fn.body)
+    __call__ = inplace_ok
 
-    def owned(v: Value, region: int, depth: int = 0) -> bool:
-        if uses.get(v.id, 0) != 1 or depth > 64:
+    def owned_origin(self, vid: int) -> bool:
+        """Whether a version's defining op leaves its buffer to the program (see the module
+        docstring); writes, views, joins and loop carries pass ownership through their edges."""
+        if vid in self.params:
+            return vid in self.copied
+        instr = self.defs.get(vid)
+        if instr is None:    # a region parameter: a loop carry, linked to its init and yield
+            return True
+        if instr.op in _NOT_OWNED:
             return False
-        if v.id in carry_init:
-            if param_region[v.id] != region:
-                return False
-            init = carry_init[v.id]
-            loop, loop_region = defined_by_loop(init, v)
-            return loop is not None and owned(init, loop_region, depth + 1)
-        made = defined_by.get(v.id)
-        if made is None:   # a function parameter: the caller's array
-            return False
-        instr, where = made
-        if where != region or instr.op not in _FRESH:
-            return False
-        if instr.op is Op.SETITEM:   # a chain of writes: the first array must be owned too
-            return owned(instr.args[0], region, depth + 1)
+        if self.plan is not None and vid in self.plan.candidates:
+            expr = self.plan.expr.get(vid)
+            return expr is not None and not expr.is_Symbol and type(expr).__name__ != "Phi"
         return True
 
-    def defined_by_loop(init: Value, param: Value):
-        """The loop whose region has `param`, and the region holding that loop."""
-        return _loops.get(param_region[param.id], (None, None))
+    def _earlier_same_buffer(self, start: int) -> set[int]:
+        seen, todo = {start}, [start]
+        while todo:
+            v = todo.pop()
+            for u in self.versions.predecessors(v) if v in self.versions else ():
+                if u in seen:
+                    continue
+                write = self._writes.get(v)
+                if write is not None and write.args[0].id == u and not self.inplace_ok(write):
+                    continue
+                seen.add(u)
+                todo.append(u)
+        return seen
 
-    _loops: dict[int, tuple[Instr, int]] = {}
+    def _decide(self, instr: Instr) -> bool:
+        base = instr.args[0].id
+        earlier = self._earlier_same_buffer(base)
+        if earlier & self.refs:
+            return False
+        if not all(self.owned_origin(v) for v in earlier):
+            return False
+        # nor may the forward read an earlier version after the write: the frontend never does
+        # (a write rebinds the name), but passes may (CSE merges two `np.zeros(3)`, one of them
+        # written, the other read later). Versions that descend from this write are its own.
+        later = nx.descendants(self.versions, instr.result.id) | {instr.result.id}
+        position, loops = self.order[id(instr)]
+        for v in earlier - later:
+            for at, reader_loops in self.reads.get(v, ()):
+                if at > position:
+                    return False
+                # a loop around the write that reads v, defined outside it, reads it again later
+                if any(loop in reader_loops and loop not in self.defined_in[v] for loop in loops):
+                    return False
+        return True
 
-    def index_loops(region: Region) -> None:
-        for instr in region.instrs:
-            for sub in instr.regions:
-                _loops[id(sub)] = (instr, id(region))
-                index_loops(sub)
+    def _program_order(self) -> None:
+        """Each instruction's position in program order and its enclosing loops; for each value,
+        where it is read (a region's yields are read after its instructions)."""
+        self.order: dict[int, tuple[int, tuple]] = {}
+        self.reads: dict[int, list[tuple[int, tuple]]] = {}
+        self.defined_in: dict[int, tuple] = {p.id: () for p in self.fn.params}
+        counter = iter(range(1 << 62))
 
-    index_loops(fn.body)
+        def visit(region: Region, loops: tuple) -> None:
+            for p in region.params:
+                self.defined_in[p.id] = loops
+            for instr in region.instrs:
+                at = next(counter)
+                self.order[id(instr)] = (at, loops)
+                for a in instr.args:
+                    self.reads.setdefault(a.id, []).append((at, loops))
+                inner = loops + (id(instr),) if instr.op in (Op.FOR, Op.WHILE) else loops
+                for sub in instr.regions:
+                    visit(sub, inner)
+                for r in instr.results:
+                    self.defined_in[r.id] = loops
+            at = next(counter)
+            for y in region.yields:
+                self.reads.setdefault(y.id, []).append((at, loops))
+        visit(self.fn.body, ())
 
-    def ok(instr: Instr) -> bool:
-        return owned(instr.args[0], region_of_instr.get(id(instr), -1))
+    def _versions(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        self._writes: dict[int, Instr] = {}
+        for instr in walk(self.fn.body):
+            if instr.op is Op.SETITEM:
+                g.add_edge(instr.args[0].id, instr.result.id)
+                self._writes[instr.result.id] = instr
+            elif instr.op in VIEWS and instr.result.type.rank:
+                g.add_edge(instr.args[0].id, instr.result.id)
+                g.add_edge(instr.result.id, instr.args[0].id)
+            elif instr.op is Op.IF:
+                for sub in instr.regions:
+                    for y, r in zip(sub.yields, instr.results):
+                        if r.type.rank:
+                            g.add_edge(y.id, r.id)
+            elif instr.op in (Op.FOR, Op.WHILE):
+                inits = instr.args[3:] if instr.op is Op.FOR else instr.args
+                yields = instr.regions[-1].yields
+                for sub in instr.regions:
+                    params = sub.params[1:] if instr.op is Op.FOR else sub.params
+                    for k, r in enumerate(instr.results):
+                        if r.type.rank:
+                            g.add_edge(inits[k].id, params[k].id)
+                            g.add_edge(yields[k].id, params[k].id)
+                            g.add_edge(yields[k].id, r.id)
+                            g.add_edge(inits[k].id, r.id)
+        return g
 
-    return ok
+
+def written_params(fn: Function) -> list[Value]:
+    """The argument arrays the function writes into (#13): the program copies each once at its
+    start (`name = name.copy()`), so their writes may then be in place."""
+    return [fn.params[k] for k in fn.writes]
+
+
+def primal_inplace_ok(fn: Function, plan=None) -> BufferVersions:
+    return BufferVersions(fn, plan, copied_params=[p.id for p in written_params(fn)])

@@ -132,3 +132,114 @@ def test_gradient_time_grows_linearly_in_n():
     ratio = _best_time(g, large, 3) / _best_time(g, small, 3)
     # 16x the elements: linear is ~16x, the quadratic copy was ~256x; generous slack for load
     assert ratio < 64, f"gradient time grew {ratio:.0f}x for 16x the elements"
+
+
+# (#14 item 1, primal and forward programs too) the array allocated once, outside the outer
+# loop, and carried through it; and the same fill written into the caller's argument (#13: the
+# program copies the argument once, then writes in place; the caller's array is written back)
+def carried_fill(x, steps):
+    n = x.shape[0]
+    z = np.zeros(n)
+    y = x.copy()
+    for s in range(steps):
+        for i in range(n):
+            z[i] = 0.5 * y[i] + (z[i - 1] if i > 0 else 0.0)
+        y = y + 0.01 * z
+    return np.sum(y * y)
+
+
+def argument_fill(x):
+    for i in range(1, x.shape[0]):
+        x[i] = 0.5 * x[i] + 0.1 * x[i - 1]
+    return np.sum(x * x)
+
+
+def _carried_fill3(x):
+    return carried_fill(x, 3)
+
+
+_PROGRAMS = {
+    "primal": lambda: (lambda x: coarsen.jit(carried_fill)(x, 3)),
+    "grad": lambda: (lambda x: coarsen.grad(carried_fill)(x, 3)),
+    "jvp": lambda: (lambda x: coarsen.jvp(_carried_fill3, (x,), (x,))),
+    "argument primal": lambda: (lambda x: coarsen.jit(argument_fill)(x.copy())),
+    "argument grad": lambda: (lambda x: coarsen.grad(argument_fill)(x.copy())),
+}
+
+
+def _loop_copies(source: str) -> list[str]:
+    """Lines copying an array inside a loop of generated source (the forward part)."""
+    forward = source.split("# backward", 1)[0]
+    out, loop_depth = [], None
+    for line in forward.splitlines():
+        depth = len(line) - len(line.lstrip())
+        if loop_depth is not None and depth <= loop_depth:
+            loop_depth = None
+        if line.strip().startswith("for ") and loop_depth is None:
+            loop_depth = depth
+        elif loop_depth is not None and ".copy()" in line:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("name", ["primal", "grad", "jvp"])
+def test_carried_fill_copies_nothing_in_its_loops(name):
+    x = np.linspace(0.0, 1.0, 6)
+    if name == "jvp":
+        from coarsen.transforms import jvp_ir
+        from coarsen.programs import _primal_source
+        source = _primal_source(jvp_ir(_carried_fill3, (x, x), (0,)))[0]
+    else:
+        make = coarsen.jit if name == "primal" else coarsen.grad
+        source = make(carried_fill, target="numpy").source(x, 3)
+    assert "for " in source and not _loop_copies(source), source
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_argument_fill_writes_in_place_after_one_copy(target):
+    x = np.linspace(0.5, 1.5, 7)
+    expected_x = x.copy()
+    expected = argument_fill(expected_x)
+    for make in (coarsen.jit, coarsen.value_and_grad):
+        mine = x.copy()
+        out = make(argument_fill, target=target)(mine)
+        np.testing.assert_array_equal(mine, expected_x)
+        assert np.isclose(out if make is coarsen.jit else out[0], expected, rtol=1e-12)
+        source = make(argument_fill, target="numpy").source(x.copy())
+        assert not _loop_copies(source), source
+    g = coarsen.grad(argument_fill, target=target)(x.copy())
+    np.testing.assert_allclose(g, central_differences(lambda v: argument_fill(v.copy()), x), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_PROGRAMS))
+def test_carried_fill_time_grows_linearly_in_n(name):
+    """Two sizes in one process, best of 7 each: 4x the elements is ~4x the time when each
+    element write is O(1); a copy per element write made it ~16x."""
+    fn = _PROGRAMS[name]()
+    small, large = np.linspace(0.0, 1.0, 2000), np.linspace(0.0, 1.0, 8000)
+    fn(small)
+    fn(large)
+    ratio = _best_time(fn, large) / _best_time(fn, small)
+    assert ratio < 10, f"{name}: time grew {ratio:.1f}x for 4x the elements"
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_a_write_into_an_array_emitted_as_an_alias_copies(target):
+    """`y = x * 1.0` is emitted `y = x` (SymPy drops the 1.0), and `y = x * 1.0 if c else 2 * x`
+    may hand out x: a write into y must not reach the caller's x (it did in the gradient's
+    forward: the value came out wrong and x was modified)."""
+    def f(x, c):
+        y = x * 1.0
+        y[0] = 5.0
+        w = x * 1.0 if c > 0.0 else 2.0 * x
+        w[1] = 7.0
+        return np.sum(y * x) + np.sum(w * x)
+    x = np.array([1.0, 2.0, 3.0])
+    keep = x.copy()
+    expected = f(x.copy(), 1.0)
+    for make in (coarsen.jit, coarsen.value_and_grad):
+        out = make(f, target=target)(x, 1.0)
+        np.testing.assert_array_equal(x, keep)
+        assert np.isclose(out if make is coarsen.jit else out[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(coarsen.grad(f, target=target)(x, 1.0), [5.0 + 2.0, 4.0 + 7.0, 6.0 + 6.0])
