@@ -36,6 +36,25 @@ def type_of_arg(value: Any) -> Type:
                     "or classes naming their data attributes in __coarsen_fields__ are)")
 
 
+def is_narrow(dtype: Any) -> bool:
+    """An integer or boolean dtype whose arithmetic NumPy does not do in int64 (`narrow`)."""
+    dtype = np.dtype(dtype)
+    return (dtype.kind in "iu" and dtype != np.int64) or dtype.kind == "b"
+
+
+def narrow_origin(value: Any) -> np.dtype | None:
+    """The NumPy dtype of an argument or outside value holding narrow integer or boolean data
+    (an int8/int32/uint* array or NumPy scalar, a boolean array), which compiled code holds as
+    int64 (or bool) and `frontend.narrow` checks; else None. Part of the signature."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "b":
+            return value.dtype if value.ndim else None
+        return value.dtype if value.dtype.kind in "iu" and value.dtype != np.int64 else None
+    if isinstance(value, np.integer) and not isinstance(value, np.int64):
+        return np.dtype(type(value))
+    return None
+
+
 def _subclass_message(value: Any) -> str:
     """Why an ndarray subclass is refused: np.matrix multiplies with `*`, a masked array leaves
     out its masked elements; compiled code would treat both as plain arrays."""
@@ -132,6 +151,9 @@ def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Funct
                         src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
                         tuple(d for d, _ in ctx.draws), writes=tuple(written))
+    from coarsen.frontend.narrow import check_narrow   # int8/int32/uint/bool data as NumPy computes it
+    origins = {p.id: d for p, v in zip(params, leaves) if (d := narrow_origin(v)) is not None}
+    check_narrow(function, {**origins, **ctx.narrow})
     return verify(function, "frontend")
 
 

@@ -69,7 +69,8 @@ def _dims(lw, shape: Any, node) -> list[Value]:
     return dims
 
 
-_INT_DTYPES = (int, np.int64, np.int32, np.intp, "int", "int64", "int32")
+# int64 only: an int32 array computes in int32 in NumPy (wrapping), which compiled code would not (#11)
+_INT_DTYPES = (int, np.int64, np.intp, "int", "int64")
 
 
 def _check_dtype(lw, kwargs, node, name, integers: bool = False) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 from coarsen.frontend.bindings import Conflict, Method, Static, describe
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import VIEWS, Op, Value
+from coarsen.frontend import narrow_origin
 from coarsen.ir.types import BOOL, Type
 from coarsen.ir.typing import TypeRuleError
 
@@ -140,7 +141,11 @@ class ExpressionLowering(CallLowering):
         if isinstance(obj, (bool, np.bool_)):
             return self.b.const(bool(obj))
         if isinstance(obj, (int, np.integer)):
-            return self.b.const(int(obj))
+            value = self.b.const(int(obj))
+            if narrow_origin(obj) is not None:   # an np.int8 / np.uint32 scalar: its arithmetic is
+                self.ctx.narrow[value.id] = narrow_origin(obj)   # checked (`narrow`), so not folded away
+                self.b.constants.pop(value.id, None)
+            return value
         if isinstance(obj, (float, np.floating)):
             return self.b.const(float(obj))
         if isinstance(obj, np.ndarray):
@@ -156,7 +161,10 @@ class ExpressionLowering(CallLowering):
             array.flags.writeable = False
             if self.ctx.reads is not None:   # a large one is passed by reference (coarsen.byref)
                 self.ctx.reads.constant(array, obj)
-            return self.b.const(array, self.src.loc(node), Type(dtype, array.ndim))
+            value = self.b.const(array, self.src.loc(node), Type(dtype, array.ndim))
+            if narrow_origin(obj) is not None:   # int8/int32/uint/bool data: its arithmetic is checked
+                self.ctx.narrow[value.id] = narrow_origin(obj)
+            return value
         if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
             return tuple(self.from_python(o, node) for o in obj)
         if isinstance(obj, (list, tuple)) and any(_structure(o) for o in obj):

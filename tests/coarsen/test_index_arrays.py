@@ -198,8 +198,10 @@ def test_repeated_indices_accumulate_like_index_add(tmp_path, target):
 @pytest.mark.parametrize("target", ["numpy", "cpu"])
 def test_index_arrays_stay_int64_and_are_not_differentiated(tmp_path, target):
     f = load(tmp_path, "def f(idx):\n    return idx * 2 + 1\n")
-    out = coarsen.jit(f, target=target)(np.array([1, 5, -2], dtype=np.int32))
+    out = coarsen.jit(f, target=target)(np.array([1, 5, -2], dtype=np.int64))
     assert out.dtype == np.int64 and out.tolist() == [3, 11, -3]
+    with pytest.raises(coarsen.UnsupportedError, match="int32"):   # NumPy: int32 arithmetic (#11)
+        coarsen.jit(f, target=target)(np.array([1, 5, -2], dtype=np.int32))
     g = load(tmp_path, "def f(x, idx):\n    return np.sum(x[idx + 1] * x[idx])\n")
     x, idx = np.array([1.0, 2.0, 3.0]), np.array([0, 1])
     grads = coarsen.grad(g, argnums=0, target=target)(x, idx)

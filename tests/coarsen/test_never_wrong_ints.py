@@ -46,6 +46,10 @@ def exact_difference(w, n):
     return w * (np.sum(n) - np.sum(n[1:]) - n[0] + 1)   # 1 exactly; float64 sums would give 0 or 2
 
 
+def largest(n):
+    return np.max(n)
+
+
 def int_product(n):
     return n @ n
 
@@ -84,8 +88,11 @@ def test_what_would_round_or_wrap_is_refused(target):
         coarsen.jit(int_product, target=target)(N)
     assert coarsen.jit(int_product, target=target)(N.astype(float)) == pytest.approx(N.astype(float) @ N.astype(float))
     with pytest.raises(OverflowError, match="uint64"):
-        coarsen.jit(total, target=target)(np.array([2**63 + 5, 1], dtype=np.uint64))
-    np.testing.assert_array_equal(coarsen.jit(total, target=target)(np.array([5, 1], dtype=np.uint64)), 18)
+        coarsen.jit(largest, target=target)(np.array([2**63 + 5, 1], dtype=np.uint64))
+    assert coarsen.jit(largest, target=target)(np.array([2**63 - 5, 1], dtype=np.uint64)) == 2**63 - 5
+    with pytest.raises(coarsen.UnsupportedError, match="uint64"):   # NumPy: uint64 arithmetic (test_never_wrong_narrow)
+        coarsen.jit(total, target=target)(np.array([5, 1], dtype=np.uint64))
+    np.testing.assert_array_equal(coarsen.jit(total, target=target)(np.array([5, 1], dtype=np.int64)), 18)
 
 
 ZERO_D = np.array(2**53 + 1)   # a 0-d integer array at module level
