@@ -82,6 +82,26 @@ def read_source(fn: Any) -> SourceInfo:
     return info
 
 
+def _lambda_matches(code: types.CodeType, node: ast.Lambda) -> bool:
+    """Whether the lambda `node` compiles to `code` (in a function binding its free names, as
+    `deps.source_matches` does for a `def`)."""
+    from coarsen.deps import code_digest
+    body = "".join(f"    {v} = None\n" for v in code.co_freevars)
+    text = f"def __coarsen_outer__():\n{body}    return ({ast.unparse(node)})\n"
+    try:
+        module = compile(text, "<coarsen lambda check>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    want = code_digest(code)
+    todo = [module]
+    while todo:
+        c = todo.pop()
+        if c.co_name == "<lambda>" and code_digest(c) == want:
+            return True
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return False
+
+
 def _first_yield(fn_node: ast.FunctionDef) -> ast.AST | None:
     """The first yield of the function's own body (nested functions are their own business)."""
     todo = list(reversed(fn_node.body))
@@ -117,14 +137,15 @@ def _read_lambda(fn: Any, loc: Loc) -> SourceInfo:
         except SyntaxError:
             raise UnsupportedError("cannot parse the lambda's source lines", loc,
                                    "define the function with `def`") from None
-    params = list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == fn.__code__.co_firstlineno - first + 1
-             and [a.arg for a in n.args.args] == params]
-    if len(found) != 1:
-        raise UnsupportedError("cannot tell which lambda on this line is meant" if found else
-                               "cannot find the lambda in its source line", loc,
-                               "define the function with `def`")
-    (node,) = found
+    on_line = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == fn.__code__.co_firstlineno - first + 1]
+    # the lambda whose text compiles to the code Python runs (never one beside it with the same
+    # parameters, nor a line edited since the import): equal digests compute the same thing
+    found = [n for n in on_line if _lambda_matches(fn.__code__, n)]
+    if not found:
+        raise UnsupportedError("the lambda's source line has no lambda that compiles to the code it runs"
+                               if on_line else "cannot find the lambda in its source line", loc,
+                               "define the function with `def` (or reload the module if its file changed)")
+    node = found[0]
     fn_node = ast.FunctionDef(name="<lambda>", args=node.args, body=[ast.Return(node.body)], decorator_list=[],
                               returns=None, type_comment=None)
     ast.copy_location(fn_node, node)
