@@ -167,7 +167,7 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
             "this derivative records loop iterations on a tape, which GPU threads cannot hold yet",
             prog.ir.loc if prog.ir else None, "use target='cpu' (or a loop with a closed form)")
     import math
-    source, messages = _device_checks(device_source(prog.source), prog, kind, shapes or [])
+    source, messages = _device_checks(device_source(_checked_ints(prog.source, prog)), prog, kind, shapes or [])
     if messages:   # the element program reports failed index checks through `err_`
         params = params + ["err_"]
         body = [body[0][:-1] + ", err_)"] + body[1:]
@@ -202,6 +202,43 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
         for host, dev in zip(arrays[len(params):last], device_arrays[len(params):last]):
             dev.copy_to_host(host)
     return launch
+
+
+def _checked_ints(source: str, prog: Program) -> str:
+    """`int(x)` of a float checked in a GPU thread as on the host (CUDA's conversion gives
+    garbage for NaN, infinity and floats beyond int64): each `rt.checked_int(e)` of a statement
+    becomes `_ciK = e`, two `raise`s (which `_device_checks` turns into the error flag) and
+    `int(_ciK)`. Under a conditional expression the check would run where Python's does not:
+    refused."""
+    import ast
+    if "rt.checked_int(" not in source:
+        return source
+    out = []
+    count = 0
+    for line in source.splitlines():
+        if "rt.checked_int(" not in line:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        stmt = ast.parse(line.strip()).body[0]
+        calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call) and ast.unparse(n.func) == "rt.checked_int"]
+        if any(isinstance(n, (ast.IfExp, ast.BoolOp)) for n in ast.walk(stmt)) or \
+                any("rt.checked_int(" in ast.unparse(c.args[0]) for c in calls):
+            from coarsen.errors import UnsupportedError
+            ir = getattr(prog, "ir", None)
+            raise UnsupportedError("int() of a traced float under a condition cannot be checked in a GPU thread",
+                                   ir.loc if ir else None, "use target='cpu'")
+        for call in calls:
+            name = f"_ci{count}"
+            count += 1
+            out.append(f"{indent}{name} = {ast.unparse(call.args[0])}")
+            out.append(f"{indent}if {name} != {name}:")
+            out.append(f"{indent}    raise ValueError('cannot convert float NaN to integer')")
+            out.append(f"{indent}if not -9.223372036854775808e18 <= {name} < 9.223372036854775808e18:")
+            out.append(f"{indent}    raise OverflowError('cannot convert float infinity or a float beyond int64 to an integer')")
+            call.func, call.args = ast.Name("int", ast.Load()), [ast.Name(name, ast.Load())]
+        out.append(indent + ast.unparse(stmt))
+    return "\n".join(out) + "\n"
 
 
 def _device_checks(source: str, prog: Program, kind: str, shapes: list) -> tuple[str, list[str]]:

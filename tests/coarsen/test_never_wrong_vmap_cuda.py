@@ -97,3 +97,46 @@ def test_vmap_cuda_raises_index_errors_in_the_simulator(tmp_path):
     env.setdefault("NUMBA_ENABLE_CUDASIM", "1")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def scaled_int(x):
+    return 2.0 * int(x) + x
+
+
+INT_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path[:0] = [{root!r}, {here!r}]
+    import numpy as np, coarsen
+    import test_never_wrong_vmap_cuda as T
+    v = coarsen.vmap(coarsen.jit(T.scaled_int), target="cuda")
+    xs = np.linspace(-3.3, 3.3, 300)   # three blocks of 128 threads
+    np.testing.assert_array_equal(v(xs), [T.scaled_int(x) for x in xs])
+    for bad, err in ((np.nan, ValueError), (np.inf, OverflowError), (-1e30, OverflowError)):
+        ys = xs.copy()
+        ys[201] = bad   # one thread of the second block
+        try:
+            v(ys)
+        except err as e:
+            assert "convert" in str(e), str(e)
+        else:
+            raise AssertionError("no error for " + repr(bad))
+    print("ok")
+""")
+
+
+@pytest.mark.gpu
+def test_vmap_cuda_checks_int_of_nan_inf_and_overflow(tmp_path):
+    """CUDA's int() gives garbage for NaN, inf and floats beyond int64; a GPU thread checks
+    them as the host does (`coarsen.vmap._checked_ints`) and reports through the error flag."""
+    from simulator import run_cuda_script
+    run_cuda_script(INT_SCRIPT, tmp_path)
+
+
+def test_checked_ints_refuses_what_it_cannot_check_in_order():
+    from coarsen.vmap import _checked_ints
+    source = "def f(x):\n    k = rt.checked_int(x * 2.0) + 1\n    return k\n"
+    out = _checked_ints(source, None)
+    assert "rt.checked_int" not in out and "raise ValueError" in out and "raise OverflowError" in out
+    assert "k = int(_ci0) + 1" in out
+    with pytest.raises(coarsen.UnsupportedError, match="under a condition"):
+        _checked_ints("def f(x):\n    k = rt.checked_int(x) if x > 0 else 0\n    return k\n", None)
