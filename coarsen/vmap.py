@@ -55,6 +55,13 @@ class VMapped:
             if isinstance(a, np.ndarray) and type(a) is not np.ndarray and not isinstance(a, np.memmap):
                 from coarsen.frontend import _subclass_message
                 raise TypeError(_subclass_message(a))
+        for a, ax in zip(args, axes):   # the batch is computed in float64: NumPy computes integers exactly
+            if ax == 0 and np.asarray(a).dtype.kind in "iub":
+                from coarsen.errors import UnsupportedError
+                raise UnsupportedError(f"vmap maps float64 batches; a mapped {np.asarray(a).dtype} array would be "
+                                       "computed in float64 (rounding beyond 2**53, no wrap-around) where NumPy "
+                                       "computes integers", None,
+                                       "pass x.astype(float), or pass the integers unmapped (in_axes None)")
         mapped = [np.ascontiguousarray(a, dtype=np.float64) if ax == 0 else a for a, ax in zip(args, axes)]
         sizes = {np.shape(a)[0] for a, ax in zip(mapped, axes) if ax == 0}
         if len(sizes) != 1:

@@ -133,3 +133,14 @@ def test_a_program_for_int64_data_is_not_reused_for_int32():
     np.testing.assert_array_equal(j(np.array([1, 2])), [2, 3])
     with pytest.raises(coarsen.UnsupportedError, match="int32"):
         j(np.array([1, 2], dtype=np.int32))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_vmap_refuses_integer_batches_it_would_compute_in_float64(target):
+    big = np.array([2**53 + 1, 3])
+    with pytest.raises(coarsen.UnsupportedError, match="int64 array would be computed in float64"):
+        coarsen.vmap(coarsen.jit(square_plus), target=target)(big)
+    with pytest.raises(coarsen.UnsupportedError, match="int8"):
+        coarsen.vmap(square_plus, target=target)(np.array([100, 120], dtype=np.int8))
+    out = coarsen.vmap(coarsen.jit(square_plus), target=target)(big.astype(float))
+    np.testing.assert_allclose(out, square_plus(big.astype(float)))
