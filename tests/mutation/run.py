@@ -229,6 +229,17 @@ MUTANTS = [
     Mutant("oapl-target-sign", "agents/policy/model.py",
            "d = beta * (lp - logp_lag) - target", "d = beta * (lp - logp_lag) + target", OAPL,
            "OAPL's advantage with the wrong sign"),
+    # -- never silently wrong (#11)
+    Mutant("narrow-promotes", "coarsen/frontend/narrow.py",
+           "        if dtype == INT64:\n            self.set(r, INT64)\n            return\n",
+           "        if True:\n            self.set(r, INT64)\n            return\n",
+           ("tests/coarsen/test_never_wrong_narrow.py",), "int8/int32 arithmetic computed in int64 (no wrap-around)"),
+    Mutant("narrow-bool-or", "coarsen/frontend/narrow.py",
+           "if op in (Op.ADD, Op.SUB, Op.NEG) and self.boolish(instr):", "if False:",
+           ("tests/coarsen/test_never_wrong_narrow.py",), "b + c of boolean arrays counted, not or-ed"),
+    Mutant("lambda-by-params", "coarsen/frontend/source.py",
+           "    node = found[0]\n", "    node = on_line[0]\n",
+           ("tests/coarsen/test_never_wrong_sources.py",), "the first lambda on a line traced for any lambda there"),
 ]
 
 
