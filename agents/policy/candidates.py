@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from .items import OP_GLOSS, Item, compose, extractable, render
 from .memory import Memory
-from .text import type_words, words
+from .text import analyse, type_words, words
 
 MAX_QUERIES = 6
 MAX_READS = 6
@@ -113,6 +113,14 @@ def read_candidates(mem: Memory) -> list[Candidate]:
 
 
 @lru_cache(maxsize=4096)
+def _plain(text: str) -> frozenset[str]:
+    """The question's content words that are not part of a key phrase (a name, a code, a
+    period): what it asks for rather than whom or when it asks about."""
+    q = analyse(text)
+    return frozenset(q.content) - frozenset(words(" ".join(q.phrases)))
+
+
+@lru_cache(maxsize=4096)
 def _qwords(text: str) -> frozenset[str]:
     return frozenset(words(text))
 
@@ -143,7 +151,12 @@ def item_feats(mem: Memory, it: Item) -> dict[str, float]:
         y, qq = it.when
         pm = float(period == str(y) or period == f"Q{qq} {y}")
     days = [i.day for i in mem.items if i.day] + [it.day]
+    vw = set(words(val)) if val else set()  # an answer the question already says is rarely one
+    plain = _plain(q.text)
+    lw = _label_words(it.label)
     return {"i_label_q": lq, "i_q_label": ql, "i_cov": frac(q.phrases, it.context),
+            "i_echo": len(vw & qw) / len(vw) if vw else 0.0,
+            "i_label_plain": len(lw & plain) / len(lw) if lw else 0.0,
             "i_in_question": float(bool(val) and val in q.text.lower()),
             "i_stale": float(it.stale), "i_scope": it.scope, "i_period": pm,
             "i_parts": min(it.parts, 30) / 10.0, "i_docs": min(len(it.docs), 8) / 4.0,
@@ -254,6 +267,7 @@ def answer_candidates(mem: Memory) -> list[Candidate]:
     for it in reversed(mem.items[-MAX_ANSWERS:]):
         f = item_feats(mem, it)
         f["a_len"] = min(len(str(it.value)), 2000) / 500.0
+        f["a_latest_item"] = float(it is mem.items[-1])
         out.append(Candidate({"tool": "answer", "answer": render(it)}, "answer", it.kind, 0,
                              f, _tokens("answer", it), it))
     if not out:

@@ -3,7 +3,9 @@
 Input: the `Candidate`s of one decision and the `Memory`. Output: a float64 array
 (n_candidates, N_FEATURES): named dense features (`DENSE`: tool indicators, tool x episode
 progress, query and read evidence, the kind of working-memory item and the extraction or
-operation that made it, the item's overlap with the question) followed by `N_HASHED` signed
+operation that made it (for extract and compose; answers carry their kind only in the hashed
+crosses), the item's overlap with the question, how much of its value the question already
+says, recency) followed by `N_HASHED` signed
 hashed crosses of each candidate's descriptors (e.g. "compose:number:growth",
 "read:account profile") with the question's plain words and word pairs.
 Invariants: deterministic across processes (crc32, not Python's salted `hash`); a feature a
@@ -13,6 +15,7 @@ question or format words to answer kinds: the crosses are learned).
 """
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from functools import lru_cache
@@ -42,12 +45,18 @@ DENSE = (
     *(f"kind:{k}" for k in KINDS), *(f"how:{h}" for h in EXTRACTS + OPS),
     "i_label_q", "i_q_label", "i_cov", "i_in_question", "i_stale", "i_scope", "i_period",
     "i_parts", "i_docs", "i_newest", "i_percent", "i_gloss", "i_best", "c_args", "a_len",
-    "a_fallback",
+    "a_fallback", "i_echo", "i_label_plain", "a_latest_item",
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128
 N_FEATURES = len(DENSE) + N_HASHED
 _TOKEN = re.compile(r"[A-Za-z]+")
+# Ablations for experiments (e.g. AGENTS_POLICY_ABLATE=i_gloss, read at import, so forked
+# workers inherit it): named dense features held at 0 for every candidate. Empty by default.
+ABLATE = tuple(sorted(n for n in os.environ.get("AGENTS_POLICY_ABLATE", "").split(",") if n))
+if set(ABLATE) - set(INDEX):
+    raise ValueError(f"AGENTS_POLICY_ABLATE: unknown features {sorted(set(ABLATE) - set(INDEX))}"
+                     f"; known: {', '.join(DENSE)}")
 
 
 @lru_cache(maxsize=4096)
@@ -98,11 +107,17 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
             row[INDEX["answer*last_chance"]] = float(mem.steps_left <= 2)
         elif t in ("extract", "compose"):
             row[INDEX["internal*run"]] = mem.internal_run / 4.0
-        if c.item is not None:
+        if c.item is not None and t != "answer":
+            # An answer is chosen by generic evidence (label and value against the question,
+            # relevance, recency) and by the hashed crosses of its kind with the question's
+            # words, not by a kind preference learned on the training questions' answers
+            # (that prior kept every number and every latest fact from being answered).
             row[INDEX[f"kind:{c.item.kind}"]] = 1.0
             row[INDEX[f"how:{c.item.how}"]] = 1.0
         for name, v in c.feats.items():
             row[INDEX[name]] = v
         for tok in c.tokens:
             row[len(DENSE):] += _cross(tok, cw) * scale
+    for name in ABLATE:
+        X[:, INDEX[name]] = 0.0
     return X
