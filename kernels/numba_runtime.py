@@ -215,6 +215,89 @@ def _matmat_copied(a, b):
     return np.dot(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
+@register_jitable
+def _bmm_core(a, b, ta, tb):
+    """out[p] = A(a[p]) @ B(b[p]), A/B the identity or the transpose (ta, tb)."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError("batched matmul: the batch lengths differ")
+    m = a.shape[2] if ta else a.shape[1]
+    k = a.shape[1] if ta else a.shape[2]
+    kb = b.shape[2] if tb else b.shape[1]
+    n = b.shape[1] if tb else b.shape[2]
+    if k != kb:
+        raise ValueError("batched matmul: the inner lengths differ")
+    out = np.zeros((a.shape[0], m, n))
+    for p in range(a.shape[0]):
+        for i in range(m):
+            for q in range(k):
+                x = a[p, q, i] if ta else a[p, i, q]
+                for j in range(n):
+                    out[p, i, j] += x * (b[p, j, q] if tb else b[p, q, j])
+    return out
+
+
+def _rank3(name, a, b):
+    if _rank(a) != 3 or _rank(b) != 3:
+        _unsupported(name, f"ranks {_rank(a)} and {_rank(b)}")
+
+
+# three implementations with their own names (Numba's disk cache keys by qualified name)
+def _bmatmul_nn(a, b):
+    return _bmm_core(a, b, False, False)
+
+
+def _bmatmul_nt(a, b):
+    return _bmm_core(a, b, False, True)
+
+
+def _bmatmul_tn(a, b):
+    return _bmm_core(a, b, True, False)
+
+
+@overload(rt.bmatmul, jit_options=_LOOPS)
+def _bmatmul(a, b):
+    _rank3("bmatmul", a, b)
+    return _bmatmul_nn
+
+
+@overload(rt.bmatmul_nt, jit_options=_LOOPS)
+def _bmatmul_nt_overload(a, b):
+    _rank3("bmatmul_nt", a, b)
+    return _bmatmul_nt
+
+
+@overload(rt.bmatmul_tn, jit_options=_LOOPS)
+def _bmatmul_tn_overload(a, b):
+    _rank3("bmatmul_tn", a, b)
+    return _bmatmul_tn
+
+
+@cached_overload(rt.kept_indices)
+def _kept_indices(n, idx):
+    def impl(n, idx):
+        keep = np.ones(n, dtype=np.bool_)
+        for i in range(idx.shape[0]):
+            keep[idx[i] + n if idx[i] < 0 else idx[i]] = False
+        return np.flatnonzero(keep).astype(np.int64)
+    return impl
+
+
+@cached_overload(rt.svd_uv)
+def _svd_uv(a):
+    def impl(a):
+        u, _, vt = np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)
+        return u, vt
+    return impl
+
+
+@cached_overload(rt.svdvals)
+def _svdvals(a):
+    def impl(a):
+        _, s, _ = np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)
+        return s
+    return impl
+
+
 @cached_overload(rt.outer)
 def _outer(a, b):
     def impl(a, b):

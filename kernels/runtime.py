@@ -32,6 +32,48 @@ def matmul(a, b):
     return a @ b
 
 
+def _batches(a, b, what: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{what}: the batch lengths {a.shape[0]} and {b.shape[0]} differ")
+
+
+def bmatmul(a, b):
+    """Batched matrix product of rank-3 arrays: out[p] = a[p] @ b[p] (equal batch lengths)."""
+    _batches(a, b, "batched matmul")
+    return np.matmul(a, b)
+
+
+def bmatmul_nt(a, b):
+    """out[p] = a[p] @ b[p].T (the adjoint of bmatmul's first operand)."""
+    _batches(a, b, "batched matmul")
+    return np.matmul(a, np.swapaxes(b, 1, 2))
+
+
+def bmatmul_tn(a, b):
+    """out[p] = a[p].T @ b[p] (the adjoint of bmatmul's second operand)."""
+    _batches(a, b, "batched matmul")
+    return np.matmul(np.swapaxes(a, 1, 2), b)
+
+
+def kept_indices(n, idx):
+    """The int64 positions in [0, n) that the indices idx (negative: from the end, already
+    checked to be in [-n, n)) do not name, ascending: what np.delete keeps."""
+    keep = np.ones(n, dtype=np.bool_)
+    keep[idx] = False
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+def svd_uv(a):
+    """U and V^T of the thin SVD of a matrix (singular values descending)."""
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    return u, vt
+
+
+def svdvals(a):
+    """The singular values of a matrix, descending."""
+    return np.linalg.svd(a, compute_uv=False)
+
+
 def outer(a, b):
     """np.outer of two vectors."""
     return np.outer(a, b)
@@ -229,3 +271,8 @@ def take_add2(d, g, i0, i1):
 
 def take_add3(d, g, i0, i1, i2):
     np.add.at(d, (i0, i1, i2), g)
+
+
+# writes through index arrays (x[idx] = v, np.add.at) and put's adjoint: `kernels.scatter`
+from kernels.scatter import (add_at, add_at2, add_at3, put, put2, put3,  # noqa: E402,F401
+                             put_grad, put_grad2, put_grad3)

@@ -339,33 +339,40 @@ def _kron(lw, args, kwargs, node):
 def _einsum(lw, args, kwargs, node):
     """np.einsum with subscripts ('ij,jk,kl->il'; implicit output 'ij,jk' too: the indices
     that appear once, in alphabetical order), any number of distinct indices, up to three
-    operands, no repeated index within an operand, no '...'.
+    operands, no repeated index within an operand; '...' stands for the same leading axes in
+    every operand that has it (right-aligned, as NumPy; lengths must agree: a length-1 axis is
+    not broadcast against a longer one in a batched product, which then raises ValueError).
 
     Indices only one operand has (and the output not) are summed out first; then the operands
     are contracted two at a time (first a pair that shares an index, the smaller result
-    first): a pair whose shared indices are all summed
-    is one matmul (each operand permuted and reshaped to a matrix), a pair with a shared index
-    that stays (a batch) a broadcast product summed over the indices nothing later needs (at
-    most three indices, the ranks every target covers)."""
+    first): a pair whose shared indices are all summed is one matmul (each operand permuted
+    and reshaped to a matrix); a pair with a shared index that stays (a batch) a broadcast
+    product summed over the indices nothing later needs where that product has at most three
+    axes, else one batched matmul (`bmatmul`: each operand permuted and reshaped to
+    (batch, rows, inner) / (batch, inner, columns)), so no intermediate exceeds rank 3
+    ('bij,bjk->bik', 'bhij,bhjk->bhik', 'ij,kl->ijkl')."""
     from coarsen.ops.reductions import reduce
 
     if kwargs or len(args) < 2:
         lw.unsupported("einsum() takes a subscripts string and operands (no keywords)", node)
     spec = L.static(lw, args[0], node, "the subscripts")
-    if not isinstance(spec, str) or "." in spec:
+    if not isinstance(spec, str):
         lw.unsupported(f"einsum({spec!r}, ...) is not supported", node,
-                       "spell every index, as in 'ij,jk->ik' (no '...')")
+                       "give the subscripts as a string, as in 'ij,jk->ik'")
     spec = spec.replace(" ", "")
+    operands = [L.array(lw, x, node, "einsum", min_rank=0) for x in args[1:]]
     inputs, arrow, output = spec.partition("->")
     terms = inputs.split(",")
+    if len(terms) != len(operands) or len(operands) > 3:
+        lw.type_error(f"einsum({spec!r}) with {len(operands)} operands (at most 3, one per term)", node)
+    if "." in spec:
+        terms, output = _expand_ellipsis(lw, spec, terms, output if arrow else None, operands, node)
+        arrow = "->"
     if not all(c.isalpha() for c in "".join(terms) + output):
         lw.type_error(f"einsum({spec!r}): subscripts are letters", node)
     if not arrow:   # implicit mode: the indices that appear once, sorted
         joined = "".join(terms)
         output = "".join(sorted(c for c in set(joined) if joined.count(c) == 1))
-    operands = [L.array(lw, x, node, "einsum", min_rank=0) for x in args[1:]]
-    if len(terms) != len(operands) or len(operands) > 3:
-        lw.type_error(f"einsum({spec!r}) with {len(operands)} operands (at most 3, one per term)", node)
     for t, x in zip(terms, operands):
         if len(t) != x.type.rank:
             lw.type_error(f"einsum term {t!r} for an operand of rank {x.type.rank}", node)
@@ -390,6 +397,35 @@ def _einsum(lw, args, kwargs, node):
         items.insert(0, _contract(lw, spec, ta, a, tb, b, later, node))
     t, x = items[0]
     return _permute_to(lw, x, t, output, node)
+
+
+def _expand_ellipsis(lw, spec: str, terms: list, output, operands, node):
+    """Each '...' replaced by letters the subscripts do not use, one per axis it stands for,
+    right-aligned across operands (an operand with fewer such axes gets the last ones). An
+    implicit output is those axes, then the indices that appear once, sorted (NumPy)."""
+    used = set(c for c in spec if c.isalpha())
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    counts = []
+    for t, x in zip(terms, operands):
+        if t.count("...") > 1 or (t.count(".") != 3 * t.count("...")):
+            lw.type_error(f"einsum({spec!r}): '...' at most once per term", node)
+        n = x.type.rank - (len(t) - 3) if "..." in t else 0
+        if n < 0:
+            lw.type_error(f"einsum term {t!r} for an operand of rank {x.type.rank}", node)
+        counts.append(n)
+    width = max(counts)
+    letters = "".join(free[:width])
+    terms = [t.replace("...", letters[width - n:]) for t, n in zip(terms, counts)]
+    if output is None:
+        joined = "".join(t for t in terms)
+        singles = "".join(sorted(c for c in set(joined) if joined.count(c) == 1 and c not in letters))
+        return terms, letters + singles
+    if output.count(".") not in (0, 3) or (output.count(".") == 3 and "..." not in output):
+        lw.type_error(f"einsum({spec!r}): '...' at most once in the output", node)
+    if "..." not in output and width:
+        lw.type_error(f"einsum({spec!r}): the output has no '...' for the axes '...' stands for in the "
+                      "operands", node)
+    return terms, output.replace("...", letters)
 
 
 def _pair_cost(items, pair, output):
@@ -433,11 +469,41 @@ def _matmul_contract(lw, ta, a, tb, b, free_a, free_b, summed, node):
     b2, dims_b = merged(b, tb, summed, free_b)
     out = lw.emit(O.MATMUL, (a2, b2), node)
     want = dims_a[:len(free_a)] + dims_b[len(summed):]
-    if len(want) > 3:
-        lw.unsupported(f"einsum() with a result of rank {len(want)} is not supported", node,
-                       "at most rank 3")
     if len(want) == out.type.rank:
         return out
+    return reshape(lw, out, want, node)
+
+
+def _product(lw, dims, node):
+    size = lw.b.const(1)
+    for d in dims:
+        size = lw.emit(O.MUL, (size, d), node)
+    return size
+
+
+def _batched_contract(lw, ta, a, tb, b, batch, rows, cols, summed, node):
+    """sum over `summed` of a * b as one `bmatmul`: a permuted to (batch, rows, summed) and
+    reshaped to rank 3 (an empty group is a length-1 axis), b to (batch, summed, cols); the
+    product reshaped back to (batch..., rows..., cols...)."""
+    from coarsen.ops.shape import permute, reshape
+
+    def as_rank3(x, t, groups):
+        x = permute(lw, x, [t.index(c) for c in sum(groups, [])], node) if x.type.rank > 1 else x
+        dims = L.shape(lw, x, node)
+        sizes, k = [], 0
+        for group in groups:
+            sizes.append(_product(lw, dims[k:k + len(group)], node))
+            k += len(group)
+        if all(len(g) == 1 for g in groups):
+            return x, dims
+        return reshape(lw, x, sizes, node), dims
+
+    a3, dims_a = as_rank3(a, ta, [batch, rows, summed])
+    b3, dims_b = as_rank3(b, tb, [batch, summed, cols])
+    out = lw.emit(O.BMATMUL, (a3, b3), node)
+    if len(batch) == len(rows) == len(cols) == 1:
+        return out
+    want = dims_a[:len(batch) + len(rows)] + dims_b[len(batch) + len(summed):]
     return reshape(lw, out, want, node)
 
 
@@ -454,10 +520,10 @@ def _contract(lw, spec, ta, a, tb, b, later: str, node):
     if summed and not batch:
         return "".join(free_a + free_b), _matmul_contract(lw, ta, a, tb, b, free_a, free_b, summed, node)
     order = free_a + free_b + summed
-    if len(order) > 3:
-        lw.unsupported(f"einsum({spec!r}) needs a product over {len(order)} indices "
-                       f"({''.join(order)}); at most 3 are supported", node,
-                       "split it into steps of at most three indices each (a batched matmul: loop over the batch)")
+    if len(order) > 3:   # a broadcast product would exceed rank 3: one batched matmul
+        rows = [c for c in free_a if c not in batch]
+        return "".join(batch + rows + free_b), _batched_contract(lw, ta, a, tb, b, batch, rows, free_b,
+                                                                 summed, node)
     product = None
     for t, x in ((ta, a), (tb, b)):
         present = sorted(t, key=order.index)
@@ -506,10 +572,49 @@ def _matmul_vjp(rev, instr, code, declared):
         rev.accum(b, grad, code, declared)
 
 
+def _bmatmul_type(types, attrs):
+    a, b = types
+    if a.rank != 3 or b.rank != 3:
+        raise _err(f"a batched matmul takes two rank-3 arrays, got ranks {a.rank} and {b.rank}")
+    if a.dtype == "i64" and b.dtype == "i64":
+        raise _err("a product of two integer arrays is computed in float64 here; convert one operand "
+                   "with .astype(float) to accept that")
+    return Type("f64", 3)
+
+
+def _bmatmul_eval(instr, a, b):
+    from kernels import runtime as rt
+
+    return rt.bmatmul(a, b)
+
+
+def _bmatmul_vjp(rev, instr, code, declared):
+    """d a[p] = d[p] b[p]^T, d b[p] = a[p]^T d[p]."""
+    (a, b), d = instr.args, rev.d(instr.result)
+    if a.id in rev.active:
+        rev.accum(a, f"rt.bmatmul_nt({d}, {rev.ref(b)})", code, declared)
+    if b.id in rev.active:
+        rev.accum(b, f"rt.bmatmul_tn({rev.ref(a)}, {d})", code, declared)
+
+
+def _bmatmul_jvp(fwd, instr, args, result, tangents):
+    (a, b), (ta, tb) = args, tangents
+    parts = []
+    if ta is not None:
+        parts.append(fwd.emit(O.BMATMUL, (ta, b)))
+    if tb is not None:
+        parts.append(fwd.emit(O.BMATMUL, (a, tb)))
+    return parts[0] if len(parts) == 1 else fwd.emit(O.ADD, tuple(parts))
+
+
 OPS = [
     Structural("matmul", (), _matmul_type, lambda instr, a, b: __import__("numpy").matmul(a, b),
                lambda instr, a: f"rt.matmul({a[0]}, {a[1]})", vjp=_matmul_vjp, runtime=("matmul", "outer"),
                doc="a @ b for ranks 1-2 (the @ operator, np.dot, np.matmul, einsum)"),
+    Structural("bmatmul", (), _bmatmul_type, _bmatmul_eval, lambda instr, a: f"rt.bmatmul({a[0]}, {a[1]})",
+               vjp=_bmatmul_vjp, jvp=_bmatmul_jvp, runtime=("bmatmul", "bmatmul_nt", "bmatmul_tn"),
+               doc="batched matrix product of rank-3 arrays, out[p] = a[p] @ b[p] (einsum's batched "
+                   "contractions)"),
     Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
                jvp=_det_jvp,
                doc="determinant of a matrix"),
@@ -571,5 +676,15 @@ COMPOSITES = [
                         ("np.einsum('ij->', x)", ((-3.0, 3.0),)),
                         ("np.einsum('ji', x)", ((-3.0, 3.0),)),
                         ("np.einsum('ijk,kl->lij', x, y[0])", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]),
-                        ("np.einsum('i,i,i->', x[0], y[0], x[0])", ((-3.0, 3.0), (-3.0, 3.0))))),
+                        ("np.einsum('i,i,i->', x[0], y[0], x[0])", ((-3.0, 3.0), (-3.0, 3.0))),
+                        # batched contractions beyond rank 3 (bmatmul), '...'
+                        ("np.einsum('bij,bjk->bik', x, y)", ((-3.0, 3.0), (-3.0, 3.0)),
+                         [(2, 3, 3), (1, 2, 2), (0, 2, 2)]),
+                        ("np.einsum('bij,bkj,bkl->bil', x, y, x)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]),
+                        ("np.einsum('...ij,...jk->...ik', x, y)", ((-3.0, 3.0), (-3.0, 3.0)),
+                         [(2, 3, 3), (3, 3)]),
+                        ("np.einsum('bhij,bhkj->bhik', x, y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 2, 3, 3)]),
+                        ("np.einsum('ij,kl->ijkl', x, y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]),
+                        ("np.einsum('...i,...i', x, y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3), (3,)]),
+                        ("np.einsum('...ij,jk', x, y[0])", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]))),
 ]
