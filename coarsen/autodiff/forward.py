@@ -416,6 +416,8 @@ def _setitem(fw, instr, args, r, ts):
     *idx, v = rest
     dx, dv = ts[0], ts[-1]
     base = dx if dx is not None else fw.zeros_like(x)
+    if dv is None and "a" in instr.attrs["index"]:   # through index arrays: v has its full shape
+        dv = fw.zeros_like(v)
     return fw.emit(Op.SETITEM, (base, *idx, fw.or_zero(dv)), dict(instr.attrs))
 
 

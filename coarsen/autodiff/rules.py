@@ -54,6 +54,9 @@ def _check(rev, instr, shape_of, code):
 def _setitem(rev, instr, code, declared):
     x, *rest = instr.args
     *idx, v = rest
+    if "a" in instr.attrs["index"]:   # through index arrays: `coarsen.ops.indexing.put_vjp`
+        from coarsen.ops.indexing import put_vjp
+        return put_vjp(rev, instr, code, declared)
     d = rev.d(instr.result)
     where = _index(rev, instr, idx)
     if v.id in rev.active or x.id in rev.active:

@@ -201,7 +201,9 @@ def index_checks(fn: Function, holder, instr: Instr, shape_of: str,
     for p in pattern:
         if p == "n":
             continue
-        if p == "i":
+        if p == "a":   # an index array: `ops.indexing.take_checks`
+            values.pop(0)
+        elif p == "i":
             index = values.pop(0)
             if not bounds.proven(array, axis, index):
                 hint = instr.result.hint if instr.op is Op.SETITEM else array.hint

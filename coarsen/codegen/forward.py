@@ -297,6 +297,11 @@ class ForwardEmitter:
             *idx, v = rest
             r = prog.name(instr.result)
             copy = "" if self.inplace_ok(instr) else ".copy()"
+            if "a" in instr.attrs["index"]:   # through index arrays (`coarsen.ops.indexing`)
+                from coarsen.ops.indexing import put_lines
+                for text in put_lines(instr, r, prog.src(x), copy, prog.src(v), [prog.src(i) for i in idx]):
+                    code.line(text)
+                return
             for text in index_checks(prog.fn, prog, instr, prog.src(x), prog.src):
                 code.line(text)
             code.line(f"{r} = {prog.src(x)}{copy}")

@@ -58,7 +58,7 @@ def index_source(pattern, values: list[str]) -> str:
     values = list(values)
     parts = []
     for p in pattern:
-        if p == "i":
+        if p in ("i", "a"):   # "a": an int64 index array (writes through index arrays)
             parts.append(values.pop(0))
         elif p == "n":
             parts.append("None")

@@ -78,6 +78,8 @@ def build_index(pattern, values) -> tuple:
     for p in pattern:
         if p == "i":
             index.append(int(values.pop(0)))
+        elif p == "a":   # an int64 index array (writes through index arrays)
+            index.append(np.asarray(values.pop(0), dtype=np.int64))
         elif p == "n":
             index.append(None)
         else:
@@ -97,6 +99,9 @@ def _getitem(instr, x, *idx):
 def _setitem(instr, x, *rest):
     *idx, v = rest
     out = np.array(x, dtype=np.float64)
+    if "a" in instr.attrs["index"]:   # through index arrays (`coarsen.ops.indexing.put_eval`)
+        from coarsen.ops.indexing import put_eval
+        return put_eval(instr, out, v, idx)
     out[build_index(instr.attrs["index"], idx)] = v
     return out
 

@@ -52,7 +52,7 @@ def _index(instr: Instr, namer: _Namer) -> str:
     args = list(instr.args[1:])
     parts = []
     for p in instr.attrs["index"]:
-        if p == "i":
+        if p in ("i", "a"):
             parts.append(namer.use(args.pop(0)))
         elif p == "n":
             parts.append("None")

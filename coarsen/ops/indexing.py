@@ -10,9 +10,23 @@ indexing first, the indexed axes are moved to the front (`permute`, a view), and
 axis is moved to where NumPy puts it (in place when the advanced indices are adjacent, first
 otherwise).
 
+Index arrays may have any rank: they broadcast together to a shape S, and the gathered axes
+are S (`x[I]` with I of shape (a, b) is (a, b) + x.shape[1:]).
+
 Its VJP scatter-adds the result's adjoint into the operand's (`rt.take_add`: repeated indices
 accumulate, as `np.add.at`); its JVP is the same gather of the tangent. Index arrays are never
 differentiated (int64).
+
+Writes through index arrays (`x[idx] = v`, `x[idx] += v`, `np.add.at(x, idx, v)`) are
+`SETITEM`s whose index pattern is ("a",) * k: k index arrays on x's leading axes (the frontend
+makes ints length-1 arrays and moves nothing: other forms are refused), the value broadcast by
+the frontend to the gathered shape S + x.shape[k:], attrs "add" for np.add.at. Emitted as
+`rt.put*` (a repeated index keeps its last value, NumPy's result) or `rt.add_at*` (repeated
+indices accumulate) on the written buffer (`kernels.scatter`, `kernels.numba_gather`), after
+the same index checks as `take`. VJP: `rt.put_grad*` gives the value the result's adjoint at
+the positions its surviving occurrences wrote (an overwritten occurrence gets zero) and zeroes
+them in the operand's adjoint; for add_at the value's adjoint is the gather and the operand's
+passes through. JVP: the same write of the tangents (`autodiff.forward`).
 """
 from __future__ import annotations
 
@@ -33,9 +47,9 @@ def _take_type(types, attrs):
     if len(idx) > 3:
         raise _type_error("at most three index arrays are supported")
     for t in idx:
-        if t.dtype != "i64" or t.rank != 1:
-            raise _type_error(f"index arrays must be one-dimensional int64 arrays, not {t}")
-    return Type(x.dtype, x.rank - len(idx) + 1)
+        if t.dtype != "i64" or t.rank < 1:
+            raise _type_error(f"index arrays must be int64 arrays, not {t}")
+    return Type(x.dtype, x.rank - len(idx) + max(t.rank for t in idx))
 
 
 def out_of_range(instr, x_shape, idxs) -> str | None:
@@ -64,11 +78,19 @@ def _take_eval(instr, x, *idxs):
     message = out_of_range(instr, x.shape, idxs)
     if message is not None:
         raise IndexError(message)
-    lengths = {len(i) for i in idxs} - {1}
-    if len(lengths) > 1:
-        raise IndexError(f"{instr.loc}: shape mismatch: index arrays of lengths "
-                         f"{', '.join(str(len(i)) for i in idxs)} could not be broadcast together")
+    broadcast_indices(instr, idxs)
     return x[tuple(np.asarray(i, dtype=np.int64) for i in idxs)]
+
+
+def broadcast_indices(instr, idxs):
+    """The shape the index arrays broadcast to; IndexError at the user's line when they do not."""
+    import numpy as np
+
+    try:
+        return np.broadcast_shapes(*(np.shape(i) for i in idxs))
+    except ValueError:
+        raise IndexError(f"{instr.loc}: shape mismatch: index arrays of shapes "
+                         f"{', '.join(str(np.shape(i)) for i in idxs)} could not be broadcast together") from None
 
 
 def _suffix(k: int) -> str:
@@ -103,6 +125,58 @@ def _take_jvp(fwd, instr, args, result, tangents):
     if tangents[0] is None:   # index arrays have no tangent
         return None
     return fwd.emit(O.TAKE, (tangents[0], *args[1:]), dict(instr.attrs))
+
+
+# ------------------------------------------------------------------ writes (SETITEM, "a")
+def put_eval(instr, out, v, idxs):
+    """The interpreter's write through index arrays: `out` (a fresh copy) updated."""
+    import numpy as np
+
+    from kernels import scatter
+
+    message = out_of_range(instr, out.shape, idxs)
+    if message is not None:
+        raise IndexError(message)
+    broadcast_indices(instr, idxs)
+    idxs = [np.asarray(i, dtype=np.int64) for i in idxs]
+    (scatter._add_at if instr.attrs.get("add") else scatter._put)(out, np.asarray(v, dtype=np.float64), idxs)
+    return out
+
+
+def put_lines(instr, r: str, x: str, copy: str, v: str, idx: list[str]) -> list[str]:
+    """`r = x(.copy()); rt.put*(r, v, *idx)` after the index checks."""
+    name = "add_at" if instr.attrs.get("add") else "put"
+    lines = take_checks(instr, x, idx)
+    lines.append(f"{r} = {x}{copy}")
+    lines.append(f"rt.{name}{_suffix(len(idx))}({r}, {v}, {', '.join(idx)})")
+    return lines
+
+
+def put_vjp(rev, instr, code, declared):
+    x, *rest = instr.args
+    *idx, v = rest
+    if x.id not in rev.active and v.id not in rev.active:
+        return
+    d = rev.d(instr.result)
+    refs = [rev.ref(i) for i in idx]
+    for line in take_checks(instr, d, refs):   # the forward write may not have run
+        code.line(line)
+    k = _suffix(len(idx))
+    if instr.attrs.get("add"):   # x + scatter(v): x's adjoint passes through, v's is the gather
+        if v.id in rev.active:
+            rev.accum(v, f"rt.take{k}({d}, {', '.join(refs)})", code, declared)
+        if x.id in rev.active:
+            rev.accum(x, d, code, declared, owned=True)
+        return
+    # put_grad zeroes the written positions of d in place (they did not come from x), and
+    # returns v's adjoint, a fresh array
+    dv = f"rt.put_grad{k}({d}, {', '.join(refs)})"
+    if v.id in rev.active:
+        rev.accum(v, dv, code, declared)
+    else:
+        code.line(dv)
+    if x.id in rev.active:
+        rev.accum(x, d, code, declared, owned=True)
 
 
 OPS = [

@@ -226,10 +226,10 @@ def test_refusals_name_the_construct_and_give_a_hint(tmp_path):
     cases = [
         ("def f(x):\n    return np.sum(x[x > 0])\n", (np.ones(3),), "boolean mask", "np.where"),
         ("def f(x, w):\n    return np.sum(x[w])\n", (np.ones(3), np.zeros(2)), "floats", "astype(int)"),
-        ("def f(x, idx):\n    y = x * 1.0\n    y[idx] = 0.0\n    return np.sum(y)\n",
-         (np.ones(3), np.array([0])), "index array", "loop"),
-        ("def f(X, idx):\n    return np.sum(X[idx])\n", (np.ones((3, 2)), np.zeros((2, 2), dtype=int)),
-         "one-dimensional", "ravel"),
+        ("def f(X, idx):\n    y = X * 1.0\n    y[:, idx] = 0.0\n    return np.sum(y)\n",
+         (np.ones((3, 2)), np.array([0])), "leading axes", "move the indexed axis first"),
+        ("def f(X, idx):\n    return np.sum(X[idx, None])\n", (np.ones((3, 2)), np.zeros((2, 2), dtype=int)),
+         "np.newaxis", "index first"),
     ]
     for source, args, what, hint in cases:
         f = load(tmp_path, source)
