@@ -422,8 +422,10 @@ class ExpressionLowering(CallLowering):
         advanced = [k for k, p in enumerate(pattern) if p in ("i", "a")]
         adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
         target = advanced[0] if adjacent else 0    # NumPy: in place if adjacent, else first
-        if target:
-            order = list(range(1, target + 1)) + [0] + list(range(target + 1, out.type.rank))
+        if target:   # the broadcast index shape's axes (m of them) go to `target`
+            m = max(a.type.rank for a in arrays)
+            others = list(range(m, out.type.rank))
+            order = others[:target] + list(range(m)) + others[target:]
             out = self.emit(Op.PERMUTE, (out,), node, {"axes": tuple(order)})
         return out
 
@@ -467,12 +469,6 @@ class ExpressionLowering(CallLowering):
             if value.type.dtype != "i64":
                 self.unsupported("array indices must be integer arrays; this one holds floats", node,
                                  "pass an integer array (np.array([...], dtype=int)), or convert: idx.astype(int)")
-            if not arrays:
-                self.unsupported("writing through an index array (x[idx] = v) is not supported", node,
-                                 "write the elements in a loop: for k in range(len(idx)): x[idx[k]] = v[k]")
-            if value.type.rank != 1:
-                self.unsupported(f"index arrays must be one-dimensional; this one has rank {value.type.rank}",
-                                 node, "index with idx.ravel() and reshape the result")
             return value
         if value.type.dtype == "f64":
             self.type_error("array indices must be integers", node, "convert with int(...)")

@@ -18,9 +18,11 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
-from coarsen.frontend.bindings import Method, describe, leaves
+from coarsen.frontend.bindings import Method, Static, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
 from coarsen.frontend.closures import ClosureLowering
 from coarsen.frontend.containers import ContainerLowering
@@ -29,7 +31,7 @@ from coarsen.frontend.loops import LoopLowering
 from coarsen.frontend.source import SourceInfo
 from coarsen.ir.builder import Builder
 from coarsen.ir.nodes import Op, Value
-from coarsen.ir.types import I64
+from coarsen.ir.types import F64, I64, Type
 from coarsen.ir.typing import index_rank
 
 _UNSUPPORTED_STMTS: dict[type, tuple[str, str]] = {
@@ -174,6 +176,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         if isinstance(stmt.value, (ast.Yield, ast.YieldFrom)):
             self.unsupported("generators (yield) are not supported", stmt, "return an array built in a loop")
         if self.list_mutation(stmt):   # xs.append(v): see `containers`
+            return
+        if self.add_at(stmt.value):   # np.add.at(x, idx, v)
             return
         if isinstance(stmt.value, ast.Call):
             callee = ast.unparse(stmt.value.func)
@@ -331,6 +335,70 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             defs[("start", vid)] = start
         return defs
 
+    def write_indexed(self, name: str, array: Value, pattern, index: list[Value], value: Any, node: ast.AST,
+                      add: bool = False) -> None:
+        """`name[i0, ...] = value` with int64 index arrays (and ints) on the leading axes, NumPy's
+        semantics (a repeated index keeps its last value; `add`: np.add.at, they accumulate):
+        a SETITEM with pattern ("a",) * k and the value broadcast to the gathered shape (see
+        `coarsen.ops.indexing`)."""
+        pattern = list(pattern)
+        while pattern and pattern[-1] == "s000":
+            pattern.pop()
+        if any(p not in ("a", "i") for p in pattern):
+            self.unsupported("writing through index arrays is supported with the index arrays and integers on "
+                             "the leading axes (x[idx] = v, X[idx] = rows, X[idx, j] = v, X[i0, i1] = v), not "
+                             "after a slice or with np.newaxis", node,
+                             "move the indexed axis first: xt = x.T.copy(); xt[idx] = v.T; x = xt.T.copy()")
+        if len(pattern) > 3:
+            self.unsupported("more than three index arrays and integers in one write are not supported", node,
+                             "write in steps, or in a loop")
+        arrays = [i if p == "a" else self.cast_to(self.emit(Op.STACK, (self.cast_to(i, F64),), node),
+                                                   Type("i64", 1))
+                  for p, i in zip(pattern, index)]
+        gathered = self.emit(Op.TAKE, (array, *arrays), node, {"axes": tuple(range(len(arrays))), "name": name})
+        value = self.as_value(value, node)
+        if value.type.rank > gathered.type.rank:
+            self.type_error(f"cannot write {describe(value)} into `{name}[...]`, which selects an array of rank "
+                            f"{gathered.type.rank}", node, "index down to the part the value fills")
+        if value.type.dtype != "f64":
+            value = self.cast_to(value, Type("f64", value.type.rank))
+        dims = [self.emit(Op.SHAPE, (gathered,), node, {"dim": d}) for d in range(gathered.type.rank)]
+        full = self.emit(Op.ADD, (self.emit(Op.ZEROS, dims, node), value), node)
+        updated = self.b.emit(Op.SETITEM, (array, *arrays, full), {"index": ("a",) * len(arrays), "add": add},
+                              self.src.loc(node), hint=name)
+        self.ctx.aliases.same(updated, array)   # the same storage, updated
+        self.env[name] = updated
+
+    def add_at(self, call: ast.expr) -> bool:
+        """`np.add.at(x, indices, v)` (x a name; indices an int, an index array or a tuple of
+        them): x's elements at the indices get v added, repeated indices accumulating."""
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "at"):
+            return False
+        owner = self.expr(call.func.value)
+        if not (isinstance(owner, Static) and owner.obj is np.add):
+            return False
+        if len(call.args) != 3 or call.keywords:
+            self.unsupported("np.add.at takes three positional arguments here: np.add.at(x, indices, v)", call)
+        target, where, value = call.args
+        if not isinstance(target, ast.Name):
+            self.unsupported("np.add.at writes into a named array here", call, "y = ...; np.add.at(y, idx, v)")
+        array = self.lookup(target.id, target)
+        if not isinstance(array, Value) or not array.type.is_array or array.type.dtype != "f64":
+            self.unsupported(f"np.add.at into `{target.id}`, which is not a float array, is not supported", call)
+        if not self.is_owned(array) and not self.adopt_argument(target.id, array, call):
+            self.unsupported(f"np.add.at cannot write into `{target.id}`: only arrays created inside the function "
+                             "can be written, not an argument, a module-level array or a view of one", call,
+                             f"write into a copy: {target.id}_copy = {target.id}.copy()")
+        parts = where.elts if isinstance(where, ast.Tuple) else [where]
+        pattern, index = [], []
+        for part in parts:
+            i = self.index_value(self.expr(part), part, arrays=True)
+            pattern.append("a" if i.type.rank else "i")
+            index.append(i)
+        self.check_unaliased(target.id, array, call)
+        self.write_indexed(target.id, array, pattern, index, self.expr(value), call, add=True)
+        return True
+
     def setitem(self, target: ast.Subscript, value: Any) -> None:
         base = target.value
         if not isinstance(base, ast.Name):
@@ -351,7 +419,10 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                              f"(np.zeros, np.ones, np.empty, .copy(), arithmetic) can be written, not an "
                              f"argument, a module-level array or a view of one", target,
                              f"write into a copy: {local} = {base.id}.copy()")
-        pattern, index = self.index(target.slice, array, target)
+        pattern, index = self.index(target.slice, array, target, arrays=True)
+        if "a" in pattern:   # through index arrays
+            self.check_unaliased(base.id, array, target)
+            return self.write_indexed(base.id, array, pattern, index, value, target)
         self.check_unaliased(base.id, array, target, index[0] if pattern[:1] == ("i",) else None)
         value = self.as_value(value, target)
         selected = index_rank(pattern, array.type.rank)
