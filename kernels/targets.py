@@ -259,10 +259,11 @@ def _quiet(fn: Callable) -> Callable:
     """`fn` run without NumPy's floating-point warnings, as Numba and CUDA code runs: generated
     code evaluates both sides of a `where` (and their derivatives) and selects afterwards, so
     the side thrown away may divide by zero without the result being affected. Integer
-    arguments are int64 here as in compiled code (Python ints would not wrap on overflow)."""
+    arguments are int64 here as in compiled code (Python ints would not wrap on overflow), float
+    arguments float64 (a Python float's `7.0 // 0.0` would raise where compiled code gives inf)."""
     @functools.wraps(fn)
     def run(*args):
-        args = [np.int64(a) if type(a) is int else a for a in args]
+        args = [np.int64(a) if type(a) is int else np.float64(a) if type(a) is float else a for a in args]
         with np.errstate(all="ignore"):
             return fn(*args)
     run.py_fn = fn

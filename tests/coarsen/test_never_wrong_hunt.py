@@ -295,3 +295,21 @@ def test_a_vjp_pullback_is_taken_where_its_outputs_were(target):
             np.testing.assert_array_equal(before, saved[:2])
         finally:
             array[:] = saved
+
+
+def _floor_div(a, b):
+    return a // b + a / b * 0.0
+
+
+def _float_mod(a, b):
+    return a % b
+
+
+def test_the_numpy_tier_and_machine_code_agree_on_float_division_by_zero():
+    """The numpy target (the cpu target's first tier) ran Python floats, so `7.0 // 0.0` raised
+    ZeroDivisionError there and gave inf in machine code: a program changed behaviour when its
+    machine code arrived. Both now compute float64 as NumPy does (inf, nan), as CUDA does."""
+    for fn, expected in ((_floor_div, np.inf), (_float_mod, np.nan)):
+        got = [coarsen.jit(fn, target=t)(7.0, 0.0) for t in ("numpy", "cpu")]
+        np.testing.assert_array_equal(got, [expected, expected])
+        assert coarsen.grad(fn, target="numpy")(7.0, 0.0) == coarsen.grad(fn, target="cpu")(7.0, 0.0)
