@@ -52,6 +52,8 @@ def narrow_origin(value: Any) -> np.dtype | None:
         return value.dtype if value.dtype.kind in "iu" and value.dtype != np.int64 else None
     if isinstance(value, np.integer) and not isinstance(value, np.int64):
         return np.dtype(type(value))
+    if isinstance(value, np.bool_):   # np.True_ + np.True_ is True (a Python bool's is 2)
+        return np.dtype(bool)
     return None
 
 

@@ -144,3 +144,10 @@ def test_vmap_refuses_integer_batches_it_would_compute_in_float64(target):
         coarsen.vmap(square_plus, target=target)(np.array([100, 120], dtype=np.int8))
     out = coarsen.vmap(coarsen.jit(square_plus), target=target)(big.astype(float))
     np.testing.assert_allclose(out, square_plus(big.astype(float)))
+
+
+def test_numpy_bool_scalars_are_not_python_bools():
+    j = coarsen.jit(bool_sum, target="numpy")
+    assert j(True, True) == 2 == bool_sum(True, True)   # Python's bools count
+    with pytest.raises(coarsen.UnsupportedError, match="logical or"):
+        j(np.True_, np.True_)   # NumPy's: np.True_ + np.True_ is True
