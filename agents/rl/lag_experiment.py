@@ -132,7 +132,8 @@ def summarize(rows: list[dict], tp: list[dict], cfg: TrainConfig, seeds: int) ->
             rel = f"{100 * (m - base[a]) / base[a]:+.0f}%" if base[a] else "n/a"
             lines.append(f"| {a.upper()} | {lag} | {m:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{np.mean(tr):.3f} | {rel if lag != lags[0] else ''} |")
-    lines += ["", "| workers | episodes/s | speed-up |", "|---|---|---|"]
+    if tp:
+        lines += ["", "| workers | episodes/s | speed-up |", "|---|---|---|"]
     for r in tp:
         lines.append(f"| {r['workers']} | {r['episodes_per_second']:.1f} | "
                      f"{r['episodes_per_second'] / tp[0]['episodes_per_second']:.2f}x |")
