@@ -42,6 +42,8 @@ class ContainerLowering:
         if self._is_range(stmt.iter) or self._is_reversed_range(stmt.iter):
             if self._appends(stmt.body):
                 return self._unrolled_range(stmt)
+            if self._indexes_list(stmt):   # xs[i]: the item is known only per unrolled iteration
+                return self._unrolled_range(stmt, "a list indexed by the loop's variable")
             return super().stmt_For(stmt)
         if stmt.orelse:
             self.unsupported("for/else is not supported", stmt, "use a flag variable")
@@ -72,16 +74,17 @@ class ContainerLowering:
             self.assign(stmt.target, item, stmt)
             self.lower_body(stmt.body)
 
-    def _unrolled_range(self, stmt: ast.For) -> None:
-        """A counted loop that appends to a list: unrolled (the list's length must be known)."""
+    def _unrolled_range(self, stmt: ast.For, why: str = "a list that grows in a loop") -> None:
+        """A counted loop that appends to a list, or indexes one by its variable: unrolled (the
+        list's length, and so the loop's range, must be known when tracing)."""
         start, stop, step = (self.constant_of(v) for v in self.range_bounds(stmt.iter))
         if None in (start, stop, step):
-            self.unsupported("a list that grows in a loop needs the loop's range known when tracing", stmt.iter,
-                             "use Python ints or shapes for the bounds, or fill an np.zeros(n) array")
+            self.unsupported(f"{why} needs the loop's range known when tracing", stmt.iter,
+                             "use Python ints or shapes for the bounds, or an array (np.array(xs)) for the list")
         if stmt.orelse or contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
                 or contains(stmt.body, ast.Return, False):
-            self.unsupported("break, continue and return are not supported in a loop that appends to a list",
-                             stmt, "append in a loop without early exits")
+            self.unsupported(f"break, continue and return are not supported in a loop unrolled for {why}",
+                             stmt, "loop without early exits (a flag variable)")
         self._unroll(stmt, [self.b.const(i) for i in range(start, stop, step)])
 
     def _appends(self, body: list[ast.stmt]) -> bool:
@@ -89,6 +92,17 @@ class ContainerLowering:
         for node in ast.walk(ast.Module(body=body, type_ignores=[])):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
                     and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id), tuple):
+                return True
+        return False
+
+    def _indexes_list(self, stmt: ast.For) -> bool:
+        """Whether the loop body indexes a name bound to a list (a tuple binding) with an index
+        that reads the loop's variable (`xs[i]`, `Ws[n - 1 - i]`)."""
+        targets = set(_target_names(stmt.target))
+        for node in ast.walk(ast.Module(body=stmt.body, type_ignores=[])):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
+                    and isinstance(self.env.get(node.value.id), tuple) \
+                    and any(isinstance(n, ast.Name) and n.id in targets for n in ast.walk(node.slice)):
                 return True
         return False
 
