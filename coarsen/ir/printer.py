@@ -109,7 +109,7 @@ def _print_instr(instr: Instr, namer: _Namer, indent: int, lines: list[str]) -> 
         index, rest = _index(instr, namer)
         operand = f"{namer.use(instr.args[0])}[{index}]"
         if op is Op.SETITEM:
-            operand += f", {namer.use(rest[0])}"
+            operand += f", {namer.use(rest[0])}" + (" {add}" if instr.attrs.get("add") else "")
         text = f"{op.value} {operand}"
     else:
         text = op.value + (" " if instr.args else "") + ", ".join(namer.use(a) for a in instr.args)
