@@ -179,7 +179,27 @@ def put_vjp(rev, instr, code, declared):
         rev.accum(x, d, code, declared, owned=True)
 
 
+def _kept_type(types, attrs):
+    n, idx = types
+    if n.rank or n.dtype != "i64" or idx.rank != 1 or idx.dtype != "i64":
+        raise _type_error(f"kept_indices takes a length and an int64 index vector, got {n} and {idx}")
+    return Type("i64", 1)
+
+
+def _kept(n, idx):
+    import numpy as np
+
+    from kernels import runtime as rt
+
+    return rt.kept_indices(int(n), np.asarray(idx, dtype=np.int64))
+
+
 OPS = [
+    Structural("kept_indices", (), _kept_type, lambda instr, n, idx: _kept(n, idx),
+               lambda instr, a: f"rt.kept_indices({a[0]}, {a[1]})", differentiable=False,
+               runtime=("kept_indices",),
+               doc="the ascending int64 positions in [0, n) an index vector does not name (np.delete "
+                   "with a run-time index array; the indices already bounds-checked)"),
     Structural("take", (), _take_type, _take_eval, _take_emit, vjp=_take_vjp, jvp=_take_jvp,
                runtime=("take", "take2", "take3", "take_add", "take_add2", "take_add3", "out_of_range"),
                doc="x[i0, ..., ik] with int64 index arrays on the leading axes (advanced indexing)"),

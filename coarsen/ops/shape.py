@@ -364,10 +364,9 @@ def index_list(lw, binding, node, name: str):
     if made is not None and made.op is O.CONST and binding.type.dtype == "i64":   # a module-level array
         return [lw.b.const(int(v)) for v in made.attrs["value"]], False
     if isinstance(binding, Value) and binding.type.rank:
-        if binding.type.dtype != "i64" or binding.type.rank != 1 or name != "take":
+        if binding.type.dtype != "i64" or binding.type.rank != 1:
             lw.unsupported(f"{name}() with a run-time {binding.type} array of indices is not supported", node,
-                           "give a one-dimensional int64 array, or a list/tuple of integers known at compile time"
-                           if name == "take" else "give a list or tuple of integers known at compile time")
+                           "give a one-dimensional int64 array, or a list/tuple of integers known at compile time")
         return binding, False
     if isinstance(binding, tuple) and any(isinstance(b, Value) and b.type.rank == 0
                                           and lw.b.constant_of(b) is None for b in binding):
@@ -413,6 +412,8 @@ def _delete(lw, args, kwargs, node):
     else:
         ax = L.axis_of(lw, axis, x.type.rank, node, "delete")
     indices, _ = index_list(lw, index, node, "delete")
+    if not isinstance(indices, list):   # a run-time int64 index vector: gather what is kept
+        return _delete_array(lw, x, indices, ax, node)
     if len(indices) > 16:
         lw.unsupported(f"delete() of {len(indices)} indices is not supported (at most 16)", node,
                        "select what to keep with slices or np.take")
@@ -436,6 +437,26 @@ def _delete(lw, args, kwargs, node):
         pieces.append(L.take_along(lw, x, ax, start, lw.emit(O.MAXIMUM, (hi, start), node), node))
     pieces.append(L.take_along(lw, x, ax, lw.emit(O.ADD, (positions[-1], one), node), None, node))
     return concat(lw, pieces, ax, node)
+
+
+def _delete_array(lw, x, idx, ax: int, node):
+    """np.delete(x, idx, axis) for a run-time int64 index vector: IndexError at the user's
+    line when an index is outside [-n, n) (as NumPy), then the kept positions (`kept_indices`,
+    ascending; a repeated index deleted once) gathered along the axis."""
+    from coarsen.ir.types import Type
+
+    n = lw.emit(O.SHAPE, (x,), node, {"dim": ax})
+    outside = lw.emit(O.OR, (lw.emit(O.LT, (idx, lw.emit(O.NEG, (n,), node)), node),
+                             lw.emit(O.GE, (idx, n), node)), node)
+    from coarsen.ops.reductions import reduce
+
+    count = reduce(lw, "SUM", lw.cast_to(outside, Type("f64", 1)), None, False, node)
+    message = f"{lw.src.loc(node)}: np.delete: an index is out of bounds for axis {ax}"
+    lw.emit(O.CHECK, (lw.emit(O.GT, (count, lw.b.const(0.0)), node),), node,
+            {"exc": IndexError, "args": (message,)})
+    lw.ctx.runtime_raises.append(IndexError)
+    kept = lw.emit(O.KEPT_INDICES, (n, idx), node)
+    return lw.gather(x, ("s000",) * ax + ("a",), [kept], node)
 
 
 def _tile(lw, args, kwargs, node):
@@ -689,7 +710,11 @@ COMPOSITES = [
                         ("np.delete(x, [0, -1], axis=0)", ((-3.0, 3.0),)),
                         ("np.delete(x, [2, 0, 2])", ((-3.0, 3.0),)),
                         ("np.delete(x, (1, -1), axis=-1)", ((-3.0, 3.0),), [(2, 3), (3, 2, 4)]),
-                        ("np.delete(x, [], axis=0)", ((-3.0, 3.0),)))),
+                        ("np.delete(x, [], axis=0)", ((-3.0, 3.0),)),
+                        # run-time int64 index vectors (repeats and negatives: one deletion each)
+                        ("np.delete(x, np.argmax(x, axis=0))", ((-3.0, 3.0),), [(2, 3), (4, 3)]),
+                        ("np.delete(x, np.argmin(x, axis=1) - 1, axis=1)", ((-3.0, 3.0),), [(2, 3), (3, 1)]),
+                        ("np.delete(x, np.argmax(x, axis=(1)) * 0, axis=0)", ((-3.0, 3.0),), [(3, 2)]))),
     Composite("tile", ("numpy.tile",), _tile, examples=(("np.tile(x, 2)", ((-3.0, 3.0),)),)),
     Composite("repeat", ("numpy.repeat",), _repeat, methods=("repeat",),
               examples=(("np.repeat(x, 2, axis=0)", ((-3.0, 3.0),)),)),
