@@ -290,6 +290,19 @@ def _svd_uv(a):
     return impl
 
 
+@cached_overload(rt.svdvals_jvp)
+def _svdvals_jvp(a, da):
+    def impl(a, da):
+        u, _, vt = np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)
+        w = np.dot(np.ascontiguousarray(da), np.ascontiguousarray(vt.T))
+        out = np.zeros(u.shape[1])
+        for i in range(u.shape[0]):
+            for j in range(u.shape[1]):
+                out[j] += u[i, j] * w[i, j]
+        return out
+    return impl
+
+
 @cached_overload(rt.svdvals)
 def _svdvals(a):
     def impl(a):

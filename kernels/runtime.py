@@ -74,6 +74,12 @@ def svdvals(a):
     return np.linalg.svd(a, compute_uv=False)
 
 
+def svdvals_jvp(a, da):
+    """d sigma_i = u_i^T dA v_i for every singular value of a (the JVP of `svdvals`)."""
+    u, vt = svd_uv(a)
+    return np.sum(u * (da @ vt.T), axis=0)
+
+
 def outer(a, b):
     """np.outer of two vectors."""
     return np.outer(a, b)

@@ -172,8 +172,8 @@ def _solve(lw, args, kwargs, node):
 def _norm(lw, args, kwargs, node):
     """np.linalg.norm(x, ord, axis, keepdims): vector norms (None/2, 1, inf, -inf, 0, any
     other number p: (sum |x|^p)^(1/p)) over one axis or all of a vector; matrix norms
-    (None/'fro', 1, -1, inf, -inf) of a matrix or over an axis pair. The spectral and nuclear
-    norms (2, -2, 'nuc') need singular values: refused."""
+    (None/'fro', 1, -1, inf, -inf; 2, -2 and 'nuc' from the singular values, `svdvals`) of a
+    matrix or over an axis pair."""
     from coarsen.ops.shape import ravel
 
     x, ord_, axis, keep = L.positional(lw, args, kwargs, node, ["x", "ord", "axis", "keepdims"], "norm", 1)
@@ -248,14 +248,37 @@ def _matrix_norm(lw, x, order, rows: int, cols: int, keep: bool, node):
         inner, outer = (rows, cols) if order in (1, -1) else (cols, rows)
         sums = reduce(lw, "SUM", lw.emit(O.ABS, (x,), node), inner, True, node)
         out = reduce(lw, "MAX" if order > 0 else "MIN", sums, outer, True, node)
+    elif order in (2, -2, "nuc") and not isinstance(order, bool):
+        return _spectral_norm(lw, x, order, keep, node)
     else:
-        lw.unsupported(f"the matrix norm ord={order!r} is not supported (it needs singular values)", node,
-                       "supported matrix norms: None/'fro', 1, -1, np.inf, -np.inf")
+        lw.unsupported(f"the matrix norm ord={order!r} is not supported", node,
+                       "matrix norms: None/'fro', 'nuc', 1, -1, 2, -2, np.inf, -np.inf")
     if keep:
         return out
     for a in sorted((rows, cols), reverse=True):   # summing a length-1 axis drops it
         out = reduce(lw, "SUM", out, a, False, node)
     return out
+
+
+def _spectral_norm(lw, x, order, keep: bool, node):
+    """ord 2 / -2: the largest / smallest singular value (sigma[0] / sigma[-1]: descending);
+    'nuc': their sum. Singular values are the same for x and x^T, so the axis order does not
+    matter. VJP u_i v_i^T per singular value (a subgradient where the largest or smallest one
+    repeats: that of the first, as torch)."""
+    from coarsen.ops.reductions import reduce
+    from coarsen.ops.shape import atleast
+
+    if x.type.rank != 2:
+        lw.unsupported(f"norm() with ord={order!r} over two axes of a rank-{x.type.rank} array is not supported",
+                       node, "loop over the other axis, taking the norm of each matrix")
+    s = lw.emit(O.SVDVALS, (x,), node)
+    if order == "nuc":
+        out = reduce(lw, "SUM", s, 0, False, node)
+    else:
+        n = lw.emit(O.SHAPE, (s,), node, {"dim": 0})
+        last = lw.emit(O.SUB, (n, lw.b.const(1)), node)
+        out = L.index_along(lw, s, 0, lw.b.const(0) if order == 2 else last, node)
+    return atleast(lw, out, 2, node) if keep else out
 
 
 def _vdot(lw, args, kwargs, node):
@@ -607,6 +630,39 @@ def _bmatmul_jvp(fwd, instr, args, result, tangents):
     return parts[0] if len(parts) == 1 else fwd.emit(O.ADD, tuple(parts))
 
 
+def _svdvals_type(types, attrs):
+    if types[0].rank != 2:
+        raise _err(f"singular values of a matrix (rank 2), got rank {types[0].rank}")
+    return Type("f64", 1)
+
+
+def _svdvals_vjp(rev, instr, code, declared):
+    """d A = U diag(d sigma) V^T (thin SVD; where singular values repeat the singular vectors
+    are not unique: this is the gradient for the ones LAPACK returns, as torch's svdvals)."""
+    u = rev.prog.names.reserve("_svd_u")
+    vt = rev.prog.names.reserve("_svd_vt")
+    code.line(f"{u}, {vt} = rt.svd_uv({rev.ref(instr.args[0])})")
+    rev.accum(instr.args[0], f"rt.matmul({u} * {rev.d(instr.result)}, {vt})", code, declared)
+
+
+def _svdvals_jvp(fwd, instr, args, result, tangents):
+    return fwd.emit(O.SVDVALS_JVP, (args[0], tangents[0]))
+
+
+def _svdvals_jvp_type(types, attrs):
+    a, da = types
+    if a.rank != 2 or da.rank != 2:
+        raise _err("svdvals_jvp takes two matrices")
+    return Type("f64", 1)
+
+
+def _no_second_derivative(rev, instr, code, declared):
+    from coarsen.errors import UnsupportedError
+
+    raise UnsupportedError("a second derivative of singular values (through forward mode's "
+                           "tangent) is not supported", instr.loc, "differentiate norm(x, 2) once")
+
+
 OPS = [
     Structural("matmul", (), _matmul_type, lambda instr, a, b: __import__("numpy").matmul(a, b),
                lambda instr, a: f"rt.matmul({a[0]}, {a[1]})", vjp=_matmul_vjp, runtime=("matmul", "outer"),
@@ -615,6 +671,14 @@ OPS = [
                vjp=_bmatmul_vjp, jvp=_bmatmul_jvp, runtime=("bmatmul", "bmatmul_nt", "bmatmul_tn"),
                doc="batched matrix product of rank-3 arrays, out[p] = a[p] @ b[p] (einsum's batched "
                    "contractions)"),
+    Structural("svdvals", (), _svdvals_type, lambda instr, a: __import__("kernels.runtime").runtime.svdvals(a),
+               lambda instr, a: f"rt.svdvals({a[0]})", vjp=_svdvals_vjp, jvp=_svdvals_jvp,
+               runtime=("svdvals", "svd_uv"),
+               doc="the singular values of a matrix, descending (np.linalg.norm's 2, -2, 'nuc')"),
+    Structural("svdvals_jvp", (), _svdvals_jvp_type,
+               lambda instr, a, da: __import__("kernels.runtime").runtime.svdvals_jvp(a, da),
+               lambda instr, a: f"rt.svdvals_jvp({a[0]}, {a[1]})", vjp=_no_second_derivative,
+               runtime=("svdvals_jvp",), doc="u_i^T dA v_i: the tangent of svdvals"),
     Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
                jvp=_det_jvp,
                doc="determinant of a matrix"),
@@ -652,7 +716,11 @@ COMPOSITES = [
                         ("np.linalg.norm(x, 'fro')", ((0.5, 3.0),), [(2, 3)]),
                         ("np.linalg.norm(x, 1, axis=(2, 0), keepdims=True)", ((0.5, 3.0),), [(2, 3, 4)]),
                         ("np.linalg.norm(x, np.inf, axis=(1, 2))", ((0.5, 3.0),), [(2, 3, 4)]),
-                        ("np.linalg.norm(x, axis=(0, 1))", ((0.5, 3.0),), [(2, 3, 1)]))),
+                        ("np.linalg.norm(x, axis=(0, 1))", ((0.5, 3.0),), [(2, 3, 1)]),
+                        ("np.linalg.norm(x, 2)", ((-3.0, 3.0),), [(2, 3), (3, 3), (1, 4)]),
+                        ("np.linalg.norm(x, -2)", ((-3.0, 3.0),), [(3, 2), (3, 3)]),
+                        ("np.linalg.norm(x, 'nuc')", ((-3.0, 3.0),), [(2, 3), (3, 3)]),
+                        ("np.linalg.norm(x, 2, axis=(1, 0), keepdims=True)", ((-3.0, 3.0),), [(3, 2)]))),
     Composite("dot", ("numpy.dot", "numpy.matmul"), _dot, methods=("dot",),
               examples=(("np.dot(x, x.T)", ((-3.0, 3.0),)),)),
     Composite("vdot", ("numpy.vdot",), _vdot, examples=(("np.vdot(x, x)", ((-3.0, 3.0),)),)),
