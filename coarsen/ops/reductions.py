@@ -415,9 +415,22 @@ def _reduction_lower(name: str):
         if extra:
             lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
         axis = L.static(lw, kwargs.get("axis"), node, "axis")
-        if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
-            lw.unsupported(f"{name}() over several axes is not supported", node, "reduce one axis at a time")
         keepdims = bool(L.static(lw, kwargs.get("keepdims"), node, "keepdims") or False)
+        if isinstance(axis, tuple) and x.type.rank:   # several axes: one at a time
+            axes = [L.axis_of(lw, a, x.type.rank, node, name) for a in axis]
+            if len(set(axes)) != len(axes):
+                lw.type_error(f"{name}(): axis={axis!r} names an axis twice", node)
+            if not axes:   # no axes: nothing reduced (NumPy); mean still gives floats
+                return lw.cast_to(x, Type("f64", x.type.rank)) if name == "mean" else x
+            if len(axes) == x.type.rank and not keepdims:
+                axis = None
+            else:   # from the last axis down, so the others keep their positions (a mean of
+                    # means over equal counts is the mean)
+                for a in sorted(axes, reverse=True):
+                    x = lw.emit(getattr(O, name.upper()), (x,), node, {"axis": a, "keepdims": keepdims})
+                return x
+        if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
+            lw.unsupported(f"{name}() with axis={axis!r} is not supported", node, "give an int or a tuple of ints")
         if x.type.rank == 0:   # NumPy reduces a 0-d value to itself (np.sum(2.0) is 2.0)
             if axis is not None:
                 lw.type_error(f"axis {axis} is out of bounds for a 0-d value in {name}()", node)

@@ -405,6 +405,38 @@ def test_composites_against_numpy_and_differences(tmp_path, target, chunk):
         position += len(domains)
 
 
+_SEVERAL_AXES = [   # (source, shapes): reductions over a tuple of axes, one axis at a time
+    ("np.sum(x, axis=(0, 1))", [(2, 3), (2, 3, 2), (0, 2)]),
+    ("np.mean(x, axis=(2, 0), keepdims=True)", [(2, 3, 2)]),
+    ("x.max(axis=(0, -1))", [(2, 3, 2), (1, 4, 1)]),
+    ("np.min(x, (1, 0))", [(2, 3)]),
+    ("np.prod(x, axis=(0,), keepdims=True)", [(2, 3)]),
+    ("np.sum(x, axis=())", [(2, 3)]),
+    ("np.mean(x, axis=())", [(2, 3)]),
+]
+
+
+def test_reductions_over_several_axes_against_numpy_and_differences(tmp_path):
+    cases = [(source, shape) for source, shapes in _SEVERAL_AXES for shape in shapes]
+    module = _module(tmp_path, "several_axes", "import numpy as np\n\n" + "".join(
+        f"def c{k}(x):\n    return {source}\n\n" for k, (source, _) in enumerate(cases)))
+    rng = np.random.default_rng(3)
+    for k, (source, shape) in enumerate(cases):
+        fn, x = getattr(module, f"c{k}"), rng.uniform(-2.0, 2.0, size=shape)
+        value, pullback = coarsen.vjp(fn, x, target="numpy")
+        reference = fn(x)
+        assert np.shape(value) == np.shape(reference), source
+        _close(value, reference, f"{source} at {shape}")
+        ct = rng.normal(size=np.shape(reference))
+        (grad,) = pullback(ct)
+        direction = rng.normal(size=shape)
+        fd = (np.sum(fn(x + 1e-6 * direction) * ct) - np.sum(fn(x - 1e-6 * direction) * ct)) / 2e-6
+        assert math.isclose(float(np.sum(grad * direction)), fd, rel_tol=1e-5, abs_tol=1e-6), source
+    with pytest.raises(coarsen.UnsupportedError, match="names an axis twice"):
+        bad = _module(tmp_path, "several_axes_bad", "import numpy as np\n\ndef g(x):\n    return np.sum(x, axis=(0, -2))\n")
+        coarsen.jit(bad.g, target="numpy")(np.ones((2, 3)))
+
+
 def test_composites_of_empty_arrays(tmp_path):
     module = _module(tmp_path, "empties", """
         import numpy as np
