@@ -227,9 +227,14 @@ def _checked_ints(source: str, prog: Program) -> str:
             out.append(line)
             continue
         indent = line[:len(line) - len(line.lstrip())]
-        stmt = ast.parse(line.strip()).body[0]
-        calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call) and ast.unparse(n.func) == "rt.checked_int"]
-        if any(isinstance(n, (ast.IfExp, ast.BoolOp)) for n in ast.walk(stmt)) or \
+        try:
+            stmt = ast.parse(line.strip()).body[0]
+        except SyntaxError:   # not a whole statement (a line of a longer one): not checkable here
+            stmt = None
+        calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call) and ast.unparse(n.func) == "rt.checked_int"] \
+            if stmt is not None else []
+        if stmt is None or isinstance(stmt, (ast.If, ast.While, ast.For)) or \
+                any(isinstance(n, (ast.IfExp, ast.BoolOp)) for n in ast.walk(stmt)) or \
                 any("rt.checked_int(" in ast.unparse(c.args[0]) for c in calls):
             from coarsen.errors import UnsupportedError
             ir = getattr(prog, "ir", None)
