@@ -28,23 +28,26 @@ EXTRACTS = ("subject", "row key", "field", "cell", "rows all", "rows most", "lis
             "mention", "facts")
 OPS = ("union", "intersect", "filter", "sum", "difference", "ratio", "growth", "count",
        "latest", "latest each", "order", "expand", "join")
-# A one-line description of each operation, as a tool's documentation would give it; the
-# policy sees only the word overlap between a description and the question (a feature whose
-# weight it learns), never a rule that picks an operation.
+# A one-line description of each operation, as a library's documentation would give it (what
+# the operation does, in its own words, not the benchmark's question wording: the first
+# version borrowed words from the question templates -- "status", "brief cover write short",
+# "steps in order", "by what percent ... from to" -- a hand-written prior; RESULTS.md measures
+# both). The policy sees only the word overlap between a description and the question (a
+# feature whose weight it learns), never a rule that picks an operation.
 OP_GLOSS = {
-    "union": "all of them together combined list every",
-    "intersect": "both in common shared and also",
-    "filter": "only those which that match with in",
-    "sum": "total sum over all combined whole",
-    "difference": "difference change between minus not except without",
-    "ratio": "ratio percentage of as a share proportion",
-    "growth": "growth change percentage from to by what percent increase decrease",
-    "count": "how many number count",
-    "latest": "latest current most recent now",
-    "latest each": "most recent current each status",
-    "order": "steps in order first then sequence",
-    "expand": "expand a step that names another list into its steps",
-    "join": "brief cover summary write short",
+    "union": "combine items into one list",
+    "intersect": "items present in both",
+    "filter": "keep items matching a condition",
+    "sum": "total of numbers added",
+    "difference": "subtract one from another, or items in one but not the other",
+    "ratio": "one number divided by another, as a percentage",
+    "growth": "relative change between two numbers, as a percentage",
+    "count": "number of items",
+    "latest": "most recent value by date",
+    "latest each": "most recent value for each subject",
+    "order": "concatenate two step lists in sequence",
+    "expand": "replace a step that names another procedure with its steps",
+    "join": "combine facts into a text summary",
 }
 _QUARTER = re.compile(r"\bQ([1-4]) (\d{4})\b")
 
