@@ -191,7 +191,43 @@ OPS = [
                doc="[0.0, 1.0, ..., n-1]: the primitive under arange, linspace, eye"),
 ]
 
+def _vander(lw, args, kwargs, node):
+    """np.vander(x, N, increasing): columns x**0, x**1, ... (decreasing unless increasing), as
+    running products (exact, with the derivative of x**k at 0 too): ones, then the cumulative
+    product of x repeated N - 1 times."""
+    from coarsen.ops.shape import broadcast, concat, permute
+
+    x, n_cols, increasing = L.positional(lw, args, kwargs, node, ["x", "N", "increasing"], "vander", 1)
+    x = L.array(lw, x, node, "vander")
+    if x.type.rank != 1:
+        lw.type_error(f"vander() takes a vector, got {x.type}", node)
+    x = lw.cast_to(x, Type("f64", 1))
+    rows = lw.emit(O.SHAPE, (x,), node, {"dim": 0})
+    cols = rows if n_cols is None else lw.as_value(n_cols, node)
+    if cols.type.rank or cols.type.dtype != "i64":
+        lw.type_error(f"vander(): N must be an integer, got {cols.type}", node)
+    fixed = lw.b.constant_of(cols)
+    if fixed is not None and fixed < 1:
+        lw.unsupported(f"vander() with N={fixed} is not supported", node, "N >= 1")
+    ones = lw.emit(O.ONES, (rows, lw.b.const(1)), node)
+    if fixed == 1:
+        out = ones
+    else:
+        spread = broadcast(lw, L.newaxis(lw, x, 1, node),
+                           [rows, lw.emit(O.SUB, (cols, lw.b.const(1)), node)], node)
+        powers = lw.emit(O.CUMPROD, (spread,), node, {"axis": 1})
+        out = concat(lw, [ones, powers], 1, node)
+    if not L.static(lw, increasing, node, "increasing"):   # columns reversed: out[:, ::-1]
+        out = L.getitem(lw, out, [":", ("s", None, None, lw.b.const(-1))], [], node)
+    return out
+
+
 COMPOSITES = [
+    Composite("vander", ("numpy.vander",), _vander,
+              examples=(("np.vander(x)", ((-2.0, 2.0),), [(4,), (1,)]),
+                        ("np.vander(x, 3, increasing=True)", ((-2.0, 2.0),), [(4,), (0,)]),
+                        ("np.vander(x, x.shape[0] + 1, True) @ np.ones(x.shape[0] + 1)", ((-2.0, 2.0),),
+                         [(3,)]))),
     Composite("arange", ("numpy.arange",), _arange, examples=(("np.arange(x.shape[0]) * x", ((-3.0, 3.0),)),)),
     Composite("linspace", ("numpy.linspace",), _linspace,
               examples=(("np.linspace(x[0], 2.0, 5)", ((-3.0, 3.0),)),)),

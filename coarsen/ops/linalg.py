@@ -559,6 +559,62 @@ def _contract(lw, spec, ta, a, tb, b, later: str, node):
     return "".join(free_a + free_b), product
 
 
+def _tensordot(lw, args, kwargs, node):
+    """np.tensordot(a, b, axes): axes=N sums a's last N axes against b's first N; a pair of
+    axis sequences pairs them up. Lowered to the einsum of those subscripts."""
+    a, b, axes = L.positional(lw, args, kwargs, node, ["a", "b", "axes"], "tensordot", 2, {"axes": 2})
+    a, b = (L.array(lw, x, node, "tensordot", min_rank=0) for x in (a, b))
+    axes = L.static(lw, axes, node, "axes")
+    ra, rb = a.type.rank, b.type.rank
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        if not 0 <= axes <= min(ra, rb):
+            lw.type_error(f"tensordot(): axes={axes} for arrays of ranks {ra} and {rb}", node)
+        pairs = [(ra - axes + k, k) for k in range(axes)]
+    elif isinstance(axes, tuple) and len(axes) == 2:
+        left, right = (p if isinstance(p, tuple) else (p,) for p in axes)
+        if len(left) != len(right):
+            lw.type_error(f"tensordot(): axes={axes!r} pairs sequences of different lengths", node)
+        pairs = [(L.axis_of(lw, i, ra, node, "tensordot"), L.axis_of(lw, j, rb, node, "tensordot"))
+                 for i, j in zip(left, right)]
+    else:
+        lw.unsupported(f"tensordot() with axes={axes!r} is not supported", node,
+                       "give an int or a pair of axis sequences")
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    ta = [next(letters) for _ in range(ra)]
+    tb = [next(letters) for _ in range(rb)]
+    for i, j in pairs:
+        tb[j] = ta[i]
+    summed = {ta[i] for i, _ in pairs}
+    out = [c for c in ta if c not in summed] + [c for c in tb if c not in summed]
+    return _einsum(lw, [f"{''.join(ta)},{''.join(tb)}->{''.join(out)}", a, b], {}, node)
+
+
+def _matrix_power(lw, args, kwargs, node):
+    """np.linalg.matrix_power(a, n) for an int n known at compile time: repeated squaring;
+    n = 0 the identity, n < 0 powers of the inverse."""
+    from coarsen.ops.constructors import eye
+
+    L.arity(lw, args, kwargs, node, 2, "matrix_power")
+    a = _matrix(lw, args[0], node, "matrix_power")
+    n = L.static(lw, args[1], node, "the exponent")
+    if not isinstance(n, int) or isinstance(n, bool):
+        lw.unsupported(f"matrix_power() with exponent {n!r} is not supported", node,
+                       "give an int known at compile time")
+    size = lw.emit(O.SHAPE, (a,), node, {"dim": 0})
+    if n == 0:
+        return eye(lw, size, size, lw.b.const(0), node)
+    if n < 0:
+        a, n = lw.emit(O.INV, (a,), node), -n
+    result, power = None, a
+    while n:
+        if n & 1:
+            result = power if result is None else lw.emit(O.MATMUL, (result, power), node)
+        n >>= 1
+        if n:
+            power = lw.emit(O.MATMUL, (power, power), node)
+    return result
+
+
 def _dot(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 2, "dot")
     a, b = (lw.as_value(x, node) for x in args)
@@ -721,6 +777,15 @@ COMPOSITES = [
                         ("np.linalg.norm(x, -2)", ((-3.0, 3.0),), [(3, 2), (3, 3)]),
                         ("np.linalg.norm(x, 'nuc')", ((-3.0, 3.0),), [(2, 3), (3, 3)]),
                         ("np.linalg.norm(x, 2, axis=(1, 0), keepdims=True)", ((-3.0, 3.0),), [(3, 2)]))),
+    Composite("tensordot", ("numpy.tensordot",), _tensordot,
+              examples=(("np.tensordot(x, y, axes=2)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]),
+                        ("np.tensordot(x, y.T, 1)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]),
+                        ("np.tensordot(x, y, axes=([0, 2], [2, 0]))", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 2)]),
+                        ("np.tensordot(x, y, axes=0)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3)]))),
+    Composite("matrix_power", ("numpy.linalg.matrix_power",), _matrix_power,
+              examples=(("np.linalg.matrix_power(x, 3)", ((-1.0, 1.0),), [(3, 3)]),
+                        ("np.linalg.matrix_power(x, 0)", ((-1.0, 1.0),), [(2, 2)]),
+                        (f"np.linalg.matrix_power({_SPD}, -2)", ((-1.0, 1.0),), [(3, 3)]))),
     Composite("dot", ("numpy.dot", "numpy.matmul"), _dot, methods=("dot",),
               examples=(("np.dot(x, x.T)", ((-3.0, 3.0),)),)),
     Composite("vdot", ("numpy.vdot",), _vdot, examples=(("np.vdot(x, x)", ((-3.0, 3.0),)),)),

@@ -181,6 +181,40 @@ def _std(lw, args, kwargs, node):
     return _var(lw, args, kwargs, node, std=True)
 
 
+def _average(lw, args, kwargs, node):
+    """np.average(a, axis, weights, returned=False, keepdims): the mean; with weights (x's shape,
+    or a vector along `axis`) sum(x * w) / sum(w) over the axis."""
+    x, axis, w, returned, keep = L.positional(lw, args, kwargs, node,
+                                              ["a", "axis", "weights", "returned", "keepdims"], "average", 1)
+    x = L.array(lw, x, node, "average", min_rank=0)
+    if L.static(lw, returned, node, "returned"):
+        lw.unsupported("average(returned=True) is not supported", node, "compute np.sum(weights) as well")
+    ax = L.axis_of(lw, axis, x.type.rank, node, "average")
+    keep = bool(L.static(lw, keep, node, "keepdims") or False)
+    from coarsen.frontend.bindings import Static
+
+    if w is None or (isinstance(w, Static) and w.obj is None):
+        return reduce(lw, "MEAN", x, ax, keep, node)
+    w = L.array(lw, w, node, "average", min_rank=1)
+    if w.type.rank == x.type.rank:
+        weight = reduce(lw, "SUM", w, ax, keep, node)
+    elif w.type.rank == 1 and ax is not None:   # a vector along the axis: its total divides
+        weight = reduce(lw, "SUM", w, None, False, node)
+        w = L.getitem(lw, w, [":" if k == ax else "n" for k in range(x.type.rank)], [], node)
+    else:
+        lw.unsupported("average(): weights of another shape than a need an axis and must be one-dimensional",
+                       node, "give weights of a's shape, or a vector along axis")
+    total = reduce(lw, "SUM", lw.emit(O.MUL, (x, w), node), ax, keep, node)
+    return lw.emit(O.DIV, (total, weight), node)
+
+
+def _ptp(lw, args, kwargs, node):
+    """np.ptp(a, axis, keepdims): max - min."""
+    x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, "ptp", min_rank=0)
+    axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, "ptp")
+    return lw.emit(O.SUB, (reduce(lw, "MAX", x, axis, keep, node), reduce(lw, "MIN", x, axis, keep, node)), node)
+
+
 def _any_all(name: str):
     """np.any / np.all (and the methods): counts of nonzero / zero elements, compared with 0
     (no max/min, so an empty array gives NumPy's False / True); a bool result, never active."""
@@ -472,6 +506,11 @@ COMPOSITES = [
               examples=(("np.cumprod(x, axis=0)", ((-2.0, 2.0),)),)),
     Composite("diff", ("numpy.diff",), _diff, examples=(("np.diff(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("var", ("numpy.var",), _var, methods=("var",), examples=(("np.var(x, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("average", ("numpy.average",), _average,
+              examples=(("np.average(x)", ((-3.0, 3.0),)),
+                        ("np.average(x, axis=0, weights=y)", ((-3.0, 3.0), (0.5, 2.0))),
+                        ("np.average(x, 1, y[0], keepdims=True)", ((-3.0, 3.0), (0.5, 2.0)), [(2, 3)]))),
+    Composite("ptp", ("numpy.ptp",), _ptp, examples=(("np.ptp(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("any", ("numpy.any",), _any_all("any"), methods=("any",),
               examples=(("x * np.any(x > 0.5, axis=0)", ((-3.0, 3.0),)),)),
     Composite("all", ("numpy.all",), _any_all("all"), methods=("all",),

@@ -169,6 +169,12 @@ def _vstack(lw, args, kwargs, node):
     return concat(lw, xs, 0, node)
 
 
+def _dstack(lw, args, kwargs, node):
+    L.arity(lw, args, kwargs, node, 1, "dstack")
+    xs = [atleast(lw, x, 3, node) for x in arrays_of(lw, args[0], node, "dstack")]
+    return concat(lw, xs, 2, node)
+
+
 def _column_stack(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 1, "column_stack")
     xs = []
@@ -677,6 +683,8 @@ COMPOSITES = [
               examples=(("np.stack((x, y), axis=1)", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("hstack", ("numpy.hstack",), _hstack, examples=(("np.hstack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("vstack", ("numpy.vstack",), _vstack, examples=(("np.vstack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("dstack", ("numpy.dstack",), _dstack,
+              examples=(("np.dstack((x, y))", ((-3.0, 3.0), (-3.0, 3.0)), [(3,), (2, 3)]),)),
     Composite("column_stack", ("numpy.column_stack",), _column_stack,
               examples=(("np.column_stack((x, y))", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("atleast_1d", ("numpy.atleast_1d",), _atleast(1), examples=(("np.atleast_1d(x)", ((-3.0, 3.0),)),)),

@@ -170,6 +170,28 @@ def _positive(lw, args, kwargs, node):
     return lw.as_value(args[0], node)
 
 
+def _scaled(name: str, factor: float, exp: bool = False):
+    """x * factor (deg2rad, rad2deg), or exp(x * factor) (exp2)."""
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 1, name)
+        y = lw.emit(O.MUL, (lw.as_value(args[0], node), lw.b.const(factor)), node)
+        return lw.emit(O.EXP, (y,), node) if exp else y
+    return lower
+
+
+def _classify(name: str):
+    """isnan: x != x; isinf: |x| == inf; isfinite: |x| < inf (false for NaN too): bools, no
+    derivative."""
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 1, name)
+        x = lw.as_value(args[0], node)
+        if name == "isnan":
+            return lw.emit(O.NE, (x, x), node)
+        mag = lw.emit(O.ABS, (x,), node)
+        return lw.emit(O.EQ if name == "isinf" else O.LT, (mag, lw.b.const(math.inf)), node)
+    return lower
+
+
 COMPOSITES = [
     Composite("log", ("numpy.log", "math.log"), _log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
     Composite("log10", ("numpy.log10", "math.log10"), _log_base(10.0),
@@ -182,4 +204,16 @@ COMPOSITES = [
     Composite("logit", ("scipy.special.logit",), _logit, examples=(("logit(x)", ((0.05, 0.95),)),)),
     Composite("sinc", ("numpy.sinc",), _sinc, examples=(("np.sinc(x)", ((-2.0, 2.0),)),)),
     Composite("positive", ("numpy.positive",), _positive, examples=(("np.positive(x)", ((-2.0, 2.0),)),)),
+    Composite("exp2", ("numpy.exp2",), _scaled("exp2", math.log(2.0), exp=True),
+              examples=(("np.exp2(x)", ((-3.0, 3.0),)),)),
+    Composite("deg2rad", ("numpy.deg2rad", "numpy.radians", "math.radians"), _scaled("deg2rad", math.pi / 180.0),
+              examples=(("np.deg2rad(x)", ((-200.0, 200.0),)),)),
+    Composite("rad2deg", ("numpy.rad2deg", "numpy.degrees", "math.degrees"), _scaled("rad2deg", 180.0 / math.pi),
+              examples=(("np.rad2deg(x)", ((-3.0, 3.0),)),)),
+    Composite("isnan", ("numpy.isnan", "math.isnan"), _classify("isnan"),
+              examples=(("np.where(np.isnan(np.log(x)), 0.0, x)", ((-3.0, 3.0),)),)),
+    Composite("isinf", ("numpy.isinf", "math.isinf"), _classify("isinf"),
+              examples=(("np.where(np.isinf(1.0 / np.floor(x)), 0.0, x)", ((-3.0, 3.0),)),)),
+    Composite("isfinite", ("numpy.isfinite", "math.isfinite"), _classify("isfinite"),
+              examples=(("np.where(np.isfinite(np.log(x)), x, 1.0)", ((-3.0, 3.0),)),)),
 ]
