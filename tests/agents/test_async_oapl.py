@@ -172,20 +172,41 @@ def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
     return argv
 
 
-def kill_after_first_checkpoint(argv: list[str], run_dir: Path, delay: float = 0.05) -> None:
-    """Run the CLI in a process and SIGKILL it inside its second update."""
+KILL_IN_UPDATE_2 = """
+import os, signal, sys
+import agents.rl.async_oapl as async_oapl
+from agents.rl.cli import main
+real_update, calls = async_oapl._update, []
+def update(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:   # the first update checkpointed, the second begun: die here
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_update(*args, **kwargs)
+async_oapl._update = update
+main(sys.argv[1:])
+"""
+
+
+def kill_after_first_checkpoint(argv: list[str], run_dir: Path) -> None:
+    """Run the CLI (`argv`: python -m agents.rl.cli ...) in a process that SIGKILLs itself at a
+    fixed event, the start of its second update (after the first checkpoint): no sleep, so no
+    race with a busy or a fast machine (#23)."""
+    assert argv[1:3] == ["-m", "agents.rl.cli"], argv
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    first = run_dir / "ckpt" / "iter-0001.pkl"
-    deadline = time.time() + 240
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert first.exists(), (proc.stderr.read().decode()[-2000:] if proc.poll() is not None
-                            else "timeout")
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    log = run_dir.parent / f"{run_dir.name}.stderr"   # a file, not a pipe: the learner's worker
+    with open(log, "wb") as err:                      # processes outlive it and hold the pipe open
+        proc = subprocess.Popen([argv[0], "-c", KILL_IN_UPDATE_2, *argv[3:]], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            proc.wait(600)
+        finally:   # its orphaned workers (its process group) go too
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode == -signal.SIGKILL, log.read_text()[-2000:]
+    assert (run_dir / "ckpt" / "iter-0001.pkl").exists()
+    assert not (run_dir / "ckpt" / "iter-0002.pkl").exists()   # it died mid-run
 
 
 @pytest.mark.slow
