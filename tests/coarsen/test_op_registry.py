@@ -624,11 +624,12 @@ print("ok", len(cases))
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_structural_composites_on_the_cuda_target_in_the_simulator(tmp_path):
-    """The composites built of scans, concatenations, gathers, run-time checks and matmuls
-    (einsum, kron, diag, norm, logsumexp, take/delete, squeeze, argmax, cumprod), values and
+    """The composites built of scans, concatenations, gathers, run-time checks, matmuls, batched
+    matmuls and singular values (einsum, tensordot, kron, diag, norm, logsumexp, take/delete,
+    squeeze, argmax, cumprod, matrix_power, vander, average), values and
     VJPs on the cuda target against numpy, each example once."""
     names = {"einsum", "kron", "diag", "diagonal", "norm", "logsumexp", "take", "delete", "squeeze",
-             "argmax", "argmin", "cumprod (call)"}
+             "argmax", "argmin", "cumprod (call)", "tensordot", "matrix_power", "vander", "average"}
     script = CUDA_COMPOSITES_SCRIPT.format(cwd=os.getcwd(), tests=str(Path(__file__).parent), tmp=str(tmp_path),
                                            names=names)
     env = dict(os.environ)
