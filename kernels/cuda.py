@@ -98,7 +98,7 @@ def compile_cuda(source: str, name: str, label: str, constants: dict | None = No
 
     namespace: dict[str, Any] = {"np": _ArrayModule(xp), "rt": _runtime(xp, cuda), "cuda": cuda, "math": math,
                                  "cuda_special": cuda_special}
-    namespace.update({k: xp.asarray(v) for k, v in (constants or {}).items()})
+    namespace.update({k: xp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in (constants or {}).items()})
     exec(compile(source, f"<coarsen cuda {label}>", "exec"), namespace)   # generated source only
     for key in list(namespace):
         if key.startswith("_kernel"):

@@ -60,6 +60,9 @@ def constants_digest(constants: dict[str, np.ndarray] | None) -> str:
     (and a new on-disk machine-code cache entry), never old values under the same name."""
     digest = hashlib.sha256()
     for name in sorted(constants or {}):
+        if not isinstance(constants[name], np.ndarray):   # a class (a user's exception): by identity
+            digest.update(f"{name}:object:{id(constants[name])}:".encode())
+            continue
         array = np.ascontiguousarray(constants[name])
         digest.update(f"{name}:{array.dtype.str}:{array.shape}:".encode())
         digest.update(array.tobytes())
@@ -71,6 +74,8 @@ _MODULE_LOCK = threading.RLock()   # one module per name, even when threads comp
 
 def _load_module(source: str, label: str, persist: bool, constants: dict | None = None):
     digest = hashlib.sha1((source + _RUNTIME + constants_digest(constants)).encode()).hexdigest()[:16]
+    # a module holding objects (a user's exception class) is this process's only: no disk cache
+    persist = persist and all(isinstance(c, np.ndarray) for c in (constants or {}).values())
     directory = cache_dir() if persist else None
     persist = directory is not None
     modname = f"coarsen_generated_{label}_{digest}{'_file' if persist else ''}".replace("-", "_")
@@ -197,9 +202,10 @@ class _NumbaFunction:
         jitted = self.jitted
         self._warn_pending()
         try:
-            out = jitted(*args)
-            self.fn = jitted
-            return out
+            jitted(*args)   # compiles (typing errors surface here)
+            # the API keeps the `fn` it finds after this call: choose the tier now, on these
+            # arguments (`kernels.adaptive`; the program is pure, so running it again is harmless)
+            return self._choose(*args)
         except NumbaError as err:
             self._fall_back(err)
             self._warn_pending()
@@ -229,7 +235,7 @@ class _NumbaFunction:
             except NumbaError as err:
                 self._fall_back(err)
                 return
-            self.fn = jitted
+            self.fn = self._choose   # the next call picks the tier (`kernels.adaptive`)
         except Exception as err:   # noqa: BLE001  (Numba failing otherwise: the NumPy tier, already
             # correct, keeps serving calls, and the next call warns; no value depends on this path)
             self._fall_back(err)
@@ -243,10 +249,25 @@ class _NumbaFunction:
             return False   # never called: nothing compiles yet
         return self.ready.wait(timeout)
 
+    # -- adaptive --------------------------------------------------------------------------------
+    chosen: str | None = None   # "cpu" or "numpy" once chosen
+    timings: dict | None = None
+
+    def _choose(self, *args):
+        """The first call machine code can serve: run it, then let `kernels.adaptive` decide
+        which tier serves the calls after this one."""
+        from kernels import adaptive
+        out, self.chosen, self.timings = adaptive.choose(self.machine_code, self._numpy, args)
+        self.fn = self.machine_code if self.chosen == "cpu" else self._numpy
+        return out
+
     @property
     def tier(self) -> str:
-        """"numpy" while the NumPy tier serves calls (or after a fall-back), "cpu" after."""
-        return "cpu" if self.fn is self.machine_code and self.machine_code is not None else "numpy"
+        """"numpy" while the NumPy tier serves calls (or after a fall-back, or when it was chosen as
+        the faster: `chosen`), "cpu" when machine code serves them or is about to."""
+        if self.machine_code is not None and (self.fn is self.machine_code or self.fn == self._choose):
+            return "cpu"
+        return "numpy"
 
     def __call__(self, *args):
         out = self.fn(*args)

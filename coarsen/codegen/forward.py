@@ -290,7 +290,7 @@ class ForwardEmitter:
             cond = prog.src(instr.args[0])
             exc, args = instr.attrs["exc"], ", ".join(repr(a) for a in instr.attrs["args"])
             code.line(f"if {cond}:")
-            code.line(f"    raise {exc.__name__}({args})")
+            code.line(f"    raise {exception_name(prog, exc)}({args})")
             code.line(f"{prog.name(instr.result)} = {cond}")
         elif op is Op.SETITEM:
             x, *rest = instr.args
@@ -337,8 +337,10 @@ class ForwardEmitter:
     def _carry_in(self, instr: Instr, inits, code: Code) -> list[int]:
         slots = [k for k, r in enumerate(instr.results) if r.id in self.needed
                  or any(sub.params[k + (1 if instr.op is Op.FOR else 0)].id in self.needed for sub in instr.regions)]
+        entry = getattr(self.inplace_ok, "copy_at_entry", None)   # `codegen.inplace.BufferVersions`
         for k in slots:
-            code.line(f"{self.prog.name(instr.results[k])} = {self.prog.src(inits[k])}")
+            copy = ".copy()" if entry is not None and entry(instr, k) else ""
+            code.line(f"{self.prog.name(instr.results[k])} = {self.prog.src(inits[k])}{copy}")
         return slots
 
     def _bind_params(self, params, instr, slots, code: Code) -> None:
@@ -386,3 +388,16 @@ class ForwardEmitter:
                 code.line(f"{count}_n += 1")
         if count:
             code.line(f"{count}.append({count}_n)")
+
+
+def exception_name(prog, exc: type) -> str:
+    """How generated code names the class a run-time check raises: a builtin by its name; a
+    user's class (#22) as a module global of the generated module, named after the class and
+    its identity (so the module's name and Numba's constant differ per class), held with the
+    array constants (`kernels.targets` keeps such a module out of every disk cache)."""
+    import builtins
+    if getattr(builtins, exc.__name__, None) is exc:
+        return exc.__name__
+    name = f"_exc_{exc.__name__}_{id(exc):x}"
+    prog.array_constants[name] = exc
+    return name

@@ -6,8 +6,10 @@
   only when running (`if np.any(x < 0): raise ValueError("...")`, in a loop, in a function
   inlined under a branch) becomes a run-time check where it stands (`Op.CHECK`, which every
   pass keeps and every target emits as `if ...: raise E(...)`): the same exception class with
-  the same message. Its class must be a builtin exception (compiled code names it) and its
-  arguments constants known when tracing (f-strings of such too); the rest of its block is dead.
+  the same message. Its class is a builtin exception or a user's subclass of Exception (a
+  global of the generated module: `codegen.forward.exception_name`; a GPU thread under vmap
+  reports builtins only), its arguments constants known when tracing (f-strings of such too);
+  the rest of its block is dead.
 - `try: body except E: handler` lowers the body on trial. If the body fails when tracing with
   an error plain Python would also raise at that point (`PythonFailure`: a missing attribute or
   dict key, a `raise` reached when tracing) and a handler catches that class, the body's
@@ -128,10 +130,10 @@ def lower_runtime_raise(lw, stmt: ast.Raise) -> None:
         lw.unsupported("keyword arguments of an exception are not supported", node)
     if not (isinstance(cls, type) and issubclass(cls, BaseException)):
         lw.unsupported(f"`raise {ast.unparse(node)}`: not an exception class known when tracing", node)
-    if getattr(builtins, cls.__name__, None) is not cls:
+    if getattr(builtins, cls.__name__, None) is not cls and not issubclass(cls, Exception):
         lw.unsupported(f"`raise {cls.__name__}` under a condition known only when running: compiled code "
-                       "raises builtin exception classes only", stmt,
-                       "raise a builtin exception (ValueError, TypeError, ...), or check outside")
+                       "raises builtin exceptions and subclasses of Exception only", stmt,
+                       "derive the class from Exception, or check outside")
     args = tuple(_constant_part(lw, a) for a in (call.args if call else ()))
     for a in (call.args if call else ()):
         if isinstance(a, ast.Starred):

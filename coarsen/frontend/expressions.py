@@ -253,6 +253,12 @@ class ExpressionLowering(CallLowering):
                 return size
             if attr in _array_methods():
                 return Method(base, attr)
+        if isinstance(base, (tuple, Value)):   # no Python object it may be has it: plain Python's
+            kinds = (tuple, list) if isinstance(base, tuple) else (np.ndarray,) if base.type.rank else \
+                (float, int, bool, np.float64, np.int64, np.bool_, np.ndarray)   # AttributeError (try folds)
+            if not any(hasattr(k, attr) for k in kinds):
+                from coarsen.frontend.exceptions import fail
+                fail(self, AttributeError(attr), f"{describe(base)} has no attribute `{attr}`", node)
         self.unsupported(f"attribute `.{attr}` of {describe(base)} is not supported", node,
                          "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_array_methods())))
 

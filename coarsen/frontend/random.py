@@ -20,9 +20,18 @@ The order of draws must be fixed when tracing. A draw in the body of `for i in r
 loops (FOR: no break or return; bounds constants, int arguments or argument dimensions) is
 made once per iteration on the host, in program order (`_run` replays the loops), stacked on
 one leading axis per loop; the body indexes its iteration. A draw under a run-time condition
-(an `if` on data, a while loop, the code after a return that may have run) is refused. Shapes are constants or dimensions of an argument; distribution parameters (loc,
-scale, low, high) must be known when tracing (write `mu + sigma * rs.standard_normal(n)` for
-traced ones).
+(an `if` on data, a while loop, the code after a return that may have run) is refused. Shapes
+are constants or dimensions of an argument.
+
+Distribution parameters known only when running (`rs.normal(mu, sigma, size=n)`,
+`rng.uniform(a, b)`, `rng.exponential(scale)`, mu... traced values or arrays): NumPy's own
+algorithm for these is one standard variate per number, transformed (`loc + scale * z`,
+`low + (high - low) * u`, `scale * e`, in its C sources and by test), so the standard variate is
+the host draw (same stream, same state) and the compiled program forms the transform: NumPy's
+numbers bit for bit on numpy/cpu, and the derivative w.r.t. the parameters is the pathwise one.
+NumPy's argument checks are run-time checks with its exception and message. Other methods
+(laplace, gumbel, logistic: a branch or rejection on the draw) with traced parameters are
+refused.
 """
 from __future__ import annotations
 
@@ -200,6 +209,8 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
             if k not in params or k in named:
                 lw.type_error(f"{method.name}() got an unexpected or repeated keyword argument {k!r}", node)
             named[k] = v
+        if dtype == "f64" and any(k in _PARAMETERS and _traced(lw, v) for k, v in named.items()):
+            return _reparameterised(lw, method, named, node)
         values = {}
         for k, v in named.items():
             integer = isinstance(v, Value) and not v.type.rank and v.type.dtype == "i64"   # bounds of integers
@@ -241,6 +252,131 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
         if value.type.rank:   # a view of a hidden parameter: as fresh as a draw
             value = lw.emit(Op.COPY, (value,), node)
     return value
+
+
+# distribution parameters known only when running (#22): NumPy's own algorithm for these is one
+# standard variate per number, transformed (numpy/random/src/distributions: random_normal is
+# `loc + scale * random_standard_normal`, random_uniform `low + (high - low) * next_double`,
+# random_exponential `scale * random_standard_exponential`; the legacy RandomState ones alike).
+# Method -> (parameters with defaults, the standard draw for RandomState, for Generator).
+_PARAMETERS = ("loc", "scale", "low", "high")
+_TRANSFORMS = {
+    "normal": ((("loc", 0.0), ("scale", 1.0)), "standard_normal", "standard_normal"),
+    "uniform": ((("low", 0.0), ("high", 1.0)), "random_sample", "random"),
+    "exponential": ((("scale", 1.0),), "standard_exponential", "standard_exponential"),
+}
+
+
+def _traced(lw, binding: Any) -> bool:
+    """A distribution parameter whose value is known only when running (or an array)."""
+    from coarsen.ir.nodes import Value
+    return isinstance(binding, Value) and (bool(binding.type.rank) or lw.constant_of(binding) is None)
+
+
+def _reparameterised(lw, method: RandomMethod, named: dict, node: ast.AST) -> Any:
+    """`rng.normal(mu, sigma, size)` with traced mu/sigma (likewise uniform, exponential): the
+    standard variate is drawn on the host from the same stream (`lower_draw`), and the traced
+    program forms NumPy's own transform of it, so the numbers are NumPy's (bit for bit on the
+    numpy and cpu targets; cuda may contract a*b+c into one rounding) and the derivative with
+    respect to the parameters is the pathwise one (d/dmu = 1, d/dsigma = z). NumPy's argument
+    checks become run-time checks raising NumPy's exception and message, after the draw
+    (NumPy checks before drawing: on that error the generator's state has advanced here)."""
+    from coarsen.ir.nodes import Op
+    from coarsen.ir.types import Type
+    from coarsen.ops.reductions import _any_all
+    if method.name not in _TRANSFORMS:
+        lw.unsupported(f"{method.name}() with a distribution parameter known only when running: NumPy's "
+                       f"{method.name} is not one transformed standard draw per number, so compiled code "
+                       "could not give NumPy's numbers", node,
+                       "pass parameters known when tracing, write the transform yourself "
+                       "(mu + sigma * rs.standard_normal(n)), or draw outside and pass the numbers in")
+    defaults, legacy, modern = _TRANSFORMS[method.name]
+    cls = type(method.gen) if not isinstance(method.gen, GeneratorArg) else lw.ctx.generator_classes[method.gen.index]
+    generator = issubclass(cls, np.random.Generator)
+    p = {}
+    for k, default in defaults:
+        v = lw.as_value(named[k], node) if k in named else lw.b.const(default)
+        if v.type.dtype != "f64":
+            v = lw.cast_to(v, Type("f64", v.type.rank))
+        p[k] = v
+    size = named.get("size")
+    from coarsen.frontend.bindings import Static
+    if isinstance(size, Static) and size.obj is None:
+        size = None
+    arrays = [v for v in p.values() if v.type.rank]
+    if size is None and arrays:   # the result has the parameters' shape: an argument's
+        sources = {id(x): _argument_shaped_like(lw, x) for x in arrays}
+        x = next(iter(sources.values()))
+        if x is None or any(v is not x for v in sources.values()):
+            lw.unsupported(f"{method.name}() with array parameters known only when running and no size: the "
+                           "draw's shape must be an argument's shape (parameters computed elementwise from one "
+                           "argument array and scalars)", node, "pass size= (e.g. size=x.shape)")
+        size = tuple(lw.emit(Op.SHAPE, (x,), node, {"dim": k}) for k in range(x.type.rank))
+        arrays = []   # the size is the parameters' shape: nothing to check
+    std = RandomMethod(method.gen, modern if generator else legacy)
+    z = lower_draw(lw, std, [], {} if size is None else {"size": size}, node)
+    loc = lw.src.loc(node)
+
+    def check(bad, exc, message):
+        if bad.type.rank:
+            bad = _any_all("any")(lw, [bad], {}, node)
+        if lw.constant_of(bad) is False:
+            return
+        lw.b.emit(Op.CHECK, (bad,), {"exc": exc, "args": (message,)}, loc)
+        lw.ctx.runtime_raises.append(exc)
+
+    def negative(v):   # NumPy's test: signbit and not NaN (so -0.0 is refused too)
+        zero = lw.b.const(0.0)
+        signed_zero = lw.emit(Op.AND, (lw.emit(Op.EQ, (v, zero), node),
+                                       lw.emit(Op.LT, (lw.emit(Op.ARCTAN2, (v, lw.b.const(-1.0)), node), zero),
+                                               node)), node)
+        return lw.emit(Op.OR, (lw.emit(Op.LT, (v, zero), node), signed_zero), node)
+
+    if arrays:   # the parameters must broadcast to the size, as NumPy requires
+        dims = list(size) if isinstance(size, tuple) else [size]
+        message = f"Output size is not compatible with broadcast dimensions of inputs ({ast.unparse(node)})"
+        for v in arrays:
+            if v.type.rank > len(dims):
+                lw.type_error(f"{ast.unparse(node)}: ValueError: {message}", node)
+            for j in range(v.type.rank):
+                d = lw.emit(Op.SHAPE, (v,), node, {"dim": j})
+                s = lw.as_value(dims[len(dims) - v.type.rank + j], node)
+                one = lw.b.const(1)
+                check(lw.emit(Op.AND, (lw.emit(Op.NE, (d, one), node), lw.emit(Op.NE, (d, s), node)), node),
+                      ValueError, message)
+    if method.name == "uniform":
+        span = lw.emit(Op.SUB, (p["high"], p["low"]), node)
+        big = float(np.finfo(np.float64).max)   # comparisons, not span - span == 0 (SymPy folds that)
+        finite = lw.emit(Op.AND, (lw.emit(Op.LE, (span, lw.b.const(big)), node),
+                                  lw.emit(Op.GE, (span, lw.b.const(-big)), node)), node)
+        check(lw.emit(Op.NOT, (finite,), node), OverflowError,
+              "high - low range exceeds valid bounds" if generator else "Range exceeds valid bounds")
+        if generator:
+            check(negative(span), ValueError, "high - low < 0")
+        return lw.emit(Op.ADD, (p["low"], lw.emit(Op.MUL, (span, z), node)), node)
+    check(negative(p["scale"]), ValueError, "scale < 0")
+    if method.name == "normal":
+        return lw.emit(Op.ADD, (p["loc"], lw.emit(Op.MUL, (p["scale"], z), node)), node)
+    return lw.emit(Op.MUL, (p["scale"], z), node)
+
+
+def _argument_shaped_like(lw, x: Any) -> Any:
+    """The argument leaf whose shape `x` has, when `x` is it or is computed elementwise from it
+    and scalars (every argument of x's rank traces back to that leaf), else None."""
+    from coarsen.ir.nodes import Op
+    from coarsen.ops import elementwise
+    if x.id in lw.ctx.param_index:
+        return x
+    ops = {Op[e.member] for e in elementwise()} | {Op.CAST, Op.COPY}
+    for block in lw.b._blocks:
+        for instr in block:
+            if instr.results and instr.results[0] is x:
+                if instr.op not in ops:
+                    return None
+                found = {id(s): s for s in (_argument_shaped_like(lw, a) for a in instr.args
+                                             if a.type.rank == x.type.rank)}
+                return next(iter(found.values())) if len(found) == 1 else None
+    return None
 
 
 def _enclosing_loops(lw) -> list | None:

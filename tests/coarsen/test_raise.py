@@ -62,6 +62,16 @@ def unused_result_guard(x, y):
     return np.sum(x * 2.0)
 
 
+class CustomError(Exception):
+    pass
+
+
+def custom(x):
+    if x[0] < 0:
+        raise CustomError("negative")
+    return np.sum(x)
+
+
 CASES = [
     (shape_checked, (np.ones(3),), (np.ones(4),), ValueError, "x must have 3 entries"),
     (nonnegative, (np.array([1.0, 4.0]),), (np.array([1.0, -4.0]),), ValueError, "x must be non-negative"),
@@ -70,6 +80,7 @@ CASES = [
     (in_a_helper, (np.array([[1.0, 2.0], [3.0, 1.0]]),), (np.array([[1.0, 2.0], [0.0, 0.0]]),),
      ZeroDivisionError, "a row of zeros"),
     (unused_result_guard, (np.ones(2), 1.0), (np.ones(2), -1.0), ValueError, "y must be non-negative"),
+    (custom, (np.ones(2),), (np.array([-1.0, 2.0]),), CustomError, "negative"),   # the user's class (#22)
 ]
 
 
@@ -110,16 +121,6 @@ def test_vjp_and_forward_mode_run_the_check():
         coarsen.vmap(coarsen.grad(nonnegative), target="cpu")(np.array([[1.0, 2.0], [1.0, -2.0]]))
 
 
-class CustomError(Exception):
-    pass
-
-
-def custom(x):
-    if x[0] < 0:
-        raise CustomError("negative")
-    return np.sum(x)
-
-
 def runtime_message(x):
     if x[0] < 0:
         raise ValueError(f"x[0] = {x[0]}")
@@ -136,8 +137,45 @@ def caught(x):
     return np.sum(y)
 
 
+def _same_name_classes():
+    def make():
+        class StepError(Exception):
+            pass
+
+        def step(x):
+            if x < 0.0:
+                raise StepError("x < 0")
+            return x * 2.0
+        return StepError, step
+    return make(), make()
+
+
+def test_a_users_exception_class_is_raised_by_identity_not_by_name():
+    # two classes of the same name and the same generated code: each program raises its own
+    for error, step in _same_name_classes():
+        for transform in (coarsen.grad, coarsen.jit):
+            with pytest.raises(Exception) as info:
+                transform(step, target="numpy")(-1.0)
+            assert type(info.value) is error and str(info.value) == "x < 0"
+
+
+class Valued(Exception):
+    def __init__(self, what):
+        super().__init__(f"bad {what}")
+
+
+def custom_init(x):
+    if x[0] < 0:
+        raise Valued("x")
+    return np.sum(x * x)
+
+
+def test_a_users_exception_class_with_its_own_init_gets_the_same_arguments():
+    with pytest.raises(Valued, match="^bad x$"):
+        coarsen.value_and_grad(custom_init, target="numpy")(np.array([-1.0, 1.0]))
+
+
 @pytest.mark.parametrize("fn, words", [
-    (custom, ["CustomError", "builtin exception"]),
     (runtime_message, ["x[0]", "known only when running", "constant message"]),
     (caught, ["try/except"]),
 ])
