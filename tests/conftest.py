@@ -23,6 +23,9 @@ TESTS = Path(__file__).parent
 # tests/coarsen/test_tiered.py tests the tiered path itself. Set COARSEN_TIERED=1 to run the
 # suite tiered.
 os.environ.setdefault("COARSEN_TIERED", "0")
+# Likewise, machine code keeps serving a cpu program even where the NumPy tier would be faster
+# (`kernels.adaptive`); tests/kernels/test_adaptive.py tests that choice.
+os.environ.setdefault("COARSEN_ADAPTIVE", "0")
 
 
 @pytest.fixture(autouse=True)
