@@ -21,6 +21,12 @@ not across a write that copies: its result owns a fresh buffer),
   emitted `y = x`).
 Reads before the write in the same iteration are fine: `z[i] = z[i - 1] + v` in a loop
 updates z in place.
+
+Only what is needed is copied: when a loop writes into an array it carries and the array it
+starts from is needed afterwards (the backward reads the state at the start of each outer step,
+the forward reads it after the loop, or it is a buffer the program does not own), the carry is
+copied once as the loop starts (`copy_at_entry`; the emitter writes `z = z0.copy()` before the
+loop) and the writes inside update that copy in place, instead of copying at every element.
 """
 from __future__ import annotations
 
@@ -45,6 +51,63 @@ class BufferVersions:
         self.versions = self._versions()
         self._program_order()
         self._inplace: dict[int, bool] = {}
+        self._entry: dict[tuple[int, int], bool] = {}
+        self._provisional = 0   # > 0 while deciding a loop entry: decisions then are not kept
+        self._entry_of_param: dict[int, tuple[Instr, int]] = {}
+        self._written_loops: set[int] = set()
+        for instr in walk(fn.body):
+            if instr.op in (Op.FOR, Op.WHILE):
+                for sub in instr.regions:
+                    params = sub.params[1:] if instr.op is Op.FOR else sub.params
+                    for k, p in enumerate(params):
+                        self._entry_of_param[p.id] = (instr, k)
+                for k, r in enumerate(instr.results):   # zero trips: the result is the copy
+                    self._entry_of_param[r.id] = (instr, k)
+                if any(w.op is Op.SETITEM for sub in instr.regions for w in walk(sub)):
+                    self._written_loops.add(id(instr))
+
+    def copy_at_entry(self, loop: Instr, k: int) -> bool:
+        """Whether carry k of `loop` is copied as the loop starts (see the module docstring)."""
+        key = (id(loop), k)
+        decided = self._entry.get(key)
+        if decided is not None:
+            return decided
+        # while deciding: no copy (the conservative side); what is decided meanwhile assumed it,
+        # so it is not kept (a write inside this loop decided now would stay a copy)
+        self._entry[key] = False
+        self._provisional += 1
+        try:
+            decided = self._decide_entry(loop, k)
+        finally:
+            self._provisional -= 1
+        if self._provisional:
+            del self._entry[key]
+        else:
+            self._entry[key] = decided
+        return decided
+
+    def _decide_entry(self, loop: Instr, k: int) -> bool:
+        if id(loop) not in self._written_loops or not loop.results[k].type.rank:
+            return False
+        inits = loop.args[3:] if loop.op is Op.FOR else loop.args
+        params = [sub.params[k + 1 if loop.op is Op.FOR else k] for sub in loop.regions]
+        inside = {p.id for p in params}
+        for p in params:
+            inside |= nx.descendants(self.versions, p.id) if p.id in self.versions else set()
+        if not any(w.op is Op.SETITEM and w.args[0].id in inside for sub in loop.regions for w in walk(sub)):
+            return False
+        earlier = self._earlier_same_buffer(inits[k].id)
+        if earlier & self.refs or not all(self.owned_origin(v) for v in earlier):
+            return True
+        # read after the loop starts: versions the loop itself makes (`inside`, which through an
+        # outer loop's carry reaches back to the init) are its own, as `later` in `_decide`
+        position, loops = self.order[id(loop)]
+        for v in earlier:
+            for at, reader_loops in self.reads.get(v, ()):
+                if (at > position and v not in inside) or \
+                        any(lp in reader_loops and lp not in self.defined_in[v] for lp in loops):
+                    return True
+        return False
 
     def inplace_ok(self, instr: Instr) -> bool:
         decided = self._inplace.get(id(instr))
@@ -54,7 +117,10 @@ class BufferVersions:
         # its own base, and assuming the buffer shared is the conservative side
         self._inplace[id(instr)] = True
         decided = self._decide(instr)
-        self._inplace[id(instr)] = decided
+        if self._provisional:
+            del self._inplace[id(instr)]
+        else:
+            self._inplace[id(instr)] = decided
         return decided
 
     __call__ = inplace_ok
@@ -78,15 +144,22 @@ class BufferVersions:
         seen, todo = {start}, [start]
         while todo:
             v = todo.pop()
+            entry = self._entry_of_param.get(v)
             for u in self.versions.predecessors(v) if v in self.versions else ():
                 if u in seen:
                     continue
                 write = self._writes.get(v)
                 if write is not None and write.args[0].id == u and not self.inplace_ok(write):
                     continue
+                if entry is not None and u == self._init(*entry) and self.copy_at_entry(*entry):
+                    continue   # a loop carry copied as the loop starts: a buffer of its own
                 seen.add(u)
                 todo.append(u)
         return seen
+
+    @staticmethod
+    def _init(loop: Instr, k: int) -> int:
+        return (loop.args[3:] if loop.op is Op.FOR else loop.args)[k].id
 
     def _decide(self, instr: Instr) -> bool:
         base = instr.args[0].id

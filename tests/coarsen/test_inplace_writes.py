@@ -243,3 +243,36 @@ def test_a_write_into_an_array_emitted_as_an_alias_copies(target):
         np.testing.assert_array_equal(x, keep)
         assert np.isclose(out if make is coarsen.jit else out[0], expected, rtol=1e-12)
     np.testing.assert_allclose(coarsen.grad(f, target=target)(x, 1.0), [5.0 + 2.0, 4.0 + 7.0, 6.0 + 6.0])
+
+
+def read_each_step(x, steps):
+    """The backward reads z as each outer step starts (np.sin(z)): the inner writes must not
+    reach that version. Only one copy per outer step is needed (as the inner loop starts), not
+    one per element."""
+    n = x.shape[0]
+    z = x * 1.0
+    acc = 0.0
+    for s in range(steps):
+        acc = acc + np.sum(np.sin(z) * x)
+        for i in range(n):
+            z[i] = z[i] * 0.9 + 0.1 * z[i - 1]
+    return acc + np.sum(z * z)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_a_version_the_backward_reads_is_copied_once_per_loop_entry(target):
+    x = np.linspace(0.1, 0.9, 6)
+    value, g = coarsen.value_and_grad(read_each_step, target=target)(x, 3)
+    assert np.isclose(value, read_each_step(x, 3), rtol=1e-12)
+    np.testing.assert_allclose(g, central_differences(read_each_step, x, 3), rtol=1e-6, atol=1e-8)
+    source = coarsen.grad(read_each_step, target="numpy").source(x, 3)
+    forward = source.split("# backward", 1)[0]
+    inner = [line for line in forward.splitlines() if line.strip().startswith("for ")][1]
+    depth = len(inner) - len(inner.lstrip())
+    below = forward.split(inner, 1)[1].splitlines()
+    body = []
+    for line in below:
+        if line.strip() and len(line) - len(line.lstrip()) <= depth:
+            break
+        body.append(line)
+    assert not [line for line in body if ".copy()" in line], source
