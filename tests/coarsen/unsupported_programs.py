@@ -389,10 +389,6 @@ def async_fn(x):
     return x
 
 
-def traced_lambda_target():
-    return [lambda x: x * 2.0, lambda x: x * 3.0][1]  # error here
-
-
 CASES = [
     # (function or factory, args, error class, words the message must contain)
     (class_def, (1.0,), coarsen.UnsupportedError, ["class"]),
@@ -457,5 +453,4 @@ CASES = [
     (assert_shape_broadcast, (np.ones(3),), coarsen.CoarsenTypeError, ["in-place", "`y`"]),
     (element_write_shape, (1.0, np.ones(2)), coarsen.CoarsenTypeError, ["`z[...]`", "element"]),
     (async_fn, (1.0,), coarsen.UnsupportedError, ["async"]),
-    (traced_lambda_target(), (1.0,), coarsen.UnsupportedError, ["which lambda"]),
 ]
