@@ -211,9 +211,10 @@ COMPOSITES = [
     Composite("rad2deg", ("numpy.rad2deg", "numpy.degrees", "math.degrees"), _scaled("rad2deg", 180.0 / math.pi),
               examples=(("np.rad2deg(x)", ((-3.0, 3.0),)),)),
     Composite("isnan", ("numpy.isnan", "math.isnan"), _classify("isnan"),
-              examples=(("np.where(np.isnan(np.log(x)), 0.0, x)", ((-3.0, 3.0),)),)),
+              examples=(("np.where(np.isnan(np.where(x > 0.0, np.nan, x)), 0.0, x)", ((-3.0, 3.0),)),)),
     Composite("isinf", ("numpy.isinf", "math.isinf"), _classify("isinf"),
-              examples=(("np.where(np.isinf(1.0 / np.floor(x)), 0.0, x)", ((-3.0, 3.0),)),)),
+              examples=(("np.where(np.isinf(np.where(x > 1.0, -np.inf, x)), 0.0, x)", ((-3.0, 3.0),)),)),
     Composite("isfinite", ("numpy.isfinite", "math.isfinite"), _classify("isfinite"),
-              examples=(("np.where(np.isfinite(np.log(x)), x, 1.0)", ((-3.0, 3.0),)),)),
+              examples=(("np.where(np.isfinite(np.where(x > 0.0, np.nan, np.where(x < -1.0, np.inf, x))), x, 1.0)",
+                         ((-3.0, 3.0),)),)),
 ]
