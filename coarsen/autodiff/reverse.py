@@ -174,6 +174,13 @@ class Reverse:
         expr = self.plan.expr[v.id]
         dsym = sp.Symbol(self.d(v), real=True)
         grads = vjp([expr], [self.plan.symbol[s.id] for s in inputs], [dsym])
+        own = self.plan.symbol.get(v.id)
+        if own is not None and self.prog.def_region.get(v.id) is self.fn.body \
+                and isinstance(expr, sp.Expr) and not expr.is_Atom:
+            # the derivative of exp(u) (sigmoid, tanh, a power, ...) holds the segment's own
+            # expression: read the value the forward computed instead of computing it again. Top
+            # level only: in a loop body that value would be a tape record per iteration.
+            grads = [g.xreplace({expr: own}) for g in grads]
         pairs = [(s, g) for s, g in zip(inputs, grads) if g != 0]
         if not pairs:
             return
