@@ -30,6 +30,11 @@ from phicalc.diff import vjp
 from phicalc.emit import cse, to_source
 
 
+# Segment derivatives read the segment's own forward value (see `Reverse.segment`); False
+# recomputes it, as before #14: `python -m benchmarks.adbench.ab` measures both in one process.
+REUSE_OWN_VALUES = True
+
+
 class Reverse:
     def __init__(self, fn: Function, wrt: list[int], fuse: bool = False) -> None:
         self.fn = fn
@@ -175,7 +180,7 @@ class Reverse:
         dsym = sp.Symbol(self.d(v), real=True)
         grads = vjp([expr], [self.plan.symbol[s.id] for s in inputs], [dsym])
         own = self.plan.symbol.get(v.id)
-        if own is not None and self.prog.def_region.get(v.id) is self.fn.body \
+        if REUSE_OWN_VALUES and own is not None and self.prog.def_region.get(v.id) is self.fn.body \
                 and isinstance(expr, sp.Expr) and not expr.is_Atom:
             # the derivative of exp(u) (sigmoid, tanh, a power, ...) holds the segment's own
             # expression: read the value the forward computed instead of computing it again. Top
