@@ -121,8 +121,9 @@ def device_source(text: str) -> str:
 
     def swap(m: re.Match) -> str:
         name = m.group(1)
-        if name == "rt.checked_int":   # a GPU thread converts unchecked, as CUDA's int()
-            return "int("
+        if name == "rt.checked_int":   # CUDA's int() gives garbage for NaN/inf: `vmap._checked_ints`
+            raise NotImplementedError("int() of a float in GPU device code is checked by "   # rewrites it
+                                      "coarsen.vmap._checked_ints first; use target='cpu'")
         if name in names:
             return names[name] + "("
         if name in _HOST_ONLY:

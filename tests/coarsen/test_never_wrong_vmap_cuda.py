@@ -35,14 +35,17 @@ def checked(x):
 
 def test_device_source_reports_instead_of_raising():
     from coarsen.codegen.forward import device_source
-    from coarsen.vmap import _device_checks
+    from coarsen.vmap import _checked_ints, _device_checks
     g = coarsen.value_and_grad(table, argnums=1, target="numpy")
     g(1.0, 2.0)
     (prog,) = g.programs.values()
-    source, messages = _device_checks(device_source(prog.source), prog, "grad", [(), ()])
+    with pytest.raises(NotImplementedError, match="checked"):   # never an unchecked int() on a GPU
+        device_source(prog.source)
+    source, messages = _device_checks(device_source(_checked_ints(prog.source, prog)), prog, "grad", [(), ()])
     assert "raise" not in source and "err_[0] = 1" in source
-    assert all(e is IndexError and "test_never_wrong_vmap_cuda.py:" in m and "out of bounds" in m
-               for e, m in messages)
+    assert all(e in (IndexError, ValueError, OverflowError) for e, m in messages)
+    assert all("test_never_wrong_vmap_cuda.py:" in m and "out of bounds" in m
+               for e, m in messages if e is IndexError)
     assert len(messages) == source.count("err_[0] =") >= 2
     header = next(line for line in source.splitlines() if line.startswith("def "))
     assert header.endswith(", err_):")
