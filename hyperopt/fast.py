@@ -204,7 +204,9 @@ class FastFlat:
                 if t is None:
                     hg0.append(up.full_like(coord, 0.0))
                     continue
-                v = up.adopt(ops.vdot(flat_g, t))
+                # ops.vdot's flat case is torch.dot (same dtype, 1-d), adopt is .item()
+                v = (torch.dot(flat_g, t).item() if self.buffers is not None
+                     else up.adopt(ops.vdot(flat_g, t)))
                 hg0.append(-v if neg else v)
             hgs.append(tuple(hg0))
             # tower.py's chain_hypergradients on the scalar levels, written out
@@ -258,7 +260,9 @@ class FastFlat:
             tans = {"alpha": flat_g} if "alpha" in want else {}
             neg = True
             # |delta_i| <= |alpha| |g_i| (1 + 2^-24): bounded by |alpha| ||g||, with slack
-            gnorm = (float(flat_g.norm()) if flat_g is not None
+            # (||g|| as sqrt(g.g): one BLAS dot; a sum of squares that overflows is inf, and the
+            # step then goes to the generic engine, as for any bound that fails)
+            gnorm = (math.sqrt(torch.dot(flat_g, flat_g).item()) if flat_g is not None
                      else sum(map(float, torch._foreach_norm(grads))))
             dnorm = abs(alpha) * gnorm * 1.01
         else:
@@ -289,7 +293,10 @@ class FastFlat:
             torch.mul(*delta_args, out=self.buffers[self.turn ^ 1])  # type: ignore[index]
         torch._foreach_add_(params, deltas)
         self._pbound += dnorm  # ||p + delta|| <= ||p|| + ||delta||
-        self._pkey = self._params_key()
+        # the add bumped every version counter by one and moved no data: the key follows
+        # without a pass over the tensors (were it ever wrong, the next step would only
+        # recompute the bound)
+        self._pkey = tuple((v + 1, ptr) for v, ptr in self._pkey)  # type: ignore[union-attr]
         # 4. the new state
         if level0.layout:
             self.tan0 = [tans[h.name] for h in level0.layout]
