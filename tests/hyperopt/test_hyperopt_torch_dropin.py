@@ -123,3 +123,26 @@ def test_checkpoint_checks_the_whole_configuration(other) -> None:
     old["hyperopt"]["format"] = 1
     with pytest.raises(ValueError, match="did not record trust"):
         same.load_state_dict(old)
+
+
+def test_zero_grad_behaves_as_torch_optims_with_and_without_a_profiler():
+    # hyperopt's zero_grad skips torch.optim's profiler label when no profiler is on: the
+    # gradients must end as torch.optim leaves them in every mode
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = ht.SGD(model.parameters(), lr=0.1, optimizer=ht.SGD(1e-3))
+    x = torch.randn(4, 3)
+
+    def backward() -> None:
+        model(x).sum().backward()
+    backward()
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+    backward()
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    backward()
+    with torch.autograd.profiler.profile() as prof:
+        opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    assert any("zero_grad" in e.name for e in prof.function_events)   # torch.optim's own path
