@@ -240,6 +240,16 @@ def _astype(lw, x, args, kwargs, node):
 METHODS["astype"] = _astype
 
 
+def _name_key(obj: Any) -> Any:
+    """The object itself where hashable (np.add.outer is a new bound method at each access,
+    equal to the others), else its id."""
+    try:
+        hash(obj)
+        return obj
+    except TypeError:
+        return ("id", id(obj))
+
+
 def supported_names() -> list[str]:
     """Every supported callable as users spell it: np.exp, np.linalg.det, math.lgamma, ..."""
     from coarsen import ops
@@ -250,11 +260,11 @@ def supported_names() -> list[str]:
         for path in spec.callables:
             obj = resolve(path)
             if obj is not None:
-                dotted.setdefault(id(obj), path.replace("numpy.", "np.", 1).replace("builtins.", "", 1))
+                dotted.setdefault(_name_key(obj), path.replace("numpy.", "np.", 1).replace("builtins.", "", 1))
     names = []
     for obj in CALLS:
-        if id(obj) in dotted:
-            names.append(dotted[id(obj)])
+        if _name_key(obj) in dotted:
+            names.append(dotted[_name_key(obj)])
             continue
         module = getattr(obj, "__module__", None) or ("numpy" if isinstance(obj, np.ufunc) else "")
         short = {"numpy": "np", "builtins": ""}.get(module.split(".")[0], module.split(".")[0])
@@ -273,7 +283,12 @@ def nearest(written: str, obj: Any = None, n: int = 3) -> list[str]:
     import difflib
 
     names = supported_names()
-    leaf = {name.rsplit(".", 1)[-1]: name for name in names}
+    leaf: dict[str, list[str]] = {}
+    for name in names:
+        leaf.setdefault(name.rsplit(".", 1)[-1], []).append(name)
     wanted = getattr(obj, "__name__", None) or written.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(wanted, list(leaf), n=n, cutoff=0.6)
-    return [leaf[c] for c in close]
+    out = []   # a leaf several callables share (np.add.reduce, np.maximum.reduce): the one
+    for c in close:   # most like what was written first
+        out += sorted(leaf[c], key=lambda full: -difflib.SequenceMatcher(None, written, full).ratio())
+    return out[:n]
