@@ -288,7 +288,6 @@ def nearest(written: str, obj: Any = None, n: int = 3) -> list[str]:
         leaf.setdefault(name.rsplit(".", 1)[-1], []).append(name)
     wanted = getattr(obj, "__name__", None) or written.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(wanted, list(leaf), n=n, cutoff=0.6)
-    out = []   # a leaf several callables share (np.add.reduce, np.maximum.reduce): the one
-    for c in close:   # most like what was written first
-        out += sorted(leaf[c], key=lambda full: -difflib.SequenceMatcher(None, written, full).ratio())
-    return out[:n]
+    # a leaf several callables share (np.add.reduce, np.maximum.reduce): the one most like
+    # what was written, one per leaf
+    return [max(leaf[c], key=lambda full: difflib.SequenceMatcher(None, written, full).ratio()) for c in close]
