@@ -172,61 +172,64 @@ _UFUNC_REDUCE = {"add": "SUM", "multiply": "PROD", "maximum": "MAX", "minimum": 
 _UFUNC_ACCUMULATE = {"add": "CUMSUM", "multiply": "CUMPROD"}
 
 
-def _ufunc_outer(ufunc: str):
+def _ufunc_of(lw, node) -> str:
+    """Which ufunc a method call names (`np.subtract.outer`, or `sub.outer` after
+    `from numpy import subtract as sub`): the callee evaluated again (an attribute read)."""
+    return lw.expr(node.func).obj.__self__.__name__
+
+
+def _ufunc_outer(lw, args, kwargs, node):
     """ufunc.outer(a, b): out[i..., j...] = ufunc(a[i...], b[j...]), shape a.shape + b.shape."""
-    def lower(lw, args, kwargs, node):
-        L.arity(lw, args, kwargs, node, 2, f"{ufunc}.outer")
-        a, b = (lw.as_value(x, node) for x in args)
-        ra, rb = a.type.rank, b.type.rank
-        if ra and rb:
-            a = L.getitem(lw, a, [":"] * ra + ["n"] * rb, [], node)
-            b = L.getitem(lw, b, ["n"] * ra + [":"] * rb, [], node)
-        return lw.emit(getattr(O, _UFUNC_OPS[ufunc]), (a, b), node)
-    return lower
+    ufunc = _ufunc_of(lw, node)
+    L.arity(lw, args, kwargs, node, 2, f"{ufunc}.outer")
+    a, b = (lw.as_value(x, node) for x in args)
+    ra, rb = a.type.rank, b.type.rank
+    if ra and rb:
+        a = L.getitem(lw, a, [":"] * ra + ["n"] * rb, [], node)
+        b = L.getitem(lw, b, ["n"] * ra + [":"] * rb, [], node)
+    return lw.emit(getattr(O, _UFUNC_OPS[ufunc]), (a, b), node)
 
 
-def _ufunc_reduce(ufunc: str):
+def _ufunc_reduce(lw, args, kwargs, node):
     """ufunc.reduce(x, axis=0, keepdims=False): the reduction along one axis (NumPy's default
     axis 0), a tuple of axes, or all (axis=None)."""
-    def lower(lw, args, kwargs, node):
-        from coarsen.ops.reductions import OPS as REDUCTIONS
+    from coarsen.ops.reductions import OPS as REDUCTIONS
 
-        x, axis, keep = L.positional(lw, args, kwargs, node, ["array", "axis", "keepdims"], f"{ufunc}.reduce", 1)
-        x = L.array(lw, x, node, f"{ufunc}.reduce")
-        if axis is None:   # not given: axis 0 (axis=None given explicitly reduces all)
-            axis = 0
-        name = _UFUNC_REDUCE[ufunc].lower()
-        spec = next(r for r in REDUCTIONS if r.name == name)
-        call = {"axis": axis}
-        if keep is not None:
-            call["keepdims"] = keep
-        return spec.lower(lw, [x], call, node)
-    return lower
+    ufunc = _ufunc_of(lw, node)
+    x, axis, keep = L.positional(lw, args, kwargs, node, ["array", "axis", "keepdims"], f"{ufunc}.reduce", 1)
+    x = L.array(lw, x, node, f"{ufunc}.reduce")
+    if axis is None:   # not given: axis 0 (axis=None given explicitly reduces all)
+        axis = 0
+    spec = next(r for r in REDUCTIONS if r.name == _UFUNC_REDUCE[ufunc].lower())
+    call = {"axis": axis}
+    if keep is not None:
+        call["keepdims"] = keep
+    return spec.lower(lw, [x], call, node)
 
 
-def _ufunc_accumulate(ufunc: str):
+def _ufunc_accumulate(lw, args, kwargs, node):
     """ufunc.accumulate(x, axis=0): the running sum / product along an axis."""
-    def lower(lw, args, kwargs, node):
-        x, axis = L.positional(lw, args, kwargs, node, ["array", "axis"], f"{ufunc}.accumulate", 1)
-        x = L.array(lw, x, node, f"{ufunc}.accumulate")
-        ax = 0 if axis is None else L.axis_of(lw, axis, x.type.rank, node, f"{ufunc}.accumulate")
-        return lw.emit(getattr(O, _UFUNC_ACCUMULATE[ufunc]), (x,), node, {"axis": ax})
-    return lower
+    ufunc = _ufunc_of(lw, node)
+    x, axis = L.positional(lw, args, kwargs, node, ["array", "axis"], f"{ufunc}.accumulate", 1)
+    x = L.array(lw, x, node, f"{ufunc}.accumulate")
+    ax = 0 if axis is None else L.axis_of(lw, axis, x.type.rank, node, f"{ufunc}.accumulate")
+    return lw.emit(getattr(O, _UFUNC_ACCUMULATE[ufunc]), (x,), node, {"axis": ax})
 
 
-_UFUNC_METHODS = (
-    [Composite(f"{u}.outer", (f"numpy.{u}.outer",), _ufunc_outer(u),
-               examples=((f"np.{u}.outer(x, y[::-1])", ((0.5, 2.0), (0.5, 2.0)), [(3,), (2, 1)]),))
-     for u in _UFUNC_OPS]
-    + [Composite(f"{u}.reduce", (f"numpy.{u}.reduce",), _ufunc_reduce(u),
-                 examples=((f"np.{u}.reduce(x)", ((0.5, 2.0),), [(3,), (2, 3)]),
-                           (f"np.{u}.reduce(x, axis=None)", ((0.5, 2.0),), [(2, 3)]),
-                           (f"np.{u}.reduce(x, axis=1, keepdims=True)", ((0.5, 2.0),), [(2, 3)])))
-       for u in _UFUNC_REDUCE]
-    + [Composite(f"{u}.accumulate", (f"numpy.{u}.accumulate",), _ufunc_accumulate(u),
-                 examples=((f"np.{u}.accumulate(x)", ((0.5, 2.0),), [(3,), (2, 3)]),
-                           (f"np.{u}.accumulate(x, axis=1)", ((0.5, 2.0),), [(2, 3)])))
-       for u in _UFUNC_ACCUMULATE])
+_UFUNC_METHODS = [
+    Composite("ufunc.outer", tuple(f"numpy.{u}.outer" for u in _UFUNC_OPS), _ufunc_outer,
+              examples=(("np.subtract.outer(x, y[::-1])", ((0.5, 2.0), (0.5, 2.0)), [(3,), (2, 1)]),
+                        ("np.power.outer(x, y)", ((0.5, 2.0), (0.5, 2.0)), [(3,)]),
+                        ("np.maximum.outer(x[0], y)", ((0.5, 2.0), (0.5, 2.0)), [(2, 3)]))),
+    Composite("ufunc.reduce", tuple(f"numpy.{u}.reduce" for u in _UFUNC_REDUCE), _ufunc_reduce,
+              examples=(("np.add.reduce(x)", ((0.5, 2.0),), [(3,), (2, 3)]),
+                        ("np.maximum.reduce(x, axis=None)", ((0.5, 2.0),), [(2, 3)]),
+                        ("np.multiply.reduce(x, axis=1, keepdims=True)", ((0.5, 2.0),), [(2, 3)]),
+                        ("np.minimum.reduce(x, (0, 1))", ((0.5, 2.0),), [(2, 3)]))),
+    Composite("ufunc.accumulate", tuple(f"numpy.{u}.accumulate" for u in _UFUNC_ACCUMULATE), _ufunc_accumulate,
+              examples=(("np.add.accumulate(x)", ((0.5, 2.0),), [(3,), (2, 3)]),
+                        ("np.multiply.accumulate(x, axis=1)", ((0.5, 2.0),), [(2, 3)]))),
+]
 
 
 COMPOSITES = [
