@@ -284,6 +284,10 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
                    help="run directory; a rerun reuses the trained policies in it")
     p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
+    p.add_argument("--scale", type=int, default=TrainConfig.scale,
+                   help="documents in the world; the evaluation asks for 100 questions per "
+                        "regime, which 2000 supplies for some regimes only (42-100) and 5000 "
+                        "for all six")
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")
@@ -306,7 +310,7 @@ def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
     return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress,
-                       executor=ns.executor, ray_address=ns.ray_address)
+                       executor=ns.executor, ray_address=ns.ray_address, scale=ns.scale)
 
 
 def main(argv: list[str] | None = None) -> None:
