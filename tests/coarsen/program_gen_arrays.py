@@ -3,7 +3,9 @@
 `a_expr(("a", shape), scope, depth)` builds an expression of exactly that shape: variables,
 views (slices, rows, columns, transposes, reshapes: these record the variable they alias),
 fresh arrays, elementwise math with broadcasting, selections, matmul and reductions along an
-axis. `write_index` picks in-bounds targets for element and slice writes.
+axis. `write_index` picks in-bounds targets for element and slice writes, and writes through
+integer index arrays with repeated and negative indices (NumPy's semantics: the last write of a
+repeated index wins; `+=` does not accumulate).
 """
 from __future__ import annotations
 
@@ -133,6 +135,10 @@ class ArrayGen:
 
     def write_index(self, shape: tuple, scope) -> tuple[str, tuple]:
         """An in-bounds index for an element or slice write, and the shape it selects."""
+        if self.choose([False, False, False, True]):   # through an index array (#13)
+            length = self.integers(1, 4)
+            items = [self.integers(-shape[0], shape[0] - 1) for _ in range(length)]
+            return f"np.array({items}, dtype=int)", (length,) + tuple(shape[1:])
         if len(shape) == 1:
             form = self.choose(["elem", "elem", "slice"])
             if form == "elem":
