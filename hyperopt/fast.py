@@ -96,10 +96,11 @@ class FastFlat:
             self.buffer_views = [_unflatten(b, self.params) for b in self.buffers]
             self.turn = 0
         # Adam: rules.adam_update with its temporaries in reused buffers (AdamKernel)
-        self.adam: AdamKernel | None = None
+        self.adam: Any = None   # (Adam's, or momentum SGD's, AdaGrad's, RMSProp's kernel)
         self.adam_delta = None
-        if type(level0.spec)._update_fn is rules.adam_update:
-            self.adam = AdamKernel(self.params)
+        kernel = _KERNELS.get(type(level0.spec)._update_fn)
+        if kernel is not None and not self.plain_sgd:
+            self.adam = kernel(self.params)
             self.adam_delta = self.adam.scratch[5]
         # scalar levels run by ``_plain_sgd_level`` (the paper's towers), the rest by tower.py
         self.plain_sgd_levels = [
@@ -412,6 +413,109 @@ class AdamKernel:
                        "beta2_prod": p2}, tangents
 
 
+def _safe_inv_sqrt_into(v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """rules._safe_inv_sqrt(v) written into ``out``: where(pos, 1.0 / sqrt(where(pos, v, 1.0)),
+    0.0) with pos = v > 0 (a NaN is "off" too, as in where); ``1.0 / x`` is reciprocal."""
+    off = torch.logical_not(torch.gt(v, 0))
+    inv = out.copy_(v).masked_fill_(off, 1.0)
+    torch.sqrt(inv, out=inv)
+    torch.reciprocal(inv, out=inv)
+    return inv.masked_fill_(off, 0.0)
+
+
+class _Kernel:
+    """A level-0 rule on flat tensors with its temporaries in buffers kept between steps, as
+    ``AdamKernel`` (same operands, same order, so the same numbers as the rule): values that
+    outlive the step (slots, tangents) are fresh tensors, the delta is ``scratch[5]``."""
+
+    used = (0, 1, 2, 3, 5)  # the scratch buffers ``update`` writes (the others stay None)
+
+    def __init__(self, params: Sequence[torch.Tensor]) -> None:
+        numel = sum(p.numel() for p in params)
+        like = params[0]
+        self.scratch: list[Any] = [
+            torch.empty(numel, dtype=like.dtype, device=like.device) if k in self.used else None
+            for k in range(7)]
+        self.delta_views = _unflatten(self.scratch[5], params)
+
+
+class MomentumKernel(_Kernel):
+    """rules.sgd_update with momentum (Nesterov too)."""
+
+    used = (0, 1, 5)
+
+    def update(self, g: torch.Tensor, slots: dict[str, Any], h: dict[str, Any],
+               const: dict[str, Any], want: frozenset[str]
+               ) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+        s0, s1 = self.scratch[0], self.scratch[1]
+        alpha, mu = h["alpha"], h["mu"]
+        b_prev = slots["momentum_buffer"]
+        b = torch.mul(b_prev, mu)  # b = mu * b_prev + g
+        b += g
+        if const["nesterov"]:  # direction = g + mu * b
+            direction = torch.mul(b, mu, out=s0)
+            direction += g
+        else:
+            direction = b
+        tangents = {}
+        if "alpha" in want:
+            tangents["alpha"] = torch.neg(direction)
+        if "mu" in want:
+            if const["nesterov"]:  # -alpha * (b + mu * b_prev)
+                inner = torch.mul(b_prev, mu, out=s1)
+                inner += b
+                tangents["mu"] = torch.mul(inner, -alpha)
+            else:  # -alpha * b_prev
+                tangents["mu"] = torch.mul(b_prev, -alpha)
+        delta = torch.mul(direction, -alpha, out=self.scratch[5])
+        return delta, {"momentum_buffer": b}, tangents
+
+
+class AdaGradKernel(_Kernel):
+    """rules.adagrad_update."""
+
+    used = (0, 1, 2, 5)
+
+    def update(self, g: torch.Tensor, slots: dict[str, Any], h: dict[str, Any],
+               const: dict[str, Any], want: frozenset[str]
+               ) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+        s0, s1, s2 = self.scratch[0], self.scratch[1], self.scratch[2]
+        s = torch.add(slots["sum"], torch.mul(g, g, out=s0))  # sum + g * g
+        denom = torch.sqrt(s, out=s1)  # sqrt(s) + eps
+        denom += const["eps"]
+        direction = torch.div(g, denom, out=s2)
+        tangents = {"alpha": torch.neg(direction)} if "alpha" in want else {}
+        delta = torch.mul(direction, -h["alpha"], out=self.scratch[5])
+        return delta, {"sum": s}, tangents
+
+
+class RMSPropKernel(_Kernel):
+    """rules.rmsprop_update."""
+
+    def update(self, g: torch.Tensor, slots: dict[str, Any], h: dict[str, Any],
+               const: dict[str, Any], want: frozenset[str]
+               ) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+        s0, s1, s2, s3 = self.scratch[:4]
+        alpha, gamma = h["alpha"], h["gamma"]
+        v_prev = slots["square_avg"]
+        g2 = torch.mul(g, g, out=s1)
+        v = torch.mul(v_prev, gamma)  # v = gamma * v_prev + (1.0 - gamma) * g2
+        v += torch.mul(g2, 1.0 - gamma, out=s0)
+        denom = torch.sqrt(v, out=s2)  # sqrt(v) + eps
+        denom += const["eps"]
+        direction = torch.div(g, denom, out=s3)
+        tangents = {}
+        if "alpha" in want:
+            tangents["alpha"] = torch.neg(direction)
+        if "gamma" in want:
+            # alpha * direction / denom * (v_prev - g2) * 0.5 * _safe_inv_sqrt(v)
+            t = torch.mul(direction, alpha).div_(denom)
+            t.mul_(torch.sub(v_prev, g2, out=s0)).mul_(0.5)
+            tangents["gamma"] = t.mul_(_safe_inv_sqrt_into(v, s1))
+        delta = torch.mul(direction, -alpha, out=self.scratch[5])
+        return delta, {"square_avg": v}, tangents
+
+
 def _level_state(coords: Any, slots: Any, tangents: Any, hypergrad: Any, updates: int
                  ) -> LevelState:
     """``LevelState(...)`` without the frozen dataclass's per-field ``object.__setattr__``."""
@@ -420,5 +524,8 @@ def _level_state(coords: Any, slots: Any, tangents: Any, hypergrad: Any, updates
                        updates=updates)
     return ls
 
+
+_KERNELS = {rules.adam_update: AdamKernel, rules.sgd_update: MomentumKernel,
+            rules.adagrad_update: AdaGradKernel, rules.rmsprop_update: RMSPropKernel}
 
 __all__ = ["FastFlat", "fast_ok", "FAST_RULES"]
