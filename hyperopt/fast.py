@@ -15,6 +15,9 @@ with fewer passes over the parameters and less Python:
 - the finiteness checks are one fused reduction: ``sum ||p|| + ||delta||`` finite and far from
   overflow proves every new parameter finite before anything is written (hypergradients and
   the scalar levels' values are Python floats, checked with ``math.isfinite``);
+- Adam, momentum SGD, AdaGrad and RMSProp at level 0 run op for op with their temporaries in
+  buffers kept between steps (``AdamKernel``, ``_KERNELS``): no model-sized allocation per
+  temporary;
 - the state is mutable and turned into a ``TowerState`` only on demand (checkpoints,
   ``hyperparameters()``, a fallback to the generic engine).
 
