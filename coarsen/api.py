@@ -540,6 +540,17 @@ def _writing_derivative(d: "_Derivative", prog: Program, args: tuple, general: C
     return writing
 
 
+def _write_loc(prog: Program):
+    """Where the function first writes into an argument array (else where it is defined)."""
+    ir = prog.ir
+    if ir is None:
+        return None
+    from coarsen.ir.nodes import Op, walk
+    names = {ir.params[k].hint for k in prog.writes if k < len(ir.params)}
+    first = next((i for i in walk(ir.body) if i.op is Op.SETITEM and i.result.hint in names), None)
+    return first.loc if first is not None else ir.loc
+
+
 def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, target: str | None = None):
     """`(outputs, vjp_fn)`: `vjp_fn(cotangent)` pulls a cotangent of the outputs back to the
     arguments (a tuple, one entry per differentiated argument: all of them by default).
@@ -556,8 +567,8 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
                                                   prog.fn.dtypes))
     if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
         raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
-                               "array, is not supported", hint="use coarsen.grad / value_and_grad, or write "
-                               "into a copy of the argument")
+                               "array, is not supported", _write_loc(prog), hint="use coarsen.grad / "
+                               "value_and_grad, or write into a copy of the argument")
     runner = d.runner(prog, args)
     draws = prog.draw(args, _flat_leaves(args))   # one evaluation of fn: its draws, for every vjp_fn call
     outputs, _ = runner(args, tuple(0.0 for _ in prog.result_types), draws)

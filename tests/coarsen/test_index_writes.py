@@ -130,6 +130,8 @@ def test_index_out_of_range_in_a_write_raises_at_the_users_line(tmp_path, target
     "def f(X, idx):\n    Y = X * 1.0\n    Y[idx, None] = 1.0\n    return np.sum(Y)\n",
     "def f(X, idx):\n    Y = X[1:]\n    np.add.at(Y, idx, 1.0)\n    return np.sum(Y)\n",
     "def f(X, idx):\n    Y = X * 1.0\n    np.add.at(Y, idx, 1.0, 2.0)\n    return np.sum(Y)\n",
+    # a write into the argument: vjp refuses it, at the write (was `<unknown>:0:1`)
+    "def f(X, idx):\n    Y = X * 2.0\n    np.add.at(X, idx, 1.0)\n    return np.sum(Y * X)\n",
 ])
 def test_unsupported_index_writes_are_refused_at_the_users_line(tmp_path, source):
     f = load(tmp_path, source)
