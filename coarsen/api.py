@@ -551,6 +551,21 @@ def _write_loc(prog: Program):
     return first.loc if first is not None else ir.loc
 
 
+def trimmed(fn: Callable) -> Callable:
+    """`fn` raising its UnsupportedError without the compiler's frames (the error already names
+    the user's file:line); COARSEN_TRACEBACK=full keeps them."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UnsupportedError as err:
+            if os.environ.get("COARSEN_TRACEBACK") == "full":
+                raise
+            raise err.with_traceback(None) from None
+    return call
+
+
+@trimmed
 def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, target: str | None = None):
     """`(outputs, vjp_fn)`: `vjp_fn(cotangent)` pulls a cotangent of the outputs back to the
     arguments (a tuple, one entry per differentiated argument: all of them by default).
