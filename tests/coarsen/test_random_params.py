@@ -10,10 +10,13 @@ the compiled program forms NumPy's own transform of it, so:
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 
 import coarsen
+from simulator import run_cuda_script
 
 MU = np.array([0.3, -1.2, 0.5])
 
@@ -164,3 +167,31 @@ def test_draws_coarsen_cannot_reproduce_are_refused(fn, words):
     for w in words:
         assert w in str(info.value)
     assert "test_random_params.py:" in str(info.value)
+
+
+# ------------------------------------------------------------------ cuda (simulator)
+CUDA_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path[:0] = [{root!r}, {here!r}]
+    import numpy as np, coarsen
+    import test_random_params as R
+    for kind, make in sorted(R.GENERATORS.items()):
+        value, (d_mu, d_s) = coarsen.value_and_grad(R.normal_sized, argnums=(0, 1), target="cuda")(R.MU, 1.3, make())
+        plain, (want_mu, want_s) = coarsen.value_and_grad(R.normal_sized, argnums=(0, 1), target="numpy")(
+            R.MU, 1.3, make())
+        assert np.isclose(value, plain, rtol=1e-12) and np.allclose(d_mu, want_mu, rtol=1e-10), kind
+        assert np.isclose(d_s, want_s, rtol=1e-10), kind
+        try:
+            coarsen.jit(R.uniform_scalar, target="cuda")(0.0, np.inf, make())
+        except OverflowError:
+            pass
+        else:
+            raise AssertionError("no OverflowError")
+    print("ok")
+""")
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_traced_parameters_on_the_cuda_target_in_the_simulator(tmp_path):
+    run_cuda_script(CUDA_SCRIPT, tmp_path)
