@@ -108,8 +108,8 @@ def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     from coarsen.segments import plan_segments
     prog = Emission(ir, plan_segments(ir))
     prog.fuse = fuse
-    from coarsen.ir.nodes import Op, walk
-    checks = {i.result.id for i in walk(ir.body) if i.op is Op.CHECK}   # a user's raise: always run
+    from coarsen.ir.nodes import raises, walk
+    checks = {i.result.id for i in walk(ir.body) if raises(i)}   # a user's raise, int(nan): always run
     needed = needed_values(prog, {o.id for o in ir.results} | checks)
     body = Code()
     for p in written_params(ir):   # #13: the program writes into its own copy (in place after)

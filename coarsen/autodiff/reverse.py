@@ -24,7 +24,7 @@ from coarsen.codegen.inplace import BufferVersions, written_params
 from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
 from coarsen.segments import _free_values, plan_segments
 from phicalc.diff import vjp
 from phicalc.emit import cse, to_source
@@ -407,7 +407,7 @@ class Reverse:
         roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
         # run-time checks (a user's `raise`) run wherever they stand, needed or not
-        roots |= {i.result.id for i in _walk(self.fn.body) if i.op is Op.CHECK}
+        roots |= {i.result.id for i in _walk(self.fn.body) if raises(i)}   # and int() of a float
         # a while loop whose backward pops its trip count must run forward (and count) even
         # when the backward reads none of its values
         roots |= {i.regions[0].yields[0].id for i in _walk(self.fn.body) if id(i) in self.counts}

@@ -133,6 +133,15 @@ class Function:
         return self.body.yields
 
 
+def raises(instr: "Instr") -> bool:
+    """Whether `instr` may raise where plain Python raises, so that it runs even when its value
+    is unused (dead code, a gradient that does not need it): a user's run-time check, and
+    int() of a float (NaN: ValueError, inf or beyond int64: OverflowError)."""
+    return instr.op is Op.CHECK or (instr.op is Op.CAST and instr.attrs.get("dtype") == "i64"
+                                     and bool(instr.args) and instr.args[0].type.dtype == "f64"
+                                     and not instr.results[0].type.rank)
+
+
 def walk(region: Region):
     """Every instruction of a region, nested regions included, in program order."""
     for instr in region.instrs:

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
 from coarsen.ir.typing import infer
 
-_UNMOVABLE = frozenset({Op.GETITEM, Op.SETITEM, Op.IF, Op.FOR, Op.WHILE, Op.CHECK})   # CHECK: it raises
+# what may raise stays in the loop (hoisted out of a loop that runs zero times, it would raise
+# where Python does not): index reads and writes, gathers, a user's check, the linear algebra
+# NumPy refuses singular input to; int() of a float (`nodes.raises`) too
+_UNMOVABLE = frozenset({Op.GETITEM, Op.SETITEM, Op.IF, Op.FOR, Op.WHILE, Op.CHECK, Op.TAKE, Op.INV, Op.SOLVE,
+                        Op.CHOLESKY} | {getattr(Op, n) for n in ("KEPT_INDICES",) if hasattr(Op, n)})
 
 
 class _Licm:
@@ -86,7 +90,8 @@ class _Licm:
                     subst[instr.result.id] = result
                     defs[result.id] = next((i for i in new_body + hoisted if i.results[0].id == result.id), instr)
                 continue
-            if instr.op not in _UNMOVABLE and not instr.regions and instr.args and all(inv(a) for a in instr.args):
+            if instr.op not in _UNMOVABLE and not raises(instr) and not instr.regions and instr.args \
+                    and all(inv(a) for a in instr.args):
                 hoisted.append(instr)
                 inside.discard(instr.result.id)
                 self.moved += 1

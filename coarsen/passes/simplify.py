@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coarsen.ir.builder import Builder
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value
+from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
 
 
 def _substitute(region: Region, subst: dict[int, Value]) -> Region:
@@ -54,8 +54,9 @@ def _used(region: Region, used: set[int]) -> None:
 
 
 def _checks(instr: Instr) -> bool:
-    """A run-time check (`Op.CHECK`, which raises), or a region op holding one: never dead."""
-    return instr.op is Op.CHECK or any(_checks(i) for sub in instr.regions for i in sub.instrs)
+    """What may raise (`nodes.raises`: a run-time check, int() of a float), or a region op
+    holding one: never dead."""
+    return raises(instr) or any(_checks(i) for sub in instr.regions for i in sub.instrs)
 
 
 def _dce(region: Region, used: set[int]) -> Region:

@@ -313,3 +313,45 @@ def test_the_numpy_tier_and_machine_code_agree_on_float_division_by_zero():
         got = [coarsen.jit(fn, target=t)(7.0, 0.0) for t in ("numpy", "cpu")]
         np.testing.assert_array_equal(got, [expected, expected])
         assert coarsen.grad(fn, target="numpy")(7.0, 0.0) == coarsen.grad(fn, target="cpu")(7.0, 0.0)
+
+
+def _loop_int(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + int(x) * 1.0 + x
+    return s
+
+
+def _loop_gather(x, idx, n):
+    s = 0.0
+    for i in range(n):
+        s = s + np.sum(x[idx])
+    return s
+
+
+def _dead_int(x):
+    k = int(x)
+    return x * 2.0
+
+
+def _value_only_int(x):
+    return 2.0 * int(x) + x
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_what_raises_runs_where_python_runs_it(target):
+    """Loop-invariant code motion hoisted int() and gathers out of loops that run zero times
+    (raising where Python does not), and dead-code elimination (or a gradient that did not
+    need the value) dropped an int() that raises in Python."""
+    x, bad = np.array([1.0, 2.0]), np.array([0, 5])
+    for transform in (coarsen.jit, coarsen.value_and_grad):
+        assert transform(_loop_int, target=target)(float("nan"), 0) in (0.0, (0.0, 0.0))
+        assert np.all(np.asarray(transform(_loop_gather, target=target)(x, bad, 0)[0] if transform is
+                                 coarsen.value_and_grad else transform(_loop_gather, target=target)(x, bad, 0)) == 0.0)
+        with pytest.raises(IndexError):
+            transform(_loop_gather, target=target)(x, bad, 1)
+    for transform in (coarsen.jit, coarsen.grad, coarsen.value_and_grad):
+        with pytest.raises(ValueError):
+            transform(_dead_int, target=target)(float("nan"))
+        with pytest.raises(OverflowError):
+            transform(_value_only_int, target=target)(float("inf"))
