@@ -523,6 +523,13 @@ def _batched_contract(lw, ta, a, tb, b, batch, rows, cols, summed, node):
 
     a3, dims_a = as_rank3(a, ta, [batch, rows, summed])
     b3, dims_b = as_rank3(b, tb, [batch, summed, cols])
+    if len(batch) == 1:   # a batch of length 1 broadcasts against the other, as NumPy's einsum
+        from coarsen.ops.shape import broadcast
+
+        (ba, m, k), (bb, k2, n) = L.shape(lw, a3, node), L.shape(lw, b3, node)
+        common = lw.emit(O.MAXIMUM, (ba, bb), node)
+        a3, b3 = broadcast(lw, a3, [common, m, k], node), broadcast(lw, b3, [common, k2, n], node)
+        dims_a = [common] + dims_a[1:]
     out = lw.emit(O.BMATMUL, (a3, b3), node)
     if len(batch) == len(rows) == len(cols) == 1:
         return out
@@ -813,6 +820,7 @@ COMPOSITES = [
                         # batched contractions beyond rank 3 (bmatmul), '...'
                         ("np.einsum('bij,bjk->bik', x, y)", ((-3.0, 3.0), (-3.0, 3.0)),
                          [(2, 3, 3), (1, 2, 2), (0, 2, 2)]),
+                        ("np.einsum('bij,bjk->bik', x[:1], y)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]),
                         ("np.einsum('bij,bkj,bkl->bil', x, y, x)", ((-3.0, 3.0), (-3.0, 3.0)), [(2, 3, 3)]),
                         ("np.einsum('...ij,...jk->...ik', x, y)", ((-3.0, 3.0), (-3.0, 3.0)),
                          [(2, 3, 3), (3, 3)]),
