@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kernels import runtime
+from kernels import runtime, scatter
 
 
 def _array_module():
@@ -68,6 +68,16 @@ def _runtime(xp, cuda) -> types.SimpleNamespace:
     for name, fn in vars(runtime).items():
         if isinstance(fn, types.FunctionType) and fn.__module__ == runtime.__name__:
             ns[name] = types.FunctionType(fn.__code__, module_globals, name, fn.__defaults__, fn.__closure__)
+    # writes through index arrays (`kernels.scatter`): its functions call each other, so all of
+    # them are re-bound into one namespace
+    scatter_globals = dict(vars(scatter))
+    scatter_globals["np"] = _ArrayModule(xp)
+    for name, fn in vars(scatter).items():
+        if isinstance(fn, types.FunctionType) and fn.__module__ == scatter.__name__:
+            scatter_globals[name] = types.FunctionType(fn.__code__, scatter_globals, name, fn.__defaults__,
+                                                       fn.__closure__)
+            if not name.startswith("_"):
+                ns[name] = scatter_globals[name]
 
     def fused(kernel, n_out: int, *operands):
         """Launch an elementwise kernel over the broadcast shape of its array operands."""

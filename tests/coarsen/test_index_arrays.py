@@ -125,7 +125,16 @@ def f(X, idx, j):
 def w(x):
     x[0] = x[0] * 2.0
     return np.sum(x * x)
+def put(x, v, idx):
+    y = x * 2.0
+    y[idx] = v * y[idx]
+    np.add.at(y, idx, v)
+    return np.sum(y * y)
 X, idx = np.arange(12.0).reshape(3, 4) / 10.0, np.array([2, 0, 2, -1])
+px, pv, pidx = np.linspace(0.1, 1.0, 5), np.array([1.0, 2.0, 3.0]), np.array([0, 3, -2])
+pa = coarsen.value_and_grad(put, argnums=(0, 1), target="cuda")(px, pv, pidx)
+pb = coarsen.value_and_grad(put, argnums=(0, 1), target="numpy")(px, pv, pidx)
+puts = np.isclose(pa[0], pb[0]) and all(np.allclose(u, w) for u, w in zip(pa[1], pb[1]))
 g = coarsen.grad(f, target="cuda")(X, idx, 1)
 ref = coarsen.grad(f, target="numpy")(X, idx, 1)
 x = np.array([1.0, 2.0])
@@ -135,7 +144,8 @@ try:
     raised = False
 except IndexError as err:
     raised = "axis 0 of `X`" in str(err)
-ok = np.allclose(g, ref, rtol=1e-12) and v == 8.0 and x.tolist() == [2.0, 2.0] and gw.tolist() == [8.0, 4.0] and raised
+ok = np.allclose(g, ref, rtol=1e-12) and v == 8.0 and x.tolist() == [2.0, 2.0] and gw.tolist() == [8.0, 4.0] and raised \\
+    and puts
 print("ok" if ok else f"FAILED {{g}} {{ref}} {{v}} {{x}} {{gw}} {{raised}}")
 """
 
