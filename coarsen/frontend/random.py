@@ -31,7 +31,8 @@ the host draw (same stream, same state) and the compiled program forms the trans
 numbers bit for bit on numpy/cpu, and the derivative w.r.t. the parameters is the pathwise one.
 NumPy's argument checks are run-time checks with its exception and message. Other methods
 (laplace, gumbel, logistic: a branch or rejection on the draw) with traced parameters are
-refused.
+refused. `rng.choice(x, size, replace)` of a 1-d array argument draws the indices on the host
+as `rng.choice(len(x), size, replace)` (NumPy's own first step) and gathers x at them.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ _METHODS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "integers": (("low", "high", "size", "dtype", "endpoint"), "size", "i64"),
     "exponential": (("scale", "size"), "size", "f64"),
     "standard_exponential": (("size",), "size", "f64"),
+    "choice": (("a", "size", "replace", "p"), "size", "i64"),   # of an int n, or see _choice
     "laplace": (("loc", "scale", "size"), "size", "f64"),
     "logistic": (("loc", "scale", "size"), "size", "f64"),
     "gumbel": (("loc", "scale", "size"), "size", "f64"),
@@ -209,6 +211,8 @@ def lower_draw(lw, method: RandomMethod, args: list, kwargs: dict, node: ast.AST
             if k not in params or k in named:
                 lw.type_error(f"{method.name}() got an unexpected or repeated keyword argument {k!r}", node)
             named[k] = v
+        if method.name == "choice" and isinstance(named.get("a"), Value) and named["a"].type.rank:
+            return _choice(lw, method, named, node)
         if dtype == "f64" and any(k in _PARAMETERS and _traced(lw, v) for k, v in named.items()):
             return _reparameterised(lw, method, named, node)
         values = {}
@@ -358,6 +362,26 @@ def _reparameterised(lw, method: RandomMethod, named: dict, node: ast.AST) -> An
     if method.name == "normal":
         return lw.emit(Op.ADD, (p["loc"], lw.emit(Op.MUL, (p["scale"], z), node)), node)
     return lw.emit(Op.MUL, (p["scale"], z), node)
+
+
+def _choice(lw, method: RandomMethod, named: dict, node: ast.AST) -> Any:
+    """`rng.choice(x, size, replace)` of a 1-d array x: NumPy draws the indices exactly as
+    `rng.choice(len(x), size, replace)` and returns x[indices] (RandomState and Generator alike,
+    checked by test), so the indices are the host draw and the program gathers them."""
+    from coarsen.ir.nodes import Op
+    x = named["a"]
+    if x.type.rank != 1:
+        lw.unsupported(f"{method.name}() of an array of rank {x.type.rank}: only 1-d arrays are supported", node,
+                       "choose indices (rng.choice(len(x), size)) and index the axis you want")
+    source = _argument_shaped_like(lw, x)
+    if source is None:
+        lw.unsupported(f"{method.name}() of an array whose length is not an argument's dimension", node,
+                       "choose indices of a length known when running: rng.choice(n, size) with n = x.shape[0] "
+                       "of an argument, then index")
+    idx = lower_draw(lw, method, [], dict(named, a=lw.emit(Op.SHAPE, (source,), node, {"dim": 0})), node)
+    if not idx.type.rank:
+        return lw.emit(Op.GETITEM, (x, idx), node, {"index": ("i",)})
+    return lw.gather(x, ("a",), [idx], node)
 
 
 def _argument_shaped_like(lw, x: Any) -> Any:

@@ -169,6 +169,36 @@ def test_draws_coarsen_cannot_reproduce_are_refused(fn, words):
     assert "test_random_params.py:" in str(info.value)
 
 
+
+def choices(x, rng):   # an array's elements, an index, indices without replacement
+    picked = rng.choice(x, size=4)
+    k = rng.choice(x.shape[0])
+    return np.sum(picked ** 2) + x[k] * rng.choice(x) + np.sum(x[rng.choice(x.shape[0], size=(2, 2), replace=False)])
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATORS))
+def test_choice_draws_numpys_indices_and_gathers(kind):
+    x = np.arange(1.0, 7.0)
+    gen, plain = GENERATORS[kind](), GENERATORS[kind]()
+    value, grad = coarsen.value_and_grad(choices, target="numpy")(x, gen)
+    assert value == choices(x, plain)
+    assert np.array_equal(_state(gen), _state(plain))
+    h, want = 1e-6, np.zeros_like(x)
+    for k in range(x.size):
+        e = np.zeros_like(x)
+        e[k] = h
+        want[k] = (choices(x + e, GENERATORS[kind]()) - choices(x - e, GENERATORS[kind]())) / (2 * h)
+    np.testing.assert_allclose(grad, want, rtol=1e-6, atol=1e-8)
+
+
+def choice_of_a_slice(x, rng):
+    return np.sum(rng.choice(x[:3], size=2))
+
+
+def test_choice_of_an_array_without_an_argument_length_is_refused():
+    with pytest.raises(coarsen.UnsupportedError, match="not an argument's dimension"):
+        coarsen.grad(choice_of_a_slice, target="numpy")(np.ones(4), np.random.default_rng(0))
+
 # ------------------------------------------------------------------ cuda (simulator)
 CUDA_SCRIPT = textwrap.dedent("""
     import sys
