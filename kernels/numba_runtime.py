@@ -668,3 +668,4 @@ def _checked_int(x):
 
 import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)
 import kernels.numba_gather  # noqa: E402,F401  (rt.take, rt.take_add, ...: gathers with index arrays)
+import kernels.numba_vecmath  # noqa: E402,F401  (rt.vexp: np.exp of arrays as a vectorised loop)

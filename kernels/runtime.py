@@ -199,6 +199,12 @@ def checked_int(x):
     return int(x)
 
 
+def vexp(x):
+    """`np.exp` (the "cpu" target's source calls it for `np.exp`: `kernels.vecmath`; machine
+    code runs `kernels.numba_vecmath`'s vectorisable loop)."""
+    return np.exp(x)
+
+
 # Special functions and scans (implemented in `kernels.special` / `kernels.scans`): defined here
 # so that `rt.<name>` is a function of this module, which the cuda target re-binds and
 # `kernels.numba_special` gives Numba implementations.

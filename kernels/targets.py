@@ -302,7 +302,8 @@ def compile_source(source: str, name: str, target: str = "numpy", label: str = "
     if target == "numpy":
         return _quiet(getattr(_load_module(source, label, False, constants)[0], name))
     if target == "cpu":
-        module, persisted = _load_module(source, label, True, constants)
+        from kernels.vecmath import cpu_source   # np.exp -> rt.vexp (both tiers run this text)
+        module, persisted = _load_module(cpu_source(source), label, True, constants)
         return _NumbaFunction(getattr(module, name), label, cache=persisted)
     from kernels.cuda import compile_cuda
     return compile_cuda(source, name, label, constants)

@@ -1,0 +1,37 @@
+"""The "cpu" target's rewrite of generated source to vectorisable math (`kernels.numba_vecmath`).
+
+`cpu_source(source)` replaces each call `np.exp(` of the code (not of a string: raise messages
+quote user code) with `rt.vexp(`. On the NumPy tier `rt.vexp` is `np.exp`; in machine code it
+is an arithmetic exp that LLVM vectorises on float64 arrays. Pure Python: importing it does not
+import Numba (the tiered first call must not wait for Numba).
+"""
+from __future__ import annotations
+
+import io
+import os
+import tokenize
+
+REWRITES = {("np", "exp"): "rt.vexp"}
+
+
+def cpu_source(source: str) -> str:
+    """`source` with the calls of `REWRITES` renamed; the same text when there are none, or
+    with `COARSEN_VEXP=0` (as before #14: `python -m benchmarks.adbench.ab` compares both)."""
+    if os.environ.get("COARSEN_VEXP", "1").strip() == "0":
+        return source
+    if not any(f"{a}.{b}(" in source for a, b in REWRITES):
+        return source
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    lines = source.splitlines(True)
+    edits = []   # (row, start col, end col, text), rows 1-based
+    for i in range(len(tokens) - 3):
+        a, dot, b, paren = tokens[i:i + 4]
+        key = (a.string, b.string)
+        if (a.type == tokenize.NAME and dot.string == "." and b.type == tokenize.NAME
+                and paren.string == "(" and key in REWRITES and a.start[0] == b.end[0]
+                and (i == 0 or tokens[i - 1].string != ".")):
+            edits.append((a.start[0], a.start[1], b.end[1], REWRITES[key]))
+    for row, start, end, text in reversed(edits):   # right to left: columns stay valid
+        line = lines[row - 1]
+        lines[row - 1] = line[:start] + text + line[end:]
+    return "".join(lines)

@@ -1,0 +1,79 @@
+"""`rt.vexp`: the "cpu" target's np.exp of float64 arrays as a loop LLVM vectorises
+(`kernels.numba_vecmath`), and the source rewrite that calls it (`kernels.vecmath`)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import targets
+from kernels.vecmath import cpu_source
+
+
+def test_rewrite_touches_calls_only():
+    src = ("def f(x):\n    y = np.exp(x) + np.exp(np.exp(x)) * np.expm1(x)\n"
+           "    if y > 0:\n        raise ValueError('f.py:3: np.exp(q) overflows')\n"
+           "    return a.np.exp(x), np.exp\n")
+    out = cpu_source(src)
+    assert out.count("rt.vexp(") == 3 and "np.expm1(x)" in out
+    assert "'f.py:3: np.exp(q) overflows'" in out and "a.np.exp(x)" in out and out.endswith("np.exp\n")
+    assert cpu_source("def g(x):\n    return np.log(x)\n") == "def g(x):\n    return np.log(x)\n"
+
+
+SOURCE = "def f(x):\n    return np.exp(x)\n"
+
+
+@pytest.fixture(scope="module")
+def cpu_exp():
+    fn = targets.compile_source(SOURCE, "f", "cpu", label="test_vexp")
+    fn(np.zeros(3))
+    assert fn.tier == "cpu" and "vexp" in fn.py_fn.__code__.co_names   # the rewritten source ran
+    return fn
+
+
+def _ulps(got, want):
+    return np.abs(got - want) / np.spacing(np.abs(want))
+
+
+def test_values_within_one_ulp_of_numpy(cpu_exp):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-745.0, 709.7, 200_000), rng.normal(scale=3.0, size=100_000),
+                        rng.uniform(-1e-8, 1e-8, 1000), np.linspace(-708.0, 709.0, 5001)])
+    got, want = cpu_exp(x), np.exp(x)
+    normal = want >= np.finfo(float).tiny
+    assert _ulps(got[normal], want[normal]).max() <= 1.0
+    sub = ~normal   # subnormal results: one rounding, as NumPy's (absolute error under 1 subnormal ulp)
+    assert np.abs(got[sub] - want[sub]).max() <= 5e-324
+
+
+def test_special_values_exactly_as_numpy(cpu_exp):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 709.782712893384, 709.7827128933841,
+                  710.0, 1e308, -745.1332191019411, -745.1332191019412, -746.0, -1e308,
+                  5e-324, -5e-324, 1.0, -1.0, 1e-300])
+    with np.errstate(over="ignore"):
+        want = np.exp(x)
+    got = cpu_exp(x)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    assert np.array_equal(got[finite] == np.inf, want[finite] == np.inf)
+    assert np.array_equal(got[finite] == 0.0, want[finite] == 0.0)
+    assert _ulps(got[np.isfinite(want) & (want > 1e-300)], want[np.isfinite(want) & (want > 1e-300)]).max() <= 1.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: r.normal(size=0), lambda r: r.normal(size=1), lambda r: r.normal(size=(1, 1)),
+    lambda r: r.normal(size=(0, 4)), lambda r: r.normal(size=(3, 5))[:, ::2],
+    lambda r: r.normal(size=(4, 6)).T, lambda r: r.normal(size=(2, 3, 4))[:, 1:, ::-1],
+    lambda r: np.arange(6, dtype=np.int64).reshape(2, 3)])
+def test_shapes_layouts_and_dtypes(cpu_exp, make):
+    x = make(np.random.default_rng(1))
+    got, want = cpu_exp(x), np.exp(x)
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=3e-16, atol=0)
+    assert cpu_exp(1.5) == pytest.approx(np.exp(1.5), rel=1e-16)   # scalars: math.exp
+
+
+def test_the_numpy_tier_runs_numpy_exp(monkeypatch):
+    monkeypatch.setenv("COARSEN_TIERED", "1")
+    from kernels import runtime
+    x = np.random.default_rng(2).normal(size=50)
+    assert np.array_equal(runtime.vexp(x), np.exp(x))   # bit for bit: it is np.exp
