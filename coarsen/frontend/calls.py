@@ -193,6 +193,10 @@ def _len(lw, args, kwargs, node):
     return lw.emit(Op.SHAPE, (x,), node, {"dim": 0})
 
 
+def _no_builtin_sum(lw, args, kwargs, node):
+    lw.unsupported("the builtin sum() is not supported", node, "use np.sum(x) or accumulate in a for loop")
+
+
 _register(CALLS, [np.copy], _copy)
 _register(CALLS, [np.array], _array)
 _register(CALLS, [np.asarray], _asarray)
@@ -201,6 +205,7 @@ _register(CALLS, [builtins.float, np.float64], _cast("f64", "float"))
 _register(CALLS, [builtins.int, np.int64], _cast("i64", "int"))
 _register(CALLS, [builtins.bool], _bool)
 _register(CALLS, [builtins.len], _len)
+_register(CALLS, [builtins.sum], _no_builtin_sum)
 
 
 # isinstance, hasattr, callable, type: folded when tracing (`introspection`)
