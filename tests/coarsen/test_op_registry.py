@@ -437,6 +437,26 @@ def test_reductions_over_several_axes_against_numpy_and_differences(tmp_path):
         coarsen.jit(bad.g, target="numpy")(np.ones((2, 3)))
 
 
+def test_spectral_norm_tangent_and_refused_second_derivatives(tmp_path):
+    """norm(x, 2)'s JVP is u_1^T dA v_1; a second derivative through singular values (hessian:
+    forward over reverse's tangent; jacfwd twice) is refused at the user's line, not zero."""
+    module = _module(tmp_path, "spectral", """
+        import numpy as np
+
+        def f(x):
+            return np.linalg.norm(x, 2)
+    """)
+    x = np.random.default_rng(5).normal(size=(3, 2))
+    t = np.random.default_rng(6).normal(size=(3, 2))
+    _, tangent = coarsen.jvp(module.f, (x,), (t,), target="numpy")
+    u, _, vt = np.linalg.svd(x, full_matrices=False)
+    assert math.isclose(tangent, u[:, 0] @ t @ vt[0], rel_tol=1e-10)
+    for transform in (coarsen.hessian(module.f, target="numpy"),
+                      coarsen.jacfwd(coarsen.jacfwd(module.f, target="numpy"), target="numpy")):
+        with pytest.raises(coarsen.UnsupportedError, match="spectral.py:5"):
+            transform(x)
+
+
 def test_composites_of_empty_arrays(tmp_path):
     module = _module(tmp_path, "empties", """
         import numpy as np
