@@ -63,7 +63,7 @@ def exp_scalar(x):
 
 @overload(rt.vexp, jit_options={"cache": True, "error_model": "numpy"})
 def _vexp(x):
-    if isinstance(x, types.Array) and x.dtype == types.float64:
+    if isinstance(x, types.Array) and x.dtype == types.float64 and x.ndim >= 1:
         def impl(x):
             src = np.ascontiguousarray(x)   # no copy when it already is
             out = np.empty(x.shape)
@@ -73,7 +73,7 @@ def _vexp(x):
                 flat_out[i] = exp_scalar(flat_in[i])
             return out
         return impl
-    if isinstance(x, types.Array):
+    if isinstance(x, types.Array):   # other dtypes, 0-d: Numba's own np.exp
         return lambda x: np.exp(x)
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
         return lambda x: math.exp(x)

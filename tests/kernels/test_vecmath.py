@@ -63,10 +63,10 @@ def test_special_values_exactly_as_numpy(cpu_exp):
     lambda r: r.normal(size=0), lambda r: r.normal(size=1), lambda r: r.normal(size=(1, 1)),
     lambda r: r.normal(size=(0, 4)), lambda r: r.normal(size=(3, 5))[:, ::2],
     lambda r: r.normal(size=(4, 6)).T, lambda r: r.normal(size=(2, 3, 4))[:, 1:, ::-1],
-    lambda r: np.arange(6, dtype=np.int64).reshape(2, 3)])
+    lambda r: np.arange(6, dtype=np.int64).reshape(2, 3), lambda r: np.array(0.25)])
 def test_shapes_layouts_and_dtypes(cpu_exp, make):
     x = make(np.random.default_rng(1))
-    got, want = cpu_exp(x), np.exp(x)
+    got, want = np.asarray(cpu_exp(x)), np.exp(x)   # 0-d: a float, as Numba's np.exp gives
     assert got.shape == want.shape and got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=3e-16, atol=0)
     assert cpu_exp(1.5) == pytest.approx(np.exp(1.5), rel=1e-16)   # scalars: math.exp
