@@ -46,7 +46,7 @@ OP_GLOSS = {
     "latest": "most recent value by date",
     "latest each": "most recent value for each subject",
     "order": "concatenate two step lists in sequence",
-    "expand": "replace a step that names another procedure with its steps",
+    "expand": "replace a step that names another list with that list's steps",
     "join": "combine facts into a text summary",
 }
 _QUARTER = re.compile(r"\bQ([1-4]) (\d{4})\b")
