@@ -386,7 +386,7 @@ def _choice(lw, method: RandomMethod, named: dict, node: ast.AST) -> Any:
 
 def _argument_shaped_like(lw, x: Any) -> Any:
     """The argument leaf whose shape `x` has, when `x` is it or is computed elementwise from it
-    and scalars (every argument of x's rank traces back to that leaf), else None."""
+    and scalars (every array operand has x's rank and traces back to that leaf), else None."""
     from coarsen.ir.nodes import Op
     from coarsen.ops import elementwise
     if x.id in lw.ctx.param_index:
@@ -395,8 +395,8 @@ def _argument_shaped_like(lw, x: Any) -> Any:
     for block in lw.b._blocks:
         for instr in block:
             if instr.results and instr.results[0] is x:
-                if instr.op not in ops:
-                    return None
+                if instr.op not in ops or any(0 < a.type.rank != x.type.rank for a in instr.args):
+                    return None   # (a lower-rank array could stretch a size-1 axis)
                 found = {id(s): s for s in (_argument_shaped_like(lw, a) for a in instr.args
                                              if a.type.rank == x.type.rank)}
                 return next(iter(found.values())) if len(found) == 1 else None

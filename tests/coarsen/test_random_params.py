@@ -157,9 +157,14 @@ def two_arrays_no_size(mu, s, rs):   # the shape of mu[:2] is not an argument's
     return np.sum(rs.normal(mu[:2], s))
 
 
+def stretched(mu, s, rs):   # mu[:, None] * s is (3, 1); adding MU stretches it to (3, 3)
+    return np.sum(rs.normal(mu[:, None] * s + mu, 1.0))
+
+
 @pytest.mark.parametrize("fn, words", [
     (laplace_traced, ["laplace", "known only when running", "not one transformed standard draw"]),
     (two_arrays_no_size, ["argument's shape", "size="]),
+    (stretched, ["argument's shape", "size="]),
 ])
 def test_draws_coarsen_cannot_reproduce_are_refused(fn, words):
     with pytest.raises(coarsen.UnsupportedError) as info:
