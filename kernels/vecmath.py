@@ -1,7 +1,11 @@
 """The "cpu" target's rewrite of generated source to vectorisable math (`kernels.numba_vecmath`).
 
 `cpu_source(source)` replaces each call `np.exp(` of the code (not of a string: raise messages
-quote user code) with `rt.vexp(`. On the NumPy tier `rt.vexp` is `np.exp`; in machine code it
+quote user code) in a top-level statement of the generated function with `rt.vexp(`. Only
+there: a call of `rt.vexp` ends Numba's fusion of the statement's elementwise expression (its
+argument and its consumer each get an array of their own), which costs little once per call
+on large arrays but ~20% of an LSTM's gradient when a loop body does it on 14-element arrays
+at every step. On the NumPy tier `rt.vexp` is `np.exp`; in machine code it
 is an arithmetic exp that LLVM vectorises on float64 arrays. Pure Python: importing it does not
 import Numba (the tiered first call must not wait for Numba).
 """
@@ -12,6 +16,11 @@ import os
 import tokenize
 
 REWRITES = {("np", "exp"): "rt.vexp"}
+TOP_LEVEL = 4   # the generated function's body; deeper lines are in loops and branches
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def cpu_source(source: str) -> str:
@@ -29,7 +38,8 @@ def cpu_source(source: str) -> str:
         key = (a.string, b.string)
         if (a.type == tokenize.NAME and dot.string == "." and b.type == tokenize.NAME
                 and paren.string == "(" and key in REWRITES and a.start[0] == b.end[0]
-                and (i == 0 or tokens[i - 1].string != ".")):
+                and (i == 0 or tokens[i - 1].string != ".")
+                and _indent(lines[a.start[0] - 1]) == TOP_LEVEL):
             edits.append((a.start[0], a.start[1], b.end[1], REWRITES[key]))
     for row, start, end, text in reversed(edits):   # right to left: columns stay valid
         line = lines[row - 1]

@@ -17,6 +17,9 @@ def test_rewrite_touches_calls_only():
     assert out.count("rt.vexp(") == 3 and "np.expm1(x)" in out
     assert "'f.py:3: np.exp(q) overflows'" in out and "a.np.exp(x)" in out and out.endswith("np.exp\n")
     assert cpu_source("def g(x):\n    return np.log(x)\n") == "def g(x):\n    return np.log(x)\n"
+    # loop bodies and branches keep np.exp, fused into their statement's loop by Numba
+    looped = "def h(x):\n    for i in range(3):\n        x = 1.0 / (1.0 + np.exp(-x))\n    return np.exp(x)\n"
+    assert cpu_source(looped) == looped.replace("return np.exp(x)", "return rt.vexp(x)")
 
 
 SOURCE = "def f(x):\n    return np.exp(x)\n"
