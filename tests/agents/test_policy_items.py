@@ -89,3 +89,46 @@ def test_steps_order_and_expand():
 def test_an_unknown_operation_is_refused():
     with pytest.raises(ValueError, match="unknown operation"):
         compose("median", [_num(1)], Q)
+
+
+def test_answers_carry_no_kind_preference_but_extracts_do():
+    """An answer candidate is scored without the item-kind / operation one-hots (a kind prior
+    learned on the training questions' answers would block every other kind on held-out
+    questions); the same item offered as an extract carries them. The generic answer
+    features see the item: the newest item is marked, and a value the question already
+    says is measured."""
+    import numpy as np
+
+    from agents.policy.candidates import answer_candidates, extract_candidates
+    from agents.policy.features import DENSE, INDEX, featurize
+    from agents.policy.memory import Memory
+
+    mem = Memory.start({"question": Q.text, "steps_left": 12})
+    mem.observe({"type": "document", "doc_id": "doc-1", "offset": 0, "content": STATEMENT,
+                 "text": STATEMENT})
+    ex = extract_candidates(mem)
+    assert ex
+    for c in ex[:3]:
+        mem.add(c.item)
+    ans = answer_candidates(mem)
+    X = featurize(ex + ans, mem)
+    kind_cols = [INDEX[n] for n in DENSE if n.startswith(("kind:", "how:"))]
+    n_ex = len(ex)
+    assert np.all(X[n_ex:, kind_cols] == 0.0)
+    assert np.all(X[:n_ex, kind_cols].sum(axis=1) == 2.0)  # one kind, one unit
+    newest = [c.item is mem.items[-1] for c in ans]
+    assert list(X[n_ex:, INDEX["a_latest_item"]]) == [float(b) for b in newest]
+    echo = {c.item.value: X[n_ex + i, INDEX["i_echo"]] for i, c in enumerate(ans)}
+    assert all(0.0 <= v <= 1.0 for v in echo.values())
+
+
+def test_an_unknown_ablation_is_refused(monkeypatch):
+    import importlib
+
+    import agents.policy.features as F
+    monkeypatch.setenv("AGENTS_POLICY_ABLATE", "no_such_feature")
+    with pytest.raises(ValueError, match="no_such_feature"):
+        importlib.reload(F)
+    monkeypatch.setenv("AGENTS_POLICY_ABLATE", "")
+    importlib.reload(F)
+    assert F.ABLATE == ()
