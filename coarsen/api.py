@@ -540,17 +540,6 @@ def _writing_derivative(d: "_Derivative", prog: Program, args: tuple, general: C
     return writing
 
 
-def _write_loc(prog: Program):
-    """Where the function first writes into an argument array (else where it is defined)."""
-    ir = prog.ir
-    if ir is None:
-        return None
-    from coarsen.ir.nodes import Op, walk
-    names = {ir.params[k].hint for k in prog.writes if k < len(ir.params)}
-    first = next((i for i in walk(ir.body) if i.op is Op.SETITEM and i.result.hint in names), None)
-    return first.loc if first is not None else ir.loc
-
-
 def trimmed(fn: Callable) -> Callable:
     """`fn` raising its UnsupportedError without the compiler's frames (the error already names
     the user's file:line); COARSEN_TRACEBACK=full keeps them."""
@@ -582,7 +571,7 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
                                                   prog.fn.dtypes))
     if prog.writes:   # vjp_fn may run again: it would see the arrays already written back
         raise UnsupportedError(f"vjp of {getattr(fn, '__name__', 'a function')}, which writes into an argument "
-                               "array, is not supported", _write_loc(prog), hint="use coarsen.grad / "
+                               "array, is not supported", prog.write_loc, hint="use coarsen.grad / "
                                "value_and_grad, or write into a copy of the argument")
     runner = d.runner(prog, args)
     draws = prog.draw(args, _flat_leaves(args))   # one evaluation of fn: its draws, for every vjp_fn call

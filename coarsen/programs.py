@@ -12,6 +12,7 @@ target, Numba compilation too. One thread at a time compiles a given function an
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from coarsen import byref, cache, deps, tree
-from coarsen.errors import UnsupportedError
+from coarsen.errors import Loc, UnsupportedError
 from coarsen.frontend import narrow_origin, type_of_arg
 from kernels import compile_source
 
@@ -66,6 +67,9 @@ class Program:
     # with writes: the outside arrays the program read (globals, closure cells, attributes: baked
     # in as constants), which a written argument must not share memory with
     outside: tuple = ()
+    # with writes: where the function first writes into an argument array (its definition when
+    # unknown), kept in the disk cache too so that a refusal names the user's line (`coarsen.api`)
+    write_loc: Loc | None = None
 
     def draw(self, args: tuple, leaves: list) -> list:
         """This call's draws (none when the function makes none)."""
@@ -156,14 +160,14 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
         return Program(kind, meta["source"], compiled, meta["arg_tree"], meta["result_tree"],
                        meta["result_types"], meta["wrt"], guard=replayed.guard(),
                        writes=tuple(meta.get("writes", ())),
-                       outside=_outside_arrays(replayed) if meta.get("writes") else ())
+                       outside=_outside_arrays(replayed) if meta.get("writes") else (),
+                       write_loc=Loc(*meta["write_loc"]) if meta.get("write_loc") else _def_loc(fn))
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
     traced = _trace(fn, *args, reads=reads, writes=True)
     ir = run_pipeline(traced, passes)
     if ir.writes and kind in ("vjp", "grad"):   # differentiate the function's own results only
-        import dataclasses
         own = ir.body.yields[:len(ir.body.yields) - len(ir.writes)]
         ir = dataclasses.replace(ir, body=dataclasses.replace(ir.body, yields=own))
     wrt = wrt_positions(ir.arg_tree, argnums)
@@ -183,16 +187,32 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
     source, constants, hidden = byref.split(source, name, constants, reads)
     compiled = byref.bind(compile_source(source, name, target, label=label, constants=constants), hidden)
     result_types = [r.type for r in ir.results]
+    write_loc = _first_write_loc(ir) if ir.writes else None
     manifest = reads.manifest()
     if key and manifest is not None and all(h[2] is not None for h in hidden):
         cache.store(key, {"source": source, "name": name, "label": label, "arg_tree": ir.arg_tree,
                           "result_tree": ir.result_tree,
                           "result_types": [[t.dtype, t.rank] for t in result_types],
                           "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
+                          "write_loc": list(dataclasses.astuple(write_loc)) if write_loc else None,
                           "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes),
-                   outside=_outside_arrays(reads) if ir.writes else ())
+                   outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc)
+
+
+def _first_write_loc(ir: Function) -> Loc:
+    """Where `ir` first writes into one of its argument arrays (else where it is defined)."""
+    from coarsen.ir.nodes import Op, walk
+    names = {ir.params[k].hint for k in ir.writes if k < len(ir.params)}
+    first = next((i for i in walk(ir.body) if i.op is Op.SETITEM and i.result.hint in names), None)
+    return first.loc if first is not None else ir.loc
+
+
+def _def_loc(fn: Callable) -> Loc | None:
+    """The line that defines `fn` (None for a callable without Python code)."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return Loc(code.co_filename, code.co_firstlineno, 0) if code is not None else None
 
 
 def _outside_arrays(reads: deps.Reads) -> tuple:
@@ -237,8 +257,6 @@ def scalar_result(ir: Function) -> Function:
     accept a size-1 array where a scalar is expected. The reshape to () is the run-time check:
     it raises ValueError ("cannot reshape array of size n into shape ()") unless the size is 1,
     so a larger array is never silently summed or indexed."""
-    import dataclasses
-
     from coarsen.ir.nodes import Instr, Op, Value, walk
     from coarsen.ir.types import F64
     from coarsen.ir.verifier import verify
