@@ -23,6 +23,7 @@ import numpy as np
 from coarsen import byref, cache, deps, tree
 from coarsen.errors import Loc, UnsupportedError
 from coarsen.frontend import narrow_origin, type_of_arg
+from coarsen.frontend.source import definition_loc
 from kernels import compile_source
 
 if TYPE_CHECKING:   # the compiler is imported where it runs: a cache hit needs none of it
@@ -161,7 +162,7 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                        meta["result_types"], meta["wrt"], guard=replayed.guard(),
                        writes=tuple(meta.get("writes", ())),
                        outside=_outside_arrays(replayed) if meta.get("writes") else (),
-                       write_loc=Loc(*meta["write_loc"]) if meta.get("write_loc") else _def_loc(fn))
+                       write_loc=_cached_write_loc(meta, fn))
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
@@ -201,18 +202,19 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                    outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc)
 
 
+def _cached_write_loc(meta: dict, fn: Callable) -> Loc | None:
+    """A cache entry's first-write location (entries older than it: where `fn` is defined)."""
+    if not meta.get("writes"):
+        return None
+    return Loc(*meta["write_loc"]) if meta.get("write_loc") else definition_loc(fn)
+
+
 def _first_write_loc(ir: Function) -> Loc:
     """Where `ir` first writes into one of its argument arrays (else where it is defined)."""
     from coarsen.ir.nodes import Op, walk
     names = {ir.params[k].hint for k in ir.writes if k < len(ir.params)}
     first = next((i for i in walk(ir.body) if i.op is Op.SETITEM and i.result.hint in names), None)
     return first.loc if first is not None else ir.loc
-
-
-def _def_loc(fn: Callable) -> Loc | None:
-    """The line that defines `fn` (None for a callable without Python code)."""
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    return Loc(code.co_filename, code.co_firstlineno, 0) if code is not None else None
 
 
 def _outside_arrays(reads: deps.Reads) -> tuple:

@@ -28,7 +28,8 @@ class SourceInfo:
         return Loc(self.filename, node.lineno + self.line_offset, node.col_offset + self.col_offset)
 
 
-def _definition_loc(fn: Any) -> Loc:
+def definition_loc(fn: Any) -> Loc:
+    """The line that defines `fn` (at its `def` or `lambda`; unknown for a callable without code)."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return Loc("<unknown>", 0, 0)
@@ -41,9 +42,9 @@ def read_source(fn: Any) -> SourceInfo:
     """The parsed source of a plain Python function, or UnsupportedError saying why not."""
     if not isinstance(fn, types.FunctionType):
         raise UnsupportedError(
-            f"{fn!r} is not a plain Python function", _definition_loc(fn),
+            f"{fn!r} is not a plain Python function", definition_loc(fn),
             "coarsen compiles functions defined with `def` in a file")
-    loc = _definition_loc(fn)
+    loc = definition_loc(fn)
     if fn.__name__ == "<lambda>":
         return _read_lambda(fn, loc)
     try:
