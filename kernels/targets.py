@@ -153,8 +153,9 @@ class _NumbaFunction:
     for it, so Numba's disk cache is filled for the next process.
     """
 
-    def __init__(self, py_fn: Callable, label: str, cache: bool = True) -> None:
+    def __init__(self, py_fn: Callable, label: str, cache: bool = True, fuse=None) -> None:
         self.py_fn = py_fn
+        self._fuse = fuse   # args -> the fused function for their types, or None (`kernels.fusion`)
         self.label = label
         self.cache = cache
         self.fallback_reason: str | None = None
@@ -167,9 +168,37 @@ class _NumbaFunction:
         self.fn = self._first_call_tiered if tiered() else self._first_call
 
     # -- Numba -------------------------------------------------------------------------------
+    def _specialise(self, args) -> None:
+        """Before the first compile, with the arguments in hand: the dispatcher compiles the
+        statement-fused source (`kernels.fusion`) for these argument types only (a call with
+        other types compiles the unfused source: `jitted` without arguments, as `vmap` asks)."""
+        if self.machine_code is not None or self._fuse is None:
+            return
+        fused = self._fuse(args)
+        if fused is None:
+            return
+        import numba
+        from kernels import numba_cache
+        numba_cache.install()
+        import kernels.numba_runtime  # noqa: F401
+        with self._lock:
+            if self.machine_code is None:
+                self.machine_code = numba.njit(error_model="numpy", cache=self.cache)(fused)
+                self.fused = True
+
+    fused = False   # whether machine_code runs the fused source (compiled for one signature)
+    _plain = None
+
     @property
     def jitted(self):
-        """The Numba dispatcher (created on first use; `vmap` calls it from compiled loops)."""
+        """The Numba dispatcher of the unfused source (created on first use; `vmap` calls it
+        from compiled loops, with its own argument types)."""
+        if self.fused:
+            with self._lock:
+                if self._plain is None:
+                    import numba
+                    self._plain = numba.njit(error_model="numpy", cache=self.cache)(self.py_fn)
+                return self._plain
         with self._lock:
             if self.machine_code is None:
                 import numba
@@ -196,13 +225,29 @@ class _NumbaFunction:
         if message:   # at the user's line, past however many coarsen frames lead here
             locations.warn(message, RuntimeWarning)
 
+    def _compile_fused_or_plain(self, args) -> None:
+        """Compile machine code for `args`: the fused source, or the unfused one if Numba
+        refuses the fused (a typing gap of the pass must never cost machine code)."""
+        import numba
+        from numba.core.errors import NumbaError
+        sig = tuple(numba.typeof(a) for a in args)
+        if self.fused:
+            try:
+                self.machine_code.compile(sig)
+                self.machine_code.disable_compile()   # its loops assume these types
+                return
+            except NumbaError:
+                with self._lock:
+                    self.machine_code, self.fused = None, False
+        self.jitted.compile(sig)
+
     # -- synchronous -------------------------------------------------------------------------
     def _first_call(self, *args):
         from numba.core.errors import NumbaError
-        jitted = self.jitted
+        self._specialise(args)
         self._warn_pending()
         try:
-            jitted(*args)   # compiles (typing errors surface here)
+            self._compile_fused_or_plain(args)
             # the API keeps the `fn` it finds after this call: choose the tier now, on these
             # arguments (`kernels.adaptive`; the program is pure, so running it again is harmless)
             return self._choose(*args)
@@ -229,9 +274,9 @@ class _NumbaFunction:
         try:
             import numba
             from numba.core.errors import NumbaError
-            jitted = self.jitted
+            self._specialise(args)
             try:
-                jitted.compile(tuple(numba.typeof(a) for a in args))
+                self._compile_fused_or_plain(args)
             except NumbaError as err:
                 self._fall_back(err)
                 return
@@ -304,7 +349,19 @@ def compile_source(source: str, name: str, target: str = "numpy", label: str = "
     if target == "cpu":
         from kernels.vecmath import cpu_source   # np.exp -> rt.vexp (both tiers run this text)
         module, persisted = _load_module(cpu_source(source), label, True, constants)
-        return _NumbaFunction(getattr(module, name), label, cache=persisted)
+
+        def fuse(args):   # the fused source for these arguments' types (None: nothing fused)
+            from kernels.fusion import enabled, fuse as fuse_source
+            if not enabled():
+                return None
+            try:
+                text = fuse_source(source, name, args)
+            except Exception:   # noqa: BLE001  (the pass is an optimisation: unfused code is correct)
+                return None
+            if text == source:
+                return None
+            return getattr(_load_module(cpu_source(text), label + "_fused", persisted, constants)[0], name)
+        return _NumbaFunction(getattr(module, name), label, cache=persisted, fuse=fuse)
     from kernels.cuda import compile_cuda
     return compile_cuda(source, name, label, constants)
 
