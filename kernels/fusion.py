@@ -249,6 +249,8 @@ class Types:
             return T(kind, 0) if kind in VALUE else None
         if isinstance(node, ast.Subscript):
             return self._subscript(node)
+        if _is_np(node, ("inf", "nan", "pi", "e")):
+            return T("f", 0)
         if isinstance(node, ast.Attribute) and node.attr == "T":
             a = self.of(node.value)
             return T(a.kind, 2, a.ones[::-1]) if a is not None and a.rank == 2 and a.kind in VALUE else None
@@ -288,8 +290,21 @@ class Types:
                 and isinstance(f.value, ast.Name)):
             t = self.of(f.value)
             return t.ones[0] if t is not None and t.kind == "list" else None
-        if _is_np(f, ("ascontiguousarray",)) and len(args) == 1 and not node.keywords:
-            return self.of(args[0])
+        if _is_np(f, ("ascontiguousarray", "copy")) and len(args) == 1 and not node.keywords:
+            t = self.of(args[0])
+            return T(t.kind, t.rank, t.ones) if t is not None and t.kind in VALUE else None
+        if (isinstance(f, ast.Attribute) and f.attr == "copy" and not args and not node.keywords):
+            t = self.of(f.value)
+            return T(t.kind, t.rank, t.ones) if t is not None and t.kind in VALUE else None
+        if _is_rt(f, ("to_scalar",)) and len(args) == 1:
+            t = self.of(args[0])
+            return T("f", 0) if t is not None and t.kind == "f" else None
+        if (_is_np(f, ("concatenate",)) and len(args) == 2 and isinstance(args[0], ast.Tuple)
+                and _int_const(args[1]) is not None):
+            ts = [self.of(e) for e in args[0].elts]
+            if not ts or any(t is None or t.kind != "f" for t in ts) or len({t.rank for t in ts}) != 1:
+                return None
+            return T("f", ts[0].rank, (False,) * ts[0].rank)
         if (_is_np(f, ("zeros", "ones", "empty")) and len(node.keywords) == 1
                 and node.keywords[0].arg == "dtype" and _is_np(node.keywords[0].value, ("float64", "int64"))):
             t = self._call(ast.Call(f, args, []))
@@ -464,6 +479,8 @@ class Run:
         self.member_reads: set[str] = set()
         self.saved = 0                          # allocations saved (before materialising)
         self.nonempty: set[int] = set()         # axes a max/min reduces: > 0
+        self.written: set[str] = set()          # arrays updated in place (`a[i] += v`)
+        self.views: list[str] = []              # their views, made before the loop
 
     # -- expressions -> scalar code ---------------------------------------------------------
     def _leaf(self, name: str, t: T, axes: list[int]) -> tuple[str, set]:
@@ -511,8 +528,10 @@ class Run:
         R = self.rank
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return repr(node.value), set()
+        if _is_np(node, ("inf", "nan", "pi", "e")):
+            return f"np.{node.attr}", set()
         if isinstance(node, ast.Name):
-            if node.id in self.reduced:
+            if node.id in self.reduced or node.id in self.written:
                 raise Refuse
             if node.id in self.local:
                 self.local_reads[node.id] = self.local_reads.get(node.id, 0) + 1
@@ -606,6 +625,32 @@ class Run:
         self.local_types[target] = self.types.of(value)
         self.members.append(stmt)
 
+    def add_sink(self, stmt: ast.AugAssign, view: ast.Subscript, t: T) -> None:
+        """`a[idx] += E` (a fresh buffer only ever updated in place): `a[idx]` is a view made
+        before the loop, updated element by element; E broadcasts to it."""
+        base = view.value.id
+        if base in self.member_reads or base in self.local or base in self.reduced or base in self.written:
+            raise Refuse
+        if set(_loads(view.slice)) & (set(self.local) | set(self.reduced)):
+            raise Refuse
+        code, _ = self.expr(stmt.value)
+        var = f"_fv{next(_fresh)}"
+        self.views.append(f"{var} = {ast.unparse(view)}")
+        idx = []
+        for k in range(self.rank):
+            if t.ones[k]:
+                idx.append("0")
+                self.ones[k].add(True)
+            else:
+                idx.append(f"_fi{k}")
+                self.sources[k].append(f"{var}.shape[{k}]")
+        self._consistent()
+        self.body.append(f"{var}[{', '.join(idx)}] {'+' if isinstance(stmt.op, ast.Add) else '-'}= {code}")
+        self.written.add(base)
+        self.members.append(stmt)
+        if not isinstance(stmt.value, ast.Name):
+            self.saved += 1
+
     def add_reduce(self, stmt: ast.Assign, op: str, axis, operand) -> None:
         target = stmt.targets[0].id
         if target in self.local or target in self.reduced:
@@ -634,8 +679,42 @@ class Run:
 
 
 
+def _only_updated(types: Types, name: str) -> bool:
+    """Whether every read of `name` in the function is an in-place update `name[...] += v`, its
+    shape, or a return: then no other name or view can see it (no aliasing with operands)."""
+    cache = types.__dict__.setdefault("updated_only", {})
+    if name in cache:
+        return cache[name]
+    ok, allowed = True, set()
+    for node in ast.walk(types.fn):
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript) \
+                and isinstance(node.target.value, ast.Name) and node.target.value.id == name:
+            allowed.add(id(node.target.value))
+        elif isinstance(node, ast.Return):
+            allowed.update(id(n) for n in ast.walk(node))
+        elif isinstance(node, ast.Call) and _is_np(node.func, ("shape",)):
+            allowed.update(id(n) for n in node.args)
+        elif isinstance(node, ast.Attribute) and node.attr == "shape":
+            allowed.add(id(node.value))
+    for node in ast.walk(types.fn):
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load) \
+                and id(node) not in allowed:
+            ok = False
+            break
+    cache[name] = ok
+    return ok
+
+
 def _classify(stmt, types: Types):
-    """("map", rank, value) or ("reduce", rank, op, axis, operand) for a fusable statement."""
+    """("map", rank, value), ("reduce", rank, op, axis, operand) or ("sink", rank, view, type)
+    for a fusable statement."""
+    if (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub))
+            and isinstance(stmt.target, ast.Subscript) and isinstance(stmt.target.value, ast.Name)):
+        t, v = types.of(stmt.target), types.of(stmt.value)
+        if (t is not None and v is not None and t.kind == "f" and v.kind in ("f", "i") and t.rank >= 1
+                and v.rank <= t.rank and _only_updated(types, stmt.target.value.id)):
+            return ("sink", t.rank, stmt.target, t)
+        return None
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         return None
     v = stmt.value
@@ -696,12 +775,11 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             state = {k: (copy.copy(v) if isinstance(v, (list, dict, set)) else v) for k, v in state.items()}
             state["sources"] = [list(s) for s in run.sources]
             state["ones"] = [set(s) for s in run.ones]
-            reads = set(_loads(stmt.value))
-            if run.members and not (reads & (set(run.local) | run.member_reads)):
-                break   # not connected to the run: its shape may well differ (a new run)
             try:
                 if kind[0] == "map":
                     run.add_map(stmt, kind[2])
+                elif kind[0] == "sink":
+                    run.add_sink(stmt, kind[2], kind[3])
                 else:
                     run.add_reduce(stmt, kind[2], kind[3], kind[4])
             except Refuse:
@@ -711,14 +789,61 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             pending, end = [], j + 1
             continue
         if _hoistable(stmt, types):
-            touched = set(run.local) | set(run.reduced) | run.member_reads
-            if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced))) \
+            touched = set(run.local) | set(run.reduced) | run.member_reads | run.written
+            if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced) | run.written)) \
                     and stmt.targets[0].id not in touched \
                     and stmt.targets[0].id not in {s.targets[0].id for s in pending}:
                 pending.append(stmt)
                 continue
         break
     return (run if run.members else None), end
+
+
+def _add(run: Run, stmt, types: Types) -> None:
+    kind = _classify(stmt, types)
+    if kind[0] == "map":
+        run.add_map(stmt, kind[2])
+    elif kind[0] == "sink":
+        run.add_sink(stmt, kind[2], kind[3])
+    else:
+        run.add_reduce(stmt, kind[2], kind[3], kind[4])
+
+
+def _components(run: Run, types: Types) -> list[Run]:
+    """The run split into groups of members that share no array: each group gets its own shape
+    check and loop, so that one array of another shape (GMM's `icf[:, :d]` beside
+    `icf[:, d:]`) sends only its own group to the unfused statements. Groups touch disjoint
+    names, so running them one after the other computes what the statements computed."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for k, stmt in enumerate(run.members):
+        names = {n for n in set(_loads(stmt)) | _stores(stmt)
+                 if n in run.local or (types.of(ast.Name(n, ast.Load())) or T("?", 0)).rank != 0}
+        if isinstance(stmt, ast.AugAssign):
+            names.add(stmt.target.value.id)
+        for n in names:
+            parent[find(("n", n))] = find(("s", k))
+        find(("s", k))
+    groups: dict = {}
+    for k in range(len(run.members)):
+        groups.setdefault(find(("s", k)), []).append(run.members[k])
+    if len(groups) == 1:
+        return [run]
+    out = []
+    for members in groups.values():
+        part = Run(types, run.rank)
+        try:
+            for stmt in members:
+                _add(part, stmt, types)
+        except Refuse:
+            return [run]
+        out.append(part)
+    return out
 
 
 def _shape_uses(stmts: list, name: str) -> tuple[int, list]:
@@ -744,7 +869,8 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
     """The statements replacing the run's (None: not worth it), rewriting `np.shape(x)` of the
     statements after it where x is no longer stored."""
     stored, shapes = [], {}
-    eliminated = run.saved + len([m for m in run.members if m.targets[0].id not in run.reduced]) \
+    eliminated = run.saved + len([m for m in run.members if isinstance(m, ast.Assign)
+                                  and m.targets[0].id not in run.reduced]) \
         - len(run.last_store)
     for name in run.last_store:
         if not _live_after(ctx, stmts, end, name, set()):
@@ -761,7 +887,7 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
     uid = next(_fresh)
     R = run.rank
     n = [f"_fn{uid}_{a}" for a in range(R)]
-    lines = [ast.unparse(s) for s in run.hoisted]
+    lines = [ast.unparse(s) for s in run.hoisted] + run.views
     cond = []
     for a in range(R):
         src = run.sources[a]
@@ -817,7 +943,17 @@ def _fuse_block(stmts: list, types: Types, ctx: list) -> list:
     out, i = [], 0
     while i < len(stmts):
         run, end = _build(stmts, i, types)
-        new = _emit(run, stmts, end, ctx) if run is not None else None
+        new = None
+        if run is not None:
+            parts = _components(run, types)
+            hoisted, emitted = run.hoisted, []
+            for part in parts:
+                part.hoisted = []
+                emitted.append(_emit(part, stmts, end, ctx))
+            if any(e is not None for e in emitted):
+                new = list(hoisted)
+                for part, e in zip(parts, emitted):
+                    new.extend(e if e is not None else part.members)
         if new is None:
             stmt = stmts[i]
             for field in ("body", "orelse"):
@@ -847,7 +983,7 @@ def fuse(source: str, name: str, args: tuple) -> str:
         return source
     params = {a.arg: arg_type(v) for a, v in zip(fn.args.args, args)}
     types = Types(fn, params)
-    types.runs = 0
+    types.runs, types.fn = 0, fn
     fn.body = _fuse_block(fn.body, types, [])
     if not types.runs:
         return source

@@ -1,7 +1,8 @@
 """python -m benchmarks.adbench.ab [--only gmm_vec,hmc,...] [--peers "jax jit(grad),torch eager"]
 
 Issue #14's before/after table: coarsen's cpu-target gradient and primal *before* the #14 changes
-(machine code always, `coarsen.autodiff.reverse.REUSE_OWN_VALUES = False`, `COARSEN_VEXP=0`)
+(machine code always, `coarsen.autodiff.reverse.REUSE_OWN_VALUES = False`, `COARSEN_VEXP=0`,
+`COARSEN_FUSE=0`)
 and *after* them (`kernels.adaptive`'s tier choice, forward values read by segment derivatives,
 `np.exp` of arrays as `kernels.numba_vecmath`'s vectorised loop), and the peers,
 all in one process, interleaved, on the same load.
@@ -54,6 +55,7 @@ def _coarsen(b, case, variant: str, kind: str):
     after = variant == "after"
     os.environ["COARSEN_ADAPTIVE"] = "1" if after else "0"
     os.environ["COARSEN_VEXP"] = "1" if after else "0"
+    os.environ["COARSEN_FUSE"] = "1" if after else "0"
     os.environ["COARSEN_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"coarsen-ab-{variant}-")
     reverse.REUSE_OWN_VALUES = after
     f = (coarsen.grad(b.program, argnums=case.argnum) if kind == "grad" else coarsen.jit(b.program))
