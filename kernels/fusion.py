@@ -45,7 +45,7 @@ import numpy as np
 ELEMENTWISE = {name: "f" for name in (
     "exp", "log", "sqrt", "tanh", "sin", "cos", "tan", "arctan", "arcsin", "arccos", "sinh",
     "cosh", "log1p", "expm1", "exp2", "log2", "log10", "arctanh", "arcsinh", "arccosh")}
-ELEMENTWISE.update({"abs": "same", "absolute": "same", "maximum": "same", "minimum": "same",
+ELEMENTWISE.update({"power": "same", "sign": "same", "abs": "same", "absolute": "same", "maximum": "same", "minimum": "same",
                     "negative": "same", "square": "same"})
 REDUCTIONS = ("sum", "mean", "max", "min")
 # top-level runs calling these stay as they are: `kernels.vecmath` runs such a whole-array
@@ -296,6 +296,21 @@ class Types:
         if (isinstance(f, ast.Attribute) and f.attr == "copy" and not args and not node.keywords):
             t = self.of(f.value)
             return T(t.kind, t.rank, t.ones) if t is not None and t.kind in VALUE else None
+        if (isinstance(f, ast.Attribute) and f.attr == "astype" and len(args) == 1 and not node.keywords
+                and _is_np(args[0], ("float64", "int64"))):
+            t = self.of(f.value)
+            kind = "f" if args[0].attr == "float64" else "i"
+            return T(kind, t.rank, t.ones) if t is not None and t.kind in VALUE and t.rank >= 1 else None
+        if _is_np(f, ("arange",)) and len(args) == 1 and not node.keywords:
+            t = self.of(args[0])
+            return T("i", 1, (False,)) if t == T("i", 0) else None
+        if _is_rt(f, ("matmul",)) and len(args) == 2:
+            a, b = self.of(args[0]), self.of(args[1])
+            if a is None or b is None or a.kind != "f" or b.kind != "f" or a.rank not in (1, 2) \
+                    or b.rank not in (1, 2):
+                return None
+            rank = a.rank + b.rank - 2
+            return T("f", rank, (False,) * rank)
         if _is_rt(f, ("to_scalar",)) and len(args) == 1:
             t = self.of(args[0])
             return T("f", 0) if t is not None and t.kind == "f" else None
@@ -546,6 +561,10 @@ class Run:
         if isinstance(node, ast.BinOp) and type(node.op) in ARITH:
             a, wa = self.expr(node.left)
             b, wb = self.expr(node.right)
+            right = self.types.of(node.right)
+            if isinstance(node.op, ast.Pow) and right is not None and right.kind == "f":
+                self.saved += 1
+                return f"rt.ipow({a}, {b})", wa | wb   # float exponents: whole ones multiplied out
             return f"({a} {ARITH[type(node.op)]} {b})", wa | wb
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             a, wa = self.expr(node.operand)
@@ -561,6 +580,13 @@ class Run:
     def _call(self, node) -> tuple[str, set]:
         f, args, R = node.func, node.args, self.rank
         name = _is_np(f, ELEMENTWISE)
+        if name == "power" and len(args) == 2:
+            ts = [self.types.of(a) for a in args]
+            if any(t is None or t.kind != "f" for t in ts):
+                raise Refuse   # integer powers: NumPy's rules (negative exponents raise)
+            (a, wa), (b, wb) = self.expr(args[0]), self.expr(args[1])
+            self.saved += 1   # whole exponents multiplied out instead of pow
+            return f"rt.ipow({a}, {b})", wa | wb
         if name:
             parts = [self.expr(a) for a in args]
             return f"np.{name}({', '.join(p for p, _ in parts)})", set().union(*(w for _, w in parts))

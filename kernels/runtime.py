@@ -205,6 +205,12 @@ def vexp(x):
     return np.exp(x)
 
 
+def ipow(x, e):
+    """`np.power(x, e)` of one element inside a loop `kernels.fusion` made (machine code:
+    repeated multiplication when e is a whole number 0..1024, `kernels.numba_vecmath`)."""
+    return np.power(x, e)
+
+
 # Special functions and scans (implemented in `kernels.special` / `kernels.scans`): defined here
 # so that `rt.<name>` is a function of this module, which the cuda target re-binds and
 # `kernels.numba_special` gives Numba implementations.

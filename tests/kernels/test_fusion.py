@@ -213,3 +213,29 @@ def test_updates_in_place_only_of_unaliased_buffers():
     aliased = src.replace("    return g\n", "    h = g[0]\n    return g, h\n")
     out = fusion.fuse(aliased, "f", (a, b))
     assert "_fv" not in out, out
+
+
+def powers_fit(x, t):
+    """llsq's form: whole-number exponents of a float base, broadcast over (n, m)."""
+    p = t[:, None] ** np.arange(x.shape[0])[None, :]
+    r = np.sign(t) - p @ x
+    return np.sum(r * r) + np.sum(t ** 2.0 * x[0]) + np.sum(np.abs(t) ** 1.5)
+
+
+@pytest.mark.parametrize("n, m", [(7, 5), (1, 5), (7, 1), (0, 3)])
+def test_integer_powers_match_numpy_target(n, m):
+    rng = np.random.default_rng(6)
+    x, t = rng.normal(size=m), np.linspace(-1.3, 1.2, n)
+    (v, g), (rv, rg) = _both(powers_fit, (x, t))
+    np.testing.assert_allclose(v, rv, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(g, rg, rtol=1e-13, atol=1e-13)
+    src, _ = _source_loops(powers_fit, x, t)
+    assert "rt.ipow(" in src
+
+
+def test_integer_powers_special_values():
+    x = np.array([1.0, -2.0, 0.5])
+    t = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e200, -1e-200])
+    (v, g), (rv, rg) = _both(powers_fit, (x, t))
+    _close(v, rv)
+    _close(g, rg)
