@@ -178,6 +178,59 @@ def _output(o: Any, t: Any) -> Any:
     return _fresh(o)
 
 
+def plain_function(fn: Any) -> Any:
+    """The user's function under transformations (grad(grad(f)) -> f; jvp's program -> f)."""
+    for _ in range(32):
+        inner = getattr(fn, "fn", None) or getattr(fn, "origin", None)
+        if inner is None:
+            break
+        fn = inner
+    return fn
+
+
+class ArgumentTypeError(UnsupportedError, TypeError):
+    """An argument coarsen does not compile for, refused at the call: an `UnsupportedError`
+    located at the user's definition (#13), and a TypeError, as Python's for a bad argument."""
+
+
+class ArgumentValueError(UnsupportedError, ValueError):
+    """Arguments that do not fit the transformation's call (a tangent or cotangent of another
+    shape, mapped arguments of different batch sizes): located at the user's definition (#13),
+    and a ValueError, as before."""
+
+
+def call_error(fn: Any, message: str, cls: type = None, hint: str | None = None) -> UnsupportedError:
+    """An error about how a transformed function was called, at the user's `def` (#13)."""
+    from coarsen.frontend.source import definition_loc
+    return (cls or ArgumentValueError)(message, definition_loc(plain_function(fn)), hint)
+
+
+def check_arguments(fn: Any, args: tuple, what: str | None = None) -> None:
+    """Raise `ArgumentTypeError` at the definition of the user's function when an argument is not
+    one coarsen compiles for (a string, None, a complex or datetime array, np.matrix, ...): at
+    the call, not from inside the library, so the message names the argument and the user's
+    file:line. Returns when every argument is accepted."""
+    from coarsen.frontend import type_of_arg
+    from coarsen.frontend.source import definition_loc
+    user = plain_function(fn)
+    try:
+        names = list(inspect.signature(user).parameters)
+    except (TypeError, ValueError):
+        names = []
+    fn_name = getattr(user, "__name__", "the function")
+    label = f"{what}({fn_name})" if what else fn_name
+    for k, a in enumerate(args):
+        try:
+            for leaf in tree.flatten((a,))[0]:
+                type_of_arg(leaf)
+        except TypeError as err:
+            name = f" `{names[k]}`" if k < len(names) else ""
+            raise ArgumentTypeError(f"{label}: argument {k}{name}: {err}",
+                                   definition_loc(user),
+                                   "pass floats, ints, bools or NumPy arrays of float64/int64 (x.astype(float)), "
+                                   "or tuples, lists, dicts and dataclasses of them") from None
+
+
 def _fresh(o: Any) -> Any:
     """A result array the caller owns: a read-only one is an array constant of the program or
     the view of an outside array passed by reference (`W * 1.0` simplified to `W`), which
@@ -222,6 +275,7 @@ class _Transformed:
         self.target = target
         self.programs: dict[tuple, Program] = {}
         self.runners: dict[tuple, Callable] = {}
+        self.shaped: set[tuple] = set()   # signatures whose programs are specialised to shapes
         # name and docstring only: copying fn's __dict__ (update_wrapper's default) made
         # grad(grad(f)) take over the inner transform's `fn` and programs, i.e. compute grad(f);
         # and no __wrapped__, or inspect reads f's source for grad(f) (see cache.entry_key)
@@ -229,7 +283,14 @@ class _Transformed:
         self.__dict__.pop("__wrapped__", None)
 
     def program(self, args: tuple) -> Program:
-        key = (signature(args), self.target)
+        try:
+            key = (signature(args), self.target)
+        except TypeError:
+            check_arguments(self.fn, args)   # raises at the user's definition, naming the argument
+            raise
+        if key in self.shaped:   # specialised to the arguments' shapes (`frontend.trace`)
+            from coarsen.frontend import leaf_shapes
+            key = key + (leaf_shapes(args),)
         prog = self.programs.get(key)
         if prog is not None and not prog.guard():
             self.forget()   # a global, attribute or default the program read was rebound
@@ -243,6 +304,10 @@ class _Transformed:
                 prog = build_from_ir(self.fn, args, kind, nums, self.target, check)
             else:
                 prog = build(self.fn, args, kind, nums, self.target, check)
+            if prog.shaped and len(key) == 2:
+                from coarsen.frontend import leaf_shapes
+                self.shaped.add(key)
+                key = key + (leaf_shapes(args),)
             self.programs[key] = prog
         return prog
 
@@ -290,6 +355,7 @@ class _Transformed:
         """Drop every compiled program and runner (the next call compiles again)."""
         self.programs.clear()
         self.runners.clear()
+        self.shaped.clear()
         self.__dict__.pop("entry", None)
 
     def _dispatch(self, args: tuple):
@@ -305,12 +371,30 @@ class _Transformed:
         ready = getattr(prog.fn, "ready", None)
         if ready is not None and not ready.is_set():
             runner = self._warming(runner, ready, args)
+        if prog.shaped:
+            runner = self._by_shapes(runner, args)
         runner = _with_guard(runner, prog.guard)
         try:
             self.runners[_fast_key(args)] = runner
         except TypeError:
             pass   # nested arguments: the signature lookup runs on every call
         return runner
+
+    def _by_shapes(self, runner: Callable, args: tuple) -> Callable:
+        """The runner of a program specialised to the argument shapes (`frontend.trace`): a call
+        with other shapes (same types and ranks, so the same guarded entry) runs the program
+        made for its shapes, built at its first call."""
+        from coarsen.frontend import leaf_shapes
+        runners = {leaf_shapes(args): runner}
+
+        def by_shapes(args, *rest):
+            shapes = leaf_shapes(args)
+            r = runners.get(shapes)
+            if r is None:
+                prog = self.program(args)
+                r = runners[shapes] = self.runner(prog, args)
+            return r(args, *rest)
+        return by_shapes
 
     def _warming(self, runner: Callable, ready, args: tuple) -> Callable:
         """The runner of a tiered "cpu" program while its NumPy tier serves calls (see
@@ -581,23 +665,23 @@ def vjp(fn: Callable, *args: Any, argnums: int | Sequence[int] | None = None, ta
     def vjp_fn(cotangent: Any):
         cts, _ = tree.flatten(cotangent)
         if len(cts) != len(prog.result_types):
-            raise ValueError(f"expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
-        return runner(args, tuple(_cotangent(c, o, k) for k, (c, o) in enumerate(zip(cts, out_leaves))),
+            raise call_error(fn, f"vjp: expected {len(prog.result_types)} cotangent(s), got {len(cts)}")
+        return runner(args, tuple(_cotangent(c, o, k, fn) for k, (c, o) in enumerate(zip(cts, out_leaves))),
                       draws)[1]
 
     return outputs, vjp_fn
 
 
-def _cotangent(c: Any, out: Any, k: int) -> Any:
+def _cotangent(c: Any, out: Any, k: int, fn: Any = None) -> Any:
     """Cotangent `k`, checked against its output (the same shape; a real number or array),
     as float64: compiled code would broadcast or index a wrong-shaped one silently."""
     kind = np.asarray(c).dtype.kind if isinstance(c, (np.ndarray, np.generic, int, float, bool)) else None
     if kind is None or kind not in "fiub":
-        raise TypeError(f"cotangent {k} must be a real number or array, got {type(c).__name__}"
-                        + (f" of dtype {np.asarray(c).dtype}" if kind else ""))
+        raise call_error(fn, f"cotangent {k} must be a real number or array, got {type(c).__name__}"
+                         + (f" of dtype {np.asarray(c).dtype}" if kind else ""), ArgumentTypeError)
     shape, expected = np.shape(c), np.shape(out)
     if shape != expected:
-        raise ValueError(f"cotangent {k} has shape {shape}, but output {k} has shape {expected}")
+        raise call_error(fn, f"cotangent {k} has shape {shape}, but output {k} has shape {expected}")
     return np.asarray(c, dtype=np.float64) if expected else float(c)
 
 

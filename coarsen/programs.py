@@ -71,6 +71,9 @@ class Program:
     # with writes: where the function first writes into an argument array (its definition when
     # unknown), kept in the disk cache too so that a refusal names the user's line (`coarsen.api`)
     write_loc: Loc | None = None
+    # traced with the arguments' shapes known (`frontend.trace`): right for those shapes only,
+    # so `coarsen.api` keys it by them too (never in the disk cache: the trace set `unpinned`)
+    shaped: bool = False
 
     def draw(self, args: tuple, leaves: list) -> list:
         """This call's draws (none when the function makes none)."""
@@ -199,6 +202,7 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                           "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes),
+                   shaped=getattr(reads, "shaped", False),
                    outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc)
 
 

@@ -37,9 +37,10 @@ class Traced:
     """A function known by its IR only (what a transformation produces); `trace_any` and
     `api._Transformed` accept it wherever a plain function goes."""
 
-    def __init__(self, name: str, make: Callable[[tuple], Function]) -> None:
+    def __init__(self, name: str, make: Callable[[tuple], Function], origin: Any = None) -> None:
         self.__name__ = self.__qualname__ = name
         self.__module__ = "coarsen.transforms"
+        self.origin = origin   # the user's function it transforms (for errors at its definition)
         self.make = make
 
     def __coarsen_trace__(self, *args: Any, reads: Any = None) -> Function:
@@ -241,7 +242,7 @@ def build_from_ir(fn: Any, args: tuple, kind: str, nums: tuple[int, ...], target
     source, constants, hidden = byref.split(source, name, constants, reads)
     compiled = byref.bind(compile_source(source, name, target, label=label, constants=constants), hidden)
     return Program(kind, source, compiled, opt.arg_tree, opt.result_tree, [r.type for r in opt.results],
-                   wrt, opt, passes, guard=reads.guard())
+                   wrt, opt, passes, guard=reads.guard(), shaped=getattr(reads, "shaped", False))
 
 
 _CACHE: dict[tuple, Any] = {}
@@ -270,7 +271,7 @@ def _jvp_program(fn, nums: tuple[int, ...], nprimal: int, target: str, tangent_o
     name = getattr(fn, "__name__", "f")
 
     def make():
-        return _Jit(Traced(f"{name}_jvp", lambda args, reads: jvp_ir(fn, args, nums, tangent_only, reads)),
+        return _Jit(Traced(f"{name}_jvp", lambda args, reads: jvp_ir(fn, args, nums, tangent_only, reads), fn),
                     None, target)
     return _cached(("jvp", fn, nums, nprimal, target, tangent_only), make)
 
@@ -281,13 +282,15 @@ def jvp(fn: Callable, primals: Sequence, tangents: Sequence, argnums: int | Sequ
     of a compiled program carrying tangents beside values). `tangents` has one entry per
     differentiated argument (all of them by default, as in JAX), shaped like it."""
     primals, tangents = tuple(primals), tuple(tangents)
+    from coarsen.api import call_error, check_arguments
+    check_arguments(fn, primals, "jvp")   # before the tangents are converted to float
     nums = tuple(range(len(primals))) if argnums is None else _normalise(argnums, len(primals))
     if len(tangents) != len(nums):
-        raise ValueError(f"jvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
+        raise call_error(fn, f"jvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
     for a, t in zip(nums, tangents):
         if tree.flatten(t)[1] != tree.flatten(primals[a])[1] or \
                 any(np.shape(u) != np.shape(p) for u, p in zip(tree.flatten(t)[0], tree.flatten(primals[a])[0])):
-            raise ValueError(f"jvp: the tangent of argument {a} must have its structure and shapes")
+            raise call_error(fn, f"jvp: the tangent of argument {a} must have its structure and shapes")
     tangents = tuple(tree.unflatten(tree.flatten(t)[1], [_as_float(u) for u in tree.flatten(t)[0]]) for t in tangents)
     program = _jvp_program(fn, nums, len(primals), _target(target))
     out, tout = program(*primals, *tangents)
@@ -311,11 +314,15 @@ class Runtime:
         return self._make_ir(args, reads)
 
 
-def _leaf_args(args: tuple, nums: tuple[int, ...], what: str) -> None:
+def _leaf_args(args: tuple, nums: tuple[int, ...], what: str, fn: Any = None) -> None:
+    from coarsen.api import ArgumentTypeError, check_arguments, plain_function
+    from coarsen.frontend.source import definition_loc
+    check_arguments(fn, args, what)
     for a in nums:
         if not isinstance(args[a], (float, int, np.floating, np.ndarray)) or isinstance(args[a], bool):
-            raise ValueError(f"{what} differentiates numbers and arrays, not {type(args[a]).__name__} "
-                             f"(argument {a})")
+            raise ArgumentTypeError(f"{what} differentiates numbers and arrays, not {type(args[a]).__name__} "
+                                   f"(argument {a})", definition_loc(plain_function(fn)),
+                                   "pass the argument as a NumPy array (np.asarray(x)) or a float")
 
 
 def _basis(shape: tuple, j: int) -> Any:
@@ -335,7 +342,7 @@ def jacfwd(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None = 
     differentiated argument(s). Shape: output shape + argument shape (per output leaf)."""
     def jacobian_fwd(*args):
         nums = _normalise(argnums, len(args))
-        _leaf_args(args, nums, "jacfwd")
+        _leaf_args(args, nums, "jacfwd", fn)
         program = _jvp_program(fn, nums, len(args), _target(target))
         per_arg = []
         out_tree = None
@@ -372,7 +379,7 @@ def jacrev(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None = 
 
     def jacobian_rev(*args):
         nums = _normalise(argnums, len(args))
-        _leaf_args(args, nums, "jacrev")
+        _leaf_args(args, nums, "jacrev", fn)
         d = _cached(("jacrev", fn, nums, _target(target)), lambda: _Derivative(fn, nums, _target(target), "vjp"))
         prog = d.program(args)
         runner = d.runner(prog, args)
@@ -405,7 +412,7 @@ def _hvp_program(fn, nums: tuple[int, ...], nprimal: int, target: str):
     name = getattr(fn, "__name__", "f")
 
     def make():
-        tangent = Traced(f"{name}_tangent", lambda args, reads: jvp_ir(fn, args, nums, True, reads))
+        tangent = Traced(f"{name}_tangent", lambda args, reads: jvp_ir(fn, args, nums, True, reads), fn)
         return _Derivative(tangent, nums, target, "grad")
     return _cached(("hvp", fn, nums, nprimal, target), make)
 
@@ -415,9 +422,11 @@ def hvp(fn: Callable, primals: Sequence, tangents: Sequence, argnums: int | Sequ
     """The Hessian-vector product H @ tangents of a scalar function (w.r.t. `argnums`, all
     arguments by default): the reverse-mode gradient of the forward-mode directional derivative."""
     primals, tangents = tuple(primals), tuple(tangents)
+    from coarsen.api import call_error, check_arguments
+    check_arguments(fn, primals, "hvp")
     nums = tuple(range(len(primals))) if argnums is None else _normalise(argnums, len(primals))
     if len(tangents) != len(nums):
-        raise ValueError(f"hvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
+        raise call_error(fn, f"hvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
     program = _hvp_program(fn, nums, len(primals), _target(target))
     out = program(*primals, *(_as_float(t) for t in tangents))
     return out[0] if isinstance(argnums, int) else out
@@ -428,7 +437,7 @@ def hessian(fn: Callable, argnums: int | Sequence[int] = 0, target: str | None =
     element of the differentiated argument(s). Shape: argument shape + argument shape."""
     def hess(*args):
         nums = _normalise(argnums, len(args))
-        _leaf_args(args, nums, "hessian")
+        _leaf_args(args, nums, "hessian", fn)
         program = _hvp_program(fn, nums, len(args), _target(target))
         blocks = [[None] * len(nums) for _ in nums]
         for nb, b in enumerate(nums):
@@ -514,12 +523,14 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
     transformed function at trace time; calling a transformed function inlines its IR;
     `coarsen.jvp(h, primals, tangents)` inlines h with tangents. Anything else is refused."""
     from coarsen import api
+    from coarsen.frontend import shapes_unknown
     from coarsen.frontend.bindings import Static, leaves as binding_leaves
     if hasattr(obj, "__coarsen_trace__"):
         if kwargs:
             lw.unsupported("keyword arguments to a transformed function are not supported in traced code", node)
         examples = tuple(_example(a, lw, node) for a in args)
-        ir = trace_any(obj, *examples, reads=lw.ctx.reads)
+        with shapes_unknown():   # stand-ins of the right ranks: their shapes mean nothing
+            ir = trace_any(obj, *examples, reads=lw.ctx.reads)
         _, outs, _ = _inline(lw, ir, [v for a in args for v in binding_leaves(a)])
         return _as_binding(tree.unflatten(ir.result_tree, outs))
     if obj in (api.grad, api.value_and_grad, api.jit, jacfwd, jacrev, jacobian, hessian):
@@ -536,7 +547,8 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
         nums = tuple(range(len(primals))) if nums is None else _normalise(_static(nums, lw, node), len(primals))
         if len(tangents) != len(nums):
             lw.unsupported(f"coarsen.jvp: {len(tangents)} tangent(s) for {len(nums)} argument(s)", node)
-        ir = trace_any(fn, *(_example(p, lw, node) for p in primals), reads=lw.ctx.reads)
+        with shapes_unknown():
+            ir = trace_any(fn, *(_example(p, lw, node) for p in primals), reads=lw.ctx.reads)
         leaves = [v for p in primals for v in binding_leaves(p)]
         tans: list = [None] * len(leaves)
         for k, t in zip(_wrt(ir, nums), [v for t in tangents for v in binding_leaves(t)]):

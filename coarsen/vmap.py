@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from coarsen import tree
-from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed
+from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed, call_error
 from coarsen.byref import Bound
 from coarsen.codegen.forward import device_source
 from coarsen.programs import Program
@@ -30,7 +30,7 @@ class VMapped:
                  target: str) -> None:
         if isinstance(fn, _Transformed):
             inner = copy.copy(fn)   # same transform, compiled for this target
-            inner.programs, inner.runners = {}, {}
+            inner.programs, inner.runners, inner.shaped = {}, {}, set()
             inner.__dict__.pop("entry", None)   # the original's entry calls its own runners
         else:
             inner = _Jit(fn, None, target)
@@ -43,10 +43,11 @@ class VMapped:
     def _axes(self, nargs: int) -> list[int | None]:
         axes = [self.in_axes] * nargs if not isinstance(self.in_axes, (tuple, list)) else list(self.in_axes)
         if len(axes) != nargs:
-            raise ValueError(f"in_axes has {len(axes)} entries for {nargs} arguments")
+            raise call_error(self.inner.fn, f"vmap: in_axes has {len(axes)} entries for {nargs} arguments")
         for a in axes:
             if a not in (0, None):
-                raise ValueError("vmap maps leading axes only (in_axes of 0 or None); use np.moveaxis first")
+                raise call_error(self.inner.fn, "vmap maps leading axes only (in_axes of 0 or None)", None,
+                                 "move the mapped axis first: np.moveaxis(x, k, 0)")
         return axes
 
     def __call__(self, *args):
@@ -55,6 +56,8 @@ class VMapped:
 
     def _call(self, *args):
         axes = self._axes(len(args))
+        from coarsen.api import check_arguments
+        check_arguments(self.inner.fn, args, "vmap")   # None, strings, complex, datetime, np.matrix: here
         for a in args:   # np.matrix, masked arrays: their semantics would be lost (as in jit/grad)
             if isinstance(a, np.ndarray) and type(a) is not np.ndarray and not isinstance(a, np.memmap):
                 from coarsen.frontend import _subclass_message
@@ -69,7 +72,7 @@ class VMapped:
         mapped = [np.ascontiguousarray(a, dtype=np.float64) if ax == 0 else a for a, ax in zip(args, axes)]
         sizes = {np.shape(a)[0] for a, ax in zip(mapped, axes) if ax == 0}
         if len(sizes) != 1:
-            raise ValueError(f"mapped arguments disagree on the batch size: {sorted(sizes)}")
+            raise call_error(self.inner.fn, f"vmap: mapped arguments disagree on the batch size: {sorted(sizes)}")
         (n,) = sizes
         element = tuple(_element(a[0]) if ax == 0 else a for a, ax in zip(mapped, axes))
         prog = self.inner.program(element)
@@ -83,7 +86,7 @@ class VMapped:
             raise UnsupportedError("vmap of a function that writes into an argument array is not supported",
                                    None, "write into a copy of the argument (y = x.copy())")
         if any(d != ("leaf",) for d in prog.arg_tree[1]):
-            raise ValueError("vmap takes flat arguments (numbers and arrays), not tuples or dicts")
+            raise call_error(self.inner.fn, "vmap takes flat arguments (numbers and arrays), not tuples or dicts")
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"
         value_too = kind == "grad" and self.inner.kind == "value_and_grad"
         first = self.inner(*element)

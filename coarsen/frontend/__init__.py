@@ -1,6 +1,8 @@
 """Frontend: a plain Python function + example arguments -> verified structured-SSA IR."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,12 +67,56 @@ def _subclass_message(value: Any) -> str:
             "would be lost in compiled code; pass np.asarray(x) (a masked array: x.filled(...))")
 
 
+_SHAPES_UNKNOWN = contextvars.ContextVar("coarsen_shapes_unknown", default=False)
+
+
+@contextlib.contextmanager
+def shapes_unknown():
+    """Traces made inside (a transformed function called from traced code, whose example
+    arguments are stand-ins of the right ranks only) are never specialised to shapes."""
+    token = _SHAPES_UNKNOWN.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_UNKNOWN.reset(token)
+
+
 def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Function:
     """Lower `fn` specialised to the types (and ranks) of `args` into verified IR. `reads`
     (a `coarsen.deps.Reads`), if given, collects every outside value the trace resolves.
     `writes`: element writes into argument arrays are allowed; the final contents of each
     written argument are extra results after the function's own (`Function.writes` names the
-    arguments' leaves), for the caller to copy back (`coarsen.api`); else they are refused."""
+    arguments' leaves), for the caller to copy back (`coarsen.api`); else they are refused.
+
+    Shape-specialised tracing (#13): when a trace that read an array's shape is refused
+    (recursion on `a.shape[0]` that does not stop, a comprehension over `range(len(x))`), it is
+    traced again with the shapes of `args` known (`ir.builder`), so that such decisions are made
+    when tracing. The program is then right for these argument shapes only: `reads.shaped` is
+    set (programs key it by the shapes too, `coarsen.api`) and `reads.unpinned` (memory cache
+    only). If that trace is refused as well, its error is raised."""
+    try:
+        return _trace(fn, args, reads, writes, None)
+    except UnsupportedError as err:
+        if getattr(err, "user_raise", False) or not getattr(err, "shape_queried", False) \
+                or _SHAPES_UNKNOWN.get():
+            raise
+        leaves = tree.flatten(args)[0]
+        if not all(isinstance(v, (np.ndarray, float, int, np.generic)) for v in leaves):
+            raise
+        shapes = [np.shape(v) for v in leaves]
+    function = _trace(fn, args, reads, writes, shapes)
+    if reads is not None:
+        reads.shaped = True
+        reads.unpinned = True
+    return function
+
+
+def leaf_shapes(args: tuple) -> tuple:
+    """The shapes of the array leaves of `args` (what a shape-specialised program is keyed by)."""
+    return tuple(np.shape(v) for v in tree.flatten(args)[0] if isinstance(v, np.ndarray))
+
+
+def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) -> Function:
     # imported here: a program loaded from the disk cache needs `type_of_arg`, not the tracer
     # (whose op table imports phicalc and SymPy)
     from coarsen.frontend.source import read_source
@@ -86,8 +132,12 @@ def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Funct
     except TypeError as err:
         raise UnsupportedError(str(err), src.loc(src.node)) from None
     builder = Builder()
+    if shapes is not None:
+        builder.shaped = True
     positional = [a.arg for a in src.node.args.posonlyargs + src.node.args.args]
     params = tuple(builder.new_value(t, name) for t, name in zip(types, _leaf_names(treedef, positional)))
+    if shapes is not None:
+        builder.shapes.update((p.id, tuple(sh)) for p, sh in zip(params, shapes) if p.type.rank)
     ctx = TraceContext(builder, sources=[src.text], reads=reads)
     ctx.generator_classes = [type(g) for g in generators]
     ctx.param_index = {p.id: k for k, p in enumerate(params)}
@@ -124,6 +174,8 @@ def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Funct
     except CoarsenError as err:
         if getattr(err, "user_raise", False):   # the function's own `raise`, reached when tracing
             raise err.python from None
+        if shapes is None and builder.shape_queried:
+            err.shape_queried = True   # knowing the shapes may decide more: `trace` tries again
         raise
     except RecursionError:
         raise UnsupportedError("the program is nested too deeply to compile", src.loc(src.node)) from None

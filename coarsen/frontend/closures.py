@@ -6,7 +6,9 @@
   callee may not write into arrays it did not create). Defaults are evaluated at the `def`.
 - Recursion (of module-level or local functions) is inlined call by call, so it terminates
   when its depth is fixed by values known when tracing (literals, Python ints folded as
-  constants): the branch that stops it is decided at trace time. Deeper than
+  constants, argument shapes in a shape-specialised trace: `frontend.trace`): the branch that
+  stops it is decided at trace time; a `for` over a constant range whose body recurses is
+  unrolled (`containers`), so that each call's arguments have their own shapes. Deeper than
   `RECURSION_LIMIT` levels, or more than `CALL_LIMIT` inlined calls of one function, it is
   refused at the call (recursion that depends on data cannot be unrolled).
 """
@@ -53,8 +55,9 @@ def check_recursion(lw, fn: Any, name: str, node: ast.AST) -> None:
         cycle = " -> ".join(getattr(f, "__name__", "?") for f in stack[last:]) + f" -> {name}"
         lw.unsupported(f"the recursion of {name} ({cycle}) does not stop when tracing (deeper than "
                        f"{RECURSION_LIMIT} levels or {CALL_LIMIT} calls)", node,
-                       "recursion is unrolled: its depth must be fixed by literals or Python ints; "
-                       "rewrite recursion that depends on data as a loop")
+                       "recursion is unrolled: its depth must be fixed by literals, Python ints or the "
+                       "arguments' shapes (a.shape[0], len(x)); rewrite recursion that depends on data "
+                       "as a loop")
 
 
 class ClosureLowering:

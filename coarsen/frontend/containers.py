@@ -5,7 +5,10 @@ Lists and tuples are compile-time structure (tuples of bindings), as list litera
 were: a list the function builds has a length known when tracing. So
 - `xs.append(v)` extends the tuple bound to `xs`; a `for i in range(...)` loop that appends
   is unrolled, which needs bounds known when tracing (else: UnsupportedError at the loop);
-- a list comprehension over a tuple, or a range with bounds known when tracing, is unrolled;
+- a list comprehension or generator expression (several `for`s nest) over a tuple, a range
+  with bounds known when tracing, or an array of known length (a shape-specialised trace) is
+  unrolled; `sum(f(i) for i in range(n))` of numbers with n known only at run time is a
+  counted loop; other comprehensions of a run-time length are refused;
 - `for x in xs` over a tuple is unrolled; over an array (`for row in X`) it is a counted loop
   over the leading axis, the target bound to `X[i]`; `enumerate`, `zip` (arrays: the shortest
   leading axis) and `reversed` (also of a `range`) work on both;
@@ -19,6 +22,8 @@ from __future__ import annotations
 import ast
 import builtins
 from typing import Any, Callable
+
+import numpy as np
 
 from coarsen.frontend.bindings import Static, describe
 from coarsen.frontend.scope import contains
@@ -44,6 +49,10 @@ class ContainerLowering:
                 return self._unrolled_range(stmt)
             if self._indexes_list(stmt):   # xs[i]: the item is known only per unrolled iteration
                 return self._unrolled_range(stmt, "a list indexed by the loop's variable")
+            if self._recurses(stmt.body) and None not in (self.constant_of(v) for v in self.range_bounds(stmt.iter)):
+                # a recursive call whose arguments' shapes follow the loop's variable (the
+                # minors of a cofactor expansion): each iteration's call is inlined on its own
+                return self._unrolled_range(stmt, "a recursive call")
             return super().stmt_For(stmt)
         if stmt.orelse:
             self.unsupported("for/else is not supported", stmt, "use a flag variable")
@@ -93,6 +102,17 @@ class ContainerLowering:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
                     and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id), tuple):
                 return True
+        return False
+
+    def _recurses(self, body: list[ast.stmt]) -> bool:
+        """Whether the loop body calls, by name, a function being inlined (recursion)."""
+        stack = self.ctx.call_stack
+        for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and not isinstance(self.env.get(node.func.id), (Value, tuple)):
+                obj = self.static_callee(node.func)
+                if obj is not None and any(obj is f for f in stack):
+                    return True
         return False
 
     def _indexes_list(self, stmt: ast.For) -> bool:
@@ -195,44 +215,112 @@ class ContainerLowering:
         return _Items(count=stop, item=lambda i: i)
 
     # ------------------------------------------------------------------ lists
-    def expr_ListComp(self, node: ast.ListComp) -> tuple:
-        if len(node.generators) != 1:
-            self.unsupported("nested list comprehensions are not supported", node, "use for loops")
-        gen = node.generators[0]
-        if gen.is_async:
-            self.unsupported("async comprehensions are not supported", node)
-        items = self.iteration(gen.iter)
-        if items.static is None:
-            self.unsupported("a list comprehension needs a length known when tracing (a list, a tuple, or "
-                             "a range of Python ints)", gen.iter,
-                             "for an array of unknown length, fill np.zeros(n) in a for loop")
-        saved = {n: self.env[n] for n in _target_names(gen.target) if n in self.env}
-        out = []
+    def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> tuple:
+        """`[f(v) for v in xs if c]` (several `for`s nest) is unrolled into a tuple; so is a
+        generator expression (`sum(x[i] ** 2 for i in range(n))`): its consumers (sum, max,
+        min, np.sum, np.array, ...) take it as they take a list."""
+        what = "a generator expression" if isinstance(node, ast.GeneratorExp) else "a list comprehension"
+        out: list = []
+        bound = {n for g in node.generators for n in _target_names(g.target)}
+        saved = {n: self.env[n] for n in bound if n in self.env}
         try:
-            for item in items.static:
-                self.assign(gen.target, item, node)
-                keep = True
-                for cond in gen.ifs:
-                    c = self.static_value(self.expr(cond), cond, "a list comprehension's condition")
-                    keep = keep and bool(c)
-                if keep:
-                    out.append(self.expr(node.elt))
+            self._comprehend(node, list(node.generators), out, what)
         finally:
-            for n in _target_names(gen.target):
+            for n in bound:
                 self.env.pop(n, None)
             self.env.update(saved)
         return tuple(out)
+
+    expr_GeneratorExp = expr_ListComp
+
+    def _comprehend(self, node, generators: list, out: list, what: str) -> None:
+        gen, rest = generators[0], generators[1:]
+        if gen.is_async:
+            self.unsupported("async comprehensions are not supported", node)
+        items = self.iteration(gen.iter)
+        count = self.constant_of(items.count) if items.static is None else None
+        if count is not None and count <= UNROLL_LIMIT:   # over an array of known length (shaped traces)
+            items = _Items(static=tuple(items.item(self.b.const(i)) for i in range(count)))
+        if items.static is None:
+            self.unsupported(f"{what} needs a length known when tracing (a list, a tuple, a range of "
+                             "Python ints or of an argument's shape); this one's length is known only "
+                             "when the program runs", gen.iter,
+                             "for a length that comes from data, write a for loop: accumulate a sum "
+                             "(s = s + ...) or fill np.zeros(n) element by element")
+        if len(items.static) > UNROLL_LIMIT:
+            self.unsupported(f"{what} of {len(items.static)} items is too long to unroll", gen.iter)
+        for item in items.static:
+            self.assign(gen.target, item, node)
+            keep = True
+            for cond in gen.ifs:
+                c = self.static_value(self.expr(cond), cond, f"{what}'s condition")
+                keep = keep and bool(c)
+            if not keep:
+                continue
+            if rest:
+                self._comprehend(node, rest, out, what)
+            else:
+                out.append(self.expr(node.elt))
 
     def expr_Call(self, node: ast.Call) -> Any:
         """builtins over one list, tuple or array: sum(xs), max(xs), min(xs); other calls as before."""
         # builtins are called by name; looking up a name emits nothing (a method's base would)
         fn = self.static_callee(node.func) if isinstance(node.func, ast.Name) else None
+        if fn is None and isinstance(node.func, ast.Attribute) and node.func.attr == "sum" \
+                and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id, Static(None)), Static):
+            fn = self.static_callee(node.func)   # np.sum: a module's attribute, nothing emitted
+        if fn is np.sum and len(node.args) == 1 and not node.keywords \
+                and self._runtime_range_generator(node.args[0]):   # np.sum([f(i) for i in range(n)])
+            return self._sum_loop(node)
         if fn is builtins.sum and not any(isinstance(a, ast.Starred) for a in node.args):
+            if node.args and not node.keywords and len(node.args) <= 2 and self._runtime_range_generator(node.args[0]):
+                return self._sum_loop(node)
             return _builtin_sum(self, [self.expr(a) for a in node.args], node.keywords, node)
         if fn in (builtins.max, builtins.min) and len(node.args) == 1 and not node.keywords \
                 and not isinstance(node.args[0], ast.Starred):
             return _extremum(self, fn.__name__, self.expr(node.args[0]), node)
         return super().expr_Call(node)
+
+    def _runtime_range_generator(self, node: ast.expr) -> bool:
+        """`(f(i) for i in range(a, b))` (or a list comprehension) without conditions whose
+        bounds are known only when the program runs: `sum` of it is a counted loop."""
+        if not isinstance(node, (ast.GeneratorExp, ast.ListComp)) or len(node.generators) != 1:
+            return False
+        gen = node.generators[0]
+        if gen.ifs or gen.is_async or not isinstance(gen.target, ast.Name) or not self._is_range(gen.iter):
+            return False
+        start, stop, step = self.range_bounds(gen.iter)
+        return None in (self.constant_of(start), self.constant_of(stop), self.constant_of(step))
+
+    def _sum_loop(self, node: ast.Call) -> Value:
+        """sum(f(i) for i in range(n)) with n known only at run time: `s = start; for i in
+        range(n): s = s + f(i)` (Python's order of additions), scalar items only."""
+        gen = node.args[0].generators[0]
+        bounds = self.range_bounds(gen.iter)
+        start = self.as_value(self.expr(node.args[1]), node.args[1]) if len(node.args) == 2 else \
+            self.b.const(0.0 if self.static_callee(node.func) is np.sum else 0)
+        if start.type.rank:
+            self.unsupported("sum(..., start) over a run-time range needs a number as its start", node)
+        acc = "$gsum"
+
+        def body(params: list[Value]) -> None:
+            self.assign(gen.target, params[0], node)
+            item = self.as_value(self.expr(node.args[0].elt), node.args[0].elt)
+            if item.type.rank:
+                self.unsupported("sum() of arrays over a range known only when the program runs is not "
+                                 "supported", node.args[0],
+                                 "accumulate in a for loop: s = np.zeros(...); for i in range(n): s = s + ...")
+            self.env[acc] = self.emit(Op.ADD, (self.env[acc], item), node)
+
+        saved = self.env.get(acc)
+        self.env[acc] = start
+        try:
+            results = self.lower_loop([acc], body, None, node, index=bounds, index_name=gen.target.id)
+        finally:
+            self.env.pop(acc, None)
+            if saved is not None:
+                self.env[acc] = saved
+        return results[acc]
 
     def list_mutation(self, stmt: ast.Expr) -> bool:
         """`xs.append(v)` / `xs.extend(ys)` on a list: the name is bound to the longer tuple."""

@@ -456,14 +456,27 @@ class ExpressionLowering(CallLowering):
                 pattern.append("n")
             elif isinstance(binding, Static) and binding.obj is Ellipsis:
                 self.unsupported("indexing with ... is not supported", part, "spell out the slices: x[:, :, 0]")
+            elif isinstance(binding, tuple) and (len(parts) > 1 or isinstance(part, (ast.List, ast.ListComp))) \
+                    and arrays and (listed := self._int_list(binding)) is not None:
+                # a list of ints beside other indices (x[1:, cols]) or written in place
+                # (x[[0, 2]]): NumPy's index array
+                pattern.append("a")
+                values.append(listed)
             elif isinstance(binding, tuple):
                 self.unsupported("indexing with a tuple of indices held in a variable is not supported", part,
-                                 "write the indices out: x[i, j]")
+                                 "write the indices out: x[i, j]; for an index array pass np.array(idx)")
             else:
                 value = self.index_value(binding, part, arrays)
                 pattern.append("a" if value.type.rank else "i")
                 values.append(value)
         return tuple(pattern), values
+
+    def _int_list(self, binding: tuple) -> Value | None:
+        """A non-empty tuple binding of integers known when tracing, as an int64 index array."""
+        ints = [self.constant_of(b) for b in binding]
+        if not ints or any(type(i) is not int for i in ints):
+            return None
+        return self.b.const(np.array(ints, dtype=np.int64), type=Type("i64", 1))
 
     def index_value(self, binding: Any, node: ast.AST, arrays: bool = False) -> Value:
         value = self.as_value(binding, node)

@@ -2,12 +2,23 @@
 
 The builder infers each result type with `coarsen.ir.typing.infer` and folds constant scalar
 arithmetic, so `range(2 * n)` and `x.shape[0] - 1` stay small.
+
+Shape-specialised tracing (`shaped`, set by `coarsen.frontend.trace`): the builder also knows
+the shapes of the values whose shapes are fixed by the arguments' shapes and by constants
+(`shapes`: parameters, array constants, and results of ops whose shape-determining operands are
+known: `shape_of`), and folds `x.shape[d]` of such a value to a constant, so that recursion on
+`a.shape[0]` and comprehensions over `range(len(x))` are decided when tracing. A shape that
+may depend on data (a slice bound, an index vector of np.delete or a loop carry unknown when
+tracing) stays unknown, so its `x.shape[d]` stays a run-time value: the program is then right
+for every call with these argument shapes and types, which is what it is specialised to.
 """
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+import numpy as np
 
 from coarsen.errors import UNKNOWN_LOC, Loc
 from coarsen.ir.nodes import Instr, Op, Region, Value
@@ -40,6 +51,10 @@ class Builder:
         self._next_id = 0
         self._blocks: list[list[Instr]] = [[]]
         self.constants: dict[int, Any] = {}   # value id -> Python value, for folding
+        self.shaped = False   # shape-specialised tracing (see the module docstring)
+        self.shapes: dict[int, tuple[int, ...]] = {}   # value id -> shape known when tracing
+        self.arrays: dict[int, Any] = {}   # value id -> non-float array whose contents are known
+        self.shape_queried = False   # a SHAPE op was emitted (shapes could have decided more)
 
     # -- values
     @property
@@ -60,6 +75,10 @@ class Builder:
         self._blocks[-1].append(Instr(Op.CONST, (), (result,), {"value": value}, loc=loc))
         if type.rank == 0:
             self.constants[result.id] = value
+        else:
+            self.shapes[result.id] = tuple(np.shape(value))
+            if type.dtype != "f64":
+                self.arrays[result.id] = np.asarray(value)
         return result
 
     def constant_of(self, value: Value) -> Any | None:
@@ -73,10 +92,31 @@ class Builder:
         folded = self._fold(op, args)
         if op is Op.CAST and args[0].id in self.constants and not args[0].type.rank:
             folded = {"f64": float, "i64": int, "bool": bool}[attrs["dtype"]](self.constants[args[0].id])
+        if op is Op.WHERE and args[0].id in self.constants and not any(a.type.rank for a in args):
+            chosen = args[1] if self.constants[args[0].id] else args[2]   # np.delete's index
+            if chosen.type == infer(op, [a.type for a in args], attrs):   # normalisation
+                return chosen
+        if op is Op.CONCAT and self.shaped and len(args) > 1:
+            axis = attrs.get("axis", 0)
+            kept = tuple(a for a in args if a.id not in self.shapes or self.shapes[a.id][axis] != 0)
+            if len(kept) < len(args) and kept:   # empty parts (np.delete's a[:0]): dropped
+                if len(kept) == 1:
+                    return self.emit(Op.COPY, kept, {}, loc, hint)   # still a fresh array
+                args = kept
+        if op is Op.SHAPE:
+            self.shape_queried = True
+            if self.shaped and args[0].id in self.shapes:
+                folded = self.shapes[args[0].id][attrs["dim"]]
         if folded is not None:
             return self.const(folded, loc)
         result = self.new_value(infer(op, [a.type for a in args], attrs), hint)
-        self._blocks[-1].append(Instr(op, args, (result,), attrs, loc=loc))
+        instr = Instr(op, args, (result,), attrs, loc=loc)
+        self._blocks[-1].append(instr)
+        if self.shaped and result.type.rank:
+            from coarsen.ir.shapes import shape_of
+            known = shape_of(self, instr)
+            if known is not None:
+                self.shapes[result.id] = known
         return result
 
     def emit_control(self, op: Op, args: tuple[Value, ...], result_types: list[Type],

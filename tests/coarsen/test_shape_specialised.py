@@ -1,0 +1,190 @@
+"""Shape-specialised tracing (#12/#13): recursion whose depth follows an argument's shape is
+unrolled, generator expressions and comprehensions over `range(len(x))` compile, a program
+specialised to shapes is never run on other shapes (one transformed function called with
+several shapes gives each its own program), and what depends on data is refused at the user's
+line. Arguments coarsen does not take are refused at the call, at the function's definition."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import coarsen
+import shaped_programs as P
+
+torch = pytest.importorskip("torch")
+torch.set_default_dtype(torch.float64)
+
+TARGETS = ["numpy", "cpu"]
+
+
+def central(f, x, h=1e-6):
+    x = np.asarray(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def line_of(fn, marker: str) -> int:
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(k for k, text in enumerate(lines) if marker in text)
+
+
+DETS = [P.det_gen, P.det_loop, P.det_concat, P.det_len]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("det", DETS, ids=[d.__name__ for d in DETS])
+def test_cofactor_determinants_unroll_and_match_numpy_and_torch(det, target):
+    rs = np.random.RandomState(0)
+    # cpu compiles the 3x3 expansion (the 4x4 one takes Numba minutes); numpy runs both
+    sizes = [3, 2, 4, 3, 1] if target == "numpy" else [3, 2, 3]
+    f, g = coarsen.jit(det, target=target), coarsen.grad(det, target=target)
+    for n in sizes:   # one transformed function, several shapes: each its own program
+        A = rs.randn(n, n)
+        assert f(A) == pytest.approx(np.linalg.det(A), rel=1e-10, abs=1e-12)
+        grad = g(A)
+        np.testing.assert_allclose(grad, central(det, A), rtol=1e-6, atol=1e-8)
+        t = torch.tensor(A, requires_grad=True)
+        torch.linalg.det(t).backward()
+        np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_shaped_programs_compose_with_jvp_hessian_and_vmap(target):
+    rs = np.random.RandomState(1)
+    A = rs.randn(3, 3)
+    _, t = coarsen.jvp(P.det_gen, (A,), (np.eye(3),), target=target)
+    assert t == pytest.approx(np.linalg.det(A) * np.trace(np.linalg.inv(A)), rel=1e-9)
+    B = rs.randn(2, 2)   # the same transformation on another shape
+    _, t = coarsen.jvp(P.det_gen, (B,), (np.eye(2),), target=target)
+    assert t == pytest.approx(np.linalg.det(B) * np.trace(np.linalg.inv(B)), rel=1e-9)
+    x = rs.randn(4)
+    np.testing.assert_allclose(coarsen.hessian(P.gen_sum, target=target)(x), 2 * np.eye(4), atol=1e-12)
+    X = rs.randn(5, 3)
+    np.testing.assert_allclose(coarsen.vmap(P.gen_sum, target=target)(X), (X ** 2).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(coarsen.vmap(coarsen.grad(P.gen_sum), target=target)(X), 2 * X, rtol=1e-12)
+    X = rs.randn(5, 4)   # another row length
+    np.testing.assert_allclose(coarsen.vmap(P.gen_sum, target=target)(X), (X ** 2).sum(1), rtol=1e-12)
+
+
+GENERATORS = [(P.gen_sum, 1), (P.gen_max, 1), (P.gen_min, 1), (P.np_sum_listcomp, 1), (P.np_array_listcomp, 1),
+              (P.rows_listcomp, 2), (P.gen_nested, 2), (P.listcomp_nested, 2), (P.gen_enumerate, 1),
+              (P.gen_rows, 2), (P.gmm_like, 2)]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn, rank", GENERATORS, ids=[g[0].__name__ for g in GENERATORS])
+def test_generator_expressions_and_comprehensions_over_shapes(fn, rank, target):
+    rs = np.random.RandomState(2)
+    f, vg = coarsen.jit(fn, target=target), coarsen.value_and_grad(fn, target=target)
+    shapes = [(5,), (3,), (5,)] if rank == 1 else [(3, 3), (2, 2)] if fn is P.gen_nested else [(3, 2), (4, 2)]
+    for shape in shapes:
+        x = rs.randn(*shape)
+        assert f(x) == pytest.approx(fn(x), rel=1e-12)
+        value, grad = vg(x)
+        assert value == pytest.approx(fn(x), rel=1e-12)
+        np.testing.assert_allclose(grad, central(fn, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_generator_over_zip_of_two_arguments(target):
+    x, y = np.array([1.0, 2.0, -0.5]), np.array([0.3, -1.0, 2.0])
+    gx, gy = coarsen.grad(P.gen_zip, argnums=(0, 1), target=target)(x, y)
+    np.testing.assert_allclose(gx, y)
+    np.testing.assert_allclose(gy, x)
+
+
+def test_recursion_on_data_is_refused_at_the_call():
+    with pytest.raises(coarsen.UnsupportedError, match="does not stop when tracing") as info:
+        coarsen.grad(P.halving, target="numpy")(np.ones(3))
+    assert info.value.filename == P.__file__
+    assert info.value.lineno == line_of(P.halving, "# data recursion")
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    (P.gen_of_data_length, (np.ones(3), 2), "a generator expression"),
+    (P.listcomp_of_data_length, (np.ones(3),), "a list comprehension"),
+])
+def test_a_length_known_only_at_run_time_is_refused_at_the_users_line(fn, args, what):
+    with pytest.raises(coarsen.UnsupportedError, match=f"{what} needs a length known when tracing") as info:
+        coarsen.grad(fn, target="numpy")(*args)
+    assert info.value.filename == P.__file__
+    assert info.value.lineno == line_of(fn, "# length from data")
+    assert "for loop" in str(info.value)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sum_over_a_range_known_at_run_time_is_a_loop(target):
+    x = np.array([0.5, -1.0, 2.0, 3.0])
+    vg = coarsen.value_and_grad(P.sum_of_data_length, target=target)
+    for n in (4, 2, 0):
+        value, grad = vg(x, n)
+        assert value == pytest.approx(P.sum_of_data_length(x, n), rel=1e-12)
+        np.testing.assert_allclose(grad, central(lambda z: P.sum_of_data_length(z, n), x), rtol=1e-6, atol=1e-8)
+
+
+def test_shaped_programs_stay_out_of_the_disk_cache():
+    """A shape-specialised program is right for its shapes only; the disk key has none."""
+    from coarsen import deps
+    from coarsen.frontend import trace
+    reads = deps.Reads(P.det_gen)
+    trace(P.det_gen, np.eye(3), reads=reads)
+    assert reads.shaped and reads.unpinned
+    reads = deps.Reads(P.gen_of_data_length)
+    with pytest.raises(coarsen.UnsupportedError):
+        trace(P.gen_of_data_length, np.ones(3), 2, reads=reads)
+
+
+def square_sum(x):
+    return np.sum(x ** 2)
+
+
+@pytest.mark.parametrize("bad", [None, "ab", np.ones(2, dtype=complex),
+                                 np.array(["2020-01-01"], dtype="datetime64[D]"), np.array(["a"])],
+                         ids=["none", "str", "complex", "datetime", "strings"])
+@pytest.mark.parametrize("transform", ["jit", "grad", "vmap", "jvp", "hessian", "jacfwd"])
+def test_bad_arguments_are_refused_at_the_functions_definition(transform, bad):
+    """Before: a bare TypeError or ValueError from inside coarsen, and vmap turned complex and
+    datetime arrays into float64 silently (the imaginary part dropped)."""
+    call = {"jit": lambda: coarsen.jit(square_sum, target="numpy")(bad),
+            "grad": lambda: coarsen.grad(square_sum, target="numpy")(bad),
+            "vmap": lambda: coarsen.vmap(square_sum, target="numpy")(bad),
+            "jvp": lambda: coarsen.jvp(square_sum, (bad,), (bad,), target="numpy"),
+            "hessian": lambda: coarsen.hessian(square_sum, target="numpy")(bad),
+            "jacfwd": lambda: coarsen.jacfwd(square_sum, target="numpy")(bad)}[transform]
+    with pytest.raises(coarsen.UnsupportedError, match="argument 0 `x`") as info:
+        call()
+    assert isinstance(info.value, TypeError)   # what Python raises for a bad argument
+    assert info.value.filename == __file__
+    assert info.value.lineno == inspect.getsourcelines(square_sum)[1]
+
+
+def scaled_pair(x, y):
+    return x * y
+
+
+@pytest.mark.parametrize("case", ["jvp-shape", "jvp-count", "hvp-count", "vmap-batch", "vmap-axes",
+                                  "vjp-cotangent-shape", "vjp-cotangent-count"])
+def test_call_construct_errors_are_located_at_the_definition(case):
+    """Before: bare ValueErrors raised inside coarsen (tangents, cotangents, batch sizes)."""
+    x, y = np.ones(3), np.ones(3)
+    call = {
+        "jvp-shape": lambda: coarsen.jvp(scaled_pair, (x, y), (np.ones(2), y), target="numpy"),
+        "jvp-count": lambda: coarsen.jvp(scaled_pair, (x, y), (x,), target="numpy"),
+        "hvp-count": lambda: coarsen.hvp(square_sum, (x,), (x, x), target="numpy"),
+        "vmap-batch": lambda: coarsen.vmap(scaled_pair, target="numpy")(np.ones(3), np.ones(4)),
+        "vmap-axes": lambda: coarsen.vmap(scaled_pair, in_axes=(0, 1), target="numpy")(x, y),
+        "vjp-cotangent-shape": lambda: coarsen.vjp(scaled_pair, x, y, target="numpy")[1](np.ones(2)),
+        "vjp-cotangent-count": lambda: coarsen.vjp(scaled_pair, x, y, target="numpy")[1]((x, x)),
+    }[case]
+    fn = square_sum if case.startswith("hvp") else scaled_pair
+    with pytest.raises(coarsen.UnsupportedError) as info:
+        call()
+    assert isinstance(info.value, ValueError)
+    assert info.value.filename == __file__
+    assert info.value.lineno == inspect.getsourcelines(fn)[1]
