@@ -239,3 +239,109 @@ def test_integer_powers_special_values():
     (v, g), (rv, rg) = _both(powers_fit, (x, t))
     _close(v, rv)
     _close(g, rg)
+
+
+# ------------------------------------------------------------------ random runs, fused vs NumPy
+def _random_program(rng) -> tuple[str, list]:
+    """A straight-line function of whole-array statements over a (n, m) array `a`, a row `r`
+    broadcast by `None`, a column `c` and a scalar `s`, then reductions; some values returned
+    (stored), the others not."""
+    names = ["a", "rb", "cb", "s"]
+    lines = ["def f(a, r, c, s):", "    rb = r[None, :]", "    cb = c[:, None]"]
+    unary = ["np.tanh({})", "np.abs({})", "(-{})", "np.sqrt(np.abs({}))", "np.log1p(np.abs({}))"]
+    binary = ["({} + {})", "({} - {})", "({} * {})", "({} / (1.0 + np.abs({})))",
+              "np.maximum({}, {})", "np.minimum({}, {})", "np.where({} > {}, {}, 0.5)"]
+    made = []
+    for k in range(int(rng.integers(3, 8))):
+        if rng.random() < 0.35:
+            expr = unary[rng.integers(len(unary))].format(rng.choice(["a"] + made))
+        else:
+            form = binary[rng.integers(len(binary))]
+            picks = [rng.choice(names + made) for _ in range(form.count("{}"))]
+            if "a" not in picks and not set(picks) & set(made):
+                picks[0] = "a"   # every value has the full (n, m) shape
+            expr = form.format(*picks)
+        lines.append(f"    t{k} = {expr}")
+        made.append(f"t{k}")
+    outs = []
+    for k, t in enumerate(made[-3:]):
+        red = ["np.sum({})", "np.mean({})", "rt.sum_axis({}, 1)", "rt.sum_axis({}, 0)",
+               "rt.mean_axis({}, 1)"][rng.integers(5)]
+        lines.append(f"    q{k} = {red.format(t)}")
+        outs.append(f"q{k}")
+    keep = [t for t in made if rng.random() < 0.3]
+    lines.append(f"    return ({', '.join(outs + keep)},)")
+    return "\n".join(lines) + "\n", outs + keep
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_runs_fused_equal_numpy(seed):
+    import numba
+
+    import kernels.numba_runtime  # noqa: F401  (rt.* in machine code)
+    from kernels import runtime as rt
+    rng = np.random.default_rng(seed)
+    src, _ = _random_program(rng)
+    shapes = [(4, 5), (1, 5), (4, 1), (0, 5), (4, 0)]
+    n, m = shapes[seed % len(shapes)]
+    a = rng.normal(size=(n, m))
+    if a.size:
+        a.flat[0] = [np.nan, np.inf, -np.inf, 0.0][seed % 4]
+    args = (a, rng.normal(size=m), rng.normal(size=n), 0.7)
+    out = fusion.fuse(src, "f", args)
+    assert "for _fi0" in out, src
+    ns_ref, ns_fused = {"np": np, "rt": rt}, {"np": np, "rt": rt}
+    exec(src, ns_ref)    # generated test source only
+    exec(out, ns_fused)
+    with np.errstate(all="ignore"):
+        want = ns_ref["f"](*args)
+    got = numba.njit(error_model="numpy")(ns_fused["f"])(*args)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12,
+                                   equal_nan=True, err_msg=out)
+
+
+def _random_loop_program(rng) -> str:
+    """Statements in a loop that read values of the previous iteration (any t may be read
+    before its assignment in the body): what liveness across the back edge must keep stored."""
+    count = int(rng.integers(3, 7))
+    lines = ["def f(a, r, c, s):", "    rb = r[None, :]"]
+    lines += [f"    t{k} = a + {k}.0" for k in range(count)]
+    lines += ["    tot = 0.0", "    for it in range(3):"]
+    forms = ["({} + {})", "({} * 0.5 - {})", "np.tanh({} * {})", "np.maximum({}, {})",
+             "({} * rb + {})", "np.where({} > 0.0, {}, s)"]
+    for k in range(count):
+        form = forms[rng.integers(len(forms))]
+        picks = [f"t{rng.integers(count)}" for _ in range(form.count("{}"))]
+        lines.append(f"        t{k} = {form.format(*picks)}")
+    lines.append(f"        q = np.sum(t{rng.integers(count)})")
+    lines.append("        tot = tot + q")
+    lines.append(f"    return (tot, t{rng.integers(count)})")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_loop_runs_fused_equal_numpy(seed):
+    import numba
+
+    from kernels import runtime as rt
+    rng = np.random.default_rng(100 + seed)
+    src = _random_loop_program(rng)
+    n, m = [(3, 4), (1, 4), (3, 1), (0, 4)][seed % 4]
+    args = (rng.normal(size=(n, m)), rng.normal(size=m), rng.normal(size=n), 0.3)
+    out = fusion.fuse(src, "f", args)   # may fuse nothing: every value carried is live
+    ns_ref, ns_fused = {"np": np, "rt": rt}, {"np": np, "rt": rt}
+    exec(src, ns_ref)    # generated test source only
+    exec(out, ns_fused)
+    want = ns_ref["f"](*args)
+    got = numba.njit(error_model="numpy")(ns_fused["f"])(*args)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12,
+                                   equal_nan=True, err_msg=out)
+
+
+def test_random_loop_programs_mostly_fuse():
+    args = (np.ones((3, 4)), np.ones(4), np.ones(3), 0.3)
+    fused = sum("for _fi0" in fusion.fuse(_random_loop_program(np.random.default_rng(100 + k)), "f", args)
+                for k in range(12))
+    assert fused >= 4
