@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -218,14 +219,17 @@ class ContainerLowering:
     def expr_ListComp(self, node: ast.ListComp | ast.GeneratorExp) -> tuple:
         """`[f(v) for v in xs if c]` (several `for`s nest) is unrolled into a tuple; so is a
         generator expression (`sum(x[i] ** 2 for i in range(n))`): its consumers (sum, max,
-        min, np.sum, np.array, ...) take it as they take a list."""
+        min, np.sum, np.array, ...) take it as they take a list. Summed (`_masked`), an item
+        whose condition is decided only when the program runs is `where(c, item, 0)`."""
         what = "a generator expression" if isinstance(node, ast.GeneratorExp) else "a list comprehension"
         out: list = []
         bound = {n for g in node.generators for n in _target_names(g.target)}
         saved = {n: self.env[n] for n in bound if n in self.env}
+        masking, self._mask_zero = bool(getattr(self, "_mask_zero", 0)), 0   # not for comprehensions inside
         try:
-            self._comprehend(node, list(node.generators), out, what)
+            self._comprehend(node, list(node.generators), out, what, masking, None)
         finally:
+            self._mask_zero = masking
             for n in bound:
                 self.env.pop(n, None)
             self.env.update(saved)
@@ -233,7 +237,7 @@ class ContainerLowering:
 
     expr_GeneratorExp = expr_ListComp
 
-    def _comprehend(self, node, generators: list, out: list, what: str) -> None:
+    def _comprehend(self, node, generators: list, out: list, what: str, masking: bool, mask) -> None:
         gen, rest = generators[0], generators[1:]
         if gen.is_async:
             self.unsupported("async comprehensions are not supported", node)
@@ -251,35 +255,81 @@ class ContainerLowering:
             self.unsupported(f"{what} of {len(items.static)} items is too long to unroll", gen.iter)
         for item in items.static:
             self.assign(gen.target, item, node)
-            keep = True
+            keep, item_mask = True, mask
             for cond in gen.ifs:
-                c = self.static_value(self.expr(cond), cond, f"{what}'s condition")
-                keep = keep and bool(c)
+                c = self.expr(cond)
+                if masking and not isinstance(c, Static) and self.constant_of(c) is None:
+                    t = self.truth(c, cond)   # decided when the program runs: masked in the sum
+                    item_mask = t if item_mask is None else self.emit(Op.AND, (item_mask, t), cond)
+                    continue
+                if not isinstance(c, Static) and self.constant_of(c) is None:
+                    self.unsupported(f"{what}'s condition is known only when the program runs, so the "
+                                     "length of what it makes is too", cond,
+                                     "sum(v for v in x if v > 0) (a sum of kept items) compiles; otherwise "
+                                     "keep every item and select: np.where(x > 0, x, 0.0)")
+                keep = keep and bool(self.static_value(c, cond, f"{what}'s condition"))
             if not keep:
                 continue
             if rest:
-                self._comprehend(node, rest, out, what)
-            else:
+                self._comprehend(node, rest, out, what, masking, item_mask)
+            elif item_mask is None:
                 out.append(self.expr(node.elt))
+            else:
+                value = self.as_value(self.expr(node.elt), node.elt)
+                zero = self.b.const(0.0 if value.type.dtype == "f64" else 0)
+                out.append(self.emit(Op.WHERE, (item_mask, value, zero), node.elt))
 
     def expr_Call(self, node: ast.Call) -> Any:
         """builtins over one list, tuple or array: sum(xs), max(xs), min(xs); other calls as before."""
         # builtins are called by name; looking up a name emits nothing (a method's base would)
         fn = self.static_callee(node.func) if isinstance(node.func, ast.Name) else None
-        if fn is None and isinstance(node.func, ast.Attribute) and node.func.attr == "sum" \
+        if fn is None and isinstance(node.func, ast.Attribute) and node.func.attr in ("sum", "prod") \
                 and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id, Static(None)), Static):
             fn = self.static_callee(node.func)   # np.sum: a module's attribute, nothing emitted
         if fn is np.sum and len(node.args) == 1 and not node.keywords \
                 and self._runtime_range_generator(node.args[0]):   # np.sum([f(i) for i in range(n)])
             return self._sum_loop(node)
+        if fn is np.sum and len(node.args) == 1 and not node.keywords and self._data_conditions(node.args[0]):
+            items = self._masked(node.args[0])
+            return _fold(self, (self.b.const(0.0), *items), Op.ADD, node) if isinstance(items, tuple) else \
+                super().expr_Call(node)
         if fn is builtins.sum and not any(isinstance(a, ast.Starred) for a in node.args):
             if node.args and not node.keywords and len(node.args) <= 2 and self._runtime_range_generator(node.args[0]):
                 return self._sum_loop(node)
-            return _builtin_sum(self, [self.expr(a) for a in node.args], node.keywords, node)
+            args = [self._masked(a) for a in node.args[:1]] + [self.expr(a) for a in node.args[1:]]
+            return _builtin_sum(self, args, node.keywords, node)
+        simple = len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred)
+        if fn in (builtins.list, builtins.tuple) and simple:   # list(genexp), tuple(xs): the same items
+            items = self.expr(node.args[0])
+            if isinstance(items, tuple):
+                return items
+            self.unsupported(f"{fn.__name__}() of {describe(items)} is not supported", node,
+                             "build the list with a comprehension, or use the array itself")
+        if fn in (builtins.any, builtins.all) and simple:
+            return _any_all(self, fn.__name__, self.expr(node.args[0]), node)
+        if fn is math.prod and simple:
+            items = self.expr(node.args[0])
+            if isinstance(items, tuple):
+                return _fold(self, (self.b.const(1), *items), Op.MUL, node)
         if fn in (builtins.max, builtins.min) and len(node.args) == 1 and not node.keywords \
                 and not isinstance(node.args[0], ast.Starred):
             return _extremum(self, fn.__name__, self.expr(node.args[0]), node)
         return super().expr_Call(node)
+
+    def _data_conditions(self, node: ast.expr) -> bool:
+        """A comprehension with an `if` (a sum of it may mask items whose condition is data)."""
+        return isinstance(node, (ast.GeneratorExp, ast.ListComp)) and any(g.ifs for g in node.generators)
+
+    def _masked(self, node: ast.expr) -> Any:
+        """The items of a comprehension summed by its consumer: an item whose `if` is decided
+        only when the program runs is `where(condition, item, 0)` (a sum of the kept items)."""
+        if not self._data_conditions(node):
+            return self.expr(node)
+        self._mask_zero = getattr(self, "_mask_zero", 0) + 1
+        try:
+            return self.expr(node)
+        finally:
+            self._mask_zero -= 1
 
     def _runtime_range_generator(self, node: ast.expr) -> bool:
         """`(f(i) for i in range(a, b))` (or a list comprehension) without conditions whose
@@ -376,6 +426,17 @@ def _builtin_sum(lw, args, kwargs, node):
         lw.type_error("sum() of a number", node)
     total = lw.emit(Op.SUM, (x,), node, {"axis": 0, "keepdims": False} if x.type.rank > 1 else {"axis": None})
     return lw.emit(Op.ADD, (lw.as_value(start, node), total), node)
+
+
+def _any_all(lw, name: str, xs: Any, node) -> Value:
+    """any(...) / all(...) of a list, tuple or generator expression of truth values."""
+    if not isinstance(xs, tuple):
+        lw.unsupported(f"{name}() of {describe(xs)} is not supported", node, f"use np.{name}(x) for an array")
+    out = lw.b.const(name == "all")
+    for x in xs:
+        t = lw.truth(lw.as_value(x, node), node)
+        out = lw.emit(Op.OR if name == "any" else Op.AND, (out, t), node)
+    return out
 
 
 def _extremum(lw, name: str, xs: Any, node) -> Value:

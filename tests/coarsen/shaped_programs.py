@@ -129,3 +129,24 @@ def sum_of_data_length(x, n):
 
 def listcomp_of_data_length(x):
     return np.sum(np.array([x[i] for i in range(int(x[0]))]))  # length from data
+
+
+def sum_positive(x):
+    """A data condition in a summed generator: the kept items' sum."""
+    return sum(v * v for v in x if v > 0) + np.sum([x[i] for i in range(len(x)) if x[i] < 0.5 if i > 0])
+
+
+def sum_nested_conditions(X):
+    return sum(X[i, j] for i in range(X.shape[0]) if X[i, 0] > 0 for j in range(X.shape[1]) if X[i, j] < 1.0)
+
+
+def containers_of_generators(x):
+    ys = list(v * 2.0 for v in x)
+    zs = tuple(np.sin(v) for v in x)
+    flag = 1.0 if any(v > 1.0 for v in x) else 0.0
+    every = 2.0 if all(v > -5.0 for v in x) else 0.0
+    return np.sum(np.array(ys)) + sum(zs) + flag + every + math.prod(x[i] for i in range(len(x)))
+
+
+def max_of_data_condition(x):
+    return max(v for v in x if v > 0)  # condition from data

@@ -188,3 +188,25 @@ def test_call_construct_errors_are_located_at_the_definition(case):
     assert isinstance(info.value, ValueError)
     assert info.value.filename == __file__
     assert info.value.lineno == inspect.getsourcelines(fn)[1]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn, shape", [(P.sum_positive, (5,)), (P.sum_nested_conditions, (4, 3)),
+                                       (P.containers_of_generators, (4,))],
+                         ids=["sum_positive", "sum_nested_conditions", "containers_of_generators"])
+def test_summed_data_conditions_and_generator_consumers(fn, shape, target):
+    rs = np.random.RandomState(4)
+    vg = coarsen.value_and_grad(fn, target=target)
+    for _ in range(3):   # different signs: different items kept, one program
+        x = rs.randn(*shape)
+        value, grad = vg(x)
+        assert value == pytest.approx(fn(x), rel=1e-12, abs=1e-14)
+        np.testing.assert_allclose(grad, central(fn, x), rtol=1e-6, atol=1e-8)
+
+
+def test_a_data_condition_outside_a_sum_is_refused_at_the_users_line():
+    with pytest.raises(coarsen.UnsupportedError, match="condition is known only when the program runs") as info:
+        coarsen.jit(P.max_of_data_condition, target="numpy")(np.ones(3))
+    assert info.value.filename == P.__file__
+    assert info.value.lineno == line_of(P.max_of_data_condition, "# condition from data")
+    assert "np.where" in str(info.value)
