@@ -169,9 +169,9 @@ class _NumbaFunction:
 
     # -- Numba -------------------------------------------------------------------------------
     def _specialise(self, args) -> None:
-        """Before the first compile, with the arguments in hand: the dispatcher compiles the
-        statement-fused source (`kernels.fusion`) for these argument types only (a call with
-        other types compiles the unfused source: `jitted` without arguments, as `vmap` asks)."""
+        """Before the first compile, with the arguments in hand: `machine_code` runs the
+        statement-fused source (`kernels.fusion`) made for these arguments' kinds and ranks;
+        `jitted` (what `vmap` calls, with its own argument types) stays the unfused source."""
         if self.machine_code is not None or self._fuse is None:
             return
         fused = self._fuse(args)
@@ -232,9 +232,11 @@ class _NumbaFunction:
         from numba.core.errors import NumbaError
         sig = tuple(numba.typeof(a) for a in args)
         if self.fused:
+            # its loops assume these arguments' kinds and ranks, which every call of this
+            # program has (the API's guard checks types, ranks and dtypes per signature); array
+            # layouts may differ between calls (C, F, strided views), and compile as they come
             try:
                 self.machine_code.compile(sig)
-                self.machine_code.disable_compile()   # its loops assume these types
                 return
             except NumbaError:
                 with self._lock:
