@@ -94,13 +94,11 @@ def _lambda_matches(code: types.CodeType, node: ast.Lambda) -> bool:
     except (SyntaxError, ValueError):
         return False
     want = code_digest(code)
-    todo = [module]
-    while todo:
-        c = todo.pop()
-        if c.co_name == "<lambda>" and code_digest(c) == want:
-            return True
-        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return False
+    # the code of `node` itself: the <lambda> directly inside __coarsen_outer__ (not a lambda
+    # nested in it, which would make `lambda: g(lambda x: x)` match the inner lambda's code)
+    outer = [c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == "__coarsen_outer__"]
+    own = [c for o in outer for c in o.co_consts if isinstance(c, types.CodeType) and c.co_name == "<lambda>"]
+    return any(code_digest(c) == want for c in own)
 
 
 def _first_yield(fn_node: ast.FunctionDef) -> ast.AST | None:

@@ -135,8 +135,16 @@ class Function:
 
 def raises(instr: "Instr") -> bool:
     """Whether `instr` may raise where plain Python raises, so that it runs even when its value
-    is unused (dead code, a gradient that does not need it): a user's run-time check, and
-    int() of a float (NaN: ValueError, inf or beyond int64: OverflowError)."""
+    is unused (dead code, a gradient that does not need it): a user's run-time check,
+    int() of a float (NaN: ValueError, inf or beyond int64: OverflowError), and the reshape of
+    an array to a scalar (ValueError unless its size is 1)."""
+    if instr.op is Op.RESHAPE and len(instr.args) == 1 and instr.args[0].type.rank \
+            and not instr.results[0].type.rank:
+        # an array reshaped to a scalar: NumPy raises unless its size is 1; grad's scalar result
+        # (`programs.scalar_result`) is this check, which a gradient that does not read the
+        # value (an output independent of the argument) must still run, or grad of a vector
+        # function returned zeros (#13)
+        return True
     return instr.op is Op.CHECK or (instr.op is Op.CAST and instr.attrs.get("dtype") == "i64"
                                      and bool(instr.args) and instr.args[0].type.dtype == "f64"
                                      and not instr.results[0].type.rank)

@@ -210,3 +210,34 @@ def test_a_data_condition_outside_a_sum_is_refused_at_the_users_line():
     assert info.value.filename == P.__file__
     assert info.value.lineno == line_of(P.max_of_data_condition, "# condition from data")
     assert "np.where" in str(info.value)
+
+
+def constant_vector(x):
+    return np.ones(3) * 2.0
+
+
+def doubled(x):
+    return x * 2.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_derivatives_of_vector_valued_functions_raise_instead_of_returning_zeros(target):
+    """grad's scalar result is a reshape of a size-1 array to a scalar (NumPy's float(x)); a
+    gradient that does not read the value dropped that check, so grad of a vector output
+    independent of x, and hessian/hvp of any vector-valued function (their tangent output is
+    linear in v), returned zeros. The check now always runs (`ir.nodes.raises`)."""
+    x = np.ones(3)
+    for call in (lambda: coarsen.grad(constant_vector, target=target)(x),
+                 lambda: coarsen.grad(doubled, target=target)(x),
+                 lambda: coarsen.hessian(doubled, target=target)(x),
+                 lambda: coarsen.hvp(doubled, (x,), (x,), target=target)):
+        with pytest.raises(ValueError, match="size"):   # NumPy and Numba word it differently
+            call()
+    assert coarsen.grad(doubled, target=target)(np.ones(1)) == pytest.approx(2.0)   # size 1: a scalar
+    np.testing.assert_allclose(coarsen.hessian(lambda v: v ** 3, target=target)(np.full(1, 2.0)), [[12.0]])
+
+
+def test_a_lambda_inside_another_on_one_line_is_told_apart():
+    """Before: the outer lambda's code contains the inner one, so the outer matched too."""
+    run = lambda: coarsen.grad(lambda x: x ** 3, target="numpy")(2.0)   # noqa: E731
+    assert run() == pytest.approx(12.0)
