@@ -205,6 +205,12 @@ def vexp(x):
     return np.exp(x)
 
 
+def vlog(x):
+    """`np.log` (the "cpu" target's source calls it for top-level `np.log`: `kernels.vecmath`;
+    machine code runs `kernels.numba_vecmath`'s vectorisable loop)."""
+    return np.log(x)
+
+
 def ipow(x, e):
     """`np.power(x, e)` of one element inside a loop `kernels.fusion` made (machine code:
     repeated multiplication when e is a whole number 0..1024, `kernels.numba_vecmath`)."""

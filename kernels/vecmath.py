@@ -1,6 +1,6 @@
 """The "cpu" target's rewrite of generated source to vectorisable math (`kernels.numba_vecmath`).
 
-`cpu_source(source)` replaces each call `np.exp(` of the code (not of a string: raise messages
+`cpu_source(source)` replaces each call `np.exp(` (and `np.log(`: `rt.vlog`) of the code (not of a string: raise messages
 quote user code) in a top-level statement of the generated function with `rt.vexp(`. Only
 there: a call of `rt.vexp` ends Numba's fusion of the statement's elementwise expression (its
 argument and its consumer each get an array of their own), which costs little once per call
@@ -15,7 +15,7 @@ import io
 import os
 import tokenize
 
-REWRITES = {("np", "exp"): "rt.vexp"}
+REWRITES = {("np", "exp"): "rt.vexp", ("np", "log"): "rt.vlog"}
 TOP_LEVEL = 4   # the generated function's body; deeper lines are in loops and branches
 
 

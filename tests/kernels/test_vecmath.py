@@ -16,7 +16,8 @@ def test_rewrite_touches_calls_only():
     out = cpu_source(src)
     assert out.count("rt.vexp(") == 3 and "np.expm1(x)" in out
     assert "'f.py:3: np.exp(q) overflows'" in out and "a.np.exp(x)" in out and out.endswith("np.exp\n")
-    assert cpu_source("def g(x):\n    return np.log(x)\n") == "def g(x):\n    return np.log(x)\n"
+    assert cpu_source("def g(x):\n    return np.log(x)\n") == "def g(x):\n    return rt.vlog(x)\n"
+    assert cpu_source("def g(x):\n    return np.log1p(x)\n") == "def g(x):\n    return np.log1p(x)\n"
     # loop bodies and branches keep np.exp, fused into their statement's loop by Numba
     looped = "def h(x):\n    for i in range(3):\n        x = 1.0 / (1.0 + np.exp(-x))\n    return np.exp(x)\n"
     assert cpu_source(looped) == looped.replace("return np.exp(x)", "return rt.vexp(x)")
@@ -115,3 +116,47 @@ def test_ipow_whole_exponents_as_products():
     ulps = np.abs(got - want) / np.maximum(np.spacing(np.abs(want)), 5e-324)
     assert np.all(ulps[want != 0] <= np.maximum(k, 8)[want != 0])
     assert np.median(ulps[want != 0]) <= 8   # measured: 6 for k < 128
+
+
+LOG_SOURCE = "def f(x):\n    return np.log(x)\n"
+
+
+@pytest.fixture(scope="module")
+def cpu_log():
+    fn = targets.compile_source(LOG_SOURCE, "f", "cpu", label="test_vlog")
+    fn(np.ones(3))
+    assert fn.tier == "cpu" and "vlog" in fn.py_fn.__code__.co_names
+    return fn
+
+
+def test_log_within_one_ulp_of_numpy(cpu_log):
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.exp(rng.uniform(-744.0, 709.0, 200_000)), rng.uniform(0.5, 2.0, 100_000),
+                        1.0 + rng.normal(scale=1e-9, size=2000), rng.uniform(0.0, 1.0, 1000) * 1e-310,
+                        np.array([5e-324, 1e-320, 2.2250738585072014e-308, 2.225073858507201e-308,
+                                  1.7976931348623157e308, 1.0, np.nextafter(1.0, 2.0),
+                                  np.nextafter(1.0, 0.0)])])
+    got, want = cpu_log(x), np.log(x)
+    assert _ulps(got, want)[want != 0].max() <= 1.0
+    assert np.all(got[want == 0] == 0.0)
+
+
+def test_log_special_values_exactly_as_numpy(cpu_log):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, -5e-324, 1.0, -np.nan])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.log(x)
+    got = cpu_log(x)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    keep = ~np.isnan(want)
+    assert np.array_equal(got[keep], want[keep])
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: r.uniform(0.1, 3.0, size=0), lambda r: r.uniform(0.1, 3.0, size=(1, 1)),
+    lambda r: r.uniform(0.1, 3.0, size=(3, 5))[:, ::2], lambda r: r.uniform(0.1, 3.0, size=(2, 3, 4)).T,
+    lambda r: np.arange(1, 7, dtype=np.int64).reshape(2, 3), lambda r: np.array(0.25)])
+def test_log_shapes_layouts_and_dtypes(cpu_log, make):
+    x = make(np.random.default_rng(2))
+    got, want = np.asarray(cpu_log(x)), np.log(x)
+    assert got.shape == want.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=3e-16, atol=0)
