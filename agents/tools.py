@@ -27,6 +27,7 @@ from .world.entities import Document
 TOKEN_PATTERN = r"(?u)\b\w+(?:[.\-]\w+)*\b"
 SEARCH_MODES = ("bm25", "dense", "hybrid")
 HYBRID_DEPTH = 50  # how deep each ranking goes into the fusion (RRF needs more than the top k)
+SEARCH_CACHE = 20000  # rankings kept per process (Hits are immutable)
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text under BPE tokenizers
 
 
@@ -58,6 +59,10 @@ class SearchIndex:
         self.retriever = retriever
         self.build_seconds = build_seconds
         self.position = {d: i for i, d in enumerate(ids)}
+        # (query, k, mode) -> hits: the corpus is fixed, and training repeats queries (the
+        # G rollouts of a question issue the same first search), so a ranking is computed
+        # once per process; bounded, cleared when full
+        self._cache: dict[tuple[str, int, str], tuple[Hit, ...]] = {}
         self._dense = None  # built on first use: BM25-only runs pay nothing for it
 
     @classmethod
@@ -118,6 +123,15 @@ class SearchIndex:
         the two rankings, each HYBRID_DEPTH deep, fused by reciprocal rank (score = RRF)."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
+        key = (query, k, mode)
+        hits = self._cache.get(key)
+        if hits is None:
+            if len(self._cache) >= SEARCH_CACHE:
+                self._cache.clear()
+            hits = self._cache[key] = tuple(self._search(query, k, mode))
+        return list(hits)
+
+    def _search(self, query: str, k: int, mode: str) -> list[Hit]:
         q = tokenize([query])[0]
         if k <= 0:
             return []
@@ -140,7 +154,7 @@ class SearchIndex:
         if not q:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve([q], k=k, show_progress=False, n_threads=1,
+        docs, scores = self.retriever.retrieve([q], k=k, show_progress=False, n_threads=0,
                                                backend_selection="numpy")
         order = sorted(zip(scores[0].tolist(), docs[0].tolist()), key=lambda t: (-t[0], t[1]))
         return [(int(i), float(s)) for s, i in order if s > 0]

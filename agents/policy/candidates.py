@@ -16,13 +16,15 @@ compose and answer are offered, so every episode ends with an answer the policy 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .items import OP_GLOSS, Item, compose, extractable, render
 from .memory import Memory
-from .text import analyse, type_words, words
+from .text import Question, analyse, type_words, words
 
+DESCRIBE = os.environ.get("AGENTS_POLICY_DESCRIBE", "0") == "1"  # experiment toggle
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8
@@ -131,8 +133,17 @@ def _label_words(label: str) -> frozenset[str]:
     return frozenset(words(label))
 
 
-def _overlap(label: str, q_words: set[str]) -> tuple[float, float]:
+@lru_cache(maxsize=16384)
+def _item_words(label: str, how: str) -> frozenset[str]:
+    """What an item is, in words: its label's, and for a composed item the words of the
+    operation's one-line description (`OP_GLOSS`). Label overlap with the question is learned
+    on every training question, so its weight carries over to an operation whose description
+    says what a held-out question asks ("total", "percentage", "number of items")."""
     lw = _label_words(label)
+    return lw | _label_words(OP_GLOSS[how]) if DESCRIBE and how in OP_GLOSS else lw
+
+
+def _overlap(lw: frozenset[str], q_words: set[str]) -> tuple[float, float]:
     if not lw or not q_words:
         return 0.0, 0.0
     n = len(lw & q_words)
@@ -140,27 +151,38 @@ def _overlap(label: str, q_words: set[str]) -> tuple[float, float]:
 
 
 def item_feats(mem: Memory, it: Item) -> dict[str, float]:
-    """Generic statistics of a working-memory item against the question."""
-    q = mem.question
+    """Generic statistics of a working-memory item against the question (a fresh dict: the
+    caller may add to it). All but `i_newest` depend only on the question and the item, so
+    they are computed once per episode and item (`Memory.feats`)."""
+    f = mem.feats.get(it)
+    if f is None:
+        f = mem.feats[it] = _static_feats(mem.question, it)
+    return dict(f, i_newest=newest(mem, it))
+
+
+def newest(mem: Memory, it: Item) -> float:
+    """1 if the item's document is at least as recent as every dated memory item."""
+    return float(bool(it.day) and it.day >= mem.max_day)
+
+
+def _static_feats(q: Question, it: Item) -> dict[str, float]:
     qw = _qwords(q.text)
-    lq, ql = _overlap(it.label, qw)
+    lw = _item_words(it.label, it.how)
+    lq, ql = _overlap(lw, qw)
     val = str(it.value).lower() if not isinstance(it.value, tuple) else ""
     period = q.period
     pm = 0.0
     if it.when and period:
         y, qq = it.when
         pm = float(period == str(y) or period == f"Q{qq} {y}")
-    days = [i.day for i in mem.items if i.day] + [it.day]
     vw = set(words(val)) if val else set()  # an answer the question already says is rarely one
     plain = _plain(q.text)
-    lw = _label_words(it.label)
     return {"i_label_q": lq, "i_q_label": ql, "i_cov": frac(q.phrases, it.context),
             "i_echo": len(vw & qw) / len(vw) if vw else 0.0,
             "i_label_plain": len(lw & plain) / len(lw) if lw else 0.0,
             "i_in_question": float(bool(val) and val in q.text.lower()),
             "i_stale": float(it.stale), "i_scope": it.scope, "i_period": pm,
             "i_parts": min(it.parts, 30) / 10.0, "i_docs": min(len(it.docs), 8) / 4.0,
-            "i_newest": float(bool(it.day) and it.day >= max(days)),
             "i_percent": float(it.unit == "%"),
             "i_gloss": _gloss(it.how, qw)}
 
@@ -190,7 +212,7 @@ def extract_candidates(mem: Memory) -> list[Candidate]:
     units.sort(key=lambda u: (u[0], u[1]))
     out = []
     for _, _, it, f in units[:MAX_EXTRACTS]:
-        f = dict(f, i_newest=item_feats(mem, it)["i_newest"])
+        f = dict(f, i_newest=newest(mem, it))
         out.append(Candidate({"tool": "extract"}, "extract", it.how, 0, f,
                              _tokens("extract", it), it))
     return out

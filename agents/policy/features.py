@@ -84,40 +84,70 @@ def _cross(token: str, cw: tuple[str, ...]) -> np.ndarray:
     return v
 
 
+@lru_cache(maxsize=65536)
+def _crosses(tokens: tuple[str, ...], cw: tuple[str, ...]) -> np.ndarray:
+    """The hashed crosses of all of a candidate's descriptors, scaled (read-only: shared)."""
+    scale = 1.0 / np.sqrt(max(1, len(cw)))
+    v = np.zeros(N_HASHED)
+    for tok in tokens:
+        v += _cross(tok, cw) * scale
+    v.flags.writeable = False
+    return v
+
+
+_TOOL_COLS = {t: (INDEX[f"tool:{t}"], INDEX[f"{t}*progress"], INDEX[f"{t}*reads"],
+                  INDEX[f"{t}*items"]) for t in TOOLS}
+_SEARCH_COLS = (INDEX["search*searches"], INDEX["search*empty_last"])
+_ANSWER_COLS = (INDEX["answer*searches"], INDEX["answer*last_chance"])
+_RUN_COL = INDEX["internal*run"]
+
+
 def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
-    X = np.zeros((len(cands), N_FEATURES))
+    n = len(cands)
+    X = np.zeros((n, N_FEATURES))
     progress = mem.steps / max(1, mem.budget)
     n_reads, n_searches = min(len(mem.read), 8) / 4.0, min(len(mem.queries), 8) / 4.0
     n_items = min(len(mem.items), 16) / 8.0
     cw = cross_words(mem.question)
-    scale = 1.0 / np.sqrt(max(1, len(cw)))
+    empty_last = float(mem.last_results == 0)
+    last_chance = float(mem.steps_left <= 2)
+    run = mem.internal_run / 4.0
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
     for i, c in enumerate(cands):
-        row = X[i]
         t = c.tool
-        row[INDEX[f"tool:{t}"]] = 1.0
-        row[INDEX[f"{t}*progress"]] = progress
-        row[INDEX[f"{t}*reads"]] = n_reads
-        row[INDEX[f"{t}*items"]] = n_items
+        cs = _TOOL_COLS[t]
+        rows += (i, i, i, i)
+        cols += cs
+        vals += (1.0, progress, n_reads, n_items)
         if t == "search":
-            row[INDEX["search*searches"]] = n_searches
-            row[INDEX["search*empty_last"]] = float(mem.last_results == 0)
-            row[INDEX[f"q:{c.sub}"]] = 1.0
+            rows += (i, i, i)
+            cols += (*_SEARCH_COLS, INDEX[f"q:{c.sub}"])
+            vals += (n_searches, empty_last, 1.0)
         elif t == "answer":
-            row[INDEX["answer*searches"]] = n_searches
-            row[INDEX["answer*last_chance"]] = float(mem.steps_left <= 2)
+            rows += (i, i)
+            cols += _ANSWER_COLS
+            vals += (n_searches, last_chance)
         elif t in ("extract", "compose"):
-            row[INDEX["internal*run"]] = mem.internal_run / 4.0
+            rows.append(i)
+            cols.append(_RUN_COL)
+            vals.append(run)
         if c.item is not None and t != "answer":
             # An answer is chosen by generic evidence (label and value against the question,
             # relevance, recency) and by the hashed crosses of its kind with the question's
             # words, not by a kind preference learned on the training questions' answers
             # (that prior kept every number and every latest fact from being answered).
-            row[INDEX[f"kind:{c.item.kind}"]] = 1.0
-            row[INDEX[f"how:{c.item.how}"]] = 1.0
+            rows += (i, i)
+            cols += (INDEX[f"kind:{c.item.kind}"], INDEX[f"how:{c.item.how}"])
+            vals += (1.0, 1.0)
         for name, v in c.feats.items():
-            row[INDEX[name]] = v
-        for tok in c.tokens:
-            row[len(DENSE):] += _cross(tok, cw) * scale
+            rows.append(i)
+            cols.append(INDEX[name])
+            vals.append(v)
+        if c.tokens:
+            X[i, len(DENSE):] = _crosses(c.tokens, cw)
+    X[rows, cols] = vals
     for name in ABLATE:
         X[:, INDEX[name]] = 0.0
     return X

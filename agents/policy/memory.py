@@ -46,6 +46,8 @@ class Memory:
     internal: int = 0  # extract/compose actions this episode
     internal_run: int = 0  # extract/compose actions since the last tool call
     units: dict = field(default_factory=dict)  # doc id -> its extractable units (a cache)
+    feats: dict = field(default_factory=dict)  # item -> its question-dependent features
+    max_day: int = 0  # the latest document date of any memory item (0: none dated)
 
     @classmethod
     def start(cls, observation: dict) -> "Memory":
@@ -65,6 +67,7 @@ class Memory:
             return False
         self.item_keys.add(item.key)
         self.items.append(item)
+        self.max_day = max(self.max_day, item.day)
         return True
 
     def note_action(self, action: dict, kind: str) -> None:

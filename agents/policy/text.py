@@ -41,7 +41,13 @@ _NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
 
 def words(text: str) -> list[str]:
     """Lower-case content tokens (stopwords removed), in order, duplicates kept."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+    return list(_words(text))
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    # queries, labels and values recur across decisions and episodes: tokenise each once
+    return tuple(w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1)
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,23 @@ Output: run directories (see `trainer`, `report`); the default writes
 summary.md, and prints the summary.
 Invariants: the default resumes whatever a killed default left behind (each training run
 continues from its last checkpoint), so rerunning the same command finishes the job; all runs
-of one default share one data directory and one worker pool.
+of one default share one data directory; with the local executor its three trainings run
+side by side in forked processes (with Ray, one after another on one worker pool), which
+changes no result, as every run is deterministic given its config.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing as mp
 import sys
 import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ..executors import EXECUTORS
 from ..policy import N_FEATURES, init_params
@@ -106,18 +111,22 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
     data = prepare(base.data_dir, base.world_seed, base.scale, base.eval_per_regime,
                    base.synth_per_round, base.synth_rounds, progress=progress)
     t_data = time.perf_counter() - t0
-    results: dict[str, TrainResult] = {}
-    reused = []
+    runs = {label: base.replace(run_dir=str(root / label), regimes=regimes)
+            for label, regimes in DEFAULT_RUNS.items()}
+    done = {label: (root / label / "policy.npz").exists() for label in runs}
+    side_by_side = base.executor == "local" and workers >= 2
+    if side_by_side:
+        results = _train_side_by_side(runs, base, progress)
     with Sampler(str(data.index_dir), base.step_budget, workers, base.executor,
                  base.ray_address or None) as sampler:
-        for label, regimes in DEFAULT_RUNS.items():
-            cfg = base.replace(run_dir=str(root / label), regimes=regimes)
-            existed = (root / label / "policy.npz").exists()
-            results[label] = train_run(cfg, resume=True, data=data, sampler=sampler)
-            if existed and len(results[label].metrics) >= cfg.iterations:
-                reused.append(label)
-                print(f"{root / label}: reusing the trained policy ({cfg.iterations} "
-                      f"iterations already done)")
+        if not side_by_side:  # one after another on one worker pool (Ray, or one worker)
+            results = {label: train_run(cfg, resume=True, data=data, sampler=sampler)
+                       for label, cfg in runs.items()}
+        reused = [label for label, cfg in runs.items()
+                  if done[label] and len(results[label].metrics) >= cfg.iterations]
+        for label in reused:
+            print(f"{root / label}: reusing the trained policy ({base.iterations} iterations "
+                  f"already done)")
         if reused:
             print(f"Reused {len(reused)} trained policies from {root}; for a fresh run pass "
                   f"another --run-dir or delete {root}.")
@@ -136,6 +145,41 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
           f"evaluation details: {root / 'eval' / 'eval.json'}")
     return {"run_dir": str(root), "report": report,
             "metrics": {k: r.metrics for k, r in results.items()}}
+
+
+def _train_one(cfg: TrainConfig) -> TrainResult:
+    return train_run(cfg, resume=True)
+
+
+def _train_side_by_side(runs: dict[str, TrainConfig], base: TrainConfig, progress: bool
+                        ) -> dict[str, TrainResult]:
+    """Train the default's independent runs at the same time, one forked process each,
+    sampling in that process (`workers` spread over the runs, at least one each). One run
+    alternates between sampling (its workers busy, its learner idle) and updating (the
+    reverse); three of them side by side keep both cores busy, where one after another left
+    a core idle for most of the run. Each run is a pure function of its config (fixed
+    episode seeds, results in job order), so this changes its wall time, not its result."""
+    per = max(1, base.workers // len(runs))
+    cfgs = {label: cfg.replace(workers=per, progress=False) for label, cfg in runs.items()}
+    total = base.iterations * len(runs)
+    bar = tqdm(desc="train " + " + ".join(runs), total=total, disable=not progress)
+    with ProcessPoolExecutor(len(runs), mp_context=mp.get_context("fork")) as pool:
+        futures = {label: pool.submit(_train_one, cfg) for label, cfg in cfgs.items()}
+        while not all(f.done() for f in futures.values()):
+            wait(list(futures.values()), timeout=1.0, return_when=FIRST_EXCEPTION)
+            bar.update(sum(_iterations_done(Path(c.run_dir)) for c in cfgs.values()) - bar.n)
+        results = {label: f.result() for label, f in futures.items()}
+    bar.update(total - bar.n)
+    bar.close()
+    return results
+
+
+def _iterations_done(run_dir: Path) -> int:
+    try:
+        with open(run_dir / "metrics.csv") as f:
+            return max(0, sum(1 for _ in f) - 1)
+    except OSError:
+        return 0
 
 
 def _summary(cfg: TrainConfig, data: Any, results: dict[str, TrainResult],

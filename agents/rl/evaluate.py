@@ -63,10 +63,42 @@ def evaluate_agent(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = 
                    temperature: float = 1.0) -> dict[str, Any]:
     """{"per_regime": {regime: stats}, "scores": {regime: [score of task i, in task order]},
     "episodes": [record, ...]} (the per-task scores feed the paired bootstrap)."""
+    return evaluate_votes(sampler, tasks, agent, params, (samples,), seed, progress, desc,
+                          temperature)[samples]
+
+
+def evaluate_votes(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = "policy",
+                   params: dict | None = None, samples: tuple[int, ...] = (1,), seed: int = 0,
+                   progress: bool = False, desc: str | None = None,
+                   temperature: float = 1.0) -> dict[int, dict[str, Any]]:
+    """`evaluate_agent` for several numbers of samples at once: {N: result}. Sample s of a
+    task has the same seed whatever N is, so the N-sample vote uses the first N rollouts of
+    the largest N's: the rollouts are run once, for max(N), not once per N (N = 1 is greedy,
+    a run of its own)."""
+    out: dict[int, dict[str, Any]] = {}
+    if 1 in samples:
+        out[1] = _summarise(tasks, _run(sampler, tasks, agent, params, 1, seed, progress, desc,
+                                        temperature), 1)
+    many = max((n for n in samples if n > 1), default=0)
+    if many:
+        results = _run(sampler, tasks, agent, params, many, seed, progress, desc, temperature)
+        for n in samples:
+            if n > 1:
+                out[n] = _summarise(tasks, [r for r in results if r["tag"]["sample"] < n], n)
+    return out
+
+
+def _run(sampler: Sampler, tasks: dict[str, list[Task]], agent: str, params: dict | None,
+         samples: int, seed: int, progress: bool, desc: str | None, temperature: float
+         ) -> list[dict]:
     jobs = [Job(t, episode_seed("eval", seed, r, t.task_id, s), agent, greedy=samples == 1,
                 tag={"regime": r, "task": i, "sample": s}, temperature=temperature)
             for r, ts in tasks.items() for i, t in enumerate(ts) for s in range(samples)]
-    results = sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
+    return sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
+
+
+def _summarise(tasks: dict[str, list[Task]], results: list[dict], samples: int
+               ) -> dict[str, Any]:
     per: dict[str, list[dict[str, float]]] = defaultdict(list)
     scores: dict[str, list[float]] = {r: [0.0] * len(ts) for r, ts in tasks.items()}
     if samples == 1:

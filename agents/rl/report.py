@@ -23,7 +23,7 @@ from typing import Any
 
 from ..tasks import REGIME_NAMES
 from .data import Data
-from .evaluate import STATS, evaluate_agent, overall
+from .evaluate import STATS, evaluate_agent, evaluate_votes, overall
 from .plots import pareto
 from .rollout import Sampler
 from .stats import interval, paired
@@ -44,15 +44,21 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
     held_out = tuple(r for r in REGIME_NAMES if r not in seen)
     runs: list[tuple[str, str, dict | None, int]] = [(b, b, None, 1) for b in baselines]
     runs += [(label, "policy", p, 1) for label, p in policies.items()]
-    if tts_policy in policies:
+    votes: dict[int, dict[str, Any]] = {}
+    if tts_policy in policies and tts_samples:
         runs += [(f"{tts_policy} vote@{n}", "policy", policies[tts_policy], n)
                  for n in tts_samples]
+        # vote@N uses the first N rollouts of vote@max(N) (the same seeds): sampled once
+        votes = evaluate_votes(sampler, tasks, "policy", policies[tts_policy],
+                               tuple(tts_samples), seed, progress,
+                               f"eval {tts_policy} vote@{max(tts_samples)}",
+                               tts_temperature)
     summary: dict[str, Any] = {}
     with open(out / "eval_episodes.jsonl", "w") as f:
         for label, agent, params, n in runs:
-            res = evaluate_agent(sampler, tasks, agent, params, samples=n, seed=seed,
-                                 progress=progress, desc=f"eval {label}",
-                                 temperature=tts_temperature if n > 1 else 1.0)
+            res = votes[n] if n > 1 else evaluate_agent(
+                sampler, tasks, agent, params, samples=n, seed=seed, progress=progress,
+                desc=f"eval {label}")
             for ep in res["episodes"]:
                 f.write(json.dumps(dict(ep, agent=label), default=str) + "\n")
             per, scores = res["per_regime"], res["scores"]

@@ -221,3 +221,28 @@ def test_loro_trains_without_the_held_out_regime(data_dir, tmp_path):
         h["trained_on"])
     assert h["n"] == 3 and set(h["agents"]) == {"heuristic", "base", "trained"}
     assert (tmp_path / "loro" / "loro.md").read_text().startswith("| held-out regime")
+
+
+@pytest.mark.slow
+def test_default_trains_its_runs_side_by_side_with_the_sequential_result(data, data_dir,
+                                                                          tmp_path):
+    """The default's three trainings run in forked processes at once (each sampling in its
+    own process); every run must end exactly where training it alone ends."""
+    from agents.rl.cli import _train_side_by_side
+    small = dict(TINY, iterations=2, questions_per_iter=2, group_size=2, grad_steps=1,
+                 curve_per_regime=1)
+    base = TrainConfig(run_dir=str(tmp_path), data_dir=str(data_dir), workers=2, **small)
+    runs = {r: base.replace(run_dir=str(tmp_path / "side" / r), regimes=(r,))
+            for r in ("constraint", "report", "procedure")}
+    side = _train_side_by_side(runs, base, progress=False)
+    with Sampler(str(data.index_dir), workers=1) as s:
+        for r, cfg in runs.items():
+            alone = train_run(cfg.replace(run_dir=str(tmp_path / "alone" / r)), data=data,
+                              sampler=s)
+            assert side[r].params.keys() == alone.params.keys()
+            for k in alone.params:
+                np.testing.assert_array_equal(side[r].params[k], alone.params[k])
+            assert [m["reward"] for m in side[r].metrics] == [m["reward"]
+                                                              for m in alone.metrics]
+            assert ((tmp_path / "side" / r / "rollouts.jsonl").read_text().count("\n")
+                    == (tmp_path / "alone" / r / "rollouts.jsonl").read_text().count("\n"))

@@ -1,0 +1,116 @@
+"""The default run's shortcuts change no result: cached rankings, cached item features, the
+vectorised featurizer, and vote@N sampled once for the largest N (issue #16, run time).
+
+Each test compares a shortcut with the straightforward computation it replaces.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.baselines import run_episode
+from agents.env import SearchEnv
+from agents.policy import N_FEATURES, PolicyAgent, init_params
+from agents.policy.candidates import item_feats
+from agents.policy.features import DENSE, INDEX, _cross, cross_words, featurize
+from agents.rl.evaluate import evaluate_agent, evaluate_votes
+from agents.tasks import REGIME_NAMES, Task, sample_tasks
+from agents.tools import SearchIndex
+
+
+def reference_featurize(cands, mem) -> np.ndarray:
+    """The featurizer as first written: one candidate at a time, one feature at a time."""
+    X = np.zeros((len(cands), N_FEATURES))
+    progress = mem.steps / max(1, mem.budget)
+    n_reads, n_searches = min(len(mem.read), 8) / 4.0, min(len(mem.queries), 8) / 4.0
+    n_items = min(len(mem.items), 16) / 8.0
+    cw = cross_words(mem.question)
+    scale = 1.0 / np.sqrt(max(1, len(cw)))
+    for i, c in enumerate(cands):
+        row, t = X[i], c.tool
+        row[INDEX[f"tool:{t}"]] = 1.0
+        row[INDEX[f"{t}*progress"]] = progress
+        row[INDEX[f"{t}*reads"]] = n_reads
+        row[INDEX[f"{t}*items"]] = n_items
+        if t == "search":
+            row[INDEX["search*searches"]] = n_searches
+            row[INDEX["search*empty_last"]] = float(mem.last_results == 0)
+            row[INDEX[f"q:{c.sub}"]] = 1.0
+        elif t == "answer":
+            row[INDEX["answer*searches"]] = n_searches
+            row[INDEX["answer*last_chance"]] = float(mem.steps_left <= 2)
+        elif t in ("extract", "compose"):
+            row[INDEX["internal*run"]] = mem.internal_run / 4.0
+        if c.item is not None and t != "answer":
+            row[INDEX[f"kind:{c.item.kind}"]] = 1.0
+            row[INDEX[f"how:{c.item.how}"]] = 1.0
+        for name, v in c.feats.items():
+            row[INDEX[name]] = v
+        for tok in c.tokens:
+            row[len(DENSE):] += _cross(tok, cw) * scale
+    return X
+
+
+@pytest.mark.parametrize("regime", REGIME_NAMES)
+def test_vectorised_features_equal_the_reference(regime, monkeypatch, world, index):
+    import agents.policy.agent as agent_module
+    checked = []
+
+    def checking(cands, mem):
+        X = featurize(cands, mem)
+        assert np.array_equal(X, reference_featurize(cands, mem))
+        for c in cands:
+            if c.item is not None:  # the cached newest-flag against the whole memory
+                days = [i.day for i in mem.items if i.day] + [c.item.day]
+                want = float(bool(c.item.day) and c.item.day >= max(days))
+                assert item_feats(mem, c.item)["i_newest"] == want
+        checked.append(len(cands))
+        return X
+
+    monkeypatch.setattr(agent_module, "featurize", checking)
+    task = sample_tasks(world, regime, 1, split="eval", seed=1)[0]
+    rec = run_episode(SearchEnv(index), PolicyAgent(init_params(N_FEATURES, seed=4)), task,
+                      seed=3)
+    assert rec["trajectory"][-1]["action"]["tool"] == "answer" and len(checked) >= 3
+
+
+def test_search_cache_returns_the_fresh_ranking(index):
+    fresh = SearchIndex(index.ids, index.titles, index.texts, index.retriever)
+    for q in ("Summit division Q2 2023", "error E-3124 Atlas", "Project Keystone budget",
+              "Summit division Q2 2023"):
+        for k in (1, 5, 10):
+            a, b = index.search(q, k), fresh._search(q, k, "bm25")
+            assert a == b and len(a) <= k
+    assert ("Summit division Q2 2023", 5, "bm25") in index._cache
+    hits = index.search("Summit division Q2 2023", 5)
+    hits.clear()  # callers get their own list
+    assert len(index.search("Summit division Q2 2023", 5)) == 5
+
+
+class CountingSampler:
+    """Stands in for the worker pool: a rollout's answer is fixed by (task, sample)."""
+
+    def __init__(self):
+        self.jobs = 0
+
+    def run(self, jobs, params, desc=None, progress=False):
+        self.jobs += len(jobs)
+        return [{"tag": j.tag, "answer_logp": -0.1 * j.tag["sample"], "record": {
+            "score": 0.0, "answer": f"name {(j.tag['task'] * j.tag['sample']) % 3}",
+            "cost": {"tool_calls": 1 + j.tag["sample"], "tokens": 10,
+                     "wall_seconds": 0.01 * j.tag["sample"]}}} for j in jobs]
+
+
+def test_vote_at_n_uses_the_first_n_rollouts_of_the_largest_n():
+    tasks = {r: [Task(f"{r}-{i}", r, 1, "q", f"name {i % 3}", "value", [], f"{r}:{i}")
+                 for i in range(5)] for r in ("constraint", "aggregate")}
+    both = CountingSampler()
+    votes = evaluate_votes(both, tasks, "policy", {}, (4, 8), temperature=0.5)
+    assert both.jobs == 8 * 10  # sampled once, for N = 8
+    for n in (4, 8):
+        alone = CountingSampler()
+        want = evaluate_agent(alone, tasks, "policy", {}, samples=n, temperature=0.5)
+        assert alone.jobs == n * 10
+        assert votes[n]["scores"] == want["scores"]
+        assert votes[n]["per_regime"] == want["per_regime"]
+        assert len(votes[n]["episodes"]) == len(want["episodes"]) == n * 10
