@@ -24,7 +24,9 @@ from .items import OP_GLOSS, Item, compose, extractable, render
 from .memory import Memory
 from .text import Question, analyse, type_words, words
 
-DESCRIBE = os.environ.get("AGENTS_POLICY_DESCRIBE", "0") == "1"  # experiment toggle
+# operation descriptions in the label overlap (`_item_words`); AGENTS_POLICY_DESCRIBE=0 turns
+# them off (the ablation of RESULTS.md; read at import, so forked workers inherit it)
+DESCRIBE = os.environ.get("AGENTS_POLICY_DESCRIBE", "1") != "0"
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8

@@ -132,3 +132,25 @@ def test_an_unknown_ablation_is_refused(monkeypatch):
     monkeypatch.setenv("AGENTS_POLICY_ABLATE", "")
     importlib.reload(F)
     assert F.ABLATE == ()
+
+
+def test_an_operation_description_counts_as_label_words():
+    """A composed item is described by its label and by its operation's one-line
+    description, so the learned label-overlap weight reaches an operation whose description
+    says what the question asks; an extracted item keeps its label's words only."""
+    from agents.policy import candidates as C
+    from agents.policy.items import OP_GLOSS, Item
+    from agents.policy.text import analyse
+    q = analyse("By what percentage did the revenue of the Licenses segment change from "
+                "Q2 2022 to Q2 2023?")
+    base = dict(context="licenses revenue", docs=("d1",), when=(2023, 2), stale=False)
+    cell = Item("number", 10.0, "Licenses | Revenue", how="cell", **base)
+    growth = Item("number", 12.5, "Licenses | Revenue ~ Licenses | Revenue", how="growth",
+                  unit="%", **base)
+    assert C._item_words(cell.label, cell.how) == C._label_words(cell.label)
+    want = C._label_words(growth.label) | C._label_words(OP_GLOSS["growth"])
+    assert C.DESCRIBE and C._item_words(growth.label, growth.how) == want
+    fc, fg = C._static_feats(q, cell), C._static_feats(q, growth)
+    # the question's words the item covers: "percentage" and "change" as well now (the
+    # fractions of the item's own words, i_label_q and i_label_plain, are diluted instead)
+    assert fg["i_q_label"] == 2 * fc["i_q_label"] > 0
