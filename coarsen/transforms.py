@@ -467,13 +467,29 @@ __all__ = ["jvp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "trace_any",
 
 
 # ---------------------------------------------------------------------- calls from traced code
+def _stand_ins(lw, args) -> Any:
+    """The context for tracing a transformed function called from traced code on `_example`s:
+    never shape-specialised, unless the calling trace is and knows every array's shape (then
+    the examples have those shapes, and the caller's program is specialised to them anyway)."""
+    import contextlib
+    from coarsen.frontend import shapes_unknown
+    from coarsen.frontend.bindings import leaves as binding_leaves
+    arrays = [v for a in args if not isinstance(a, str) for v in binding_leaves(a)
+              if isinstance(v, Value) and v.type.rank]
+    if lw.b.shaped and all(v.id in lw.b.shapes for v in arrays):
+        return contextlib.nullcontext()
+    return shapes_unknown()
+
+
 def _example(binding: Any, lw, node) -> Any:
-    """An argument of the binding's type (shapes are not part of a trace's specialisation)."""
+    """An argument of the binding's type (shapes are not part of a trace's specialisation,
+    except in a shape-specialised trace that knows them: see `_stand_ins`)."""
     from coarsen.frontend.bindings import Static
     if isinstance(binding, Value):
         t = binding.type
         if t.rank:
-            return np.zeros((1,) * t.rank, dtype=bool if t.dtype == "bool" else np.float64)
+            shape = lw.b.shapes.get(binding.id, (1,) * t.rank) if lw.b.shaped else (1,) * t.rank
+            return np.zeros(shape, dtype=bool if t.dtype == "bool" else np.float64)
         return {"f64": 0.0, "i64": 0, "bool": False}[t.dtype]
     if isinstance(binding, tuple):
         return tuple(_example(b, lw, node) for b in binding)
@@ -523,14 +539,13 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
     transformed function at trace time; calling a transformed function inlines its IR;
     `coarsen.jvp(h, primals, tangents)` inlines h with tangents. Anything else is refused."""
     from coarsen import api
-    from coarsen.frontend import shapes_unknown
     from coarsen.frontend.bindings import Static, leaves as binding_leaves
     if hasattr(obj, "__coarsen_trace__"):
         if kwargs:
             lw.unsupported("keyword arguments to a transformed function are not supported in traced code", node)
         examples = tuple(_example(a, lw, node) for a in args)
-        with shapes_unknown():   # stand-ins of the right ranks: their shapes mean nothing
-            ir = trace_any(obj, *examples, reads=lw.ctx.reads)
+        with _stand_ins(lw, args):   # stand-ins of the right ranks: their shapes mean nothing
+            ir = trace_any(obj, *examples, reads=lw.ctx.reads)   # (unless the outer trace knows them)
         _, outs, _ = _inline(lw, ir, [v for a in args for v in binding_leaves(a)])
         return _as_binding(tree.unflatten(ir.result_tree, outs))
     if obj in (api.grad, api.value_and_grad, api.jit, jacfwd, jacrev, jacobian, hessian):
@@ -547,7 +562,7 @@ def lower_call(lw, obj: Any, args: list, kwargs: dict, node) -> Any:
         nums = tuple(range(len(primals))) if nums is None else _normalise(_static(nums, lw, node), len(primals))
         if len(tangents) != len(nums):
             lw.unsupported(f"coarsen.jvp: {len(tangents)} tangent(s) for {len(nums)} argument(s)", node)
-        with shapes_unknown():
+        with _stand_ins(lw, primals):
             ir = trace_any(fn, *(_example(p, lw, node) for p in primals), reads=lw.ctx.reads)
         leaves = [v for p in primals for v in binding_leaves(p)]
         tans: list = [None] * len(leaves)

@@ -176,6 +176,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
             raise err.python from None
         if shapes is None and builder.shape_queried:
             err.shape_queried = True   # knowing the shapes may decide more: `trace` tries again
+        if shapes is not None:
+            err.shape_queried = False   # (an inner trace's error, seen by its caller's trace)
         raise
     except RecursionError:
         raise UnsupportedError("the program is nested too deeply to compile", src.loc(src.node)) from None

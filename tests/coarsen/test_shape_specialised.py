@@ -241,3 +241,30 @@ def test_a_lambda_inside_another_on_one_line_is_told_apart():
     """Before: the outer lambda's code contains the inner one, so the outer matched too."""
     run = lambda: coarsen.grad(lambda x: x ** 3, target="numpy")(2.0)   # noqa: E731
     assert run() == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_shaped_function_transformed_inside_traced_code(target):
+    """grad(det_gen) inside a traced function: the inner trace knows a's shape when the outer
+    trace does (both are specialised to it); sum(grad det * A) = jvp(det; A) = n det(A)."""
+    rs = np.random.RandomState(6)
+    f, g = coarsen.jit(P.det_grad_inside, target=target), coarsen.grad(P.det_grad_inside, target=target)
+    for n in ((3, 2, 3) if target == "numpy" else (2, 1, 2)):   # cpu: Numba's compile time
+        A = rs.randn(n, n)
+        d = np.linalg.det(A)
+        assert f(A) == pytest.approx(2 * n * d, rel=1e-9)
+        np.testing.assert_allclose(g(A), 2 * n * d * np.linalg.inv(A).T, rtol=1e-8, atol=1e-10)
+
+
+def test_hessian_of_the_cofactor_determinant():
+    rs = np.random.RandomState(7)
+    A = rs.randn(3, 3)
+    H = coarsen.hessian(P.det_gen, target="numpy")(A)
+    h = 1e-5
+    grad = lambda M: np.linalg.det(M) * np.linalg.inv(M).T   # noqa: E731
+    ref = np.zeros((3, 3, 3, 3))
+    for i in np.ndindex(3, 3):
+        E = np.zeros((3, 3))
+        E[i] = h
+        ref[:, :, i[0], i[1]] = (grad(A + E) - grad(A - E)) / (2 * h)
+    np.testing.assert_allclose(H, ref, rtol=1e-6, atol=1e-8)
