@@ -416,10 +416,20 @@ def _expand_keep_3(d, shape):
 # template. Not closures of one factory: Numba links a callee into each program under its
 # qualified name, and a cached program loaded into a process that compiled another closure
 # of the same name (max's where min's was cached) would call that one instead.
+# As NumPy: max/min propagate NaN (a NaN anywhere in the reduced slice gives NaN: the
+# accumulator keeps a NaN it holds, and takes a NaN it meets), and an empty reduced axis is
+# sum's 0, prod's 1, mean's NaN and a ValueError for max/min (never a read past the end).
 _COMBINE = {"sum": "{a} + {b}", "mean": "{a} + {b}", "prod": "{a} * {b}",
-            "max": "{a} if {a} >= {b} else {b}", "min": "{a} if {a} <= {b} else {b}"}
+            "max": "{a} if ({a} >= {b} or {a} != {a}) else {b}",
+            "min": "{a} if ({a} <= {b} or {a} != {a}) else {b}"}
+_EMPTY = {"sum": "return np.zeros({shape}, x.dtype)", "prod": "return np.ones({shape}, x.dtype)",
+          "mean": "return np.full({shape}, np.nan)",
+          "max": "raise ValueError(\"zero-size array to reduction operation maximum which has no identity\")",
+          "min": "raise ValueError(\"zero-size array to reduction operation minimum which has no identity\")"}
 _REDUCER_TEMPLATE = """
 def _{name}_1d(x, axis):
+    if x.shape[0] == 0:
+        {empty_scalar}
     acc = x[0]
     for i in range(1, x.shape[0]):
         acc = {step_scalar}
@@ -433,11 +443,15 @@ def _{name}_1d_keep(x, axis):
 def _{name}_2d(x, axis):
     rows, cols = x.shape
     if axis == 0:
+        if rows == 0:
+            {empty_cols}
         out = x[0, :].copy()
         for i in range(1, rows):
             for j in range(cols):
                 out[j] = {step_rows}
         return out{scale_rows}
+    if cols == 0:
+        {empty_rows}
     out = x[:, 0].copy()
     for j in range(1, cols):
         for i in range(rows):
@@ -453,6 +467,8 @@ def _{name}_2d_keep(x, axis):
 def _{name}_3d(x, axis):
     d0, d1, d2 = x.shape
     if axis == 0:
+        if d0 == 0:
+            {empty_d0}
         out = x[0].copy()
         for i in range(1, d0):
             for j in range(d1):
@@ -460,12 +476,16 @@ def _{name}_3d(x, axis):
                     out[j, k] = {step_3d}
         return out{scale_d0}
     if axis == 1:
+        if d1 == 0:
+            {empty_d1}
         out = x[:, 0, :].copy()
         for j in range(1, d1):
             for i in range(d0):
                 for k in range(d2):
                     out[i, k] = {step_3d_1}
         return out{scale_d1}
+    if d2 == 0:
+        {empty_d2}
     out = x[:, :, 0].copy()
     for k in range(1, d2):
         for i in range(d0):
@@ -487,8 +507,12 @@ def _{name}_3d_keep(x, axis):
 def _reducers(name: str) -> dict:
     combine = _COMBINE[name]
     mean = name == "mean"
+    empty = _EMPTY[name]
     source = _REDUCER_TEMPLATE.format(
         name=name,
+        empty_scalar=empty.format(shape="1") + ("[0]" if empty.startswith("return") else ""),
+        empty_cols=empty.format(shape="cols"), empty_rows=empty.format(shape="rows"), empty_d0=empty.format(shape="(d1, d2)"),
+        empty_d1=empty.format(shape="(d0, d2)"), empty_d2=empty.format(shape="(d0, d1)"),
         step_scalar=combine.format(a="acc", b="x[i]"),
         step_rows=combine.format(a="out[j]", b="x[i, j]"),
         step_cols=combine.format(a="out[i]", b="x[i, j]"),
@@ -530,7 +554,7 @@ def _extremum_mask_all(x, r):
         flat = x.ravel()
         out = mask.ravel()
         for i in range(flat.shape[0]):
-            if flat[i] == r:
+            if flat[i] == r or (flat[i] != flat[i] and r != r):
                 out[i] = 1.0
                 break
         return out.reshape(x.shape)
@@ -549,13 +573,13 @@ def _extremum_mask_axis(x, r_keep, axis):
             if axis == 0:
                 for j in range(cols):
                     for i in range(rows):
-                        if x[i, j] == r_keep[0, j]:
+                        if x[i, j] == r_keep[0, j] or (x[i, j] != x[i, j] and r_keep[0, j] != r_keep[0, j]):
                             mask[i, j] = 1.0
                             break
             else:
                 for i in range(rows):
                     for j in range(cols):
-                        if x[i, j] == r_keep[i, 0]:
+                        if x[i, j] == r_keep[i, 0] or (x[i, j] != x[i, j] and r_keep[i, 0] != r_keep[i, 0]):
                             mask[i, j] = 1.0
                             break
             return mask
@@ -566,7 +590,8 @@ def _extremum_mask_axis(x, r_keep, axis):
 
 
 def _extremum_mask_axis_3(x, r_keep, axis):
-    """1.0 at the first position along `axis` where x equals its reduction r_keep."""
+    """1.0 at the first position along `axis` where x equals its reduction r_keep (a NaN
+    where r_keep is NaN)."""
     d0, d1, d2 = x.shape
     mask = np.zeros(x.shape)
     lengths = (d0, d1, d2)
@@ -583,7 +608,7 @@ def _extremum_mask_axis_3(x, r_keep, axis):
             else:
                 i, j, k = q // d1, q % d1, p
                 r = r_keep[i, j, 0]
-            if x[i, j, k] == r:
+            if x[i, j, k] == r or (x[i, j, k] != x[i, j, k] and r != r):
                 mask[i, j, k] = 1.0
                 break
     return mask

@@ -148,19 +148,30 @@ max_axis, max_axis_keep = _reduce("max")
 min_axis, min_axis_keep = _reduce("min")
 
 
+def _picked(x, r):
+    """Where x is the element max/min picked: x == r, or x is NaN where r is (max/min
+    propagate NaN, as np.argmax/argmin pick the first NaN)."""
+    return (x == r) | ((x != x) & (r != r))
+
+
 def extremum_mask_all(x, r):
-    """1.0 at the first position where x == r (the element max/min picked), else 0.0."""
+    """1.0 at the first position where x == r (the element max/min picked; the first NaN
+    when r is NaN), else 0.0."""
     mask = np.zeros(x.shape)
-    mask.flat[int(np.argmax(x.ravel() == r))] = 1.0
+    picked = _picked(x.ravel(), r)
+    if picked.any():
+        mask.flat[int(np.argmax(picked))] = 1.0
     return mask
 
 
 def extremum_mask_axis(x, r_keep, axis):
-    """1.0 at the first position along `axis` where x equals r (given with keepdims)."""
-    first = np.argmax(x == r_keep, axis=axis)
+    """1.0 at the first position along `axis` where x equals r (given with keepdims; the
+    first NaN where r is NaN)."""
+    picked = _picked(x, r_keep)
+    first = np.argmax(picked, axis=axis)
     mask = np.zeros(x.shape)
     np.put_along_axis(mask, np.expand_dims(first, axis), 1.0, axis=axis)
-    return mask
+    return mask * picked.any(axis=axis, keepdims=True)
 
 
 def prod_others(x, axis):

@@ -346,7 +346,7 @@ def _linear_reduction(fw, instr, args, r, ts):
 @tangent_rule(Op.MAX, Op.MIN)
 def _extremum(fw, instr, args, r, ts):
     """The tangent at the first position where x equals the extremum (in C order, or along the
-    axis): reverse mode's rule (`rt.extremum_mask_*`), so that at a tie both modes agree. A
+    axis; the first NaN where the extremum is NaN): reverse mode's rule (`rt.extremum_mask_*`), so that at a tie both modes agree. A
     counted loop over the positions (or over the axis) carries the tangent found so far."""
     (x,), (dx,) = args, ts
     axis, keep = instr.attrs.get("axis"), bool(instr.attrs.get("keepdims"))
@@ -371,7 +371,11 @@ def _extremum(fw, instr, args, r, ts):
     with b.region() as block:
         xi = fw.emit(Op.GETITEM, (xs, i), {"index": pattern})
         dxi = fw.emit(Op.GETITEM, (dxs, i), {"index": pattern})
-        hit = fw.emit(Op.AND, (fw.emit(Op.EQ, (xi, target)), fw.emit(Op.NOT, (found_param,))))
+        reached = fw.emit(Op.EQ, (xi, target))
+        if x.type.dtype == "f64":   # MAX/MIN propagate NaN: the first NaN is the one picked
+            nan_here = fw.emit(Op.AND, (fw.emit(Op.NE, (xi, xi)), fw.emit(Op.NE, (target, target))))
+            reached = fw.emit(Op.OR, (reached, nan_here))
+        hit = fw.emit(Op.AND, (reached, fw.emit(Op.NOT, (found_param,))))
         t_next = fw.emit(Op.WHERE, (hit, dxi, t_param))
         found_next = fw.emit(Op.OR, (found_param, hit))
     body = Region((i, t_param, found_param), tuple(block), (t_next, found_next))

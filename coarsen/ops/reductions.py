@@ -345,10 +345,15 @@ def _arg_extremum(op: str, name: str):
 
 def _first(lw, op, x, axis, ramp, node):
     """Where x reaches its extremum along axis: the index (from `ramp`), elsewhere the length,
-    so the MIN of it is the first such index, as np.argmax returns."""
+    so the MIN of it is the first such index, as np.argmax returns. MAX/MIN propagate NaN, so
+    a slice holding a NaN has a NaN extremum that no element equals: there its NaNs are where
+    it is reached (np.argmax/argmin return the first NaN)."""
     best = reduce(lw, op, x, axis, True, node)
     n = count(lw, x, axis, node)
-    return lw.emit(O.WHERE, (lw.emit(O.EQ, (x, best), node), ramp, n), node)
+    reached = lw.emit(O.EQ, (x, best), node)
+    if x.type.dtype == "f64":
+        reached = lw.emit(O.OR, (reached, lw.emit(O.NE, (x, x), node)), node)
+    return lw.emit(O.WHERE, (reached, ramp, n), node)
 
 
 # ------------------------------------------------------------------ sum, mean, prod, max, min
