@@ -177,6 +177,8 @@ def extremum_mask_axis(x, r_keep, axis):
 def prod_others(x, axis):
     """For each element, the product of the other elements along `axis` (all of them when
     axis is None): the derivative of a product, exact where elements are zero."""
+    if np.size(x) == 0:   # nothing to differentiate (the cumulative products below need an element)
+        return np.zeros(np.shape(x))
     if axis is None:
         flat = np.ravel(x)
         left = np.concatenate(([1.0], np.cumprod(flat[:-1])))

@@ -440,13 +440,23 @@ def _any_all(lw, name: str, xs: Any, node) -> Value:
 
 
 def _extremum(lw, name: str, xs: Any, node) -> Value:
-    op2, reduce_op = {"max": (Op.MAXIMUM, Op.MAX), "min": (Op.MINIMUM, Op.MIN)}[name]
+    from coarsen.ops.binary import python_extremum
+
+    op2, reduce_op = {"max": ("MAXIMUM", Op.MAX), "min": ("MINIMUM", Op.MIN)}[name]
     if isinstance(xs, tuple):
         if not xs:
             lw.unsupported(f"{name}() of an empty sequence", node)
-        return _fold(lw, xs, op2, node)
+        return python_extremum(lw, [lw.as_value(v, node) for v in xs], op2, node)
     x = lw.as_value(xs, node)
     if x.type.rank == 1:
+        if x.type.dtype == "f64":
+            # Python's max keeps the first element and takes each later one that compares
+            # greater: a NaN first stays, a NaN later is skipped. So NaNs after the first
+            # element count as the first element (the max of x[:1]: an empty x is a
+            # ValueError, as in Python).
+            head = lw.emit(Op.GETITEM, (x, lw.b.const(1)), node, {"index": ("s010",)})
+            first = lw.emit(reduce_op, (head,), node, {"axis": None})
+            x = lw.emit(Op.WHERE, (lw.emit(Op.NE, (x, x), node), first, x), node)
         return lw.emit(reduce_op, (x,), node, {"axis": None})
     lw.unsupported(f"{name}() of {describe(xs)}: only lists, tuples and 1-D arrays", node,
                    f"use np.{name}(x, axis=0)")

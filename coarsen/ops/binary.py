@@ -99,11 +99,11 @@ BINARY = [
                 lambda a, b: a and b, emit=_logic("and"), differentiable=False),
     Elementwise("or", 2, ("numpy.logical_or",), np.logical_or, "bool", None,
                 lambda a, b: a or b, emit=_logic("or"), differentiable=False),
-    Elementwise("maximum", 2, ("numpy.maximum", "numpy.fmax"), np.maximum, "same", Maximum,
+    Elementwise("maximum", 2, ("numpy.maximum",), np.maximum, "same", Maximum,
                 lambda a, b: _promoted(max(a, b), a, b),
                 emit=lambda instr, a: f"np.maximum({a[0]}, {a[1]})", printed="np.maximum",
                 device="max", torch="torch.maximum"),
-    Elementwise("minimum", 2, ("numpy.minimum", "numpy.fmin"), np.minimum, "same", Minimum,
+    Elementwise("minimum", 2, ("numpy.minimum",), np.minimum, "same", Minimum,
                 lambda a, b: _promoted(min(a, b), a, b),
                 emit=lambda instr, a: f"np.minimum({a[0]}, {a[1]})", printed="np.minimum",
                 device="min", torch="torch.minimum"),
@@ -157,10 +157,32 @@ def _minmax(op: str, name: str):
             lw.unsupported(f"{name}() of a single iterable is not supported", node,
                            f"use np.{name}(x) for an array, or {name}(a, b) for numbers")
         values = [lw.as_value(a, node) for a in args]
-        out = values[0]
-        for v in values[1:]:
-            out = lw.emit(getattr(O, op), (out, v), node)
-        return out
+        return python_extremum(lw, values, op, node)
+    return lower
+
+
+def python_extremum(lw, values, op: str, node):
+    """Python's max(a, b, ...) / min(...): the first value, replaced by each later one that
+    compares greater (less). Not np.maximum: Python keeps a NaN it holds and skips a NaN it
+    meets (max(nan, 1.0) is nan, max(1.0, nan) is 1.0). At a tie the first value is kept, and
+    takes the derivative, as np.maximum's rule."""
+    out = values[0]
+    for v in values[1:]:
+        beats = lw.emit(O.GT if op == "MAXIMUM" else O.LT, (v, out), node)
+        out = lw.emit(O.WHERE, (beats, v, out), node)
+    return out
+
+
+def _fminmax(name: str):
+    """np.fmax(a, b) / np.fmin: as np.maximum / np.minimum, except that a NaN loses to a
+    number (NaN only where both are). The derivative goes to a where a wins (ties included)
+    or b is NaN, else to b: torch.fmax's rule."""
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 2, name)
+        a, b = (lw.as_value(x, node) for x in args)
+        wins = lw.emit(O.GE if name == "fmax" else O.LE, (a, b), node)
+        wins = lw.emit(O.OR, (wins, lw.emit(O.NE, (b, b), node)), node)
+        return lw.emit(O.WHERE, (wins, a, b), node)
     return lower
 
 
@@ -237,6 +259,10 @@ COMPOSITES = [
               examples=(("np.where(x > 0, x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("clip", ("numpy.clip",), _clip, methods=("clip",),
               examples=(("np.clip(x, -1.0, 1.0)", ((-3.0, 3.0),)),)),
+    Composite("fmax", ("numpy.fmax",), _fminmax("fmax"),
+              examples=(("np.fmax(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("fmin", ("numpy.fmin",), _fminmax("fmin"),
+              examples=(("np.fmin(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("max (builtin)", ("builtins.max",), _minmax("MAXIMUM", "max"),
               examples=(("max(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("min (builtin)", ("builtins.min",), _minmax("MINIMUM", "min"),

@@ -243,3 +243,64 @@ def test_derivative_goes_to_the_first_nan_else_the_first_tie(target):
 def test_derivative_of_an_empty_axis_is_a_value_error(target):
     with pytest.raises(ValueError, match="no identity"):
         coarsen.grad(loss_max_first, target=target)(np.zeros((0, 2)))
+
+
+# ------------------------------------------------------------------ NaN-ignoring and Python's max/min
+def fmax_fmin(a, b):
+    return np.fmax(a, b), np.fmin(a, b), np.fmax(a, 0.5), np.fmin(np.nan, b)
+
+
+def loss_fmax(a, b):
+    return np.sum(np.fmax(a, b) * 2.0 + np.fmin(a, b))
+
+
+def builtin_of_array(x):
+    return max(x), min(x)
+
+
+def builtin_of_numbers(a, b, c):
+    return max(a, b), min(a, b), max(a, b, c), min((c, a, b)), max([b, a])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fmax_fmin_ignore_nan_and_their_derivative_is_torchs(target):
+    # np.fmax/fmin used to be lowered as np.maximum/minimum (NaN propagated)
+    a = np.array([np.nan, 1.0, np.nan, 2.0, 3.0, -np.inf, -0.0])
+    b = np.array([2.0, np.nan, np.nan, 2.0, 1.0, np.inf, 0.0])
+    _same(coarsen.jit(fmax_fmin, target=target)(a, b), fmax_fmin(a, b), "fmax_fmin")
+    torch = pytest.importorskip("torch")
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (torch.fmax(ta, tb) * 2.0 + torch.fmin(ta, tb)).sum().backward()
+    da, db = coarsen.grad(loss_fmax, argnums=(0, 1), target=target)(a, b)
+    np.testing.assert_array_equal(da, ta.grad.numpy())
+    np.testing.assert_array_equal(db, tb.grad.numpy())
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_builtin_max_min_are_pythons(target):
+    # Python's max keeps a NaN it starts with and skips a later one (it used to be np.max)
+    f = coarsen.jit(builtin_of_array, target=target)
+    for x in ([np.nan, 1.0, 3.0], [1.0, np.nan, 3.0], [2.0, 5.0, np.nan], [-0.0], [np.inf, np.nan, -np.inf]):
+        x = np.array(x)
+        _same(f(x), builtin_of_array(x), f"builtin_of_array {x!r}")
+    with pytest.raises(ValueError):
+        f(np.zeros(0))
+    g = coarsen.jit(builtin_of_numbers, target=target)
+    for args in [(np.nan, 1.0, 2.0), (1.0, np.nan, 0.5), (2.0, 2.0, np.nan), (-np.inf, np.nan, np.inf)]:
+        _same(g(*args), builtin_of_numbers(*args), f"builtin_of_numbers {args!r}")
+
+
+def loss_prod_all(x):
+    return np.prod(x) + np.sum(np.prod(x, axis=-1))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_derivative_of_a_product_over_nothing(target):
+    # the numpy target's rt.prod_others reshaped a 1-element array into an empty shape
+    for shape in [(0,), (2, 0), (0, 3)]:
+        g = coarsen.grad(loss_prod_all, target=target)(np.zeros(shape))
+        assert g.shape == shape
+    x = np.array([[2.0, np.nan, 0.0], [np.inf, -0.0, 3.0]])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(coarsen.grad(loss_prod_all, target=target)(x),
+                                      coarsen.grad(loss_prod_all, target="numpy" if target == "cpu" else "cpu")(x))
