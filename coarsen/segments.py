@@ -14,14 +14,31 @@ An absorbed IF becomes a phi-calculus term `Phi(c, then, else)` inside the segme
 consumer: the derivative of the branch taken is `Phi(c, d_then, d_else)`, so the branch costs
 no control flow in the derivative program. Invariant: no materialized value's expression has
 more than `cap` operations.
+
+SymPy simplifies as it builds, as if every number were finite: `x - x` is 0, `x*0.0` is 0,
+`x*y/y` is x, `exp(log(x))` is x. IEEE arithmetic (NumPy's) disagrees at inf, NaN and zero, so
+an expression is built so that SymPy cannot cancel what the program computes:
+- every read of a variable inside an expression is its own *occurrence* symbol (a Dummy with the
+  variable's name, so it prints as the variable): `x - x` stays `x_1 - x_2`; its derivative is
+  the sum over the occurrences (`SegmentPlan.occurrences`), as reverse-mode AD would add them;
+- a number that annihilates a product (0, inf, NaN as a factor or dividend) is an opaque
+  *literal* symbol printed as itself (`x*0.0 + 1` stays, and is NaN at x = inf);
+- after each build, the multiset of variable occurrences and non-arithmetic functions in the
+  result is compared with what the operands brought (`_census`); a difference (`exp(log(u))`,
+  an inlined reused value cancelling against itself) cuts the operands and builds again.
+When the plan is complete, each segment whose occurrences can merge back into one symbol per
+variable without changing its census does so (then CSE sees one `x`, as before).
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
 from phicalc.rewrite import stable
@@ -36,6 +53,58 @@ REUSE_INLINE = 2      # a reused value this small is recomputed instead of cut
 # phicalc's derivative of that form)
 _SYMPY = {Op[s.member]: s.sympy for s in elementwise() if s.sympy is not None}
 SYMBOLIC_OPS = frozenset(_SYMPY) | {Op.CAST, Op.EXPR}
+_NUMPY = {Op[s.member]: s.numpy for s in elementwise() if s.sympy is not None}
+
+
+class Occurrence(sp.Dummy):
+    """One read of a variable in a segment expression; prints as the variable's name."""
+
+
+class Literal(sp.Dummy):
+    """A constant SymPy must not fold (0, inf, NaN as a factor); its name is its source text,
+    `value` its float value (operations on literals alone are folded by NumPy, `_Planner.fold`)."""
+    value: float
+
+
+def _annihilator(expr: sp.Expr) -> bool:
+    return expr.is_Number and (expr.is_zero or not expr.is_finite)
+
+
+def _literal(expr: sp.Expr) -> "Literal":
+    value = float(expr) if expr is not sp.nan else math.nan
+    text = "np.nan" if value != value else "np.inf" if value == float("inf") else \
+        "(-np.inf)" if value == float("-inf") else "(-0.0)" if math.copysign(1.0, value) < 0 else "0.0"
+    lit = Literal(text, real=True)
+    lit.value = value
+    return lit
+
+
+def _census(expr: sp.Basic, memo: dict) -> Counter:
+    """What an expression computes, up to SymPy's IEEE-safe rewriting: each variable occurrence
+    and each non-arithmetic function (exp, Abs, Phi, a fractional power, ...). Sums and products
+    count their operands (flattening, numeric coefficients), `b**n` for an integer n counts b
+    |n| times (`x*x` is `x**2`, `(x**2)**-1` is `x**-2`). An automatic simplification that
+    loses or merges a computation (`x - x`, `x/x`, `exp(log(x))`, `sqrt(x)**2`) changes it."""
+    known = memo.get(expr)
+    if known is not None:
+        return known
+    if isinstance(expr, sp.Symbol):
+        out = Counter({expr: 1})
+    elif not expr.args:
+        out = Counter()
+    elif isinstance(expr, (sp.Add, sp.Mul)):
+        out = Counter()
+        for a in expr.args:
+            out.update(_census(a, memo))
+    elif isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+        base = _census(expr.base, memo)
+        out = Counter({k: n * abs(int(expr.exp)) for k, n in base.items()})
+    else:
+        out = Counter({expr.func: 1})
+        for a in expr.args:
+            out.update(_census(a, memo))
+    memo[expr] = out
+    return out
 
 
 def sympy_number(value) -> sp.Expr:
@@ -63,7 +132,14 @@ class SegmentPlan:
     def inputs(self, vid: int) -> list[Value]:
         """The values a materialized segment reads, in a deterministic order."""
         syms = sorted(self.expr[vid].free_symbols, key=lambda s: s.name)
-        return [self.value_of[s] for s in syms if s in self.value_of]
+        return list({self.value_of[s].id: self.value_of[s] for s in syms if s in self.value_of}.values())
+
+    def occurrences(self, vid: int, v: Value) -> list[sp.Symbol]:
+        """The symbols through which segment `vid` reads value `v` (one per occurrence that
+        could not merge back into v's own symbol); its derivative w.r.t. v is their sum."""
+        syms = sorted(self.expr[vid].free_symbols, key=lambda s: (s.name, str(s.dummy_index) if
+                      isinstance(s, sp.Dummy) else ""))
+        return [s for s in syms if s in self.value_of and self.value_of[s].id == v.id]
 
     def size(self, vid: int) -> int:
         return op_count(self.expr[vid])
@@ -98,8 +174,8 @@ def is_candidate_instr(instr: Instr) -> bool:
     return True
 
 
-def _absorbable(instr: Instr, limit: int = ABSORB_LIMIT) -> bool:
-    if instr.op is not Op.IF or not instr.results:
+def _absorbable(instr: Instr, limit: int = ABSORB_LIMIT, kept: frozenset = frozenset()) -> bool:
+    if instr.op is not Op.IF or not instr.results or id(instr) in kept:
         return False
     if any(r.type.dtype != "f64" for r in instr.results):
         return False
@@ -114,7 +190,7 @@ def _absorbable(instr: Instr, limit: int = ABSORB_LIMIT) -> bool:
             count += 1
             if inner.op is Op.CONST and inner.result.type.rank == 0:
                 continue
-            if inner.op is Op.IF and _absorbable(inner, limit):
+            if inner.op is Op.IF and _absorbable(inner, limit, kept):
                 continue
             if inner.op is Op.IF or not is_candidate_instr(inner):
                 # comparisons feeding a nested phi condition stay outside: not absorbable
@@ -122,9 +198,15 @@ def _absorbable(instr: Instr, limit: int = ABSORB_LIMIT) -> bool:
     return count <= limit
 
 
+class _Unabsorb(Exception):
+    """A branch of an absorbed IF needs a cut; the IF (id in args[0]) stays control flow."""
+
+
 class _Planner:
-    def __init__(self, fn: Function) -> None:
+    def __init__(self, fn: Function, kept: frozenset = frozenset()) -> None:
         self.fn = fn
+        self.kept = kept                   # IFs (by id) that stay control flow
+        self.absorbing: list[int] = []     # the absorbed IFs being planned, innermost last
         self.plan = SegmentPlan()
         self.op_memo: dict = {}
         self.uses: Counter[int] = Counter()
@@ -136,6 +218,8 @@ class _Planner:
         # and where each candidate was formed: an expression never crosses a region boundary
         self.scope: int | None = None
         self.scope_of: dict[int, int | None] = {}
+        self.census_memo: dict = {}
+        self.head_census: dict = {}
 
     # ---------------------------------------------------------------- symbols
     def symbol(self, v: Value) -> sp.Expr:
@@ -149,6 +233,15 @@ class _Planner:
             self.plan.value_of[s] = v
         return s
 
+    def occurrence(self, v: Value) -> sp.Expr:
+        """A read of variable v: its own symbol, so SymPy cannot cancel it against another."""
+        own = self.symbol(v)
+        if not isinstance(own, sp.Symbol):
+            return own                     # a scalar constant
+        occ = Occurrence(own.name, **own.assumptions0)
+        self.plan.value_of[occ] = v
+        return occ
+
     def operand(self, v: Value) -> sp.Expr:
         if v.id in self.plan.expr and v.id not in self.plan.materialized:
             if self.scope_of.get(v.id, self.scope) == self.scope:
@@ -157,7 +250,7 @@ class _Planner:
             # the capture check of `region` is off): read it as a variable, so its adjoint
             # exists outside the region and the region's backward adds to it
             self.cut(v, "read inside a nested region")
-        return self.symbol(v)
+        return self.occurrence(v)
 
     # ---------------------------------------------------------------- analysis
     def count_uses(self, region: Region, absorbed_depth: bool) -> None:
@@ -178,8 +271,21 @@ class _Planner:
             self.cut(y, "function result")
         # numerically stable forms (softplus, log1p, expm1) for each segment's expression
         for vid in self.plan.materialized:
-            self.plan.expr[vid] = stable(self.plan.expr[vid])
+            self.plan.expr[vid] = stable(self.merge_occurrences(self.plan.expr[vid]))
         return self.plan
+
+    def merge_occurrences(self, expr: sp.Expr) -> sp.Expr:
+        """`expr` over one symbol per variable when SymPy then computes the same operations
+        (`exp(x_1)*x_2` -> `exp(x)*x`); else as it is (`x_1 - x_2` would become 0)."""
+        occ = {s: self.plan.symbol[self.plan.value_of[s].id] for s in expr.free_symbols
+               if isinstance(s, Occurrence)}
+        if not occ:
+            return expr
+        merged = expr.xreplace(occ)
+        expected = Counter()
+        for k, n in _census(expr, self.census_memo).items():
+            expected[occ.get(k, k)] += n
+        return merged if _census(merged, self.census_memo) == expected else expr
 
     def cut(self, v: Value, reason: str) -> None:
         if v.id in self.plan.expr and v.id not in self.plan.materialized:
@@ -197,7 +303,7 @@ class _Planner:
             for a in instr.args:
                 if a.id not in local and not absorbed:
                     self.cut(a, "read inside a nested region")
-            if instr.op is Op.IF and _absorbable(instr):
+            if instr.op is Op.IF and _absorbable(instr, kept=self.kept):
                 self.absorb(instr)
             elif is_candidate_instr(instr):
                 self.candidate(instr, absorbed)
@@ -224,10 +330,10 @@ class _Planner:
 
     def candidate(self, instr: Instr, absorbed: bool) -> None:
         v = instr.result
-        expr = self.build(instr, self.numeric_operands(instr))
+        expr = self.faithful(instr)
         if not absorbed and self.ops(expr) > CAP:
             self.split(instr)
-            expr = self.build(instr, self.numeric_operands(instr))
+            expr = self.faithful(instr)
         self.plan.expr[v.id] = expr
         self.plan.candidates.add(v.id)
         self.plan.values[v.id] = v
@@ -257,6 +363,58 @@ class _Planner:
     def ops(self, expr: sp.Basic) -> int:
         return op_count(expr, self.op_memo)
 
+    def faithful(self, instr: Instr) -> sp.Expr:
+        """The instruction's expression over its operands', with nothing SymPy's finite-number
+        algebra cancelled: annihilating constants become literals, and when the census still
+        changes (a function meeting its inverse, an inlined value cancelling against itself),
+        the operands are cut and read as variables."""
+        ops = self.numeric_operands(instr)
+        if instr.op in _NUMPY and all(isinstance(o, (sp.Number, Literal)) for o in ops):
+            return self.fold(instr, ops)
+        if instr.op is not Op.POW:
+            ops = [_literal(o) if _annihilator(o) else o for o in ops]
+        expr = self.build(instr, ops)
+        if self.census_ok(instr, ops, expr):
+            return expr
+        if self.absorbing:
+            # a branch of a phi term has no place for a materialized value: plan again with
+            # this IF as control flow
+            raise _Unabsorb(self.absorbing[-1])
+        for a in instr.args:
+            self.cut(a, "SymPy would simplify it away against its consumer")
+        ops = self.numeric_operands(instr)
+        if instr.op is not Op.POW:
+            ops = [_literal(o) if _annihilator(o) else o for o in ops]
+        # what remains are rewrites of one operation on distinct variables and numbers
+        # (`x**0` is 1, `x*1` is x), which IEEE arithmetic agrees with
+        return self.build(instr, ops)
+
+    def fold(self, instr: Instr, ops: list[sp.Expr]) -> sp.Expr:
+        """An operation on constants, by NumPy's arithmetic: SymPy's `log(-1)` is `I*pi`, its
+        `0/0` is `nan` but `log(0)` is `zoo`; NumPy's are NaN, NaN and -inf."""
+        with np.errstate(all="ignore"):
+            value = float(_NUMPY[instr.op](*(np.float64(o.value if isinstance(o, Literal) else float(o))
+                                             for o in ops)))
+        number = sympy_number(value) if math.isfinite(value) else None
+        return number if number is not None else _literal(sp.Float(value))
+
+    def census_ok(self, instr: Instr, ops: list[sp.Expr], expr: sp.Expr) -> bool:
+        # a number operand is part of the head (`u**2` reads u twice, `u**y` once)
+        shape = tuple(o if isinstance(o, sp.Number) else isinstance(o, Boolean) for o in ops)
+        key = (instr.op, tuple((type(o), o) for o in shape), id(instr.attrs.get("expr")))
+        known = self.head_census.get(key)
+        if known is None:
+            holes = [o if isinstance(o, sp.Number) else sp.Dummy(f"h{k}") if o else
+                     sp.Dummy(f"h{k}", real=True) for k, o in enumerate(shape)]
+            head = _census(self.build(instr, holes), {})
+            known = self.head_census[key] = (head, [head.pop(h, 0) for h in holes])
+        head, reads = known
+        expected = Counter(head)
+        for o, n in zip(ops, reads):
+            for k, m in _census(o, self.census_memo).items():
+                expected[k] += n * m
+        return _census(expr, self.census_memo) == expected
+
     def build(self, instr: Instr, ops: list[sp.Expr]) -> sp.Expr:
         op = instr.op
         if op in _SYMPY:
@@ -272,9 +430,11 @@ class _Planner:
         self.plan.absorbed.add(id(instr))
         cond = self.symbol(instr.args[0])
         branches = []
+        self.absorbing.append(id(instr))
         for region in instr.regions:
             self.region(region, absorbed=True)
             branches.append([self.operand(y) for y in region.yields])
+        self.absorbing.pop()
         for r, a, b in zip(instr.results, *branches):
             self.plan.expr[r.id] = Phi(cond, a, b)
             self.scope_of[r.id] = self.scope
@@ -314,7 +474,12 @@ def value_name(v: Value, hint: str, is_param: bool) -> str:
 
 
 def plan_segments(fn: Function) -> SegmentPlan:
-    return _Planner(fn).run()
+    kept: frozenset = frozenset()
+    while True:
+        try:
+            return _Planner(fn, kept).run()
+        except _Unabsorb as err:
+            kept |= {err.args[0]}
 
 
 def describe(plan: SegmentPlan, names: dict[int, str]) -> str:

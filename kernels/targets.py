@@ -18,11 +18,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
 import linecache
 import logging  # noqa: F401  (imported before the at-fork hook below: see there)
 import os
 import sys
 import threading
+import tokenize
 from pathlib import Path
 from typing import Any, Callable
 
@@ -72,6 +74,25 @@ def constants_digest(constants: dict[str, np.ndarray] | None) -> str:
 _MODULE_LOCK = threading.RLock()   # one module per name, even when threads compile at once
 
 
+def float64_literals(source: str) -> tuple[str, dict[str, np.float64]]:
+    """`source` with each float literal read from a module global holding it as np.float64,
+    and those globals. Python evaluates `2.25 / 0.0` in Python floats and raises
+    ZeroDivisionError where the program's NumPy values (and Numba, CUDA) give inf: with float64
+    literals the NumPy target computes what machine code computes. Lines keep their numbers."""
+    lines = source.splitlines(True)
+    edits: list[tuple[int, int, int, str]] = []
+    names: dict[str, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.NUMBER and any(c in tok.string for c in ".eE") \
+                and not tok.string.lower().endswith("j") and not tok.string.lower().startswith("0x"):
+            name = names.setdefault(tok.string, f"_f64_{len(names)}")
+            (row, col), (_, end) = tok.start, tok.end
+            edits.append((row - 1, col, end, name))
+    for row, col, end, name in reversed(edits):
+        lines[row] = lines[row][:col] + name + lines[row][end:]
+    return "".join(lines), {name: np.float64(float(text)) for text, name in names.items()}
+
+
 def _load_module(source: str, label: str, persist: bool, constants: dict | None = None):
     digest = hashlib.sha1((source + _RUNTIME + constants_digest(constants)).encode()).hexdigest()[:16]
     # a module holding objects (a user's exception class) is this process's only: no disk cache
@@ -94,8 +115,10 @@ def _load_module(source: str, label: str, persist: bool, constants: dict | None 
             module.np = np
             module.rt = runtime
             module.__dict__.update(constants or {})
+            text, literals = float64_literals(source)
+            module.__dict__.update(literals)
             # the text compiled is `source`, whatever the file holds now
-            exec(compile(source, str(path), "exec"), module.__dict__)   # generated source only
+            exec(compile(text, str(path), "exec"), module.__dict__)   # generated source only
         else:
             filename = f"<coarsen {label} {digest}>"
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -103,7 +126,9 @@ def _load_module(source: str, label: str, persist: bool, constants: dict | None 
             module.np = np
             module.rt = runtime
             module.__dict__.update(constants or {})
-            exec(compile(source, filename, "exec"), module.__dict__)   # generated source only
+            text, literals = float64_literals(source)
+            module.__dict__.update(literals)
+            exec(compile(text, filename, "exec"), module.__dict__)   # generated source only
         sys.modules[modname] = module
         return module, persist
 

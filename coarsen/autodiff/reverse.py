@@ -178,7 +178,14 @@ class Reverse:
             return
         expr = self.plan.expr[v.id]
         dsym = sp.Symbol(self.d(v), real=True)
-        grads = vjp([expr], [self.plan.symbol[s.id] for s in inputs], [dsym])
+        # one symbol per read of an input that could not merge with the others (`x_1 - x_2`
+        # must not become 0): the input's derivative is the sum over its occurrences
+        reads = [self.plan.occurrences(v.id, s) for s in inputs]
+        flat = vjp([expr], [o for occ in reads for o in occ], [dsym])
+        grads, k = [], 0
+        for occ in reads:
+            grads.append(sp.Add(*flat[k:k + len(occ)]))
+            k += len(occ)
         own = self.plan.symbol.get(v.id)
         if REUSE_OWN_VALUES and own is not None and self.prog.def_region.get(v.id) is self.fn.body \
                 and isinstance(expr, sp.Expr) and not expr.is_Atom:

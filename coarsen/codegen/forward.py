@@ -20,7 +20,7 @@ from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
 from coarsen.codegen.source import Code, Names
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
 from coarsen.ops import device_names, elementwise
-from coarsen.segments import SegmentPlan, value_name
+from coarsen.segments import Literal, SegmentPlan, value_name
 from phicalc.emit import cse, to_source
 
 
@@ -95,14 +95,19 @@ def fused_kernel(prog: "Program", exprs: list[sp.Expr], extra_arrays=()) -> tupl
     its name and its operands in call order. Arrays arrive flattened to the broadcast shape."""
     assigns, reduced = cse(exprs)
     rename = {t: sp.Symbol(f"_{t.name}", real=True) for t, _ in assigns}
-    operands = sorted(set().union(*(e.free_symbols for e in exprs)), key=lambda s: s.name)
+    free = set().union(*(e.free_symbols for e in exprs))
+    # one parameter per variable: the occurrences of a variable share its name, and a literal
+    # (`segments.Literal`) prints as itself
+    operands = sorted({s.name: s for s in free if not isinstance(s, Literal)}.values(),
+                      key=lambda s: s.name)
     name = f"_kernel{len(prog.kernels)}"
-    arrays = {s for s in operands if s in prog.plan.value_of and prog.plan.value_of[s].type.rank}
-    arrays |= set(extra_arrays) & set(operands)
+    arrays = {s for s in free if s in prog.plan.value_of and prog.plan.value_of[s].type.rank}
+    arrays |= set(extra_arrays) & free
     outs = [f"_out{k}" for k in range(len(exprs))]
     lines = [f"def {name}(_n, {', '.join([s.name for s in operands] + outs)}):",
              "    _i = cuda.grid(1)", "    if _i < _n:"]
-    body = {s: sp.Symbol(f"{s.name}[_i]", real=True) for s in arrays}
+    # each occurrence its own element symbol: one shared symbol would let SymPy cancel x - x
+    body = {s: sp.Dummy(f"{s.name}[_i]", real=True) for s in arrays}
     for t, value in assigns:
         lines.append(f"        _{t.name} = {_scalar_source(value.xreplace(rename).xreplace(body))}")
     for out, e in zip(outs, reduced):

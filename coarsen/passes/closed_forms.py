@@ -6,17 +6,31 @@ small elementwise scalar program, and whose carried values all have closed forms
 index sums, triangular systems), is replaced by one EXPR instruction per result over the
 inits, the loop invariants, the bounds and the trip count `n`. The derivative then has no
 loop at all. Loops with a step whose sign is unknown at compile time are left alone.
+
+A closed form is real algebra; the loop is IEEE arithmetic. So that the two agree on inf, NaN
+and zero trips: a loop whose body SymPy would simplify (`s + (x - x)`, `s * 0.0`: the census
+of `coarsen.segments`) keeps its loop; each closed form is `Phi(n > 0, form, init)` (with no
+trips the loop returns its inits exactly, where `s0 + n*x` is NaN at x = inf); and before it
+replaces the loop, the closed form and the loop are both run, in float64, on inputs that are
+inf, -inf, NaN, zero or ordinary, for a few trip counts (`_agrees`): an expanded form
+(`s += (x + i)*x` -> `s0 + n*x**2 + x*n*(n-1)/2`, NaN at n = 1, x = inf, where the loop gives
+inf) keeps its loop.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import replace
 
+import numpy as np
 import sympy as sp
 
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 from coarsen.ir.types import F64, I64
-from coarsen.segments import _SYMPY, sympy_number
+from coarsen.segments import _NUMPY, _SYMPY, _census, sympy_number
+from phicalc.emit import to_source
 from phicalc.recurrence import Recurrence, closed_form
+from phicalc.terms import Phi, relation
 
 MAX_BODY = 40
 
@@ -84,7 +98,9 @@ class _Rewriter:
                     symbols[a.id] = sym
                 args.append(symbols[a.id])
             if instr.op in _SYMPY and len(args) <= 2:   # where/clip stay ops
-                expr = _SYMPY[instr.op](*args)
+                expr = _faithful(instr.op, args)
+                if expr is None:
+                    return None
             elif instr.op is Op.CAST and instr.attrs["dtype"] == "f64":
                 expr = args[0]
             else:
@@ -109,6 +125,12 @@ class _Rewriter:
         except Exception:   # phicalc gives up loudly on shapes it does not know
             return None
         if forms is None or any(f is None for f in forms):
+            return None
+        forms = [f if f == init_syms[k] else Phi(relation(sp.StrictGreaterThan, n_sym, 0), f, init_syms[k])
+                 for k, f in enumerate(forms)]
+        start_value = _const(self.fn, start)
+        if not _agrees(state, updates, index_sym, forms, init_syms, list(outer), n_sym, start_sym,
+                       step_value, start_value):
             return None
         new_instrs, n_value = self.trip_count(start, stop, step_value, loop)
         results = []
@@ -144,6 +166,98 @@ class _Rewriter:
             span = emit(Op.FLOORDIV, (emit(Op.ADD, (span, const(k - 1))), const(k)))
         n = emit(Op.MAXIMUM, (span, const(0)))
         return instrs, n
+
+
+def _faithful(op: Op, args: list[sp.Expr]) -> sp.Expr | None:
+    """`op(*args)` as SymPy builds it, or None where SymPy's finite-number algebra changed what
+    it computes (a cancelled operand, an annihilating or non-finite constant)."""
+    if any(isinstance(a, sp.Number) and (a.is_zero or not a.is_finite) for a in args) \
+            and op is not Op.POW:
+        return None
+    if all(isinstance(a, sp.Number) for a in args):
+        # constants by NumPy's arithmetic (SymPy's log(-1) is I*pi)
+        with np.errstate(all="ignore"):
+            value = float(_NUMPY[op](*(np.float64(float(a)) for a in args)))
+        return sympy_number(value) if math.isfinite(value) else None
+    expr = _SYMPY[op](*args)
+    if expr.has(sp.I, sp.zoo, sp.nan, sp.oo, -sp.oo):
+        return None
+    holes = [a if isinstance(a, sp.Number) else sp.Dummy(real=True) for a in args]
+    head = _census(_SYMPY[op](*holes), {})
+    expected = Counter()
+    for h, a in zip(holes, args):
+        n = head.pop(h, 0) if not isinstance(a, sp.Number) else 0
+        for key, m in _census(a, {}).items():
+            expected[key] += n * m
+    expected.update(head)
+    return expr if _census(expr, {}) == expected else None
+
+
+_SPECIAL = (math.inf, -math.inf, math.nan, 0.0, -0.0)
+_ORDINARY = (1.5, -0.75)
+_TRIPS = (0, 1, 2, 3)
+
+
+def _agrees(state, updates, index, forms, inits, invariants, n_sym, start_sym, step, start) -> bool:
+    """Whether the closed forms compute what the loop computes, IEEE arithmetic and all, on
+    special and ordinary inputs: each input special in turn (the others ordinary), then all
+    pairs of specials when there are few inputs."""
+    from kernels import runtime
+    inputs = list(inits) + list(invariants)
+    try:
+        step_fns = [_numeric(u, state + [index] + invariants) for u in updates]
+        form_fns = [_numeric(f, inits + invariants + [n_sym, start_sym]) for f in forms]
+    except NotImplementedError:
+        return False
+    cases = [[_ORDINARY[k % 2] for k in range(len(inputs))]]
+    for k in range(len(inputs)):
+        for v in _SPECIAL:
+            case = list(cases[0])
+            case[k] = v
+            cases.append(case)
+    if len(inputs) <= 3:
+        for a in range(len(inputs)):
+            for b in range(a + 1, len(inputs)):
+                for va in _SPECIAL[:3]:
+                    for vb in _SPECIAL[:3]:
+                        case = list(cases[0])
+                        case[a], case[b] = va, vb
+                        cases.append(case)
+    starts = (start,) if start is not None else (0, 1)
+    with np.errstate(all="ignore"):
+        for case in cases:
+            vals = [np.float64(v) for v in case]
+            ini, inv = vals[:len(inits)], vals[len(inits):]
+            for first in starts:
+                for n in _TRIPS:
+                    s = list(ini)
+                    for k in range(n):
+                        i = np.float64(first + k * step)
+                        s = [fn(*s, i, *inv, rt=runtime) for fn in step_fns]
+                    closed = [fn(*ini, *inv, np.float64(n), np.float64(first), rt=runtime)
+                              for fn in form_fns]
+                    if not all(_same(a, b) for a, b in zip(s, closed)):
+                        return False
+    return True
+
+
+def _numeric(expr: sp.Expr, params: list[sp.Symbol]):
+    """`expr` as a float64 Python function of `params` (phicalc's NumPy printer)."""
+    names = {p: sp.Symbol(f"p{k}", real=True) for k, p in enumerate(params)}
+    text = to_source(expr.xreplace(names))
+    args = ", ".join(f"p{k}" for k in range(len(params)))
+    namespace = {"np": np}
+    exec(f"def f({args}, rt=None):\n    return np.float64({text})", namespace)   # our own printer's text
+    return namespace["f"]
+
+
+def _same(a, b) -> bool:
+    a, b = float(a), float(b)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
 
 def _const(fn: Function, v: Value):

@@ -174,11 +174,15 @@ def test_accumulate_over_a_negative_count_is_the_initial_value():
 
 
 def test_ranges_become_closed_forms():
-    """The cases above do go through the closed-form pass (else they would test only loops)."""
+    """The cases above do go through the closed-form pass (else they would test only loops),
+    except index-weighted sums from an unknown start (`s += x*i`): their closed form
+    `s0 + x*n*start + x*step*n(n-1)/2` is NaN at x = inf and n = 1 (inf + 0*inf) where the loop
+    gives inf, so they keep their loops (`closed_forms._agrees`)."""
     import io
     for fn, bounds in RANGES[:-1]:
         text = coarsen.explain(fn, 1.0, 2.0, *bounds[0], argnums=(0, 1), file=io.StringIO())
-        assert "closed form" in text, fn.__name__
+        weighted = fn in (T.step_down_1, T.step_up_3_index)
+        assert ("closed form" in text) != weighted, fn.__name__
 
 
 @pytest.mark.parametrize("target", TARGETS)

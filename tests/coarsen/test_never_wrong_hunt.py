@@ -301,6 +301,10 @@ def _floor_div(a, b):
     return a // b + a / b * 0.0
 
 
+def _plain_floor_div(a, b):
+    return a // b
+
+
 def _float_mod(a, b):
     return a % b
 
@@ -308,11 +312,17 @@ def _float_mod(a, b):
 def test_the_numpy_tier_and_machine_code_agree_on_float_division_by_zero():
     """The numpy target (the cpu target's first tier) ran Python floats, so `7.0 // 0.0` raised
     ZeroDivisionError there and gave inf in machine code: a program changed behaviour when its
-    machine code arrived. Both now compute float64 as NumPy does (inf, nan), as CUDA does."""
-    for fn, expected in ((_floor_div, np.inf), (_float_mod, np.nan)):
+    machine code arrived. Both now compute float64 as NumPy does (inf, nan), as CUDA does; and
+    `a / b * 0.0` is inf * 0 = NaN at b = 0 (SymPy once folded it to 0, which hid that)."""
+    for fn, expected in ((_floor_div, np.nan), (_float_mod, np.nan)):
+        with np.errstate(all="ignore"):
+            assert np.isnan(fn(np.float64(7.0), np.float64(0.0))) == np.isnan(expected)
         got = [coarsen.jit(fn, target=t)(7.0, 0.0) for t in ("numpy", "cpu")]
         np.testing.assert_array_equal(got, [expected, expected])
-        assert coarsen.grad(fn, target="numpy")(7.0, 0.0) == coarsen.grad(fn, target="cpu")(7.0, 0.0)
+        np.testing.assert_array_equal(coarsen.grad(fn, target="numpy")(7.0, 0.0),
+                                      coarsen.grad(fn, target="cpu")(7.0, 0.0))
+    for t in ("numpy", "cpu"):
+        assert coarsen.jit(_plain_floor_div, target=t)(7.0, 0.0) == np.inf
 
 
 def _loop_int(x, n):

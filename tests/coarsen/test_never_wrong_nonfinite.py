@@ -1,20 +1,24 @@
-"""Non-finite inputs (inf, NaN) must give NumPy's values, not those of SymPy's algebra.
+"""Non-finite inputs (inf, NaN) and zeros must give NumPy's values, not those of SymPy's algebra.
 
-SymPy simplifies as if every number were finite: ``x*0.0 + 1`` becomes ``1``, ``x - x``
-becomes ``0``. IEEE arithmetic disagrees at ``x = inf`` and ``x = nan`` (both give NaN), so a
-segment built with SymPy's automatic simplification returns a silently wrong value there.
-
-The cases below are known to be wrong today; they are ``xfail(strict=True)`` so that the fix
-flips them to a failure of the marker (and then the marker is removed). They are the
-regression tests for the open work item "SymPy simplification loses NaN/inf".
+SymPy simplifies as if every number were finite and nonzero: ``x*0.0 + 1`` becomes ``1``,
+``x - x`` becomes ``0``, ``x*y/y`` becomes ``x``, ``exp(log(x))`` becomes ``x``. IEEE arithmetic
+disagrees at inf, NaN and zero. `coarsen.segments` builds its expressions so that SymPy cannot
+cancel what the program computes (occurrence symbols, literals, a census of each build); these
+tests pin the cases that used to be silently wrong, and a property test draws random
+elementwise programs (with reused temporaries, inverse functions and annihilating constants)
+and evaluates them on arrays of special values against plain NumPy.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import coarsen
 
@@ -31,30 +35,110 @@ def sum_times_zero(x):
     return np.sum(x * 0.0)
 
 
-def _same(a, b) -> bool:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return bool(np.array_equal(a, b, equal_nan=True))
+def twice_minus_once(x):
+    return 2.0 * x - x
 
+
+def times_over(x, y):
+    return x * y / y
+
+
+def exp_of_log(x):
+    return np.exp(np.log(x))
+
+
+def square_of_sqrt(x):
+    return np.sqrt(x) ** 2
+
+
+def reused_cancels(x):
+    u = x + 1.0
+    return u - u
+
+
+def exp_product(x):
+    return np.exp(x) * np.exp(-x)
+
+
+def zero_over(x):
+    return 0.0 / x + 1.0
+
+
+def difference_of_folded_constants(x):
+    return x * (1.0 - 1.0) + 2.0
+
+
+def branch_exp_of_log(x, y):
+    # inside a branch the IF becomes a phi term, which has no place for a cut: the planner
+    # keeps this IF as control flow instead
+    if y > 0.0:
+        z = np.exp(np.log(x)) + 1.0
+    else:
+        z = x * 2.0
+    return z
+
+
+def loop_branch_square_of_sqrt(x, y):
+    s = 0.0
+    for i in range(3):
+        if y > 0.0:
+            s = s + np.sqrt(x) ** 2
+        else:
+            s = s + x - x
+    return s
+
+
+def _same(a, b) -> bool:
+    """NaN and +-inf exactly where the other has them; finite values equal up to rounding
+    (the cpu target's exp is within 1 ulp of NumPy's, SymPy folds constants)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    finite = np.isfinite(a) & np.isfinite(b)
+    return bool(np.array_equal(np.isnan(a), np.isnan(b))
+                and np.array_equal(np.where(finite, 0.0, a), np.where(finite, 0.0, b), equal_nan=True)
+                and np.allclose(a[finite], b[finite], rtol=1e-12, atol=1e-300))
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 2.5, math.inf, -math.inf, math.nan, 800.0])
 
 CASES = [
-    (times_zero_plus_one, math.inf),
-    (times_zero_plus_one, math.nan),
-    (minus_itself, math.inf),
-    (minus_itself, math.nan),
-    (sum_times_zero, np.array([1.0, math.nan, 2.0])),
-    (sum_times_zero, np.array([1.0, math.inf, 2.0])),
+    (times_zero_plus_one, (math.inf,)),
+    (times_zero_plus_one, (math.nan,)),
+    (minus_itself, (math.inf,)),
+    (minus_itself, (math.nan,)),
+    (sum_times_zero, (np.array([1.0, math.nan, 2.0]),)),
+    (sum_times_zero, (np.array([1.0, math.inf, 2.0]),)),
+    (twice_minus_once, (math.inf,)),
+    (times_over, (SPECIAL, SPECIAL[::-1].copy())),
+    (exp_of_log, (SPECIAL,)),
+    (square_of_sqrt, (SPECIAL,)),
+    (reused_cancels, (SPECIAL,)),
+    (exp_product, (SPECIAL,)),
+    (zero_over, (SPECIAL,)),
+    (difference_of_folded_constants, (SPECIAL,)),
+    *[(f, (float(x), y)) for f in (branch_exp_of_log, loop_branch_square_of_sqrt)
+      for x in (-1.0, math.inf, math.nan, 4.0) for y in (1.0, -1.0)],
 ]
 
 
 @pytest.mark.parametrize("target", ["numpy", "cpu"])
-@pytest.mark.parametrize("f,x", CASES, ids=lambda v: getattr(v, "__name__", repr(v)))
-@pytest.mark.xfail(strict=True, reason="SymPy's automatic simplification assumes finite "
-                                       "values (open: never silently wrong on inf/NaN)")
-def test_value_matches_numpy_on_non_finite_inputs(f, x, target):
+@pytest.mark.parametrize("f,args", CASES, ids=lambda v: getattr(v, "__name__", "args"))
+def test_value_matches_numpy_on_non_finite_inputs(f, args, target):
     with np.errstate(all="ignore"):
-        expected = f(x)
-    value, _ = coarsen.value_and_grad(f, target=target)(x)
+        expected = f(*args)
+        value = coarsen.jit(f, target=target)(*args)
     assert _same(value, expected), (value, expected)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("f", [times_zero_plus_one, minus_itself, twice_minus_once])
+def test_gradient_at_non_finite_inputs_is_that_of_ad(f, target):
+    # reverse-mode AD of these programs has finite partials: torch's gradient at inf is finite
+    for x in (math.inf, -math.inf, 1.5):
+        value, g = coarsen.value_and_grad(f, target=target)(x)
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        out = f(t)
+        (tg,) = torch.autograd.grad(out, t)
+        assert _same(value, out.item()) and _same(g, tg.item()), (x, value, g, out, tg)
 
 
 @pytest.mark.parametrize("target", ["numpy", "cpu"])
@@ -64,3 +148,152 @@ def test_finite_inputs_still_agree(f, target):
     value, g = coarsen.value_and_grad(f, target=target)(1.5)
     assert value == f(1.5)
     assert g == 0.0
+
+
+def test_occurrences_merge_back_when_nothing_cancels():
+    # `exp(x) * x` reads x twice; with nothing to cancel, its segment is over one symbol `x`,
+    # so the derivative's common subexpressions are shared as before
+    def f(x):
+        return np.sum(np.exp(x) * x)
+    src = coarsen.grad(f).source(np.ones(3))
+    assert src.count("np.exp(") == 1, src
+
+
+# ---------------------------------------------------------------- random programs
+UNARY = ["np.exp({})", "np.log({})", "np.sqrt({})", "np.abs({})", "-({})", "np.tanh({})",
+         "({}) ** 2", "np.square({})", "np.log1p({})", "np.expm1({})"]
+BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / ({})", "np.maximum({}, {})"]
+CONSTS = ["0.0", "1.0", "2.0", "-1.0", "0.5"]
+
+
+@st.composite
+def programs(draw):
+    names = ["x", "y"]
+    lines = []
+
+    def expr(depth):
+        kind = draw(st.sampled_from(["leaf", "leaf", "const", "unary", "binary", "binary"]
+                                    if depth else ["leaf", "const"]))
+        if kind == "leaf":
+            return draw(st.sampled_from(names))
+        if kind == "const":
+            return draw(st.sampled_from(CONSTS))
+        if kind == "unary":
+            return draw(st.sampled_from(UNARY)).format(expr(depth - 1))
+        return draw(st.sampled_from(BINARY)).format(expr(depth - 1), expr(depth - 1))
+
+    for k in range(draw(st.integers(1, 4))):
+        name = f"t{k}"
+        lines.append(f"    {name} = {expr(2)}")
+        names.append(name)
+    # the last temporaries are read several times: reuse is where occurrences meet
+    lines.append(f"    return {expr(3)}")
+    return "def f(x, y):\n" + "\n".join(lines) + "\n"
+
+
+_COUNTER = [0]
+
+
+def _load(source: str, tmp: Path):
+    # coarsen reads the source of the function: write it to a file and import it
+    _COUNTER[0] += 1
+    path = tmp / f"nonfinite_prog_{_COUNTER[0]}.py"
+    path.write_text("import numpy as np\n\n" + source)
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace["f"]
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@settings(max_examples=25, deadline=None, print_blob=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(source=programs())
+def test_random_elementwise_programs_match_numpy_on_special_values(source, target, tmp_path):
+    f = _load(source, tmp_path)
+    x = np.repeat(SPECIAL, len(SPECIAL))
+    y = np.tile(SPECIAL, len(SPECIAL))
+    with np.errstate(all="ignore"):
+        try:
+            expected = np.broadcast_to(f(x, y), x.shape)
+        except ZeroDivisionError:      # Python floats: `1.0 / (1.0 - 1.0)` raises
+            assume(False)
+        value = np.broadcast_to(coarsen.jit(f, target=target)(x, y), x.shape)
+    assert _same(value, expected), source
+
+
+@st.composite
+def branchy_programs(draw):
+    """Scalar programs whose temporaries are assigned in both arms of an `if` (so the IF is a
+    phi term inside a segment) and possibly inside a loop."""
+    names = ["x", "y"]
+    lines = []
+
+    def expr(depth):
+        kind = draw(st.sampled_from(["leaf", "leaf", "const", "unary", "binary", "binary"]
+                                    if depth else ["leaf", "const"]))
+        if kind == "leaf":
+            return draw(st.sampled_from(names))
+        if kind == "const":
+            return draw(st.sampled_from(CONSTS))
+        if kind == "unary":
+            return draw(st.sampled_from(UNARY)).format(expr(depth - 1))
+        return draw(st.sampled_from(BINARY)).format(expr(depth - 1), expr(depth - 1))
+
+    looped = draw(st.booleans())
+    pad = "        " if looped else "    "
+    if looped:
+        lines.append("    s = 0.0")
+        lines.append("    for i in range(n):")
+        names.append("i")
+    for k in range(draw(st.integers(1, 3))):
+        name = f"t{k}"
+        if draw(st.booleans()):
+            lines.append(f"{pad}if {expr(1)} > {expr(1)}:")
+            lines.append(f"{pad}    {name} = {expr(2)}")
+            lines.append(f"{pad}else:")
+            lines.append(f"{pad}    {name} = {expr(2)}")
+        else:
+            lines.append(f"{pad}{name} = {expr(2)}")
+        names.append(name)
+    if looped:
+        lines.append(f"{pad}s = s + {expr(2)}")
+        lines.append("    return s")
+    else:
+        lines.append(f"    return {expr(3)}")
+    return "def f(x, y, n):\n" + "\n".join(lines) + "\n"
+
+
+def _overflows(f, *args) -> bool:
+    """Whether NumPy overflows evaluating f: coarsen's numerically stable forms (softplus for
+    `log1p(exp(x))`) are finite there, by design."""
+    with np.errstate(all="ignore", over="raise"):
+        try:
+            f(*args)
+        except FloatingPointError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@settings(max_examples=20, deadline=None, print_blob=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(source=branchy_programs())
+def test_random_branchy_scalar_programs_match_numpy_on_special_values(source, target, tmp_path):
+    f = _load(source, tmp_path)
+    compiled = coarsen.jit(f, target=target)
+    # no -0.0 here: NumPy's maximum of equal zeros returns its second argument and SymPy orders
+    # Max's arguments, so `1 / np.maximum(x, 0.0)` at x = -0.0 may differ in the sign of inf
+    # (a known gap, reported; the elementwise test above still draws -0.0)
+    with np.errstate(all="ignore"):
+        for a in SPECIAL[SPECIAL != 0.0].tolist() + [0.0]:
+            for b in SPECIAL[::2]:
+                for n in (0, 1, 3):
+                    a64, b64 = np.float64(a), np.float64(b)
+                    try:
+                        expected = f(a64, b64, n)
+                    except ZeroDivisionError:      # a constant `1.0 / 0.0` in Python
+                        assume(False)
+                    value = compiled(a64, b64, n)
+                    if np.isinf(expected) and np.isfinite(value) and _overflows(f, a64, b64, n):
+                        continue
+                    assert _same(value, expected), (source, a, b, n, value, expected)
