@@ -19,7 +19,7 @@ requires enough of them, and records the count (printed in the terminal summary 
 tests/coarsen/conftest.py: "generated programs checked").
 
 Both properties run on the "numpy" target (hundreds of programs) and on the default "cpu"
-target (Numba compiles each program: `COARSEN_AD_CPU_EXAMPLES`, default 30, non-trivial
+target (Numba compiles each program: `COARSEN_AD_CPU_EXAMPLES`, default 15, non-trivial
 programs per property). Neither is compared with the other: both against torch and CPython.
 
 Finite differences: a component is compared only when two step sizes agree (a branch boundary
@@ -29,7 +29,7 @@ Draws where CPython raises or NumPy warns (overflow) are discarded.
 Cases per run: `COARSEN_AD_EXAMPLES` non-trivial programs (default 200: more than the ~125-170
 non-trivial ones among the 300 drawn before zero-gradient programs were discarded, for less
 compile time) per numpy property and
-`COARSEN_AD_CPU_EXAMPLES` (default 30) per cpu property, each run on `SEEDS` = 2 argument
+`COARSEN_AD_CPU_EXAMPLES` (default 15) per cpu property, each run on `SEEDS` = 2 argument
 tuples.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ from ad_programs import AdProgram, load, programs
 torch.set_num_threads(1)
 
 EXAMPLES = int(os.environ.get("COARSEN_AD_EXAMPLES", "200"))
-CPU_EXAMPLES = int(os.environ.get("COARSEN_AD_CPU_EXAMPLES", "30"))
+CPU_EXAMPLES = int(os.environ.get("COARSEN_AD_CPU_EXAMPLES", "15"))
 SEEDS = 2          # argument tuples per program (one compile each): uniform, grid
 STATS: dict[str, Counter] = {}   # per property: programs checked and discarded, by reason
 TARGET = os.environ.get("COARSEN_AD_TARGET", "numpy")   # of the many-program properties

@@ -14,7 +14,6 @@ import coarsen
 import shaped_programs as P
 
 torch = pytest.importorskip("torch")
-torch.set_default_dtype(torch.float64)
 
 TARGETS = ["numpy", "cpu"]
 
