@@ -32,12 +32,12 @@ FORMAT = b"coarsen-program-3"
 
 def entry_key(fn: Any, sig: tuple, kind: str, argnums: tuple, target: str, compiler: str) -> str | None:
     """The key of `fn`'s entry, or None when its source cannot be read."""
-    import inspect
     import types
+    from coarsen.frontend.source import getsourcelines
     if not isinstance(fn, types.FunctionType):
         return None
     try:
-        source = inspect.getsource(fn.__code__)   # its own, not a __wrapped__ function's
+        source = "".join(getsourcelines(fn.__code__)[0])   # its own, not a __wrapped__ function's
     except (OSError, TypeError):
         return None
     # the code too: inspect reads the file as it is now, which may not be what fn runs

@@ -26,7 +26,6 @@ from __future__ import annotations
 import builtins
 import functools
 import hashlib
-import inspect
 import math
 import sys
 import types
@@ -67,8 +66,9 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
             items.append(f"{kf}={vf}")
         return "dict:{" + ",".join(items) + "}"
     if isinstance(obj, types.FunctionType):
+        from coarsen.frontend.source import getsourcelines
         try:
-            source = inspect.getsource(obj.__code__)   # its own, not a __wrapped__ function's
+            source = "".join(getsourcelines(obj.__code__)[0])   # its own, not a __wrapped__ function's
         except (OSError, TypeError):
             return None
         defaults = fingerprint(obj.__defaults__, depth + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import re
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -28,6 +29,25 @@ class SourceInfo:
         return Loc(self.filename, node.lineno + self.line_offset, node.col_offset + self.col_offset)
 
 
+_DEF = re.compile(r'^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)')
+
+
+def getsourcelines(code: types.CodeType) -> tuple[list[str], int]:
+    """`inspect.getsourcelines(code)`, without `inspect.getmodule`'s scan of sys.modules: that
+    scan runs again whenever a module was added, and every compiled program adds one, so it
+    took a quarter of a small program's compile time. Falls back to inspect where linecache
+    alone cannot read the file (a module loaded from a zip)."""
+    filename = code.co_filename
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename)
+    lnum = code.co_firstlineno - 1
+    if not lines or not 0 <= lnum < len(lines):
+        return inspect.getsourcelines(code)
+    while lnum > 0 and not _DEF.match(lines[lnum]):   # as inspect.findsource does
+        lnum -= 1
+    return inspect.getblock(lines[lnum:]), lnum + 1
+
+
 def definition_loc(fn: Any) -> Loc:
     """The line that defines `fn` (at its `def` or `lambda`; unknown for a callable without code)."""
     code = getattr(fn, "__code__", None)
@@ -50,7 +70,7 @@ def read_source(fn: Any) -> SourceInfo:
     try:
         # of its code: for a decorator's wrapper (functools.wraps sets __wrapped__), inspect
         # would give the wrapped function's source, and the wrapper's work would be lost
-        lines, first = inspect.getsourcelines(fn.__code__)
+        lines, first = getsourcelines(fn.__code__)
         filename = inspect.getsourcefile(fn.__code__) or fn.__code__.co_filename
     except (OSError, TypeError) as err:
         raise UnsupportedError(f"cannot read the source of {fn.__name__}: {err}", loc,
@@ -119,7 +139,7 @@ def _read_lambda(fn: Any, loc: Loc) -> SourceInfo:
     try:
         # of its code: for a decorator's wrapper (functools.wraps sets __wrapped__), inspect
         # would give the wrapped function's source, and the wrapper's work would be lost
-        lines, first = inspect.getsourcelines(fn.__code__)
+        lines, first = getsourcelines(fn.__code__)
         filename = inspect.getsourcefile(fn.__code__) or fn.__code__.co_filename
     except (OSError, TypeError) as err:
         raise UnsupportedError(f"cannot read the source of a lambda: {err}", loc,
