@@ -268,8 +268,24 @@ def scalar_result(ir: Function) -> Function:
     from coarsen.ir.verifier import verify
     top = max([v.id for v in ir.params] + [r.id for i in walk(ir.body) for r in i.results]
               + [p.id for i in walk(ir.body) for reg in i.regions for p in reg.params])
+    from coarsen.ir.types import BOOL, I64
     (x,) = ir.results
-    out = Value(top + 1, F64, "result")
-    reshape = Instr(Op.RESHAPE, (x,), (out,), {}, loc=ir.loc)
-    body = dataclasses.replace(ir.body, instrs=ir.body.instrs + (reshape,), yields=(out,))
+    ids = iter(range(top + 1, top + 100))
+    instrs = []
+
+    def emit(op, args, type, attrs=None, hint=""):
+        v = Value(next(ids), type, hint)
+        instrs.append(Instr(op, tuple(args), (v,), attrs or {}, loc=ir.loc))
+        return v
+    size = emit(Op.CONST, (), I64, {"value": 1})
+    for d in range(x.type.rank):
+        size = emit(Op.MUL, (size, emit(Op.SHAPE, (x,), I64, {"dim": d})), I64)
+    other = emit(Op.NE, (size, emit(Op.CONST, (), I64, {"value": 1})), BOOL)
+    # the user's error, not NumPy's "cannot reshape array of size 3 into shape ()"
+    emit(Op.CHECK, (other,), BOOL, {"exc": ValueError, "args": (
+        f"grad needs {ir.name} to return a scalar (or an array of one element); it returned a "
+        f"rank-{x.type.rank} array of another size: use coarsen.vjp or coarsen.jacobian for array "
+        f"outputs, or reduce it (np.sum) inside the function",)})
+    out = emit(Op.RESHAPE, (x,), F64, {}, "result")
+    body = dataclasses.replace(ir.body, instrs=ir.body.instrs + tuple(instrs), yields=(out,))
     return verify(dataclasses.replace(ir, body=body), "scalar result")

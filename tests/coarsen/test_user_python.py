@@ -163,3 +163,20 @@ def catches_index_error(x):
 def test_a_handler_for_errors_raised_when_running_is_refused():
     with pytest.raises(coarsen.UnsupportedError, match="IndexError"):
         coarsen.grad(catches_index_error)(np.ones(3))
+
+
+def _twice(x):
+    return x * 2.0
+
+
+def _summed_keepdims(x):
+    return np.sum(x, keepdims=True) * 2.0
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_grad_of_an_array_output_names_the_function_not_a_reshape(target):
+    """grad of a function returning an array of size > 1 says what is wrong and what to use
+    (was NumPy's "cannot reshape array of size 3 into shape ()"); a size-1 array is a scalar."""
+    with pytest.raises(ValueError, match=r"grad needs _twice to return a scalar.*coarsen\.vjp"):
+        coarsen.grad(_twice, target=target)(np.ones(3))
+    np.testing.assert_allclose(coarsen.grad(_summed_keepdims, target=target)(np.ones(3)), 2.0)
