@@ -166,21 +166,26 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / ({})", "np.maximu
 CONSTS = ["0.0", "1.0", "2.0", "-1.0", "0.5"]
 
 
+def _expr(draw, names: list[str], depth: int) -> str:
+    """A random expression over `names` (read when drawn: temporaries join as they are bound)."""
+    kind = draw(st.sampled_from(["leaf", "leaf", "const", "unary", "binary", "binary"]
+                                if depth else ["leaf", "const"]))
+    if kind == "leaf":
+        return draw(st.sampled_from(names))
+    if kind == "const":
+        return draw(st.sampled_from(CONSTS))
+    if kind == "unary":
+        return draw(st.sampled_from(UNARY)).format(_expr(draw, names, depth - 1))
+    return draw(st.sampled_from(BINARY)).format(_expr(draw, names, depth - 1), _expr(draw, names, depth - 1))
+
+
 @st.composite
 def programs(draw):
     names = ["x", "y"]
     lines = []
 
     def expr(depth):
-        kind = draw(st.sampled_from(["leaf", "leaf", "const", "unary", "binary", "binary"]
-                                    if depth else ["leaf", "const"]))
-        if kind == "leaf":
-            return draw(st.sampled_from(names))
-        if kind == "const":
-            return draw(st.sampled_from(CONSTS))
-        if kind == "unary":
-            return draw(st.sampled_from(UNARY)).format(expr(depth - 1))
-        return draw(st.sampled_from(BINARY)).format(expr(depth - 1), expr(depth - 1))
+        return _expr(draw, names, depth)
 
     for k in range(draw(st.integers(1, 4))):
         name = f"t{k}"
@@ -229,15 +234,7 @@ def branchy_programs(draw):
     lines = []
 
     def expr(depth):
-        kind = draw(st.sampled_from(["leaf", "leaf", "const", "unary", "binary", "binary"]
-                                    if depth else ["leaf", "const"]))
-        if kind == "leaf":
-            return draw(st.sampled_from(names))
-        if kind == "const":
-            return draw(st.sampled_from(CONSTS))
-        if kind == "unary":
-            return draw(st.sampled_from(UNARY)).format(expr(depth - 1))
-        return draw(st.sampled_from(BINARY)).format(expr(depth - 1), expr(depth - 1))
+        return _expr(draw, names, depth)
 
     looped = draw(st.booleans())
     pad = "        " if looped else "    "
