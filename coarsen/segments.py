@@ -70,8 +70,8 @@ def _annihilator(expr: sp.Expr) -> bool:
     return expr.is_Number and (expr.is_zero or not expr.is_finite)
 
 
-def _literal(expr: sp.Expr) -> "Literal":
-    value = float(expr) if expr is not sp.nan else math.nan
+def _literal(expr: sp.Expr | float) -> "Literal":
+    value = expr if isinstance(expr, float) else float(expr) if expr is not sp.nan else math.nan
     text = "np.nan" if value != value else "np.inf" if value == float("inf") else \
         "(-np.inf)" if value == float("-inf") else "(-0.0)" if math.copysign(1.0, value) < 0 else "0.0"
     lit = Literal(text, real=True)
@@ -110,6 +110,8 @@ def _census(expr: sp.Basic, memo: dict) -> Counter:
 def sympy_number(value) -> sp.Expr:
     if isinstance(value, bool):
         return sp.true if value else sp.false
+    if isinstance(value, float) and value == 0.0 and math.copysign(1.0, value) < 0:
+        return _literal(value)   # SymPy has no negative zero (`1 / np.minimum(x, -0.0)`)
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**31):
         return sp.Integer(int(value))
     return sp.Float(value)
@@ -236,7 +238,7 @@ class _Planner:
     def occurrence(self, v: Value) -> sp.Expr:
         """A read of variable v: its own symbol, so SymPy cannot cancel it against another."""
         own = self.symbol(v)
-        if not isinstance(own, sp.Symbol):
+        if not isinstance(own, sp.Symbol) or isinstance(own, Literal):
             return own                     # a scalar constant
         occ = Occurrence(own.name, **own.assumptions0)
         self.plan.value_of[occ] = v
@@ -395,8 +397,7 @@ class _Planner:
         with np.errstate(all="ignore"):
             value = float(_NUMPY[instr.op](*(np.float64(o.value if isinstance(o, Literal) else float(o))
                                              for o in ops)))
-        number = sympy_number(value) if math.isfinite(value) else None
-        return number if number is not None else _literal(sp.Float(value))
+        return sympy_number(value) if math.isfinite(value) else _literal(value)
 
     def census_ok(self, instr: Instr, ops: list[sp.Expr], expr: sp.Expr) -> bool:
         # a number operand is part of the head (`u**2` reads u twice, `u**y` once)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 
-from kernels.fusion_types import (ARITH, COMPARE, ELEMENTWISE, VALUE, T, Types, _int_const, _is_np,
-                                  _is_rt)
+from kernels.fusion_types import (ARITH, COMPARE, ELEMENTWISE, RT_ELEMENTWISE, VALUE, T, Types, _int_const,
+                                  _is_np, _is_rt)
 
 class Refuse(Exception):
     """A statement (or expression) the run cannot take."""
@@ -144,9 +144,11 @@ class Run:
             (a, wa), (b, wb) = self.expr(args[0]), self.expr(args[1])
             self.saved += 1   # whole exponents multiplied out instead of pow
             return f"rt.ipow({a}, {b})", wa | wb
+        module = "np" if name else "rt"
+        name = name or _is_rt(f, RT_ELEMENTWISE)
         if name:
             parts = [self.expr(a) for a in args]
-            return f"np.{name}({', '.join(p for p, _ in parts)})", set().union(*(w for _, w in parts))
+            return f"{module}.{name}({', '.join(p for p, _ in parts)})", set().union(*(w for _, w in parts))
         if _is_np(f, ("where",)) and len(args) == 3:
             (c, wc), (a, wa), (b, wb) = (self.expr(x) for x in args)
             return f"({a} if {c} else {b})", wc | wa | wb

@@ -21,6 +21,8 @@ ELEMENTWISE = {name: "f" for name in (
     "cosh", "log1p", "expm1", "exp2", "log2", "log10", "arctanh", "arcsinh", "arccosh")}
 ELEMENTWISE.update({"power": "same", "sign": "same", "abs": "same", "absolute": "same", "maximum": "same", "minimum": "same",
                     "negative": "same", "square": "same"})
+# `rt.<name>` functions applied element by element (their Numba form follows NumPy at ties)
+RT_ELEMENTWISE = {"maximum": "same", "minimum": "same"}
 REDUCTIONS = ("sum", "mean", "max", "min")
 ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -297,13 +299,14 @@ class Types:
             return None if t is None else T(kind, t.rank, t.ones)
         if node.keywords:
             return None
-        name = _is_np(f, ELEMENTWISE)
+        name = _is_np(f, ELEMENTWISE) or _is_rt(f, RT_ELEMENTWISE)
         if name:
             ts = [self.of(a) for a in args]
             if not ts or any(t is None or t.kind not in ("f", "i") for t in ts):
                 return None
             shape = _broadcast(ts)
-            kind = "f" if ELEMENTWISE[name] == "f" else ("f" if any(t.kind == "f" for t in ts) else "i")
+            rule = ELEMENTWISE[name] if _is_np(f, ELEMENTWISE) else RT_ELEMENTWISE[name]
+            kind = "f" if rule == "f" else ("f" if any(t.kind == "f" for t in ts) else "i")
             return T(kind, shape.rank, shape.ones)
         if _is_np(f, ("where",)) and len(args) == 3:
             c, a, b = (self.of(x) for x in args)

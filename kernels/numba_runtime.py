@@ -666,6 +666,18 @@ def _prod_others(x, axis):
     _unsupported("prod_others", f"rank {n}")
 
 
+@cached_overload(rt.maximum)
+def _maximum(a, b):
+    # Numba keeps the first operand at a tie, NumPy the second; with NaN both give NaN, so
+    # swapping the operands is NumPy's rule, on scalars and (broadcast) arrays alike
+    return lambda a, b: np.maximum(b, a)
+
+
+@cached_overload(rt.minimum)
+def _minimum(a, b):
+    return lambda a, b: np.minimum(b, a)
+
+
 @cached_overload(rt.trip_count)
 def _trip_count(start, stop, step):
     def impl(start, stop, step):

@@ -198,6 +198,19 @@ def trip_count(start: int, stop: int, step: int) -> int:
     return max(0, (start - stop - step - 1) // (-step))
 
 
+def maximum(a, b):
+    """np.maximum(a, b). Generated code calls it through `rt` because Numba's np.maximum and
+    np.minimum return the *first* operand at a tie where NumPy returns the second: they differ
+    on signed zeros (np.maximum(-0.0, 0.0) is 0.0 in NumPy, -0.0 in Numba), so `1 / max(x, 0)`
+    would be -inf on one target and inf on the other. NaN wins on both."""
+    return np.maximum(a, b)
+
+
+def minimum(a, b):
+    """np.minimum(a, b); see `maximum`."""
+    return np.minimum(a, b)
+
+
 def as_float_array(x):
     return np.asarray(x, dtype=np.float64)
 

@@ -14,6 +14,17 @@ import math
 import numpy as np
 
 
+def maximum_scalar(a: float, b: float) -> float:
+    """np.maximum of two scalars: NaN if either is, else the larger, the second at a tie
+    (what GPU device code computes for `rt.maximum`; CUDA's fmax would drop a NaN)."""
+    return a if a > b or a != a else b
+
+
+def minimum_scalar(a: float, b: float) -> float:
+    """np.minimum of two scalars; see `maximum_scalar`."""
+    return a if a < b or a != a else b
+
+
 def digamma_scalar(x: float) -> float:
     """psi(x) = d/dx log Gamma(x): recurrence up to x >= 6, then the asymptotic series;
     reflection for negative x."""

@@ -21,7 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import sympy as sp
 from sympy import S
@@ -63,8 +63,9 @@ def _paren(s: str, prec: int, need: int) -> str:
 
 
 class _Printer:
-    def __init__(self, array: bool) -> None:
+    def __init__(self, array: bool, names: Mapping[type, str] | None = None) -> None:
         self.array = array
+        self.names = names or {}
         self.memo: dict[sp.Basic, tuple[str, int]] = {}
 
     def __call__(self, e: sp.Basic) -> tuple[str, int]:
@@ -90,12 +91,12 @@ class _Printer:
             handler = _HANDLERS.get(cls)
             if handler is not None:
                 return handler(self, e)
+        name = self.names.get(type(e)) or QUALIFIED_FUNCTIONS.get(type(e))
+        if name is not None:
+            return f"{name}({', '.join(self(a)[0] for a in e.args)})", ATOM
         name = NUMPY_FUNCTIONS.get(type(e))
         if name is not None:
             return f"np.{name}({', '.join(self(a)[0] for a in e.args)})", ATOM
-        name = QUALIFIED_FUNCTIONS.get(type(e))
-        if name is not None:
-            return f"{name}({', '.join(self(a)[0] for a in e.args)})", ATOM
         raise NotImplementedError(f"to_source: no NumPy form for {type(e).__name__} in {e}")
 
 
@@ -258,16 +259,18 @@ def _print_not(pr: _Printer, e: Not) -> tuple[str, int]:
     return f"(not {pr.arg(e.args[0], NOT)})", ATOM
 
 
-def to_source(expr: sp.Basic, array: bool = False) -> str:
+def to_source(expr: sp.Basic, array: bool = False, names: Mapping[type, str] | None = None) -> str:
     """One Python expression computing ``expr`` with ``np`` in scope.
 
     ``array=False``: scalar code (branches as conditional expressions, lazily evaluated);
     ``array=True``: elementwise code over NumPy arrays (branches as ``np.where``). Both forms
     also compile under Numba ``nopython``. Symbols print as their names (they must be valid
     Python identifiers). The text is that of the *tree*: print a heavily shared DAG after
-    :func:`cse`. Raises NotImplementedError naming a function with no NumPy form.
+    :func:`cse`. ``names`` maps function classes to the qualified names they print as instead
+    (a caller whose compiled target differs from NumPy on some inputs routes those functions
+    through its own runtime). Raises NotImplementedError naming a function with no NumPy form.
     """
-    return _Printer(array)(lower(sp.sympify(expr)))[0]
+    return _Printer(array, names)(lower(sp.sympify(expr)))[0]
 
 
 def _printable(e: sp.Basic) -> bool:

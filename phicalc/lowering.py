@@ -2,7 +2,7 @@
 
 Input: SymPy expressions with phicalc terms.
 Output: equal expressions where ``Geom`` is plain arithmetic plus one Phi, ``Clip`` is
-``Minimum(Maximum(x, lo), hi)`` and SymPy's many-argument ``Max``/``Min`` are chains of
+``Minimum(hi, Maximum(lo, x))`` and SymPy's many-argument ``Max``/``Min`` are chains of
 ``Maximum``/``Minimum``.
 
 Invariants: idempotent; linear in the size of the expression DAG; the lowered ``Geom`` never
@@ -53,8 +53,10 @@ def _lower_rule(e: sp.Basic) -> sp.Basic | None:
     if isinstance(e, Geom):
         return lower_geom(e)
     if isinstance(e, Clip):
+        # np.clip keeps x at a tie with a bound (np.clip(-0.0, 0.0, 1.0) is -0.0) and
+        # np.maximum returns its second operand at a tie: x goes second
         x, lo, hi = e.args
-        return Minimum(Maximum(x, lo), hi)
+        return Minimum(hi, Maximum(lo, x))
     if isinstance(e, (sp.Max, sp.Min)):
         cls = Maximum if isinstance(e, sp.Max) else Minimum
         out = e.args[0]

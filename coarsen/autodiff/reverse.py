@@ -27,7 +27,8 @@ from coarsen.errors import InternalError
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
 from coarsen.segments import _free_values, plan_segments
 from phicalc.diff import vjp
-from phicalc.emit import cse, to_source
+from coarsen.ops import to_source
+from phicalc.emit import cse
 
 
 # Segment derivatives read the segment's own forward value (see `Reverse.segment`); False

@@ -21,7 +21,8 @@ from coarsen.codegen.source import Code, Names
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
 from coarsen.ops import device_names, elementwise
 from coarsen.segments import Literal, SegmentPlan, value_name
-from phicalc.emit import cse, to_source
+from coarsen.ops import to_source
+from phicalc.emit import cse
 
 
 def float_literal(c: float) -> str:

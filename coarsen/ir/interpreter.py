@@ -51,7 +51,7 @@ def _const(instr):
 
 @_rule(Op.EXPR)
 def _expr(instr, *args):
-    from phicalc.emit import to_source
+    from coarsen.ops import to_source
 
     names = {s.name: a for s, a in zip(instr.attrs["symbols"], args)}
     return eval(to_source(instr.attrs["expr"], array=True), {"np": np, "rt": runtime}, names)

@@ -7,7 +7,8 @@ their tables from here:
 
 - `coarsen.ir.nodes.Op` gets one member per entry (`"arcsin"` -> `Op.ARCSIN`);
 - `ir.typing`, `ir.builder` (folding), `ir.interpreter`, `frontend.calls`, `segments`
-  (SymPy forms), `codegen.numpy_emit`, `codegen.forward` / `vmap` (GPU device names),
+  (SymPy forms), `codegen.numpy_emit`, `codegen.forward` / `vmap` (GPU device names; printed
+  names through `to_source`),
   `autodiff.rules` and `autodiff.activity` read the entries' fields.
 
 Ops that are the IR's own structure (constants, casts, indexing, control flow, closed-form
@@ -17,6 +18,7 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 from __future__ import annotations
 
 from coarsen.ops import binary, constructors, indexing, linalg, reductions, shape, unary
+from phicalc import emit
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
 REGISTRY = Registry()
@@ -36,6 +38,12 @@ CORE = {
     "if": "structured control flow", "for": "structured control flow",
     "while": "structured control flow",
 }
+
+
+def to_source(expr, array: bool = False) -> str:
+    """phicalc's printer with the names this registry prints through the runtime
+    (`binary.PRINTED_AS`: `rt.maximum`, whose Numba form follows NumPy at ties)."""
+    return emit.to_source(expr, array, names=binary.PRINTED_AS)
 
 
 def elementwise() -> list[Elementwise]:

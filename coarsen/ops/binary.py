@@ -100,13 +100,13 @@ BINARY = [
     Elementwise("or", 2, ("numpy.logical_or",), np.logical_or, "bool", None,
                 lambda a, b: a or b, emit=_logic("or"), differentiable=False),
     Elementwise("maximum", 2, ("numpy.maximum",), np.maximum, "same", Maximum,
-                lambda a, b: _promoted(max(a, b), a, b),
-                emit=lambda instr, a: f"np.maximum({a[0]}, {a[1]})", printed="np.maximum",
-                device="max", torch="torch.maximum"),
+                lambda a, b: _promoted(a if a > b or a != a else b, a, b),
+                emit=lambda instr, a: f"rt.maximum({a[0]}, {a[1]})", printed="rt.maximum",
+                device="cuda_special.maximum", torch="torch.maximum"),
     Elementwise("minimum", 2, ("numpy.minimum",), np.minimum, "same", Minimum,
-                lambda a, b: _promoted(min(a, b), a, b),
-                emit=lambda instr, a: f"np.minimum({a[0]}, {a[1]})", printed="np.minimum",
-                device="min", torch="torch.minimum"),
+                lambda a, b: _promoted(a if a < b or a != a else b, a, b),
+                emit=lambda instr, a: f"rt.minimum({a[0]}, {a[1]})", printed="rt.minimum",
+                device="cuda_special.minimum", torch="torch.minimum"),
     Elementwise("arctan2", 2, ("numpy.arctan2", "math.atan2"), np.arctan2, "float", sp.atan2,
                 math.atan2, emit=lambda instr, a: f"np.arctan2({a[0]}, {a[1]})",
                 printed="np.arctan2", device="math.atan2", torch="torch.atan2",
@@ -124,10 +124,14 @@ BINARY = [
                 torch="torch.heaviside", avoid=(0.0,)),
     Elementwise("where", 3, (), np.where, "same", lambda c, a, b: Phi(c, a, b), None,
                 emit=_where_emit, domain=((-1.0, 1.0), (-3.0, 3.0), (-3.0, 3.0))),
-    Elementwise("clip", 3, (), lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), "promote", Clip,
-                None, emit=lambda instr, a: f"np.minimum(np.maximum({a[0]}, {a[1]}), {a[2]})",
+    Elementwise("clip", 3, (), lambda x, lo, hi: np.minimum(hi, np.maximum(lo, x)), "promote", Clip,
+                None, emit=lambda instr, a: f"rt.minimum({a[2]}, rt.maximum({a[1]}, {a[0]}))",
                 torch="torch.clamp", domain=((-3.0, 3.0), (-2.0, -0.5), (0.5, 2.0))),
 ]
+
+# Symbolic forms print maximum/minimum through the runtime too (`kernels.runtime.maximum`:
+# Numba's np.maximum keeps the other operand at a tie, which shows on signed zeros)
+PRINTED_AS = {Maximum: "rt.maximum", Minimum: "rt.minimum"}
 
 
 # ------------------------------------------------------------------ composites

@@ -28,7 +28,7 @@ import sympy as sp
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 from coarsen.ir.types import F64, I64
 from coarsen.segments import _NUMPY, _SYMPY, _census, sympy_number
-from phicalc.emit import to_source
+from coarsen.ops import to_source
 from phicalc.recurrence import Recurrence, closed_form
 from phicalc.terms import Phi, relation
 
