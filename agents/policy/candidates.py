@@ -6,7 +6,11 @@ generic descriptors that `features` turns into numbers). Queries come from the q
 read document covers yet) and from names and values seen in read documents (a "hop"); reads
 are the unread hits, latest search first; extracts are units of read documents not yet in
 working memory (`items.extractable`); composes are generic operations over memory items
-(`items.compose`); answers are memory items (`items.render`).
+(`items.compose`); answers are memory items (`items.render`). The `AUTO` units of each read
+document most relevant to the question enter working memory without a decision
+(`auto_extract`); compose candidates are ranked by that relevance, operations round-robin
+(`_diverse`), pairs of numbers taken from the most relevant and the newest amounts; answer
+candidates are the newest items and the older ones most relevant to the question.
 Invariants: the same generators run for every question, whatever asked it (nothing here, or
 anywhere in `agents/policy`, knows the regime or reads the answer-format line); no query is
 issued twice; a read needs an unread hit; an answer needs a memory item (a fallback answer
@@ -27,6 +31,13 @@ from .text import Question, analyse, type_words, words
 # operation descriptions in the label overlap (`_item_words`); AGENTS_POLICY_DESCRIBE=0 turns
 # them off (the ablation of RESULTS.md; read at import, so forked workers inherit it)
 DESCRIBE = os.environ.get("AGENTS_POLICY_DESCRIBE", "1") != "0"
+# compose and answer candidates ranked by relevance to the question, operations kept diverse
+# (AGENTS_POLICY_RANKED=0: the newest material only, as before; RESULTS.md compares them)
+RANKED = os.environ.get("AGENTS_POLICY_RANKED", "1") != "0"
+# units of each document read that go into working memory without an extract decision: the
+# AUTO most relevant to the question (AGENTS_POLICY_AUTO=0: none, every unit is a decision;
+# RESULTS.md measures 0, 2 and 3)
+AUTO = int(os.environ.get("AGENTS_POLICY_AUTO", "2"))
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8
@@ -255,10 +266,23 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
     for it in nums:
         cols.setdefault(it.label.split(" | ")[-1], []).append(it)
     for g in cols.values():
+        if RANKED:  # a sum adds numbers of one unit (not a percentage to an amount)
+            g = [i for i in g if i.unit == g[-1].unit]
         if len(g) >= 2:
             tries.append(("sum", g))
+    labels: dict[str, list[Item]] = {}
+    for it in nums:  # one row and column across documents (e.g. the quarters of a year)
+        labels.setdefault(it.label, []).append(it)
+    for g in labels.values() if RANKED else ():
+        if len(g) >= 2 and len({i.docs for i in g}) == len(g):
+            tries.append(("sum", g))
     recent = nums[-4:]
+    if RANKED:  # the newest numbers and the ones most relevant to the question
+        top = sorted(nums, key=lambda i: -_item_relevance(mem, i))[:3]
+        recent = list(dict.fromkeys(top + nums[-3:]))
     for a, b in _pairs(recent):
+        if RANKED and (a.unit or b.unit):  # amounts, not percentages of percentages
+            continue
         first, second = (a, b) if (a.when or (0, 0)) <= (b.when or (0, 0)) else (b, a)
         tries.append(("growth", [first, second]))
         tries.append(("difference", [first, second]))
@@ -281,14 +305,40 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
         f["c_args"] = min(len(args), 8) / 4.0
         out.append(Candidate({"tool": "compose"}, "compose", op, 0, f,
                              _tokens("compose", it), it))
-        if len(out) >= MAX_COMPOSES:
+        if not RANKED and len(out) >= MAX_COMPOSES:
             break
+    return _diverse(out, MAX_COMPOSES) if RANKED else out
+
+
+def _diverse(cands: list[Candidate], cap: int) -> list[Candidate]:
+    """At most `cap` candidates: each operation's candidates by relevance to the question
+    (newest first among equals), taken round-robin over the operations, the operation with
+    the most relevant candidate first, so one operation over many pairs cannot crowd out the
+    others."""
+    by_op: dict[str, list[tuple[float, int, Candidate]]] = {}
+    for k, c in enumerate(cands):
+        by_op.setdefault(c.sub, []).append((-_relevance(c), k, c))
+    queues = sorted((sorted(v, key=lambda x: (x[0], x[1])) for v in by_op.values()),
+                    key=lambda v: (v[0][0], v[0][1]))
+    out: list[Candidate] = []
+    depth = 0
+    while len(out) < cap and any(depth < len(v) for v in queues):
+        for v in queues:
+            if depth < len(v) and len(out) < cap:
+                out.append(v[depth][2])
+        depth += 1
     return out
 
 
 def answer_candidates(mem: Memory) -> list[Candidate]:
     out = []
-    for it in reversed(mem.items[-MAX_ANSWERS:]):
+    pool = list(reversed(mem.items[-MAX_ANSWERS:]))
+    if RANKED and len(mem.items) > MAX_ANSWERS:
+        # the newest items, and the older ones most relevant to the question
+        half = MAX_ANSWERS // 2
+        older = sorted(mem.items[:-half], key=lambda i: -_item_relevance(mem, i))
+        pool = list(reversed(mem.items[-half:])) + older[:MAX_ANSWERS - half]
+    for it in pool:
         f = item_feats(mem, it)
         f["a_len"] = min(len(str(it.value)), 2000) / 500.0
         f["a_latest_item"] = float(it is mem.items[-1])
@@ -302,8 +352,18 @@ def answer_candidates(mem: Memory) -> list[Candidate]:
     return out
 
 
+def _item_relevance(mem: Memory, it: Item) -> float:
+    f = mem.feats.get(it)
+    if f is None:
+        f = mem.feats[it] = _static_feats(mem.question, it)
+    return _rel(f)
+
+
 def _relevance(c: Candidate) -> float:
-    f = c.feats
+    return _rel(c.feats)
+
+
+def _rel(f: dict[str, float]) -> float:
     return f.get("i_q_label", 0) + f.get("i_label_q", 0) + f.get("i_cov", 0) + f.get(
         "i_period", 0) - f.get("i_stale", 0) - f.get("i_in_question", 0)
 
@@ -320,8 +380,31 @@ def _mark_best(cands: list[Candidate]) -> list[Candidate]:
     return cands
 
 
+def _doc_units(mem: Memory, d) -> list:
+    if d.doc_id not in mem.units:
+        mem.units[d.doc_id] = [(it, item_feats(mem, it)) for it in extractable(d, mem.question)]
+    return mem.units[d.doc_id]
+
+
+def auto_extract(mem: Memory) -> None:
+    """Put the `AUTO` units of each newly read document most relevant to the question into
+    working memory (no decision, no tool call; the same relevance that ranks the extract
+    candidates), so that what a document says about the question is answerable and
+    composable without first learning to extract it."""
+    if AUTO <= 0:
+        return
+    for d in mem.read:
+        if d.doc_id in mem.auto_done:
+            continue
+        mem.auto_done.add(d.doc_id)
+        units = sorted(enumerate(_doc_units(mem, d)), key=lambda u: (-_rel(u[1][1]), u[0]))
+        for _, (it, _f) in units[:AUTO]:
+            mem.put(it)
+
+
 def build_candidates(mem: Memory) -> list[Candidate]:
     """Every action open at this step (never empty)."""
+    auto_extract(mem)
     internal: list[Candidate] = []
     if mem.internal < MAX_INTERNAL and mem.internal_run < MAX_RUN:
         internal = extract_candidates(mem) + compose_candidates(mem)

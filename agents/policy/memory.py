@@ -48,6 +48,7 @@ class Memory:
     units: dict = field(default_factory=dict)  # doc id -> its extractable units (a cache)
     feats: dict = field(default_factory=dict)  # item -> its question-dependent features
     max_day: int = 0  # the latest document date of any memory item (0: none dated)
+    auto_done: set = field(default_factory=set)  # read doc ids already auto-extracted
 
     @classmethod
     def start(cls, observation: dict) -> "Memory":
@@ -63,6 +64,15 @@ class Memory:
         """Put an extracted or composed item into working memory (False: already there)."""
         self.internal += 1
         self.internal_run += 1
+        if item.key in self.item_keys:
+            return False
+        self.item_keys.add(item.key)
+        self.items.append(item)
+        self.max_day = max(self.max_day, item.day)
+        return True
+
+    def put(self, item: Item) -> bool:
+        """`add` without counting an extract action (the automatic extraction on reading)."""
         if item.key in self.item_keys:
             return False
         self.item_keys.add(item.key)

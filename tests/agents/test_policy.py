@@ -176,3 +176,46 @@ def test_policy_episodes_are_deterministic_per_seed(env_world):
     g1 = run_episode(env, PolicyAgent(p, greedy=True), task, seed=1)
     g2 = run_episode(env, PolicyAgent(p, greedy=True), task, seed=2)
     assert g1["trajectory"] == g2["trajectory"]
+
+
+def _read_gold(env, task) -> Memory:
+    obs = env.reset(task)
+    mem = Memory.start(obs)
+    for d in task.gold_docs[:2]:
+        mem.note_action({"tool": "read", "doc_id": d}, "read")
+        mem.observe(env.step({"tool": "read", "doc_id": d})[0])
+    return mem
+
+
+def test_auto_extract_puts_the_most_relevant_units_without_a_decision(env_world, monkeypatch):
+    from agents.policy import candidates as C
+    env, world = env_world
+    task = sample_tasks(world, "numeric", 1, split="eval")[0]
+    monkeypatch.setattr(C, "AUTO", 0)
+    mem0 = _read_gold(env, task)
+    build_candidates(mem0)
+    assert mem0.items == []  # off: every unit is an extract decision
+    monkeypatch.setattr(C, "AUTO", 2)
+    mem = _read_gold(env, task)
+    cands = build_candidates(mem)
+    n_docs = len(mem.read)
+    assert 0 < len(mem.items) <= 2 * n_docs and mem.internal == 0  # no extract counted
+    for d in mem.read:  # each document's top units by the extract candidates' relevance
+        units = [it for it, _ in mem.units[d.doc_id]]
+        mine = [it for it in mem.items if it in units]
+        best = max(C._rel(f) for _, f in mem.units[d.doc_id])
+        assert mine and C._rel(mem.feats[mine[0]]) == best
+    assert not any(c.item in mem.items for c in cands if c.tool == "extract")
+    assert {c.item for c in cands if c.tool == "answer"} <= set(mem.items)
+    build_candidates(mem)
+    assert len(mem.items) == len(set(mem.items))  # a document is auto-extracted once
+
+
+def test_compose_candidates_keep_operations_diverse():
+    from agents.policy.candidates import Candidate, _diverse
+    cs = [Candidate({"tool": "compose"}, "compose", "ratio", 0, {"i_q_label": 1.0 - i / 10})
+          for i in range(6)]
+    cs.append(Candidate({"tool": "compose"}, "compose", "sum", 0, {"i_q_label": 0.1}))
+    out = _diverse(cs, 3)
+    assert [c.sub for c in out] == ["ratio", "sum", "ratio"]
+    assert out[0].feats["i_q_label"] == 1.0 and out[2].feats["i_q_label"] == 0.9
