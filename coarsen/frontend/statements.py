@@ -265,6 +265,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         elif isinstance(target, (ast.Tuple, ast.List)):
             if any(isinstance(t, ast.Starred) for t in target.elts):
                 self.unsupported("starred assignment is not supported", target, "unpack each element by name")
+            if isinstance(value, Value) and value.type.rank:
+                value = self.unpack_array(value, len(target.elts), target, stmt)
             if not isinstance(value, tuple):
                 self.unsupported(f"cannot unpack {describe(value)} into {len(target.elts)} names", target,
                                  "unpack tuples only; index arrays explicitly: a, b = x[0], x[1]")
@@ -279,6 +281,25 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                              "coarsen functions compute values; return them instead of storing them")
         else:
             self.unsupported(f"assignment to {type(target).__name__} is not supported", target)
+
+    def unpack_array(self, array: Value, count: int, target: ast.expr, stmt: ast.stmt) -> tuple:
+        """`x, y = p` of an array: its rows p[0], p[1], ... (views, as NumPy's), after the
+        ValueError Python raises when the leading axis is not `count` long (known at run time)."""
+        n = self.emit(Op.SHAPE, (array,), target, {"dim": 0})
+        for test, what in ((Op.GT, "too many values to unpack"), (Op.LT, "not enough values to unpack")):
+            bad = self.emit(test, (n, self.b.const(count)), target)
+            if self.b.constant_of(bad) is not False:
+                message = f"{self.src.loc(target)}: {what} (expected {count})"
+                self.emit(Op.CHECK, (bad,), target, {"exc": ValueError, "args": (message,)})
+                self.ctx.runtime_raises.append(ValueError)
+        source = ast.unparse(stmt.value) if isinstance(stmt, ast.Assign) else (array.hint or "x")
+        rows = []
+        for k in range(count):
+            index = self.b.const(k)
+            row = self.emit(Op.GETITEM, (array, index), target, {"index": ("i",)})
+            self.ctx.aliases.row_view(row, array, ("i",), [index], f"{source}[{k}]")
+            rows.append(row)
+        return tuple(rows)
 
     def check_unaliased(self, name: str, array: Value, node: ast.AST, written: Value | None = None) -> None:
         """Writing through `name` must not be observable through another name (value semantics).

@@ -43,14 +43,17 @@ def iota(lw, n, node):
 
 
 def _arange(lw, args, kwargs, node):
-    integral = False
+    """NumPy's dtype: int64 for integer bounds (`np.arange(n)` indexes, as `x[np.arange(n),
+    labels]` does), float64 for a float bound or `dtype=float`."""
+    int_bounds = all(lw.as_value(a, node).type.dtype != "f64" for a in args)
+    integral = int_bounds
     if "dtype" in kwargs:
         from coarsen.frontend.calls import _check_dtype
 
         integral = _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "arange", integers=True)
     out = _arange_float(lw, args, kwargs, node)
-    if integral:   # np.arange(n, dtype=int): an index array (int64), from integer bounds only
-        if any(lw.as_value(a, node).type.dtype == "f64" for a in args):
+    if integral:   # an index array (int64), from integer bounds only
+        if not int_bounds:
             lw.unsupported("np.arange(..., dtype=int) with float bounds is not supported", node,
                            "pass integer bounds")
         out = lw.cast_to(out, out.type.with_dtype("i64"))
