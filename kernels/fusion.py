@@ -20,8 +20,9 @@ statement, allocates only the results something else reads. A run's members are 
 run's shape are elementwise too) and reductions of such an E (`np.sum/mean/max/min`,
 `rt.<same>_axis`), whose results later members may not read, and in-place updates `a[idx] += E`
 of a buffer whose every read is such an update, a shape or a return (nothing can alias it).
-Between members, view statements (`v = x[None, :]`) and scalar arithmetic are hoisted when no
-member before them reads or writes what they touch; anything else ends the run. A run is
+Between members, view statements (`v = x[None, :]`), scalar arithmetic and bounds checks on
+shapes (`if 8 >= C.shape[1]: raise IndexError(...)`) are hoisted when no member before them
+reads or writes what they touch; anything else ends the run. A run is
 emitted as one loop nest per group of members that share arrays (`_components`), each with its
 own shape check; a value is stored only when it may be read after the run (`_live_after`:
 liveness over the structured code, loop back edges included). Inside the loops a float `**`
@@ -191,6 +192,25 @@ def _hoistable(stmt, types: Types) -> bool:
         isinstance(n, (ast.BinOp)) and isinstance(n.op, (ast.FloorDiv, ast.Mod)) for n in ast.walk(v))
 
 
+def _shape_check(stmt) -> bool:
+    """`if <integer test on constants, names and shapes>: raise ...`: coarsen's bounds checks
+    on constant indices (`if 8 >= C.shape[1]: raise IndexError(...)`). Nothing in the test can
+    raise or depend on the run's elementwise work, so the check can run before the loop."""
+    if not (isinstance(stmt, ast.If) and not stmt.orelse and len(stmt.body) == 1
+            and isinstance(stmt.body[0], ast.Raise)):
+        return False
+    allowed = (ast.Name, ast.Constant, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Load,
+               ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Subscript, ast.Attribute)
+    for n in ast.walk(stmt.test):
+        if not isinstance(n, allowed) or (isinstance(n, ast.BinOp) and isinstance(n.op, (ast.FloorDiv, ast.Mod, ast.Div))):
+            return False
+        if isinstance(n, ast.Subscript) and not (isinstance(n.value, ast.Attribute) and n.value.attr == "shape"):
+            return False
+        if isinstance(n, ast.Attribute) and n.attr != "shape":
+            return False
+    return True
+
+
 def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
     """The run starting with statement i (a member) and the index past its last member."""
     first = _classify(stmts[i], types)
@@ -202,7 +222,7 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
         stmt = stmts[j]
         kind = _classify(stmt, types)
         if kind is not None and kind[1] == run.rank:
-            if pending and _stores(stmt) & {s.targets[0].id for s in pending}:
+            if pending and _stores(stmt) & {t for s in pending for t in _stores(s)}:
                 break
             state = copy.copy(run.__dict__)
             state = {k: (copy.copy(v) if isinstance(v, (list, dict, set)) else v) for k, v in state.items()}
@@ -225,9 +245,12 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             touched = set(run.local) | set(run.reduced) | run.member_reads | run.written
             if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced) | run.written)) \
                     and stmt.targets[0].id not in touched \
-                    and stmt.targets[0].id not in {s.targets[0].id for s in pending}:
+                    and stmt.targets[0].id not in {t for s in pending for t in _stores(s)}:
                 pending.append(stmt)
                 continue
+        if _shape_check(stmt) and not set(_loads(stmt.test)) & (set(run.local) | set(run.reduced) | run.written):
+            pending.append(stmt)
+            continue
         break
     return (run if run.members else None), end
 

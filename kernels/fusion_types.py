@@ -283,6 +283,16 @@ class Types:
                 return None
             rank = a.rank + b.rank - 2
             return T("f", rank, (False,) * rank)
+        take = _is_rt(f, ("take", "take2", "take3"))
+        if take and len(args) == {"take": 2, "take2": 3, "take3": 4}[take]:
+            # x[i0, ...] gathered by int64 index arrays: a fresh array of the indices'
+            # broadcast rank followed by x's remaining axes
+            x, idx = self.of(args[0]), [self.of(a) for a in args[1:]]
+            if x is None or x.kind not in VALUE or x.rank < len(idx) or any(
+                    t is None or t.kind != "i" for t in idx):
+                return None
+            rank = max(t.rank for t in idx) + x.rank - len(idx)
+            return T(x.kind, rank, (False,) * rank)
         if _is_rt(f, ("to_scalar",)) and len(args) == 1:
             t = self.of(args[0])
             return T("f", 0) if t is not None and t.kind == "f" else None

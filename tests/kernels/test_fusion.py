@@ -169,6 +169,26 @@ def test_values_read_after_the_run_are_stored_once():
     np.testing.assert_allclose(s, np.sum(d * a * b) + 2.0)
 
 
+def test_gathered_rows_and_bounds_checks_on_shapes_join_a_run():
+    """`rt.take` (rows gathered by an index array) has a known type, and coarsen's checks on
+    constant indices (`if 2 >= c.shape[1]: raise IndexError`) move before the loop, so vectorised
+    code after a gather (bundle adjustment's `C = cams[cam_index]`) is one loop; a check that
+    fails still raises its error."""
+    from kernels import runtime
+    src = ("def f(x, idx):\n    c = rt.take(x, idx)\n    if 0 >= c.shape[1]:\n        raise IndexError('a')\n"
+           "    u = c[:, 0]\n    w = np.sin(u) * 2.0\n    if 2 >= c.shape[1]:\n        raise IndexError('b')\n"
+           "    v = c[:, 2]\n    z = w * v + u\n    return np.sum(z * z)\n")
+    x, idx = np.arange(12.0).reshape(4, 3), np.array([3, 0, 0, 2])
+    out = fusion.fuse(src, "f", (x, idx))
+    assert out.count("for _fi0") == 1, out
+    ns = {"np": np, "rt": runtime}
+    exec(out, ns)   # generated test source only
+    c = x[idx]
+    np.testing.assert_allclose(ns["f"](x, idx), np.sum((np.sin(c[:, 0]) * 2.0 * c[:, 2] + c[:, 0]) ** 2))
+    with pytest.raises(IndexError, match="b"):
+        ns["f"](x[:, :2], idx)
+
+
 def test_unknown_types_and_other_ranks_are_left_alone():
     src = "def f(a, b):\n    c = a * b\n    d = c + 1.0\n    return np.sum(d)\n"
     assert fusion.fuse(src, "f", (object(), object())) == src          # unknown types
