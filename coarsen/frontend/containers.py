@@ -60,6 +60,8 @@ class ContainerLowering:
         items = self.iteration(stmt.iter)
         if contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
                 or contains(stmt.body, ast.Return, False):
+            if items.static is None:   # over an array's leading axis
+                return self._exiting_item_loop(stmt, items)
             self.unsupported("break, continue and return are not supported in a loop over a list, "
                              "tuple or array", stmt,
                              "loop over indices: for i in range(len(xs)): x = xs[i]")
@@ -76,6 +78,23 @@ class ContainerLowering:
         zero, one = self.b.const(0), self.b.const(1)
         results = self.lower_loop(carried, body, None, stmt, index=(zero, items.count, one), index_name="i")
         self.env.update(results)
+
+    def _exiting_item_loop(self, stmt: ast.For, items: _Items) -> None:
+        """`for v in x:` with break, continue or return: a counted while loop over x's leading
+        axis whose prologue binds v = x[i] (as `for i in range(...)` with exits is lowered)."""
+        counter = f"$item.next@{stmt.lineno}:{stmt.col_offset}"
+        self.env[counter] = self.b.const(0)
+
+        def test() -> Value:
+            return self.b.emit(Op.LT, (self.env[counter], items.count))
+
+        def prologue() -> None:
+            i = self.env[counter]
+            self.assign(stmt.target, items.item(i), stmt)
+            self.env[counter] = self.b.emit(Op.ADD, (i, self.b.const(1)))
+
+        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, *_target_names(stmt.target)], prologue)
+        del self.env[counter]
 
     def _unroll(self, stmt: ast.For, items) -> None:
         if len(items) > UNROLL_LIMIT:

@@ -45,7 +45,6 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
     ast.SetComp: ("set comprehensions are not supported", None),
     ast.DictComp: ("dict comprehensions are not supported", None),
     ast.Lambda: ("lambdas are not supported", "define a module-level function with def; calls are inlined"),
-    ast.Dict: ("dict literals are not supported", "pass dicts of arrays in as arguments"),
     ast.Set: ("set literals are not supported", "use a tuple"),
     ast.JoinedStr: ("string operations are not supported", "coarsen compiles numeric code only"),
     ast.NamedExpr: ("assignment expressions (:=) are not supported", "assign in a separate statement"),
@@ -191,6 +190,20 @@ class ExpressionLowering(CallLowering):
             what, hint = _UNSUPPORTED_EXPRS.get(type(node), (f"the expression {type(node).__name__} is not supported", None))
             self.unsupported(what, node, hint)
         return method(node)
+
+    def expr_Dict(self, node: ast.Dict) -> dict:
+        """`{"w": W, "b": b}` with keys known when tracing: a compile-time dict, read as argument
+        dicts are (`p["w"]`, iteration); writes into it are refused like theirs (`setitem`)."""
+        out = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                self.unsupported("** unpacking in a dict literal is not supported", value,
+                                 "list the entries: {\"w\": p[\"w\"], ...}")
+            k = self.static_value(self.expr(key), key, "a dict key")
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                self.unsupported(f"dict key {k!r} is not supported", key, "use string keys")
+            out[k] = self.expr(value)
+        return out
 
     def expr_Constant(self, node: ast.Constant) -> Any:
         v = node.value

@@ -220,7 +220,8 @@ def call_kwargs_helper(x):
 
 
 def dict_literal(x):
-    d = {"a": x}  # error here
+    d = {"a": x}
+    d["a"] = 2.0 * x  # error here
     return d["a"]
 
 
