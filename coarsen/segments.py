@@ -73,10 +73,24 @@ def _annihilator(expr: sp.Expr) -> bool:
 def _literal(expr: sp.Expr | float) -> "Literal":
     value = expr if isinstance(expr, float) else float(expr) if expr is not sp.nan else math.nan
     text = "np.nan" if value != value else "np.inf" if value == float("inf") else \
-        "(-np.inf)" if value == float("-inf") else "(-0.0)" if math.copysign(1.0, value) < 0 else "0.0"
+        "(-np.inf)" if value == float("-inf") else f"({value!r})" if value else \
+        "(-0.0)" if math.copysign(1.0, value) < 0 else "0.0"
     lit = Literal(text, real=True)
     lit.value = value
     return lit
+
+
+def _opaque_constants(op: Op, ops: list[sp.Expr]) -> list[sp.Expr]:
+    """Annihilating constants (0, inf, NaN) become literals: SymPy would fold them away. A
+    power keeps its exponent (`x**2`), but a base that is not a positive finite number is a
+    literal too: SymPy's derivative of `b**y` in y is `b**y*log(b)`, `zoo` or complex for such
+    a b (no NumPy form: `0.0 ** x` failed to compile), where NumPy's log gives -inf or NaN."""
+    if op is not Op.POW:
+        return [_literal(o) if _annihilator(o) else o for o in ops]
+    base, *rest = ops
+    if base.is_Number and not (base.is_positive and base.is_finite):
+        base = _literal(base)
+    return [base, *rest]
 
 
 def _census(expr: sp.Basic, memo: dict) -> Counter:
@@ -373,8 +387,7 @@ class _Planner:
         ops = self.numeric_operands(instr)
         if instr.op in _NUMPY and all(isinstance(o, (sp.Number, Literal)) for o in ops):
             return self.fold(instr, ops)
-        if instr.op is not Op.POW:
-            ops = [_literal(o) if _annihilator(o) else o for o in ops]
+        ops = _opaque_constants(instr.op, ops)
         expr = self.build(instr, ops)
         if self.census_ok(instr, ops, expr):
             return expr
@@ -384,9 +397,7 @@ class _Planner:
             raise _Unabsorb(self.absorbing[-1])
         for a in instr.args:
             self.cut(a, "SymPy would simplify it away against its consumer")
-        ops = self.numeric_operands(instr)
-        if instr.op is not Op.POW:
-            ops = [_literal(o) if _annihilator(o) else o for o in ops]
+        ops = _opaque_constants(instr.op, self.numeric_operands(instr))
         # what remains are rewrites of one operation on distinct variables and numbers
         # (`x**0` is 1, `x*1` is x), which IEEE arithmetic agrees with
         return self.build(instr, ops)

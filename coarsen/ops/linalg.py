@@ -47,9 +47,17 @@ def _mm(a: str, b: str) -> str:
 
 
 def _det_vjp(rev, instr, code, declared):
+    """d det(A) / dA is A's cofactor matrix, det(A) inv(A).T where A is invertible, but defined
+    (and what plain NumPy's det is differentiable to) at a singular A too, where inv raised
+    LinAlgError: so it is formed from the SVD A = U S V^T as det(U) det(V^T) U diag(p) V^T,
+    p_i the product of the singular values but s_i (prefix times suffix products, no division)."""
     a = instr.args[0]
-    rev.accum(a, f"{rev.d(instr.result)} * {rev.ref(instr.result)} * np.linalg.inv({rev.ref(a)}).T",
-              code, declared)
+    u, sv, vt, p = (rev.prog.names.reserve(n) for n in ("_det_u", "_det_s", "_det_vt", "_det_p"))
+    code.line(f"{u}, {sv}, {vt} = np.linalg.svd({rev.ref(a)})")
+    code.line(f"{p} = np.cumprod(np.concatenate((np.ones(1), {sv}[:-1]))) * "
+              f"np.cumprod(np.concatenate((np.ones(1), {sv}[::-1][:-1])))[::-1]")
+    cofactor = f"np.linalg.det({u}) * np.linalg.det({vt}) * {_mm(f'({u} * {p})', vt)}"
+    rev.accum(a, f"{rev.d(instr.result)} * ({cofactor})", code, declared)
 
 
 def _logabsdet_vjp(rev, instr, code, declared):
