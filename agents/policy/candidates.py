@@ -297,7 +297,13 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
     out: list[Candidate] = []
     seen: set = set()
     for op, args in reversed(tries):  # newest material first
-        it = compose(op, args, q)
+        # memory items live for the whole episode, so their ids name them: each composition
+        # is computed once per episode, not at every decision
+        ck = (op, tuple(id(a) for a in args))
+        if ck in mem.composed:
+            it = mem.composed[ck]
+        else:
+            it = mem.composed[ck] = compose(op, args, q)
         if it is None or it.key in mem.item_keys or it.key in seen:
             continue
         seen.add(it.key)
@@ -340,7 +346,7 @@ def answer_candidates(mem: Memory) -> list[Candidate]:
         pool = list(reversed(mem.items[-half:])) + older[:MAX_ANSWERS - half]
     for it in pool:
         f = item_feats(mem, it)
-        f["a_len"] = min(len(str(it.value)), 2000) / 500.0
+        f["a_len"] = min(it.text_len, 2000) / 500.0
         f["a_latest_item"] = float(it is mem.items[-1])
         out.append(Candidate({"tool": "answer", "answer": render(it)}, "answer", it.kind, 0,
                              f, _tokens("answer", it), it))

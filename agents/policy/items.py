@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .. import extract as X
@@ -66,9 +67,14 @@ class Item:
     scope: float = 0.0  # 1 in the question's version scope, -1 out of it, 0 unknown
     day: int = 0  # the document's date as an ordinal (0: undated)
 
-    @property
+    @cached_property  # composed step lists grow long: their repr is computed once per item
     def key(self) -> tuple:
         return (self.kind, self.how, repr(self.value))
+
+    @cached_property
+    def text_len(self) -> int:
+        """len(str(value)), once per item."""
+        return len(str(self.value))
 
     @property
     def parts(self) -> int:

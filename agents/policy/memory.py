@@ -49,6 +49,7 @@ class Memory:
     feats: dict = field(default_factory=dict)  # item -> its question-dependent features
     max_day: int = 0  # the latest document date of any memory item (0: none dated)
     auto_done: set = field(default_factory=set)  # read doc ids already auto-extracted
+    composed: dict = field(default_factory=dict)  # (op, ids of its memory items) -> result
 
     @classmethod
     def start(cls, observation: dict) -> "Memory":
