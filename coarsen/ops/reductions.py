@@ -154,6 +154,80 @@ def _diff(lw, args, kwargs, node):
     return x
 
 
+def _trapezoid(lw, args, kwargs, node):
+    """np.trapezoid (NumPy 2's name for trapz) as NumPy computes it: the sum along the axis of
+    d * (y[1:] + y[:-1]) / 2.0, d = np.diff(x) (a 1-d x lies along the axis) or the scalar dx."""
+    y, x, dx, axis = L.positional(lw, args, kwargs, node, ["y", "x", "dx", "axis"], "trapezoid", 1)
+    y = L.array(lw, y, node, "trapezoid")
+    ax = y.type.rank - 1 if axis is None else L.axis_of(lw, axis, y.type.rank, node, "trapezoid")
+    one, minus_one = lw.b.const(1), lw.b.const(-1)
+    pairs = lw.emit(O.ADD, (L.take_along(lw, y, ax, one, None, node),
+                            L.take_along(lw, y, ax, None, minus_one, node)), node)
+    from coarsen.frontend.bindings import Static
+
+    if x is None or (isinstance(x, Static) and x.obj is None):
+        d = lw.b.const(1.0) if dx is None else lw.as_value(dx, node)
+    else:
+        x = L.array(lw, x, node, "trapezoid")
+        if x.type.rank == 1:
+            d = _diff(lw, [x], {}, node)
+            for _ in range(y.type.rank - 1 - ax):   # along the axis: trailing axes of length 1
+                d = L.newaxis(lw, d, d.type.rank, node)
+        elif x.type.rank == y.type.rank:
+            d = _diff(lw, [x], {"axis": lw.b.const(ax)}, node)
+        else:
+            lw.unsupported(f"trapezoid() of a rank-{x.type.rank} x for a rank-{y.type.rank} y is not supported",
+                           node, "pass a 1-d x or one shaped like y")
+    areas = lw.emit(O.DIV, (lw.emit(O.MUL, (d, pairs), node), lw.b.const(2.0)), node)
+    return reduce(lw, "SUM", areas, ax, False, node)
+
+
+def _cov(lw, args, kwargs, node):
+    """np.cov(m, rowvar=True, bias=False, ddof=None) as NumPy computes it: rows (columns when
+    rowvar=False) are variables, X - its mean per variable, then X @ X.T times 1 / (N - ddof);
+    a 1-d m is one variable (a 0-d result)."""
+    m, y, rowvar, bias, ddof = L.positional(lw, args, kwargs, node, ["m", "y", "rowvar", "bias", "ddof"], "cov", 1)
+    if L.static(lw, y, node, "y") is not None:
+        lw.unsupported("cov() of two arrays (y) is not supported", node, "stack them: np.cov(np.stack([x, y]))")
+    x = L.array(lw, m, node, "cov")
+    if x.type.rank > 2:
+        lw.type_error("m has more than 2 dimensions", node)
+    one_variable = x.type.rank == 1
+    if one_variable:
+        x = L.newaxis(lw, x, 0, node)
+    elif rowvar is not None and not L.static(lw, rowvar, node, "rowvar"):
+        x = lw.emit(O.TRANSPOSE, (x,), node)
+    ddof_value = L.static(lw, ddof, node, "ddof")
+    if ddof_value is None:
+        ddof_value = 0 if L.static(lw, bias, node, "bias") else 1
+    centred = lw.emit(O.SUB, (x, reduce(lw, "MEAN", x, 1, True, node)), node)
+    product = lw.emit(O.MATMUL, (centred, lw.emit(O.TRANSPOSE, (centred,), node)), node)
+    fact = lw.emit(O.SUB, (count(lw, x, 1, node), lw.b.const(float(ddof_value))), node)
+    c = lw.emit(O.MUL, (product, lw.emit(O.DIV, (lw.b.const(1.0), fact), node)), node)
+    return L.getitem(lw, c, ["i", "i"], [lw.b.const(0), lw.b.const(0)], node) if one_variable else c
+
+
+def _nan_reduction(mean: bool):
+    """np.nansum / np.nanmean: NaNs count as absent (a `where` to 0, so no derivative reaches
+    them); nanmean divides by how many are not NaN (0 of them: NaN, as NumPy)."""
+    name = "nanmean" if mean else "nansum"
+
+    def lower(lw, args, kwargs, node):
+        x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name, min_rank=0)
+        axis, keep, (dtype, out) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("dtype", "out"))
+        if L.static(lw, dtype, node, "dtype") is not None or L.static(lw, out, node, "out") is not None:
+            lw.unsupported(f"{name}() with dtype or out is not supported", node, f"call {name}(a, axis)")
+        if x.type.dtype != "f64":
+            x = lw.cast_to(x, x.type.with_dtype("f64"))
+        present = lw.emit(O.EQ, (x, x), node)
+        total = reduce(lw, "SUM", lw.emit(O.WHERE, (present, x, lw.b.const(0.0)), node), axis, keep, node)
+        if not mean:
+            return total
+        counted = reduce(lw, "SUM", lw.cast_to(present, present.type.with_dtype("f64")), axis, keep, node)
+        return lw.emit(O.DIV, (total, counted), node)
+    return lower
+
+
 def count(lw, x, axis, node):
     """How many elements a reduction over `axis` (None: all) combines, as a float."""
     n = L.size(lw, x, node) if axis is None else lw.emit(O.SHAPE, (x,), node, {"dim": axis})
@@ -509,6 +583,16 @@ COMPOSITES = [
               examples=(("np.cumsum(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("cumprod (call)", ("numpy.cumprod",), _scan_lower("CUMPROD", "cumprod"), methods=("cumprod",),
               examples=(("np.cumprod(x, axis=0)", ((-2.0, 2.0),)),)),
+    Composite("nansum", ("numpy.nansum",), _nan_reduction(False),
+              examples=(("np.nansum(np.where(x > 1.0, np.nan, x), axis=0)", ((-3.0, 3.0),)),)),
+    Composite("nanmean", ("numpy.nanmean",), _nan_reduction(True),
+              examples=(("np.nanmean(np.where(x > 1.0, np.nan, x))", ((-3.0, 3.0),)),)),
+    Composite("cov", ("numpy.cov",), _cov,
+              examples=(("np.cov(x)", ((-3.0, 3.0),), [(3, 4), (5,)]),
+                        ("np.cov(x, rowvar=False, bias=True)", ((-3.0, 3.0),), [(4, 2)]))),
+    Composite("trapezoid", ("numpy.trapezoid",), _trapezoid,
+              examples=(("np.trapezoid(x, np.cumsum(y * y))", ((-3.0, 3.0), (0.5, 2.0)), [(4,)]),
+                        ("np.trapezoid(x, dx=0.5, axis=0)", ((-3.0, 3.0),), [(3, 2)]))),
     Composite("diff", ("numpy.diff",), _diff, examples=(("np.diff(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("var", ("numpy.var",), _var, methods=("var",), examples=(("np.var(x, axis=0)", ((-3.0, 3.0),)),)),
     Composite("average", ("numpy.average",), _average,

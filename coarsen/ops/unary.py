@@ -192,6 +192,81 @@ def _classify(name: str):
     return lower
 
 
+def _trunc_value(lw, x, node):
+    """Rounding toward zero: ceil below 0, floor from 0 up (NaN stays NaN)."""
+    negative = lw.emit(O.LT, (x, lw.b.const(0.0)), node)
+    return lw.emit(O.WHERE, (negative, lw.emit(O.CEIL, (x,), node), lw.emit(O.FLOOR, (x,), node)), node)
+
+
+def _rint_value(lw, x, node):
+    """NumPy's rint: to the nearest integer, ties to the even one, built from floor (x - floor(x)
+    is exact); a zero result keeps x's sign (rint(-0.4) is -0.0), as NumPy's does."""
+    c = lw.b.const
+    r = lw.emit(O.FLOOR, (x,), node)
+    up = lw.emit(O.ADD, (r, c(1.0)), node)
+    frac = lw.emit(O.SUB, (x, r), node)
+    even = lw.emit(O.EQ, (lw.emit(O.MOD, (r, c(2.0)), node), c(0.0)), node)
+    tie = lw.emit(O.WHERE, (even, r, up), node)
+    below = lw.emit(O.WHERE, (lw.emit(O.LT, (frac, c(0.5)), node), r, tie), node)
+    out = lw.emit(O.WHERE, (lw.emit(O.GT, (frac, c(0.5)), node), up, below), node)
+    zero = lw.emit(O.EQ, (out, c(0.0)), node)
+    return lw.emit(O.WHERE, (zero, lw.emit(O.MUL, (x, c(0.0)), node), out), node)
+
+
+def _float_of(lw, x, node):
+    x = lw.as_value(x, node)
+    return x if x.type.dtype == "f64" else lw.cast_to(x, x.type.with_dtype("f64"))
+
+
+def _rounding(name: str, to_int: bool):
+    """np.trunc/np.fix/np.rint (float results), and math.floor/ceil/trunc, whose int result
+    is Python's int(): ValueError for NaN, OverflowError for inf, as the int() cast raises."""
+    shapes = {"floor": lambda lw, x, node: lw.emit(O.FLOOR, (x,), node),
+              "ceil": lambda lw, x, node: lw.emit(O.CEIL, (x,), node),
+              "trunc": _trunc_value, "rint": _rint_value}
+
+    def lower(lw, args, kwargs, node):
+        L.arity(lw, args, kwargs, node, 1, name)
+        x = lw.as_value(args[0], node)
+        if to_int and x.type.dtype != "f64":
+            return x
+        if to_int and x.type.rank:
+            lw.type_error(f"math.{name}() of an array: only size-1 arrays can be converted", node)
+        y = shapes[name](lw, _float_of(lw, x, node), node)
+        return lw.cast_to(y, y.type.with_dtype("i64")) if to_int else y
+    return lower
+
+
+def _np_round(lw, args, kwargs, node):
+    """np.round / np.around / x.round(decimals): NumPy's algorithm, rint(x * 10**d) / 10**d
+    (rint(x / 10**-d) * 10**-d for negative d)."""
+    x, decimals = L.positional(lw, args, kwargs, node, ["a", "decimals"], "round", 1)
+    d = 0 if decimals is None else L.static(lw, decimals, node, "decimals")
+    if not isinstance(d, int) or isinstance(d, bool):
+        lw.unsupported(f"round() with decimals={d!r} is not supported", node, "give an integer")
+    x = _float_of(lw, x, node)
+    if d == 0:
+        return _rint_value(lw, x, node)
+    scale = lw.b.const(float(10 ** abs(d)))
+    into, back = (O.MUL, O.DIV) if d > 0 else (O.DIV, O.MUL)
+    return lw.emit(back, (_rint_value(lw, lw.emit(into, (x, scale), node), node), scale), node)
+
+
+def _builtin_round(lw, args, kwargs, node):
+    """round(x) of a number: the int nearest (ties to even, as rint), raising as int() does;
+    round(x, n) rounds decimally in Python (not NumPy's way), so it is refused."""
+    if len(args) != 1 or kwargs:
+        lw.unsupported("round(x, ndigits) is not supported", node,
+                       "use np.round(x, ndigits) (NumPy's rounding) or round(x) for an int")
+    x = lw.as_value(args[0], node)
+    if x.type.rank:
+        lw.unsupported("round() of an array is not supported", node, "use np.round(x)")
+    if x.type.dtype != "f64":
+        return x
+    y = _rint_value(lw, x, node)
+    return lw.cast_to(y, y.type.with_dtype("i64"))
+
+
 COMPOSITES = [
     Composite("log", ("numpy.log", "math.log"), _log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
     Composite("log10", ("numpy.log10", "math.log10"), _log_base(10.0),
@@ -210,6 +285,19 @@ COMPOSITES = [
               examples=(("np.deg2rad(x)", ((-200.0, 200.0),)),)),
     Composite("rad2deg", ("numpy.rad2deg", "numpy.degrees", "math.degrees"), _scaled("rad2deg", 180.0 / math.pi),
               examples=(("np.rad2deg(x)", ((-3.0, 3.0),)),)),
+    Composite("trunc", ("numpy.trunc", "numpy.fix"), _rounding("trunc", False),
+              examples=(("np.trunc(x) * x", ((-3.0, 3.0),)),)),
+    Composite("rint", ("numpy.rint",), _rounding("rint", False), examples=(("np.rint(x) * x", ((-3.0, 3.0),)),)),
+    Composite("round", ("numpy.round", "numpy.around"), _np_round, methods=("round",),
+              examples=(("np.round(x, 1) * x", ((-3.0, 3.0),)),)),
+    Composite("round (builtin)", ("builtins.round",), _builtin_round,
+              examples=(("round(x * 3.0) * x", ((-3.0, 3.0),), [()]),)),
+    Composite("math.floor", ("math.floor",), _rounding("floor", True),
+              examples=(("math.floor(x * 3.0) * x", ((-3.0, 3.0),), [()]),)),
+    Composite("math.ceil", ("math.ceil",), _rounding("ceil", True),
+              examples=(("math.ceil(x * 3.0) * x", ((-3.0, 3.0),), [()]),)),
+    Composite("math.trunc", ("math.trunc",), _rounding("trunc", True),
+              examples=(("math.trunc(x * 3.0) * x", ((-3.0, 3.0),), [()]),)),
     Composite("isnan", ("numpy.isnan", "math.isnan"), _classify("isnan"),
               examples=(("np.where(np.isnan(np.where(x > 0.0, np.nan, x)), 0.0, x)", ((-3.0, 3.0),)),)),
     Composite("isinf", ("numpy.isinf", "math.isinf"), _classify("isinf"),
