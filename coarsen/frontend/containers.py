@@ -241,6 +241,7 @@ class ContainerLowering:
         min, np.sum, np.array, ...) take it as they take a list. Summed (`_masked`), an item
         whose condition is decided only when the program runs is `where(c, item, 0)`."""
         what = "a generator expression" if isinstance(node, ast.GeneratorExp) else "a list comprehension"
+        self.refuse_walrus(node, what)
         out: list = []
         bound = {n for g in node.generators for n in _target_names(g.target)}
         saved = {n: self.env[n] for n in bound if n in self.env}

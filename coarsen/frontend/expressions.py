@@ -47,7 +47,6 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
     ast.Lambda: ("lambdas are not supported", "define a module-level function with def; calls are inlined"),
     ast.Set: ("set literals are not supported", "use a tuple"),
     ast.JoinedStr: ("string operations are not supported", "coarsen compiles numeric code only"),
-    ast.NamedExpr: ("assignment expressions (:=) are not supported", "assign in a separate statement"),
     ast.Await: ("await is not supported", None),
     ast.Yield: ("generators (yield) are not supported", "return an array built in a loop"),
     ast.YieldFrom: ("generators (yield) are not supported", None),
@@ -190,6 +189,23 @@ class ExpressionLowering(CallLowering):
             what, hint = _UNSUPPORTED_EXPRS.get(type(node), (f"the expression {type(node).__name__} is not supported", None))
             self.unsupported(what, node, hint)
         return method(node)
+
+    def expr_NamedExpr(self, node: ast.NamedExpr) -> Any:
+        """`(w := v * 2.0) > 0.5`: the value, bound to the name where it is evaluated (branches
+        of `if`/`and`/`or`/`x if c else y` merge it as assignments). Comprehensions and while
+        tests refuse it (`refuse_walrus`)."""
+        value = self.expr(node.value)
+        self.assign(node.target, value, node)
+        return value
+
+    def refuse_walrus(self, node: ast.AST, where: str) -> None:
+        """`:=` inside a comprehension binds in the function from items a summed comprehension
+        evaluates and then masks, and in a while loop's test the name is not a loop carry:
+        refused there."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.NamedExpr):
+                self.unsupported(f"an assignment expression (:=) in {where} is not supported", sub,
+                                 "assign in a separate statement")
 
     def expr_Dict(self, node: ast.Dict) -> dict:
         """`{"w": W, "b": b}` with keys known when tracing: a compile-time dict, read as argument

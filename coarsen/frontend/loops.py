@@ -62,6 +62,7 @@ class LoopLowering:
     def stmt_While(self, stmt: ast.While) -> None:
         if stmt.orelse:
             self.unsupported("while/else is not supported", stmt, "use a flag variable")
+        self.refuse_walrus(stmt.test, "a while loop's condition")
         self.lower_while(stmt, stmt.body, lambda: self.expr(stmt.test), stmt.test, [])
         endless = isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
         if endless and "$ret" in self.env and not contains(stmt.body, ast.Break, True):

@@ -25,7 +25,6 @@ REFUSED = {
     "masked_mean": ["boolean mask"],
     "convolve_smooth": ["np.convolve"],
     "default_and_keyword_args": ["keyword-only"],
-    "walrus_and_aug": [":="],
     "sorted_builtin": ["sorted"],
     "pairwise_triu": ["np.triu_indices"],
     "eigen_energy": ["np.linalg.eigvalsh"],

@@ -299,8 +299,9 @@ def loop_type_conflict(x):
 
 
 def walrus(x):
-    if (y := x * 2.0) > 1.0:  # error here
-        return y
+    n = 3
+    while (n := n - 1) > 0:  # error here
+        x = x * 2.0
     return x
 
 
