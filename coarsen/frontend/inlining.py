@@ -114,11 +114,7 @@ class CallLowering:
             check_recursion(self, fn, fn.__name__, node)
         from coarsen.frontend import objects, random
         src = read_source(fn)
-        signature = inspect.signature(fn)
-        for p in signature.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                self.unsupported(f"{fn.__name__} takes *args/**kwargs, which is not supported", node,
-                                 f"give {fn.__name__} explicit parameters")
+        signature = inspect.signature(fn)   # *args binds a compile-time tuple, **kwargs a dict
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as err:
@@ -131,6 +127,9 @@ class CallLowering:
                                             random.GeneratorArg, random.RandomMethod))
                         else self.from_python(v, node))
                     for k, v in bound.arguments.items()}
+        for p in signature.parameters.values():   # *args is surely a tuple (isinstance folds)
+            if p.kind is p.VAR_POSITIONAL and bindings[p.name]:
+                self.ctx.tuple_args[id(bindings[p.name])] = bindings[p.name]
         callee = type(self)(src, self.ctx)
         # the callee may not write into anything its arguments reach (the caller would see it)
         callee.foreign = frozenset().union(*(self.ctx.aliases.storages(v) for b in bindings.values()

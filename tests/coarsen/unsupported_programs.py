@@ -216,7 +216,8 @@ def kwargs_helper(x, **options):
 
 
 def call_kwargs_helper(x):
-    return kwargs_helper(x, scale=2.0)  # error here
+    options = {"scale": 2.0}
+    return kwargs_helper(x, **options)  # error here
 
 
 def dict_literal(x):
@@ -425,7 +426,7 @@ CASES = [
     (assert_stmt, (1.0,), coarsen.UnsupportedError, ["assert"]),
     (star_args, (1.0,), coarsen.UnsupportedError, ["*args"]),
     (star_params, (1.0,), coarsen.UnsupportedError, ["*args"]),
-    (call_kwargs_helper, (1.0,), coarsen.UnsupportedError, ["**kwargs", "kwargs_helper"]),
+    (call_kwargs_helper, (1.0,), coarsen.UnsupportedError, ["**kwargs", "calls"]),
     (dict_literal, (1.0,), coarsen.UnsupportedError, ["dict"]),
     (list_comprehension, (np.ones(3),), coarsen.UnsupportedError, ["list comprehension", "known only when the program runs"]),
     (for_over_list, (1.0,), coarsen.UnsupportedError, ["break", "loop over a list"]),

@@ -1346,6 +1346,22 @@ def torch_nan_masked_stats(X):
     return torch.nansum(Y ** 2) + torch.sum(torch.nanmean(Y, dim=0) ** 2)
 
 
+def _penalties(*terms, weight=1.0, **scales):
+    total = 0.0
+    for t in terms:
+        total = total + weight * np.sum(t ** 2)
+    return total * scales["outer"]
+
+
+def star_args_helpers(w, b):
+    """A helper taking *terms and **scales (a regulariser summing any number of penalties)."""
+    return _penalties(w, b, np.tanh(w), weight=0.5, outer=2.0) + _penalties(b, outer=1.0)
+
+
+def torch_star_args_helpers(w, b):
+    return (0.5 * (torch.sum(w ** 2) + torch.sum(b ** 2) + torch.sum(torch.tanh(w) ** 2))) * 2.0 + torch.sum(b ** 2)
+
+
 def eigen_energy(A):
     """The sum of squared eigenvalues of a symmetric matrix by np.linalg.eigvalsh."""
     return np.sum(np.linalg.eigvalsh(A + A.T) ** 2)
@@ -1458,4 +1474,5 @@ CASES = {
     "eigen_energy": (lambda rs: (rs.randn(3, 3),), (0,)),
     "one_sided_clip": (lambda rs: (rs.randn(6),), (0,)),
     "nan_masked_stats": (lambda rs: (rs.randn(5, 3),), (0,)),
+    "star_args_helpers": (lambda rs: (rs.randn(3), rs.randn(2)), (0, 1)),
 }
