@@ -106,6 +106,8 @@ class ExpressionLowering(CallLowering):
         return constant
 
     def truth(self, binding: Any, node: ast.AST) -> Value:
+        if isinstance(binding, (tuple, dict)):   # a list, tuple or dict: non-empty, known when tracing
+            return self.b.const(bool(binding))
         value = self.as_value(binding, node)
         if value.type.rank:
             self.unsupported("the truth value of an array is ambiguous", node,

@@ -211,3 +211,25 @@ def test_a_power_of_a_zero_negative_or_infinite_constant_compiles(target):
     assert value == constant_bases(x)
     assert np.isnan(g[:3]).all()   # 0 * log(0), 4 * log(-2), 0 * log(inf): NaN, as NumPy computes
     assert g[3] == pytest.approx(1.5 ** 0.5 * math.log(1.5))
+
+
+def _combine(a, *rest, **extra):
+    out = np.sum(a)
+    if rest:
+        out = out + np.sum(rest[0])
+    if extra and not rest:
+        out = out * extra["s"]
+    return out
+
+
+def truthiness_of_containers(x):
+    return _combine(x, x * 2) + _combine(x, s=3.0) + _combine(x)
+
+
+def test_star_args_kwargs_and_the_truth_of_containers_known_when_tracing():
+    """`if rest:` / `if extra:` of *args and **kwargs (a list, tuple or dict) is their being
+    non-empty, known when tracing."""
+    x = np.array([1.0, 2.0])
+    value, g = coarsen.value_and_grad(truthiness_of_containers)(x)
+    assert value == truthiness_of_containers(x)
+    np.testing.assert_allclose(g, [7.0, 7.0])
