@@ -258,9 +258,13 @@ def _positional(fn: Any, args: tuple, kwargs: dict) -> tuple:
     except (TypeError, ValueError):
         raise TypeError(f"{getattr(fn, '__name__', fn)} takes positional arguments only") from None
     bound = sig.bind(*args, **kwargs)   # TypeError as Python's for a bad call
+    given = [name for name in kwargs
+             if getattr(sig.parameters.get(name), "kind", None) is inspect.Parameter.KEYWORD_ONLY]
+    if given:   # keyword-only parameters are compiled at their defaults (`frontend.trace`)
+        raise call_error(fn, f"{fn.__name__}: keyword-only parameters are compiled at their defaults and "
+                             f"cannot be passed ({', '.join(given)})", ArgumentTypeError,
+                         "make them positional parameters")
     bound.apply_defaults()
-    if bound.kwargs:
-        raise TypeError(f"{fn.__name__}: keyword-only parameters are not supported ({', '.join(bound.kwargs)})")
     return tuple(bound.args)
 
 

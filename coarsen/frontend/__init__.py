@@ -147,9 +147,14 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
     ctx.arg_params = {name: p for name, p, d in zip(positional, params, treedef[1])
                       if d == tree.LEAF and p.type.rank}   # array arguments a write may adopt
     ctx.aliases.whole.update(p.id for p in ctx.arg_params.values())
-    if src.node.args.vararg or src.node.args.kwarg or src.node.args.kwonlyargs:
-        raise UnsupportedError("functions with *args, **kwargs or keyword-only parameters are not supported",
+    if src.node.args.vararg or src.node.args.kwarg:
+        raise UnsupportedError("functions with *args or **kwargs are not supported",
                                src.loc(src.node), "list the parameters explicitly")
+    kwdefaults = fn.__kwdefaults__ or {}
+    for a in src.node.args.kwonlyargs:
+        if a.arg not in kwdefaults:
+            raise UnsupportedError(f"keyword-only parameter `{a.arg}` has no default", src.loc(src.node),
+                                   "give it a default (it is compiled at its default) or make it positional")
     defaults = fn.__defaults__ or ()
     required = len(positional) - len(defaults)
     if not required <= len(args) <= len(positional):
@@ -169,6 +174,10 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
         if reads is not None:
             reads.default(fn, len(args) - required + k, default)
         bindings[name] = lowerer.from_python(default, src.node)   # not passed: a compile-time constant
+    if kwdefaults and reads is not None:   # keyword-only parameters: constants, at their defaults
+        reads.attr(fn, "__kwdefaults__", kwdefaults)
+    for a in src.node.args.kwonlyargs:
+        bindings[a.arg] = lowerer.from_python(kwdefaults[a.arg], src.node)
     try:
         result = lowerer.lower_function(bindings)
     except CoarsenError as err:

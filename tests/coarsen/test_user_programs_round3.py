@@ -24,7 +24,6 @@ REFUSED = {
     "einsum_bilinear": ["einsum", "diagonal"],
     "masked_mean": ["boolean mask"],
     "convolve_smooth": ["np.convolve"],
-    "default_and_keyword_args": ["keyword-only"],
     "sorted_builtin": ["sorted"],
     "pairwise_triu": ["np.triu_indices"],
     "eigen_energy": ["np.linalg.eigvalsh"],
@@ -233,3 +232,12 @@ def test_star_args_kwargs_and_the_truth_of_containers_known_when_tracing():
     value, g = coarsen.value_and_grad(truthiness_of_containers)(x)
     assert value == truthiness_of_containers(x)
     np.testing.assert_allclose(g, [7.0, 7.0])
+
+
+def test_keyword_only_parameters_are_compiled_at_their_defaults():
+    x = np.array([0.5, -1.0, 2.0])
+    value, g = coarsen.value_and_grad(P.default_and_keyword_args)(x)
+    assert value == pytest.approx(P.default_and_keyword_args(x))
+    np.testing.assert_allclose(g, 2.0 * 3 * (x - 0.5) ** 2 + 2 * x)
+    with pytest.raises(coarsen.UnsupportedError, match="keyword-only parameters .* cannot be passed"):
+        coarsen.grad(P.default_and_keyword_args)(x, offset=1.0)
