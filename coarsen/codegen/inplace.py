@@ -155,7 +155,21 @@ class BufferVersions:
                     continue   # a loop carry copied as the loop starts: a buffer of its own
                 seen.add(u)
                 todo.append(u)
-        return seen
+        return seen | self._aliases(seen)
+
+    def _aliases(self, versions: set[int]) -> set[int]:
+        """Values that may *be* one of `versions` without being a version before it: the result
+        of an IF whose branch yields one of them (`a = x if c else y` hands out y's buffer, so
+        writing y in place changes what a reads: #12's random programs found the backward
+        reading such an `a` after `y[0] = ...`), views of those, and so on."""
+        out, todo = set(), list(versions)
+        while todo:
+            v = todo.pop()
+            for u in self._shares.get(v, ()):
+                if u not in out and u not in versions:
+                    out.add(u)
+                    todo.append(u)
+        return out
 
     @staticmethod
     def _init(loop: Instr, k: int) -> int:
@@ -211,6 +225,7 @@ class BufferVersions:
     def _versions(self) -> nx.DiGraph:
         g = nx.DiGraph()
         self._writes: dict[int, Instr] = {}
+        self._shares: dict[int, list[int]] = {}   # value -> IF results / views that may be it
         for instr in walk(self.fn.body):
             if instr.op is Op.SETITEM:
                 g.add_edge(instr.args[0].id, instr.result.id)
@@ -218,11 +233,13 @@ class BufferVersions:
             elif instr.op in VIEWS and instr.result.type.rank:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 g.add_edge(instr.result.id, instr.args[0].id)
+                self._shares.setdefault(instr.args[0].id, []).append(instr.result.id)
             elif instr.op is Op.IF:
                 for sub in instr.regions:
                     for y, r in zip(sub.yields, instr.results):
                         if r.type.rank:
                             g.add_edge(y.id, r.id)
+                            self._shares.setdefault(y.id, []).append(r.id)
             elif instr.op in (Op.FOR, Op.WHILE):
                 inits = instr.args[3:] if instr.op is Op.FOR else instr.args
                 yields = instr.regions[-1].yields

@@ -245,6 +245,29 @@ def test_a_write_into_an_array_emitted_as_an_alias_copies(target):
     np.testing.assert_allclose(coarsen.grad(f, target=target)(x, 1.0), [5.0 + 2.0, 4.0 + 7.0, 6.0 + 6.0])
 
 
+def picked_then_written(x0):
+    y = np.ones(2)
+    z = np.maximum(x0 if x0[0] < -1.1 else y, x0)
+    y[0] = 5.0 * z[1]
+    return np.sum(z * y[1]) + np.sum(np.maximum(y if x0[1] > 9.0 else x0, 0.5) * y)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_a_write_after_a_conditional_expression_that_may_hand_out_its_array(target):
+    """`x0 if c else y` is an IF whose result is y's buffer when c is false; the backward of
+    np.maximum reads that result, so `y[0] = ...` afterwards must copy (it wrote in place, and
+    the gradient of the random program that found it was 0 where it is 1)."""
+    x = np.array([1.36833597, 0.02077672])
+    g = coarsen.grad(picked_then_written, target=target)(x)
+    t = torch.tensor(x, requires_grad=True)
+    y = torch.ones(2)
+    z = torch.maximum(y, t)
+    y = torch.stack([5.0 * z[1], y[1]])
+    out = torch.sum(z * y[1]) + torch.sum(torch.maximum(t, torch.tensor(0.5)) * y)
+    out.backward()
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
+
+
 def read_each_step(x, steps):
     """The backward reads z as each outer step starts (np.sin(z)): the inner writes must not
     reach that version. Only one copy per outer step is needed (as the inner loop starts), not
