@@ -16,6 +16,8 @@ other adjoint may alias the expression it was first assigned.
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from coarsen.autodiff.activity import active_values
@@ -52,7 +54,8 @@ class Reverse:
         self.tapes: dict[int, str] = {}
         # tapes held in a preallocated float64 array (id(region) -> the counted loop that
         # bounds its records), not a list: see `array_tape_bound`
-        self.array_tapes: dict[int, Instr] = {}
+        self.array_tapes: dict[int, tuple[Instr, ...]] = {}
+        self.shape_only: set[int] = set()   # taped values whose records are their shapes
         self.counts: dict[int, str] = {}
         self.remat: set[int] = set()         # loop-body values the backward recomputes
         # adjoint variables known to hold a writable buffer of their own (a fresh copy, a loop
@@ -266,25 +269,64 @@ class Reverse:
                         read = f"{tape}[{tape}_n, {k}]"
                         code.line(f"{self.prog.name(v)} = {read}" + (" != 0.0" if v.type.dtype == "bool" else ""))
                 else:
-                    names = ", ".join(self.prog.name(v) for v in needs)
+                    shapes = self.shape_records(needs, inner)
+                    names = ", ".join(shapes.get(v.id, self.prog.name(v)) for v in needs)
                     code.line(f"{names}, = {tape}.pop()")
             if recompute:
                 self.recompute(region, counted, recompute, remat, code)
         code.extend(inner)
 
-    def array_tape_bound(self, region: Region, needs: list[Value]) -> Instr | None:
-        """The counted loop that bounds how often `region` runs, when its records can live in
-        a float64 array allocated before that loop (one row per record, a counter as the stack
-        pointer): every record field a float or bool, and the region inside exactly one loop,
-        a `for` over a range in the function's top level (IF branches in between run at most
-        once per iteration). Arrays instead of lists: ~17% off CartPole's gradient call, as
-        no list is allocated, grown or boxed. Not on cuda, whose host arrays live on the GPU."""
+    def shape_records(self, needs: list[Value], inner: Code) -> dict[int, str]:
+        """Array values the region's backward reads only as `np.shape(v)` (an unbroadcast to an
+        operand's shape): their records hold the shape, not a copy of the array (ODE's RK
+        stages: 4 of 8 arrays per step), and `inner` reads a name bound to it. -> value id ->
+        that name."""
+        out: dict[int, str] = {}
+        text = "\n".join(inner.lines)
+        for v in needs:
+            if not v.type.rank or v.id in self.refs:
+                continue
+            name = self.prog.name(v)
+            call = re.compile(rf"\bnp\.shape\({re.escape(name)}\)")
+            if re.search(rf"(?<![\w.]){re.escape(name)}\b", call.sub("", text)):
+                continue   # read some other way as well: keep the array
+            shape = self.prog.names.reserve(f"{name}_shape")
+            inner.lines = [call.sub(shape, line) for line in inner.lines]
+            text = call.sub(shape, text)
+            out[v.id] = shape
+            self.shape_only.add(v.id)
+        return out
+
+    def array_tape_bound(self, region: Region, needs: list[Value]) -> tuple[Instr, ...] | None:
+        """The counted loops that bound how often `region` runs (outermost first), when its
+        records can live in a float64 array allocated before the outermost (one row per
+        record, a counter as the stack pointer): every record field a float or bool, and either
+        the region inside exactly one loop, a `for` over a range in the function's top level
+        (IF branches in between run at most once per iteration), or the body of a nest of
+        `for` loops, the outermost at top level, whose inner ranges are fixed before it (so
+        the rows are the product of the trip counts, all of them used: k-means' distance to
+        each center of each point). Arrays instead of lists: ~17% off CartPole's gradient
+        call, as no list is allocated, grown or boxed. Not on cuda, whose host arrays live on
+        the GPU."""
         if self.prog.fuse or any(v.type.rank or v.type.dtype not in ("f64", "bool") for v in needs):
             return None
-        loop = self.prog.loop_of[id(region)]   # the innermost: at top level, it is the only one
-        if loop is None or loop.op is not Op.FOR or self.prog.parent[id(loop.regions[0])] is not self.fn.body:
+        loop = self.prog.loop_of[id(region)]
+        if loop is None or loop.op is not Op.FOR:
             return None
-        return loop
+        chain = [loop]
+        while self.prog.parent[id(chain[0].regions[0])] is not self.fn.body:
+            if region is not chain[-1].regions[0]:
+                return None   # a branch inside a nest: rows for every trip would be too many
+            outer_region = self.prog.parent[id(chain[0].regions[0])]
+            outer = self.prog.loop_of[id(outer_region)]
+            if outer is None or outer.op is not Op.FOR or outer_region is not outer.regions[0]:
+                return None
+            fixed = {p.id for p in self.fn.params} | set(self.prog.constants)
+            if any(self.prog.def_region.get(a.id) is not self.fn.body and a.id not in fixed
+                   for a in chain[0].args[:3]):
+                return None   # a range that changes with the outer loop's index
+            chain.insert(0, outer)
+        return tuple(chain)
 
     def rematerialisable(self, body: Region, loop: Instr) -> dict[int, list[Value]]:
         """Body values computable from the index and loop invariants alone -> their inputs."""
@@ -431,13 +473,14 @@ class Reverse:
             # typed by a first record, popped at once: Numba must know the list's type even
             # where it prunes every append (a branch its constant folding decides); array
             # fields are pushed C-contiguous (no copy when they are) to match the prototype
-            prototype = ", ".join(_prototype(v) for v in self.pushes[rid])
+            prototype = ", ".join(f"({'0, ' * v.type.rank})" if v.id in self.shape_only else _prototype(v)
+                                  for v in self.pushes[rid])
             forward.line(f"{tape} = [({prototype},)]")
             forward.line(f"{tape}.pop()")
         for count in self.counts.values():
             forward.line(f"{count} = []")
         ForwardEmitter(self.prog, needed, self.pushes, self.tapes, self.counts, self.buffers,
-                       self.array_tapes).region(self.fn.body, forward)
+                       self.array_tapes, self.shape_only).region(self.fn.body, forward)
         params = [self.prog.name(p) for p in self.fn.params]
         code = Code()
         code.line(f"# generated by coarsen: reverse-mode derivative of {self.fn.name} "

@@ -241,13 +241,15 @@ def needed_values(prog: Program, roots: set[int]) -> set[int]:
 class ForwardEmitter:
     def __init__(self, prog: Program, needed: set[int], pushes: dict[int, list[Value]],
                  tapes: dict[int, str], counts: dict[int, str], inplace_ok,
-                 array_tapes: dict[int, Instr] | None = None) -> None:
+                 array_tapes: dict[int, tuple[Instr, ...]] | None = None,
+                 shape_only: set[int] | None = None) -> None:
         self.prog = prog
         self.needed = needed
         self.pushes = pushes      # id(region) -> values to record at its end
         self.tapes = tapes        # id(region) -> its tape (a list used as a stack)
         self.counts = counts      # id(while instr) -> trip-count list name
-        self.array_tapes = array_tapes or {}   # id(region) -> the for loop that bounds its records
+        self.array_tapes = array_tapes or {}   # id(region) -> the for loops that bound its records
+        self.shape_only = shape_only or set()   # pushed values whose record is their shape
         self.inplace_ok = inplace_ok
 
     def live(self, instr: Instr) -> bool:
@@ -274,8 +276,9 @@ class ForwardEmitter:
                 code.line(f"{tape}[{tape}_n, {k}] = {self.prog.name(v)}")
             code.line(f"{tape}_n += 1")
         else:
-            names = ", ".join(f"np.ascontiguousarray({self.prog.name(v)})" if v.type.rank else self.prog.name(v)
-                              for v in values)
+            names = ", ".join(f"np.shape({self.prog.name(v)})" if v.id in self.shape_only
+                              else f"np.ascontiguousarray({self.prog.name(v)})" if v.type.rank
+                              else self.prog.name(v) for v in values)
             code.line(f"{tape}.append(({names},))")
 
     def instr(self, instr: Instr, code: Code) -> None:
@@ -364,10 +367,11 @@ class ForwardEmitter:
         start, stop, step, *inits = instr.args
         body = instr.regions[0]
         slots = self._carry_in(instr, inits, code)
-        for rid, loop in self.array_tapes.items():
-            if loop is instr:
+        for rid, loops in self.array_tapes.items():
+            if loops[0] is instr:
                 tape = self.tapes[rid]
-                trips = f"rt.trip_count({prog.src(start)}, {prog.src(stop)}, {prog.src(step)})"
+                trips = " * ".join(f"rt.trip_count({', '.join(prog.src(a) for a in loop.args[:3])})"
+                                   for loop in loops)
                 code.line(f"{tape} = np.empty(({trips}, {len(self.pushes[rid])}))")
                 code.line(f"{tape}_n = 0")
         index = prog.name(body.params[0])
