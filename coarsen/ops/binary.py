@@ -148,8 +148,14 @@ def _clip(lw, args, kwargs, node):
 
     values = L.positional(lw, args, kwargs, node, ["a", "a_min", "a_max"], "clip", 3)
     x, lo, hi = values
-    if any(isinstance(v, Static) and v.obj is None for v in (lo, hi)):
-        lw.unsupported("clip() with a None bound is not supported", node, "use np.maximum or np.minimum")
+    none = [isinstance(v, Static) and v.obj is None for v in (lo, hi)]
+    if all(none):
+        lw.unsupported("clip() with both bounds None", node, "give a_min or a_max")
+    if any(none):
+        # one side: NumPy computes np.minimum(x, hi) (np.clip(-0.0, None, 0.0) is 0.0, where
+        # the two-sided clip keeps x at a tie); at a tie x takes the derivative, as in torch
+        bound = lw.as_value(hi if none[0] else lo, node)
+        return lw.emit(O.MINIMUM if none[0] else O.MAXIMUM, (lw.as_value(x, node), bound), node)
     return lw.emit(O.CLIP, tuple(lw.as_value(v, node) for v in values), node)
 
 

@@ -82,6 +82,11 @@ def reciprocal_of_clip(x):
     return 1.0 / np.clip(x, 0.0, 1.0)
 
 
+def reciprocal_of_one_sided_clips(x):
+    # NumPy's one-sided clip is minimum(x, hi) (a tie gives hi), the two-sided one keeps x
+    return 1.0 / np.clip(x, None, 0.0) + 1.0 / np.clip(x, -0.0, None)
+
+
 def relu_chain(x):
     # an array chain the cpu target fuses into one loop (`kernels.fusion`)
     h = np.maximum(x * 1.0, 0.0)
@@ -142,7 +147,7 @@ CASES = [
     (exp_product, (SPECIAL,)),
     (zero_over, (SPECIAL,)),
     (difference_of_folded_constants, (SPECIAL,)),
-    *[(f, (z,)) for f in (reciprocal_of_relu, reciprocal_of_min, reciprocal_of_clip)
+    *[(f, (z,)) for f in (reciprocal_of_relu, reciprocal_of_min, reciprocal_of_clip, reciprocal_of_one_sided_clips)
       for z in (-0.0, 0.0, SPECIAL)],
     (relu_chain, (SPECIAL,)),
     (scalar_relu_loop, (-0.0, 2)),

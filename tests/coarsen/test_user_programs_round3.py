@@ -27,7 +27,6 @@ REFUSED = {
     "sorted_builtin": ["sorted"],
     "pairwise_triu": ["np.triu_indices"],
     "eigen_energy": ["np.linalg.eigvalsh"],
-    "one_sided_clip": ["clip", "None bound"],
 }
 # derivatives that are AD's and not the function's slope: a bisection's root is piecewise
 # constant in c (0 through the comparisons), so central differences see the root move
@@ -38,7 +37,8 @@ NO_TORCH = {"det_singular"}
 # on "cpu" by default only these (Numba compiles each derivative in 5-50 s on a loaded
 # 2-core machine); COARSEN_PORTS_CPU=1 runs every program there (all pass)
 CPU_DEFAULT = {"softmax_cross_entropy", "det_singular", "himmelblau_beale", "break_continue_loop", "scalar_rounding_loop",
-               "dict_params_model", "trapezoid_energy", "sign_floor_mod", "periodic_neg_index"}
+               "dict_params_model", "trapezoid_energy", "sign_floor_mod", "periodic_neg_index",
+               "one_sided_clip"}
 WORKING = [name for name in P.CASES if name not in REFUSED]
 TARGETS_OF = {name: ["numpy"] + (["cpu"] if name in CPU_DEFAULT or os.environ.get("COARSEN_PORTS_CPU") else [])
               for name in WORKING}

@@ -1372,6 +1372,10 @@ def one_sided_clip(x):
     return np.sum(np.clip(x, None, 0.3)) + np.sum(np.clip(x, -0.2, None) ** 2)
 
 
+def torch_one_sided_clip(x):
+    return torch.sum(torch.clamp(x, max=0.3)) + torch.sum(torch.clamp(x, min=-0.2) ** 2)
+
+
 # ------------------------------------------------------------------ inputs: name -> (make(rs), argnums)
 def _pm1(rs, n):
     return np.where(rs.rand(n) < 0.5, -1.0, 1.0)
