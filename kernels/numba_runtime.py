@@ -9,10 +9,11 @@ TypingError, and the target falls back to NumPy for that function with a warning
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 from numba import types
-from numba.core.errors import TypingError
+from numba.core.errors import NumbaIRAssumptionWarning, TypingError
 from numba.extending import overload, register_jitable
 
 from kernels import runtime as rt
@@ -22,6 +23,10 @@ from kernels import runtime as rt
 # None is a closure of a shared factory: Numba links callees by qualified name (see the
 # reducers below).
 cached_overload = functools.partial(overload, jit_options={"cache": True})
+
+# Numba's SSA pass reports "variable ... is not in scope" for the loops of `rt.ipow` as it first
+# compiles them (an internal pedantic check, 14 screens of text, harmless): not the user's to read
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 
 def _rank(x) -> int:

@@ -28,7 +28,7 @@ from sympy.core.function import ArgumentIndexError
 
 from phicalc.distribute import add_terms, scale
 from phicalc.convert import normalize
-from phicalc.terms import Phi, Sign
+from phicalc.terms import Phi, Sign, relation
 from phicalc.walk import dag_has
 
 _Expr = sp.Expr
@@ -70,8 +70,17 @@ def _pow_partials(e: sp.Pow) -> tuple[_Expr, ...]:
     base, ex = e.args
     d_base = ex * base ** (ex - 1)
     # d/d ex of base**ex, needed only for a non-constant exponent (skip building log(base)).
-    d_ex = None if ex.is_number else e * sp.log(base)
-    return d_base, d_ex
+    # At base 0 with ex >= 0 the power is 0 (or 1) whatever ex: its derivative is 0 there, not
+    # 0 * log(0) = NaN (torch's and JAX's rule too).
+    if ex.is_number:
+        return d_base, None
+    at_zero = relation(sp.GreaterThan, ex, S.Zero)
+    if base.is_number and base.is_zero:   # SymPy's log(0) is zoo
+        return d_base, Phi(at_zero, S.Zero, S.NaN)
+    d_ex = e * sp.log(base)
+    if base.is_number:
+        return d_base, d_ex
+    return d_base, Phi(sp.And(relation(sp.Equality, base, S.Zero), at_zero), S.Zero, d_ex)
 
 
 @defpartials(sp.Abs)

@@ -352,3 +352,20 @@ def test_random_branchy_gradients_agree_across_targets_on_special_values(source,
                     # (finite values to 1e-6: `1 - tanh(u)**2` near 1 cancels the targets'
                     # one-ulp differences in tanh into relative ones of 1e-6, as torch's does)
                     assert _same(g_np, g_cpu, rtol=1e-6), (source, a, b, n, g_np, g_cpu)
+
+
+def power_of_learned_exponent(x, p):
+    return np.sum(x ** p) + 0.0 ** p
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_exponent_gradient_at_a_zero_base_is_zero(target):
+    """d/dp 0**p is 0 for p >= 0 (the power is 0 whatever p), not 0 * log(0) = NaN: torch's
+    and JAX's rule; elsewhere p * log(x) as before."""
+    x, p = np.array([0.0, 0.5, 2.0, 0.0]), 1.5
+    gx, gp = coarsen.grad(power_of_learned_exponent, argnums=(0, 1), target=target)(x, p)
+    xt = torch.tensor(x, requires_grad=True)
+    pt = torch.tensor(p, dtype=torch.float64, requires_grad=True)
+    (torch.sum(xt ** pt) + torch.tensor(0.0, dtype=torch.float64) ** pt).backward()
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gp, pt.grad.item(), rtol=1e-12)
