@@ -85,12 +85,23 @@ def _opaque_constants(op: Op, ops: list[sp.Expr]) -> list[sp.Expr]:
     power keeps its exponent (`x**2`), but a base that is not a positive finite number is a
     literal too: SymPy's derivative of `b**y` in y is `b**y*log(b)`, `zoo` or complex for such
     a b (no NumPy form: `0.0 ** x` failed to compile), where NumPy's log gives -inf or NaN."""
+    if op is Op.DIV and ops[1].is_Number and not _annihilator(ops[1]) and not _exact_reciprocal(ops[1]):
+        # SymPy turns `x / 10.0` into `0.1*x`, which rounds differently: np.floor(0.3 / 0.1)
+        # is 2.0 in NumPy, np.floor(0.3 * 10.0) is 3.0. A divisor whose reciprocal is inexact
+        # stays a divisor.
+        return [_literal(ops[0]) if _annihilator(ops[0]) else ops[0], _literal(ops[1])]
     if op is not Op.POW:
         return [_literal(o) if _annihilator(o) else o for o in ops]
     base, *rest = ops
     if base.is_Number and not (base.is_positive and base.is_finite):
         base = _literal(base)
     return [base, *rest]
+
+
+def _exact_reciprocal(c: sp.Expr) -> bool:
+    """Whether x / c equals x * (1 / c) for every float x: c is a power of two (or -1, 1)."""
+    mantissa, _ = math.frexp(abs(float(c)))
+    return mantissa == 0.5
 
 
 def _census(expr: sp.Basic, memo: dict) -> Counter:

@@ -27,7 +27,7 @@ import sympy as sp
 
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value
 from coarsen.ir.types import F64, I64
-from coarsen.segments import _NUMPY, _SYMPY, _census, sympy_number
+from coarsen.segments import _NUMPY, _SYMPY, _census, _exact_reciprocal, sympy_number
 from coarsen.ops import to_source
 from phicalc.recurrence import Recurrence, closed_form
 from phicalc.terms import Phi, relation
@@ -174,6 +174,9 @@ def _faithful(op: Op, args: list[sp.Expr]) -> sp.Expr | None:
     if any(isinstance(a, sp.Number) and (a.is_zero or not a.is_finite) for a in args) \
             and op is not Op.POW:
         return None
+    if op is Op.DIV and isinstance(args[1], sp.Number) and not all(isinstance(a, sp.Number) for a in args) \
+            and not _exact_reciprocal(args[1]):
+        return None   # SymPy's x / 10.0 is 0.1*x, which rounds differently (segments keeps x / 10.0)
     if all(isinstance(a, sp.Number) for a in args):
         # constants by NumPy's arithmetic (SymPy's log(-1) is I*pi)
         with np.errstate(all="ignore"):
