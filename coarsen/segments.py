@@ -400,7 +400,8 @@ class _Planner:
             return self.fold(instr, ops)
         ops = _opaque_constants(instr.op, ops)
         expr = self.build(instr, ops)
-        if self.census_ok(instr, ops, expr):
+        # (SymPy takes `sqrt(-|x|)` for `I*sqrt(|x|)`: complex, where NumPy gives NaN)
+        if self.census_ok(instr, ops, expr) and not expr.has(sp.I):
             return expr
         if self.absorbing:
             # a branch of a phi term has no place for a materialized value: plan again with
