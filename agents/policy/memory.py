@@ -65,12 +65,7 @@ class Memory:
         """Put an extracted or composed item into working memory (False: already there)."""
         self.internal += 1
         self.internal_run += 1
-        if item.key in self.item_keys:
-            return False
-        self.item_keys.add(item.key)
-        self.items.append(item)
-        self.max_day = max(self.max_day, item.day)
-        return True
+        return self.put(item)
 
     def put(self, item: Item) -> bool:
         """`add` without counting an extract action (the automatic extraction on reading)."""
