@@ -471,6 +471,7 @@ class ExpressionLowering(CallLowering):
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
         pattern: list[str] = []
         values: list[Value] = []
+        ellipsis: int | None = None   # where `...` stood: as many full slices as axes are left
         for part in parts:
             if isinstance(part, ast.Slice):
                 flags = "s"
@@ -486,7 +487,9 @@ class ExpressionLowering(CallLowering):
             if isinstance(binding, Static) and binding.obj is None:
                 pattern.append("n")
             elif isinstance(binding, Static) and binding.obj is Ellipsis:
-                self.unsupported("indexing with ... is not supported", part, "spell out the slices: x[:, :, 0]")
+                if ellipsis is not None:
+                    self.type_error("an index can only have a single ellipsis ('...')", part)
+                ellipsis = len(pattern)
             elif isinstance(binding, tuple) and (len(parts) > 1 or isinstance(part, (ast.List, ast.ListComp))) \
                     and arrays and (listed := self._int_list(binding)) is not None:
                 # a list of ints beside other indices (x[1:, cols]) or written in place
@@ -500,6 +503,9 @@ class ExpressionLowering(CallLowering):
                 value = self.index_value(binding, part, arrays)
                 pattern.append("a" if value.type.rank else "i")
                 values.append(value)
+        if ellipsis is not None:
+            used = sum(p != "n" for p in pattern)
+            pattern[ellipsis:ellipsis] = ["s000"] * max(array.type.rank - used, 0)
         return tuple(pattern), values
 
     def _int_list(self, binding: tuple) -> Value | None:

@@ -158,10 +158,13 @@ def static_dims(lw, x, depth: int = 0) -> list:
     """x's axis lengths where they are known at compile time (an int), else None: from the
     instructions that made x (constructors with constant sizes, newaxis, keepdims reductions,
     constant reshapes, permutations, concatenations, broadcasts of those). A parameter's
-    lengths are run-time facts (None)."""
+    lengths are run-time facts (None), except in a shape-specialised trace."""
     from coarsen.ir.nodes import ELEMENTWISE, REDUCTIONS
 
     rank = x.type.rank
+    known = lw.b.shapes.get(x.id) if lw.b.shaped else None   # a shape-specialised trace
+    if known is not None:
+        return list(known)
     unknown = [None] * rank
     instr = producer(lw, x) if depth < 64 else None
     if instr is None:

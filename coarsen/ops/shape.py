@@ -239,6 +239,7 @@ def _squeeze(lw, args, kwargs, node):
     if ax is None:
         dims = L.static_dims(lw, x)
         if None in dims:
+            lw.b.shape_queried = True   # a trace with the arguments' shapes known decides it
             unknown = ", ".join(str(k) for k, d in enumerate(dims) if d is None)
             lw.unsupported(f"squeeze() without an axis: the length of axis {unknown} of this "
                            f"{x.type} array is known only at run time, so the result's rank is not "
