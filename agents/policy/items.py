@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from .. import extract as X
@@ -53,6 +53,29 @@ OP_GLOSS = {
 _QUARTER = re.compile(r"\bQ([1-4]) (\d{4})\b")
 
 
+class _Key:
+    """A hashable key whose hash is computed once (a tuple's is recomputed at every lookup)."""
+    __slots__ = ("t", "h")
+
+    def __init__(self, t: tuple) -> None:
+        self.t, self.h = t, hash(t)
+
+    def __hash__(self) -> int:
+        return self.h
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.h == other.h and self.t == other.t
+
+
+def _all_str(v: tuple) -> bool:
+    return set(map(type, v)) <= {str}  # (in C: long step lists are checked often)
+
+
+@lru_cache(maxsize=65536)
+def _repr_len(s: str) -> int:
+    return len(repr(s))
+
+
 @dataclass(frozen=True)
 class Item:
     kind: str
@@ -67,14 +90,33 @@ class Item:
     scope: float = 0.0  # 1 in the question's version scope, -1 out of it, 0 unknown
     day: int = 0  # the document's date as an ordinal (0: undated)
 
-    @cached_property  # composed step lists grow long: their repr is computed once per item
-    def key(self) -> tuple:
-        return (self.kind, self.how, repr(self.value))
+    def __hash__(self) -> int:  # kept by @dataclass: the generated hash, computed once
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.kind, self.value, self.label, self.context, self.docs, self.when,
+                     self.stale, self.how, self.unit, self.scope, self.day))
+
+    @cached_property  # composed step lists grow long: computed once per item
+    def key(self) -> "_Key":
+        """What makes two items the same: equal exactly when (kind, how, repr(value)) are
+        equal (a tuple of strings is compared as itself, which is equivalent and costs no
+        repr of a long step list; anything else by its repr, so 0.0 and -0.0 stay apart)."""
+        v = self.value
+        if not (isinstance(v, str) or (isinstance(v, tuple) and _all_str(v))):
+            v = ("repr", repr(v))
+        return _Key((self.kind, self.how, type(self.value).__name__, v))
 
     @cached_property
     def text_len(self) -> int:
-        """len(str(value)), once per item."""
-        return len(str(self.value))
+        """len(str(value)), once per item (a tuple of strings is measured from its items'
+        cached repr lengths, without building the string)."""
+        v = self.value
+        if isinstance(v, tuple) and v and _all_str(v):
+            # str(tuple) = "(" + ", ".join(map(repr, v)) + ("," if len(v) == 1) + ")"
+            return 2 + sum(map(_repr_len, v)) + 2 * (len(v) - 1) + (len(v) == 1)
+        return len(str(v))
 
     @property
     def parts(self) -> int:
@@ -247,15 +289,15 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
     if op == "expand":
         inner = items[1]
         name = set(words(inner.label)) - set(words(a.label))
-        out, hit = [], False
-        for s in a.value:
-            if not hit and name and len(name & set(words(s))) >= min(2, len(name)):
-                out += list(inner.value)
-                hit = True
-            else:
-                out.append(s)
-        return Item("steps", tuple(out), a.label, ctx, how=op, scope=a.scope,
-                    **_merge(items)) if hit else None
+        if not name:
+            return None
+        need = min(2, len(name))
+        for k, s in enumerate(a.value):  # the first step that names the inner list
+            if len(name & set(words(s))) >= need:
+                out = a.value[:k] + tuple(inner.value) + a.value[k + 1:]
+                return Item("steps", out, a.label, ctx, how=op, scope=a.scope,
+                            **_merge(items))
+        return None
     if op == "join":
         subject = max(q.phrases, key=lambda p: (sum(p.lower() in i.context for i in items),
                                                 len(p)), default="")
