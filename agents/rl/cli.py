@@ -330,8 +330,7 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
     p.add_argument("--scale", type=int, default=TrainConfig.scale,
                    help="documents in the world; the evaluation asks for 100 questions per "
-                        "regime, which 2000 supplies for some regimes only (42-100) and 5000 "
-                        "for all six")
+                        "regime, which 2000 supplies for all six (smaller worlds supply fewer)")
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars")

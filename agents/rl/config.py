@@ -43,7 +43,7 @@ class TrainConfig:
     step_budget: int = 12
     synth_per_round: int = 240
     synth_rounds: int = 2
-    eval_per_regime: int = 100  # requested; the default world supplies 42-100 per regime
+    eval_per_regime: int = 100  # the default world supplies 100 for every regime
     curve_per_regime: int = 8  # greedy learning-curve evaluation after every iteration
     workers: int = 2
     progress: bool = True

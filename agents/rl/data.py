@@ -27,7 +27,8 @@ from ..tools import SearchIndex
 from ..world import World, build_world
 
 EVAL_SEED = 0  # evaluation sets are the same for every run of a world
-DATA_FORMAT = 2  # 2: graders with precision, re-checked synthesis, de-duplication by asks
+DATA_FORMAT = 3  # 2: graders with precision, re-checked synthesis, de-duplication by asks;
+# 3: >= 100 evaluation questions per regime (tasks.base.EVAL_FRACTIONS, exhausted levels)
 
 
 @dataclass

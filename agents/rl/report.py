@@ -107,9 +107,9 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
     return report
 
 
-def _ci(st: dict) -> str:
+def _ci(st: dict, digits: int = 3) -> str:
     lo, hi = st.get("ci", [float("nan")] * 2)
-    return f"{st['score']:.3f} [{lo:.2f}, {hi:.2f}]"
+    return f"{st['score']:.{digits}f} [{lo:.2f}, {hi:.2f}]"
 
 
 def _diff(d: dict) -> str:
@@ -159,11 +159,12 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
             lines.append(f"| {name} | " + " | ".join(_diff(v["per_regime"][r])
                                                     for r in REGIME_NAMES)
                          + " | " + " | ".join(_diff(v[g]) for g in GROUPS) + " |")
-    lines += ["", "Per regime: score / tool calls / tokens / latency (ms), per question.", "",
+    lines += ["", "Per regime: score [bootstrap 95% interval] / tool calls / tokens / latency "
+              "(ms), per question.", "",
               "| agent | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, s in agents.items():
         per = s["per_regime"]
         lines.append(f"| {name} | " + " | ".join(
-            f"{per[r]['score']:.2f} / {per[r]['tool_calls']:.1f} / {per[r]['tokens']:.0f} / "
+            f"{_ci(per[r], 2)} / {per[r]['tool_calls']:.1f} / {per[r]['tokens']:.0f} / "
             f"{1000 * per[r]['latency']:.1f}" for r in REGIME_NAMES) + " |")
     return "\n".join(lines) + "\n"

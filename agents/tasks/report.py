@@ -13,7 +13,7 @@ Grade (see agents/tasks/README.md): nugget recall R (a nugget counts when its va
 stated and no contradicting value is), claim precision P (every distinct vocabulary value or
 number the brief states is a claim: correct when it is an asked value, neutral when it is a
 true unasked fact about the customer, wrong otherwise), F = 2PR/(P+R), times a length
-budget min(1, (200 + 120 n) / characters). Invariants: the canonical answer grades 1.0; a
+budget min(1, (100 + 40 n) / characters). Invariants: the canonical answer grades 1.0; a
 vocabulary dump, a number grid or a dump of documents scores near 0.
 """
 from __future__ import annotations

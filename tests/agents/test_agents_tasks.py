@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from agents.tasks import REGIME_NAMES, REGIMES, sample_mixed, sample_tasks, split_of
+from agents.tasks.base import EVAL_FRACTION, eval_fraction
 from agents.world import build_world
 
 
@@ -34,6 +35,46 @@ def test_every_difficulty_is_available(world, regime):
     tasks = sample_tasks(world, regime, 30, "eval", 0)
     assert len(tasks) == 30
     assert Counter(t.difficulty for t in tasks) == {1: 10, 2: 10, 3: 10}
+
+
+@pytest.mark.parametrize("regime", REGIME_NAMES)
+def test_default_world_supplies_100_evaluation_questions(world, regime):
+    """Issue #15: at least 100 distinct evaluation questions per regime by default (the
+    evaluation's default request), every one of them answerable from its gold documents."""
+    tasks = sample_tasks(world, regime, 100, "eval", 0)
+    assert len(tasks) == 100
+    assert len({t.key for t in tasks}) == 100
+    assert len({" ".join(t.question.lower().split()) for t in tasks}) == 100
+    assert all(split_of(t.key) == "eval" for t in tasks)
+    assert all(t.gold_docs and all(world.doc(d) for d in t.gold_docs) for t in tasks)
+    # each level as often as its supply allows: the cycle is exact until a level runs out
+    counts = Counter(t.difficulty for t in tasks)
+    k = min(counts.values())
+    assert set(counts) == {1, 2, 3}
+    assert [t.difficulty for t in tasks[:3 * k]] == [1, 2, 3] * k
+
+
+@pytest.mark.parametrize("regime", REGIME_NAMES)
+def test_a_larger_evaluation_share_only_adds_evaluation_keys(world, regime):
+    """A regime's evaluation share is at least the default 25% and a key that was eval at
+    25% stays eval: raising a share never turns an evaluation question into a training
+    one."""
+    assert eval_fraction(regime) >= EVAL_FRACTION
+    tasks = sample_tasks(world, regime, 60, "train", 2) + sample_tasks(world, regime, 60,
+                                                                       "eval", 2)
+    for t in tasks:
+        assert split_of(t.key) == split_of(t.key, eval_fraction(regime))
+        if split_of(t.key, EVAL_FRACTION) == "eval":
+            assert split_of(t.key) == "eval"
+
+
+def test_an_exhausted_difficulty_does_not_end_the_sample(world):
+    """Procedure has few single-variant runbooks: once their evaluation questions are used
+    up, the sample goes on with the other levels instead of stopping at 3 x that supply."""
+    tasks = sample_tasks(world, "procedure", 1000, "eval", 0)
+    counts = Counter(t.difficulty for t in tasks)
+    assert len(tasks) > 3 * counts[1] and counts[2] > counts[1] and counts[3] > counts[1]
+    assert len({t.key for t in tasks}) == len(tasks)
 
 
 @pytest.mark.parametrize("regime", REGIME_NAMES)

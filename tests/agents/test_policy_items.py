@@ -154,3 +154,47 @@ def test_an_operation_description_counts_as_label_words():
     # the question's words the item covers: "percentage" and "change" as well now (the
     # fractions of the item's own words, i_label_q and i_label_plain, are diluted instead)
     assert fg["i_q_label"] == 2 * fc["i_q_label"] > 0
+
+
+def test_item_identity_is_that_of_kind_how_and_the_value_repr():
+    """`Item.key` (memory de-duplication) is equal exactly when (kind, how, repr(value))
+    are, without computing the repr of long step lists; `text_len` is len(str(value)) and
+    the hash is the dataclass's own (set and dict order unchanged)."""
+    import dataclasses
+
+    def item(value, kind="steps", how="list", **kw):
+        return Item(kind, value, "label", "", ("d",), None, False, how, **kw)
+
+    values = [("a", "b"), ("a", "b", "c"), ("b", "a"), ("it's", 'say "x"'), ("a",), (),
+              "a", "('a', 'b')", 0.0, -0.0, 1.0, 1, float("nan"), ("a", 1.0)]
+    for x in values:
+        for y in values:
+            for hx, hy in (("list", "list"), ("list", "order")):
+                a, b = item(x, how=hx), item(y, how=hy)
+                same = (a.kind, a.how, repr(a.value)) == (b.kind, b.how, repr(b.value))
+                assert (a.key == b.key) == same, (x, y, hx, hy)
+                if same:
+                    assert hash(a.key) == hash(b.key)
+        assert item(x).text_len == len(str(x))
+    long = item(tuple(f"step {i} of the 'long' list" for i in range(5000)))
+    assert long.text_len == len(str(long.value))
+    assert long.key != item(long.value[:-1]).key and long.key == item(tuple(long.value)).key
+    it = item(("x", "y"), scope=1.0)
+    fields = tuple(getattr(it, f.name) for f in dataclasses.fields(Item))
+    assert hash(it) == hash(fields) and it == item(("x", "y"), scope=1.0)
+    assert {it: 1}[item(("x", "y"), scope=1.0)] == 1 and it != item(("x", "y"))
+
+
+def test_expand_splices_only_the_first_step_that_names_the_procedure():
+    main = Item("steps", ("Perform the safe restart procedure", "Verify",
+                          "Perform the safe restart procedure"),
+                "Applies to: X 1.0 runbook", "", ("d1",), None, False, "list", scope=1.0)
+    sub = Item("steps", ("Cordon", "Restart"), "X procedure: safe restart", "", ("d2",),
+               None, False, "list")
+    out = compose("expand", [main, sub], Q)
+    assert out.value == ("Cordon", "Restart", "Verify", "Perform the safe restart procedure")
+    assert out.scope == 1.0 and out.docs == ("d1", "d2") and out.how == "expand"
+    nothing = Item("steps", ("Check", "Verify"), "runbook", "", ("d3",), None, False, "list")
+    assert compose("expand", [nothing, sub], Q) is None
+    unnamed = Item("steps", ("Cordon", "Restart"), "runbook", "", ("d2",), None, False, "list")
+    assert compose("expand", [main, unnamed], Q) is None  # no words name the inner list

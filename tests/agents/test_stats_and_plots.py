@@ -138,6 +138,21 @@ def test_run_evaluation_reports_intervals_and_paired_differences(tmp_path):
     assert "(n=12)" in text and "[pareto_cost.png]" not in text
     assert "(pareto_cost.png)" in text and "Difference from heuristic" in text
     assert rep["agents"]["heuristic"]["vs_reference"]["all"]["diff"] == 0.0
+    # every table of summary.md: n in its header, an interval in every score cell (#15)
+    tables, cur = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append(line)
+        elif cur:
+            tables.append(cur)
+            cur = []
+    assert len(tables) == 3  # scores, difference from the heuristic, per regime (no base)
+    for t in tables:
+        assert "(n=12)" in t[0]
+        for row in t[2:]:
+            cells = row.strip("|").split("|")[1:]  # after the agent's name
+            scores = cells[:len(REGIME_NAMES) + (3 if len(cells) > len(REGIME_NAMES) else 0)]
+            assert all("[" in c and "]" in c for c in scores), row  # costs have none
 
 
 def test_train_hold_out_trains_on_every_other_regime(monkeypatch):
