@@ -6,7 +6,11 @@ Output: synthesized `Task`s whose `answer` is what the explorer read, with prove
 structured statement of what was asked, used only afterwards to audit the answer against
 ground truth). Invariants: the explorer sees only search results and document text, so its
 answers can be wrong exactly where a careless reader would be (stale notes, superseded
-figures, missed pages); deterministic per (index, seed).
+figures, missed pages); deterministic per (index, seed, avoid). `avoid` names customers the
+explorer should not write about (the pipeline passes those that evaluation questions, or
+questions it already kept, ask about: a question about them would be dropped as asking the
+same thing, so it picks among the other customers it has found instead). It is a list of
+names, never an answer or a fact.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ class ToolSession:
     # Values of each claim class seen so far (what the explorer knows a brief could state
     # wrongly): industry, stage, status, city, region, size, person, product.
     values: dict[str, set[str]] = field(default_factory=dict)
+    avoid: frozenset[str] = frozenset()  # customers not to write questions about
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         self.calls += 1
@@ -93,11 +98,12 @@ SEED_QUERIES = {
 
 def explore(index: SearchIndex, n: int, seed: int = 0,
             regimes: tuple[str, ...] = tuple(SEED_QUERIES), max_calls_per_question: int = 40,
-            round_id: int = 1) -> list[Task]:
-    """About n questions spread round-robin over regimes (fewer if writers keep failing)."""
+            round_id: int = 1, avoid: frozenset[str] | set[str] = frozenset()) -> list[Task]:
+    """About n questions spread round-robin over regimes (fewer if writers keep failing);
+    questions about a customer start from one not in `avoid`."""
     from .writers import WRITERS
     rng = random.Random(f"explore:{seed}:{round_id}")
-    session = ToolSession(index)
+    session = ToolSession(index, avoid=frozenset(avoid))
     out: list[Task] = []
     failures = 0
     while len(out) < n and failures < 20 * n + 50:

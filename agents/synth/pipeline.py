@@ -106,7 +106,10 @@ def synthesize(index: SearchIndex, eval_questions: list[str], per_round: int = 6
     taken: set[tuple] = set()  # asked by an earlier kept candidate
     for r in range(1, rounds + 1):
         solver = solvers[min(r - 1, len(solvers) - 1)]
-        cands = explore(index, per_round, seed=seed, round_id=r)
+        # customers that evaluation or kept questions ask about: a question about one would
+        # be dropped below, so the explorer writes about the others it finds
+        avoid = {a[1] for a in asked | taken if a[0] == "customer"}
+        cands = explore(index, per_round, seed=seed, round_id=r, avoid=avoid)
         stats = {"round": r, "solver": solver().name, "generated": len(cands),
                  "dup_eval": 0, "dup_kept": 0, "same_ask_eval": 0, "same_ask_kept": 0,
                  "failed_recheck": 0, "too_easy": 0, "too_hard": 0, "kept": 0}

@@ -27,9 +27,10 @@ def _find(s: ToolSession, query: str, pred, k: int = 10):
 
 
 def _profile(s: ToolSession, rng: random.Random):
-    if not s.customers:
+    pool = sorted(s.customers - s.avoid)
+    if not pool:
         return None, None, None
-    name = rng.choice(sorted(s.customers))
+    name = rng.choice(pool)
     hit = _find(s, f"Account profile {name}", lambda t: t == f"Account profile: {name}")
     if hit is None:
         return None, None, None

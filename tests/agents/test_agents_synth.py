@@ -197,3 +197,23 @@ def test_synthesized_briefs_carry_stale_and_contradicting_facts(explored):
         assert grade(t, t.answer) == 1.0
         wrong_status = nug["account status"]["wrong"][0]
         assert grade(t, t.answer + f" Status earlier: {wrong_status}.") < 0.9
+
+
+def test_explorer_writes_about_customers_it_is_told_to_avoid_never(index):
+    """The pipeline passes the customers that evaluation (or already kept) questions ask
+    about: a question about one would be dropped, so the explorer picks another."""
+    def customers(tasks):
+        out = set()
+        for t in tasks:
+            c = t.meta["synth"]["claim"]
+            if c["type"] == "customer_brief":
+                out.add(c["customer"])
+            elif c["type"] == "customer_match":
+                out.add(str(t.answer))
+        return out
+
+    plain = customers(explore(index, 60, seed=0))
+    assert plain
+    other = explore(index, 60, seed=0, avoid=plain)
+    assert customers(other) and not customers(other) & plain
+    assert all(a[1] not in plain for t in other for a in asks(t) if a[0] == "customer")
