@@ -43,7 +43,7 @@ from sympy.logic.boolalg import Boolean
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
 from phicalc.rewrite import stable
 from coarsen.ops import elementwise
-from phicalc.terms import Phi
+from phicalc.terms import AsFloat, Paren, Phi
 
 CAP = 64              # operations in one segment expression
 ABSORB_LIMIT = 24     # instructions in an IF's branches for it to become a phi term
@@ -54,6 +54,11 @@ REUSE_INLINE = 2      # a reused value this small is recomputed instead of cut
 _SYMPY = {Op[s.member]: s.sympy for s in elementwise() if s.sympy is not None}
 SYMBOLIC_OPS = frozenset(_SYMPY) | {Op.CAST, Op.EXPR}
 _NUMPY = {Op[s.member]: s.numpy for s in elementwise() if s.sympy is not None}
+# arithmetic whose operands keep the program's grouping (`Paren`): SymPy would flatten
+# `a + (b - c)` into `a + b - c` and fold `(x + 1e16) - 1e16` into `x`
+# (and `sqrt(4*x)` into `2*sqrt(x)`): every op whose SymPy form is a sum, product or power
+_GROUPED = frozenset(Op[s.member] for s in elementwise() if s.sympy is not None and isinstance(
+    s.sympy(*sp.symbols(f"a0:{s.arity}", real=True)), (sp.Add, sp.Mul, sp.Pow)))
 
 
 class Occurrence(sp.Dummy):
@@ -121,6 +126,8 @@ def _census(expr: sp.Basic, memo: dict) -> Counter:
         out = Counter()
         for a in expr.args:
             out.update(_census(a, memo))
+    elif isinstance(expr, (Paren, AsFloat)):   # grouping and int->float change no value
+        out = _census(expr.args[0], memo)
     elif isinstance(expr, sp.Pow) and expr.exp.is_Integer:
         base = _census(expr.base, memo)
         out = Counter({k: n * abs(int(expr.exp)) for k, n in base.items()})
@@ -185,7 +192,7 @@ def op_count(expr: sp.Basic, memo: dict | None = None) -> int:
             return 0
         known = memo.get(e)
         if known is None:
-            own = len(e.args) - 1 if isinstance(e, (sp.Add, sp.Mul)) else 1
+            own = len(e.args) - 1 if isinstance(e, (sp.Add, sp.Mul)) else 0 if isinstance(e, (Paren, AsFloat)) else 1
             known = memo[e] = own + sum(count(a) for a in e.args)
         return known
     return count(expr)
@@ -197,7 +204,9 @@ def is_candidate_instr(instr: Instr) -> bool:
     if instr.result.type.dtype != "f64":
         return False
     if instr.op is Op.CAST:
-        return True
+        # a conversion from int or bool is an operation of its own: read as its operand, an
+        # int64 expression would compute in int64 (`float(n) * float(n)` wraps at 2**63)
+        return instr.args[0].type.dtype == "f64"
     return True
 
 
@@ -352,7 +361,8 @@ class _Planner:
         """The operands' expressions; a bool used as a number (`x * (x > 0)`) is Phi(b, 1, 0):
         NumPy refuses arithmetic like `-b` on bool arrays, and its derivative is zero."""
         ops = [self.operand(a) for a in instr.args]
-        return [Phi(o, 1, 0) if a.type.dtype == "bool" and not (instr.op is Op.WHERE and k == 0) else o
+        return [Phi(o, 1, 0) if a.type.dtype == "bool" and not (instr.op is Op.WHERE and k == 0)
+                else AsFloat(o) if a.type.dtype == "i64" else o
                 for k, (a, o) in enumerate(zip(instr.args, ops))]
 
     def candidate(self, instr: Instr, absorbed: bool) -> None:
@@ -442,6 +452,8 @@ class _Planner:
     def build(self, instr: Instr, ops: list[sp.Expr]) -> sp.Expr:
         op = instr.op
         if op in _SYMPY:
+            if op in _GROUPED:   # an operand that is a sum, product or power stays one value
+                ops = [Paren(o) for o in ops]
             return _SYMPY[op](*ops)
         if op is Op.CAST:
             return ops[0]

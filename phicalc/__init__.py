@@ -30,12 +30,12 @@ from phicalc.lowering import lower
 from phicalc.recurrence import Recurrence, closed_form
 from phicalc.rewrite import stable
 from phicalc.summation import sum_closed
-from phicalc.terms import (PHICALC_FUNCTIONS, Clip, Geom, Maximum, Minimum, Phi, Sigmoid,
-                           Sign, Softplus)
+from phicalc.terms import (PHICALC_FUNCTIONS, AsFloat, Clip, Geom, Maximum, Minimum, Paren, Phi,
+                           Sigmoid, Sign, Softplus)
 
 __all__ = [
-    "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom",
-    "PHICALC_FUNCTIONS", "normalize", "to_sympy", "push_phi", "scale", "add_terms",
+    "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom", "Paren",
+    "AsFloat", "PHICALC_FUNCTIONS", "normalize", "to_sympy", "push_phi", "scale", "add_terms",
     "vjp", "jvp", "gradient", "partials", "NoDerivativeError",
     "Recurrence", "closed_form", "sum_closed",
     "stable",

@@ -15,8 +15,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy import S
 
-from phicalc.terms import (Clip, Geom, Maximum, Minimum, Phi, Sigmoid, Sign, Softplus, falling,
-                           relation)
+from phicalc.terms import (AsFloat, Clip, Geom, Maximum, Minimum, Paren, Phi, Sigmoid, Sign,
+                           Softplus, falling, relation)
 from phicalc.walk import bottom_up
 
 
@@ -84,6 +84,8 @@ def to_sympy(expr: sp.Basic) -> sp.Basic:
             return sp.log(1 + sp.exp(e.args[0]))
         if isinstance(e, Sigmoid):
             return 1 / (1 + sp.exp(-e.args[0]))
+        if isinstance(e, (Paren, AsFloat)):
+            return e.args[0]
         if isinstance(e, Geom):
             a, n, m = e.args
             return sp.Piecewise((falling(n, int(m) + 1) / (m + 1), sp.Eq(a, 1)), (e.exact(), True))

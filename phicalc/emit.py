@@ -30,7 +30,7 @@ from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Not, Or, Xor
 
 from phicalc.cse import cse
 from phicalc.lowering import lower
-from phicalc.terms import Clip, Geom, Maximum, Minimum, Phi, Sigmoid, Sign, Softplus
+from phicalc.terms import AsFloat, Clip, Geom, Maximum, Minimum, Paren, Phi, Sigmoid, Sign, Softplus
 
 # Python operator precedence, low to high (the printer parenthesises by these).
 COND, NOT, CMP, BOR, BXOR, BAND, ADD, MUL, UNARY, POW, ATOM = range(11)
@@ -205,6 +205,19 @@ def _print_phi(pr: _Printer, e: Phi) -> tuple[str, int]:
     if pr.array:
         return f"np.where({pr(c)[0]}, {pr(a)[0]}, {pr(b)[0]})", ATOM
     return f"({pr.arg(a, COND + 1)} if {pr.arg(c, COND + 1)} else {pr(b)[0]})", ATOM
+
+
+@_handles(Paren)
+def _print_paren(pr: _Printer, e: Paren) -> tuple[str, float]:
+    # just below the grouped operation's own precedence: an operation of that precedence around
+    # it parenthesises it (`a + (b + c)`, `a*(b*c)`), a looser one does not (`x*y + z`)
+    s, prec = pr(e.args[0])
+    return s, prec - 0.5
+
+
+@_handles(AsFloat)
+def _print_as_float(pr: _Printer, e: AsFloat) -> tuple[str, int]:
+    return f"({pr.arg(e.args[0], ADD)} + 0.0)", ATOM
 
 
 @_handles(Softplus)

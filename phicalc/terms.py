@@ -14,8 +14,9 @@ Invariants:
   checking only).
 
 Terms: ``Phi(c, a, b)`` (a if c else b), ``Maximum``, ``Minimum``, ``Sign``, ``Clip``,
-``Softplus``, ``Sigmoid`` and ``Geom(a, n, m)`` (the m-th a-derivative of sum_{k<n} a**k, the
-division-free building block of loop closed forms).
+``Softplus``, ``Sigmoid``, ``Geom(a, n, m)`` (the m-th a-derivative of sum_{k<n} a**k, the
+division-free building block of loop closed forms), ``Paren(u)`` (u grouped as written) and
+``AsFloat(n)`` (an integer as float64).
 """
 
 from __future__ import annotations
@@ -358,10 +359,54 @@ def geom_exact(a: sp.Expr, n: sp.Expr, m: int, denom: sp.Expr) -> sp.Expr:
     return sp.Add(*terms)
 
 
-PHICALC_FUNCTIONS: tuple[type, ...] = (Phi, Maximum, Minimum, Sign, Clip, Softplus, Sigmoid, Geom)
+class Paren(_RealFunction):
+    """``(u)``: the sum, product or power ``u`` evaluated as one value, as the program grouped
+    it. SymPy flattens and reorders nested sums and products (``a + (b - c)`` is
+    ``a + b - c``, ``(x + 1e16) - 1e16`` is ``x``, ``2*(x + y)`` is ``2*x + 2*y``), which
+    floating point arithmetic does not: compensated sums and rounding tricks compute exactly
+    what such rewrites remove. An operand of an arithmetic operation is wrapped in ``Paren``
+    where it is itself a sum, product or power, so every printed operation is one of the
+    program's (up to the order of two operands, which is exact). The identity: derivative 1.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, u):
+        if not isinstance(u, (sp.Add, sp.Mul, sp.Pow)):
+            return u   # atoms, numbers, functions and Paren itself: nothing to group
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        if argindex != 1:
+            raise ArgumentIndexError(self, argindex)
+        return S.One
+
+
+class AsFloat(_RealFunction):
+    """``u`` (an integer symbol: a count, an int array) as float64, as NumPy converts it where
+    it meets a float: ``n * 1.0`` computes in float64 even where SymPy drops the ``1.0``, and
+    ``float(n) * float(n)`` does not wrap at 2**63. Printed ``(u + 0.0)``. The identity."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, u):
+        if isinstance(u, (sp.Number, AsFloat)):
+            return u
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        if argindex != 1:
+            raise ArgumentIndexError(self, argindex)
+        return S.One
+
+
+PHICALC_FUNCTIONS: tuple[type, ...] = (Phi, Maximum, Minimum, Sign, Clip, Softplus, Sigmoid, Geom, Paren,
+                                       AsFloat)
 """Every term class this module defines (the emitter and the tests iterate over them)."""
 
 __all__ = [
-    "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom",
+    "Phi", "Maximum", "Minimum", "Sign", "Clip", "Softplus", "Sigmoid", "Geom", "Paren", "AsFloat",
     "geom_exact", "falling", "relation", "PHICALC_FUNCTIONS",
 ]

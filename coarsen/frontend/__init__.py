@@ -88,19 +88,21 @@ def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Funct
     written argument are extra results after the function's own (`Function.writes` names the
     arguments' leaves), for the caller to copy back (`coarsen.api`); else they are refused.
 
-    Shape-specialised tracing (#13): when a trace that read an array's shape is refused
-    (recursion on `a.shape[0]` that does not stop, a comprehension over `range(len(x))`), it is
-    traced again with the shapes of `args` known (`ir.builder`), so that such decisions are made
-    when tracing. The program is then right for these argument shapes only: `reads.shaped` is
-    set (programs key it by the shapes too, `coarsen.api`) and `reads.unpinned` (memory cache
-    only). If that trace is refused as well, its error is raised."""
+    Specialised tracing (#13): when a trace that read an array's shape, or of a function with
+    int arguments, is refused (recursion on `a.shape[0]` or on an int `n` that does not stop,
+    a comprehension over `range(len(x))` or `range(n)`), it is traced again with the shapes of
+    `args` and the values of its int arguments known (`ir.builder`; as JAX's static
+    arguments), so that such decisions are made when tracing. The program is then right for
+    these shapes and ints only: `reads.shaped` is set (programs key it by them too,
+    `leaf_shapes`, `coarsen.api`) and `reads.unpinned` (memory cache only). If that trace is
+    refused as well, its error is raised."""
     try:
         return _trace(fn, args, reads, writes, None)
     except UnsupportedError as err:
-        if getattr(err, "user_raise", False) or not getattr(err, "shape_queried", False) \
-                or _SHAPES_UNKNOWN.get():
-            raise
         leaves = tree.flatten(args)[0]
+        if getattr(err, "user_raise", False) or _SHAPES_UNKNOWN.get() \
+                or not (getattr(err, "shape_queried", False) or any(_is_int(v) for v in leaves)):
+            raise
         if not all(isinstance(v, (np.ndarray, float, int, np.generic)) for v in leaves):
             raise
         shapes = [np.shape(v) for v in leaves]
@@ -112,8 +114,16 @@ def trace(fn: Any, *args: Any, reads: Any = None, writes: bool = False) -> Funct
 
 
 def leaf_shapes(args: tuple) -> tuple:
-    """The shapes of the array leaves of `args` (what a shape-specialised program is keyed by)."""
-    return tuple(np.shape(v) for v in tree.flatten(args)[0] if isinstance(v, np.ndarray))
+    """What a specialised program is keyed by: the shapes of the array leaves of `args` and
+    the values of its int leaves."""
+    return tuple(np.shape(v) if isinstance(v, np.ndarray) else ("int", int(v))
+                 for v in tree.flatten(args)[0] if isinstance(v, np.ndarray) or _is_int(v))
+
+
+def _is_int(value: Any) -> bool:
+    """A Python int or np.int64 argument (not a bool, not narrow data): a specialised trace
+    knows its value."""
+    return type(value) is int or type(value) is np.int64
 
 
 def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) -> Function:
@@ -138,6 +148,7 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
     params = tuple(builder.new_value(t, name) for t, name in zip(types, _leaf_names(treedef, positional)))
     if shapes is not None:
         builder.shapes.update((p.id, tuple(sh)) for p, sh in zip(params, shapes) if p.type.rank)
+        builder.constants.update((p.id, int(v)) for p, v in zip(params, leaves) if _is_int(v))
     ctx = TraceContext(builder, sources=[src.text], reads=reads)
     ctx.generator_classes = [type(g) for g in generators]
     ctx.param_index = {p.id: k for k, p in enumerate(params)}

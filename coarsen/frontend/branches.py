@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe, leaves, map_leaves, same_structure
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import Type, join
 
@@ -55,9 +55,24 @@ class BranchLowering:
                     merged[name] = present
                     continue
                 block = block_t if a is _MISSING else block_e
+                if not name.startswith("$") and not isinstance(present, (Value, MaybeBound)):
+                    merged[name] = Conflict(   # a list, tuple or dict: Python structure, no flag
+                        f"`{name}` is bound on one path only into here (the branch at line "
+                        f"{self.src.loc(node).lineno if node is not None else '?'})",
+                        "bind it before the branch too")
+                    continue
                 with self.b.reopen(block):
-                    filler = self.false_or_placeholder(name, present)
+                    if name.startswith("$"):   # the return value and flags: read where bound only
+                        filler = self.false_or_placeholder(name, present)
+                    else:   # a user's name: reading it checks that it is bound (MaybeBound)
+                        inner = present.value if isinstance(present, MaybeBound) else present
+                        filler = MaybeBound(self.false_or_placeholder(name, inner), self.b.const(False))
                 a, c = (filler, c) if a is _MISSING else (a, filler)
+            if isinstance(a, MaybeBound) != isinstance(c, MaybeBound) \
+                    and isinstance(a, (Value, MaybeBound)) and isinstance(c, (Value, MaybeBound)):
+                with self.b.reopen(block_e if isinstance(a, MaybeBound) else block_t):   # bound there
+                    a, c = (a, MaybeBound(c, self.b.const(True))) if isinstance(a, MaybeBound) \
+                        else (MaybeBound(a, self.b.const(True)), c)
             if (isinstance(a, (Static, Method)) or isinstance(c, (Static, Method))) and a == c:
                 merged[name] = a
                 continue
@@ -141,6 +156,8 @@ class BranchLowering:
 def _resolve(plan: Any, results: list[Value]) -> Any:
     if isinstance(plan, _Slot):
         return results[plan.id]
+    if isinstance(plan, MaybeBound):
+        return MaybeBound(_resolve(plan.value, results), _resolve(plan.flag, results))
     if isinstance(plan, tuple):
         return tuple(_resolve(p, results) for p in plan)
     if isinstance(plan, dict):

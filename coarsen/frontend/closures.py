@@ -4,6 +4,9 @@
   call inlines its body in a new `Lowerer` whose environment is the enclosing function's as
   it is at the call (Python's late-binding closures; assignments inside stay local, and the
   callee may not write into arrays it did not create). Defaults are evaluated at the `def`.
+  A function made in a comprehension closes over the comprehension's own variables: called
+  after it, it sees their last values (`[lambda v: v * k for k in range(3)]` all use k = 2),
+  not a name of the enclosing function that the comprehension's variable shadowed.
 - Recursion (of module-level or local functions) is inlined call by call, so it terminates
   when its depth is fixed by values known when tracing (literals, Python ints folded as
   constants, argument shapes in a shape-specialised trace: `frontend.trace`): the branch that
@@ -30,6 +33,9 @@ class LocalFunction:
     node: ast.FunctionDef          # a lambda is wrapped as `def <lambda>(...): return expr`
     definer: Any                   # the Lowerer whose environment the body closes over
     defaults: tuple                # bindings of the defaults, evaluated at the definition
+    cells: tuple = ()              # the scopes of the comprehensions it was made in (outermost
+                                   # first): empty while the comprehension runs, then its
+                                   # variables' final values, which shadow the definer's names
 
     @property
     def __name__(self) -> str:
@@ -75,12 +81,16 @@ class ClosureLowering:
             self.unsupported("nested functions with *args, **kwargs, keyword-only or positional-only "
                              "parameters are not supported", node, "list the parameters explicitly")
         defaults = tuple(self.expr(d) for d in a.defaults)
-        return LocalFunction(fn, self, defaults)
+        return LocalFunction(fn, self, defaults, tuple(getattr(self, "comprehension_cells", ())))
 
     def expr_Call(self, node: ast.Call) -> Any:
         if isinstance(node.func, ast.Name) and isinstance(self.env.get(node.func.id), Static) \
                 and isinstance(self.env[node.func.id].obj, LocalFunction):
             return self.call_local(self.env[node.func.id].obj, node)
+        if isinstance(node.func, (ast.Subscript, ast.Lambda)):   # fs[1](x), (lambda v: ...)(x)
+            callee = self.expr(node.func)
+            if isinstance(callee, Static) and isinstance(callee.obj, LocalFunction):
+                return self.call_local(callee.obj, node)
         return super().expr_Call(node)
 
     def call_local(self, lf: LocalFunction, node: ast.Call) -> Any:
@@ -110,6 +120,8 @@ class ClosureLowering:
         callee = type(self)(src, self.ctx)
         # the closure: the enclosing variables as they are bound now (not its control flags)
         callee.env = {n: v for n, v in lf.definer.env.items() if not n.startswith("$")}
+        for cells in lf.cells:   # made in a comprehension that has ended: its variables' last values
+            callee.env.update(cells)
         callee.foreign = frozenset().union(
             lf.definer.foreign,
             *(self.ctx.aliases.storages(v) for b in bound.values() for v in leaves(b) if v.type.rank),

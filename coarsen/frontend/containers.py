@@ -93,7 +93,9 @@ class ContainerLowering:
             self.assign(stmt.target, items.item(i), stmt)
             self.env[counter] = self.b.emit(Op.ADD, (i, self.b.const(1)))
 
-        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, *_target_names(stmt.target)], prologue)
+        count = self.constant_of(items.count)
+        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, *_target_names(stmt.target)], prologue,
+                         runs_once=isinstance(count, int) and count > 0)
         del self.env[counter]
 
     def _unroll(self, stmt: ast.For, items) -> None:
@@ -246,9 +248,14 @@ class ContainerLowering:
         bound = {n for g in node.generators for n in _target_names(g.target)}
         saved = {n: self.env[n] for n in bound if n in self.env}
         masking, self._mask_zero = bool(getattr(self, "_mask_zero", 0)), 0   # not for comprehensions inside
+        cells: dict = {}   # the comprehension's scope, for the functions made in it (`closures`)
+        outer_cells = getattr(self, "comprehension_cells", ())
+        self.comprehension_cells = (*outer_cells, cells)
         try:
             self._comprehend(node, list(node.generators), out, what, masking, None)
         finally:
+            self.comprehension_cells = outer_cells
+            cells.update((n, self.env[n]) for n in bound if n in self.env)
             self._mask_zero = masking
             for n in bound:
                 self.env.pop(n, None)

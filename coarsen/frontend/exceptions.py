@@ -49,6 +49,20 @@ def fail(lw, python: BaseException, message: str, node: ast.AST, hint: str | Non
     raise PythonFailure(python, message, lw.src.loc(node), hint)
 
 
+def python_error(lw, exc: BaseException, node: ast.AST, hint: str) -> None:
+    """Raise what plain Python (or NumPy) raises here: when tracing where every call reaches
+    this point (the caller gets `exc` itself), else a run-time check where it stands."""
+    loc = lw.src.loc(node)
+    if _in_nested_region(lw):
+        lw.b.emit(Op.CHECK, (lw.b.const(True),), {"exc": type(exc), "args": (f"{loc}: {exc}",)}, loc)
+        lw.ctx.runtime_raises.append(type(exc))
+        return
+    exc.add_note(f"raised when tracing, at {loc}")
+    failure = PythonFailure(exc, f"{type(exc).__name__}: {exc}", loc, hint)
+    failure.user_raise = True   # uncaught, it reaches the caller as itself
+    raise failure
+
+
 def _in_nested_region(lw) -> bool:
     """Whether code lowered now runs only under a run-time condition (an `if` on data, a
     loop body, the rest of a function after a return that may have run)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Conflict, Method, Static, describe
+from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
@@ -72,6 +72,8 @@ class ExpressionLowering(CallLowering):
     def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "") -> Value:
         """Emit one op; an array result is a view of its first argument or a fresh array."""
         args = tuple(args)
+        if op is Op.POW and args[0].type.rank and "f64" not in (args[0].type.dtype, args[1].type.dtype):
+            self.int_array_power(args[1], node)
         try:
             result = self.b.emit(op, args, attrs, self.src.loc(node), hint)
         except TypeRuleError as err:
@@ -82,6 +84,25 @@ class ExpressionLowering(CallLowering):
             else:
                 self.ctx.aliases.fresh(result)
         return result
+
+    def int_array_power(self, exponent: Value, node: ast.AST | None) -> None:
+        """An integer array to an integer power: NumPy raises ValueError for a negative
+        exponent (the result would not be an integer); when tracing where the exponent is
+        known, else a run-time check."""
+        message = "Integers to negative integer powers are not allowed."
+        known = self.constant_of(exponent) if not exponent.type.rank else self.b.arrays.get(exponent.id)
+        if known is not None:
+            if np.any(np.asarray(known) < 0):
+                from coarsen.frontend.exceptions import python_error
+                python_error(self, ValueError(message), node, "make the base a float array: x.astype(float) ** k")
+            return
+        negative = self.b.emit(Op.LT, (exponent, self.b.const(0)), loc=self.src.loc(node))
+        if negative.type.rank:
+            as_int = self.b.emit(Op.CAST, (negative,), {"dtype": "i64"}, self.src.loc(node))
+            negative = self.b.emit(Op.GT, (self.b.emit(Op.MAX, (as_int,), {"axis": None, "keepdims": False},
+                                                       self.src.loc(node)), self.b.const(0)), loc=self.src.loc(node))
+        self.b.emit(Op.CHECK, (negative,), {"exc": ValueError, "args": (message,)}, self.src.loc(node))
+        self.ctx.runtime_raises.append(ValueError)
 
     def op_symbol(self, op: ast.operator) -> str:
         return _SYMBOLS.get(type(op), type(op).__name__)
@@ -122,6 +143,8 @@ class ExpressionLowering(CallLowering):
             binding = self.env[name]
             if isinstance(binding, Conflict):   # typed differently on the paths that reach here
                 self.type_error(binding.message, node, binding.hint)
+            if isinstance(binding, MaybeBound):
+                return self.bound_value(name, binding, node)
             return binding
         if name in self.src.namespace:
             obj = self.src.namespace[name]
@@ -133,8 +156,27 @@ class ExpressionLowering(CallLowering):
                 self.ctx.reads.name(self.src.fn, name, getattr(builtins, name))
             return Static(getattr(builtins, name))
         self.unsupported(f"name `{name}` is not defined here", node,
-                         "a variable first assigned inside a loop or on one branch only must be "
-                         "assigned before it to be used after it")
+                         "bind it before this line (a name a loop body binds further down is not "
+                         "carried back to an earlier read in the body: bind it before the loop)")
+
+    def bound_value(self, name: str, binding: MaybeBound, node: ast.AST) -> Value:
+        """A name bound on some paths only (`MaybeBound`): where its flag is not known true,
+        a run-time check raises Python's UnboundLocalError when it is unbound; after the
+        check it is an ordinary binding."""
+        flag = self.constant_of(binding.flag)
+        if flag is False:
+            from coarsen.frontend.exceptions import python_error
+            python_error(self, UnboundLocalError(f"cannot access local variable '{name}' where it is not "
+                                                 "associated with a value"), node,
+                         "assign it before the branch or loop that binds it")
+        elif flag is not True:
+            unbound = self.emit(Op.NOT, (binding.flag,), node)
+            message = (f"{self.src.loc(node)}: cannot access local variable '{name}' where it is not "
+                       "associated with a value")
+            self.emit(Op.CHECK, (unbound,), node, {"exc": UnboundLocalError, "args": (message,)})
+            self.ctx.runtime_raises.append(UnboundLocalError)
+        self.env[name] = binding.value
+        return binding.value
 
     def from_python(self, obj: Any, node: ast.AST) -> Any:
         """A module-level object seen from compiled code: numbers and arrays become constants."""
@@ -306,6 +348,10 @@ class ExpressionLowering(CallLowering):
             self.unsupported(f"the operator {self.op_symbol(op)} on tuples is not supported", node,
                              "operate on the elements")
         a, b = self.as_value(left, node), self.as_value(right, node)
+        if code in (Op.ADD, Op.SUB) and a.type == BOOL and b.type == BOOL:
+            self.unsupported(f"`{self.op_symbol(op)}` of two booleans: Python's give an int (True + True "
+                             "is 2), NumPy's their logical or (or a TypeError)", node,
+                             "convert first: int(a > 0) + int(b > 0); for logic use | and &")
         if code in (Op.AND, Op.OR) and (a.type.dtype != "bool" or b.type.dtype != "bool"):
             self.unsupported(f"the operator {self.op_symbol(op)} on integers (bitwise) is not supported", node,
                              "use it on booleans (comparisons) only")
@@ -332,6 +378,10 @@ class ExpressionLowering(CallLowering):
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
         operand = self.expr(node.operand)
+        if isinstance(operand, tuple) and not isinstance(node.op, ast.Not):
+            symbol = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}.get(type(node.op), "")
+            self.type_error(f"bad operand type for unary {symbol}: a tuple", node,
+                            "apply it to the elements, or to np.array(...)")
         if isinstance(node.op, ast.UAdd):
             return self.as_value(operand, node)
         if isinstance(node.op, ast.Not):
@@ -355,15 +405,53 @@ class ExpressionLowering(CallLowering):
                 word = _OTHER_COMPARISONS.get(type(op), type(op).__name__)
                 self.unsupported(f"`{word}` comparisons are not supported", node,
                                  "compare numbers with <, <=, >, >=, ==, != (and booleans with ==)")
-        result = None
-        left = self.as_value(first[0] if first else self.expr(node.left), node.left)
-        for op, comparator in zip(node.ops, node.comparators):
-            code = _COMPARE[type(op)]
-            right = self.as_value(first[1] if first else self.expr(comparator), comparator)
-            test = self.emit(code, (left, right), node)
-            result = test if result is None else self.emit(Op.AND, (result, test), node)
-            left = right
-        return result
+        raw_left = first[0] if first else self.expr(node.left)
+        if first and (isinstance(first[0], tuple) or isinstance(first[1], tuple)):
+            return self.compare_tuples(node, *first)
+        if isinstance(raw_left, tuple):
+            self.unsupported("comparisons of tuples other than == and != are not supported", node,
+                             "compare their elements")
+        left = self.as_value(raw_left, node.left)
+        return self.compare_chain(node, left, 0, first[1] if first else None)
+
+    def compare_tuples(self, node: ast.Compare, a: Any, b: Any) -> Value:
+        """`a == b` / `a != b` of tuples (or lists): Python's one bool, element by element (a
+        tuple never equals a number or an array); ordering comparisons are refused."""
+        op = type(node.ops[0])
+        if op not in (ast.Eq, ast.NotEq):
+            self.unsupported("ordering comparisons of tuples (lexicographic) are not supported", node,
+                             "compare their elements")
+        equal: Value = self.b.const(isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b))
+        if self.constant_of(equal):
+            for x, y in zip(a, b):
+                if isinstance(x, tuple) or isinstance(y, tuple):
+                    self.unsupported("comparisons of nested tuples are not supported", node, "compare their elements")
+                x, y = self.as_value(x, node), self.as_value(y, node)
+                if x.type.rank or y.type.rank:
+                    self.unsupported("== of tuples holding arrays takes each array's truth value: Python "
+                                     "raises ValueError", node, "compare the arrays with np.array_equal or np.all(a == b)")
+                equal = self.emit(Op.AND, (equal, self.emit(Op.EQ, (x, y), node)), node)
+        return equal if op is ast.Eq else self.emit(Op.NOT, (equal,), node)
+
+    def compare_chain(self, node: ast.Compare, left: Value, k: int, right_binding: Any = None) -> Value:
+        """`a < b < c` is `(a < b) and (b < c)`, b evaluated once: the rest of the chain runs
+        only where the first link holds (Python's short-circuit), and a link that is an array
+        is refused there (Python takes its truth value, which is ambiguous for arrays)."""
+        comparator = node.comparators[k]
+        raw = right_binding if right_binding is not None else self.expr(comparator)
+        if isinstance(raw, tuple):
+            self.unsupported("comparisons of tuples other than == and != are not supported", node,
+                             "compare their elements")
+        right = self.as_value(raw, comparator)
+        test = self.emit(_COMPARE[type(node.ops[k])], (left, right), node)
+        if k == len(node.ops) - 1:
+            return test
+        if test.type.rank:
+            self.unsupported("a chained comparison of arrays (`0 < x < 1`) takes the truth value of its "
+                             "first link, an array: Python raises ValueError", node,
+                             "compare elementwise: (0 < x) & (x < 1)")
+        false = self.b.const(False)
+        return self.if_value(test, lambda: self.compare_chain(node, right, k + 1), lambda: false, node)
 
     def expr_BoolOp(self, node: ast.BoolOp) -> Any:
         """`a and b`, `a or b` with Python's short-circuit: b runs only when it decides."""
@@ -528,6 +616,8 @@ class ExpressionLowering(CallLowering):
             return value
         if value.type.dtype == "f64":
             self.type_error("array indices must be integers", node, "convert with int(...)")
-        if value.type.dtype == "bool":
-            value = self.emit(Op.CAST, (value,), node, {"dtype": "i64"})
+        if value.type.dtype == "bool":   # NumPy: a 0-d mask (x[True] adds an axis), not 0 or 1
+            self.unsupported("indexing with a boolean (True/False) is not supported: NumPy reads it "
+                             "as a mask that adds an axis, not as the index 0 or 1", node,
+                             "index with int(...) if you mean 0 or 1, or choose: x if c else y")
         return value

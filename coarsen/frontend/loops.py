@@ -16,7 +16,7 @@ import ast
 from typing import Any
 
 from coarsen.frontend.aliases import LoopStorages
-from coarsen.frontend.bindings import Conflict, Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe, leaves, map_leaves, same_structure
 from coarsen.frontend.scope import assigned_names, contains
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import I64, Type, join
@@ -63,8 +63,8 @@ class LoopLowering:
         if stmt.orelse:
             self.unsupported("while/else is not supported", stmt, "use a flag variable")
         self.refuse_walrus(stmt.test, "a while loop's condition")
-        self.lower_while(stmt, stmt.body, lambda: self.expr(stmt.test), stmt.test, [])
         endless = isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
+        self.lower_while(stmt, stmt.body, lambda: self.expr(stmt.test), stmt.test, [], runs_once=endless)
         if endless and "$ret" in self.env and not contains(stmt.body, ast.Break, True):
             self.env["$ret"] = self.b.const(True)   # `while True` without break ends only by return
 
@@ -90,10 +90,11 @@ class LoopLowering:
             self.env[stmt.target.id] = i
             self.env[counter] = self.b.emit(Op.ADD, (i, step))
 
-        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, stmt.target.id], prologue)
+        self.lower_while(stmt, stmt.body, test, stmt.iter, [counter, stmt.target.id], prologue,
+                         runs_once=self.runs_once((start, stop, step)))
         del self.env[counter]
 
-    def lower_while(self, stmt, body_stmts, test, test_node, extra, prologue=None) -> None:
+    def lower_while(self, stmt, body_stmts, test, test_node, extra, prologue=None, runs_once=False) -> None:
         saved = {f: self.env.pop(f) for f in ("$brk", "$cont") if f in self.env}
         if contains(body_stmts, ast.Break, True):
             self.env["$brk"] = self.b.const(False)
@@ -125,23 +126,48 @@ class LoopLowering:
                 prologue()
             self.lower_body(body_stmts)
 
-        results = self.lower_loop(carried, body, cond, stmt)
+        results = self.lower_loop(carried, body, cond, stmt, runs_once=runs_once)
         self.env.update(results)
         self.env.pop("$brk", None)
         self.env.pop("$cont", None)
         self.env.update(saved)
+
+    def runs_once(self, bounds: tuple[Value, Value, Value]) -> bool:
+        """Whether range(start, stop, step) is known when tracing to run at least once."""
+        start, stop, step = (self.constant_of(v) for v in bounds)
+        return all(isinstance(v, int) for v in (start, stop, step)) and step != 0 \
+            and len(range(start, stop, step)) > 0
+
+    def read_outside(self, name: str, stmt: ast.stmt) -> bool:
+        """Whether the function may read `name` after the loop statement `stmt`: below it, or
+        anywhere in a loop around it (a name first bound in a loop body is carried out of
+        the loop only then)."""
+        inside = {id(n) for n in ast.walk(stmt)}
+        end = (stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
+        around = {id(n) for loop in ast.walk(self.src.node)
+                  if isinstance(loop, (ast.For, ast.While)) and loop is not stmt
+                  and any(sub is stmt for sub in ast.walk(loop)) for n in ast.walk(loop)}
+        return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                   and id(n) not in inside and ((n.lineno, n.col_offset) >= end or id(n) in around)
+                   for n in ast.walk(self.src.node))
 
     def carried_names(self, body: list[ast.stmt], extra: list[str]) -> list[str]:
         names = assigned_names(body) | set(extra)
         return [n for n in self.env if n in names and not isinstance(self.env[n], (Static, Method, Conflict))]
 
     def lower_loop(self, carried: list[str], body_fn, cond_fn, stmt, index=None,
-                   index_name: str = "i") -> dict[str, Any]:
+                   index_name: str = "i", runs_once: bool = False) -> dict[str, Any]:
         """Lower a loop body (and WHILE condition) with `carried` names as loop-header phis.
 
         Retries with widened types, with `$rv` added, or with carried arrays' storages grown
-        (see `aliases.LoopStorages`) until the yields match the params.
+        (see `aliases.LoopStorages`) until the yields match the params. A name the body binds
+        first and the function reads after the loop (`for i in range(n): y = ...` then
+        `return y`) is carried as a `MaybeBound`, unbound before the loop; it is plainly bound
+        after the loop when every pass through the body binds it and the loop runs at least
+        once (`runs_once`, or constant range bounds), else reading it checks when running.
         """
+        if index is not None:
+            runs_once = runs_once or self.runs_once(index)
         carried = list(carried)
         before = dict(self.env)
         inits = {n: before[n] for n in carried}
@@ -158,16 +184,31 @@ class LoopLowering:
                 index)
             new_names = [n for n in ("$rv", "$ret") if n in body_env and n not in inits
                          and not isinstance(body_env[n], (Static, Method, Conflict))]
+            if isinstance(stmt, (ast.For, ast.While)):   # a user's name first bound in the body
+                new_names += [n for n in body_env if not n.startswith("$") and n not in inits
+                              and n not in before and isinstance(body_env[n], (Value, MaybeBound))
+                              and self.read_outside(n, stmt)]
             if new_names:   # a return inside the loop: carry its value, with a placeholder init
                 self.env = before
                 for n in new_names:
-                    inits[n] = self.false_or_placeholder(n, body_env[n])
+                    if n.startswith("$"):
+                        inits[n] = self.false_or_placeholder(n, body_env[n])
+                    else:
+                        out = body_env[n]
+                        inner = out.value if isinstance(out, MaybeBound) else out
+                        inits[n] = MaybeBound(self.false_or_placeholder(n, inner), self.b.const(False))
                     before[n] = inits[n]
                     carried.append(n)
                 continue
             yields = []
+            always = set()   # names every pass through the body binds
             for n in carried:
                 out = body_env[n]
+                if isinstance(inits[n], MaybeBound) and isinstance(out, Value):
+                    with self.b.reopen(body_region[0]):
+                        out = MaybeBound(out, self.b.const(True))
+                if isinstance(out, MaybeBound) and self.constant_of(out.flag) is True:
+                    always.add(n)
                 if not same_structure(out, inits[n]):
                     self.type_error(f"`{n}` changes from {describe(inits[n])} to {describe(out)} in the loop",
                                     stmt, "keep the same kind of value in a variable across iterations")
@@ -199,7 +240,10 @@ class LoopLowering:
                                           [p.hint for p in params])
             storages.bind(results)
             it = iter(results)
-            return {n: map_leaves(inits[n], lambda _v: next(it)) for n in carried}
+            out = {n: map_leaves(inits[n], lambda _v: next(it)) for n in carried}
+            if runs_once:   # the first pass binds them: no run-time check after the loop
+                out.update((n, out[n].value) for n in always if isinstance(out[n], MaybeBound))
+            return out
         raise self.type_error("the types of the loop's variables do not settle", stmt)
 
     def _bind_params(self, carried, inits, types, storages, before) -> list[Value]:

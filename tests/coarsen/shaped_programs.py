@@ -120,7 +120,7 @@ def gmm_like(x):
 
 
 def gen_of_data_length(x, n):
-    return max(x[i] ** 2 for i in range(n))  # length from data
+    return max(x[i] ** 2 for i in range(int(n)))  # length from data
 
 
 def sum_of_data_length(x, n):

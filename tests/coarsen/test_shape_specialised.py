@@ -106,7 +106,7 @@ def test_recursion_on_data_is_refused_at_the_call():
 
 
 @pytest.mark.parametrize("fn, args, what", [
-    (P.gen_of_data_length, (np.ones(3), 2), "a generator expression"),
+    (P.gen_of_data_length, (np.ones(3), 2.0), "a generator expression"),
     (P.listcomp_of_data_length, (np.ones(3),), "a list comprehension"),
 ])
 def test_a_length_known_only_at_run_time_is_refused_at_the_users_line(fn, args, what):
@@ -136,7 +136,7 @@ def test_shaped_programs_stay_out_of_the_disk_cache():
     assert reads.shaped and reads.unpinned
     reads = deps.Reads(P.gen_of_data_length)
     with pytest.raises(coarsen.UnsupportedError):
-        trace(P.gen_of_data_length, np.ones(3), 2, reads=reads)
+        trace(P.gen_of_data_length, np.ones(3), 2.0, reads=reads)
 
 
 def square_sum(x):
