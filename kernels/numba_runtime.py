@@ -424,57 +424,60 @@ def _expand_keep_3(d, shape):
 # As NumPy: max/min propagate NaN (a NaN anywhere in the reduced slice gives NaN: the
 # accumulator keeps a NaN it holds, and takes a NaN it meets), and an empty reduced axis is
 # sum's 0, prod's 1, mean's NaN and a ValueError for max/min (never a read past the end).
+# The accumulator has NumPy's dtype: sum/prod of bools count in int64 (a bool accumulator
+# would make `+` a logical or), mean accumulates in float64 (NumPy's, also for ints), max/min
+# keep the input's dtype. Each dtype family gets its own set of functions (`_sum_b_2d`...).
 _COMBINE = {"sum": "{a} + {b}", "mean": "{a} + {b}", "prod": "{a} * {b}",
             "max": "{a} if ({a} >= {b} or {a} != {a}) else {b}",
             "min": "{a} if ({a} <= {b} or {a} != {a}) else {b}"}
-_EMPTY = {"sum": "return np.zeros({shape}, x.dtype)", "prod": "return np.ones({shape}, x.dtype)",
+_EMPTY = {"sum": "return np.zeros({shape}, {dt})", "prod": "return np.ones({shape}, {dt})",
           "mean": "return np.full({shape}, np.nan)",
           "max": "raise ValueError(\"zero-size array to reduction operation maximum which has no identity\")",
           "min": "raise ValueError(\"zero-size array to reduction operation minimum which has no identity\")"}
 _REDUCER_TEMPLATE = """
-def _{name}_1d(x, axis):
+def _{fname}_1d(x, axis):
     if x.shape[0] == 0:
         {empty_scalar}
-    acc = x[0]
+    acc = {init_scalar}(x[0])
     for i in range(1, x.shape[0]):
         acc = {step_scalar}
     return acc{scale_scalar}
 
 
-def _{name}_1d_keep(x, axis):
-    return np.full(1, _{name}_1d(x, axis))
+def _{fname}_1d_keep(x, axis):
+    return np.full(1, _{fname}_1d(x, axis))
 
 
-def _{name}_2d(x, axis):
+def _{fname}_2d(x, axis):
     rows, cols = x.shape
     if axis == 0:
         if rows == 0:
             {empty_cols}
-        out = x[0, :].copy()
+        out = {init}(x[0, :])
         for i in range(1, rows):
             for j in range(cols):
                 out[j] = {step_rows}
         return out{scale_rows}
     if cols == 0:
         {empty_rows}
-    out = x[:, 0].copy()
+    out = {init}(x[:, 0])
     for j in range(1, cols):
         for i in range(rows):
             out[i] = {step_cols}
     return out{scale_cols}
 
 
-def _{name}_2d_keep(x, axis):
-    out = _{name}_2d(x, axis)
+def _{fname}_2d_keep(x, axis):
+    out = _{fname}_2d(x, axis)
     return out.reshape((1, out.shape[0])) if axis == 0 else out.reshape((out.shape[0], 1))
 
 
-def _{name}_3d(x, axis):
+def _{fname}_3d(x, axis):
     d0, d1, d2 = x.shape
     if axis == 0:
         if d0 == 0:
             {empty_d0}
-        out = x[0].copy()
+        out = {init}(x[0])
         for i in range(1, d0):
             for j in range(d1):
                 for k in range(d2):
@@ -483,7 +486,7 @@ def _{name}_3d(x, axis):
     if axis == 1:
         if d1 == 0:
             {empty_d1}
-        out = x[:, 0, :].copy()
+        out = {init}(x[:, 0, :])
         for j in range(1, d1):
             for i in range(d0):
                 for k in range(d2):
@@ -491,7 +494,7 @@ def _{name}_3d(x, axis):
         return out{scale_d1}
     if d2 == 0:
         {empty_d2}
-    out = x[:, :, 0].copy()
+    out = {init}(x[:, :, 0])
     for k in range(1, d2):
         for i in range(d0):
             for j in range(d1):
@@ -499,8 +502,8 @@ def _{name}_3d(x, axis):
     return out{scale_d2}
 
 
-def _{name}_3d_keep(x, axis):
-    out = _{name}_3d(x, axis)
+def _{fname}_3d_keep(x, axis):
+    out = _{fname}_3d(x, axis)
     if axis == 0:
         return out.reshape((1, out.shape[0], out.shape[1]))
     if axis == 1:
@@ -509,12 +512,56 @@ def _{name}_3d_keep(x, axis):
 """
 
 
-def _reducers(name: str) -> dict:
+def _acc_copy(v):
+    return v.copy()
+
+
+def _acc_int(v):
+    return v.astype(np.int64)
+
+
+def _acc_float(v):
+    return v.astype(np.float64)
+
+
+def _acc_scalar(v):
+    return v
+
+
+def _acc_scalar_int(v):
+    return np.int64(v)
+
+
+def _acc_scalar_float(v):
+    return np.float64(v)
+
+
+for _fn in (_acc_copy, _acc_int, _acc_float, _acc_scalar, _acc_scalar_int, _acc_scalar_float):
+    register_jitable(_fn)
+
+# family -> (suffix, array accumulator, scalar accumulator, empty dtype)
+_FAMILIES = {"same": ("", "_acc_copy", "_acc_scalar", "x.dtype"),
+             "int": ("_i", "_acc_int", "_acc_scalar_int", "np.int64"),
+             "float": ("_f", "_acc_float", "_acc_scalar_float", "np.float64")}
+
+
+def _family(name: str, dtype) -> str:
+    """NumPy's accumulator: mean in float64, sum/prod of bools in int64, else the input's."""
+    if name == "mean":
+        return "float"
+    if name in ("sum", "prod") and isinstance(dtype, types.Boolean):
+        return "int"
+    return "same"
+
+
+def _reducers(name: str, family: str = "same") -> dict:
     combine = _COMBINE[name]
     mean = name == "mean"
-    empty = _EMPTY[name]
+    suffix, init, init_scalar, dt = _FAMILIES[family]
+    fname = name + suffix
+    empty = _EMPTY[name].replace("{dt}", dt)
     source = _REDUCER_TEMPLATE.format(
-        name=name,
+        fname=fname, init=init, init_scalar=init_scalar,
         empty_scalar=empty.format(shape="1") + ("[0]" if empty.startswith("return") else ""),
         empty_cols=empty.format(shape="cols"), empty_rows=empty.format(shape="rows"), empty_d0=empty.format(shape="(d1, d2)"),
         empty_d1=empty.format(shape="(d0, d2)"), empty_d2=empty.format(shape="(d0, d1)"),
@@ -527,9 +574,11 @@ def _reducers(name: str) -> dict:
         step_3d_1=combine.format(a="out[i, k]", b="x[i, j, k]"),
         step_3d_2=combine.format(a="out[i, j]", b="x[i, j, k]"),
         scale_d0=" / d0" if mean else "", scale_d1=" / d1" if mean else "", scale_d2=" / d2" if mean else "")
-    namespace = {"np": np, "__name__": __name__}
-    exec(compile(source, f"<kernels.numba_runtime {name} reducers>", "exec"), namespace)   # our template
-    fns = {k: v for k, v in namespace.items() if k.startswith(f"_{name}_")}
+    namespace = {"np": np, "__name__": __name__, "_acc_copy": _acc_copy, "_acc_int": _acc_int,
+                 "_acc_float": _acc_float, "_acc_scalar": _acc_scalar, "_acc_scalar_int": _acc_scalar_int,
+                 "_acc_scalar_float": _acc_scalar_float}
+    exec(compile(source, f"<kernels.numba_runtime {fname} reducers>", "exec"), namespace)   # our template
+    fns = {k: v for k, v in namespace.items() if k.startswith(f"_{fname}_")}
     for fn in fns.values():
         fn.__qualname__ = f"reducers.{fn.__name__}"
         register_jitable(fn)   # the keep variants call the plain ones
@@ -537,12 +586,16 @@ def _reducers(name: str) -> dict:
 
 
 def _reducer_typer(name: str, keep: bool):
-    fns = _reducers(name)
+    families = {}
 
     def typer(x, axis):
         n = _rank(x)
+        family = _family(name, getattr(x, "dtype", None))
+        if family not in families:
+            families[family] = _reducers(name, family)
+        suffix = _FAMILIES[family][0]
         if n in (1, 2, 3):
-            return fns[f"_{name}_{n}d{'_keep' if keep else ''}"]
+            return families[family][f"_{name}{suffix}_{n}d{'_keep' if keep else ''}"]
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
 

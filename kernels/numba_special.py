@@ -39,7 +39,11 @@ _SCALAR = {
 
 @register_jitable
 def _gamma_scalar(x):
-    if x <= 0.0 and x == math.floor(x):
+    # SciPy's: +-inf at +-0, nan at the negative integers and -inf (np.floor: a float, where
+    # math.floor's int64 would overflow for huge or infinite x)
+    if x == 0.0:
+        return math.copysign(math.inf, x)
+    if x < 0.0 and (math.isinf(x) or x == np.floor(x)):
         return math.nan
     if x > 171.7:
         return math.inf
@@ -48,7 +52,7 @@ def _gamma_scalar(x):
 
 @register_jitable
 def _lgamma_scalar(x):
-    if x <= 0.0 and x == math.floor(x):
+    if x <= 0.0 and x == np.floor(x):
         return math.inf
     return math.lgamma(x)
 

@@ -67,8 +67,10 @@ def trigamma_scalar(x: float) -> float:
 def _gamma_scalar(x: float) -> float:
     try:
         return math.gamma(x)
-    except (ValueError, OverflowError):   # poles and overflow: NumPy-style inf/nan
-        if x <= 0.0 and x == math.floor(x):
+    except (ValueError, OverflowError):   # poles and overflow: SciPy's inf/nan
+        if x == 0.0:
+            return math.copysign(math.inf, x)
+        if x < 0.0 and (math.isinf(x) or x == math.floor(x)):   # (math.floor(-inf) raises)
             return math.nan
         return math.inf
 

@@ -58,6 +58,109 @@ for _spec in [*ops.structural(), *ops.COMPOSITES]:
         _register(METHODS, [_name], _method(_spec.lower))
 
 
+# ------------------------------------------------------------------ the math module's spellings
+# The registry maps math.X and np.X to one op; the math spelling keeps Python's semantics:
+# - math functions take numbers: an array argument is a TypeError in Python ("only 0-dimensional
+#   arrays can be converted to Python scalars"), never an elementwise result;
+# - ints and bools are converted to float first (math.fabs(-2) is 2.0, math.pow(2, -1) is 0.5);
+# - a domain error (a NaN from a number, a pole) raises ValueError("math domain error") and the
+#   overflow of a finite argument OverflowError("math range error"), CPython's `math_1` rules,
+#   where np.X returns NumPy's nan/inf: a run-time check on the argument (or the result where
+#   the boundary is the overflow), raised when tracing where the argument is known.
+_DOMAIN, _RANGE = "math domain error", "math range error"
+_INT_RESULTS = {"floor", "ceil", "trunc"}   # math.floor(int) is the int itself
+
+
+def _math_conditions(lw, name: str, xs: list, r, node) -> list:
+    """(condition, exception class, message): where math.<name>(*xs) = r raises."""
+    c = lw.b.const
+
+    def e(op, *a):
+        return lw.emit(op, a, node)
+
+    def mag(v):
+        return e(Op.ABS, v)
+    x = xs[0]
+    inf = c(math.inf)
+    if name == "sqrt":
+        return [(e(Op.LT, x, c(0.0)), ValueError, _DOMAIN)]
+    if name in ("log", "log10", "log2"):
+        out = [(e(Op.LE, v, c(0.0)), ValueError, _DOMAIN) for v in xs]
+        if len(xs) == 2:   # log(x, 1): log(x) / 0.0
+            out.append((e(Op.EQ, xs[1], c(1.0)), ZeroDivisionError, "float division by zero"))
+        return out
+    if name == "log1p":
+        return [(e(Op.LE, x, c(-1.0)), ValueError, _DOMAIN)]
+    if name in ("asin", "acos"):
+        return [(e(Op.GT, mag(x), c(1.0)), ValueError, _DOMAIN)]
+    if name == "acosh":
+        return [(e(Op.LT, x, c(1.0)), ValueError, _DOMAIN)]
+    if name == "atanh":
+        return [(e(Op.GE, mag(x), c(1.0)), ValueError, _DOMAIN)]
+    if name in ("sin", "cos", "tan"):
+        return [(e(Op.EQ, mag(x), inf), ValueError, _DOMAIN)]
+    if name in ("exp", "expm1", "cosh", "sinh"):   # inf only from overflow (or an infinite x)
+        return [(e(Op.AND, e(Op.EQ, mag(r), inf), e(Op.LT, mag(x), inf)), OverflowError, _RANGE)]
+    if name in ("gamma", "lgamma"):
+        # 0, -1, -2, ...; gamma(-inf) is a domain error too, lgamma(-inf) is inf
+        pole = e(Op.AND, e(Op.LE, x, c(0.0)), e(Op.EQ, e(Op.FLOOR, x), x))
+        pole = e(Op.AND, pole, e(Op.LT, mag(x), inf)) if name == "lgamma" else pole
+        over = e(Op.AND, e(Op.EQ, mag(r), inf), e(Op.LT, mag(x), inf))
+        return [(pole, ValueError, _DOMAIN), (e(Op.AND, over, e(Op.NOT, pole)), OverflowError, _RANGE)]
+    if name == "pow":
+        y = xs[1]
+        finite = e(Op.AND, e(Op.LT, mag(x), inf), e(Op.LT, mag(y), inf))
+        nan = e(Op.NE, r, r)
+        big = e(Op.EQ, mag(r), inf)
+        zero = e(Op.EQ, x, c(0.0))
+        domain = e(Op.AND, finite, e(Op.OR, nan, e(Op.AND, big, zero)))
+        over = e(Op.AND, finite, e(Op.AND, big, e(Op.NOT, zero)))
+        return [(domain, ValueError, _DOMAIN), (over, OverflowError, _RANGE)]
+    return []
+
+
+def _math_check(lw, bad, exc, message: str, name: str, node) -> None:
+    from coarsen.frontend.exceptions import python_error
+
+    known = lw.constant_of(bad)
+    if known is False:
+        return
+    if known is True:
+        python_error(lw, exc(message), node, f"np.{name}() returns NumPy's nan/inf instead of raising")
+        return
+    lw.b.emit(Op.CHECK, (bad,), {"exc": exc, "args": (message,)}, lw.src.loc(node))
+    lw.ctx.runtime_raises.append(exc)
+
+
+def _math_spelling(name: str, handler: Handler) -> Handler:
+    def lower(lw, args, kwargs, node):
+        values = []
+        for a in args:
+            v = lw.as_value(a, node)
+            if v.type.rank:
+                lw.type_error(f"math.{name}() of an array: math functions take numbers (Python raises "
+                              "TypeError: only 0-dimensional arrays can be converted to Python scalars)",
+                              node, f"use {_NUMPY_NAMES.get(name, 'np.' + name)}(x) for an elementwise result")
+            if v.type.dtype != "f64" and name not in _INT_RESULTS:
+                v = lw.cast_to(v, v.type.with_dtype("f64"))
+            values.append(v)
+        r = handler(lw, values, kwargs, node)
+        if isinstance(r, Value) and not r.type.rank:
+            for bad, exc, message in _math_conditions(lw, name, values, r, node):
+                _math_check(lw, bad, exc, message, name, node)
+        return r
+    return lower
+
+
+_NUMPY_NAMES = {"asin": "np.arcsin", "acos": "np.arccos", "atan": "np.arctan", "asinh": "np.arcsinh",
+                "acosh": "np.arccosh", "atanh": "np.arctanh", "atan2": "np.arctan2", "pow": "np.power",
+                "fabs": "np.abs", "radians": "np.deg2rad", "degrees": "np.rad2deg", "lgamma": "scipy.special.gammaln",
+                "erf": "scipy.special.erf", "erfc": "scipy.special.erfc", "gamma": "scipy.special.gamma"}
+for _obj in list(CALLS):
+    if getattr(_obj, "__module__", None) == "math" and getattr(math, getattr(_obj, "__name__", ""), None) is _obj:
+        CALLS[_obj] = _math_spelling(_obj.__name__, CALLS[_obj])
+
+
 def _dims(lw, shape: Any, node) -> list[Value]:
     items = shape if isinstance(shape, tuple) else (shape,)
     dims = []
@@ -102,6 +205,10 @@ def _creation(op: Op, name: str) -> Handler:
 
 
 def _creation_like(op: Op, name: str) -> Handler:
+    """np.zeros_like(x) / ones_like / empty_like: x's shape and, as NumPy, x's dtype (an int or
+    bool x gives an int or bool array: `z = np.zeros_like(i); z[k] = i[k] / 2` would truncate
+    into it in NumPy, so such writes are refused, not computed in float64); dtype=float asks for
+    floats."""
     def handler(lw, args, kwargs, node):
         _check_dtype(lw, kwargs, node, name)
         _arity(lw, args, {}, node, 1, name)
@@ -109,7 +216,10 @@ def _creation_like(op: Op, name: str) -> Handler:
         if not x.type.rank:
             lw.unsupported(f"{name}() of a scalar is not supported", node, "use 0.0 or 1.0")
         dims = [lw.emit(Op.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
-        return lw.emit(op, dims, node)
+        out = lw.emit(op, dims, node)
+        if x.type.dtype != "f64" and "dtype" not in kwargs:
+            out = lw.cast_to(out, out.type.with_dtype(x.type.dtype))
+        return out
     return handler
 
 

@@ -175,7 +175,18 @@ def python_extremum(lw, values, op: str, node):
     """Python's max(a, b, ...) / min(...): the first value, replaced by each later one that
     compares greater (less). Not np.maximum: Python keeps a NaN it holds and skips a NaN it
     meets (max(nan, 1.0) is nan, max(1.0, nan) is 1.0). At a tie the first value is kept, and
-    takes the derivative, as np.maximum's rule."""
+    takes the derivative, as np.maximum's rule.
+    An array among the values is refused: Python compares whole arrays (`x > 0.0` is an
+    array whose truth value is ambiguous, a ValueError for more than one element), so
+    `max(x, 0.0)` is never NumPy's elementwise maximum."""
+    name = "max" if op == "MAXIMUM" else "min"
+    for v in values:
+        if v.type.rank:
+            lw.unsupported(
+                f"{name}() of an array and other values compares whole arrays (Python raises "
+                "ValueError: the truth value of an array with more than one element is ambiguous)",
+                node, f"use np.{name}imum(x, 0.0) for an elementwise {name}imum, or np.{name}(x) "
+                f"for the {name}imum element")
     out = values[0]
     for v in values[1:]:
         beats = lw.emit(O.GT if op == "MAXIMUM" else O.LT, (v, out), node)

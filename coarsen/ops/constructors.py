@@ -85,6 +85,7 @@ def _linspace(lw, args, kwargs, node):
     if start.type.rank or stop.type.rank:
         lw.unsupported("linspace() between arrays is not supported", node, "pass numbers")
     n = _int(lw, num, node, "num") if num is not None else lw.b.const(50)
+    L.nonnegative(lw, n, node, "Number of samples, {n}, must be non-negative.")
     endpoint = True if endpoint is None else bool(L.static(lw, endpoint, node, "endpoint"))
     # steps of (stop - start) / (n - 1) (n with endpoint=False); n == 1 gives [start]
     parts = lw.emit(O.SUB, (n, lw.b.const(1)), node) if endpoint else n
@@ -96,6 +97,9 @@ def _linspace(lw, args, kwargs, node):
 
 def eye(lw, n, m, k, node):
     from coarsen.ops.shape import offset_mask
+
+    for size in (n, m) if m is not n else (n,):   # NumPy: a negative size is a ValueError
+        L.nonnegative(lw, size, node, "negative dimensions are not allowed")
 
     mask = offset_mask(lw, n, m, k, node, "EQ")
     return lw.cast_to(mask, mask.type.with_dtype("f64"))
@@ -128,26 +132,43 @@ def _identity(lw, args, kwargs, node):
 def _full(lw, args, kwargs, node):
     from coarsen.frontend.calls import _check_dtype, _dims
 
-    if "dtype" in kwargs:
+    as_float = "dtype" in kwargs
+    if as_float:
         _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "full")
     shape, fill = L.positional(lw, args, kwargs, node, ["shape", "fill_value"], "full", 2)
     fill = lw.as_value(fill, node)
     zeros = lw.emit(O.ZEROS, _dims(lw, shape, node), node)
+    if fill.type.dtype != "f64" and not fill.type.rank and not as_float:
+        # NumPy's dtype: np.full(n, 3) is int64, np.full(n, True) bool
+        zeros = lw.cast_to(zeros, zeros.type.with_dtype(fill.type.dtype))
+        return lw.emit(O.OR if fill.type.dtype == "bool" else O.ADD, (zeros, fill), node)
     return lw.emit(O.ADD, (zeros, lw.cast_to(fill, fill.type.with_dtype("f64"))), node)
 
 
 def _full_like(lw, args, kwargs, node):
     from coarsen.frontend.calls import _check_dtype
 
-    if "dtype" in kwargs:
+    as_float = "dtype" in kwargs
+    if as_float:
         _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "full_like")
     x, fill = L.positional(lw, args, kwargs, node, ["a", "fill_value"], "full_like", 2)
     x = lw.as_value(x, node)
-    fill = lw.cast_to(lw.as_value(fill, node), Type("f64"))
+    fill = lw.as_value(fill, node)
+    # NumPy's dtype is x's: an int or bool x is filled with the fill value cast to it
+    # (np.full_like(i, 2.7) is [2, 2, 2]); an int fill of an int x stays exact, a float or
+    # mixed one is refused rather than filled with 2.7
+    dtype = "f64" if as_float else x.type.dtype
+    if dtype != "f64" and fill.type.dtype != dtype and not (dtype == "i64" and fill.type.dtype == "bool"):
+        lw.unsupported(f"np.full_like() of an array of {x.type.dtype} with a {fill.type.dtype} fill value: "
+                       f"NumPy casts the fill value to {x.type.dtype}", node,
+                       "np.full_like(a, v, dtype=float) or np.full(a.shape, v) for floats")
+    fill = lw.cast_to(fill, Type(dtype))
     if not x.type.rank:
         return fill
     zeros = lw.emit(O.ZEROS, L.shape(lw, x, node), node)
-    return lw.emit(O.ADD, (zeros, fill), node)
+    if dtype != "f64":
+        zeros = lw.cast_to(zeros, zeros.type.with_dtype(dtype))
+    return lw.emit(O.ADD if dtype != "bool" else O.OR, (zeros, fill), node)
 
 
 def nested_array(lw, items, node):

@@ -317,6 +317,35 @@ def _outer(lw, args, kwargs, node):
     return lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node)
 
 
+_CROSS_DIMS = "incompatible dimensions for cross product\n(dimension must be 2 or 3)"
+
+
+def _cross_lengths(lw, a, b, last: int, node) -> None:
+    """Both vectors of length 3: NumPy's ValueError for a length other than 2 or 3; 2-vectors
+    (NumPy's deprecated z-component result) are refused where the length is known when
+    tracing, else a ValueError when running (never the 3-vector formula read past the end)."""
+    from coarsen.frontend.exceptions import python_error
+
+    lengths = [lw.emit(O.SHAPE, (v,), node, {"dim": last}) for v in (a, b)]
+    known = [lw.b.constant_of(n) for n in lengths]
+    if all(k is not None for k in known):
+        if any(k not in (2, 3) for k in known):
+            python_error(lw, ValueError(_CROSS_DIMS), node, "pass vectors of length 3")
+        elif any(k == 2 for k in known):
+            lw.unsupported("cross() of 2-vectors is not supported", node,
+                           "append a zero z component: np.cross(np.append(a, 0.0), np.append(b, 0.0))")
+        return
+    c = lw.b.const
+    bad = [lw.emit(O.AND, (lw.emit(O.NE, (n, c(2)), node), lw.emit(O.NE, (n, c(3)), node)), node) for n in lengths]
+    two = [lw.emit(O.EQ, (n, c(2)), node) for n in lengths]
+    loc = lw.src.loc(node)
+    lw.b.emit(O.CHECK, (lw.emit(O.OR, tuple(bad), node),), {"exc": ValueError, "args": (_CROSS_DIMS,)}, loc)
+    lw.b.emit(O.CHECK, (lw.emit(O.OR, tuple(two), node),),
+              {"exc": ValueError, "args": ("np.cross() of 2-vectors is not supported by coarsen: append a zero "
+                                           "z component (np.cross(np.append(a, 0.0), np.append(b, 0.0))[2])",)}, loc)
+    lw.ctx.runtime_raises.append(ValueError)
+
+
 def _cross(lw, args, kwargs, node):
     """a x b along the last axis (length 3) of vectors or stacks of vectors."""
     from coarsen.ops.shape import concat
@@ -326,6 +355,7 @@ def _cross(lw, args, kwargs, node):
     if a.type.rank != b.type.rank or a.type.rank > 2:
         lw.unsupported("cross() of arrays of different ranks or rank > 2 is not supported", node)
     last = a.type.rank - 1
+    _cross_lengths(lw, a, b, last, node)
 
     def comp(v, k):   # v[..., k:k+1]: keeps the axis, so the components concatenate back
         return L.take_along(lw, v, last, lw.b.const(k), lw.b.const(k + 1), node)

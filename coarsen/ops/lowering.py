@@ -222,3 +222,19 @@ def static_dims(lw, x, depth: int = 0) -> list:
             out.append(known[0] if known else (None if None in col else 1))
         return out
     return unknown
+
+
+def nonnegative(lw, n, node, message: str) -> None:
+    """NumPy's ValueError for a negative size `n` (an int Value): when tracing where n is
+    known, else a run-time check (never an empty array)."""
+    from coarsen.frontend.exceptions import python_error
+
+    known = lw.b.constant_of(n)
+    if known is not None:
+        if known < 0:
+            python_error(lw, ValueError(message.format(n=known)), node, "pass a non-negative size")
+        return
+    negative = lw.emit(O.LT, (n, lw.b.const(0)), node)
+    message = message.replace(", {n},", "").format(n="n")   # the value is not in the run-time message
+    lw.b.emit(O.CHECK, (negative,), {"exc": ValueError, "args": (message,)}, lw.src.loc(node))
+    lw.ctx.runtime_raises.append(ValueError)

@@ -141,7 +141,9 @@ def _scan_lower(op: str, name: str):
 
 def _diff(lw, args, kwargs, node):
     x, n, axis = L.positional(lw, args, kwargs, node, ["a", "n", "axis"], "diff", 1)
-    x = L.array(lw, x, node, "diff")
+    x = L.array(lw, x, node, "diff") if lw.as_value(x, node).type.dtype == "f64" else lw.as_value(x, node)
+    if not x.type.rank:   # int and bool arrays keep their dtype (NumPy's: bools give not_equal)
+        lw.type_error(f"diff() needs an array of rank >= 1, got {x.type}", node)
     n = 1 if n is None else L.static(lw, n, node, "n")
     if not isinstance(n, int) or n < 0:
         lw.unsupported(f"diff() with n={n!r} is not supported", node, "use a non-negative integer n")
@@ -150,7 +152,8 @@ def _diff(lw, args, kwargs, node):
     for _ in range(n):
         later = L.take_along(lw, x, ax, one, None, node)
         earlier = L.take_along(lw, x, ax, None, minus_one, node)
-        x = lw.emit(O.SUB, (later, earlier), node)
+        # NumPy's diff of bools is not_equal (a bool XOR), not a subtraction
+        x = lw.emit(O.NE if x.type.dtype == "bool" else O.SUB, (later, earlier), node)
     return x
 
 
@@ -203,6 +206,7 @@ def _cov(lw, args, kwargs, node):
     centred = lw.emit(O.SUB, (x, reduce(lw, "MEAN", x, 1, True, node)), node)
     product = lw.emit(O.MATMUL, (centred, lw.emit(O.TRANSPOSE, (centred,), node)), node)
     fact = lw.emit(O.SUB, (count(lw, x, 1, node), lw.b.const(float(ddof_value))), node)
+    fact = lw.emit(O.MAXIMUM, (fact, lw.b.const(0.0)), node)   # NumPy: fact <= 0 is 0 (inf/nan)
     c = lw.emit(O.MUL, (product, lw.emit(O.DIV, (lw.b.const(1.0), fact), node)), node)
     return L.getitem(lw, c, ["i", "i"], [lw.b.const(0), lw.b.const(0)], node) if one_variable else c
 
@@ -239,6 +243,8 @@ def variance(lw, x, axis, keep, ddof, node):
     dev = lw.emit(O.SUB, (x, mu), node)
     total = reduce(lw, "SUM", lw.emit(O.MUL, (dev, dev), node), axis, keep, node)
     n = lw.emit(O.SUB, (count(lw, x, axis, node), lw.cast_to(ddof, Type("f64"))), node)
+    # NumPy's divisor is max(n - ddof, 0): ddof >= n gives inf (or nan), never a negative variance
+    n = lw.emit(O.MAXIMUM, (n, lw.b.const(0.0)), node)
     return lw.emit(O.DIV, (total, n), node)
 
 

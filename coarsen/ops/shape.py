@@ -108,10 +108,16 @@ def arrays_of(lw, seq, node, name: str) -> list:
 
 
 def concat(lw, xs: list, axis: int, node):
+    """Concatenated in float64 (the op's type); bools only come back as bools (0.0/1.0 are
+    exact: NumPy's dtype, so np.diff of them stays a XOR)."""
+    bools = all(x.type.dtype == "bool" for x in xs)
     xs = [x if x.type.dtype == "f64" else lw.cast_to(x, x.type.with_dtype("f64")) for x in xs]
-    if len(xs) == 1:
-        return lw.emit(O.COPY, xs, node)
-    return lw.emit(O.CONCAT, xs, node, {"axis": axis})
+    out = lw.emit(O.COPY, xs, node) if len(xs) == 1 else lw.emit(O.CONCAT, xs, node, {"axis": axis})
+    return _as_bool(lw, out) if bools else out
+
+
+def _as_bool(lw, x):
+    return lw.cast_to(x, x.type.with_dtype("bool"))
 
 
 def _concatenate(lw, args, kwargs, node):
@@ -150,7 +156,8 @@ def _stack(lw, args, kwargs, node):
         lw.type_error("stack() takes values of one rank", node)
     ax = L.static(lw, axis, node, "axis") or 0
     if rank == 0 and ax in (0, -1):
-        return lw.emit(O.STACK, [lw.cast_to(x, x.type.with_dtype("f64")) for x in xs], node)
+        out = lw.emit(O.STACK, [lw.cast_to(x, x.type.with_dtype("f64")) for x in xs], node)
+        return _as_bool(lw, out) if all(x.type.dtype == "bool" for x in xs) else out
     if not -(rank + 1) <= ax <= rank:
         lw.type_error(f"stack(): axis {ax} is out of bounds for rank {rank + 1}", node)
     ax %= rank + 1
@@ -307,6 +314,9 @@ def _moveaxis(lw, args, kwargs, node):
 def broadcast(lw, x, dims: list, node):
     """x broadcast to a shape (a fresh array: x + zeros(shape))."""
     zeros = lw.emit(O.ZEROS, dims, node)
+    if x.type.dtype != "f64":   # NumPy's dtype (and int64's exactness): zeros of x's dtype
+        zeros = lw.cast_to(zeros, zeros.type.with_dtype(x.type.dtype))
+        return lw.emit(O.OR if x.type.dtype == "bool" else O.ADD, (zeros, x), node)
     return lw.emit(O.ADD, (zeros, x), node)
 
 
@@ -518,7 +528,8 @@ def _take(lw, args, kwargs, node):
         return L.take_along(lw, x, ax, lw.b.const(0), lw.b.const(0), node)
     picked = [L.index_along(lw, x, ax, i, node) for i in indices]
     if x.type.rank == 1:   # scalars: a vector of them
-        return lw.emit(O.STACK, [lw.cast_to(p, p.type.with_dtype("f64")) for p in picked], node)
+        out = lw.emit(O.STACK, [lw.cast_to(p, p.type.with_dtype("f64")) for p in picked], node)
+        return _as_bool(lw, out) if x.type.dtype == "bool" else out
     return concat(lw, [L.newaxis(lw, p, ax, node) for p in picked], ax, node)
 
 
@@ -664,7 +675,7 @@ OPS = [
                vjp=lambda rev, instr, code, declared: rev.accum(instr.args[0], f"{rev.d(instr.result)}.T", code,
                                                                 declared),
                view=True, doc="x.T: all axes reversed"),
-    Structural("reshape", (), lambda types, attrs: Type("f64", len(types) - 1), _reshape_eval, _reshape_emit,
+    Structural("reshape", (), lambda types, attrs: Type(types[0].dtype, len(types) - 1), _reshape_eval, _reshape_emit,
                vjp=_reshape_vjp, view=True, runtime=("reshape",), doc="np.reshape; args: x, *dims"),
     Structural("copy", (), _same_array_type("copy"), _copy_eval, lambda instr, a: f"{a[0]}.copy()",
                vjp=lambda rev, instr, code, declared: rev.accum(instr.args[0], rev.d(instr.result), code, declared),

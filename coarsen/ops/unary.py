@@ -119,6 +119,16 @@ UNARY = [
 
 
 # ------------------------------------------------------------------ composites
+def _np_log(lw, args, kwargs, node):
+    """np.log(x): its second argument is `out` (NumPy raises TypeError for np.log(x, 2)), never
+    math.log's base."""
+    if len(args) > 1 or kwargs:
+        lw.type_error("np.log() takes one argument here: its second argument is `out`, not a base "
+                      "(NumPy raises TypeError: return arrays must be of ArrayType)", node,
+                      "np.log2(x), np.log(x) / np.log(b), or math.log(x, b) for a number")
+    return _log(lw, args, kwargs, node)
+
+
 def _log(lw, args, kwargs, node):
     if len(args) == 2 and not kwargs:   # math.log(x, base)
         x, base = (lw.as_value(a, node) for a in args)
@@ -268,7 +278,8 @@ def _builtin_round(lw, args, kwargs, node):
 
 
 COMPOSITES = [
-    Composite("log", ("numpy.log", "math.log"), _log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
+    Composite("log", ("numpy.log",), _np_log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
+    Composite("math.log", ("math.log",), _log, examples=(("math.log(x, 2.0) * x", ((0.1, 5.0),), [()]),)),
     Composite("log10", ("numpy.log10", "math.log10"), _log_base(10.0),
               examples=(("np.log10(x)", ((0.1, 5.0),)),)),
     Composite("log2", ("numpy.log2", "math.log2"), _log_base(2.0),
