@@ -526,10 +526,13 @@ def _take(lw, args, kwargs, node):
         return lw.gather(x, ("s000",) * ax + ("a",), [indices], node)
     if not indices:
         return L.take_along(lw, x, ax, lw.b.const(0), lw.b.const(0), node)
-    picked = [L.index_along(lw, x, ax, i, node) for i in indices]
-    if x.type.rank == 1:   # scalars: a vector of them
+    if x.type.rank == 1:   # scalars: a vector of them (bools through a float copy: the cpu
+        # target has no float() of a bool element; 0.0/1.0 come back exactly)
+        source = lw.cast_to(x, x.type.with_dtype("f64")) if x.type.dtype == "bool" else x
+        picked = [L.index_along(lw, source, ax, i, node) for i in indices]
         out = lw.emit(O.STACK, [lw.cast_to(p, p.type.with_dtype("f64")) for p in picked], node)
         return _as_bool(lw, out) if x.type.dtype == "bool" else out
+    picked = [L.index_along(lw, x, ax, i, node) for i in indices]
     return concat(lw, [L.newaxis(lw, p, ax, node) for p in picked], ax, node)
 
 

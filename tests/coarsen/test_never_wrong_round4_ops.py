@@ -578,5 +578,6 @@ def broadcast_ints(i):
                                   (taken_bools, np.array([0.5, -1.0, 2.0])),
                                   (full_int, 3), (full_bool, 2),
                                   (broadcast_ints, np.array([1, 2 ** 60 + 1, 3]))])
+@pytest.mark.filterwarnings("error::RuntimeWarning")   # machine code, not a fallback to NumPy
 def test_bool_and_int_arrays_keep_their_dtype(target, f, x):
     _same(coarsen.jit(f, target=target)(x), f(x))
