@@ -264,8 +264,16 @@ def _positional(fn: Any, args: tuple, kwargs: dict) -> tuple:
         raise call_error(fn, f"{fn.__name__}: keyword-only parameters are compiled at their defaults and "
                              f"cannot be passed ({', '.join(given)})", ArgumentTypeError,
                          "make them positional parameters")
+    given_names = set(bound.arguments)
     bound.apply_defaults()
-    return tuple(bound.args)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        return tuple(bound.args)
+    # parameters after the last one given keep their defaults in the function (compiled as
+    # constants), so `f(x, scale=3.0)` works for `def f(x, scale=1.0, z=None)`
+    names = [n for n, p in sig.parameters.items()
+             if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    last = max((k for k, n in enumerate(names) if n in given_names), default=-1)
+    return tuple(bound.arguments[n] for n in names[:last + 1])
 
 
 class _Transformed:
@@ -574,18 +582,19 @@ def _check_writes(prog: Program, args: tuple) -> list:
         if a.dtype not in (np.float64, np.int64):
             raise UnsupportedError(f"the function writes into an argument array of dtype {a.dtype}; "
                                    "compiled code computes in float64/int64 and would write back values "
-                                   "plain Python rounds differently", hint="pass a float64 (or int64) array")
+                                   "plain Python rounds differently", prog.write_loc,
+                                   "pass a float64 (or int64) array")
         if not a.flags.writeable:
             raise ValueError("assignment destination is read-only (the function writes into this argument)")
         for j, b in arrays:
             if j != k and np.may_share_memory(a, b):
                 raise UnsupportedError("the function writes into an argument array that shares memory with "
                                        "another argument; plain Python would see the write through both",
-                                       hint="pass independent arrays (b.copy())")
+                                       prog.write_loc, "pass independent arrays (b.copy())")
         if any(np.may_share_memory(a, b) for b in prog.outside):
             raise UnsupportedError("the function writes into an argument array that shares memory with a "
                                    "module-level array it reads (compiled code read that one when compiling)",
-                                   hint="pass a copy of the array (x.copy())")
+                                   prog.write_loc, "pass a copy of the array (x.copy())")
         targets.append(a)
     return targets
 

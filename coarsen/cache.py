@@ -41,7 +41,8 @@ def entry_key(fn: Any, sig: tuple, kind: str, argnums: tuple, target: str, compi
     except (OSError, TypeError):
         return None
     # the code too: inspect reads the file as it is now, which may not be what fn runs
-    text = json.dumps([FORMAT.decode(), compiler, deps.versions(), fn.__module__, fn.__qualname__,
+    from coarsen.passes import options
+    text = json.dumps([FORMAT.decode(), compiler, options(), deps.versions(), fn.__module__, fn.__qualname__,
                        source, deps.code_digest(fn.__code__), repr(sig), kind, [int(a) for a in argnums], target])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -128,7 +128,7 @@ def _primal_source(ir: Function, fuse: bool = False) -> tuple[str, dict]:
     with code.block(f"def {ir.name}_primal({', '.join(prog.name(p) for p in ir.params)}):"):
         code.extend(body)
         outs = ", ".join(prog.src(o) for o in ir.results)
-        code.line(f"return ({outs},)")
+        code.line(f"return ({outs},)" if outs else "return ()")
     return "".join(k + "\n" for k in prog.kernels.values()) + code.text(), prog.array_constants
 
 

@@ -204,9 +204,11 @@ def is_candidate_instr(instr: Instr) -> bool:
     if instr.result.type.dtype != "f64":
         return False
     if instr.op is Op.CAST:
-        # a conversion from int or bool is an operation of its own: read as its operand, an
-        # int64 expression would compute in int64 (`float(n) * float(n)` wraps at 2**63)
-        return instr.args[0].type.dtype == "f64"
+        # a conversion the program asked for (`float(n)`, `i.astype(float)`) from int or bool is
+        # an operation of its own: read as its operand, an int64 expression would compute in
+        # int64 (`float(n) * float(n)` wrapped at 2**63). An implicit cast (an f64-only op's
+        # operand) is its operand: NumPy keeps the int (np.cumsum of ints is int64)
+        return instr.args[0].type.dtype == "f64" or not instr.attrs.get("explicit")
     return True
 
 
@@ -361,8 +363,11 @@ class _Planner:
         """The operands' expressions; a bool used as a number (`x * (x > 0)`) is Phi(b, 1, 0):
         NumPy refuses arithmetic like `-b` on bool arrays, and its derivative is zero."""
         ops = [self.operand(a) for a in instr.args]
+        # an int meeting a float is converted first, as NumPy promotes (`i * 1.0`); ints alone
+        # keep NumPy's int arithmetic (`i ** j` of int arrays is int64)
+        promote = any(a.type.dtype == "f64" for a in instr.args)
         return [Phi(o, 1, 0) if a.type.dtype == "bool" and not (instr.op is Op.WHERE and k == 0)
-                else AsFloat(o) if a.type.dtype == "i64" else o
+                else AsFloat(o) if a.type.dtype == "i64" and promote else o
                 for k, (a, o) in enumerate(zip(instr.args, ops))]
 
     def candidate(self, instr: Instr, absorbed: bool) -> None:

@@ -113,7 +113,8 @@ def _number(e: sp.Basic) -> tuple[str, int]:
         return "np.e", ATOM
     # Integers print as floats too: the expressions are float-valued (a literal 0 standing
     # for 0.0 must not make a branch return an int). Integer exponents print separately.
-    s = repr(float(e))
+    s = repr(float(e))   # a SymPy Float beyond float64's range (1e300*1e10) is inf here
+    s = {"inf": "np.inf", "-inf": "-np.inf", "nan": "np.nan"}.get(s, s)
     return s, (UNARY if s.startswith("-") else ATOM)
 
 

@@ -152,6 +152,15 @@ class BranchLowering:
             return value
         return self.ctx.aliases.fresh(self.b.emit(Op.CAST, (value,), {"dtype": type.dtype}))
 
+    def convert(self, value: Value, dtype: str, node: ast.AST | None) -> Value:
+        """A conversion the program asks for (`float(n)`, `x.astype(float)`): `explicit`, so
+        that it is computed where it stands (`segments`: an int read as float64 from here on;
+        an implicit cast, one an f64-only op needs, leaves NumPy's integer arithmetic alone)."""
+        if value.type.dtype == dtype:
+            return self.emit(Op.COPY, (value,), node) if value.type.rank else value
+        out = self.b.emit(Op.CAST, (value,), {"dtype": dtype, "explicit": True}, self.src.loc(node))
+        return self.ctx.aliases.fresh(out) if out.type.rank else out
+
 
 def _resolve(plan: Any, results: list[Value]) -> Any:
     if isinstance(plan, _Slot):

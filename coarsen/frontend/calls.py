@@ -283,7 +283,7 @@ def _cast(dtype: str, name: str) -> Handler:
         x = lw.as_value(args[0], node)
         if x.type.rank:
             lw.unsupported(f"{name}() of an array is not supported", node, "index an element first")
-        return lw.cast_to(x, x.type.with_dtype(dtype))
+        return lw.convert(x, dtype, node)
     return handler
 
 
@@ -344,7 +344,7 @@ def _astype(lw, x, args, kwargs, node):
         shown = getattr(dtype, "__name__", repr(dtype))
         lw.unsupported(f".astype({shown}) is not supported", node, "use .astype(float), .astype(int) or .astype(bool)")
     x = lw.as_value(x, node)
-    return lw.emit(Op.CAST, (x,), node, {"dtype": target}) if x.type.rank else lw.cast_to(x, x.type.with_dtype(target))
+    return lw.convert(x, target, node)
 
 
 METHODS["astype"] = _astype

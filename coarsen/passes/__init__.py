@@ -6,6 +6,7 @@ each pass for `coarsen.explain`.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -25,7 +26,10 @@ PIPELINE: list[tuple[str, Callable]] = [
     # that products of invariants appear (X.T @ (X @ w - y) -> (X.T @ X) @ w - X.T @ y)
     ("licm", licm),
     # phi-calculus: loops with closed forms disappear before segments are formed, so their
-    # closed form joins the surrounding segment and the derivative has no loop
+    # closed form joins the surrounding segment and the derivative has no loop. Opt-in
+    # (COARSEN_CLOSED_FORMS=1): a closed form is real algebra, the loop IEEE arithmetic, and
+    # the two round differently (`t += 0.1` ten times is 0.9999999999999999, the closed form
+    # 1.0: a later `if t >= 1.0` takes the other branch, value and derivative)
     ("closed_forms", closed_forms),
     # the closed forms leave their loops' inputs (trip counts, bounds) partly dead
     ("simplify", simplify),
@@ -34,10 +38,24 @@ PIPELINE: list[tuple[str, Callable]] = [
 VERIFY_EVERY_PASS = False   # tests/conftest.py sets it for every test that uses coarsen
 
 
+def closed_forms_enabled() -> bool:
+    """Whether counted loops are replaced by their closed forms (`COARSEN_CLOSED_FORMS=1`):
+    faster derivatives, different rounding from the loop the program wrote."""
+    return os.environ.get("COARSEN_CLOSED_FORMS", "0") == "1"
+
+
+def options() -> str:
+    """The pipeline options a compiled program depends on (part of the disk cache's key)."""
+    return f"closed_forms={int(closed_forms_enabled())}"
+
+
 def run_pipeline(fn: Function, ctx: dict | None = None) -> Function:
     ctx = {} if ctx is None else ctx
     timings = ctx.setdefault("timings", [])
+    enabled = closed_forms_enabled()
     for name, fn_pass in PIPELINE:
+        if name == "closed_forms" and not enabled:
+            continue
         start = time.perf_counter()
         fn = fn_pass(fn, ctx)
         timings.append((name, time.perf_counter() - start))

@@ -99,3 +99,55 @@ PROGRAMS = [   # (function, arguments)
     (float_int_int, (1.0, BIG, BIG)),
     (written_after_conversion, (np.array([1, 2, 3]),)),
 ]
+
+
+def time_steps_then_branch(x, dt, n):
+    t = 0.0
+    for i in range(n):
+        t = t + dt
+    return 2.0 * x if t >= 1.0 else 3.0 * x
+
+
+def absorbed_increments(x, n):
+    s = 1e16
+    for i in range(n):
+        s = s + 1.0
+    return (s - 1e16) * x
+
+
+def affine_recurrence(x, n):
+    s = 1.0 + 1e-15
+    for i in range(n):
+        s = s * 1.1 - 0.1
+    return s * x
+
+
+PROGRAMS += [
+    (time_steps_then_branch, (1.5, 0.1, 10)),
+    (absorbed_increments, (1.5, 10)),
+    (affine_recurrence, (1.5, 300)),
+]
+
+
+def cumsum_of_ints(i):
+    return np.cumsum(i)
+
+
+def concatenated_ints(i):
+    return np.concatenate([i, i])
+
+
+def int_power_of_ints(i, j):
+    return i ** j
+
+
+def counts_times_one(x):
+    return np.sum(x > 0, axis=1, keepdims=True) * 1.0
+
+
+PROGRAMS += [
+    (cumsum_of_ints, (np.array([3, -1, 2]),)),
+    (concatenated_ints, (np.array([3, -1, 2]),)),
+    (int_power_of_ints, (np.array([3, 2, 2]), np.array([30, 3, 2]))),
+    (counts_times_one, (np.array([[1.0, 2.0, 3.0], [-1.0, 2.0, 3.0]]),)),
+]

@@ -104,9 +104,9 @@ def test_reversed_range_visits_the_same_indices_backwards(a, b):
     assert coarsen.jit(reversed_sum, target="numpy")(a, b) == reversed_sum(a, b)
 
 
-def grows_with_data(x, n):
+def grows_with_data(x, n):   # n a float: data (an int n is known when tracing: specialised)
     xs = []
-    for i in range(n):
+    for i in range(int(n)):
         xs.append(x)
     return np.sum(np.array(xs))
 
@@ -121,13 +121,13 @@ def exits_early(x):
 
 
 def over_unknown_range(x, n):
-    return max([x * k for k in range(n)])   # sum(...) of it is a loop (test_shape_specialised)
+    return max([x * k for k in range(int(n))])   # sum(...) of it is a loop (test_shape_specialised)
 
 
 @pytest.mark.parametrize("fn, args, words", [
-    (grows_with_data, (1.0, 3), "known when tracing"),
+    (grows_with_data, (1.0, 3.0), "known when tracing"),
     (exits_early, (1.0,), "break"),
-    (over_unknown_range, (1.0, 3), "known when tracing"),
+    (over_unknown_range, (1.0, 3.0), "known when tracing"),
 ])
 def test_what_cannot_be_unrolled_is_refused_at_the_user_line(fn, args, words):
     with pytest.raises(coarsen.UnsupportedError, match=words) as info:

@@ -173,16 +173,28 @@ def test_accumulate_over_a_negative_count_is_the_initial_value():
         assert coarsen.value_and_grad(T.count_up, argnums=(0, 1), target=target)(1.0, 2.0, -2) == (1.0, (1.0, 0.0))
 
 
-def test_ranges_become_closed_forms():
-    """The cases above do go through the closed-form pass (else they would test only loops),
-    except index-weighted sums from an unknown start (`s += x*i`): their closed form
-    `s0 + x*n*start + x*step*n(n-1)/2` is NaN at x = inf and n = 1 (inf + 0*inf) where the loop
-    gives inf, so they keep their loops (`closed_forms._agrees`)."""
+def test_ranges_become_closed_forms_when_asked(monkeypatch):
+    """With closed forms on (`COARSEN_CLOSED_FORMS=1`, off by default: they round differently
+    from the loop), the cases above go through the closed-form pass and give the same values
+    and exact gradients, except index-weighted sums from an unknown start (`s += x*i`): their
+    closed form `s0 + x*n*start + x*step*n(n-1)/2` is NaN at x = inf and n = 1 (inf + 0*inf)
+    where the loop gives inf, so they keep their loops (`closed_forms._agrees`)."""
     import io
+    monkeypatch.setenv("COARSEN_CLOSED_FORMS", "1")
     for fn, bounds in RANGES[:-1]:
         text = coarsen.explain(fn, 1.0, 2.0, *bounds[0], argnums=(0, 1), file=io.StringIO())
         weighted = fn in (T.step_down_1, T.step_up_3_index)
         assert ("closed form" in text) != weighted, fn.__name__
+        for b in bounds:
+            v, g = coarsen.value_and_grad(fn, argnums=(0, 1), target="numpy")(1.0, 2.0, *b)
+            assert v == pytest.approx(fn(1.0, 2.0, *b), rel=1e-13, abs=1e-13)
+            np.testing.assert_allclose(g, exact_linear_gradient(fn, b), rtol=1e-13, atol=1e-13)
+
+
+def test_closed_forms_are_off_by_default():
+    import io
+    text = coarsen.explain(T.count_up, 1.0, 2.0, 5, argnums=(0, 1), file=io.StringIO())
+    assert "closed form" not in text
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -22,10 +22,10 @@ def weighted(x):
     return t
 
 
-def run_time_range(x, n):
+def run_time_range(x, n):   # n a float: data (an int n would specialise the trace)
     xs = [x[0], x[1]]
     t = 0.0
-    for i in range(n):
+    for i in range(int(n)):
         t = t + xs[i]
     return t
 
@@ -44,4 +44,4 @@ def test_a_list_indexed_by_the_loop_variable_is_unrolled(target):
 def test_a_run_time_range_over_a_list_is_refused_at_the_loop():
     with pytest.raises(coarsen.UnsupportedError, match=r"test_list_index_loops\.py:\d+:\d+: error: a list "
                                                          r"indexed by the loop's variable"):
-        coarsen.jit(run_time_range, target="numpy")(np.ones(2), 2)
+        coarsen.jit(run_time_range, target="numpy")(np.ones(2), 2.0)

@@ -40,3 +40,8 @@ def test_grouping_prints_no_needless_parentheses():
     assert to_source(x + Paren(y - z)) in ("x + (y - z)", "(y - z) + x")
     assert to_source(Paren(x * y) * z) in ("(x*y)*z", "z*(x*y)")
     assert to_source(2 * Paren(x + y)) == "2.0*(x + y)"
+
+
+def test_a_loop_is_differentiated_as_written_by_default():
+    # a closed form (opt-in) would make t exactly 1.0 and take the other branch: derivative 2
+    assert coarsen.grad(P.time_steps_then_branch, target="numpy")(1.5, 0.1, 10) == 3.0

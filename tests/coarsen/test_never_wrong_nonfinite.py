@@ -136,15 +136,10 @@ def _same(a, b, rtol: float = 1e-12) -> bool:
 
 
 def _same_but_zero_signs(value, expected, source: str) -> bool:
-    """`_same`, except that an infinity of the other sign is accepted from a program that
-    divides: SymPy reassociates sums and distributes constants (`(x + 1) + (x - 1)` is `2*x`,
-    `-(x + y)` is `-x - y`), which can turn an exact zero's sign and so the sign of what is
-    divided by it. A known gap (ARCHITECTURE.md, "Segments of interest"); everything else exact."""
-    if _same(value, expected):
-        return True
-    a, b = np.asarray(value, dtype=float), np.asarray(expected, dtype=float)
-    flipped = np.isinf(a) & np.isinf(b) & (a == -b)
-    return "/" in source and bool(flipped.any()) and _same(np.where(flipped, b, a), b)
+    """`_same`: since sums and products keep the program's grouping (`phicalc.Paren`), an
+    exact zero's sign, and so the sign of what is divided by it, is NumPy's too (SymPy's
+    reassociation, `-(x + y)` as `-x - y`, used to flip it)."""
+    return _same(value, expected)
 
 
 SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, 2.5, math.inf, -math.inf, math.nan, 800.0])

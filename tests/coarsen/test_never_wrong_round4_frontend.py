@@ -94,3 +94,43 @@ def test_refused_at_the_users_line(fn, args, message):
 def test_unary_minus_of_a_tuple_is_a_type_error():
     with pytest.raises(coarsen.CoarsenTypeError, match="unary -"):
         coarsen.jit(tuple_negated, target="numpy")((1.0, 2.0))
+
+
+def empty_tuple(x):
+    return ()
+
+
+def scaled(x, scale=1.0, z=None):
+    return x * scale
+
+
+def overflowing_constant_product(x):
+    return x * x * 1e300 * 1e10
+
+
+def test_returning_an_empty_tuple():
+    assert coarsen.jit(empty_tuple, target="numpy")(1.0) == ()
+
+
+def test_keyword_call_leaves_later_defaults_alone():
+    assert coarsen.jit(scaled, target="numpy")(2.0, scale=3.0) == 6.0
+    assert coarsen.grad(scaled, target="numpy")(2.0, scale=3.0) == 3.0
+
+
+def test_a_derivative_constant_beyond_float64_prints_as_inf():
+    with np.errstate(all="ignore"):
+        assert coarsen.grad(overflowing_constant_product, target="numpy")(0.01) == np.inf
+        assert coarsen.jit(overflowing_constant_product, target="numpy")(0.01) == \
+            overflowing_constant_product(np.float64(0.01))
+
+
+def writes_first_argument(x, y):
+    x[0] = 2.0
+    return np.sum(x * y)
+
+
+def test_a_refused_write_names_the_users_line():
+    a = np.ones(3)
+    with pytest.raises(coarsen.UnsupportedError, match="shares memory") as err:
+        coarsen.jit(writes_first_argument, target="numpy")(a, a)
+    assert "test_never_wrong_round4_frontend.py" in str(err.value) and "x[0] = 2.0" in str(err.value)

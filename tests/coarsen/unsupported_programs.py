@@ -22,7 +22,7 @@ def class_def(x):
 
 
 def generator_expr(x, n):
-    total = max(x[i] * x[i] for i in range(n))  # error here
+    total = max(x[i] * x[i] for i in range(int(n)))  # error here
     return total
 
 
@@ -186,7 +186,7 @@ def print_call(x):
 
 def list_append(x, n):
     xs = []
-    for i in range(n):  # error here
+    for i in range(int(n)):  # error here
         xs.append(x)
     return x
 
@@ -360,7 +360,7 @@ def zeros_int_dtype(x):
 
 
 def dynamic_shape_index(x, k):
-    return x.shape[k]  # error here
+    return x.shape[int(k)]  # error here
 
 
 def bool_array_write(x):
@@ -395,7 +395,7 @@ def async_fn(x):
 CASES = [
     # (function or factory, args, error class, words the message must contain)
     (class_def, (1.0,), coarsen.UnsupportedError, ["class"]),
-    (generator_expr, (np.ones(3), 2), coarsen.UnsupportedError, ["generator expression", "known only when the program runs"]),
+    (generator_expr, (np.ones(3), 2.0), coarsen.UnsupportedError, ["generator expression", "known only when the program runs"]),
     (generator_fn, (1.0,), coarsen.UnsupportedError, ["generator", "yield"]),
     (try_except, (1.0,), coarsen.UnsupportedError, ["try"]),
     (recursive, (1.0, 3.0), coarsen.UnsupportedError, ["recursion", "recursive", "does not stop when tracing"]),
@@ -421,7 +421,7 @@ CASES = [
     (module_array_write, (1.0,), coarsen.UnsupportedError, ["write", "`TABLE`", "module-level"]),
     (nonlocal_counter, (1.0,), coarsen.UnsupportedError, ["nonlocal"]),
     (print_call, (1.0,), coarsen.UnsupportedError, ["print"]),
-    (list_append, (1.0, 3), coarsen.UnsupportedError, ["list that grows", "known when tracing"]),
+    (list_append, (1.0, 3.0), coarsen.UnsupportedError, ["list that grows", "known when tracing"]),
     (del_stmt, (1.0,), coarsen.UnsupportedError, ["del"]),
     (assert_stmt, (1.0,), coarsen.UnsupportedError, ["assert"]),
     (star_args, (1.0,), coarsen.UnsupportedError, ["*args"]),
@@ -450,7 +450,7 @@ CASES = [
     (maybe_no_return, (1.0,), coarsen.UnsupportedError, ["maybe_no_return", "return"]),
     (unpack_mismatch, (1.0,), coarsen.CoarsenTypeError, ["unpack", "3", "2"]),
     (zeros_int_dtype, (1.0,), coarsen.UnsupportedError, ["dtype=int"]),
-    (dynamic_shape_index, (np.ones(3), 0), coarsen.UnsupportedError, ["compile time"]),
+    (dynamic_shape_index, (np.ones(3), 0.0), coarsen.UnsupportedError, ["compile time"]),
     (bool_array_write, (np.ones(3),), coarsen.UnsupportedError, ["`m`", "bool"]),
     (attribute_store, (np.ones(3),), coarsen.UnsupportedError, ["attribute"]),
     (assert_shape_broadcast, (np.ones(3),), coarsen.CoarsenTypeError, ["in-place", "`y`"]),
