@@ -450,8 +450,9 @@ def _reduction_type(name: str):
         rank = x.rank if attrs.get("keepdims") else (0 if axis is None else x.rank - 1)
         if x.dtype == "i64" and name != "mean":   # as NumPy: integers stay int64, exactly
             return Type("i64", rank)
-        dtype = "f64" if name == "mean" or x.dtype != "bool" else "i64"
-        return Type(dtype if rank == 0 else "f64", rank)
+        if x.dtype == "bool" and name != "mean":  # NumPy: bool sum/prod count in int64, max/min are bools
+            return Type("bool" if name in ("max", "min") else "i64", rank)
+        return Type("f64", rank)
     return rule
 
 

@@ -581,3 +581,28 @@ def broadcast_ints(i):
 @pytest.mark.filterwarnings("error::RuntimeWarning")   # machine code, not a fallback to NumPy
 def test_bool_and_int_arrays_keep_their_dtype(target, f, x):
     _same(coarsen.jit(f, target=target)(x), f(x))
+
+
+# ---------------------------------------------------------------- reductions of bools: NumPy's dtypes in the IR too
+def bool_reductions(x):
+    return np.max(x > 0), np.min(x > 0), np.sum(x > 0), np.prod(x > 0), np.mean(x > 0)
+
+
+def bool_axis_reductions(X):
+    return np.max(X > 0, axis=1), np.sum(X > 0, axis=0, keepdims=True), np.prod(X > 0, axis=0)
+
+
+def counts_times_sums(X):
+    return np.sum(np.sum(X, axis=0) * np.sum(X > 0, axis=0))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_bool_reductions_in_tuples_keep_numpys_dtype(target):
+    """A tuple of results came back in the IR's types: sums of bools along an axis were float64,
+    max/min of bools int64 (NumPy: int64 counts, bools)."""
+    x = np.array([[1.0, -2.0, 6.0], [-1.0, 2.0, 3.0]])
+    for f, a in ((bool_reductions, x[0]), (bool_axis_reductions, x)):
+        for got, want in zip(coarsen.jit(f, target=target)(a), f(a)):
+            _same(got, want)
+    g = coarsen.grad(counts_times_sums, target=target)(x)
+    np.testing.assert_allclose(g, np.broadcast_to(np.sum(x > 0, axis=0), x.shape))
