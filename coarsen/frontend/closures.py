@@ -22,6 +22,7 @@ import dataclasses
 from typing import Any
 
 from coarsen.frontend.bindings import Static, leaves
+from coarsen.frontend.scope import assigned_names
 from coarsen.ir.nodes import Value
 
 RECURSION_LIMIT = 24
@@ -120,8 +121,16 @@ class ClosureLowering:
         callee = type(self)(src, self.ctx)
         # the closure: the enclosing variables as they are bound now (not its control flags)
         callee.env = {n: v for n, v in lf.definer.env.items() if not n.startswith("$")}
+        # Python's late binding: a name the function does not bind itself is read from the
+        # enclosing function as it is when read (`lookup` goes through `outer`), so a closure
+        # made by a nested function sees a later rebinding in the outer one
+        callee.outer, callee.snapshot = lf.definer, dict(callee.env)
+        callee.own_names = {p.arg for p in lf.node.args.args} | assigned_names(lf.node.body) | {
+            s.name for s in ast.walk(lf.node) if isinstance(s, ast.FunctionDef) and s is not lf.node}
         for cells in lf.cells:   # made in a comprehension that has ended: its variables' last values
             callee.env.update(cells)
+            for n in cells:
+                callee.snapshot.pop(n, None)
         callee.foreign = frozenset().union(
             lf.definer.foreign,
             *(self.ctx.aliases.storages(v) for b in bound.values() for v in leaves(b) if v.type.rank),

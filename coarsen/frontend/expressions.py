@@ -139,6 +139,10 @@ class ExpressionLowering(CallLowering):
 
     # ------------------------------------------------------------------ names
     def lookup(self, name: str, node: ast.AST) -> Any:
+        outer = getattr(self, "outer", None)
+        if outer is not None and name in self.snapshot and name not in self.own_names \
+                and self.env.get(name) is self.snapshot[name]:
+            return outer.lookup(name, node)   # an enclosing variable, as it is now (`closures`)
         if name in self.env:
             binding = self.env[name]
             if isinstance(binding, Conflict):   # typed differently on the paths that reach here

@@ -1,7 +1,8 @@
 """Functions made in comprehensions close over the comprehension's own variables (Python 3's
 scope and late binding): called after it, they see the variables' last values, never an
 enclosing name the comprehension's variable shadowed; functions held in lists and dicts and
-lambdas called where they are written are called like named ones."""
+lambdas called where they are written are called like named ones; a closure made by a nested
+function reads the enclosing variables as they are when it runs (late binding)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,35 @@ def rebound_after_definition(x):
     return f(x)
 
 
-PROGRAMS = [shadowed_comprehension_variable, called_from_the_list, default_captures_each_value,
+def closure_from_a_nested_function(x):
+    def outer():
+        def inner():
+            return x * 2
+        return inner
+    h = outer()
+    x = x * 5.0   # rebound after the closure was made: Python's closure sees it
+    return h()
+
+
+def model_then_update(w):
+    def factory():
+        return lambda t: w * t
+    model = factory()
+    w = w + 1.0
+    return model(3.0)
+
+
+def closure_reads_its_own_local(x):
+    def outer():
+        y = x * 3.0
+        return lambda: y + x
+    h = outer()
+    x = x * 2.0
+    return h()   # y is outer's (3 * the old x), x the rebound one
+
+
+PROGRAMS = [closure_from_a_nested_function, model_then_update, closure_reads_its_own_local,
+            shadowed_comprehension_variable, called_from_the_list, default_captures_each_value,
             appended_in_a_loop, nested_comprehensions, dict_of_lambdas, called_where_written,
             rebound_after_definition]
 
