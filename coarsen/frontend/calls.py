@@ -243,6 +243,8 @@ def _array(lw, args, kwargs, node):
     _arity(lw, args, {}, node, 1, "array")
     items = args[0]
     if isinstance(items, Value):
+        if _float_asked(kwargs) and items.type.dtype != "f64":   # np.array(i, dtype=float)
+            return lw.convert(items, "f64", node)
         return _copy(lw, [items], {}, node)
     if not isinstance(items, tuple):
         lw.type_error(f"np.array() of {describe(items)}", node)
@@ -252,11 +254,19 @@ def _array(lw, args, kwargs, node):
     return nested_array(lw, items, node)
 
 
+def _float_asked(kwargs) -> bool:
+    dtype = kwargs["dtype"].obj if isinstance(kwargs.get("dtype"), Static) else None
+    return dtype in (float, np.float64, "float64", "float")
+
+
 def _asarray(lw, args, kwargs, node):
-    """np.asarray returns an array argument itself (no copy): writes through it are seen."""
+    """np.asarray returns an array argument itself (no copy): writes through it are seen;
+    with dtype=float an int array is converted (a new array, as NumPy's)."""
     _check_dtype(lw, kwargs, node, "asarray")
     _arity(lw, args, {}, node, 1, "asarray")
     if isinstance(args[0], Value) and args[0].type.rank:
+        if _float_asked(kwargs) and args[0].type.dtype != "f64":
+            return lw.convert(args[0], "f64", node)
         return args[0]
     return _array(lw, args, kwargs, node)
 

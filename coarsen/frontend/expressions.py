@@ -392,6 +392,9 @@ class ExpressionLowering(CallLowering):
             return self.emit(Op.NOT, (self.truth(operand, node),), node)
         value = self.as_value(operand, node)
         if isinstance(node.op, ast.USub):
+            if value.type == BOOL:
+                self.unsupported("`-` of a boolean: Python's is an int (-True is -1), NumPy's a TypeError",
+                                 node, "convert first: -int(x > 0)")
             return self.emit(Op.NEG, (value,), node)
         if value.type.dtype != "bool":
             self.unsupported("bitwise ~ on numbers is not supported", node, "use `not` or ~ on booleans")

@@ -134,3 +134,31 @@ def test_a_refused_write_names_the_users_line():
     with pytest.raises(coarsen.UnsupportedError, match="shares memory") as err:
         coarsen.jit(writes_first_argument, target="numpy")(a, a)
     assert "test_never_wrong_round4_frontend.py" in str(err.value) and "x[0] = 2.0" in str(err.value)
+
+
+def asarray_float_then_write(i):
+    y = np.asarray(i, dtype=float)
+    y[0] = 0.5
+    return y
+
+
+def array_float_then_write(i):
+    y = np.array(i, dtype=float)
+    y[0] = 0.25
+    return y
+
+
+def negated_bool(x):
+    return -(x > 0)
+
+
+@pytest.mark.parametrize("fn", [asarray_float_then_write, array_float_then_write])
+def test_dtype_float_converts_an_int_array(fn):
+    got, want = coarsen.jit(fn, target="numpy")(np.array([1, 2, 3])), fn(np.array([1, 2, 3]))
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_negating_a_boolean_is_refused():
+    with pytest.raises(coarsen.UnsupportedError, match="of a boolean"):
+        coarsen.jit(negated_bool, target="numpy")(1.0)
