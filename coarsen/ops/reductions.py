@@ -290,7 +290,11 @@ def _average(lw, args, kwargs, node):
 
 def _ptp(lw, args, kwargs, node):
     """np.ptp(a, axis, keepdims): max - min."""
-    x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, "ptp", min_rank=0)
+    x = lw.as_value(args[0] if args else kwargs.pop("a", None), node)
+    if x.type.dtype == "bool":   # NumPy: max - min of bools is a TypeError (boolean subtract)
+        lw.type_error("ptp() of a bool array: NumPy's boolean subtract is a TypeError", node,
+                      "convert first: np.ptp(m.astype(int))")
+    # int64 stays int64 (NumPy's, exact), floats as before
     axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, "ptp")
     return lw.emit(O.SUB, (reduce(lw, "MAX", x, axis, keep, node), reduce(lw, "MIN", x, axis, keep, node)), node)
 

@@ -558,7 +558,8 @@ def _tri(op: str, name: str):
         k = lw.as_value(k if k is not None else lw.b.const(0), node)
         n, m = L.shape(lw, x, node)
         mask = offset_mask(lw, n, m, k, node, op)
-        return lw.emit(O.WHERE, (mask, x, lw.b.const(0.0)), node)
+        out = lw.emit(O.WHERE, (mask, x, _zero(lw, x)), node)
+        return _as_bool(lw, out) if x.type.dtype == "bool" and out.type.dtype != "bool" else out
     return lower
 
 
@@ -567,8 +568,14 @@ def diagonal(lw, x, node):
     k = lw.emit(O.MINIMUM, (n, m), node)
     square = L.getitem(lw, x, [("s", None, k, None), ("s", None, k, None)], [], node)
     mask = offset_mask(lw, k, k, lw.b.const(0), node, "EQ")
-    picked = lw.emit(O.WHERE, (mask, square, lw.b.const(0.0)), node)
-    return lw.emit(O.SUM, (picked,), node, {"axis": 1, "keepdims": False})
+    picked = lw.emit(O.WHERE, (mask, square, _zero(lw, x)), node)
+    out = lw.emit(O.SUM, (picked,), node, {"axis": 1, "keepdims": False})
+    return _as_bool(lw, out) if x.type.dtype == "bool" else out
+
+
+def _zero(lw, x):
+    """A zero of x's dtype (int and bool matrices keep NumPy's dtype through where)."""
+    return lw.b.const({"f64": 0.0, "i64": 0, "bool": False}[x.type.dtype])
 
 
 def _diag(lw, args, kwargs, node):
@@ -594,14 +601,15 @@ def offset_view(lw, x, k: int, node):
 
 def diag_matrix(lw, v, k: int, node):
     """np.diag(v, k): the (n + |k|) square matrix with v on its k-th diagonal."""
-    v = lw.cast_to(v, v.type.with_dtype("f64")) if v.type.dtype != "f64" else v
+    if k and v.type.dtype != "f64":   # (k == 0: v's dtype, as NumPy's)
+        v = lw.cast_to(v, v.type.with_dtype("f64"))
     if k:
         # the row vector r with out[i, j] = r[j] where j - i == k: v shifted right by k >= 0
         pad = lw.emit(O.ZEROS, (lw.b.const(abs(k)),), node)
         v = concat(lw, [pad, v] if k > 0 else [v, pad], 0, node)
     n = lw.emit(O.SHAPE, (v,), node, {"dim": 0})
     mask = offset_mask(lw, n, n, lw.b.const(k), node, "EQ")
-    return lw.emit(O.WHERE, (mask, L.newaxis(lw, v, 0, node), lw.b.const(0.0)), node)
+    return lw.emit(O.WHERE, (mask, L.newaxis(lw, v, 0, node), _zero(lw, v)), node)
 
 
 def _diagonal(lw, args, kwargs, node):

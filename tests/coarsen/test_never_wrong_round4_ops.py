@@ -33,7 +33,10 @@ def _same(got, want):
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype, (got.dtype, want.dtype)
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    if want.dtype.kind in "ib":   # exact (int64 beyond 2**53 too)
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
 
 
 def _fd(f, x, h=1e-6):
@@ -606,3 +609,50 @@ def test_bool_reductions_in_tuples_keep_numpys_dtype(target):
             _same(got, want)
     g = coarsen.grad(counts_times_sums, target=target)(x)
     np.testing.assert_allclose(g, np.broadcast_to(np.sum(x > 0, axis=0), x.shape))
+
+
+# ---------------------------------------------------------------- int matrices: exact int64 (beyond 2**53)
+def int_diag(i):
+    return np.diag(i)
+
+
+def int_tri(M):
+    return np.tril(M), np.triu(M, 1)
+
+
+def int_trace(M):
+    return np.trace(M)
+
+
+def int_ptp(i):
+    return np.ptp(i)
+
+
+def int_diagonal(M):
+    return np.diagonal(M)
+
+
+def bool_ptp(x):
+    return np.ptp(x > 0)
+
+
+BIG_I = np.array([3, -2, 2 ** 60 + 1])
+BIG_M = np.outer(np.array([1, 2, 3]), np.array([2 ** 55 + 1, 1, 2]))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("f, x", [(int_diag, BIG_I), (int_tri, BIG_M), (int_trace, BIG_M), (int_ptp, BIG_I),
+                                  (int_diagonal, BIG_M)])
+def test_int_matrices_stay_exact_int64(target, f, x):
+    got, want = coarsen.jit(f, target=target)(x), f(x)
+    for g, w in zip(got if isinstance(want, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        _same(g, w)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ptp_of_bools_is_numpys_type_error(target):
+    x = np.array([0.5, -1.0])
+    with pytest.raises(TypeError):
+        bool_ptp(x)
+    with pytest.raises(CoarsenTypeError):
+        coarsen.jit(bool_ptp, target=target)(x)
