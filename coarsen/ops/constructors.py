@@ -172,7 +172,45 @@ def _full_like(lw, args, kwargs, node):
 
 
 def nested_array(lw, items, node):
-    """np.array of a (nested) list of numbers and arrays: rows stacked along a new axis 0."""
+    """np.array of a (nested) list of numbers and arrays: rows stacked along a new axis 0.
+    NumPy's dtype: int64 where every element is an int (or bool; bool where all are), a
+    constant where every element is known when tracing, else float64."""
+    if isinstance(items, tuple):
+        leaves = _leaf_values(lw, items, node)
+        dtypes = {v.type.dtype for v in leaves}
+        if leaves and dtypes <= {"i64", "bool"}:
+            dtype = "bool" if dtypes == {"bool"} else "i64"
+            known = [lw.b.constant_of(v) if not v.type.rank else lw.b.arrays.get(v.id) for v in leaves]
+            if all(k is not None for k in known):
+                import numpy as np
+
+                it = iter(known)
+                try:
+                    value = np.array(_rebuild(items, it), dtype=np.bool_ if dtype == "bool" else np.int64)
+                except ValueError:   # ragged: the stacking below raises NumPy's error
+                    value = None
+                if value is not None and value.ndim:
+                    return lw.b.const(value, type=Type(dtype, value.ndim))
+            out = _nested_float(lw, items, node)
+            return lw.cast_to(out, out.type.with_dtype(dtype))
+    return _nested_float(lw, items, node)
+
+
+def _leaf_values(lw, items, node) -> list:
+    out = []
+    for i in items:
+        if isinstance(i, tuple):
+            out += _leaf_values(lw, i, node)
+        else:
+            out.append(lw.as_value(i, node))
+    return out
+
+
+def _rebuild(items, known):
+    return [_rebuild(i, known) if isinstance(i, tuple) else next(known) for i in items]
+
+
+def _nested_float(lw, items, node):
     from coarsen.ops.shape import concat
 
     if not isinstance(items, tuple):
@@ -183,7 +221,7 @@ def nested_array(lw, items, node):
     if all(not isinstance(i, tuple) and lw.as_value(i, node).type.rank == 0 for i in items):
         values = [lw.as_value(i, node) for i in items]
         return lw.emit(O.STACK, [lw.cast_to(v, v.type.with_dtype("f64")) for v in values], node)
-    rows = [nested_array(lw, i, node) for i in items]
+    rows = [_nested_float(lw, i, node) for i in items]
     if len({r.type.rank for r in rows}) != 1:
         lw.type_error("np.array() of rows of different ranks (a ragged list)", node)
     # rows of different lengths fail in the concatenate, as NumPy refuses ragged lists
