@@ -128,7 +128,11 @@ def reduce(lw, op: str, x, axis, keep: bool, node):
 def _scan_lower(op: str, name: str):
     def lower(lw, args, kwargs, node):
         x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], name, 1)
-        x = L.array(lw, x, node, name, min_rank=0)
+        value = lw.as_value(x, node)
+        if value.type.dtype == "f64":
+            x = L.array(lw, x, node, name, min_rank=0)
+        else:   # NumPy: ints (and bools, counted) scan in int64, exactly beyond 2**53
+            x = lw.cast_to(value, value.type.with_dtype("i64")) if value.type.dtype == "bool" else value
         if L.static(lw, axis, node, "axis") is None:
             from coarsen.ops.shape import ravel
 

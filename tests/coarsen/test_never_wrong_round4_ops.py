@@ -656,3 +656,30 @@ def test_ptp_of_bools_is_numpys_type_error(target):
         bool_ptp(x)
     with pytest.raises(CoarsenTypeError):
         coarsen.jit(bool_ptp, target=target)(x)
+
+
+# ---------------------------------------------------------------- F4: scans of bools and ints in int64
+def cumsum_bools(x):
+    return np.cumsum(x > 0)
+
+
+def scans_of_bools(X):
+    return np.cumsum(X > 0, axis=0), np.cumprod(X > 0, axis=1)
+
+
+def scans_of_ints(i):
+    return np.cumsum(i), np.cumprod(i)
+
+
+def index_by_count(x):
+    return x[np.cumsum(x > 0)[-1]]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("f, x", [(cumsum_bools, np.array([1.0, -2.0, 6.0])), (scans_of_bools, X2),
+                                  (scans_of_ints, np.array([2 ** 60 + 1, 1, 2])),
+                                  (index_by_count, np.array([1.0, -2.0, 6.0]))])
+def test_scans_of_bools_and_ints_are_int64(target, f, x):
+    got, want = coarsen.jit(f, target=target)(x), f(x)
+    for g, w in zip(got if isinstance(want, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        _same(g, w)
