@@ -18,7 +18,7 @@ import sympy as sp
 from coarsen.codegen.bounds import index_checks
 from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
 from coarsen.codegen.source import Code, Names
-from coarsen.ir.nodes import Function, Instr, Op, Region, Value, walk
+from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
 from coarsen.ops import device_names, elementwise
 from coarsen.segments import Literal, SegmentPlan, value_name
 from coarsen.ops import to_source
@@ -327,7 +327,14 @@ class ForwardEmitter:
             rule = NUMPY_EMIT.get(op)
             if rule is None:
                 raise NotImplementedError(f"no NumPy emitter for {op.value}")
-            code.line(f"{prog.name(instr.result)} = {rule(instr, [prog.src(a) for a in instr.args])}")
+            operands = [prog.src(a) for a in instr.args]
+            if op in ELEMENTWISE and instr.result.type.dtype == "i64":
+                # arithmetic on a Python bool counts (True + True is 2, -True is -1): a scalar
+                # bool here may be NumPy's on the numpy target (a comparison of np.float64s),
+                # whose + is a logical or; NumPy's own booleans are refused (`frontend.narrow`)
+                operands = [f"int({s})" if a.type.dtype == "bool" and not a.type.rank else s
+                            for a, s in zip(instr.args, operands)]
+            code.line(f"{prog.name(instr.result)} = {rule(instr, operands)}")
 
     def if_(self, instr: Instr, code: Code) -> None:
         prog = self.prog

@@ -352,10 +352,6 @@ class ExpressionLowering(CallLowering):
             self.unsupported(f"the operator {self.op_symbol(op)} on tuples is not supported", node,
                              "operate on the elements")
         a, b = self.as_value(left, node), self.as_value(right, node)
-        if code in (Op.ADD, Op.SUB) and a.type == BOOL and b.type == BOOL:
-            self.unsupported(f"`{self.op_symbol(op)}` of two booleans: Python's give an int (True + True "
-                             "is 2), NumPy's their logical or (or a TypeError)", node,
-                             "convert first: int(a > 0) + int(b > 0); for logic use | and &")
         if code in (Op.AND, Op.OR) and (a.type.dtype != "bool" or b.type.dtype != "bool"):
             self.unsupported(f"the operator {self.op_symbol(op)} on integers (bitwise) is not supported", node,
                              "use it on booleans (comparisons) only")
@@ -392,9 +388,6 @@ class ExpressionLowering(CallLowering):
             return self.emit(Op.NOT, (self.truth(operand, node),), node)
         value = self.as_value(operand, node)
         if isinstance(node.op, ast.USub):
-            if value.type == BOOL:
-                self.unsupported("`-` of a boolean: Python's is an int (-True is -1), NumPy's a TypeError",
-                                 node, "convert first: -int(x > 0)")
             return self.emit(Op.NEG, (value,), node)
         if value.type.dtype != "bool":
             self.unsupported("bitwise ~ on numbers is not supported", node, "use `not` or ~ on booleans")
