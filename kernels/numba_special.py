@@ -224,3 +224,101 @@ _TWO_ARGS = ("cumprod_grad", "cumprod_jvp")
 
 for _name in _SCANS:
     overload(getattr(rt, _name))(_scan_typer(_name))
+
+
+# ------------------------------------------------- three-array scans (cumprod's second derivatives)
+@register_jitable
+def _scan_rows3(kind, a, b, c):
+    rows, n = a.shape
+    out = np.empty((rows, n))
+    big_s = np.empty(n)
+    big_ds = np.empty(n)
+    for r in range(rows):
+        if kind == 0:       # cumprod_jvp_grad: a is x, b the tangent, c the adjoint
+            s = 0.0
+            ds = 0.0
+            for i in range(n - 1, -1, -1):
+                if i + 1 < n:
+                    s, ds = c[r, i] + a[r, i + 1] * s, b[r, i + 1] * s + a[r, i + 1] * ds
+                else:
+                    s, ds = c[r, i], 0.0
+                big_s[i] = s
+                big_ds[i] = ds
+            y = 1.0
+            t = 0.0
+            for i in range(n):
+                out[r, i] = t * big_s[i] + y * big_ds[i]
+                t = t * a[r, i] + y * b[r, i]
+                y *= a[r, i]
+        else:               # cumprod_jvp2: a is x, b and c the two tangents
+            y = 1.0
+            ta = 0.0
+            tb = 0.0
+            tc = 0.0
+            for i in range(n):
+                tc = tc * a[r, i] + ta * c[r, i] + tb * b[r, i]
+                ta, tb = ta * a[r, i] + y * b[r, i], tb * a[r, i] + y * c[r, i]
+                y *= a[r, i]
+                out[r, i] = tc
+    return out
+
+
+_SCAN3_TEMPLATE = """
+def _{name}_r1(x, t, g, axis):
+    a = np.ascontiguousarray(x).reshape((1, x.shape[0]))
+    b = np.ascontiguousarray(t).reshape((1, t.shape[0]))
+    c = np.ascontiguousarray(g).reshape((1, g.shape[0]))
+    return _scan_rows3({kind}, a, b, c).reshape((x.shape[0],))
+
+
+def _{name}_r2(x, t, g, axis):
+    if axis == 1:
+        return _scan_rows3({kind}, np.ascontiguousarray(x), np.ascontiguousarray(t), np.ascontiguousarray(g))
+    out = _scan_rows3({kind}, np.ascontiguousarray(x.T), np.ascontiguousarray(t.T), np.ascontiguousarray(g.T))
+    return np.ascontiguousarray(out.T)
+
+
+def _{name}_r3(x, t, g, axis):
+    if axis == 0:
+        p = (1, 2, 0)
+    elif axis == 1:
+        p = (0, 2, 1)
+    else:
+        p = (0, 1, 2)
+    a = np.ascontiguousarray(np.transpose(x, p))
+    b = np.ascontiguousarray(np.transpose(t, p))
+    c = np.ascontiguousarray(np.transpose(g, p))
+    s = a.shape
+    o = _scan_rows3({kind}, a.reshape((s[0] * s[1], s[2])), b.reshape((s[0] * s[1], s[2])),
+                    c.reshape((s[0] * s[1], s[2]))).reshape(s)
+    if axis == 0:
+        return np.ascontiguousarray(np.transpose(o, (2, 0, 1)))
+    if axis == 1:
+        return np.ascontiguousarray(np.transpose(o, (0, 2, 1)))
+    return o
+"""
+
+_SCANS3 = {"cumprod_jvp_grad": 0, "cumprod_jvp2": 1}
+
+
+def _scan3_typer(name: str):
+    from numba.core.errors import TypingError
+
+    namespace = {"np": np, "_scan_rows3": _scan_rows3, "__name__": __name__}
+    exec(compile(_SCAN3_TEMPLATE.format(name=name, kind=_SCANS3[name]), f"<kernels.numba_special {name}>",
+                 "exec"), namespace)   # our template
+    fns = {}
+    for rank in (1, 2, 3):
+        fn = namespace[f"_{name}_r{rank}"]
+        fn.__qualname__ = f"scans3.{fn.__name__}"
+        fns[rank] = register_jitable(fn)
+
+    def typer(x, t, g, axis):
+        if isinstance(x, types.Array) and x.ndim in fns:
+            return fns[x.ndim]
+        raise TypingError(f"rt.{name}: rank {getattr(x, 'ndim', 0)} is not supported on the cpu target")
+    return typer
+
+
+for _name in _SCANS3:
+    overload(getattr(rt, _name))(_scan3_typer(_name))

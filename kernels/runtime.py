@@ -290,6 +290,14 @@ def cumprod_jvp(x, t, axis):
     return scans.cumprod_jvp(x, t, axis)
 
 
+def cumprod_jvp_grad(x, t, g, axis):
+    return scans.cumprod_jvp_grad(x, t, g, axis)
+
+
+def cumprod_jvp2(x, t, u, axis):
+    return scans.cumprod_jvp2(x, t, u, axis)
+
+
 # ------------------------------------------------------------------ gathers (index arrays)
 def out_of_range(i, n) -> bool:
     """Whether the index array `i` holds an index outside [-n, n) (an axis of length n)."""

@@ -101,15 +101,49 @@ def _cumprod_jvp_eval(instr, x, t):
 
 
 def _cumprod_jvp_vjp(rev, instr, code, declared):
-    """Linear in the tangent t: its transpose is cumprod's VJP. A second derivative through x
-    (reverse over forward) is refused rather than taken as zero."""
+    """Linear in the tangent t: its transpose is cumprod's VJP; through x (reverse over forward:
+    a Hessian of cumprod or prod) `cumprod_jvp_grad`, the tangent of cumprod's VJP along t.
+    Both division-free sweeps (`kernels.scans`), exact at zeros."""
+    x, t = instr.args
+    axis, d = instr.attrs["axis"], rev.d(instr.result)
+    if x.id in rev.active:
+        rev.accum(x, f"rt.cumprod_jvp_grad({rev.ref(x)}, {rev.ref(t)}, {d}, {axis})", code, declared)
+    if t.id in rev.active:
+        rev.accum(t, f"rt.cumprod_grad({rev.ref(x)}, {d}, {axis})", code, declared)
+
+
+def _cumprod_jvp_jvp(fwd, instr, args, result, tangents):
+    """Forward over forward: linear in t (`cumprod_jvp(x, dt)`), and through x the second
+    directional derivative of cumprod, `cumprod_jvp2(x, t, dx)`."""
+    (x, t), (dx, dt) = args, tangents
+    out = None
+    if dt is not None:
+        out = fwd.emit(O.CUMPROD_JVP, (x, fwd.fit(dt, x)), dict(instr.attrs))
+    if dx is not None:
+        second = fwd.emit(O.CUMPROD_JVP2, (x, fwd.fit(t, x), fwd.fit(dx, x)), dict(instr.attrs))
+        out = second if out is None else fwd.emit(O.ADD, (out, second))
+    return out if out is not None else fwd.zeros_like(result)
+
+
+def _cumprod_jvp2_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    if len({t.rank for t in types}) != 1:
+        raise TypeRuleError("cumprod_jvp2 takes two tangents of its operand's rank")
+    return _scan_type(types[:1], attrs)
+
+
+def _cumprod_jvp2_eval(instr, x, t, u):
+    from kernels import scans
+
+    return scans.cumprod_jvp2(x, t, u, instr.attrs["axis"])
+
+
+def _cumprod_jvp2_vjp(rev, instr, code, declared):
     from coarsen.errors import UnsupportedError
 
-    x, t = instr.args
-    if x.id in rev.active:
-        raise UnsupportedError("the second derivative of np.cumprod (reverse mode over forward mode) "
-                               "is not supported", instr.loc, "differentiate cumprod once, or write it as a loop")
-    rev.accum(t, f"rt.cumprod_grad({rev.ref(x)}, {rev.d(instr.result)}, {instr.attrs['axis']})", code, declared)
+    raise UnsupportedError("a third derivative of np.cumprod (or np.prod) is not supported", instr.loc,
+                           "differentiate cumprod at most twice, or write the product as a loop")
 
 
 # ------------------------------------------------------------------ lowerings
@@ -589,8 +623,13 @@ OPS = [
                runtime=("cumprod", "cumprod_grad"), doc="cumulative product along a static axis"),
     Structural("cumprod_jvp", (), _cumprod_jvp_type, _cumprod_jvp_eval,
                lambda instr, a: f"rt.cumprod_jvp({a[0]}, {a[1]}, {instr.attrs['axis']})",
-               vjp=_cumprod_jvp_vjp, runtime=("cumprod_jvp", "cumprod_grad"),
+               vjp=_cumprod_jvp_vjp, jvp=_cumprod_jvp_jvp,
+               runtime=("cumprod_jvp", "cumprod_grad", "cumprod_jvp_grad"),
                doc="forward mode's tangent of cumprod(x) along t (args: x, t)"),
+    Structural("cumprod_jvp2", (), _cumprod_jvp2_type, _cumprod_jvp2_eval,
+               lambda instr, a: f"rt.cumprod_jvp2({a[0]}, {a[1]}, {a[2]}, {instr.attrs['axis']})",
+               vjp=_cumprod_jvp2_vjp, runtime=("cumprod_jvp2",),
+               doc="forward over forward: the tangent along u of cumprod_jvp(x, t) through x (args: x, t, u)"),
 ]
 
 COMPOSITES = [
