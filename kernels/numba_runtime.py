@@ -517,11 +517,12 @@ def _acc_copy(v):
 
 
 def _acc_int(v):
-    return v.astype(np.int64)
+    return v.copy().astype(np.int64)   # (a copy first: astype keeps a strided view's 'A' layout,
+                                       # which the keepdims reshape refuses)
 
 
 def _acc_float(v):
-    return v.astype(np.float64)
+    return v.copy().astype(np.float64)
 
 
 def _acc_scalar(v):

@@ -19,6 +19,7 @@ a silently wrong number, on numpy and cpu (cpu cases are machine code and marked
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -683,3 +684,18 @@ def test_scans_of_bools_and_ints_are_int64(target, f, x):
     got, want = coarsen.jit(f, target=target)(x), f(x)
     for g, w in zip(got if isinstance(want, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
         _same(g, w)
+
+
+def _mean_of_transposed_keepdims(x):
+    return np.sum(np.mean(x.T, axis=1, keepdims=True) ** 2) + np.sum(np.sum(x.T > 0, axis=1, keepdims=True))
+
+
+@pytest.mark.slow
+def test_keepdims_reductions_of_a_strided_view_compile_on_cpu(monkeypatch):
+    # the float/int accumulators of the cpu reducers kept a strided view's layout, and the
+    # keepdims reshape refused it: the program fell back to NumPy (an error here)
+    monkeypatch.setenv("COARSEN_TIERED", "0")
+    x = np.arange(6.0).reshape(2, 3) - 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert coarsen.jit(_mean_of_transposed_keepdims, target="cpu")(x) == _mean_of_transposed_keepdims(x)
