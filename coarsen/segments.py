@@ -192,7 +192,10 @@ def op_count(expr: sp.Basic, memo: dict | None = None) -> int:
             return 0
         known = memo.get(e)
         if known is None:
-            own = len(e.args) - 1 if isinstance(e, (sp.Add, sp.Mul)) else 0 if isinstance(e, (Paren, AsFloat)) else 1
+            if isinstance(e, (sp.Add, sp.Mul)):
+                own = len(e.args) - 1
+            else:   # a grouping or an int->float conversion is no operation of its own
+                own = 0 if isinstance(e, (Paren, AsFloat)) else 1
             known = memo[e] = own + sum(count(a) for a in e.args)
         return known
     return count(expr)

@@ -120,16 +120,12 @@ def _math_conditions(lw, name: str, xs: list, r, node) -> list:
 
 
 def _math_check(lw, bad, exc, message: str, name: str, node) -> None:
-    from coarsen.frontend.exceptions import python_error
+    from coarsen.frontend.exceptions import python_error, runtime_check
 
-    known = lw.constant_of(bad)
-    if known is False:
-        return
-    if known is True:
+    if lw.constant_of(bad) is True:
         python_error(lw, exc(message), node, f"np.{name}() returns NumPy's nan/inf instead of raising")
         return
-    lw.b.emit(Op.CHECK, (bad,), {"exc": exc, "args": (message,)}, lw.src.loc(node))
-    lw.ctx.runtime_raises.append(exc)
+    runtime_check(lw, bad, exc, message, node)
 
 
 def _math_spelling(name: str, handler: Handler) -> Handler:

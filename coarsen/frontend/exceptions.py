@@ -49,13 +49,21 @@ def fail(lw, python: BaseException, message: str, node: ast.AST, hint: str | Non
     raise PythonFailure(python, message, lw.src.loc(node), hint)
 
 
+def runtime_check(lw, bad, exc: type, message: str, node: ast.AST | None) -> None:
+    """`if bad: raise exc(message)` when the program runs (`Op.CHECK`); nothing where `bad` is
+    known false when tracing."""
+    if lw.constant_of(bad) is False:
+        return
+    lw.b.emit(Op.CHECK, (bad,), {"exc": exc, "args": (message,)}, lw.src.loc(node))
+    lw.ctx.runtime_raises.append(exc)
+
+
 def python_error(lw, exc: BaseException, node: ast.AST, hint: str) -> None:
     """Raise what plain Python (or NumPy) raises here: when tracing where every call reaches
     this point (the caller gets `exc` itself), else a run-time check where it stands."""
     loc = lw.src.loc(node)
     if _in_nested_region(lw):
-        lw.b.emit(Op.CHECK, (lw.b.const(True),), {"exc": type(exc), "args": (f"{loc}: {exc}",)}, loc)
-        lw.ctx.runtime_raises.append(type(exc))
+        runtime_check(lw, lw.b.const(True), type(exc), f"{loc}: {exc}", node)
         return
     exc.add_note(f"raised when tracing, at {loc}")
     failure = PythonFailure(exc, f"{type(exc).__name__}: {exc}", loc, hint)

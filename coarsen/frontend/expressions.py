@@ -89,20 +89,16 @@ class ExpressionLowering(CallLowering):
         """An integer array to an integer power: NumPy raises ValueError for a negative
         exponent (the result would not be an integer); when tracing where the exponent is
         known, else a run-time check."""
+        from coarsen.frontend.exceptions import python_error, runtime_check
+        from coarsen.ops.reductions import _any_all
         message = "Integers to negative integer powers are not allowed."
         known = self.constant_of(exponent) if not exponent.type.rank else self.b.arrays.get(exponent.id)
         if known is not None:
             if np.any(np.asarray(known) < 0):
-                from coarsen.frontend.exceptions import python_error
                 python_error(self, ValueError(message), node, "make the base a float array: x.astype(float) ** k")
             return
         negative = self.b.emit(Op.LT, (exponent, self.b.const(0)), loc=self.src.loc(node))
-        if negative.type.rank:
-            as_int = self.b.emit(Op.CAST, (negative,), {"dtype": "i64"}, self.src.loc(node))
-            negative = self.b.emit(Op.GT, (self.b.emit(Op.MAX, (as_int,), {"axis": None, "keepdims": False},
-                                                       self.src.loc(node)), self.b.const(0)), loc=self.src.loc(node))
-        self.b.emit(Op.CHECK, (negative,), {"exc": ValueError, "args": (message,)}, self.src.loc(node))
-        self.ctx.runtime_raises.append(ValueError)
+        runtime_check(self, _any_all("any")(self, [negative], {}, node), ValueError, message, node)
 
     def op_symbol(self, op: ast.operator) -> str:
         return _SYMBOLS.get(type(op), type(op).__name__)
@@ -167,18 +163,14 @@ class ExpressionLowering(CallLowering):
         """A name bound on some paths only (`MaybeBound`): where its flag is not known true,
         a run-time check raises Python's UnboundLocalError when it is unbound; after the
         check it is an ordinary binding."""
+        from coarsen.frontend.exceptions import python_error, runtime_check
+        message = f"cannot access local variable '{name}' where it is not associated with a value"
         flag = self.constant_of(binding.flag)
         if flag is False:
-            from coarsen.frontend.exceptions import python_error
-            python_error(self, UnboundLocalError(f"cannot access local variable '{name}' where it is not "
-                                                 "associated with a value"), node,
-                         "assign it before the branch or loop that binds it")
+            python_error(self, UnboundLocalError(message), node, "assign it before the branch or loop that binds it")
         elif flag is not True:
-            unbound = self.emit(Op.NOT, (binding.flag,), node)
-            message = (f"{self.src.loc(node)}: cannot access local variable '{name}' where it is not "
-                       "associated with a value")
-            self.emit(Op.CHECK, (unbound,), node, {"exc": UnboundLocalError, "args": (message,)})
-            self.ctx.runtime_raises.append(UnboundLocalError)
+            runtime_check(self, self.emit(Op.NOT, (binding.flag,), node), UnboundLocalError,
+                          f"{self.src.loc(node)}: {message}", node)
         self.env[name] = binding.value
         return binding.value
 

@@ -138,18 +138,26 @@ class LoopLowering:
         return all(isinstance(v, int) for v in (start, stop, step)) and step != 0 \
             and len(range(start, stop, step)) > 0
 
-    def read_outside(self, name: str, stmt: ast.stmt) -> bool:
-        """Whether the function may read `name` after the loop statement `stmt`: below it, or
-        anywhere in a loop around it (a name first bound in a loop body is carried out of
-        the loop only then)."""
-        inside = {id(n) for n in ast.walk(stmt)}
-        end = (stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
-        around = {id(n) for loop in ast.walk(self.src.node)
-                  if isinstance(loop, (ast.For, ast.While)) and loop is not stmt
-                  and any(sub is stmt for sub in ast.walk(loop)) for n in ast.walk(loop)}
-        return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
-                   and id(n) not in inside and ((n.lineno, n.col_offset) >= end or id(n) in around)
-                   for n in ast.walk(self.src.node))
+    def read_outside(self, stmt: ast.stmt) -> frozenset[str]:
+        """The names the function may read after the loop statement `stmt`: below it, or
+        anywhere in a loop around it (a name first bound in a loop body is carried out of the
+        loop only then). Once per loop statement (the body is lowered again on retries)."""
+        cache = self.__dict__.setdefault("_read_outside", {})
+        names = cache.get(id(stmt))
+        if names is None:
+            inside = {id(n) for n in ast.walk(stmt)}
+            end = (stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
+            around = set()
+            for loop in ast.walk(self.src.node):
+                if isinstance(loop, (ast.For, ast.While)) and loop is not stmt:
+                    ids = {id(n) for n in ast.walk(loop)}
+                    if id(stmt) in ids:
+                        around |= ids
+            names = cache[id(stmt)] = frozenset(
+                n.id for n in ast.walk(self.src.node)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in inside
+                and ((n.lineno, n.col_offset) >= end or id(n) in around))
+        return names
 
     def carried_names(self, body: list[ast.stmt], extra: list[str]) -> list[str]:
         names = assigned_names(body) | set(extra)
@@ -187,7 +195,7 @@ class LoopLowering:
             if isinstance(stmt, (ast.For, ast.While)):   # a user's name first bound in the body
                 new_names += [n for n in body_env if not n.startswith("$") and n not in inits
                               and n not in before and isinstance(body_env[n], (Value, MaybeBound))
-                              and self.read_outside(n, stmt)]
+                              and n in self.read_outside(stmt)]
             if new_names:   # a return inside the loop: carry its value, with a placeholder init
                 self.env = before
                 for n in new_names:

@@ -285,13 +285,11 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
     def unpack_array(self, array: Value, count: int, target: ast.expr, stmt: ast.stmt) -> tuple:
         """`x, y = p` of an array: its rows p[0], p[1], ... (views, as NumPy's), after the
         ValueError Python raises when the leading axis is not `count` long (known at run time)."""
+        from coarsen.frontend.exceptions import runtime_check
         n = self.emit(Op.SHAPE, (array,), target, {"dim": 0})
         for test, what in ((Op.GT, "too many values to unpack"), (Op.LT, "not enough values to unpack")):
             bad = self.emit(test, (n, self.b.const(count)), target)
-            if self.b.constant_of(bad) is not False:
-                message = f"{self.src.loc(target)}: {what} (expected {count})"
-                self.emit(Op.CHECK, (bad,), target, {"exc": ValueError, "args": (message,)})
-                self.ctx.runtime_raises.append(ValueError)
+            runtime_check(self, bad, ValueError, f"{self.src.loc(target)}: {what} (expected {count})", target)
         source = ast.unparse(stmt.value) if isinstance(stmt, ast.Assign) else (array.hint or "x")
         rows = []
         for k in range(count):
