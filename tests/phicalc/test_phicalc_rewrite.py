@@ -76,5 +76,5 @@ def test_stable_is_idempotent_and_keeps_values(expr, point):
         a, b = float(evaluate(e, values)), float(evaluate(once, values))
     if math.isfinite(a):
         assert close(a, b, 1e-9, 1e-12)
-    else:
-        assert math.isfinite(b) or math.isnan(a)
+    else:   # an overflow the rewrite removes, a NaN, or the same infinity (exp(1024) both ways)
+        assert math.isfinite(b) or math.isnan(a) or b == a
