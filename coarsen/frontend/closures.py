@@ -22,7 +22,7 @@ import dataclasses
 from typing import Any
 
 from coarsen.frontend.bindings import Static, leaves
-from coarsen.frontend.scope import assigned_names
+from coarsen.frontend.scope import assigned_names, local_names
 from coarsen.ir.nodes import Value
 
 RECURSION_LIMIT = 24
@@ -124,6 +124,10 @@ class ClosureLowering:
         # Python's late binding: a name the function does not bind itself is read from the
         # enclosing function as it is when read (`lookup` goes through `outer`), so a closure
         # made by a nested function sees a later rebinding in the outer one
+        # its own locals (Python's rule: bound anywhere in it) start unbound, whatever the
+        # enclosing function binds under the same names: `z = y * 2; y = 3.0` raises
+        for name in local_names(lf.node) - set(params):
+            callee.env.pop(name, None)
         callee.outer, callee.snapshot = lf.definer, dict(callee.env)
         callee.own_names = {p.arg for p in lf.node.args.args} | assigned_names(lf.node.body) | {
             s.name for s in ast.walk(lf.node) if isinstance(s, ast.FunctionDef) and s is not lf.node}

@@ -146,6 +146,8 @@ class ExpressionLowering(CallLowering):
             if isinstance(binding, MaybeBound):
                 return self.bound_value(name, binding, node)
             return binding
+        if name in self.local_names:   # local everywhere in the function: never the global
+            return self.unbound_local(name, node)
         if name in self.src.namespace:
             obj = self.src.namespace[name]
             if self.ctx.reads is not None:
@@ -155,9 +157,9 @@ class ExpressionLowering(CallLowering):
             if self.ctx.reads is not None:
                 self.ctx.reads.name(self.src.fn, name, getattr(builtins, name))
             return Static(getattr(builtins, name))
-        self.unsupported(f"name `{name}` is not defined here", node,
-                         "bind it before this line (a name a loop body binds further down is not "
-                         "carried back to an earlier read in the body: bind it before the loop)")
+        self.unsupported(f"name `{name}` is not defined: not a local of the function, a name of "
+                         "its module or a builtin (Python: NameError)", node,
+                         "define it, or import it in the function's module")
 
     def bound_value(self, name: str, binding: MaybeBound, node: ast.AST) -> Value:
         """A name bound on some paths only (`MaybeBound`): where its flag is not known true,

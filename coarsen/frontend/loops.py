@@ -17,9 +17,25 @@ from typing import Any
 
 from coarsen.frontend.aliases import LoopStorages
 from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe, leaves, map_leaves, same_structure
-from coarsen.frontend.scope import assigned_names, contains
+from coarsen.errors import UnsupportedError
+from coarsen.frontend.scope import assigned_names, contains, local_names
 from coarsen.ir.nodes import Op, Region, Value
-from coarsen.ir.types import I64, Type, join
+from coarsen.ir.types import BOOL, F64, I64, Type, join
+
+
+class ReadBeforeBind(Exception):
+    """Internal signal (not a coarsen error, so no `try` in the user's code folds it): the body
+    of `loop` read `name`, a local it binds further down, before binding it in this pass; the
+    value is an earlier iteration's, so `loop` carries the name (`LoopLowering.lower_loop`)."""
+
+    def __init__(self, name: str, loop: ast.stmt):
+        super().__init__(name)
+        self.name, self.loop = name, loop
+
+
+# The types tried, in order, for a name carried by `ReadBeforeBind` until the body's binding
+# tells its type (a first pass whose reads refuse the guess tries the next one).
+_GUESSES = (F64, Type("f64", 1), Type("f64", 2), I64, BOOL, Type("f64", 3), Type("i64", 1))
 
 
 def hint_of(name: str) -> str:
@@ -28,6 +44,26 @@ def hint_of(name: str) -> str:
 
 
 class LoopLowering:
+    @property
+    def local_names(self) -> frozenset[str]:
+        """The function's locals by Python's rule (`scope.local_names`), once per function."""
+        names = self.__dict__.get("_local_names")
+        if names is None:
+            names = self.__dict__["_local_names"] = local_names(self.src.node)
+        return names
+
+    def unbound_local(self, name: str, node: ast.AST) -> Value:
+        """A read of a local that no path into here has bound: an earlier iteration's value if a
+        loop around binds it further down (that loop carries it: `ReadBeforeBind`), else
+        Python's UnboundLocalError where the read runs (not the module's global of that name)."""
+        for loop, assigned, before in self.__dict__.get("_loops", ()):   # outermost first
+            if name in assigned and name not in before:
+                raise ReadBeforeBind(name, loop)
+        from coarsen.frontend.exceptions import python_error
+        message = f"cannot access local variable '{name}' where it is not associated with a value"
+        python_error(self, UnboundLocalError(message), node, f"assign `{name}` before this line")
+        return self.b.const(0.0)   # under a run-time check that raises where this runs
+
     def stmt_For(self, stmt: ast.For) -> None:
         if stmt.orelse:
             self.unsupported("for/else is not supported", stmt, "use a flag variable")
@@ -176,20 +212,68 @@ class LoopLowering:
         """
         if index is not None:
             runs_once = runs_once or self.runs_once(index)
+        loops = self.__dict__.setdefault("_loops", [])
+        if isinstance(stmt, (ast.For, ast.While)):
+            loops.append((stmt, frozenset(assigned_names(stmt.body)), frozenset(self.env)))
+        try:
+            return self._lower_loop(carried, body_fn, cond_fn, stmt, index, index_name, runs_once)
+        finally:
+            if isinstance(stmt, (ast.For, ast.While)):
+                loops.pop()
+
+    def _lower_loop(self, carried, body_fn, cond_fn, stmt, index, index_name, runs_once) -> dict[str, Any]:
         carried = list(carried)
         before = dict(self.env)
         inits = {n: before[n] for n in carried}
         widened: dict[int, Type] = {}   # position among the flattened carried leaves -> type
         storages: LoopStorages | None = None
+        guessed: dict[str, int] = {}   # read before bound (`ReadBeforeBind`), type not yet seen -> guess
+        refused: UnsupportedError | None = None
         for _attempt in range(32):
             flat_inits = [v for n in carried for v in leaves(inits[n])]
             types = [widened.get(k, v.type) for k, v in enumerate(flat_inits)]
             if storages is None:
                 storages = LoopStorages(self.ctx.aliases, id(stmt), flat_inits)
             storages.extend(flat_inits)
-            body_region, body_env, params = self._loop_region(
-                carried, inits, types, storages, body_fn, index_name if index is not None else None, before,
-                index)
+            try:
+                body_region, body_env, params = self._loop_region(
+                    carried, inits, types, storages, body_fn, index_name if index is not None else None,
+                    before, index)
+            except ReadBeforeBind as signal:
+                if signal.loop is not stmt or signal.name in inits:
+                    raise
+                self.env = before
+                guessed[signal.name] = 0
+                inits[signal.name] = before[signal.name] = self._unbound(_GUESSES[0])
+                carried.append(signal.name)
+                continue
+            except UnsupportedError as err:
+                if not guessed:
+                    raise
+                refused = refused or err   # the guessed type refused by a read: try the next
+                name = next(reversed(guessed))
+                guessed[name] += 1
+                if guessed[name] == len(_GUESSES):
+                    raise refused from None
+                self.env = before
+                inits[name] = before[name] = self._unbound(_GUESSES[guessed[name]])
+                continue
+            if guessed:   # the body bound them: their placeholders take the binding's type
+                retry = False
+                for n in guessed:
+                    out = body_env[n]
+                    inner = out.value if isinstance(out, MaybeBound) else out
+                    if not isinstance(inner, Value):
+                        self.type_error(f"`{n}` is read before the loop body binds it, to "
+                                        f"{describe(out)}: only a number or an array can be", stmt,
+                                        f"bind `{n}` before the loop")
+                    if inner.type != inits[n].value.type:
+                        inits[n] = before[n] = self._unbound(inner.type)
+                        retry = True
+                guessed.clear()
+                if retry:
+                    self.env = before
+                    continue
             new_names = [n for n in ("$rv", "$ret") if n in body_env and n not in inits
                          and not isinstance(body_env[n], (Static, Method, Conflict))]
             if isinstance(stmt, (ast.For, ast.While)):   # a user's name first bound in the body
@@ -241,8 +325,17 @@ class LoopLowering:
                 yields = [self.cast_to(y, t) for y, t in zip(yields, types)]
             self.env = before
             flat_init_values = [self.cast_to(v, t) for v, t in zip(flat_inits, types)]
-            regions, args = self._loop_regions(body_region, yields, cond_fn, carried, inits, types,
-                                               storages, before, index, flat_init_values)
+            try:
+                regions, args = self._loop_regions(body_region, yields, cond_fn, carried, inits, types,
+                                                   storages, before, index, flat_init_values)
+            except ReadBeforeBind as signal:   # the condition reads a name the body binds: it
+                if signal.loop is not stmt or signal.name in inits:   # raises at the first test
+                    raise                                            # unless bound before
+                self.env = before
+                inits[signal.name] = before[signal.name] = self._unbound(_GUESSES[0])
+                guessed[signal.name] = 0
+                carried.append(signal.name)
+                continue
             op = Op.FOR if index is not None else Op.WHILE
             results = self.b.emit_control(op, args, types, regions, self.src.loc(stmt),
                                           [p.hint for p in params])
@@ -253,6 +346,10 @@ class LoopLowering:
                 out.update((n, out[n].value) for n in always if isinstance(out[n], MaybeBound))
             return out
         raise self.type_error("the types of the loop's variables do not settle", stmt)
+
+    def _unbound(self, type: Type) -> MaybeBound:
+        """The loop-entry binding of a name an earlier iteration binds: unbound, a placeholder."""
+        return MaybeBound(self.false_or_placeholder("", self.b.new_value(type, "")), self.b.const(False))
 
     def _bind_params(self, carried, inits, types, storages, before) -> list[Value]:
         flat = [(n, v) for n in carried for v in leaves(inits[n])]

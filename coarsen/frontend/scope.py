@@ -55,3 +55,65 @@ def contains(stmts: list[ast.stmt], kind: type, stop_at_loops: bool) -> bool:
             continue
         todo.extend(ast.iter_child_nodes(node))
     return False
+
+
+def _bound_targets(target: ast.AST, out: set[str]) -> None:
+    """Names a binding target makes local (`a[i] = v` and `o.f = v` bind none: Python)."""
+    if isinstance(target, ast.Name):
+        out.add(target.id)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for t in target.elts:
+            _bound_targets(t, out)
+    elif isinstance(target, ast.Starred):
+        _bound_targets(target.value, out)
+
+
+def local_names(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
+    """The names local to a function by Python's scoping rule: its parameters and every name
+    its body binds anywhere (assignment, loop or `with` target, `except ... as`, import, nested
+    `def`/`class`, walrus, even inside a comprehension), not counting nested scopes, less the
+    names declared `global` or `nonlocal`. Such a name read where it is not bound is Python's
+    UnboundLocalError, never the module's global of the same name."""
+    args = fn.args
+    out = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    out |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    declared: set[str] = set()
+    body = [fn.body] if isinstance(fn, ast.Lambda) else fn.body
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+            todo.extend(node.decorator_list)   # evaluated here; the body is its own scope
+            if not isinstance(node, ast.ClassDef):
+                todo.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None)
+            continue
+        if isinstance(node, ast.Lambda):
+            todo.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None)
+            continue
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            # its own scope, but a walrus inside binds in this function
+            out.update(n.target.id for n in ast.walk(node)
+                       if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name))
+            todo.append(node.generators[0].iter)   # the first iterable is evaluated here
+            continue
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                _bound_targets(t, out)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
+            _bound_targets(node.target, out)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    _bound_targets(item.optional_vars, out)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Delete):
+            for t in node.targets:
+                _bound_targets(t, out)
+        todo.extend(ast.iter_child_nodes(node))
+    return frozenset(out - declared)
