@@ -229,7 +229,9 @@ class LoopLowering:
         storages: LoopStorages | None = None
         guessed: dict[str, int] = {}   # read before bound (`ReadBeforeBind`), type not yet seen -> guess
         refused: UnsupportedError | None = None
-        for _attempt in range(32):
+        attempts = 0
+        while attempts < 32 + 8 * len(carried):   # each name read early costs a few passes
+            attempts += 1
             flat_inits = [v for n in carried for v in leaves(inits[n])]
             types = [widened.get(k, v.type) for k, v in enumerate(flat_inits)]
             if storages is None:

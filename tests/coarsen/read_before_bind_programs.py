@@ -115,9 +115,20 @@ def read_in_else(x, n):          # bound on one side, read on the other in a lat
     return s
 
 
+def many(x):                     # thirteen names of five kinds read early (int, bool, array, ...)
+    s = 0.0
+    for i in range(6):
+        if i > 0:
+            s = s + a0 + a1 * a2 + a3 - a4 + a5 * a6 + a7 + a8 + a9 + a10 + a11[0] + a12
+        a0 = x * i; a1 = x + i; a2 = np.sin(x); a3 = i; a4 = x * x; a5 = 2 * x; a6 = x - i
+        a7 = i // 2; a8 = x; a9 = 1.0; a10 = x > 0.5; a11 = np.ones(2) * x; a12 = float(i)
+    return s
+
+
 CASES = [(arr_prev, (np.array([0.3, -0.2, 0.5]),)), (int_prev, (0.7, 6)), (int_prev, (0.7, 1)),
          (nested, (0.4, 3)), (nested, (0.4, 0)), (nested_inner, (0.4, 3)), (while_cond, (0.5,)),
          (global_shadow, (0.5,)), (global_shadow_branch, (0.5,)), (global_shadow_branch, (-0.5,)),
          (nested_fn, (0.5,)), (nested_fn_ok, (0.5,)), (break_prev, (0.9, 40)), (break_prev, (0.9, 3)),
-         (two_names, (0.3,)), (callee_shadow, (0.6,)), (read_in_else, (0.7, 5)), (read_in_else, (0.7, 0))]
+         (two_names, (0.3,)), (callee_shadow, (0.6,)), (read_in_else, (0.7, 5)), (read_in_else, (0.7, 0)),
+         (many, (0.7,)), (many, (0.2,))]
 
