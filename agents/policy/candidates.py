@@ -38,6 +38,9 @@ RANKED = os.environ.get("AGENTS_POLICY_RANKED", "1") != "0"
 # AUTO most relevant to the question (AGENTS_POLICY_AUTO=0: none, every unit is a decision;
 # RESULTS.md measures 0, 2 and 3)
 AUTO = int(os.environ.get("AGENTS_POLICY_AUTO", "2"))
+# the `select` composition: memory entities whose source covers every key phrase
+# (AGENTS_POLICY_SELECT=0: not offered)
+SELECT = os.environ.get("AGENTS_POLICY_SELECT", "1") != "0"
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8
@@ -253,6 +256,13 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
         tries.append(("intersect", [a, b]))
         tries.append(("difference", [a, b]))
         tries.append(("difference", [b, a]))
+    if SELECT and q.phrases:
+        # the entities that documents or table rows are about (not the ones they merely
+        # mention) whose source text mentions every key phrase of the question
+        match = [i for i in by_kind.get("entity", []) if i.how in ("subject", "row key")
+                 and not i.stale and all(p.lower() in i.context for p in q.phrases)]
+        if match:
+            tries.append(("select", match))
     for it in by_kind.get("set", []) + by_kind.get("facts", []):
         tries.append(("filter", [it]))
     for it in by_kind.get("set", []) + by_kind.get("facts", []) + by_kind.get("steps", []):

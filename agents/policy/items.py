@@ -15,6 +15,7 @@ JSON-serialisable once rendered.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -26,9 +27,9 @@ from .text import ParsedDoc, Question, words
 KINDS = ("entity", "span", "number", "set", "steps", "facts", "text")
 # How an item was made: an extraction unit or a composition operation.
 EXTRACTS = ("subject", "row key", "field", "cell", "rows all", "rows most", "list",
-            "mention", "facts")
+            "mention", "facts", "named facts")
 OPS = ("union", "intersect", "filter", "sum", "difference", "ratio", "growth", "count",
-       "latest", "latest each", "order", "expand", "join")
+       "latest", "latest each", "order", "expand", "join", "select")
 # A one-line description of each operation, as a library's documentation would give it (what
 # the operation does, in its own words, not the benchmark's question wording: the first
 # version borrowed words from the question templates -- "status", "brief cover write short",
@@ -49,8 +50,12 @@ OP_GLOSS = {
     "order": "concatenate two step lists in sequence",
     "expand": "replace a step that names another list with that list's steps",
     "join": "combine facts into a text summary",
+    "select": "the items whose source mentions every key term of the query",
 }
 _QUARTER = re.compile(r"\bQ([1-4]) (\d{4})\b")
+# the dated facts of a note whose subject the question names, as a unit of their own
+# (AGENTS_POLICY_NAMED_FACTS=0: off; read at import, so forked workers inherit it)
+NAMED_FACTS = os.environ.get("AGENTS_POLICY_NAMED_FACTS", "1") != "0"
 
 
 class _Key:
@@ -183,6 +188,7 @@ def extractable(d: ParsedDoc, q: Question) -> list[Item]:
         out.append(Item("entity", n, "mention", d.lower, how="mention", **base))
     note = d.note or {}
     stamp = d.date.isoformat() if d.date else ""
+    every: list[tuple[str, str, str]] = []
     for name, rows in (("decision", [(p, f, X.decision_value(f, v)) for p, f, v in
                                      note.get("decisions", [])]),
                        ("action", [(o, "action", t) for o, t in note.get("actions", [])]),
@@ -191,6 +197,17 @@ def extractable(d: ParsedDoc, q: Question) -> list[Item]:
         if rows:
             facts = tuple(f"{stamp}|{s}|{a}|{v}" for s, a, v in rows)
             out.append(Item("facts", facts, f"{name} {d.title}", head, how="facts", **base))
+            every += rows
+    if NAMED_FACTS and q.phrases:
+        # the note's dated facts about something the question names (their subject holds a
+        # key phrase), labelled by those subjects and attributes: the unit a question about
+        # one project, customer or person needs, whatever the note's title says
+        named = [(s, a, v) for s, a, v in every if any(p.lower() in s.lower() for p in q.phrases)]
+        if named:
+            facts = tuple(dict.fromkeys(f"{stamp}|{s}|{a}|{v}" for s, a, v in named))
+            label = " ".join(dict.fromkeys([s for s, _, _ in named] + [a for _, a, _ in named]))
+            out.append(Item("facts", facts, label, " ".join(facts).lower(), how="named facts",
+                            **base))
     return out
 
 
@@ -242,6 +259,9 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
         if not keep or len(keep) == len(a.value):
             return None
         return Item(a.kind, keep, a.label, ctx, how=op, **_merge(items))
+    if op == "select":
+        out = tuple(dict.fromkeys(str(i.value) for i in items))
+        return Item("set", out, a.label, ctx, how=op, **_merge(items)) if out else None
     if op == "count":
         return Item("number", float(a.parts), a.label, ctx, how=op, **_merge(items))
     if op == "latest":

@@ -26,7 +26,7 @@ brief cover covering latest most recent current information according""".split()
 # Words that open a sentence in questions: capitalised for grammar, not because they name
 # anything. Dropped from key phrases.
 OPENERS = frozenset("""Which What Who How List Name Write Prepare According Answer Give Use
-Cover Begin Start The In For Of Brief Find Is Are Did Does Do When Where""".split())
+Cover Begin Start The In For Of Brief Find Is Are Did Does Do When Where Across""".split())
 STALE_MARKERS = ("[archived]", "[deprecated]", "preliminary", "superseded", "no longer")
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-.]*[a-z0-9]|[a-z0-9]")
@@ -35,7 +35,9 @@ _CODE = re.compile(r"\b[A-Z]+-\d+\b")
 _VERSION = re.compile(r"\b\d+\.\d+\b")
 _NUMBER = re.compile(r"\b\d[\d,]*\b")
 _CAPS = re.compile(r"\b[A-Z][\w&'\-]*(?: (?:of |& )?[A-Z][\w&'\-]*)*")
-_QUOTED = re.compile(r"'([^']{2,40})'")
+# a quoted value opens after a space or bracket, not inside a word (the apostrophe of "team's"
+# is no quote: "team's sync notes ... have 'on track'" quotes only "on track")
+_QUOTED = re.compile(r"(?<![\w'])'([^']{2,40})'(?!\w)")
 _NAME = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+\b")
 
 

@@ -59,12 +59,31 @@ def test_numeric_operations():
 def test_fact_operations_on_a_meeting_note():
     q = analyse("According to the meeting notes, who is the current project lead of Project "
                 "Cascade?")
-    facts = [u for u in extractable(parse_doc("doc-2", NOTE), q) if u.kind == "facts"]
+    units = extractable(parse_doc("doc-2", NOTE), q)
+    facts = [u for u in units if u.how == "facts"]
     assert {f.label.split()[0] for f in facts} == {"decision", "action"}
     latest = compose("latest", facts, q)
     assert latest is not None and render(latest) == "Farah Moreau"
     actions = next(f for f in facts if f.label.startswith("action"))
     assert render(compose("count", [actions], q)) == "2"
+    # the facts whose subject the question names, as one unit labelled by subject and
+    # attribute; `latest` over it alone gives the same answer
+    named = [u for u in units if u.how == "named facts"]
+    assert len(named) == 1 and named[0].kind == "facts"
+    assert all("|Project Cascade|" in f for f in named[0].value)
+    assert "project cascade" in named[0].context and named[0].label.startswith("Project Cascade")
+    assert render(compose("latest", named, q)) == "Farah Moreau"
+
+
+def test_select_keeps_the_entities_whose_source_covers_every_phrase():
+    q = analyse("List all customers in the Aerospace industry and the LATAM region.")
+    ents = [Item("entity", n, "account profile", ctx, (f"d{k}",), None, False, "subject")
+            for k, (n, ctx) in enumerate([("A Corp", "a corp. industry: aerospace. region: latam"),
+                                          ("B Corp", "b corp. industry: aerospace. region: emea"),
+                                          ("C Corp", "c corp. region: latam. aerospace")])]
+    sel = compose("select", [e for e in ents if all(p.lower() in e.context for p in q.phrases)],
+                  q)
+    assert render(sel) == ["A Corp", "C Corp"] and sel.docs == ("d0", "d2")
 
 
 def test_set_operations():
