@@ -115,6 +115,9 @@ class Types:
                     if t is not None and t.kind == "tuple" and len(t.ones) == len(elts):
                         for e, et in zip(elts, t.ones):
                             self._bind(e, et)
+                    elif t is not None and t.kind == "shape" and t.rank == len(elts):
+                        for e in elts:
+                            self._bind(e, T("i", 0))
                     else:
                         self._bind(node.targets[0], None)
                 elif len(node.targets) == 1:
@@ -136,6 +139,9 @@ class Types:
                         if t is not None and t.kind == "tuple" and len(t.ones) == len(elts):
                             for e, et in zip(elts, t.ones):
                                 self._bind(e, et)
+                        elif t is not None and t.kind == "shape" and t.rank == len(elts):
+                            for e in elts:
+                                self._bind(e, T("i", 0))
                         else:
                             self._bind(node.targets[0], None)
                     elif isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -176,6 +182,8 @@ class Types:
     def _of(self, node) -> T | None:
         if isinstance(node, ast.Tuple):   # tape records
             elts = [self.of(e) for e in node.elts]
+            if elts and all(e == T("i", 0) for e in elts):
+                return T("shape", len(elts))   # `(0, )`: a shape record's prototype, `(n, 3)`
             return None if any(e is None for e in elts) else T("tuple", 0, tuple(elts))
         if isinstance(node, ast.List) and len(node.elts) == 1:
             e = self.of(node.elts[0])
@@ -309,6 +317,10 @@ class Types:
             return None if t is None else T(kind, t.rank, t.ones)
         if node.keywords:
             return None
+        if isinstance(f, ast.Name) and f.id in ("float", "int") and len(args) == 1:
+            t = self.of(args[0])   # `h = float(2.0 / s)`: a scalar conversion
+            return T("f" if f.id == "float" else "i", 0) if t is not None and t.kind in ("f", "i") \
+                and t.rank == 0 else None
         name = _is_np(f, ELEMENTWISE) or _is_rt(f, RT_ELEMENTWISE)
         if name:
             ts = [self.of(a) for a in args]

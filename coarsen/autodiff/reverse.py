@@ -22,6 +22,7 @@ import sympy as sp
 
 from coarsen.autodiff.activity import active_values
 from coarsen.autodiff.rules import DERIVATIVES
+from coarsen.codegen.bounds import drop_checks
 from coarsen.codegen.inplace import BufferVersions, written_params
 from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
 from coarsen.codegen.source import Code
@@ -367,6 +368,7 @@ class Reverse:
             start, step = self.ref(loop.args[0]), self.ref(loop.args[2])
             code.line(f"{self.prog.name(index)} = {start} + _k * {step}")
         emitter = ForwardEmitter(self.prog, closure, {}, {}, {}, lambda instr: False)
+        emitter.mark_checks = True
         for instr in body.instrs:
             if any(r.id in closure for r in instr.results):
                 emitter.instr(instr, code)
@@ -464,6 +466,8 @@ class Reverse:
         copied = written_params(self.fn)   # #13: written arguments are copied once, here
         self.buffers = BufferVersions(self.fn, self.plan, self.refs, [p.id for p in copied])
         needed = needed_values(self.prog, roots)
+        # index checks the forward performs already (it emits every needed access with its check)
+        backward.lines = drop_checks(backward.lines, needed)
         forward = Code()
         for p in copied:
             forward.line(f"{self.prog.name(p)} = {self.prog.name(p)}.copy()")

@@ -8,7 +8,7 @@ raise an error naming the op.
 """
 from __future__ import annotations
 
-from coarsen.codegen.bounds import index_checks
+from coarsen.codegen.bounds import check_marker, index_checks
 from coarsen.codegen.numpy_emit import index_source
 from coarsen.ir.nodes import Op
 from coarsen.ops import REGISTRY
@@ -45,9 +45,12 @@ def _getitem(rev, instr, code, declared):
 
 
 def _check(rev, instr, shape_of, code):
-    """The forward access may not have run (its value unneeded): check the index here too."""
+    """The forward access may not have run (its value unneeded): check the index here too.
+    Marked with the access's result (`bounds.check_marker`): `Reverse.emit` drops the check
+    where the forward performs the same access (same index, an array of the same shape), so
+    it has already passed there."""
     for text in index_checks(rev.fn, rev.prog, instr, shape_of, rev.ref):
-        code.line(text)
+        code.line(check_marker(instr) + text)
 
 
 @derivative(Op.SETITEM)

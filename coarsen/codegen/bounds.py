@@ -19,6 +19,7 @@ Input: the `Function` being emitted. Output: `index_checks(...)` source lines.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -185,6 +186,39 @@ def facts(fn: Function, holder) -> InBounds:
         found = (fn, InBounds(fn))
         holder._in_bounds = found
     return found[1]
+
+
+CHECK_MARK = re.compile(r"^(\s*)#chk(\d+)#")
+
+
+def check_marker(instr: Instr) -> str:
+    """A prefix for the lines of a backward pass's check of `instr`'s access (see `drop_checks`)."""
+    return f"#chk{instr.results[0].id}#"
+
+
+def drop_checks(lines: list[str], checked: set[int]) -> list[str]:
+    """`lines` with the checks marked by `check_marker` removed where the access's result is in
+    `checked` (the forward performs that access, with its check, on every path the backward
+    replays: same index values, taped or recomputed, arrays of the same shape), unmarked
+    otherwise; a block left empty gets `pass`."""
+    out: list[str] = []
+    for line in lines:
+        m = CHECK_MARK.match(line)
+        if m is None:
+            out.append(line)
+        elif int(m.group(2)) not in checked:
+            out.append(m.group(1) + line[m.end():])
+    if len(out) == len(lines):
+        return out
+    fixed: list[str] = []
+    for k, line in enumerate(out):
+        fixed.append(line)
+        if line.rstrip().endswith(":") and not line.lstrip().startswith("#"):
+            indent = len(line) - len(line.lstrip())
+            nxt = out[k + 1] if k + 1 < len(out) else ""
+            if len(nxt) - len(nxt.lstrip()) <= indent or not nxt.strip():
+                fixed.append(" " * (indent + 4) + "pass")
+    return fixed
 
 
 def index_checks(fn: Function, holder, instr: Instr, shape_of: str,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from coarsen.codegen.bounds import index_checks
+from coarsen.codegen.bounds import check_marker, index_checks
 from coarsen.codegen.numpy_emit import NUMPY_EMIT, index_source
 from coarsen.codegen.source import Code, Names
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
@@ -251,6 +251,8 @@ class ForwardEmitter:
         self.array_tapes = array_tapes or {}   # id(region) -> the for loops that bound its records
         self.shape_only = shape_only or set()   # pushed values whose record is their shape
         self.inplace_ok = inplace_ok
+        # a backward's recomputation marks its index checks (`bounds.drop_checks`)
+        self.mark_checks = False
 
     def live(self, instr: Instr) -> bool:
         if any(r.id in self.needed for r in instr.results):
@@ -312,14 +314,16 @@ class ForwardEmitter:
                 for text in put_lines(instr, r, prog.src(x), copy, prog.src(v), [prog.src(i) for i in idx]):
                     code.line(text)
                 return
+            mark = check_marker(instr) if self.mark_checks else ""
             for text in index_checks(prog.fn, prog, instr, prog.src(x), prog.src):
-                code.line(text)
+                code.line(mark + text)
             code.line(f"{r} = {prog.src(x)}{copy}")
             code.line(f"{r}[{index_source(instr.attrs['index'], [prog.src(i) for i in idx])}] = {prog.src(v)}")
         else:
             if op is Op.GETITEM:   # Numba reads out of bounds silently: check (see bounds)
+                mark = check_marker(instr) if self.mark_checks else ""
                 for text in index_checks(prog.fn, prog, instr, prog.src(instr.args[0]), prog.src):
-                    code.line(text)
+                    code.line(mark + text)
             elif op is Op.TAKE:    # index arrays likewise (`ops.indexing`)
                 from coarsen.ops.indexing import take_checks
                 for text in take_checks(instr, prog.src(instr.args[0]), [prog.src(a) for a in instr.args[1:]]):
