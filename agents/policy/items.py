@@ -260,8 +260,10 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
             return None
         return Item(a.kind, keep, a.label, ctx, how=op, **_merge(items))
     if op == "select":
+        # every source covers the question's phrases: the first one's whole text says so
         out = tuple(dict.fromkeys(str(i.value) for i in items))
-        return Item("set", out, a.label, ctx, how=op, **_merge(items)) if out else None
+        return Item("set", out, a.label, f"{a.context} {ctx}", how=op,
+                    **_merge(items)) if out else None
     if op == "count":
         return Item("number", float(a.parts), a.label, ctx, how=op, **_merge(items))
     if op == "latest":

@@ -217,3 +217,10 @@ def test_expand_splices_only_the_first_step_that_names_the_procedure():
     assert compose("expand", [nothing, sub], Q) is None
     unnamed = Item("steps", ("Cordon", "Restart"), "runbook", "", ("d2",), None, False, "list")
     assert compose("expand", [main, unnamed], Q) is None  # no words name the inner list
+
+
+def test_an_apostrophe_inside_a_word_opens_no_quote():
+    q = analyse("Across the Pricing team's sync notes, how many customers have 'on track' as "
+                "their most recent account status?")
+    assert q.phrases == ("on track", "Pricing")
+    assert analyse("Which runbook covers 'disk full' on Atlas?").phrases[0] == "disk full"
