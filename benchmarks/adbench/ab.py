@@ -27,7 +27,7 @@ import numpy as np
 
 CASES = [("gmm_vec", 1000), ("kmeans_vec", 1000), ("kmeans", 1000), ("ode", 10), ("ode_vec", 10),
          ("lstm", 1024), ("lse_vec", 2500), ("llsq_vec", 1024), ("hmc", 20000),
-         ("branch_kernel", 100000)]
+         ("branch_kernel", 100000), ("ba_vec", 1000)]
 
 
 def _bench(name):

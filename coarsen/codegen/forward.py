@@ -339,6 +339,9 @@ class ForwardEmitter:
                 operands = [f"int({s})" if a.type.dtype == "bool" and not a.type.rank else s
                             for a, s in zip(instr.args, operands)]
             code.line(f"{prog.name(instr.result)} = {rule(instr, operands)}")
+            if instr.result.id in getattr(self.inplace_ok, "snapshots", ()):
+                # a view the backward reads, of a buffer later written in place (`BufferVersions`)
+                code.line(f"{prog.name(instr.result)} = {prog.name(instr.result)}.copy()")
 
     def if_(self, instr: Instr, code: Code) -> None:
         prog = self.prog

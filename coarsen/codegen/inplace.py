@@ -48,7 +48,12 @@ class BufferVersions:
         self.copied = set(copied_params)
         self.params = {p.id for p in fn.params}
         self.defs: dict[int, Instr] = {r.id: i for i in walk(fn.body) for r in i.results}
+        self.snapshots: set[int] = set()
         self.versions = self._versions()
+        if self.refs:
+            self.snapshots = self._snapshots()
+            if self.snapshots:
+                self.versions = self._versions()
         self._program_order()
         self._inplace: dict[int, bool] = {}
         self._entry: dict[tuple[int, int], bool] = {}
@@ -222,6 +227,22 @@ class BufferVersions:
                 self.reads.setdefault(y.id, []).append((at, loops))
         visit(self.fn.body, ())
 
+    def _snapshots(self) -> set[int]:
+        """Views the backward reads (`refs`) of a buffer that some element write updates: the
+        forward copies each where it is made (`ForwardEmitter`: `r = s[i].copy()`), so it is
+        a buffer of its own and no longer keeps the writes into its base from being in place.
+        A view's value is its base's contents when it is made (the IR's value semantics), so
+        the copy is always right; it pays when the base is written: the LSTM's taped row
+        `cell = s[2 * layer + 1]` of the state `s` it then writes, which cost two copies of
+        the whole state per layer and step."""
+        out: set[int] = set()
+        for instr in walk(self.fn.body):
+            if instr.op in VIEWS and instr.result.type.rank and instr.result.id in self.refs \
+                    and instr.result.id in self.versions:
+                if any(v in self._writes for v in nx.descendants(self.versions, instr.result.id)):
+                    out.add(instr.result.id)
+        return out
+
     def _versions(self) -> nx.DiGraph:
         g = nx.DiGraph()
         self._writes: dict[int, Instr] = {}
@@ -230,6 +251,8 @@ class BufferVersions:
             if instr.op is Op.SETITEM:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 self._writes[instr.result.id] = instr
+            elif instr.op in VIEWS and instr.result.type.rank and instr.result.id in self.snapshots:
+                g.add_node(instr.result.id)   # a copy (`_snapshots`): shares no buffer
             elif instr.op in VIEWS and instr.result.type.rank:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 g.add_edge(instr.result.id, instr.args[0].id)
