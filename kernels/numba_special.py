@@ -78,6 +78,50 @@ for _name, _scalar in _SCALAR.items():
     overload(getattr(rt, _name))(_namespace[f"_{_name}_overload"])
 
 
+# ------------------------------------------------------------------ rt.int_power (int64 a ** e)
+@register_jitable
+def _int_power_scalar(a, e):
+    """a ** e in int64 for e >= 0: repeated squaring, wrapping as NumPy's int64 power."""
+    result = np.int64(1)
+    square = np.int64(a)
+    k = np.int64(e)
+    while k > 0:
+        if k & 1:
+            result = result * square
+        k = k >> 1
+        if k:
+            square = square * square
+    return result
+
+
+def _int_power_overload(a, e):
+    if isinstance(a, types.Array) and isinstance(e, types.Array):
+        def both(a, e):
+            out = np.empty(a.shape, dtype=np.int64)
+            for idx in np.ndindex(a.shape):
+                out[idx] = _int_power_scalar(a[idx], e[idx])
+            return out
+        return both
+    if isinstance(a, types.Array):
+        def base(a, e):
+            out = np.empty(a.shape, dtype=np.int64)
+            for idx in np.ndindex(a.shape):
+                out[idx] = _int_power_scalar(a[idx], e)
+            return out
+        return base
+    if isinstance(e, types.Array):
+        def exponent(a, e):
+            out = np.empty(e.shape, dtype=np.int64)
+            for idx in np.ndindex(e.shape):
+                out[idx] = _int_power_scalar(a, e[idx])
+            return out
+        return exponent
+    return lambda a, e: _int_power_scalar(a, e)
+
+
+overload(rt.int_power)(_int_power_overload)
+
+
 # ---------------------------------------------------------------------- scans (kernels.scans)
 # Each scan moves its axis last (a contiguous copy), runs over the rows of a 2-D view, and
 # moves the axis back. One named function per scan and rank, from a template, as above.

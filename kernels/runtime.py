@@ -237,6 +237,15 @@ def vlog(x):
     return np.log(x)
 
 
+def int_power(a, e):
+    """`a ** e` of int64 values (e >= 0, checked by the caller): NumPy's int64 power, exact and
+    wrapping on overflow (repeated squaring), scalars or arrays of one shape (the caller
+    broadcasts). Machine code: `kernels.numba_special`."""
+    with np.errstate(over="ignore"):
+        out = np.power(np.asarray(a, dtype=np.int64), np.asarray(e, dtype=np.int64))
+    return out if out.ndim else np.int64(out)
+
+
 def ipow(x, e):
     """`np.power(x, e)` of one element inside a loop `kernels.fusion` made (machine code:
     repeated multiplication when e is a whole number 0..1024, `kernels.numba_vecmath`)."""

@@ -28,7 +28,6 @@ _SYMBOLS = {
     ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
     ast.LShift: "<<", ast.RShift: ">>",
 }
-_MAX_INT_POWER = 64   # int ** k with a larger constant k stays a (float) POW
 _COMPARE = {ast.Lt: Op.LT, ast.LtE: Op.LE, ast.Gt: Op.GT, ast.GtE: Op.GE, ast.Eq: Op.EQ, ast.NotEq: Op.NE}
 _OTHER_COMPARISONS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 # ops whose array result may share memory with their first argument (NumPy returns a view)
@@ -64,6 +63,10 @@ def _structure(obj: Any) -> bool:
                                                               types.BuiltinFunctionType, types.MethodType)))
 
 
+# whether this NumPy's np.floor/np.ceil keep an int64 operand's dtype (NumPy >= 2.1)
+_INT_FLOOR = np.floor(np.array([1], dtype=np.int64)).dtype == np.int64
+
+
 class ExpressionLowering(CallLowering):
     # ------------------------------------------------------------------ helpers
     def constant_of(self, binding: Any) -> Any:
@@ -72,8 +75,11 @@ class ExpressionLowering(CallLowering):
     def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "") -> Value:
         """Emit one op; an array result is a view of its first argument or a fresh array."""
         args = tuple(args)
-        if op is Op.POW and args[0].type.rank and "f64" not in (args[0].type.dtype, args[1].type.dtype):
-            self.int_array_power(args[1], node)
+        if op is Op.POW and "f64" not in (args[0].type.dtype, args[1].type.dtype):
+            return self.numpy_int_power(args[0], args[1], node)
+        if op in (Op.FLOOR, Op.CEIL) and args[0].type.dtype == "i64" and _INT_FLOOR:
+            # NumPy >= 2.1: np.floor/np.ceil of ints are those ints (int64, exact beyond 2**53)
+            return self.emit(Op.COPY, args, node) if args[0].type.rank else args[0]
         try:
             result = self.b.emit(op, args, attrs, self.src.loc(node), hint)
         except TypeRuleError as err:
@@ -99,6 +105,19 @@ class ExpressionLowering(CallLowering):
             return
         negative = self.b.emit(Op.LT, (exponent, self.b.const(0)), loc=self.src.loc(node))
         runtime_check(self, _any_all("any")(self, [negative], {}, node), ValueError, message, node)
+
+    def numpy_int_power(self, base: Value, exponent: Value, node: ast.AST | None) -> Value:
+        """np.power / `**` of integer arrays (or NumPy integer scalars): NumPy's int64 power,
+        exact and wrapping (`rt.int_power`), after NumPy's ValueError for a negative exponent;
+        narrow data is then checked as for `*` (`frontend.narrow`)."""
+        self.int_array_power(exponent, node)
+        base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
+                          for v in (base, exponent))
+        if base.type.rank and exponent.type.rank:   # one shape: broadcast each against the other
+            zero = self.b.const(0)
+            base, exponent = (self.emit(Op.ADD, (base, self.emit(Op.MUL, (exponent, zero), node)), node),
+                              self.emit(Op.ADD, (exponent, self.emit(Op.MUL, (base, zero), node)), node))
+        return self.emit(Op.INT_POWER, (base, exponent), node)
 
     def op_symbol(self, op: ast.operator) -> str:
         return _SYMBOLS.get(type(op), type(op).__name__)
@@ -353,22 +372,51 @@ class ExpressionLowering(CallLowering):
             self.type_error("@ needs arrays on both sides", node, "use * to scale by a scalar")
         if code is Op.POW and not a.type.rank and not b.type.rank and "f64" not in (a.type.dtype, b.type.dtype):
             return self.int_power(a, b, node)
+        if code is Op.MATMUL:   # bool @ bool: NumPy's logical product (`ops.linalg.matmul`)
+            from coarsen.ops.linalg import matmul
+            return matmul(self, a, b, node)
         return self.emit(code, (a, b), node)
 
     def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:
-        """`int ** int`: an int for a constant exponent >= 0 (as in Python), else a float."""
+        """`int ** int` of Python ints (int64 here): an int for an exponent >= 0 (as in Python;
+        int64, wrapping as NumPy's), a float for a constant negative one (0 ** -k raises
+        ZeroDivisionError, as Python). A run-time exponent that is an int argument of the
+        traced function is refused, so the trace is specialised to its value (`frontend.trace`);
+        any other is computed in int64, and a negative value raises (Python's result would be a
+        float, which an int64 program cannot return)."""
+        from coarsen.frontend.exceptions import python_error, runtime_check
+
+        base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
+                          for v in (base, exponent))
         k = self.constant_of(exponent)
-        if not isinstance(k, (int, bool)) or not 0 <= k <= _MAX_INT_POWER:
-            return self.emit(Op.POW, (base, exponent), node)   # Python gives a float for k < 0
-        base = self.emit(Op.CAST, (base,), node, {"dtype": "i64"}) if base.type.dtype == "bool" else base
-        result, square = self.b.const(1), base   # square-and-multiply: Python's exact int result
-        while k:
-            if k & 1:
-                result = self.emit(Op.MUL, (result, square), node)
-            k >>= 1
-            if k:
-                square = self.emit(Op.MUL, (square, square), node)
-        return result
+        zero = self.b.const(0)
+        if isinstance(k, (int, bool)) and k < 0:   # a float in Python
+            if self.constant_of(base) == 0:
+                python_error(self, ZeroDivisionError("0.0 cannot be raised to a negative power"), node,
+                             "a negative power of 0 is undefined")
+            runtime_check(self, self.emit(Op.EQ, (base, zero), node), ZeroDivisionError,
+                          "0.0 cannot be raised to a negative power", node)
+            as_float = self.emit(Op.CAST, (base,), node, {"dtype": "f64", "explicit": True})
+            return self.emit(Op.POW, (as_float, self.b.const(float(k))), node)
+        if isinstance(k, (int, bool)):
+            result, square = self.b.const(1), base   # square-and-multiply: Python's int result
+            while k:
+                if k & 1:
+                    result = self.emit(Op.MUL, (result, square), node)
+                k >>= 1
+                if k:
+                    square = self.emit(Op.MUL, (square, square), node)
+            return result
+        if exponent.id in getattr(self.ctx, "param_index", {}):
+            self.unsupported("`int ** n` with a run-time int exponent n: Python's result is an int for n >= 0 "
+                             "and a float for n < 0", node, "pass n as a compile-time int, or write float(a) ** n")
+        negative = self.emit(Op.LT, (exponent, zero), node)
+        runtime_check(self, self.emit(Op.AND, (negative, self.emit(Op.EQ, (base, zero), node)), node),
+                      ZeroDivisionError, "0.0 cannot be raised to a negative power", node)
+        runtime_check(self, negative, ValueError,
+                      "int ** negative int: Python gives a float, which coarsen's int64 result cannot hold; "
+                      "write float(a) ** n", node)
+        return self.emit(Op.INT_POWER, (base, exponent), node)
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
         operand = self.expr(node.operand)
@@ -420,6 +468,12 @@ class ExpressionLowering(CallLowering):
             for x, y in zip(a, b):
                 if isinstance(x, tuple) or isinstance(y, tuple):
                     self.unsupported("comparisons of nested tuples are not supported", node, "compare their elements")
+                if x is y and isinstance(x, Value) and not x.type.rank:
+                    # Python compares elements as `x is y or x == y`: one traced value is one
+                    # object (a name, an element read twice from one tuple), so a NaN equals
+                    # itself here; every computation makes a new value (the builder does no
+                    # CSE), as Python makes a new float
+                    continue
                 x, y = self.as_value(x, node), self.as_value(y, node)
                 if x.type.rank or y.type.rank:
                     self.unsupported("== of tuples holding arrays takes each array's truth value: Python "

@@ -90,8 +90,9 @@ class _Check:
 
     def result(self, instr: Instr, r) -> None:
         op = instr.op
-        if op in (Op.ADD, Op.SUB, Op.NEG) and self.boolish(instr):
-            word = {Op.ADD: "their logical or", Op.SUB: "a TypeError", Op.NEG: "a TypeError"}[op]
+        if op in (Op.ADD, Op.SUB, Op.NEG, Op.SIGN) and self.boolish(instr):
+            word = {Op.ADD: "their logical or", Op.SUB: "a TypeError", Op.NEG: "a TypeError",
+                    Op.SIGN: "a TypeError (np.sign has no bool loop)"}[op]
             self.refuse(instr, f"`{op.value}` of NumPy booleans: NumPy gives {word}, not a count",
                         "convert first: b.astype(int) (a count) or use | and ~ (logic)")
         if op is Op.MUL and self.boolish(instr):   # NumPy: their logical and (the same 0 or 1), a bool

@@ -17,14 +17,16 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 """
 from __future__ import annotations
 
-from coarsen.ops import binary, constructors, indexing, linalg, reductions, shape, unary
+from coarsen.ops import binary, constructors, indexing, linalg, reductions, shape, sorting, unary
 from phicalc import emit
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
 REGISTRY = Registry()
-REGISTRY.add(*unary.UNARY, *binary.BINARY, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS, *indexing.OPS)
+REGISTRY.add(*unary.UNARY, *binary.BINARY, binary.INT_POWER, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS, *indexing.OPS)
 COMPOSITES: list[Composite] = [*unary.COMPOSITES, *binary.COMPOSITES, *reductions.COMPOSITES,
                                *shape.COMPOSITES, *constructors.COMPOSITES, *linalg.COMPOSITES]
+REGISTRY.add(*sorting.OPS)
+COMPOSITES += sorting.COMPOSITES
 
 # IR ops that are not registry entries, and where each is handled
 CORE = {
@@ -38,6 +40,89 @@ CORE = {
     "if": "structured control flow", "for": "structured control flow",
     "while": "structured control flow",
 }
+
+
+def _operand_values(bindings) -> list:
+    from coarsen.ir.nodes import Value
+
+    out = []
+    for b in bindings:
+        if isinstance(b, Value):
+            out.append(b)
+        elif isinstance(b, (tuple, list)):
+            out.extend(_operand_values(b))
+    return out
+
+
+def _float_dtype_given(bindings) -> bool:
+    """A dtype=float64 argument (np.sum(i, dtype=float)): the float64 result is asked for."""
+    import numpy as np
+
+    from coarsen.frontend.bindings import Static
+
+    for b in bindings:
+        obj = b.obj if isinstance(b, Static) else None
+        if obj is None or isinstance(obj, (bool, int)) or not isinstance(obj, (type, str, np.dtype)):
+            continue
+        try:
+            if np.dtype(obj) == np.float64:
+                return True
+        except TypeError:
+            continue
+    return False
+
+
+def int_rule(spec) -> None:
+    """One check for every lowering (structural and composite entries): a call whose operands
+    are all integers or bools (arrays, NumPy scalars, ints) and whose lowering returns float64
+    is refused at the user's call unless the entry declares `ints="float"` (NumPy converts such
+    operands to float64 itself: np.mean, np.linalg.det). NumPy computes np.outer, np.kron,
+    np.einsum, np.vdot, ... of ints in int64 (exact beyond 2**53, wrapping) and of uint8 in
+    uint8, of bools logically: a float64 result would hold other values. Lowerings that
+    compute integers exactly return int64 (checked for narrow data by `frontend.narrow`)."""
+    inner = spec.lower
+    if inner is None or getattr(inner, "int_rule", False) or spec.ints in ("float", "moves"):
+        return
+
+    def lower(lw, args, kwargs, node):
+        operands = _operand_values([*args, *kwargs.values()])
+        integral = bool(operands) and all(v.type.dtype != "f64" for v in operands) \
+            and not _float_dtype_given([*args, *kwargs.values()])
+        out = inner(lw, args, kwargs, node)
+        if integral and any(v.type.dtype == "f64" for v in _operand_values([out])):
+            kinds = sorted({"bool" if v.type.dtype == "bool" else "integer" for v in operands})
+            name = (spec.callables[0].replace("numpy.", "np.") if spec.callables else spec.name)
+            lw.unsupported(f"{name}() of {' and '.join(kinds)} operands: NumPy computes it in their dtype "
+                           "(int64: exact beyond 2**53 and wrapping; uint8/int8 wrapping; bool: logically), "
+                           "coarsen computes it in float64 here", node,
+                           "convert an operand first (x.astype(float): then NumPy's result is float64 too)")
+        return out
+
+    lower.int_rule = True
+    object.__setattr__(spec, "lower", lower)
+
+
+# What NumPy gives for integer/bool operands, for entries whose lowering returns float64 there
+# (an entry may say it itself: `ints=...`): "float" where NumPy's own result is float64 too;
+# "moves" where the op only moves or selects elements (NumPy keeps the dtype; here float64,
+# exact up to 2**53: concatenation and stacking are float64 ops in the IR; see ARCHITECTURE).
+INTS = {
+    "float": {"mean", "log", "math.log", "log10", "log2", "logit", "sinc", "exp2", "deg2rad", "rad2deg", "rint",
+              "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",
+              "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eye", "identity",
+              "linspace", "median", "percentile", "quantile", "nanmedian", "nanpercentile", "nanquantile"},
+    "moves": {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "atleast_1d", "atleast_2d",
+              "atleast_3d", "moveaxis", "roll", "delete", "tile", "take", "repeat", "flip", "argmax", "argmin",
+              "expand_dims", "squeeze", "ravel", "flatten", "transpose", "transpose (method)", "swapaxes",
+              "broadcast_to", "diagonal", "tril", "triu", "full", "full_like", "where", "sort", "argsort"},
+}
+
+for _spec in [*REGISTRY.entries.values(), *COMPOSITES]:
+    if _spec.kind != "elementwise":
+        _declared = next((k for k, names in INTS.items() if _spec.name in names), None)
+        if _declared is not None and _spec.ints is None:
+            object.__setattr__(_spec, "ints", _declared)
+        int_rule(_spec)
 
 
 def to_source(expr, array: bool = False) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 
 from coarsen.ops import lowering as L
-from coarsen.ops.spec import Composite, Elementwise, O, special_function
+from coarsen.ops.spec import Composite, Elementwise, O, Structural, special_function
 from phicalc.terms import Clip, Maximum, Minimum, Phi, Softplus, relation
 
 Hypot = special_function("Hypot", "np.hypot", 2, lambda a, b: (a / Hypot(a, b), b / Hypot(a, b)))
@@ -129,6 +129,31 @@ BINARY = [
                 torch="torch.clamp", domain=((-3.0, 3.0), (-2.0, -0.5), (0.5, 2.0))),
 ]
 
+def _int_power_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+    from coarsen.ir.types import Type
+
+    a, e = types
+    if a.dtype != "i64" or e.dtype != "i64":
+        raise TypeRuleError("int_power takes two int64 operands")
+    if a.rank and e.rank and a.rank != e.rank:
+        raise TypeRuleError("int_power takes operands of one shape (broadcast first)")
+    return Type("i64", max(a.rank, e.rank))
+
+
+def _int_power_eval(instr, a, e):
+    from kernels import runtime as rt
+
+    return rt.int_power(a, e)
+
+
+# `a ** e` of integers in int64, exactly and wrapping as NumPy's int64 power (e >= 0: the
+# frontend checks the sign first, `ExpressionLowering.int_power`); not differentiable
+INT_POWER = Structural("int_power", (), _int_power_type, _int_power_eval,
+                       lambda instr, a: f"rt.int_power({a[0]}, {a[1]})", differentiable=False,
+                       runtime=("int_power",),
+                       doc="int64 a ** e (e >= 0), exact and wrapping as NumPy's int64 power")
+
 # Symbolic forms print maximum/minimum through the runtime too (`kernels.runtime.maximum`:
 # Numba's np.maximum keeps the other operand at a tie, which shows on signed zeros)
 PRINTED_AS = {Maximum: "rt.maximum", Minimum: "rt.minimum"}
@@ -239,8 +264,17 @@ def _ufunc_reduce(lw, args, kwargs, node):
     from coarsen.ops.reductions import OPS as REDUCTIONS
 
     ufunc = _ufunc_of(lw, node)
-    x, axis, keep = L.positional(lw, args, kwargs, node, ["array", "axis", "keepdims"], f"{ufunc}.reduce", 1)
-    x = L.array(lw, x, node, f"{ufunc}.reduce")
+    from coarsen.ops.reductions import bind, refuse_unhonoured
+
+    got = bind(lw, list(args), kwargs, node, f"{ufunc}.reduce",
+               ("array", "axis", "dtype", "out", "keepdims", "initial", "where"))
+    refuse_unhonoured(lw, got, node, f"{ufunc}.reduce", honoured=())
+    x, axis, keep = got.get("array"), got.get("axis"), got.get("keepdims")
+    if x is None:
+        lw.type_error(f"{ufunc}.reduce() needs an array", node)
+    x = lw.as_value(x, node)   # ints and bools reduce as np.sum/np.max do (int64, bool), not as floats
+    if x.type.rank == 0:
+        lw.type_error(f"{ufunc}.reduce() of a 0-d value: NumPy raises", node)
     if axis is None:   # not given: axis 0 (axis=None given explicitly reduces all)
         axis = 0
     spec = next(r for r in REDUCTIONS if r.name == _UFUNC_REDUCE[ufunc].lower())
@@ -254,7 +288,11 @@ def _ufunc_accumulate(lw, args, kwargs, node):
     """ufunc.accumulate(x, axis=0): the running sum / product along an axis."""
     ufunc = _ufunc_of(lw, node)
     x, axis = L.positional(lw, args, kwargs, node, ["array", "axis"], f"{ufunc}.accumulate", 1)
-    x = L.array(lw, x, node, f"{ufunc}.accumulate")
+    x = lw.as_value(x, node)   # NumPy: ints accumulate in int64 (bools counted), not in float64
+    if x.type.rank == 0:
+        lw.type_error(f"{ufunc}.accumulate() of a 0-d value: NumPy raises", node)
+    if x.type.dtype == "bool":
+        x = lw.cast_to(x, x.type.with_dtype("i64"))
     ax = 0 if axis is None else L.axis_of(lw, axis, x.type.rank, node, f"{ufunc}.accumulate")
     return lw.emit(getattr(O, _UFUNC_ACCUMULATE[ufunc]), (x,), node, {"axis": ax})
 

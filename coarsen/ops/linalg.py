@@ -293,7 +293,9 @@ def _vdot(lw, args, kwargs, node):
     from coarsen.ops.shape import ravel
 
     L.arity(lw, args, kwargs, node, 2, "vdot")
-    a, b = (ravel(lw, L.array(lw, x, node, "vdot", min_rank=0), node) for x in args)
+    a, b = (ravel(lw, x, node) for x in L.operands(lw, args, node, "vdot"))
+    if a.type.dtype == "i64":   # NumPy's int64 dot: exact, wrapping (a sum of products, any order)
+        return lw.emit(O.SUM, (lw.emit(O.MUL, (a, b), node),), node, {"axis": None, "keepdims": False})
     return lw.emit(O.MATMUL, (a, b), node)
 
 
@@ -313,7 +315,7 @@ def _outer(lw, args, kwargs, node):
     from coarsen.ops.shape import ravel
 
     L.arity(lw, args, kwargs, node, 2, "outer")
-    a, b = (ravel(lw, L.array(lw, x, node, "outer", min_rank=0), node) for x in args)
+    a, b = (ravel(lw, x, node) for x in L.operands(lw, args, node, "outer"))
     return lw.emit(O.MUL, (L.newaxis(lw, a, 1, node), L.newaxis(lw, b, 0, node)), node)
 
 
@@ -351,7 +353,10 @@ def _cross(lw, args, kwargs, node):
     from coarsen.ops.shape import concat
 
     L.arity(lw, args, kwargs, node, 2, "cross")
-    a, b = (L.array(lw, x, node, "cross") for x in args)
+    if all(lw.as_value(x, node).type.dtype == "bool" for x in args):
+        lw.type_error("cross() of bool arrays: NumPy's boolean subtract is a TypeError", node,
+                      "convert first: np.cross(a.astype(int), b.astype(int))")
+    a, b = L.operands(lw, args, node, "cross", min_rank=1)
     if a.type.rank != b.type.rank or a.type.rank > 2:
         lw.unsupported("cross() of arrays of different ranks or rank > 2 is not supported", node)
     last = a.type.rank - 1
@@ -364,6 +369,14 @@ def _cross(lw, args, kwargs, node):
     for i, j in ((1, 2), (2, 0), (0, 1)):
         parts.append(lw.emit(O.SUB, (lw.emit(O.MUL, (comp(a, i), comp(b, j)), node),
                                      lw.emit(O.MUL, (comp(a, j), comp(b, i)), node)), node))
+    if a.type.dtype == "i64":   # int64 (concatenation is a float64 op): each part times a one-hot row
+        ramp = lw.emit(O.IOTA, (lw.b.const(3),), node)
+        out = None
+        for k, part in enumerate(parts):
+            hot = lw.cast_to(lw.emit(O.EQ, (ramp, lw.b.const(k)), node), Type("i64", 1))
+            term = lw.emit(O.MUL, (part, hot), node)
+            out = term if out is None else lw.emit(O.ADD, (out, term), node)
+        return out
     return concat(lw, parts, last, node)
 
 
@@ -374,7 +387,7 @@ def _kron(lw, args, kwargs, node):
     from coarsen.ops.shape import atleast, ravel
 
     L.arity(lw, args, kwargs, node, 2, "kron")
-    a, b = (L.array(lw, x, node, "kron", min_rank=0) for x in args)
+    a, b = L.operands(lw, args, node, "kron")
     if a.type.rank == 0 or b.type.rank == 0:
         return lw.emit(O.MUL, (a, b), node)
     if a.type.rank > 2 or b.type.rank > 2:
@@ -665,6 +678,15 @@ def _dot(lw, args, kwargs, node):
     a, b = (lw.as_value(x, node) for x in args)
     if a.type.rank == 0 or b.type.rank == 0:
         return lw.emit(O.MUL, (a, b), node)   # np.dot with a scalar scales
+    return matmul(lw, a, b, node)
+
+
+def matmul(lw, a, b, node):
+    """a @ b; of two bool arrays NumPy's logical product (the or of ands): the count of true
+    products, computed in float64 (exact below 2**53), compared with 0."""
+    if a.type.dtype == "bool" and b.type.dtype == "bool" and a.type.rank and b.type.rank:
+        a, b = (lw.cast_to(v, v.type.with_dtype("f64")) for v in (a, b))
+        return lw.emit(O.GT, (lw.emit(O.MATMUL, (a, b), node), lw.b.const(0.0)), node)
     return lw.emit(O.MATMUL, (a, b), node)
 
 
@@ -672,7 +694,10 @@ def _matmul_type(types, attrs):
     a, b = types
     if a.rank == 0 or b.rank == 0:
         raise _err("matmul of a scalar; use * for scalar products")
-    if a.dtype == "i64" and b.dtype == "i64":   # NumPy: int64, exact; here float64 would round
+    if a.dtype != "f64" and b.dtype != "f64":   # NumPy: int64, exact; here float64 would round
+        if "bool" in (a.dtype, b.dtype) and a.dtype != b.dtype:
+            raise _err("a product of an integer and a bool array is computed in float64 here (NumPy "
+                       "keeps int64, exact beyond 2**53); convert one operand with .astype(float) to accept that")
         raise _err("a product of two integer arrays is computed in float64 here (NumPy keeps int64, "
                    "exact beyond 2**53); convert one operand with .astype(float) to accept that")
     if a.rank <= 2 and b.rank <= 2:
@@ -700,8 +725,8 @@ def _bmatmul_type(types, attrs):
     a, b = types
     if a.rank != 3 or b.rank != 3:
         raise _err(f"a batched matmul takes two rank-3 arrays, got ranks {a.rank} and {b.rank}")
-    if a.dtype == "i64" and b.dtype == "i64":
-        raise _err("a product of two integer arrays is computed in float64 here; convert one operand "
+    if a.dtype != "f64" and b.dtype != "f64":
+        raise _err("a product of two integer (or bool) arrays is computed in float64 here; convert one operand "
                    "with .astype(float) to accept that")
     return Type("f64", 3)
 

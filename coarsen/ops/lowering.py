@@ -93,13 +93,27 @@ def axis_of(lw, binding, rank: int, node, name: str, allow_none: bool = True) ->
     return axis % rank
 
 
-def array(lw, binding, node, name: str, min_rank: int = 1):
+def array(lw, binding, node, name: str, min_rank: int = 1, ints: bool = False):
+    """The operand as a float64 array (NumPy converts it so, or the op is computed in float64
+    here: `coarsen.ops.int_rule` refuses that where NumPy keeps integers); `ints`: an int64
+    operand is kept (the lowering computes it exactly in int64)."""
     x = lw.as_value(binding, node)
     if x.type.rank < min_rank:
         lw.type_error(f"{name}() needs an array of rank >= {min_rank}, got {x.type}", node)
+    if ints and x.type.dtype == "i64":
+        return x
     if x.type.dtype != "f64":
         x = lw.cast_to(x, x.type.with_dtype("f64"))
     return x
+
+
+def operands(lw, bindings, node, name: str, min_rank: int = 0) -> list:
+    """Operands of a product (np.outer, np.kron, np.cross, np.vdot): kept int64 where all are
+    int64 (computed exactly, wrapping as NumPy's), else float64 (bools among them: then
+    `ops.int_rule` refuses a call NumPy computes logically or in int64)."""
+    values = [lw.as_value(b, node) for b in bindings]
+    ints = all(v.type.dtype == "i64" for v in values)
+    return [array(lw, v, node, name, min_rank, ints=ints) for v in values]
 
 
 def const(lw, value, node=None):

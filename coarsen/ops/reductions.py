@@ -147,12 +147,106 @@ def _cumprod_jvp2_vjp(rev, instr, code, declared):
 
 
 # ------------------------------------------------------------------ lowerings
+# NumPy's own signatures (`inspect.signature(np.sum)`): positional parameters after the array,
+# then keyword-only ones. A call binds its arguments by these, so `np.mean(X, 1, None, None,
+# True)` is keepdims=True, as in NumPy; a parameter coarsen cannot honour (out=, where=,
+# initial=, a dtype other than float64/int64) is refused, never dropped.
+SIGNATURES = {
+    "sum": (("a", "axis", "dtype", "out", "keepdims", "initial", "where"), ()),
+    "prod": (("a", "axis", "dtype", "out", "keepdims", "initial", "where"), ()),
+    "mean": (("a", "axis", "dtype", "out", "keepdims"), ("where",)),
+    "max": (("a", "axis", "out", "keepdims", "initial", "where"), ()),
+    "min": (("a", "axis", "out", "keepdims", "initial", "where"), ()),
+    "var": (("a", "axis", "dtype", "out", "ddof", "keepdims"), ("where", "mean", "correction")),
+    "std": (("a", "axis", "dtype", "out", "ddof", "keepdims"), ("where", "mean", "correction")),
+    "any": (("a", "axis", "out", "keepdims"), ("where",)),
+    "all": (("a", "axis", "out", "keepdims"), ("where",)),
+    "any()": (("a", "axis", "dtype", "out", "keepdims"), ("where",)),   # ndarray.any: dtype 2nd
+    "all()": (("a", "axis", "dtype", "out", "keepdims"), ("where",)),
+    "ptp": (("a", "axis", "out", "keepdims"), ()),
+    "argmax": (("a", "axis", "out"), ("keepdims",)),
+    "argmin": (("a", "axis", "out"), ("keepdims",)),
+    "nansum": (("a", "axis", "dtype", "out", "keepdims", "initial", "where"), ()),
+    "nanmean": (("a", "axis", "dtype", "out", "keepdims"), ("where",)),
+    "cumsum": (("a", "axis", "dtype", "out"), ()),
+    "cumprod": (("a", "axis", "dtype", "out"), ()),
+}
+
+
+def absent(binding) -> bool:
+    """Not passed, or passed as None."""
+    from coarsen.frontend.bindings import Static
+
+    return binding is None or (isinstance(binding, Static) and binding.obj is None)
+
+
+def bind(lw, args, kwargs, node, name: str, positional, keyword_only=()) -> dict:
+    """The call's arguments by NumPy's signature (a dict of those given): too many positional
+    ones, a keyword given twice or unknown, are refused as NumPy would."""
+    if len(args) > len(positional):
+        lw.type_error(f"{name}() takes from 1 to {len(positional)} positional arguments but {len(args)} were given",
+                      node)
+    got = dict(zip(positional, args))
+    for key, value in kwargs.items():
+        if key in got:
+            lw.type_error(f"{name}() got multiple values for argument {key!r}", node)
+        if key not in positional and key not in keyword_only:
+            lw.unsupported(f"{name}() keyword argument {key} is not supported", node)
+        got[key] = value
+    if "a" in positional and got.get("a") is None:
+        lw.type_error(f"{name}() needs an array", node)
+    return got
+
+
+def refuse_unhonoured(lw, got: dict, node, name: str, honoured=()) -> None:
+    """out=, where=, initial=, mean=, correction= (and any parameter not in `honoured`) given
+    with a value that changes the result: refused, never dropped."""
+    from coarsen.frontend.bindings import Static
+
+    for key in ("out", "initial", "where", "mean", "correction", "dtype"):
+        if key not in got or key in honoured:
+            continue
+        value = got[key]
+        if key == "out" and absent(value):
+            continue
+        if key == "where" and isinstance(value, Static) and value.obj is True:
+            continue
+        if key == "dtype" and absent(value):
+            continue
+        lw.unsupported(f"{name}() with {key}= is not supported (coarsen would ignore it)", node,
+                       {"out": "use the returned array", "dtype": "convert the array first: x.astype(float)"}
+                       .get(key, f"drop {key}= and compute it explicitly (np.where, np.maximum, ...)"))
+
+
+def dtype_target(lw, binding, node, name: str, x, integer_ok: bool = True):
+    """x converted for a reduction's `dtype=` (float64, or int64 for integers and bools, as
+    NumPy accumulates); anything else refused."""
+    import numpy as np
+
+    if absent(binding):
+        return x
+    obj = L.static(lw, binding, node, "dtype")
+    try:
+        dtype = np.dtype(obj)
+    except TypeError:
+        dtype = None
+    if dtype == np.dtype(np.float64):   # an explicit conversion: NumPy accumulates in float64
+        return x if x.type.dtype == "f64" else lw.convert(x, "f64", node)
+    if dtype == np.dtype(np.int64) and integer_ok and x.type.dtype != "f64":
+        return x if x.type.dtype == "i64" else lw.convert(x, "i64", node)
+    lw.unsupported(f"{name}() with dtype={getattr(obj, '__name__', obj)!r} is not supported here", node,
+                   "convert the array first (x.astype(float) or x.astype(np.int64)) and drop dtype=")
+
+
 def _axis_keep(lw, x, args, kwargs, node, name, extra=()):
-    names = ["a", "axis", *extra, "keepdims"]
-    values = L.positional(lw, [x, *args], kwargs, node, names, name, 1)
-    axis = L.axis_of(lw, values[1], x.type.rank, node, name)
-    keep = bool(L.static(lw, values[-1], node, "keepdims") or False)
-    return axis, keep, values[2:-1]
+    """axis and keepdims (and the values of `extra`, None where absent) of a call
+    `name(x, *args, **kwargs)` bound by NumPy's signature; anything else given is refused."""
+    positional, keyword_only = SIGNATURES[name]
+    got = bind(lw, [x, *args], kwargs, node, name, positional, keyword_only)
+    refuse_unhonoured(lw, got, node, name, honoured=extra)
+    axis = L.axis_of(lw, got.get("axis"), x.type.rank, node, name)
+    keep = bool(L.static(lw, got.get("keepdims"), node, "keepdims") or False)
+    return axis, keep, [got.get(e) for e in extra]
 
 
 def reduce(lw, op: str, x, axis, keep: bool, node):
@@ -161,8 +255,12 @@ def reduce(lw, op: str, x, axis, keep: bool, node):
 
 def _scan_lower(op: str, name: str):
     def lower(lw, args, kwargs, node):
-        x, axis = L.positional(lw, args, kwargs, node, ["a", "axis"], name, 1)
+        got = bind(lw, list(args), kwargs, node, name, *SIGNATURES[name])
+        refuse_unhonoured(lw, got, node, name, honoured=("dtype",))
+        x, axis = got["a"], got.get("axis")
         value = lw.as_value(x, node)
+        if "dtype" in got:
+            x = value = dtype_target(lw, got["dtype"], node, name, value)
         if value.type.dtype == "f64":
             x = L.array(lw, x, node, name, min_rank=0)
         else:   # NumPy: ints (and bools, counted) scan in int64, exactly beyond 2**53
@@ -255,10 +353,11 @@ def _nan_reduction(mean: bool):
     name = "nanmean" if mean else "nansum"
 
     def lower(lw, args, kwargs, node):
-        x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name, min_rank=0)
-        axis, keep, (dtype, out) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("dtype", "out"))
-        if L.static(lw, dtype, node, "dtype") is not None or L.static(lw, out, node, "out") is not None:
-            lw.unsupported(f"{name}() with dtype or out is not supported", node, f"call {name}(a, axis)")
+        x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name, min_rank=0, ints=not mean)
+        axis, keep, (dtype,) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("dtype",))
+        if x.type.dtype == "i64" and L.static(lw, dtype, node, "dtype") is None:   # no NaN: np.sum's
+            return reduce(lw, "SUM", x, axis, keep, node) if x.type.rank else x
+        x = dtype_target(lw, dtype, node, name, x)
         if x.type.dtype != "f64":
             x = lw.cast_to(x, x.type.with_dtype("f64"))
         present = lw.emit(O.EQ, (x, x), node)
@@ -289,7 +388,8 @@ def variance(lw, x, axis, keep, ddof, node):
 def _var(lw, args, kwargs, node, std=False):
     name = "std" if std else "var"
     x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name)
-    axis, keep, (ddof,) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("ddof",))
+    axis, keep, (dtype, ddof) = _axis_keep(lw, x, args[1:], kwargs, node, name, extra=("dtype", "ddof"))
+    x = dtype_target(lw, dtype, node, name, x)
     ddof = lw.as_value(ddof, node) if ddof is not None else lw.b.const(0)
     v = variance(lw, x, axis, keep, ddof, node)
     return lw.emit(O.SQRT, (v,), node) if std else v
@@ -302,8 +402,8 @@ def _std(lw, args, kwargs, node):
 def _average(lw, args, kwargs, node):
     """np.average(a, axis, weights, returned=False, keepdims): the mean; with weights (x's shape,
     or a vector along `axis`) sum(x * w) / sum(w) over the axis."""
-    x, axis, w, returned, keep = L.positional(lw, args, kwargs, node,
-                                              ["a", "axis", "weights", "returned", "keepdims"], "average", 1)
+    got = bind(lw, list(args), kwargs, node, "average", ("a", "axis", "weights", "returned"), ("keepdims",))
+    x, axis, w, returned, keep = (got.get(k) for k in ("a", "axis", "weights", "returned", "keepdims"))
     x = L.array(lw, x, node, "average", min_rank=0)
     if L.static(lw, returned, node, "returned"):
         lw.unsupported("average(returned=True) is not supported", node, "compute np.sum(weights) as well")
@@ -337,16 +437,19 @@ def _ptp(lw, args, kwargs, node):
     return lw.emit(O.SUB, (reduce(lw, "MAX", x, axis, keep, node), reduce(lw, "MIN", x, axis, keep, node)), node)
 
 
-def _any_all(name: str):
-    """np.any / np.all (and the methods): counts of nonzero / zero elements, compared with 0
-    (no max/min, so an empty array gives NumPy's False / True); a bool result, never active."""
+def _any_all(name: str, method: bool = False):
+    """np.any / np.all (and the methods, whose second positional parameter is dtype): counts of
+    nonzero / zero elements, compared with 0 (no max/min, so an empty array gives NumPy's
+    False / True); a bool result, never active."""
+    signature = name + "()" if method else name
+
     def lower(lw, args, kwargs, node):
         x = L.array(lw, args[0] if args else kwargs.pop("a", None), node, name, min_rank=0)
+        axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, signature)
         if not x.type.rank:
             zero = lw.b.const(False if x.type.dtype == "bool" else 0)
             hit = lw.emit(O.NE if name == "any" else O.EQ, (x, zero), node)
             return hit if name == "any" else lw.emit(O.NOT, (hit,), node)
-        axis, keep, _ = _axis_keep(lw, x, args[1:], kwargs, node, name)
         zero = lw.b.const(False) if x.type.dtype == "bool" else lw.b.const(0.0 if x.type.dtype == "f64" else 0)
         hits = lw.emit(O.NE if name == "any" else O.EQ, (x, zero), node)
         count = reduce(lw, "SUM", lw.cast_to(hits, hits.type.with_dtype("f64")), axis, keep, node)
@@ -568,16 +671,14 @@ def _extremum_vjp(rev, instr, code, declared):
 
 def _reduction_lower(name: str):
     def lower(lw, args, kwargs, node):
-        if not args:
-            lw.type_error(f"{name}() needs an array", node)
-        x = lw.as_value(args[0], node)
-        if len(args) > 1:
-            kwargs = {"axis": args[1], **kwargs}
-        extra = set(kwargs) - {"axis", "keepdims"}
-        if extra:
-            lw.unsupported(f"{name}() keyword argument(s) {', '.join(sorted(extra))} not supported", node)
-        axis = L.static(lw, kwargs.get("axis"), node, "axis")
-        keepdims = bool(L.static(lw, kwargs.get("keepdims"), node, "keepdims") or False)
+        positional, keyword_only = SIGNATURES[name]
+        got = bind(lw, list(args), kwargs, node, name, positional, keyword_only)
+        refuse_unhonoured(lw, got, node, name, honoured=("dtype",))
+        x = lw.as_value(got["a"], node)
+        if "dtype" in got:   # sum/prod/mean: float64, or int64 of integers (NumPy's accumulator)
+            x = dtype_target(lw, got["dtype"], node, name, x, integer_ok=name != "mean")
+        axis = L.static(lw, got.get("axis"), node, "axis")
+        keepdims = bool(L.static(lw, got.get("keepdims"), node, "keepdims") or False)
         if isinstance(axis, tuple) and x.type.rank:   # several axes: one at a time
             axes = [L.axis_of(lw, a, x.type.rank, node, name) for a in axis]
             if len(set(axes)) != len(axes):
@@ -654,10 +755,14 @@ COMPOSITES = [
                         ("np.average(x, axis=0, weights=y)", ((-3.0, 3.0), (0.5, 2.0))),
                         ("np.average(x, 1, y[0], keepdims=True)", ((-3.0, 3.0), (0.5, 2.0)), [(2, 3)]))),
     Composite("ptp", ("numpy.ptp",), _ptp, examples=(("np.ptp(x, axis=0)", ((-3.0, 3.0),)),)),
-    Composite("any", ("numpy.any",), _any_all("any"), methods=("any",),
+    Composite("any", ("numpy.any",), _any_all("any"),
               examples=(("x * np.any(x > 0.5, axis=0)", ((-3.0, 3.0),)),)),
-    Composite("all", ("numpy.all",), _any_all("all"), methods=("all",),
+    Composite("all", ("numpy.all",), _any_all("all"),
               examples=(("x * np.all(x > -2.5, axis=0)", ((-3.0, 3.0),)),)),
+    Composite("any (method)", (), _any_all("any", method=True), methods=("any",),
+              examples=(("x * (x > 0.5).any(0, None, None, True)", ((-3.0, 3.0),)),)),
+    Composite("all (method)", (), _any_all("all", method=True), methods=("all",),
+              examples=(("x * (x > -2.5).all(axis=0)", ((-3.0, 3.0),)),)),
     Composite("std", ("numpy.std",), _std, methods=("std",),
               examples=(("np.std(x, axis=0, ddof=1)", ((-3.0, 3.0),)),)),
     Composite("logsumexp", ("scipy.special.logsumexp",), _logsumexp,

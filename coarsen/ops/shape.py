@@ -65,7 +65,7 @@ def _permute_type(types, attrs):
     axes = attrs["axes"]
     if sorted(axes) != list(range(x.rank)):
         raise _type_error(f"axes {tuple(axes)} are not a permutation of the {x.rank} axes")
-    return Type("f64", x.rank)
+    return Type(x.dtype, x.rank)   # moves elements: keeps ints and bools (as its evaluation)
 
 
 def _permute_eval(instr, x):
@@ -601,8 +601,17 @@ def offset_view(lw, x, k: int, node):
 
 def diag_matrix(lw, v, k: int, node):
     """np.diag(v, k): the (n + |k|) square matrix with v on its k-th diagonal."""
-    if k and v.type.dtype != "f64":   # (k == 0: v's dtype, as NumPy's)
-        v = lw.cast_to(v, v.type.with_dtype("f64"))
+    if k and v.type.dtype != "f64":   # ints and bools keep their dtype (NumPy's): no float padding;
+        # column j of the result holds v[j - max(k, 0)] (clipped into range; the mask picks)
+        m = lw.emit(O.SHAPE, (v,), node, {"dim": 0})
+        n = lw.emit(O.ADD, (m, lw.b.const(abs(k))), node)
+        cols = lw.cast_to(_iota(lw, n, node), Type("i64", 1))
+        src = lw.emit(O.SUB, (cols, lw.b.const(max(k, 0))), node)
+        src = lw.emit(O.MINIMUM, (lw.emit(O.MAXIMUM, (src, lw.b.const(0)), node),
+                                  lw.emit(O.SUB, (m, lw.b.const(1)), node)), node)
+        row = lw.gather(v, ("a",), [src], node)
+        mask = offset_mask(lw, n, n, lw.b.const(k), node, "EQ")
+        return lw.emit(O.WHERE, (mask, L.newaxis(lw, row, 0, node), _zero(lw, v)), node)
     if k:
         # the row vector r with out[i, j] = r[j] where j - i == k: v shifted right by k >= 0
         pad = lw.emit(O.ZEROS, (lw.b.const(abs(k)),), node)

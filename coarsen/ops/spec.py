@@ -72,6 +72,7 @@ class Structural:
     view: bool = False              # the result may share memory with the first argument
     examples: tuple = ()            # (call source, argument shapes) for the registry test
     doc: str = ""
+    ints: str | None = None         # see `Composite.ints`
 
     kind = "structural"
 
@@ -88,6 +89,11 @@ class Composite:
     methods: tuple[str, ...] = ()
     examples: tuple = ()            # (call source, argument shapes) for the registry test
     doc: str = ""
+    # What NumPy computes for integer/bool operands (`coarsen.ops.int_rule`): "float" where it
+    # converts them to float64 (np.mean, np.linalg.det, np.log: a float64 result is NumPy's);
+    # None (the default: "keeps", np.outer, np.kron, np.einsum) where it computes in their own
+    # dtype, so that a lowering which computes such a call in float64 is refused at the call
+    ints: str | None = None
 
     kind = "composite"
 

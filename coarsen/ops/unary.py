@@ -240,6 +240,8 @@ def _rounding(name: str, to_int: bool):
         x = lw.as_value(args[0], node)
         if to_int and x.type.dtype != "f64":
             return x
+        if name == "trunc" and x.type.dtype == "i64":   # np.trunc/np.fix of ints: the ints (NumPy)
+            return lw.emit(O.COPY, (x,), node) if x.type.rank else x
         if to_int and x.type.rank:
             lw.type_error(f"math.{name}() of an array: only size-1 arrays can be converted", node)
         y = shapes[name](lw, _float_of(lw, x, node), node)
@@ -254,6 +256,9 @@ def _np_round(lw, args, kwargs, node):
     d = 0 if decimals is None else L.static(lw, decimals, node, "decimals")
     if not isinstance(d, int) or isinstance(d, bool):
         lw.unsupported(f"round() with decimals={d!r} is not supported", node, "give an integer")
+    value = lw.as_value(x, node)
+    if value.type.dtype == "i64" and d >= 0:   # NumPy: ints round to themselves (int64)
+        return lw.emit(O.COPY, (value,), node) if value.type.rank else value
     x = _float_of(lw, x, node)
     if d == 0:
         return _rint_value(lw, x, node)
