@@ -288,7 +288,7 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
                 for f in items[1].value}
         keep = tuple(f for f in a.value if ((_fact(f)[1], _fact(f)[3]) if a.kind == "facts"
                                              else f) not in gone)
-        if len(keep) == len(a.value):
+        if not keep or len(keep) == len(a.value):  # an empty list answers nothing
             return None
         return Item(a.kind, keep, a.label, ctx, how=op, **_merge(items))
     if op in ("difference", "ratio", "growth"):

@@ -92,6 +92,7 @@ def test_set_operations():
     assert compose("union", [s1, s2], Q).value == ("A", "B", "C", "D")
     assert compose("intersect", [s1, s2], Q).value == ("B", "C")
     assert compose("difference", [s1, s2], Q).value == ("A",)
+    assert compose("difference", [s1, s1], Q) is None  # an empty set is no item
     assert render(compose("union", [s1, s2], Q)) == ["A", "B", "C", "D"]
 
 
