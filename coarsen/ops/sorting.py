@@ -1,0 +1,244 @@
+"""Sorting and order statistics: np.argsort, np.sort, np.median, np.percentile, np.quantile.
+
+One primitive, `argsort` of a vector (int64 positions, no derivative), emitted as NumPy's
+`np.argsort(x, kind=...)`, which Numba compiles for vectors. Everything else is built on it:
+
+- `np.sort(x)` is the gather `x[argsort(x)]` (`indexing.take`), so its derivative is the
+  gather's: each sorted element's adjoint goes back to the position it came from (tied
+  elements each keep their own, as torch.sort's). NaN sorts last, as in NumPy.
+- `np.median` and `np.percentile` / `np.quantile` (method "linear") gather the sorted vector
+  at positions computed from its length the way NumPy computes them (`_quantile`, `_lerp`:
+  the same virtual index `(n - 1) * q`, the same interpolation and its `t >= 0.5` branch, NaN
+  when the vector holds one), so values agree with NumPy's to the bit and the derivative
+  flows to the one or two elements the result is made of (and to q).
+
+Ties: NumPy's default sort ("quicksort", an introsort or x86-simd-sort) is not stable, and
+the order it gives equal elements is unspecified (it differs across NumPy versions and
+CPUs); the numpy target calls NumPy with the program's `kind`, Numba's quicksort may order
+ties otherwise. `kind="stable"` (or "mergesort") is stable, hence identical, everywhere.
+
+Arrays of rank > 1 are sorted flattened (axis=None) only: along an axis they are refused
+(Numba's argsort takes vectors).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from coarsen.ir.types import Type
+from coarsen.ops import lowering as L
+from coarsen.ops.spec import O, Composite, Structural
+
+_KINDS = {None: "quicksort", "quicksort": "quicksort", "heapsort": "quicksort",
+          "mergesort": "mergesort", "stable": "mergesort"}
+
+
+def _argsort_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    (x,) = types
+    if x.rank != 1:
+        raise TypeRuleError(f"argsort takes a vector, got {x}")
+    return Type("i64", 1)
+
+
+def _argsort_eval(instr, x):
+    return np.argsort(np.asarray(x), kind=instr.attrs["kind"])
+
+
+def _argsort_emit(instr, a):
+    return f"np.argsort({a[0]}, kind={instr.attrs['kind']!r})"
+
+
+OPS = [
+    Structural("argsort", (), _argsort_type, _argsort_eval, _argsort_emit, differentiable=False,
+               doc="the int64 positions that sort a vector (attrs: kind, quicksort or mergesort)"),
+]
+
+
+# ---------------------------------------------------------------------------- lowerings
+
+def _vector(lw, binding, axis, node, name: str):
+    """The operand as the vector to sort: a vector along axis -1/0/None, anything flattened
+    with axis=None; refused along an axis of a higher rank."""
+    from coarsen.ops.shape import ravel
+
+    x = lw.as_value(binding, node)
+    if x.type.rank == 0:
+        if axis is not None or name == "sort" or name == "argsort":
+            lw.type_error(f"{name}(): axis {axis} is out of bounds for a 0-d value", node)
+        return ravel(lw, x, node)
+    if axis is None:
+        return ravel(lw, x, node) if x.type.rank > 1 else x
+    ax = L.axis_of(lw, axis, x.type.rank, node, name)
+    if x.type.rank > 1:
+        lw.unsupported(f"{name}() along an axis of an array of rank {x.type.rank} is not supported", node,
+                       f"{name} a vector (each row in a loop), or the flattened array (axis=None)")
+    del ax
+    return x
+
+
+def _kind(lw, kind, order, stable, node, name: str) -> str:
+    if L.static(lw, order, node, "order") is not None:
+        lw.unsupported(f"{name}(order=...) (structured arrays) is not supported", node)
+    kind = L.static(lw, kind, node, "kind")
+    if kind not in _KINDS:
+        lw.type_error(f"{name}(): kind must be one of 'quicksort', 'mergesort', 'heapsort', 'stable', "
+                      f"got {kind!r}", node)
+    stable = L.static(lw, stable, node, "stable")
+    if stable is not None:
+        if kind is not None:
+            lw.type_error(f"{name}(): `kind` and `stable` cannot both be given", node)
+        return "mergesort" if stable else "quicksort"
+    return _KINDS[kind]
+
+
+def argsort_vector(lw, x, node, kind: str = "quicksort"):
+    return lw.emit(O.ARGSORT, (x,), node, {"kind": kind})
+
+
+def gather(lw, x, idx, node):
+    """x[idx] for a vector x and an int64 index vector or scalar."""
+    if idx.type.rank == 0:
+        return L.index_along(lw, x, 0, idx, node)
+    return lw.emit(O.TAKE, (x, idx), node, {"axes": (0,), "name": x.hint or "array"})
+
+
+def _argsort(lw, args, kwargs, node):
+    a, axis, kind, order, stable = L.positional(
+        lw, args, kwargs, node, ["a", "axis", "kind", "order", "stable"], "argsort", 1, {"axis": -1})
+    x = _vector(lw, a, L.static(lw, axis, node, "axis"), node, "argsort")
+    return argsort_vector(lw, x, node, _kind(lw, kind, order, stable, node, "argsort"))
+
+
+def _sort(lw, args, kwargs, node):
+    a, axis, kind, order, stable = L.positional(
+        lw, args, kwargs, node, ["a", "axis", "kind", "order", "stable"], "sort", 1, {"axis": -1})
+    x = _vector(lw, a, L.static(lw, axis, node, "axis"), node, "sort")
+    return sorted_vector(lw, x, node, _kind(lw, kind, order, stable, node, "sort"))
+
+
+def sorted_vector(lw, x, node, kind: str = "quicksort"):
+    return gather(lw, x, argsort_vector(lw, x, node, kind), node)
+
+
+def _int(lw, v, node):
+    return lw.convert(v, "i64", node)
+
+
+def _float(lw, v, node):
+    return lw.convert(v, "f64", node) if v.type.dtype != "f64" else v
+
+
+def _nan_if_last_is_nan(lw, s, n, value, node):
+    """NumPy's `_median_nancheck` / `slices_having_nans`: NaN sorts last, and the statistic of
+    a vector holding one is NaN."""
+    last = gather(lw, s, lw.emit(O.SUB, (n, lw.b.const(1)), node), node)
+    return lw.emit(O.WHERE, (lw.emit(O.NE, (last, last), node), last, value), node)   # isnan
+
+
+def _statistic_shape(lw, value, x, axis, keepdims, node):
+    from coarsen.ops.shape import reshape
+
+    if L.static(lw, keepdims, node, "keepdims"):
+        vector = lw.emit(O.STACK, (value,), node)
+        return reshape(lw, vector, [lw.b.const(1)] * x.type.rank, node) if x.type.rank > 1 else vector
+    return value
+
+
+def _median(lw, args, kwargs, node):
+    a, axis, out, overwrite, keepdims = L.positional(
+        lw, args, kwargs, node, ["a", "axis", "out", "overwrite_input", "keepdims"], "median", 1)
+    if L.static(lw, out, node, "out") is not None:
+        lw.unsupported("median(out=...) is not supported", node, "assign the result")
+    original = lw.as_value(a, node)
+    x = _float(lw, _vector(lw, original, L.static(lw, axis, node, "axis"), node, "median"), node)
+    s = sorted_vector(lw, x, node)
+    n = lw.emit(O.SHAPE, (s,), node, {"dim": 0})
+    one, two = lw.b.const(1), lw.b.const(2)
+    lo = gather(lw, s, lw.emit(O.FLOORDIV, (lw.emit(O.SUB, (n, one), node), two), node), node)
+    hi = gather(lw, s, lw.emit(O.FLOORDIV, (n, two), node), node)
+    # np.mean of the middle one or two: NumPy's sum starts at +0.0 (so -0.0 comes out 0.0),
+    # then divides by the count ((lo + hi) / 2.0 may overflow, as NumPy's does)
+    first = lw.emit(O.ADD, (lw.b.const(0.0), lo), node)
+    pair = lw.emit(O.DIV, (lw.emit(O.ADD, (first, hi), node), lw.b.const(2.0)), node)
+    odd = lw.emit(O.EQ, (lw.emit(O.MOD, (n, two), node), one), node)
+    value = _nan_if_last_is_nan(lw, s, n, lw.emit(O.WHERE, (odd, first, pair), node), node)
+    return _statistic_shape(lw, value, original, axis, keepdims, node)
+
+
+def _quantile_of(lw, s, n, q, node):
+    """NumPy's method="linear" at one q in [0, 1] of the sorted vector s of length n."""
+    nm1 = lw.emit(O.SUB, (n, lw.b.const(1)), node)
+    v = lw.emit(O.MUL, (_float(lw, nm1, node), q), node)             # (n - 1) * quantiles
+    floor = lw.emit(O.FLOOR, (v,), node)
+    above = lw.emit(O.GE, (v, _float(lw, nm1, node)), node)
+    minus_one = lw.b.const(-1.0)
+    prev = _int(lw, lw.emit(O.WHERE, (above, minus_one, floor), node), node)
+    nxt = _int(lw, lw.emit(O.WHERE, (above, minus_one, lw.emit(O.ADD, (floor, lw.b.const(1.0)), node)), node), node)
+    gamma = lw.emit(O.SUB, (v, _float(lw, prev, node)), node)
+    a, b = gather(lw, s, prev, node), gather(lw, s, nxt, node)
+    diff = lw.emit(O.SUB, (b, a), node)
+    low = lw.emit(O.ADD, (a, lw.emit(O.MUL, (diff, gamma), node)), node)
+    high = lw.emit(O.SUB, (b, lw.emit(O.MUL, (diff, lw.emit(O.SUB, (lw.b.const(1.0), gamma), node)), node)), node)
+    value = lw.emit(O.WHERE, (lw.emit(O.GE, (gamma, lw.b.const(0.5)), node), high, low), node)
+    return _nan_if_last_is_nan(lw, s, n, value, node)
+
+
+def _quantiles(scale: float, name: str):
+    def lower(lw, args, kwargs, node):
+        from coarsen.frontend.exceptions import runtime_check
+        from coarsen.ops.shape import concat
+
+        a, q, axis, out, overwrite, method, keepdims, weights, interpolation = L.positional(
+            lw, args, kwargs, node, ["a", "q", "axis", "out", "overwrite_input", "method", "keepdims",
+                                     "weights", "interpolation"], name, 2)
+        for what, v in (("out", out), ("weights", weights), ("interpolation", interpolation)):
+            if L.static(lw, v, node, what) is not None:
+                lw.unsupported(f"{name}({what}=...) is not supported", node)
+        if L.static(lw, method, node, "method") not in (None, "linear"):
+            lw.unsupported(f"{name}(method={L.static(lw, method, node, 'method')!r}) is not supported",
+                           node, "the default method='linear' is")
+        original = lw.as_value(a, node)
+        x = _float(lw, _vector(lw, original, L.static(lw, axis, node, "axis"), node, name), node)
+        s = sorted_vector(lw, x, node)
+        n = lw.emit(O.SHAPE, (s,), node, {"dim": 0})
+        many = isinstance(q, (tuple, list))
+        values = []
+        for item in (q if many else [q]):
+            qv = _float(lw, lw.as_value(item, node), node)
+            if qv.type.rank:
+                lw.unsupported(f"{name}() with an array of q is not supported", node,
+                               "pass a scalar q, or a list or tuple of them")
+            if scale != 1.0:
+                qv = lw.emit(O.DIV, (qv, lw.b.const(scale)), node)   # np.true_divide(q, 100)
+            bad = lw.emit(O.OR, (lw.emit(O.NOT, (lw.emit(O.GE, (qv, lw.b.const(0.0)), node),), node),
+                                 lw.emit(O.GT, (qv, lw.b.const(1.0)), node)), node)
+            what = "Percentiles must be in the range [0, 100]" if scale != 1.0 else \
+                "Quantiles must be in the range [0, 1]"
+            runtime_check(lw, bad, ValueError, what, node)
+            value = _quantile_of(lw, s, n, qv, node)
+            values.append(_statistic_shape(lw, value, original, axis, keepdims, node))
+        if not many:
+            return values[0]
+        if any(v.type.rank for v in values):   # keepdims: one (1, ..., 1) array per q
+            return concat(lw, [L.newaxis(lw, v, 0, node) for v in values], 0, node)
+        return lw.emit(O.STACK, tuple(values), node)
+    return lower
+
+
+COMPOSITES = [
+    Composite("argsort", ("numpy.argsort",), _argsort, methods=("argsort",),
+              examples=(("x[np.argsort(x)] * 2.0", ((-3.0, 3.0),), [(5,)]),
+                        ("x * np.argsort(x, kind='stable')", ((-3.0, 3.0),), [(4,)]))),
+    Composite("sort", ("numpy.sort",), _sort,
+              examples=(("np.sort(x) * np.arange(5.0)", ((-3.0, 3.0),), [(5,)]),
+                        ("np.sort(x, axis=None)", ((-3.0, 3.0),), [(2, 3)]))),
+    Composite("median", ("numpy.median",), _median,
+              examples=(("np.median(x) * x", ((-3.0, 3.0),), [(5,), (4,)]),
+                        ("np.median(x, keepdims=True)", ((-3.0, 3.0),), [(2, 3)]))),
+    Composite("percentile", ("numpy.percentile",), _quantiles(100.0, "percentile"),
+              examples=(("np.percentile(x, 30.0)", ((-3.0, 3.0),), [(5,), (1,)]),
+                        ("np.percentile(x, [25.0, 75.0])", ((-3.0, 3.0),), [(6,)]))),
+    Composite("quantile", ("numpy.quantile",), _quantiles(1.0, "quantile"),
+              examples=(("np.quantile(x, 0.9) + np.quantile(x, 0.5)", ((-3.0, 3.0),), [(7,)]),)),
+]
