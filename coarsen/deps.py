@@ -78,6 +78,12 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         digest = hashlib.sha256(source.encode()).hexdigest()
         return (f"function:{obj.__module__}.{obj.__qualname__}:{digest}:{code_digest(obj.__code__)}:"
                 f"{defaults}:{kwdefaults}")
+    if isinstance(obj, types.MethodType):
+        # S.apply, A.act of a classmethod, an inherited method: its function's source (by its
+        # name alone, an edited method body was served stale from the disk cache)
+        func = fingerprint(obj.__func__, depth + 1)
+        owner = obj.__self__ if isinstance(obj.__self__, type) else type(obj.__self__)
+        return None if func is None else f"method:{func}:{fingerprint(owner, depth + 1)}"
     if isinstance(obj, types.ModuleType):
         return f"module:{obj.__name__}"
     if isinstance(obj, type):

@@ -426,3 +426,71 @@ def test_transformed_transforms_see_new_module_arrays(tmp_path, monkeypatch, tar
     np.testing.assert_allclose(coarsen.hessian(m.f, target=target)(x).diagonal(), 6.0 * m.W)
     m.W = np.array([10.0, 20.0, 30.0])
     np.testing.assert_allclose(coarsen.hessian(m.f, target=target)(x).diagonal(), 6.0 * m.W)
+
+
+METHODS = textwrap.dedent("""
+    import numpy as np
+
+
+    class Base:
+        def ap(self, x):
+            return x * 3.0
+
+
+    class Scaler(Base):
+        k = 2.0
+
+        def apply(self, x):
+            return x * x * self.k
+
+        @classmethod
+        def act(cls, x):
+            return np.sin(x) * cls.k
+
+
+    S = Scaler()
+
+
+    def f(x):
+        return S.apply(x) + Scaler.act(x) + S.ap(x)
+""")
+
+RUN_PLAIN_AND_COMPILED = textwrap.dedent("""
+    import json, sys
+    sys.path[:0] = [{root!r}, {repo!r}]
+    import coarsen
+    import methods
+    out = {{}}
+    for target in ("numpy", "cpu"):
+        v, g = coarsen.value_and_grad(methods.f, target=target)(0.7)
+        out[target] = [v, g]
+    eps = 1e-6
+    out["plain"] = [methods.f(0.7), (methods.f(0.7 + eps) - methods.f(0.7 - eps)) / (2 * eps)]
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_editing_a_method_between_processes_is_seen(tmp_path):
+    """A method called on a module-level object (plain, classmethod, inherited) was keyed by
+    its name only: an edited body was served stale from
+    the disk cache (red team round 5, G1)."""
+    root, cache = tmp_path / "pkg", tmp_path / "cache"
+    root.mkdir()
+    (root / "methods.py").write_text(METHODS)
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(cache), PYTHONDONTWRITEBYTECODE="1")
+    script = RUN_PLAIN_AND_COMPILED.format(root=str(root), repo=str(REPO))
+    edits = [("nothing", "return x * 3.0", "return x * 3.0"),
+             ("method", "return x * x * self.k", "return x * x * self.k * 1.5"),
+             ("classmethod", "return np.sin(x) * cls.k", "return np.cos(x) * cls.k"),
+             ("inherited method", "return x * 3.0", "return x * 5.0")]
+    for label, old, new in edits:
+        edit(root / "methods.py", old, new)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              cwd=root)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        value, slope = out.pop("plain")
+        for target, (v, g) in out.items():
+            assert v == pytest.approx(value, rel=1e-13), (label, target)
+            assert g == pytest.approx(slope, rel=1e-6), (label, target)
