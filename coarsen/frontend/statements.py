@@ -272,7 +272,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                                  "unpack tuples only; index arrays explicitly: a, b = x[0], x[1]")
             if len(value) != len(target.elts):
                 self.type_error(f"cannot unpack a tuple of {len(value)} into {len(target.elts)} names", target)
-            for t, v in zip(target.elts, value):
+            for k, (t, v) in enumerate(zip(target.elts, value)):
+                self.check_pending_views(t, value[k + 1:], stmt)
                 self.assign(t, v, stmt)
         elif isinstance(target, ast.Subscript):
             self.setitem(target, value)
@@ -281,6 +282,34 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                              "coarsen functions compute values; return them instead of storing them")
         else:
             self.unsupported(f"assignment to {type(target).__name__} is not supported", target)
+
+    def check_pending_views(self, target: ast.expr, pending: tuple, stmt: ast.stmt) -> None:
+        """`Y[0], Y[1] = Y[1], Y[0]`: NumPy evaluates the right side to views of Y, and the first
+        store changes what the second copies (Y ends with two equal rows, not swapped). A
+        store into an array that a right-side value still to be stored may view is refused:
+        value semantics would swap."""
+        base = target
+        while isinstance(base, ast.Subscript):
+            base = base.value
+        if not (isinstance(target, ast.Subscript) and isinstance(base, ast.Name)):
+            return
+        array = self.env.get(base.id)
+        if not isinstance(array, Value) or not array.type.rank:
+            return
+        index = target.slice.elts[0] if isinstance(target.slice, ast.Tuple) else target.slice
+        written = (self.b.const(index.value) if isinstance(index, ast.Constant) and type(index.value) is int
+                   and target.value is base else None)
+        aliases = self.ctx.aliases
+        for leaf in (v for b in pending for v in leaves(b)):
+            if aliases.overlap(leaf, array) and not (
+                    written is not None and leaf.id in aliases.rows
+                    and aliases.disjoint_row(leaf, array, written, self.index_defs())):
+                read = aliases.reads.get(leaf.id, "it")
+                self.unsupported(
+                    f"`{ast.unparse(target)} = ...` writes into `{base.id}`, and `{read}`, stored after it, "
+                    f"is a view of `{base.id}`: NumPy then stores the values this write changed (not a swap)",
+                    stmt, f"copy the right side's views: ... = {read}.copy(), ... (a swap), or store them one "
+                          "by one")
 
     def unpack_array(self, array: Value, count: int, target: ast.expr, stmt: ast.stmt) -> tuple:
         """`x, y = p` of an array: its rows p[0], p[1], ... (views, as NumPy's), after the

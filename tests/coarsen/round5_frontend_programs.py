@@ -1,0 +1,44 @@
+"""Programs for test_never_wrong_round5_frontend.py (red team round 5)."""
+import numpy as np
+
+
+def swap_rows(X):                 # NumPy: [[3, 4, 5], [3, 4, 5]], not a swap
+    Y = X.copy()
+    Y[0], Y[1] = Y[1], Y[0]
+    return Y
+
+
+def swap_slices(y):               # NumPy: [3, 4, 3, 4]
+    z = y.copy()
+    z[:2], z[2:] = z[2:], z[:2]
+    return z
+
+
+def swap_columns(X):
+    Y = X.copy()
+    Y[:, 0], Y[:, 1] = Y[:, 1], Y[:, 0]
+    return Y
+
+
+def swap_rows_copied(X):          # a real swap
+    Y = X.copy()
+    Y[0], Y[1] = Y[1].copy(), Y[0].copy()
+    return Y
+
+
+def swap_elements(x):             # scalars are copies in NumPy too: a real swap
+    y = x.copy()
+    y[0], y[2] = y[2], y[0]
+    return y * np.arange(1.0, 4.0)
+
+
+def rows_from_other_rows(X):      # the rows written are not the rows read later
+    Y = X.copy()
+    Y[0], Y[1] = Y[2], Y[3]
+    return Y
+
+
+def swap_names(X):
+    a, b = X[0], X[1]
+    a, b = b, a
+    return a * 2.0 + b
