@@ -42,9 +42,35 @@ _WIDENING = {Op.SUM, Op.PROD, Op.CUMSUM, Op.CUMPROD}
 _SIZES = {Op.SHAPE, Op.CONST, Op.ZEROS, Op.ONES, Op.EMPTY, Op.IOTA, Op.CAST}
 
 
+_UFUNCS: dict | None = None
+
+
+def _float_ufuncs() -> dict:
+    """Op -> NumPy ufunc of the registry's float-valued elementwise ops (np.sin, np.exp, ...):
+    NumPy computes them on narrow data in a narrow float (float16 for uint8/int8/bool, float32
+    for 16-bit ints), not float64."""
+    global _UFUNCS
+    if _UFUNCS is None:
+        from coarsen import ops
+        from coarsen.ops.spec import resolve
+
+        _UFUNCS = {}
+        for spec in ops.elementwise():
+            if spec.result != "float" or spec.name == "pow":
+                continue
+            for dotted in spec.callables:
+                f = resolve(dotted)
+                if isinstance(f, np.ufunc) and f.nout == 1:
+                    _UFUNCS[Op[spec.member]] = f
+                    break
+        _UFUNCS.setdefault(Op.LOG, np.log)   # (np.log is a composite: its op stands for it)
+    return _UFUNCS
+
+
 class _Check:
     def __init__(self, origins: dict[int, np.dtype]) -> None:
         self.dtype: dict[int, np.dtype] = dict(origins)   # value id -> NumPy dtype (narrow only)
+        self.float_of: dict[int, np.dtype] = {}   # implicit float64 casts of narrow data -> its dtype
         self.strong: set[int] = set()   # int64 scalars NumPy holds as np.int64 (promote narrow data)
         self.consts: dict[int, Any] = {}
 
@@ -104,6 +130,11 @@ class _Check:
                 self.stored(instr, source, instr.args[-1])
             self.set(r, self.numpy_dtype(source))
             return
+        if op is Op.CAST and r.type.dtype == "f64" and not instr.attrs.get("explicit") \
+                and instr.args[0].id in self.dtype:
+            self.float_of[r.id] = self.dtype[instr.args[0].id]   # a lowering's conversion
+        if r.type.dtype == "f64" and op in _float_ufuncs():
+            self.float_math(instr, _float_ufuncs()[op])
         if r.type.dtype != "i64":
             return   # comparisons, and conversions to float64 (exact: as NumPy's)
         if op in _SIZES:
@@ -136,6 +167,28 @@ class _Check:
         hint = ("convert the data first: x.astype(float) (as NumPy computes it here) or x.astype(np.int64)"
                 if dtype.kind == "f" else self.hint(dtype))
         self.refuse(instr, f"integer arithmetic (`{op.value}`) on {self.describe(instr)}: {what}", hint)
+
+    def float_math(self, instr: Instr, ufunc) -> None:
+        """np.sin(x) of uint8/int8/bool data is float16 in NumPy (of int16 float32): refused,
+        where every operand is such data (a float64 operand, or a Python float, makes it float64)."""
+        dtypes = []
+        for a in instr.args:
+            d = self.dtype.get(a.id, self.float_of.get(a.id))
+            if d is None:
+                if a.type.dtype == "f64" or a.type.rank or a.id in self.strong:
+                    return   # float64 (or int64) data beside it: computed in float64, as ours
+                continue     # a Python int: takes the data's dtype
+            dtypes.append(d)
+        if not dtypes:
+            return
+        try:
+            out = ufunc.resolve_dtypes((np.result_type(*dtypes),) * ufunc.nin + (None,))[-1]
+        except Exception:
+            return
+        if out != np.float64:
+            self.refuse(instr, f"np.{ufunc.__name__} of {' and '.join(sorted({str(d) for d in dtypes}))} data: "
+                        f"NumPy computes it in {out}, coarsen in float64",
+                        "convert the data first: x.astype(float) (float64, as coarsen computes it)")
 
     def stored(self, instr: Instr, target, value) -> None:
         into = self.dtype[target.id]

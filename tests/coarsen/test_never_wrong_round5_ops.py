@@ -354,3 +354,28 @@ TUPLE_IDENTITY = [("s", "s == s", ((math.nan, 1.0),)), ("s", "s != s", ((math.na
 def test_tuple_comparison_has_pythons_identity_shortcut(tmp_path_factory, params, body, args, target):
     f = _function(tmp_path_factory, params, f"1.0 if {body} else 0.0")
     assert coarsen.jit(f, target=target)(*args) == f(*args)
+
+
+# ---------------------------------------------------------------- narrow data through float ufuncs
+# NumPy computes np.sin(uint8) in float16 (int16: float32): refused; with float64 beside it, or
+# converted first, float64 as ours
+NARROW_FLOAT = [("np.sin(a)", True), ("np.exp(a) * 2.0", True), ("np.log(a + 0)", None), ("np.log(a)", True),
+                ("np.sqrt(a)", True), ("np.arctan2(a, a)", True), ("np.tanh(a)", True),
+                ("a * 0.5", False), ("np.mean(a)", False), ("np.sqrt(a.astype(float))", False),
+                ("np.arctan2(a, 2.0)", False), ("np.var(a)", False), ("a / 2", False), ("np.sin(a * 1.0)", False)]
+
+
+@pytest.mark.parametrize("body, refused", NARROW_FLOAT)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, bool])
+def test_narrow_data_through_float_ufuncs(tmp_path_factory, body, refused, dtype):
+    f = _function(tmp_path_factory, "a", body)
+    a = np.array([3, 100, 1], dtype=dtype)
+    with np.errstate(all="ignore"):
+        want = f(a.copy())
+    try:
+        got = coarsen.jit(f, target="numpy")(a.copy())
+    except UnsupportedError:
+        assert refused is not False, body
+        return
+    assert refused is not True or np.asarray(want).dtype == np.float64, body
+    _same(got, want)
