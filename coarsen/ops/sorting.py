@@ -1,6 +1,8 @@
-"""Sorting and order statistics: np.argsort, np.sort, np.median, np.percentile, np.quantile.
+"""Sorting, searching and counting (NumPy's grouping): np.argsort, np.sort, np.median,
+np.percentile, np.quantile, np.searchsorted, np.count_nonzero.
 
-One primitive, `argsort` of a vector (int64 positions, no derivative), emitted as NumPy's
+Two primitives without a derivative: `searchsorted` (int64 insertion positions into a
+vector, NumPy's binary search, which Numba's matches, NaN last included) and `argsort` of a vector (int64 positions, no derivative), emitted as NumPy's
 `np.argsort(x, kind=...)`, which Numba compiles for vectors. Everything else is built on it:
 
 - `np.sort(x)` is the gather `x[argsort(x)]` (`indexing.take`), so its derivative is the
@@ -49,7 +51,24 @@ def _argsort_emit(instr, a):
     return f"np.argsort({a[0]}, kind={instr.attrs['kind']!r})"
 
 
+def _searchsorted_type(types, attrs):
+    from coarsen.ir.typing import TypeRuleError
+
+    a, v = types
+    if a.rank != 1 or a.dtype != v.dtype:
+        raise TypeRuleError(f"searchsorted takes a vector and values of its dtype, got {a} and {v}")
+    return Type("i64", v.rank)
+
+
+def _searchsorted_eval(instr, a, v):
+    out = np.searchsorted(np.asarray(a), v, side=instr.attrs["side"])
+    return out if np.ndim(v) else int(out)
+
+
 OPS = [
+    Structural("searchsorted", (), _searchsorted_type, _searchsorted_eval,
+               lambda instr, a: f"np.searchsorted({a[0]}, {a[1]}, side={instr.attrs['side']!r})",
+               differentiable=False, doc="int64 positions inserting v into the sorted vector a (attrs: side)"),
     Structural("argsort", (), _argsort_type, _argsort_eval, _argsort_emit, differentiable=False,
                doc="the int64 positions that sort a vector (attrs: kind, quicksort or mergesort)"),
 ]
@@ -226,7 +245,39 @@ def _quantiles(scale: float, name: str):
     return lower
 
 
+def _searchsorted(lw, args, kwargs, node):
+    a, v, side, sorter = L.positional(lw, args, kwargs, node, ["a", "v", "side", "sorter"], "searchsorted", 2)
+    if L.static(lw, sorter, node, "sorter") is not None:
+        lw.unsupported("searchsorted(sorter=...) is not supported", node, "np.searchsorted(a[sorter], v)")
+    side = L.static(lw, side, node, "side") or "left"
+    if side not in ("left", "right"):
+        lw.type_error(f"searchsorted(): side must be 'left' or 'right', got {side!r}", node)
+    a, v = lw.as_value(a, node), lw.as_value(v, node)
+    if a.type.rank != 1:
+        lw.unsupported(f"searchsorted() into an array of rank {a.type.rank} is not supported", node,
+                       "search a vector (NumPy requires one too)")
+    dtype = "f64" if "f64" in (a.type.dtype, v.type.dtype) else "i64"   # NumPy's common type
+    a, v = (lw.cast_to(t, t.type.with_dtype(dtype)) for t in (a, v))
+    return lw.emit(O.SEARCHSORTED, (a, v), node, {"side": side})
+
+
+def _count_nonzero(lw, args, kwargs, node):
+    a, axis, keepdims = L.positional(lw, args, kwargs, node, ["a", "axis", "keepdims"], "count_nonzero", 1)
+    x = lw.as_value(a, node)
+    nonzero = x if x.type.dtype == "bool" else lw.emit(O.NE, (x, lw.b.const(0)), node)
+    keep = bool(L.static(lw, keepdims, node, "keepdims"))
+    axis = L.axis_of(lw, axis, max(x.type.rank, 1), node, "count_nonzero") if x.type.rank else None
+    counted = lw.emit(O.SUM, (nonzero,), node, {"axis": axis, "keepdims": keep})
+    return lw.cast_to(counted, counted.type.with_dtype("i64"))
+
+
 COMPOSITES = [
+    Composite("searchsorted", ("numpy.searchsorted",), _searchsorted, methods=("searchsorted",),
+              examples=(("x * np.searchsorted(np.sort(x), 0.5)", ((-3.0, 3.0),), [(5,)]),
+                        ("x * np.searchsorted(np.arange(4.0), x, side='right')", ((-3.0, 3.0),), [(4,)]))),
+    Composite("count_nonzero", ("numpy.count_nonzero",), _count_nonzero,
+              examples=(("x * np.count_nonzero(x > 0.5)", ((-3.0, 3.0),), [(5,)]),
+                        ("x * np.count_nonzero(x > 0.0, axis=0, keepdims=True)", ((-3.0, 3.0),), [(2, 3)]))),
     Composite("argsort", ("numpy.argsort",), _argsort, methods=("argsort",),
               examples=(("x[np.argsort(x)] * 2.0", ((-3.0, 3.0),), [(5,)]),
                         ("x * np.argsort(x, kind='stable')", ((-3.0, 3.0),), [(4,)]))),

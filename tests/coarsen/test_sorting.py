@@ -181,3 +181,46 @@ def test_argsort_has_no_derivative_and_int_results():
 
 def lambda_free_sum_of_sorted(x):
     return np.sum(x[np.argsort(x)])
+
+
+def search_both(a, v):
+    return np.searchsorted(a, v), np.searchsorted(a, v, side="right")
+
+
+WEIGHTS = np.array([0.5, -1.0, 2.0, 3.0, 0.25])
+
+
+def bucketed(x, edges):            # a piecewise-linear model: each x weighted by its bucket's w
+    i = np.searchsorted(edges, x)
+    return np.sum(WEIGHTS[i] * x ** 2)
+
+
+def counts(X):
+    return (np.count_nonzero(X), np.count_nonzero(X > 0.0, axis=1), np.count_nonzero(X, axis=0, keepdims=True),
+            np.count_nonzero(X.astype(np.int64)))
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@settings(max_examples=40, deadline=None)
+@given(a=values, v=values)
+def test_searchsorted_is_numpys(target, a, v):
+    a = np.sort(a)                   # NaN last, as NumPy's search expects
+    for got, want in zip(coarsen.jit(search_both, target=target)(a, v), search_both(a, v)):
+        _same(got, want)
+    for got, want in zip(coarsen.jit(search_both, target=target)(a, v[0]), search_both(a, v[0])):
+        assert int(got) == int(want)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_searchsorted_buckets_differentiate(target):
+    x, edges = np.array([-1.5, 0.2, 0.9, 2.7]), np.array([-1.0, 0.0, 1.0, 2.0])
+    assert coarsen.jit(bucketed, target=target)(x, edges) == bucketed(x, edges)
+    np.testing.assert_allclose(coarsen.grad(bucketed, target=target)(x, edges), _central(bucketed, x, edges),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_count_nonzero_is_numpys(target):
+    X = np.array([[0.0, -0.0, 1.5], [np.nan, 0.0, -2.0]])
+    for got, want in zip(coarsen.jit(counts, target=target)(X), counts(X)):
+        _same(np.asarray(got), np.asarray(want).astype(np.int64))
