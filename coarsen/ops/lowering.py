@@ -102,8 +102,8 @@ def array(lw, binding, node, name: str, min_rank: int = 1, ints: bool = False):
         lw.type_error(f"{name}() needs an array of rank >= {min_rank}, got {x.type}", node)
     if ints and x.type.dtype == "i64":
         return x
-    if x.type.dtype != "f64":
-        x = lw.cast_to(x, x.type.with_dtype("f64"))
+    if x.type.dtype != "f64":   # explicit: float64 from here on (np.linalg.norm of ints squares
+        x = lw.convert(x, "f64", node)   # floats, as NumPy; an implicit cast let int64 wrap)
     return x
 
 

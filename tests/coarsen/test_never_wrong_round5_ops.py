@@ -379,3 +379,25 @@ def test_narrow_data_through_float_ufuncs(tmp_path_factory, body, refused, dtype
         return
     assert refused is not True or np.asarray(want).dtype == np.float64, body
     _same(got, want)
+
+
+# ---------------------------------------------------------------- ints NumPy converts to float64 first
+FLOAT_OF_INTS = ["np.linalg.norm(a) ** 2", "np.linalg.norm(a, 3)", "np.var(a)", "np.std(a)", "np.mean(a)",
+                 "np.cov(a)", "np.trapezoid(a)", "np.average(a, weights=b)", "np.nanmean(a)",
+                 "np.linalg.norm(np.outer(a, b))", "np.sum(a, dtype=float)", "np.cumsum(a, dtype=np.float64)"]
+BIG_A = np.array([3037000499, 3037000500, 7])
+BIG_B = np.array([3, 3037000500, 1])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("body", FLOAT_OF_INTS)
+def test_ints_numpy_converts_to_float_first(tmp_path_factory, body, target):
+    f = _function(tmp_path_factory, "a, b", body)
+    with np.errstate(over="ignore"):
+        want = f(BIG_A.copy(), BIG_B.copy())
+    try:
+        got = coarsen.jit(f, target=target)(BIG_A.copy(), BIG_B.copy())
+    except UnsupportedError:
+        assert "outer" in body   # np.outer of ints: int64 in NumPy (wrapping), refused or exact
+        return
+    _same(got, want)
