@@ -1,5 +1,5 @@
 """Sorting, searching and counting (NumPy's grouping): np.argsort, np.sort, np.median,
-np.percentile, np.quantile, np.searchsorted, np.count_nonzero.
+np.percentile, np.quantile, np.searchsorted, np.count_nonzero, and np.interp (a search).
 
 Two primitives without a derivative: `searchsorted` (int64 insertion positions into a
 vector, NumPy's binary search, which Numba's matches, NaN last included) and `argsort` of a vector (int64 positions, no derivative), emitted as NumPy's
@@ -271,7 +271,65 @@ def _count_nonzero(lw, args, kwargs, node):
     return lw.cast_to(counted, counted.type.with_dtype("i64"))
 
 
+def _interp(lw, args, kwargs, node):
+    """np.interp as NumPy's C loop (`arr_interp`) computes it, each of its cases a `where`:
+    NaN x gives x; x < xp[0] left (fp[0]), x > xp[-1] right (fp[-1]); x == xp[-1] fp[-1];
+    x == xp[j] fp[j]; else slope*(x - xp[j]) + fp[j], and where that is NaN the same from
+    xp[j+1], then fp[j] if fp[j] == fp[j+1]; one sample point: (x < xp0) ? left : (x > xp0) ?
+    right : fp0 (NaN x included). j is the search's (`searchsorted(xp, x, "right") - 1`, what
+    NumPy's binary search finds for increasing xp; with NaN in xp NumPy's result depends on
+    where it found the previous x, which this does not reproduce). Differentiable in x, xp
+    and fp."""
+    from coarsen.frontend.exceptions import runtime_check
+    from coarsen.ops.reductions import absent
+
+    x, xp, fp, left, right, period = L.positional(
+        lw, args, kwargs, node, ["x", "xp", "fp", "left", "right", "period"], "interp", 3)
+    if L.static(lw, period, node, "period") is not None:
+        lw.unsupported("interp(period=...) is not supported", node)
+    x, xp, fp = (_float(lw, lw.as_value(v, node), node) for v in (x, xp, fp))
+    if xp.type.rank != 1 or fp.type.rank != 1:
+        lw.type_error("interp(): xp and fp must be vectors", node)
+    n = lw.emit(O.SHAPE, (xp,), node, {"dim": 0})
+    zero, one = lw.b.const(0), lw.b.const(1)
+    runtime_check(lw, lw.emit(O.EQ, (n, zero), node), ValueError, "array of sample points is empty", node)
+    runtime_check(lw, lw.emit(O.NE, (lw.emit(O.SHAPE, (fp,), node, {"dim": 0}), n), node), ValueError,
+                  "fp and xp are not of the same length.", node)
+
+    def where(c, a, b):
+        return lw.emit(O.WHERE, (c, a, b), node)
+
+    def at(v, i):
+        return gather(lw, v, i, node)
+
+    last = lw.emit(O.SUB, (n, one), node)
+    lval = at(fp, zero) if absent(left) else _float(lw, lw.as_value(left, node), node)
+    rval = at(fp, last) if absent(right) else _float(lw, lw.as_value(right, node), node)
+    above = lw.emit(O.GT, (x, at(xp, last)), node)
+    j = lw.emit(O.SUB, (lw.emit(O.SEARCHSORTED, (xp, x), node, {"side": "right"}), one), node)
+    lo = lw.emit(O.MAXIMUM, (lw.emit(O.MINIMUM, (j, lw.emit(O.MAXIMUM, (lw.emit(O.SUB, (n, lw.b.const(2)), node), zero), node)), node), zero), node)
+    hi = lw.emit(O.MINIMUM, (lw.emit(O.ADD, (lo, one), node), last), node)
+    x0, x1, y0, y1 = at(xp, lo), at(xp, hi), at(fp, lo), at(fp, hi)
+    slope = lw.emit(O.DIV, (lw.emit(O.SUB, (y1, y0), node), lw.emit(O.SUB, (x1, x0), node)), node)
+    from_lo = lw.emit(O.ADD, (lw.emit(O.MUL, (slope, lw.emit(O.SUB, (x, x0), node)), node), y0), node)
+    from_hi = lw.emit(O.ADD, (lw.emit(O.MUL, (slope, lw.emit(O.SUB, (x, x1), node)), node), y1), node)
+    nan_lo, nan_hi = (lw.emit(O.NE, (v, v), node) for v in (from_lo, from_hi))
+    value = where(nan_lo, where(lw.emit(O.AND, (nan_hi, lw.emit(O.EQ, (y0, y1), node)), node), y0, from_hi),
+                  from_lo)
+    value = where(lw.emit(O.EQ, (x0, x), node), y0, value)
+    value = where(lw.emit(O.EQ, (j, last), node), at(fp, last), value)
+    value = where(above, rval, value)
+    value = where(lw.emit(O.EQ, (j, lw.b.const(-1)), node), lval, value)
+    value = where(lw.emit(O.NE, (x, x), node), x, value)
+    x_one, f_one = at(xp, zero), at(fp, zero)
+    single = where(lw.emit(O.LT, (x, x_one), node), lval, where(lw.emit(O.GT, (x, x_one), node), rval, f_one))
+    return where(lw.emit(O.EQ, (n, one), node), single, value)
+
+
 COMPOSITES = [
+    Composite("interp", ("numpy.interp",), _interp,
+              examples=(("np.interp(x, np.arange(4.0) - 1.5, np.arange(4.0) ** 2)", ((-3.0, 3.0),), [(5,)]),
+                        ("np.interp(0.25, np.sort(x), x, left=0.0, right=1.0)", ((-3.0, 3.0),), [(4,)]))),
     Composite("searchsorted", ("numpy.searchsorted",), _searchsorted, methods=("searchsorted",),
               examples=(("x * np.searchsorted(np.sort(x), 0.5)", ((-3.0, 3.0),), [(5,)]),
                         ("x * np.searchsorted(np.arange(4.0), x, side='right')", ((-3.0, 3.0),), [(4,)]))),

@@ -224,3 +224,62 @@ def test_count_nonzero_is_numpys(target):
     X = np.array([[0.0, -0.0, 1.5], [np.nan, 0.0, -2.0]])
     for got, want in zip(coarsen.jit(counts, target=target)(X), counts(X)):
         _same(np.asarray(got), np.asarray(want).astype(np.int64))
+
+
+def interp(x, xp, fp):
+    return np.interp(x, xp, fp)
+
+
+def interp_filled(x, xp, fp):
+    return np.interp(x, xp, fp, left=-7.0, right=9.0)
+
+
+def interp_loss(x, xp, fp):
+    return np.sum(np.interp(x, xp, fp) ** 2)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@settings(max_examples=60, deadline=None)
+@given(xp=values, fp_seed=st.integers(0, 2 ** 31), x=values, duplicate=st.booleans())
+def test_interp_is_numpys(target, xp, fp_seed, x, duplicate):
+    """NumPy's C loop, case by case: NaN x, outside left/right, x on a sample point, duplicated
+    sample points (a zero-width step), NaN and infinite samples (its retry from the right).
+    Not NaN in xp: NumPy's search then depends on where it found the previous x."""
+    xp = np.sort(xp[~np.isnan(xp)]) if not np.isnan(xp).all() else np.zeros(1)
+    if duplicate and xp.size > 1:
+        xp[1] = xp[0]
+    rng = np.random.default_rng(fp_seed)
+    fp = np.where(rng.random(xp.size) < 0.2, rng.choice(_SPECIAL, size=xp.size), rng.normal(size=xp.size))
+    x = np.concatenate([x, xp[:2]])
+    with np.errstate(all="ignore"):
+        for fn in (interp, interp_filled):
+            _same(coarsen.jit(fn, target=target)(x, xp, fp), fn(x, xp, fp))
+            assert np.array_equal(coarsen.jit(fn, target=target)(x[0], xp, fp), fn(x[0], xp, fp), equal_nan=True)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_interp_gradients_in_x_xp_and_fp(target):
+    rng = np.random.default_rng(4)
+    xp, fp = np.sort(rng.normal(size=6)), rng.normal(size=6)
+    x = np.concatenate([rng.uniform(xp[0], xp[-1], size=5), [xp[0] - 1.0, xp[-1] + 1.0]])
+    gx, gxp, gfp = coarsen.grad(interp_loss, argnums=(0, 1, 2), target=target)(x, xp, fp)
+    np.testing.assert_allclose(gx, _central(interp_loss, x, xp, fp), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gxp, _central(lambda_xp, xp, x, fp), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(gfp, _central(lambda_fp, fp, x, xp), rtol=1e-6, atol=1e-8)
+
+
+def lambda_xp(xp, x, fp):
+    return interp_loss(x, xp, fp)
+
+
+def lambda_fp(fp, x, xp):
+    return interp_loss(x, xp, fp)
+
+
+@pytest.mark.parametrize("xp,fp,message", [(np.zeros(0), np.zeros(0), "sample points is empty"),
+                                           (np.arange(3.0), np.arange(2.0), "not of the same length")])
+def test_interp_raises_numpys_errors(xp, fp, message):
+    with pytest.raises(ValueError, match=message):
+        np.interp(0.5, xp, fp)
+    with pytest.raises(ValueError, match=message):
+        coarsen.jit(interp, target="numpy")(0.5, xp, fp)
