@@ -407,7 +407,7 @@ class ExpressionLowering(CallLowering):
                 if k:
                     square = self.emit(Op.MUL, (square, square), node)
             return result
-        if exponent.id in getattr(self.ctx, "param_index", {}):
+        if not self.b.shaped and self._from_int_argument(exponent):
             self.unsupported("`int ** n` with a run-time int exponent n: Python's result is an int for n >= 0 "
                              "and a float for n < 0", node, "pass n as a compile-time int, or write float(a) ** n")
         negative = self.emit(Op.LT, (exponent, zero), node)
@@ -417,6 +417,18 @@ class ExpressionLowering(CallLowering):
                       "int ** negative int: Python gives a float, which coarsen's int64 result cannot hold; "
                       "write float(a) ** n", node)
         return self.emit(Op.INT_POWER, (base, exponent), node)
+
+    def _from_int_argument(self, value: Value, depth: int = 0) -> bool:
+        """Whether `value` is computed from an int argument of the traced function (`n`, `n - 3`):
+        refused there, the trace is specialised to the ints' values (`frontend.trace`)."""
+        from coarsen.ops.lowering import producer
+
+        params = getattr(self.ctx, "param_index", {})
+        if value.id in params:
+            return value.type.dtype == "i64" and not value.type.rank
+        instr = producer(self, value) if depth < 16 else None
+        return instr is not None and not instr.regions and any(
+            self._from_int_argument(a, depth + 1) for a in instr.args)
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> Value:
         operand = self.expr(node.operand)

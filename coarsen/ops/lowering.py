@@ -102,8 +102,10 @@ def array(lw, binding, node, name: str, min_rank: int = 1, ints: bool = False):
         lw.type_error(f"{name}() needs an array of rank >= {min_rank}, got {x.type}", node)
     if ints and x.type.dtype == "i64":
         return x
-    if x.type.dtype != "f64":   # explicit: float64 from here on (np.linalg.norm of ints squares
+    if x.type.dtype == "i64":   # explicit: float64 from here on (np.linalg.norm of ints squares
         x = lw.convert(x, "f64", node)   # floats, as NumPy; an implicit cast let int64 wrap)
+    elif x.type.dtype != "f64":   # bools: 0.0/1.0 (the cpu target compiles no float() of a bool)
+        x = lw.cast_to(x, x.type.with_dtype("f64"))
     return x
 
 

@@ -401,3 +401,13 @@ def test_ints_numpy_converts_to_float_first(tmp_path_factory, body, target):
         assert "outer" in body   # np.outer of ints: int64 in NumPy (wrapping), refused or exact
         return
     _same(got, want)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_int_power_of_an_expression_of_int_arguments(tmp_path_factory, target):
+    f = _function(tmp_path_factory, "x, n", "x * 2 ** (n - 3) + (n + 1) ** 2")
+    for n in (1, 3, 40):
+        got, want = coarsen.jit(f, target=target)(1.5, n), f(1.5, n)
+        assert got == want and type(got) in (float, np.float64)
+    g = _function(tmp_path_factory, "n", "3 ** (2 * n)")
+    assert coarsen.jit(g, target=target)(17) == 3 ** 34
