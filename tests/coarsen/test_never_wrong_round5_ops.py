@@ -9,7 +9,10 @@ expressions: never a silently wrong number, on numpy and cpu.
   one check in the registry (`ops.int_rule`) for every entry;
 - F2: `int ** int` with a run-time exponent is an exact int64 (Python ints: a float for a
   negative exponent, ZeroDivisionError for 0 ** -1);
-- F33: tuple == / != follows Python's identity shortcut for the same traced value.
+- F33: tuple == / != follows Python's identity shortcut for the same traced value;
+- narrow data through float ufuncs (np.sin of uint8 is float16 in NumPy) is refused, and ints
+  NumPy converts to float64 first (np.linalg.norm) are converted before any arithmetic.
+cpu cases compile machine code ("cpu0": no tiering, no adaptive fallback, for the powers).
 """
 from __future__ import annotations
 
