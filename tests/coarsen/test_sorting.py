@@ -283,3 +283,28 @@ def test_interp_raises_numpys_errors(xp, fp, message):
         np.interp(0.5, xp, fp)
     with pytest.raises(ValueError, match=message):
         coarsen.jit(interp, target="numpy")(0.5, xp, fp)
+
+
+def cubic_sorted(x):
+    return np.sum(np.sort(x) ** 3 * np.arange(1.0, 6.0))
+
+
+def order_statistics(x):
+    return np.median(x) ** 2 + np.percentile(x, 30.0) ** 3
+
+
+def interpolated(x):
+    return np.sum(np.interp(x, np.array([-1.0, 0.0, 2.0]), np.array([1.0, -1.0, 3.0])) ** 2 * x)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("fn", [cubic_sorted, order_statistics, interpolated])
+def test_hessians_jacobians_and_vmap_compose(fn, target):
+    x = np.array([0.3, -1.2, 2.5, 0.7, -0.1])
+    grad = coarsen.grad(fn, target=target)
+    eps = 1e-5
+    fd = np.array([(grad(x + eps * e) - grad(x - eps * e)) / (2 * eps) for e in np.eye(5)])
+    np.testing.assert_allclose(coarsen.hessian(fn, target=target)(x), fd, atol=1e-6)
+    np.testing.assert_allclose(coarsen.jacfwd(fn, target=target)(x), grad(x), rtol=1e-12)
+    batch = np.stack([x, x[::-1], x * 2.0])
+    np.testing.assert_array_equal(coarsen.vmap(fn, target=target)(batch), [fn(b) for b in batch])
