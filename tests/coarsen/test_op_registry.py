@@ -645,10 +645,12 @@ print("ok", len(cases))
 def test_structural_composites_on_the_cuda_target_in_the_simulator(tmp_path):
     """The composites built of scans, concatenations, gathers, run-time checks, matmuls, batched
     matmuls and singular values (einsum, tensordot, kron, diag, norm, logsumexp, take/delete,
-    squeeze, argmax, cumprod, matrix_power, vander, average), values and
+    squeeze, argmax, cumprod, matrix_power, vander, average, sort and order statistics,
+    searchsorted, interp), values and
     VJPs on the cuda target against numpy, each example once."""
     names = {"einsum", "kron", "diag", "diagonal", "norm", "logsumexp", "take", "delete", "squeeze",
-             "argmax", "argmin", "cumprod (call)", "tensordot", "matrix_power", "vander", "average"}
+             "argmax", "argmin", "cumprod (call)", "tensordot", "matrix_power", "vander", "average",
+             "sort", "argsort", "median", "percentile", "quantile", "searchsorted", "count_nonzero", "interp"}
     script = CUDA_COMPOSITES_SCRIPT.format(cwd=os.getcwd(), tests=str(Path(__file__).parent), tmp=str(tmp_path),
                                            names=names)
     env = dict(os.environ)
