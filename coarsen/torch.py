@@ -2,7 +2,9 @@
 
 The result is a callable on tensors backed by a `torch.autograd.Function`: its forward runs
 the compiled primal program (`coarsen.jit`), its backward the compiled vector-Jacobian
-product, so `loss.backward()` flows through coarsen code like through any torch op. Tensors
+product, so `loss.backward()` flows through coarsen code like through any torch op (once: a
+second backward through it, `create_graph=True`, raises; use coarsen.hessian / coarsen.hvp
+on the NumPy function for second derivatives). Tensors
 are computed in float64 on the CPU (copied in and out); non-tensor arguments (ints for loop
 counts, floats held fixed) pass through as constants.
 """
@@ -41,6 +43,7 @@ class _Apply(torch.autograd.Function):
         outs = wrapped.primal(*values)
         outs = outs if isinstance(outs, tuple) else (outs,)
         ctx.wrapped, ctx.values = wrapped, values
+        ctx.save_for_backward(*(a for a in args if isinstance(a, torch.Tensor)))
         ctx.devices = [a.device if isinstance(a, torch.Tensor) else None for a in args]
         ctx.dtypes = [a.dtype if isinstance(a, torch.Tensor) else None for a in args]
         ctx.out_shapes = [np.shape(o) for o in outs]
@@ -51,6 +54,32 @@ class _Apply(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grad_outputs):
+        with torch.no_grad():
+            grads = _Apply._pullback(ctx, grad_outputs)
+        if not torch.is_grad_enabled():
+            return grads
+        # create_graph=True (gradient penalties, Hessians): the gradient was computed in NumPy,
+        # outside torch's graph, so a backward through it would silently miss coarsen's
+        # second-order terms (red team round 5, G5): it raises instead, as torch's own
+        # once_differentiable functions do
+        inputs = [t for t in ctx.saved_tensors if t.requires_grad]
+        live = [k for k, g in enumerate(grads) if g is not None]
+        if not inputs or not live:
+            return grads
+        # the gradients depend on the inputs (through the error node only: never evaluated)
+        anchor = sum(t.detach().new_zeros(()) * t.reshape(-1)[:1].sum() for t in inputs)
+        marked = torch._C._functions.DelayedError(
+            "a second derivative through coarsen.torch.function is not supported (its gradient is "
+            "computed outside torch's graph); use coarsen.hessian or coarsen.hvp on the NumPy function",
+            len(live))(*(grads[k] + anchor for k in live))
+        marked = marked if isinstance(marked, tuple) else (marked,)
+        out = list(grads)
+        for k, g in zip(live, marked):
+            out[k] = g
+        return tuple(out)
+
+    @staticmethod
+    def _pullback(ctx, grad_outputs):
         wrapped, values = ctx.wrapped, ctx.values
         cts = tuple(float(g) if np.ndim(g) == 0 else g for g in
                     (_to_numpy(g) if g is not None else np.zeros(s) for g, s in zip(grad_outputs, ctx.out_shapes)))

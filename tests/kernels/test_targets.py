@@ -126,6 +126,29 @@ def test_torch_function_passes_gradcheck():
     assert torch.autograd.gradcheck(fs, (torch.randn(6, dtype=torch.float64, requires_grad=True),))
 
 
+def cubes(x):
+    return np.sum(x ** 3)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_torch_function_refuses_a_second_derivative_instead_of_dropping_it(target):
+    """create_graph=True: the gradient is computed outside torch's graph, so a gradient penalty
+    through it lost coarsen's terms silently ([1, 4, -6] where torch gives [5.5, 292, -978]);
+    now the second backward raises, and a create_graph backward that does not go through the
+    gradient still works (red team round 5, G5)."""
+    torch = pytest.importorskip("torch")
+    import coarsen.torch as ct
+    fc = ct.function(cubes, target=target)
+    x = torch.tensor([0.5, 2.0, -3.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(fc(x), (x,), create_graph=True)
+    assert torch.allclose(g, 3 * x.detach() ** 2)
+    with pytest.raises(RuntimeError, match="second derivative through coarsen.torch.function"):
+        torch.autograd.grad((g ** 2).sum() + (x ** 2).sum(), (x,))
+    (g,) = torch.autograd.grad(fc(x) + (x ** 2).sum(), (x,), create_graph=True)
+    (h,) = torch.autograd.grad((x ** 3).sum(), (x,), create_graph=True)   # other graphs unaffected
+    assert torch.allclose(h, 3 * x.detach() ** 2)
+
+
 def test_torch_function_inside_a_model_trains():
     torch = pytest.importorskip("torch")
     import coarsen.torch as ct
