@@ -176,3 +176,31 @@ def test_a_taped_row_is_copied_instead_of_the_state():
     copies = [line.strip() for line in loop.splitlines() if ".copy()" in line]
     # the rows the backward reads are copied (rows), the state is written in place (no copy)
     assert sorted(c[:2] for c in copies) == ["c_", "h_"], copies
+
+
+def transposed_state(w, s0, n):
+    """A taped transposed view (`m = s.T`) and a taped row of a state written in place."""
+    s = np.copy(s0)
+    tot = 0.0
+    for t in range(n):
+        m = s.T
+        v = np.sum(m * w)
+        m = w
+        s[0] = np.sin(s[1] * v)
+        s[1] = s[1] * 0.5 + np.cos(v)
+        tot = tot + v
+    return tot
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_a_taped_transposed_view_of_a_written_state(target):
+    rng = np.random.default_rng(1)
+    w, s0 = rng.normal(size=(3, 2)), rng.normal(size=(2, 3))
+    for argnum, x in ((0, w), (1, s0)):
+        def f(v, argnum=argnum):
+            args = [w, s0, 4]
+            args[argnum] = v.reshape(x.shape)
+            return transposed_state(*args)
+        expected = central(f, x.ravel()).reshape(x.shape)
+        got = coarsen.grad(transposed_state, argnums=argnum, target=target)(w, s0, 4)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
