@@ -68,7 +68,7 @@ def _fast_key(args: tuple) -> tuple:
     for a in args:
         t = type(a)
         if t is np.ndarray:
-            if not a.dtype.isnative:   # byte-swapped: the general path converts it every call
+            if not a.dtype.isnative or not a.ndim:   # byte-swapped, 0-d: the general path converts
                 raise TypeError
             key.append((a.ndim, a.dtype.char))
         elif t in _SCALARS or t is np.random.RandomState or t is np.random.Generator:
@@ -138,6 +138,8 @@ def _flat_leaves(args: tuple) -> list:
 def _canonical(v: Any) -> Any:
     """An array argument as compiled code takes it: integer arrays (of rank >= 1: index arrays)
     as int64, every other array as float64."""
+    if type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind in "fiub":
+        v = v[()]   # a 0-d array is its element, as it is traced (Numba would compile array code)
     if type(v) in _NARROW_FLOATS:   # float32/float16 scalars: float64, as arrays of them are
         return float(v)
     if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64:
@@ -152,7 +154,7 @@ def _canonical(v: Any) -> Any:
 
 def _converts(args: tuple) -> bool:
     """Whether some array argument needs `_canonical` (then the general path runs)."""
-    return any(isinstance(a, np.ndarray) and (a.dtype != np.float64 and (a.dtype != np.int64 or not a.ndim))
+    return any(isinstance(a, np.ndarray) and (not a.ndim or a.dtype != np.float64 and a.dtype != np.int64)
                or type(a) in _NARROW_FLOATS for a in tree.flatten(args)[0])
 
 

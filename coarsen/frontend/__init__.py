@@ -26,6 +26,8 @@ def type_of_arg(value: Any) -> Type:
     if isinstance(value, np.ndarray):
         if type(value) is not np.ndarray and not isinstance(value, np.memmap):
             raise TypeError(_subclass_message(value))
+        if value.ndim == 0 and value.dtype.kind in "fiub":   # as its element (`api._canonical`)
+            return type_of_arg(value[()])
         if value.dtype.kind == "b":
             return Type("bool", value.ndim)
         if value.dtype.kind not in "fiu":

@@ -42,3 +42,24 @@ def swap_names(X):
     a, b = X[0], X[1]
     a, b = b, a
     return a * 2.0 + b
+
+
+def floordiv(a, b):
+    return a // b
+
+
+def remainder(a, b):
+    return a % b
+
+
+def branch_on_flag(flag, x):
+    if flag:
+        return x * 2.0
+    return x + 2.0
+
+
+def count_down(n, x):             # a 0-d int array is an int: range, //, exact products
+    s = 0.0
+    for i in range(n):
+        s = s + x * (n // 2)
+    return s

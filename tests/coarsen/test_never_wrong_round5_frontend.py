@@ -45,3 +45,27 @@ def weighted(fn, w):
     def loss(a):
         return np.sum(fn(a) * w)
     return loss
+
+
+@pytest.mark.parametrize("machine_code", [True, False])
+def test_zero_d_array_arguments_are_their_elements(monkeypatch, machine_code):
+    """A 0-d array argument reached Numba as an array (same signature as a float), so `//`
+    compiled as array floor division: np.array(1.0) // 0.1 gave 10.0 (NumPy 9.0), -1.5 // 0.3
+    -5.0 (NumPy -6.0), and `if flag:` of np.array(False) failed to compile after a call with
+    a bool; a 0-d int array was typed float (red team round 5, G3/G4)."""
+    if machine_code:
+        monkeypatch.setenv("COARSEN_TIERED", "0")
+        monkeypatch.setenv("COARSEN_ADAPTIVE", "0")
+    cases = [(P.floordiv, (np.array(1.0), 0.1)), (P.floordiv, (np.array(-1.5), 0.3)),
+             (P.remainder, (np.array(5.0), -0.5)), (P.floordiv, (1.0, 0.1)),
+             (P.branch_on_flag, (True, 1.0)), (P.branch_on_flag, (np.array(False), 1.0)),
+             (P.branch_on_flag, (np.array(2.0), 1.0)), (P.count_down, (np.array(5), 0.5)),
+             (P.count_down, (5, 0.5))]
+    for fn, args in cases:
+        f = coarsen.jit(fn, target="cpu")
+        want = fn(*args)
+        for _ in range(12):   # past the tiered start: the machine code answers too
+            got = f(*args)
+            assert got == want and np.signbit(got) == np.signbit(want), (fn.__name__, args, got, want)
+    g = coarsen.grad(P.count_down, argnums=1, target="cpu")(np.array(5), 0.5)
+    assert g == 10.0
