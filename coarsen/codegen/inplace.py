@@ -257,6 +257,13 @@ class BufferVersions:
                 g.add_edge(instr.args[0].id, instr.result.id)
                 g.add_edge(instr.result.id, instr.args[0].id)
                 self._shares.setdefault(instr.args[0].id, []).append(instr.result.id)
+            elif self._bare_alias(instr) is not None:
+                # a segment emitted as a bare alias (`a = Y[0] * 1.0` is `a = v`): it *is* its
+                # operand's buffer, a view of it for what a later write into that buffer does
+                u = self._bare_alias(instr)
+                g.add_edge(u, instr.result.id)
+                g.add_edge(instr.result.id, u)
+                self._shares.setdefault(u, []).append(instr.result.id)
             elif instr.op is Op.IF:
                 for sub in instr.regions:
                     for y, r in zip(sub.yields, instr.results):
@@ -275,6 +282,18 @@ class BufferVersions:
                             g.add_edge(yields[k].id, r.id)
                             g.add_edge(inits[k].id, r.id)
         return g
+
+
+    def _bare_alias(self, instr: Instr) -> int | None:
+        """The value an array segment's result is emitted as a bare name of, or None."""
+        if self.plan is None or not instr.results or not instr.results[0].type.rank:
+            return None
+        vid = instr.results[0].id
+        expr = self.plan.expr.get(vid) if vid in self.plan.candidates else None
+        if expr is None or not expr.is_Symbol or expr not in self.plan.value_of:
+            return None
+        source = self.plan.value_of[expr]
+        return source.id if source.type.rank and source.id != vid else None
 
 
 def written_params(fn: Function) -> list[Value]:

@@ -63,3 +63,26 @@ def count_down(n, x):             # a 0-d int array is an int: range, //, exact 
     for i in range(n):
         s = s + x * (n // 2)
     return s
+
+
+def swap_with_identity_product(X):   # Y[0] * 1.0 is a new array in NumPy: a real swap
+    Y = X.copy()
+    Y[0], Y[1] = Y[1], Y[0] * 1.0
+    return Y
+
+
+def identity_product_then_write(X):  # a = Y[0] * 1.0 keeps the old row after Y[0] = ...
+    Y = X.copy()
+    a = Y[0] * 1.0
+    Y[0] = Y[1] * 2.0
+    return np.sum(Y * Y) + np.sum(a * X[1])
+
+
+def identity_quotient_in_loop(X):
+    Y = X.copy()
+    s = 0.0
+    for i in range(3):
+        a = Y[0] / 1.0
+        Y[0] = Y[0] * 0.5 + Y[1]
+        s = s + np.sum(a * a)
+    return s
