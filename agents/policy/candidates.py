@@ -38,9 +38,10 @@ RANKED = os.environ.get("AGENTS_POLICY_RANKED", "1") != "0"
 # AUTO most relevant to the question (AGENTS_POLICY_AUTO=0: none, every unit is a decision;
 # RESULTS.md measures 0, 2 and 3)
 AUTO = int(os.environ.get("AGENTS_POLICY_AUTO", "2"))
-# the `select` composition: memory entities whose source covers every key phrase
-# (AGENTS_POLICY_SELECT=0: not offered)
-SELECT = os.environ.get("AGENTS_POLICY_SELECT", "1") != "0"
+# the `select` composition: memory entities whose source covers every key phrase. Off by
+# default (AGENTS_POLICY_SELECT=1 offers it): policies trained on single-name questions never
+# answered it on list questions, and it did not raise their scores (RESULTS.md, 2026-12-06 night)
+SELECT = os.environ.get("AGENTS_POLICY_SELECT", "0") == "1"
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8

@@ -3,10 +3,11 @@
 Input: a parsed document (`text.ParsedDoc`) and the analysed question, or items already in
 memory. Output: `Item`s. `extractable(doc, q)` lists every unit a document offers (its
 subject, a table row's key, a field, a table cell, the keys of the rows that match the
-question's phrases, a numbered list, a person mention, the dated facts of a note); `compose`
-applies one generic operation to memory items (union, intersection, filter, sum, difference,
-ratio, growth, count, latest-by-date, order, expand, join into prose); `render` turns an item
-into an answer.
+question's phrases, a numbered list, a person mention, the dated facts of a note, and those
+of its facts whose subject the question names); `compose` applies one generic operation to
+memory items (union, intersection, filter, sum, difference, ratio, growth, count,
+latest-by-date, order, expand, join into prose, select the entities whose source covers every
+key phrase); `render` turns an item into an answer.
 Invariants: nothing here knows which kind of question asked (no regime, no answer format,
 no mapping from question words to operations): every unit is offered for every document and
 every operation for every item of a type it accepts; which one answers a question is the
