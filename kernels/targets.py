@@ -171,8 +171,12 @@ class _NumbaFunction:
     background thread imports Numba, and compiles the program for the first call's argument
     types or loads its machine code from Numba's disk cache; every call after that runs the
     machine code. Both tiers run one source under the same semantics (float64 arithmetic,
-    NumPy's error model, int64 integers, the same index checks), so they agree to rounding
-    (the order of a sum may differ, ~1e-16 relative); nothing else changes at the switch. A
+    NumPy's error model, int64 integers, the same index checks); what differs is the order
+    of float sums: NumPy sums pairwise (blocks of 8 partial sums), the machine code (Numba's
+    np.sum, fused loops) left to right. Each partial sum rounds, so the results agree to
+    rounding of the partial sums, which under cancellation is not rounding of the result:
+    [1e16, 1.0 x 16, -1e16] sums to 16.0 in NumPy, 0.0 in machine code, so the answer can
+    change at the switch. Nothing else changes at the switch. A
     program Numba cannot type stays on the NumPy tier and the next call warns at the user's
     line. The thread is not a daemon: a process that exits before the compile finishes waits
     for it, so Numba's disk cache is filled for the next process.
