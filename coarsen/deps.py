@@ -181,6 +181,8 @@ def resolve(root: Any, path: tuple) -> Any:
             obj = defaults[arg] if 0 <= arg < len(defaults) else MISSING
         elif kind == "item":   # an element of a tuple or list read whole
             obj = obj[arg] if isinstance(obj, (tuple, list)) and 0 <= arg < len(obj) else MISSING
+        elif kind == "key":    # a value of a module-level dict
+            obj = obj.get(arg, MISSING) if isinstance(obj, dict) else MISSING
         else:
             return MISSING
         if obj is MISSING:
@@ -288,6 +290,13 @@ class Reads:
         if isinstance(seq, list):
             self.checks.setdefault((id(seq), "__items__"), ("items", seq, None, tuple(seq)))
 
+    def key(self, mapping: dict, key: str | int, obj: Any) -> None:
+        """The value under `key` of a dict the trace read (a module-level configuration): a
+        path for what is read through it, and a check that the dict still holds that object
+        there (a value replaced or the key deleted is noticed at the next call)."""
+        self._record(mapping, ("key", key), obj)
+        self.checks.setdefault((id(mapping), key), ("dict", mapping, key, obj))
+
     def default(self, fn: types.FunctionType, index: int, obj: Any) -> None:
         self._record(fn, ("default", index), obj)
         self._content(obj)
@@ -308,6 +317,8 @@ class Reads:
                     reads.attr(obj, arg, found)
                 elif kind == "item":
                     reads.item(obj, arg, found)
+                elif kind == "key":
+                    reads.key(obj, arg, found)
                 else:
                     reads.default(obj, arg, found)
                 obj = found

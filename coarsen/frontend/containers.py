@@ -143,10 +143,16 @@ class ContainerLowering:
         targets = set(_target_names(stmt.target))
         for node in ast.walk(ast.Module(body=stmt.body, type_ignores=[])):
             if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
-                    and isinstance(self.env.get(node.value.id), tuple) \
+                    and self._list_name(node.value.id) \
                     and any(isinstance(n, ast.Name) and n.id in targets for n in ast.walk(node.slice)):
                 return True
         return False
+
+    def _list_name(self, name: str) -> bool:
+        """A name bound to a list here (a tuple binding), or a module-level list or tuple."""
+        if name in self.env:
+            return isinstance(self.env[name], tuple)
+        return name not in self.local_names and isinstance(self.src.namespace.get(name), (list, tuple))
 
     def _is_range(self, node: ast.expr) -> bool:
         return isinstance(node, ast.Call) and self.static_callee(node.func) is range

@@ -53,6 +53,10 @@ _UNSUPPORTED_EXPRS: dict[type, tuple[str, str | None]] = {
 }
 
 
+def _number(obj: Any) -> bool:
+    return isinstance(obj, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
 def _structure(obj: Any) -> bool:
     """An element that makes a module-level list or tuple compile-time structure: an array, a
     list/tuple, or an object with attributes (not a module, class or function)."""
@@ -226,14 +230,25 @@ class ExpressionLowering(CallLowering):
             return value
         if isinstance(obj, tuple) and all(isinstance(o, (int, float, bool, np.ndarray)) for o in obj):
             return tuple(self.from_python(o, node) for o in obj)
-        if isinstance(obj, (list, tuple)) and any(_structure(o) for o in obj):
-            # a module-level list of layer objects, arrays or (W, b) pairs: a compile-time tuple
-            # of its elements, each read through its index (their attributes are reads of their
-            # own; a list replaced, grown or with an element replaced is noticed at the next call)
+        if isinstance(obj, (list, tuple)) and (any(_structure(o) for o in obj) or (
+                isinstance(obj, list) and all(_number(o) for o in obj))):
+            # a module-level list of numbers, layer objects, arrays or (W, b) pairs: a
+            # compile-time tuple of its elements, each read through its index (their
+            # attributes are reads of their own; a list replaced, grown or with an element
+            # replaced is noticed at the next call)
             if self.ctx.reads is not None:
                 for k, o in enumerate(obj):
                     self.ctx.reads.item(obj, k, o)
             return tuple(self.from_python(o, node) for o in obj)
+        if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) \
+                and all(_number(v) or isinstance(v, np.ndarray) or _structure(v) or isinstance(v, dict)
+                        for v in obj.values()):
+            # a module-level configuration dict: a compile-time dict read key by key (a value
+            # replaced or a key deleted is noticed at the next call)
+            if self.ctx.reads is not None:
+                for k, v in obj.items():
+                    self.ctx.reads.key(obj, k, v)
+            return {k: self.from_python(v, node) for k, v in obj.items()}
         return Static(obj)
 
     def static_callee(self, node: ast.expr) -> Any:
