@@ -177,6 +177,10 @@ def _output(o: Any, t: Any) -> Any:
         return float(o) if t.rank == 0 else _fresh(np.asarray(o, dtype=np.float64))
     if isinstance(o, np.floating):
         return float(o)
+    if t.dtype == "bool" and t.rank and isinstance(o, np.ndarray) and o.dtype != np.bool_:
+        # a bool array argument arrives as float64 (`_canonical`): what only moves its elements
+        # (concatenate, a reversed view) hands them back as 0.0/1.0; the IR's type is NumPy's
+        return o != 0
     return _fresh(o)
 
 

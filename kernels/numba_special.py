@@ -130,10 +130,11 @@ def _scan_rows(kind, a, b):
     rows, n = a.shape
     out = np.empty((rows, n))
     for r in range(rows):
-        if kind == 0:       # cumsum
-            acc = 0.0
+        if kind == 0:       # cumsum: from the first element, as NumPy's (0.0 + -0.0 is 0.0)
+            acc = a[r, 0] if n else 0.0
             for i in range(n):
-                acc += a[r, i]
+                if i:
+                    acc += a[r, i]
                 out[r, i] = acc
         elif kind == 1:     # cumprod
             acc = 1.0

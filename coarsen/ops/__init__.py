@@ -104,8 +104,8 @@ def int_rule(spec) -> None:
 
 # What NumPy gives for integer/bool operands, for entries whose lowering returns float64 there
 # (an entry may say it itself: `ints=...`): "float" where NumPy's own result is float64 too;
-# "moves" where the op only moves or selects elements (NumPy keeps the dtype; here float64,
-# exact up to 2**53: concatenation and stacking are float64 ops in the IR; see ARCHITECTURE).
+# "moves" where the op only moves or selects elements (NumPy keeps the dtype; concat and stack
+# take their operands' common dtype, so int64 stays int64; see ARCHITECTURE).
 INTS = {
     "float": {"mean", "log", "math.log", "log10", "log2", "logit", "sinc", "exp2", "deg2rad", "rad2deg", "rint",
               "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",

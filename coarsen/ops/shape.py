@@ -28,13 +28,30 @@ def _concat_type(types, attrs):
     (rank,) = ranks
     if not 0 <= attrs["axis"] < rank:
         raise _type_error(f"axis {attrs['axis']} is out of bounds for arrays of rank {rank}")
-    return Type("f64", rank)
+    return Type(_joined_dtype(types), rank)
+
+
+def _joined_dtype(types) -> str:
+    """The operands' one dtype (the lowerings convert them to NumPy's common type first: int64
+    stays exact beyond 2**53, bools stay bools), float64 where they differ."""
+    dtypes = {t.dtype for t in types}
+    return dtypes.pop() if len(dtypes) == 1 else "f64"
+
+
+def common_dtype(xs) -> str:
+    """NumPy's result type of joining values of these dtypes: float64 over int64 over bool."""
+    dtypes = {x.type.dtype for x in xs}
+    return "f64" if "f64" in dtypes else "i64" if "i64" in dtypes else "bool"
+
+
+_NUMPY_DTYPES = {"f64": "float64", "i64": "int64", "bool": "bool_"}
 
 
 def _concat_eval(instr, *xs):
     import numpy as np
 
-    return np.concatenate([np.asarray(x, dtype=np.float64) for x in xs], axis=instr.attrs["axis"])
+    dtype = getattr(np, _NUMPY_DTYPES[instr.results[0].type.dtype])
+    return np.concatenate([np.asarray(x, dtype=dtype) for x in xs], axis=instr.attrs["axis"])
 
 
 def _concat_emit(instr, a):
@@ -108,12 +125,11 @@ def arrays_of(lw, seq, node, name: str) -> list:
 
 
 def concat(lw, xs: list, axis: int, node):
-    """Concatenated in float64 (the op's type); bools only come back as bools (0.0/1.0 are
-    exact: NumPy's dtype, so np.diff of them stays a XOR)."""
-    bools = all(x.type.dtype == "bool" for x in xs)
-    xs = [x if x.type.dtype == "f64" else lw.cast_to(x, x.type.with_dtype("f64")) for x in xs]
-    out = lw.emit(O.COPY, xs, node) if len(xs) == 1 else lw.emit(O.CONCAT, xs, node, {"axis": axis})
-    return _as_bool(lw, out) if bools else out
+    """Concatenated in NumPy's common dtype of the operands (int64 arrays stay int64, exact
+    beyond 2**53; bools stay bools, so np.diff of them stays a XOR)."""
+    dtype = common_dtype(xs)
+    xs = [x if x.type.dtype == dtype else lw.cast_to(x, x.type.with_dtype(dtype)) for x in xs]
+    return lw.emit(O.COPY, xs, node) if len(xs) == 1 else lw.emit(O.CONCAT, xs, node, {"axis": axis})
 
 
 def _as_bool(lw, x):
@@ -137,7 +153,7 @@ def _concatenate(lw, args, kwargs, node):
 def atleast(lw, x, rank: int, node):
     """np.atleast_{1,2,3}d of one value."""
     if x.type.rank == 0:
-        x = lw.emit(O.STACK, (lw.cast_to(x, x.type.with_dtype("f64")),), node)
+        x = lw.emit(O.STACK, (x,), node)
     if x.type.rank >= rank:
         return x
     if rank == 2:
@@ -156,8 +172,8 @@ def _stack(lw, args, kwargs, node):
         lw.type_error("stack() takes values of one rank", node)
     ax = L.static(lw, axis, node, "axis") or 0
     if rank == 0 and ax in (0, -1):
-        out = lw.emit(O.STACK, [lw.cast_to(x, x.type.with_dtype("f64")) for x in xs], node)
-        return _as_bool(lw, out) if all(x.type.dtype == "bool" for x in xs) else out
+        dtype = common_dtype(xs)
+        return lw.emit(O.STACK, [lw.cast_to(x, x.type.with_dtype(dtype)) for x in xs], node)
     if not -(rank + 1) <= ax <= rank:
         lw.type_error(f"stack(): axis {ax} is out of bounds for rank {rank + 1}", node)
     ax %= rank + 1
@@ -526,6 +542,8 @@ def _take(lw, args, kwargs, node):
         return lw.gather(x, ("s000",) * ax + ("a",), [indices], node)
     if not indices:
         return L.take_along(lw, x, ax, lw.b.const(0), lw.b.const(0), node)
+    if x.type.rank == 1 and x.type.dtype == "i64":   # ints stay int64 (exact beyond 2**53)
+        return lw.emit(O.STACK, [L.index_along(lw, x, ax, i, node) for i in indices], node)
     if x.type.rank == 1:   # scalars: a vector of them (bools through a float copy: the cpu
         # target has no float() of a bool element; 0.0/1.0 come back exactly)
         source = lw.cast_to(x, x.type.with_dtype("f64")) if x.type.dtype == "bool" else x
@@ -667,13 +685,13 @@ def _reshape_vjp(rev, instr, code, declared):
 def _stack_type(types, attrs):
     if any(t.rank for t in types):
         raise _type_error("np.array([...]) takes scalars only")
-    return Type("f64", 1)
+    return Type(_joined_dtype(types), 1)
 
 
 def _stack_eval(instr, *xs):
     import numpy as np
 
-    return np.array(xs, dtype=np.float64)
+    return np.array(xs, dtype=getattr(np, _NUMPY_DTYPES[instr.results[0].type.dtype]))
 
 
 def _stack_vjp(rev, instr, code, declared):

@@ -86,3 +86,23 @@ def identity_quotient_in_loop(X):
         Y[0] = Y[0] * 0.5 + Y[1]
         s = s + np.sum(a * a)
     return s
+
+
+BIG = 2 ** 60 + 1
+
+
+def joined_ints(i, j):            # int64 beyond 2**53: NumPy joins them exactly, as int64
+    return (np.concatenate([i, j]), np.stack([i, j]), np.hstack([i, j]), np.vstack([i, j]),
+            np.take(i, [0, 2]), np.atleast_1d(i[0]), np.stack([i[0], i[1]]))
+
+
+def joined_bools(b, c):
+    return np.concatenate([b, c]), np.stack([b, c]), b[::-1]
+
+
+def joined_mixed(i, b, x):
+    return np.concatenate([i, b]), np.concatenate([x, i])
+
+
+def running_sums(x, X):
+    return np.cumsum(x), np.cumsum(X, axis=1), np.cumsum(X, axis=0)

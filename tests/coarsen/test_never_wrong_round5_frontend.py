@@ -74,3 +74,28 @@ def test_zero_d_array_arguments_are_their_elements(monkeypatch, machine_code):
             assert got == want and np.signbit(got) == np.signbit(want), (fn.__name__, args, got, want)
     g = coarsen.grad(P.count_down, argnums=1, target="cpu")(np.array(5), 0.5)
     assert g == 10.0
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+def test_joined_ints_and_bools_keep_numpys_dtype_and_values(target):
+    """concatenate/stack/hstack/vstack/take/atleast_1d computed int64 arrays in float64 (2**60 + 1
+    came back 2**60, as float64) and returned float64 where NumPy returns int64; bool arrays
+    came back as 0.0/1.0 (red team round 5 follow-up of F29)."""
+    i = np.array([P.BIG, 2, 3])
+    j = np.array([P.BIG + 2, 5, 6])
+    b = np.array([True, False, True])
+    x = np.array([0.5, 1.5, 2.5])
+    for fn, args in ((P.joined_ints, (i, j)), (P.joined_bools, (b, ~b)), (P.joined_mixed, (i, b, x))):
+        for got, want in zip(coarsen.jit(fn, target=target)(*args), fn(*args)):
+            assert got.dtype == want.dtype and np.array_equal(got, want), (fn.__name__, got, want)
+
+
+def test_cumsum_starts_from_the_first_element_in_machine_code(monkeypatch):
+    """NumPy's cumsum starts from x[0]; the cpu scan started from 0.0, so a leading -0.0 came
+    back 0.0 (red team round 5, M1)."""
+    monkeypatch.setenv("COARSEN_TIERED", "0")
+    monkeypatch.setenv("COARSEN_ADAPTIVE", "0")
+    x = np.array([-0.0, 0.0, -0.0, 1.0])
+    X = np.array([[-0.0, -0.0], [2.0, -0.0]])
+    for got, want in zip(coarsen.jit(P.running_sums, target="cpu")(x, X), P.running_sums(x, X)):
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
