@@ -11,8 +11,10 @@ builds a new pool and every unfinished call resubmits itself, at most `MAX_RETRI
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
@@ -35,6 +37,7 @@ class LocalHandle(Handle):
 
     def done(self) -> bool:
         if not self.future.done():
+            self.ex._break_if_a_worker_died()
             return False
         if isinstance(self.future.exception(), BrokenProcessPool):
             self._resubmit()
@@ -44,7 +47,9 @@ class LocalHandle(Handle):
     def result(self) -> Any:
         while True:
             try:
-                return self.future.result()
+                return self.future.result(timeout=0.2)
+            except TimeoutError:
+                self.ex._break_if_a_worker_died()
             except BrokenProcessPool:
                 self._resubmit()
 
@@ -94,6 +99,26 @@ class LocalExecutor(Executor):
                 raise RuntimeError("the executor is closed")
             return LazyHandle(fn, args)
         return LocalHandle(self, fn, args)
+
+    def _break_if_a_worker_died(self) -> None:
+        """A worker killed while writing its result leaves a partial message in the result
+        pipe: the pool's manager thread then blocks reading the rest and never marks the pool
+        broken (CPython's ProcessPoolExecutor), and a live worker blocks on the pipe's lock.
+        So when a worker is dead and the pool not yet broken, the other workers are killed
+        too: the pipe's last writer gone, the manager reads end-of-file and breaks the pool,
+        and every unfinished call resubmits itself."""
+        pool = self.pool
+        if pool is None or getattr(pool, "_broken", False):
+            return
+        processes = list((pool._processes or {}).values())
+        if not any(p.exitcode is not None for p in processes):
+            return
+        for p in processes:
+            if p.exitcode is None:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def worker_pids(self) -> list[int]:
         """The live worker processes (for tests that kill one)."""

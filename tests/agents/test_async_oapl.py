@@ -62,6 +62,40 @@ def test_local_executor_replaces_a_killed_worker_and_reruns_its_calls():
         assert ex.restarts >= 1
 
 
+def _large_result_once(marker: str):
+    """The first call announces itself, then returns ~200 MB (its pickle takes a while to write
+    into the result pipe); later calls return at once."""
+    if os.path.exists(marker):
+        return b"small"
+    open(marker, "w").close()
+    return b"x" * 200_000_000
+
+
+def test_a_worker_killed_while_writing_its_result_breaks_the_pool_instead_of_hanging(tmp_path):
+    """A worker killed mid-write leaves a partial message in the result pipe: CPython's pool
+    then blocks reading the rest, forever (a full-suite run hung here). The executor kills the
+    other workers when one is dead, so the pool breaks and the call reruns."""
+    marker = str(tmp_path / "started")
+    with LocalExecutor(2) as ex:
+        handle = ex.submit(_large_result_once, marker)
+        others = [ex.submit(_slow_square, i) for i in range(4)]
+        deadline = time.monotonic() + 30
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.05)   # into the pickling and writing of the large result
+        for pid in ex.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+            break
+        box: dict = {}
+        waiter = threading.Thread(target=lambda: box.update(out=handle.result(),
+                                                            rest=[h.result() for h in others]), daemon=True)
+        waiter.start()
+        waiter.join(120)
+        assert not waiter.is_alive(), "the executor hung after a worker died"
+        assert box["out"] in (b"small", b"x" * 200_000_000)
+        assert box["rest"] == [i * i for i in range(4)]
+
+
 def test_bad_executor_and_lag_settings_are_refused():
     with pytest.raises(ValueError, match="unknown executor"):
         make_executor("spark")
