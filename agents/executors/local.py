@@ -27,6 +27,7 @@ class LocalHandle(Handle):
     def __init__(self, ex: "LocalExecutor", fn: Callable, args: tuple):
         self.ex, self.fn, self.args, self.retries = ex, fn, args, 0
         self.future: Future = ex._pool_submit(fn, args)
+        self.pool = ex.pool
 
     def _resubmit(self) -> None:
         self.retries += 1
@@ -34,10 +35,18 @@ class LocalHandle(Handle):
             raise RuntimeError(f"a local worker died {self.retries} times running "
                                f"{getattr(self.fn, '__name__', self.fn)!r}; giving up")
         self.future = self.ex._pool_submit(self.fn, self.args)
+        self.pool = self.ex.pool
+
+    def _orphaned(self) -> bool:
+        """Submitted to a pool that broke or was replaced, and not finished: CPython may never
+        finish such a future (its work item was being received when the worker died)."""
+        return self.pool is not self.ex.pool or bool(getattr(self.pool, "_broken", False))
 
     def done(self) -> bool:
         if not self.future.done():
             self.ex._break_if_a_worker_died()
+            if self._orphaned() and not self.future.done():
+                self._resubmit()
             return False
         if isinstance(self.future.exception(), BrokenProcessPool):
             self._resubmit()
@@ -50,6 +59,8 @@ class LocalHandle(Handle):
                 return self.future.result(timeout=0.2)
             except TimeoutError:
                 self.ex._break_if_a_worker_died()
+                if self._orphaned() and not self.future.done():
+                    self._resubmit()
             except BrokenProcessPool:
                 self._resubmit()
 
@@ -105,8 +116,9 @@ class LocalExecutor(Executor):
         pipe: the pool's manager thread then blocks reading the rest and never marks the pool
         broken (CPython's ProcessPoolExecutor), and a live worker blocks on the pipe's lock.
         So when a worker is dead and the pool not yet broken, the other workers are killed
-        too: the pipe's last writer gone, the manager reads end-of-file and breaks the pool,
-        and every unfinished call resubmits itself."""
+        too and the parent's copy of the pipe's write end is closed: the last writer gone, the
+        manager reads end-of-file and breaks the pool, and every unfinished call resubmits
+        itself."""
         pool = self.pool
         if pool is None or getattr(pool, "_broken", False):
             return
@@ -119,6 +131,12 @@ class LocalExecutor(Executor):
                     os.kill(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        for p in processes:
+            p.join(5)
+        try:   # the parent's own copy of the pipe's write end: closed, the reader gets EOF
+            pool._result_queue._writer.close()
+        except Exception:   # noqa: BLE001 (a CPython internal; the pool may already be gone)
+            pass
 
     def worker_pids(self) -> list[int]:
         """The live worker processes (for tests that kill one)."""

@@ -71,10 +71,13 @@ def _large_result_once(marker: str):
     return b"x" * 200_000_000
 
 
-def test_a_worker_killed_while_writing_its_result_breaks_the_pool_instead_of_hanging(tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35, 0.5])
+def test_a_worker_killed_while_writing_its_result_breaks_the_pool_instead_of_hanging(tmp_path, delay):
     """A worker killed mid-write leaves a partial message in the result pipe: CPython's pool
-    then blocks reading the rest, forever (a full-suite run hung here). The executor kills the
-    other workers when one is dead, so the pool breaks and the call reruns."""
+    then blocks reading the rest, forever (a full-suite run hung here; without the fix this
+    test hangs at a delay of 0.35 s on the 2-core machine). The executor kills the other
+    workers when one is dead, so the pool breaks and the call reruns."""
     marker = str(tmp_path / "started")
     with LocalExecutor(2) as ex:
         handle = ex.submit(_large_result_once, marker)
@@ -82,10 +85,8 @@ def test_a_worker_killed_while_writing_its_result_breaks_the_pool_instead_of_han
         deadline = time.monotonic() + 30
         while not os.path.exists(marker) and time.monotonic() < deadline:
             time.sleep(0.001)
-        time.sleep(0.05)   # into the pickling and writing of the large result
-        for pid in ex.worker_pids():
-            os.kill(pid, signal.SIGKILL)
-            break
+        time.sleep(delay)   # into the pickling and writing of the large result
+        os.kill(ex.worker_pids()[0], signal.SIGKILL)
         box: dict = {}
         waiter = threading.Thread(target=lambda: box.update(out=handle.result(),
                                                             rest=[h.result() for h in others]), daemon=True)

@@ -18,9 +18,7 @@ torch.set_num_threads(1)
 
 # refused: name -> words the UnsupportedError names (the construct)
 REFUSED = {
-    "sorted_weights": ["np.sort"],
     "polyval_fit": ["np.polyval"],
-    "interp_loss": ["np.interp"],
     "einsum_bilinear": ["einsum", "diagonal"],
     "masked_mean": ["boolean mask"],
     "convolve_smooth": ["np.convolve"],
