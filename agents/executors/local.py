@@ -135,7 +135,7 @@ class LocalExecutor(Executor):
             p.join(5)
         try:   # the parent's own copy of the pipe's write end: closed, the reader gets EOF
             pool._result_queue._writer.close()
-        except Exception:   # noqa: BLE001 (a CPython internal; the pool may already be gone)
+        except (AttributeError, OSError):   # a CPython internal; the pool may already be gone
             pass
 
     def worker_pids(self) -> list[int]:

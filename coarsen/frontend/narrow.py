@@ -181,14 +181,15 @@ class _Check:
             dtypes.append(d)
         if not dtypes:
             return
+        kinds = ' and '.join(sorted({str(d) for d in dtypes}))
+        hint = "convert the data first: x.astype(float) (float64, as coarsen computes it)"
         try:
             out = ufunc.resolve_dtypes((np.result_type(*dtypes),) * ufunc.nin + (None,))[-1]
-        except Exception:
-            return
+        except (TypeError, ValueError):   # NumPy has no loop for this data: it raises, never float64
+            self.refuse(instr, f"np.{ufunc.__name__} of {kinds} data: NumPy has no loop for it", hint)
         if out != np.float64:
-            self.refuse(instr, f"np.{ufunc.__name__} of {' and '.join(sorted({str(d) for d in dtypes}))} data: "
-                        f"NumPy computes it in {out}, coarsen in float64",
-                        "convert the data first: x.astype(float) (float64, as coarsen computes it)")
+            self.refuse(instr, f"np.{ufunc.__name__} of {kinds} data: NumPy computes it in {out}, coarsen in "
+                        "float64", hint)
 
     def stored(self, instr: Instr, target, value) -> None:
         into = self.dtype[target.id]

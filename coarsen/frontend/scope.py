@@ -7,20 +7,22 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _LOOPS = (ast.For, ast.While, ast.AsyncFor)
 
 
-def _target_names(target: ast.AST, out: set[str]) -> None:
+def _target_names(target: ast.AST, out: set[str], subscripts: bool = True) -> None:
+    """The names a binding target rebinds; `a[i] = v` rebinds `a` here (value semantics) unless
+    `subscripts` is false (Python's scoping: it makes no name local)."""
     if isinstance(target, ast.Name):
         out.add(target.id)
     elif isinstance(target, (ast.Tuple, ast.List)):
         for t in target.elts:
-            _target_names(t, out)
-    elif isinstance(target, ast.Subscript):
+            _target_names(t, out, subscripts)
+    elif isinstance(target, ast.Subscript) and subscripts:
         base = target.value
         while isinstance(base, ast.Subscript):
             base = base.value
         if isinstance(base, ast.Name):   # a[i] = v rebinds `a` to the updated array
             out.add(base.id)
     elif isinstance(target, ast.Starred):
-        _target_names(target.value, out)
+        _target_names(target.value, out, subscripts)
 
 
 def assigned_names(stmts: list[ast.stmt]) -> set[str]:
@@ -57,17 +59,6 @@ def contains(stmts: list[ast.stmt], kind: type, stop_at_loops: bool) -> bool:
     return False
 
 
-def _bound_targets(target: ast.AST, out: set[str]) -> None:
-    """Names a binding target makes local (`a[i] = v` and `o.f = v` bind none: Python)."""
-    if isinstance(target, ast.Name):
-        out.add(target.id)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for t in target.elts:
-            _bound_targets(t, out)
-    elif isinstance(target, ast.Starred):
-        _bound_targets(target.value, out)
-
-
 def local_names(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
     """The names local to a function by Python's scoping rule: its parameters and every name
     its body binds anywhere (assignment, loop or `with` target, `except ... as`, import, nested
@@ -101,19 +92,19 @@ def local_names(fn: ast.FunctionDef | ast.Lambda) -> frozenset[str]:
             declared.update(node.names)
         elif isinstance(node, ast.Assign):
             for t in node.targets:
-                _bound_targets(t, out)
+                _target_names(t, out, False)
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)):
-            _bound_targets(node.target, out)
+            _target_names(node.target, out, False)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if item.optional_vars is not None:
-                    _bound_targets(item.optional_vars, out)
+                    _target_names(item.optional_vars, out, False)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             out.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             out.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
         elif isinstance(node, ast.Delete):
             for t in node.targets:
-                _bound_targets(t, out)
+                _target_names(t, out, False)
         todo.extend(ast.iter_child_nodes(node))
     return frozenset(out - declared)

@@ -67,7 +67,7 @@ def _float_dtype_given(bindings) -> bool:
         try:
             if np.dtype(obj) == np.float64:
                 return True
-        except Exception:   # not a dtype (an einsum subscripts string, a norm order)
+        except (TypeError, ValueError):   # not a dtype (an einsum subscripts string, a norm order)
             continue
     return False
 

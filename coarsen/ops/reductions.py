@@ -228,7 +228,7 @@ def dtype_target(lw, binding, node, name: str, x, integer_ok: bool = True):
     obj = L.static(lw, binding, node, "dtype")
     try:
         dtype = np.dtype(obj)
-    except Exception:   # not a dtype
+    except (TypeError, ValueError):   # not a dtype: refused below
         dtype = None
     if dtype == np.dtype(np.float64):   # an explicit conversion: NumPy accumulates in float64
         return x if x.type.dtype == "f64" else lw.convert(x, "f64", node)
