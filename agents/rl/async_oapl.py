@@ -41,6 +41,7 @@ import numpy as np
 
 from ..executors import Handle, wait_any
 from ..policy import episode_logp
+from ..policy.model import oapl_value
 from ..tasks import Task
 from .batch import pack
 from .checkpoint import save_checkpoint
@@ -54,6 +55,7 @@ from .trainer import (CURVE_FIELDS, METRIC_FIELDS, _append_csv, _curve_rows, los
 ASYNC_FIELDS = METRIC_FIELDS + ("lag_mean", "lag_max", "lags_used", "replay_batches",
                                 "wait_seconds", "episodes_per_second")
 CHUNK = 8
+OAPL_ANCHORS = ("behaviour", "learner", "learner-is")
 SPOOL = re.compile(r"b(\d+)-c(\d+)\.pkl")
 
 
@@ -71,9 +73,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"replay must be >= 1 (batches per update), not {cfg.replay}")
     if cfg.lag_mode not in ("enforce", "bound"):
         raise ValueError(f"unknown lag_mode {cfg.lag_mode!r}; use 'enforce' or 'bound'")
-    if cfg.oapl_anchor not in ("behaviour", "learner"):
-        raise ValueError(f"unknown oapl_anchor {cfg.oapl_anchor!r}; use 'behaviour' or "
-                         f"'learner'")
+    if cfg.oapl_anchor not in OAPL_ANCHORS:
+        raise ValueError(f"unknown oapl_anchor {cfg.oapl_anchor!r}; use one of "
+                         f"{', '.join(OAPL_ANCHORS)}")
+    if cfg.is_clip <= 0:
+        raise ValueError(f"is_clip must be > 0 (truncation of the importance ratio), not "
+                         f"{cfg.is_clip}")
 
 
 @dataclass
@@ -254,12 +259,17 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
                         for r in results])
     batch = pack(results, rewards, group_of)
     loss_fn, args = loss_and_args(cfg, batch)
-    if cfg.algo == "oapl" and cfg.oapl_anchor == "learner":
+    if cfg.algo == "oapl" and cfg.oapl_anchor != "behaviour":
         # the reference in log(pi / pi_ref) is the learner's policy as this update starts,
         # not the (up to max_lag versions older) behaviour policy: the squared loss is
         # minimised by pi ~ pi_ref exp(A / beta), so a stale anchor would pull the policy back
-        args = args[:4] + (episode_logp(params, batch.X, batch.neg, batch.onehot, batch.seg,
-                                        batch.n_dec, batch.n_cand),) + args[5:]
+        ref = episode_logp(params, batch.X, batch.neg, batch.onehot, batch.seg, batch.n_dec,
+                           batch.n_cand)
+        if cfg.oapl_anchor == "learner":
+            args = args[:4] + (ref,) + args[5:]
+        else:
+            loss_fn, args = oapl_is_loss, learner_is_args(batch, ref, cfg.beta, cfg.beta1,
+                                                          cfg.is_clip)
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)
@@ -282,6 +292,46 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
            "lag_mean": float(lags.mean()), "lag_max": int(lags.max()),
            "lags_used": " ".join(map(str, used)), "replay_batches": len(replay)}
     return params, state, row, lines
+
+
+def learner_is_args(batch: Any, logp_ref: np.ndarray, beta: float, beta1: float,
+                    clip: float) -> tuple:
+    """`oapl_is_loss`'s arguments: OAPL with the learner's current policy pi_ref as the
+    reference, corrected for data sampled by an older behaviour policy mu.
+
+    The regression target beta log(pi / pi_ref) = r - V_ref(x) needs V_ref = beta1 log
+    E_{y ~ pi_ref} exp(r / beta1), the value of the *reference* policy; the samples come from
+    mu, so each episode gets the importance ratio rho = pi_ref(y|x) / mu(y|x), truncated at
+    `clip` (V-trace's rho-bar: a few episodes the learner now likes much more than mu did
+    cannot dominate), and V_ref is the self-normalised weighted log-mean-exp over the
+    question's group. The same truncated ratios weight each episode's squared error, so the
+    fit is (up to truncation) the one on-policy data from pi_ref would give, and an episode
+    the learner has moved away from counts less. At lag 0 pi_ref = mu: every ratio is 1 and
+    this is the behaviour-anchored loss (up to rounding).
+    """
+    log_rho = (logp_ref - batch.logp_lag)[:, 0]
+    w = np.exp(np.minimum(log_rho, np.log(clip)))
+    target = np.zeros((len(batch.rewards), 1))
+    for g in batch.groups:
+        target[g, 0] = batch.rewards[g] - weighted_value(batch.rewards[g], w[g], beta1)
+    return (batch.X, batch.neg, batch.onehot, batch.seg, logp_ref, target, w[:, None],
+            float(beta), batch.n_dec, batch.n_cand)
+
+
+def weighted_value(rewards: np.ndarray, w: np.ndarray, beta1: float) -> float:
+    """beta1 log(sum_i w_i exp(r_i / beta1) / sum_i w_i), stably (`oapl_value` for equal w)."""
+    if not np.sum(w) > 0:
+        return oapl_value(rewards, beta1)
+    z = np.asarray(rewards, dtype=np.float64) / beta1
+    m = z.max()
+    return float(beta1 * (m + np.log(np.sum(w * np.exp(z - m)) / np.sum(w))))
+
+
+def oapl_is_loss(params, X, neg, onehot, seg, logp_ref, target, weight, beta, n_dec, n_cand):
+    """mean_i w_i (beta log(pi(y_i|x) / pi_ref(y_i|x)) - target_i)^2 (see `learner_is_args`)."""
+    lp = episode_logp(params, X, neg, onehot, seg, n_dec, n_cand)
+    d = beta * (lp - logp_ref) - target
+    return np.sum(weight * d * d) / lp.shape[0]
 
 
 def save_policy(run_dir: Path, params: dict) -> None:

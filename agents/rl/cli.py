@@ -243,10 +243,12 @@ FIELD_HELP = {
                 "version a worker was sent",
     "replay": "an update trains on the last `replay` batches",
     "oapl_anchor": "OAPL's reference policy: the one that sampled the episode, or the "
-                   "learner's at the start of the update",
+                   "learner's at the start of the update (learner-is: also V(x) and the "
+                   "episode weights importance-corrected for the stale behaviour policy)",
+    "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
-           "oapl_anchor": ("behaviour", "learner")}
+           "oapl_anchor": ("behaviour", "learner", "learner-is")}
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

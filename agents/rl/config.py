@@ -58,7 +58,10 @@ class TrainConfig:
     # OAPL's reference policy in log(pi / pi_ref): "behaviour" (the policy that sampled the
     # episode, as the synchronous loop) or "learner" (the learner's policy at the start of
     # the update: stale batches no longer pull it back towards an old version)
+    # "learner-is": the learner's policy as reference, with V(x) and each episode's weight
+    # corrected by the importance ratio pi_learner / pi_behaviour truncated at `is_clip`
     oapl_anchor: str = "behaviour"
+    is_clip: float = 1.0
 
     @property
     def episodes_per_iter(self) -> int:

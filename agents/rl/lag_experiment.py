@@ -56,7 +56,9 @@ def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], see
     for algo in algos:
         for lag in lags:
             for seed in range(seeds):
-                tag = "" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else "-learner"
+                tag = ("" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else
+                       f"-{cfg.oapl_anchor}" + (f"-c{cfg.is_clip:g}" if cfg.oapl_anchor ==
+                                                "learner-is" and cfg.is_clip != 1.0 else ""))
                 run = cfg.replace(run_dir=str(out / f"{algo}{tag}-lag{lag}-s{seed}"),
                                   algo=algo, max_lag=lag, lag_mode="enforce", seed=seed)
                 t0 = time.perf_counter()
@@ -201,15 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ray-address", default="",
                    help="a Ray cluster to join (empty: start a local Ray)")
     p.add_argument("--no-grid", action="store_true", help="throughput only")
-    p.add_argument("--anchor", choices=["behaviour", "learner"], default="behaviour",
-                   help="OAPL's reference policy (TrainConfig.oapl_anchor)")
+    p.add_argument("--anchor", choices=["behaviour", "learner", "learner-is"],
+                   default="behaviour", help="OAPL's reference policy (TrainConfig.oapl_anchor)")
+    p.add_argument("--is-clip", type=float, default=1.0,
+                   help="anchor learner-is: truncation of pi_learner / pi_behaviour")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(data_dir=str(a.out / "data"), iterations=a.iterations,
                       questions_per_iter=a.questions, group_size=a.group_size,
                       grad_steps=a.grad_steps, eval_per_regime=a.eval_n, synth_per_round=180,
                       synth_rounds=1, curve_per_regime=0, workers=a.workers, progress=False,
-                      executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor)
+                      executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor, is_clip=a.is_clip)
     data = prepare(cfg.data_dir, cfg.world_seed, cfg.scale, cfg.eval_per_regime,
                    cfg.synth_per_round, cfg.synth_rounds)
     rows: list[dict] = []

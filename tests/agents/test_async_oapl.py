@@ -103,9 +103,54 @@ def test_bad_executor_and_lag_settings_are_refused():
     with pytest.raises(ValueError, match="needs --executor ray"):
         make_executor("local", address="ray://x:1")
     for kw, msg in ((dict(max_lag=-1), "max_lag"), (dict(replay=0), "replay"),
-                    (dict(lag_mode="free"), "lag_mode")):
+                    (dict(lag_mode="free"), "lag_mode"), (dict(oapl_anchor="x"), "oapl_anchor"),
+                    (dict(is_clip=0.0), "is_clip")):
         with pytest.raises(ValueError, match=msg):
             check_config(TrainConfig(**kw))
+
+
+def _toy_batch(seed=0):
+    from agents.policy import N_FEATURES
+    from agents.rl.batch import pack
+    rng = np.random.default_rng(seed)
+    res = []
+    for _ in range(8):
+        nc = [int(rng.integers(2, 5)) for _ in range(int(rng.integers(1, 4)))]
+        res.append({"X": rng.normal(size=(sum(nc), N_FEATURES)), "n_cand": nc,
+                    "chosen": [int(rng.integers(0, n)) for n in nc],
+                    "logp": list(rng.normal(size=len(nc)) - 1.0)})
+    return pack(res, rng.random(8), [i // 4 for i in range(8)])
+
+
+def test_importance_corrected_oapl_is_plain_oapl_on_policy_and_reweights_off_policy():
+    """learner-is: with the learner's policy equal to the behaviour policy every ratio is 1
+    and the loss and V(x) are plain OAPL's (the gradient: the slow training test below); off-policy V(x) is the weighted
+    log-mean-exp with ratios truncated at is_clip, and each squared error carries its ratio."""
+    from agents.policy import N_FEATURES, episode_logp, init_params, oapl_loss
+    from agents.policy.model import oapl_value
+    from agents.rl.async_oapl import learner_is_args, oapl_is_loss, weighted_value
+    b, p = _toy_batch(), init_params(N_FEATURES, 16, 0)
+    plain = b.oapl_args(0.1, 0.5)
+    same = learner_is_args(b, b.logp_lag, 0.1, 0.5, 1.0)
+    np.testing.assert_array_equal(same[5], plain[5])
+    np.testing.assert_array_equal(same[6], np.ones((8, 1)))
+    assert oapl_loss(p, *plain) == pytest.approx(oapl_is_loss(p, *same), rel=1e-12)
+    shift = np.array([[2.0], [-1.0], [0.0], [-3.0], [0.5], [0.1], [-0.2], [1.0]])
+    for clip in (1.0, 2.0):
+        args = learner_is_args(b, b.logp_lag + shift, 0.1, 0.5, clip)
+        w = np.minimum(np.exp(shift[:, 0]), clip)
+        np.testing.assert_allclose(args[6][:, 0], w)
+        np.testing.assert_array_equal(args[4], b.logp_lag + shift)  # the learner is the anchor
+        for g in b.groups:
+            r = b.rewards[g]
+            v = 0.5 * np.log(np.sum(w[g] * np.exp(r / 0.5)) / np.sum(w[g]))
+            np.testing.assert_allclose(args[5][g, 0], r - v)
+        lp = episode_logp(p, b.X, b.neg, b.onehot, b.seg, b.n_dec, b.n_cand)
+        want = np.sum(w[:, None] * (0.1 * (lp - args[4]) - args[5]) ** 2) / 8
+        assert oapl_is_loss(p, *args) == pytest.approx(float(want), rel=1e-12)
+    # a group whose ratios all underflow falls back to the unweighted value
+    assert weighted_value(np.array([0.2, 0.7]), np.zeros(2), 0.5) == oapl_value(
+        np.array([0.2, 0.7]), 0.5)
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +238,15 @@ def test_learner_anchor_is_the_behaviour_policy_without_lag(data_dir, tmp_path):
         runs = {name: train_run(_cfg(tmp_path, data_dir, name, **dict(kw, **extra)), data=data,
                                 sampler=s)
                 for name, extra in (("beh", {}), ("learn", dict(oapl_anchor="learner")),
+                                    ("is", dict(oapl_anchor="learner-is")),
                                     ("beh2", dict(max_lag=1)),
-                                    ("learn2", dict(max_lag=1, oapl_anchor="learner")))}
-    np.testing.assert_allclose([m["loss_last"] for m in runs["beh"].metrics],
-                               [m["loss_last"] for m in runs["learn"].metrics], rtol=1e-6)
-    assert runs["beh2"].metrics[1]["loss_first"] != runs["learn2"].metrics[1]["loss_first"]
+                                    ("learn2", dict(max_lag=1, oapl_anchor="learner")),
+                                    ("is2", dict(max_lag=1, oapl_anchor="learner-is")))}
+    for name in ("learn", "is"):
+        np.testing.assert_allclose([m["loss_last"] for m in runs["beh"].metrics],
+                                   [m["loss_last"] for m in runs[name].metrics], rtol=1e-6)
+    firsts = {runs[n].metrics[1]["loss_first"] for n in ("beh2", "learn2", "is2")}
+    assert len(firsts) == 3
 
 
 def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
