@@ -128,6 +128,9 @@ def _only_updated(types: Types, name: str) -> bool:
             allowed.update(id(n) for n in ast.walk(node))
         elif isinstance(node, ast.Call) and _is_np(node.func, ("shape",)):
             allowed.update(id(n) for n in node.args)
+        elif (isinstance(node, ast.Call) and _is_rt(node.func, ("take_add", "take_add2", "take_add3"))
+              and len(node.args) >= 2 and isinstance(node.args[1], ast.Name)):
+            allowed.add(id(node.args[1]))   # the scattered values: read, never aliased
         elif isinstance(node, ast.Attribute) and node.attr == "shape":
             allowed.add(id(node.value))
     for node in ast.walk(types.fn):
@@ -211,6 +214,20 @@ def _shape_check(stmt) -> bool:
     return True
 
 
+def _allocation(stmt) -> bool:
+    """`x = np.zeros(np.shape(y))` (or a shape name): a fresh buffer (an adjoint accumulator of
+    another rank, say) that cannot raise and reads only a shape; moved before the loop, it lets
+    the run go on past it (its in-place updates can then join the run)."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return False
+    v = stmt.value
+    if not (isinstance(v, ast.Call) and not v.keywords and _is_np(v.func, ("zeros",)) and len(v.args) == 1):
+        return False
+    a = v.args[0]
+    return (isinstance(a, ast.Call) and not a.keywords and _is_np(a.func, ("shape",)) and len(a.args) == 1
+            and isinstance(a.args[0], ast.Name))
+
+
 def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
     """The run starting with statement i (a member) and the index past its last member."""
     first = _classify(stmts[i], types)
@@ -251,6 +268,13 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
         if _shape_check(stmt) and not set(_loads(stmt.test)) & (set(run.local) | set(run.reduced) | run.written):
             pending.append(stmt)
             continue
+        if _allocation(stmt):
+            touched = set(run.local) | set(run.reduced) | run.member_reads | run.written
+            if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced) | run.written)) \
+                    and stmt.targets[0].id not in touched \
+                    and stmt.targets[0].id not in {t for s in pending for t in _stores(s)}:
+                pending.append(stmt)
+                continue
         break
     return (run if run.members else None), end
 
@@ -348,7 +372,7 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
     for a in range(R):
         src = run.sources[a]
         lines.append(f"{n[a]} = {src[0] if src else 1}")
-        cond += [f"{s} == {n[a]}" for s in src[1:]]
+        cond += [f"{s} == {n[a]}" for s in dict.fromkeys(src[1:]) if s != src[0]]
         if run.ones[a]:
             cond.append(f"{n[a]} == 1")
         if a in run.nonempty:

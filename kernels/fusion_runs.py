@@ -33,6 +33,21 @@ def _stores(node) -> set[str]:
     return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
 
 
+def _constant_slice(node) -> tuple | None:
+    """`a[:, 3]`'s pattern (None, 3): per axis None for a full slice `:`, the constant index
+    otherwise; None when the subscript is anything else."""
+    parts = node.elts if isinstance(node, ast.Tuple) else [node]
+    out = []
+    for p in parts:
+        if isinstance(p, ast.Slice) and p.lower is None and p.upper is None and p.step is None:
+            out.append(None)
+        elif _int_const(p) is not None:
+            out.append(_int_const(p))
+        else:
+            return None
+    return tuple(out)
+
+
 class Run:
     """Consecutive statements of one block fused into one loop nest of rank `rank`."""
 
@@ -53,6 +68,7 @@ class Run:
         self.nonempty: set[int] = set()         # axes a max/min reduces: > 0
         self.written: set[str] = set()          # arrays updated in place (`a[i] += v`)
         self.views: list[str] = []              # their views, made before the loop
+        self.sink_patterns: dict = {}           # base -> slice patterns of its views (None: other)
 
     # -- expressions -> scalar code ---------------------------------------------------------
     def _leaf(self, name: str, t: T, axes: list[int]) -> tuple[str, set]:
@@ -77,6 +93,11 @@ class Run:
             self.member_reads.add(node.id)
             for a in range(self.rank):
                 self.sources[a].append(f"{node.id}[{a}]")
+            return
+        if isinstance(node, ast.Call) and not node.keywords and _is_rt(node.func, ("broadcast_shapes",)) \
+                and node.args:
+            for arg in node.args:   # each the run's shape: so is their broadcast
+                self._shape(arg)
             return
         if not (isinstance(node, ast.Call) and _is_np(node.func, ("shape",)) and len(node.args) == 1
                 and isinstance(node.args[0], ast.Name)):
@@ -218,8 +239,18 @@ class Run:
         """`a[idx] += E` (a fresh buffer only ever updated in place): `a[idx]` is a view made
         before the loop, updated element by element; E broadcasts to it."""
         base = view.value.id
-        if base in self.member_reads or base in self.local or base in self.reduced or base in self.written:
+        if base in self.member_reads or base in self.local or base in self.reduced:
             raise Refuse
+        pattern = _constant_slice(view.slice)
+        if base in self.written:
+            # another update of the same buffer: only through views that are the same elements
+            # or none of them (full slices at the same places, constant indices elsewhere), so
+            # each element gets its updates in statement order, as unfused
+            seen = self.sink_patterns.get(base)
+            if pattern is None or seen is None or any(
+                    [k for k, x in enumerate(p) if x is None] != [k for k, x in enumerate(pattern) if x is None]
+                    for p in seen):
+                raise Refuse
         if set(_loads(view.slice)) & (set(self.local) | set(self.reduced)):
             raise Refuse
         code, _ = self.expr(stmt.value)
@@ -236,6 +267,7 @@ class Run:
         self._consistent()
         self.body.append(f"{var}[{', '.join(idx)}] {'+' if isinstance(stmt.op, ast.Add) else '-'}= {code}")
         self.written.add(base)
+        self.sink_patterns[base] = None if pattern is None else self.sink_patterns.get(base, []) + [pattern]
         self.members.append(stmt)
         if not isinstance(stmt.value, ast.Name):
             self.saved += 1

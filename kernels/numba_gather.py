@@ -51,6 +51,18 @@ def _take(x, i0):
             return rt.take(x, i0.ravel()).reshape(i0.shape + x.shape[1:])
         return impl_nd
 
+    if x.ndim == 2:
+        def impl2(x, i0):   # rows element by element: no sub-array per row
+            n0, m = x.shape[0], x.shape[1]
+            out = np.empty((i0.shape[0], m), x.dtype)
+            for k in range(i0.shape[0]):
+                j = i0[k]
+                j = j + n0 if j < 0 else j
+                for c in range(m):
+                    out[k, c] = x[j, c]
+            return out
+        return impl2
+
     def impl(x, i0):
         n0 = x.shape[0]
         out = np.empty((i0.shape[0],) + x.shape[1:], x.dtype)
@@ -115,6 +127,22 @@ def _take_add(d, g, i0):
             a = i0.ravel()
             rt.take_add(d, np.ascontiguousarray(g).reshape((a.shape[0],) + d.shape[1:]), a)
         return impl_nd
+
+    if d.ndim == 2 and g.ndim == 2:
+        def impl2(d, g, i0):   # element by element: `d[j] + g[k]` made a new row per index
+            n0, m = d.shape[0], d.shape[1]
+            if g.shape[1] != m or g.shape[0] != i0.shape[0]:
+                for k in range(i0.shape[0]):   # broadcasting rows: as the general case
+                    j = i0[k]
+                    j = j + n0 if j < 0 else j
+                    d[j] = d[j] + g[k]
+                return
+            for k in range(i0.shape[0]):
+                j = i0[k]
+                j = j + n0 if j < 0 else j
+                for c in range(m):
+                    d[j, c] = d[j, c] + g[k, c]
+        return impl2
 
     def impl(d, g, i0):
         n0 = d.shape[0]

@@ -235,6 +235,40 @@ def test_updates_in_place_only_of_unaliased_buffers():
     assert "_fv" not in out, out
 
 
+def test_forward_and_backward_of_a_gather_are_one_loop():
+    """Vectorised bundle adjustment's backward: the adjoint's columns `d_c[:, k] += ...` (views
+    that are the same elements or none: full slices at the same places, constant indices)
+    join the run, `d_c = np.zeros(np.shape(c))` moves before the loop, the scattered values
+    `rt.take_add(d_x, d_c, idx)` are read but never aliased, and a shape
+    `rt.broadcast_shapes(...)` of run values is the run's: forward and backward are one loop
+    that stores nothing; the same column updated twice keeps its order; a column view with a
+    runtime index is refused next to another."""
+    from kernels import runtime
+    src = ("def f(x, idx, ct):\n    c = rt.take(x, idx)\n    u = c[:, 0]\n    v = c[:, 2]\n"
+           "    e = np.sin(u) * v\n    w = e * u\n"
+           "    d_w = rt.broadcast_scalar(ct, rt.broadcast_shapes(np.shape(e), np.shape(w)))\n"
+           "    d_e = d_w * u\n    d_c = np.zeros(np.shape(c))\n    d_c[:, 2] += d_e * np.sin(u)\n"
+           "    d_u = d_w * e + d_e * np.cos(u) * v\n    d_c[:, 0] += d_u\n    d_c[:, 2] += d_u * 0.5\n"
+           "    d_c[:, -1] += d_u\n"
+           "    d_x = np.zeros(np.shape(x))\n    rt.take_add(d_x, d_c, idx)\n    return d_x\n")
+    x, idx = np.arange(1.0, 13.0).reshape(4, 3) / 7.0, np.array([3, 0, 0, 2, -1])
+    out = fusion.fuse(src, "f", (x, idx, 1.5))
+    assert out.count("for _fi0") == 1 and "np.empty(" not in out, out
+    ref = {"np": np, "rt": runtime}
+    exec(src, ref)   # generated test source only
+    ns = {"np": np, "rt": runtime}
+    exec(out, ns)   # generated test source only
+    np.testing.assert_array_equal(ns["f"](x, idx, 1.5), ref["f"](x, idx, 1.5))
+    # a runtime column beside a constant one could be the same elements at another time: refused
+    varying = src.replace("d_c[:, -1] += d_u", "d_c[:, int(ct)] += d_u")
+    out = fusion.fuse(varying, "f", (x, idx, 1.5))
+    assert "\n    d_c[:, int(ct)] += d_u\n" in out and "_fv" in out, out   # after the loop
+    ns, ref = {"np": np, "rt": runtime}, {"np": np, "rt": runtime}
+    exec(out, ns)   # generated test source only
+    exec(varying, ref)   # generated test source only
+    np.testing.assert_array_equal(ns["f"](x, idx, 1.5), ref["f"](x, idx, 1.5))
+
+
 def powers_fit(x, t):
     """llsq's form: whole-number exponents of a float base, broadcast over (n, m)."""
     p = t[:, None] ** np.arange(x.shape[0])[None, :]

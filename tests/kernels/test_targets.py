@@ -338,3 +338,35 @@ def test_the_side_of_a_where_not_taken_raises_no_warning(target):
         warnings.simplefilter("error")
         g = coarsen.grad(P.where_sqrt, target=target)(np.array([0.0, 4.0, -1.0]))
     np.testing.assert_array_equal(g, [0.0, 0.25, 0.0])
+
+
+def test_numba_gathers_and_scatter_adds_of_rows_match_numpy():
+    """`rt.take` / `rt.take_add` in machine code on 2-d arrays (rows element by element) and
+    on 1-d and 3-d ones: repeated and negative indices accumulate as `np.add.at`, in order."""
+    import numba
+
+    from kernels import runtime as rt
+    import kernels.numba_runtime  # noqa: F401  (the overloads)
+
+    @numba.njit
+    def take(x, i):
+        return rt.take(x, i)
+
+    @numba.njit
+    def take_add(d, g, i):
+        rt.take_add(d, g, i)
+
+    rng = np.random.default_rng(3)
+    idx = np.array([2, 0, -1, 2, 2, -3, 1])
+    for shape in [(4, 5), (4,), (4, 2, 3), (4, 1)]:
+        x = rng.normal(size=shape)
+        np.testing.assert_array_equal(take(x, idx), x[idx])
+        g = rng.normal(size=(len(idx),) + shape[1:])
+        d, ref = x.copy(), x.copy()
+        take_add(d, g, idx)
+        np.add.at(ref, idx, g)
+        np.testing.assert_array_equal(d, ref)
+    d, ref, g = np.zeros((4, 5)), np.zeros((4, 5)), rng.normal(size=(len(idx), 1))   # rows broadcast
+    take_add(d, g, idx)
+    np.add.at(ref, idx, g)
+    np.testing.assert_array_equal(d, ref)
