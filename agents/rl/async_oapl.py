@@ -270,6 +270,8 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
         else:
             loss_fn, args = oapl_is_loss, learner_is_args(batch, ref, cfg.beta, cfg.beta1,
                                                           cfg.is_clip)
+    # how stale the data is for the learner: the mean truncated ratio of the window's episodes
+    is_weight = float(np.mean(args[6])) if loss_fn is oapl_is_loss else None
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)
@@ -291,6 +293,8 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
            "alpha": float(np.mean(alpha)), "sample_seconds": 0.0,
            "lag_mean": float(lags.mean()), "lag_max": int(lags.max()),
            "lags_used": " ".join(map(str, used)), "replay_batches": len(replay)}
+    if is_weight is not None:  # in the checkpoint's metrics (not a metrics.csv column)
+        row["is_weight_mean"] = is_weight
     return params, state, row, lines
 
 

@@ -70,6 +70,11 @@ def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], see
                              "curve": [m["reward"] for m in res.metrics],
                              "lag_mean": float(np.mean([m.get("lag_mean", 0.0)
                                                         for m in res.metrics])),
+                             # learner-is: mean truncated ratio pi_learner / pi_behaviour
+                             "is_weight_mean": round(float(np.mean(
+                                 [m["is_weight_mean"] for m in res.metrics
+                                  if "is_weight_mean" in m])), 4)
+                             if any("is_weight_mean" in m for m in res.metrics) else "",
                              "seconds": round(time.perf_counter() - t0, 1)})
                 print(f"{algo} lag {lag} seed {seed}: eval {score:.3f}, last reward "
                       f"{rows[-1]['final_reward']:.3f} ({rows[-1]['seconds']}s)", flush=True)
