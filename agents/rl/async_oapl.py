@@ -269,9 +269,10 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
             args = args[:4] + (ref,) + args[5:]
         else:
             loss_fn, args = oapl_is_loss, learner_is_args(batch, ref, cfg.beta, cfg.beta1,
-                                                          cfg.is_clip)
+                                                          cfg.is_clip, cfg.is_normalize)
     # how stale the data is for the learner: the mean truncated ratio of the window's episodes
-    is_weight = float(np.mean(args[6])) if loss_fn is oapl_is_loss else None
+    is_weight = (float(np.mean(np.minimum(np.exp(args[4] - batch.logp_lag), cfg.is_clip)))
+                 if loss_fn is oapl_is_loss else None)
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)
@@ -299,7 +300,7 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
 
 
 def learner_is_args(batch: Any, logp_ref: np.ndarray, beta: float, beta1: float,
-                    clip: float) -> tuple:
+                    clip: float, normalize: bool = False) -> tuple:
     """`oapl_is_loss`'s arguments: OAPL with the learner's current policy pi_ref as the
     reference, corrected for data sampled by an older behaviour policy mu.
 
@@ -311,14 +312,18 @@ def learner_is_args(batch: Any, logp_ref: np.ndarray, beta: float, beta1: float,
     question's group. The same truncated ratios weight each episode's squared error, so the
     fit is (up to truncation) the one on-policy data from pi_ref would give, and an episode
     the learner has moved away from counts less. At lag 0 pi_ref = mu: every ratio is 1 and
-    this is the behaviour-anchored loss (up to rounding).
+    this is the behaviour-anchored loss (up to rounding). `normalize` rescales the loss
+    weights to mean 1 over the update's episodes (V(x) is unchanged: it is self-normalised),
+    so a stale batch moves the policy as far as a fresh one; without it a batch the learner
+    has moved away from has a smaller gradient.
     """
     log_rho = (logp_ref - batch.logp_lag)[:, 0]
     w = np.exp(np.minimum(log_rho, np.log(clip)))
     target = np.zeros((len(batch.rewards), 1))
     for g in batch.groups:
         target[g, 0] = batch.rewards[g] - weighted_value(batch.rewards[g], w[g], beta1)
-    return (batch.X, batch.neg, batch.onehot, batch.seg, logp_ref, target, w[:, None],
+    lw = w / np.mean(w) if normalize and np.mean(w) > 0 else w
+    return (batch.X, batch.neg, batch.onehot, batch.seg, logp_ref, target, lw[:, None],
             float(beta), batch.n_dec, batch.n_cand)
 
 

@@ -246,6 +246,7 @@ FIELD_HELP = {
                    "learner's at the start of the update (learner-is: also V(x) and the "
                    "episode weights importance-corrected for the stale behaviour policy)",
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
+    "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
            "oapl_anchor": ("behaviour", "learner", "learner-is")}
@@ -287,6 +288,9 @@ def add_config_fields(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()
                            help="no progress bars")
         elif f.name == "regimes":
             p.add_argument(flag, nargs="+", choices=REGIME_NAMES, default=list(f.default),
+                           help=help_)
+        elif isinstance(f.default, bool):  # --flag / --no-flag (type=bool reads "False" as True)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
                            help=help_)
         else:
             p.add_argument(flag, type=type(f.default), default=f.default, help=help_,

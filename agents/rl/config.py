@@ -62,6 +62,7 @@ class TrainConfig:
     # corrected by the importance ratio pi_learner / pi_behaviour truncated at `is_clip`
     oapl_anchor: str = "behaviour"
     is_clip: float = 1.0
+    is_normalize: bool = False  # learner-is: episode weights rescaled to mean 1 per update
 
     @property
     def episodes_per_iter(self) -> int:

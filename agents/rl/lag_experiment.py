@@ -58,7 +58,9 @@ def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], see
             for seed in range(seeds):
                 tag = ("" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else
                        f"-{cfg.oapl_anchor}" + (f"-c{cfg.is_clip:g}" if cfg.oapl_anchor ==
-                                                "learner-is" and cfg.is_clip != 1.0 else ""))
+                                                "learner-is" and cfg.is_clip != 1.0 else "")
+                       + ("-norm" if cfg.oapl_anchor == "learner-is" and cfg.is_normalize
+                          else ""))
                 run = cfg.replace(run_dir=str(out / f"{algo}{tag}-lag{lag}-s{seed}"),
                                   algo=algo, max_lag=lag, lag_mode="enforce", seed=seed)
                 t0 = time.perf_counter()
@@ -212,13 +214,16 @@ def main(argv: list[str] | None = None) -> None:
                    default="behaviour", help="OAPL's reference policy (TrainConfig.oapl_anchor)")
     p.add_argument("--is-clip", type=float, default=1.0,
                    help="anchor learner-is: truncation of pi_learner / pi_behaviour")
+    p.add_argument("--is-normalize", action="store_true",
+                   help="anchor learner-is: episode weights rescaled to mean 1 per update")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig(data_dir=str(a.out / "data"), iterations=a.iterations,
                       questions_per_iter=a.questions, group_size=a.group_size,
                       grad_steps=a.grad_steps, eval_per_regime=a.eval_n, synth_per_round=180,
                       synth_rounds=1, curve_per_regime=0, workers=a.workers, progress=False,
-                      executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor, is_clip=a.is_clip)
+                      executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor, is_clip=a.is_clip,
+                      is_normalize=a.is_normalize)
     data = prepare(cfg.data_dir, cfg.world_seed, cfg.scale, cfg.eval_per_regime,
                    cfg.synth_per_round, cfg.synth_rounds)
     rows: list[dict] = []

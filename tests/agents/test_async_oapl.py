@@ -148,6 +148,12 @@ def test_importance_corrected_oapl_is_plain_oapl_on_policy_and_reweights_off_pol
         lp = episode_logp(p, b.X, b.neg, b.onehot, b.seg, b.n_dec, b.n_cand)
         want = np.sum(w[:, None] * (0.1 * (lp - args[4]) - args[5]) ** 2) / 8
         assert oapl_is_loss(p, *args) == pytest.approx(float(want), rel=1e-12)
+    # normalize: the loss weights rescaled to mean 1, V(x) (self-normalised) unchanged
+    norm = learner_is_args(b, b.logp_lag + shift, 0.1, 0.5, 1.0, normalize=True)
+    w = np.minimum(np.exp(shift[:, 0]), 1.0)
+    np.testing.assert_allclose(norm[6][:, 0], w / w.mean())
+    np.testing.assert_array_equal(norm[5], learner_is_args(b, b.logp_lag + shift, 0.1, 0.5,
+                                                           1.0)[5])
     # a group whose ratios all underflow falls back to the unweighted value
     assert weighted_value(np.array([0.2, 0.7]), np.zeros(2), 0.5) == oapl_value(
         np.array([0.2, 0.7]), 0.5)
