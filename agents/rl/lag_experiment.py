@@ -50,12 +50,12 @@ def t_interval(xs: list[float]) -> tuple[float, float, float]:
 
 
 def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], seeds: int,
-             eval_n: int, sampler: Sampler, data: Any) -> list[dict]:
+             eval_n: int, sampler: Sampler, data: Any, first_seed: int = 0) -> list[dict]:
     rows = []
     eval_tasks = {r: data.eval_tasks[r][:eval_n] for r in cfg.regimes}
     for algo in algos:
         for lag in lags:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 tag = ("" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else
                        f"-{cfg.oapl_anchor}" + (f"-c{cfg.is_clip:g}" if cfg.oapl_anchor ==
                                                 "learner-is" and cfg.is_clip != 1.0 else "")
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lags", type=int, nargs="+", default=[0, 1, 2, 4],
                    help="enforced policy lags")
     p.add_argument("--seeds", type=int, default=3, help="training seeds per (algo, lag)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to a grid)")
     p.add_argument("--iterations", type=int, default=8, help="updates (batches) per run")
     p.add_argument("--questions", type=int, default=12, help="questions per iteration")
     p.add_argument("--group-size", type=int, default=4, help="rollouts per question (G)")
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     if not a.no_grid:
         with Sampler(str(data.index_dir), cfg.step_budget, a.workers, a.executor,
                      a.ray_address or None) as s:
-            rows = run_grid(a.out, cfg, a.algos, a.lags, a.seeds, a.eval_n, s, data)
+            rows = run_grid(a.out, cfg, a.algos, a.lags, a.seeds, a.eval_n, s, data,
+                            a.first_seed)
         with open(a.out / "lag.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "curve"],
                                extrasaction="ignore")
