@@ -17,8 +17,13 @@ version when a worker takes the chunk (lag <= max_lag, as timing allows). Chunks
 workers as slots free up (at most `depth` in flight), so sampling runs continuously while the
 learner trains on whatever batch is complete. max_lag = 0 with replay = 1 is the synchronous
 loop, step for step (tested). `replay` K: update b trains on batches b-K+1..b (groups stay per
-question; each episode keeps its own sampling log-probability, so no importance ratio is
-needed by OAPL).
+question; each episode keeps its own sampling log-probability).
+OAPL's reference policy (`oapl_anchor`): "behaviour" regresses beta log(pi / mu) on r - V_mu
+with mu the version that sampled the episode: its optimum pi ~ mu exp(A / beta) pulls the
+learner back towards a version up to max_lag updates old. "learner" uses the learner's policy
+at the start of the update as the reference (V still mu's). "learner-is" also corrects V(x)
+and each episode's weight by the importance ratio pi_learner / mu truncated at `is_clip`
+(`learner_is_args`). At lag 0 the three are the same objective.
 Invariants: every finished chunk is written atomically to `spool/` (with the version that
 sampled it) before the learner uses it, and a checkpoint holds the policy versions and replay
 batches still needed, so a kill -9 of the learner loses no sampled episode: on resume, spooled
