@@ -2,7 +2,8 @@
 
 Input: a `Sampler`, tasks per regime, the agent ("random", "heuristic" or "policy" with
 params), the number of samples N. Output: per regime the mean score, tool calls, tokens and
-latency, plus the episode records. With N = 1 the policy acts greedily; with N > 1
+latency, each question's score and costs (for the bootstrap intervals), and the episode
+records. With N = 1 the policy acts greedily; with N > 1
 (test-time compute) it samples N rollouts per task (at `temperature`) and answers by
 plurality vote over the normalised answers, ties broken by the policy's mean confidence in that answer (the answer
 decision's log-probability); the grade is the chosen answer's.
@@ -62,7 +63,9 @@ def evaluate_agent(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = 
                    progress: bool = False, desc: str | None = None,
                    temperature: float = 1.0) -> dict[str, Any]:
     """{"per_regime": {regime: stats}, "scores": {regime: [score of task i, in task order]},
-    "episodes": [record, ...]} (the per-task scores feed the paired bootstrap)."""
+    "costs": {stat: {regime: [tool calls / tokens / latency of task i]}},
+    "episodes": [record, ...]} (the per-task scores feed the paired bootstrap, the per-task
+    costs the intervals of the cost columns)."""
     return evaluate_votes(sampler, tasks, agent, params, (samples,), seed, progress, desc,
                           temperature)[samples]
 
@@ -101,20 +104,25 @@ def _summarise(tasks: dict[str, list[Task]], results: list[dict], samples: int
                ) -> dict[str, Any]:
     per: dict[str, list[dict[str, float]]] = defaultdict(list)
     scores: dict[str, list[float]] = {r: [0.0] * len(ts) for r, ts in tasks.items()}
+    costs: dict[str, dict[str, list[float]]] = {
+        k: {r: [0.0] * len(ts) for r, ts in tasks.items()} for k in STATS[1:]}
+
+    def put(r: str, i: int, st: dict[str, float]) -> None:
+        per[r].append(st)
+        scores[r][i] = st["score"]
+        for k in STATS[1:]:
+            costs[k][r][i] = st[k]
     if samples == 1:
         for res in results:
-            st = episode_stats(res["record"])
-            per[res["tag"]["regime"]].append(st)
-            scores[res["tag"]["regime"]][res["tag"]["task"]] = st["score"]
+            put(res["tag"]["regime"], res["tag"]["task"], episode_stats(res["record"]))
     else:
         by_task: dict[tuple[str, int], list[dict]] = defaultdict(list)
         for res in results:
             by_task[res["tag"]["regime"], res["tag"]["task"]].append(res)
         for (r, i), rs in by_task.items():
-            st = vote(tasks[r][i], rs)
-            per[r].append(st)
-            scores[r][i] = st["score"]
+            put(r, i, vote(tasks[r][i], rs))
     return {"per_regime": {r: mean_stats(per[r]) for r in tasks}, "scores": scores,
+            "costs": costs,
             "episodes": [dict(res["record"], tag=res["tag"]) for res in results]}
 
 

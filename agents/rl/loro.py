@@ -7,7 +7,10 @@ evaluation questions per held-out regime. Output: <run_dir>/<regime>/ (one train
 as `train --hold-out REGIME` writes it), loro.json and loro.md: per held-out regime the
 scores of the heuristic, the untrained policy ("base", the runs' initial parameters) and the
 policy trained without that regime, with n, bootstrap 95% intervals and the paired-bootstrap
-differences trained - base and trained - heuristic on the same questions.
+differences trained - base and trained - heuristic on the same questions, tool calls with
+their bootstrap intervals; loro.json keeps the per-question scores and tool calls, and both
+files carry the mean over the held-out regimes (each regime weighing one; intervals resampled
+within each regime, `stats.py`) with its n (loro.json "mean", loro.md's last row).
 Invariants: each run sees no question of its held-out regime (training questions are
 filtered by regime, evaluation questions are the evaluation split's); every agent is
 evaluated on the same questions with the same episode seeds; a rerun resumes or reuses the
@@ -33,6 +36,7 @@ from .trainer import train_run
 def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...] =
              REGIME_NAMES, seed: int = 0) -> dict[str, Any]:
     root = Path(base.run_dir)
+    root.mkdir(parents=True, exist_ok=True)
     data = prepare(base.data_dir or root / "data", base.world_seed, base.scale,
                    base.eval_per_regime, base.synth_per_round, base.synth_rounds,
                    progress=base.progress)
@@ -47,25 +51,51 @@ def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...
                                data_dir=base.data_dir or str(root / "data"))
             res = train_run(cfg, resume=True, data=data, sampler=sampler)
             tasks = {held: data.eval_tasks[held][:n_per_regime]}
-            scores, stats = {}, {}
+            scores, calls, stats = {}, {}, {}
             for label, agent, params in (("heuristic", "heuristic", None),
                                          ("base", "policy", p0),
                                          ("trained", "policy", res.params)):
                 ev = evaluate_agent(sampler, tasks, agent, params, seed=seed,
                                     progress=base.progress, desc=f"{held}: {label}")
                 scores[label] = ev["scores"]
+                calls[label] = ev["costs"]["tool_calls"]
                 st = dict(ev["per_regime"][held])
                 st["ci"] = interval(ev["scores"], (held,), seed)
+                st["cost_ci"] = {"tool_calls": interval(calls[label], (held,), seed)}
                 stats[label] = st
             out["held_out"][held] = {
                 "trained_on": list(train_on), "n": len(tasks[held]), "agents": stats,
                 "trained_vs_base": paired(scores["trained"], scores["base"], (held,), seed),
                 "trained_vs_heuristic": paired(scores["trained"], scores["heuristic"],
                                                (held,), seed),
+                "scores": scores, "tool_calls": calls,
                 "training_reward": [m["reward"] for m in res.metrics]}
+    if out["held_out"]:
+        out["mean"] = loro_mean(out["held_out"], seed)
     atomic_write(root / "loro.json", json.dumps(out, indent=2).encode())
     atomic_write(root / "loro.md", loro_markdown(out).encode())
     return out
+
+
+def loro_mean(held_out: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The mean over the held-out regimes (each weighing one) of every agent's score with its
+    bootstrap 95% interval, and the two paired differences, from the per-question scores."""
+    regs = tuple(held_out)
+    sc = {label: {r: h["scores"][label][r] for r, h in held_out.items()}
+          for label in ("heuristic", "base", "trained")}
+    agents = {}
+    for label, s in sc.items():
+        rows = [held_out[r]["agents"][label] for r in regs]
+        agents[label] = {"score": sum(x["score"] for x in rows) / len(rows),
+                         "tool_calls": sum(x["tool_calls"] for x in rows) / len(rows),
+                         "ci": interval(s, regs, seed)}
+        if all("tool_calls" in h for h in held_out.values()):
+            tc = {r: h["tool_calls"][label][r] for r, h in held_out.items()}
+            agents[label]["cost_ci"] = {"tool_calls": interval(tc, regs, seed)}
+    return {"regimes": list(regs), "n": sum(h["n"] for h in held_out.values()),
+            "agents": agents,
+            "trained_vs_base": paired(sc["trained"], sc["base"], regs, seed),
+            "trained_vs_heuristic": paired(sc["trained"], sc["heuristic"], regs, seed)}
 
 
 def loro_markdown(out: dict[str, Any]) -> str:
@@ -79,10 +109,17 @@ def loro_markdown(out: dict[str, Any]) -> str:
     def diff(d: dict) -> str:
         return f"{d['diff']:+.3f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
 
-    for r, h in out["held_out"].items():
+    def calls(st: dict) -> str:
+        ci = st.get("cost_ci", {}).get("tool_calls")
+        return f"{st['tool_calls']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+    rows = list(out["held_out"].items())
+    if out.get("mean"):
+        rows.append((f"mean of {len(out['mean']['regimes'])}", out["mean"]))
+    for r, h in rows:
         a = h["agents"]
         lines.append(f"| {r} ({h['n']}) | {ci(a['heuristic'])} | {ci(a['base'])} | "
                      f"{ci(a['trained'])} | {diff(h['trained_vs_base'])} | "
-                     f"{diff(h['trained_vs_heuristic'])} | {a['heuristic']['tool_calls']:.1f} "
-                     f"/ {a['trained']['tool_calls']:.1f} |")
+                     f"{diff(h['trained_vs_heuristic'])} | {calls(a['heuristic'])} "
+                     f"/ {calls(a['trained'])} |")
     return "\n".join(lines) + "\n"

@@ -5,8 +5,9 @@ was trained on, the baselines to include, and which policy gets test-time comput
 by vote). Output (in `out`): eval.json (per agent: per-regime stats and the means over all
 regimes, over the regimes every run held out, over the training regimes), eval.csv,
 eval_episodes.jsonl, summary.md (markdown tables), pareto_cost.png, pareto_latency.png.
-Every score carries its number of questions and a bootstrap 95% interval (per regime, and
-for the means over regimes, resampled within each regime); every agent is also compared with
+Every score and every cost column (tool calls, tokens, latency) carries its number of
+questions and a bootstrap 95% interval (per regime, and for the means over regimes,
+resampled within each regime); every agent is also compared with
 the reference baseline (the heuristic) and, when the untrained policy is evaluated under the
 label "base", with it, by a paired bootstrap over the same questions (`stats.py`): eval.json
 "vs_reference" and "vs_base", summary.md's second and third tables.
@@ -61,16 +62,19 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                 desc=f"eval {label}")
             for ep in res["episodes"]:
                 f.write(json.dumps(dict(ep, agent=label), default=str) + "\n")
-            per, scores = res["per_regime"], res["scores"]
+            per, scores, costs = res["per_regime"], res["scores"], res["costs"]
             own = trained_on.get(label.split(" vote@")[0], ())
             regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
             for r in per:
                 per[r]["ci"] = interval(scores, (r,), seed)
+                per[r]["cost_ci"] = {k: interval(c, (r,), seed) for k, c in costs.items()}
             summary[label] = {"per_regime": per, "trained_on": list(own), "samples": n,
-                              "scores": scores}
+                              "scores": scores, "costs": costs}
             for g, rs in regs.items():
                 summary[label][g] = dict(overall(per, rs), ci=interval(scores, rs, seed),
-                                         n=sum(len(scores.get(r, ())) for r in rs))
+                                         n=sum(len(scores.get(r, ())) for r in rs),
+                                         cost_ci={k: interval(c, rs, seed)
+                                                  for k, c in costs.items()})
     reference = next((b for b in ("heuristic", *baselines) if b in summary), None)
     regs = {"all": REGIME_NAMES, "held_out": held_out, "train": tuple(sorted(seen))}
     for key, other in (("vs_reference", reference),
@@ -88,7 +92,8 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                       "temperature": tts_temperature, "aggregation": "plurality vote"},
               "n_per_regime": {r: len(ts) for r, ts in tasks.items()},
               "intervals": "bootstrap 95% (2000 replicates, resampling questions within each "
-                           "regime); vs_reference: paired over the same questions",
+                           "regime), of the scores (ci) and of the costs (cost_ci); "
+                           "vs_reference and vs_base: paired over the same questions",
               "reference": reference, "base": BASE if BASE in summary else None,
               "agents": summary}
     (out / "eval.json").write_text(json.dumps(report, indent=2))
@@ -112,6 +117,14 @@ def _ci(st: dict, digits: int = 3) -> str:
     return f"{st['score']:.{digits}f} [{lo:.2f}, {hi:.2f}]"
 
 
+def _cost(st: dict, key: str) -> str:
+    """A cost column: the mean per question and its bootstrap 95% interval (latency in ms)."""
+    scale, fmt = (1000.0, ".1f") if key == "latency" else (1.0, ".0f" if key == "tokens"
+                                                             else ".1f")
+    lo, hi = st.get("cost_ci", {}).get(key, [float("nan")] * 2)
+    return f"{scale * st[key]:{fmt}} [{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
+
+
 def _diff(d: dict) -> str:
     return f"{d['diff']:+.3f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
 
@@ -132,7 +145,8 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
     lines += ["Score per regime with its bootstrap 95% interval over the questions (n per "
               "regime in the header; * = held out by every trained run); means are over "
               "regimes, each regime weighing one. Cost and latency are means over all six "
-              "regimes, per question. Policies act greedily; 'vote@N' samples N rollouts at "
+              "regimes, per question, with their bootstrap 95% intervals. Policies act "
+              "greedily; 'vote@N' samples N rollouts at "
               f"temperature {tts.get('temperature')} and answers by plurality vote (cost: "
               "sum over the N; latency: the slowest, as they run in parallel).", "",
               "| agent | " + " | ".join(head + means) + " | tool calls | tokens | latency (ms) |",
@@ -141,8 +155,9 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
         per = s["per_regime"]
         lines.append(f"| {name} | " + " | ".join(_ci(per[r]) for r in REGIME_NAMES)
                      + " | " + " | ".join(_ci(s[g]) for g in GROUPS)
-                     + f" | {s['all']['tool_calls']:.1f} | {s['all']['tokens']:.0f} | "
-                     f"{1000 * s['all']['latency']:.1f} |")
+                     + " | " + " | ".join(_cost(s["all"], k)
+                                          for k in ("tool_calls", "tokens", "latency"))
+                     + " |")
     for key, ref in (("vs_reference", report.get("reference")),
                      ("vs_base", report.get("base"))):
         if not ref:
@@ -159,12 +174,13 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
             lines.append(f"| {name} | " + " | ".join(_diff(v["per_regime"][r])
                                                     for r in REGIME_NAMES)
                          + " | " + " | ".join(_diff(v[g]) for g in GROUPS) + " |")
-    lines += ["", "Per regime: score [bootstrap 95% interval] / tool calls / tokens / latency "
-              "(ms), per question.", "",
+    lines += ["", "Per regime: score / tool calls / tokens / latency (ms), per question, each "
+              "with its bootstrap 95% interval.", "",
               "| agent | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, s in agents.items():
         per = s["per_regime"]
         lines.append(f"| {name} | " + " | ".join(
-            f"{_ci(per[r], 2)} / {per[r]['tool_calls']:.1f} / {per[r]['tokens']:.0f} / "
-            f"{1000 * per[r]['latency']:.1f}" for r in REGIME_NAMES) + " |")
+            f"{_ci(per[r], 2)} / " + " / ".join(_cost(per[r], k) for k in
+                                                ("tool_calls", "tokens", "latency"))
+            for r in REGIME_NAMES) + " |")
     return "\n".join(lines) + "\n"

@@ -147,12 +147,19 @@ def test_run_evaluation_reports_intervals_and_paired_differences(tmp_path):
             tables.append(cur)
             cur = []
     assert len(tables) == 3  # scores, difference from the heuristic, per regime (no base)
-    for t in tables:
+    for k, t in enumerate(tables):
         assert "(n=12)" in t[0]
         for row in t[2:]:
             cells = row.strip("|").split("|")[1:]  # after the agent's name
-            scores = cells[:len(REGIME_NAMES) + (3 if len(cells) > len(REGIME_NAMES) else 0)]
-            assert all("[" in c and "]" in c for c in scores), row  # costs have none
+            assert len(cells) == len(t[0].strip("|").split("|")) - 1, row
+            # every cell, scores, differences and costs alike, carries its interval; the
+            # per-regime table's cells carry four (score / tool calls / tokens / latency)
+            assert all(c.count("[") == c.count("]") == (4 if k == 2 else 1)
+                       for c in cells), row
+    for g in ("all", "held_out", "train"):
+        assert set(pol[g]["cost_ci"]) == {"tool_calls", "tokens", "latency"}
+        assert pol[g]["cost_ci"]["tool_calls"] == [2.0, 2.0]
+    assert saved["agents"]["pol"]["per_regime"]["numeric"]["cost_ci"]["tokens"] == [100.0, 100.0]
 
 
 def test_train_hold_out_trains_on_every_other_regime(monkeypatch):
@@ -167,3 +174,75 @@ def test_train_hold_out_trains_on_every_other_regime(monkeypatch):
     assert tuple(seen["regimes"]) == tuple(r for r in REGIME_NAMES if r != "numeric")
     from agents.rl.config import TrainConfig
     assert f"(default: {TrainConfig().iterations})" in " ".join(p.format_help().split())
+
+
+def _rows(md: str) -> list[list[str]]:
+    return [line.strip("|").split("|") for line in md.splitlines()
+            if line.startswith("|") and not line.startswith("|---")][1:]
+
+
+def test_loro_table_has_an_interval_and_n_in_every_row_and_a_mean_row():
+    """#15 item 4: every LORO row (each held-out regime and their mean) carries its n, a
+    bootstrap interval per score and a paired interval per difference."""
+    from agents.rl.loro import loro_mean, loro_markdown
+    rng = np.random.default_rng(1)
+    held = {}
+    for r, n in (("numeric", 30), ("aggregate", 20)):
+        sc = {lab: {r: list((rng.random(n) < p).astype(float))}
+              for lab, p in (("heuristic", 0.6), ("base", 0.1), ("trained", 0.3))}
+        tc = {lab: {r: [5.0] * n} for lab in sc}
+        agents = {lab: {"score": float(np.mean(s[r])), "tool_calls": 5.0,
+                        "ci": interval(s, (r,)), "cost_ci": {"tool_calls": [5.0, 5.0]}}
+                  for lab, s in sc.items()}
+        held[r] = {"n": n, "agents": agents, "scores": sc, "tool_calls": tc,
+                   "trained_vs_base": paired(sc["trained"], sc["base"], (r,)),
+                   "trained_vs_heuristic": paired(sc["trained"], sc["heuristic"], (r,))}
+    out = {"held_out": held, "mean": loro_mean(held)}
+    m = out["mean"]
+    assert m["n"] == 50 and m["trained_vs_base"]["n"] == 50
+    for lab, st in m["agents"].items():
+        assert st["ci"][0] <= st["score"] <= st["ci"][1]
+    rows = _rows(loro_markdown(out))
+    assert [c.strip() for c in (r[0] for r in rows)] == [
+        "numeric (30)", "aggregate (20)", "mean of 2 (50)"]
+    for row in rows:
+        assert all("[" in c and "]" in c for c in row[1:6]), row
+        assert row[6].strip() == "5.0 [5.0, 5.0] / 5.0 [5.0, 5.0]", row
+
+
+def test_run_loro_writes_the_mean_row_from_the_kept_scores(tmp_path, monkeypatch):
+    """run_loro end to end with the training and the worker pool stubbed out: loro.json keeps
+    per-question scores and tool calls, and loro.md's every row carries n and intervals."""
+    import json
+    from types import SimpleNamespace
+
+    import agents.rl.loro as loro
+    from agents.rl.config import TrainConfig
+    from agents.tasks import REGIME_NAMES, Task
+    tasks = {r: [Task(f"{r}-{i}", r, 1, "q", "a", "value", [], f"{r}:{i}") for i in range(9)]
+             for r in REGIME_NAMES}
+
+    class Pool(FakeSampler):
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(loro, "prepare", lambda *a, **k: SimpleNamespace(
+        eval_tasks=tasks, index_dir=tmp_path))
+    monkeypatch.setattr(loro, "Sampler", Pool)
+    monkeypatch.setattr(loro, "train_run", lambda cfg, **k: SimpleNamespace(params={},
+                                                                             metrics=[]))
+    out = loro.run_loro(TrainConfig(run_dir=str(tmp_path / "loro"), progress=False),
+                        n_per_regime=6, regimes=("numeric", "aggregate"))
+    saved = json.loads((tmp_path / "loro" / "loro.json").read_text())
+    assert saved["mean"]["n"] == 12 and saved["mean"]["regimes"] == ["numeric", "aggregate"]
+    assert len(saved["held_out"]["numeric"]["scores"]["trained"]["numeric"]) == 6
+    assert out["mean"]["agents"]["heuristic"]["cost_ci"]["tool_calls"] == [2.0, 2.0]
+    rows = _rows((tmp_path / "loro" / "loro.md").read_text())
+    assert [r[0].strip() for r in rows] == ["numeric (6)", "aggregate (6)", "mean of 2 (12)"]
+    for row in rows:
+        assert all("[" in c and "]" in c for c in row[1:]), row
