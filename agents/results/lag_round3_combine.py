@@ -1,0 +1,94 @@
+"""Combine the round-3 lag grids (agents/results/lag_round3.md) into lag_round3.{csv,png} and print the table.
+
+Run from the repository root: LAG_ROUND3_DIR=OUT python agents/results/lag_round3_combine.py
+"""
+import csv, json, sys
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from agents.rl.lag_experiment import t_interval
+import os
+H = Path(os.environ.get("LAG_ROUND3_DIR", "/work/scratch/h17"))  # the grids' --out parent
+T975 = {5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 4: 2.776, 3: 3.182, 2: 4.303}
+
+
+def welch(a, b):
+    """mean(a) - mean(b) and its 95% Welch t-interval."""
+    a, b = np.asarray(a), np.asarray(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    h = T975.get(int(df), 1.96 if df > 10 else 2.571) * np.sqrt(va + vb)
+    d = a.mean() - b.mean()
+    return d, d - h, d + h
+SRC = [("base", None), ("is2", "oapl-is"), ("learn2", "oapl-learner"), ("is0", "oapl-is"),
+       ("is14", "oapl-is"), ("grpo14", None), ("more_base_oapl", None),
+       ("more_learn2", "oapl-learner"), ("more_is2", "oapl-is"), ("more_grpo", None),
+       ("isnorm2", "oapl-is-norm")] + [(a, b) for a, b in
+       [x.split("=") for x in sys.argv[1:]]]
+rows = []
+for d, var in SRC:
+    f = H / d / "lag.csv"
+    if not f.exists():
+        continue
+    curves = {(c["algo"], c["lag"], c["seed"]): c["curve"] for c in map(json.loads, open(H / d / "lag_curves.jsonl"))}
+    for r in csv.DictReader(open(f)):
+        v = var or (r["algo"] if r["algo"] == "grpo" else "oapl-behaviour")
+        rows.append(dict(variant=v, algo=r["algo"], lag=int(r["lag"]), seed=int(r["seed"]),
+                         eval_score=float(r["eval_score"]), final_reward=float(r["final_reward"]),
+                         seconds=float(r["seconds"]), source=d,
+                         is_weight_mean=r.get("is_weight_mean", ""),
+                         curve=curves[(r["algo"], int(r["lag"]), int(r["seed"]))]))
+out = Path(__file__).resolve().parent
+with open(out / "lag_round3.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "curve"], extrasaction="ignore")
+    w.writeheader(); w.writerows(rows)
+order = ["oapl-behaviour", "oapl-learner", "oapl-is", "oapl-is-norm", "grpo"]
+names = {"oapl-behaviour": "OAPL, behaviour anchor (default)", "oapl-learner": "OAPL, learner anchor",
+         "oapl-is": "OAPL, learner-is (new)", "oapl-is-norm": "OAPL, learner-is, normalised weights",
+         "grpo": "GRPO"}
+base0 = {}
+for v in order:
+    xs = [r["eval_score"] for r in rows if r["variant"] == v and r["lag"] == 0]
+    if xs: base0[v] = np.mean(xs)
+# the anchor variants share the lag-0 objective (identical up to rounding); their lag-0 row
+# for the comparison is the behaviour run unless they have their own
+lines = ["| variant | lag | final eval score [95% CI] | n | per seed | train reward, last 4 iterations [95% CI] | change vs lag 0 [95% CI] |",
+         "|---|---|---|---|---|---|---|"]
+for v in order:
+    for lag in sorted({r["lag"] for r in rows if r["variant"] == v}):
+        if lag == 0 and v.startswith("oapl-") and v != "oapl-behaviour":
+            continue  # the same objective as the behaviour anchor at lag 0 (checked: is0)
+        sel = [r for r in rows if r["variant"] == v and r["lag"] == lag]
+        m, lo, hi = t_interval([r["eval_score"] for r in sel])
+        bv = "grpo" if v == "grpo" else "oapl-behaviour"
+        b = base0[bv]
+        b0 = [r["eval_score"] for r in rows if r["variant"] == bv and r["lag"] == 0]
+        if lag == 0:
+            rel = ""
+        else:
+            d, dlo, dhi = welch([r["eval_score"] for r in sel], b0)
+            rel = f"{100 * d / b:+.0f}% [{100 * dlo / b:+.0f}%, {100 * dhi / b:+.0f}%]"
+        tm, tlo, thi = t_interval([float(np.mean(r["curve"][-4:])) for r in sel])
+        lines.append(f"| {names[v]} | {lag} | {m:.3f} [{lo:.3f}, {hi:.3f}] | {len(sel)} | "
+                     f"{' '.join('%.3f' % r['eval_score'] for r in sorted(sel, key=lambda r: r['seed']))} | "
+                     f"{tm:.3f} [{tlo:.3f}, {thi:.3f}] | {rel} |")
+print("\n".join(lines))
+import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+vs = [v for v in order if any(r["variant"] == v for r in rows)]
+fig, axes = plt.subplots(1, len(vs) + 1, figsize=(4.5 * (len(vs) + 1), 4))
+for ax, v in zip(axes, vs):
+    for lag in sorted({r["lag"] for r in rows if r["variant"] == v}):
+        c = np.array([r["curve"] for r in rows if r["variant"] == v and r["lag"] == lag])
+        ax.plot(range(1, c.shape[1] + 1), c.mean(0), marker="o", ms=3, label=f"lag {lag}")
+    ax.set_title(f"{names[v]}\ntraining reward (mean of seeds)", fontsize=9)
+    ax.set_xlabel("iteration"); ax.legend(fontsize=8)
+ax = axes[-1]
+for k, v in enumerate(vs):
+    lags = sorted({r["lag"] for r in rows if r["variant"] == v})
+    st = [t_interval([r["eval_score"] for r in rows if r["variant"] == v and r["lag"] == l]) for l in lags]
+    m = np.array([s[0] for s in st])
+    ax.errorbar(np.array(lags) + 0.06 * (k - 1.5), m, yerr=[m - [s[1] for s in st], [s[2] for s in st] - m],
+                marker="o", capsize=3, label=names[v])
+ax.set_title("final greedy eval score vs enforced lag (95% CI)", fontsize=9)
+ax.set_xlabel("enforced lag"); ax.legend(fontsize=7)
+fig.tight_layout(); fig.savefig(out / "lag_round3.png", dpi=110)
