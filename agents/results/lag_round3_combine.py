@@ -73,19 +73,33 @@ for v in order:
                      f"{' '.join('%.3f' % r['eval_score'] for r in sorted(sel, key=lambda r: r['seed']))} | "
                      f"{tm:.3f} [{tlo:.3f}, {thi:.3f}] | {rel} |")
 print("\n".join(lines))
+def pick(v, lag):
+    """Runs of variant v at lag; the OAPL anchors share the behaviour anchor's lag-0 runs (the
+    same objective at lag 0)."""
+    if lag == 0 and v.startswith("oapl-"):
+        v = "oapl-behaviour"
+    return [r for r in rows if r["variant"] == v and r["lag"] == lag]
+
+
+def lags_of(v):
+    return sorted({r["lag"] for r in rows if r["variant"] == v} | {0})
+
+
 import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
 vs = [v for v in order if any(r["variant"] == v for r in rows)]
 fig, axes = plt.subplots(1, len(vs) + 1, figsize=(4.5 * (len(vs) + 1), 4))
 for ax, v in zip(axes, vs):
-    for lag in sorted({r["lag"] for r in rows if r["variant"] == v}):
-        c = np.array([r["curve"] for r in rows if r["variant"] == v and r["lag"] == lag])
+    for lag in lags_of(v):
+        c = np.array([r["curve"] for r in pick(v, lag)])
         ax.plot(range(1, c.shape[1] + 1), c.mean(0), marker="o", ms=3, label=f"lag {lag}")
-    ax.set_title(f"{names[v]}\ntraining reward (mean of seeds)", fontsize=9)
+    ax.set_title(f"{names[v]}\ntraining reward (mean of seeds; lag 0: behaviour's runs)"
+                 if v.startswith("oapl-") and v != "oapl-behaviour" else
+                 f"{names[v]}\ntraining reward (mean of seeds)", fontsize=9)
     ax.set_xlabel("iteration"); ax.legend(fontsize=8)
 ax = axes[-1]
 for k, v in enumerate(vs):
-    lags = sorted({r["lag"] for r in rows if r["variant"] == v})
-    st = [t_interval([r["eval_score"] for r in rows if r["variant"] == v and r["lag"] == l]) for l in lags]
+    lags = lags_of(v)
+    st = [t_interval([r["eval_score"] for r in pick(v, l)]) for l in lags]
     m = np.array([s[0] for s in st])
     ax.errorbar(np.array(lags) + 0.06 * (k - 1.5), m, yerr=[m - [s[1] for s in st], [s[2] for s in st] - m],
                 marker="o", capsize=3, label=names[v])
