@@ -204,3 +204,27 @@ def test_a_taped_transposed_view_of_a_written_state(target):
         expected = central(f, x.ravel()).reshape(x.shape)
         got = coarsen.grad(transposed_state, argnums=argnum, target=target)(w, s0, 4)
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+
+
+def strided_sweeps(x, lo, hi, step):
+    """Element reads and writes in loops of any step (the backward runs the indices in reverse
+    as its own loop variable: `Reverse.loop`'s header for steps 1, -1 and others)."""
+    z = np.zeros(x.shape[0])
+    for i in range(lo, hi, step):
+        z[i] = x[i] * x[i - 1] + z[i]
+    for j in range(hi - 1, lo - 1, -1):
+        z[j] = z[j] * x[j]
+    total = 0.0
+    for k in range(lo + 1, hi, 3):
+        total = total + z[k] * x[k - 1]
+    return total + np.sum(z * z)
+
+
+@pytest.mark.parametrize("lo, hi, step", [(1, 9, 1), (8, 0, -1), (1, 9, 2), (8, 0, -3), (5, 5, 1), (6, 2, 1)])
+def test_backward_loops_over_the_forward_indices_in_reverse(lo, hi, step):
+    x = np.random.default_rng(lo + 10 * hi).uniform(0.5, 1.5, size=10)
+    for target in ("numpy", "cpu"):
+        g = coarsen.grad(strided_sweeps, target=target)(x, lo, hi, step)
+        fd = np.array([(strided_sweeps(x + e, lo, hi, step) - strided_sweeps(x - e, lo, hi, step)) / 2e-6
+                       for e in np.eye(10) * 1e-6])
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
