@@ -23,7 +23,7 @@ def welch(a, b):
 SRC = [("base", None), ("is2", "oapl-is"), ("learn2", "oapl-learner"), ("is0", "oapl-is"),
        ("is14", "oapl-is"), ("grpo14", None), ("more_base_oapl", None),
        ("more_learn2", "oapl-learner"), ("more_is2", "oapl-is"), ("more_grpo", None),
-       ("isnorm2", "oapl-is-norm"), ("more_isnorm2", "oapl-is-norm")] + [(a, b) for a, b in
+       ("isnorm2", "oapl-is-norm"), ("more_isnorm2", "oapl-is-norm"), ("more_beh2", None)] + [(a, b) for a, b in
        [x.split("=") for x in sys.argv[1:]]]
 rows = []
 for d, var in SRC:
