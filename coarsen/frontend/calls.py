@@ -394,16 +394,68 @@ def supported_names() -> list[str]:
     return sorted(set(names))
 
 
+# Unsupported NumPy/SciPy callables and the supported ones that do their job (by meaning:
+# their names are seldom alike). Results whose length depends on the data (unique, nonzero,
+# argwhere, one-argument where) have no static shape, so their neighbours are the masks and
+# sorts that compute the same thing at a fixed shape.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "unique": ("np.sort", "np.searchsorted", "np.count_nonzero"),
+    "nonzero": ("np.where", "np.count_nonzero", "np.argsort"),
+    "flatnonzero": ("np.where", "np.count_nonzero", "np.argsort"),
+    "argwhere": ("np.where", "np.count_nonzero", "np.argsort"),
+    "extract": ("np.where", "np.sum"),
+    "compress": ("np.where", "np.take"),
+    "histogram": ("np.searchsorted", "np.count_nonzero", "np.add.at"),
+    "bincount": ("np.add.at", "np.count_nonzero"),
+    "digitize": ("np.searchsorted",),
+    "polyfit": ("np.linalg.solve", "np.vander", "np.polyval"),
+    "polyder": ("np.polyval",),
+    "polygamma": ("scipy.special.digamma", "scipy.special.gammaln"),
+    "eigh": ("np.linalg.cholesky", "np.linalg.solve", "np.linalg.norm"),
+    "eig": ("np.linalg.det", "np.linalg.solve", "np.linalg.norm"),
+    "eigvalsh": ("np.linalg.slogdet", "np.trace", "np.linalg.norm"),
+    "svd": ("np.linalg.norm", "np.linalg.solve"),
+    "qr": ("np.linalg.cholesky", "np.linalg.solve"),
+    "lstsq": ("np.linalg.solve", "np.linalg.cholesky"),
+    "pinv": ("np.linalg.inv", "np.linalg.solve"),
+    "fill_diagonal": ("np.eye", "np.diag", "np.where"),
+    "pad": ("np.concatenate", "np.zeros"),
+    "split": ("x[a:b]",),
+    "array_split": ("x[a:b]",),
+    "nanmax": ("np.max", "np.where", "np.isnan"),
+    "nanmin": ("np.min", "np.where", "np.isnan"),
+    "nanstd": ("np.std", "np.nanmean", "np.where"),
+    "nanvar": ("np.var", "np.nanmean", "np.where"),
+    "nanprod": ("np.prod", "np.where", "np.isnan"),
+    "nanargmax": ("np.argmax", "np.where", "np.isnan"),
+    "nanargmin": ("np.argmin", "np.where", "np.isnan"),
+    "einsum_path": ("np.einsum",),
+    "lexsort": ("np.argsort",),
+    "partition": ("np.sort",),
+    "argpartition": ("np.argsort",),
+    "select": ("np.where",),
+    "piecewise": ("np.where",),
+    "vectorize": ("coarsen.vmap",),
+    "apply_along_axis": ("coarsen.vmap", "a loop over the axis"),
+    "fft": ("a loop (no FFT in coarsen)",),
+}
+
+
 def nearest(written: str, obj: Any = None, n: int = 3) -> list[str]:
-    """The supported callables closest to an unsupported one, by name."""
+    """The supported callables closest to an unsupported one: those that do its job
+    (`ALTERNATIVES`), else those whose names are alike."""
     import difflib
 
+    wanted = getattr(obj, "__name__", None) or written.rsplit(".", 1)[-1]
+    if wanted in ALTERNATIVES:
+        return list(ALTERNATIVES[wanted])
     names = supported_names()
     leaf: dict[str, list[str]] = {}
     for name in names:
         leaf.setdefault(name.rsplit(".", 1)[-1], []).append(name)
-    wanted = getattr(obj, "__name__", None) or written.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(wanted, list(leaf), n=n, cutoff=0.6)
+    if not close:   # a longer name around a supported one (nan_to_num ~ nansum; count_nonzero)
+        close = [c for c in leaf if len(c) > 2 and (c in wanted or wanted in c)][:n]
     # a leaf several callables share (np.add.reduce, np.maximum.reduce): the one most like
     # what was written, one per leaf
     return [max(leaf[c], key=lambda full: difflib.SequenceMatcher(None, written, full).ratio()) for c in close]

@@ -1,7 +1,8 @@
 """The op registry: every op the compiler knows, declared once.
 
 One module per family: `unary`, `binary` (elementwise), `reductions`, `shape` (layout and
-indexing), `constructors`, `linalg`, `indexing` (gathers with index arrays). Each entry (see `spec`) says which Python callables it
+indexing), `constructors`, `linalg`, `indexing` (gathers with index arrays), `sorting`,
+`numeric` (NumPy's miscellaneous numerics: nan_to_num, isclose, gradient, convolve, meshgrid, polyval). Each entry (see `spec`) says which Python callables it
 stands for, how it is typed, folded, evaluated, differentiated and emitted. The stages build
 their tables from here:
 
@@ -17,7 +18,7 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 """
 from __future__ import annotations
 
-from coarsen.ops import binary, constructors, indexing, linalg, reductions, shape, sorting, unary
+from coarsen.ops import binary, constructors, indexing, linalg, numeric, reductions, shape, sorting, unary
 from phicalc import emit
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
@@ -26,7 +27,7 @@ REGISTRY.add(*unary.UNARY, *binary.BINARY, binary.INT_POWER, *reductions.OPS, *s
 COMPOSITES: list[Composite] = [*unary.COMPOSITES, *binary.COMPOSITES, *reductions.COMPOSITES,
                                *shape.COMPOSITES, *constructors.COMPOSITES, *linalg.COMPOSITES]
 REGISTRY.add(*sorting.OPS)
-COMPOSITES += sorting.COMPOSITES
+COMPOSITES += sorting.COMPOSITES + numeric.COMPOSITES
 
 # IR ops that are not registry entries, and where each is handled
 CORE = {

@@ -84,6 +84,29 @@ def test_unknown_calls_are_refused_at_the_call_site_with_the_nearest_names(tmp_p
     assert "np.expm1" in coarsen.frontend.calls.nearest("np.expm2")
 
 
+def test_unsupported_calls_are_pointed_at_what_does_their_job(tmp_path):
+    """Names that do not look alike (np.unique -> np.sort) come from `calls.ALTERNATIVES`; every
+    call it suggests is supported."""
+    from coarsen.frontend.calls import ALTERNATIVES, supported_names
+
+    module = _module(tmp_path, "unique_call", """
+        import numpy as np
+
+        def g(x):
+            return np.sum(np.unique(x))
+    """)
+    with pytest.raises(coarsen.UnsupportedError) as err:
+        coarsen.grad(module.g, target="numpy")(np.ones(3))
+    text = str(err.value)
+    assert "unique_call.py:5" in text and "np.unique is not supported" in text, text
+    assert "the nearest supported: np.sort" in text, text
+    supported = set(supported_names()) | {"np.add.at"}
+    named = {v for vs in ALTERNATIVES.values() for v in vs if v.startswith("np.")}
+    assert named <= supported, named - supported
+    leaves = {n.rsplit(".", 1)[-1] for n in supported}
+    assert not set(ALTERNATIVES) & leaves, "a supported call listed as unsupported"
+
+
 @pytest.mark.parametrize("call, nearest", [("special.polygamma(1, x)", "scipy.special.gammaln"),
                                            ("math.lgama(x[0])", "math.lgamma"),
                                            ("np.linalg.pinv(x)", "np.linalg.inv")])
