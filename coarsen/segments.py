@@ -41,7 +41,6 @@ import sympy as sp
 from sympy.logic.boolalg import Boolean
 
 from coarsen.ir.nodes import ELEMENTWISE, Function, Instr, Op, Region, Value, walk
-from phicalc.rewrite import stable
 from coarsen.ops import elementwise
 from phicalc.terms import AsFloat, Paren, Phi
 
@@ -59,6 +58,9 @@ _NUMPY = {Op[s.member]: s.numpy for s in elementwise() if s.sympy is not None}
 # (and `sqrt(4*x)` into `2*sqrt(x)`): every op whose SymPy form is a sum, product or power
 _GROUPED = frozenset(Op[s.member] for s in elementwise() if s.sympy is not None and isinstance(
     s.sympy(*sp.symbols(f"a0:{s.arity}", real=True)), (sp.Add, sp.Mul, sp.Pow)))
+# and the roundings, whose SymPy forms take the integers out of a sum: `floor(u + 1)` is
+# `floor(u) + 1`, which is 0.0 at u = -1e-17 where NumPy's floor(u + 1.0) is 1.0
+_GROUPED |= {Op.FLOOR, Op.CEIL}
 
 
 class Occurrence(sp.Dummy):
@@ -310,9 +312,12 @@ class _Planner:
         self.region(self.fn.body, top=True)
         for y in self.fn.body.yields:
             self.cut(y, "function result")
-        # numerically stable forms (softplus, log1p, expm1) for each segment's expression
+        # values are what the program computes, operation for operation: no numerically stable
+        # rewrite here (NumPy's log(x + 1.0) is 0.0 at x = 1e-17, where log1p gives 1e-17, and
+        # log(exp(a) + exp(b)) is -inf at a = b = -inf, where a + softplus(b - a) is NaN);
+        # derivatives get them (`autodiff.reverse`)
         for vid in self.plan.materialized:
-            self.plan.expr[vid] = stable(self.merge_occurrences(self.plan.expr[vid]))
+            self.plan.expr[vid] = self.merge_occurrences(self.plan.expr[vid])
         return self.plan
 
     def merge_occurrences(self, expr: sp.Expr) -> sp.Expr:

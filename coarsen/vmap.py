@@ -91,8 +91,10 @@ class VMapped:
         value_too = kind == "grad" and self.inner.kind == "value_and_grad"
         first = self.inner(*element)
         shapes = _result_shapes(first, kind, value_too)
-        outs = [np.empty((n,) + s) for s in shapes]
-        key = (tuple(axes), tuple(np.ndim(a) for a in mapped), tuple(shapes), id(prog))
+        # each result in the element's dtype: an int64 argmax or count stays int64, bools bools
+        dtypes = _result_dtypes(first, kind, value_too)
+        outs = [np.empty((n,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
+        key = (tuple(axes), tuple(np.ndim(a) for a in mapped), tuple(shapes), tuple(dtypes), id(prog))
         loop = self.compiled.get(key)
         if loop is None:
             loop = _build_loop(prog, axes, mapped, shapes, kind, self.target)
@@ -115,6 +117,14 @@ def _result_shapes(first: Any, kind: str, value_too: bool) -> list[tuple]:
     else:
         leaves, _ = tree.flatten(first)
     return [np.shape(v) for v in leaves]
+
+
+def _result_dtypes(first: Any, kind: str, value_too: bool) -> list:
+    if value_too:
+        leaves = [first[0]] + tree.flatten(first[1])[0]
+    else:
+        leaves, _ = tree.flatten(first)
+    return [np.result_type(v) for v in leaves]
 
 
 def _assemble(outs, kind, value_too, inner, count):

@@ -43,8 +43,11 @@ def _pow_numpy(a, b):
 
 
 def _logaddexp(a, b):
-    """log(e^a + e^b) branch-wise, so each partial is a sigmoid (1/2 each at a tie)."""
-    return Phi(relation(sp.GreaterThan, a, b), a + Softplus(b - a), b + Softplus(a - b))
+    """log(e^a + e^b) branch-wise, so each partial is a sigmoid; at a tie NumPy's a + log(2)
+    (as a/2 + b/2 + log(2): -inf at a = b = -inf, where b - a is NaN; 1/2 each)."""
+    half = sp.Rational(1, 2)
+    return Phi(relation(sp.Equality, a, b), half * a + half * b + sp.log(2),
+               Phi(relation(sp.GreaterThan, a, b), a + Softplus(b - a), b + Softplus(a - b)))
 
 
 def _xlogy(x, y):

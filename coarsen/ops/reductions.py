@@ -541,7 +541,9 @@ def _softmax(log: bool):
         ax = L.axis_of(lw, axis, x.type.rank, node, name)
         if log:
             return lw.emit(O.SUB, (x, logsumexp(lw, x, ax, True, node)), node)
-        e = lw.emit(O.EXP, (lw.emit(O.SUB, (x, finite_max(lw, x, ax, node)), node),), node)
+        # SciPy's softmax subtracts the plain max (an inf in the slice makes it all NaN, as
+        # SciPy's); log_softmax subtracts the finite max through logsumexp, as SciPy's does
+        e = lw.emit(O.EXP, (lw.emit(O.SUB, (x, reduce(lw, "MAX", x, ax, True, node)), node),), node)
         return lw.emit(O.DIV, (e, reduce(lw, "SUM", e, ax, True, node)), node)
     return lower
 
