@@ -258,23 +258,16 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             run.hoisted.extend(pending)
             pending, end = [], j + 1
             continue
-        if _hoistable(stmt, types):
-            touched = set(run.local) | set(run.reduced) | run.member_reads | run.written
-            if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced) | run.written)) \
-                    and stmt.targets[0].id not in touched \
-                    and stmt.targets[0].id not in {t for s in pending for t in _stores(s)}:
+        made = set(run.local) | set(run.reduced) | run.written   # what the run computes
+        if _hoistable(stmt, types) or _allocation(stmt):   # (assignments; shape checks are ifs)
+            target = stmt.targets[0].id
+            if not set(_loads(stmt.value)) & made and target not in made | run.member_reads \
+                    and target not in {t for s in pending for t in _stores(s)}:
                 pending.append(stmt)
                 continue
-        if _shape_check(stmt) and not set(_loads(stmt.test)) & (set(run.local) | set(run.reduced) | run.written):
+        if _shape_check(stmt) and not set(_loads(stmt.test)) & made:
             pending.append(stmt)
             continue
-        if _allocation(stmt):
-            touched = set(run.local) | set(run.reduced) | run.member_reads | run.written
-            if not (set(_loads(stmt.value)) & (set(run.local) | set(run.reduced) | run.written)) \
-                    and stmt.targets[0].id not in touched \
-                    and stmt.targets[0].id not in {t for s in pending for t in _stores(s)}:
-                pending.append(stmt)
-                continue
         break
     return (run if run.members else None), end
 
