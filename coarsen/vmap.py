@@ -90,9 +90,10 @@ class VMapped:
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"
         value_too = kind == "grad" and self.inner.kind == "value_and_grad"
         first = self.inner(*element)
-        shapes = _result_shapes(first, kind, value_too)
+        leaves = _result_leaves(first, value_too)
+        shapes = [np.shape(v) for v in leaves]
         # each result in the element's dtype: an int64 argmax or count stays int64, bools bools
-        dtypes = _result_dtypes(first, kind, value_too)
+        dtypes = [np.result_type(v) for v in leaves]
         outs = [np.empty((n,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
         key = (tuple(axes), tuple(np.ndim(a) for a in mapped), tuple(shapes), tuple(dtypes), id(prog))
         loop = self.compiled.get(key)
@@ -109,22 +110,11 @@ def _element(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
-def _result_shapes(first: Any, kind: str, value_too: bool) -> list[tuple]:
-    if kind == "jit":
-        leaves, _ = tree.flatten(first)
-    elif value_too:
-        leaves = [first[0]] + tree.flatten(first[1])[0]
-    else:
-        leaves, _ = tree.flatten(first)
-    return [np.shape(v) for v in leaves]
-
-
-def _result_dtypes(first: Any, kind: str, value_too: bool) -> list:
+def _result_leaves(first: Any, value_too: bool) -> list:
+    """The leaves of one element's result: a value_and_grad's value, then its gradients."""
     if value_too:
-        leaves = [first[0]] + tree.flatten(first[1])[0]
-    else:
-        leaves, _ = tree.flatten(first)
-    return [np.result_type(v) for v in leaves]
+        return [first[0]] + tree.flatten(first[1])[0]
+    return tree.flatten(first)[0]
 
 
 def _assemble(outs, kind, value_too, inner, count):
