@@ -264,6 +264,7 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
                         for r in results])
     batch = pack(results, rewards, group_of)
     loss_fn, args = loss_and_args(cfg, batch)
+    is_weight = None   # learner-is: how stale the data is, the mean truncated ratio
     if cfg.algo == "oapl" and cfg.oapl_anchor != "behaviour":
         # the reference in log(pi / pi_ref) is the learner's policy as this update starts,
         # not the (up to max_lag versions older) behaviour policy: the squared loss is
@@ -275,9 +276,7 @@ def _update(cfg: TrainConfig, b: int, params: dict, state: Any, opt: Any,
         else:
             loss_fn, args = oapl_is_loss, learner_is_args(batch, ref, cfg.beta, cfg.beta1,
                                                           cfg.is_clip, cfg.is_normalize)
-    # how stale the data is for the learner: the mean truncated ratio of the window's episodes
-    is_weight = (float(np.mean(np.minimum(np.exp(args[4] - batch.logp_lag), cfg.is_clip)))
-                 if loss_fn is oapl_is_loss else None)
+            is_weight = float(np.mean(np.minimum(np.exp(ref - batch.logp_lag), cfg.is_clip)))
     losses = []
     for _ in range(cfg.grad_steps):
         loss, params, state = opt.step(loss_fn, params, state, *args)
