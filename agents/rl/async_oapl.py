@@ -23,7 +23,9 @@ with mu the version that sampled the episode: its optimum pi ~ mu exp(A / beta) 
 learner back towards a version up to max_lag updates old. "learner" uses the learner's policy
 at the start of the update as the reference (V still mu's). "learner-is" also corrects V(x)
 and each episode's weight by the importance ratio pi_learner / mu truncated at `is_clip`
-(`learner_is_args`). At lag 0 the three are the same objective.
+(`learner_is_args`). At lag 0 the three are the same objective. The default, "auto", is
+learner-is where data can be stale (max_lag > 0 or replay > 1) and behaviour otherwise
+(`TrainConfig.resolved`; a resumed run keeps the anchor it was started with).
 Invariants: every finished chunk is written atomically to `spool/` (with the version that
 sampled it) before the learner uses it, and a checkpoint holds the policy versions and replay
 batches still needed, so a kill -9 of the learner loses no sampled episode: on resume, spooled
@@ -78,9 +80,9 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"replay must be >= 1 (batches per update), not {cfg.replay}")
     if cfg.lag_mode not in ("enforce", "bound"):
         raise ValueError(f"unknown lag_mode {cfg.lag_mode!r}; use 'enforce' or 'bound'")
-    if cfg.oapl_anchor not in OAPL_ANCHORS:
+    if cfg.oapl_anchor not in OAPL_ANCHORS + ("auto",):
         raise ValueError(f"unknown oapl_anchor {cfg.oapl_anchor!r}; use one of "
-                         f"{', '.join(OAPL_ANCHORS)}")
+                         f"{', '.join(OAPL_ANCHORS + ('auto',))}")
     if cfg.is_clip <= 0:
         raise ValueError(f"is_clip must be > 0 (truncation of the importance ratio), not "
                          f"{cfg.is_clip}")
@@ -145,6 +147,7 @@ def train_loop(cfg: TrainConfig, run_dir: Path, params: dict, state: Any, opt: A
                sampler: Sampler, bar: Any = None) -> tuple[dict, Any]:
     """Run updates start..cfg.iterations-1; see the module docstring."""
     check_config(cfg)
+    cfg = cfg.resolved()  # train_run has resolved it already (against a resumed run's config)
     L = cfg.max_lag
     versions: dict[int, dict] = dict((ckpt or {}).get("versions", {})) or {start: params}
     versions[start] = params

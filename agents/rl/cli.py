@@ -244,12 +244,14 @@ FIELD_HELP = {
     "replay": "an update trains on the last `replay` batches",
     "oapl_anchor": "OAPL's reference policy: the one that sampled the episode, or the "
                    "learner's at the start of the update (learner-is: also V(x) and the "
-                   "episode weights importance-corrected for the stale behaviour policy)",
+                   "episode weights importance-corrected for the stale behaviour policy); "
+                   "auto: learner-is where data can be stale (max-lag > 0 or replay > 1), "
+                   "else behaviour; with --resume, the run's own",
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
     "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
-           "oapl_anchor": ("behaviour", "learner", "learner-is")}
+           "oapl_anchor": ("auto", "behaviour", "learner", "learner-is")}
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -6,6 +6,10 @@ reproducible from its config.json; `--resume` refuses a config that differs from
 one in any result-changing field (`workers`, `progress`, the executor and the directories may
 differ: they change speed, not results, because every episode's seed is fixed by (seed,
 iteration, question, g) and the policy version that samples it by `max_lag` and `lag_mode`).
+Defaults that changed keep old runs resumable: `oapl_anchor` "auto" (the default) is made
+concrete when a run starts (`resolved`): on `--resume` it is the saved run's anchor, so a run
+keeps the objective it was started with; a config.json written before a field existed reads
+as the value those runs used (`LEGACY`: no `oapl_anchor` key means "behaviour").
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ from .runfiles import read_json, write_json
 
 TRAIN_REGIMES = ("constraint", "report")  # as in the paper: entity search + report synthesis
 NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir", "executor", "ray_address")
+# a field added after runs existed whose default is not what those runs did: the value a
+# config.json (or checkpoint) without the key was trained with
+LEGACY = {"oapl_anchor": "behaviour"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,10 @@ class TrainConfig:
     # the update: stale batches no longer pull it back towards an old version)
     # "learner-is": the learner's policy as reference, with V(x) and each episode's weight
     # corrected by the importance ratio pi_learner / pi_behaviour truncated at `is_clip`
-    oapl_anchor: str = "behaviour"
+    # "auto" (the default, made concrete by `resolved` when a run starts): learner-is where an
+    # update can see stale data (OAPL with max_lag > 0 or replay > 1), behaviour otherwise
+    # (at lag 0 and replay 1 the three anchors are one objective: the synchronous loop)
+    oapl_anchor: str = "auto"
     is_clip: float = 1.0
     is_normalize: bool = False  # learner-is: episode weights rescaled to mean 1 per update
 
@@ -76,10 +86,21 @@ class TrainConfig:
     @staticmethod
     def from_json(d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        d = {k: v for k, v in d.items() if k in known}
+        d = {**LEGACY, **{k: v for k, v in d.items() if k in known}}
         if "regimes" in d:
             d["regimes"] = tuple(d["regimes"])
         return TrainConfig(**d)
+
+    def resolved(self, saved: "TrainConfig | None" = None) -> "TrainConfig":
+        """This config with `oapl_anchor` "auto" made concrete: the `saved` run's anchor when
+        resuming one (a run keeps its objective, whatever today's default), else learner-is
+        for OAPL that can use stale data (max_lag > 0 or replay > 1), else behaviour."""
+        if self.oapl_anchor != "auto":
+            return self
+        if saved is not None:
+            return self.replace(oapl_anchor=saved.resolved().oapl_anchor)
+        stale = self.algo == "oapl" and (self.max_lag > 0 or self.replay > 1)
+        return self.replace(oapl_anchor="learner-is" if stale else "behaviour")
 
     def replace(self, **kw: Any) -> "TrainConfig":
         return dataclasses.replace(self, **kw)

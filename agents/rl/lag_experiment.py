@@ -56,13 +56,15 @@ def run_grid(out: Path, cfg: TrainConfig, algos: list[str], lags: list[int], see
     for algo in algos:
         for lag in lags:
             for seed in range(first_seed, first_seed + seeds):
-                tag = ("" if cfg.oapl_anchor == "behaviour" or algo != "oapl" else
-                       f"-{cfg.oapl_anchor}" + (f"-c{cfg.is_clip:g}" if cfg.oapl_anchor ==
-                                                "learner-is" and cfg.is_clip != 1.0 else "")
-                       + ("-norm" if cfg.oapl_anchor == "learner-is" and cfg.is_normalize
-                          else ""))
-                run = cfg.replace(run_dir=str(out / f"{algo}{tag}-lag{lag}-s{seed}"),
-                                  algo=algo, max_lag=lag, lag_mode="enforce", seed=seed)
+                # the run's anchor: "auto" is learner-is at lag > 0 and behaviour at lag 0
+                run = cfg.replace(algo=algo, max_lag=lag, lag_mode="enforce",
+                                  seed=seed).resolved()
+                anchor = run.oapl_anchor
+                tag = ("" if anchor == "behaviour" or algo != "oapl" else
+                       f"-{anchor}" + (f"-c{cfg.is_clip:g}" if anchor == "learner-is" and
+                                       cfg.is_clip != 1.0 else "")
+                       + ("-norm" if anchor == "learner-is" and cfg.is_normalize else ""))
+                run = run.replace(run_dir=str(out / f"{algo}{tag}-lag{lag}-s{seed}"))
                 t0 = time.perf_counter()
                 res = train_run(run, resume=True, data=data, sampler=sampler)
                 ev = evaluate_agent(sampler, eval_tasks, "policy", res.params, seed=1000 + seed)
@@ -212,8 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ray-address", default="",
                    help="a Ray cluster to join (empty: start a local Ray)")
     p.add_argument("--no-grid", action="store_true", help="throughput only")
-    p.add_argument("--anchor", choices=["behaviour", "learner", "learner-is"],
-                   default="behaviour", help="OAPL's reference policy (TrainConfig.oapl_anchor)")
+    p.add_argument("--anchor", choices=["auto", "behaviour", "learner", "learner-is"],
+                   default="auto", help="OAPL's reference policy (TrainConfig.oapl_anchor; "
+                                        "auto: learner-is at lag > 0, behaviour at lag 0)")
     p.add_argument("--is-clip", type=float, default=1.0,
                    help="anchor learner-is: truncation of pi_learner / pi_behaviour")
     p.add_argument("--is-normalize", action="store_true",

@@ -61,7 +61,8 @@ def is_async(cfg: TrainConfig) -> bool:
     at max_lag 0 and replay 1, reproduces this module's synchronous loop exactly)."""
     from .async_oapl import check_config
     check_config(cfg)
-    return cfg.max_lag > 0 or cfg.replay > 1 or cfg.oapl_anchor != "behaviour"
+    return (cfg.max_lag > 0 or cfg.replay > 1
+            or cfg.resolved().oapl_anchor != "behaviour")
 
 
 def make_optimizer(cfg: TrainConfig) -> hyperopt.Optimizer:
@@ -109,8 +110,10 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     if resume and (run_dir / "config.json").exists():
         # TrainConfig.load and load_latest verify checksums: a damaged config.json is a
         # clear error, a damaged newest checkpoint falls back (with a warning) to the one
-        # before it
-        cfg.check_compatible(TrainConfig.load(run_dir / "config.json"))
+        # before it; an "auto" anchor takes the saved run's (see TrainConfig.resolved)
+        saved = TrainConfig.load(run_dir / "config.json")
+        cfg = cfg.resolved(saved)
+        cfg.check_compatible(saved)
         ckpt = load_latest(run_dir)
         if ckpt and "config" in ckpt:
             cfg.check_compatible(TrainConfig.from_json(ckpt["config"]))
@@ -120,6 +123,7 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     elif has_ckpt:
         raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) "
                               f"to continue it, or choose another run directory")
+    cfg = cfg.resolved()
     cfg.save(run_dir / "config.json")
     truncate_logs(run_dir, ckpt["offsets"] if ckpt else {})
     data = data or prepare(cfg.data_dir or run_dir / "data", cfg.world_seed, cfg.scale,

@@ -109,6 +109,44 @@ def test_bad_executor_and_lag_settings_are_refused():
             check_config(TrainConfig(**kw))
 
 
+def test_anchor_default_is_learner_is_where_data_can_be_stale_and_old_configs_keep_theirs(
+        tmp_path):
+    """oapl_anchor "auto" (the default) is learner-is for OAPL with max_lag > 0 or replay > 1
+    and behaviour otherwise (lag 0: the synchronous loop, unchanged); a config.json written
+    before the key existed reads as behaviour, and resuming it with today's defaults keeps it
+    (an explicitly different anchor is still refused)."""
+    import argparse
+    from agents.rl.cli import add_train_arguments
+    from agents.rl.runfiles import read_json, write_json
+    assert TrainConfig().oapl_anchor == "auto"
+    assert add_train_arguments(argparse.ArgumentParser()).parse_args([]).oapl_anchor == "auto"
+    assert TrainConfig().resolved().oapl_anchor == "behaviour"
+    assert not trainer.is_async(TrainConfig())
+    for kw in (dict(max_lag=1), dict(max_lag=2, lag_mode="bound"), dict(replay=2)):
+        assert TrainConfig(**kw).resolved().oapl_anchor == "learner-is"
+        assert trainer.is_async(TrainConfig(**kw))
+    assert TrainConfig(max_lag=2, algo="grpo").resolved().oapl_anchor == "behaviour"
+    for a in ("behaviour", "learner", "learner-is"):  # a chosen anchor stays
+        assert TrainConfig(max_lag=2, oapl_anchor=a).resolved().oapl_anchor == a
+        assert TrainConfig(oapl_anchor=a).resolved(TrainConfig(oapl_anchor="learner")
+                                                   ).oapl_anchor == a
+    old = TrainConfig(max_lag=2, oapl_anchor="behaviour").to_json()
+    del old["oapl_anchor"], old["is_clip"], old["is_normalize"]
+    write_json(tmp_path / "config.json", old)
+    saved = TrainConfig.load(tmp_path / "config.json")
+    assert saved.oapl_anchor == "behaviour" and saved.is_clip == 1.0
+    resumed = TrainConfig(max_lag=2).resolved(saved)
+    assert resumed.oapl_anchor == "behaviour"
+    resumed.check_compatible(saved)
+    with pytest.raises(ValueError, match="oapl_anchor"):
+        TrainConfig(max_lag=2, oapl_anchor="learner-is").resolved(saved).check_compatible(saved)
+    # a run of this code saved its concrete anchor, which a resume keeps
+    write_json(tmp_path / "config.json", TrainConfig(max_lag=2).resolved().to_json())
+    assert read_json(tmp_path / "config.json")["oapl_anchor"] == "learner-is"
+    assert TrainConfig(max_lag=2).resolved(TrainConfig.load(tmp_path / "config.json")
+                                           ).oapl_anchor == "learner-is"
+
+
 def _toy_batch(seed=0):
     from agents.policy import N_FEATURES
     from agents.rl.batch import pack
@@ -245,7 +283,7 @@ def test_learner_anchor_is_the_behaviour_policy_without_lag(data_dir, tmp_path):
                                 sampler=s)
                 for name, extra in (("beh", {}), ("learn", dict(oapl_anchor="learner")),
                                     ("is", dict(oapl_anchor="learner-is")),
-                                    ("beh2", dict(max_lag=1)),
+                                    ("beh2", dict(max_lag=1, oapl_anchor="behaviour")),
                                     ("learn2", dict(max_lag=1, oapl_anchor="learner")),
                                     ("is2", dict(max_lag=1, oapl_anchor="learner-is")))}
     for name in ("learn", "is"):
@@ -253,6 +291,53 @@ def test_learner_anchor_is_the_behaviour_policy_without_lag(data_dir, tmp_path):
                                    [m["loss_last"] for m in runs[name].metrics], rtol=1e-6)
     firsts = {runs[n].metrics[1]["loss_first"] for n in ("beh2", "learn2", "is2")}
     assert len(firsts) == 3
+
+
+def _drop_anchor_from_run(run_dir: Path, keep_until: int) -> None:
+    """Make `run_dir` look like a run of code from before `oapl_anchor` existed, killed after
+    checkpoint `keep_until`: later checkpoints gone, the key gone from config.json and from
+    the checkpoints' configs (both rewritten with valid checksums)."""
+    import hashlib
+    import pickle
+    from agents.rl.checkpoint import MAGIC, read_checkpoint
+    from agents.rl.runfiles import read_json, write_json
+    d = read_json(run_dir / "config.json")
+    del d["oapl_anchor"]
+    write_json(run_dir / "config.json", d)
+    for p in sorted((run_dir / "ckpt").glob("iter-*.pkl")):
+        payload = read_checkpoint(p)
+        if payload["iteration"] > keep_until:
+            p.unlink()
+            continue
+        del payload["config"]["oapl_anchor"]
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        p.write_bytes(MAGIC + hashlib.sha256(data).hexdigest().encode()
+                      + b" %d\n" % len(data) + data)
+    (run_dir / "policy.npz").unlink()
+
+
+@pytest.mark.slow
+def test_a_run_of_older_code_resumes_with_the_anchor_it_was_started_with(data_dir, tmp_path):
+    """A lagged run started before the default became learner-is (config.json and checkpoints
+    without `oapl_anchor`: it trained with the behaviour anchor) resumes from the command line
+    with today's defaults and ends exactly where the uninterrupted behaviour-anchored run
+    does; a new run with the same flags trains with learner-is."""
+    import shutil
+    from agents.rl.cli import main
+    from agents.rl.runfiles import read_json
+    common = dict(SMALL, iterations=3, data_dir=str(data_dir), max_lag=1)
+    ref = train(tmp_path / "ref", oapl_anchor="behaviour", **common)
+    new = train(tmp_path / "new", **common)
+    assert read_json(tmp_path / "new" / "config.json")["oapl_anchor"] == "learner-is"
+    assert not _same_params(ref.params, new.params)
+    old = tmp_path / "old"
+    shutil.copytree(tmp_path / "ref", old)
+    _drop_anchor_from_run(old, keep_until=1)
+    main(_cli(old, common, "--resume")[3:])
+    assert read_json(old / "config.json")["oapl_anchor"] == "behaviour"
+    with np.load(old / "policy.npz") as z:
+        assert _same_params(ref.params, {k: z[k] for k in z.files})
+    assert _lines(tmp_path / "ref", drop=()) == _lines(old, drop=())
 
 
 def _cli(run_dir: Path, cfg: dict, *extra: str) -> list[str]:
