@@ -119,7 +119,8 @@ BINARY = [
                 device="math.hypot", torch="torch.hypot", domain=((0.3, 3.0), (-3.0, 3.0))),
     Elementwise("logaddexp", 2, ("numpy.logaddexp",), np.logaddexp, "float", _logaddexp, None,
                 emit=lambda instr, a: f"np.logaddexp({a[0]}, {a[1]})", torch="torch.logaddexp"),
-    Elementwise("xlogy", 2, ("scipy.special.xlogy",), _xlogy_numpy, "float", _xlogy, None,
+    # x log y with 0 where x = 0; `scipy.special.xlogy` (the composite below) adds NaN where y is
+    Elementwise("xlogy", 2, (), _xlogy_numpy, "float", _xlogy, None,
                 emit=lambda instr, a: f"np.where({a[0]} == 0, 0.0, {a[0]} * np.log({a[1]}))",
                 torch="torch.xlogy", domain=((-3.0, 3.0), (0.2, 5.0))),
     Elementwise("heaviside", 2, ("numpy.heaviside",), np.heaviside, "float", _heaviside, None,
@@ -185,6 +186,15 @@ def _clip(lw, args, kwargs, node):
         bound = lw.as_value(hi if none[0] else lo, node)
         return lw.emit(O.MINIMUM if none[0] else O.MAXIMUM, (lw.as_value(x, node), bound), node)
     return lw.emit(O.CLIP, tuple(lw.as_value(v, node) for v in values), node)
+
+
+def _xlogy_call(lw, args, kwargs, node):
+    """scipy.special.xlogy: x log y, 0 where x = 0 unless y is NaN (then NaN, as SciPy). The
+    NaN test is a comparison of its own, so SymPy never sees `y != y` (which it folds to False)."""
+    L.arity(lw, args, kwargs, node, 2, "xlogy")
+    x, y = (L.array(lw, a, node, "xlogy", min_rank=0) for a in args)
+    nan = lw.emit(O.NE, (y, y), node)
+    return lw.emit(O.WHERE, (nan, lw.b.const(float("nan")), lw.emit(O.XLOGY, (x, y), node)), node)
 
 
 def _minmax(op: str, name: str):
@@ -319,6 +329,8 @@ _UFUNC_METHODS = [
 COMPOSITES = [
     Composite("where", ("numpy.where",), _where,
               examples=(("np.where(x > 0, x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
+    Composite("xlogy", ("scipy.special.xlogy",), _xlogy_call, ints="float",
+              examples=(("special.xlogy(x, y)", ((-3.0, 3.0), (0.2, 5.0))),)),
     Composite("clip", ("numpy.clip",), _clip, methods=("clip",),
               examples=(("np.clip(x, -1.0, 1.0)", ((-3.0, 3.0),)),)),
     Composite("fmax", ("numpy.fmax",), _fminmax("fmax"),

@@ -64,7 +64,7 @@ def test_every_op_has_every_entry_or_is_listed_core():
                 assert resolve(dotted) is not None, f"composite {spec.name}: {dotted} does not exist"
 
 
-_REACHED_BY_COMPOSITES = {"log", "where", "clip"}   # np.log/math.log(x, base), np.where, np.clip
+_REACHED_BY_COMPOSITES = {"log", "where", "clip", "xlogy"}   # np.log/math.log(x, base), np.where, np.clip, special.xlogy
 _HOST_ONLY: set[str] = set()                        # ops with no GPU device form (none today)
 
 
@@ -172,6 +172,7 @@ _OVERRIDES = {   # source for ops whose operands or results are not plain floats
     "not": "np.where(np.logical_not({0} > 0), 1.0, 0.0)",
     "and": "np.where(np.logical_and({0} > 0, {1} > 0), 1.0, 0.0)",
     "or": "np.where(np.logical_or({0} > 0, {1} > 0), 1.0, 0.0)",
+    "xlogy": "special.xlogy({0}, {1})",   # the primitive under scipy's (a NaN test around it)
 }
 
 
