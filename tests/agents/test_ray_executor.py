@@ -206,3 +206,19 @@ def test_no_wait_on_ray_is_unbounded(cluster):
     with pytest.raises(ConnectionError, match="no Ray cluster answers"):
         check_reachable("127.0.0.1:1", timeout=1)
     assert time.monotonic() - t0 < 60
+
+
+def test_hyperopt_sensitivity_grid_on_ray_matches_local(cluster, tmp_path):
+    """The fourth workload behind the executor interface: the hyperopt sensitivity grid
+    (benchmarks/hyperopt_sensitivity.py --executor ray) gives the local executor's rows."""
+    import csv
+    from benchmarks import hyperopt_sensitivity as hs
+    quick = ["--quick", "--epochs", "1", "--no-adam", "--heights", "2", "--steps", "0.01", "1.0", "--seeds", "1",
+             "--variants", "ours", "--overhead-heights", "--memory-steps", "0", "--jobs", "2"]
+    rows = {}
+    for kind in ("local", "ray"):
+        hs.main(quick + ["--executor", kind, "--out", str(tmp_path / kind)])
+        with open(tmp_path / kind / "sensitivity_quick.csv") as f:
+            rows[kind] = [{k: v for k, v in r.items() if k != "seconds"}
+                          for r in csv.DictReader(f)]
+    assert len(rows["local"]) == 2 and rows["local"] == rows["ray"]
