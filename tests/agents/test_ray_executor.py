@@ -213,8 +213,9 @@ def test_hyperopt_sensitivity_grid_on_ray_matches_local(cluster, tmp_path):
     (benchmarks/hyperopt_sensitivity.py --executor ray) gives the local executor's rows."""
     import csv
     from benchmarks import hyperopt_sensitivity as hs
-    quick = ["--quick", "--epochs", "1", "--no-adam", "--heights", "2", "--steps", "0.01", "1.0", "--seeds", "1",
-             "--variants", "ours", "--overhead-heights", "--memory-steps", "0", "--jobs", "2"]
+    quick = ["--quick", "--epochs", "1", "--no-adam", "--heights", "2", "--steps", "0.01",
+             "1.0", "--seeds", "1", "--variants", "ours", "--overhead-heights",
+             "--memory-steps", "0", "--jobs", "2"]
     rows = {}
     for kind in ("local", "ray"):
         hs.main(quick + ["--executor", kind, "--out", str(tmp_path / kind)])
