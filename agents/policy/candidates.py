@@ -42,6 +42,12 @@ AUTO = int(os.environ.get("AGENTS_POLICY_AUTO", "2"))
 # default (AGENTS_POLICY_SELECT=1 offers it): policies trained on single-name questions never
 # answered it on list questions, and it did not raise their scores (RESULTS.md, 2026-12-06 night)
 SELECT = os.environ.get("AGENTS_POLICY_SELECT", "0") == "1"
+# differences, ratios and growths are not composed further (AGENTS_POLICY_FIRST_ORDER=0: they
+# are, as before): trained policies chained differences of differences, six per step, until
+# the answer candidates (the newest items) were all such numbers (RESULTS.md, 2026-12-07);
+# nor are sums added again (a sum of a sum and its own parts counts them twice)
+FIRST_ORDER = os.environ.get("AGENTS_POLICY_FIRST_ORDER", "1") != "0"
+DERIVED = ("difference", "ratio", "growth")
 MAX_QUERIES = 6
 MAX_READS = 6
 MAX_EXTRACTS = 8
@@ -273,8 +279,11 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
         tries.append(("latest", facts))
         tries.append(("latest each", facts))
     nums = by_kind.get("number", [])
+    if FIRST_ORDER:  # a difference, ratio or growth is an answer, not an operand of another
+        nums = [i for i in nums if i.how not in DERIVED]
+    addends = [i for i in nums if i.how != "sum"] if FIRST_ORDER else nums  # no sums of sums
     cols: dict[str, list[Item]] = {}
-    for it in nums:
+    for it in addends:
         cols.setdefault(it.label.split(" | ")[-1], []).append(it)
     for g in cols.values():
         if RANKED:  # a sum adds numbers of one unit (not a percentage to an amount)
@@ -282,7 +291,7 @@ def compose_candidates(mem: Memory) -> list[Candidate]:
         if len(g) >= 2:
             tries.append(("sum", g))
     labels: dict[str, list[Item]] = {}
-    for it in nums:  # one row and column across documents (e.g. the quarters of a year)
+    for it in addends:  # one row and column across documents (e.g. the quarters of a year)
         labels.setdefault(it.label, []).append(it)
     for g in labels.values() if RANKED else ():
         if len(g) >= 2 and len({i.docs for i in g}) == len(g):

@@ -57,6 +57,10 @@ _QUARTER = re.compile(r"\bQ([1-4]) (\d{4})\b")
 # the dated facts of a note whose subject the question names, as a unit of their own
 # (AGENTS_POLICY_NAMED_FACTS=0: off; read at import, so forked workers inherit it)
 NAMED_FACTS = os.environ.get("AGENTS_POLICY_NAMED_FACTS", "1") != "0"
+# a concatenation or splice of step lists that would repeat a step is no item (trained policies
+# chained `order` over its own results and answered lists with every step twice or more;
+# AGENTS_POLICY_NO_REPEAT=0: allowed, as before)
+NO_REPEAT = os.environ.get("AGENTS_POLICY_NO_REPEAT", "1") != "0"
 
 
 class _Key:
@@ -307,6 +311,8 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
         return Item("number", float(v), f"{items[0].label} ~ {items[1].label}", ctx, how=op,
                     unit="" if op == "difference" else "%", **_merge(items))
     if op == "order":
+        if NO_REPEAT and set(a.value) & set(items[1].value):
+            return None  # a step of one list in the other: the sequence would repeat it
         return Item("steps", tuple(a.value) + tuple(items[1].value), a.label, ctx, how=op,
                     scope=min(i.scope for i in items), **_merge(items))
     if op == "expand":
@@ -317,6 +323,8 @@ def compose(op: str, items: list[Item], q: Question) -> Item | None:
         need = min(2, len(name))
         for k, s in enumerate(a.value):  # the first step that names the inner list
             if len(name & set(words(s))) >= need:
+                if NO_REPEAT and set(inner.value) & set(a.value[:k] + a.value[k + 1:]):
+                    return None  # the spliced list repeats a step the outer list has
                 out = a.value[:k] + tuple(inner.value) + a.value[k + 1:]
                 return Item("steps", out, a.label, ctx, how=op, scope=a.scope,
                             **_merge(items))

@@ -225,3 +225,47 @@ def test_an_apostrophe_inside_a_word_opens_no_quote():
                 "their most recent account status?")
     assert q.phrases == ("on track", "Pricing")
     assert analyse("Which runbook covers 'disk full' on Atlas?").phrases[0] == "disk full"
+
+
+def test_a_concatenation_or_splice_that_repeats_a_step_is_no_item():
+    """`order` of lists sharing a step, and `expand` whose inner list repeats a step the outer
+    list keeps, make no item: trained policies chained `order` over its own results and
+    answered lists with every step twice (each repeat costs the grader a third)."""
+    a = Item("steps", ("Check", "Restart"), "runbook", "", ("d1",), None, False, "list")
+    b = Item("steps", ("Verify", "Close"), "runbook", "", ("d2",), None, False, "list")
+    ab = compose("order", [a, b], Q)
+    assert ab.value == ("Check", "Restart", "Verify", "Close")
+    assert compose("order", [ab, b], Q) is None and compose("order", [a, ab], Q) is None
+    main = Item("steps", ("Check", "Perform the safe restart procedure", "Verify"),
+                "Applies to: X 1.0 runbook", "", ("d1",), None, False, "list")
+    sub = Item("steps", ("Cordon", "Verify"), "X procedure: safe restart", "", ("d2",),
+               None, False, "list")
+    assert compose("expand", [main, sub], Q) is None  # "Verify" would be there twice
+    own = Item("steps", ("Verify", "Verify", "Done"), "runbook", "", ("d3",), None, False,
+               "list")  # a source's own repeated step is kept: only what a composition adds
+    assert compose("order", [own, b], Q) is None  # b's "Verify" is own's
+    assert compose("order", [a, own], Q).value == ("Check", "Restart", "Verify", "Verify",
+                                                  "Done")
+
+
+def test_differences_ratios_and_growths_are_not_composed_further():
+    from agents.policy.candidates import compose_candidates
+    from agents.policy.memory import Memory
+
+    mem = Memory.start({"question": "By what percentage did the revenue of X change from "
+                                    "Q1 2021 to Q1 2022?", "steps_left": 12})
+    a, b = _num(100, when=(2021, 1)), _num(120, when=(2022, 1))
+    for it in (a, b):
+        mem.put(it)
+    first = {c.item.how for c in compose_candidates(mem)}
+    assert {"growth", "difference", "ratio"} <= first
+    for _ in range(10):  # compose everything offered until nothing new is offered
+        offered = compose_candidates(mem)
+        for c in offered:
+            mem.put(c.item)
+    assert not offered
+    made = [i for i in mem.items if i.how != "cell"]
+    # every composition is of the two cells (or their sum): none of a derived number
+    assert made and all(i.label.count("~") <= 1 for i in made)
+    assert all(i.label.count("~") == 1 for i in made if i.how in ("difference", "ratio",
+                                                                  "growth"))
