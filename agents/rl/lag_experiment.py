@@ -40,12 +40,21 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         9: 2.262, 10: 2.228}
 
 
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom."""
+    try:
+        from scipy.stats import t
+        return float(t.ppf(0.975, df))
+    except ImportError:  # scipy comes with scikit-learn; the table otherwise
+        return T975.get(df, 1.96 if df > 30 else 2.228)
+
+
 def t_interval(xs: list[float]) -> tuple[float, float, float]:
     """Mean and 95% t-interval (the mean itself twice for one value)."""
     m = float(np.mean(xs))
     if len(xs) < 2:
         return m, m, m
-    h = T975.get(len(xs) - 1, 1.96) * float(np.std(xs, ddof=1)) / math.sqrt(len(xs))
+    h = t975(len(xs) - 1) * float(np.std(xs, ddof=1)) / math.sqrt(len(xs))
     return m, m - h, m + h
 
 
