@@ -42,9 +42,9 @@ from .tasks import REGIME_NAMES, sample_tasks
 from .tools import SearchIndex
 from .world import DEFAULT_SCALE, World, build_world
 from .rl.stats import interval, paired
-from .rl.cli import (add_default_arguments, add_executor_arguments, add_loro_arguments,
-                     add_train_arguments, default_from_args, evaluate, loro_from_args,
-                     markdown, run_default, train, train_from_args)
+from .rl.cli import (HelpWithDefaults, add_default_arguments, add_executor_arguments,
+                     add_loro_arguments, add_train_arguments, default_from_args, evaluate,
+                     loro_from_args, markdown, run_default, train, train_from_args)
 from .rl.rollout import Job, Sampler
 
 __all__ = ["main", "train", "evaluate", "run_default"]
@@ -212,7 +212,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = HelpWithDefaults
     p = argparse.ArgumentParser(prog="python -m agents.run", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command")
     add_default_arguments(sub.add_parser("default", help="the end-to-end default run (no "

@@ -50,6 +50,16 @@ DEFAULT_RUNS = {"multi-task": ("constraint", "report"),
                 "single-report": ("report",)}
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except a `--no-x` switch, whose help says it
+    (argparse would print the stored value: "--no-progress (default: True)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if isinstance(action, argparse._StoreFalseAction):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def train(run_dir: str | Path = "runs/train", resume: bool = False,
           **overrides: Any) -> TrainResult:
     """Train one policy; `overrides` are `TrainConfig` fields (regimes, iterations, algo...)."""
@@ -265,7 +275,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Every TrainConfig field as a flag (--iterations, --regimes ..., --no-progress) plus
     --run-dir, --resume and --hold-out; `train_from_args` turns the parsed namespace into a
     run."""
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpWithDefaults
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/train",
                    help="run directory (config, checkpoints, curves, policy)")
     p.add_argument("--resume", action="store_true",
@@ -287,7 +297,7 @@ def add_config_fields(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()
         help_ = FIELD_HELP.get(f.name, f.name.replace("_", " "))
         if f.name == "progress":
             p.add_argument("--no-progress", dest="progress", action="store_false",
-                           help="no progress bars")
+                           help="hide the progress bars (default: shown)")
         elif f.name == "regimes":
             p.add_argument(flag, nargs="+", choices=REGIME_NAMES, default=list(f.default),
                            help=help_)
@@ -310,7 +320,7 @@ def train_from_args(ns: argparse.Namespace) -> TrainResult:
 
 def add_loro_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The leave-one-regime-out protocol (`loro`): one run per held-out regime."""
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpWithDefaults
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/loro",
                    help="output directory: one training run per held-out regime, loro.json, "
                         "loro.md; a rerun reuses or resumes the runs in it")
@@ -332,7 +342,7 @@ def loro_from_args(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = HelpWithDefaults
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
                    help="run directory; a rerun reuses the trained policies in it")
     p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
@@ -341,12 +351,12 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
                         "regime, which 2000 supplies for all six (smaller worlds supply fewer)")
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars")
+                   help="hide the progress bars (default: shown)")
     return add_executor_arguments(p)
 
 
 def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    e.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    e.formatter_class = HelpWithDefaults
     e.add_argument("--run-dir", "--out", dest="run_dir", default="runs/eval",
                    help="output directory (eval.json, summary.md, plots)")
     e.add_argument("--policy", action="append", default=[], metavar="LABEL=RUN_DIR",
@@ -355,7 +365,7 @@ def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--tts", default=None, help="label of the policy to run with vote@N")
     e.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     e.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars")
+                   help="hide the progress bars (default: shown)")
     return add_executor_arguments(e)
 
 

@@ -76,3 +76,29 @@ def test_module_entry_point_and_measure(tmp_path):
                           str(tmp_path / "x"), "--agents", "nobody"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_every_subcommand_and_option_has_help_and_its_default(monkeypatch):
+    """`python -m agents.run SUB --help` explains every option and shows its default (a
+    `--no-x` switch says it in words: argparse would print the stored True)."""
+    import argparse
+
+    monkeypatch.setenv("COLUMNS", "100000")   # one line per option: no hyphenated wraps
+    from agents.run import parser
+
+    top = parser()
+    subs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    assert {c.dest for c in subs._choices_actions} == set(subs.choices)
+    assert all(c.help for c in subs._choices_actions)
+    for name, sub in subs.choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings}: no help"
+            if isinstance(action, argparse._StoreFalseAction):
+                assert "(default: " in action.help, (name, action.help)
+                assert "(default: True)" not in text
+            elif action.option_strings:
+                assert f"{' '.join(action.help.split())} (default:" in text, \
+                    f"{name} {action.option_strings}: its default is not shown"
