@@ -33,6 +33,13 @@ from coarsen.ir.nodes import Op, Value
 UNROLL_LIMIT = 10_000   # iterations of a loop unrolled at trace time
 
 
+class ListItems(tuple):
+    """A Python list's items. Lists are values here (a tuple of bindings), and `xs.append(v)`
+    rebinds the name `xs` to a longer tuple; a list display makes a new object each time (even
+    an empty one, unlike `()`), so that another name or container holding the same list is
+    found by identity and the mutation refused (`list_mutation`) instead of lost."""
+
+
 class _Items:
     """What a `for` iterates over: `static` bindings (unrolled), or `count` items of arrays,
     the k-th made by `item(k)` from an i64 index value."""
@@ -266,7 +273,7 @@ class ContainerLowering:
             for n in bound:
                 self.env.pop(n, None)
             self.env.update(saved)
-        return tuple(out)
+        return ListItems(out) if isinstance(node, ast.ListComp) else tuple(out)
 
     expr_GeneratorExp = expr_ListComp
 
@@ -335,7 +342,7 @@ class ContainerLowering:
         if fn in (builtins.list, builtins.tuple) and simple:   # list(genexp), tuple(xs): the same items
             items = self.expr(node.args[0])
             if isinstance(items, tuple):
-                return items
+                return ListItems(items) if fn is builtins.list else tuple(items)   # list(): a new list
             self.unsupported(f"{fn.__name__}() of {describe(items)} is not supported", node,
                              "build the list with a comprehension, or use the array itself")
         if fn in (builtins.any, builtins.all) and simple:
@@ -413,15 +420,35 @@ class ContainerLowering:
             if isinstance(self.env.get(name), tuple) and method in ("append", "extend"):
                 if len(call.args) != 1 or call.keywords:
                     self.unsupported(f"list.{method} takes one argument", call)
+                self.refuse_shared_list(name, call)
                 value = self.expr(call.args[0])
                 if method == "extend":
                     if not isinstance(value, tuple):
                         self.unsupported(f"list.extend of {describe(value)} is not supported", call)
-                    self.env[name] = self.env[name] + value
+                    self.env[name] = ListItems(self.env[name] + value)
                 else:
-                    self.env[name] = self.env[name] + (value,)
+                    self.env[name] = ListItems(self.env[name] + (value,))
                 return True
         return False
+
+    def refuse_shared_list(self, name: str, call: ast.Call) -> None:
+        """A list reachable through another name or container (`acc = out`, `xs = ys = []`,
+        `rows = [out]`): changing it through `name` would leave the others with the old items
+        (lists are values here), so the change is refused. Found by identity: a list display
+        is a new `ListItems` each time; an empty plain tuple is one object everywhere."""
+        items, method = self.env[name], call.func.attr
+        if not (isinstance(items, ListItems) or items):
+            return
+
+        def holds(binding, depth=0) -> bool:
+            return binding is items or (isinstance(binding, tuple) and depth < 8
+                                        and any(holds(b, depth + 1) for b in binding))
+        others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holds(b)]
+        if others:
+            self.unsupported(f"`{name}.{method}(...)` changes a list that `{others[0]}` also holds; lists "
+                             f"are values here, so `{others[0]}` would keep the old items", call,
+                             f"change the list through one name only (drop `{others[0]}`), or make a new "
+                             f"list: {name} = {name} + [...]")
 
     def as_value(self, binding: Any, node: ast.AST) -> Value:
         """A list or tuple of scalars where an array is expected: stacked (np.sum([a, b]))."""

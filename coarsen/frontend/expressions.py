@@ -311,7 +311,11 @@ class ExpressionLowering(CallLowering):
     def expr_Tuple(self, node: ast.Tuple) -> tuple:
         return tuple(self.expr(e) for e in node.elts)
 
-    expr_List = expr_Tuple   # list literals: shapes and np.array([...]) arguments
+    def expr_List(self, node: ast.List) -> tuple:
+        """List displays: items as a tuple (shapes, np.array([...]) arguments), a new object
+        per display so that `xs.append` finds other names of the same list (`ListItems`)."""
+        from coarsen.frontend.containers import ListItems
+        return ListItems(self.expr(e) for e in node.elts)
 
     def expr_Attribute(self, node: ast.Attribute) -> Any:
         base = self.expr(node.value)
@@ -371,14 +375,33 @@ class ExpressionLowering(CallLowering):
     def expr_BinOp(self, node: ast.BinOp) -> Any:
         return self.binop(node.op, self.expr(node.left), self.expr(node.right), node)
 
+    def sequence_binop(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> tuple:
+        """Python's `+` (concatenation) of two lists or two tuples and `*` (repetition) of one
+        by an int known when tracing; the result is a new list (`ListItems`) or tuple."""
+        from coarsen.frontend.containers import ListItems
+        kind = ListItems if isinstance(left if isinstance(left, tuple) else right, ListItems) else tuple
+        if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
+            if isinstance(left, ListItems) != isinstance(right, ListItems):
+                from coarsen.frontend.exceptions import fail
+                fail(self, TypeError("can only concatenate list (not tuple) to list"),
+                     "`+` of a list and a tuple", node)
+            return kind(left + right)
+        if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
+            seq, count = (left, right) if isinstance(left, tuple) else (right, left)
+            n = self.constant_of(count) if isinstance(count, Value) and not count.type.rank else None
+            if isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)):
+                return kind(seq * int(n))
+        self.unsupported(f"the operator {self.op_symbol(op)} on tuples or lists is not supported here",
+                         node, "lists and tuples support + (of two) and * by an int known when "
+                         "tracing; for arithmetic on the items, make an array: np.array([...])")
+
     def binop(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> Value:
         code = _BINOPS.get(type(op))
         if code is None:
             self.unsupported(f"the operator {self.op_symbol(op)} is not supported", node,
                              "use arithmetic, comparisons, & and | on booleans")
         if isinstance(left, tuple) or isinstance(right, tuple):
-            self.unsupported(f"the operator {self.op_symbol(op)} on tuples is not supported", node,
-                             "operate on the elements")
+            return self.sequence_binop(op, left, right, node)
         a, b = self.as_value(left, node), self.as_value(right, node)
         if code in (Op.AND, Op.OR) and (a.type.dtype != "bool" or b.type.dtype != "bool"):
             self.unsupported(f"the operator {self.op_symbol(op)} on integers (bitwise) is not supported", node,

@@ -1,7 +1,11 @@
 """Round 7 of the red team's findings (each failed before its fix).
 
 - H8: `scipy.special.xlogy(0, nan)` was 0.0 (SciPy: NaN): the NaN test is a comparison of its
-  own (`y != y` inside a SymPy expression folds to False).
+  own (`y != y` inside a SymPy expression folds to False);
+- R7-1: `acc = out; acc.append(v)` appended to `acc` only (lists are values here): `sum(out)`
+  was 0. A list reachable through another name or container is now refused on append/extend;
+  lists support `+` and `* n` (they were refused), so the hint's rewrite compiles;
+- R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
 
@@ -53,3 +57,89 @@ def test_xlogy_gradient_matches_torch_away_from_zero(target):
     y = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
     sum(torch.xlogy(x - i, y) for i in range(3)).backward()
     np.testing.assert_allclose(g, (x.grad.item(), y.grad.item()), rtol=1e-12)
+
+
+def list_through_alias(a):
+    out = []
+    acc = out
+    for i in range(3):
+        acc.append(a[i] * 2.0)
+    return sum(out)
+
+
+def list_chained_names(a):
+    xs = ys = []
+    xs.append(a[0])
+    ys.append(a[1])
+    return sum(xs)
+
+
+def list_held_by_a_list(a):
+    rows = [[a[0]], [a[1]]]
+    for r in rows:
+        r.append(1.0)
+    return sum(rows[0])
+
+
+def list_extend_through_alias(a):
+    first = [a[0]]
+    keep = first
+    keep.extend([a[1], a[2]])
+    return len(first) * 1.0
+
+
+@pytest.mark.parametrize("fn", [list_through_alias, list_chained_names, list_held_by_a_list,
+                                list_extend_through_alias])
+def test_a_list_changed_through_another_name_is_refused(fn):
+    a = np.array([0.1, 0.7, 0.3])
+    with pytest.raises(coarsen.UnsupportedError, match="also holds"):
+        coarsen.jit(fn)(a)
+
+
+def lists_built_as_users_do(a, n):
+    out = []
+    for i in range(3):
+        out.append(a[i] * 2.0)
+    xs = [a[0]] * n
+    ys = 2 * (a[1],)
+    zs = xs + [a[2]]
+    zs.append(1.0)
+    copy = list(out)
+    copy.append(a[1])
+    comp = [v * 3.0 for v in a]
+    comp.append(2.0)
+    return sum(out) + sum(xs) + sum(ys) + sum(zs) * len(zs) + sum(copy) + sum(comp) + len(out)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_lists_append_concatenate_and_repeat_as_python(target):
+    a = np.array([0.1, 0.7, 0.3])
+    for n in (0, 1, 3):
+        np.testing.assert_allclose(coarsen.jit(lists_built_as_users_do, target=target)(a, n),
+                                   lists_built_as_users_do(a, n), rtol=1e-14)
+    g = coarsen.grad(lists_built_as_users_do, target=target)(a, 2)
+    t = torch.tensor(a, requires_grad=True)
+    lists_built_as_users_do(t, 2).backward()
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
+
+
+def list_plus_tuple(a):
+    return [a[0]] + (a[1],)
+
+
+def test_list_plus_tuple_is_refused_as_python_refuses_it():
+    with pytest.raises(coarsen.UnsupportedError, match="a list and a tuple"):
+        coarsen.jit(list_plus_tuple)(np.array([0.1, 0.7]))
+
+
+def all_close(a, b):
+    return np.allclose(a, b)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_allclose_of_empty_arrays_is_true(target):
+    f = coarsen.jit(all_close, target=target)
+    assert bool(f(np.zeros(0), np.zeros(0)))
+    assert bool(f(np.zeros((2, 0)), np.zeros((2, 0))))
+    assert bool(f(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-9])))
+    assert not bool(f(np.array([1.0, 2.0]), np.array([1.0, 2.1])))
