@@ -248,9 +248,13 @@ def test_a_concatenation_or_splice_that_repeats_a_step_is_no_item():
                                                   "Done")
 
 
-def test_differences_ratios_and_growths_are_not_composed_further():
+def test_differences_ratios_and_growths_are_not_composed_further(monkeypatch):
+    """With AGENTS_POLICY_FIRST_ORDER=1 (off by default)."""
+    from agents.policy import candidates
     from agents.policy.candidates import compose_candidates
     from agents.policy.memory import Memory
+
+    monkeypatch.setattr(candidates, "FIRST_ORDER", True)
 
     mem = Memory.start({"question": "By what percentage did the revenue of X change from "
                                     "Q1 2021 to Q1 2022?", "steps_left": 12})
