@@ -126,10 +126,19 @@ class ContainerLowering:
         self._unroll(stmt, [self.b.const(i) for i in range(start, stop, step)])
 
     def _appends(self, body: list[ast.stmt]) -> bool:
-        """Whether the loop body appends to a name bound to a list (a tuple binding)."""
+        """Whether the loop body grows a name bound to a list (a tuple binding): `xs.append(v)`,
+        `xs.extend(ys)`, `xs += [v]`, `xs = xs + [v]`."""
+        def bound_to_list(target: ast.expr) -> bool:
+            return isinstance(target, ast.Name) and isinstance(self.env.get(target.id), tuple)
+
         for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
-                    and isinstance(node.func.value, ast.Name) and isinstance(self.env.get(node.func.value.id), tuple):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("append", "extend") and bound_to_list(node.func.value):
+                return True
+            if isinstance(node, ast.AugAssign) and bound_to_list(node.target):
+                return True
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp) \
+                    and any(bound_to_list(t) for t in node.targets):
                 return True
         return False
 
@@ -420,7 +429,7 @@ class ContainerLowering:
             if isinstance(self.env.get(name), tuple) and method in ("append", "extend"):
                 if len(call.args) != 1 or call.keywords:
                     self.unsupported(f"list.{method} takes one argument", call)
-                self.refuse_shared_list(name, call)
+                self.refuse_shared_list(name, f"{name}.{method}(...)", call)
                 value = self.expr(call.args[0])
                 if method == "extend":
                     if not isinstance(value, tuple):
@@ -431,12 +440,12 @@ class ContainerLowering:
                 return True
         return False
 
-    def refuse_shared_list(self, name: str, call: ast.Call) -> None:
+    def refuse_shared_list(self, name: str, change: str, node: ast.AST) -> None:
         """A list reachable through another name or container (`acc = out`, `xs = ys = []`,
         `rows = [out]`): changing it through `name` would leave the others with the old items
         (lists are values here), so the change is refused. Found by identity: a list display
         is a new `ListItems` each time; an empty plain tuple is one object everywhere."""
-        items, method = self.env[name], call.func.attr
+        items = self.env[name]
         if not (isinstance(items, ListItems) or items):
             return
 
@@ -445,8 +454,8 @@ class ContainerLowering:
                                         and any(holds(b, depth + 1) for b in binding))
         others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holds(b)]
         if others:
-            self.unsupported(f"`{name}.{method}(...)` changes a list that `{others[0]}` also holds; lists "
-                             f"are values here, so `{others[0]}` would keep the old items", call,
+            self.unsupported(f"`{change}` changes a list that `{others[0]}` also holds; lists "
+                             f"are values here, so `{others[0]}` would keep the old items", node,
                              f"change the list through one name only (drop `{others[0]}`), or make a new "
                              f"list: {name} = {name} + [...]")
 

@@ -379,12 +379,10 @@ class ExpressionLowering(CallLowering):
         """Python's `+` (concatenation) of two lists or two tuples and `*` (repetition) of one
         by an int known when tracing; the result is a new list (`ListItems`) or tuple."""
         from coarsen.frontend.containers import ListItems
-        kind = ListItems if isinstance(left if isinstance(left, tuple) else right, ListItems) else tuple
+        kind = ListItems if isinstance(left, ListItems) or isinstance(right, ListItems) else tuple
         if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
-            if isinstance(left, ListItems) != isinstance(right, ListItems):
-                from coarsen.frontend.exceptions import fail
-                fail(self, TypeError("can only concatenate list (not tuple) to list"),
-                     "`+` of a list and a tuple", node)
+            # (a list + a tuple, Python's TypeError, is not told apart: a list carried through
+            # a loop may be a plain tuple here)
             return kind(left + right)
         if isinstance(op, ast.Mult) and isinstance(left, tuple) != isinstance(right, tuple):
             seq, count = (left, right) if isinstance(left, tuple) else (right, left)

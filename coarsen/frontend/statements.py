@@ -25,7 +25,7 @@ from coarsen.frontend.aliases import AliasInfo
 from coarsen.frontend.bindings import Method, Static, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
 from coarsen.frontend.closures import ClosureLowering
-from coarsen.frontend.containers import ContainerLowering
+from coarsen.frontend.containers import ContainerLowering, ListItems
 from coarsen.frontend.expressions import ExpressionLowering
 from coarsen.frontend.loops import LoopLowering
 from coarsen.frontend.source import SourceInfo
@@ -201,6 +201,10 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         target = stmt.target
         if isinstance(target, ast.Name):
             old = self.lookup(target.id, target)
+            if isinstance(old, ListItems) and isinstance(stmt.op, (ast.Add, ast.Mult)):
+                # `xs += [v]` extends the list itself, others holding it see the change (a
+                # tuple's `t += (v,)` makes a new tuple)
+                self.refuse_shared_list(target.id, f"{target.id} {self.op_symbol(stmt.op)}= ...", stmt)
             in_place = isinstance(old, Value) and old.type.is_array
             symbol = self.op_symbol(stmt.op)
             if in_place:   # NumPy updates the array itself: the rules of an element write apply

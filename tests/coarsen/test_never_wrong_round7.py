@@ -4,7 +4,8 @@
   own (`y != y` inside a SymPy expression folds to False);
 - R7-1: `acc = out; acc.append(v)` appended to `acc` only (lists are values here): `sum(out)`
   was 0. A list reachable through another name or container is now refused on append/extend;
-  lists support `+` and `* n` (they were refused), so the hint's rewrite compiles;
+  so is `xs += [...]` (it extends the list itself); lists support `+` and `* n` (they were
+  refused), so the hint's rewrite compiles;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -123,13 +124,37 @@ def test_lists_append_concatenate_and_repeat_as_python(target):
     np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
 
 
-def list_plus_tuple(a):
-    return [a[0]] + (a[1],)
+def list_extended_through_alias_in_a_loop(a):
+    out = []
+    acc = out
+    for i in range(3):
+        acc += [a[i]]
+    return sum(out)
 
 
-def test_list_plus_tuple_is_refused_as_python_refuses_it():
-    with pytest.raises(coarsen.UnsupportedError, match="a list and a tuple"):
-        coarsen.jit(list_plus_tuple)(np.array([0.1, 0.7]))
+def test_augmented_list_extension_through_an_alias_is_refused():
+    with pytest.raises(coarsen.UnsupportedError, match="also holds"):
+        coarsen.jit(list_extended_through_alias_in_a_loop)(np.array([0.1, 0.7, 0.3]))
+
+
+def lists_extended_in_loops(a):
+    out = []
+    for i in range(3):
+        out += [a[i] * a[i]]
+    more = [a[0]]
+    for i in range(2):
+        more = more + [a[i + 1]]
+    t = (a[0],)
+    u = t
+    t += (a[1],)   # a tuple: rebinding, u keeps one item (as Python)
+    return sum(out) + sum(more) + len(u) + len(t)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_lists_extended_in_loops_as_python(target):
+    a = np.array([0.1, 0.7, 0.3])
+    np.testing.assert_allclose(coarsen.jit(lists_extended_in_loops, target=target)(a),
+                               lists_extended_in_loops(a), rtol=1e-14)
 
 
 def all_close(a, b):
