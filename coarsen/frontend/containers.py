@@ -445,6 +445,13 @@ class ContainerLowering:
         `rows = [out]`): changing it through `name` would leave the others with the old items
         (lists are values here), so the change is refused. Found by identity: a list display
         is a new `ListItems` each time; an empty plain tuple is one object everywhere."""
+        loops = getattr(self, "_loops", ())
+        if loops and name in loops[-1][2]:
+            # a compiled loop carries numbers and arrays only: the longer list would be dropped
+            self.unsupported(f"`{change}` grows a list made before this loop, which coarsen compiles "
+                             "as a loop (a while loop, or one over an array's items), not unrolled", node,
+                             "loop over range(n) with n known when tracing (that loop is unrolled), "
+                             "or fill an array: out = np.zeros(n), then out[i] = ...")
         items = self.env[name]
         if not (isinstance(items, ListItems) or items):
             return

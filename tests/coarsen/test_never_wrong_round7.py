@@ -6,6 +6,10 @@
   was 0. A list reachable through another name or container is now refused on append/extend;
   so is `xs += [...]` (it extends the list itself); lists support `+` and `* n` (they were
   refused), so the hint's rewrite compiles;
+- P8-8: `for v in xs: out.append(...)` over an array's items, or in a while loop, dropped the
+  appends (a compiled loop carries numbers and arrays, not the longer list): now refused with
+  the unrolled-range / preallocated-array hint; `out.extend` in a counted loop was dropped too
+  (it is unrolled now, like append);
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -168,3 +172,52 @@ def test_allclose_of_empty_arrays_is_true(target):
     assert bool(f(np.zeros((2, 0)), np.zeros((2, 0))))
     assert bool(f(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-9])))
     assert not bool(f(np.array([1.0, 2.0]), np.array([1.0, 2.1])))
+
+
+def append_over_array_items(x0, xs):
+    out = [x0]
+    for v in xs:
+        out.append(v * x0)
+    return sum(out)
+
+
+def append_in_while(x0, n):
+    out = [x0]
+    i = 0
+    while i < n:
+        out.append(out[-1] * 0.5 + x0)
+        i += 1
+    return sum(out)
+
+
+def append_over_enumerate(x0, xs):
+    out = []
+    for i, v in enumerate(xs):
+        out.append(v * x0 + i)
+    return len(out) * 1.0 + x0
+
+
+@pytest.mark.parametrize("fn, args", [(append_over_array_items, (1.5, np.array([1.0, 2.0, 3.0]))),
+                                      (append_in_while, (1.5, 4)),
+                                      (append_over_enumerate, (1.5, np.array([1.0, 2.0])))])
+def test_a_list_grown_inside_a_compiled_loop_is_refused(fn, args):
+    with pytest.raises(coarsen.UnsupportedError, match="grows a list made before this loop"):
+        coarsen.jit(fn)(*args)
+
+
+def extend_in_counted_loop(x0, xs):
+    out = [x0]
+    for i in range(3):
+        out.extend([xs[i] * x0])
+    inner = []
+    for i in range(2):
+        inner.append(xs[i])
+    return sum(out) + sum(inner)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_extend_in_a_counted_loop_as_python(target):
+    xs = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(coarsen.jit(extend_in_counted_loop, target=target)(1.5, xs),
+                               extend_in_counted_loop(1.5, xs), rtol=1e-14)
+    np.testing.assert_allclose(coarsen.grad(extend_in_counted_loop, target=target)(1.5, xs), 7.0, rtol=1e-14)
