@@ -301,7 +301,7 @@ def _bool(lw, args, kwargs, node):
 def _len(lw, args, kwargs, node):
     _arity(lw, args, kwargs, node, 1, "len")
     x = args[0]
-    if isinstance(x, tuple):
+    if isinstance(x, (tuple, list)):   # (list: a list argument)
         return lw.b.const(len(x))
     x = lw.as_value(x, node)
     if not x.type.rank:

@@ -167,7 +167,7 @@ class ContainerLowering:
     def _list_name(self, name: str) -> bool:
         """A name bound to a list here (a tuple binding), or a module-level list or tuple."""
         if name in self.env:
-            return isinstance(self.env[name], tuple)
+            return isinstance(self.env[name], (tuple, list))   # (list: a list argument)
         return name not in self.local_names and isinstance(self.src.namespace.get(name), (list, tuple))
 
     def _is_range(self, node: ast.expr) -> bool:

@@ -575,16 +575,18 @@ class ExpressionLowering(CallLowering):
     # ------------------------------------------------------------------ subscripts
     def expr_Subscript(self, node: ast.Subscript) -> Any:
         base = self.expr(node.value)
-        if isinstance(base, tuple):
-            key = self.static_value(self.expr(node.slice), node.slice, "a tuple index") \
+        if isinstance(base, (tuple, list)):   # a list: a list argument, read as JAX reads one
+            what = "tuple" if isinstance(base, tuple) else "list"
+            key = self.static_value(self.expr(node.slice), node.slice, f"a {what} index") \
                 if not isinstance(node.slice, ast.Slice) else None
             if isinstance(node.slice, ast.Slice):
-                parts = [None if p is None else self.static_value(self.expr(p), p, "a tuple slice bound")
+                parts = [None if p is None else self.static_value(self.expr(p), p, f"a {what} slice bound")
                          for p in (node.slice.lower, node.slice.upper, node.slice.step)]
                 return base[slice(*parts)]
-            if not isinstance(key, int) or not -len(base) <= key < len(base):
-                self.type_error(f"tuple index {key!r} is out of range for a tuple of {len(base)}", node)
-            return base[key]
+            if not isinstance(key, (int, np.integer)) or isinstance(key, (bool, np.bool_)) \
+                    or not -len(base) <= key < len(base):
+                self.type_error(f"{what} index {key!r} is out of range for a {what} of {len(base)}", node)
+            return base[int(key)]
         if isinstance(base, dict):
             key = self.static_value(self.expr(node.slice), node.slice, "a dict key")
             if key not in base:

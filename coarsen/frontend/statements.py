@@ -271,6 +271,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                 self.unsupported("starred assignment is not supported", target, "unpack each element by name")
             if isinstance(value, Value) and value.type.rank:
                 value = self.unpack_array(value, len(target.elts), target, stmt)
+            if isinstance(value, list):   # a list argument
+                value = tuple(value)
             if not isinstance(value, tuple):
                 self.unsupported(f"cannot unpack {describe(value)} into {len(target.elts)} names", target,
                                  "unpack tuples only; index arrays explicitly: a, b = x[0], x[1]")

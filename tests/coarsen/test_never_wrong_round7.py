@@ -10,6 +10,8 @@
   appends (a compiled loop carries numbers and arrays, not the longer list): now refused with
   the unrolled-range / preallocated-array hint; `out.extend` in a counted loop was dropped too
   (it is unrolled now, like append);
+- P8-21: a list argument could not be indexed, sliced, measured (len) or unpacked ("cannot
+  index a list of 2"; JAX reads list pytrees so): it now reads like a tuple and stays read-only;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -221,3 +223,80 @@ def test_extend_in_a_counted_loop_as_python(target):
     np.testing.assert_allclose(coarsen.jit(extend_in_counted_loop, target=target)(1.5, xs),
                                extend_in_counted_loop(1.5, xs), rtol=1e-14)
     np.testing.assert_allclose(coarsen.grad(extend_in_counted_loop, target=target)(1.5, xs), 7.0, rtol=1e-14)
+
+
+def mlp_over_layer_list(params, X):
+    for W, b in params[:-1]:
+        X = np.tanh(X @ W + b)
+    out_w, out_b = params[-1]
+    return np.sum((X @ out_w + out_b) ** 2)
+
+
+def layer_list_by_index(params, X):
+    s = 0.0
+    for i in range(len(params)):
+        W, b = params[i]
+        s = s + np.sum(X @ W) * b[0]
+        X = X @ W
+    return s
+
+
+def coefficient_list(cs, x):
+    a, b, c = cs
+    return a * x ** 2 + b * x + c + cs[-1] * cs[0]
+
+
+def _torch_grad(fn, params, X):
+    flat = [torch.tensor(a, requires_grad=True) for pair in params for a in pair]
+    tparams = [(flat[2 * k], flat[2 * k + 1]) for k in range(len(params))]
+    fn(tparams, torch.tensor(X)).backward()
+    return [t.grad.numpy() for t in flat]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn", [mlp_over_layer_list, layer_list_by_index])
+def test_a_list_argument_is_indexed_sliced_and_measured_as_jax_does(target, fn):
+    rs = np.random.RandomState(0)
+    params = [(rs.randn(3, 4), rs.randn(4)), (rs.randn(4, 2), rs.randn(2))]
+    X = rs.randn(5, 3)
+    np.testing.assert_allclose(coarsen.jit(fn, target=target)(params, X), fn(params, X), rtol=1e-12)
+    g = coarsen.grad(fn, target=target)(params, X)
+    assert isinstance(g, list) and len(g) == 2
+    want = _torch_grad(_torch_mlp if fn is mlp_over_layer_list else _torch_by_index, params, X)
+    got = [a for pair in g for a in pair]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _torch_mlp(params, X):
+    for W, b in params[:-1]:
+        X = torch.tanh(X @ W + b)
+    out_w, out_b = params[-1]
+    return torch.sum((X @ out_w + out_b) ** 2)
+
+
+def _torch_by_index(params, X):
+    s = 0.0
+    for i in range(len(params)):
+        W, b = params[i]
+        s = s + torch.sum(X @ W) * b[0]
+        X = X @ W
+    return s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_list_of_floats_unpacks_and_indexes(target):
+    cs = [1.5, -2.0, 0.25]
+    assert coarsen.jit(coefficient_list, target=target)(cs, 3.0) == pytest.approx(coefficient_list(cs, 3.0), rel=1e-15)
+    g = coarsen.grad(coefficient_list, target=target)(cs, 3.0)
+    np.testing.assert_allclose(g, [9.0 + 0.25, 3.0, 1.0 + 1.5], rtol=1e-14)
+
+
+def append_to_list_argument(xs, v):
+    xs.append(v)
+    return len(xs) * 1.0
+
+
+def test_a_list_argument_stays_read_only():
+    with pytest.raises(coarsen.UnsupportedError):
+        coarsen.jit(append_to_list_argument)([1.0, 2.0], 3.0)
