@@ -282,12 +282,29 @@ def _positional(fn: Any, args: tuple, kwargs: dict) -> tuple:
     return tuple(bound.arguments[n] for n in names[:last + 1])
 
 
+def unpartial(make: Callable[..., "_Transformed"], fn: Callable, argnums, *rest) -> "_Transformed":
+    """`make(fn, argnums, *rest)`; for `functools.partial(f, *a, **kw)`, the transform of f whose
+    calls pass the partial's arguments first: they are f's arguments (data, passed at every call,
+    not compile-time constants), and argnums count the arguments the partial is called with
+    (negative ones count from the end, which the bound arguments do not move)."""
+    if not isinstance(fn, functools.partial):
+        return make(fn, argnums, *rest)
+    by = len(fn.args)
+    if argnums is not None and by:
+        argnums = (int(argnums) + by if int(argnums) >= 0 else int(argnums)) if _is_int(argnums) else \
+            tuple(int(a) + by if int(a) >= 0 else int(a) for a in argnums)
+    transformed = make(fn.func, argnums, *rest)
+    transformed.bound = (fn.args, dict(fn.keywords))
+    return transformed
+
+
 class _Transformed:
     """A function transformed by coarsen: compiled per signature, called through runners."""
 
     kind = ""
 
     def __init__(self, fn: Callable, argnums, target: str) -> None:
+        self.bound: tuple[tuple, dict] = ((), {})   # a partial's arguments (`unpartial`)
         self.fn = fn
         self.argnums = argnums
         self.target = target
@@ -316,7 +333,8 @@ class _Transformed:
         if prog is None:
             nums = _normalise_argnums(self.argnums, len(args)) if self.argnums is not None else ()
             kind = {"jit": "primal", "grad": "grad"}.get(self.kind, "vjp")
-            check = check_differentiable(self.kind, self.fn.__name__) if kind != "primal" else None
+            name = getattr(self.fn, "__name__", "the function")
+            check = check_differentiable(self.kind, name) if kind != "primal" else None
             if hasattr(self.fn, "__coarsen_trace__"):   # a transformed function: built from its IR
                 from coarsen.transforms import build_from_ir
                 prog = build_from_ir(self.fn, args, kind, nums, self.target, check)
@@ -329,7 +347,15 @@ class _Transformed:
             self.programs[key] = prog
         return prog
 
+    def with_bound(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The arguments of `fn` for a call with `args`: a partial's first (`__init__`)."""
+        bound_args, bound_kwargs = self.bound
+        if bound_args or bound_kwargs:
+            args, kwargs = bound_args + args, {**bound_kwargs, **kwargs}
+        return args, kwargs
+
     def __call__(self, *args, **kwargs):
+        args, kwargs = self.with_bound(args, kwargs)
         if kwargs:   # grad(f)(x, scale=3.0): bound as f binds them, then positional
             args = _positional(self.fn, args, kwargs)
         try:
@@ -431,9 +457,10 @@ class _Transformed:
             return out
         return warming
 
-    def source(self, *args) -> str:
+    def source(self, *args, **kwargs) -> str:
         """The generated source for these argument types."""
-        return self.program(args).source
+        args, kwargs = self.with_bound(args, kwargs)
+        return self.program(_positional(self.fn, args, kwargs) if kwargs else args).source
 
 
 class _Derivative(_Transformed):
@@ -541,7 +568,8 @@ def _decorator(kind: str, doc: str):
         _argnums_tuple(argnums)   # a bad argnums is an error here, not at the first call
         if fn is None:
             return lambda f: transform(f, argnums=argnums, target=target)
-        return _Derivative(fn, int(argnums) if _is_int(argnums) else argnums, target or DEFAULT_TARGET, kind)
+        return unpartial(_Derivative, fn, int(argnums) if _is_int(argnums) else argnums,
+                         target or DEFAULT_TARGET, kind)
     transform.__doc__ = doc
     transform.__name__ = kind
     return transform
@@ -572,7 +600,7 @@ def jit(fn: Callable | None = None, target: str | None = None):
         same.__dict__.pop("entry", None)
         same.target = target
         return same
-    return _Jit(fn, None, target or DEFAULT_TARGET)
+    return unpartial(_Jit, fn, None, target or DEFAULT_TARGET)
 
 
 def _check_writes(prog: Program, args: tuple) -> list:
@@ -715,11 +743,12 @@ def explain(fn: Any, *example_args: Any, argnums: int | Sequence[int] = 0, file=
     parts = ["== IR ==", format_function(ir)]
     try:
         nums = _normalise_argnums(argnums, len(example_args))
+        check = check_differentiable("vjp", getattr(fn, "__name__", "the function"))
         if hasattr(fn, "__coarsen_trace__"):   # grad(f), hessian(f), ...: built from its IR
             from coarsen.transforms import build_from_ir
-            prog = build_from_ir(fn, example_args, "vjp", nums, "numpy", check_differentiable("vjp", fn.__name__))
+            prog = build_from_ir(fn, example_args, "vjp", nums, "numpy", check)
         else:
-            prog = build(fn, example_args, "vjp", nums, "numpy", check_differentiable("vjp", fn.__name__))
+            prog = build(fn, example_args, "vjp", nums, "numpy", check)
         if prog.ir is None:   # loaded from the disk cache: redo the analysis for display
             from coarsen.passes import run_pipeline
             passes: dict = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import re
@@ -61,9 +62,21 @@ def definition_loc(fn: Any) -> Loc:
 def read_source(fn: Any) -> SourceInfo:
     """The parsed source of a plain Python function, or UnsupportedError saying why not."""
     if not isinstance(fn, types.FunctionType):
+        if isinstance(fn, functools.partial):   # (its repr prints every bound array)
+            name = getattr(fn.func, "__qualname__", "a function")
+            raise UnsupportedError(
+                f"functools.partial({name}, ...) is not supported by this transform",
+                definition_loc(fn.func), "coarsen.grad, value_and_grad and jit take a partial; here "
+                f"write the function: lambda x: {name}(x, ...)")
+        if isinstance(fn, types.MethodType):
+            name = getattr(fn.__func__, "__qualname__", "a method")
+            raise UnsupportedError(
+                f"the bound method {name} is not a plain Python function", definition_loc(fn.__func__),
+                "pass the object as an argument: def loss(model, x): ..., or close over it: "
+                "lambda x: model.method(x)")
         raise UnsupportedError(
-            f"{fn!r} is not a plain Python function", definition_loc(fn),
-            "coarsen compiles functions defined with `def` in a file")
+            f"{type(fn).__name__} object {getattr(fn, '__qualname__', '')} is not a plain Python function",
+            definition_loc(fn), "coarsen compiles functions defined with `def` in a file")
     loc = definition_loc(fn)
     if fn.__name__ == "<lambda>":
         return _read_lambda(fn, loc)

@@ -12,6 +12,9 @@
   (it is unrolled now, like append);
 - P8-21: a list argument could not be indexed, sliced, measured (len) or unpacked ("cannot
   index a list of 2"; JAX reads list pytrees so): it now reads like a tuple and stays read-only;
+- P8-25: `coarsen.grad(functools.partial(loss, X=X, y=y))` raised AttributeError from inside
+  coarsen: grad, value_and_grad and jit take a partial (its arguments passed at each call, as
+  data); the other transforms refuse it by name;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -300,3 +303,39 @@ def append_to_list_argument(xs, v):
 def test_a_list_argument_stays_read_only():
     with pytest.raises(coarsen.UnsupportedError):
         coarsen.jit(append_to_list_argument)([1.0, 2.0], 3.0)
+
+
+def squared_error(w, X, y, scale=1.0):
+    return scale * np.mean((X @ w - y) ** 2)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_grad_and_jit_of_a_functools_partial(target):
+    from functools import partial
+
+    rs = np.random.RandomState(0)
+    X, y, w = rs.randn(6, 3), rs.randn(6), rs.randn(3)
+    want = 2 * X.T @ (X @ w - y) / 6
+    g = coarsen.grad(partial(squared_error, X=X, y=y), target=target)
+    np.testing.assert_allclose(g(w), want, rtol=1e-12)
+    np.testing.assert_allclose(g(w, y=2 * y), 2 * X.T @ (X @ w - 2 * y) / 6, rtol=1e-12)   # data, not constants
+    by_position = partial(squared_error, X=X, y=y, scale=3.0)
+    np.testing.assert_allclose(coarsen.grad(by_position, target=target)(w), 3 * want, rtol=1e-12)
+    value, grad = coarsen.value_and_grad(partial(squared_error, X=X, y=y), target=target)(w)
+    assert value == pytest.approx(squared_error(w, X, y), rel=1e-14)
+    assert coarsen.jit(partial(squared_error, y=y), target=target)(w, X) == pytest.approx(squared_error(w, X, y))
+    # argnums count the partial's own arguments (negative ones from the end)
+    moved = partial(lambda X, y, w: squared_error(w, X, y), X)
+    np.testing.assert_allclose(coarsen.grad(moved, argnums=1, target=target)(y, w), want, rtol=1e-12)
+    np.testing.assert_allclose(coarsen.grad(moved, argnums=-1, target=target)(y, w), want, rtol=1e-12)
+    with pytest.raises(TypeError):   # Python's error for a keyword given twice
+        coarsen.jit(partial(squared_error, X=X), target=target)(w, y)
+
+
+def test_other_transforms_refuse_a_partial_by_name():
+    from functools import partial
+
+    f = partial(squared_error, X=np.eye(3), y=np.ones(3))
+    for transform in (coarsen.hessian, coarsen.jacobian, coarsen.vmap):
+        with pytest.raises(coarsen.UnsupportedError, match=r"functools.partial\(squared_error, ...\)"):
+            transform(f)(np.ones((2, 3)) if transform is coarsen.vmap else np.ones(3))
