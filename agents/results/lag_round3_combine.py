@@ -9,21 +9,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agents.rl.lag_experiment import t_interval
 import os
 H = Path(os.environ.get("LAG_ROUND3_DIR", "/work/scratch/h17"))  # the grids' --out parent
-T975 = {5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 4: 2.776, 3: 3.182, 2: 4.303}
+from scipy.stats import t as student_t
 
 
 def welch(a, b):
-    """mean(a) - mean(b) and its 95% Welch t-interval."""
+    """mean(a) - mean(b) and its 95% Welch t-interval (Welch-Satterthwaite degrees of freedom)."""
     a, b = np.asarray(a), np.asarray(b)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    h = T975.get(int(df), 1.96 if df > 10 else 2.571) * np.sqrt(va + vb)
+    h = student_t.ppf(0.975, df) * np.sqrt(va + vb)
     d = a.mean() - b.mean()
     return d, d - h, d + h
+
+
+def paired(a, b):
+    """mean(a - b) over the same seeds and its 95% t-interval: a seed fixes the initial
+    policy, the questions and every episode seed, so the runs of one seed differ only by lag."""
+    d = np.asarray(a) - np.asarray(b)
+    h = student_t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return d.mean(), d.mean() - h, d.mean() + h
 SRC = [("base", None), ("is2", "oapl-is"), ("learn2", "oapl-learner"), ("is0", "oapl-is"),
        ("is14", "oapl-is"), ("grpo14", None), ("more_base_oapl", None),
        ("more_learn2", "oapl-learner"), ("more_is2", "oapl-is"), ("more_grpo", None),
-       ("isnorm2", "oapl-is-norm"), ("more_isnorm2", "oapl-is-norm"), ("more_beh2", None)] + [(a, b) for a, b in
+       ("isnorm2", "oapl-is-norm"), ("more_isnorm2", "oapl-is-norm"), ("more_beh2", None),
+       # seeds 6-9 (OAPL lag 0, learner-is and behaviour at lag 2, GRPO at 0 and 2) and seeds
+       # 3-5 at lags 1 and 4 (learner-is, GRPO)
+       ("more2_base_oapl", None), ("more2_is2", "oapl-is"), ("more2_grpo", None),
+       ("more2_beh2", None), ("more_is14", "oapl-is"), ("more_grpo14", None),
+       # seeds 10-13 (OAPL lag 0, learner-is at lag 2)
+       ("more3_base_oapl", None), ("more3_is2", "oapl-is")] + [(a, b or None) for a, b in
        [x.split("=") for x in sys.argv[1:]]]
 rows = []
 for d, var in SRC:
@@ -43,8 +57,9 @@ with open(out / "lag_round3.csv", "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "curve"], extrasaction="ignore")
     w.writeheader(); w.writerows(rows)
 order = ["oapl-behaviour", "oapl-learner", "oapl-is", "oapl-is-norm", "grpo"]
-names = {"oapl-behaviour": "OAPL, behaviour anchor (default)", "oapl-learner": "OAPL, learner anchor",
-         "oapl-is": "OAPL, learner-is (new)", "oapl-is-norm": "OAPL, learner-is, normalised weights",
+names = {"oapl-behaviour": "OAPL, behaviour anchor", "oapl-learner": "OAPL, learner anchor",
+         "oapl-is": "OAPL, learner-is (default at lag > 0)",
+         "oapl-is-norm": "OAPL, learner-is, normalised weights",
          "grpo": "GRPO"}
 base0 = {}
 for v in order:
@@ -52,8 +67,8 @@ for v in order:
     if xs: base0[v] = np.mean(xs)
 # the anchor variants share the lag-0 objective (identical up to rounding); their lag-0 row
 # for the comparison is the behaviour run unless they have their own
-lines = ["| variant | lag | final eval score [95% CI] | n | per seed | train reward, last 4 iterations [95% CI] | change vs lag 0 [95% CI] |",
-         "|---|---|---|---|---|---|---|"]
+lines = ["| variant | lag | final eval score [95% CI] | n | per seed | train reward, last 4 iterations [95% CI] | change vs lag 0 [95% CI] | paired by seed [95% CI] |",
+         "|---|---|---|---|---|---|---|---|"]
 for v in order:
     for lag in sorted({r["lag"] for r in rows if r["variant"] == v}):
         if lag == 0 and v.startswith("oapl-") and v != "oapl-behaviour":
@@ -63,15 +78,22 @@ for v in order:
         bv = "grpo" if v == "grpo" else "oapl-behaviour"
         b = base0[bv]
         b0 = [r["eval_score"] for r in rows if r["variant"] == bv and r["lag"] == 0]
-        if lag == 0:
-            rel = ""
-        else:
+        rel = pair = ""
+        if lag != 0:
             d, dlo, dhi = welch([r["eval_score"] for r in sel], b0)
             rel = f"{100 * d / b:+.0f}% [{100 * dlo / b:+.0f}%, {100 * dhi / b:+.0f}%]"
+            by_seed = {r["seed"]: r["eval_score"] for r in rows
+                       if r["variant"] == bv and r["lag"] == 0}
+            both = [r for r in sel if r["seed"] in by_seed]
+            if len(both) >= 2:
+                d, dlo, dhi = paired([r["eval_score"] for r in both],
+                                     [by_seed[r["seed"]] for r in both])
+                pair = (f"{100 * d / b:+.0f}% [{100 * dlo / b:+.0f}%, {100 * dhi / b:+.0f}%]"
+                        + (f" (n = {len(both)})" if len(both) != len(sel) else ""))
         tm, tlo, thi = t_interval([float(np.mean(r["curve"][-4:])) for r in sel])
         lines.append(f"| {names[v]} | {lag} | {m:.3f} [{lo:.3f}, {hi:.3f}] | {len(sel)} | "
                      f"{' '.join('%.3f' % r['eval_score'] for r in sorted(sel, key=lambda r: r['seed']))} | "
-                     f"{tm:.3f} [{tlo:.3f}, {thi:.3f}] | {rel} |")
+                     f"{tm:.3f} [{tlo:.3f}, {thi:.3f}] | {rel} | {pair} |")
 print("\n".join(lines))
 def pick(v, lag):
     """Runs of variant v at lag; the OAPL anchors share the behaviour anchor's lag-0 runs (the
