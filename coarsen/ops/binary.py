@@ -33,9 +33,16 @@ def _logic(word: str):
 
 
 def _mod_vjp(rev, instr, code, declared):
+    """d(a % b) = da - floor(a / b) db; each adjoint summed back to its operand's shape where
+    the operands broadcast (as the symbolic rules' adjoints are, `Reverse.segment`)."""
     (a, b), d = instr.args, rev.d(instr.result)
-    rev.accum(a, d, code, declared)
-    rev.accum(b, f"-np.floor({rev.ref(a)} / {rev.ref(b)}) * {d}", code, declared)
+
+    def fitted(v, expr: str) -> str:
+        if not instr.result.type.rank:
+            return expr
+        return f"rt.unbroadcast({expr}, {rev.shape(v)})" if v.type.rank else f"rt.to_scalar({expr})"
+    rev.accum(a, fitted(a, d), code, declared)
+    rev.accum(b, fitted(b, f"-np.floor({rev.ref(a)} / {rev.ref(b)}) * {d}"), code, declared)
 
 
 def _pow_numpy(a, b):
@@ -197,6 +204,43 @@ def _xlogy_call(lw, args, kwargs, node):
     return lw.emit(O.WHERE, (nan, lw.b.const(float("nan")), lw.emit(O.XLOGY, (x, y), node)), node)
 
 
+def _ndtr(lw, args, kwargs, node):
+    """scipy.special.ndtr, the standard normal CDF, by SciPy's (Cephes') branches: with z =
+    x / sqrt 2, 1/2 + erf(z) / 2 where |z| < 1 / sqrt 2, else y = erfc(|z|) / 2, and 1 - y for
+    z > 0. The derivative is the normal density on every branch."""
+    L.arity(lw, args, kwargs, node, 1, "ndtr")
+    e = lambda op, *xs: lw.emit(getattr(O, op), xs, node)   # noqa: E731
+    c = lw.b.const
+    x = L.array(lw, args[0], node, "ndtr", min_rank=0)
+    z = e("MUL", x, c(1.0 / math.sqrt(2.0)))
+    inner = e("ADD", c(0.5), e("MUL", c(0.5), e("ERF", z)))
+    y = e("MUL", c(0.5), e("ERFC", e("ABS", z)))
+    outer = e("WHERE", e("GT", z, c(0.0)), e("SUB", c(1.0), y), y)
+    return e("WHERE", e("LT", e("ABS", z), c(1.0 / math.sqrt(2.0))), inner, outer)
+
+
+def _select(lw, args, kwargs, node):
+    """np.select(condlist, choicelist, default=0): the choice of the first true condition, else
+    default (NumPy's order: built from the last condition back, `where` by `where`)."""
+    values = L.positional(lw, args, kwargs, node, ["condlist", "choicelist", "default"], "select", 2)
+    conds, choices, default = values
+    if not isinstance(conds, tuple) or not isinstance(choices, tuple):
+        lw.unsupported("np.select takes lists of conditions and of choices", node,
+                       "np.select([x < 0, x > 1], [a, b], default)")
+    if len(conds) != len(choices):
+        from coarsen.frontend.exceptions import fail
+        fail(lw, ValueError("list of cases must be same length as list of conditions"),
+             f"np.select: {len(choices)} choices for {len(conds)} conditions", node)
+    out = lw.b.const(0) if default is None else lw.as_value(default, node)
+    for c, v in reversed(list(zip(conds, choices))):
+        c = lw.as_value(c, node)
+        if c.type.dtype != "bool":
+            lw.type_error(f"np.select: invalid entry in condlist: should be boolean ndarray, got {c.type}",
+                          node)
+        out = lw.emit(O.WHERE, (c, lw.as_value(v, node), out), node)
+    return out
+
+
 def _minmax(op: str, name: str):
     def lower(lw, args, kwargs, node):
         if kwargs:
@@ -331,6 +375,10 @@ COMPOSITES = [
               examples=(("np.where(x > 0, x, y)", ((-3.0, 3.0), (-3.0, 3.0))),)),
     Composite("xlogy", ("scipy.special.xlogy",), _xlogy_call, ints="float",
               examples=(("special.xlogy(x, y)", ((-3.0, 3.0), (0.2, 5.0))),)),
+    Composite("ndtr", ("scipy.special.ndtr",), _ndtr, ints="float",
+              examples=(("special.ndtr(x)", ((-3.0, 3.0),)),)),
+    Composite("select", ("numpy.select",), _select,
+              examples=(("np.select([x < -1.0, x > 1.0], [x * x, -x], 0.5 * x)", ((-3.0, 3.0),)),)),
     Composite("clip", ("numpy.clip",), _clip, methods=("clip",),
               examples=(("np.clip(x, -1.0, 1.0)", ((-3.0, 3.0),)),)),
     Composite("fmax", ("numpy.fmax",), _fminmax("fmax"),

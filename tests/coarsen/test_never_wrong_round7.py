@@ -15,6 +15,8 @@
 - P8-25: `coarsen.grad(functools.partial(loss, X=X, y=y))` raised AttributeError from inside
   coarsen: grad, value_and_grad and jit take a partial (its arguments passed at each call, as
   data); the other transforms refuse it by name;
+- R7-2: the gradient of `a % b` (np.remainder, np.mod) was not summed over broadcast axes: the
+  cpu target returned a (2, 3) adjoint for a (3,) operand (one entry lost), numpy raised;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -339,3 +341,24 @@ def test_other_transforms_refuse_a_partial_by_name():
     for transform in (coarsen.hessian, coarsen.jacobian, coarsen.vmap):
         with pytest.raises(coarsen.UnsupportedError, match=r"functools.partial\(squared_error, ...\)"):
             transform(f)(np.ones((2, 3)) if transform is coarsen.vmap else np.ones(3))
+
+
+def remainder_squares(A, b):
+    return np.sum(np.remainder(A, b) ** 2) + np.sum((A % b) * 0.5)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("shapes", [((2, 3), (3,)), ((3,), (2, 3)), ((2, 3), ()), ((), (2, 3)),
+                                    ((2, 1, 3), (4, 1)), ((2, 3), (2, 3))])
+def test_remainder_gradient_sums_over_broadcast_axes(target, shapes):
+    rs = np.random.RandomState(1)
+    sa, sb = shapes
+    A = rs.uniform(0.5, 5.0, sa) if sa else 3.7
+    b = rs.uniform(0.6, 1.9, sb) if sb else 1.3
+    got = coarsen.grad(remainder_squares, argnums=(0, 1), target=target)(A, b)
+    ta = torch.tensor(A, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    (torch.sum(torch.remainder(ta, tb) ** 2) + torch.sum(torch.remainder(ta, tb) * 0.5)).backward()
+    for g, t in zip(got, (ta, tb)):
+        assert np.shape(g) == tuple(t.shape)
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-12)
