@@ -309,11 +309,23 @@ def _len(lw, args, kwargs, node):
     return lw.emit(Op.SHAPE, (x,), node, {"dim": 0})
 
 
+def _shape_of(attr: str):
+    """np.shape(x), np.ndim(x), np.size(x): x's attribute, for a scalar or a list too (np.size's
+    axis argument is not taken)."""
+    def handler(lw, args, kwargs, node):
+        _arity(lw, args, kwargs, node, 1, f"np.{attr}")
+        return lw.shape_attribute(lw.as_value(args[0], node), attr, node)
+    return handler
+
+
 def _no_builtin_sum(lw, args, kwargs, node):
     lw.unsupported("the builtin sum() is not supported", node, "use np.sum(x) or accumulate in a for loop")
 
 
 _register(CALLS, [np.copy], _copy)
+_register(CALLS, [np.shape], _shape_of("shape"))
+_register(CALLS, [np.ndim], _shape_of("ndim"))
+_register(CALLS, [np.size], _shape_of("size"))
 _register(CALLS, [np.array], _array)
 _register(CALLS, [np.asarray], _asarray)
 _register(CALLS, [np.reshape], _np_reshape)

@@ -351,15 +351,8 @@ class ExpressionLowering(CallLowering):
         if isinstance(base, Value) and base.type.rank:
             if attr == "T":
                 return self.emit(Op.TRANSPOSE, (base,), node)
-            if attr == "shape":
-                return tuple(self.emit(Op.SHAPE, (base,), node, {"dim": d}) for d in range(base.type.rank))
-            if attr == "ndim":
-                return self.b.const(base.type.rank)
-            if attr == "size":
-                size = self.b.const(1)
-                for d in range(base.type.rank):
-                    size = self.emit(Op.MUL, (size, self.emit(Op.SHAPE, (base,), node, {"dim": d})), node)
-                return size
+            if attr in ("shape", "ndim", "size"):
+                return self.shape_attribute(base, attr, node)
             if attr in _array_methods():
                 return Method(base, attr)
         if isinstance(base, (tuple, Value)):   # no Python object it may be has it: plain Python's
@@ -370,6 +363,17 @@ class ExpressionLowering(CallLowering):
                 fail(self, AttributeError(attr), f"{describe(base)} has no attribute `{attr}`", node)
         self.unsupported(f"attribute `.{attr}` of {describe(base)} is not supported", node,
                          "arrays support .T, .shape, .ndim, .size and the methods " + ", ".join(sorted(_array_methods())))
+
+    def shape_attribute(self, base: Value, attr: str, node: ast.AST) -> Any:
+        """`x.shape` (a tuple of i64), `x.ndim`, `x.size` of an array or a scalar (np.shape(2.0))."""
+        if attr == "shape":
+            return tuple(self.emit(Op.SHAPE, (base,), node, {"dim": d}) for d in range(base.type.rank))
+        if attr == "ndim":
+            return self.b.const(base.type.rank)
+        size = self.b.const(1)
+        for d in range(base.type.rank):
+            size = self.emit(Op.MUL, (size, self.emit(Op.SHAPE, (base,), node, {"dim": d})), node)
+        return size
 
     # ------------------------------------------------------------------ operators
     def expr_BinOp(self, node: ast.BinOp) -> Any:
