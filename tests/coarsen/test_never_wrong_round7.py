@@ -17,6 +17,8 @@
   data); the other transforms refuse it by name;
 - R7-2: the gradient of `a % b` (np.remainder, np.mod) was not summed over broadcast axes: the
   cpu target returned a (2, 3) adjoint for a (3,) operand (one entry lost), numpy raised;
+- R7-3: `np.convolve`/`np.correlate` of int64 arrays returned float64 (NumPy: int64, exact
+  beyond 2**53): refused, as other calls NumPy computes in the integers' dtype;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -362,3 +364,17 @@ def test_remainder_gradient_sums_over_broadcast_axes(target, shapes):
     for g, t in zip(got, (ta, tb)):
         assert np.shape(g) == tuple(t.shape)
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def convolve_of(a, v):
+    return np.convolve(a, v) + np.correlate(a, v, "full")[::-1] * 0
+
+
+def test_convolve_of_integers_is_refused_and_mixed_operands_compute_in_float():
+    big = np.array([2 ** 53 + 1, 3], dtype=np.int64)
+    with pytest.raises(coarsen.UnsupportedError, match="integer operands"):
+        coarsen.jit(convolve_of)(big, np.array([1, 1], dtype=np.int64))
+    a, v = np.array([1, 2, 3]), np.array([0.5, 1.0])
+    got = coarsen.jit(convolve_of)(a, v)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, convolve_of(a, v))
