@@ -209,9 +209,12 @@ def _creation_like(op: Op, name: str) -> Handler:
         _check_dtype(lw, kwargs, node, name)
         _arity(lw, args, {}, node, 1, name)
         x = lw.as_value(args[0], node)
-        if not x.type.rank:
-            lw.unsupported(f"{name}() of a scalar is not supported", node, "use 0.0 or 1.0")
-        dims = [lw.emit(Op.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
+        if "shape" in kwargs and kwargs["shape"] is not None:   # x's dtype, this shape
+            dims = _dims(lw, kwargs["shape"], node)
+        else:
+            if not x.type.rank:
+                lw.unsupported(f"{name}() of a scalar is not supported", node, "use 0.0 or 1.0")
+            dims = [lw.emit(Op.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
         out = lw.emit(op, dims, node)
         if x.type.dtype != "f64" and "dtype" not in kwargs:
             out = lw.cast_to(out, out.type.with_dtype(x.type.dtype))
@@ -267,14 +270,29 @@ def _asarray(lw, args, kwargs, node):
     return _array(lw, args, kwargs, node)
 
 
-def _reshape(lw, x: Value, shape_args: list, node):
+def _reshape(lw, x: Value, shape_args: list, node, kwargs=None):
+    """x.reshape(shape) in C order, or order="F": x.T reshaped to the reversed shape, then .T
+    (the same elements in the same places); no other keyword is taken."""
+    kwargs = dict(kwargs or {})
+    order = kwargs.pop("order", None)
+    order = "C" if order is None else order.obj if isinstance(order, Static) else None
+    if kwargs or order not in ("C", "F"):
+        lw.unsupported(f"reshape() with {', '.join(sorted(kwargs)) or f'order={order!r}'} is not supported",
+                       node, "reshape(shape), reshape(shape, order='C') or order='F'")
+    if not shape_args:
+        lw.type_error("reshape() takes a shape", node)
     shape = shape_args[0] if len(shape_args) == 1 else tuple(shape_args)
-    return lw.emit(Op.RESHAPE, (x, *_dims(lw, shape, node)), node)
+    dims = _dims(lw, shape, node)
+    if order == "C":
+        return lw.emit(Op.RESHAPE, (x, *dims), node)
+    flipped = lw.emit(Op.RESHAPE, (lw.emit(Op.TRANSPOSE, (x,), node), *reversed(dims)), node)
+    return lw.emit(Op.TRANSPOSE, (flipped,), node)
 
 
 def _np_reshape(lw, args, kwargs, node):
-    _arity(lw, args, kwargs, node, 2, "reshape")
-    return _reshape(lw, lw.as_value(args[0], node), [args[1]], node)
+    _arity(lw, args, {k: v for k, v in kwargs.items() if k != "order"}, node, 2, "reshape")
+    return _reshape(lw, lw.as_value(args[0], node), [args[1]], node,
+                    {"order": kwargs["order"]} if "order" in kwargs else None)
 
 
 def _cast(dtype: str, name: str) -> Handler:
@@ -344,7 +362,7 @@ introspection.register(CALLS)
 
 # ---------------------------------------------------------------------- array methods
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
-METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node)
+METHODS["reshape"] = lambda lw, x, args, kwargs, node: _reshape(lw, x, args, node, kwargs)
 
 
 def _astype(lw, x, args, kwargs, node):

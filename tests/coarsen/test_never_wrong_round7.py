@@ -19,6 +19,9 @@
   cpu target returned a (2, 3) adjoint for a (3,) operand (one entry lost), numpy raised;
 - R7-3: `np.convolve`/`np.correlate` of int64 arrays returned float64 (NumPy: int64, exact
   beyond 2**53): refused, as other calls NumPy computes in the integers' dtype;
+- P8-35: `np.ones_like(x, shape=(3,))` (zeros_like, empty_like) ignored `shape=`;
+- P8-29: `X.reshape(3, 4, order="F")` ignored `order` (the method dropped its keywords): F
+  order is x.T reshaped to the reversed shape, then .T; other orders are refused;
 - R7-C1: `np.allclose` of empty arrays raised from generated code (min of nothing; NumPy: True).
 """
 from __future__ import annotations
@@ -378,3 +381,36 @@ def test_convolve_of_integers_is_refused_and_mixed_operands_compute_in_float():
     got = coarsen.jit(convolve_of)(a, v)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, convolve_of(a, v))
+
+
+def like_with_shape(x):
+    return np.sum(np.ones_like(x, shape=(3,))) * x[0, 0] + np.sum(np.zeros_like(x, shape=(2, 2)) + 1.0)
+
+
+def reshape_orders(X):
+    w = np.arange(12.0).reshape(3, 4)
+    return (np.sum(X.reshape(3, 4, order="F") * w) + np.sum(np.reshape(X, (3, 4), order="F") * w)
+            + np.sum(X.reshape(-1, order="F") * np.arange(12.0)) + np.sum(X.reshape((2, 6), order="C") * 0.5))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_like_with_shape_and_fortran_order_reshape(target):
+    X = np.ones((4, 3))
+    assert coarsen.jit(like_with_shape, target=target)(X) == like_with_shape(X) == 7.0
+    Y = np.arange(12.0).reshape(4, 3) ** 1.5
+    assert coarsen.jit(reshape_orders, target=target)(Y) == pytest.approx(reshape_orders(Y), rel=1e-14)
+    t = torch.tensor(Y, requires_grad=True)
+    w = torch.arange(12.0, dtype=torch.float64).reshape(3, 4)
+    fortran = lambda a, s: a.T.reshape(tuple(reversed(s))).T   # noqa: E731
+    (torch.sum(fortran(t, (3, 4)) * w) * 2 + torch.sum(fortran(t, (12,)) * torch.arange(12.0, dtype=torch.float64))
+     + torch.sum(t.reshape(2, 6) * 0.5)).backward()
+    np.testing.assert_allclose(coarsen.grad(reshape_orders, target=target)(Y), t.grad.numpy(), rtol=1e-14)
+
+
+def reshape_order_a(X):
+    return X.reshape(12, order="A")
+
+
+def test_reshape_order_a_is_refused():
+    with pytest.raises(coarsen.UnsupportedError, match="order='A'"):
+        coarsen.jit(reshape_order_a)(np.ones((3, 4)))
