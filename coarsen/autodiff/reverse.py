@@ -80,29 +80,36 @@ class Reverse:
     def resolve_shapes(self, code: Code) -> None:
         """Replace each shape placeholder: `np.shape(v)` when v is computed anyway, else the
         broadcast shape of its segment's leaves (recursively)."""
-        memo: dict[int, str] = {}
+        memo: dict[int, tuple[str, ...]] = {}
 
-        def source(vid: int) -> str:
+        def shapes(vid: int) -> tuple[str, ...]:
+            """The distinct `np.shape(...)` terms whose broadcast is v's shape (broadcasting is
+            associative and commutative: a chain of segments gives one flat set, not a nest
+            as deep as the chain, which Python's parser refuses past 200 parentheses)."""
             if vid in memo:
                 return memo[vid]
             v = self.plan.values.get(vid) or next(p for p in self.fn.params if p.id == vid)
             leaves = self.plan.leaves.get(vid)
             if vid in self.refs or not leaves:
                 self.shape_refs.add(vid)
-                text = f"np.shape({self.prog.name(v)})"
+                out: tuple[str, ...] = (f"np.shape({self.prog.name(v)})",)
             else:
-                parts = [source(w.id) if w.id in self.plan.leaves and self.prog.def_region.get(w.id)
-                         is self.fn.body else self._leaf_shape(w) for w in leaves]
-                text = parts[0]
-                for part in parts[1:]:
-                    text = f"rt.broadcast_shapes({text}, {part})"
-            memo[vid] = text
-            return text
+                parts = [shapes(w.id) if w.id in self.plan.leaves and self.prog.def_region.get(w.id)
+                         is self.fn.body else (self._leaf_shape(w),) for w in leaves]
+                out = tuple(dict.fromkeys(t for part in parts for t in part))
+            memo[vid] = out
+            return out
+
+        def balanced(terms: tuple[str, ...]) -> str:
+            if len(terms) == 1:
+                return terms[0]
+            half = len(terms) // 2
+            return f"rt.broadcast_shapes({balanced(terms[:half])}, {balanced(terms[half:])})"
 
         placeholders = {vid for vid in self.shape_refs if f"__shape_{vid}__" in "\n".join(code.lines)}
         for vid in placeholders:
             self.shape_refs.discard(vid)
-        texts = {vid: source(vid) for vid in placeholders}
+        texts = {vid: balanced(shapes(vid)) for vid in placeholders}
         code.lines = [_substitute_shapes(line, texts) for line in code.lines]
 
     def _leaf_shape(self, w: Value) -> str:

@@ -1,4 +1,4 @@
-"""Constructs a round of ported user programs found refused (each was refused before):
+"""Constructs a round of ported user programs found refused or crashing (each failed before):
 np.shape / np.ndim / np.size (autograd's examples: `D = np.shape(params)[0] // 2`),
 scipy.special.ndtr (every Black-Scholes port) and np.select. Values against NumPy/SciPy,
 gradients against torch.autograd and central differences."""
@@ -87,3 +87,36 @@ def select_mismatched(x):
 def test_np_select_lengths_must_match():
     with pytest.raises(coarsen.UnsupportedError, match="choices for 1 conditions"):
         coarsen.jit(select_mismatched)(np.ones(3))
+
+
+def _sir_rates(y, beta, gamma):
+    S, I, R = y
+    N = S + I + R
+    return -beta * S * I / N, beta * S * I / N - gamma * I, gamma * I
+
+
+def sir_mean_infected(params, y0, T, n):
+    """A textbook SIR model by RK4, keeping the infected curve in a list."""
+    beta, gamma = params
+    dt = T / n
+    y = np.array(y0)
+    infected = []
+    for k in range(n):
+        k1 = np.array(_sir_rates(y, beta, gamma))
+        k2 = np.array(_sir_rates(y + dt / 2 * k1, beta, gamma))
+        k3 = np.array(_sir_rates(y + dt / 2 * k2, beta, gamma))
+        k4 = np.array(_sir_rates(y + dt * k3, beta, gamma))
+        y = y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        infected.append(y[1])
+    return np.mean(infected)
+
+
+def test_a_long_unrolled_chain_compiles():
+    """100 unrolled RK4 steps: the backward's broadcast shapes of the chain were one nest per
+    step, and Python refused the generated source (too many nested parentheses)."""
+    p, y0 = np.array([0.3, 0.1]), (990.0, 10.0, 0.0)
+    g = coarsen.grad(sir_mean_infected, target="numpy")(p, y0, 50.0, 100)
+    h = 1e-6
+    fd = [(sir_mean_infected(p + h * e, y0, 50.0, 100) - sir_mean_infected(p - h * e, y0, 50.0, 100)) / (2 * h)
+          for e in np.eye(2)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6)
