@@ -113,10 +113,10 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
         # before it; an "auto" anchor takes the saved run's (see TrainConfig.resolved)
         saved = TrainConfig.load(run_dir / "config.json")
         cfg = cfg.resolved(saved)
-        cfg.check_compatible(saved)
+        cfg.check_compatible(saved.resolved())   # (a config saved unresolved reads as it ran)
         ckpt = load_latest(run_dir)
         if ckpt and "config" in ckpt:
-            cfg.check_compatible(TrainConfig.from_json(ckpt["config"]))
+            cfg.check_compatible(TrainConfig.from_json(ckpt["config"]).resolved())
     elif resume and has_ckpt:
         raise RunFileError(f"{run_dir / 'config.json'} is missing, so the checkpoints in "
                            f"{run_dir / 'ckpt'} cannot be checked against this config")
