@@ -209,7 +209,7 @@ def _ndtr(lw, args, kwargs, node):
     x / sqrt 2, 1/2 + erf(z) / 2 where |z| < 1 / sqrt 2, else y = erfc(|z|) / 2, and 1 - y for
     z > 0. The derivative is the normal density on every branch."""
     L.arity(lw, args, kwargs, node, 1, "ndtr")
-    e = lambda op, *xs: lw.emit(getattr(O, op), xs, node)   # noqa: E731
+    e = L.emitter(lw, node)
     c = lw.b.const
     x = L.array(lw, args[0], node, "ndtr", min_rank=0)
     z = e("MUL", x, c(1.0 / math.sqrt(2.0)))

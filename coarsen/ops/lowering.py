@@ -11,6 +11,11 @@ from typing import Any
 from coarsen.ops.spec import O
 
 
+def emitter(lw, node):
+    """`e("ADD", a, b)`: one registry op at the call's line."""
+    return lambda op, *xs: lw.emit(getattr(O, op), xs, node)
+
+
 def arity(lw, args, kwargs, node, n: int | tuple[int, ...], name: str, allowed_kw=()) -> None:
     extra = set(kwargs) - set(allowed_kw)
     if extra:

@@ -37,11 +37,6 @@ def _is_nan(lw, x, node):
     return lw.emit(O.NE, (x, x), node)
 
 
-def _emitter(lw, node):
-    """`e("ADD", a, b)`: one registry op at the call's line."""
-    return lambda op, *xs: lw.emit(getattr(O, op), xs, node)
-
-
 def _nan_to_num(lw, args, kwargs, node):
     """np.nan_to_num(x, copy, nan, posinf, neginf): NaN -> nan (0.0), inf -> posinf (the
     largest float64), -inf -> neginf (the most negative); integers and bools unchanged."""
@@ -193,7 +188,7 @@ def full_convolution(lw, a, v, node, name: str):
     from coarsen.frontend.exceptions import runtime_check
     from coarsen.ops.reductions import reduce
 
-    e = _emitter(lw, node)
+    e = L.emitter(lw, node)
     n, m = (lw.emit(O.SHAPE, (x,), node, {"dim": 0}) for x in (a, v))
     for which, length in (("a", n), ("v", m)):
         runtime_check(lw, e("EQ", length, lw.b.const(0)), ValueError,
@@ -231,7 +226,7 @@ def _window(lw, full, n, m, start, mode: str, node):
     valid: |n - m| + 1)."""
     if mode == "full":
         return full
-    e = _emitter(lw, node)
+    e = L.emitter(lw, node)
     if mode == "same":
         length = e("MAXIMUM", n, m)
     else:
@@ -264,7 +259,7 @@ def _correlate(lw, args, kwargs, node):
     a, v = _vector(lw, a, node, "correlate"), _vector(lw, v, node, "correlate")
     reversed_v = L.take_along(lw, v, 0, None, None, node, step=lw.b.const(-1))
     full, n, m = full_convolution(lw, a, reversed_v, node, "correlate")
-    e = _emitter(lw, node)
+    e = L.emitter(lw, node)
     one, two = lw.b.const(1), lw.b.const(2)
     if mode == "same":
         start = _where(lw, e("GE", n, m), e("SUB", e("SUB", m, one), e("FLOORDIV", m, two)),
