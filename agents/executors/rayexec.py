@@ -166,13 +166,14 @@ class RayExecutor(Executor):
         self.in_flight = [0] * workers
         try:  # the actors are up (placed on the cluster, `init` run), or a clear error
             self.worker_pids(self.start_timeout)
-        except BaseException as e:
+        except ray.exceptions.GetTimeoutError:
             self.close()
-            if isinstance(e, ray.exceptions.GetTimeoutError):
-                raise RayCallTimeout(
-                    f"{workers} Ray actors ({need} CPU each) did not start within "
-                    f"{self.start_timeout:g} s: the cluster may lack free CPUs; set "
-                    f"AGENTS_RAY_START_TIMEOUT to wait longer") from None
+            raise RayCallTimeout(
+                f"{workers} Ray actors ({need} CPU each) did not start within "
+                f"{self.start_timeout:g} s: the cluster may lack free CPUs; set "
+                f"AGENTS_RAY_START_TIMEOUT to wait longer") from None
+        except BaseException:   # a failing init, Ctrl-C: no actors left behind, the error as is
+            self.close()
             raise
 
     def _observe(self, timeout: float) -> None:
