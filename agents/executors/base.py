@@ -69,6 +69,9 @@ class Executor(abc.ABC):
 
     kind = "base"
     workers = 1
+    #: whether calls run in the caller's process (their arguments and results are then the
+    #: caller's own objects, never pickled)
+    in_process = False
 
     @abc.abstractmethod
     def submit(self, fn: Callable, *args: Any) -> Handle:

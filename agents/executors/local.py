@@ -80,6 +80,10 @@ class LocalExecutor(Executor):
         else:
             self.pool = self._new_pool()
 
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1
+
     def _new_pool(self) -> ProcessPoolExecutor:
         # The parent may hold JAX's idle runtime threads (bm25s warms JAX up on import);
         # workers never call JAX (see agents.rl.rollout._init), so JAX's at-fork warning does

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -21,10 +22,12 @@ import numpy as np
 import pytest
 
 from agents.executors import LocalExecutor, make_executor
-from agents.rl import Sampler, TrainConfig, prepare, train_run
+from agents.policy import N_FEATURES, init_params
+from agents.rl import Job, Sampler, TrainConfig, prepare, train_run
 from agents.rl import trainer
 from agents.rl.async_oapl import check_config
 from agents.rl.cli import train
+from agents.rl.rollout import _WireX, episode_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = dict(eval_per_regime=6, synth_per_round=180, synth_rounds=1)
@@ -215,6 +218,28 @@ def test_synthesis_rollouts_in_executor_workers_score_the_same(data_dir):
         # a solver that does not pickle runs in this process instead, with the same scores
         assert pass_rates(data.index, tasks, lambda: solver(), 3, 0.8, seed=5,
                           sampler=s) == here
+
+
+def test_worker_results_cross_the_process_boundary_bit_for_bit(data_dir):
+    """Decision features travel sparsely from a worker (`rollout._WireX`) and arrive as plain
+    arrays with the in-process run's exact bits."""
+    data = prepare(data_dir, **DATA)
+    tasks = data.train_pool[:5]
+    jobs = [Job(t, episode_seed("wire", i)) for i, t in enumerate(tasks)]
+    params = init_params(N_FEATURES, TrainConfig().hidden, 3)
+    with Sampler(str(data.index_dir), workers=1) as s:
+        here = s.run(jobs, params, chunk=2)
+    with Sampler(str(data.index_dir), workers=2) as s:
+        there = s.run(jobs, params, chunk=2)
+    for a, b in zip(here, there):
+        assert type(b["X"]) is np.ndarray and b["X"].dtype == a["X"].dtype
+        assert np.array_equal(a["X"].view(np.uint64), b["X"].view(np.uint64))
+        assert a["logp"] == b["logp"] and a["chosen"] == b["chosen"]
+        assert a["record"]["score"] == b["record"]["score"]
+    x = np.array([[0.0, -0.0, np.nan, 1.5]]).view(_WireX)   # sign of zero and NaN survive
+    for proto in (2, 5):
+        y = pickle.loads(pickle.dumps(x, protocol=proto))
+        assert type(y) is np.ndarray and np.array_equal(x.view(np.uint64), y.view(np.uint64))
 
 
 def _cfg(tmp_path, data_dir, name, **kw) -> TrainConfig:
