@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sysconfig
 import types
 from typing import Any
 
@@ -52,8 +53,14 @@ class CallLowering:
             return objects.call_method(self, callee, args, kwargs, node)
         if (isinstance(callee, Static) and isinstance(callee.obj, types.MethodType)
                 and isinstance(callee.obj.__func__, types.FunctionType)):   # a module-level object's method
-            return self.inline(callee.obj.__func__, [self.from_python(callee.obj.__self__, node), *args],
-                               kwargs, node)
+            from coarsen.ops import distributions
+            fn, owner = callee.obj.__func__, callee.obj.__self__
+            lower = distributions.method(owner, fn.__name__)   # scipy.stats.norm.cdf, ...
+            if lower is not None:
+                return lower(self, args, kwargs, node)
+            if _in_library(fn):
+                return self.inline_library(fn, [owner, *args], kwargs, node)
+            return self.inline(fn, [self.from_python(owner, node), *args], kwargs, node)
         if not isinstance(callee, Static):
             self.unsupported(f"cannot call {describe(callee)}", node)
         obj = callee.obj
@@ -70,23 +77,7 @@ class CallLowering:
             return self.inline(obj, args, kwargs, node)
         name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
         if isinstance(obj, types.FunctionType):
-            # a NumPy/SciPy function written in Python that the op registry does not list:
-            # inlined where that compiles, else refused here, at the user's call, never at a
-            # line inside NumPy's or SciPy's source
-            from coarsen.errors import CoarsenError, InternalError
-            try:
-                return self.inline(obj, args, kwargs, node)
-            except InternalError:
-                raise
-            except CoarsenError as err:
-                from coarsen.frontend.calls import nearest
-
-                close = nearest(name, obj)
-                self.unsupported(f"{name} is not supported", node,
-                                 (f"the nearest supported: {', '.join(close)}; " if close else "")
-                                 + "the supported calls are the entries of the op registry (coarsen.ops); "
-                                 f"write it with supported operations or a loop (inside {name}: "
-                                 f"{str(err).splitlines()[0]})")
+            return self.inline_library(obj, args, kwargs, node)
         module = getattr(obj, "__module__", None) or ""
         if obj is range:
             self.unsupported("range() is only supported as the iterable of a for loop", node)
@@ -107,6 +98,25 @@ class CallLowering:
                              "coarsen compiles numeric code over floats and arrays")
         self.unsupported(f"calling {name} is not supported", node,
                          "call plain Python functions, or the NumPy/math functions coarsen knows")
+
+    def inline_library(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
+        """A library's function written in Python that the op registry does not list (NumPy,
+        SciPy, anything installed): inlined where that compiles, else refused here, at the
+        user's call, never at a line inside the library's source."""
+        from coarsen.errors import CoarsenError, InternalError
+        from coarsen.frontend.calls import nearest
+        try:
+            return self.inline(fn, args, kwargs, node)
+        except InternalError:
+            raise
+        except CoarsenError as err:
+            name = ast.unparse(node.func)   # as the user wrote it: scipy.stats.norm.cdf, np.cov
+            close = nearest(name, fn)
+            self.unsupported(f"{name} is not supported", node,
+                             (f"the nearest supported: {', '.join(close)}; " if close else "")
+                             + "the supported calls are the entries of the op registry (coarsen.ops); "
+                             f"write it with supported operations or a loop (inside {name}: "
+                             f"{str(err).splitlines()[0]})")
 
     def inline(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
         if fn in self.ctx.call_stack:   # recursion: unrolled while its depth is fixed when tracing
@@ -157,9 +167,16 @@ def _is_random(obj: Any) -> bool:
             or (getattr(obj, "__module__", None) or "").startswith("numpy.random"))
 
 
+_LIBRARY_DIRS = tuple(sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}))
+
+
 def _in_library(fn) -> bool:
-    """A function of NumPy or SciPy (not user code)."""
-    return (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
+    """A function of NumPy, SciPy or another installed library (not user code)."""
+    module = getattr(fn, "__module__", None) or ""
+    if module.startswith(("numpy", "scipy")):
+        return True
+    path = getattr(getattr(fn, "__code__", None), "co_filename", "")
+    return path.startswith(_LIBRARY_DIRS) and not _is_coarsen(fn)
 
 
 def _is_numpy(obj: Any) -> bool:
