@@ -93,6 +93,13 @@ def _expect(ok: bool, what: str) -> None:
         raise CorruptEntry(what)
 
 
+def _step(s: Any) -> bool:
+    """One step of a path from the function to what it read (`coarsen.deps`): a name, an
+    attribute, a default, a sequence item, or a module-level dict's key (str or int)."""
+    return (isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default", "item", "key")
+            and type(s[1]) in ({"name": (str,), "attr": (str,), "key": (str, int)}.get(s[0], (int,))))
+
+
 def _decode(data: bytes, key: str) -> tuple[dict, dict[str, np.ndarray]]:
     head, _, rest = data.partition(b"\n")
     _expect(head == FORMAT, "not a coarsen program entry")
@@ -114,16 +121,12 @@ def _decode(data: bytes, key: str) -> tuple[dict, dict[str, np.ndarray]]:
     manifest = p.get("manifest")
     _expect(isinstance(manifest, list) and all(
         isinstance(m, list) and len(m) == 2 and isinstance(m[1], str) and isinstance(m[0], list)
-        and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default", "item")
-                and isinstance(s[1], int if s[0] in ("default", "item") else str) for s in m[0])
-        for m in manifest), "bad manifest")
+        and all(_step(s) for s in m[0]) for m in manifest), "bad manifest")
     hidden = p.get("hidden")   # large outside arrays passed by reference (coarsen.byref)
     _expect(isinstance(hidden, list) and all(
         isinstance(h, list) and len(h) == 3 and isinstance(h[0], str) and h[0].isidentifier()
         and type(h[2]) is int and 0 < h[2] <= 8 and isinstance(h[1], list) and h[1]
-        and all(isinstance(s, list) and len(s) == 2 and s[0] in ("name", "attr", "default", "item")
-                and isinstance(s[1], str if s[0] in ("name", "attr") else int) for s in h[1])
-        for h in hidden), "bad hidden arrays")
+        and all(_step(s) for s in h[1]) for h in hidden), "bad hidden arrays")
     constants = {}
     raw = p.get("constants")
     _expect(isinstance(raw, dict), "bad constants")

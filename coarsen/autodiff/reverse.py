@@ -65,7 +65,7 @@ class Reverse:
 
     # ---------------------------------------------------------------- names
     def ref(self, v: Value) -> str:
-        if v.id not in self.prog.constants:
+        if v.id not in self.prog.fixed:
             self.refs.add(v.id)
         return self.prog.src(v)
 
@@ -139,7 +139,7 @@ class Reverse:
 
     def accum(self, v: Value, expr: str, code: Code, declared: set[int], owned: bool = False) -> None:
         """d_v += expr. `owned`: expr is an adjoint nobody reads afterwards (may be taken over)."""
-        if v.id not in self.active or v.id in self.prog.constants:
+        if v.id not in self.active or v.id in self.prog.fixed:
             return
         dv = self.d(v)
         if v.id in declared:
@@ -235,7 +235,7 @@ class Reverse:
         """Adjoints that a nested region adds to must exist before the region's backward."""
         for sub in instr.regions:
             for v in _free_values(sub):
-                if v.id in self.active and v.id not in self.prog.constants:
+                if v.id in self.active and v.id not in self.prog.fixed:
                     self.ensure(v, code, declared)
 
     def nested(self, region: Region, prologue, code: Code, declared: set[int]) -> Code:
@@ -260,7 +260,7 @@ class Reverse:
         if loop is not None:
             local = [p for p in region.params] + [r for i in region.instrs for r in i.results]
             needs = [v for v in local if (v.id in self.refs or v.id in self.shape_refs)
-                     and v.id not in self.prog.constants]
+                     and v.id not in self.prog.fixed]
             remat = self.rematerialisable(region, counted) if counted is not None else {}
             recompute = [v for v in needs if v.id in remat]
             needs = [v for v in needs if v.id not in remat]
@@ -329,7 +329,7 @@ class Reverse:
             outer = self.prog.loop_of[id(outer_region)]
             if outer is None or outer.op is not Op.FOR or outer_region is not outer.regions[0]:
                 return None
-            fixed = {p.id for p in self.fn.params} | set(self.prog.constants)
+            fixed = {p.id for p in self.fn.params} | self.prog.fixed
             if any(self.prog.def_region.get(a.id) is not self.fn.body and a.id not in fixed
                    for a in chain[0].args[:3]):
                 return None   # a range that changes with the outer loop's index
@@ -351,7 +351,7 @@ class Reverse:
                 inputs = self.plan.inputs(r.id)
             else:
                 inputs = list(instr.args)
-            if all(a.id in deps or a.id not in local or a.id in self.prog.constants for a in inputs):
+            if all(a.id in deps or a.id not in local or a.id in self.prog.fixed for a in inputs):
                 deps[r.id] = inputs
         return deps
 

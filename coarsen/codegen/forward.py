@@ -50,8 +50,9 @@ class Program:
                 self.names.names[p.id] = self.names.reserve(value_name(p, "", True))
         self.fuse = False                        # cuda: array segments become fused kernels
         self.kernels: dict[str, str] = {}        # kernel name -> source
-        self.constants: dict[int, Any] = {}
-        self.array_constants: dict[str, np.ndarray] = {}
+        self.constants: dict[int, Any] = {}      # scalar constants (printed inline)
+        self.array_constants: dict[str, np.ndarray] = {}   # name -> array (module globals)
+        self.fixed: set[int] = set()             # every constant's value id: never taped
         self.def_region: dict[int, Region] = {}
         self.owner: dict[int, Instr] = {}        # id(region) -> the control instr holding it
         self.parent: dict[int, Region] = {}      # id(region) -> enclosing region
@@ -66,6 +67,7 @@ class Program:
             for r in instr.results:
                 self.def_region[r.id] = region
             if instr.op is Op.CONST:
+                self.fixed.add(instr.result.id)
                 if instr.result.type.rank == 0:
                     self.constants[instr.result.id] = instr.attrs["value"]
                 else:
