@@ -7,9 +7,10 @@ run on local processes; a learner process driving the same Ray cluster (`--execu
 --ray-address`), SIGKILLed mid-run, resumes to that state; actors killed mid-evaluation and
 mid-synthesis (one or both) change no score; synthesis on Ray writes the local executor's
 training tasks; and no wait on Ray is unbounded (a stuck call, an actor that does not start,
-an init that fails, an address where nothing listens: each a clear error within seconds). Every executor here gives up after 120 s without progress, so a hang
-fails the test instead of stalling CI. Skipped only when the `ray` extra is not installed (CI
-installs it: it is part of `.[test]`).
+an init that fails, an address where nothing listens: each a clear error within seconds).
+Every executor here gives up after 120 s without progress, so a hang fails the test instead
+of stalling CI. Skipped only when the `ray` extra is not installed (CI installs it: it is part
+of `.[test]`).
 
 The head is started in-process (`ray.init`: GCS on a free port of 127.0.0.1, 2 CPUs, no
 dashboard) and shut down at the end, rather than with `ray start --head` and `ray stop`:
