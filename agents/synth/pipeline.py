@@ -37,8 +37,8 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from ..baselines import Agent, run_episode
-from ..executors.base import Handle, LazyHandle
 from ..env import SearchEnv
+from ..executors.base import Handle, LazyHandle
 from ..heuristic import HeuristicAgent
 from ..tasks import Task
 from ..tools import SearchIndex
