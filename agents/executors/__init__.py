@@ -16,12 +16,14 @@ local Ray it starts itself; needs the `ray` extra). Invariants: a result depends
 function and its arguments, never on which worker ran it, so the two executors give the same
 results for the same seeds; a worker that dies (a crash, a kill -9) is replaced and its
 unfinished calls are run again (locally: a broken pool is rebuilt and the pending calls
-resubmitted; on Ray: actors restart and retry their tasks), so callers never see a lost call.
+resubmitted; on Ray: actors restart and retry their tasks), so callers never see a lost call;
+no wait is unbounded: a call that hangs is an error naming it (`LocalCallTimeout` after
+`AGENTS_LOCAL_CALL_TIMEOUT` seconds, its worker killed; `RayCallTimeout` on Ray).
 """
 from __future__ import annotations
 
 from .base import Executor, Handle, wait_any
-from .local import LocalExecutor
+from .local import LocalCallTimeout, LocalExecutor
 
 EXECUTORS = ("local", "ray")
 
@@ -40,4 +42,5 @@ def make_executor(kind: str = "local", workers: int = 2, address: str | None = N
     raise ValueError(f"unknown executor {kind!r}; use one of {', '.join(EXECUTORS)}")
 
 
-__all__ = ["Executor", "Handle", "LocalExecutor", "make_executor", "wait_any", "EXECUTORS"]
+__all__ = ["Executor", "Handle", "LocalExecutor", "LocalCallTimeout", "make_executor", "wait_any",
+           "EXECUTORS"]

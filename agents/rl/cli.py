@@ -99,7 +99,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
         made_with = {"eval_per_regime": cfg.eval_per_regime,
                      "synth_per_round": cfg.synth_per_round, "synth_rounds": cfg.synth_rounds}
     data = prepare(data_dir or Path(out_dir) / "data", world_seed, scale, progress=progress,
-                   **made_with)
+                   workers=workers, executor=executor, ray_address=ray_address, **made_with)
     policies = {k: p for k, (p, _) in loaded.items()}
     if include_base and loaded:  # the untrained policy the runs started from
         cfg0 = next(iter(loaded.values()))[1]
@@ -119,7 +119,8 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
     base = TrainConfig(run_dir=str(root), data_dir=str(root / "data"), iterations=iterations,
                        workers=workers, progress=progress, **overrides)
     data = prepare(base.data_dir, base.world_seed, base.scale, base.eval_per_regime,
-                   base.synth_per_round, base.synth_rounds, progress=progress)
+                   base.synth_per_round, base.synth_rounds, progress=progress,
+                   workers=workers, executor=base.executor, ray_address=base.ray_address)
     t_data = time.perf_counter() - t0
     runs = {label: base.replace(run_dir=str(root / label), regimes=regimes)
             for label, regimes in DEFAULT_RUNS.items()}

@@ -12,11 +12,14 @@ ground truth (`synth.json` "audit": the remaining label error rate); `prepare` a
 that no training question's text equals an evaluation question's or asks the same
 (entity, attribute, time) as one (`agents.synth.asks`), and raises if one does. The
 directory records the sizes it was made with (`data.json`) and refuses other sizes rather
-than silently reuse stale tasks.
+than silently reuse stale tasks. Synthesis runs on an `agents.executors` executor (`executor`,
+`workers`, `ray_address`, as the run's episodes; or a `Sampler` given over this directory's
+index); the tasks do not depend on which (see `agents.synth.pipeline`).
 """
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from ..synth.asks import asks
 from ..tasks import REGIME_NAMES, Task, sample_tasks
 from ..tools import SearchIndex
 from ..world import World, build_world
+from .rollout import Sampler
 
 EVAL_SEED = 0  # evaluation sets are the same for every run of a world
 DATA_FORMAT = 3  # 2: graders with precision, re-checked synthesis, de-duplication by asks;
@@ -59,7 +63,12 @@ def _read_tasks(path: Path) -> list[Task]:
 
 def prepare(data_dir: str | Path, world_seed: int = 0, scale: int = 2000,
             eval_per_regime: int = 30, synth_per_round: int = 240, synth_rounds: int = 2,
-            synth_seed: int = 0, progress: bool = False) -> Data:
+            synth_seed: int = 0, progress: bool = False, workers: int = 1,
+            executor: str = "local", ray_address: str | None = None, sampler: Sampler | None = None
+            ) -> Data:
+    """Load the data cached in `data_dir`, making what is missing. Synthesis runs on
+    `sampler` (an `agents.rl.rollout.Sampler` over `data_dir`'s index), else on a sampler
+    made here for it (`workers` on `executor`, see `agents.executors`) and closed after."""
     root = Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     sizes = {"format": DATA_FORMAT, "world_seed": world_seed, "scale": scale,
@@ -100,9 +109,11 @@ def prepare(data_dir: str | Path, world_seed: int = 0, scale: int = 2000,
     if train_path.exists() and stats_path.exists():
         pool, rounds = _read_tasks(train_path), json.loads(stats_path.read_text())["rounds"]
     else:
-        res = synthesize(index, [t.question for t in flat], per_round=synth_per_round,
-                         rounds=synth_rounds, seed=synth_seed, progress=progress,
-                         eval_tasks=flat, world=world)
+        with (nullcontext(sampler) if sampler is not None else
+              Sampler(str(index_dir), 12, workers, executor, ray_address or None)) as s:
+            res = synthesize(index, [t.question for t in flat], per_round=synth_per_round,
+                             rounds=synth_rounds, seed=synth_seed, progress=progress,
+                             eval_tasks=flat, world=world, sampler=s)
         pool, rounds = res.kept, res.rounds
         _write_tasks(train_path, pool)
         audit = {k: v for k, v in (res.audit or {}).items() if k != "wrong"}

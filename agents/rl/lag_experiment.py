@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
                       executor=a.executor, ray_address=a.ray_address, oapl_anchor=a.anchor, is_clip=a.is_clip,
                       is_normalize=a.is_normalize)
     data = prepare(cfg.data_dir, cfg.world_seed, cfg.scale, cfg.eval_per_regime,
-                   cfg.synth_per_round, cfg.synth_rounds)
+                   cfg.synth_per_round, cfg.synth_rounds, workers=a.workers,
+                   executor=a.executor, ray_address=a.ray_address)
     rows: list[dict] = []
     if not a.no_grid:
         with Sampler(str(data.index_dir), cfg.step_budget, a.workers, a.executor,

@@ -39,7 +39,8 @@ def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...
     root.mkdir(parents=True, exist_ok=True)
     data = prepare(base.data_dir or root / "data", base.world_seed, base.scale,
                    base.eval_per_regime, base.synth_per_round, base.synth_rounds,
-                   progress=base.progress)
+                   progress=base.progress, workers=base.workers, executor=base.executor,
+                   ray_address=base.ray_address)
     p0 = init_params(N_FEATURES, base.hidden, base.seed)
     out: dict[str, Any] = {"config": base.to_json(), "n_per_regime": n_per_regime,
                            "held_out": {}}

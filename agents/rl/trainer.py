@@ -128,7 +128,8 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     truncate_logs(run_dir, ckpt["offsets"] if ckpt else {})
     data = data or prepare(cfg.data_dir or run_dir / "data", cfg.world_seed, cfg.scale,
                            cfg.eval_per_regime, cfg.synth_per_round, cfg.synth_rounds,
-                           progress=cfg.progress)
+                           progress=cfg.progress, workers=cfg.workers, executor=cfg.executor,
+                           ray_address=cfg.ray_address)
     tasks = data.train_tasks(cfg.regimes)
     if not any(tasks.values()):
         raise ValueError(f"no synthesized training tasks for regimes {cfg.regimes}")

@@ -217,3 +217,48 @@ def test_explorer_writes_about_customers_it_is_told_to_avoid_never(index):
     other = explore(index, 60, seed=0, avoid=plain)
     assert customers(other) and not customers(other) & plain
     assert all(a[1] not in plain for t in other for a in asks(t) if a[0] == "customer")
+
+
+SYNTH_DATA = dict(scale=500, eval_per_regime=6, synth_per_round=120, synth_rounds=2)
+
+
+def _synth_files(d: Path) -> dict[str, bytes]:
+    return {f: (d / f).read_bytes() for f in ("train_tasks.jsonl", "synth.json")}
+
+
+def _task_lines(tasks: list[Task]) -> list[str]:
+    return [json.dumps(t.to_json(), default=str) for t in tasks]
+
+
+def test_synthesis_through_the_executor_is_the_in_process_synthesis(tmp_path):
+    """Exploration, re-checks and solver rollouts run as executor calls (one worker: in this
+    process; two: forked workers); the synthesized tasks, the dropped candidates and the
+    round statistics are those of the plain in-process pipeline, byte for byte."""
+    from agents.executors import LocalExecutor
+    from agents.rl import Sampler, prepare
+    from agents.rl.rollout import _init
+
+    one = prepare(tmp_path / "one", **SYNTH_DATA)           # workers=1: in this process
+    two = prepare(tmp_path / "two", workers=2, **SYNTH_DATA)
+    assert _synth_files(tmp_path / "one") == _synth_files(tmp_path / "two")
+    flat = [t for ts in one.eval_tasks.values() for t in ts]
+    kwargs = dict(per_round=SYNTH_DATA["synth_per_round"], rounds=SYNTH_DATA["synth_rounds"],
+                  seed=0, eval_tasks=flat, world=one.world)
+    here = synthesize(one.index, [t.question for t in flat], **kwargs)  # no executor at all
+    assert _task_lines(here.kept) == (tmp_path / "one" / "train_tasks.jsonl").read_text(
+        ).splitlines()
+    assert here.rounds == json.loads((tmp_path / "one" / "synth.json").read_text())["rounds"]
+    assert len(here.rounds) == 2 and all(r["failed_recheck"] for r in here.rounds)
+
+    class Recording(LocalExecutor):
+        def submit(self, fn, *args):
+            self.calls.add(fn.__name__)
+            return super().submit(fn, *args)
+
+    ex = Recording(2, _init, (str(one.index_dir), 12))
+    ex.calls = set()
+    with ex, Sampler(str(one.index_dir), executor=ex) as s:
+        there = synthesize(one.index, [t.question for t in flat], sampler=s, **kwargs)
+    assert {"_explore", "_recheck_all", "_run_chunk"} <= ex.calls
+    assert _task_lines(there.kept) == _task_lines(here.kept)
+    assert there.dropped == here.dropped and there.rounds == here.rounds

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.executors import LocalExecutor, make_executor
+from agents.executors import LocalExecutor, make_executor, wait_any
+from agents.executors.local import LocalCallTimeout
 from agents.policy import N_FEATURES, init_params
 from agents.rl import Job, Sampler, TrainConfig, prepare, train_run
 from agents.rl import trainer
@@ -63,6 +64,36 @@ def test_local_executor_replaces_a_killed_worker_and_reruns_its_calls():
         os.kill(ex.worker_pids()[0], signal.SIGKILL)
         assert [h.result() for h in handles] == [i * i for i in range(40)]
         assert ex.restarts >= 1
+
+
+def _sleep_forever():
+    while True:
+        time.sleep(1)
+
+
+def _own_timeout():
+    raise TimeoutError("the call's own timeout")
+
+
+def test_a_hung_local_call_times_out_and_its_worker_is_replaced():
+    """A call that never returns is an error naming it once it ran past the call timeout
+    (its worker SIGKILLed, never retried); the other calls finish, and the replaced pool runs
+    each new worker's init. Waited on through `result()` and through `wait_any`."""
+    with LocalExecutor(2, _set, (7,), call_timeout=1) as ex:
+        hung = ex.submit(_sleep_forever)
+        others = [ex.submit(_slow_square, i) for i in range(10)]
+        with pytest.raises(LocalCallTimeout, match="'_sleep_forever'.*AGENTS_LOCAL_CALL_TIMEOUT"):
+            hung.result()
+        assert hung.done()
+        assert [h.result() for h in others] == [i * i for i in range(10)]
+        assert ex.map(_get, [(i,) for i in range(6)]) == [(7, i) for i in range(6)]
+        assert ex.restarts >= 1
+        again = ex.submit(_sleep_forever)
+        assert wait_any([again], timeout=120) == [0]
+        with pytest.raises(LocalCallTimeout):
+            again.result()
+        with pytest.raises(TimeoutError, match="own timeout"):  # a call's own TimeoutError
+            ex.submit(_own_timeout).result()
 
 
 def _large_result_once(marker: str):

@@ -5,11 +5,12 @@ Same seeds give the same episodes on Ray and on the embedded executor; a short a
 OAPL run on Ray actors, one of them SIGKILLed mid-run, ends in exactly the state of the same
 run on local processes; a learner process driving the same Ray cluster (`--executor ray
 --ray-address`), SIGKILLed mid-run, resumes to that state; actors killed mid-evaluation and
-mid-synthesis (one or both) change no score; and no wait on Ray is unbounded (a stuck call, an
-actor that does not start, an init that fails, an address where nothing listens: each a clear
-error within seconds). Every executor here gives up after 120 s without progress, so a hang
-fails the test instead of stalling CI. Skipped only when the `ray` extra is not installed (CI
-installs it: it is part of `.[test]`).
+mid-synthesis (one or both) change no score; synthesis on Ray writes the local executor's
+training tasks; and no wait on Ray is unbounded (a stuck call, an actor that does not start,
+an init that fails, an address where nothing listens: each a clear error within seconds).
+Every executor here gives up after 120 s without progress, so a hang fails the test instead
+of stalling CI. Skipped only when the `ray` extra is not installed (CI installs it: it is part
+of `.[test]`).
 
 The head is started in-process (`ray.init`: GCS on a free port of 127.0.0.1, 2 CPUs, no
 dashboard) and shut down at the end, rather than with `ray start --head` and `ray stop`:
@@ -179,6 +180,27 @@ def test_actors_killed_mid_evaluation_or_mid_synthesis_change_no_score(ray_sampl
                           sampler=ray_sampler) == want_synth, victims
         t.join(5)
         assert box["pending"] > 0, "the kill came after the synthesis rollouts"
+
+
+def test_synthesis_on_ray_is_the_local_synthesis(ray_sampler, data_dir, tmp_path,
+                                                 monkeypatch):
+    """Synthesis (exploration, re-checks, solver rollouts) on Ray actors writes the local
+    executor's training tasks byte for byte: `prepare --executor ray` (actors of its own)
+    and two rounds on the module's actors against the in-process pipeline."""
+    from agents.executors import rayexec
+    from agents.synth import synthesize
+    monkeypatch.setattr(rayexec, "CALL_TIMEOUT", HANG)
+    prepare(tmp_path / "d", executor="ray", workers=2, **DATA)
+    for f in ("train_tasks.jsonl", "synth.json"):
+        assert (tmp_path / "d" / f).read_bytes() == (data_dir / f).read_bytes(), f
+    data = prepare(data_dir, **DATA)
+    flat = [t for ts in data.eval_tasks.values() for t in ts]
+    kwargs = dict(per_round=120, rounds=2, seed=3, eval_tasks=flat, world=data.world)
+    here = synthesize(data.index, [t.question for t in flat], **kwargs)
+    there = synthesize(data.index, [t.question for t in flat], sampler=ray_sampler, **kwargs)
+    assert [t.to_json() for t in there.kept] == [t.to_json() for t in here.kept]
+    assert there.dropped == here.dropped and there.rounds == here.rounds
+    assert len(here.rounds) == 2 and here.kept
 
 
 def test_no_wait_on_ray_is_unbounded(cluster):
