@@ -137,12 +137,12 @@ def _flat_leaves(args: tuple) -> list:
 
 def _canonical(v: Any) -> Any:
     """An array argument as compiled code takes it: integer arrays (of rank >= 1: index arrays)
-    as int64, every other array as float64."""
+    as int64, bool arrays as they are, every other array as float64."""
     if type(v) is np.ndarray and v.ndim == 0 and v.dtype.kind in "fiub":
         v = v[()]   # a 0-d array is its element, as it is traced (Numba would compile array code)
     if type(v) in _NARROW_FLOATS:   # float32/float16 scalars: float64, as arrays of them are
         return float(v)
-    if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64:
+    if not isinstance(v, np.ndarray) or v.dtype == np.float64 or v.dtype == np.int64 or v.dtype == np.bool_:
         return v
     if v.dtype.kind in "iu" and v.ndim:
         if v.dtype == np.uint64 and v.size and v.max() > np.iinfo(np.int64).max:   # would wrap
@@ -154,18 +154,27 @@ def _canonical(v: Any) -> Any:
 
 def _converts(args: tuple) -> bool:
     """Whether some array argument needs `_canonical` (then the general path runs)."""
-    return any(isinstance(a, np.ndarray) and (not a.ndim or a.dtype != np.float64 and a.dtype != np.int64)
+    return any(isinstance(a, np.ndarray) and (not a.ndim or a.dtype not in _KEPT)
                or type(a) in _NARROW_FLOATS for a in tree.flatten(args)[0])
 
+
+# array dtypes compiled code takes as they are (a bool array: the IR's bool[...], whose sums
+# and counts are int64; passed as 0.0/1.0 they came back float64)
+_KEPT = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 
 # computed in float64 like every float (the numpy target ran them in float32, "cpu" mixed them)
 _NARROW_FLOATS = (np.float32, np.float16)
 
 
 def _grad_value(g: Any, like: Any) -> Any:
+    """An argument's gradient as a fresh array of its shape (a scalar: a gradient the program
+    computed as one, e.g. zero); an array of another shape is a bug, never broadcast."""
     if isinstance(like, np.ndarray):
         if isinstance(g, np.ndarray) and g.shape == like.shape and g.flags.writeable:
             return g
+        if np.ndim(g) and np.shape(g) != like.shape:
+            from coarsen.errors import InternalError
+            raise InternalError(f"a gradient of shape {np.shape(g)} for an argument of shape {like.shape}")
         return np.array(np.broadcast_to(g, like.shape), dtype=np.float64)
     return float(g)
 
@@ -178,8 +187,8 @@ def _output(o: Any, t: Any) -> Any:
     if isinstance(o, np.floating):
         return float(o)
     if t.dtype == "bool" and t.rank and isinstance(o, np.ndarray) and o.dtype != np.bool_:
-        # a bool array argument arrives as float64 (`_canonical`): what only moves its elements
-        # (concatenate, a reversed view) hands them back as 0.0/1.0; the IR's type is NumPy's
+        # bool data that came back as 0.0/1.0 (a generated path computing it in float64): the
+        # IR's type is NumPy's
         return o != 0
     return _fresh(o)
 
@@ -316,6 +325,15 @@ class _Transformed:
         # and no __wrapped__, or inspect reads f's source for grad(f) (see cache.entry_key)
         functools.update_wrapper(self, fn, updated=())
         self.__dict__.pop("__wrapped__", None)
+
+    def __coarsen_fingerprint__(self, depth: int) -> str | None:
+        """For `deps.fingerprint`: the transformation, its options and what it transforms."""
+        from coarsen.deps import fingerprint
+        inner, bound = fingerprint(self.fn, depth), fingerprint(self.bound, depth)
+        if inner is None or bound is None:
+            return None
+        return (f"coarsen:{type(self).__name__}:{self.kind}:{self.argnums!r}:{self.target}:"
+                f"{getattr(self, 'has_aux', None)!r}:{bound}:{inner}")
 
     def program(self, args: tuple) -> Program:
         try:

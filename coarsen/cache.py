@@ -40,10 +40,14 @@ def entry_key(fn: Any, sig: tuple, kind: str, argnums: tuple, target: str, compi
         source = "".join(getsourcelines(fn.__code__)[0])   # its own, not a __wrapped__ function's
     except (OSError, TypeError):
         return None
-    # the code too: inspect reads the file as it is now, which may not be what fn runs
+    # the code too: inspect reads the file as it is now, which may not be what fn runs; and
+    # where it is: messages baked into the program name the user's file:line (two scripts'
+    # `__main__.f` of the same text are two entries)
     from coarsen.passes import options
+    code = fn.__code__
     text = json.dumps([FORMAT.decode(), compiler, options(), deps.versions(), fn.__module__, fn.__qualname__,
-                       source, deps.code_digest(fn.__code__), repr(sig), kind, [int(a) for a in argnums], target])
+                       code.co_filename, code.co_firstlineno, source, deps.code_digest(code), repr(sig), kind,
+                       [int(a) for a in argnums], target])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -76,7 +76,8 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         if defaults is None or kwdefaults is None:
             return None
         digest = hashlib.sha256(source.encode()).hexdigest()
-        return (f"function:{obj.__module__}.{obj.__qualname__}:{digest}:{code_digest(obj.__code__)}:"
+        where = f"{obj.__code__.co_filename}:{obj.__code__.co_firstlineno}"   # in its messages
+        return (f"function:{obj.__module__}.{obj.__qualname__}:{where}:{digest}:{code_digest(obj.__code__)}:"
                 f"{defaults}:{kwdefaults}")
     if isinstance(obj, types.MethodType):
         # S.apply, A.act of a classmethod, an inherited method: its function's source (by its
@@ -88,6 +89,11 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         return f"module:{obj.__name__}"
     if isinstance(obj, type):
         return f"class:{obj.__module__}.{obj.__qualname__}"
+    if type(obj).__module__.startswith("coarsen."):
+        # grad(h), jit(h), vmap(...): what they transform, and how (by their name alone, a
+        # redefined helper or grad(h, argnums=1) in place of argnums=0 was served stale)
+        own = getattr(type(obj), "__coarsen_fingerprint__", None)
+        return None if own is None else own(obj, depth + 1)
     if callable(obj) and hasattr(obj, "__qualname__"):   # builtins, ufuncs, NumPy functions
         return f"callable:{getattr(obj, '__module__', None)}.{obj.__qualname__}"
     # any other object: only its type here; what the program reads of it is a read of its own

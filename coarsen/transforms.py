@@ -287,10 +287,7 @@ def jvp(fn: Callable, primals: Sequence, tangents: Sequence, argnums: int | Sequ
     nums = tuple(range(len(primals))) if argnums is None else _normalise(argnums, len(primals))
     if len(tangents) != len(nums):
         raise call_error(fn, f"jvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
-    for a, t in zip(nums, tangents):
-        if tree.flatten(t)[1] != tree.flatten(primals[a])[1] or \
-                any(np.shape(u) != np.shape(p) for u, p in zip(tree.flatten(t)[0], tree.flatten(primals[a])[0])):
-            raise call_error(fn, f"jvp: the tangent of argument {a} must have its structure and shapes")
+    _tangents_like(fn, "jvp", primals, nums, tangents)
     tangents = tuple(tree.unflatten(tree.flatten(t)[1], [_as_float(u) for u in tree.flatten(t)[0]]) for t in tangents)
     program = _jvp_program(fn, nums, len(primals), _target(target))
     out, tout = program(*primals, *tangents)
@@ -312,6 +309,15 @@ class Runtime:
 
     def __coarsen_trace__(self, *args: Any, reads: Any = None) -> Function:
         return self._make_ir(args, reads)
+
+
+def _tangents_like(fn: Any, what: str, primals: tuple, nums: tuple[int, ...], tangents: tuple) -> None:
+    """Each tangent has its primal's structure and shapes (a broadcast one is not a direction)."""
+    from coarsen.api import call_error
+    for a, t in zip(nums, tangents):
+        if tree.flatten(t)[1] != tree.flatten(primals[a])[1] or \
+                any(np.shape(u) != np.shape(p) for u, p in zip(tree.flatten(t)[0], tree.flatten(primals[a])[0])):
+            raise call_error(fn, f"{what}: the tangent of argument {a} must have its structure and shapes")
 
 
 def _leaf_args(args: tuple, nums: tuple[int, ...], what: str, fn: Any = None) -> None:
@@ -427,6 +433,7 @@ def hvp(fn: Callable, primals: Sequence, tangents: Sequence, argnums: int | Sequ
     nums = tuple(range(len(primals))) if argnums is None else _normalise(argnums, len(primals))
     if len(tangents) != len(nums):
         raise call_error(fn, f"hvp: {len(tangents)} tangent(s) for {len(nums)} differentiated argument(s)")
+    _tangents_like(fn, "hvp", primals, nums, tangents)   # a (3, 1) tangent of a (3,) primal broadcast
     program = _hvp_program(fn, nums, len(primals), _target(target))
     out = program(*primals, *(_as_float(t) for t in tangents))
     return out[0] if isinstance(argnums, int) else out

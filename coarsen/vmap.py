@@ -40,6 +40,11 @@ class VMapped:
         self.target = target
         self.compiled: dict[tuple, Callable] = {}
 
+    def __coarsen_fingerprint__(self, depth: int) -> str | None:
+        from coarsen.deps import fingerprint
+        inner = fingerprint(self.inner, depth)
+        return None if inner is None else f"coarsen:vmap:{self.in_axes!r}:{self.target}:{inner}"
+
     def _axes(self, nargs: int) -> list[int | None]:
         axes = [self.in_axes] * nargs if not isinstance(self.in_axes, (tuple, list)) else list(self.in_axes)
         if len(axes) != nargs:

@@ -88,12 +88,32 @@ class ExpressionLowering(CallLowering):
             result = self.b.emit(op, args, attrs, self.src.loc(node), hint)
         except TypeRuleError as err:
             self.type_error(str(err), node)
+        if op in (Op.MATMUL, Op.BMATMUL):
+            self.inner_sizes_match(op, args, node)
         if result.type.rank:
             if op in _VIEWS:
                 self.ctx.aliases.share(result, args[0])
             else:
                 self.ctx.aliases.fresh(result)
         return result
+
+    def inner_sizes_match(self, op: Op, args: tuple, node: ast.AST | None) -> None:
+        """NumPy's ValueError for a matrix product whose inner sizes differ, as a check of its
+        own: a gradient that does not read the product (d/dx of x @ y is y) would otherwise
+        return one of the wrong shape (checked when tracing where the sizes are known)."""
+        from coarsen.frontend.exceptions import runtime_check
+        a, b = args
+        inner = (a.type.rank - 1, 1 if op is Op.BMATMUL else max(b.type.rank - 2, 0))
+        sizes = [self.b.emit(Op.SHAPE, (v,), {"dim": d}, self.src.loc(node)) for v, d in zip(args, inner)]
+        known = [self.constant_of(n) for n in sizes]
+        if None not in known:
+            if known[0] != known[1]:
+                from coarsen.frontend.exceptions import python_error
+                python_error(self, ValueError(f"matmul: the inner sizes {known[0]} and {known[1]} of the "
+                                              "operands differ"), node, "check the operands' shapes")
+            return
+        runtime_check(self, self.b.emit(Op.NE, tuple(sizes), None, self.src.loc(node)), ValueError,
+                      f"{self.src.loc(node)}: matmul: the inner sizes of the operands differ", node)
 
     def int_array_power(self, exponent: Value, node: ast.AST | None) -> None:
         """An integer array to an integer power: NumPy raises ValueError for a negative
@@ -219,8 +239,9 @@ class ExpressionLowering(CallLowering):
                 self.unsupported(f"module-level array of dtype {obj.dtype} is not supported", node)
             if obj.ndim == 0:   # its one element, of its kind (an int stays exact)
                 return self.from_python(obj[()], node)
-            dtype = "i64" if obj.dtype.kind in "iu" else "f64"   # integer arrays index: keep them
-            array = np.array(obj, dtype=np.int64 if dtype == "i64" else np.float64)
+            # integer arrays index: int64; bool arrays mask: bool (their sums are int64)
+            dtype = {"i": "i64", "u": "i64", "b": "bool"}.get(obj.dtype.kind, "f64")
+            array = np.array(obj, dtype={"i64": np.int64, "bool": np.bool_}.get(dtype, np.float64))
             array.flags.writeable = False
             if self.ctx.reads is not None:   # a large one is passed by reference (coarsen.byref)
                 self.ctx.reads.constant(array, obj)
@@ -415,6 +436,13 @@ class ExpressionLowering(CallLowering):
         if code is Op.MATMUL:   # bool @ bool: NumPy's logical product (`ops.linalg.matmul`)
             from coarsen.ops.linalg import matmul
             return matmul(self, a, b, node)
+        if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
+                and a.type.dtype == b.type.dtype == "i64":
+            # Python's ints raise (machine code's integer division returns 0; np.mod is a call)
+            from coarsen.frontend.exceptions import runtime_check
+            runtime_check(self, self.emit(Op.EQ, (b, self.b.const(0)), node), ZeroDivisionError,
+                          "integer modulo by zero" if code is Op.MOD else "integer division or modulo by zero",
+                          node)
         return self.emit(code, (a, b), node)
 
     def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:

@@ -166,9 +166,13 @@ def _read_lambda(fn: Any, loc: Loc) -> SourceInfo:
         try:
             tree = ast.parse("(\n" + text + "\n)")
             first -= 1
-        except SyntaxError:
-            raise UnsupportedError("cannot parse the lambda's source lines", loc,
-                                   "define the function with `def`") from None
+        except SyntaxError:   # a dict entry, a call's continuation line: the whole file
+            text, first, col_offset = "".join(linecache.getlines(filename)), 1, 0
+            try:
+                tree = ast.parse(text)
+            except SyntaxError:
+                raise UnsupportedError("cannot parse the lambda's source lines", loc,
+                                       "define the function with `def`") from None
     on_line = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == fn.__code__.co_firstlineno - first + 1]
     # the lambda whose text compiles to the code Python runs (never one beside it with the same
     # parameters, nor a line edited since the import): equal digests compute the same thing

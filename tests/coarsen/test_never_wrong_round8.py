@@ -6,7 +6,14 @@ gradients against torch.autograd and central differences, on the numpy and cpu t
   then raised UnboundLocalError on a generated name (power iteration, Newton, fixed point
   with a global matrix: a very common pattern).
 - A program reading a module-level dict wrote a disk-cache entry that its own loader rejected
-  as corrupt, with a warning in every later process."""
+  as corrupt, with a warning in every later process.
+- Bool array arguments and module-level bool arrays reached compiled code as 0.0/1.0.
+- A lambda in a dict display or on a call's continuation line could not be read.
+- Two scripts' `__main__.f` of the same text shared a disk entry (errors named the other file).
+- A module-level grad(h)/jit(h) was fingerprinted by its name: replaced, it was served stale.
+- Matrix products of mismatched inner sizes: grad on cpu returned a gradient of the wrong shape.
+- Python ints divided by zero: machine code returned 0 where the numpy tier raised.
+- hvp broadcast a tangent of another shape (jvp refused it)."""
 from __future__ import annotations
 
 import numpy as np
@@ -176,3 +183,230 @@ def test_a_module_level_dict_read_is_cached_on_disk_and_its_edits_are_seen(tmp_p
     assert run(2.0) == ["2.0", "5.0"]
     assert run(2.0) == ["2.0", "5.0"]   # from the disk entry, without a warning
     assert run(4.0) == ["4.0", "7.0"]   # another value in the dict: another program
+
+
+# ---- bool arrays: arguments and module-level masks keep NumPy's bool dtype (H8-6) ----------
+# They reached compiled code as 0.0/1.0 while the IR typed them bool: x[np.sum(b)] raised
+# IndexError from a generated line, np.sum(b, axis=0) came back float64, and a module-level
+# mask combined with `|` was refused as an integer bitwise operator.
+
+MASK = np.array([False, True, True, False])
+
+
+def pick(b, x):
+    return x[np.sum(b)] * 2.0
+
+
+def counted(b, x):
+    return x[int(np.count_nonzero(b))] + np.sum(x[: np.sum(b)])
+
+
+def column_counts(b, x):
+    return np.sum(b.reshape(2, 2), axis=0)
+
+
+def with_module_mask(b, x):
+    return np.sum(np.where(~b & (MASK | b), x * x, 1.0))
+
+
+def joined(b, x):
+    return np.concatenate([b, MASK])
+
+
+def masked_loop(b, x):
+    s = 0.0
+    for i in range(4):
+        if b[i]:
+            s += x[i] ** 2
+    return s
+
+
+BOOL_PROGRAMS = [pick, counted, column_counts, with_module_mask, joined, masked_loop]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn", BOOL_PROGRAMS, ids=[f.__name__ for f in BOOL_PROGRAMS])
+def test_bool_array_arguments_and_module_masks(fn, target):
+    b, x = np.array([True, False, True, True]), np.arange(1.0, 5.0)
+    got, want = coarsen.jit(fn, target=target)(b, x), fn(b, x)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
+    if np.asarray(want).dtype == np.float64:
+        np.testing.assert_allclose(coarsen.grad(fn, argnums=1, target=target)(b, x),
+                                   _fd(lambda v: fn(b, v), x), rtol=1e-6, atol=1e-7)
+
+
+# ---- lambdas on a continuation line of a longer statement (H8-5) ---------------------------
+
+LOSSES = {
+    "square": lambda x: np.sum(x ** 2),
+    "cube": lambda x: np.sum(x ** 3),
+}
+
+
+def test_lambdas_in_a_dict_display_and_a_call_continuation():
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(coarsen.grad(LOSSES["square"], target="numpy")(x), 2 * x)
+    np.testing.assert_allclose(coarsen.grad(LOSSES["cube"], target="numpy")(x), 3 * x ** 2)
+    g = coarsen.grad(
+        lambda v: np.sum(np.sin(v)), target="numpy")
+    np.testing.assert_allclose(g(x), np.cos(x))
+
+
+# ---- two scripts sharing a disk cache (H8-7) -----------------------------------------------
+
+SCRIPT = '''import numpy as np, coarsen
+%sdef pick(x, i):
+    return x[i]
+try:
+    coarsen.jit(pick, target="numpy")(np.arange(3.0), 7)
+except IndexError as err:
+    print(err)
+'''
+
+
+@pytest.mark.slow
+def test_run_time_errors_name_the_script_that_ran(tmp_path):
+    """The same function text in two `__main__` scripts: the second's IndexError named the
+    first script's file:line (the disk entry's key had neither)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path / "cache"))
+    for name, pad in [("one.py", ""), ("two.py", "\n\n\n")]:
+        (tmp_path / name).write_text(SCRIPT % pad)
+        done = subprocess.run([sys.executable, str(tmp_path / name)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        line = 3 + len(pad)
+        assert f"{tmp_path / name}:{line}:" in done.stdout, done.stdout + done.stderr
+
+
+# ---- a transformed helper replaced under the same name (H8-10) -----------------------------
+# Programs calling a module-level grad(h)/jit(h) fingerprinted it by its name alone: a
+# notebook cell redefining the helper, or grad(h, argnums=1) in place of argnums=0, was
+# served the old program by every new transform of the caller (and from the disk cache).
+
+
+def _doubled(x):
+    return x * 2.0
+
+
+def _tenfold(x):
+    return x * 10.0
+
+
+for _f in (_doubled, _tenfold):   # as a cell re-run redefines `scale`
+    _f.__name__ = _f.__qualname__ = "scale"
+
+
+def _two(x, y):
+    return x * x * y
+
+
+SCALE = coarsen.jit(_doubled)
+G = coarsen.grad(_two, argnums=0)
+
+
+def calls_scale(x):
+    return SCALE(x) + 1.0
+
+
+def calls_g(x):
+    return G(x, 3.0) * x
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_replaced_transformed_helper_is_seen_by_new_transforms_of_its_caller(target):
+    global SCALE, G
+    saved = SCALE, G
+    try:
+        assert coarsen.jit(calls_scale, target=target)(1.0) == 3.0
+        SCALE = coarsen.jit(_tenfold)
+        assert coarsen.jit(calls_scale, target=target)(1.0) == 11.0
+        assert coarsen.grad(calls_scale, target=target)(1.0) == 10.0
+        SCALE = coarsen.grad(_tenfold)   # another transformation of the same name
+        assert coarsen.jit(calls_scale, target=target)(1.0) == 11.0
+        assert coarsen.jit(calls_g, target=target)(2.0) == 24.0    # d/dx x*x*y = 2xy, times x
+        G = coarsen.grad(_two, argnums=1)
+        assert coarsen.jit(calls_g, target=target)(2.0) == 8.0     # d/dy = x*x, times x
+    finally:
+        SCALE, G = saved
+
+
+# ---- matrix products whose inner sizes differ (H8-8) ---------------------------------------
+# grad on the cpu target returned a gradient of the wrong shape (d/dx of x @ y is y: the
+# product itself, which would have raised, was dead code).
+
+
+def dot_of(x, y):
+    return np.dot(x, y)
+
+
+def against_ones(x):
+    return x @ np.ones(3)
+
+
+def head_dot(x):
+    return np.dot(x[:2], x)
+
+
+def contracted(x, y):
+    return np.einsum("i,i->", x, y) + np.inner(x, y) + np.vdot(x, y)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn,args", [(dot_of, 2), (against_ones, 1), (head_dot, 1), (contracted, 2)],
+                         ids=["dot", "matmul", "slice", "einsum-inner-vdot"])
+def test_a_product_of_mismatched_sizes_raises_in_every_transform(fn, args, target):
+    x2, y3 = np.array([1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    call = (x2, y3) if args == 2 else ((y3,) if fn is head_dot else (x2,))
+    with pytest.raises(ValueError):
+        fn(*call)
+    for transform in (coarsen.grad, coarsen.jit, coarsen.value_and_grad):
+        with pytest.raises(ValueError):
+            transform(fn, target=target)(*call)
+    same = (x2, x2) if args == 2 else ((x2,) if fn is head_dot else (y3,))
+    if fn is not against_ones:   # sizes that match still compute
+        np.testing.assert_allclose(coarsen.grad(fn, target=target)(*same), _fd(lambda v: fn(v, *same[1:]), same[0]),
+                                   rtol=1e-6)
+
+
+# ---- Python's ints divided by zero (H8-9) --------------------------------------------------
+# The numpy tier raised ZeroDivisionError; machine code returned 0 (so a tiered cpu program
+# changed its answer when its machine code arrived).
+
+
+def cyclic(x):
+    n = int(x[0])
+    return x[1] * (5 % n) + x[1] * (7 // n)
+
+
+def by_argument(x, n):
+    return x * (7 % n)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_integer_modulo_and_floor_division_by_zero_raise(target):
+    x = np.array([0.5, 1.0])
+    for transform in (coarsen.jit, coarsen.grad):
+        with pytest.raises(ZeroDivisionError):
+            transform(cyclic, target=target)(x)
+        with pytest.raises(ZeroDivisionError):
+            transform(by_argument, target=target)(2.0, 0)
+    y = np.array([3.0, 2.0])
+    assert coarsen.jit(cyclic, target=target)(y) == cyclic(y)
+    assert coarsen.grad(by_argument, target=target)(2.0, 5) == 2.0
+
+
+def test_hvp_refuses_a_tangent_of_another_shape():
+    """A (3, 1) tangent of a (3,) primal broadcast and summed back: [9, 18, 27] for H @ 1 =
+    [3, 6, 9] (H8-11); jvp refused it already."""
+    x = np.array([0.5, 1.0, 1.5])
+    for bad in (np.ones((3, 1)), np.ones(1), np.ones((1, 3)), 1.0, np.ones(4)):
+        with pytest.raises(ValueError, match="structure and shapes"):
+            coarsen.hvp(_cube_sum, (x,), (bad,))
+    np.testing.assert_allclose(coarsen.hvp(_cube_sum, (x,), (np.ones(3),), argnums=0), 6 * x)
+
+
+def _cube_sum(v):
+    return np.sum(v ** 3)
