@@ -436,6 +436,8 @@ class ExpressionLowering(CallLowering):
         if code is Op.MATMUL:   # bool @ bool: NumPy's logical product (`ops.linalg.matmul`)
             from coarsen.ops.linalg import matmul
             return matmul(self, a, b, node)
+        if code is Op.MUL and not a.type.rank and not b.type.rank and a.type.dtype == b.type.dtype == "i64":
+            return self.int_product(a, b, node)
         if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64":
             # Python's ints raise (machine code's integer division returns 0; np.mod is a call)
@@ -445,9 +447,21 @@ class ExpressionLowering(CallLowering):
                           node)
         return self.emit(code, (a, b), node)
 
+    def int_product(self, a: Value, b: Value, node: ast.AST | None) -> Value:
+        """`a * b` of Python ints, computed in int64: an OverflowError where the product leaves
+        int64 (Python's ints never wrap: n * n of n = 2**40 was 0). The test is the product in
+        float64 against 2**63, which can only err towards raising (within an ulp of 2**63)."""
+        from coarsen.frontend.exceptions import runtime_check
+        fa, fb = (self.emit(Op.CAST, (v,), node, {"dtype": "f64", "explicit": True}) for v in (a, b))
+        big = self.emit(Op.GE, (self.emit(Op.ABS, (self.emit(Op.MUL, (fa, fb), node),), node),
+                                self.b.const(2.0 ** 63)), node)
+        runtime_check(self, big, OverflowError, f"{self.src.loc(node)}: an integer product beyond int64 (Python's "
+                      "ints do not wrap; compiled code computes them in int64)", node)
+        return self.emit(Op.MUL, (a, b), node)
+
     def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:
         """`int ** int` of Python ints (int64 here): an int for an exponent >= 0 (as in Python;
-        int64, wrapping as NumPy's), a float for a constant negative one (0 ** -k raises
+        an OverflowError beyond int64, `int_product`), a float for a constant negative one (0 ** -k raises
         ZeroDivisionError, as Python). A run-time exponent that is an int argument of the
         traced function is refused, so the trace is specialised to its value (`frontend.trace`);
         any other is computed in int64, and a negative value raises (Python's result would be a
@@ -470,10 +484,10 @@ class ExpressionLowering(CallLowering):
             result, square = self.b.const(1), base   # square-and-multiply: Python's int result
             while k:
                 if k & 1:
-                    result = self.emit(Op.MUL, (result, square), node)
+                    result = self.int_product(result, square, node)
                 k >>= 1
                 if k:
-                    square = self.emit(Op.MUL, (square, square), node)
+                    square = self.int_product(square, square, node)
             return result
         if not self.b.shaped and self._from_int_argument(exponent):
             self.unsupported("`int ** n` with a run-time int exponent n: Python's result is an int for n >= 0 "

@@ -13,7 +13,8 @@ gradients against torch.autograd and central differences, on the numpy and cpu t
 - A module-level grad(h)/jit(h) was fingerprinted by its name: replaced, it was served stale.
 - Matrix products of mismatched inner sizes: grad on cpu returned a gradient of the wrong shape.
 - Python ints divided by zero: machine code returned 0 where the numpy tier raised.
-- hvp broadcast a tangent of another shape (jvp refused it)."""
+- hvp broadcast a tangent of another shape (jvp refused it).
+- Python ints multiplied beyond int64 wrapped (n * n of 2**40 was 0): now an OverflowError."""
 from __future__ import annotations
 
 import numpy as np
@@ -410,3 +411,33 @@ def test_hvp_refuses_a_tangent_of_another_shape():
 
 def _cube_sum(v):
     return np.sum(v ** 3)
+
+
+# ---- Python ints beyond int64 (H8-1) -------------------------------------------------------
+
+
+def squared_count(x, n):
+    return x * (n * n)
+
+
+def factorial_scaled(x, n):
+    f = 1
+    for i in range(1, n + 1):
+        f = f * i
+    return x * f
+
+
+def cubed(x, n):
+    return x * n ** 3
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_integer_product_beyond_int64_raises_instead_of_wrapping(target):
+    """n * n of n = 2**40 was 0 (int64 wraps; Python's ints do not)."""
+    for fn, n in [(squared_count, 2**40), (factorial_scaled, 25), (cubed, 2**22)]:
+        for transform in (coarsen.jit, coarsen.grad):
+            with pytest.raises(OverflowError):
+                transform(fn, target=target)(1.5, n)
+    for fn, n in [(squared_count, 2**31), (factorial_scaled, 20), (cubed, 2**20)]:
+        assert coarsen.jit(fn, target=target)(1.5, n) == fn(1.5, n)
+        assert coarsen.grad(fn, target=target)(1.5, n) == fn(1.0, n)
