@@ -24,6 +24,7 @@ fingerprint cannot be formed makes the program uncacheable on disk (`manifest()`
 from __future__ import annotations
 
 import builtins
+import enum
 import functools
 import hashlib
 import math
@@ -87,6 +88,8 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         return None if func is None else f"method:{func}:{fingerprint(owner, depth + 1)}"
     if isinstance(obj, types.ModuleType):
         return f"module:{obj.__name__}"
+    if isinstance(obj, enum.Enum):   # a mode flag: which member it is (its type alone was stale)
+        return f"enum:{type(obj).__module__}.{type(obj).__qualname__}.{obj.name}"
     if isinstance(obj, type):
         return f"class:{obj.__module__}.{obj.__qualname__}"
     if type(obj).__module__.startswith("coarsen."):
@@ -264,6 +267,15 @@ class Reads:
                 if path is not None:
                     break
         return None if path is None else [list(step) for step in path]
+
+    def identity(self, obj: Any) -> None:
+        """The trace decided `obj is ...` or `obj == ...`: which object it is matters. Objects
+        fingerprinted by their value (numbers, strings, classes, functions, enum members) say
+        so already; another object (`SEL = A` with `A = Tag()`) has no such fingerprint, so
+        the program stays out of the disk cache (its in-memory guards compare identities)."""
+        fp = fingerprint(obj)
+        if fp is None or fp.startswith("object:"):
+            self.unpinned = True
 
     def name(self, fn: types.FunctionType, name: str, obj: Any) -> None:
         self._record(fn, ("name", name), obj)

@@ -146,6 +146,11 @@ def static_comparison(lw, node: ast.Compare, left: Any, right: Any) -> Value:
                        "compare values with == or np.array_equal")
     lefts, rights = candidates(lw, left, node), candidates(lw, right, node)
     answers = {(a is b) if identity else _equal(a, b) for a in lefts for b in rights}
+    if lw.ctx.reads is not None:   # the answer depends on which objects these are
+        for side, objs in ((left, lefts), (right, rights)):
+            if isinstance(side, Static):
+                for obj in objs:
+                    lw.ctx.reads.identity(obj)
     if len(answers) != 1 or None in answers:
         lw.unsupported(f"`{ast.unparse(node)}` is not decided when tracing", node,
                        "compare numbers with == and objects known when tracing with `is`")

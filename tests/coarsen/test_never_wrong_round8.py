@@ -14,7 +14,9 @@ gradients against torch.autograd and central differences, on the numpy and cpu t
 - Matrix products of mismatched inner sizes: grad on cpu returned a gradient of the wrong shape.
 - Python ints divided by zero: machine code returned 0 where the numpy tier raised.
 - hvp broadcast a tangent of another shape (jvp refused it).
-- Python ints multiplied beyond int64 wrapped (n * n of 2**40 was 0): now an OverflowError."""
+- Python ints multiplied beyond int64 wrapped (n * n of 2**40 was 0): now an OverflowError.
+- An enum member was fingerprinted by its type, and `is`/`==` decided when tracing by nothing:
+  a mode flag rebound between calls was served the old program."""
 from __future__ import annotations
 
 import numpy as np
@@ -441,3 +443,59 @@ def test_an_integer_product_beyond_int64_raises_instead_of_wrapping(target):
     for fn, n in [(squared_count, 2**31), (factorial_scaled, 20), (cubed, 2**20)]:
         assert coarsen.jit(fn, target=target)(1.5, n) == fn(1.5, n)
         assert coarsen.grad(fn, target=target)(1.5, n) == fn(1.0, n)
+
+
+# ---- objects the trace compared: enum members, sentinels, custom == (H8-12) ----------------
+import enum  # noqa: E402  (beside the tests that use it)
+
+
+class Mode(enum.Enum):
+    SQUARE = 1
+    CUBE = 2
+
+
+class Tag:
+    pass
+
+
+class Opt:
+    def __init__(self, name):
+        self.name = name
+
+    def __eq__(self, other):
+        return isinstance(other, Opt) and other.name == self.name
+
+
+A_TAG, B_TAG = Tag(), Tag()
+ADAM = Opt("adam")
+MODE, SEL, CUR = Mode.SQUARE, A_TAG, Opt("adam")
+
+
+def by_mode(x):
+    return x ** 2 if MODE == Mode.SQUARE else x ** 3
+
+
+def by_sentinel(x):
+    return x * 2.0 if SEL is A_TAG else x * 3.0
+
+
+def by_equality(x):
+    return x * 2.0 if CUR == ADAM else x * 3.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_flag_object_rebound_between_calls_is_seen(target):
+    """An enum member's fingerprint was its type alone (every member alike), and `is`/`==`
+    decided when tracing read no fingerprint at all: new transforms were served stale."""
+    global MODE, SEL, CUR
+    saved = MODE, SEL, CUR
+    try:
+        for fn, flips in [(by_mode, ("MODE", Mode.CUBE)), (by_sentinel, ("SEL", B_TAG)),
+                          (by_equality, ("CUR", Opt("sgd")))]:
+            first = coarsen.grad(fn, target=target)(2.0)
+            assert first == (4.0 if fn is by_mode else 2.0)
+            globals()[flips[0]] = flips[1]
+            assert coarsen.grad(fn, target=target)(2.0) == (12.0 if fn is by_mode else 3.0)
+            assert coarsen.jit(fn, target=target)(2.0) == fn(2.0)
+    finally:
+        MODE, SEL, CUR = saved
