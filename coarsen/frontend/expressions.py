@@ -452,23 +452,15 @@ class ExpressionLowering(CallLowering):
         int64 (Python's ints never wrap: n * n of n = 2**40 was 0). The test is the product in
         float64 against 2**63, which can only err towards raising (within an ulp of 2**63)."""
         from coarsen.frontend.exceptions import runtime_check
-        if self.small_int(a) and self.small_int(b):   # i * j, 10 * i: never near 2**63
-            return self.emit(Op.MUL, (a, b), node)
+        if self.constant_of(a) is not None and self.constant_of(b) is not None:
+            return self.emit(Op.MUL, (a, b), node)   # folded in Python's ints, exact (3**45)
         fa, fb = (self.emit(Op.CAST, (v,), node, {"dtype": "f64", "explicit": True}) for v in (a, b))
         big = self.emit(Op.GE, (self.emit(Op.ABS, (self.emit(Op.MUL, (fa, fb), node),), node),
                                 self.b.const(2.0 ** 63)), node)
         runtime_check(self, big, OverflowError, f"{self.src.loc(node)}: an integer product beyond int64 (Python's "
-                      "ints do not wrap; compiled code computes them in int64)", node)
+                      "ints do not wrap; compiled code computes them in int64): start the product from a float "
+                      "(f = 1.0) where a float result will do", node)
         return self.emit(Op.MUL, (a, b), node)
-
-    def small_int(self, v: Value) -> bool:
-        """A constant below 2**31, or the index of a range loop counting up from one: the
-        product of two such could reach 2**63 only after ~2**31 iterations of a loop."""
-        k = self.constant_of(v)
-        if isinstance(k, (int, np.integer)):
-            return abs(int(k)) < 2**31
-        start = (getattr(self.ctx, "loop_starts", None) or {}).get(v.id, self.ctx.counters.get(v.id))
-        return start is not None and abs(start) < 2**31
 
     def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:
         """`int ** int` of Python ints (int64 here): an int for an exponent >= 0 (as in Python;

@@ -123,9 +123,6 @@ class LoopLowering:
 
         def prologue() -> None:
             i = self.env[counter]
-            first = self.constant_of(start)
-            if isinstance(first, int) and isinstance(step_const, int) and step_const > 0:
-                self.ctx.counters[i.id] = first   # counting up from a constant (`small_int`)
             self.env[stmt.target.id] = i
             self.env[counter] = self.b.emit(Op.ADD, (i, step))
 

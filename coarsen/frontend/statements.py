@@ -77,7 +77,6 @@ class TraceContext:
     runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
-    counters: dict = field(default_factory=dict)   # value id -> start of a range counting up (`small_int`)
     narrow: dict = field(default_factory=dict)   # constant id -> NumPy dtype of narrow outside data (`narrow`)
 
 

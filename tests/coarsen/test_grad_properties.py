@@ -29,8 +29,8 @@ Draws where CPython raises or NumPy warns (overflow) are discarded.
 Cases per run: `COARSEN_AD_EXAMPLES` non-trivial programs (default 200: more than the ~125-170
 non-trivial ones among the 300 drawn before zero-gradient programs were discarded, for less
 compile time) per numpy property and
-`COARSEN_AD_CPU_EXAMPLES` (default 15) per cpu property, each run on `SEEDS` = 2 argument
-tuples.
+`COARSEN_AD_CPU_EXAMPLES` (default 15) per cpu property, in three tests of independent draws
+(so test workers share them), each run on `SEEDS` = 2 argument tuples.
 """
 from __future__ import annotations
 
@@ -276,9 +276,9 @@ def check_vjp(prog: AdProgram, seeds, target: str, stats: Counter | None = None)
 SEED_LISTS = st.lists(st.integers(0, 2**32 - 1), min_size=SEEDS, max_size=SEEDS)
 
 
-def property_for(kind: str, target: str, examples: int):
+def property_for(kind: str, target: str, examples: int, part: str = ""):
     """The hypothesis property (not collected by pytest itself); its counts go to STATS."""
-    stats = STATS.setdefault(f"{kind} on {target}", Counter())
+    stats = STATS.setdefault(f"{kind} on {target}{part}", Counter())
     if kind == "gradient":
         @settings(SETTINGS, max_examples=examples)
         @given(prog=programs("scalar"), seeds=SEED_LISTS, pick=st.integers(0, 2))
@@ -292,8 +292,8 @@ def property_for(kind: str, target: str, examples: int):
     return prop, stats
 
 
-def run_counted(kind: str, target: str, examples: int, record_property) -> None:
-    prop, stats = property_for(kind, target, examples)
+def run_counted(kind: str, target: str, examples: int, record_property, part: str = "") -> None:
+    prop, stats = property_for(kind, target, examples, part)
     stats.clear()
     prop()
     for reason, count in sorted(stats.items()):
@@ -313,12 +313,23 @@ def test_vjp_agrees_with_torch_and_finite_differences(record_property) -> None:
     run_counted("vjp", TARGET, EXAMPLES, record_property)
 
 
-# the default target compiles each program with Numba (about a second each)
-@pytest.mark.slow
-def test_gradient_on_the_cpu_target(record_property) -> None:
-    run_counted("gradient", "cpu", CPU_EXAMPLES, record_property)
+# the default target compiles each program with Numba (1-15 s each): the examples in CPU_PARTS
+# independent draws, so that test workers share them (one test of 15 was the suite's longest)
+CPU_PARTS = 3
 
 
 @pytest.mark.slow
-def test_vjp_on_the_cpu_target(record_property) -> None:
-    run_counted("vjp", "cpu", CPU_EXAMPLES, record_property)
+@pytest.mark.parametrize("part", range(CPU_PARTS))
+def test_gradient_on_the_cpu_target(record_property, part) -> None:
+    run_counted("gradient", "cpu", _share(CPU_EXAMPLES, part), record_property, f" (part {part + 1})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", range(CPU_PARTS))
+def test_vjp_on_the_cpu_target(record_property, part) -> None:
+    run_counted("vjp", "cpu", _share(CPU_EXAMPLES, part), record_property, f" (part {part + 1})")
+
+
+def _share(total: int, part: int) -> int:
+    """Part `part`'s number of examples: `total` split as evenly as CPU_PARTS parts allow."""
+    return total // CPU_PARTS + (part < total % CPU_PARTS)

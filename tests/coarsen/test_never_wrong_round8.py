@@ -499,3 +499,30 @@ def test_a_flag_object_rebound_between_calls_is_seen(target):
             assert coarsen.jit(fn, target=target)(2.0) == fn(2.0)
     finally:
         MODE, SEL, CUR = saved
+
+
+def tiny_scale(x):
+    return x / 3**45   # folded when tracing, in Python's ints: exact
+
+
+def strided_squares(x):
+    s = 0.0
+    for i in range(1, 2**40, 2**38):   # few iterations, large indices
+        s = s + i * i
+    return x * s
+
+
+def taylor_exp(x):
+    s, fact = 0.0, 1
+    for n in range(1, 28):
+        fact = fact * n
+        s = s + x ** n / fact
+    return s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_integer_products_known_when_tracing_stay_exact_and_loops_raise(target):
+    assert coarsen.jit(tiny_scale, target=target)(0.5) == tiny_scale(0.5)
+    for fn in (strided_squares, taylor_exp):   # 3.3e12 for 1.06e24 on cpu; 27! wrapped
+        with pytest.raises(OverflowError, match="start the product from a float"):
+            coarsen.jit(fn, target=target)(0.5)
