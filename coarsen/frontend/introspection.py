@@ -145,6 +145,12 @@ def static_comparison(lw, node: ast.Compare, left: Any, right: Any) -> Value:
         lw.unsupported("`is` between two numbers or arrays is not decided when tracing", node,
                        "compare values with == or np.array_equal")
     lefts, rights = candidates(lw, left, node), candidates(lw, right, node)
+    if not identity:
+        for obj in (*lefts, *rights):
+            if _mutable_equality(obj):
+                lw.unsupported(f"`{ast.unparse(node)}` compares with {type(obj).__name__}.__eq__, which reads the "
+                               "object's state: a later change of it would not be seen", node,
+                               "compare the attribute it depends on (cfg.name == 'adam'), or use `is`")
     answers = {(a is b) if identity else _equal(a, b) for a in lefts for b in rights}
     if lw.ctx.reads is not None:   # the answer depends on which objects these are
         for side, objs in ((left, lefts), (right, rights)):
@@ -155,6 +161,16 @@ def static_comparison(lw, node: ast.Compare, left: Any, right: Any) -> Value:
         lw.unsupported(f"`{ast.unparse(node)}` is not decided when tracing", node,
                        "compare numbers with == and objects known when tracing with `is`")
     return lw.b.const(answers.pop() != negate)
+
+
+def _mutable_equality(obj: Any) -> bool:
+    """An object whose own `__eq__` may read state that changes (a dataclass, a class of the
+    user's), not a value known by its fingerprint (numbers, strings, enum members, classes)."""
+    from coarsen.deps import fingerprint
+    if type(obj).__eq__ is object.__eq__:
+        return False
+    fp = fingerprint(obj)
+    return fp is None or fp.startswith("object:")
 
 
 def _equal(a: Any, b: Any) -> bool | None:
