@@ -345,7 +345,11 @@ class ContainerLowering:
         if fn is builtins.sum and not any(isinstance(a, ast.Starred) for a in node.args):
             if node.args and not node.keywords and len(node.args) <= 2 and self._runtime_range_generator(node.args[0]):
                 return self._sum_loop(node)
-            args = [self._masked(a) for a in node.args[:1]] + [self.expr(a) for a in node.args[1:]]
+            args = [self.operand(a) if isinstance(a, ast.Subscript) else self._masked(a) for a in node.args[:1]] \
+                + [self.expr(a) for a in node.args[1:]]
+            from coarsen.frontend import masks
+            if args and isinstance(args[0], masks.Masked):   # sum(x[m])
+                return masks.reduce(self, "sum", args[0], args[1:], node.keywords, node)
             return _builtin_sum(self, args, node.keywords, node)
         simple = len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred)
         if fn in (builtins.list, builtins.tuple) and simple:   # list(genexp), tuple(xs): the same items

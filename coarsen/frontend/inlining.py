@@ -29,12 +29,21 @@ class CallLowering:
         for a in node.args:
             if isinstance(a, ast.Starred):
                 self.unsupported("*args in calls is not supported", a, "pass arguments one by one")
-            args.append(self.expr(a))
+            args.append(self.operand(a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 self.unsupported("**kwargs in calls is not supported", kw.value, "pass keyword arguments by name")
             kwargs[kw.arg] = self.expr(kw.value)
+        from coarsen.frontend import masks
+        if isinstance(callee, Method) and isinstance(callee.value, masks.Masked):   # x[m].sum()
+            return masks.reduce(self, callee.name, callee.value, args, kwargs, node)
+        if args and isinstance(args[0], masks.Masked) and isinstance(callee, Static) \
+                and callee.obj in masks.REDUCTIONS:   # np.sum(x[m]), len(x[m])
+            return masks.reduce(self, masks.REDUCTIONS[callee.obj], args[0], args[1:], kwargs, node)
+        for a, binding in zip(node.args, args):
+            if isinstance(binding, masks.Masked):
+                masks.escaping(self, a)
         if isinstance(callee, Method):
             return METHODS[callee.name](self, callee.value, args, kwargs, node)
         from coarsen.frontend import random

@@ -1,0 +1,316 @@
+"""Ordinary NumPy constructs that were refused (round 9 of the surface): boolean-mask writes
+(`y[y < 0] = 0`, `y[m] = z[m]`, `y[m] *= 2`), masked reads inside reductions (`np.sum(x[m])`,
+`np.mean`, `np.max`, `len`, `.size`), element writes into lists made locally (`m[i] = v`,
+`m[i][j] = v`). Values against plain NumPy/CPython, gradients against torch.autograd (a torch
+twin of each program) and central differences, on the targets numpy and cpu; what cannot be
+compiled soundly (a masked read that escapes, an array written through a mask whose length is
+the count of True values, writes into a list argument) is refused at the user's line."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import coarsen
+
+torch.set_num_threads(1)
+TARGETS = ("numpy", "cpu")
+
+
+def _copy(a):
+    return a.copy() if isinstance(a, np.ndarray) else a
+
+
+def _central(fn, args, k, h=1e-6):
+    x = np.asarray(args[k], dtype=np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        hi = [_copy(a) for a in args]
+        lo = [_copy(a) for a in args]
+        hi[k], lo[k] = (x + e if x.shape else float(x + h)), (x - e if x.shape else float(x - h))
+        g[idx] = (fn(*hi) - fn(*lo)) / (2 * h)
+    return g
+
+
+def check(fn, twin, args, argnums, target, fd=True):
+    """fn's value as plain NumPy's; its gradient as torch's (the twin) and central differences'."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = fn(*[_copy(a) for a in args])
+    got = coarsen.jit(fn, target=target)(*[_copy(a) for a in args])
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14, equal_nan=True)
+    g = coarsen.grad(fn, argnums=argnums, target=target)(*[_copy(a) for a in args])
+    g = g if isinstance(g, tuple) else (g,)
+    ts = [torch.tensor(a, dtype=torch.float64 if np.asarray(a).dtype != bool else torch.bool,
+                       requires_grad=k in argnums) for k, a in enumerate(args)]
+    twin(*ts).backward()
+    for k, gk in zip(argnums, g):
+        np.testing.assert_allclose(gk, ts[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+        if fd:
+            np.testing.assert_allclose(gk, _central(fn, args, k), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- boolean-mask writes
+def relu_in_place(x):
+    y = x * 1.0
+    y[y < 0] = 0
+    return np.sum(y ** 2 + y)
+
+
+def _t_relu_in_place(x):
+    y = x * 1.0
+    y[y < 0] = 0
+    return torch.sum(y ** 2 + y)
+
+
+def masked_mix(x, z, c):
+    y = x * 2.0
+    m = (x > 0.5) | np.isnan(z)
+    y[m] = z[m]
+    y[~m] *= 3.0
+    y[np.logical_and(x > -0.5, x < 0.5)] += c
+    y[y > 4.0] = c * c
+    return np.sum(y * y * x)
+
+
+def _t_masked_mix(x, z, c):
+    y = x * 2.0
+    m = (x > 0.5) | torch.isnan(z)
+    y[m] = z[m]
+    y[~m] *= 3.0
+    y[torch.logical_and(x > -0.5, x < 0.5)] += c
+    y[y > 4.0] = c * c
+    return torch.sum(y * y * x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_mask_writes_as_numpy(target):
+    x = np.array([-1.0, 0.3, 0.7, 2.0, -0.2, 0.45])
+    check(relu_in_place, _t_relu_in_place, (x,), (0,), target)
+    z = np.array([1.0, 2.0, 3.0, 4.5, 5.0, -1.0])
+    check(masked_mix, _t_masked_mix, (x, z, 1.5), (0, 1, 2), target)
+
+
+def rows_by_mask(X, w):
+    Y = X * 1.0
+    Y[w > 0] = 0.5
+    Y[X[:, 0] < 0] *= w[0]
+    Y[w < -1] = X[w < -1]
+    Y[w > 1] += np.array([1.0, 2.0, 3.0]) * w[1]
+    return np.sum(Y ** 2) + np.sum(X[w > 0]) * X[w > 0].size + np.mean(X[w < 0])
+
+
+def _t_rows_by_mask(X, w):
+    Y = X * 1.0
+    Y[w > 0] = 0.5
+    Y[X[:, 0] < 0] *= w[0]
+    Y[w < -1] = X[w < -1]
+    Y[w > 1] += torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) * w[1]
+    return torch.sum(Y ** 2) + torch.sum(X[w > 0]) * X[w > 0].numel() + torch.mean(X[w < 0])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_mask_of_lower_rank_selects_rows(target):
+    X = np.arange(12.0).reshape(4, 3) - 5.5
+    check(rows_by_mask, _t_rows_by_mask, (X, np.array([0.8, -2.0, 2.0, -0.5])), (0, 1), target)
+
+
+def clip_in_loop(x, n):
+    y = x.copy()
+    for i in range(n):
+        y[y > 1.0] *= 0.5
+        if np.sum(y[y > 0]) > 2.0:
+            y[y < 0.1] = 0.1 * y[0]
+        else:
+            y[np.abs(y) > 0.5] -= 0.25
+    return np.sum(y * x)
+
+
+def _t_clip_in_loop(x, n):
+    y = x.clone()
+    for i in range(n):
+        y[y > 1.0] *= 0.5
+        if torch.sum(y[y > 0]) > 2.0:
+            y[y < 0.1] = 0.1 * y[0]
+        else:
+            y[torch.abs(y) > 0.5] -= 0.25
+    return torch.sum(y * x)
+
+
+def clip_in_while(x):
+    y = x.copy()
+    while np.max(y) > 1.0:
+        y[y > 1.0] *= 0.5
+    return np.sum(y * y)
+
+
+def _t_clip_in_while(x):
+    y = x.clone()
+    while torch.max(y) > 1.0:
+        y[y > 1.0] *= 0.5
+    return torch.sum(y * y)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_mask_writes_in_loops_and_branches(target):
+    x = np.array([-1.0, 0.3, 2.7, 2.1, -0.2, 3.3])
+    check(clip_in_loop, lambda t, n: _t_clip_in_loop(t, 3), (x, 3), (0,), target)
+    check(clip_in_loop, lambda t, n: _t_clip_in_loop(t, 2), (x * 0.1, 2), (0,), target)
+    check(clip_in_while, _t_clip_in_while, (x * 3.0,), (0,), target)
+
+
+def with_bool_argument(x, m):
+    y = x * 1.0
+    y[m] = 2.0
+    return np.sum(y * x) + np.sum(x[m]) + len(x[m])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_bool_array_argument_as_mask(target):
+    x = np.array([-1.0, 0.3, 0.7, 2.0])
+    m = np.array([True, False, True, False])
+    check(with_bool_argument, lambda t, mm: torch.sum(torch.where(mm, 2.0, t) * t) + torch.sum(t[mm]) + 2,
+          (x, m), (0,), target)
+
+
+def mask_of_wrong_length(x, m):
+    y = x * 1.0
+    y[m] = 2.0
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_mask_that_does_not_fit_raises_indexerror(target):
+    with pytest.raises(IndexError, match="boolean index did not match"):
+        mask_of_wrong_length(np.ones(4), np.ones(3, dtype=bool))
+    with pytest.raises(IndexError, match="boolean index did not match"):
+        coarsen.jit(mask_of_wrong_length, target=target)(np.ones(4), np.ones(3, dtype=bool))
+
+
+# ---------------------------------------------------------------------- masked reads in reductions
+def masked_stats(x):
+    pos = x > 0
+    return (np.sum(x[pos]) + x[x < 0].sum() * 2.0 + np.mean(x[pos]) + np.max(x[x < 1.0])
+            + np.min(x[~pos]) + x[pos].max() + len(x[pos]) + x[pos].size + np.count_nonzero(pos)
+            + sum(x[np.isfinite(x) & pos]))
+
+
+def _t_masked_stats(x):
+    pos = x > 0
+    return (torch.sum(x[pos]) + x[x < 0].sum() * 2.0 + torch.mean(x[pos]) + torch.max(x[x < 1.0])
+            + torch.min(x[~pos]) + x[pos].max() + len(x[pos]) + x[pos].numel() + torch.count_nonzero(pos)
+            + torch.sum(x[torch.isfinite(x) & pos]))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_masked_reductions_as_numpy(target):
+    x = np.array([-1.0, 0.3, 0.7, 2.0, -0.2, 0.45])
+    check(masked_stats, _t_masked_stats, (x,), (0,), target)
+
+
+def mean_of_positive(x):
+    return np.mean(x[x > 0])
+
+
+def max_of_positive(x):
+    return np.max(x[x > 0])
+
+
+def min_of_negative(x):
+    return x[x < 0].min()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_empty_selections_as_numpy(target):
+    x = np.array([-1.0, -2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(mean_of_positive(x))
+    assert np.isnan(coarsen.jit(mean_of_positive, target=target)(x))
+    for fn, arg in ((max_of_positive, x), (min_of_negative, -x)):
+        with pytest.raises(ValueError, match="zero-size array"):
+            fn(arg)
+        with pytest.raises(ValueError, match="zero-size array"):
+            coarsen.jit(fn, target=target)(arg)
+        with pytest.raises(ValueError, match="zero-size array"):
+            coarsen.grad(fn, target=target)(arg)
+
+
+def masked_matrix_max(X):
+    return np.max(X[X > 0.0]) + np.sum(X[X[:, 0] > 0.0]) + np.mean(X[np.isnan(X) == False])  # noqa: E712
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_masked_reductions_of_matrices(target):
+    X = np.array([[0.5, -1.0], [-2.0, 3.0], [1.5, 0.25]])
+    check(masked_matrix_max, lambda T: torch.max(T[T > 0.0]) + torch.sum(T[T[:, 0] > 0.0]) + torch.mean(T),
+          (X,), (0,), target)
+
+
+# ---------------------------------------------------------------------- refused: data-dependent shapes
+def returns_selection(x):
+    return x[x > 0]
+
+
+def stores_selection(x):
+    v = x[x > 0]
+    return np.sum(v)
+
+
+def indexes_selection(x):
+    return x[x > 0][0]
+
+
+def computes_with_selection(x):
+    return np.sum(x[x > 0] * 2.0)
+
+
+def writes_count_length_array(x):
+    y = x * 1.0
+    y[y > 0] = np.array([1.0, 2.0])
+    return np.sum(y)
+
+
+def writes_other_mask(x, z):
+    y = x * 1.0
+    y[x > 0] = z[z > 0]
+    return np.sum(y)
+
+
+def writes_selection_elsewhere(x):
+    y = x * 1.0
+    y[0] = np.sum(y)
+    y[1:3] = x[x > 0]
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    (returns_selection, (np.ones(3),), "x\\[x > 0\\]` selects with a boolean mask"),
+    (stores_selection, (np.ones(3),), "x\\[x > 0\\]` selects with a boolean mask"),
+    (indexes_selection, (np.ones(3),), "x\\[x > 0\\]` selects with a boolean mask"),
+    (computes_with_selection, (np.ones(3),), "x\\[x > 0\\]` selects with a boolean mask"),
+    (writes_count_length_array, (np.ones(3),), "as many items as the mask has True values"),
+    (writes_other_mask, (np.ones(3), np.ones(3)), "another mask"),
+    (writes_selection_elsewhere, (np.ones(3),), "x\\[x > 0\\]` selects with a boolean mask"),
+])
+def test_data_dependent_shapes_are_refused_at_the_line(fn, args, what):
+    with pytest.raises(coarsen.UnsupportedError, match=what) as err:
+        coarsen.jit(fn)(*args)
+    assert "test_surface_round9.py" in str(err.value) and "hint:" in str(err.value)
+
+
+def writes_masked_argument(x):
+    x[x < 0] = 0.0
+    return np.sum(x * x)
+
+
+def test_a_mask_write_into_an_argument_is_written_back():
+    x = np.array([-1.0, 2.0, -3.0, 0.5])
+    y = x.copy()
+    assert coarsen.jit(writes_masked_argument)(y) == writes_masked_argument(x.copy())
+    np.testing.assert_array_equal(y, np.maximum(x, 0.0))
+    np.testing.assert_allclose(coarsen.grad(writes_masked_argument)(x.copy()), 2 * np.maximum(x, 0.0))
