@@ -59,13 +59,39 @@ def leaves(binding: Any) -> Iterator[Value]:
             yield from leaves(binding[k])
 
 
+class ListItems(tuple):
+    """A Python list's items. Lists are values here (a tuple of bindings), and `xs.append(v)`
+    rebinds the name `xs` to a longer tuple; a list display makes a new object each time (even
+    an empty one, unlike `()`), so that another name or container holding the same list is
+    found by identity and the mutation refused (`containers.list_mutation`) instead of lost."""
+
+
+class SharedList(tuple):
+    """A list that, after a join, may or may not be held by another name too (`k = m` on one
+    side of an `if`): its items can be read, never changed (the other holder would not see it)."""
+
+
+def holders(env: dict, obj: tuple) -> int:
+    """How many places of an environment hold the list `obj` (by identity, nested lists too)."""
+    def count(binding, depth=0) -> int:
+        if binding is obj:
+            return 1
+        if isinstance(binding, tuple) and depth < 8:
+            return sum(count(b, depth + 1) for b in binding)
+        return 0
+    return sum(count(b) for n, b in env.items() if not n.startswith("$"))
+
+
 def map_leaves(binding: Any, fn: Callable[[Value], Any]) -> Any:
     if isinstance(binding, Value):
         return fn(binding)
     if isinstance(binding, MaybeBound):
         return MaybeBound(fn(binding.value), fn(binding.flag))
     if isinstance(binding, tuple):
-        return tuple(map_leaves(b, fn) for b in binding)
+        items = tuple(map_leaves(b, fn) for b in binding)
+        # the same items: the same object (a list keeps its identity, so its other holders are
+        # still found); other items: a new tuple, whose items cannot be written (`containers`)
+        return binding if all(a is b for a, b in zip(items, binding)) else items
     if isinstance(binding, dict):
         return {k: map_leaves(b, fn) for k, b in binding.items()}
     return binding
@@ -86,6 +112,11 @@ def same_structure(a: Any, b: Any) -> bool:
 def describe(binding: Any) -> str:
     if isinstance(binding, Value):
         return f"a value of type {binding.type}"
+    if isinstance(binding, ListItems):
+        return f"a list of {len(binding)}"
+    if isinstance(binding, SharedList):
+        return (f"a list of {len(binding)} that another name holds on some paths into here (an `if` "
+                "bound it to another name on one side)")
     if isinstance(binding, tuple):
         return f"a tuple of {len(binding)}"
     if isinstance(binding, list):

@@ -225,6 +225,11 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             self.assign(target, new, stmt)
         elif isinstance(target, ast.Subscript):
             old = self.operand(target)
+            if isinstance(old, tuple):   # xs[0] += [v] extends the inner list itself
+                self.unsupported(f"`{ast.unparse(target)} {self.op_symbol(stmt.op)}= ...` changes a list held by "
+                                 "another list in place", stmt,
+                                 f"build the new item and store it: {ast.unparse(target)} = "
+                                 f"{ast.unparse(target)} + [...]")
             from coarsen.frontend.masks import Masked
             if isinstance(old, Masked):   # y[m] *= 2: y = where(m, y * 2, y)
                 array = self.writable(target)
@@ -497,6 +502,13 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
 
     def setitem(self, target: ast.Subscript, value: Any) -> None:
         from coarsen.frontend import masks
+        root = target
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if isinstance(root, ast.Name) and isinstance(self.lookup(root.id, root), (tuple, list)):
+            if isinstance(value, masks.Masked):
+                masks.escaping(self, target, value.text)
+            return self.write_list_item(target, root.id, value)   # xs[i] = v, xs[i][j] = v
         array = self.writable(target)
         base = target.value
         pattern, index = self.index(target.slice, array, target, arrays=True, masks=True)

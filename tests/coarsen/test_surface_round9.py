@@ -314,3 +314,165 @@ def test_a_mask_write_into_an_argument_is_written_back():
     assert coarsen.jit(writes_masked_argument)(y) == writes_masked_argument(x.copy())
     np.testing.assert_array_equal(y, np.maximum(x, 0.0))
     np.testing.assert_allclose(coarsen.grad(writes_masked_argument)(x.copy()), 2 * np.maximum(x, 0.0))
+
+
+# ---------------------------------------------------------------------- element writes into lists
+def list_writes(x, a, b):
+    m = [0.0] * 3
+    for i in range(3):
+        m[i] = x[i] * a
+    m[0] = m[0] + b
+    p = [a, b]
+    p[1] = p[0] * p[1]
+    g = [[0.0] * 2 for _ in range(3)]
+    for i in range(3):
+        for j in range(2):
+            g[i][j] = x[i] * (j + 1) + m[i]
+    g[2][1] *= 2.0
+    if a > 0.5:
+        p[0] = x[0] ** 2
+        g[0][0] = b
+    else:
+        m[2] = 0.0
+    m[-1] += 1.0
+    g[1][0] = g[0][0] * p[0]
+    return sum(m) + p[0] * p[1] + sum(sum(r) for r in g) + len(m) + g[1][0]
+
+
+def _t_list_writes(x, a, b):
+    m = [0.0] * 3
+    for i in range(3):
+        m[i] = x[i] * a
+    m[0] = m[0] + b
+    p = [a, b]
+    p[1] = p[0] * p[1]
+    g = [[0.0] * 2 for _ in range(3)]
+    for i in range(3):
+        for j in range(2):
+            g[i][j] = x[i] * (j + 1) + m[i]
+    g[2][1] *= 2.0
+    if a > 0.5:
+        p[0] = x[0] ** 2
+        g[0][0] = b
+    else:
+        m[2] = 0.0
+    m[-1] += 1.0
+    g[1][0] = g[0][0] * p[0]
+    return sum(m) + p[0] * p[1] + sum(sum(r) for r in g) + len(m) + g[1][0]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_list_item_writes_as_python(target):
+    x = np.array([1.0, 2.0, 3.0])
+    for a in (0.7, 0.2):
+        check(list_writes, _t_list_writes, (x, a, 1.3), (0, 1, 2), target)
+
+
+def list_of_arrays_rebound(X, w):
+    layers = [X * 1.0, X * 2.0]
+    layers[1] = np.tanh(layers[0] @ w)
+    return np.sum(layers[1] ** 2) + np.sum(layers[0])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_list_item_rebound_to_an_array(target):
+    X, w = np.arange(6.0).reshape(2, 3) * 0.1, np.array([[0.5, -1.0, 0.2], [1.0, 0.3, -0.4], [0.1, 0.2, 0.3]])
+    check(list_of_arrays_rebound, lambda T, W: torch.sum(torch.tanh(T @ W) ** 2) + torch.sum(T), (X, w),
+          (0, 1), target)
+
+
+def repeated_inner_list(x):
+    g = [[0.0] * 2] * 3
+    g[0][1] = x
+    return g[1][1]
+
+
+def write_into_list_argument(xs, v):
+    xs[0] = v
+    return xs[0]
+
+
+def write_through_other_name(x):
+    m = [0.0, 1.0]
+    k = m
+    m[0] = x
+    return k[0]
+
+
+def write_row_held_by_name(x):
+    row = [0.0, 1.0]
+    g = [row, [2.0, 3.0]]
+    g[0][0] = x
+    return row[0]
+
+
+def write_in_compiled_loop(x, n):
+    m = [0.0, 1.0]
+    for i in range(n):
+        m[0] = m[0] + x
+    return m[0]
+
+
+def write_into_tuple(x):
+    t = (1.0, 2.0)
+    t[0] = x
+    return t[0]
+
+
+def write_array_in_list(x):
+    rows = [x * 1.0, x * 2.0]
+    rows[0][1] = 5.0
+    return np.sum(rows[0])
+
+
+def write_after_branch_shared(x):
+    m = [0.0, 1.0]
+    if x > 0:
+        k = m
+    else:
+        k = [5.0, 6.0]
+    m[0] = x
+    return k[0]
+
+
+@pytest.mark.parametrize("fn, args, what", [
+    (repeated_inner_list, (1.0,), "also held elsewhere"),
+    (write_into_list_argument, ([1.0, 2.0], 3.0), "a list argument of the function; list arguments are read-only"),
+    (write_through_other_name, (1.0,), "`k` also holds"),
+    (write_row_held_by_name, (1.0,), "also held elsewhere"),
+    (write_in_compiled_loop, (1.0, 3), "changes a list made before this loop"),
+    (write_into_tuple, (1.0,), "a tuple of 2"),
+    (write_array_in_list, (np.ones(3),), "writes into an array held by the list `rows`"),
+    (write_after_branch_shared, (1.0,), "another name holds on some paths"),
+])
+def test_list_writes_python_would_see_elsewhere_are_refused(fn, args, what):
+    with pytest.raises(coarsen.UnsupportedError, match=what) as err:
+        coarsen.jit(fn)(*args)
+    assert "test_surface_round9.py" in str(err.value) and "hint:" in str(err.value)
+
+
+def list_message(x):
+    m = [x, 2.0, 3.0]
+    return m.sum()
+
+
+def test_a_list_is_described_as_a_list():
+    with pytest.raises(coarsen.UnsupportedError, match="a list of 3"):
+        coarsen.jit(list_message)(1.0)
+
+
+def append_after_branch_shared(x):
+    m = [0.0, 1.0]
+    if x > 0:
+        k = m
+    else:
+        k = [5.0, 6.0]
+    m.append(x)
+    return len(k) * 1.0
+
+
+def test_growing_a_list_shared_on_one_path_is_refused():
+    """Found while adding list writes: after `if c: k = m else: k = [...]` the join held k and
+    m apart, so m.append(x) went through and len(k) was 2 where Python gives 3 (x > 0)."""
+    with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
+        coarsen.jit(append_after_branch_shared)(1.0)
