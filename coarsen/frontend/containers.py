@@ -193,6 +193,10 @@ class ContainerLowering:
         """The items of an iterable expression (see `_Items`)."""
         if isinstance(node, ast.Call):
             fn = self.static_callee(node.func)
+            if fn is zip and not node.keywords:   # zip(*rows): the starred list's items
+                parts = [self._items_of(v, node) for v in self._star_args(node)]
+                if parts and all(p.static is not None for p in parts):
+                    return _Items(static=tuple(zip(*(p.static for p in parts))))
             if fn in (enumerate, zip, reversed) and any(isinstance(a, ast.Starred) for a in node.args):
                 self.unsupported(f"*args in {fn.__name__}() is not supported", node)
             if fn is enumerate:
@@ -230,7 +234,9 @@ class ContainerLowering:
                 return _Items(count=inner.count, item=lambda i: inner.item(self.b.emit(Op.SUB, (last, i))))
             if fn is range:
                 return self._range_items(node)
-        value = self.expr(node)
+        return self._items_of(self.expr(node), node)
+
+    def _items_of(self, value: Any, node: ast.AST) -> _Items:
         if isinstance(value, (tuple, list)):   # a list argument too (its length is in the signature)
             return _Items(static=tuple(value))
         if isinstance(value, dict):
@@ -241,6 +247,21 @@ class ContainerLowering:
             return _Items(count=count, item=lambda i: self.emit(Op.GETITEM, (x, i), node, {"index": ("i",)}))
         self.unsupported(f"cannot iterate over {describe(value)}", node,
                          "iterate over a list, a tuple, an array, or range(...)")
+
+    def _star_args(self, node: ast.Call) -> list:
+        """The bindings of a call's positional arguments, a starred list or tuple spread."""
+        out = []
+        for a in node.args:
+            if not isinstance(a, ast.Starred):
+                out.append(self.expr(a))
+                continue
+            items = self.expr(a.value)
+            if not isinstance(items, (tuple, list)):
+                self.unsupported(f"*{ast.unparse(a.value)} spreads {describe(items)}; only a list or tuple "
+                                 "known when tracing can be spread here", a,
+                                 "pass the arguments one by one")
+            out.extend(items)
+        return out
 
     def _range_items(self, node: ast.Call) -> _Items:
         start, stop, step = self.range_bounds(node)
@@ -355,6 +376,13 @@ class ContainerLowering:
                 return ListItems(items) if fn is builtins.list else tuple(items)   # list(): a new list
             self.unsupported(f"{fn.__name__}() of {describe(items)} is not supported", node,
                              "build the list with a comprehension, or use the array itself")
+        if fn is builtins.zip and node.args and not node.keywords:
+            # zip(*pairs) of lists and tuples, outside a for loop (`xs, ys = zip(*pairs)`): tuples
+            parts = self._star_args(node)
+            if not all(isinstance(p, (tuple, list)) for p in parts):
+                self.unsupported("zip() of arrays is supported as a for loop's iterable only", node,
+                                 "for a, b in zip(x, y): ...")
+            return tuple(tuple(z) for z in zip(*parts))
         if fn in (builtins.any, builtins.all) and simple:
             return _any_all(self, fn.__name__, self.expr(node.args[0]), node)
         if fn is math.prod and simple:
@@ -558,7 +586,7 @@ def _builtin_sum(lw, args, kwargs, node):
     if kwargs or not 1 <= len(args) <= 2:
         lw.unsupported("sum(xs) or sum(xs, start) only", node)
     xs, start = args[0], (args[1] if len(args) == 2 else lw.b.const(0))
-    if isinstance(xs, tuple):
+    if isinstance(xs, (tuple, list)):   # (list: a list argument, or a slice of one)
         return _fold(lw, (start, *xs), Op.ADD, node)
     x = lw.as_value(xs, node)
     if not x.type.rank:
@@ -582,7 +610,7 @@ def _extremum(lw, name: str, xs: Any, node) -> Value:
     from coarsen.ops.binary import python_extremum
 
     op2, reduce_op = {"max": ("MAXIMUM", Op.MAX), "min": ("MINIMUM", Op.MIN)}[name]
-    if isinstance(xs, tuple):
+    if isinstance(xs, (tuple, list)):
         if not xs:
             lw.unsupported(f"{name}() of an empty sequence", node)
         return python_extremum(lw, [lw.as_value(v, node) for v in xs], op2, node)

@@ -476,3 +476,91 @@ def test_growing_a_list_shared_on_one_path_is_refused():
     m apart, so m.append(x) went through and len(k) was 2 where Python gives 3 (x > 0)."""
     with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
         coarsen.jit(append_after_branch_shared)(1.0)
+
+
+# ---------------------------------------------------------------------- zip(*t), list slices, pad, append, split
+def unzip_pairs(a, b):
+    t = [(a, 1.0), (b, 2.0), (a * b, 3.0)]
+    xs, ys = zip(*t)
+    s = 0.0
+    for u, v, w in zip(*t):
+        s = s + u * v - w
+    pairs = list(zip(xs, ys))
+    return sum(xs) * ys[2] + s + pairs[1][0]
+
+
+def strided_list_sums(ps, x):
+    return sum(ps[::2]) * x + sum(ps[1::2]) + max(ps[::-1]) + min(ps[1:4:2])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_zip_star_and_list_slices_as_python(target):
+    check(unzip_pairs, unzip_pairs, (1.5, 2.0), (0, 1), target)
+    ps = [1.0, 2.5, 3.0, 4.0, 5.5]
+    assert coarsen.jit(strided_list_sums, target=target)(ps, 2.0) == strided_list_sums(ps, 2.0)
+    g, gx = coarsen.grad(strided_list_sums, argnums=(0, 1), target=target)(ps, 2.0)
+    assert g == [2.0, 2.0, 2.0, 1.0, 3.0] and gx == 9.5
+
+
+def padded(x, X):
+    return (np.sum(np.pad(x, 2) ** 2) + np.pad(x, (1, 2))[0] + np.sum(np.pad(x, ((1, 0),), constant_values=2.5) * x[0])
+            + np.sum(np.pad(X, ((1, 0), (2, 1))) * np.arange(20.0).reshape(4, 5)) + np.sum(np.pad(X, 1)[0]))
+
+
+def _t_padded(x, X):
+    F = torch.nn.functional
+    return (torch.sum(F.pad(x, (2, 2)) ** 2) + F.pad(x, (1, 2))[0] + torch.sum(F.pad(x, (1, 0), value=2.5) * x[0])
+            + torch.sum(F.pad(X, (2, 1, 1, 0)) * torch.arange(20.0, dtype=torch.float64).reshape(4, 5))
+            + torch.sum(F.pad(X, (1, 1, 1, 1))[0]))
+
+
+def appended(x, Y):
+    return np.sum(np.append(x, Y) ** 2 * np.arange(7.0)) + np.append(x, 1.0)[-1] * x[1] + np.sum(np.append(Y, Y, axis=0))
+
+
+def _t_appended(x, Y):
+    return (torch.sum(torch.cat([x, Y.reshape(-1)]) ** 2 * torch.arange(7.0, dtype=torch.float64)) + 1.0 * x[1]
+            + 2 * torch.sum(Y))
+
+
+def splits(x, X):
+    a, b = np.split(x, 2)
+    c, d, e = np.array_split(x, 3)
+    f, g = np.split(x, [1])
+    p, q = np.split(X, 2, axis=1)
+    return np.sum(a * b) + np.sum(c) * np.sum(e) + np.sum(d ** 2) + f[0] * np.sum(g) + np.sum(p * q)
+
+
+def _t_splits(x, X):
+    a, b = torch.split(x, 2)
+    c, d, e = torch.tensor_split(x, 3)
+    f, g = x[:1], x[1:]
+    p, q = torch.split(X, 2, dim=1)
+    return torch.sum(a * b) + torch.sum(c) * torch.sum(e) + torch.sum(d ** 2) + f[0] * torch.sum(g) + torch.sum(p * q)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pad_append_split_as_numpy(target):
+    x, X = np.array([0.5, -1.0, 2.0, 1.5]), np.arange(6.0).reshape(3, 2) * 0.5
+    check(padded, _t_padded, (x, X), (0, 1), target)
+    check(appended, _t_appended, (x[:3], X[:2]), (0, 1), target)
+    check(splits, _t_splits, (x, np.arange(8.0).reshape(2, 4)), (0, 1), target)
+
+
+def split_unevenly(x):
+    a, b = np.split(x, 2)
+    return np.sum(a * b)
+
+
+def pad_reflect(x):
+    return np.sum(np.pad(x, 1, mode="reflect"))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_split_raises_where_numpy_does_and_other_pad_modes_are_refused(target):
+    with pytest.raises(ValueError, match="equal division"):
+        split_unevenly(np.ones(5))
+    with pytest.raises(ValueError, match="equal division"):
+        coarsen.jit(split_unevenly, target=target)(np.ones(5))
+    with pytest.raises(coarsen.UnsupportedError, match="mode='reflect'"):
+        coarsen.jit(pad_reflect, target=target)(np.ones(3))
