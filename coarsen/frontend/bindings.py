@@ -82,6 +82,21 @@ def holders(env: dict, obj: tuple) -> int:
     return sum(count(b) for n, b in env.items() if not n.startswith("$"))
 
 
+def list_ids(bindings) -> frozenset:
+    """The ids of the lists and tuples the bindings hold (nested ones too): what an inlined
+    function was handed, which it must not change (the caller holds them)."""
+    out: set = set()
+
+    def walk(b, depth=0) -> None:
+        if isinstance(b, tuple) and depth < 8:
+            out.add(id(b))
+            for item in b:
+                walk(item, depth + 1)
+    for b in bindings:
+        walk(b)
+    return frozenset(out)
+
+
 def map_leaves(binding: Any, fn: Callable[[Value], Any]) -> Any:
     if isinstance(binding, Value):
         return fn(binding)

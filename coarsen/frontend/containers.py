@@ -487,6 +487,9 @@ class ContainerLowering:
             self.unsupported(f"`{text} = ...` writes into `{name}`, a list argument of the function; list "
                              "arguments are read-only here (the write would change the caller's list)", target,
                              f"write into a copy: {name} = list({name})")
+        if name not in self.env:
+            self.unsupported(f"`{text} = ...` writes into `{name}`, a module-level list (every later call "
+                             "would see the change)", target, f"write into a copy: {name}_copy = list({name})")
         self.refuse_shared_list(name, f"{text} = ...", target, "changes")
         path: list = []   # (list, index) from the outermost
         for k, sub in enumerate(chain):
@@ -515,6 +518,8 @@ class ContainerLowering:
                 fail(self, IndexError("list assignment index out of range"),
                      f"list index {key} is out of range for {describe(items)}", sub)
             key %= len(items)
+            if k and id(items) in self.foreign_lists:
+                self.refuse_foreign_list(f"{text} = ...", target)
             if k and holders(self.env, items) > 1:
                 self.unsupported(f"`{text} = ...` changes the list `{held}`, which is also held elsewhere "
                                  "(`[[0.0] * 3] * 2` repeats one list; a name or another list may hold it): "
@@ -525,6 +530,12 @@ class ContainerLowering:
         for items, key in reversed(path):
             value = ListItems(items[:key] + (value,) + items[key + 1:])
         self.env[name] = value
+
+    def refuse_foreign_list(self, change: str, node: ast.AST) -> None:
+        self.unsupported(f"`{change}` changes a list that the calling or enclosing function passed in or "
+                         "holds; lists are values here, so it would keep the old items", node,
+                         "return the new list and rebind it in the caller: xs = helper(xs), building it "
+                         "with xs = xs + [...] or a comprehension")
 
     def refuse_shared_list(self, name: str, change: str, node: ast.AST, verb: str = "grows") -> None:
         """A list reachable through another name or container (`acc = out`, `xs = ys = []`,
@@ -539,6 +550,8 @@ class ContainerLowering:
                              "loop over range(n) with n known when tracing (that loop is unrolled), "
                              "or fill an array: out = np.zeros(n), then out[i] = ...")
         items = self.env[name]
+        if id(items) in self.foreign_lists:
+            self.refuse_foreign_list(change, node)
         if isinstance(items, SharedList):
             self.unsupported(f"`{change}` changes {describe(items)}; lists are values here, so the other "
                              "name would keep the old items", node,

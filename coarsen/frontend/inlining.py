@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.bindings import Method, Static, describe, leaves, list_ids
 from coarsen.frontend.source import read_source
 from coarsen.ir.nodes import Value
 
@@ -143,6 +143,7 @@ class CallLowering:
         # the callee may not write into anything its arguments reach (the caller would see it)
         callee.foreign = frozenset().union(*(self.ctx.aliases.storages(v) for b in bindings.values()
                                              for v in leaves(b) if v.type.rank))
+        callee.foreign_lists = self.foreign_lists | list_ids(bindings.values())   # nor the lists
         self.ctx.call_stack.append(fn)
         self.ctx.sources.append(src.text)
         self.ctx.inlined.append(fn)
@@ -151,8 +152,9 @@ class CallLowering:
         finally:
             self.ctx.call_stack.pop()
 
-    # ownership of arrays passed into an inlined function stays with the caller
+    # ownership of arrays (and lists, by id) passed into an inlined function stays with the caller
     foreign: frozenset = frozenset()
+    foreign_lists: frozenset = frozenset()
 
     def is_owned(self, value: Value) -> bool:
         """Whether the function may write into `value` (see `aliases`)."""

@@ -564,3 +564,56 @@ def test_split_raises_where_numpy_does_and_other_pad_modes_are_refused(target):
         coarsen.jit(split_unevenly, target=target)(np.ones(5))
     with pytest.raises(coarsen.UnsupportedError, match="mode='reflect'"):
         coarsen.jit(pad_reflect, target=target)(np.ones(3))
+
+
+def _set_first(xs, v):
+    xs[0] = v
+    return 0.0
+
+
+def _grow(xs, v):
+    xs.append(v)
+    return 0.0
+
+
+def write_in_helper(x):
+    m = [0.0, 1.0]
+    _ = _set_first(m, x)
+    return m[0]
+
+
+def append_in_helper(x):
+    m = [0.0, 1.0]
+    _ = _grow(m, x)
+    return len(m) * 1.0
+
+
+def write_in_closure(x):
+    m = [0.0, 1.0]
+
+    def g():
+        m[0] = x
+        return 0.0
+    _ = g()
+    return m[0]
+
+
+MODULE_LIST = [1.0, 2.0]
+
+
+def write_module_list(x):
+    MODULE_LIST[0] = x
+    return MODULE_LIST[0]
+
+
+@pytest.mark.parametrize("fn, what", [
+    (write_in_helper, "the calling or enclosing function passed in"),
+    (append_in_helper, "the calling or enclosing function passed in"),
+    (write_in_closure, "the calling or enclosing function passed in"),
+    (write_module_list, "a module-level list"),
+])
+def test_changing_a_list_the_caller_holds_is_refused(fn, what):
+    """Found while adding list writes: a helper's `xs.append(v)` (and, with writes, `xs[0] = v`)
+    changed its own copy only, the caller's list kept its items (len 2 where Python gives 3)."""
+    with pytest.raises(coarsen.UnsupportedError, match=what):
+        coarsen.jit(fn)(2.0)
