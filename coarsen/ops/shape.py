@@ -762,8 +762,7 @@ def _pad(lw, args, kwargs, node):
     if (widths < 0).any():
         from coarsen.frontend.exceptions import python_error
         python_error(lw, ValueError("index can't contain negative values"), node, "pad widths are >= 0")
-    dtype = "f64" if isinstance(fill, float) else x.type.dtype
-    x = x if x.type.dtype == dtype else lw.cast_to(x, x.type.with_dtype(dtype))
+    dtype = x.type.dtype   # NumPy's: the constant is cast to x's dtype (2.5 pads an int array with 2)
     for axis, (before, after) in enumerate(widths.tolist()):
         if not before and not after:
             continue

@@ -617,3 +617,43 @@ def test_changing_a_list_the_caller_holds_is_refused(fn, what):
     changed its own copy only, the caller's list kept its items (len 2 where Python gives 3)."""
     with pytest.raises(coarsen.UnsupportedError, match=what):
         coarsen.jit(fn)(2.0)
+
+
+def divide_where_nonzero(x, z):
+    y = x * 1.0
+    m = z != 0
+    y[m] /= z[m]
+    y[m] -= z[m]
+    y[x > 1.0] **= 0.5
+    return np.sum(y * x)
+
+
+def _t_divide_where_nonzero(x, z):
+    y = x * 1.0
+    m = z != 0
+    y[m] /= z[m]
+    y[m] -= z[m]
+    y[x > 1.0] **= 0.5
+    return torch.sum(y * x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_masked_updates_leave_discarded_elements_out_of_the_gradient(target):
+    """`y[m] /= z[m]` with z = 0 where m is False: the unselected quotients are inf or NaN but
+    discarded, and so must their derivatives be (0, not NaN), as in NumPy's/torch's program."""
+    x, z = np.array([-1.0, 0.5, 2.0, 3.0, -4.0]), np.array([0.0, 2.0, 0.0, 0.5, -4.0])
+    check(divide_where_nonzero, _t_divide_where_nonzero, (x, z), (0, 1), target, fd=False)   # z = 0 is the mask's edge
+    g = coarsen.grad(divide_where_nonzero, argnums=1, target=target)(x, z)
+    assert np.isfinite(g).all()
+
+
+def int_pad_append_split(i):
+    return np.pad(i, 1, constant_values=2.5) * 3 + np.append(i, i)[-1] + np.split(i, 2)[1][0]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pad_append_split_keep_integer_arrays_integer(target):
+    i = np.array([1, 2, 3, 4])
+    got, want = coarsen.jit(int_pad_append_split, target=target)(i), int_pad_append_split(i)
+    assert got.dtype == want.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
