@@ -71,15 +71,17 @@ class SharedList(tuple):
     side of an `if`): its items can be read, never changed (the other holder would not see it)."""
 
 
-def holders(env: dict, obj: tuple) -> int:
-    """How many places of an environment hold the list `obj` (by identity, nested lists too)."""
+def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
+    """How many places of an environment hold the list `obj` (by identity, nested lists too);
+    `hidden`: the lowering's own names too (`$value`, an if-expression's value), but for the
+    return value (no statement runs after a return, so no change is missed through it)."""
     def count(binding, depth=0) -> int:
         if binding is obj:
             return 1
         if isinstance(binding, tuple) and depth < 8:
             return sum(count(b, depth + 1) for b in binding)
         return 0
-    return sum(count(b) for n, b in env.items() if not n.startswith("$"))
+    return sum(count(b) for n, b in env.items() if not n.startswith("$") or (hidden and n != "$rv"))
 
 
 def list_ids(bindings) -> frozenset:

@@ -87,10 +87,11 @@ class BranchLowering:
         results = self._emit_if(cond, block_t, block_e, pairs, node)
         for name, plan in plans.items():
             merged[name] = _resolve(plan, results)
-        # a list another name held on one side only (`k = m` in one branch) is joined apart
-        # from that name: it can no longer be changed through either (`SharedList`)
-        shared = {id(x) for name, plan in plans.items() for env, side in ((env_t, 0), (env_e, 1))
-                  for x in _lists(env.get(name)) if holders(env, x) > 1}
+        # a list another name held on one side only (`k = m` in one branch, `k = m if c else
+        # [...]`) is joined apart from that name: it can no longer be changed through either
+        # (`SharedList`)
+        shared = {id(x) for name in plans if name != "$rv" for env in (env_t, env_e)
+                  for x in _lists(env.get(name)) if holders(env, x, True) > 1}
         if shared:
             merged = {name: _freeze(b, shared) for name, b in merged.items()}
         return merged
@@ -122,7 +123,7 @@ class BranchLowering:
                 # list; otherwise a tuple, whose items cannot be written (the other holders
                 # would be joined apart)
                 unique = isinstance(x, ListItems) and isinstance(y, ListItems) \
-                    and holders(env_t, x) == 1 and holders(env_e, y) == 1
+                    and holders(env_t, x, True) == 1 and holders(env_e, y, True) == 1
                 return ListItems(items) if unique else items
             if isinstance(x, dict):
                 return {k: pair(x[k], y[k]) for k in x}

@@ -659,3 +659,38 @@ def test_pad_append_split_keep_integer_arrays_integer(target):
     got, want = coarsen.jit(int_pad_append_split, target=target)(i), int_pad_append_split(i)
     assert got.dtype == want.dtype == np.int64
     np.testing.assert_array_equal(got, want)
+
+
+def write_after_conditional_alias(x):
+    m = [0.0, 1.0]
+    k = m if x > 0 else [5.0, 6.0]
+    m[0] = x
+    return k[0]
+
+
+def append_after_conditional_alias(x):
+    m = [0.0, 1.0]
+    k = m if x > 0 else [5.0, 6.0]
+    m.append(x)
+    return len(k) * 1.0
+
+
+def write_after_early_return(x):
+    m = [0.0, 1.0]
+    if x > 3:
+        return m[0] + m[1]
+    m[0] = x
+    return m[0] + m[1]
+
+
+@pytest.mark.parametrize("fn", [write_after_conditional_alias, append_after_conditional_alias])
+def test_a_list_aliased_by_an_if_expression_cannot_change(fn):
+    """`k = m if c else [...]` then `m.append(x)`: k kept two items (Python: three)."""
+    with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
+        coarsen.jit(fn)(2.0)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_list_writes_after_an_early_return(target):
+    for x in (2.0, 5.0):
+        assert coarsen.jit(write_after_early_return, target=target)(x) == write_after_early_return(x)
