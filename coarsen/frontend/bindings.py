@@ -67,8 +67,9 @@ class ListItems(tuple):
 
 
 class SharedList(tuple):
-    """A list that, after a join, may or may not be held by another name too (`k = m` on one
-    side of an `if`): its items can be read, never changed (the other holder would not see it)."""
+    """A list that, after a join or a compiled loop, may or may not be held by another name too
+    (`k = m` on one side of an `if`, in a loop body): its items can be read, never changed (the
+    other holder, joined apart, would not see it)."""
 
 
 def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
@@ -82,6 +83,26 @@ def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
             return sum(count(b, depth + 1) for b in binding)
         return 0
     return sum(count(b) for n, b in env.items() if not n.startswith("$") or (hidden and n != "$rv"))
+
+
+def lists_in(binding: Any, depth: int = 0):
+    """The lists (`ListItems`) a binding holds, itself included."""
+    if isinstance(binding, tuple) and depth < 8:
+        if isinstance(binding, ListItems):
+            yield binding
+        for b in binding:
+            yield from lists_in(b, depth + 1)
+
+
+def freeze(binding: Any, shared: set) -> Any:
+    """`binding` with the lists whose ids are in `shared` made `SharedList`s."""
+    if not isinstance(binding, tuple):
+        return binding
+    items = tuple(freeze(b, shared) for b in binding)
+    if id(binding) in shared:
+        return SharedList(items)
+    return binding if all(a is b for a, b in zip(items, binding)) else \
+        (ListItems(items) if isinstance(binding, ListItems) else items)
 
 
 def list_ids(bindings) -> frozenset:
@@ -132,8 +153,8 @@ def describe(binding: Any) -> str:
     if isinstance(binding, ListItems):
         return f"a list of {len(binding)}"
     if isinstance(binding, SharedList):
-        return (f"a list of {len(binding)} that another name holds on some paths into here (an `if` "
-                "bound it to another name on one side)")
+        return (f"a list of {len(binding)} that another name holds on some paths into here (an `if` or "
+                "a loop bound it to another name on some paths only)")
     if isinstance(binding, tuple):
         return f"a tuple of {len(binding)}"
     if isinstance(binding, list):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from coarsen.frontend.bindings import (Conflict, ListItems, MaybeBound, Method, SharedList, Static, describe, holders,
-                                      leaves, map_leaves, same_structure)
+from coarsen.frontend.bindings import (Conflict, ListItems, MaybeBound, Method, Static, describe, freeze, holders,
+                                      leaves, lists_in, map_leaves, same_structure)
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import Type, join
 
@@ -91,9 +91,9 @@ class BranchLowering:
         # [...]`) is joined apart from that name: it can no longer be changed through either
         # (`SharedList`)
         shared = {id(x) for name in plans if name != "$rv" for env in (env_t, env_e)
-                  for x in _lists(env.get(name)) if holders(env, x, True) > 1}
+                  for x in lists_in(env.get(name)) if holders(env, x, True) > 1}
         if shared:
-            merged = {name: _freeze(b, shared) for name, b in merged.items()}
+            merged = {name: freeze(b, shared) for name, b in merged.items()}
         return merged
 
     def _conflict(self, name: str, a: Any, c: Any, node) -> tuple[str, Any, str] | None:
@@ -183,26 +183,6 @@ class BranchLowering:
             return self.emit(Op.COPY, (value,), node) if value.type.rank else value
         out = self.b.emit(Op.CAST, (value,), {"dtype": dtype, "explicit": True}, self.src.loc(node))
         return self.ctx.aliases.fresh(out) if out.type.rank else out
-
-
-def _lists(binding: Any, depth: int = 0):
-    """The lists (`ListItems`) a binding holds, itself included."""
-    if isinstance(binding, tuple) and depth < 8:
-        if isinstance(binding, ListItems):
-            yield binding
-        for b in binding:
-            yield from _lists(b, depth + 1)
-
-
-def _freeze(binding: Any, shared: set) -> Any:
-    """`binding` with the lists whose ids are in `shared` made `SharedList`s."""
-    if not isinstance(binding, tuple):
-        return binding
-    items = tuple(_freeze(b, shared) for b in binding)
-    if id(binding) in shared:
-        return SharedList(items)
-    return binding if all(a is b for a, b in zip(items, binding)) else \
-        (ListItems(items) if isinstance(binding, ListItems) else items)
 
 
 def _resolve(plan: Any, results: list[Value]) -> Any:

@@ -694,3 +694,30 @@ def test_a_list_aliased_by_an_if_expression_cannot_change(fn):
 def test_list_writes_after_an_early_return(target):
     for x in (2.0, 5.0):
         assert coarsen.jit(write_after_early_return, target=target)(x) == write_after_early_return(x)
+
+
+def write_after_loop_alias(x, n):
+    m = [0.0, 1.0]
+    k = [2.0, 3.0]
+    for i in range(n):
+        k = m
+    m[0] = x
+    return k[0]
+
+
+def append_after_loop_alias(x, X):
+    m = [0.0, 1.0]
+    k = [2.0, 3.0]
+    for row in X:
+        k = m
+    m.append(x)
+    return len(k) * 1.0
+
+
+@pytest.mark.parametrize("fn, args", [(write_after_loop_alias, (2.0, 3)),
+                                      (append_after_loop_alias, (2.0, np.ones((2, 2))))])
+def test_a_list_aliased_in_a_compiled_loop_cannot_change_after_it(fn, args):
+    """`for row in X: k = m` then `m.append(x)`: the loop's carry rebuilt k apart from m, which
+    kept two items in k (Python: three)."""
+    with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
+        coarsen.jit(fn)(*args)
