@@ -79,6 +79,8 @@ def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
     def count(binding, depth=0) -> int:
         if binding is obj:
             return 1
+        if isinstance(binding, MaybeBound):
+            return count(binding.value, depth)
         if isinstance(binding, tuple) and depth < 8:
             return sum(count(b, depth + 1) for b in binding)
         return 0
@@ -87,6 +89,8 @@ def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
 
 def lists_in(binding: Any, depth: int = 0):
     """The lists (`ListItems`) a binding holds, itself included."""
+    if isinstance(binding, MaybeBound):
+        yield from lists_in(binding.value, depth)
     if isinstance(binding, tuple) and depth < 8:
         if isinstance(binding, ListItems):
             yield binding
@@ -96,6 +100,9 @@ def lists_in(binding: Any, depth: int = 0):
 
 def freeze(binding: Any, shared: set) -> Any:
     """`binding` with the lists whose ids are in `shared` made `SharedList`s."""
+    if isinstance(binding, MaybeBound):
+        value = freeze(binding.value, shared)
+        return binding if value is binding.value else MaybeBound(value, binding.flag)
     if not isinstance(binding, tuple):
         return binding
     items = tuple(freeze(b, shared) for b in binding)
