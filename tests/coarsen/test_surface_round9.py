@@ -517,7 +517,8 @@ def _t_padded(x, X):
 
 
 def appended(x, Y):
-    return np.sum(np.append(x, Y) ** 2 * np.arange(7.0)) + np.append(x, 1.0)[-1] * x[1] + np.sum(np.append(Y, Y, axis=0))
+    return (np.sum(np.append(x, Y) ** 2 * np.arange(7.0)) + np.append(x, 1.0)[-1] * x[1]
+            + np.sum(np.append(Y, Y, axis=0)))
 
 
 def _t_appended(x, Y):
