@@ -72,29 +72,34 @@ class SharedList(tuple):
     other holder, joined apart, would not see it)."""
 
 
+def _parts(binding: Any) -> tuple:
+    """What a binding holds: a tuple's items, a dict's values, a maybe-bound name's value."""
+    if isinstance(binding, MaybeBound):
+        return (binding.value,)
+    if isinstance(binding, tuple):
+        return binding
+    if isinstance(binding, dict):
+        return tuple(binding.values())
+    return ()
+
+
 def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
-    """How many places of an environment hold the list `obj` (by identity, nested lists too);
-    `hidden`: the lowering's own names too (`$value`, an if-expression's value), but for the
-    return value (no statement runs after a return, so no change is missed through it)."""
+    """How many places of an environment hold the list `obj` (by identity, in lists, tuples and
+    dicts too); `hidden`: the lowering's own names too (`$value`, an if-expression's value), but
+    for the return value (no statement runs after a return, so no change is missed through it)."""
     def count(binding, depth=0) -> int:
         if binding is obj:
             return 1
-        if isinstance(binding, MaybeBound):
-            return count(binding.value, depth)
-        if isinstance(binding, tuple) and depth < 8:
-            return sum(count(b, depth + 1) for b in binding)
-        return 0
+        return sum(count(b, depth + 1) for b in _parts(binding)) if depth < 8 else 0
     return sum(count(b) for n, b in env.items() if not n.startswith("$") or (hidden and n != "$rv"))
 
 
 def lists_in(binding: Any, depth: int = 0):
     """The lists (`ListItems`) a binding holds, itself included."""
-    if isinstance(binding, MaybeBound):
-        yield from lists_in(binding.value, depth)
-    if isinstance(binding, tuple) and depth < 8:
-        if isinstance(binding, ListItems):
-            yield binding
-        for b in binding:
+    if isinstance(binding, ListItems):
+        yield binding
+    if depth < 8:
+        for b in _parts(binding):
             yield from lists_in(b, depth + 1)
 
 
@@ -103,6 +108,9 @@ def freeze(binding: Any, shared: set) -> Any:
     if isinstance(binding, MaybeBound):
         value = freeze(binding.value, shared)
         return binding if value is binding.value else MaybeBound(value, binding.flag)
+    if isinstance(binding, dict):
+        values = {k: freeze(b, shared) for k, b in binding.items()}
+        return binding if all(values[k] is b for k, b in binding.items()) else values
     if not isinstance(binding, tuple):
         return binding
     items = tuple(freeze(b, shared) for b in binding)
@@ -118,9 +126,10 @@ def list_ids(bindings) -> frozenset:
     out: set = set()
 
     def walk(b, depth=0) -> None:
-        if isinstance(b, tuple) and depth < 8:
+        if isinstance(b, tuple):
             out.add(id(b))
-            for item in b:
+        if depth < 8:
+            for item in _parts(b):
                 walk(item, depth + 1)
     for b in bindings:
         walk(b)

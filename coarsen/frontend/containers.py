@@ -560,10 +560,7 @@ class ContainerLowering:
         if not (isinstance(items, ListItems) or items):
             return
 
-        def holds(binding, depth=0) -> bool:
-            return binding is items or (isinstance(binding, tuple) and depth < 8
-                                        and any(holds(b, depth + 1) for b in binding))
-        others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holds(b)]
+        others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holders({n: b}, items)]
         if others:
             self.unsupported(f"`{change}` changes a list that `{others[0]}` also holds; lists "
                              f"are values here, so `{others[0]}` would keep the old items", node,

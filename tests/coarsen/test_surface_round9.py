@@ -722,3 +722,24 @@ def test_a_list_aliased_in_a_compiled_loop_cannot_change_after_it(fn, args):
     kept two items in k (Python: three)."""
     with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
         coarsen.jit(fn)(*args)
+
+
+def write_list_held_by_dict(x):
+    m = [0.0, 1.0]
+    d = {"a": m}
+    m[0] = x
+    return d["a"][0]
+
+
+def append_list_held_by_dict(x):
+    m = [0.0, 1.0]
+    d = {"a": m}
+    m.append(x)
+    return len(d["a"]) * 1.0
+
+
+@pytest.mark.parametrize("fn", [write_list_held_by_dict, append_list_held_by_dict])
+def test_a_list_a_dict_holds_cannot_change_through_its_name(fn):
+    """`d = {"a": m}` then `m.append(x)`: d's list kept two items (Python: three)."""
+    with pytest.raises(coarsen.UnsupportedError, match="`d` also holds"):
+        coarsen.jit(fn)(2.0)
