@@ -22,7 +22,7 @@ import numpy as np
 
 from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
-from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.bindings import Method, SharedList, Static, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
 from coarsen.frontend.closures import ClosureLowering
 from coarsen.frontend.containers import ContainerLowering, ListItems
@@ -202,7 +202,7 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         target = stmt.target
         if isinstance(target, ast.Name):
             old = self.lookup(target.id, target)
-            if isinstance(old, ListItems) and isinstance(stmt.op, (ast.Add, ast.Mult)):
+            if isinstance(old, (ListItems, SharedList)) and isinstance(stmt.op, (ast.Add, ast.Mult)):
                 # `xs += [v]` extends the list itself, others holding it see the change (a
                 # tuple's `t += (v,)` makes a new tuple)
                 self.refuse_shared_list(target.id, f"{target.id} {self.op_symbol(stmt.op)}= ...", stmt)

@@ -684,7 +684,15 @@ def write_after_early_return(x):
     return m[0] + m[1]
 
 
-@pytest.mark.parametrize("fn", [write_after_conditional_alias, append_after_conditional_alias])
+def extend_after_conditional_alias(x):
+    m = [0.0, 1.0]
+    k = m if x > 0 else [5.0, 6.0]
+    m += [x]
+    return len(k) * 1.0
+
+
+@pytest.mark.parametrize("fn", [write_after_conditional_alias, append_after_conditional_alias,
+                                extend_after_conditional_alias])
 def test_a_list_aliased_by_an_if_expression_cannot_change(fn):
     """`k = m if c else [...]` then `m.append(x)`: k kept two items (Python: three)."""
     with pytest.raises(coarsen.UnsupportedError, match="another name holds on some paths"):
