@@ -59,13 +59,93 @@ def leaves(binding: Any) -> Iterator[Value]:
             yield from leaves(binding[k])
 
 
+class ListItems(tuple):
+    """A Python list's items. Lists are values here (a tuple of bindings), and `xs.append(v)`
+    rebinds the name `xs` to a longer tuple; a list display makes a new object each time (even
+    an empty one, unlike `()`), so that another name or container holding the same list is
+    found by identity and the mutation refused (`containers.list_mutation`) instead of lost."""
+
+
+class SharedList(tuple):
+    """A list that, after a join or a compiled loop, may or may not be held by another name too
+    (`k = m` on one side of an `if`, in a loop body): its items can be read, never changed (the
+    other holder, joined apart, would not see it)."""
+
+
+def _parts(binding: Any) -> tuple:
+    """What a binding holds: a tuple's items, a dict's values, a maybe-bound name's value."""
+    if isinstance(binding, MaybeBound):
+        return (binding.value,)
+    if isinstance(binding, tuple):
+        return binding
+    if isinstance(binding, dict):
+        return tuple(binding.values())
+    return ()
+
+
+def holders(env: dict, obj: tuple, hidden: bool = False) -> int:
+    """How many places of an environment hold the list `obj` (by identity, in lists, tuples and
+    dicts too); `hidden`: the lowering's own names too (`$value`, an if-expression's value), but
+    for the return value (no statement runs after a return, so no change is missed through it)."""
+    def count(binding, depth=0) -> int:
+        if binding is obj:
+            return 1
+        return sum(count(b, depth + 1) for b in _parts(binding)) if depth < 8 else 0
+    return sum(count(b) for n, b in env.items() if not n.startswith("$") or (hidden and n != "$rv"))
+
+
+def lists_in(binding: Any, depth: int = 0):
+    """The lists (`ListItems`) a binding holds, itself included."""
+    if isinstance(binding, ListItems):
+        yield binding
+    if depth < 8:
+        for b in _parts(binding):
+            yield from lists_in(b, depth + 1)
+
+
+def freeze(binding: Any, shared: set) -> Any:
+    """`binding` with the lists whose ids are in `shared` made `SharedList`s."""
+    if isinstance(binding, MaybeBound):
+        value = freeze(binding.value, shared)
+        return binding if value is binding.value else MaybeBound(value, binding.flag)
+    if isinstance(binding, dict):
+        values = {k: freeze(b, shared) for k, b in binding.items()}
+        return binding if all(values[k] is b for k, b in binding.items()) else values
+    if not isinstance(binding, tuple):
+        return binding
+    items = tuple(freeze(b, shared) for b in binding)
+    if id(binding) in shared:
+        return SharedList(items)
+    return binding if all(a is b for a, b in zip(items, binding)) else \
+        (ListItems(items) if isinstance(binding, ListItems) else items)
+
+
+def list_ids(bindings) -> frozenset:
+    """The ids of the lists and tuples the bindings hold (nested ones too): what an inlined
+    function was handed, which it must not change (the caller holds them)."""
+    out: set = set()
+
+    def walk(b, depth=0) -> None:
+        if isinstance(b, tuple):
+            out.add(id(b))
+        if depth < 8:
+            for item in _parts(b):
+                walk(item, depth + 1)
+    for b in bindings:
+        walk(b)
+    return frozenset(out)
+
+
 def map_leaves(binding: Any, fn: Callable[[Value], Any]) -> Any:
     if isinstance(binding, Value):
         return fn(binding)
     if isinstance(binding, MaybeBound):
         return MaybeBound(fn(binding.value), fn(binding.flag))
     if isinstance(binding, tuple):
-        return tuple(map_leaves(b, fn) for b in binding)
+        items = tuple(map_leaves(b, fn) for b in binding)
+        # the same items: the same object (a list keeps its identity, so its other holders are
+        # still found); other items: a new tuple, whose items cannot be written (`containers`)
+        return binding if all(a is b for a, b in zip(items, binding)) else items
     if isinstance(binding, dict):
         return {k: map_leaves(b, fn) for k, b in binding.items()}
     return binding
@@ -86,6 +166,11 @@ def same_structure(a: Any, b: Any) -> bool:
 def describe(binding: Any) -> str:
     if isinstance(binding, Value):
         return f"a value of type {binding.type}"
+    if isinstance(binding, ListItems):
+        return f"a list of {len(binding)}"
+    if isinstance(binding, SharedList):
+        return (f"a list of {len(binding)} that another name holds on some paths into here (an `if` or "
+                "a loop bound it to another name on some paths only)")
     if isinstance(binding, tuple):
         return f"a tuple of {len(binding)}"
     if isinstance(binding, list):

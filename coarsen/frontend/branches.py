@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import (Conflict, ListItems, MaybeBound, Method, Static, describe, freeze, holders,
+                                      leaves, lists_in, map_leaves, same_structure)
 from coarsen.ir.nodes import Op, Region, Value
 from coarsen.ir.types import Type, join
 
@@ -82,10 +83,17 @@ class BranchLowering:
                     self.type_error(*problem)
                 merged[name] = Conflict(problem[0], problem[2])   # an error only if it is read
                 continue
-            plans[name] = self._plan_pairs(name, a, c, pairs, node, cond)
+            plans[name] = self._plan_pairs(name, a, c, pairs, node, cond, env_t, env_e)
         results = self._emit_if(cond, block_t, block_e, pairs, node)
         for name, plan in plans.items():
             merged[name] = _resolve(plan, results)
+        # a list another name held on one side only (`k = m` in one branch, `k = m if c else
+        # [...]`) is joined apart from that name: it can no longer be changed through either
+        # (`SharedList`)
+        shared = {id(x) for name in plans if name != "$rv" for env in (env_t, env_e)
+                  for x in lists_in(env.get(name)) if holders(env, x, True) > 1}
+        if shared:
+            merged = {name: freeze(b, shared) for name, b in merged.items()}
         return merged
 
     def _conflict(self, name: str, a: Any, c: Any, node) -> tuple[str, Any, str] | None:
@@ -101,12 +109,27 @@ class BranchLowering:
                 return f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}", node, hint
         return None
 
-    def _plan_pairs(self, name, a, c, pairs, node, cond: Value):
-        flat_c = list(leaves(c))
-        counter = iter(range(len(flat_c)))
+    def _plan_pairs(self, name, a, c, pairs, node, cond: Value, env_t: dict, env_e: dict):
+        def pair(x: Any, y: Any) -> Any:
+            if x is y:   # (a list both sides hold stays that list: its other holders still see it)
+                return x
+            if isinstance(x, Value):
+                return plan(x, y)
+            if isinstance(x, MaybeBound):
+                return MaybeBound(pair(x.value, y.value), pair(x.flag, y.flag))
+            if isinstance(x, tuple):
+                items = tuple(pair(u, v) for u, v in zip(x, y))
+                # a list each side holds in one place only (written on one side) is still a
+                # list; otherwise a tuple, whose items cannot be written (the other holders
+                # would be joined apart)
+                unique = isinstance(x, ListItems) and isinstance(y, ListItems) \
+                    and holders(env_t, x, True) == 1 and holders(env_e, y, True) == 1
+                return ListItems(items) if unique else items
+            if isinstance(x, dict):
+                return {k: pair(x[k], y[k]) for k in x}
+            return x
 
-        def plan(x: Value) -> Any:
-            y = flat_c[next(counter)]
+        def plan(x: Value, y: Value) -> Any:
             if x.id == y.id:
                 return x
             cx, cy = self.constant_of(x), self.constant_of(y)
@@ -117,7 +140,7 @@ class BranchLowering:
             t = join(x.type, y.type)   # not None: `_conflict` checked
             pairs.append((x, y, t, name.lstrip("$").split("@")[0]))
             return _Slot(len(pairs) - 1, name)
-        return map_leaves(a, plan)
+        return pair(a, c)
 
     def _emit_if(self, cond, block_t, block_e, pairs, node) -> list[Value]:
         if not pairs and not any(i.op is Op.CHECK for block in (block_t, block_e) for i in walk_instrs(block)):
@@ -168,7 +191,9 @@ def _resolve(plan: Any, results: list[Value]) -> Any:
     if isinstance(plan, MaybeBound):
         return MaybeBound(_resolve(plan.value, results), _resolve(plan.flag, results))
     if isinstance(plan, tuple):
-        return tuple(_resolve(p, results) for p in plan)
+        items = tuple(_resolve(p, results) for p in plan)
+        return plan if all(a is b for a, b in zip(items, plan)) else type(plan)(items) \
+            if isinstance(plan, ListItems) else items
     if isinstance(plan, dict):
         return {k: _resolve(p, results) for k, p in plan.items()}
     return plan

@@ -21,7 +21,7 @@ import ast
 import dataclasses
 from typing import Any
 
-from coarsen.frontend.bindings import Static, leaves
+from coarsen.frontend.bindings import Static, leaves, list_ids
 from coarsen.frontend.scope import assigned_names, local_names
 from coarsen.ir.nodes import Value
 
@@ -140,6 +140,7 @@ class ClosureLowering:
             *(self.ctx.aliases.storages(v) for b in bound.values() for v in leaves(b) if v.type.rank),
             *(self.ctx.aliases.storages(v) for b in callee.env.values() for v in leaves(b)
               if isinstance(v, Value) and v.type.rank))
+        callee.foreign_lists = lf.definer.foreign_lists | list_ids(bound.values()) | list_ids(callee.env.values())
         self.ctx.call_stack.append(lf)
         try:
             return callee.lower_function(bound)

@@ -26,18 +26,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coarsen.frontend.bindings import Static, describe
+from coarsen.frontend.bindings import ListItems, SharedList, Static, describe, holders
 from coarsen.frontend.scope import contains
 from coarsen.ir.nodes import Op, Value
 
 UNROLL_LIMIT = 10_000   # iterations of a loop unrolled at trace time
-
-
-class ListItems(tuple):
-    """A Python list's items. Lists are values here (a tuple of bindings), and `xs.append(v)`
-    rebinds the name `xs` to a longer tuple; a list display makes a new object each time (even
-    an empty one, unlike `()`), so that another name or container holding the same list is
-    found by identity and the mutation refused (`list_mutation`) instead of lost."""
 
 
 class _Items:
@@ -158,8 +151,12 @@ class ContainerLowering:
         that reads the loop's variable (`xs[i]`, `Ws[n - 1 - i]`)."""
         targets = set(_target_names(stmt.target))
         for node in ast.walk(ast.Module(body=stmt.body, type_ignores=[])):
-            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
-                    and self._list_name(node.value.id) \
+            if not isinstance(node, ast.Subscript):
+                continue
+            base = node.value
+            while isinstance(base, ast.Subscript) and isinstance(node.ctx, ast.Store):   # xs[i][j] = v
+                base = base.value
+            if isinstance(base, ast.Name) and self._list_name(base.id) \
                     and any(isinstance(n, ast.Name) and n.id in targets for n in ast.walk(node.slice)):
                 return True
         return False
@@ -196,6 +193,10 @@ class ContainerLowering:
         """The items of an iterable expression (see `_Items`)."""
         if isinstance(node, ast.Call):
             fn = self.static_callee(node.func)
+            if fn is zip and not node.keywords:   # zip(*rows): the starred list's items
+                parts = [self._items_of(v, node) for v in self._star_args(node)]
+                if parts and all(p.static is not None for p in parts):
+                    return _Items(static=tuple(zip(*(p.static for p in parts))))
             if fn in (enumerate, zip, reversed) and any(isinstance(a, ast.Starred) for a in node.args):
                 self.unsupported(f"*args in {fn.__name__}() is not supported", node)
             if fn is enumerate:
@@ -233,7 +234,9 @@ class ContainerLowering:
                 return _Items(count=inner.count, item=lambda i: inner.item(self.b.emit(Op.SUB, (last, i))))
             if fn is range:
                 return self._range_items(node)
-        value = self.expr(node)
+        return self._items_of(self.expr(node), node)
+
+    def _items_of(self, value: Any, node: ast.AST) -> _Items:
         if isinstance(value, (tuple, list)):   # a list argument too (its length is in the signature)
             return _Items(static=tuple(value))
         if isinstance(value, dict):
@@ -244,6 +247,21 @@ class ContainerLowering:
             return _Items(count=count, item=lambda i: self.emit(Op.GETITEM, (x, i), node, {"index": ("i",)}))
         self.unsupported(f"cannot iterate over {describe(value)}", node,
                          "iterate over a list, a tuple, an array, or range(...)")
+
+    def _star_args(self, node: ast.Call) -> list:
+        """The bindings of a call's positional arguments, a starred list or tuple spread."""
+        out = []
+        for a in node.args:
+            if not isinstance(a, ast.Starred):
+                out.append(self.expr(a))
+                continue
+            items = self.expr(a.value)
+            if not isinstance(items, (tuple, list)):
+                self.unsupported(f"*{ast.unparse(a.value)} spreads {describe(items)}; only a list or tuple "
+                                 "known when tracing can be spread here", a,
+                                 "pass the arguments one by one")
+            out.extend(items)
+        return out
 
     def _range_items(self, node: ast.Call) -> _Items:
         start, stop, step = self.range_bounds(node)
@@ -345,15 +363,26 @@ class ContainerLowering:
         if fn is builtins.sum and not any(isinstance(a, ast.Starred) for a in node.args):
             if node.args and not node.keywords and len(node.args) <= 2 and self._runtime_range_generator(node.args[0]):
                 return self._sum_loop(node)
-            args = [self._masked(a) for a in node.args[:1]] + [self.expr(a) for a in node.args[1:]]
+            args = [self.operand(a) if isinstance(a, ast.Subscript) else self._masked(a) for a in node.args[:1]] \
+                + [self.expr(a) for a in node.args[1:]]
+            from coarsen.frontend import masks
+            if args and isinstance(args[0], masks.Masked):   # sum(x[m])
+                return masks.reduce(self, "sum", args[0], args[1:], node.keywords, node)
             return _builtin_sum(self, args, node.keywords, node)
         simple = len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Starred)
         if fn in (builtins.list, builtins.tuple) and simple:   # list(genexp), tuple(xs): the same items
             items = self.expr(node.args[0])
-            if isinstance(items, tuple):
+            if isinstance(items, (tuple, list)):   # (list: a list argument)
                 return ListItems(items) if fn is builtins.list else tuple(items)   # list(): a new list
             self.unsupported(f"{fn.__name__}() of {describe(items)} is not supported", node,
                              "build the list with a comprehension, or use the array itself")
+        if fn is builtins.zip and node.args and not node.keywords:
+            # zip(*pairs) of lists and tuples, outside a for loop (`xs, ys = zip(*pairs)`): tuples
+            parts = self._star_args(node)
+            if not all(isinstance(p, (tuple, list)) for p in parts):
+                self.unsupported("zip() of arrays is supported as a for loop's iterable only", node,
+                                 "for a, b in zip(x, y): ...")
+            return tuple(tuple(z) for z in zip(*parts))
         if fn in (builtins.any, builtins.all) and simple:
             return _any_all(self, fn.__name__, self.expr(node.args[0]), node)
         if fn is math.prod and simple:
@@ -440,7 +469,75 @@ class ContainerLowering:
                 return True
         return False
 
-    def refuse_shared_list(self, name: str, change: str, node: ast.AST) -> None:
+    def write_list_item(self, target: ast.Subscript, name: str, value: Any) -> None:
+        """`xs[i] = v` (and `xs[i][j] = v` into a list of lists) of a list the function made
+        (a `ListItems`), at indices known when tracing: `xs` is bound to a new list with the
+        item replaced, so later reads see it. Refused where Python's write would be seen
+        through another holder (`refuse_shared_list`; an inner list that also sits elsewhere,
+        `[[0.0] * 3] * 2`), into list arguments (the caller's list) and tuples."""
+        chain = []
+        node = target
+        while isinstance(node, ast.Subscript):
+            chain.append(node)
+            node = node.value
+        chain.reverse()   # xs[i], then xs[i][j]
+        text = ast.unparse(target)
+        items = self.lookup(name, node)
+        if isinstance(items, list):
+            self.unsupported(f"`{text} = ...` writes into `{name}`, a list argument of the function; list "
+                             "arguments are read-only here (the write would change the caller's list)", target,
+                             f"write into a copy: {name} = list({name})")
+        if name not in self.env:
+            self.unsupported(f"`{text} = ...` writes into `{name}`, a module-level list (every later call "
+                             "would see the change)", target, f"write into a copy: {name}_copy = list({name})")
+        self.refuse_shared_list(name, f"{text} = ...", target, "changes")
+        path: list = []   # (list, index) from the outermost
+        for k, sub in enumerate(chain):
+            held = ast.unparse(sub.value)
+            if isinstance(items, Value) and items.type.rank:
+                self.unsupported(f"`{text} = ...` writes into an array held by the list `{name}` (Python writes "
+                                 "the array itself, which every holder sees)", target,
+                                 f"take it out, write, and store it back: a = {held}.copy(); a[...] = v; "
+                                 f"{held} = a")
+            if not isinstance(items, ListItems):
+                self.unsupported(f"cannot write into `{held}`, {describe(items)}: only the items of lists made "
+                                 "in this function can be written", target,
+                                 f"make a new list: {held} = [...] (tuples are immutable)")
+            if isinstance(sub.slice, ast.Slice):
+                self.unsupported("slice assignment into a list is not supported", target,
+                                 f"build the new list: {held} = {held}[:i] + [...] + {held}[j:]")
+            key = self.constant_of(b) if isinstance(b := self.expr(sub.slice), Value) and not b.type.rank \
+                else (b.obj if isinstance(b, Static) else None)
+            if type(key) is not int:
+                self.unsupported(f"`{text} = ...` needs a list index known when tracing (a constant, or the "
+                                 "variable of a for loop over a range of Python ints, which is unrolled)", sub.slice,
+                                 "for an index known only when the program runs, fill an array: "
+                                 "xs = np.zeros(n), then xs[i] = v")
+            if not -len(items) <= key < len(items):
+                from coarsen.frontend.exceptions import fail
+                fail(self, IndexError("list assignment index out of range"),
+                     f"list index {key} is out of range for {describe(items)}", sub)
+            key %= len(items)
+            if k and id(items) in self.foreign_lists:
+                self.refuse_foreign_list(f"{text} = ...", target)
+            if k and holders(self.env, items) > 1:
+                self.unsupported(f"`{text} = ...` changes the list `{held}`, which is also held elsewhere "
+                                 "(`[[0.0] * 3] * 2` repeats one list; a name or another list may hold it): "
+                                 "Python's write would change every holder", target,
+                                 "make each inner list its own: [[0.0] * 3 for _ in range(2)]")
+            path.append((items, key))
+            items = items[key]
+        for items, key in reversed(path):
+            value = ListItems(items[:key] + (value,) + items[key + 1:])
+        self.env[name] = value
+
+    def refuse_foreign_list(self, change: str, node: ast.AST) -> None:
+        self.unsupported(f"`{change}` changes a list that the calling or enclosing function passed in or "
+                         "holds; lists are values here, so it would keep the old items", node,
+                         "return the new list and rebind it in the caller: xs = helper(xs), building it "
+                         "with xs = xs + [...] or a comprehension")
+
+    def refuse_shared_list(self, name: str, change: str, node: ast.AST, verb: str = "grows") -> None:
         """A list reachable through another name or container (`acc = out`, `xs = ys = []`,
         `rows = [out]`): changing it through `name` would leave the others with the old items
         (lists are values here), so the change is refused. Found by identity: a list display
@@ -448,18 +545,22 @@ class ContainerLowering:
         loops = getattr(self, "_loops", ())
         if loops and name in loops[-1][2]:
             # a compiled loop carries numbers and arrays only: the longer list would be dropped
-            self.unsupported(f"`{change}` grows a list made before this loop, which coarsen compiles "
+            self.unsupported(f"`{change}` {verb} a list made before this loop, which coarsen compiles "
                              "as a loop (a while loop, or one over an array's items), not unrolled", node,
                              "loop over range(n) with n known when tracing (that loop is unrolled), "
                              "or fill an array: out = np.zeros(n), then out[i] = ...")
         items = self.env[name]
+        if id(items) in self.foreign_lists:
+            self.refuse_foreign_list(change, node)
+        if isinstance(items, SharedList):
+            self.unsupported(f"`{change}` changes {describe(items)}; lists are values here, so the other "
+                             "name would keep the old items", node,
+                             f"make a new list: {name} = {name} + [...], or copy it where it is shared: "
+                             f"k = list({name})")
         if not (isinstance(items, ListItems) or items):
             return
 
-        def holds(binding, depth=0) -> bool:
-            return binding is items or (isinstance(binding, tuple) and depth < 8
-                                        and any(holds(b, depth + 1) for b in binding))
-        others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holds(b)]
+        others = [n for n, b in self.env.items() if n != name and not n.startswith("$") and holders({n: b}, items)]
         if others:
             self.unsupported(f"`{change}` changes a list that `{others[0]}` also holds; lists "
                              f"are values here, so `{others[0]}` would keep the old items", node,
@@ -495,7 +596,7 @@ def _builtin_sum(lw, args, kwargs, node):
     if kwargs or not 1 <= len(args) <= 2:
         lw.unsupported("sum(xs) or sum(xs, start) only", node)
     xs, start = args[0], (args[1] if len(args) == 2 else lw.b.const(0))
-    if isinstance(xs, tuple):
+    if isinstance(xs, (tuple, list)):   # (list: a list argument, or a slice of one)
         return _fold(lw, (start, *xs), Op.ADD, node)
     x = lw.as_value(xs, node)
     if not x.type.rank:
@@ -519,7 +620,7 @@ def _extremum(lw, name: str, xs: Any, node) -> Value:
     from coarsen.ops.binary import python_extremum
 
     op2, reduce_op = {"max": ("MAXIMUM", Op.MAX), "min": ("MINIMUM", Op.MIN)}[name]
-    if isinstance(xs, tuple):
+    if isinstance(xs, (tuple, list)):
         if not xs:
             lw.unsupported(f"{name}() of an empty sequence", node)
         return python_extremum(lw, [lw.as_value(v, node) for v in xs], op2, node)

@@ -339,8 +339,15 @@ class ExpressionLowering(CallLowering):
         return ListItems(self.expr(e) for e in node.elts)
 
     def expr_Attribute(self, node: ast.Attribute) -> Any:
-        base = self.expr(node.value)
+        base = self.operand(node.value)
         attr = node.attr
+        from coarsen.frontend import masks
+        if isinstance(base, masks.Masked):   # x[m].sum(), x[m].size
+            if attr == "size":
+                return masks.reduce(self, "size", base, [], {}, node)
+            if attr not in masks.METHODS:
+                masks.escaping(self, node.value)
+            return Method(base, attr)
         from coarsen.frontend import objects
         if isinstance(base, objects.Obj):   # an object argument: its attributes, its class's methods
             return objects.attribute(self, base, attr, node)
@@ -622,7 +629,12 @@ class ExpressionLowering(CallLowering):
         return self.env.pop("$value")
 
     # ------------------------------------------------------------------ subscripts
-    def expr_Subscript(self, node: ast.Subscript) -> Any:
+    def operand(self, node: ast.expr) -> Any:
+        """`self.expr(node)`, where a boolean-mask read `x[m]` may be a `masks.Masked` (for the
+        consumers that take it whole: reductions, len, .size, a masked write's value)."""
+        return self.expr_Subscript(node, masks=True) if isinstance(node, ast.Subscript) else self.expr(node)
+
+    def expr_Subscript(self, node: ast.Subscript, masks: bool = False) -> Any:
         base = self.expr(node.value)
         if isinstance(base, (tuple, list)):   # a list: a list argument, read as JAX reads one
             what = "tuple" if isinstance(base, tuple) else "list"
@@ -645,7 +657,12 @@ class ExpressionLowering(CallLowering):
             return base[key]
         if not isinstance(base, Value) or not base.type.rank:
             self.unsupported(f"cannot index {describe(base)}", node)
-        pattern, index = self.index(node.slice, base, node, arrays=True)
+        pattern, index = self.index(node.slice, base, node, arrays=True, masks=True)
+        if pattern == ("m",):
+            from coarsen.frontend import masks as masking
+            if not masks:
+                masking.escaping(self, node)
+            return masking.select(self, base, index[0], node)
         if "a" in pattern:
             return self.gather(base, pattern, index, node)
         view = self.emit(Op.GETITEM, (base, *index), node, {"index": pattern})
@@ -701,8 +718,10 @@ class ExpressionLowering(CallLowering):
             out = self.emit(Op.PERMUTE, (out,), node, {"axes": tuple(order)})
         return out
 
-    def index(self, node: ast.expr, array: Value, where: ast.AST,
-              arrays: bool = False) -> tuple[tuple[str, ...], list[Value]]:
+    def index(self, node: ast.expr, array: Value, where: ast.AST, arrays: bool = False,
+              masks: bool = False) -> tuple[tuple[str, ...], list[Value]]:
+        """The index pattern ("i" an int, "a" an index array, "s..." a slice, "n" np.newaxis,
+        with `masks` "m" for a boolean mask that is the only index) and its values."""
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
         pattern: list[str] = []
         values: list[Value] = []
@@ -734,6 +753,10 @@ class ExpressionLowering(CallLowering):
             elif isinstance(binding, tuple):
                 self.unsupported("indexing with a tuple of indices held in a variable is not supported", part,
                                  "write the indices out: x[i, j]; for an index array pass np.array(idx)")
+            elif masks and len(parts) == 1 and isinstance(binding, Value) and binding.type.rank \
+                    and binding.type.dtype == "bool":
+                pattern.append("m")
+                values.append(binding)
             else:
                 value = self.index_value(binding, part, arrays)
                 pattern.append("a" if value.type.rank else "i")
@@ -754,9 +777,10 @@ class ExpressionLowering(CallLowering):
         value = self.as_value(binding, node)
         if value.type.rank:
             if value.type.dtype == "bool":
-                self.unsupported("indexing with a boolean mask is not supported (its result's length "
-                                 "depends on the data)", node,
-                                 "keep the shape and select: np.where(mask, x, 0.0), or np.sum(np.where(mask, x, 0.0))")
+                self.unsupported("indexing with a boolean mask beside other indices is not supported (its "
+                                 "result's length depends on the data)", node,
+                                 "keep the shape and select: np.where(mask, x, 0.0); x[mask] alone compiles in "
+                                 "sums, means, max/min, len and writes x[mask] = v")
             if value.type.dtype != "i64":
                 self.unsupported("array indices must be integer arrays; this one holds floats", node,
                                  "pass an integer array (np.array([...], dtype=int)), or convert: idx.astype(int)")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.bindings import Method, Static, describe, leaves, list_ids
 from coarsen.frontend.source import read_source
 from coarsen.ir.nodes import Value
 
@@ -30,12 +30,21 @@ class CallLowering:
         for a in node.args:
             if isinstance(a, ast.Starred):
                 self.unsupported("*args in calls is not supported", a, "pass arguments one by one")
-            args.append(self.expr(a))
+            args.append(self.operand(a))
         kwargs = {}
         for kw in node.keywords:
             if kw.arg is None:
                 self.unsupported("**kwargs in calls is not supported", kw.value, "pass keyword arguments by name")
             kwargs[kw.arg] = self.expr(kw.value)
+        from coarsen.frontend import masks
+        if isinstance(callee, Method) and isinstance(callee.value, masks.Masked):   # x[m].sum()
+            return masks.reduce(self, callee.name, callee.value, args, kwargs, node)
+        if args and isinstance(args[0], masks.Masked) and isinstance(callee, Static) \
+                and callee.obj in masks.REDUCTIONS:   # np.sum(x[m]), len(x[m])
+            return masks.reduce(self, masks.REDUCTIONS[callee.obj], args[0], args[1:], kwargs, node)
+        for a, binding in zip(node.args, args):
+            if isinstance(binding, masks.Masked):
+                masks.escaping(self, a)
         if isinstance(callee, Method):
             return METHODS[callee.name](self, callee.value, args, kwargs, node)
         from coarsen.frontend import random
@@ -144,6 +153,7 @@ class CallLowering:
         # the callee may not write into anything its arguments reach (the caller would see it)
         callee.foreign = frozenset().union(*(self.ctx.aliases.storages(v) for b in bindings.values()
                                              for v in leaves(b) if v.type.rank))
+        callee.foreign_lists = self.foreign_lists | list_ids(bindings.values())   # nor the lists
         self.ctx.call_stack.append(fn)
         self.ctx.sources.append(src.text)
         self.ctx.inlined.append(fn)
@@ -152,8 +162,9 @@ class CallLowering:
         finally:
             self.ctx.call_stack.pop()
 
-    # ownership of arrays passed into an inlined function stays with the caller
+    # ownership of arrays (and lists, by id) passed into an inlined function stays with the caller
     foreign: frozenset = frozenset()
+    foreign_lists: frozenset = frozenset()
 
     def is_owned(self, value: Value) -> bool:
         """Whether the function may write into `value` (see `aliases`)."""

@@ -16,7 +16,8 @@ import ast
 from typing import Any
 
 from coarsen.frontend.aliases import LoopStorages
-from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe, leaves, map_leaves, same_structure
+from coarsen.frontend.bindings import (Conflict, MaybeBound, Method, SharedList, Static, describe, freeze, holders,
+                                      leaves, lists_in, map_leaves, same_structure)
 from coarsen.errors import UnsupportedError
 from coarsen.frontend.scope import assigned_names, contains, local_names
 from coarsen.ir.nodes import Op, Region, Value
@@ -216,7 +217,10 @@ class LoopLowering:
         if isinstance(stmt, (ast.For, ast.While)):
             loops.append((stmt, frozenset(assigned_names(stmt.body)), frozenset(self.env)))
         try:
-            return self._lower_loop(carried, body_fn, cond_fn, stmt, index, index_name, runs_once)
+            out = self._lower_loop(carried, body_fn, cond_fn, stmt, index, index_name, runs_once)
+            if self.shared_after_loop:   # the other holders of a list a carried name held
+                self.env = {n: freeze(b, self.shared_after_loop) for n, b in self.env.items()}
+            return out
         finally:
             if isinstance(stmt, (ast.For, ast.While)):
                 loops.pop()
@@ -344,6 +348,13 @@ class LoopLowering:
             storages.bind(results)
             it = iter(results)
             out = {n: map_leaves(inits[n], lambda _v: next(it)) for n in carried}
+            # a carried list is rebuilt from the loop's results, apart from any other name that
+            # held it (`k = m` in the body): neither may change it after the loop (`SharedList`)
+            shared = {n: {id(x) for env, b in ((before, inits[n]), (body_env, body_env.get(n)))
+                          for x in lists_in(b) if holders(env, x, True) > 1} for n in carried}
+            self.shared_after_loop = set().union(*shared.values())
+            if self.shared_after_loop:
+                out.update((n, SharedList(out[n])) for n in carried if shared[n] and isinstance(out[n], tuple))
             if runs_once:   # the first pass binds them: no run-time check after the loop
                 out.update((n, out[n].value) for n in always if isinstance(out[n], MaybeBound))
             return out

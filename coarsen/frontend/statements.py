@@ -22,7 +22,7 @@ import numpy as np
 
 from coarsen.errors import CoarsenTypeError, UnsupportedError
 from coarsen.frontend.aliases import AliasInfo
-from coarsen.frontend.bindings import Method, Static, describe, leaves
+from coarsen.frontend.bindings import Method, SharedList, Static, describe, leaves
 from coarsen.frontend.branches import FLAGS, BranchLowering
 from coarsen.frontend.closures import ClosureLowering
 from coarsen.frontend.containers import ContainerLowering, ListItems
@@ -188,7 +188,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         self.unsupported("an expression statement has no effect", stmt, "remove it")
 
     def stmt_Assign(self, stmt: ast.Assign) -> None:
-        value = self.expr(stmt.value)
+        masked_write = len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript)
+        value = self.operand(stmt.value) if masked_write else self.expr(stmt.value)   # y[m] = z[m]
         for target in stmt.targets:
             self.assign(target, value, stmt)
 
@@ -201,7 +202,7 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         target = stmt.target
         if isinstance(target, ast.Name):
             old = self.lookup(target.id, target)
-            if isinstance(old, ListItems) and isinstance(stmt.op, (ast.Add, ast.Mult)):
+            if isinstance(old, (ListItems, SharedList)) and isinstance(stmt.op, (ast.Add, ast.Mult)):
                 # `xs += [v]` extends the list itself, others holding it see the change (a
                 # tuple's `t += (v,)` makes a new tuple)
                 self.refuse_shared_list(target.id, f"{target.id} {self.op_symbol(stmt.op)}= ...", stmt)
@@ -223,7 +224,17 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                 self.ctx.aliases.same(new, old)   # same storage, still the function's own
             self.assign(target, new, stmt)
         elif isinstance(target, ast.Subscript):
-            old = self.expr(target)
+            old = self.operand(target)
+            if isinstance(old, tuple):   # xs[0] += [v] extends the inner list itself
+                self.unsupported(f"`{ast.unparse(target)} {self.op_symbol(stmt.op)}= ...` changes a list held by "
+                                 "another list in place", stmt,
+                                 f"build the new item and store it: {ast.unparse(target)} = "
+                                 f"{ast.unparse(target)} + [...]")
+            from coarsen.frontend.masks import Masked
+            if isinstance(old, Masked):   # y[m] *= 2: y = where(m, y * 2, y)
+                array = self.writable(target)
+                self.write_masked(target, array, old, self.operand(stmt.value), stmt.op)
+                return
             self.assign(target, self.binop(stmt.op, old, self.expr(stmt.value), stmt), stmt)
         else:
             self.unsupported("augmented assignment to this target is not supported", stmt)
@@ -453,7 +464,21 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         self.write_indexed(target.id, array, pattern, index, self.expr(value), call, add=True)
         return True
 
-    def setitem(self, target: ast.Subscript, value: Any) -> None:
+    def write_masked(self, target: ast.Subscript, array: Value, selection, value: Any,
+                     op: ast.operator | None = None) -> None:
+        """`y[m] = value` / `y[m] op= value` with a boolean mask m: y = where(m, ..., y) (`masks`)."""
+        from coarsen.frontend import masks
+        name = target.value.id
+        if selection.base.id != array.id:
+            self.unsupported(f"`{ast.unparse(target)}` changes while it is written", target)
+        self.check_unaliased(name, array, target)
+        updated = masks.write(self, name, array, selection, value, target, op)
+        self.ctx.aliases.same(updated, array)   # the same storage, updated
+        self.env[name] = updated
+
+    def writable(self, target: ast.Subscript) -> Value:
+        """The array `name` of a write `name[...] = ...`, refused where Python's write would be
+        seen elsewhere (an argument, a module-level array or a view of one) or is not to an array."""
         base = target.value
         if not isinstance(base, ast.Name):
             self.unsupported("writes through chained subscripts or attributes are not supported", target,
@@ -473,7 +498,24 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                              f"(np.zeros, np.ones, np.empty, .copy(), arithmetic) can be written, not an "
                              f"argument, a module-level array or a view of one", target,
                              f"write into a copy: {local} = {base.id}.copy()")
-        pattern, index = self.index(target.slice, array, target, arrays=True)
+        return array
+
+    def setitem(self, target: ast.Subscript, value: Any) -> None:
+        from coarsen.frontend import masks
+        root = target
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if isinstance(root, ast.Name) and isinstance(self.lookup(root.id, root), (tuple, list)):
+            if isinstance(value, masks.Masked):
+                masks.escaping(self, target, value.text)
+            return self.write_list_item(target, root.id, value)   # xs[i] = v, xs[i][j] = v
+        array = self.writable(target)
+        base = target.value
+        pattern, index = self.index(target.slice, array, target, arrays=True, masks=True)
+        if pattern == ("m",):   # y[m] = v
+            return self.write_masked(target, array, masks.select(self, array, index[0], target), value)
+        if isinstance(value, masks.Masked):
+            masks.escaping(self, target, value.text)
         if "a" in pattern:   # through index arrays
             self.check_unaliased(base.id, array, target)
             return self.write_indexed(base.id, array, pattern, index, value, target)

@@ -9,6 +9,8 @@ its derivative and its code on every target are theirs.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from coarsen.ir.types import Type
 from coarsen.ops import lowering as L
 from coarsen.ops.spec import Composite, O, Structural
@@ -726,6 +728,101 @@ OPS = [
                jvp=_permute_jvp, view=True, doc="np.transpose with explicit axes (rank >= 3)"),
 ]
 
+def _static_ints(lw, binding, node, what: str):
+    """A (nested) tuple or list of ints known when tracing, as Python ints."""
+    value = L.static(lw, tuple(binding) if isinstance(binding, list) else binding, node, what)
+    try:
+        return np.asarray(value, dtype=np.int64) if np.asarray(value).dtype.kind in "iub" else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _pad(lw, args, kwargs, node):
+    """np.pad(x, widths) in mode 'constant' (a constant known when tracing, 0 by default):
+    along each axis, the fill concatenated before and after x. Widths as NumPy reads them
+    (k, (a, b), ((a, b),), ((a, b), (c, d), ...)), known when tracing."""
+    x, width, mode, value = L.positional(lw, args, kwargs, node, ["array", "pad_width", "mode", "constant_values"],
+                                         "pad", 2)
+    x = lw.as_value(x, node)
+    mode = L.static(lw, mode, node, "mode") if mode is not None else "constant"
+    if mode != "constant":
+        lw.unsupported(f"np.pad(..., mode={mode!r}) is not supported (only mode 'constant')", node,
+                       "build the border with np.concatenate of slices of x")
+    widths = _static_ints(lw, width, node, "pad widths")
+    fill = 0 if value is None else L.static(lw, value, node, "constant_values")
+    if widths is None or not isinstance(fill, (int, float)) or isinstance(fill, bool):
+        lw.unsupported("np.pad needs integer pad widths and one constant (a number) known when tracing", node,
+                       "np.pad(x, 2) or np.pad(x, ((1, 0), (2, 2)), constant_values=0.0)")
+    if not x.type.rank:
+        lw.unsupported("np.pad of a number is not supported", node, "pad np.atleast_1d(x)")
+    try:
+        widths = np.broadcast_to(widths, (x.type.rank, 2))
+    except ValueError:
+        lw.type_error(f"np.pad widths {widths.tolist()} do not fit an array of rank {x.type.rank}", node)
+    if (widths < 0).any():
+        from coarsen.frontend.exceptions import python_error
+        python_error(lw, ValueError("index can't contain negative values"), node, "pad widths are >= 0")
+    dtype = x.type.dtype   # NumPy's: the constant is cast to x's dtype (2.5 pads an int array with 2)
+    for axis, (before, after) in enumerate(widths.tolist()):
+        if not before and not after:
+            continue
+        parts = []
+        for n in (before, after):
+            dims = L.shape(lw, x, node)
+            dims[axis] = lw.b.const(n)
+            block = lw.emit(O.ZEROS, dims, node)
+            block = lw.emit(O.ADD, (block, lw.b.const(float(fill))), node) if fill else block
+            parts.append(block if dtype == "f64" else lw.cast_to(block, block.type.with_dtype(dtype)))
+        x = concat(lw, [p for p, n in ((parts[0], before), (x, 1), (parts[1], after)) if n], axis, node)
+    return x if widths.any() else lw.emit(O.COPY, (x,), node)
+
+
+def _append(lw, args, kwargs, node):
+    """np.append(x, v): both flattened and concatenated; with an axis, concatenated along it."""
+    x, v, axis = L.positional(lw, args, kwargs, node, ["arr", "values", "axis"], "append", 2)
+    x, v = lw.as_value(x, node), lw.as_value(v, node)
+    ax = L.static(lw, axis, node, "axis")
+    if ax is None:
+        return concat(lw, [ravel(lw, x, node), ravel(lw, v, node)], 0, node)
+    if x.type.rank != v.type.rank:
+        lw.type_error("np.append(..., axis=k) needs arrays of one rank (NumPy: ValueError)", node)
+    return concat(lw, [x, v], L.axis_of(lw, axis, x.type.rank, node, "append"), node)
+
+
+def _splitter(name: str):
+    def lower(lw, args, kwargs, node):
+        """np.split / np.array_split with a number of sections or a list of indices known when
+        tracing: a tuple of views along the axis (NumPy's sections: array_split gives the
+        first N % n sections one more element; split raises ValueError unless n divides N)."""
+        from coarsen.frontend.exceptions import runtime_check
+        x, sections, axis = L.positional(lw, args, kwargs, node, ["ary", "indices_or_sections", "axis"], name, 2)
+        x = lw.as_value(x, node)
+        if not x.type.rank:
+            lw.type_error(f"{name}() of a number", node)
+        axis = L.axis_of(lw, axis if axis is not None else 0, x.type.rank, node, name)
+        cuts = _static_ints(lw, sections, node, "sections")
+        if cuts is None or cuts.ndim > 1:
+            lw.unsupported(f"np.{name} needs a number of sections or a list of indices known when tracing",
+                           node, f"np.{name}(x, 3) or np.{name}(x, [2, 5])")
+        n = lw.emit(O.SHAPE, (x,), node, {"dim": axis})
+        if cuts.ndim == 1:   # indices: x[:i0], x[i0:i1], ..., x[ik:]
+            bounds = [None, *(lw.b.const(int(c)) for c in cuts), None]
+        else:
+            k = int(cuts)
+            if k <= 0:
+                from coarsen.frontend.exceptions import python_error
+                python_error(lw, ValueError("number sections must be larger than 0."), node, "split into k >= 1 parts")
+            each, extra = lw.emit(O.FLOORDIV, (n, lw.b.const(k)), node), lw.emit(O.MOD, (n, lw.b.const(k)), node)
+            if name == "split":
+                runtime_check(lw, lw.emit(O.NE, (extra, lw.b.const(0)), node), ValueError,
+                              "array split does not result in an equal division", node)
+            bounds = [lw.emit(O.ADD, (lw.emit(O.MUL, (each, lw.b.const(j)), node),
+                                      lw.emit(O.MINIMUM, (extra, lw.b.const(j)), node)), node)
+                      for j in range(k + 1)]
+        return tuple(L.take_along(lw, x, axis, lo, hi, node) for lo, hi in zip(bounds[:-1], bounds[1:]))
+    return lower
+
+
 COMPOSITES = [
     Composite("concatenate", ("numpy.concatenate",), _concatenate,
               examples=(("np.concatenate((x, y), axis=0)", ((-3.0, 3.0), (-3.0, 3.0))),)),
@@ -773,6 +870,18 @@ COMPOSITES = [
                         ("np.delete(x, np.argmax(x, axis=0))", ((-3.0, 3.0),), [(2, 3), (4, 3)]),
                         ("np.delete(x, np.argmin(x, axis=1) - 1, axis=1)", ((-3.0, 3.0),), [(2, 3), (3, 1)]),
                         ("np.delete(x, np.argmax(x, axis=(1)) * 0, axis=0)", ((-3.0, 3.0),), [(3, 2)]))),
+    Composite("pad", ("numpy.pad",), _pad, ints="moves",
+              examples=(("np.pad(x, 1)", ((-3.0, 3.0),)), ("np.pad(x, ((1, 0),), constant_values=2.5)", ((-3.0, 3.0),)),
+                        ("np.pad(x, ((0, 2), (1, 1)))", ((-3.0, 3.0),), [(2, 3), (1, 1)]))),
+    Composite("append", ("numpy.append",), _append, ints="moves",
+              examples=(("np.append(x, y)", ((-3.0, 3.0), (-3.0, 3.0))),
+                        ("np.append(x, 1.5)", ((-3.0, 3.0),)),
+                        ("np.append(x, y, axis=0)", ((-3.0, 3.0), (-3.0, 3.0))))),
+    Composite("split", ("numpy.split",), _splitter("split"), ints="moves",
+              examples=(("np.split(x, 2)[1] * np.split(x, [1])[0][0]", ((-3.0, 3.0),), [(2,), (4, 3)]),)),
+    Composite("array_split", ("numpy.array_split",), _splitter("array_split"), ints="moves",
+              examples=(("np.array_split(x, 3)[0] + np.array_split(x, 3, axis=-1)[2][..., :1]", ((-3.0, 3.0),),
+                         [(4,), (3, 5)]),)),
     Composite("tile", ("numpy.tile",), _tile, examples=(("np.tile(x, 2)", ((-3.0, 3.0),)),)),
     Composite("repeat", ("numpy.repeat",), _repeat, methods=("repeat",),
               examples=(("np.repeat(x, 2, axis=0)", ((-3.0, 3.0),)),)),

@@ -234,7 +234,7 @@ def test_index_out_of_range_raises_index_error_at_the_users_line(tmp_path, targe
 
 def test_refusals_name_the_construct_and_give_a_hint(tmp_path):
     cases = [
-        ("def f(x):\n    return np.sum(x[x > 0])\n", (np.ones(3),), "boolean mask", "np.where"),
+        ("def f(x):\n    return np.sum(x[x > 0] * 2.0)\n", (np.ones(3),), "boolean mask", "np.where"),
         ("def f(x, w):\n    return np.sum(x[w])\n", (np.ones(3), np.zeros(2)), "floats", "astype(int)"),
         ("def f(X, idx):\n    y = X * 1.0\n    y[:, idx] = 0.0\n    return np.sum(y)\n",
          (np.ones((3, 2)), np.array([0])), "leading axes", "move the indexed axis first"),

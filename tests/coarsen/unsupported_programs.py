@@ -147,7 +147,7 @@ def write_through_helper(x):
 
 
 def boolean_mask(x):
-    return np.sum(x[x > 0.0])  # error here
+    return np.sum(x[x > 0.0] * 2.0)  # error here
 
 
 def fancy_index(x):
