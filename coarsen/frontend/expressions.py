@@ -16,7 +16,7 @@ from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, desc
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
-from coarsen.ir.types import BOOL, Type
+from coarsen.ir.types import BOOL, I64, Type
 from coarsen.ir.typing import TypeRuleError
 
 _BINOPS = {
@@ -71,6 +71,9 @@ def _structure(obj: Any) -> bool:
 _INT_FLOOR = np.floor(np.array([1], dtype=np.int64)).dtype == np.int64
 
 
+# ops whose int64 scalar result is an element (or a reduction) of an array: a NumPy scalar
+_ELEMENT_READS = frozenset({Op.GETITEM, Op.TAKE, Op.SUM, Op.PROD, Op.MAX, Op.MIN})
+
 class ExpressionLowering(CallLowering):
     # ------------------------------------------------------------------ helpers
     def constant_of(self, binding: Any) -> Any:
@@ -90,6 +93,8 @@ class ExpressionLowering(CallLowering):
             self.type_error(str(err), node)
         if op in (Op.MATMUL, Op.BMATMUL):
             self.inner_sizes_match(op, args, node)
+        if op in _ELEMENT_READS and result.type == I64 and args[0].type.rank:
+            self.ctx.element_ints.add(result.id)   # a NumPy int64 scalar: wraps as NumPy's
         if result.type.rank:
             if op in _VIEWS:
                 self.ctx.aliases.share(result, args[0])
@@ -456,11 +461,16 @@ class ExpressionLowering(CallLowering):
 
     def int_product(self, a: Value, b: Value, node: ast.AST | None) -> Value:
         """`a * b` of Python ints, computed in int64: an OverflowError where the product leaves
-        int64 (Python's ints never wrap: n * n of n = 2**40 was 0). The test is the product in
+        int64 (Python's ints never wrap: n * n of n = 2**40 was 0); of an element of an int64
+        array (a NumPy scalar), NumPy's wrapping product. The test is the product in
         float64 against 2**63, which can only err towards raising (within an ulp of 2**63)."""
         from coarsen.frontend.exceptions import runtime_check
         if self.constant_of(a) is not None and self.constant_of(b) is not None:
             return self.emit(Op.MUL, (a, b), node)   # folded in Python's ints, exact (3**45)
+        if a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
+            product = self.emit(Op.MUL, (a, b), node)   # x[0] * k: NumPy's int64, wrapping
+            self.ctx.element_ints.add(product.id)
+            return product
         fa, fb = (self.emit(Op.CAST, (v,), node, {"dtype": "f64", "explicit": True}) for v in (a, b))
         big = self.emit(Op.GE, (self.emit(Op.ABS, (self.emit(Op.MUL, (fa, fb), node),), node),
                                 self.b.const(2.0 ** 63)), node)

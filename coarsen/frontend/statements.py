@@ -77,6 +77,7 @@ class TraceContext:
     runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
+    element_ints: set = field(default_factory=set)   # int64 scalars read from arrays (`int_product`)
     narrow: dict = field(default_factory=dict)   # constant id -> NumPy dtype of narrow outside data (`narrow`)
 
 

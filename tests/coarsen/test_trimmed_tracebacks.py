@@ -12,7 +12,7 @@ import coarsen
 
 
 def masked(x):
-    return np.sum(x[x > 0])
+    return np.sum(x[x > 0] * 2.0)   # a masked read in arithmetic: its length depends on the data
 
 
 CALLS = {
