@@ -389,7 +389,7 @@ def _cpu_cases():
     return cases
 
 
-_CHUNK = 10   # composite cases per compiled program on cpu (Numba's compile time grows
+_CHUNK = 5   # composite cases per compiled program on cpu (Numba's compile time grows
                # faster than linearly with a function's size)
 _CPU_CHUNKS = [pytest.param("cpu", k, marks=pytest.mark.slow)
                for k in range((len(_cpu_cases()) + _CHUNK - 1) // _CHUNK)]
