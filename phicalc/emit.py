@@ -170,6 +170,15 @@ def _print_mul(pr: _Printer, e: sp.Mul) -> tuple[str, int]:
 @_handles(sp.Pow)
 def _print_pow(pr: _Printer, e: sp.Pow) -> tuple[str, int]:
     base, ex = e.args
+    if ex.is_Float and abs(float(ex)) == 0.5:
+        # pow and sqrt differ at -0.0 and -inf: x ** 0.5 of a scalar (a Python float, np.float64,
+        # C's pow) gives 0.0 and inf, NumPy's arrays (its sqrt fast path) -0.0 and nan; x ** -0.5
+        # gives inf and 0.0 for both, where 1/sqrt gives -inf and nan
+        if pr.array and ex > 0:
+            return f"np.sqrt({pr(base)[0]})", ATOM
+        if pr.array:
+            return f"np.power({pr(base)[0]}, -0.5)", ATOM
+        return f"np.float64({pr(base)[0]}) ** {float(ex)!r}", POW
     if ex.is_Float and float(2 * ex).is_integer() and abs(ex) <= 64:
         # x**2.0 and x**0.5 (NumPy-style float literals) print like x**2 and sqrt(x)
         ex = sp.Rational(int(2 * ex), 2)

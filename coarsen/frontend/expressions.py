@@ -93,6 +93,8 @@ class ExpressionLowering(CallLowering):
             self.type_error(str(err), node)
         if op in (Op.MATMUL, Op.BMATMUL):
             self.inner_sizes_match(op, args, node)
+        if op is Op.SHAPE:
+            self.ctx.range_ints.add(result.id)   # a size: far inside int64 (`int_sum`)
         if op in _ELEMENT_READS and result.type == I64 and args[0].type.rank:
             self.ctx.element_ints.add(result.id)   # a NumPy int64 scalar: wraps as NumPy's
         if result.type.rank:
@@ -450,6 +452,9 @@ class ExpressionLowering(CallLowering):
             return matmul(self, a, b, node)
         if code is Op.MUL and not a.type.rank and not b.type.rank and a.type.dtype == b.type.dtype == "i64":
             return self.int_product(a, b, node)
+        if code in (Op.ADD, Op.SUB) and not a.type.rank and not b.type.rank \
+                and a.type.dtype == b.type.dtype == "i64":
+            return self.int_sum(code, a, b, node)
         if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64":
             # Python's ints raise (machine code's integer division returns 0; np.mod is a call)
@@ -478,6 +483,46 @@ class ExpressionLowering(CallLowering):
                       "ints do not wrap; compiled code computes them in int64): start the product from a float "
                       "(f = 1.0) where a float result will do", node)
         return self.emit(Op.MUL, (a, b), node)
+
+    def int_sum(self, code: Op, a: Value, b: Value, node: ast.AST | None) -> Value:
+        """`a + b`, `a - b` of Python ints in int64: an OverflowError where the result leaves
+        int64 (`n = n + n` seventy times was 0), tested as `int_product` does. Not tested: a
+        constant folded when tracing (exact), NumPy int64 scalars (they wrap), and a counted
+        loop's index or an array's size plus or minus a small constant or another such value
+        (`x[i + 1]`, `i - j`, `len(x) - 1`: ranges run within int64, and only ranges of 2**62 and more
+        could leave it)."""
+        from coarsen.frontend.exceptions import runtime_check
+        ka, kb = self.constant_of(a), self.constant_of(b)
+        if ka is not None and kb is not None:
+            return self.emit(code, (a, b), node)
+        if a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
+            result = self.emit(code, (a, b), node)
+            self.ctx.element_ints.add(result.id)
+            return result
+        small = lambda k: isinstance(k, (int, np.integer)) and abs(int(k)) < 2 ** 31
+        ranged = self.ctx.range_ints
+        if (a.id in ranged and (small(kb) or b.id in ranged)) or (b.id in ranged and small(ka)):
+            result = self.emit(code, (a, b), node)
+            ranged.add(result.id)   # (each such step moves less than 2**31 further)
+            return result
+        hi, lo = 2 ** 63 - 1, -2 ** 63
+        if small(kb) or small(ka):   # one comparison: x + k > hi where x > hi - k, ...
+            k, x = (int(kb), a) if small(kb) else (int(ka), b)
+            if code is Op.ADD or x is a:
+                k = k if code is Op.ADD else -k   # x + k, x - k
+                big = (Op.GT, hi - k) if k >= 0 else (Op.LT, lo - k)
+            else:                                 # k - x
+                big = (Op.LT, k - hi) if k >= 0 else (Op.GT, k - lo)
+            big = self.emit(big[0], (x, self.b.const(big[1])), node)
+        else:
+            fa, fb = (self.emit(Op.CAST, (v,), node, {"dtype": "f64", "explicit": True}) for v in (a, b))
+            big = self.emit(Op.GE, (self.emit(Op.ABS, (self.emit(code, (fa, fb), node),), node),
+                                    self.b.const(2.0 ** 63)), node)
+        runtime_check(self, big, OverflowError, f"{self.src.loc(node)}: an integer "
+                      f"{'sum' if code is Op.ADD else 'difference'} beyond int64 (Python's ints do not wrap; "
+                      "compiled code computes them in int64): make an operand a float where a float result "
+                      "will do", node)
+        return self.emit(code, (a, b), node)
 
     def int_power(self, base: Value, exponent: Value, node: ast.AST) -> Value:
         """`int ** int` of Python ints (int64 here): an int for an exponent >= 0 (as in Python;

@@ -381,6 +381,8 @@ class LoopLowering:
         with self.b.region() as block:
             params = self._bind_params(carried, inits, types, storages, before)
             index = self.b.new_value(I64, index_name) if counted else None
+            if counted:
+                self.ctx.range_ints.add(index.id)   # within a range's int64 bounds (`int_sum`)
             if counted and bounds is not None:   # counting up from a constant: a lower bound (aliases)
                 start, step = self.constant_of(bounds[0]), self.constant_of(bounds[2])
                 if isinstance(start, int) and isinstance(step, int) and step > 0:
