@@ -7,7 +7,8 @@ corrupt object code). For the files of coarsen's own modules (generated programs
 - write each index and data file as MAGIC + sha256(payload) + payload, and refuse (as a
   cache miss, with a warning) any file whose hash does not match;
 - treat any other error while loading or saving a cached overload as a miss: a warning,
-  then Numba compiles the function again (and rewrites the entry).
+  then Numba compiles the function again (and rewrites the entry);
+- key each entry by the optimisation level too (`NUMBA_OPT`), which Numba's key omits.
 Files of other Numba users in the same process keep Numba's own format and behaviour.
 """
 from __future__ import annotations
@@ -128,4 +129,18 @@ def install() -> None:
                 raise
 
         cache.load_overload, cache.save_overload = safe_load_overload, safe_save_overload
+
+        index_key = cache._index_key
+
+        def _index_key(self, sig, codegen):
+            # machine code of one optimisation level is not served to another (the test suite
+            # compiles at NUMBA_OPT=0, tests/conftest.py; programs run by users afterwards must
+            # not inherit that code from the shared cache)
+            key = index_key(self, sig, codegen)
+            if _ours(getattr(self, "_cache_file", None)):
+                from numba.core import config
+                return (*key, f"opt {config.OPT}")
+            return key
+
+        cache._index_key = _index_key
         _installed = True

@@ -26,6 +26,13 @@ os.environ.setdefault("COARSEN_TIERED", "0")
 # Likewise, machine code keeps serving a cpu program even where the NumPy tier would be faster
 # (`kernels.adaptive`); tests/kernels/test_adaptive.py tests that choice.
 os.environ.setdefault("COARSEN_ADAPTIVE", "0")
+# Machine code is compiled without LLVM's optimisations (a quarter of the compile time, which
+# is most of the suite's time): the same generated source, typing and lowering, and the same
+# results (no fast-math but the reassociated sums of `rt.matmul`'s loops, which the tests
+# compare within tolerances). Cached machine code is keyed by the level (`kernels.numba_cache`).
+# tests/test_shipped_opt_level.py runs a sample of the cpu-target tests at Numba's default
+# level, as users run them. NUMBA_OPT=3 runs the whole suite so.
+os.environ.setdefault("NUMBA_OPT", "0")
 
 
 @pytest.fixture(autouse=True)

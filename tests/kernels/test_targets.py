@@ -200,6 +200,33 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
 
 
 
+def test_machine_code_of_one_optimisation_level_is_not_served_to_another(tmp_path):
+    """The suite compiles at NUMBA_OPT=0 (tests/conftest.py); a user's later process at the
+    default level must compile its own machine code, not load the tests' from the shared cache
+    (Numba's own index key has no optimisation level)."""
+    import pickle
+    from kernels.numba_cache import _unseal
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        import numpy as np
+        import coarsen
+        from tests.kernels import programs as P
+        print(coarsen.grad(P.hookean, target="cpu")(np.ones((5, 2)) * np.arange(5.0)[:, None], 0.3).sum())
+    """)
+    outputs = []
+    for level in ("0", "3", "0"):
+        env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path), NUMBA_OPT=level)
+        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                      text=True, check=True).stdout.split()[-1])
+    assert len(set(outputs)) == 1, outputs
+    levels = set()
+    for index in tmp_path.rglob("coarsen_generated_*.nbi"):
+        _, _, overloads = pickle.loads(_unseal(index.read_bytes(), str(index)))
+        levels |= {key[-1] for key in overloads}
+    assert levels == {"opt _OptLevel(0)", "opt _OptLevel(3)"}, levels
+
+
 @pytest.mark.slow
 def test_a_cached_program_links_its_own_reductions(tmp_path):
     """A program loaded from the disk cache into a process that compiled other programs first
