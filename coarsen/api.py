@@ -303,7 +303,7 @@ def unpartial(make: Callable[..., "_Transformed"], fn: Callable, argnums, *rest)
         argnums = (int(argnums) + by if int(argnums) >= 0 else int(argnums)) if _is_int(argnums) else \
             tuple(int(a) + by if int(a) >= 0 else int(a) for a in argnums)
     transformed = make(fn.func, argnums, *rest)
-    transformed.bound = (fn.args, dict(fn.keywords))
+    transformed.bound = (fn.args, fn.keywords)   # the partial's own dict: an edit is seen, as in Python
     return transformed
 
 

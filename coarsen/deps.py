@@ -313,7 +313,13 @@ class Reads:
         path for what is read through it, and a check that the dict still holds that object
         there (a value replaced or the key deleted is noticed at the next call)."""
         self._record(mapping, ("key", key), obj)
+        self._content(obj)   # a params dict's arrays, updated in place by an optimizer step
         self.checks.setdefault((id(mapping), key), ("dict", mapping, key, obj))
+
+    def keys(self, mapping: dict) -> None:
+        """The trace read every key of `mapping` (iterated it, or made it a compile-time dict):
+        a key added is noticed too (each key read is checked already, so its size tells)."""
+        self.checks.setdefault((id(mapping), "__len__"), ("len", mapping, None, len(mapping)))
 
     def default(self, fn: types.FunctionType, index: int, obj: Any) -> None:
         self._record(fn, ("default", index), obj)
@@ -337,6 +343,7 @@ class Reads:
                     reads.item(obj, arg, found)
                 elif kind == "key":
                     reads.key(obj, arg, found)
+                    reads.keys(obj)
                 else:
                     reads.default(obj, arg, found)
                 obj = found
@@ -405,6 +412,8 @@ def make_guard(checks: list[tuple]) -> Callable[[], bool]:
         elif kind == "layout":   # an array passed by reference: its shape and dtype
             terms.append(f"{h}.shape == {local(objects, 'O', obj[0])} and "
                          f"{h}.dtype is {local(objects, 'O', obj[1])}")
+        elif kind == "len":   # a dict's size (its keys are checked one by one)
+            terms.append(f"len({h}) == {obj}")
         elif kind == "items":   # a list's elements: the same objects, as many
             terms.append(" and ".join([f"len({h}) == {len(obj)}"]
                                       + [f"{h}[{k}] is {local(objects, 'O', o)}" for k, o in enumerate(obj)]))
@@ -435,6 +444,10 @@ def _slow_guard(checks: list[tuple]) -> Callable[[], bool]:
                 continue
             if kind == "items":
                 if len(holder) != len(obj) or any(a is not b for a, b in zip(holder, obj)):
+                    return False
+                continue
+            if kind == "len":
+                if len(holder) != obj:
                     return False
                 continue
             try:

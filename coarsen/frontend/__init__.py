@@ -189,6 +189,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
         bindings[name] = lowerer.from_python(default, src.node)   # not passed: a compile-time constant
     if kwdefaults and reads is not None:   # keyword-only parameters: constants, at their defaults
         reads.attr(fn, "__kwdefaults__", kwdefaults)
+        for a in src.node.args.kwonlyargs:   # each one: rebound or edited in place is seen
+            reads.key(kwdefaults, a.arg, kwdefaults[a.arg])
     for a in src.node.args.kwonlyargs:
         bindings[a.arg] = lowerer.from_python(kwdefaults[a.arg], src.node)
     try:

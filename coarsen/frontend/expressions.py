@@ -276,6 +276,7 @@ class ExpressionLowering(CallLowering):
             if self.ctx.reads is not None:
                 for k, v in obj.items():
                     self.ctx.reads.key(obj, k, v)
+                self.ctx.reads.keys(obj)   # iterated or counted: a key added is a new program
             return {k: self.from_python(v, node) for k, v in obj.items()}
         return Static(obj)
 

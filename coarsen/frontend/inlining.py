@@ -216,3 +216,6 @@ def _read_defaults(reads: Any, fn: types.FunctionType, signature: inspect.Signat
     kwdefaults = fn.__kwdefaults__ or {}
     if any(name in kwdefaults and name not in given for name in signature.parameters):
         reads.attr(fn, "__kwdefaults__", kwdefaults)
+        for name in signature.parameters:
+            if name in kwdefaults and name not in given:
+                reads.key(kwdefaults, name, kwdefaults[name])

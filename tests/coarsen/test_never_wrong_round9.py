@@ -6,6 +6,10 @@ on the numpy and cpu targets.
   -0.0 and nan at -inf (inf and 0.0 for scalars and arrays alike).
 - Python int sums and differences wrapped in int64 (`n = n + n` seventy times was 0; `n + 1`
   of 2**63 - 1 was -2**63): now an OverflowError, as products already were.
+- Stale programs: small arrays under a dict's keys (a params dict updated in place by an
+  optimizer step: every step returned step 0's loss and gradient), a key added to a dict the
+  function iterates (also after a program came from the disk cache), keyword-only defaults
+  edited in place, a `functools.partial`'s keywords edited after the transform was made.
 """
 from __future__ import annotations
 
@@ -177,3 +181,133 @@ def test_loop_index_arithmetic_compiles_without_checks(target):
     x = np.arange(5.0)
     assert coarsen.jit(f, target=target)(x) == f(x)
     assert "OverflowError" not in format_function(coarsen.trace(f, x))
+
+
+# --- stale programs: what a trace read through a dict, a partial or keyword-only defaults ---
+
+PARAMS = {"w": np.array([1.0, 2.0]), "b": np.array([0.5])}
+WEIGHTS = {"a": 1.0, "b": 2.0}
+
+
+def params_loss(x):
+    return np.sum((PARAMS["w"] * x) ** 2) + PARAMS["b"][0]
+
+
+def weighted(x):
+    s = 0.0
+    for k in WEIGHTS:
+        s += WEIGHTS[k] * x[0]
+    return s
+
+
+def counted(x):
+    s = 0.0
+    for k in WEIGHTS:
+        s += x[1]
+    return s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_params_dict_updated_in_place_is_seen(target):
+    """The optimizer step of a training loop (`params["w"] -= lr * g`): small arrays under a
+    dict's keys were baked in and never compared again (step 0's numbers at every step)."""
+    PARAMS["w"], PARAMS["b"] = np.array([1.0, 2.0]), np.array([0.5])
+    x = np.array([1.0, 1.0])
+    value, grad = coarsen.jit(params_loss, target=target), coarsen.grad(params_loss, target=target)
+    for _ in range(3):
+        assert value(x) == pytest.approx(params_loss(x), rel=1e-14)
+        np.testing.assert_allclose(grad(x), 2 * PARAMS["w"] ** 2 * x, rtol=1e-14)
+        PARAMS["w"] -= 0.1 * PARAMS["w"]
+        PARAMS["b"][0] += 1.0
+
+
+class Holder:
+    def __init__(self):
+        self.p = {"w": np.array([1.0, 2.0])}
+        self.layers = {"l": [np.array([3.0, 4.0])]}
+
+
+HOLDER = Holder()
+
+
+def holder_loss(x):
+    return np.sum(HOLDER.p["w"] * x) + np.sum(HOLDER.layers["l"][0] * x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_arrays_in_an_objects_dict_and_in_a_list_in_a_dict_edited_in_place(target):
+    HOLDER.p["w"][:] = [1.0, 2.0]
+    HOLDER.layers["l"][0][:] = [3.0, 4.0]
+    x = np.array([1.0, 1.0])
+    value = coarsen.jit(holder_loss, target=target)
+    assert value(x) == holder_loss(x) == 10.0
+    HOLDER.p["w"][0] = 100.0
+    HOLDER.layers["l"][0][1] = 50.0
+    assert value(x) == holder_loss(x) == 155.0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_key_added_to_an_iterated_dict_is_seen(target):
+    WEIGHTS.clear()
+    WEIGHTS.update({"a": 1.0, "b": 2.0})
+    x = np.array([1.0, 2.0])
+    value, count, grad = (coarsen.jit(weighted, target=target), coarsen.jit(counted, target=target),
+                          coarsen.grad(weighted, target=target))
+    assert (value(x), count(x), list(grad(x))) == (3.0, 4.0, [3.0, 0.0])
+    WEIGHTS["c"] = 3.0
+    assert (value(x), count(x), list(grad(x))) == (6.0, 6.0, [6.0, 0.0])
+    del WEIGHTS["a"]
+    assert (value(x), count(x), list(grad(x))) == (5.0, 4.0, [5.0, 0.0])
+
+
+def test_a_key_added_after_a_program_came_from_the_disk_cache(tmp_path, monkeypatch):
+    """A program loaded from disk watches what a fresh trace would (its guard is rebuilt from
+    the manifest): the dict's size too."""
+    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
+    WEIGHTS.clear()
+    WEIGHTS.update({"a": 1.0, "b": 2.0})
+    x = np.array([1.0, 2.0])
+    assert coarsen.jit(weighted, target="numpy")(x) == 3.0   # traced, stored
+    loaded = coarsen.jit(weighted, target="numpy")
+    assert loaded(x) == 3.0
+    WEIGHTS["c"] = 3.0
+    assert loaded(x) == 6.0
+
+
+def scaled(x, *, s=2.0, offset=np.array([1.0, 2.0])):
+    return s * np.sum(x) + np.sum(offset)
+
+
+def calls_scaled(x):
+    return scaled(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn", [scaled, calls_scaled])
+def test_keyword_only_defaults_edited_in_place(target, fn):
+    scaled.__kwdefaults__["s"] = 2.0
+    scaled.__kwdefaults__["offset"] = np.array([1.0, 2.0])
+    x = np.array([1.0, 2.0])
+    value, grad = coarsen.jit(fn, target=target), coarsen.grad(fn, target=target)
+    assert value(x) == 9.0 and list(grad(x)) == [2.0, 2.0]
+    scaled.__kwdefaults__["s"] = 9.0
+    assert value(x) == 30.0 and list(grad(x)) == [9.0, 9.0]
+    scaled.__kwdefaults__["offset"][0] = 10.0
+    assert value(x) == 39.0
+
+
+def affine(x, a=1.0, b=0.0):
+    return a * np.sum(x ** 2) + b
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_partials_keywords_edited_after_the_transform(target):
+    import functools
+    p = functools.partial(affine, a=2.0)
+    x = np.array([1.0, 2.0])
+    value, grad = coarsen.jit(p, target=target), coarsen.grad(p, target=target)
+    assert value(x) == 10.0 and list(grad(x)) == [4.0, 8.0]
+    p.keywords["a"] = 7.0
+    assert value(x) == 35.0 and list(grad(x)) == [14.0, 28.0]
+    p.keywords["b"] = 100.0
+    assert value(x) == 135.0
