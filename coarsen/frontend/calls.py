@@ -319,8 +319,8 @@ def _bool(lw, args, kwargs, node):
 def _len(lw, args, kwargs, node):
     _arity(lw, args, kwargs, node, 1, "len")
     x = args[0]
-    if isinstance(x, (tuple, list)):   # (list: a list argument)
-        return lw.b.const(len(x))
+    if isinstance(x, (tuple, list, dict)):   # (list: a list argument; dict: known when tracing,
+        return lw.b.const(len(x))            # a module-level one's size is watched, `deps.Reads.keys`)
     x = lw.as_value(x, node)
     if not x.type.rank:
         lw.type_error("len() of a scalar", node)

@@ -311,3 +311,18 @@ def test_a_partials_keywords_edited_after_the_transform(target):
     assert value(x) == 35.0 and list(grad(x)) == [14.0, 28.0]
     p.keywords["b"] = 100.0
     assert value(x) == 135.0
+
+
+def key_count(x):
+    return len(WEIGHTS) * x[0]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_len_of_a_module_dict_follows_its_keys(target):
+    WEIGHTS.clear()
+    WEIGHTS.update({"a": 1.0, "b": 2.0})
+    x = np.array([1.5, 0.0])
+    value = coarsen.jit(key_count, target=target)
+    assert value(x) == 3.0
+    WEIGHTS["c"] = 3.0
+    assert value(x) == 4.5
