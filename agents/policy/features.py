@@ -51,8 +51,6 @@ DENSE = (
     # on questions asking for one thing (every constraint-style "which customer") is not
     # carried to questions asking for many
     *(f"kind:{k}*many" for k in KINDS), *(f"how:{h}*many" for h in EXTRACTS + OPS),
-    # and so the item's size (parts, answer length): long answers cost where one is asked
-    *(f"{n}*many" for n in ("i_parts", "a_len")),
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128
@@ -107,7 +105,6 @@ _TOOL_COLS = {t: (INDEX[f"tool:{t}"], INDEX[f"{t}*progress"], INDEX[f"{t}*reads"
 _SEARCH_COLS = (INDEX["search*searches"], INDEX["search*empty_last"])
 _ANSWER_COLS = (INDEX["answer*searches"], INDEX["answer*last_chance"])
 _RUN_COL = INDEX["internal*run"]
-_SIZE = {n: (INDEX[n], INDEX[f"{n}*many"]) for n in ("i_parts", "a_len")}
 
 
 def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
@@ -152,7 +149,7 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
             vals += (1.0, 1.0)
         for name, v in c.feats.items():
             rows.append(i)
-            cols.append(_SIZE[name][bool(many)] if name in _SIZE else INDEX[name])
+            cols.append(INDEX[name])
             vals.append(v)
         if c.tokens:
             X[i, len(DENSE):] = _crosses(c.tokens, cw)
