@@ -46,11 +46,6 @@ DENSE = (
     "i_label_q", "i_q_label", "i_cov", "i_in_question", "i_stale", "i_scope", "i_period",
     "i_parts", "i_docs", "i_newest", "i_percent", "i_gloss", "i_best", "c_args", "a_len",
     "a_fallback", "i_echo", "i_label_plain", "a_latest_item", "i_agree",
-    # the kind and unit/operation of an extracted or composed item where the question asks
-    # for many things (`Question.number` > 0): their own weights, so a kind preference learned
-    # on questions asking for one thing (every constraint-style "which customer") is not
-    # carried to questions asking for many
-    *(f"kind:{k}*many" for k in KINDS), *(f"how:{h}*many" for h in EXTRACTS + OPS),
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128
@@ -117,7 +112,6 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
     empty_last = float(mem.last_results == 0)
     last_chance = float(mem.steps_left <= 2)
     run = mem.internal_run / 4.0
-    many = "*many" if mem.question.number > 0 else ""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -145,7 +139,7 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
             # words, not by a kind preference learned on the training questions' answers
             # (that prior kept every number and every latest fact from being answered).
             rows += (i, i)
-            cols += (INDEX[f"kind:{c.item.kind}{many}"], INDEX[f"how:{c.item.how}{many}"])
+            cols += (INDEX[f"kind:{c.item.kind}"], INDEX[f"how:{c.item.how}"])
             vals += (1.0, 1.0)
         for name, v in c.feats.items():
             rows.append(i)
