@@ -21,11 +21,10 @@ NEG = -1e9  # additive mask for padded candidates: exp underflows to 0, no inf *
 
 
 # Initial linear weights of named features (the rest start at 0): a prior whose sign is
-# plain sense whatever the question, so the untrained policy starts sensible and training can
-# still move it: an item made by an operation whose one-line description shares words with
-# the question (`i_gloss`: "percentage" and a ratio or growth, "total" and a sum, "items" and
-# a count) is more likely what it asks. AGENTS_POLICY_PRIOR=0 starts every weight at 0 (read at import).
-PRIOR = {"i_gloss": 3.0} if os.environ.get("AGENTS_POLICY_PRIOR", "1") != "0" else {}
+# plain sense whatever the question (an item that is one thing where the question asks for
+# one, many where it asks for many), so the untrained policy starts sensible and training can
+# still move it. AGENTS_POLICY_PRIOR=0 starts every weight at 0 (read at import).
+PRIOR = {"i_agree": 1.0} if os.environ.get("AGENTS_POLICY_PRIOR", "1") != "0" else {}
 
 
 def init_params(n_features: int, hidden: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
