@@ -46,9 +46,6 @@ DENSE = (
     "i_label_q", "i_q_label", "i_cov", "i_in_question", "i_stale", "i_scope", "i_period",
     "i_parts", "i_docs", "i_newest", "i_percent", "i_gloss", "i_best", "c_args", "a_len",
     "a_fallback", "i_echo", "i_label_plain", "a_latest_item", "i_agree",
-    # an item's size (parts, answer length) has its own weights where the question asks for
-    # many things (`Question.number` > 0): short answers are learned on questions asking for one
-    *(f"{n}*many" for n in ("i_parts", "a_len")),
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128
@@ -103,7 +100,6 @@ _TOOL_COLS = {t: (INDEX[f"tool:{t}"], INDEX[f"{t}*progress"], INDEX[f"{t}*reads"
 _SEARCH_COLS = (INDEX["search*searches"], INDEX["search*empty_last"])
 _ANSWER_COLS = (INDEX["answer*searches"], INDEX["answer*last_chance"])
 _RUN_COL = INDEX["internal*run"]
-_SIZE = {n: (INDEX[n], INDEX[f"{n}*many"]) for n in ("i_parts", "a_len")}
 
 
 def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
@@ -116,7 +112,6 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
     empty_last = float(mem.last_results == 0)
     last_chance = float(mem.steps_left <= 2)
     run = mem.internal_run / 4.0
-    many = int(mem.question.number > 0)
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -148,7 +143,7 @@ def featurize(cands: list[Candidate], mem: Memory) -> np.ndarray:
             vals += (1.0, 1.0)
         for name, v in c.feats.items():
             rows.append(i)
-            cols.append(_SIZE[name][many] if name in _SIZE else INDEX[name])
+            cols.append(INDEX[name])
             vals.append(v)
         if c.tokens:
             X[i, len(DENSE):] = _crosses(c.tokens, cw)
