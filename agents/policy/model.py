@@ -13,30 +13,15 @@ probability exactly 0 and contribute 0 to every sum.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 NEG = -1e9  # additive mask for padded candidates: exp underflows to 0, no inf * 0 = nan
 
 
-# Initial linear weights of named features (the rest start at 0): a prior whose sign is
-# plain sense whatever the question (an item that is one thing where the question asks for
-# one, many where it asks for many), so the untrained policy starts sensible and training can
-# still move it. AGENTS_POLICY_PRIOR=0 starts every weight at 0 (read at import).
-PRIOR = {"i_agree": 1.0} if os.environ.get("AGENTS_POLICY_PRIOR", "1") != "0" else {}
-
-
 def init_params(n_features: int, hidden: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
-    """Near-uniform initial policy: linear part zero but for `PRIOR`, small random hidden
-    layer."""
+    """Near-uniform initial policy: zero linear part, small random hidden layer."""
     rng = np.random.default_rng(seed)
-    w0 = np.zeros((n_features, 1))
-    from .features import INDEX, N_FEATURES  # features import items/candidates: no cycle here
-    if n_features == N_FEATURES:
-        for name, v in PRIOR.items():
-            w0[INDEX[name], 0] = v
-    return {"w0": w0,
+    return {"w0": np.zeros((n_features, 1)),
             "W1": rng.normal(0.0, 1.0 / np.sqrt(n_features), (n_features, hidden)),
             "b1": np.zeros((1, hidden)),
             "w2": rng.normal(0.0, 0.01, (hidden, 1))}
