@@ -208,13 +208,7 @@ def _static_feats(q: Question, it: Item) -> dict[str, float]:
             "i_stale": float(it.stale), "i_scope": it.scope, "i_period": pm,
             "i_parts": min(it.parts, 30) / 10.0, "i_docs": min(len(it.docs), 8) / 4.0,
             "i_percent": float(it.unit == "%"),
-            "i_gloss": _gloss(it.how, qw),
-            # one or many, as the question's grammar asks: +1 agree, -1 disagree, 0 unknown
-            "i_agree": q.number * (1.0 if _many(it) else -1.0)}
-
-
-def _many(it: Item) -> bool:
-    return isinstance(it.value, tuple) and len(it.value) > 1
+            "i_gloss": _gloss(it.how, qw)}
 
 
 def _gloss(how: str, qw: set[str]) -> float:

@@ -45,7 +45,7 @@ DENSE = (
     *(f"kind:{k}" for k in KINDS), *(f"how:{h}" for h in EXTRACTS + OPS),
     "i_label_q", "i_q_label", "i_cov", "i_in_question", "i_stale", "i_scope", "i_period",
     "i_parts", "i_docs", "i_newest", "i_percent", "i_gloss", "i_best", "c_args", "a_len",
-    "a_fallback", "i_echo", "i_label_plain", "a_latest_item", "i_agree",
+    "a_fallback", "i_echo", "i_label_plain", "a_latest_item",
 )
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128

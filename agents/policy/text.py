@@ -62,7 +62,6 @@ class Question:
     fmt_words: frozenset[str]
     period: str  # first quarter or year mentioned ('' if none)
     version: str
-    number: float = 0.0  # grammatical number of what is asked: +1 plural, -1 singular, 0 unknown
 
     @property
     def all_words(self) -> frozenset[str]:
@@ -97,56 +96,7 @@ def analyse(text: str, fmt: str = "") -> Question:
         next((m.group(0) for m in re.finditer(r"\b(?:19|20)\d{2}\b", text)), "")
     version = next((m.group(0) for m in _VERSION.finditer(text)), "")
     return Question(text, fmt, core, content, tuple(dict.fromkeys(phrases)),
-                    frozenset(re.findall(r"[a-z]+", fmt.lower())), period, version,
-                    grammatical_number(core))
-
-
-# English grammar, not a table of answer kinds: the number (one or many) of what a question
-# asks for, read off its asking clause. A wh-word or a sentence-opening imperative is followed
-# by a copula that agrees with the asked noun ("what is" / "what are"), or by the noun itself
-# after determiners and quantifiers ("which customer", "list all customers", "the steps");
-# "how many" / "how much" ask for one quantity; "all" / "every" ask for many.
-_DETERMINERS = frozenset("the a an its their this that these those of".split())
-_QUANTIFIERS = frozenset("all every each both".split())
-_COPULA = {"is": -1.0, "was": -1.0, "are": 1.0, "were": 1.0}
-_WH = frozenset("which what who whom".split())
-
-
-def _noun_number(word: str) -> float:
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return 1.0
-    return -1.0
-
-
-@lru_cache(maxsize=4096)
-def grammatical_number(text: str) -> float:
-    """+1 if the question asks for many things, -1 for one, 0 if its clauses say neither."""
-    sents = _sentences(text)
-    asking = [s for s in sents if s.endswith("?")] + [s for s in sents if not s.endswith("?")]
-    for sent in asking:
-        toks = re.findall(r"[A-Za-z][A-Za-z'\-]*", sent)
-        low = [t.lower() for t in toks]
-        for i, w in enumerate(low):
-            if w == "how" and i + 1 < len(low) and low[i + 1] in ("many", "much"):
-                return -1.0
-            opener = w in _WH or (i == 0 and toks[0][0].isupper() and w not in _DETERMINERS
-                                   and w not in ("how", "by", "across", "according", "in"))
-            if not opener:
-                continue
-            j = i + 1
-            plural = False
-            while j < len(low) and (low[j] in _DETERMINERS or low[j] in _QUANTIFIERS
-                                    or toks[j][0].isupper()):
-                plural = plural or low[j] in _QUANTIFIERS and low[j] != "each"
-                j += 1
-            if plural:
-                return 1.0
-            if j < len(low):
-                if low[j] in _COPULA:
-                    return _COPULA[low[j]]
-                if w in _WH or j > i + 1:  # "which customer", "name the customer"
-                    return _noun_number(low[j])
-    return 0.0
+                    frozenset(re.findall(r"[a-z]+", fmt.lower())), period, version)
 
 
 @dataclass
