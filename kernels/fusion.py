@@ -332,7 +332,7 @@ def _shape_check(stmt) -> bool:
     return True
 
 
-def _allocation(stmt) -> bool:
+def _allocation(stmt, types: Types | None = None) -> bool:
     """`x = np.zeros(np.shape(y))` (or a shape name): a fresh buffer (an adjoint accumulator of
     another rank, say) that cannot raise and reads only a shape; moved before the loop, it lets
     the run go on past it (its in-place updates can then join the run)."""
@@ -342,6 +342,9 @@ def _allocation(stmt) -> bool:
     if not (isinstance(v, ast.Call) and not v.keywords and _is_np(v.func, ("zeros",)) and len(v.args) == 1):
         return False
     a = v.args[0]
+    if isinstance(a, ast.Name) and types is not None:   # a shape tuple read from the tape
+        t = types.of(a)
+        return t is not None and t.kind == "shape"
     return (isinstance(a, ast.Call) and not a.keywords and _is_np(a.func, ("shape",)) and len(a.args) == 1
             and isinstance(a.args[0], ast.Name))
 
@@ -367,6 +370,9 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
         stmt = stmts[j]
         _note_fresh(stmts, j, types)
         kind = _classify(stmt, types)
+        if (kind is not None and j > i and _allocation(stmt, types) and j + 1 < len(stmts)
+                and _sink_base(stmts[j + 1]) == stmt.targets[0].id):
+            kind = None   # zeros updated in place next: a buffer made before the loop, not a member
         if kind is not None and kind[1] == run.rank:
             if pending and _stores(stmt) & {t for s in pending for t in _stores(s)}:
                 break
@@ -388,7 +394,7 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             pending, end = [], j + 1
             continue
         made = set(run.local) | set(run.reduced) | run.written   # what the run computes
-        if _hoistable(stmt, types) or _allocation(stmt):   # (assignments; shape checks are ifs)
+        if _hoistable(stmt, types) or _allocation(stmt, types):   # (assignments; shape checks are ifs)
             target = stmt.targets[0].id
             if not set(_loads(stmt.value)) & made and target not in made | run.member_reads \
                     and target not in {t for s in pending for t in _stores(s)}:
@@ -499,6 +505,7 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             cond.append(f"{n[a]} == 1")
         if a in run.nonempty:
             cond.append(f"{n[a]} > 0")
+    cond += [f"rt.apart({v}, {w})" for v, w in run.apart]
     shape = f"({', '.join(n)},)"
     lines.append(f"if {' and '.join(cond) if cond else 'True'}:")
     fused, after = [], []

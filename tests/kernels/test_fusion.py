@@ -544,3 +544,78 @@ def test_ode_vec_gradient_updates_adjoints_in_the_loop():
     name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
     fused = fusion.fuse(src, name, (x, 3, 1.0))
     assert fused.count("_fv") >= 8 and "d_x[:]" in fused, fused
+
+
+# ------------------------------------------ several slices of one fresh buffer, apart at run time
+SLICES = ("def f(u, v, w, k, m):\n    a = u * 2.0\n    b = np.tanh(v)\n    g = np.zeros(np.shape(w))\n"
+          "    g[k:k + m] += a\n    g[:m] += b\n    return g\n")
+
+
+@pytest.mark.parametrize("n,k,m", [(3, 3, 3), (3, 2, 3), (3, 0, 3), (1, 1, 1), (0, 0, 0), (2, 1, 2)])
+def test_slice_updates_of_a_fresh_buffer_checked_apart(n, k, m):
+    """`g[k:k+m] += a; g[:m] += b` (an LSTM's gate adjoints): one loop when the two views share
+    no memory at run time (`rt.apart`), the statements otherwise (overlap: k < m), with
+    the same values either way."""
+    rng = np.random.default_rng(11)
+    u, v, w = rng.normal(size=n), rng.normal(size=n), np.ones(2 * n)
+    out = fusion.fuse(SLICES, "f", (u, v, w, k, m))
+    assert "rt.apart(" in out and out.count("for _fi0") == 1, out
+    ns = {"np": np}
+    exec(SLICES, ns)   # generated test source only
+    want = ns["f"](u, v, w, k, m)
+    _close(_njit_run(out, u, v, w, k, m), want)
+    from kernels import runtime as rt
+    ns2 = {"np": np, "rt": rt}
+    exec(out, ns2)   # generated test source only
+    _close(ns2["f"](u, v, w, k, m), want)
+
+
+def test_apart():
+    import numba
+
+    import kernels.numba_runtime  # noqa: F401
+    from kernels import runtime as rt
+    d = np.zeros(10)
+    cases = [(d[:3], d[3:], True), (d[:4], d[3:], False), (d[::-1][:5], d[:5], True),
+             (d[::-1][:5], d[::2][3:], False), (d[:0], d, True), (d, d, False), (d[2:5], np.zeros(3), True),
+             (d[::2], d[1::2], False)]   # interleaved: counted as meeting
+    jitted = numba.njit(lambda a, b: rt.apart(a, b))
+    for a, b, want in cases:
+        assert rt.apart(a, b) is want and rt.apart(b, a) is want
+        assert jitted(a, b) == want and jitted(b, a) == want
+
+
+def gate_cell(w, xs):
+    """Held-out: an LSTM-like cell whose gates are slices of one product (`np.concatenate`)."""
+    b = xs.shape[1]
+    h = np.zeros(b)
+    c = np.zeros(b) + 0.5
+    for t in range(xs.shape[0]):
+        z = w * np.concatenate((xs[t], h, xs[t], h))
+        i = 1.0 / (1.0 + np.exp(-z[:b]))
+        f = 1.0 / (1.0 + np.exp(-z[b:2 * b]))
+        o = 1.0 / (1.0 + np.exp(-z[2 * b:3 * b]))
+        g = np.tanh(z[3 * b:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return np.sum(h * h) + np.sum(c)
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (1, 1), (4, 1), (2, 0), (0, 3)])
+def test_gate_cell_gradient(shape):
+    rng = np.random.default_rng(12)
+    xs, w = rng.normal(size=shape), rng.normal(size=4 * shape[1])
+    (v, g), (rv, rg) = _both(gate_cell, (w, xs))
+    _close(v, rv)
+    _close(g, rg)
+    h = 1e-6
+    fd = np.array([(gate_cell(w + h * e, xs) - gate_cell(w - h * e, xs)) / (2 * h) for e in np.eye(w.size)])
+    np.testing.assert_allclose(g, fd.reshape(w.shape), rtol=1e-6, atol=1e-7)
+
+
+def test_gate_cell_gradient_fuses_the_gate_slices():
+    xs, w = np.ones((3, 2)), np.ones(8)
+    src = coarsen.grad(gate_cell, target="cpu").source(w, xs)
+    name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
+    fused = fusion.fuse(src, name, (w, xs, 1.0))
+    assert fused.count("rt.apart(") >= 3, fused
