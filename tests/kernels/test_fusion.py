@@ -406,7 +406,9 @@ def _njit_run(out, *args):
     import numba
 
     import kernels.numba_runtime  # noqa: F401  (rt.* in machine code)
+    from kernels import numba_cache
     from kernels import runtime as rt
+    numba_cache.install()   # the rt.* overloads' cache files are coarsen's format
     ns = {"np": np, "rt": rt}
     exec(out, ns)   # generated test source only
     return numba.njit(error_model="numpy")(ns["f"])(*args)
@@ -574,7 +576,9 @@ def test_apart():
     import numba
 
     import kernels.numba_runtime  # noqa: F401
+    from kernels import numba_cache
     from kernels import runtime as rt
+    numba_cache.install()
     d = np.zeros(10)
     cases = [(d[:3], d[3:], True), (d[:4], d[3:], False), (d[::-1][:5], d[:5], True),
              (d[::-1][:5], d[::2][3:], False), (d[:0], d, True), (d, d, False), (d[2:5], np.zeros(3), True),
