@@ -142,16 +142,134 @@ def _only_updated(types: Types, name: str) -> bool:
     return ok
 
 
+def _sink(stmt, view: ast.Subscript, t, types: Types):
+    """("sink", ...) for the update `view += E` when no operand of a run can alias the buffer:
+    every read of it in the function is an update, a shape or a return (`_only_updated`), or
+    `_build` found it fresh where the update stands (`_fresh_at`, `types.fresh_sinks`)."""
+    v = types.of(stmt.value)
+    if (t is not None and v is not None and t.kind == "f" and v.kind in ("f", "i") and t.rank >= 1
+            and v.rank <= t.rank and (id(stmt) in types.__dict__.get("fresh_sinks", ())
+                                      or _only_updated(types, view.value.id))):
+        return ("sink", t.rank, view, t)
+    return None
+
+
+def _sink_base(stmt) -> str | None:
+    """The buffer an in-place update `a += E` / `a[idx] += E` writes (None: another statement)."""
+    if isinstance(stmt, ast.AugAssign):
+        if isinstance(stmt.target, ast.Name):
+            return stmt.target.id
+        if isinstance(stmt.target, ast.Subscript) and isinstance(stmt.target.value, ast.Name):
+            return stmt.target.value.id
+    return None
+
+
+_FRESH_NP = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "copy")
+
+
+def _fresh_value(node, types: Types) -> bool:
+    """Whether evaluating `node` surely makes a new array that nothing else refers to:
+    arithmetic on arrays (a NumPy result), `rt.fresh(...)`, `np.zeros(...)` and the like."""
+    t = types.of(node)
+    if t is None or t.rank < 1:
+        return False
+    if isinstance(node, ast.BinOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
+        return True
+    if isinstance(node, ast.Call) and not node.keywords:
+        return bool(_is_rt(node.func, ("fresh",)) or _is_np(node.func, _FRESH_NP))
+    return False
+
+
+def _always_fresh(types: Types, name: str) -> bool:
+    """Whether every binding of `name` in the function is `name = E` with E a new array (so,
+    with `_only_updated`, the buffer is never the caller's or another name's)."""
+    for node in ast.walk(types.fn):
+        if isinstance(node, ast.Assign) and any(name in _stores(t) for t in node.targets):
+            if not (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and _fresh_value(node.value, types)):
+                return False
+        elif isinstance(node, (ast.For, ast.comprehension, ast.With, ast.AnnAssign, ast.NamedExpr)):
+            target = getattr(node, "target", None) or node
+            if name in _stores(target):
+                return False
+    return name not in {a.arg for a in types.fn.args.args}
+
+
+def _harmless_read(node, parents: dict, name: str, types: Types) -> bool:
+    """A read of `name` that makes no alias of its buffer: its shape, an element read into a
+    number, the base of an in-place update or element write that does not store the buffer."""
+    up = parents.get(id(node))
+    if isinstance(up, ast.Attribute) and up.attr == "shape":
+        return True
+    if isinstance(up, ast.Call) and _is_np(up.func, ("shape",)) and up.args and up.args[0] is node:
+        return True
+    if isinstance(up, ast.Subscript) and up.value is node:
+        outer = parents.get(id(up))
+        if isinstance(outer, ast.AugAssign) and outer.target is up:
+            return True   # a[idx] += E
+        if isinstance(outer, ast.Assign) and up in outer.targets:
+            return True   # a[idx] = E
+        t = types.of(up)
+        return t is not None and t.rank == 0 and t.kind in VALUE   # a number copied out
+    return False
+
+
+def _fresh_at(stmts: list, j: int, name: str, types: Types) -> bool:
+    """Whether `name`'s buffer, at statement j of this block, can be seen through no other
+    name: its last assignment before j in this block (a plain `name = E`) made a new array
+    (`_fresh_value`), and no statement in between read it other than harmlessly (its shape,
+    numbers copied out of it, in-place updates and element writes into it). So no operand of
+    a run can be a view or alias of it, and updating it element by element inside the run's
+    loop reads and writes what the statements would."""
+    for k in range(j - 1, -1, -1):
+        stmt = stmts[k]
+        if name not in _stores(stmt) and not any(
+                isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt)):
+            continue
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id == name):
+            if not _fresh_value(stmt.value, types):
+                return False
+            for later in stmts[k + 1:j]:
+                parents = {id(c): p for p in ast.walk(later) for c in ast.iter_child_nodes(p)}
+                for n in ast.walk(later):
+                    if isinstance(n, ast.Name) and n.id == name:
+                        if isinstance(n.ctx, ast.Store):
+                            if not (isinstance(later, ast.AugAssign) and later.target is n):
+                                return False
+                        elif not _harmless_read(n, parents, name, types):
+                            return False
+            return True
+        if _sink_base(stmt) == name and name not in _loads(stmt.value):
+            continue   # an earlier in-place update: the buffer is the one assigned before
+        if isinstance(stmt, (ast.For, ast.While, ast.If, ast.With, ast.Try)):
+            return False
+        parents = {id(c): p for p in ast.walk(stmt) for c in ast.iter_child_nodes(p)}
+        if name in _stores(stmt) or not all(
+                _harmless_read(n, parents, name, types) for n in ast.walk(stmt)
+                if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)):
+            return False
+    return False
+
+
 def _classify(stmt, types: Types):
     """("map", rank, value), ("reduce", rank, op, axis, operand) or ("sink", rank, view, type)
     for a fusable statement."""
     if (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub))
+            and isinstance(stmt.target, ast.Name)):
+        # `a += E` of an array: NumPy updates a's buffer in place, as `a[:] += E` does
+        t = types.of(stmt.target)
+        if t is None or t.rank < 1:
+            return None
+        view = ast.Subscript(ast.Name(stmt.target.id, ast.Load()),
+                             ast.Tuple([ast.Slice() for _ in range(t.rank)], ast.Load())
+                             if t.rank > 1 else ast.Slice(), ast.Load())
+        if id(stmt) not in types.__dict__.get("fresh_sinks", ()) and not _always_fresh(types, stmt.target.id):
+            return None
+        return _sink(stmt, view, t, types)
+    if (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub))
             and isinstance(stmt.target, ast.Subscript) and isinstance(stmt.target.value, ast.Name)):
-        t, v = types.of(stmt.target), types.of(stmt.value)
-        if (t is not None and v is not None and t.kind == "f" and v.kind in ("f", "i") and t.rank >= 1
-                and v.rank <= t.rank and _only_updated(types, stmt.target.value.id)):
-            return ("sink", t.rank, stmt.target, t)
-        return None
+        return _sink(stmt, stmt.target, types.of(stmt.target), types)
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         return None
     v = stmt.value
@@ -214,7 +332,7 @@ def _shape_check(stmt) -> bool:
     return True
 
 
-def _allocation(stmt) -> bool:
+def _allocation(stmt, types: Types | None = None) -> bool:
     """`x = np.zeros(np.shape(y))` (or a shape name): a fresh buffer (an adjoint accumulator of
     another rank, say) that cannot raise and reads only a shape; moved before the loop, it lets
     the run go on past it (its in-place updates can then join the run)."""
@@ -224,12 +342,25 @@ def _allocation(stmt) -> bool:
     if not (isinstance(v, ast.Call) and not v.keywords and _is_np(v.func, ("zeros",)) and len(v.args) == 1):
         return False
     a = v.args[0]
+    if isinstance(a, ast.Name) and types is not None:   # a shape tuple read from the tape
+        t = types.of(a)
+        return t is not None and t.kind == "shape"
     return (isinstance(a, ast.Call) and not a.keywords and _is_np(a.func, ("shape",)) and len(a.args) == 1
             and isinstance(a.args[0], ast.Name))
 
 
+def _note_fresh(stmts: list, j: int, types: Types) -> None:
+    """Mark statement j, an in-place update, as a sink when its buffer is fresh there."""
+    name = _sink_base(stmts[j])
+    fresh = types.__dict__.setdefault("fresh_sinks", set())
+    if (name is not None and id(stmts[j]) not in fresh and name not in _loads(stmts[j].value)
+            and _fresh_at(stmts, j, name, types)):
+        fresh.add(id(stmts[j]))
+
+
 def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
     """The run starting with statement i (a member) and the index past its last member."""
+    _note_fresh(stmts, i, types)
     first = _classify(stmts[i], types)
     if first is None:
         return None, i
@@ -237,7 +368,11 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
     end, pending = i, []
     for j in range(i, len(stmts)):
         stmt = stmts[j]
+        _note_fresh(stmts, j, types)
         kind = _classify(stmt, types)
+        if (kind is not None and j > i and _allocation(stmt, types) and j + 1 < len(stmts)
+                and _sink_base(stmts[j + 1]) == stmt.targets[0].id):
+            kind = None   # zeros updated in place next: a buffer made before the loop, not a member
         if kind is not None and kind[1] == run.rank:
             if pending and _stores(stmt) & {t for s in pending for t in _stores(s)}:
                 break
@@ -259,7 +394,7 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             pending, end = [], j + 1
             continue
         made = set(run.local) | set(run.reduced) | run.written   # what the run computes
-        if _hoistable(stmt, types) or _allocation(stmt):   # (assignments; shape checks are ifs)
+        if _hoistable(stmt, types) or _allocation(stmt, types):   # (assignments; shape checks are ifs)
             target = stmt.targets[0].id
             if not set(_loads(stmt.value)) & made and target not in made | run.member_reads \
                     and target not in {t for s in pending for t in _stores(s)}:
@@ -298,7 +433,7 @@ def _components(run: Run, types: Types) -> list[Run]:
         names = {n for n in set(_loads(stmt)) | _stores(stmt)
                  if n in run.local or (types.of(ast.Name(n, ast.Load())) or T("?", 0)).rank != 0}
         if isinstance(stmt, ast.AugAssign):
-            names.add(stmt.target.value.id)
+            names.add(_sink_base(stmt))
         for n in names:
             parent[find(("n", n))] = find(("s", k))
         find(("s", k))
@@ -370,6 +505,7 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             cond.append(f"{n[a]} == 1")
         if a in run.nonempty:
             cond.append(f"{n[a]} > 0")
+    cond += [f"rt.apart({v}, {w})" for v, w in run.apart]
     shape = f"({', '.join(n)},)"
     lines.append(f"if {' and '.join(cond) if cond else 'True'}:")
     fused, after = [], []

@@ -69,6 +69,8 @@ class Run:
         self.written: set[str] = set()          # arrays updated in place (`a[i] += v`)
         self.views: list[str] = []              # their views, made before the loop
         self.sink_patterns: dict = {}           # base -> slice patterns of its views (None: other)
+        self.sink_views: dict = {}              # base -> [(view variable, a slice of a vector?)]
+        self.apart: list = []                   # view pairs that must share no memory (run time)
 
     # -- expressions -> scalar code ---------------------------------------------------------
     def _leaf(self, name: str, t: T, axes: list[int]) -> tuple[str, set]:
@@ -242,15 +244,22 @@ class Run:
         if base in self.member_reads or base in self.local or base in self.reduced:
             raise Refuse
         pattern = _constant_slice(view.slice)
+        checks = []
         if base in self.written:
             # another update of the same buffer: only through views that are the same elements
             # or none of them (full slices at the same places, constant indices elsewhere), so
-            # each element gets its updates in statement order, as unfused
+            # each element gets its updates in statement order, as unfused; or, for slices of a
+            # vector (runtime bounds: an LSTM's gate slices `d[a:b] += u`), views checked at run time
+            # to share no memory with the buffer's other views (`rt.apart`), so each element
+            # gets one update
             seen = self.sink_patterns.get(base)
             if pattern is None or seen is None or any(
                     [k for k, x in enumerate(p) if x is None] != [k for k, x in enumerate(pattern) if x is None]
                     for p in seen):
-                raise Refuse
+                if not (t.rank == 1 and isinstance(view.slice, ast.Slice)) or not all(
+                        flat for _, flat in self.sink_views.get(base, ())):
+                    raise Refuse   # (columns of a matrix interleave: never apart)
+                checks = [v for v, _ in self.sink_views.get(base, ())]
         if set(_loads(view.slice)) & (set(self.local) | set(self.reduced)):
             raise Refuse
         code, _ = self.expr(stmt.value)
@@ -266,6 +275,9 @@ class Run:
                 self.sources[k].append(f"{var}.shape[{k}]")
         self._consistent()
         self.body.append(f"{var}[{', '.join(idx)}] {'+' if isinstance(stmt.op, ast.Add) else '-'}= {code}")
+        self.apart = self.apart + [(var, v) for v in checks]
+        self.sink_views[base] = self.sink_views.get(base, []) + [
+            (var, t.rank == 1 and isinstance(view.slice, ast.Slice))]
         self.written.add(base)
         self.sink_patterns[base] = None if pattern is None else self.sink_patterns.get(base, []) + [pattern]
         self.members.append(stmt)

@@ -100,6 +100,21 @@ def to_scalar(x) -> float:
     return float(np.sum(x))
 
 
+def apart(a, b):
+    """Whether the elements of two 1-d arrays lie in disjoint memory (their extents, from the
+    data pointers and strides, do not meet; interleaved views count as meeting). Fused loops
+    check it before updating several views of one buffer element by element."""
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return True
+    a0 = np.int64(a.ctypes.data)
+    b0 = np.int64(b.ctypes.data)
+    a1 = a0 + np.int64(a.shape[0] - 1) * np.int64(a.strides[0])
+    b1 = b0 + np.int64(b.shape[0] - 1) * np.int64(b.strides[0])
+    alo, ahi = min(a0, a1), max(a0, a1) + np.int64(a.itemsize)
+    blo, bhi = min(b0, b1), max(b0, b1) + np.int64(b.itemsize)
+    return bool(ahi <= blo or bhi <= alo)
+
+
 def fresh(x):
     """A new float64 array holding x (an adjoint buffer that may be updated in place)."""
     return np.array(x, dtype=np.float64)

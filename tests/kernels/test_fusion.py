@@ -399,3 +399,227 @@ def test_random_loop_programs_mostly_fuse():
     fused = sum("for _fi0" in fusion.fuse(_random_loop_program(np.random.default_rng(100 + k)), "f", args)
                 for k in range(12))
     assert fused >= 4
+
+
+# ---------------------------------------------------------------- `a += E` into fresh buffers
+def _njit_run(out, *args):
+    import numba
+
+    import kernels.numba_runtime  # noqa: F401  (rt.* in machine code)
+    from kernels import numba_cache
+    from kernels import runtime as rt
+    numba_cache.install()   # the rt.* overloads' cache files are coarsen's format
+    ns = {"np": np, "rt": rt}
+    exec(out, ns)   # generated test source only
+    return numba.njit(error_model="numpy")(ns["f"])(*args)
+
+
+FRESH = ("def f(a, b, c):\n    g = a * 2.0\n    t = g[0]\n    g[0] = 0.0\n"
+         "    g += b * c\n    g -= np.sin(c) * t\n    return g\n")
+
+
+@pytest.mark.parametrize("n", [5, 1])
+def test_whole_array_update_of_a_fresh_buffer_is_fused(n):
+    """`g += E` (a whole-array update, in place in NumPy) of a buffer made fresh in the block and
+    seen through no other name since (element reads and writes are no aliases) joins a run: E is
+    added element by element, no temporary for it."""
+    rng = np.random.default_rng(7)
+    a, b, c = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    out = fusion.fuse(FRESH, "f", (a, b, c))
+    assert out.count("for _fi0") == 1 and "_fv" in out and "np.empty(" not in out, out
+    ns = {"np": np}
+    exec(FRESH, ns)   # generated test source only
+    _close(_njit_run(out, a, b, c), ns["f"](a, b, c))
+    _close(_run(out, a, b, c), ns["f"](a, b, c))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 4), (3, 1), (0, 4), (3, 0)])
+def test_whole_array_update_rank2_and_broadcast_shapes(shape):
+    src = ("def f(a, b, r):\n    g = a - b\n    rb = r[None, :]\n    g += a * rb\n    g += b\n    return g\n")
+    rng = np.random.default_rng(8)
+    a, b, r = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape[1])
+    out = fusion.fuse(src, "f", (a, b, r))
+    assert "_fv" in out, out
+    ns = {"np": np}
+    exec(src, ns)   # generated test source only
+    _close(_njit_run(out, a, b, r), ns["f"](a, b, r))
+    # a runtime size-1 operand broadcasting into g: the original statements run
+    b1 = rng.normal(size=(1, shape[1]))
+    if shape[0] != 1:
+        src1 = "def f(a, b, r):\n    g = a * 1.5\n    rb = r[None, :]\n    g += b * rb\n    return g\n"
+        out1 = fusion.fuse(src1, "f", (a, b1, r))
+        ns1 = {"np": np}
+        exec(src1, ns1)   # generated test source only
+        _close(_njit_run(out1, a, b1, r), ns1["f"](a, b1, r))
+
+
+@pytest.mark.parametrize("alias", [
+    "    h = g\n",                 # another name for the buffer
+    "    h = g[1:]\n",             # a view of it
+    "    h = g.T\n",
+    "    h = np.reshape(g, (-1,))\n",
+])
+def test_update_of_a_buffer_seen_through_another_name_is_left_alone(alias):
+    src = ("def f(a, b):\n    g = a * 2.0\n" + alias + "    g += b * 3.0\n    return g, h\n")
+    out = fusion.fuse(src, "f", (np.ones(4), np.ones(4)))
+    assert "_fv" not in out, out
+
+
+def test_update_of_a_buffer_not_made_here_is_left_alone():
+    # an argument, a name bound to another's buffer, one bound in a branch or in a loop before
+    for src in ["def f(a, b):\n    g = a\n    g += b * 3.0\n    return g\n",
+                "def f(a, b):\n    g = a * 2.0\n    k = g\n    g += k * b\n    return g\n",
+                "def f(a, b):\n    if b[0] > 0.0:\n        g = a * 2.0\n    else:\n        g = a\n"
+                "    g += b * 3.0\n    return g\n",
+                "def f(a, b):\n    g = a * 2.0\n    for i in range(2):\n        h = g\n"
+                "    g += b * 3.0\n    return g\n"]:
+        out = fusion.fuse(src, "f", (np.ones(4), np.ones(4)))
+        assert "_fv" not in out, (src, out)
+    # a view of an operand of the update that is the buffer itself, shifted: never fused
+    src = "def f(a, b):\n    g = a * 2.0\n    v = g[1:]\n    g[:-1] += v * b[1:]\n    return g\n"
+    out = fusion.fuse(src, "f", (np.arange(5.0), np.ones(5)))
+    assert "_fv" not in out, out
+    ns = {"np": np}
+    exec(src, ns)   # generated test source only
+    _close(_run(out, np.arange(5.0), np.ones(5)), ns["f"](np.arange(5.0), np.ones(5)))
+
+
+def roll_heun(x, s):
+    """Held-out: a shifted-state integrator (np.roll) whose backward accumulates `d_y += ...`
+    and `d_x += ...` into fresh adjoint buffers."""
+    y = np.zeros(x.shape[0]) + 0.1
+    for step in range(s):
+        k1 = np.sin(x * np.roll(y, 1)) + y
+        k2 = x * np.roll(y + 0.5 * k1, 1)
+        y = y + 0.25 * (k1 + 2.0 * k2)
+    return np.sum(y * y)
+
+
+def grid_loop(a, b):
+    """Rank 2: adjoints of a carried matrix updated as wholes."""
+    y = a * 1.0
+    for t in range(3):
+        z = np.tanh(y * b)
+        y = y + z * a - 0.1 * y
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize("n", [6, 2, 1, 0])
+def test_fresh_updates_roll_heun_gradient(n):
+    from benchmarks.adbench.programs import ode_final_vectorised
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=n)
+    (v, g), (rv, rg) = _both(roll_heun, (x, 3))
+    _close(v, rv)
+    _close(g, rg)
+    h = 1e-6
+    fd = np.array([(roll_heun(x + h * e, 3) - roll_heun(x - h * e, 3)) / (2 * h) for e in np.eye(n)])
+    np.testing.assert_allclose(g, fd.reshape(n), rtol=1e-6, atol=1e-7)
+    if n:
+        (v, g), (rv, rg) = _both(ode_final_vectorised, (x, 4))
+        _close(v, rv)
+        _close(g, rg)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 4), (3, 1), (0, 4)])
+def test_fresh_updates_rank2_gradient(shape):
+    rng = np.random.default_rng(10)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    (v, g), (rv, rg) = _both(grid_loop, (a, b))
+    _close(v, rv)
+    _close(g, rg)
+    h = 1e-6
+    fd = np.zeros(shape)
+    for i in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[i] = h
+        fd[i] = (grid_loop(a + e, b) - grid_loop(a - e, b)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_ode_vec_gradient_updates_adjoints_in_the_loop():
+    """The vectorised ODE's backward: `d_x += ...` and `d_y += ...` of every stage are loops
+    writing into the adjoint buffers (no temporary for the added term)."""
+    from benchmarks.adbench.programs import ode_final_vectorised
+    x = np.linspace(0.1, 1.0, 8)
+    src = coarsen.grad(ode_final_vectorised, target="cpu").source(x, 3)
+    name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
+    fused = fusion.fuse(src, name, (x, 3, 1.0))
+    assert fused.count("_fv") >= 8 and "d_x[:]" in fused, fused
+
+
+# ------------------------------------------ several slices of one fresh buffer, apart at run time
+SLICES = ("def f(u, v, w, k, m):\n    a = u * 2.0\n    b = np.tanh(v)\n    g = np.zeros(np.shape(w))\n"
+          "    g[k:k + m] += a\n    g[:m] += b\n    return g\n")
+
+
+@pytest.mark.parametrize("n,k,m", [(3, 3, 3), (3, 2, 3), (3, 0, 3), (1, 1, 1), (0, 0, 0), (2, 1, 2)])
+def test_slice_updates_of_a_fresh_buffer_checked_apart(n, k, m):
+    """`g[k:k+m] += a; g[:m] += b` (an LSTM's gate adjoints): one loop when the two views share
+    no memory at run time (`rt.apart`), the statements otherwise (overlap: k < m), with
+    the same values either way."""
+    rng = np.random.default_rng(11)
+    u, v, w = rng.normal(size=n), rng.normal(size=n), np.ones(2 * n)
+    out = fusion.fuse(SLICES, "f", (u, v, w, k, m))
+    assert "rt.apart(" in out and out.count("for _fi0") == 1, out
+    ns = {"np": np}
+    exec(SLICES, ns)   # generated test source only
+    want = ns["f"](u, v, w, k, m)
+    _close(_njit_run(out, u, v, w, k, m), want)
+    from kernels import runtime as rt
+    ns2 = {"np": np, "rt": rt}
+    exec(out, ns2)   # generated test source only
+    _close(ns2["f"](u, v, w, k, m), want)
+
+
+def test_apart():
+    import numba
+
+    import kernels.numba_runtime  # noqa: F401
+    from kernels import numba_cache
+    from kernels import runtime as rt
+    numba_cache.install()
+    d = np.zeros(10)
+    cases = [(d[:3], d[3:], True), (d[:4], d[3:], False), (d[::-1][:5], d[:5], True),
+             (d[::-1][:5], d[::2][3:], False), (d[:0], d, True), (d, d, False), (d[2:5], np.zeros(3), True),
+             (d[::2], d[1::2], False)]   # interleaved: counted as meeting
+    jitted = numba.njit(lambda a, b: rt.apart(a, b))
+    for a, b, want in cases:
+        assert rt.apart(a, b) is want and rt.apart(b, a) is want
+        assert jitted(a, b) == want and jitted(b, a) == want
+
+
+def gate_cell(w, xs):
+    """Held-out: an LSTM-like cell whose gates are slices of one product (`np.concatenate`)."""
+    b = xs.shape[1]
+    h = np.zeros(b)
+    c = np.zeros(b) + 0.5
+    for t in range(xs.shape[0]):
+        z = w * np.concatenate((xs[t], h, xs[t], h))
+        i = 1.0 / (1.0 + np.exp(-z[:b]))
+        f = 1.0 / (1.0 + np.exp(-z[b:2 * b]))
+        o = 1.0 / (1.0 + np.exp(-z[2 * b:3 * b]))
+        g = np.tanh(z[3 * b:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return np.sum(h * h) + np.sum(c)
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (1, 1), (4, 1), (2, 0), (0, 3)])
+def test_gate_cell_gradient(shape):
+    rng = np.random.default_rng(12)
+    xs, w = rng.normal(size=shape), rng.normal(size=4 * shape[1])
+    (v, g), (rv, rg) = _both(gate_cell, (w, xs))
+    _close(v, rv)
+    _close(g, rg)
+    h = 1e-6
+    fd = np.array([(gate_cell(w + h * e, xs) - gate_cell(w - h * e, xs)) / (2 * h) for e in np.eye(w.size)])
+    np.testing.assert_allclose(g, fd.reshape(w.shape), rtol=1e-6, atol=1e-7)
+
+
+def test_gate_cell_gradient_fuses_the_gate_slices():
+    xs, w = np.ones((3, 2)), np.ones(8)
+    src = coarsen.grad(gate_cell, target="cpu").source(w, xs)
+    name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
+    fused = fusion.fuse(src, name, (w, xs, 1.0))
+    assert fused.count("rt.apart(") >= 3, fused
