@@ -230,6 +230,12 @@ def _print_as_float(pr: _Printer, e: AsFloat) -> tuple[str, int]:
     return f"({pr.arg(e.args[0], ADD)} + 0.0)", ATOM
 
 
+@_handles(sp.sign, Sign)
+def _print_sign(pr: _Printer, e: sp.Basic) -> tuple[str, int]:
+    # + 0.0: NumPy's sign of -0.0 is 0.0, Numba's -0.0 (1/sign(x) and atan2 tell them apart)
+    return f"(np.sign({pr(e.args[0])[0]}) + 0.0)", ATOM
+
+
 @_handles(Softplus)
 def _print_softplus(pr: _Printer, e: Softplus) -> tuple[str, int]:
     x = pr(e.args[0])[0]

@@ -84,6 +84,13 @@ class ExpressionLowering(CallLowering):
         args = tuple(args)
         if op is Op.POW and "f64" not in (args[0].type.dtype, args[1].type.dtype):
             return self.numpy_int_power(args[0], args[1], node)
+        if op in (Op.NEG, Op.ABS) and args[0].type == I64 and self.constant_of(args[0]) is None \
+                and args[0].id not in self.ctx.element_ints and args[0].id not in self.ctx.range_ints:
+            # -n, abs(n) of Python's int -2**63 is 2**63, beyond int64 (NumPy's int64 wraps)
+            from coarsen.frontend.exceptions import runtime_check
+            runtime_check(self, self.b.emit(Op.EQ, (args[0], self.b.const(-2 ** 63))), OverflowError,
+                          f"{self.src.loc(node)}: an integer {'negation' if op is Op.NEG else 'abs()'} beyond "
+                          "int64 (-(-2**63) is 2**63 in Python; compiled code computes ints in int64)", node)
         if op in (Op.FLOOR, Op.CEIL) and args[0].type.dtype == "i64" and _INT_FLOOR:
             # NumPy >= 2.1: np.floor/np.ceil of ints are those ints (int64, exact beyond 2**53)
             return self.emit(Op.COPY, args, node) if args[0].type.rank else args[0]

@@ -50,15 +50,24 @@ def _pow_numpy(a, b):
 
 
 def _logaddexp(a, b):
-    """log(e^a + e^b) branch-wise, so each partial is a sigmoid; at a tie NumPy's a + log(2)
-    (as a/2 + b/2 + log(2): -inf at a = b = -inf, where b - a is NaN; 1/2 each)."""
+    """log(e^a + e^b) branch-wise, so each partial is a sigmoid. At a tie, a + softplus(b - a)
+    too (NumPy's a + log(2), and every derivative the smooth function's: the Hessian of
+    softplus at 0 is 1/4, not the 0 of a constant branch); at a tie of infinities, where b - a
+    is NaN, NumPy's a + log(2) as a/2 + b/2 + log(2) (partials 1/2 each)."""
     half = sp.Rational(1, 2)
-    return Phi(relation(sp.Equality, a, b), half * a + half * b + sp.log(2),
-               Phi(relation(sp.GreaterThan, a, b), a + Softplus(b - a), b + Softplus(a - b)))
+    above = a + Softplus(b - a)
+    return Phi(relation(sp.Equality, a, b),
+               Phi(relation(sp.Equality, sp.Abs(a), sp.oo), half * a + half * b + sp.log(2), above),
+               Phi(relation(sp.GreaterThan, a, b), above, b + Softplus(a - b)))
 
 
 def _xlogy(x, y):
-    return Phi(relation(sp.Equality, x, 0), 0, x * sp.log(y))
+    """x log(y), 0 where x == 0 (NaN where y is NaN: the `scipy.special.xlogy` composite). At
+    x == 0 with a finite log(y) the expression is x log(y) itself, whose x-derivative there is
+    log(y) (a constant 0 branch had the derivative 0)."""
+    inside = Phi(relation(sp.StrictGreaterThan, y, 0),
+                 Phi(relation(sp.StrictLessThan, y, sp.oo), x * sp.log(y), 0), 0)
+    return Phi(relation(sp.Equality, x, 0), inside, x * sp.log(y))
 
 
 def _xlogy_numpy(x, y):
@@ -68,7 +77,9 @@ def _xlogy_numpy(x, y):
 
 
 def _heaviside(x, h0):
-    return Phi(relation(sp.StrictGreaterThan, x, 0), 1, Phi(relation(sp.Equality, x, 0), h0, 0))
+    """1, h0 or 0 as x > 0, x == 0 or x < 0; NaN where x is NaN (NumPy's)."""
+    return Phi(relation(sp.StrictGreaterThan, x, 0), 1,
+               Phi(relation(sp.Equality, x, 0), h0, Phi(relation(sp.StrictLessThan, x, 0), 0, sp.nan)))
 
 
 def _where_emit(instr, a):

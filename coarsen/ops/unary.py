@@ -107,7 +107,9 @@ UNARY = [
                 np.abs, "promote", sp.Abs, abs, emit=lambda instr, a: f"np.abs({a[0]})",
                 printed="np.abs", device="abs", torch="torch.abs", avoid=(0.0,)),
     Elementwise("sign", 1, ("numpy.sign",), np.sign, "promote", Sign, None,
-                emit=lambda instr, a: f"np.sign({a[0]})", differentiable=False, torch="torch.sign",
+                # + 0.0 for floats: NumPy's sign of -0.0 is 0.0, Numba's -0.0
+                emit=lambda instr, a: f"(np.sign({a[0]}) + 0.0)" if instr.result.type.dtype == "f64"
+                else f"np.sign({a[0]})", differentiable=False, torch="torch.sign",
                 avoid=(0.0,)),
     Elementwise("floor", 1, ("numpy.floor",), np.floor, "float", sp.floor, math.floor,
                 emit=lambda instr, a: f"np.floor({a[0]})", differentiable=False, printed="np.floor",
@@ -165,14 +167,20 @@ def _logit(lw, args, kwargs, node):
 
 
 def _sinc(lw, args, kwargs, node):
-    """sin(pi x) / (pi x), 1 at 0 (a where: the derivative there is 0, as it should be)."""
+    """sin(pi x) / (pi x), NumPy's, and 1 at 0 as its Taylor polynomial 1 - u^2/6 + u^4/120
+    - u^6/5040 (u = pi x): exactly 1 there, and the derivatives of every order up to 7 are
+    sinc's own (a constant 1 had a second derivative 0 where -pi^2/3 is right)."""
     L.arity(lw, args, kwargs, node, 1, "sinc")
     x = lw.as_value(args[0], node)
     zero = lw.emit(O.EQ, (x, lw.b.const(0.0)), node)
     safe = lw.emit(O.WHERE, (zero, lw.b.const(1.0), x), node)
     px = lw.emit(O.MUL, (safe, lw.b.const(math.pi)), node)
     ratio = lw.emit(O.DIV, (lw.emit(O.SIN, (px,), node), px), node)
-    return lw.emit(O.WHERE, (zero, lw.b.const(1.0), ratio), node)
+    u2 = lw.emit(O.MUL, (lw.emit(O.MUL, (x, x), node), lw.b.const(math.pi ** 2)), node)
+    taylor = lw.b.const(-1.0 / 5040.0)
+    for c in (1.0 / 120.0, -1.0 / 6.0, 1.0):   # Horner in u^2
+        taylor = lw.emit(O.ADD, (lw.emit(O.MUL, (taylor, u2), node), lw.b.const(c)), node)
+    return lw.emit(O.WHERE, (zero, taylor, ratio), node)
 
 
 def _positive(lw, args, kwargs, node):

@@ -45,7 +45,7 @@ N = sp.Symbol("n", integer=True)
      "np.maximum(x, y) + np.minimum(x, 0.0)"),
     (Clip(X, 0, 1), "np.minimum(1.0, np.maximum(0.0, x))",
      "np.minimum(1.0, np.maximum(0.0, x))"),
-    (Sign(X) * sp.Abs(Y), "np.abs(y)*np.sign(x)", "np.abs(y)*np.sign(x)"),
+    (Sign(X) * sp.Abs(Y), "np.abs(y)*(np.sign(x) + 0.0)", "np.abs(y)*(np.sign(x) + 0.0)"),
     (log1p(X) + expm1(Y), "np.expm1(y) + np.log1p(x)", "np.expm1(y) + np.log1p(x)"),
     (sp.atan(X) * sp.tanh(Y), "np.arctan(x)*np.tanh(y)", "np.arctan(x)*np.tanh(y)"),
 ])
