@@ -9,6 +9,11 @@ and cpu targets.
   code takes NumPy's own order (object mode) where the sorted keys hold a tie (equal keys,
   -0.0 and 0.0, NaNs), Numba's sort where they do not. A user's kind="heapsort" was computed
   as "quicksort" on both targets (another tie order than NumPy's heapsort): now NumPy's.
+  Known limitation (not fixed): np.sort(x) is x[argsort(x)] in coarsen, so its values are a
+  permutation of x; NumPy's SIMD value sort is not, where x holds both 0.0 and -0.0 (from 17
+  elements on here it returned only 0.0 for them): the sorted zeros' signs may then differ
+  from NumPy's (equal values; 1 / np.sort(x) gives inf for -inf). np.median/percentile have
+  the same caveat (tests/coarsen/test_sorting.py `_both_zeros`).
 - Python ints: (-2**63) // -1 (2**63 in Python, beyond int64) gave -2**63 on the numpy target
   and 0 on cpu, silently: now an OverflowError, as products, sums and differences.
   Known limitation: for int64 *arrays* (and their elements) NumPy wraps int64 min // -1 to
