@@ -79,7 +79,11 @@ class VMapped:
         if len(sizes) != 1:
             raise call_error(self.inner.fn, f"vmap: mapped arguments disagree on the batch size: {sorted(sizes)}")
         (n,) = sizes
-        element = tuple(_element(a[0]) if ax == 0 else a for a, ax in zip(mapped, axes))
+        # an empty batch (n == 0) has no element to trace with: a zero element of the mapped
+        # arguments' element shape stands in, to find the results' shapes (JAX: an empty batch of
+        # the element result's shape); the loop then runs no element
+        element = tuple((_element(a[0]) if n else _element(np.zeros(np.shape(a)[1:])))
+                        if ax == 0 else a for a, ax in zip(mapped, axes))
         prog = self.inner.program(element)
         if prog.draws:
             from coarsen.errors import UnsupportedError
@@ -94,7 +98,16 @@ class VMapped:
             raise call_error(self.inner.fn, "vmap takes flat arguments (numbers and arrays), not tuples or dicts")
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"
         value_too = kind == "grad" and self.inner.kind == "value_and_grad"
-        first = self.inner(*element)
+        if n:
+            first = self.inner(*element)
+        else:
+            try:
+                first = self.inner(*element)
+            except Exception as err:
+                raise call_error(self.inner.fn, "vmap over an empty batch (size 0): the results' shapes are "
+                                 "found by calling the function on one element of zeros, which raised "
+                                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", None,
+                                 "skip the call when the batch is empty") from err
         leaves = _result_leaves(first, value_too)
         shapes = [np.shape(v) for v in leaves]
         # each result in the element's dtype: an int64 argmax or count stays int64, bools bools

@@ -12,6 +12,7 @@ import functools
 import warnings
 
 import numpy as np
+import numba
 from numba import types
 from numba.core.errors import NumbaIRAssumptionWarning, TypingError
 from numba.extending import overload, register_jitable
@@ -753,6 +754,34 @@ def _maximum(a, b):
 @cached_overload(rt.minimum)
 def _minimum(a, b):
     return lambda a, b: np.minimum(b, a)
+
+
+def _argsort_with_numpys_ties(kind: str):
+    """Numba's argsort where the keys have no ties (then every sort gives the one order), else
+    NumPy's own (object mode): NumPy's unstable sorts order ties their own way (`rt.argsort_quicksort`)."""
+    def impl(x):
+        idx = np.argsort(x)
+        tied = False
+        for i in range(len(idx) - 1):
+            a, b = x[idx[i]], x[idx[i + 1]]
+            if a == b or (a != a and b != b):   # equal keys (-0.0 and 0.0 too), or two NaNs
+                tied = True
+                break
+        if tied:
+            with numba.objmode(idx="int64[::1]"):
+                idx = np.ascontiguousarray(np.argsort(x, kind=kind), dtype=np.int64)
+        return idx
+    return impl
+
+
+@cached_overload(rt.argsort_quicksort)
+def _argsort_quicksort(x):
+    return _argsort_with_numpys_ties("quicksort")
+
+
+@cached_overload(rt.argsort_heapsort)
+def _argsort_heapsort(x):
+    return _argsort_with_numpys_ties("heapsort")
 
 
 @cached_overload(rt.trip_count)

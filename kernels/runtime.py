@@ -226,6 +226,20 @@ def minimum(a, b):
     return np.minimum(a, b)
 
 
+def argsort_quicksort(x):
+    """np.argsort(x) (kind "quicksort", NumPy's default). NumPy's quicksort is not stable: the
+    order it gives tied keys is its implementation's (an introsort or x86-simd-sort, by CPU),
+    which Numba's quicksort does not reproduce. Machine code sorts with Numba and, only where
+    the sorted keys hold a tie (equal keys, NaNs, -0.0 and 0.0), takes NumPy's own order
+    (`kernels.numba_runtime`), so both targets and both tiers agree with NumPy."""
+    return np.argsort(x, kind="quicksort")
+
+
+def argsort_heapsort(x):
+    """np.argsort(x, kind="heapsort"); ties as `argsort_quicksort`."""
+    return np.argsort(x, kind="heapsort")
+
+
 def as_float_array(x):
     return np.asarray(x, dtype=np.float64)
 

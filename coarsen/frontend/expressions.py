@@ -470,7 +470,27 @@ class ExpressionLowering(CallLowering):
             runtime_check(self, self.emit(Op.EQ, (b, self.b.const(0)), node), ZeroDivisionError,
                           "integer modulo by zero" if code is Op.MOD else "integer division or modulo by zero",
                           node)
+            if code is Op.FLOORDIV:
+                self.int_quotient_check(a, b, node)
         return self.emit(code, (a, b), node)
+
+    def int_quotient_check(self, a: Value, b: Value, node: ast.AST | None) -> None:
+        """`a // b` of Python ints: (-2**63) // -1 is 2**63 in Python, beyond int64 (NumPy's int64
+        wraps it to -2**63, Numba's machine code gives 0): an OverflowError, as `int_product`.
+        Not tested: a constant divisor other than -1 or a constant dividend other than -2**63, and
+        an element of an int64 array (a NumPy scalar, NumPy's wrapping quotient)."""
+        from coarsen.frontend.exceptions import runtime_check
+        ka, kb = self.constant_of(a), self.constant_of(b)
+        if (ka is not None and kb is not None) or a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
+            return
+        lo = -2 ** 63
+        if (kb is not None and int(kb) != -1) or (ka is not None and int(ka) != lo):
+            return
+        hit = [self.emit(Op.EQ, (v, self.b.const(k)), node) for v, k, c in ((a, lo, ka), (b, -1, kb)) if c is None]
+        big = hit[0] if len(hit) == 1 else self.emit(Op.AND, tuple(hit), node)
+        runtime_check(self, big, OverflowError, f"{self.src.loc(node)}: an integer quotient beyond int64 "
+                      "((-2**63) // -1 is 2**63 in Python; compiled code computes ints in int64): make an "
+                      "operand a float where a float result will do", node)
 
     def int_product(self, a: Value, b: Value, node: ast.AST | None) -> Value:
         """`a * b` of Python ints, computed in int64: an OverflowError where the product leaves

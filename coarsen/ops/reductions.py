@@ -540,9 +540,13 @@ def _softmax(log: bool):
         x = L.array(lw, x, node, name)
         ax = L.axis_of(lw, axis, x.type.rank, node, name)
         if log:
-            return lw.emit(O.SUB, (x, logsumexp(lw, x, ax, True, node)), node)
+            # SciPy's order: tmp = x - finite max, then tmp - log(sum(exp(tmp))); not
+            # x - logsumexp(x), which cancels for large logits (1e16 -> 0.0, not -log 2)
+            tmp = lw.emit(O.SUB, (x, finite_max(lw, x, ax, node)), node)
+            s = reduce(lw, "SUM", lw.emit(O.EXP, (tmp,), node), ax, True, node)
+            return lw.emit(O.SUB, (tmp, lw.emit(O.LOG, (s,), node)), node)
         # SciPy's softmax subtracts the plain max (an inf in the slice makes it all NaN, as
-        # SciPy's); log_softmax subtracts the finite max through logsumexp, as SciPy's does
+        # SciPy's); log_softmax subtracts the finite max, as SciPy's does
         e = lw.emit(O.EXP, (lw.emit(O.SUB, (x, reduce(lw, "MAX", x, ax, True, node)), node),), node)
         return lw.emit(O.DIV, (e, reduce(lw, "SUM", e, ax, True, node)), node)
     return lower

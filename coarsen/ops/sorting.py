@@ -14,10 +14,15 @@ vector, NumPy's binary search, which Numba's matches, NaN last included) and `ar
   when the vector holds one), so values agree with NumPy's to the bit and the derivative
   flows to the one or two elements the result is made of (and to q).
 
-Ties: NumPy's default sort ("quicksort", an introsort or x86-simd-sort) is not stable, and
-the order it gives equal elements is unspecified (it differs across NumPy versions and
-CPUs); the numpy target calls NumPy with the program's `kind`, Numba's quicksort may order
-ties otherwise. `kind="stable"` (or "mergesort") is stable, hence identical, everywhere.
+Ties: NumPy's default sort ("quicksort", an introsort or x86-simd-sort) and "heapsort" are
+not stable, and the order they give equal elements is unspecified (it differs across NumPy
+versions and CPUs), and Numba's quicksort orders ties otherwise (`vals[np.argsort(key)]` with
+key [2, 2, -1, -1] gave another permutation on cpu, and the tiered cpu target changed its
+answer between calls). So the unstable kinds are emitted as `rt.argsort_quicksort` /
+`rt.argsort_heapsort`: NumPy's own argsort on the numpy target; on cpu, Numba's sort where the
+sorted keys hold no tie (equal keys, -0.0 and 0.0, NaNs: the order is then unique) and NumPy's
+own order (object mode) where they do. `kind="stable"` (or "mergesort") is stable, hence
+identical, everywhere, and keeps Numba's mergesort.
 
 Arrays of rank > 1 are sorted flattened (axis=None) only: along an axis they are refused
 (Numba's argsort takes vectors).
@@ -30,7 +35,7 @@ from coarsen.ir.types import Type
 from coarsen.ops import lowering as L
 from coarsen.ops.spec import O, Composite, Structural
 
-_KINDS = {None: "quicksort", "quicksort": "quicksort", "heapsort": "quicksort",
+_KINDS = {None: "quicksort", "quicksort": "quicksort", "heapsort": "heapsort",
           "mergesort": "mergesort", "stable": "mergesort"}
 
 
@@ -48,7 +53,10 @@ def _argsort_eval(instr, x):
 
 
 def _argsort_emit(instr, a):
-    return f"np.argsort({a[0]}, kind={instr.attrs['kind']!r})"
+    kind = instr.attrs["kind"]
+    if kind == "mergesort":   # stable: one order everywhere
+        return f"np.argsort({a[0]}, kind='mergesort')"
+    return f"rt.argsort_{kind}({a[0]})"   # NumPy's order of ties on every target (`kernels.runtime`)
 
 
 def _searchsorted_type(types, attrs):
@@ -70,7 +78,7 @@ OPS = [
                lambda instr, a: f"np.searchsorted({a[0]}, {a[1]}, side={instr.attrs['side']!r})",
                differentiable=False, doc="int64 positions inserting v into the sorted vector a (attrs: side)"),
     Structural("argsort", (), _argsort_type, _argsort_eval, _argsort_emit, differentiable=False,
-               doc="the int64 positions that sort a vector (attrs: kind, quicksort or mergesort)"),
+               doc="the int64 positions that sort a vector (attrs: kind, quicksort, heapsort or mergesort)"),
 ]
 
 
