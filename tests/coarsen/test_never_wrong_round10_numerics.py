@@ -243,3 +243,10 @@ def test_arange_gradient_in_start(target):
         return np.sum(np.sin(np.arange(x[0], 5.0, 0.5)))
     x = np.array([0.3])
     assert np.allclose(coarsen.grad(f, target=target)(x), central(f, x), rtol=1e-7)
+
+
+def test_gpu_device_names_of_log10_log2_exp2():
+    from coarsen.codegen.forward import device_source
+
+    assert device_source("np.log10(x) + np.log2(x) * np.exp2(x)") == \
+        "math.log10(x) + math.log2(x) * cuda_special.exp2(x)"
