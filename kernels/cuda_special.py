@@ -9,6 +9,8 @@ numba's CUDA support); `kernels.cuda` puts this module in each program's namespa
 """
 from __future__ import annotations
 
+import math
+
 from numba import cuda
 
 from kernels import special
@@ -17,4 +19,11 @@ digamma = cuda.jit(device=True)(special.digamma_scalar)
 trigamma = cuda.jit(device=True)(special.trigamma_scalar)
 maximum = cuda.jit(device=True)(special.maximum_scalar)   # rt.maximum: NumPy's NaN and tie rules
 minimum = cuda.jit(device=True)(special.minimum_scalar)
+
+
+def _exp2(x: float) -> float:
+    return math.pow(2.0, x)   # np.exp2: exact at the integers, as pow(2, n) is
+
+
+exp2 = cuda.jit(device=True)(_exp2)
 

@@ -108,7 +108,7 @@ def int_rule(spec) -> None:
 # "moves" where the op only moves or selects elements (NumPy keeps the dtype; concat and stack
 # take their operands' common dtype, so int64 stays int64; see ARCHITECTURE).
 INTS = {
-    "float": {"mean", "log", "math.log", "log10", "log2", "logit", "sinc", "exp2", "deg2rad", "rad2deg", "rint",
+    "float": {"mean", "log", "math.log", "logit", "sinc", "deg2rad", "rad2deg", "rint",
               "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",
               "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eye", "identity",
               "linspace", "median", "percentile", "quantile", "nanmedian", "nanpercentile", "nanquantile",

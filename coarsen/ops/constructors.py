@@ -74,11 +74,20 @@ def _arange_float(lw, args, kwargs, node):
     span = lw.emit(O.DIV, (lw.emit(O.SUB, (stop, start), node), step), node)
     count = lw.cast_to(lw.emit(O.CEIL, (span,), node), Type("i64"))
     count = lw.emit(O.MAXIMUM, (count, lw.b.const(0)), node)
-    ramp = lw.emit(O.MUL, (iota(lw, count, node), step), node)
-    return lw.emit(O.ADD, (ramp, start), node)
+    # NumPy's fill: [start, start + step], then start + i * delta with delta = (start + step)
+    # - start (np.arange(1.0, 2.0, 0.1)[3] is 1.3000000000000003, not 1.3)
+    second = lw.emit(O.ADD, (start, step), node)
+    delta = lw.emit(O.SUB, (second, start), node)
+    i = iota(lw, count, node)
+    out = lw.emit(O.ADD, (start, lw.emit(O.MUL, (i, delta), node)), node)
+    out = lw.emit(O.WHERE, (lw.emit(O.EQ, (i, lw.b.const(1.0)), node), second, out), node)
+    return lw.emit(O.WHERE, (lw.emit(O.EQ, (i, lw.b.const(0.0)), node), start, out), node)
 
 
 def _linspace(lw, args, kwargs, node):
+    """NumPy's formula: start + i * step, step = (stop - start) / div (div = n - 1, or n with
+    endpoint=False); where step underflows to 0, start + (i / div) * (stop - start); and with
+    endpoint=True and n > 1 the last element is `stop` itself."""
     start, stop, num, endpoint = L.positional(lw, args, kwargs, node,
                                               ["start", "stop", "num", "endpoint"], "linspace", 2)
     start, stop = lw.as_value(start, node), lw.as_value(stop, node)
@@ -87,12 +96,23 @@ def _linspace(lw, args, kwargs, node):
     n = _int(lw, num, node, "num") if num is not None else lw.b.const(50)
     L.nonnegative(lw, n, node, "Number of samples, {n}, must be non-negative.")
     endpoint = True if endpoint is None else bool(L.static(lw, endpoint, node, "endpoint"))
-    # steps of (stop - start) / (n - 1) (n with endpoint=False); n == 1 gives [start]
+    # div = 0 (n == 1 with endpoint=True, or n == 0): NumPy's i * delta, as step = delta / 1
     parts = lw.emit(O.SUB, (n, lw.b.const(1)), node) if endpoint else n
-    parts = lw.emit(O.MAXIMUM, (parts, lw.b.const(1)), node)
-    step = lw.emit(O.DIV, (lw.emit(O.SUB, (stop, start), node), parts), node)
-    ramp = lw.emit(O.MUL, (iota(lw, n, node), step), node)
-    return lw.emit(O.ADD, (ramp, start), node)
+    parts = lw.cast_to(lw.emit(O.MAXIMUM, (parts, lw.b.const(1)), node), Type("f64"))
+    delta = lw.emit(O.SUB, (stop, start), node)
+    step = lw.emit(O.DIV, (delta, parts), node)
+    i = iota(lw, n, node)
+    ramp = lw.emit(O.MUL, (i, step), node)
+    tiny = lw.emit(O.MUL, (lw.emit(O.DIV, (i, parts), node), delta), node)   # step == 0
+    ramp = lw.emit(O.WHERE, (lw.emit(O.EQ, (step, lw.b.const(0.0)), node), tiny, ramp), node)
+    out = lw.emit(O.ADD, (ramp, start), node)
+    if not endpoint:
+        return out
+    last = lw.emit(O.WHERE, (lw.emit(O.GT, (n, lw.b.const(1)), node),
+                             lw.emit(O.SUB, (n, lw.b.const(1)), node), lw.b.const(-1)), node)
+    last = lw.cast_to(last, Type("f64"))
+    stop = stop if stop.type.dtype == "f64" else lw.cast_to(stop, Type("f64"))
+    return lw.emit(O.WHERE, (lw.emit(O.EQ, (i, last), node), stop, out), node)
 
 
 def eye(lw, n, m, k, node):

@@ -29,6 +29,11 @@ Erf = special_function("Erf", "rt.erf", 1,
 Erfc = special_function("Erfc", "rt.erfc", 1,
                         lambda x: (-2 / sp.sqrt(sp.pi) * sp.exp(-x ** 2),))
 Cbrt = special_function("Cbrt", "np.cbrt", 1, lambda x: (1 / (3 * Cbrt(x) ** 2),))
+# NumPy's own log10/log2/exp2 (exact at powers of the base, as log(x) / log(10) and
+# exp(x ln 2) are not: np.log10(1000.0) is 3.0, log(1000) / log(10) 2.9999999999999996)
+Log10 = special_function("Log10", "np.log10", 1, lambda x: (1 / (x * sp.Float(math.log(10.0))),))
+Log2 = special_function("Log2", "np.log2", 1, lambda x: (1 / (x * sp.Float(math.log(2.0))),))
+Exp2 = special_function("Exp2", "np.exp2", 1, lambda x: (Exp2(x) * sp.Float(math.log(2.0)),))
 
 
 def _not_emit(instr, a):
@@ -89,6 +94,12 @@ UNARY = [
           "math.acosh", "torch.acosh", ((1.2, 4.0),)),
     _math("arctanh", ["numpy.arctanh", "math.atanh"], np.arctanh, sp.atanh, math.atanh, "np.arctanh",
           "math.atanh", "torch.atanh", ((-0.9, 0.9),)),
+    _math("log10", ["numpy.log10", "math.log10"], np.log10, Log10, None, "np.log10", "math.log10",
+          "torch.log10", ((0.1, 5.0),)),
+    _math("log2", ["numpy.log2", "math.log2"], np.log2, Log2, None, "np.log2", "math.log2",
+          "torch.log2", ((0.1, 5.0),)),
+    # GPU form: kernels.cuda_special.exp2 (pow(2, x))
+    _math("exp2", ["numpy.exp2"], np.exp2, Exp2, None, "np.exp2", "cuda_special.exp2", "torch.exp2"),
     _math("cbrt", ["numpy.cbrt", "math.cbrt"], np.cbrt, Cbrt, None, "np.cbrt", "math.cbrt", None,
           avoid=(0.0,)),
     _math("erf", ["math.erf", "scipy.special.erf"], rt_special.erf, Erf, math.erf, "rt.erf", "math.erf",
@@ -139,14 +150,6 @@ def _log(lw, args, kwargs, node):
     return lw.emit(O.LOG, (lw.as_value(args[0], node),), node)
 
 
-def _log_base(base: float):
-    def lower(lw, args, kwargs, node):
-        L.arity(lw, args, kwargs, node, 1, "log")
-        log = lw.emit(O.LOG, (lw.as_value(args[0], node),), node)
-        return lw.emit(O.DIV, (log, lw.b.const(math.log(base))), node)
-    return lower
-
-
 def _square(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 1, "square")
     x = lw.as_value(args[0], node)
@@ -188,12 +191,11 @@ def _positive(lw, args, kwargs, node):
     return lw.as_value(args[0], node)
 
 
-def _scaled(name: str, factor: float, exp: bool = False):
-    """x * factor (deg2rad, rad2deg), or exp(x * factor) (exp2)."""
+def _scaled(name: str, factor: float):
+    """x * factor (deg2rad, rad2deg)."""
     def lower(lw, args, kwargs, node):
         L.arity(lw, args, kwargs, node, 1, name)
-        y = lw.emit(O.MUL, (lw.as_value(args[0], node), lw.b.const(factor)), node)
-        return lw.emit(O.EXP, (y,), node) if exp else y
+        return lw.emit(O.MUL, (lw.as_value(args[0], node), lw.b.const(factor)), node)
     return lower
 
 
@@ -293,18 +295,12 @@ def _builtin_round(lw, args, kwargs, node):
 COMPOSITES = [
     Composite("log", ("numpy.log",), _np_log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
     Composite("math.log", ("math.log",), _log, examples=(("math.log(x, 2.0) * x", ((0.1, 5.0),), [()]),)),
-    Composite("log10", ("numpy.log10", "math.log10"), _log_base(10.0),
-              examples=(("np.log10(x)", ((0.1, 5.0),)),)),
-    Composite("log2", ("numpy.log2", "math.log2"), _log_base(2.0),
-              examples=(("np.log2(x)", ((0.1, 5.0),)),)),
     Composite("square", ("numpy.square",), _square, examples=(("np.square(x)", ((-3.0, 3.0),)),)),
     Composite("reciprocal", ("numpy.reciprocal",), _reciprocal,
               examples=(("np.reciprocal(x)", ((0.5, 3.0),)),)),
     Composite("logit", ("scipy.special.logit",), _logit, examples=(("logit(x)", ((0.05, 0.95),)),)),
     Composite("sinc", ("numpy.sinc",), _sinc, examples=(("np.sinc(x)", ((-2.0, 2.0),)),)),
     Composite("positive", ("numpy.positive",), _positive, examples=(("np.positive(x)", ((-2.0, 2.0),)),)),
-    Composite("exp2", ("numpy.exp2",), _scaled("exp2", math.log(2.0), exp=True),
-              examples=(("np.exp2(x)", ((-3.0, 3.0),)),)),
     Composite("deg2rad", ("numpy.deg2rad", "numpy.radians", "math.radians"), _scaled("deg2rad", math.pi / 180.0),
               examples=(("np.deg2rad(x)", ((-200.0, 200.0),)),)),
     Composite("rad2deg", ("numpy.rad2deg", "numpy.degrees", "math.degrees"), _scaled("rad2deg", 180.0 / math.pi),
