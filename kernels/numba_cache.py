@@ -124,7 +124,10 @@ def install() -> None:
                 return save_overload(self, sig, data)
             except Exception as err:   # a cache that cannot be written only costs speed
                 if _ours(getattr(self, "_cache_file", None)):
-                    _warn(getattr(self, "_name", "?"), err)
+                    # Numba's own refusal ("Cannot cache compiled function ...": its warning,
+                    # raised where warnings are errors) is a miss, not a broken file
+                    if "Cannot cache compiled function" not in str(err):
+                        _warn(getattr(self, "_name", "?"), err)
                     return None
                 raise
 
