@@ -397,3 +397,36 @@ def test_numba_gathers_and_scatter_adds_of_rows_match_numpy():
     take_add(d, g, idx)
     np.add.at(ref, idx, g)
     np.testing.assert_array_equal(d, ref)
+
+
+def test_numbas_refusal_to_cache_is_a_quiet_miss_where_warnings_are_errors():
+    """Numba refuses to cache some machine code (dynamic globals) with a warning; a test that
+    makes warnings errors turned it into coarsen's "ignoring Numba's cache entry" warning. It
+    is a miss, nothing to repair: no warning of ours. Any other failure still warns."""
+    import contextlib
+    from numba.core import caching
+    from numba.core.errors import NumbaWarning
+    from kernels import numba_cache
+    numba_cache.install()
+
+    class Fake:
+        _name = "f"
+
+        class _cache_file:
+            _index_path = "/tmp/coarsen_generated_f.nbi"
+
+        def __init__(self, err):
+            self.err = err
+
+        def _guard_against_spurious_io_errors(self):
+            return contextlib.nullcontext()
+
+        def _save_overload(self, sig, data):
+            raise self.err
+
+    refused = NumbaWarning('Cannot cache compiled function "f" as it uses dynamic globals')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert caching.Cache.save_overload(Fake(refused), (), None) is None
+    with pytest.warns(RuntimeWarning, match="ignoring Numba's cache entry"):
+        caching.Cache.save_overload(Fake(OSError("disk full")), (), None)
