@@ -20,6 +20,7 @@ import numpy as np
 from coarsen import tree
 from coarsen.api import DEFAULT_TARGET, _Derivative, _Jit, _Transformed, call_error
 from coarsen.byref import Bound
+from coarsen.errors import CoarsenError
 from coarsen.codegen.forward import device_source
 from coarsen.programs import Program
 
@@ -98,16 +99,17 @@ class VMapped:
             raise call_error(self.inner.fn, "vmap takes flat arguments (numbers and arrays), not tuples or dicts")
         kind = "grad" if isinstance(self.inner, _Derivative) else "jit"
         value_too = kind == "grad" and self.inner.kind == "value_and_grad"
-        if n:
+        try:
             first = self.inner(*element)
-        else:
-            try:
-                first = self.inner(*element)
-            except Exception as err:
-                raise call_error(self.inner.fn, "vmap over an empty batch (size 0): the results' shapes are "
-                                 "found by calling the function on one element of zeros, which raised "
-                                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", None,
-                                 "skip the call when the batch is empty") from err
+        except CoarsenError:   # unsupported, or coarsen's own bug: as for any batch
+            raise
+        except Exception as err:   # the user's function on the zero element (raised, never kept)
+            if n:
+                raise
+            raise call_error(self.inner.fn, "vmap over an empty batch (size 0): the results' shapes are "
+                             "found by calling the function on one element of zeros, which raised "
+                             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", None,
+                             "skip the call when the batch is empty") from err
         leaves = _result_leaves(first, value_too)
         shapes = [np.shape(v) for v in leaves]
         # each result in the element's dtype: an int64 argmax or count stays int64, bools bools
