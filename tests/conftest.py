@@ -35,6 +35,31 @@ os.environ.setdefault("COARSEN_ADAPTIVE", "0")
 os.environ.setdefault("NUMBA_OPT", "0")
 
 
+def _import_benchmarks_keeping_the_environment() -> None:
+    """Import the `benchmarks` package once, undoing the settings its `__init__` makes.
+
+    `benchmarks/__init__` pins every thread pool to one thread for timing runs
+    (`NUMBA_NUM_THREADS=1`, `OMP_NUM_THREADS=1`, JAX flags, ...) with `os.environ.setdefault`,
+    and some tests import benchmark programs. Left in place, the settings leaked into the rest
+    of the worker: once a `prange` program had launched Numba's pool with two threads, the next
+    compile re-read `NUMBA_NUM_THREADS=1` and failed ("Cannot set NUMBA_NUM_THREADS to a
+    different value once the threads have been launched"), so tests passed or failed by how
+    xdist scheduled them. Importing the package here, before any test, runs its `__init__` now
+    and never again; later `import benchmarks.x` finds it in `sys.modules`.
+    """
+    saved = dict(os.environ)
+    try:
+        import benchmarks  # noqa: F401
+    except ImportError:   # an installed copy without the repository's benchmarks/
+        pass
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+_import_benchmarks_keeping_the_environment()
+
+
 @pytest.fixture(autouse=True)
 def verify_every_pass():
     """The IR verifier runs after every optimisation pass in every test that uses coarsen (a
