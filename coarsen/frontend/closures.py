@@ -95,10 +95,7 @@ class ClosureLowering:
         return super().expr_Call(node)
 
     def call_local(self, lf: LocalFunction, node: ast.Call) -> Any:
-        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-            self.unsupported("*args and **kwargs in calls are not supported", node, "pass arguments one by one")
-        args = [self.expr(a) for a in node.args]
-        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        args, _, kwargs = self.call_arguments(node, self.expr)
         return self.inline_local(lf, args, kwargs, node)
 
     def inline_local(self, lf: LocalFunction, args: list, kwargs: dict, node: ast.AST) -> Any:

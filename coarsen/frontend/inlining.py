@@ -26,23 +26,14 @@ class CallLowering:
         from coarsen.frontend.calls import CALLS, METHODS
 
         callee = self.expr(node.func)
-        args = []
-        for a in node.args:
-            if isinstance(a, ast.Starred):
-                self.unsupported("*args in calls is not supported", a, "pass arguments one by one")
-            args.append(self.operand(a))
-        kwargs = {}
-        for kw in node.keywords:
-            if kw.arg is None:
-                self.unsupported("**kwargs in calls is not supported", kw.value, "pass keyword arguments by name")
-            kwargs[kw.arg] = self.expr(kw.value)
+        args, arg_nodes, kwargs = self.call_arguments(node, self.operand)
         from coarsen.frontend import masks
         if isinstance(callee, Method) and isinstance(callee.value, masks.Masked):   # x[m].sum()
             return masks.reduce(self, callee.name, callee.value, args, kwargs, node)
         if args and isinstance(args[0], masks.Masked) and isinstance(callee, Static) \
                 and callee.obj in masks.REDUCTIONS:   # np.sum(x[m]), len(x[m])
             return masks.reduce(self, masks.REDUCTIONS[callee.obj], args[0], args[1:], kwargs, node)
-        for a, binding in zip(node.args, args):
+        for a, binding in zip(arg_nodes, args):
             if isinstance(binding, masks.Masked):
                 masks.escaping(self, a)
         if isinstance(callee, Method):
@@ -107,6 +98,39 @@ class CallLowering:
                              "coarsen compiles numeric code over floats and arrays")
         self.unsupported(f"calling {name} is not supported", node,
                          "call plain Python functions, or the NumPy/math functions coarsen knows")
+
+    def call_arguments(self, node: ast.Call, read) -> tuple[list, list, dict]:
+        """A call's positional arguments (with the node each came from) and keyword arguments,
+        `*xs` and `**options` unpacked: a tuple or list, a dict, all known when tracing."""
+        args, arg_nodes = [], []
+        for a in node.args:
+            if isinstance(a, ast.Starred):   # f(y, *rest): a tuple or list known when tracing
+                items = self.expr(a.value)
+                if not isinstance(items, (tuple, list)):
+                    self.unsupported(f"*{ast.unparse(a.value)} in a call unpacks {describe(items)}", a,
+                                     "unpack a tuple or a list (its length is known when tracing), "
+                                     "or pass arguments one by one")
+                args.extend(items)
+                arg_nodes.extend([a] * len(items))
+                continue
+            args.append(read(a))
+            arg_nodes.append(a)
+        kwargs = {}
+        for kw in node.keywords:
+            if kw.arg is not None:
+                if kw.arg in kwargs:
+                    self.unsupported(f"keyword argument {kw.arg!r} is given twice", kw.value)
+                kwargs[kw.arg] = self.expr(kw.value)
+                continue
+            named = self.expr(kw.value)   # f(**options): a dict with string keys
+            if not isinstance(named, dict):
+                self.unsupported(f"**{ast.unparse(kw.value)} in a call unpacks {describe(named)}", kw.value,
+                                 "unpack a dict with string keys, or pass keyword arguments by name")
+            for key, binding in named.items():
+                if key in kwargs:
+                    self.unsupported(f"keyword argument {key!r} is given twice", kw.value)
+                kwargs[key] = binding
+        return args, arg_nodes, kwargs
 
     def inline_library(self, fn: types.FunctionType, args: list, kwargs: dict, node: ast.AST) -> Any:
         """A library's function written in Python that the op registry does not list (NumPy,

@@ -203,8 +203,7 @@ def assert_stmt(x):
 
 
 def star_args(x):
-    args = (x, x)
-    return np.maximum(*args)  # error here
+    return np.maximum(*x)  # error here: an array's length is known only when running
 
 
 def star_params(*xs):  # error here
@@ -217,7 +216,7 @@ def kwargs_helper(x, **options):
 
 def call_kwargs_helper(x):
     options = {"scale": 2.0}
-    return kwargs_helper(x, **options)  # error here
+    return kwargs_helper(x, scale=1.0, **options)  # error here: Python's TypeError
 
 
 def dict_literal(x):
@@ -424,9 +423,9 @@ CASES = [
     (list_append, (1.0, 3.0), coarsen.UnsupportedError, ["list that grows", "known when tracing"]),
     (del_stmt, (1.0,), coarsen.UnsupportedError, ["del"]),
     (assert_stmt, (1.0,), coarsen.UnsupportedError, ["assert"]),
-    (star_args, (1.0,), coarsen.UnsupportedError, ["*args"]),
+    (star_args, (np.ones(2),), coarsen.UnsupportedError, ["*x in a call unpacks", "f64[?]"]),
     (star_params, (1.0,), coarsen.UnsupportedError, ["*args"]),
-    (call_kwargs_helper, (1.0,), coarsen.UnsupportedError, ["**kwargs", "calls"]),
+    (call_kwargs_helper, (1.0,), coarsen.UnsupportedError, ["'scale' is given twice"]),
     (dict_literal, (1.0,), coarsen.UnsupportedError, ["dict"]),
     (list_comprehension, (np.ones(3),), coarsen.UnsupportedError, ["list comprehension", "known only when the program runs"]),
     (for_over_list, (1.0,), coarsen.UnsupportedError, ["break", "loop over a list"]),
