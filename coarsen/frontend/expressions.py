@@ -806,10 +806,22 @@ class ExpressionLowering(CallLowering):
         """The index pattern ("i" an int, "a" an index array, "s..." a slice, "n" np.newaxis,
         with `masks` "m" for a boolean mask that is the only index) and its values."""
         parts = node.elts if isinstance(node, ast.Tuple) else [node]
+        given: dict[int, Any] = {}   # a part's binding, where the index is a tuple held in a name
+        if len(parts) == 1 and not isinstance(node, (ast.Slice, ast.List, ast.ListComp)):
+            whole = self.expr(node)
+            if type(whole) is tuple:   # x[iu], iu = np.triu_indices(n, 1): NumPy reads x[iu[0], iu[1]]
+                if not whole or any(isinstance(b, tuple) for b in whole):
+                    self.unsupported("indexing with a tuple of indices held in a variable is supported where "
+                                     "its items are integers, index arrays, None or ...", node,
+                                     "write the indices out: x[i, j]")
+                parts = [node] * len(whole)
+                given = dict(enumerate(whole))
+            else:
+                given = {0: whole}
         pattern: list[str] = []
         values: list[Value] = []
         ellipsis: int | None = None   # where `...` stood: as many full slices as axes are left
-        for part in parts:
+        for k, part in enumerate(parts):
             if isinstance(part, ast.Slice):
                 flags = "s"
                 for bound in (part.lower, part.upper, part.step):
@@ -820,7 +832,7 @@ class ExpressionLowering(CallLowering):
                     values.append(self.index_value(self.expr(bound), bound))
                 pattern.append(flags)
                 continue
-            binding = self.expr(part)
+            binding = given[k] if k in given else self.expr(part)
             if isinstance(binding, Static) and binding.obj is None:
                 pattern.append("n")
             elif isinstance(binding, Static) and binding.obj is Ellipsis:

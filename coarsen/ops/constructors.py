@@ -304,6 +304,91 @@ def _vander(lw, args, kwargs, node):
     return out
 
 
+def _known_int(lw, binding, node, name: str, what: str) -> int:
+    """An int the call's result shape depends on: known when tracing (a literal, a constant, an
+    argument's length in a shape-specialised trace), else refused (which asks `frontend.trace`
+    for a trace with the arguments' shapes known, where the length came from one)."""
+    from coarsen.frontend.bindings import Static
+
+    value = binding.obj if isinstance(binding, Static) else lw.constant_of(binding)
+    if type(value) is not int:
+        import numpy as np
+
+        if isinstance(value, np.integer) and not isinstance(value, np.bool_):
+            return int(value)
+        lw.b.shape_queried = True
+        lw.unsupported(f"{name}()'s {what} must be an int known when tracing (it sets how many "
+                       "indices there are)", node, "pass a literal, a constant or an array's length")
+    return value
+
+
+def _index_arrays(lw, arrays) -> tuple:
+    """NumPy's index arrays as int64 constants: a tuple binding, read as x[rows, cols]."""
+    import numpy as np
+
+    return tuple(lw.b.const(np.asarray(a, dtype=np.int64), type=Type("i64", 1)) for a in arrays)
+
+
+def _square_side(lw, x, node, name: str) -> tuple[int, int]:
+    """The (rows, columns) of a 2-D array whose lengths are known when tracing."""
+    x = lw.as_value(x, node)
+    if x.type.rank != 2:
+        lw.type_error(f"{name}() needs a 2-D array, got {x.type}", node)
+    dims = L.static_dims(lw, x)
+    if None in dims:
+        lw.b.shape_queried = True   # a trace with the arguments' shapes known decides it
+        lw.unsupported(f"{name}() of an array whose lengths are known only when the program runs",
+                       node, "call it with the lengths: np.triu_indices(n, k)")
+    return dims[0], dims[1]
+
+
+def _tri_indices(which: str):
+    """np.triu_indices / np.tril_indices(n, k=0, m=None): constant index arrays."""
+    def lower(lw, args, kwargs, node):
+        import numpy as np
+
+        n, k, m = L.positional(lw, args, kwargs, node, ["n", "k", "m"], which, 1)
+        n = _known_int(lw, n, node, which, "n")
+        k = 0 if k is None else _known_int(lw, k, node, which, "k")
+        from coarsen.frontend.bindings import Static
+
+        m = None if m is None or (isinstance(m, Static) and m.obj is None) else _known_int(lw, m, node, which, "m")
+        return _index_arrays(lw, getattr(np, which)(n, k, m))
+    return lower
+
+
+def _tri_indices_from(which: str):
+    """np.triu_indices_from / np.tril_indices_from(arr, k=0)."""
+    def lower(lw, args, kwargs, node):
+        import numpy as np
+
+        x, k = L.positional(lw, args, kwargs, node, ["arr", "k"], f"{which}_from", 1)
+        n, m = _square_side(lw, x, node, f"{which}_from")
+        k = 0 if k is None else _known_int(lw, k, node, f"{which}_from", "k")
+        return _index_arrays(lw, getattr(np, which)(n, k, m))
+    return lower
+
+
+def _diag_indices(lw, args, kwargs, node):
+    import numpy as np
+
+    n, ndim = L.positional(lw, args, kwargs, node, ["n", "ndim"], "diag_indices", 1)
+    n = _known_int(lw, n, node, "diag_indices", "n")
+    ndim = 2 if ndim is None else _known_int(lw, ndim, node, "diag_indices", "ndim")
+    return _index_arrays(lw, np.diag_indices(n, ndim))
+
+
+def _diag_indices_from(lw, args, kwargs, node):
+    import numpy as np
+
+    L.arity(lw, args, kwargs, node, 1, "diag_indices_from")
+    n, m = _square_side(lw, args[0], node, "diag_indices_from")
+    if n != m:
+        lw.type_error("diag_indices_from() needs a square array (NumPy: all dimensions of the input "
+                      "must be of equal length)", node)
+    return _index_arrays(lw, np.diag_indices(n, 2))
+
+
 COMPOSITES = [
     Composite("vander", ("numpy.vander",), _vander,
               examples=(("np.vander(x)", ((-2.0, 2.0),), [(4,), (1,)]),
@@ -319,4 +404,17 @@ COMPOSITES = [
     Composite("full", ("numpy.full",), _full, examples=(("np.full(x.shape, 2.0) * x", ((-3.0, 3.0),)),)),
     Composite("full_like", ("numpy.full_like",), _full_like,
               examples=(("np.full_like(x, 2.0) * x", ((-3.0, 3.0),)),)),
+    Composite("triu_indices", ("numpy.triu_indices",), _tri_indices("triu_indices"),
+              examples=(("x[np.triu_indices(x.shape[0], 1)] * 2.0", ((-3.0, 3.0),), [(3, 3), (1, 1)]),
+                        ("x[np.triu_indices(3, m=x.shape[1])]", ((-3.0, 3.0),), [(3, 4)]))),
+    Composite("tril_indices", ("numpy.tril_indices",), _tri_indices("tril_indices"),
+              examples=(("x[np.tril_indices(x.shape[0], -1)] ** 2", ((-3.0, 3.0),), [(4, 4)]),)),
+    Composite("triu_indices_from", ("numpy.triu_indices_from",), _tri_indices_from("triu_indices"),
+              examples=(("x[np.triu_indices_from(x)] * 2.0", ((-3.0, 3.0),), [(3, 3), (2, 4)]),)),
+    Composite("tril_indices_from", ("numpy.tril_indices_from",), _tri_indices_from("tril_indices"),
+              examples=(("x[np.tril_indices_from(x, k=1)] * 2.0", ((-3.0, 3.0),), [(3, 3)]),)),
+    Composite("diag_indices", ("numpy.diag_indices",), _diag_indices,
+              examples=(("x[np.diag_indices(x.shape[0])] * 2.0", ((-3.0, 3.0),), [(3, 3)]),)),
+    Composite("diag_indices_from", ("numpy.diag_indices_from",), _diag_indices_from,
+              examples=(("x[np.diag_indices_from(x)] * 2.0", ((-3.0, 3.0),), [(3, 3)]),)),
 ]

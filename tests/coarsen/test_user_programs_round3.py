@@ -22,7 +22,6 @@ REFUSED = {
     "einsum_bilinear": ["einsum", "diagonal"],
     "masked_mean": ["boolean mask"],
     "sorted_builtin": ["sorted"],
-    "pairwise_triu": ["np.triu_indices"],
     "eigen_energy": ["np.linalg.eigvalsh"],
 }
 # derivatives that are AD's and not the function's slope: a bisection's root is piecewise

@@ -1326,6 +1326,12 @@ def pairwise_triu(X):
     return np.sum(np.sqrt(np.sum(d ** 2, axis=1)))
 
 
+def torch_pairwise_triu(X):
+    iu, ju = torch.triu_indices(X.shape[0], X.shape[0], 1)
+    d = X[iu] - X[ju]
+    return torch.sum(torch.sqrt(torch.sum(d ** 2, dim=1)))
+
+
 def covariance_penalty(X):
     """np.cov of observations in columns (rowvar=False)."""
     return np.sum(np.cov(X, rowvar=False) ** 2)
