@@ -839,10 +839,11 @@ class ExpressionLowering(CallLowering):
                 if ellipsis is not None:
                     self.type_error("an index can only have a single ellipsis ('...')", part)
                 ellipsis = len(pattern)
-            elif isinstance(binding, tuple) and (len(parts) > 1 or isinstance(part, (ast.List, ast.ListComp))) \
+            elif isinstance(binding, (tuple, list)) \
+                    and (len(parts) > 1 or isinstance(part, (ast.List, ast.ListComp)) or type(binding) is not tuple) \
                     and arrays and (listed := self._int_list(binding)) is not None:
-                # a list of ints beside other indices (x[1:, cols]) or written in place
-                # (x[[0, 2]]): NumPy's index array
+                # a list of ints beside other indices (x[1:, cols]), written in place (x[[0, 2]])
+                # or held in a name (cols = [0, 2]; x[cols]): NumPy's index array
                 pattern.append("a")
                 values.append(listed)
             elif isinstance(binding, tuple):

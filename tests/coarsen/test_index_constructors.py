@@ -54,6 +54,11 @@ def tuple_in_a_name(x):
     return np.sum(x[row]) + 3.0 * x[corner]
 
 
+def list_in_a_name(x):
+    cols = [0, 2]
+    return np.sum(x[cols] ** 2) + np.sum(x[1:, cols])   # NumPy: a list is an index array
+
+
 def _central(f, x, h=1e-6):
     g = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
@@ -73,7 +78,7 @@ def test_vectorised_lennard_jones_against_torch(target):
     np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("f", [coulomb_pairs, cholesky_like, masked_write, tuple_in_a_name])
+@pytest.mark.parametrize("f", [coulomb_pairs, cholesky_like, masked_write, tuple_in_a_name, list_in_a_name])
 @pytest.mark.parametrize("target", TARGETS)
 def test_index_constructors_against_numpy_and_differences(f, target):
     rng = np.random.default_rng(1)
