@@ -42,6 +42,17 @@ CONTENT_CHECK_BYTES = 1 << 16
 _STABLE_MODULES = (np, math, builtins)
 
 
+def _ufunc_home(ufunc: np.ufunc) -> str | None:
+    """The module that exports this very ufunc under its name (NumPy, scipy.special), or None
+    (a ufunc of the user's, np.frompyfunc, Numba's vectorize: no name says which one it is)."""
+    import sys
+
+    for module in ("numpy", "scipy.special"):
+        if getattr(sys.modules.get(module), ufunc.__name__, None) is ufunc:
+            return module
+    return None
+
+
 def fingerprint(obj: Any, depth: int = 0) -> str | None:
     """A text that changes whenever a compiled program reading `obj` could change, or None."""
     if depth > 20:
@@ -97,8 +108,18 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
         # redefined helper or grad(h, argnums=1) in place of argnums=0 was served stale)
         own = getattr(type(obj), "__coarsen_fingerprint__", None)
         return None if own is None else own(obj, depth + 1)
-    if callable(obj) and hasattr(obj, "__qualname__"):   # builtins, ufuncs, NumPy functions
-        return f"callable:{getattr(obj, '__module__', None)}.{obj.__qualname__}"
+    if isinstance(obj, np.ufunc):
+        # scipy.special's ufuncs have no module or qualified name, so by their type alone every
+        # one was the same (`act = sp.expit` rebound to `sp.erf` was served expit's program)
+        home = _ufunc_home(obj)
+        return None if home is None else f"ufunc:{home}.{obj.__name__}"
+    if callable(obj) and hasattr(obj, "__qualname__"):   # builtins, NumPy functions
+        name = f"callable:{getattr(obj, '__module__', None)}.{obj.__qualname__}"
+        owner = getattr(obj, "__self__", None)   # np.add.accumulate: which ufunc's method
+        if owner is None or isinstance(owner, types.ModuleType):
+            return name
+        owned = fingerprint(owner, depth + 1)
+        return None if owned is None else f"{name}:of:{owned}"
     # any other object: only its type here; what the program reads of it is a read of its own
     return f"object:{type(obj).__module__}.{type(obj).__qualname__}"
 
