@@ -16,7 +16,7 @@ from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, desc
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
-from coarsen.ir.types import BOOL, I64, Type
+from coarsen.ir.types import BOOL, F64, I64, Type
 from coarsen.ir.typing import TypeRuleError
 
 _BINOPS = {
@@ -846,9 +846,15 @@ class ExpressionLowering(CallLowering):
                 # or held in a name (cols = [0, 2]; x[cols]): NumPy's index array
                 pattern.append("a")
                 values.append(listed)
-            elif isinstance(binding, tuple):
-                self.unsupported("indexing with a tuple of indices held in a variable is not supported", part,
-                                 "write the indices out: x[i, j]; for an index array pass np.array(idx)")
+            elif isinstance(binding, (tuple, list)) and arrays and type(binding) is not tuple \
+                    and (stacked := self._int_values(binding, part)) is not None:
+                # a list of run-time ints: x[[p, k]] (a row swap, U[[k, p]] = U[[p, k]])
+                pattern.append("a")
+                values.append(stacked)
+            elif isinstance(binding, (tuple, list)):
+                what = "a tuple" if type(binding) is tuple else "a list"
+                self.unsupported(f"indexing with {what} of indices that are not all integers is not supported",
+                                 part, "index with integers or integer arrays: x[i, j], x[[i, k]], x[idx]")
             elif masks and len(parts) == 1 and isinstance(binding, Value) and binding.type.rank \
                     and binding.type.dtype == "bool":
                 pattern.append("m")
@@ -861,6 +867,14 @@ class ExpressionLowering(CallLowering):
             used = sum(p != "n" for p in pattern)
             pattern[ellipsis:ellipsis] = ["s000"] * max(array.type.rank - used, 0)
         return tuple(pattern), values
+
+    def _int_values(self, binding: tuple | list, node: ast.AST) -> Value | None:
+        """A non-empty list of int scalars (known or not when tracing) as an int64 index array."""
+        if not binding or not all(isinstance(b, Value) and not b.type.rank and b.type.dtype == "i64"
+                                  for b in binding):
+            return None
+        floats = tuple(self.cast_to(b, F64) for b in binding)   # exact: |index| < 2**53
+        return self.cast_to(self.emit(Op.STACK, floats, node), Type("i64", 1))
 
     def _int_list(self, binding: tuple) -> Value | None:
         """A non-empty tuple binding of integers known when tracing, as an int64 index array."""

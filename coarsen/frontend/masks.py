@@ -87,9 +87,9 @@ def _count(lw, m: Masked, node) -> Value:
 
 def reduce(lw, how: str, m: Masked, args: list, kwargs: dict, node: ast.AST) -> Value:
     """np.sum(x[m]), np.mean, np.max, np.min, len, x[m].size (`how`) over the full array."""
-    if args or kwargs:
-        lw.unsupported(f"{how}() of a boolean-mask selection takes no other arguments here", node,
-                       f"np.{how}(np.where(mask, x, ...), axis=...) for a reduction along an axis")
+    axis = _selection_axis(lw, how, m, args, kwargs, node)
+    if axis is not None:
+        return _reduce_selected_rows(lw, how, m, node)
     if how == "len":
         if m.mask.type.rank == 0:
             lw.type_error("len() of a 0-d array", node)
@@ -115,6 +115,61 @@ def reduce(lw, how: str, m: Masked, args: list, kwargs: dict, node: ast.AST) -> 
     if how == "sum":
         return total
     return lw.emit(Op.DIV, (total, lw.cast_to(_count(lw, m, node), Type("f64", 0))), node)
+
+
+def _selection_axis(lw, how: str, m: Masked, args: list, kwargs: dict, node: ast.AST) -> int | None:
+    """The axis a reduction of `x[m]` names: None (all of it), or 0, the selection's first axis
+    (the rows the mask picks: `X[labels == k].mean(axis=0)`, a k-means centroid). Along any
+    other axis the result has as many entries as the mask picks, a length known only when the
+    program runs: refused, as are other arguments."""
+    from coarsen.frontend.bindings import Static
+
+    hint = (f"reduce over the selected rows (axis=0), or keep the shape: np.where(mask[:, None], x, 0.0)")
+    given = dict(kwargs)
+    if args:
+        if len(args) > 1 or "axis" in given or how in ("len", "size"):
+            lw.unsupported(f"{how}() of a boolean-mask selection takes an axis only", node, hint)
+        given["axis"] = args[0]
+    if set(given) - {"axis"}:
+        lw.unsupported(f"{how}() of a boolean-mask selection takes no {', '.join(sorted(set(given) - {'axis'}))} "
+                       "argument here", node, hint)
+    if "axis" not in given:
+        return None
+    axis = lw.static_value(given["axis"], node, "the axis")
+    if axis is None:
+        return None
+    rank = 1 + m.base.type.rank - m.mask.type.rank   # x[m]: (count, *x.shape[mask rank:])
+    if isinstance(axis, tuple) or type(axis) is not int or not -rank <= axis < rank:
+        lw.type_error(f"axis {axis!r} is out of bounds for the selection `{m.text}` of rank {rank}", node)
+    if axis % rank:
+        lw.unsupported(f"{how}(`{m.text}`, axis={axis}): one entry per selected row, a length known only when "
+                       "the program runs", node, hint)
+    return 0
+
+
+def _reduce_selected_rows(lw, how: str, m: Masked, node: ast.AST) -> Value:
+    """A reduction of `x[m]` over its first axis: over the mask's axes of where(m, x, fill)."""
+    x, mask = m.base, _expand(lw, m.mask, m.base.type.rank, node)
+    rows = lw.cast_to(lw.emit(Op.SUM, (m.mask,), node, {"axis": None, "keepdims": False}), Type("i64", 0))
+    if x.type.dtype == "bool" or (how == "mean" and x.type.dtype != "f64"):
+        x = lw.cast_to(x, x.type.with_dtype("f64" if how == "mean" else "i64"))
+    if how in ("max", "min"):
+        from coarsen.frontend.exceptions import runtime_check
+        name = "maximum" if how == "max" else "minimum"
+        runtime_check(lw, lw.emit(Op.EQ, (rows, lw.b.const(0)), node), ValueError,
+                      f"zero-size array to reduction operation {name} which has no identity", node)
+        if x.type.dtype == "f64":
+            fill = lw.b.const(-np.inf if how == "max" else np.inf)
+        else:
+            fill = lw.b.const(int(np.iinfo(np.int64).min if how == "max" else np.iinfo(np.int64).max))
+        out, op = lw.emit(Op.WHERE, (mask, x, fill), node), Op.MAX if how == "max" else Op.MIN
+    else:
+        out, op = lw.emit(Op.WHERE, (mask, x, lw.b.const(0.0 if x.type.dtype == "f64" else 0)), node), Op.SUM
+    for _ in range(m.mask.type.rank):
+        out = lw.emit(op, (out,), node, {"axis": 0, "keepdims": False})
+    if how == "mean":
+        out = lw.emit(Op.DIV, (out, lw.cast_to(rows, Type("f64", 0))), node)
+    return out
 
 
 def same_mask(lw, a: Value, b: Value, depth: int = 0) -> bool:

@@ -183,6 +183,10 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             return
         if isinstance(stmt.value, ast.Call):
             callee = ast.unparse(stmt.value.func)
+            if callee.endswith("seed"):   # np.random.seed(s), rng.seed(s)
+                self.unsupported(f"seeding a generator ({callee}()) is not supported inside a compiled function",
+                                 stmt, "seed outside and pass the generator in (rs = np.random.RandomState(seed); "
+                                       "f(x, rs)), or draw outside and pass the numbers in")
             self.unsupported(f"calling {callee}() for its side effects is not supported "
                              "(its result is discarded)", stmt,
                              "compiled functions have no side effects (no print, no list.append); "
@@ -364,7 +368,9 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
                             continue
                     read = aliases.reads.get(leaf.id)
                     fix = (f"copy what you read: {other} = {read}.copy()" if read is not None
-                           else f"make an independent array: {other} = {name}.copy()")
+                           else f"to change `{name}` alone, copy it before writing: {name} = {name}.copy(); "
+                                f"to change `{other}` too, write through `{other}` (NumPy's views are not "
+                                "followed here)")
                     self.unsupported(f"`{name}` is also reachable as `{other}`; a write through one name "
                                      f"would be seen through the other", node, fix)
 

@@ -126,10 +126,20 @@ def eye(lw, n, m, k, node):
 
 
 def _eye(lw, args, kwargs, node):
+    import numpy as np
+
+    from coarsen.frontend.bindings import Static
+
+    as_bool = False
     if "dtype" in kwargs:
         from coarsen.frontend.calls import _check_dtype
 
-        _check_dtype(lw, {"dtype": kwargs.pop("dtype")}, node, "eye")
+        dtype = kwargs.pop("dtype")
+        as_bool = isinstance(dtype, Static) and any(dtype.obj is d or dtype.obj == d for d in (bool, np.bool_, "bool"))
+        if not as_bool:
+            _check_dtype(lw, {"dtype": dtype}, node, "eye")
+    if as_bool:   # np.where(np.eye(n, dtype=bool), 0.0, E): a mask of the diagonal
+        return lw.emit(O.NE, (_eye(lw, args, kwargs, node), lw.b.const(0.0)), node)
     n, m, k = L.positional(lw, args, kwargs, node, ["N", "M", "k"], "eye", 1)
     n = _int(lw, n, node, "N")
     from coarsen.frontend.bindings import Static

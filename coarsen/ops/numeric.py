@@ -316,11 +316,12 @@ def _polyval(lw, args, kwargs, node):
         if p.type.rank != 1:
             lw.type_error("polyval(): p must be a vector of coefficients", node)
         (count,) = L.static_dims(lw, p)
-        if count is None:
+        if count is None:   # an argument's length: a trace with the shapes known unrolls it
+            lw.b.shape_queried = True
             lw.unsupported("polyval() of a coefficient array whose length is known only when the "
                            "program runs is not supported", node,
                            "pass the coefficients as a list, or write Horner's loop: "
-                           "y = 0.0; for c in p: y = y * x + c")
+                           "y = np.zeros_like(x); for c in p: y = y * x + c")
         coefficients = [L.index_along(lw, p, 0, lw.b.const(i), node) for i in range(count)]
     y = lw.emit(O.MUL, (x, lw.b.const(0)), node)   # NumPy's zeros_like(x), in x's dtype
     for c in coefficients:

@@ -216,6 +216,21 @@ def test_polyval_is_horners_rule_bit_for_bit():
                                    _central(polynomial, [x], 0), rtol=1e-6)
 
 
-def test_polyval_of_coefficients_of_unknown_count_is_refused_at_the_call():
+def polynomial_of_data_length(x, p):
+    return np.sum(np.polyval(p[:int(x[0])], x))
+
+
+def test_polyval_of_an_argument_is_specialised_to_its_length():
+    """The coefficients' count is an argument's length: the trace is specialised to the shapes
+    (a new length, a new program), never refused and never stale."""
+    x = np.linspace(-2.0, 2.0, 5)
+    for target in TARGETS:
+        f, g = coarsen.jit(polynomial_of, target=target), coarsen.grad(polynomial_of, argnums=1, target=target)
+        for p in (np.array([0.5, -1.0, 2.0]), np.array([3.0, 0.25]), np.array([1.0, 2.0, -1.0, 0.5, 4.0])):
+            assert f(x, p) == polynomial_of(x, p)
+            np.testing.assert_allclose(g(x, p), _central(polynomial_of, [x, p], 1), rtol=1e-6, atol=1e-7)
+
+
+def test_polyval_of_coefficients_of_a_count_known_only_when_running_is_refused():
     with pytest.raises(coarsen.UnsupportedError, match="Horner"):
-        coarsen.jit(polynomial_of, target="numpy")(np.ones(3), np.ones(2))
+        coarsen.jit(polynomial_of_data_length, target="numpy")(np.full(3, 2.0), np.ones(3))

@@ -18,7 +18,6 @@ torch.set_num_threads(1)
 
 # refused: name -> words the UnsupportedError names (the construct)
 REFUSED = {
-    "polyval_fit": ["np.polyval"],
     "einsum_bilinear": ["einsum", "diagonal"],
     "masked_mean": ["boolean mask"],
     "sorted_builtin": ["sorted"],
