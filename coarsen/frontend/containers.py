@@ -58,8 +58,15 @@ class ContainerLowering:
         if stmt.orelse:
             self.unsupported("for/else is not supported", stmt, "use a flag variable")
         items = self.iteration(stmt.iter)
-        if contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
-                or contains(stmt.body, ast.Return, False):
+        exits = contains(stmt.body, ast.Break, True) or contains(stmt.body, ast.Continue, True) \
+            or contains(stmt.body, ast.Return, False)
+        if items.static is None and not exits and self._appends(stmt.body):
+            # `for x in inputs: out.append(...)` (autograd's rnn.py): over an array whose length is
+            # known (a shape-specialised trace, asked for by the refusal below) the loop unrolls
+            count = self.constant_of(items.count)
+            if count is not None and count <= UNROLL_LIMIT:
+                items = _Items(static=tuple(items.item(self.b.const(i)) for i in range(count)))
+        if exits:
             if items.static is None:   # over an array's leading axis
                 return self._exiting_item_loop(stmt, items)
             self.unsupported("break, continue and return are not supported in a loop over a list, "
@@ -544,7 +551,9 @@ class ContainerLowering:
         is a new `ListItems` each time; an empty plain tuple is one object everywhere."""
         loops = getattr(self, "_loops", ())
         if loops and name in loops[-1][2]:
-            # a compiled loop carries numbers and arrays only: the longer list would be dropped
+            # a compiled loop carries numbers and arrays only: the longer list would be dropped;
+            # over an argument's rows (`for x in inputs:`) a trace with the shapes known unrolls it
+            self.b.shape_queried = True
             self.unsupported(f"`{change}` {verb} a list made before this loop, which coarsen compiles "
                              "as a loop (a while loop, or one over an array's items), not unrolled", node,
                              "loop over range(n) with n known when tracing (that loop is unrolled), "

@@ -101,3 +101,35 @@ def test_seeding_inside_is_refused_with_a_hint_that_fits():
         return np.sum(x * np.random.randn(3))
     with pytest.raises(coarsen.UnsupportedError, match=r"seeding a generator[\s\S]*seed outside and pass"):
         coarsen.jit(f)(np.ones(3))
+
+
+def rnn_outputs(W, inputs):
+    """autograd's examples/rnn.py as written: `for input in inputs:` appending to a list."""
+    hiddens = np.zeros((inputs.shape[1], W.shape[1]))
+    output = [np.tanh(hiddens)]
+    for input in inputs:
+        hiddens = np.tanh(np.dot(np.concatenate((input, hiddens), axis=1), W))
+        output.append(hiddens)
+    return sum(np.sum(o ** 2) for o in output)
+
+
+def rnn_outputs_torch(W, inputs):
+    hiddens = torch.zeros((inputs.shape[1], W.shape[1]), dtype=W.dtype)
+    output = [torch.tanh(hiddens)]
+    for input in inputs:
+        hiddens = torch.tanh(torch.cat((input, hiddens), dim=1) @ W)
+        output.append(hiddens)
+    return sum(torch.sum(o ** 2) for o in output)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_loop_over_an_arguments_rows_that_grows_a_list(target):
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(5, 3)) * 0.5
+    for steps in (4, 6, 4):   # each length its own program (the loop is unrolled)
+        X = rng.normal(size=(steps, 2, 2))
+        value, g = coarsen.value_and_grad(rnn_outputs, target=target)(W, X)
+        wt = torch.tensor(W, requires_grad=True)
+        rnn_outputs_torch(wt, torch.tensor(X)).backward()
+        assert value == pytest.approx(rnn_outputs(W, X), rel=1e-13)
+        np.testing.assert_allclose(g, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
