@@ -260,6 +260,8 @@ FIELD_HELP = {
                    "else behaviour; with --resume, the run's own",
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
     "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
+    "average_last": "the saved policy is the mean of the parameters after each of the last N "
+                    "iterations (1: the last iteration's)",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
            "oapl_anchor": ("auto", "behaviour", "learner", "learner-is")}
