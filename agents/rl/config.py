@@ -77,6 +77,14 @@ class TrainConfig:
     # `average_last` iterations (Polyak averaging over iterations; 1: the last iteration's
     # parameters, as before); training itself (sampling, updates) does not change
     average_last: int = 1
+    # the seed of the initial weights (-1: `seed`, as before); for measuring how much of the
+    # spread between runs comes from the initialisation and how much from the episodes
+    init_seed: int = -1
+
+    @property
+    def policy_init_seed(self) -> int:
+        """The seed `init_params` draws the initial weights with."""
+        return self.seed if self.init_seed < 0 else self.init_seed
 
     @property
     def episodes_per_iter(self) -> int:
