@@ -23,8 +23,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .runfiles import RunFileError, atomic_write
 
 LOGS = ("rollouts.jsonl", "metrics.csv", "curves.csv")
@@ -116,18 +114,3 @@ def truncate_logs(run_dir: Path, offsets: dict[str, int]) -> None:
         if path.exists():
             with open(path, "r+b") as f:
                 f.truncate(offsets.get(name, 0))
-
-
-def average_params(run_dir: Path, iterations: range | list[int]) -> dict[str, Any]:
-    """The mean, key by key, of the policy parameters saved after each of `iterations` (their
-    checkpoints must all be usable: an average over fewer iterations than asked is refused)."""
-    run_dir = Path(run_dir)
-    its = list(iterations)
-    if not its:
-        raise ValueError("average_params: no iterations to average")
-    total: dict[str, Any] = {}
-    for it in its:
-        params = read_checkpoint(run_dir / "ckpt" / f"iter-{it:04d}.pkl")["params"]
-        for k, v in params.items():
-            total[k] = total[k] + v if k in total else np.array(v, dtype=np.float64)
-    return {k: v / len(its) for k, v in total.items()}

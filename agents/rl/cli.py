@@ -261,8 +261,6 @@ FIELD_HELP = {
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
     "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
     "init_seed": "seed of the initial weights (-1: --seed); episodes keep --seed",
-    "average_last": "the saved policy is the mean of the parameters after each of the last N "
-                    "iterations (1: the last iteration's)",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
            "oapl_anchor": ("auto", "behaviour", "learner", "learner-is")}

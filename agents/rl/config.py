@@ -73,10 +73,6 @@ class TrainConfig:
     oapl_anchor: str = "auto"
     is_clip: float = 1.0
     is_normalize: bool = False  # learner-is: episode weights rescaled to mean 1 per update
-    # the saved policy (policy.npz) is the mean of the parameters after each of the last
-    # `average_last` iterations (Polyak averaging over iterations; 1: the last iteration's
-    # parameters, as before); training itself (sampling, updates) does not change
-    average_last: int = 1
     # the seed of the initial weights (-1: `seed`, as before); for measuring how much of the
     # spread between runs comes from the initialisation and how much from the episodes
     init_seed: int = -1

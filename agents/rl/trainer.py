@@ -36,7 +36,7 @@ import hyperopt
 from ..policy import N_FEATURES, grpo_loss, init_params, oapl_loss
 from ..tasks import Task
 from .batch import pack
-from .checkpoint import average_params, load_latest, save_checkpoint, truncate_logs
+from .checkpoint import load_latest, save_checkpoint, truncate_logs
 from .config import TrainConfig
 from .data import Data, prepare
 from .evaluate import episode_stats, evaluate_agent, mean_stats
@@ -174,20 +174,10 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
     finally:
         if own:
             sampler.close()
-    if cfg.average_last > 1 and cfg.iterations > 1:
-        # Polyak averaging over iterations: the mean of the parameters after each of the last
-        # `average_last` iterations (their checkpoints), the last iteration's kept beside it
-        last = min(cfg.average_last, cfg.iterations)
-        _save_policy(run_dir / "policy_last.npz", params)
-        params = average_params(run_dir, range(cfg.iterations - last + 1, cfg.iterations + 1))
-    _save_policy(run_dir / "policy.npz", params)
-    return TrainResult(params, run_dir, metrics)
-
-
-def _save_policy(path: Path, params: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **params)
-    atomic_write(path, buf.getvalue())
+    atomic_write(run_dir / "policy.npz", buf.getvalue())
+    return TrainResult(params, run_dir, metrics)
 
 
 def check_policy_shapes(params: dict[str, np.ndarray], hidden: int, where: Path) -> None:

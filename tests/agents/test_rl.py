@@ -97,27 +97,6 @@ def test_tiny_training_run_raises_mean_reward(data, tmp_path):
     assert (tmp_path / "run" / "policy.npz").exists()
 
 
-def test_average_last_saves_the_mean_of_the_last_iterations_parameters(data, tmp_path):
-    """`average_last` (Polyak averaging over iterations) changes only the saved policy: it is
-    the mean of the parameters the last N checkpoints hold, the last iteration's beside it."""
-    from agents.rl.checkpoint import read_checkpoint
-    from agents.rl.cli import load_policy
-    cfg = TrainConfig(run_dir=str(tmp_path / "avg"), workers=1, average_last=2,
-                      **dict(TINY, iterations=3, questions_per_iter=4, group_size=2,
-                             grad_steps=2, curve_per_regime=0))
-    result = train_run(cfg, data=data)
-    ck = [read_checkpoint(tmp_path / "avg" / "ckpt" / f"iter-{i:04d}.pkl")["params"]
-          for i in (2, 3)]
-    saved, _ = load_policy(tmp_path / "avg")
-    with np.load(tmp_path / "avg" / "policy_last.npz") as z:
-        last = {k: z[k] for k in z.files}
-    for k in saved:
-        assert np.allclose(saved[k], (ck[0][k] + ck[1][k]) / 2, rtol=0, atol=1e-15)
-        assert np.array_equal(result.params[k], saved[k])
-        assert np.array_equal(last[k], ck[1][k])
-    assert any(not np.array_equal(ck[0][k], ck[1][k]) for k in saved)
-
-
 @pytest.mark.slow
 def test_grpo_runs_and_moves_parameters(data, tmp_path):
     cfg = TrainConfig(run_dir=str(tmp_path / "grpo"), algo="grpo", workers=1,
