@@ -4,7 +4,8 @@ after each of its last K iterations: `checkpoint.average_params`, what `--averag
 saves, training being the same) is written to RUNS/avgK_s$SEED (config.json with
 average_last=K, policy.npz), and both policies are evaluated greedily on all 600 evaluation
 questions into EVAL/s$SEED (`agents.rl.cli.evaluate`, no baselines; seed 0 also with the
-untrained policy, `base`)."""
+untrained policy, `base`). Run from a checkout of commit e1a58d5 (or 7a18a85): its
+`average_params` and `average_last` were reverted in 2b6dc02."""
 import sys
 from pathlib import Path
 import numpy as np
