@@ -23,7 +23,7 @@ prev = {row["task_id"]: row for row in
 for src, dst in [("heuristic", "heuristic")] + [(f"baseline_s{s}", f"prev_s{s}") for s in range(5)]:
     cols[dst] = {tid: float(prev[tid][src]) for tid in prev}
     calls[dst] = {tid: float(prev[tid][src + "_calls"]) for tid in prev}
-RANK = ("base_s", "avg4_s", "init_i", "ep_s", "prev_s", "untrained", "heuristic")
+RANK = ("base_s", "avg4_s", "init_i", "ep_s", "ens", "prev_s", "untrained", "heuristic")
 rank = lambda c: next(i for i, p in enumerate(RANK) if c.startswith(p))
 order = sorted(cols, key=lambda c: (rank(c), c))
 with open(out, "w", newline="") as f:

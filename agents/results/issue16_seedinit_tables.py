@@ -34,7 +34,7 @@ variants = list(seeds)
 head = [f"{r}{'*' if r in HELD else ''}" for r in R]
 print("Per policy and seed: greedy score [bootstrap 95%], n = 100 per regime; held-out n = 400\n")
 print("| policy | " + " | ".join(head) + " | held-out | train | held-out calls |\n" + "|---" * (len(head) + 4) + "|")
-for c in list(dict.fromkeys(c for v in variants for c in seeds[v])) + [c for c in ("untrained", "heuristic") if c in S]:
+for c in list(dict.fromkeys(c for v in variants for c in seeds[v])) + [c for c in ("ens5", "untrained", "heuristic") if c in S]:
     print(f"| {c} | " + " | ".join(sc(S[c], (r,)) for r in R) +
           f" | {sc(S[c], HELD)} | {sc(S[c], TRAIN)} | {m(C[c], HELD):.1f} |")
 print("\nSpread of the held-out mean over seeds; pooled = each question's score averaged over the seeds\n")
@@ -77,3 +77,10 @@ for a, b in (("avg4", "base"), ("base", "prev"), ("avg4", "prev")):
           f" | {dif(paired(pa, pb, HELD))} | {dif(paired(pa, pb, TRAIN))} | {per} | "
           f"{np.mean([m(S[c], HELD) for c in sa]) - np.mean([m(S[c], HELD) for c in seeds[b]]):+.3f}, "
           f"p = {seed_p([m(S[c], HELD) for c in sa], [m(S[c], HELD) for c in (sb if a == 'avg4' and b == 'base' else seeds[b])], a == 'avg4' and b == 'base'):.3f} |")
+if "ens5" in S and len(seeds.get("base", ())) == 5:
+    pb = pool(seeds["base"])
+    print(f"| ens5 - base (mean of the 5 seeds' scores per question) | " + " | ".join(
+        dif(paired(S["ens5"], pb, (r,))) for r in R) + f" | {dif(paired(S['ens5'], pb, HELD))} | "
+        f"{dif(paired(S['ens5'], pb, TRAIN))} | - | - |")
+    print(f"\nens5 (one policy: the mean of the five base seeds' candidate scores) against the best "
+          f"base seed: held-out {m(S['ens5'], HELD):.3f} vs {max(m(S[c], HELD) for c in seeds['base']):.3f}")
