@@ -50,6 +50,9 @@ DENSE = (
 INDEX = {name: i for i, name in enumerate(DENSE)}
 N_HASHED = 128
 N_FEATURES = len(DENSE) + N_HASHED
+# every column's name (the hashed buckets by their index among the buckets, which does not
+# move when a named feature is added): what `model.init_params` seeds each row's draw by
+FEATURE_NAMES = DENSE + tuple(f"hash:{i}" for i in range(N_HASHED))
 _TOKEN = re.compile(r"[A-Za-z]+")
 # Ablations for experiments (e.g. AGENTS_POLICY_ABLATE=i_gloss, read at import, so forked
 # workers inherit it): named dense features held at 0 for every candidate. Empty by default.

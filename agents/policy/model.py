@@ -1,6 +1,7 @@
 """The policy's numbers: scores, masked log-softmax, and the RL losses, as plain NumPy.
 
-Input: `params` (a dict of float64 arrays: `w0` (F, 1) linear, `W1` (F, H), `b1` (1, H),
+Input: `params` (a dict of float64 arrays: `w0` (F, 1) linear, `W1` (F, H) (row i drawn at
+initialisation from a generator seeded by the run seed and feature i's name), `b1` (1, H),
 `w2` (H, 1)), and a batch of decisions packed as 2-D arrays: `X` (n_dec * n_cand, F) features,
 `neg` (n_dec, n_cand) 0 for real candidates and -1e9 for padding, `onehot` (n_dec, n_cand) the
 chosen candidate, `seg` (n_episodes, n_dec) 0/1 episode membership.
@@ -13,18 +14,50 @@ probability exactly 0 and contribute 0 to every sum.
 """
 from __future__ import annotations
 
+import zlib
+from typing import Sequence
+
 import numpy as np
 
 NEG = -1e9  # additive mask for padded candidates: exp underflows to 0, no inf * 0 = nan
 
 
-def init_params(n_features: int, hidden: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
-    """Near-uniform initial policy: zero linear part, small random hidden layer."""
-    rng = np.random.default_rng(seed)
+# The hidden layer's initial scale: 1/sqrt(n_features) of the 220-feature layout (92 named, 128
+# hashed), fixed, so that adding a feature does not rescale every other feature's row.
+W1_STD = 1.0 / np.sqrt(220.0)
+
+
+def feature_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of one named parameter block: seeded by (run seed, crc32 of the name), a
+    stable hash (not Python's salted `hash`), so the draw is the same in every process and
+    does not depend on which other features exist or in what order."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def init_params(n_features: int, hidden: int = 16, seed: int = 0,
+                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Near-uniform initial policy: zero linear part, small random hidden layer.
+
+    Each feature's row of `W1` is drawn from its own generator, seeded by (seed, the
+    feature's name) (`feature_rng`), and `w2` from one seeded by (seed, "output"): adding,
+    removing or reordering features leaves every other feature's initial row bit-identical,
+    so a feature-set change no longer re-rolls the whole initialisation. `names` defaults to
+    the policy's feature names (`features.FEATURE_NAMES`) when `n_features` is their count,
+    else to positional names ("#0", "#1", ...)."""
+    if names is None:
+        from .features import FEATURE_NAMES
+        names = FEATURE_NAMES if len(FEATURE_NAMES) == n_features else \
+            tuple(f"#{i}" for i in range(n_features))
+    if len(names) != n_features or len(set(names)) != n_features:
+        raise ValueError(f"init_params: {len(names)} names ({len(set(names))} distinct) "
+                         f"for {n_features} features")
+    W1 = np.empty((n_features, hidden))
+    for i, name in enumerate(names):
+        W1[i] = feature_rng(seed, "feature:" + name).normal(0.0, W1_STD, hidden)
     return {"w0": np.zeros((n_features, 1)),
-            "W1": rng.normal(0.0, 1.0 / np.sqrt(n_features), (n_features, hidden)),
+            "W1": W1,
             "b1": np.zeros((1, hidden)),
-            "w2": rng.normal(0.0, 0.01, (hidden, 1))}
+            "w2": feature_rng(seed, "output").normal(0.0, 0.01, (hidden, 1))}
 
 
 def scores(params, X):

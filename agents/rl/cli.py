@@ -103,7 +103,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
     policies = {k: p for k, (p, _) in loaded.items()}
     if include_base and loaded:  # the untrained policy the runs started from
         cfg0 = next(iter(loaded.values()))[1]
-        policies = {"base": init_params(N_FEATURES, cfg0.hidden, cfg0.seed), **policies}
+        policies = {"base": init_params(N_FEATURES, cfg0.hidden, cfg0.policy_init_seed), **policies}
     with Sampler(str(data.index_dir), 12, workers, executor, ray_address) as sampler:
         return run_evaluation(Path(out_dir), data, sampler, policies,
                               {k: c.regimes for k, (_, c) in loaded.items()}, baselines,
@@ -141,7 +141,7 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
         if reused:
             print(f"Reused {len(reused)} trained policies from {root}; for a fresh run pass "
                   f"another --run-dir or delete {root}.")
-        base_params = init_params(N_FEATURES, base.hidden, base.seed)  # what training starts from
+        base_params = init_params(N_FEATURES, base.hidden, base.policy_init_seed)  # what training starts from
         report = run_evaluation(root / "eval", data, sampler,
                                 {"base": base_params,
                                  **{k: r.params for k, r in results.items()}},
@@ -223,7 +223,7 @@ def _summary(cfg: TrainConfig, data: Any, results: dict[str, TrainResult],
 # -- argparse ---------------------------------------------------------------------------------
 FIELD_HELP = {
     "data_dir": "shared world/index/tasks cache (empty: <run-dir>/data)",
-    "seed": "policy initialisation and episode seeds",
+    "seed": "episode seeds and (unless --init-seed) the policy's initial weights",
     "world_seed": "seed of the generated enterprise",
     "scale": "number of documents in the world",
     "regimes": "regimes to train on",
@@ -260,6 +260,7 @@ FIELD_HELP = {
                    "else behaviour; with --resume, the run's own",
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
     "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
+    "init_seed": "seed of the initial weights (-1: --seed); episodes keep --seed",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
            "oapl_anchor": ("auto", "behaviour", "learner", "learner-is")}

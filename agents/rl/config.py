@@ -73,6 +73,14 @@ class TrainConfig:
     oapl_anchor: str = "auto"
     is_clip: float = 1.0
     is_normalize: bool = False  # learner-is: episode weights rescaled to mean 1 per update
+    # the seed of the initial weights (-1: `seed`, as before); for measuring how much of the
+    # spread between runs comes from the initialisation and how much from the episodes
+    init_seed: int = -1
+
+    @property
+    def policy_init_seed(self) -> int:
+        """The seed `init_params` draws the initial weights with."""
+        return self.seed if self.init_seed < 0 else self.init_seed
 
     @property
     def episodes_per_iter(self) -> int:

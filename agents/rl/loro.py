@@ -41,7 +41,7 @@ def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...
                    base.eval_per_regime, base.synth_per_round, base.synth_rounds,
                    progress=base.progress, workers=base.workers, executor=base.executor,
                    ray_address=base.ray_address)
-    p0 = init_params(N_FEATURES, base.hidden, base.seed)
+    p0 = init_params(N_FEATURES, base.hidden, base.policy_init_seed)
     out: dict[str, Any] = {"config": base.to_json(), "n_per_regime": n_per_regime,
                            "held_out": {}}
     with Sampler(str(data.index_dir), base.step_budget, base.workers, base.executor,

@@ -140,7 +140,7 @@ def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
         params, state, start, metrics = (ckpt["params"], ckpt["opt_state"], ckpt["iteration"],
                                          ckpt["metrics"])
     else:
-        params = init_params(N_FEATURES, cfg.hidden, cfg.seed)
+        params = init_params(N_FEATURES, cfg.hidden, cfg.policy_init_seed)
         state, start, metrics = opt.init(params), 0, []
     own = sampler is None
     sampler = sampler or Sampler(str(data.index_dir), cfg.step_budget, cfg.workers,
