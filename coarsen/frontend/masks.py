@@ -9,6 +9,9 @@ over the full array:
   is, as NumPy's mean of an empty array);
 - np.max / np.min (np.amax, np.amin, .max(), .min()): of where(m, x, -inf) (inf), after
   NumPy's ValueError when nothing is selected (never -inf);
+- with axis=0 (the selection's first axis: `X[labels == k].mean(axis=0)`), each over the
+  mask's axes of the same where(...), the mean over the count of selected rows; along another
+  axis the result's length is that count, so it is refused;
 - len(x[m]) and x[m].size: the count of True values (times the trailing axes' size);
 - writes: `y[m] = v` is y = where(m, v, y) for a number, an array filling y's axes after the
   mask's, or `z[m]` through the same mask; `y[m] op= v` is y = where(m, y op v, y) computed
