@@ -70,6 +70,10 @@ class CallLowering:
             handler = None
         if handler is not None:
             return handler(self, args, kwargs, node)
+        from coarsen.ops import scipy_linalg
+        lower = scipy_linalg.lookup(obj)   # scipy.linalg.solve_triangular, cho_solve
+        if lower is not None:
+            return lower(self, args, kwargs, node)
         if _is_coarsen(obj):   # coarsen's own API is not user code: never inline it
             from coarsen.transforms import lower_call
             return lower_call(self, obj, args, kwargs, node)
