@@ -547,10 +547,14 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             else:
                 after.append(f"{name} = {acc}")
     loop, depth = [], 0
+    inits = {"sum": "0.0", "mean": "0.0", "max": "-np.inf", "min": "np.inf"}
     for a in range(R):
+        if a == R - 1:   # innermost-axis reductions: a scalar per row (`Run.add_reduce`)
+            loop += ["    " * depth + f"{s} = {inits[op]}" for s, _, op in run.inner_accs]
         loop.append("    " * depth + f"for _fi{a} in range({n[a]}):")
         depth += 1
     loop += ["    " * depth + line for line in run.body]
+    loop += ["    " * (R - 1) + f"{row} = {s}" for s, row, _ in run.inner_accs]
     orig = [ast.unparse(m) for m in run.members]
     for name in shapes:
         var = f"_fs{next(run.types.fresh)}"

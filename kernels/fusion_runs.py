@@ -72,6 +72,7 @@ class Run:
         self.sink_views: dict = {}              # base -> [(view variable, a slice of a vector?)]
         self.apart: list = []                   # view pairs that must share no memory (run time)
         self.keepdims: dict[str, int] = {}      # reduced name -> the axis kept as size 1
+        self.inner_accs: list = []              # (scalar, row slot, op) of innermost-axis reductions
 
     # -- expressions -> scalar code ---------------------------------------------------------
     def _leaf(self, name: str, t: T, axes: list[int]) -> tuple[str, set]:
@@ -332,6 +333,13 @@ class Run:
         acc = f"_fr{next(self.types.fresh)}"
         if axis is None:
             slot = acc
+        elif axis == self.rank - 1:
+            # along the innermost loop: a scalar that the loop carries in a register, stored
+            # once per row (`_emit`); through memory, each addition waited on the last one's
+            # store (k-means' 10 x 1000 mask sum: 62 -> 36 us, 41 us unfused). The same
+            # additions in the same order: the row's accumulator starts where the array's would
+            slot = f"{acc}_s"
+            self.inner_accs.append((slot, f"{acc}[{', '.join(f'_fi{a}' for a in range(axis))}]", op))
         else:
             slot = f"{acc}[{', '.join(f'_fi{a}' for a in range(self.rank) if a != axis)}]"
         if op in ("sum", "mean"):

@@ -794,3 +794,25 @@ def test_mask_of_a_value_the_run_computes_stays_in_the_statement():
         _close(a, b)
     for a, b in zip(_njit_run(out2, x.copy(), d, t2), ns2["f"](x.copy(), d, t2)):
         _close(a, b)
+
+
+INNER = ("def f(x, w):\n    y = x * w\n    s = rt.sum_axis(y, 1)\n    m = rt.max_axis(y, 1)\n"
+         "    c = rt.sum_axis(y, 0)\n    return s, m, c\n")
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 4), (3, 1)])
+def test_innermost_axis_reductions_accumulate_in_a_scalar(shape):
+    """Sums and maxima along the run's innermost axis carry a scalar per row (stored once per
+    row), with the same additions in the same order; other axes keep the array slot."""
+    from kernels import runtime as rt
+    rng = np.random.default_rng(51)
+    x, w = rng.normal(size=shape), rng.normal(size=shape[1])
+    x[0, 0] = np.nan
+    out = fusion.fuse(INNER, "f", (x, w))
+    assert out.count("_s = 0.0") == 1 and out.count("_s = -np.inf") == 1 and "[_fi1] += " in out, out
+    ns = {"np": np, "rt": rt}
+    exec(INNER, ns)   # generated test source only
+    want = ns["f"](x, w)
+    for got in (_njit_run(out, x, w), _run_rt(out, x, w)):
+        for g, v in zip(got, want):
+            np.testing.assert_array_equal(g, v)
