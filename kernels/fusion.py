@@ -45,8 +45,8 @@ import copy
 import itertools
 import os
 
-from kernels.fusion_runs import Refuse, Run, _loads, _stores
-from kernels.fusion_types import (REDUCTIONS, VALUE, T, Types, _int_const, _is_np, _is_rt,  # noqa: F401
+from kernels.fusion_runs import Refuse, Run, _loads, _stores, keepdims_axis
+from kernels.fusion_types import (ARITH, REDUCTIONS, VALUE, T, Types, _int_const, _is_np, _is_rt,  # noqa: F401
                                    arg_type)
 
 # top-level runs calling these stay as they are: `kernels.vecmath` runs such a whole-array
@@ -119,11 +119,16 @@ def _only_updated(types: Types, name: str) -> bool:
     cache = types.__dict__.setdefault("updated_only", {})
     if name in cache:
         return cache[name]
-    ok, allowed = True, set()
+    ok, allowed, computed = True, set(), set()
     for node in ast.walk(types.fn):
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript) \
                 and isinstance(node.target.value, ast.Name) and node.target.value.id == name:
             allowed.add(id(node.target.value))
+        elif (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+              and isinstance(node.operand, ast.Name)):
+            computed.add(id(node.operand))   # `-a`: a new array computed from a's elements
+        elif isinstance(node, ast.BinOp) and type(node.op) in ARITH:
+            computed.update(id(x) for x in (node.left, node.right) if isinstance(x, ast.Name))
         elif isinstance(node, ast.Return):
             allowed.update(id(n) for n in ast.walk(node))
         elif isinstance(node, ast.Call) and _is_np(node.func, ("shape",)):
@@ -133,12 +138,21 @@ def _only_updated(types: Types, name: str) -> bool:
             allowed.add(id(node.args[1]))   # the scattered values: read, never aliased
         elif isinstance(node, ast.Attribute) and node.attr == "shape":
             allowed.add(id(node.value))
+    arithmetic = False
     for node in ast.walk(types.fn):
         if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load) \
                 and id(node) not in allowed:
+            if id(node) in computed:
+                arithmetic = True
+                continue
             ok = False
             break
-    cache[name] = ok
+    # an operand of arithmetic (the gradient's last `-d_xc` before an unbroadcast) makes a new
+    # array: no name or view can see the buffer through it. Only for a buffer that is new
+    # wherever it is bound (else it may be the caller's or another name's); a run that reads
+    # the buffer never updates it (`Run.add_sink`, `Run.expr`), so the statements before or
+    # after the run read what they would unfused
+    cache[name] = ok and (not arithmetic or _always_fresh(types, name))
     return ok
 
 
@@ -273,6 +287,9 @@ def _classify(stmt, types: Types):
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         return None
     v = stmt.value
+    keep = keepdims_axis(v, types)
+    if keep is not None:   # a sum along one axis, kept as size 1 (`Run.add_reduce`)
+        return ("reduce", types.of(v.args[0]).rank, "sum", keep, v.args[0])
     if isinstance(v, ast.Call) and not v.keywords:
         op = _is_np(v.func, REDUCTIONS)
         if op and len(v.args) == 1:
@@ -524,12 +541,20 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             fused.append(f"{acc} = np.full(({', '.join(kept)},), {init})")
             if op == "mean":
                 after.append(f"{acc} /= {n[axis]}")
-            after.append(f"{name} = {acc}")
+            if name in run.keepdims:
+                dims = ", ".join("1" if a == axis else n[a] for a in range(R))
+                after.append(f"{name} = {acc}.reshape(({dims},))")
+            else:
+                after.append(f"{name} = {acc}")
     loop, depth = [], 0
+    inits = {"sum": "0.0", "mean": "0.0", "max": "-np.inf", "min": "np.inf"}
     for a in range(R):
+        if a == R - 1:   # innermost-axis reductions: a scalar per row (`Run.add_reduce`)
+            loop += ["    " * depth + f"{s} = {inits[op]}" for s, _, op in run.inner_accs]
         loop.append("    " * depth + f"for _fi{a} in range({n[a]}):")
         depth += 1
     loop += ["    " * depth + line for line in run.body]
+    loop += ["    " * (R - 1) + f"{row} = {s}" for s, row, _ in run.inner_accs]
     orig = [ast.unparse(m) for m in run.members]
     for name in shapes:
         var = f"_fs{next(run.types.fresh)}"

@@ -374,6 +374,11 @@ class Types:
         if _is_rt(f, ("fresh",)) and len(args) == 1:
             a = self.of(args[0])
             return T("f", a.rank, a.ones) if a is not None and a.kind in ("f", "i") else None
+        if _is_rt(f, ("extremum_mask_axis",)) and len(args) == 3:
+            # a float64 mask of x's shape (1.0 where a max/min along the axis was picked): not
+            # elementwise work, but typed, so the statements after it that read it can fuse
+            a = self.of(args[0])
+            return T("f", a.rank, a.ones) if a is not None and a.kind in VALUE and a.rank >= 1 else None
         if _is_rt(f, ("expand_axis",)) and len(args) == 3:
             a, s = self.of(args[0]), self.of(args[1])
             if a is None or s is None or s.kind != "shape" or a.kind not in VALUE:

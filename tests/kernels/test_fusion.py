@@ -623,3 +623,196 @@ def test_gate_cell_gradient_fuses_the_gate_slices():
     name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
     fused = fusion.fuse(src, name, (w, xs, 1.0))
     assert fused.count("rt.apart(") >= 3, fused
+
+
+# ------------------------------------------- updates of a buffer read later only by arithmetic
+COLUMNS = ("def f(x, w):\n    d = np.zeros(np.shape(x))\n    for r in range(x.shape[2]):\n"
+           "        xr = x[:, :, r]\n        t = w * 2.0\n        d[:, :, r] += t * xr\n    e = -d\n    return e\n")
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 2), (1, 3, 2), (4, 1, 2), (4, 3, 1), (0, 3, 2), (4, 3, 0)])
+def test_column_updates_of_a_buffer_read_by_arithmetic_are_fused(shape):
+    """`d[:, :, r] += E` into a buffer every binding of which is new, read elsewhere only as an
+    operand of arithmetic (`-d`, a new array: no alias of d): the update joins the run (GMM's
+    backward `d_xc[:, :, j] += ...` before `-d_xc`)."""
+    rng = np.random.default_rng(21)
+    x, w = rng.normal(size=shape), rng.normal(size=shape[:2])
+    out = fusion.fuse(COLUMNS, "f", (x, w))
+    assert "_fv" in out and out.count("for _fi0") == 1, out
+    ns = {"np": np}
+    exec(COLUMNS, ns)   # generated test source only
+    _close(_njit_run(out, x, w), ns["f"](x, w))
+    _close(_run(out, x, w), ns["f"](x, w))
+
+
+def test_updates_of_a_buffer_read_by_arithmetic_stay_unfused_where_unsafe():
+    args = (np.arange(5.0), np.linspace(1.0, 2.0, 5))
+    for src in [
+        # the buffer is an argument (the caller's, maybe another argument's)
+        "def f(a, b):\n    a[1:] += b[1:] * 2.0\n    e = -a\n    return e\n",
+        # one binding of the buffer is not a new array
+        "def f(a, b):\n    g = a * 2.0\n    if b[0] > 0.0:\n        g = b\n"
+        "    g[1:] += a[1:] * 3.0\n    e = g * 2.0\n    return e\n",
+        # read through a view as well
+        "def f(a, b):\n    g = a * 2.0\n    h = g[1:]\n    g[:-1] += b[1:] * 3.0\n    e = g * 2.0\n    return e, h\n",
+    ]:
+        out = fusion.fuse(src, "f", args)
+        assert "_fv" not in out, (src, out)
+        ns = {"np": np}
+        exec(src, ns)   # generated test source only
+        want = ns["f"](*(np.copy(a) for a in args))
+        _close(np.concatenate([np.ravel(w) for w in np.atleast_1d(*_run(out, *(np.copy(a) for a in args)))
+                               if True] if isinstance(want, tuple) else [_run(out, *(np.copy(a) for a in args))]),
+               np.concatenate([np.ravel(w) for w in want] if isinstance(want, tuple) else [want]))
+
+
+def test_a_run_that_reads_the_buffer_does_not_update_it():
+    """`y = g * 2.0` and then `g[::-1] += y * b`: fused into one loop, the reversed update would
+    write elements the arithmetic has yet to read; the update runs after the run instead (as
+    its own loop, reading y whole), with the values the statements give."""
+    src = ("def f(a, b):\n    g = a * 1.0\n    y = g * 2.0\n    g[::-1] += y * b\n    e = -g\n"
+           "    return e, y\n")
+    a, b = np.arange(1.0, 6.0), np.linspace(1.0, 2.0, 5)
+    out = fusion.fuse(src, "f", (a, b))
+    ns = {"np": np}
+    exec(src, ns)   # generated test source only
+    for got in (_njit_run(out, a, b), _run(out, a, b)):
+        for g, w in zip(got, ns["f"](a, b)):
+            _close(g, w)
+    tree = ast.parse(out)
+    loops = [n for n in ast.walk(tree) if isinstance(n, ast.For) and n.target.id == "_fi0"]
+    assert not any("_fv" in ast.unparse(n) and "g[" in ast.unparse(n) and "2.0" in ast.unparse(n)
+                   for n in loops), out
+
+
+# ------------------------------------------------- `rt.unbroadcast` to a keepdims shape: a sum
+KEEP = ("def f(d, v, top):\n    top_k = top[:, None]\n    e = d * v\n    g = rt.unbroadcast(-e * v, np.shape(top_k))\n"
+        "    h = e * 2.0\n    return g, h\n")
+KEEP0 = ("def f(d, v, top):\n    top_k = top[None, :]\n    e = d * v\n    g = rt.unbroadcast(e * v, np.shape(top_k))\n"
+         "    h = e + 1.0\n    return g, h\n")
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (1, 3), (4, 1), (0, 3), (4, 0)])
+@pytest.mark.parametrize("src, axis", [(KEEP, 1), (KEEP0, 0)])
+def test_unbroadcast_to_a_keepdims_shape_is_a_sum_in_the_run(shape, src, axis):
+    """`rt.unbroadcast(E, np.shape(y))` with y of size 1 on one axis (its type: `top[:, None]`)
+    sums E along that axis inside the run (GMM's adjoint of `inner - top[:, None]`), the
+    result of y's shape; size-1 and empty axes give what the statement gives."""
+    from kernels import runtime as rt
+    rng = np.random.default_rng(31)
+    d, v = rng.normal(size=shape), rng.normal(size=shape)
+    top = rng.normal(size=shape[1 - axis])
+    out = fusion.fuse(src, "f", (d, v, top))
+    assert "_fr" in out and ".reshape(" in out and "rt.unbroadcast" in out.split("else:")[-1], out
+    ns = {"np": np, "rt": rt}
+    exec(src, ns)   # generated test source only
+    for got in (_njit_run(out, d, v, top), _run_rt(out, d, v, top)):
+        for g, w in zip(got, ns["f"](d, v, top)):
+            assert np.shape(g) == np.shape(w)
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def _run_rt(out, *args):
+    from kernels import runtime as rt
+    ns = {"np": np, "rt": rt}
+    exec(out, ns)   # generated test source only
+    return ns["f"](*args)
+
+
+def test_unbroadcast_to_an_unknown_or_wider_shape_stays_a_statement():
+    from kernels import runtime as rt
+    d, v = np.ones((4, 3)), np.ones((4, 3))
+    for src, args in [
+        # the target shape's size-1 axis is known only at run time: not a sum here
+        ("def f(d, v, y):\n    e = d * v\n    g = rt.unbroadcast(e * v, np.shape(y))\n    h = e * 2.0\n"
+         "    return g, h\n", (d, v, np.ones((4, 1)))),
+        # a target of lower rank: a sum over the leading axis as well, not one kept axis
+        ("def f(d, v, y):\n    y1 = y[:, None]\n    e = d * v\n    g = rt.unbroadcast(e * v, np.shape(y1))\n"
+         "    h = e * 2.0\n    return g, h\n", (np.ones((2, 4, 3)), np.ones((2, 4, 3)), np.ones(4))),
+    ]:
+        out = fusion.fuse(src, "f", args)
+        assert ".reshape(" not in out, (src, out)
+        ns = {"np": np, "rt": rt}
+        exec(src, ns)   # generated test source only
+        for g, w in zip(_run_rt(out, *args), ns["f"](*args)):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------- the adjoint of a max along an axis, broadcast back (LSE)
+def lse_rows(x, w):
+    z = x * w[None, :]
+    top = np.max(z, axis=1)
+    return np.sum(top + np.log(np.sum(np.exp(z - top[:, None]), axis=1)))
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (1, 3), (5, 1), (1, 1), (0, 3)])
+def test_lse_rows_gradient(shape):
+    rng = np.random.default_rng(41)
+    x, w = rng.normal(size=shape), rng.normal(size=shape[1])
+    if shape[0] and shape[1] > 1:
+        x[0, 1] = x[0, 0] * w[0] / w[1]   # a tie: the first maximum takes the adjoint
+    (v, g), (rv, rg) = _both(lse_rows, (x, w))
+    _close(v, rv)
+    _close(g, rg)
+    if 0 in shape:
+        return
+    h = 1e-6
+    x = x + 1e-3 * np.arange(x.size).reshape(x.shape)   # no ties for the differences
+    (_, g), _ = _both(lse_rows, (x, w))
+    fd = np.array([(lse_rows(x + h * e.reshape(x.shape), w) - lse_rows(x - h * e.reshape(x.shape), w)) / (2 * h)
+                   for e in np.eye(x.size)])
+    np.testing.assert_allclose(g, fd.reshape(x.shape), rtol=1e-6, atol=1e-7)
+
+
+def test_lse_rows_gradient_sums_the_keepdims_adjoint_and_reads_the_mask_in_the_loop():
+    x, w = np.ones((5, 3)), np.ones(3)
+    src = coarsen.grad(lse_rows, target="cpu").source(x, w)
+    name = next(n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef))
+    fused = fusion.fuse(src, name, (x, w, 1.0))
+    assert ".reshape(" in fused and "_fm" in fused, fused
+
+
+def test_mask_of_a_value_the_run_computes_stays_in_the_statement():
+    from kernels import runtime as rt
+    src = ("def f(x, d, t):\n    y = x * 2.0\n    g = d + rt.extremum_mask_axis(y, np.expand_dims(t, 1), 1) * d\n"
+           "    return g\n")
+    x, d = np.array([[1.0, 3.0], [2.0, 2.0]]), np.ones((2, 2))
+    t = np.max(x * 2.0, axis=1)
+    out = fusion.fuse(src, "f", (x, d, t))
+    assert "_fm" not in out, out
+    ns = {"np": np, "rt": rt}
+    exec(src, ns)   # generated test source only
+    _close(_run_rt(out, x, d, t), ns["f"](x, d, t))
+    # read by the run before a member updates its input: the update stays out of the run
+    src2 = ("def f(x, d, t):\n    g = d + rt.extremum_mask_axis(x, np.expand_dims(t, 1), 1) * d\n"
+            "    x[:, :] += g\n    return g, x\n")
+    t2 = np.max(x, axis=1)
+    out2 = fusion.fuse(src2, "f", (x, d, t2))
+    ns2 = {"np": np, "rt": rt}
+    exec(src2, ns2)   # generated test source only
+    for a, b in zip(_run_rt(out2, x.copy(), d, t2), ns2["f"](x.copy(), d, t2)):
+        _close(a, b)
+    for a, b in zip(_njit_run(out2, x.copy(), d, t2), ns2["f"](x.copy(), d, t2)):
+        _close(a, b)
+
+
+INNER = ("def f(x, w):\n    y = x * w\n    s = rt.sum_axis(y, 1)\n    m = rt.max_axis(y, 1)\n"
+         "    c = rt.sum_axis(y, 0)\n    return s, m, c\n")
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (1, 4), (3, 1)])
+def test_innermost_axis_reductions_accumulate_in_a_scalar(shape):
+    """Sums and maxima along the run's innermost axis carry a scalar per row (stored once per
+    row), with the same additions in the same order; other axes keep the array slot."""
+    from kernels import runtime as rt
+    rng = np.random.default_rng(51)
+    x, w = rng.normal(size=shape), rng.normal(size=shape[1])
+    x[0, 0] = np.nan
+    out = fusion.fuse(INNER, "f", (x, w))
+    assert out.count("_s = 0.0") == 1 and out.count("_s = -np.inf") == 1 and "[_fi1] += " in out, out
+    ns = {"np": np, "rt": rt}
+    exec(INNER, ns)   # generated test source only
+    want = ns["f"](x, w)
+    for got in (_njit_run(out, x, w), _run_rt(out, x, w)):
+        for g, v in zip(got, want):
+            np.testing.assert_array_equal(g, v)
