@@ -92,11 +92,11 @@ LOWERINGS: dict[str, Callable] = {"solve_triangular": _solve_triangular, "cho_so
 
 
 def lookup(obj: Any) -> Callable | None:
-    """The lowering of scipy.linalg's function `obj`, or None."""
-    linalg = sys.modules.get("scipy.linalg")
-    if linalg is None:
+    """The lowering of scipy.linalg's own function `obj`, or None: found where SciPy defines it
+    (`scipy.linalg._basic.solve_triangular`), never by what `scipy.linalg.solve_triangular`
+    holds now (a user's wrapper assigned there is the user's function, inlined)."""
+    name, module = getattr(obj, "__name__", None), getattr(obj, "__module__", None) or ""
+    if name not in LOWERINGS or not module.startswith("scipy.linalg"):
         return None
-    for name, lower in LOWERINGS.items():
-        if getattr(linalg, name, None) is obj:
-            return lower
-    return None
+    home = sys.modules.get(module)
+    return LOWERINGS[name] if home is not None and vars(home).get(name) is obj else None

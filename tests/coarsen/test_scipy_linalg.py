@@ -89,3 +89,22 @@ def test_scipys_errors(target):
     singular[1, 1] = 0.0
     with pytest.raises(np.linalg.LinAlgError):
         coarsen.jit(lambda a, v: np.sum(solve_triangular(a, v)), target=target)(singular, b)
+
+
+def test_a_wrapper_assigned_to_scipys_name_is_the_users_function(monkeypatch):
+    """Recognised by where SciPy defines it, never by what scipy.linalg's attribute holds now
+    (round 12, H12-1: a wrapper assigned there was lowered as SciPy's upper-triangle solve)."""
+    A, b = np.random.default_rng(2).normal(size=(4, 4)) + 4.0 * np.eye(4), np.ones(4)
+    original = scipy.linalg.solve_triangular
+
+    def lower_solve(a, v):
+        return original(a, v, lower=True)
+
+    def f(a, v):
+        return np.sum(scipy.linalg.solve_triangular(a, v))
+    j = coarsen.jit(f, target="numpy")
+    assert j(A, b) == pytest.approx(np.sum(original(A, b)), rel=1e-12)
+    monkeypatch.setattr(scipy.linalg, "solve_triangular", lower_solve)
+    assert j(A, b) == pytest.approx(np.sum(original(A, b, lower=True)), rel=1e-12)
+    monkeypatch.setattr(scipy.linalg, "cho_solve", lambda c, v: 2.0 * v)
+    assert coarsen.jit(lambda a, v: np.sum(scipy.linalg.cho_solve((a, True), v)), target="numpy")(A, b) == 8.0
