@@ -284,4 +284,11 @@ def _as_tree(result: Any, src) -> Any:
     if isinstance(result, Static):
         raise UnsupportedError(f"the function returns {result.obj!r}, not a number or an array",
                                src.loc(src.node))
+    from coarsen.frontend.bindings import ListItems, SharedList
+    if isinstance(result, (ListItems, SharedList, list)):   # a list comes back a list, as in Python
+        return [_as_tree(r, src) for r in result]
+    if isinstance(result, tuple) and type(result) is tuple:
+        return tuple(_as_tree(r, src) for r in result)
+    if isinstance(result, dict):
+        return {k: _as_tree(v, src) for k, v in result.items()}
     return result
