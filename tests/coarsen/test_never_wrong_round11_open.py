@@ -5,6 +5,12 @@ is checked.
 
 - A list the function returns came back a tuple: now a list (jit, grad's value, vmap's
   element, a transformed function called inside traced code).
+- A function that writes into its argument array and returns it (`x[0] = 5.0; return x`)
+  returned a copy: the caller's array was written back, but an edit of the result did not reach
+  it. Now the caller's array itself, as in Python; a view of a written argument is refused (it
+  would not see the caller's array). A result that passes simplified to an argument or a view
+  of one (`x * 1.0`, `x[1:] * 1.0`) was that argument's memory, so the caller's edit of the
+  result changed the argument: now a new array, as NumPy's.
 """
 from __future__ import annotations
 
@@ -95,3 +101,76 @@ def test_a_returned_list_through_transformations(target):
     np.testing.assert_array_equal(jac[0], 2.0 * np.eye(3))
     primal, tangent = coarsen.jvp(returns_list, (x,), (np.ones(3),))
     assert isinstance(primal, list) and isinstance(tangent, list)
+
+
+# ------------------------------------------------------------------ 2: returned argument arrays
+def write_and_return(x):
+    x[0] = 5.0
+    return x
+
+
+def write_and_return_more(x, y):
+    x[1] = x[0] + y[0]
+    return np.sum(x), x, y
+
+
+def write_and_return_view(x):
+    x[0] = 5.0
+    return x[1:]
+
+
+def write_and_return_copy(x):
+    x[0] = 5.0
+    return x.copy(), x * 1.0
+
+
+def times_one(x):
+    return x * 1.0
+
+
+def rows_times_one(x):
+    return x[1:] * 1.0, (x * 1.0)[1:], x.T * 1.0
+
+
+def view_of_argument(x):
+    return x[1:]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_written_argument_returned_is_the_callers_array(target):
+    for _ in range(2):
+        a = np.ones(3)
+        out = coarsen.jit(write_and_return, target=target)(a)
+        assert out is a
+        out[1] = 7.0
+        np.testing.assert_array_equal(a, [5.0, 7.0, 1.0])
+        a, b = np.arange(3.0), np.ones(2)
+        s, x, y = coarsen.jit(write_and_return_more, target=target)(a, b)
+        assert x is a and s == 3.0
+        np.testing.assert_array_equal(a, [0.0, 1.0, 2.0])
+        a = np.ones(3)
+        c, d = coarsen.jit(write_and_return_copy, target=target)(a)
+        c[1], d[2] = 7.0, 8.0
+        np.testing.assert_array_equal(a, [5.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_view_of_a_written_argument_is_refused(target):
+    a = np.ones(3)
+    with pytest.raises(coarsen.UnsupportedError, match="returns a view of `x`") as err:
+        coarsen.jit(write_and_return_view, target=target)(a)
+    assert "test_never_wrong_round11_open.py" in str(err.value)
+    np.testing.assert_array_equal(a, [1.0, 1.0, 1.0])
+
+
+def test_a_result_simplified_to_an_argument_is_a_new_array(tiers):
+    for f in (times_one, rows_times_one):
+        a = np.arange(4.0).reshape(2, 2) if f is rows_times_one else np.arange(3.0)
+        for out in tiers(coarsen.jit, f, a):
+            for r in (out if isinstance(out, tuple) else (out,)):
+                assert not np.shares_memory(r, a)
+                r[...] = -1.0
+            np.testing.assert_array_equal(a, np.arange(a.size, dtype=float).reshape(a.shape))
+    a = np.arange(3.0)
+    for out in tiers(coarsen.jit, view_of_argument, a):   # a view stays one, as in NumPy
+        assert np.shares_memory(out, a)
