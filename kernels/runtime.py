@@ -221,6 +221,13 @@ def maximum(a, b):
     return np.maximum(a, b)
 
 
+def floordiv(a, b):
+    """a // b of int64 values (arrays, NumPy or Python ints). Generated code calls it through
+    `rt` because NumPy wraps int64 min // -1 to int64 min where Numba's integer division gives 0
+    (`kernels.numba_runtime`); a Python int's quotient beyond int64 is refused before."""
+    return a // b
+
+
 def minimum(a, b):
     """np.minimum(a, b); see `maximum`."""
     return np.minimum(a, b)

@@ -26,6 +26,11 @@ def _infix(symbol: str):
     return lambda instr, a: f"{a[0]} {symbol} {a[1]}"
 
 
+def _floordiv_emit(instr, a):
+    # int64: `rt.floordiv`, NumPy's wrap of int64 min // -1 (Numba's integer division gives 0)
+    return f"rt.floordiv({a[0]}, {a[1]})" if instr.result.type.dtype == "i64" else f"{a[0]} // {a[1]}"
+
+
 def _logic(word: str):
     def emit(instr, a):
         return f"np.logical_{word}({a[0]}, {a[1]})" if instr.result.type.rank else f"{a[0]} {word} {a[1]}"
@@ -102,7 +107,7 @@ BINARY = [
                 lambda a, b: a / b, lambda a, b: a / b, emit=_infix("/"), torch="torch.div",
                 domain=((-3.0, 3.0), (0.5, 3.0))),
     Elementwise("floordiv", 2, ("numpy.floor_divide",), operator.floordiv, "promote", None,
-                lambda a, b: a // b, emit=_infix("//"), differentiable=False,
+                lambda a, b: a // b, emit=_floordiv_emit, differentiable=False,
                 domain=((-3.0, 3.0), (0.5, 3.0))),
     Elementwise("mod", 2, ("numpy.mod", "numpy.remainder"), operator.mod, "promote", None,
                 lambda a, b: a % b, emit=_infix("%"), vjp=_mod_vjp, domain=((-3.0, 3.0), (0.5, 3.0)),

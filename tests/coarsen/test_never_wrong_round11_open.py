@@ -11,6 +11,8 @@ is checked.
   would not see the caller's array). A result that passes simplified to an argument or a view
   of one (`x * 1.0`, `x[1:] * 1.0`) was that argument's memory, so the caller's edit of the
   result changed the argument: now a new array, as NumPy's.
+- int64 min // -1 of int64 arrays and of their elements was 0 in cpu machine code (Numba's
+  integer division); NumPy wraps it to int64 min: now so on every target and tier.
 """
 from __future__ import annotations
 
@@ -174,3 +176,22 @@ def test_a_result_simplified_to_an_argument_is_a_new_array(tiers):
     a = np.arange(3.0)
     for out in tiers(coarsen.jit, view_of_argument, a):   # a view stays one, as in NumPy
         assert np.shares_memory(out, a)
+
+
+# ------------------------------------------------------------------ 3: int64 min // -1
+LO = -2 ** 63
+
+
+def int_quotients(a, b):
+    return a // b, a % b, np.floor_divide(a, b), np.remainder(a, b), a[0] // b[0], a[0] % b[0], a // -1, -9 // b
+
+
+def test_int64_min_floordiv_minus_one_wraps_as_numpy(tiers):
+    a = np.array([LO, 7, LO, LO, -7, LO + 1, 2 ** 63 - 1], dtype=np.int64)
+    b = np.array([-1, -1, 1, 2, -2, -1, -1], dtype=np.int64)
+    with np.errstate(all="ignore"):
+        want = list(int_quotients(a, b))
+        for got in tiers(coarsen.jit, int_quotients, a, b):
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert np.asarray(g).dtype == np.int64 and np.array_equal(g, w), (g, w)
