@@ -223,16 +223,22 @@ def _xlogy_call(lw, args, kwargs, node):
 def _ndtr(lw, args, kwargs, node):
     """scipy.special.ndtr, the standard normal CDF, by SciPy's (Cephes') branches: with z =
     x / sqrt 2, 1/2 + erf(z) / 2 where |z| < 1 / sqrt 2, else y = erfc(|z|) / 2, and 1 - y for
-    z > 0. The derivative is the normal density on every branch."""
+    z > 0. The derivative is the normal density on every branch. As Cephes', 1/sqrt 2 is
+    M_SQRT1_2 (math.sqrt(0.5); 1 / math.sqrt(2.0) is an ulp below it), and erfc underflows to 0
+    where z^2 > MAXLOG (x < -37.68: SciPy's ndtr is 0 there, log(ndtr) -inf)."""
     L.arity(lw, args, kwargs, node, 1, "ndtr")
     e = L.emitter(lw, node)
     c = lw.b.const
     x = L.array(lw, args[0], node, "ndtr", min_rank=0)
-    z = e("MUL", x, c(1.0 / math.sqrt(2.0)))
+    z = e("MUL", x, c(math.sqrt(0.5)))
     inner = e("ADD", c(0.5), e("MUL", c(0.5), e("ERF", z)))
     y = e("MUL", c(0.5), e("ERFC", e("ABS", z)))
+    y = e("WHERE", e("GT", e("MUL", z, z), c(_CEPHES_MAXLOG)), c(0.0), y)
     outer = e("WHERE", e("GT", z, c(0.0)), e("SUB", c(1.0), y), y)
-    return e("WHERE", e("LT", e("ABS", z), c(1.0 / math.sqrt(2.0))), inner, outer)
+    return e("WHERE", e("LT", e("ABS", z), c(math.sqrt(0.5))), inner, outer)
+
+
+_CEPHES_MAXLOG = 7.09782712893383996843e2   # log(DBL_MAX): Cephes' erfc underflows beyond -MAXLOG
 
 
 def _select(lw, args, kwargs, node):
