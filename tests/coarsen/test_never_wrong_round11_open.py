@@ -19,6 +19,9 @@ is checked.
   scipy.special.gammaln(-inf) was inf (math.lgamma's; SciPy -inf). Left: erfc and lgamma are
   the C library's, so ndtr's tail and gammaln differ from SciPy's Cephes by up to ~6e-14
   relative.
+- A callable object (an instance whose class defines __call__) given to jit/grad, and
+  jit(vmap(f)) / grad(vmap(f)), were refused at `<unknown>:0:1`: now at the `def` of __call__ /
+  of f, with a hint.
 """
 from __future__ import annotations
 
@@ -236,3 +239,33 @@ def test_gammaln_of_minus_infinity_is_scipys(tiers):
     for g, lg in tiers(coarsen.jit, gammaln_and_lgamma, x):
         assert g[0] == -math.inf and lg == math.inf == math.lgamma(-math.inf)
         np.testing.assert_allclose(g, scipy.special.gammaln(x), rtol=1e-14)
+
+
+# ------------------------------------------------------------------ 7: where refusals point
+class Linear:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return np.sum(self.w * x)
+
+
+def squares(x):
+    return np.sum(x * x)
+
+
+def _def_line(fn) -> str:
+    return f"test_never_wrong_round11_open.py:{fn.__code__.co_firstlineno}:"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("transform", [coarsen.jit, coarsen.grad, coarsen.value_and_grad])
+def test_callable_objects_and_vmapped_functions_are_refused_at_their_def(transform, target):
+    with pytest.raises(coarsen.UnsupportedError, match="__call__") as err:
+        transform(Linear(np.ones(3)), target=target)(np.ones(3))
+    assert _def_line(Linear.__call__) in str(err.value) and err.value.hint
+    with pytest.raises(coarsen.UnsupportedError, match="compiled already") as err:
+        transform(coarsen.vmap(squares), target=target)(np.ones((2, 3)))
+    assert _def_line(squares) in str(err.value) and "vmap(coarsen.grad(f))" in err.value.hint
+    model = Linear(np.ones(3))
+    assert transform(lambda x: model(x), target=target)(np.ones(3)) is not None   # the hint's way
