@@ -19,6 +19,11 @@ is checked.
   scipy.special.gammaln(-inf) was inf (math.lgamma's; SciPy -inf). Left: erfc and lgamma are
   the C library's, so ndtr's tail and gammaln differ from SciPy's Cephes by up to ~6e-14
   relative.
+- np.sort (kinds quicksort and heapsort) and np.percentile / np.quantile of a vector holding
+  both -0.0 and 0.0: coarsen's sorted vector is the gather x[argsort(x)], NumPy's value sort
+  and np.partition place the two zeros otherwise (by length and CPU), so the signs of sorted
+  zeros differed from NumPy's. Now an UnsupportedError when the program runs, at the user's
+  line; kind="stable" (the same order everywhere) and vectors with one kind of zero sort.
 - A callable object (an instance whose class defines __call__) given to jit/grad, and
   jit(vmap(f)) / grad(vmap(f)), were refused at `<unknown>:0:1`: now at the `def` of __call__ /
   of f, with a hint.
@@ -269,3 +274,39 @@ def test_callable_objects_and_vmapped_functions_are_refused_at_their_def(transfo
     assert _def_line(squares) in str(err.value) and "vmap(coarsen.grad(f))" in err.value.hint
     model = Linear(np.ones(3))
     assert transform(lambda x: model(x), target=target)(np.ones(3)) is not None   # the hint's way
+
+
+# ------------------------------------------------------------------ 6: sorting -0.0 with 0.0
+def sort_values(x):
+    return np.sort(x)
+
+
+def sort_stable(x):
+    return np.sort(x, kind="stable")
+
+
+def sort_heap(x):
+    return np.sort(x, kind="heapsort")
+
+
+def percentiles(x):
+    return np.percentile(x, 30.0), np.quantile(x, 0.5), np.median(x)
+
+
+def test_sorting_mixed_signed_zeros_is_refused_when_running(tiers):
+    mixed = np.array([0.0, -0.0, 1.0, -2.0] * 5)
+    plain = np.array([0.0, 0.0, 1.0, -2.0, np.nan] * 5)
+    negative = -plain
+    for f in (sort_values, sort_heap, percentiles):
+        for target in TARGETS:
+            with pytest.raises(coarsen.UnsupportedError, match="both -0.0 and 0.0") as err:
+                coarsen.jit(f, target=target)(mixed)
+            assert f"test_never_wrong_round11_open.py:{f.__code__.co_firstlineno + 1}:" in str(err.value)
+            assert "x + 0.0" in err.value.hint
+        for x in (plain, negative):
+            for got in tiers(coarsen.jit, f, x):
+                same_tree(got, f(x))
+    for got in tiers(coarsen.jit, sort_stable, mixed):
+        same_tree(got, np.sort(mixed, kind="stable"))
+    g = coarsen.grad(lambda v: np.sum(np.sort(v) * np.arange(4.0)))(np.array([3.0, 0.0, -1.0, 0.0]))
+    np.testing.assert_array_equal(g, [3.0, 1.0, 0.0, 2.0])
