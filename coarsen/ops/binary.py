@@ -305,10 +305,38 @@ def _fminmax(name: str):
     def lower(lw, args, kwargs, node):
         L.arity(lw, args, kwargs, node, 2, name)
         a, b = (lw.as_value(x, node) for x in args)
+        if a.type.rank or b.type.rank:
+            _refuse_signed_zero_ties(lw, a, b, node, f"np.{name}")
         wins = lw.emit(O.GE if name == "fmax" else O.LE, (a, b), node)
         wins = lw.emit(O.OR, (wins, lw.emit(O.NE, (b, b), node)), node)
         return lw.emit(O.WHERE, (wins, a, b), node)
     return lower
+
+
+def _refuse_signed_zero_ties(lw, a, b, node, what: str) -> None:
+    """UnsupportedError when the program runs, at the user's line, where an element of a is
+    -0.0 and b's 0.0 or the reverse: NumPy's np.fmax / np.fmin of arrays return either zero
+    there by the element's place in its SIMD loop (the first operand in the loop's tail, the
+    second in its vector body: np.fmax([-0.0] * 4, [0.0] * 4) holds both), which coarsen does
+    not reproduce. Scalars keep the first operand, as coarsen does; np.maximum / np.minimum
+    always return the second (`rt.maximum`)."""
+    from coarsen.errors import UnsupportedAtRunTime
+    from coarsen.ops.reductions import _any_all
+
+    if a.type.dtype != "f64" and b.type.dtype != "f64":
+        return
+    def side(v):   # pi at 0.0, -pi at -0.0
+        return lw.emit(O.ARCTAN2, (v, lw.b.const(-1.0)), node)
+    tie = lw.emit(O.AND, (lw.emit(O.EQ, (a, b), node), lw.emit(O.NE, (side(a), side(b)), node)), node)
+    bad = _any_all("any")(lw, [tie], {}, node)
+    loc = lw.src.loc(node)
+    message = (f"{what} of -0.0 and 0.0 in the same place of two arrays: NumPy returns either zero "
+               "there, by the element's place in its SIMD loop, which coarsen does not reproduce")
+    lw.emit(O.CHECK, (bad,), node, {"exc": UnsupportedAtRunTime, "args": (
+        message, loc.filename, loc.lineno, loc.col,
+        "add 0.0 to the operands first (x + 0.0 turns -0.0 into 0.0), or use np.maximum / np.minimum "
+        "where no NaN is to be dropped")})
+    lw.ctx.runtime_raises.append(UnsupportedAtRunTime)
 
 
 # ufunc methods: np.subtract.outer(a, b), np.add.reduce(x, axis), np.multiply.accumulate(x)

@@ -19,6 +19,11 @@ is checked.
   scipy.special.gammaln(-inf) was inf (math.lgamma's; SciPy -inf). Left: erfc and lgamma are
   the C library's, so ndtr's tail and gammaln differ from SciPy's Cephes by up to ~6e-14
   relative.
+- np.fmax / np.fmin of arrays with -0.0 against 0.0 in one place: coarsen gave the first
+  operand; NumPy gives either, by the element's place in its SIMD loop (its vector body the
+  second operand, its tail the first). Now an UnsupportedError when the program runs, at the
+  user's line; everything else (NaNs, one kind of zero, scalars, np.maximum / np.minimum, whose
+  ties NumPy always gives the second operand) matches NumPy bit for bit.
 - np.sort (kinds quicksort and heapsort) and np.percentile / np.quantile of a vector holding
   both -0.0 and 0.0: coarsen's sorted vector is the gather x[argsort(x)], NumPy's value sort
   and np.partition place the two zeros otherwise (by length and CPU), so the signs of sorted
@@ -274,6 +279,39 @@ def test_callable_objects_and_vmapped_functions_are_refused_at_their_def(transfo
     assert _def_line(squares) in str(err.value) and "vmap(coarsen.grad(f))" in err.value.hint
     model = Linear(np.ones(3))
     assert transform(lambda x: model(x), target=target)(np.ones(3)) is not None   # the hint's way
+
+
+# ------------------------------------------------------------------ 4: signed zeros in fmax/fmin
+def fminmax(a, b):
+    return np.fmax(a, b), np.fmin(a, b), np.maximum(a, b), np.minimum(a, b)
+
+
+def fminmax_scalars(a, b):
+    return (np.fmax(a[0], b[0]), np.fmin(a[0], b[0]), np.maximum(a[0], b[0]), np.minimum(a[0], b[0]),
+            max(a[0], b[0]), min(a[0], b[0]))
+
+
+def test_fmax_fmin_signed_zeros(tiers):
+    values = [-0.0, 0.0, np.nan, 1.0, -np.inf]
+    pairs = [(p, q) for p in values for q in values]
+    a, b = np.array([p for p, _ in pairs]), np.array([q for _, q in pairs])
+    ties = (a == b) & (np.signbit(a) != np.signbit(b))
+    for target in TARGETS:
+        with pytest.raises(coarsen.UnsupportedError, match="-0.0 and 0.0") as err:
+            coarsen.jit(fminmax, target=target)(a, b)
+        assert f"test_never_wrong_round11_open.py:{fminmax.__code__.co_firstlineno + 1}:" in str(err.value)
+    for got in tiers(coarsen.jit, fminmax, a[~ties], b[~ties]):
+        same_tree(got, fminmax(a[~ties], b[~ties]))
+    for p, q in pairs:   # scalars: NumPy's scalar loop keeps the first operand at a tie
+        want = fminmax_scalars(np.array([p]), np.array([q]))
+        for target in TARGETS:
+            got = coarsen.jit(fminmax_scalars, target=target)(np.array([p]), np.array([q]))
+            same_tree(list(got), [float(w) for w in want])
+    for target in TARGETS:   # np.maximum / np.minimum of arrays: the second operand at a tie
+        got = coarsen.jit(lambda u, v: (np.maximum(u, v), np.minimum(u, v)), target=target)(a, b)
+        same_tree(list(got), [np.maximum(a, b), np.minimum(a, b)])
+    g = coarsen.grad(lambda x: np.sum(np.fmax(x, 0.0)))(np.array([0.0, -1.0, 2.0, np.nan]))
+    np.testing.assert_array_equal(g, [1.0, 0.0, 1.0, 0.0])   # a tie: x; a NaN x loses
 
 
 # ------------------------------------------------------------------ 6: sorting -0.0 with 0.0
