@@ -181,9 +181,13 @@ def _grad_value(g: Any, like: Any) -> Any:
 
 def _output(o: Any, t: Any) -> Any:
     """A result as its IR type says: a float for f64 scalars (generated code may produce an
-    int where a branch folds to a constant), a float64 array for f64 arrays."""
+    int where a branch folds to a constant), a float64 array for f64 arrays; an int or a bool
+    for i64 / bool scalars, whichever target and tier computed it (the NumPy tier's np.int64
+    and np.bool_ came back before machine code's int and bool: the type changed between calls)."""
     if t.dtype == "f64":
         return float(o) if t.rank == 0 else _fresh(np.asarray(o, dtype=np.float64))
+    if t.rank == 0 and t.dtype in ("i64", "bool"):
+        return int(o) if t.dtype == "i64" else bool(o)
     if isinstance(o, np.floating):
         return float(o)
     if t.dtype == "bool" and t.rank and isinstance(o, np.ndarray) and o.dtype != np.bool_:
@@ -595,6 +599,9 @@ class _Jit(_Transformed):
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
             if scalar:
                 return lambda args: float(compiled(*args)[0])
+            if prog.result_types[0].rank == 0:   # an int or a bool on every tier
+                t = prog.result_types[0]
+                return lambda args: _output(compiled(*args)[0], t)
             if prog.returns or prog.views:   # `return x`, `return x[1:]`: the caller's array, a view of it
                 return lambda args: _fresh(compiled(*args)[0])
 

@@ -5,6 +5,12 @@ is checked.
 
 - A list the function returns came back a tuple: now a list (jit, grad's value, vmap's
   element, a transformed function called inside traced code).
+- An int or bool scalar result came back np.int64 / np.bool_ from the NumPy tier and int /
+  bool from machine code, so the tiered cpu target changed a result's type between calls (and
+  the numpy target gave np.int64 for `(x > 0).sum()`, int for `np.argmax(x)`). Now int / bool
+  from every target and tier, with NumPy's value; bool and int results are never float64.
+  Left: NumPy's scalar types themselves (np.int64 for `np.argmax(x)`, np.float64 for
+  `np.sum(x)`, np.bool_ for `x[0] > 0`), which the IR does not tell from Python's.
 - A function that writes into its argument array and returns it (`x[0] = 5.0; return x`)
   returned a copy: the caller's array was written back, but an edit of the result did not reach
   it. Now the caller's array itself, as in Python; a view of a written argument is refused (it
@@ -117,6 +123,31 @@ def test_a_returned_list_is_a_list(tiers):
         same_tree(got, returns_list(x))
     for got in tiers(coarsen.jit, calls_list_jit, x):
         assert isinstance(got, list) and len(got) == 3
+
+
+def int_and_bool_results(x):
+    return np.argmax(x), len(x), (x > 0).sum(), x[0] > 0, np.sum(x > 0) > 1, np.argmin(x) + 1
+
+
+def one_count(x):
+    return (x > 0).sum()
+
+
+def one_bool(x):
+    return x > 0
+
+
+def test_int_and_bool_scalars_keep_their_type_on_every_tier(tiers):
+    x = np.array([1.0, -2.0, 3.0])
+    want = [int(v) if isinstance(v, (int, np.integer)) else bool(v) for v in int_and_bool_results(x)]
+    for got in tiers(coarsen.jit, int_and_bool_results, x):
+        assert [type(v) for v in got] == [type(v) for v in want] and list(got) == want, (got, want)
+    for got in tiers(coarsen.jit, one_count, x):
+        assert type(got) is int and got == 2
+    for got in tiers(coarsen.jit, one_bool, 1.5):
+        assert got is True
+    for v, g in tiers(coarsen.value_and_grad, lambda v: np.sum(v * v), x):
+        assert type(v) is float and v == 14.0
 
 
 @pytest.mark.parametrize("target", TARGETS)
