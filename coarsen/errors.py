@@ -76,6 +76,14 @@ class UnsupportedAtRunTime(UnsupportedError):
         super().__init__(message, Loc(filename, lineno, col), hint)
 
 
+def _set_runtime_refusal() -> None:
+    import kernels.runtime
+    kernels.runtime.Refusal = UnsupportedAtRunTime   # generated code raises it as `rt.Refusal`
+
+
+_set_runtime_refusal()
+
+
 class CoarsenTypeError(UnsupportedError):
     """Values of incompatible types meet (e.g. a scalar on one path and an array on another)."""
 

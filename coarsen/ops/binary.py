@@ -325,6 +325,7 @@ def _refuse_signed_zero_ties(lw, a, b, node, what: str) -> None:
 
     if a.type.dtype != "f64" and b.type.dtype != "f64":
         return
+
     def side(v):   # pi at 0.0, -pi at -0.0
         return lw.emit(O.ARCTAN2, (v, lw.b.const(-1.0)), node)
     tie = lw.emit(O.AND, (lw.emit(O.EQ, (a, b), node), lw.emit(O.NE, (side(a), side(b)), node)), node)
