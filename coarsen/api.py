@@ -181,9 +181,13 @@ def _grad_value(g: Any, like: Any) -> Any:
 
 def _output(o: Any, t: Any) -> Any:
     """A result as its IR type says: a float for f64 scalars (generated code may produce an
-    int where a branch folds to a constant), a float64 array for f64 arrays."""
+    int where a branch folds to a constant), a float64 array for f64 arrays; an int or a bool
+    for i64 / bool scalars, whichever target and tier computed it (the NumPy tier's np.int64
+    and np.bool_ came back before machine code's int and bool: the type changed between calls)."""
     if t.dtype == "f64":
         return float(o) if t.rank == 0 else _fresh(np.asarray(o, dtype=np.float64))
+    if t.rank == 0 and t.dtype in ("i64", "bool"):
+        return int(o) if t.dtype == "i64" else bool(o)
     if isinstance(o, np.floating):
         return float(o)
     if t.dtype == "bool" and t.rank and isinstance(o, np.ndarray) and o.dtype != np.bool_:
@@ -191,6 +195,26 @@ def _output(o: Any, t: Any) -> Any:
         # IR's type is NumPy's
         return o != 0
     return _fresh(o)
+
+
+def _results(prog: Program, outs, args: tuple) -> list:
+    """The own results as Python returns them: an argument array the function returns
+    (`Program.returns`) is the caller's object, every other array a new one, even where passes
+    simplified it to an argument (`x * 1.0` is `x`: the caller's edit of it must not reach x)."""
+    results = [_output(o, t) for o, t in zip(outs, prog.result_types)]
+    flat = None
+    for i, o in enumerate(results):
+        if isinstance(o, np.ndarray) and i not in prog.views:
+            flat = tree.flatten(args)[0] if flat is None else flat
+            if _shares_an_argument(o, flat):
+                results[i] = o.copy()
+    for i, k in prog.returns:
+        results[i] = (flat if flat is not None else tree.flatten(args)[0])[k]
+    return results
+
+
+def _shares_an_argument(o: np.ndarray, leaves) -> bool:
+    return any(isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in leaves)
 
 
 def plain_function(fn: Any) -> Any:
@@ -547,7 +571,7 @@ class _Derivative(_Transformed):
             structured = tuple(tree.unflatten(arg_tree[1][a], it) for a in nums)
             grad = structured[0] if single else structured
             if self.kind == "vjp":
-                return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)]), grad
+                return tree.unflatten(result_tree, _results(prog, outs, args)), grad
             return (_output(outs[0], types[0]), grad) if value_too else grad
         if prog.writes:   # writes into argument arrays: the primal writes the caller's back
             return _writing_derivative(self, prog, args, general)
@@ -564,21 +588,28 @@ class _Jit(_Transformed):
         if prog.writes:   # writes into argument arrays: copied back into the caller's
             return _writing_primal(prog)
         if prog.draws:   # random draws: made on the host at each call, passed after the leaves
-            types = prog.result_types
-
             def drawing(args):
                 leaves = _flat_leaves(args)
                 outs = compiled(*leaves, *prog.draw(args, leaves))
-                return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs, types)])
+                return tree.unflatten(result_tree, _results(prog, outs, args))
             return drawing
         if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
             scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
-            return (lambda args: float(compiled(*args)[0])) if scalar else (lambda args: _fresh(compiled(*args)[0]))
-        types = prog.result_types
-        return lambda args: tree.unflatten(result_tree, [_output(o, t) for o, t in
-                                                         zip(compiled(*_flat_leaves(args)), types)])
+            if scalar:
+                return lambda args: float(compiled(*args)[0])
+            if prog.result_types[0].rank == 0:   # an int or a bool on every tier
+                t = prog.result_types[0]
+                return lambda args: _output(compiled(*args)[0], t)
+            if prog.returns or prog.views:   # `return x`, `return x[1:]`: the caller's array, a view of it
+                return lambda args: _fresh(compiled(*args)[0])
+
+            def fresh(args):   # a new array, also where passes simplified it to an argument
+                o = compiled(*args)[0]
+                return o.copy() if _shares_an_argument(o, args) else _fresh(o)
+            return fresh
+        return lambda args: tree.unflatten(result_tree, _results(prog, compiled(*_flat_leaves(args)), args))
 
 
 def _decorator(kind: str, doc: str):
@@ -665,7 +696,7 @@ def _writing_primal(prog: Program) -> Callable:
         leaves = _flat_leaves(args)
         outs = compiled(*leaves, *prog.draw(args, leaves))
         _write_back(targets, outs[n:])
-        return tree.unflatten(result_tree, [_output(o, t) for o, t in zip(outs[:n], types)])
+        return tree.unflatten(result_tree, _results(prog, outs[:n], args))
     return writing
 
 

@@ -122,6 +122,9 @@ def _decode(data: bytes, key: str) -> tuple[dict, dict[str, np.ndarray]]:
             "bad result types")
     p["result_types"] = [Type(t[0], t[1]) for t in types]
     _expect(isinstance(p.get("wrt"), list) and all(type(k) is int and k >= 0 for k in p["wrt"]), "bad wrt")
+    _expect(all(isinstance(r, list) and len(r) == 2 and all(type(k) is int and k >= 0 for k in r)
+                for r in p.get("returns", [])), "bad returned arguments")
+    _expect(all(type(i) is int and i >= 0 for i in p.get("views", [])), "bad views")
     manifest = p.get("manifest")
     _expect(isinstance(manifest, list) and all(
         isinstance(m, list) and len(m) == 2 and isinstance(m[1], str) and isinstance(m[0], list)

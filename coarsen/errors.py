@@ -67,6 +67,23 @@ class UnsupportedError(CoarsenError):
     """The program uses a construct outside the language coarsen compiles."""
 
 
+class UnsupportedAtRunTime(UnsupportedError):
+    """An UnsupportedError that a run-time check raises (`Op.CHECK`, where only the values
+    decide): its location given as constants, which generated code can hold."""
+
+    def __init__(self, message: str, filename: str = "<unknown>", lineno: int = 0, col: int = 0,
+                 hint: str | None = None):
+        super().__init__(message, Loc(filename, lineno, col), hint)
+
+
+def _set_runtime_refusal() -> None:
+    import kernels.runtime
+    kernels.runtime.Refusal = UnsupportedAtRunTime   # generated code raises it as `rt.Refusal`
+
+
+_set_runtime_refusal()
+
+
 class CoarsenTypeError(UnsupportedError):
     """Values of incompatible types meet (e.g. a scalar on one path and an array on another)."""
 

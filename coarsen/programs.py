@@ -71,6 +71,11 @@ class Program:
     # with writes: where the function first writes into an argument array (its definition when
     # unknown), kept in the disk cache too so that a refusal names the user's line (`coarsen.api`)
     write_loc: Loc | None = None
+    # (result index, argument leaf index) of the results that are an argument array itself
+    # (`Function.returns`): the caller's array is returned, any other result is a new array
+    # (`coarsen.api`)
+    returns: tuple = ()
+    views: tuple = ()   # indices of the results that may be views of an argument array (`Function.views`)
     # traced with the arguments' shapes known (`frontend.trace`): right for those shapes only,
     # so `coarsen.api` keys it by them too (never in the disk cache: the trace set `unpinned`)
     shaped: bool = False
@@ -165,7 +170,9 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                        meta["result_types"], meta["wrt"], guard=replayed.guard(),
                        writes=tuple(meta.get("writes", ())),
                        outside=_outside_arrays(replayed) if meta.get("writes") else (),
-                       write_loc=_cached_write_loc(meta, fn))
+                       write_loc=_cached_write_loc(meta, fn),
+                       returns=tuple(tuple(r) for r in meta.get("returns", ())),
+                       views=tuple(meta.get("views", ())))
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
@@ -198,12 +205,14 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                           "result_tree": ir.result_tree,
                           "result_types": [[t.dtype, t.rank] for t in result_types],
                           "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
+                          "returns": [list(r) for r in ir.returns], "views": list(ir.views),
                           "write_loc": list(dataclasses.astuple(write_loc)) if write_loc else None,
                           "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes),
                    shaped=getattr(reads, "shaped", False),
-                   outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc)
+                   outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc,
+                   returns=tuple(ir.returns), views=tuple(ir.views))
 
 
 def _cached_write_loc(meta: dict, fn: Callable) -> Loc | None:

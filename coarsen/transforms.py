@@ -523,8 +523,9 @@ def _static(binding: Any, lw, node) -> Any:
 
 
 def _as_binding(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_as_binding(v) for v in value)
+    from coarsen.frontend.bindings import ListItems
+    if isinstance(value, list):   # a list result is a new list, as the call returns in Python
+        return ListItems(_as_binding(v) for v in value)
     if isinstance(value, tuple):
         return tuple(_as_binding(v) for v in value)
     if isinstance(value, dict):

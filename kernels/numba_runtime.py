@@ -746,6 +746,14 @@ def _minimum(a, b):
     return lambda a, b: np.minimum(b, a)
 
 
+@cached_overload(rt.floordiv)
+def _floordiv(a, b):
+    # a // -1 is -a, which wraps at int64 min as NumPy's quotient does (Numba's division gives 0)
+    if isinstance(a, types.Array) or isinstance(b, types.Array):
+        return lambda a, b: np.where(b == -1, -a, a // b)
+    return lambda a, b: -a if b == -1 else a // b
+
+
 def _argsort_with_numpys_ties(kind: str):
     """Numba's argsort where the keys have no ties (then every sort gives the one order), else
     NumPy's own (object mode): NumPy's unstable sorts order ties their own way (`rt.argsort_quicksort`)."""

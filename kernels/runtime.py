@@ -221,6 +221,20 @@ def maximum(a, b):
     return np.maximum(a, b)
 
 
+# the class a run-time refusal raises (`raise rt.Refusal(message, file, line, col, hint)`):
+# coarsen sets it to its `coarsen.errors.UnsupportedAtRunTime` (kernels knows nothing of
+# coarsen); named through `rt`, it is no object held by the generated module, which so stays
+# in the disk caches
+Refusal: type = RuntimeError
+
+
+def floordiv(a, b):
+    """a // b of int64 values (arrays, NumPy or Python ints). Generated code calls it through
+    `rt` because NumPy wraps int64 min // -1 to int64 min where Numba's integer division gives 0
+    (`kernels.numba_runtime`); a Python int's quotient beyond int64 is refused before."""
+    return a // b
+
+
 def minimum(a, b):
     """np.minimum(a, b); see `maximum`."""
     return np.minimum(a, b)

@@ -418,13 +418,18 @@ class ForwardEmitter:
 
 
 def exception_name(prog, exc: type) -> str:
-    """How generated code names the class a run-time check raises: a builtin by its name; a
-    user's class (#22) as a module global of the generated module, named after the class and
-    its identity (so the module's name and Numba's constant differ per class), held with the
-    array constants (`kernels.targets` keeps such a module out of every disk cache)."""
+    """How generated code names the class a run-time check raises: a builtin by its name;
+    coarsen's own run-time refusal as `rt.Refusal`; a user's class (#22) as a module global of
+    the generated module, named after the class and its identity (so the module's name and
+    Numba's constant differ per class), held with the array constants (`kernels.targets`
+    keeps such a module out of every disk cache)."""
     import builtins
+
+    from kernels import runtime
     if getattr(builtins, exc.__name__, None) is exc:
         return exc.__name__
+    if exc is runtime.Refusal:   # coarsen's own refusal (`coarsen.errors.UnsupportedAtRunTime`)
+        return "rt.Refusal"
     name = f"_exc_{exc.__name__}_{id(exc):x}"
     prog.array_constants[name] = exc
     return name

@@ -213,7 +213,13 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
         if not hasattr(leaf, "type"):
             raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",
                                    src.loc(src.node))
-    written = []
+    written, own = [], len(out_leaves)
+    # results that are an argument array itself (`return x`): the caller's object, as in Python
+    returned = [(i, ctx.param_index[leaf.id]) for i, leaf in enumerate(out_leaves)
+                if getattr(leaf, "id", None) in ctx.param_index and leaf.type.rank]
+    # results that may view an argument array (`x[1:]`, `x.T`): they share its memory in Python
+    views = tuple(i for i, leaf in enumerate(out_leaves) if leaf.type.rank
+                  and any(s in ctx.param_index for s in ctx.aliases.storages(leaf)))
     for name, p in ctx.arg_writes.items():   # the final contents of written arguments
         final = lowerer.env.get(name)
         if not (hasattr(final, "type") and ctx.aliases.storages(final) == {p.id} and final.id in ctx.aliases.whole):
@@ -221,6 +227,14 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
                                    f"another value by the end of {fn.__name__}; the caller's array must "
                                    "end as plain Python leaves it, so the name must keep naming it",
                                    src.loc(src.node), f"write into a copy instead: {name}_new = {name}.copy()")
+        for i, leaf in enumerate(out_leaves[:own]):
+            if leaf is final:   # `return x`: Python returns the caller's array itself
+                returned.append((i, ctx.param_index[p.id]))
+            elif p.id in ctx.aliases.storages(leaf):
+                raise UnsupportedError(f"{fn.__name__} returns a view of `{name}`, an argument array it "
+                                       "writes into; compiled code writes into its own copy, so the view "
+                                       "returned would not see the caller's array", src.loc(src.node),
+                                       f"return {name} itself, or a copy of the view (`.copy()`)")
         out_leaves.append(final)
         written.append(ctx.param_index[p.id])
     body = Region((), tuple(builder.current), tuple(out_leaves))
@@ -230,7 +244,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
     function = Function(name, params + tuple(v for _, v in ctx.draws), body, treedef, out_tree,
                         src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
-                        tuple(d for d, _ in ctx.draws), writes=tuple(written))
+                        tuple(d for d, _ in ctx.draws), writes=tuple(written), returns=tuple(returned),
+                        views=views)
     from coarsen.frontend.narrow import check_narrow   # int8/int32/uint/bool data as NumPy computes it
     origins = {p.id: d for p, v in zip(params, leaves) if (d := narrow_origin(v)) is not None}
     check_narrow(function, {**origins, **ctx.narrow})
@@ -284,4 +299,11 @@ def _as_tree(result: Any, src) -> Any:
     if isinstance(result, Static):
         raise UnsupportedError(f"the function returns {result.obj!r}, not a number or an array",
                                src.loc(src.node))
+    from coarsen.frontend.bindings import ListItems, SharedList
+    if isinstance(result, (ListItems, SharedList, list)):   # a list comes back a list, as in Python
+        return [_as_tree(r, src) for r in result]
+    if isinstance(result, tuple) and type(result) is tuple:
+        return tuple(_as_tree(r, src) for r in result)
+    if isinstance(result, dict):
+        return {k: _as_tree(v, src) for k, v in result.items()}
     return result

@@ -49,9 +49,27 @@ def getsourcelines(code: types.CodeType) -> tuple[list[str], int]:
     return inspect.getblock(lines[lnum:]), lnum + 1
 
 
+def _defining_function(fn: Any) -> Any:
+    """The Python function whose `def` locates an error about `fn`: `fn` itself, a callable
+    object's `__call__` method, or the user's function under coarsen's own transformed
+    callables (`vmap(f)`: f); None when there is none."""
+    for _ in range(32):
+        if getattr(fn, "__code__", None) is not None:
+            return fn
+        if type(fn).__module__.split(".")[0] == "coarsen":
+            fn = getattr(fn, "fn", None) or getattr(fn, "origin", None) or getattr(fn, "inner", None)
+        else:
+            call = getattr(type(fn), "__call__", None)
+            fn = call if isinstance(call, types.FunctionType) else None
+        if fn is None:
+            return None
+    return None
+
+
 def definition_loc(fn: Any) -> Loc:
-    """The line that defines `fn` (at its `def` or `lambda`; unknown for a callable without code)."""
-    code = getattr(fn, "__code__", None)
+    """The line that defines `fn` (at its `def` or `lambda`; a callable object's `__call__`;
+    unknown for a callable without code)."""
+    code = getattr(_defining_function(fn), "__code__", None)
     if code is None:
         return Loc("<unknown>", 0, 0)
     line = linecache.getline(code.co_filename, code.co_firstlineno)
@@ -74,6 +92,16 @@ def read_source(fn: Any) -> SourceInfo:
                 f"the bound method {name} is not a plain Python function", definition_loc(fn.__func__),
                 "pass the object as an argument: def loss(model, x): ..., or close over it: "
                 "lambda x: model.method(x)")
+        if type(fn).__module__.split(".")[0] == "coarsen":   # jit(vmap(f)), grad(vmap(f))
+            raise UnsupportedError(
+                f"a {type(fn).__name__} object made by coarsen (coarsen.vmap(f), ...) is compiled already: it "
+                "cannot be transformed again", definition_loc(fn),
+                "call it as it is, or transform the function first and map that: coarsen.vmap(coarsen.grad(f))")
+        if isinstance(getattr(type(fn), "__call__", None), types.FunctionType):   # a callable object
+            raise UnsupportedError(
+                f"a {type(fn).__name__} object (an instance whose class defines __call__) is not a plain "
+                "Python function", definition_loc(fn),
+                "close over it: lambda x: obj(x), or pass the object as an argument: def loss(obj, x): return obj(x)")
         raise UnsupportedError(
             f"{type(fn).__name__} object {getattr(fn, '__qualname__', '')} is not a plain Python function",
             definition_loc(fn), "coarsen compiles functions defined with `def` in a file")

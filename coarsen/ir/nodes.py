@@ -127,6 +127,11 @@ class Function:
     # element writes into arguments (#13): the leaf indices of the written argument arrays;
     # their final contents are the last len(writes) results, after the function's own
     writes: tuple = ()
+    # (result index, argument leaf index) of each result that is an argument array itself
+    # (`return x`, also after `x[0] = v`): the caller gets its own array back, as in Python;
+    # every other result is a new array, even where passes simplify it to an argument (`x * 1.0`)
+    returns: tuple = ()
+    views: tuple = ()   # indices of the results that may be views of an argument array (`x[1:]`)
 
     @property
     def results(self) -> tuple[Value, ...]:

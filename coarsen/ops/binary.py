@@ -26,6 +26,11 @@ def _infix(symbol: str):
     return lambda instr, a: f"{a[0]} {symbol} {a[1]}"
 
 
+def _floordiv_emit(instr, a):
+    # int64: `rt.floordiv`, NumPy's wrap of int64 min // -1 (Numba's integer division gives 0)
+    return f"rt.floordiv({a[0]}, {a[1]})" if instr.result.type.dtype == "i64" else f"{a[0]} // {a[1]}"
+
+
 def _logic(word: str):
     def emit(instr, a):
         return f"np.logical_{word}({a[0]}, {a[1]})" if instr.result.type.rank else f"{a[0]} {word} {a[1]}"
@@ -102,7 +107,7 @@ BINARY = [
                 lambda a, b: a / b, lambda a, b: a / b, emit=_infix("/"), torch="torch.div",
                 domain=((-3.0, 3.0), (0.5, 3.0))),
     Elementwise("floordiv", 2, ("numpy.floor_divide",), operator.floordiv, "promote", None,
-                lambda a, b: a // b, emit=_infix("//"), differentiable=False,
+                lambda a, b: a // b, emit=_floordiv_emit, differentiable=False,
                 domain=((-3.0, 3.0), (0.5, 3.0))),
     Elementwise("mod", 2, ("numpy.mod", "numpy.remainder"), operator.mod, "promote", None,
                 lambda a, b: a % b, emit=_infix("%"), vjp=_mod_vjp, domain=((-3.0, 3.0), (0.5, 3.0)),
@@ -218,16 +223,22 @@ def _xlogy_call(lw, args, kwargs, node):
 def _ndtr(lw, args, kwargs, node):
     """scipy.special.ndtr, the standard normal CDF, by SciPy's (Cephes') branches: with z =
     x / sqrt 2, 1/2 + erf(z) / 2 where |z| < 1 / sqrt 2, else y = erfc(|z|) / 2, and 1 - y for
-    z > 0. The derivative is the normal density on every branch."""
+    z > 0. The derivative is the normal density on every branch. As Cephes', 1/sqrt 2 is
+    M_SQRT1_2 (math.sqrt(0.5); 1 / math.sqrt(2.0) is an ulp below it), and erfc underflows to 0
+    where z^2 > MAXLOG (x < -37.68: SciPy's ndtr is 0 there, log(ndtr) -inf)."""
     L.arity(lw, args, kwargs, node, 1, "ndtr")
     e = L.emitter(lw, node)
     c = lw.b.const
     x = L.array(lw, args[0], node, "ndtr", min_rank=0)
-    z = e("MUL", x, c(1.0 / math.sqrt(2.0)))
+    z = e("MUL", x, c(math.sqrt(0.5)))
     inner = e("ADD", c(0.5), e("MUL", c(0.5), e("ERF", z)))
     y = e("MUL", c(0.5), e("ERFC", e("ABS", z)))
+    y = e("WHERE", e("GT", e("MUL", z, z), c(_CEPHES_MAXLOG)), c(0.0), y)
     outer = e("WHERE", e("GT", z, c(0.0)), e("SUB", c(1.0), y), y)
-    return e("WHERE", e("LT", e("ABS", z), c(1.0 / math.sqrt(2.0))), inner, outer)
+    return e("WHERE", e("LT", e("ABS", z), c(math.sqrt(0.5))), inner, outer)
+
+
+_CEPHES_MAXLOG = 7.09782712893383996843e2   # log(DBL_MAX): Cephes' erfc underflows beyond -MAXLOG
 
 
 def _select(lw, args, kwargs, node):
@@ -294,10 +305,39 @@ def _fminmax(name: str):
     def lower(lw, args, kwargs, node):
         L.arity(lw, args, kwargs, node, 2, name)
         a, b = (lw.as_value(x, node) for x in args)
+        if a.type.rank or b.type.rank:
+            _refuse_signed_zero_ties(lw, a, b, node, f"np.{name}")
         wins = lw.emit(O.GE if name == "fmax" else O.LE, (a, b), node)
         wins = lw.emit(O.OR, (wins, lw.emit(O.NE, (b, b), node)), node)
         return lw.emit(O.WHERE, (wins, a, b), node)
     return lower
+
+
+def _refuse_signed_zero_ties(lw, a, b, node, what: str) -> None:
+    """UnsupportedError when the program runs, at the user's line, where an element of a is
+    -0.0 and b's 0.0 or the reverse: NumPy's np.fmax / np.fmin of arrays return either zero
+    there by the element's place in its SIMD loop (the first operand in the loop's tail, the
+    second in its vector body: np.fmax([-0.0] * 4, [0.0] * 4) holds both), which coarsen does
+    not reproduce. Scalars keep the first operand, as coarsen does; np.maximum / np.minimum
+    always return the second (`rt.maximum`)."""
+    from coarsen.errors import UnsupportedAtRunTime
+    from coarsen.ops.reductions import _any_all
+
+    if a.type.dtype != "f64" and b.type.dtype != "f64":
+        return
+
+    def side(v):   # pi at 0.0, -pi at -0.0
+        return lw.emit(O.ARCTAN2, (v, lw.b.const(-1.0)), node)
+    tie = lw.emit(O.AND, (lw.emit(O.EQ, (a, b), node), lw.emit(O.NE, (side(a), side(b)), node)), node)
+    bad = _any_all("any")(lw, [tie], {}, node)
+    loc = lw.src.loc(node)
+    message = (f"{what} of -0.0 and 0.0 in the same place of two arrays: NumPy returns either zero "
+               "there, by the element's place in its SIMD loop, which coarsen does not reproduce")
+    lw.emit(O.CHECK, (bad,), node, {"exc": UnsupportedAtRunTime, "args": (
+        message, loc.filename, loc.lineno, loc.col,
+        "add 0.0 to the operands first (x + 0.0 turns -0.0 into 0.0), or use np.maximum / np.minimum "
+        "where no NaN is to be dropped")})
+    lw.ctx.runtime_raises.append(UnsupportedAtRunTime)
 
 
 # ufunc methods: np.subtract.outer(a, b), np.add.reduce(x, axis), np.multiply.accumulate(x)

@@ -141,7 +141,36 @@ def _sort(lw, args, kwargs, node):
     a, axis, kind, order, stable = L.positional(
         lw, args, kwargs, node, ["a", "axis", "kind", "order", "stable"], "sort", 1, {"axis": -1})
     x = _vector(lw, a, L.static(lw, axis, node, "axis"), node, "sort")
-    return sorted_vector(lw, x, node, _kind(lw, kind, order, stable, node, "sort"))
+    kind = _kind(lw, kind, order, stable, node, "sort")
+    if kind != "mergesort":   # NumPy's stable sort keeps the zeros' order, as the gather does
+        refuse_mixed_zeros(lw, x, node, "np.sort")
+    return sorted_vector(lw, x, node, kind)
+
+
+def refuse_mixed_zeros(lw, x, node, what: str) -> None:
+    """UnsupportedError when the program runs, at the user's line, where the float vector x
+    holds both -0.0 and 0.0. A sorted vector here is the gather x[argsort(x)], a permutation of
+    x; NumPy's unstable value sorts (x86-simd-sort, heapsort) and np.partition place the two
+    zeros otherwise, in an order that depends on the length and the CPU, so the signs of the
+    sorted zeros (1 / np.sort(x): -inf or inf) would differ from NumPy's."""
+    if x.type.dtype != "f64":
+        return
+    from coarsen.errors import UnsupportedAtRunTime
+    from coarsen.ops.reductions import _any_all
+
+    zero = lw.emit(O.EQ, (x, lw.b.const(0.0)), node)
+    negative = lw.emit(O.LT, (lw.emit(O.ARCTAN2, (x, lw.b.const(-1.0)), node), lw.b.const(0.0)), node)
+    any_ = _any_all("any")
+    minus = any_(lw, [lw.emit(O.AND, (zero, negative), node)], {}, node)
+    plus = any_(lw, [lw.emit(O.AND, (zero, lw.emit(O.NOT, (negative,), node)), node)], {}, node)
+    loc = lw.src.loc(node)
+    message = (f"{what} of an array holding both -0.0 and 0.0: NumPy orders the two zeros by its "
+               "sorting implementation (the length, the CPU), which coarsen does not reproduce, so the "
+               "signs of the sorted zeros could differ from NumPy's")
+    hint = "add 0.0 first (x + 0.0 turns -0.0 into 0.0)" + (", or sort with kind='stable'" if what == "np.sort" else "")
+    lw.emit(O.CHECK, (lw.emit(O.AND, (minus, plus), node),), node,
+            {"exc": UnsupportedAtRunTime, "args": (message, loc.filename, loc.lineno, loc.col, hint)})
+    lw.ctx.runtime_raises.append(UnsupportedAtRunTime)
 
 
 def sorted_vector(lw, x, node, kind: str = "quicksort"):
@@ -227,6 +256,7 @@ def _quantiles(scale: float, name: str):
                            node, "the default method='linear' is")
         original = lw.as_value(a, node)
         x = _float(lw, _vector(lw, original, L.static(lw, axis, node, "axis"), node, name), node)
+        refuse_mixed_zeros(lw, x, node, f"np.{name}")   # NumPy's np.partition places the zeros
         s = sorted_vector(lw, x, node)
         n = lw.emit(O.SHAPE, (s,), node, {"dim": 0})
         many = isinstance(q, (tuple, list))

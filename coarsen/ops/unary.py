@@ -106,7 +106,7 @@ UNARY = [
           "torch.erf"),
     _math("erfc", ["math.erfc", "scipy.special.erfc"], rt_special.erfc, Erfc, math.erfc, "rt.erfc",
           "math.erfc", "torch.erfc"),
-    _math("lgamma", ["math.lgamma", "scipy.special.gammaln"], rt_special.lgamma, Lgamma, math.lgamma,
+    _math("lgamma", ["math.lgamma"], rt_special.lgamma, Lgamma, math.lgamma,
           "rt.lgamma", "math.lgamma", "torch.lgamma", ((0.2, 6.0),)),
     _math("gamma", ["math.gamma", "scipy.special.gamma"], rt_special.gamma, Gamma, math.gamma,
           "rt.gamma", "math.gamma", None, ((0.2, 4.0),)),
@@ -140,6 +140,15 @@ def _np_log(lw, args, kwargs, node):
                       "(NumPy raises TypeError: return arrays must be of ArrayType)", node,
                       "np.log2(x), np.log(x) / np.log(b), or math.log(x, b) for a number")
     return _log(lw, args, kwargs, node)
+
+
+def _gammaln(lw, args, kwargs, node):
+    """scipy.special.gammaln: log|Gamma(x)|, as math.lgamma except at -inf, where SciPy gives
+    -inf (math.lgamma, and so Python, inf)."""
+    L.arity(lw, args, kwargs, node, 1, "gammaln")
+    e = L.emitter(lw, node)
+    x = L.array(lw, args[0], node, "gammaln", min_rank=0)
+    return e("WHERE", e("EQ", x, lw.b.const(-math.inf)), lw.b.const(-math.inf), e("LGAMMA", x))
 
 
 def _log(lw, args, kwargs, node):
@@ -295,6 +304,8 @@ def _builtin_round(lw, args, kwargs, node):
 COMPOSITES = [
     Composite("log", ("numpy.log",), _np_log, examples=(("np.log(x)", ((0.1, 5.0),)),)),
     Composite("math.log", ("math.log",), _log, examples=(("math.log(x, 2.0) * x", ((0.1, 5.0),), [()]),)),
+    Composite("gammaln", ("scipy.special.gammaln",), _gammaln, ints="float",
+              examples=(("special.gammaln(x)", ((0.2, 6.0),)),)),
     Composite("square", ("numpy.square",), _square, examples=(("np.square(x)", ((-3.0, 3.0),)),)),
     Composite("reciprocal", ("numpy.reciprocal",), _reciprocal,
               examples=(("np.reciprocal(x)", ((0.5, 3.0),)),)),

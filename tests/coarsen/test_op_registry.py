@@ -173,6 +173,7 @@ _OVERRIDES = {   # source for ops whose operands or results are not plain floats
     "and": "np.where(np.logical_and({0} > 0, {1} > 0), 1.0, 0.0)",
     "or": "np.where(np.logical_or({0} > 0, {1} > 0), 1.0, 0.0)",
     "xlogy": "special.xlogy({0}, {1})",   # the primitive under scipy's (a NaN test around it)
+    "lgamma": "special.gammaln({0})",     # the primitive under scipy's (-inf at -inf), math.lgamma's
 }
 
 
