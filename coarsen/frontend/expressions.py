@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Conflict, MaybeBound, Method, Static, describe
+from coarsen.frontend.bindings import Conflict, MaybeBound, Method, SharedList, Static, describe
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
@@ -274,7 +274,10 @@ class ExpressionLowering(CallLowering):
             if self.ctx.reads is not None:
                 for k, o in enumerate(obj):
                     self.ctx.reads.item(obj, k, o)
-            return tuple(self.from_python(o, node) for o in obj)
+            items = tuple(self.from_python(o, node) for o in obj)
+            # a list stays a list (NumPy indexes by a list as by an index array, by a tuple as
+            # by several indices; it is returned a list), held outside: read, never changed
+            return SharedList(items) if isinstance(obj, list) else items
         if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) \
                 and all(_number(v) or isinstance(v, np.ndarray) or _structure(v) or isinstance(v, dict)
                         for v in obj.values()):

@@ -112,7 +112,8 @@ def reduce(lw, how: str, m: Masked, args: list, kwargs: dict, node: ast.AST) -> 
         fill = lw.b.const(-big if how == "max" else big) if x.type.dtype == "f64" else \
             lw.b.const(int(np.iinfo(np.int64).min if how == "max" else big))
         op = Op.MAX if how == "max" else Op.MIN
-        return lw.emit(op, (lw.emit(Op.WHERE, (mask, x, fill), node),), node, {"axis": None, "keepdims": False})
+        out = lw.emit(op, (lw.emit(Op.WHERE, (mask, x, fill), node),), node, {"axis": None, "keepdims": False})
+        return _as_bool(lw, out, m, node)
     zero = lw.b.const(0.0 if x.type.dtype == "f64" else 0)
     total = lw.emit(Op.SUM, (lw.emit(Op.WHERE, (mask, x, zero), node),), node, {"axis": None, "keepdims": False})
     if how == "sum":
@@ -172,7 +173,12 @@ def _reduce_selected_rows(lw, how: str, m: Masked, node: ast.AST) -> Value:
         out = lw.emit(op, (out,), node, {"axis": 0, "keepdims": False})
     if how == "mean":
         out = lw.emit(Op.DIV, (out, lw.cast_to(rows, Type("f64", 0))), node)
-    return out
+    return _as_bool(lw, out, m, node) if how in ("max", "min") else out
+
+
+def _as_bool(lw, out: Value, m: Masked, node: ast.AST) -> Value:
+    """max/min of a bool selection is a bool, as NumPy's (computed over int64 0/1 here)."""
+    return lw.emit(Op.NE, (out, lw.b.const(0)), node) if m.base.type.dtype == "bool" else out
 
 
 def same_mask(lw, a: Value, b: Value, depth: int = 0) -> bool:

@@ -113,3 +113,55 @@ def test_the_disk_cache_of_another_process_sees_the_edited_ufunc(tmp_path):
         assert out.returncode == 0, out.stderr
         got, expected = out.stdout.split()
         assert got == expected, name
+
+
+# H12-5 (round 12, on this round's new indexing): a list of ints held outside the function
+# (a global, a default, a class attribute) was brought in as a tuple, so x[C] read x[0, 2]
+COLUMNS = [0, 2]
+ROWS3 = [1, 3, 4]
+
+
+class Config:
+    cols = [0, 2]
+
+
+def by_global(A):
+    return np.sum(A[COLUMNS] * np.arange(5.0)) + np.sum(A[ROWS3])
+
+
+def by_default(A, c=[0, 2]):   # noqa: B006 (the user's style)
+    return np.sum(A[c] * np.arange(5.0))
+
+
+def by_attribute(A):
+    return np.sum(A[Config.cols] * np.arange(5.0))
+
+
+def returns_the_list(A):
+    return COLUMNS
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_list_held_outside_indexes_as_an_index_array(target):
+    A = np.arange(25.0).reshape(5, 5)
+    for f in (by_global, by_default, by_attribute):
+        assert coarsen.jit(f, target=target)(A) == f(A), f.__name__
+        np.testing.assert_array_equal(coarsen.grad(f, target=target)(A),
+                                      np.asarray(coarsen.grad(f, target="numpy")(A)))
+    assert coarsen.jit(returns_the_list, target=target)(A) == [0, 2]
+
+
+# H12-2: max/min of a boolean selection came back int64 (r + r counted, X[1][r] picked rows)
+def bool_selection(X):
+    m = X[:, 0] > 0
+    r = (X > 0)[m].max(axis=0)
+    return np.sum(X[1][r]), (X > 0)[m].min(), (X > 0)[m].min(axis=0)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_max_min_of_a_boolean_selection_is_boolean(target):
+    X = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 6.0], [7.0, 8.0, -9.0], [0.5, 1.5, 2.5]])
+    got, expected = coarsen.jit(bool_selection, target=target)(X), bool_selection(X)
+    assert got[0] == expected[0] and got[1] is False
+    np.testing.assert_array_equal(got[2], expected[2])
+    assert np.asarray(got[2]).dtype == np.bool_
