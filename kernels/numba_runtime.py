@@ -605,9 +605,145 @@ def _reducer_typer(name: str, keep: bool):
             families[family] = _reducers(name, family)
         suffix = _FAMILIES[family][0]
         if n in (1, 2, 3):
-            return families[family][f"_{name}{suffix}_{n}d{'_keep' if keep else ''}"]
+            base = families[family][f"_{name}{suffix}_{n}d{'_keep' if keep else ''}"]
+            if name in ("max", "min") and isinstance(x.dtype, types.Float) and str(x.dtype) in _FLOATS:
+                return _numpys_zeros_axis(name, n, keep, str(x.dtype), base)
+            return base
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
+
+
+# max/min reductions: NumPy's are SIMD loops, and where the reduced values hold both -0.0 and
+# 0.0 (or NaNs) which one comes out depends on the length, the layout and the axis (the lane
+# order: np.max([-0., 0.]) is 0.0 but a 9-element slice can give -0.0), so no scalar loop
+# reproduces it. Machine code reduces with its own loop and, only where a result is a zero or
+# a NaN, recomputes the reduction with NumPy itself (object mode), on the same array: the
+# cost falls on that rare case only (`rt.max_all`).
+_FLOATS = ("float64", "float32")
+_NUMPYS_ZEROS_TEMPLATE = """
+def {fname}(x, axis):
+    out = base(x, axis)
+    if _zero_or_nan(out):
+        with numba.objmode(out={out_type!r}):
+            out = _numpy_reduce_{keep}(np.{name}, x, axis)
+    return out
+"""
+
+
+def _numpy_reduce_scalar(fn, x, axis):
+    return x.dtype.type(fn(x, axis=axis))
+
+
+def _numpy_reduce_drop(fn, x, axis):
+    return np.ascontiguousarray(fn(x, axis=axis))
+
+
+def _numpy_reduce_keep(fn, x, axis):
+    return np.ascontiguousarray(fn(x, axis=axis, keepdims=True))
+
+
+def _zero_or_nan(r):
+    pass
+
+
+@overload(_zero_or_nan)
+def _zero_or_nan_impl(r):
+    if not isinstance(r, types.Array):
+        return lambda r: r == 0 or r != r
+
+    def impl(r):
+        for e in r.ravel():
+            if e == 0 or e != e:
+                return True
+        return False
+    return impl
+
+
+@cached_overload(rt.zero_or_nan)
+def _rt_zero_or_nan(r):
+    return lambda r: _zero_or_nan(r)
+
+
+_numpys_zeros_fns: dict = {}
+
+
+def _numpys_zeros_axis(name: str, n: int, keep: bool, dt: str, base):
+    """rt.<name>_axis(_keep) of a rank-n float array: `base` (the template's loop), and NumPy's
+    own result where that holds a zero or a NaN. One module-level name per variant (see the
+    reducers above: Numba links callees by qualified name)."""
+    fname = f"_{name}_{dt}_{n}d{'_keep' if keep else ''}_numpys_zeros"
+    if fname not in _numpys_zeros_fns:
+        rank = n if keep else n - 1
+        out_type = dt if rank == 0 else f"{dt}[{', '.join([':'] * (rank - 1) + ['::1'])}]"
+        kind = "scalar" if rank == 0 else ("keep" if keep else "drop")
+        source = _NUMPYS_ZEROS_TEMPLATE.format(fname=fname, out_type=out_type, keep=kind, name=name)
+        namespace = {"np": np, "numba": numba, "base": base, "_zero_or_nan": _zero_or_nan,
+                     "__name__": __name__, f"_numpy_reduce_{kind}": globals()[f"_numpy_reduce_{kind}"]}
+        exec(compile(source, f"<kernels.numba_runtime {fname}>", "exec"), namespace)   # our template
+        fn = namespace[fname]
+        fn.__qualname__ = f"numpys_zeros.{fname}"
+        _numpys_zeros_fns[fname] = fn
+    return _numpys_zeros_fns[fname]
+
+
+def _numpy_max_all(x):
+    return x.dtype.type(np.max(x))
+
+
+def _numpy_min_all(x):
+    return x.dtype.type(np.min(x))
+
+
+def _float_array(x) -> str | None:
+    if isinstance(x, types.Array) and isinstance(x.dtype, types.Float) and str(x.dtype) in _FLOATS:
+        return str(x.dtype)
+    return None
+
+
+@cached_overload(rt.max_all)
+def _max_all(x):
+    dt = _float_array(x)
+    if dt is None:
+        return lambda x: np.max(x)
+    if dt == "float64":
+        def impl(x):
+            r = np.max(x)
+            if r == 0 or r != r:
+                with numba.objmode(r="float64"):
+                    r = _numpy_max_all(x)
+            return r
+        return impl
+
+    def impl32(x):
+        r = np.max(x)
+        if r == 0 or r != r:
+            with numba.objmode(r="float32"):
+                r = _numpy_max_all(x)
+        return r
+    return impl32
+
+
+@cached_overload(rt.min_all)
+def _min_all(x):
+    dt = _float_array(x)
+    if dt is None:
+        return lambda x: np.min(x)
+    if dt == "float64":
+        def impl(x):
+            r = np.min(x)
+            if r == 0 or r != r:
+                with numba.objmode(r="float64"):
+                    r = _numpy_min_all(x)
+            return r
+        return impl
+
+    def impl32(x):
+        r = np.min(x)
+        if r == 0 or r != r:
+            with numba.objmode(r="float32"):
+                r = _numpy_min_all(x)
+        return r
+    return impl32
 
 
 for _name in _COMBINE:
