@@ -619,27 +619,59 @@ def _reducer_typer(name: str, keep: bool):
 # reproduces it. Machine code reduces with its own loop and, only where a result is a zero or
 # a NaN, recomputes the reduction with NumPy itself (object mode), on the same array: the
 # cost falls on that rare case only (`rt.max_all`).
-_FLOATS = ("float64", "float32")
+_FLOATS = ("float64",)
+
+
+# NumPy's own max/min (object mode), in plain functions the programs call: an object-mode block
+# in an overload's implementation made Numba refuse to cache every program calling it ("dynamic
+# globals"). Not cached themselves: without LLVM's optimisations (NUMBA_OPT=0, the test suite)
+# Numba refuses to cache any object-mode block, a warning that is an error where warnings are;
+# a program's refusal is a quiet miss (`kernels.numba_cache`), at the default level it is cached
+@numba.njit
+def _numpys_extremum_all(x, is_min):
+    with numba.objmode(r="float64"):
+        r = float(np.min(x) if is_min else np.max(x))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_0(x, axis, is_min):
+    with numba.objmode(r="float64"):
+        r = float(np.min(x, axis=axis) if is_min else np.max(x, axis=axis))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_1(x, axis, is_min, keep):
+    with numba.objmode(r="float64[::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_2(x, axis, is_min, keep):
+    with numba.objmode(r="float64[:, ::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_3(x, axis, is_min, keep):
+    with numba.objmode(r="float64[:, :, ::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
 _NUMPYS_ZEROS_TEMPLATE = """
 def {fname}(x, axis):
     out = base(x, axis)
     if _zero_or_nan(out):
-        with numba.objmode(out={out_type!r}):
-            out = _numpy_reduce_{keep}(np.{name}, x, axis)
+        out = {call}
     return out
 """
-
-
-def _numpy_reduce_scalar(fn, x, axis):
-    return x.dtype.type(fn(x, axis=axis))
-
-
-def _numpy_reduce_drop(fn, x, axis):
-    return np.ascontiguousarray(fn(x, axis=axis))
-
-
-def _numpy_reduce_keep(fn, x, axis):
-    return np.ascontiguousarray(fn(x, axis=axis, keepdims=True))
 
 
 def _zero_or_nan(r):
@@ -668,30 +700,23 @@ _numpys_zeros_fns: dict = {}
 
 
 def _numpys_zeros_axis(name: str, n: int, keep: bool, dt: str, base):
-    """rt.<name>_axis(_keep) of a rank-n float array: `base` (the template's loop), and NumPy's
+    """rt.<name>_axis(_keep) of a rank-n float64 array: `base` (the template's loop), and NumPy's
     own result where that holds a zero or a NaN. One module-level name per variant (see the
     reducers above: Numba links callees by qualified name)."""
     fname = f"_{name}_{dt}_{n}d{'_keep' if keep else ''}_numpys_zeros"
     if fname not in _numpys_zeros_fns:
         rank = n if keep else n - 1
-        out_type = dt if rank == 0 else f"{dt}[{', '.join([':'] * (rank - 1) + ['::1'])}]"
-        kind = "scalar" if rank == 0 else ("keep" if keep else "drop")
-        source = _NUMPYS_ZEROS_TEMPLATE.format(fname=fname, out_type=out_type, keep=kind, name=name)
-        namespace = {"np": np, "numba": numba, "base": base, "_zero_or_nan": _zero_or_nan,
-                     "__name__": __name__, f"_numpy_reduce_{kind}": globals()[f"_numpy_reduce_{kind}"]}
+        is_min = name == "min"
+        call = (f"_numpys_extremum_0(x, axis, {is_min})" if rank == 0
+                else f"_numpys_extremum_{rank}(x, axis, {is_min}, {keep})")
+        source = _NUMPYS_ZEROS_TEMPLATE.format(fname=fname, call=call)
+        namespace = {"np": np, "base": base, "_zero_or_nan": _zero_or_nan, "__name__": __name__,
+                     f"_numpys_extremum_{rank}": globals()[f"_numpys_extremum_{rank}"]}
         exec(compile(source, f"<kernels.numba_runtime {fname}>", "exec"), namespace)   # our template
         fn = namespace[fname]
         fn.__qualname__ = f"numpys_zeros.{fname}"
         _numpys_zeros_fns[fname] = fn
     return _numpys_zeros_fns[fname]
-
-
-def _numpy_max_all(x):
-    return x.dtype.type(np.max(x))
-
-
-def _numpy_min_all(x):
-    return x.dtype.type(np.min(x))
 
 
 def _float_array(x) -> str | None:
@@ -700,50 +725,30 @@ def _float_array(x) -> str | None:
     return None
 
 
-@cached_overload(rt.max_all)
+@overload(rt.max_all)   # not cached on its own: see _numpys_extremum_all
 def _max_all(x):
-    dt = _float_array(x)
-    if dt is None:
+    if _float_array(x) is None:
         return lambda x: np.max(x)
-    if dt == "float64":
-        def impl(x):
-            r = np.max(x)
-            if r == 0 or r != r:
-                with numba.objmode(r="float64"):
-                    r = _numpy_max_all(x)
-            return r
-        return impl
 
-    def impl32(x):
+    def impl(x):
         r = np.max(x)
         if r == 0 or r != r:
-            with numba.objmode(r="float32"):
-                r = _numpy_max_all(x)
+            r = _numpys_extremum_all(x, False)
         return r
-    return impl32
+    return impl
 
 
-@cached_overload(rt.min_all)
+@overload(rt.min_all)
 def _min_all(x):
-    dt = _float_array(x)
-    if dt is None:
+    if _float_array(x) is None:
         return lambda x: np.min(x)
-    if dt == "float64":
-        def impl(x):
-            r = np.min(x)
-            if r == 0 or r != r:
-                with numba.objmode(r="float64"):
-                    r = _numpy_min_all(x)
-            return r
-        return impl
 
-    def impl32(x):
+    def impl(x):
         r = np.min(x)
         if r == 0 or r != r:
-            with numba.objmode(r="float32"):
-                r = _numpy_min_all(x)
+            r = _numpys_extremum_all(x, True)
         return r
-    return impl32
+    return impl
 
 
 for _name in _COMBINE:

@@ -143,7 +143,7 @@ def test_the_issue_reproduction():
             same_bits(numpy_value(coarsen.jit(f, target=target), X), want)
 
 
-def test_float32_and_three_dimensional():
+def test_three_dimensional_and_fortran():
     rng = np.random.default_rng(3)
     for f in (lambda X: np.max(X, axis=1), lambda X: np.min(X, axis=2), lambda X: np.max(X),
               lambda X: np.amax(X, axis=0, keepdims=True)):
