@@ -35,7 +35,8 @@ outside is stored once per element; every statement the pass does not understand
 type, a rank it cannot prove, integer or boolean arithmetic NumPy would compute otherwise) is
 left as it was; the fused branch computes what the original computes, element by element with
 the same scalar operations (max/min as NumPy: NaN propagates), and the original statements run
-whenever a shape is not the one the loop assumes. Types come from a small inference over the
+whenever a shape is not the one the loop assumes, or a max/min came out a zero or a NaN (which
+zero NumPy gives depends on its SIMD lanes: the original statements take NumPy's own there). Types come from a small inference over the
 source seeded with the parameters' types; unknown types refuse fusion. Pure Python (no Numba).
 """
 from __future__ import annotations
@@ -509,6 +510,9 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             stored.append(name)
     if eliminated <= 0 or (not ctx and any(v in line for line in run.body for v in VECTORISED)):
         return None
+    extrema = [acc for op, _, acc in run.reduced.values() if op in ("max", "min")]
+    if extrema and run.written:   # its fallback (below) would update the buffers twice
+        return None
     uid = next(run.types.fresh)
     R = run.rank
     n = [f"_fn{uid}_{a}" for a in range(R)]
@@ -566,6 +570,12 @@ def _emit(run: Run, stmts: list, end: int, ctx: list) -> list | None:
             node.__dict__.clear()
             node.id, node.ctx = var, ast.Load()
     lines += ["    " + x for x in fused + loop + after]
+    if extrema:
+        # a max/min that came out a zero or a NaN: which zero (or NaN) NumPy's SIMD reduction
+        # gives depends on its lanes, so the original statements compute it (`rt.max_all`,
+        # `rt.<max/min>_axis` take NumPy's own result there): pure, they only recompute the rest
+        lines.append(f"    if {' or '.join(f'rt.zero_or_nan({acc})' for acc in extrema)}:")
+        lines += ["        " + x for x in orig]
     lines.append("else:")
     lines += ["    " + x for x in orig]
     return ast.parse("\n".join(lines)).body

@@ -605,9 +605,150 @@ def _reducer_typer(name: str, keep: bool):
             families[family] = _reducers(name, family)
         suffix = _FAMILIES[family][0]
         if n in (1, 2, 3):
-            return families[family][f"_{name}{suffix}_{n}d{'_keep' if keep else ''}"]
+            base = families[family][f"_{name}{suffix}_{n}d{'_keep' if keep else ''}"]
+            if name in ("max", "min") and isinstance(x.dtype, types.Float) and str(x.dtype) in _FLOATS:
+                return _numpys_zeros_axis(name, n, keep, str(x.dtype), base)
+            return base
         _unsupported(f"{name}_axis", f"rank {n}")
     return typer
+
+
+# max/min reductions: NumPy's are SIMD loops, and where the reduced values hold both -0.0 and
+# 0.0 (or NaNs) which one comes out depends on the length, the layout and the axis (the lane
+# order: np.max([-0., 0.]) is 0.0 but a 9-element slice can give -0.0), so no scalar loop
+# reproduces it. Machine code reduces with its own loop and, only where a result is a zero or
+# a NaN, recomputes the reduction with NumPy itself (object mode), on the same array: the
+# cost falls on that rare case only (`rt.max_all`).
+_FLOATS = ("float64",)
+
+
+# NumPy's own max/min (object mode), in plain functions the programs call: an object-mode block
+# in an overload's implementation made Numba refuse to cache every program calling it ("dynamic
+# globals"). Not cached themselves: without LLVM's optimisations (NUMBA_OPT=0, the test suite)
+# Numba refuses to cache any object-mode block, a warning that is an error where warnings are;
+# a program's refusal is a quiet miss (`kernels.numba_cache`), at the default level it is cached
+@numba.njit
+def _numpys_extremum_all(x, is_min):
+    with numba.objmode(r="float64"):
+        r = float(np.min(x) if is_min else np.max(x))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_0(x, axis, is_min):
+    with numba.objmode(r="float64"):
+        r = float(np.min(x, axis=axis) if is_min else np.max(x, axis=axis))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_1(x, axis, is_min, keep):
+    with numba.objmode(r="float64[::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_2(x, axis, is_min, keep):
+    with numba.objmode(r="float64[:, ::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
+@numba.njit
+def _numpys_extremum_3(x, axis, is_min, keep):
+    with numba.objmode(r="float64[:, :, ::1]"):
+        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                 else np.max(x, axis=axis, keepdims=keep))
+    return r
+
+
+_NUMPYS_ZEROS_TEMPLATE = """
+def {fname}(x, axis):
+    out = base(x, axis)
+    if _zero_or_nan(out):
+        out = {call}
+    return out
+"""
+
+
+def _zero_or_nan(r):
+    pass
+
+
+@overload(_zero_or_nan)
+def _zero_or_nan_impl(r):
+    if not isinstance(r, types.Array):
+        return lambda r: r == 0 or r != r
+
+    def impl(r):
+        for e in r.ravel():
+            if e == 0 or e != e:
+                return True
+        return False
+    return impl
+
+
+@cached_overload(rt.zero_or_nan)
+def _rt_zero_or_nan(r):
+    return lambda r: _zero_or_nan(r)
+
+
+_numpys_zeros_fns: dict = {}
+
+
+def _numpys_zeros_axis(name: str, n: int, keep: bool, dt: str, base):
+    """rt.<name>_axis(_keep) of a rank-n float64 array: `base` (the template's loop), and NumPy's
+    own result where that holds a zero or a NaN. One module-level name per variant (see the
+    reducers above: Numba links callees by qualified name)."""
+    fname = f"_{name}_{dt}_{n}d{'_keep' if keep else ''}_numpys_zeros"
+    if fname not in _numpys_zeros_fns:
+        rank = n if keep else n - 1
+        is_min = name == "min"
+        call = (f"_numpys_extremum_0(x, axis, {is_min})" if rank == 0
+                else f"_numpys_extremum_{rank}(x, axis, {is_min}, {keep})")
+        source = _NUMPYS_ZEROS_TEMPLATE.format(fname=fname, call=call)
+        namespace = {"np": np, "base": base, "_zero_or_nan": _zero_or_nan, "__name__": __name__,
+                     f"_numpys_extremum_{rank}": globals()[f"_numpys_extremum_{rank}"]}
+        exec(compile(source, f"<kernels.numba_runtime {fname}>", "exec"), namespace)   # our template
+        fn = namespace[fname]
+        fn.__qualname__ = f"numpys_zeros.{fname}"
+        _numpys_zeros_fns[fname] = fn
+    return _numpys_zeros_fns[fname]
+
+
+def _float_array(x) -> str | None:
+    if isinstance(x, types.Array) and isinstance(x.dtype, types.Float) and str(x.dtype) in _FLOATS:
+        return str(x.dtype)
+    return None
+
+
+@overload(rt.max_all)   # not cached on its own: see _numpys_extremum_all
+def _max_all(x):
+    if _float_array(x) is None:
+        return lambda x: np.max(x)
+
+    def impl(x):
+        r = np.max(x)
+        if r == 0 or r != r:
+            r = _numpys_extremum_all(x, False)
+        return r
+    return impl
+
+
+@overload(rt.min_all)
+def _min_all(x):
+    if _float_array(x) is None:
+        return lambda x: np.min(x)
+
+    def impl(x):
+        r = np.min(x)
+        if r == 0 or r != r:
+            r = _numpys_extremum_all(x, True)
+        return r
+    return impl
 
 
 for _name in _COMBINE:

@@ -163,6 +163,28 @@ max_axis, max_axis_keep = _reduce("max")
 min_axis, min_axis_keep = _reduce("min")
 
 
+def max_all(x):
+    """np.max(x) (the "cpu" target's source calls it for `np.max`: `kernels.vecmath`). NumPy's
+    max/min reductions are SIMD loops: where the reduced values hold both -0.0 and 0.0 (or
+    NaNs), which of them comes out depends on the length, the layout and the axis (lane order),
+    not on a rule a scalar loop could follow. Machine code reduces with Numba and, only where a
+    result is a zero or a NaN, takes NumPy's own result (`kernels.numba_runtime`), so both
+    targets and both tiers give NumPy's bits."""
+    return np.max(x)
+
+
+def min_all(x):
+    """np.min(x); see `max_all`."""
+    return np.min(x)
+
+
+def zero_or_nan(r):
+    """Whether a max/min result (a number or an array) holds a zero or a NaN: where the fused
+    loop's own answer may not be NumPy's (see `max_all`)."""
+    r = np.asarray(r)
+    return bool(np.any((r == 0) | (r != r)))
+
+
 def _picked(x, r):
     """Where x is the element max/min picked: x == r, or x is NaN where r is (max/min
     propagate NaN, as np.argmax/argmin pick the first NaN)."""

@@ -16,6 +16,9 @@ import os
 import tokenize
 
 REWRITES = {("np", "exp"): "rt.vexp", ("np", "log"): "rt.vlog"}
+# at every depth, also under COARSEN_VEXP=0: whole-array max/min whose machine code takes
+# NumPy's own result where it is a zero or a NaN (`rt.max_all`: NumPy's signed zeros)
+EVERYWHERE = {("np", "max"): "rt.max_all", ("np", "min"): "rt.min_all"}
 TOP_LEVEL = 4   # the generated function's body; deeper lines are in loops and branches
 
 
@@ -24,11 +27,13 @@ def _indent(line: str) -> int:
 
 
 def cpu_source(source: str) -> str:
-    """`source` with the calls of `REWRITES` renamed; the same text when there are none, or
-    with `COARSEN_VEXP=0` (as before #14: `python -m benchmarks.adbench.ab` compares both)."""
-    if os.environ.get("COARSEN_VEXP", "1").strip() == "0":
-        return source
-    if not any(f"{a}.{b}(" in source for a, b in REWRITES):
+    """`source` with the calls of `REWRITES` (top-level statements; not with `COARSEN_VEXP=0`,
+    as before #14: `python -m benchmarks.adbench.ab` compares both) and of `EVERYWHERE` (at any
+    depth) renamed; the same text when there are none."""
+    rewrites = dict(EVERYWHERE)
+    if os.environ.get("COARSEN_VEXP", "1").strip() != "0":
+        rewrites.update(REWRITES)
+    if not any(f"{a}.{b}(" in source for a, b in rewrites):
         return source
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     lines = source.splitlines(True)
@@ -37,10 +42,10 @@ def cpu_source(source: str) -> str:
         a, dot, b, paren = tokens[i:i + 4]
         key = (a.string, b.string)
         if (a.type == tokenize.NAME and dot.string == "." and b.type == tokenize.NAME
-                and paren.string == "(" and key in REWRITES and a.start[0] == b.end[0]
+                and paren.string == "(" and key in rewrites and a.start[0] == b.end[0]
                 and (i == 0 or tokens[i - 1].string != ".")
-                and _indent(lines[a.start[0] - 1]) == TOP_LEVEL):
-            edits.append((a.start[0], a.start[1], b.end[1], REWRITES[key]))
+                and (key in EVERYWHERE or _indent(lines[a.start[0] - 1]) == TOP_LEVEL)):
+            edits.append((a.start[0], a.start[1], b.end[1], rewrites[key]))
     for row, start, end, text in reversed(edits):   # right to left: columns stay valid
         line = lines[row - 1]
         lines[row - 1] = line[:start] + text + line[end:]

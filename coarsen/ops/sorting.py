@@ -208,8 +208,13 @@ def _median(lw, args, kwargs, node):
         lw.unsupported("median(out=...) is not supported", node, "assign the result")
     original = lw.as_value(a, node)
     x = _float(lw, _vector(lw, original, L.static(lw, axis, node, "axis"), node, "median"), node)
-    s = sorted_vector(lw, x, node)
-    n = lw.emit(O.SHAPE, (s,), node, {"dim": 0})
+    from coarsen.ops.shape import concat
+
+    sorted_ = sorted_vector(lw, x, node)
+    n = lw.emit(O.SHAPE, (sorted_,), node, {"dim": 0})
+    # a NaN after the sorted values: the middle and last indices below stay in bounds for an
+    # empty vector (-1 and 0), whose median is that NaN, as NumPy's ("Mean of empty slice")
+    s = concat(lw, [sorted_, lw.emit(O.STACK, (lw.b.const(float("nan")),), node)], 0, node)
     one, two = lw.b.const(1), lw.b.const(2)
     lo = gather(lw, s, lw.emit(O.FLOORDIV, (lw.emit(O.SUB, (n, one), node), two), node), node)
     hi = gather(lw, s, lw.emit(O.FLOORDIV, (n, two), node), node)
