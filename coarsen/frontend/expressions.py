@@ -14,10 +14,10 @@ import numpy as np
 
 from coarsen.frontend.bindings import Conflict, MaybeBound, Method, SharedList, Static, describe
 from coarsen.frontend.inlining import CallLowering
-from coarsen.ir.nodes import VIEWS, Op, Value
+from coarsen.ir.nodes import ELEMENTWISE, VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
 from coarsen.ir.types import BOOL, F64, I64, Type
-from coarsen.ir.typing import TypeRuleError
+from coarsen.ir.typing import TypeRuleError, numpy_array_dtype
 
 _BINOPS = {
     ast.Add: Op.ADD, ast.Sub: Op.SUB, ast.Mult: Op.MUL, ast.Div: Op.DIV, ast.FloorDiv: Op.FLOORDIV,
@@ -91,7 +91,10 @@ class ExpressionLowering(CallLowering):
             runtime_check(self, self.b.emit(Op.EQ, (args[0], self.b.const(-2 ** 63))), OverflowError,
                           f"{self.src.loc(node)}: an integer {'negation' if op is Op.NEG else 'abs()'} beyond "
                           "int64 (-(-2**63) is 2**63 in Python; compiled code computes ints in int64)", node)
-        if op in (Op.FLOOR, Op.CEIL) and args[0].type.dtype == "i64" and _INT_FLOOR:
+        if op in ELEMENTWISE and any(a.type.dtype == "bool" and a.type.rank for a in args) \
+                and all(a.type.dtype != "f64" for a in args):
+            self.numpy_bool_dtype(op, args, node)
+        if op in (Op.FLOOR, Op.CEIL) and args[0].type.dtype in ("i64", "bool") and _INT_FLOOR:
             # NumPy >= 2.1: np.floor/np.ceil of ints are those ints (int64, exact beyond 2**53)
             return self.emit(Op.COPY, args, node) if args[0].type.rank else args[0]
         try:
@@ -149,6 +152,10 @@ class ExpressionLowering(CallLowering):
         exact and wrapping (`rt.int_power`), after NumPy's ValueError for a negative exponent;
         narrow data is then checked as for `*` (`frontend.narrow`)."""
         self.int_array_power(exponent, node)
+        if base.type.dtype == "bool" and base.type.rank and (
+                exponent.type.dtype == "bool" or isinstance(node, ast.BinOp) and self.constant_of(exponent) == 2):
+            self.unsupported("a power of a boolean array: NumPy computes `mask ** 2` (np.square) and powers "
+                             "by booleans in int8", node, "convert the mask first: mask.astype(np.int64)")
         base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
                           for v in (base, exponent))
         if base.type.rank and exponent.type.rank:   # one shape: broadcast each against the other
@@ -312,6 +319,17 @@ class ExpressionLowering(CallLowering):
         value = self.expr(node.value)
         self.assign(node.target, value, node)
         return value
+
+    def numpy_bool_dtype(self, op: Op, args, node) -> None:
+        """NumPy computes some ops of boolean arrays in a narrow dtype: np.sin(mask) and
+        np.exp(mask) in float16, `mask % True` and np.square(mask) in int8. Refused (coarsen
+        computes float64 and int64); the others are NumPy's dtype (`coarsen.ir.typing`)."""
+        found = numpy_array_dtype(op, tuple((a.type.dtype, a.type.rank) for a in args))
+        if found is None or found in (np.bool_, np.int64, np.float64):
+            return
+        self.unsupported(f"`{op.value}` of a boolean array: NumPy computes it in {found}, coarsen in "
+                         f"{'float64' if found.kind == 'f' else 'int64'}", node,
+                         "convert the mask first: mask.astype(float) or mask.astype(np.int64)")
 
     def refuse_walrus(self, node: ast.AST, where: str) -> None:
         """`:=` inside a comprehension binds in the function from items a summed comprehension

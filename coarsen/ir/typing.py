@@ -5,7 +5,10 @@ bool < i64 < f64; true division and math functions give f64; comparisons give bo
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import numpy as np
 
 from coarsen.ir.nodes import COMPARISONS, ELEMENTWISE, Op
 from coarsen.ir.types import BOOL, F64, I64, Type, promote_dtype
@@ -38,11 +41,57 @@ def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
     dtype = promote_dtype(*(t.dtype for t in operands))
     if op in _FLOAT_MATH:
         dtype = "f64"
+    elif rank and dtype != "f64" and op is not Op.WHERE:
+        # bool and int64 arrays, beside Python ints and bools: NumPy's own dtype (`mask + 1` is
+        # int64, `mask * True` bool); a narrow one (`mask // mask` is int8) maps to its kind
+        # here and is refused by `coarsen.frontend.narrow`
+        found = numpy_array_dtype(op, tuple((t.dtype, t.rank) for t in types))
+        if found is not None:
+            dtype = {"b": "bool", "i": "i64", "u": "i64"}.get(found.kind, "f64")
+        elif dtype == "bool" and op not in _KEEPS_BOOL:
+            dtype = "i64"
     elif dtype == "bool" and op not in _KEEPS_BOOL:
         dtype = "i64"   # True + True == 2
-    if rank and dtype != "f64" and op is not Op.WHERE and not any(t.rank and t.dtype == "i64" for t in types):
-        dtype = "f64"   # arrays are float64 (bool only from comparisons; int64 from index arrays)
     return Type(dtype, rank)
+
+
+_SAMPLES = {"bool": (np.array([True, False]), True), "i64": (np.array([3, -2], np.int64), 3),
+            "f64": (np.array([1.5, -0.5]), 1.5)}
+
+
+@functools.lru_cache(maxsize=None)
+def numpy_array_dtype(op: Op, operands: tuple[tuple[str, int], ...]) -> np.dtype | None:
+    """The dtype NumPy gives the op's ufunc applied to arrays (rank > 0) and Python scalars
+    (rank 0: weak, as NumPy treats `x + 1`) of these dtypes; None where NumPy has no loop for
+    them (`-mask` is a TypeError) or the op stands for no ufunc."""
+    return ufunc_dtype(_ufunc(op), operands)
+
+
+def ufunc_dtype(ufunc, operands: tuple[tuple[str, int], ...]) -> np.dtype | None:
+    """`numpy_array_dtype` of a NumPy ufunc (None for anything else)."""
+    if not isinstance(ufunc, np.ufunc) or ufunc.nin != len(operands) \
+            or any(d not in _SAMPLES for d, _ in operands):
+        return None
+    args = [_SAMPLES[d][0 if rank else 1] for d, rank in operands]
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(ufunc(*args)).dtype
+    except (TypeError, ValueError):
+        return None
+
+
+def _ufunc(op: Op):
+    from coarsen.ops.spec import resolve
+
+    spec = spec_of(op)
+    for dotted in getattr(spec, "callables", ()):
+        try:
+            f = resolve(dotted)
+        except Exception:   # a module that is not installed
+            continue
+        if isinstance(f, np.ufunc):
+            return f
+    return None
 
 
 def index_rank(pattern: tuple[str, ...], rank: int) -> int:

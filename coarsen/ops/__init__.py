@@ -73,6 +73,19 @@ def _float_dtype_given(bindings) -> bool:
     return False
 
 
+def _refuse_narrow_float(lw, spec, operands, node) -> None:
+    """A ufunc NumPy computes on boolean arrays in float16 (np.log(mask), np.rint(mask))."""
+    import numpy as np
+
+    from coarsen.ir.typing import ufunc_dtype
+
+    ufunc = resolve(spec.callables[0]) if spec.callables else None
+    found = ufunc_dtype(ufunc, tuple((v.type.dtype, v.type.rank) for v in operands))
+    if found is not None and found.kind == "f" and found != np.float64:
+        lw.unsupported(f"np.{ufunc.__name__}() of a boolean array: NumPy computes it in {found}, coarsen in "
+                       "float64", node, "convert the mask first: mask.astype(float)")
+
+
 def int_rule(spec) -> None:
     """One check for every lowering (structural and composite entries): a call whose operands
     are all integers or bools (arrays, NumPy scalars, ints) and whose lowering returns float64
@@ -82,15 +95,17 @@ def int_rule(spec) -> None:
     uint8, of bools logically: a float64 result would hold other values. Lowerings that
     compute integers exactly return int64 (checked for narrow data by `frontend.narrow`)."""
     inner = spec.lower
-    if inner is None or getattr(inner, "int_rule", False) or spec.ints in ("float", "moves"):
+    if inner is None or getattr(inner, "int_rule", False) or spec.ints == "moves":
         return
 
     def lower(lw, args, kwargs, node):
         operands = _operand_values([*args, *kwargs.values()])
         integral = bool(operands) and all(v.type.dtype != "f64" for v in operands) \
             and not _float_dtype_given([*args, *kwargs.values()])
+        if integral and spec.ints == "float" and any(v.type.dtype == "bool" and v.type.rank for v in operands):
+            _refuse_narrow_float(lw, spec, operands, node)
         out = inner(lw, args, kwargs, node)
-        if integral and any(v.type.dtype == "f64" for v in _operand_values([out])):
+        if integral and spec.ints != "float" and any(v.type.dtype == "f64" for v in _operand_values([out])):
             kinds = sorted({"bool" if v.type.dtype == "bool" else "integer" for v in operands})
             name = (spec.callables[0].replace("numpy.", "np.") if spec.callables else spec.name)
             lw.unsupported(f"{name}() of {' and '.join(kinds)} operands: NumPy computes it in their dtype "

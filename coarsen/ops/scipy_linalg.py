@@ -41,6 +41,15 @@ def _triangle(lw, a, lower: bool, unit: bool, node):
     return tri
 
 
+def _square(lw, a, node, message: str = "expected square matrix") -> None:
+    """SciPy's ValueError for a matrix that is not square (NumPy's solve would raise its
+    LinAlgError from inside)."""
+    from coarsen.frontend.exceptions import runtime_check
+
+    n, m = L.shape(lw, a, node)
+    runtime_check(lw, lw.emit(O.NE, (n, m), node), ValueError, message, node)
+
+
 def _flag(lw, binding, node, what: str, default):
     value = L.static(lw, binding, node, what)
     return default if value is None else value
@@ -54,6 +63,7 @@ def _solve_triangular(lw, args, kwargs, node):
         "solve_triangular", 2)
     a = _matrix(lw, a, node, "solve_triangular")
     b = L.array(lw, b, node, "solve_triangular")
+    _square(lw, a, node)
     trans = _flag(lw, trans, node, "trans", 0)
     if trans not in (0, 1, 2, "N", "T", "C") or isinstance(trans, bool):
         lw.type_error(f"solve_triangular(): trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}", node)
@@ -79,6 +89,7 @@ def _cho_solve(lw, args, kwargs, node):
     if lower is None:
         lw.unsupported("cho_solve()'s `lower` must be known when tracing", node, "pass True or False")
     b = L.array(lw, b, node, "cho_solve")
+    _square(lw, c, node, "The factored matrix c is not square.")
     if _flag(lw, check, node, "check_finite", True):
         _finite(lw, (c, b), node)
     tri = _triangle(lw, c, bool(lower), False, node)   # A = L L^T (lower) or U^T U (upper)

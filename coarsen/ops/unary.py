@@ -114,7 +114,7 @@ UNARY = [
     _math("digamma", ["scipy.special.digamma", "scipy.special.psi"], rt_special.digamma, Digamma,
           rt_special.digamma_scalar, "rt.digamma", "cuda_special.digamma", "torch.digamma", ((0.2, 6.0),)),
     _math("expit", ["scipy.special.expit"], _expit, Sigmoid, _fold_expit, None, None, "torch.sigmoid"),
-    Elementwise("abs", 1, ("numpy.abs", "numpy.absolute", "numpy.fabs", "math.fabs", "builtins.abs"),
+    Elementwise("abs", 1, ("numpy.abs", "numpy.absolute", "math.fabs", "builtins.abs"),
                 np.abs, "promote", sp.Abs, abs, emit=lambda instr, a: f"np.abs({a[0]})",
                 printed="np.abs", device="abs", torch="torch.abs", avoid=(0.0,)),
     Elementwise("sign", 1, ("numpy.sign",), np.sign, "promote", Sign, None,
@@ -162,7 +162,23 @@ def _log(lw, args, kwargs, node):
 def _square(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 1, "square")
     x = lw.as_value(args[0], node)
+    if x.type.dtype == "bool":
+        lw.unsupported("np.square() of booleans: NumPy computes it in int8", node,
+                       "convert first: mask.astype(np.int64) (or use the mask itself: its square)")
     return lw.emit(O.MUL, (x, x), node)
+
+
+def _fabs(lw, args, kwargs, node):
+    """np.fabs: the absolute value as a float (float64 for ints; NumPy computes booleans in
+    float16: refused). math.fabs is the abs op behind `calls._math_spelling`'s conversion."""
+    L.arity(lw, args, kwargs, node, 1, "fabs")
+    x = lw.as_value(args[0], node)
+    if x.type.dtype == "bool":
+        lw.unsupported("np.fabs() of booleans: NumPy computes it in float16", node,
+                       "convert first: mask.astype(float)")
+    if x.type.dtype != "f64":
+        x = lw.convert(x, "f64", node)   # explicit: computed in float64 where it stands
+    return lw.emit(O.ABS, (x,), node)
 
 
 def _reciprocal(lw, args, kwargs, node):
@@ -307,6 +323,7 @@ COMPOSITES = [
     Composite("gammaln", ("scipy.special.gammaln",), _gammaln, ints="float",
               examples=(("special.gammaln(x)", ((0.2, 6.0),)),)),
     Composite("square", ("numpy.square",), _square, examples=(("np.square(x)", ((-3.0, 3.0),)),)),
+    Composite("fabs", ("numpy.fabs",), _fabs, ints="float", examples=(("np.fabs(x)", ((-3.0, 3.0),)),)),
     Composite("reciprocal", ("numpy.reciprocal",), _reciprocal,
               examples=(("np.reciprocal(x)", ((0.5, 3.0),)),)),
     Composite("logit", ("scipy.special.logit",), _logit, examples=(("logit(x)", ((0.05, 0.95),)),)),

@@ -108,3 +108,23 @@ def test_a_wrapper_assigned_to_scipys_name_is_the_users_function(monkeypatch):
     assert j(A, b) == pytest.approx(np.sum(original(A, b, lower=True)), rel=1e-12)
     monkeypatch.setattr(scipy.linalg, "cho_solve", lambda c, v: 2.0 * v)
     assert coarsen.jit(lambda a, v: np.sum(scipy.linalg.cho_solve((a, True), v)), target="numpy")(A, b) == 8.0
+
+
+def triangular_of(a, b):
+    return scipy.linalg.solve_triangular(a, b, lower=True)
+
+
+def cho_of(c, b):
+    return scipy.linalg.cho_solve((c, True), b)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cpu"])
+@pytest.mark.parametrize("program", [triangular_of, cho_of], ids=lambda p: p.__name__)
+def test_a_matrix_that_is_not_square_raises_scipys_value_error(program, target):
+    a, b = np.tril(np.ones((3, 4))) + np.eye(3, 4), np.ones(3)
+    with pytest.raises(ValueError) as want:
+        program(a, b)
+    with pytest.raises(ValueError) as got:
+        coarsen.jit(program, target=target)(a, b)
+    assert str(got.value) == str(want.value)
+    assert not isinstance(got.value, np.linalg.LinAlgError)
