@@ -359,6 +359,11 @@ from coarsen.frontend import introspection  # noqa: E402
 
 introspection.register(CALLS)
 
+# functools.reduce, map, operator.*, np.piecewise: calls that take a function (`functional`)
+from coarsen.frontend import functional  # noqa: E402
+
+functional.register(CALLS)
+
 
 # ---------------------------------------------------------------------- array methods
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)

@@ -94,6 +94,11 @@ class ClosureLowering:
                 return self.call_local(callee.obj, node)
         return super().expr_Call(node)
 
+    def call_binding(self, callee: Any, args: list, kwargs: dict, node: ast.AST, arg_nodes=()) -> Any:
+        if isinstance(callee, Static) and isinstance(callee.obj, LocalFunction):
+            return self.inline_local(callee.obj, args, kwargs, node)
+        return super().call_binding(callee, args, kwargs, node, arg_nodes)
+
     def call_local(self, lf: LocalFunction, node: ast.Call) -> Any:
         args, _, kwargs = self.call_arguments(node, self.expr)
         return self.inline_local(lf, args, kwargs, node)

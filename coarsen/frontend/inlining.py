@@ -23,10 +23,14 @@ from coarsen.ir.nodes import Value
 
 class CallLowering:
     def expr_Call(self, node: ast.Call) -> Any:
-        from coarsen.frontend.calls import CALLS, METHODS
-
         callee = self.expr(node.func)
         args, arg_nodes, kwargs = self.call_arguments(node, self.operand)
+        return self.call_binding(callee, args, kwargs, node, arg_nodes)
+
+    def call_binding(self, callee: Any, args: list, kwargs: dict, node: ast.AST, arg_nodes=()) -> Any:
+        """Call what `callee` stands for with these argument bindings (a call in the source,
+        or one a lowering makes: functools.reduce's function, map's)."""
+        from coarsen.frontend.calls import CALLS, METHODS
         from coarsen.frontend import masks
         if isinstance(callee, Method) and isinstance(callee.value, masks.Masked):   # x[m].sum()
             return masks.reduce(self, callee.name, callee.value, args, kwargs, node)
@@ -79,7 +83,10 @@ class CallLowering:
             return lower_call(self, obj, args, kwargs, node)
         if isinstance(obj, types.FunctionType) and not _in_library(obj):
             return self.inline(obj, args, kwargs, node)
-        name = ast.unparse(node.func)   # as the user wrote it: np.linalg.inv, rng.normal
+        # as the user wrote it (np.linalg.inv, rng.normal); a call made by a lowering (the
+        # function functools.reduce or map applies) by the function's own name
+        name = ast.unparse(node.func) if isinstance(node, ast.Call) and (arg_nodes or not node.args) \
+            else getattr(obj, "__qualname__", None) or repr(obj)
         if isinstance(obj, types.FunctionType):
             return self.inline_library(obj, args, kwargs, node)
         module = getattr(obj, "__module__", None) or ""

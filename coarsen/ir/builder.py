@@ -85,6 +85,16 @@ class Builder:
         return self.constants.get(value.id)
 
     # -- instructions
+    def mark(self) -> tuple[list, int]:
+        """Where the next instruction goes; `since(mark)` lists those emitted after it."""
+        return self._blocks[-1], len(self._blocks[-1])
+
+    def since(self, mark: tuple[list, int]) -> list[Instr]:
+        block, start = mark
+        if block is not self._blocks[-1]:
+            raise ValueError("since(): a block was opened or closed after the mark")
+        return block[start:]
+
     def emit(self, op: Op, args: tuple[Value, ...] | list[Value], attrs: dict | None = None,
              loc: Loc = UNKNOWN_LOC, hint: str = "") -> Value:
         args = tuple(args)
