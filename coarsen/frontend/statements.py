@@ -462,10 +462,20 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             self.unsupported(f"np.add.at cannot write into `{target.id}`: only arrays created inside the function "
                              "can be written, not an argument, a module-level array or a view of one", call,
                              f"write into a copy: {target.id}_copy = {target.id}.copy()")
-        parts = where.elts if isinstance(where, ast.Tuple) else [where]
+        if isinstance(where, ast.Tuple):
+            parts = [(self.expr(p), p) for p in where.elts]
+        else:   # a tuple held in a name indexes several axes, as written in place
+            held = self.expr(where)
+            parts = [(b, where) for b in held] if type(held) is tuple else [(held, where)]
         pattern, index = [], []
-        for part in parts:
-            i = self.index_value(self.expr(part), part, arrays=True)
+        for binding, part in parts:
+            if isinstance(binding, (tuple, list)):   # a list of ints: NumPy's index array
+                i = self._int_list(binding) or self._int_values(binding, part)
+                if i is None:
+                    self.unsupported("np.add.at indices in a list must all be integers", part,
+                                     "index with integers or integer arrays")
+            else:
+                i = self.index_value(binding, part, arrays=True)
             pattern.append("a" if i.type.rank else "i")
             index.append(i)
         self.check_unaliased(target.id, array, call)
