@@ -895,6 +895,11 @@ def _floordiv(a, b):
     return lambda a, b: -a if b == -1 else a // b
 
 
+@cached_overload(rt.mod)
+def _mod(a, b):
+    return lambda a, b: a % b   # (error_model="numpy": 0 for a zero divisor, as NumPy)
+
+
 def _argsort_with_numpys_ties(kind: str):
     """Numba's argsort where the keys have no ties (then every sort gives the one order), else
     NumPy's own (object mode): NumPy's unstable sorts order ties their own way (`rt.argsort_quicksort`)."""

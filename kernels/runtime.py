@@ -253,8 +253,19 @@ Refusal: type = RuntimeError
 def floordiv(a, b):
     """a // b of int64 values (arrays, NumPy or Python ints). Generated code calls it through
     `rt` because NumPy wraps int64 min // -1 to int64 min where Numba's integer division gives 0
-    (`kernels.numba_runtime`); a Python int's quotient beyond int64 is refused before."""
-    return a // b
+    (`kernels.numba_runtime`); a Python int's quotient beyond int64 is refused before.
+    Scalars compute as NumPy's int64 (0 for a zero divisor, with NumPy's RuntimeWarning):
+    a Python int's zero divisor is refused before, so only a NumPy scalar's reaches here."""
+    if np.ndim(a) or np.ndim(b):
+        return a // b
+    return np.int64(a) // np.int64(b)
+
+
+def mod(a, b):
+    """a % b of int64 values, as `floordiv`: NumPy's 0 for a zero divisor of a NumPy scalar."""
+    if np.ndim(a) or np.ndim(b):
+        return a % b
+    return np.int64(a) % np.int64(b)
 
 
 def minimum(a, b):

@@ -307,7 +307,14 @@ def _cast(dtype: str, name: str) -> Handler:
         x = lw.as_value(args[0], node)
         if x.type.rank:
             lw.unsupported(f"{name}() of an array is not supported", node, "index an element first")
-        return lw.convert(x, dtype, node)
+        out = lw.convert(x, dtype, node)
+        if name == "int" and out.id in lw.ctx.element_ints:   # int(a[0]): a Python int from here on
+            out = lw.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True}, lw.src.loc(node))
+        elif name == "np.int64":   # a NumPy scalar from here on (`Lowerer.int_product`)
+            if out is x:
+                out = lw.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True}, lw.src.loc(node))
+            lw.ctx.element_ints.add(out.id)
+        return out
     return handler
 
 
@@ -348,7 +355,8 @@ _register(CALLS, [np.array], _array)
 _register(CALLS, [np.asarray], _asarray)
 _register(CALLS, [np.reshape], _np_reshape)
 _register(CALLS, [builtins.float, np.float64], _cast("f64", "float"))
-_register(CALLS, [builtins.int, np.int64], _cast("i64", "int"))
+_register(CALLS, [builtins.int], _cast("i64", "int"))
+_register(CALLS, [np.int64], _cast("i64", "np.int64"))
 _register(CALLS, [builtins.bool], _bool)
 _register(CALLS, [builtins.len], _len)
 _register(CALLS, [builtins.sum], _no_builtin_sum)

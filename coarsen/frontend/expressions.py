@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from coarsen.frontend.bindings import Conflict, MaybeBound, Method, SharedList, Static, describe
+from coarsen.frontend.bindings import Conflict, ListItems, MaybeBound, Method, SharedList, Static, describe
 from coarsen.frontend.inlining import CallLowering
 from coarsen.ir.nodes import ELEMENTWISE, VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
@@ -447,7 +447,8 @@ class ExpressionLowering(CallLowering):
         """Python's `+` (concatenation) of two lists or two tuples and `*` (repetition) of one
         by an int known when tracing; the result is a new list (`ListItems`) or tuple."""
         from coarsen.frontend.containers import ListItems
-        kind = ListItems if isinstance(left, ListItems) or isinstance(right, ListItems) else tuple
+        lists = (ListItems, SharedList, list)   # (a list argument is a Python list)
+        kind = ListItems if isinstance(left, lists) or isinstance(right, lists) else tuple
         if isinstance(op, ast.Add) and isinstance(left, tuple) and isinstance(right, tuple):
             # (a list + a tuple, Python's TypeError, is not told apart: a list carried through
             # a loop may be a plain tuple here)
@@ -484,6 +485,14 @@ class ExpressionLowering(CallLowering):
         if code in (Op.ADD, Op.SUB) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64":
             return self.int_sum(code, a, b, node)
+        if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
+                and a.type.dtype == b.type.dtype == "i64" \
+                and (a.id in self.ctx.element_ints or b.id in self.ctx.element_ints):
+            # an element or reduction of an int64 array is a NumPy scalar: NumPy's 0 for a zero
+            # divisor (with a RuntimeWarning), its wrapping quotient; the result is one too
+            result = self.emit(code, (a, b), node)
+            self.ctx.element_ints.add(result.id)
+            return result
         if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64":
             # Python's ints raise (machine code's integer division returns 0; np.mod is a call)
@@ -584,6 +593,12 @@ class ExpressionLowering(CallLowering):
 
         base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
                           for v in (base, exponent))
+        if base.id in self.ctx.element_ints or exponent.id in self.ctx.element_ints:
+            # a NumPy int64 scalar: NumPy's ValueError for a negative exponent, its wrapping power
+            self.int_array_power(exponent, node)
+            result = self.emit(Op.INT_POWER, (base, exponent), node)
+            self.ctx.element_ints.add(result.id)
+            return result
         k = self.constant_of(exponent)
         zero = self.b.const(0)
         if isinstance(k, (int, bool)) and k < 0:   # a float in Python
@@ -747,7 +762,9 @@ class ExpressionLowering(CallLowering):
             if isinstance(node.slice, ast.Slice):
                 parts = [None if p is None else self.static_value(self.expr(p), p, f"a {what} slice bound")
                          for p in (node.slice.lower, node.slice.upper, node.slice.step)]
-                return base[slice(*parts)]
+                items = base[slice(*parts)]
+                # a list's slice is a new list (NumPy's index array, returned as a list); a tuple's a tuple
+                return items if type(base) is tuple or isinstance(base, list) else ListItems(items)
             if not isinstance(key, (int, np.integer)) or isinstance(key, (bool, np.bool_)) \
                     or not -len(base) <= key < len(base):
                 self.type_error(f"{what} index {key!r} is out of range for a {what} of {len(base)}", node)

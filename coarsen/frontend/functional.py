@@ -83,10 +83,10 @@ def _piecewise(lw, args, kwargs, node):
     from coarsen.ops import lowering as L
 
     x, condlist, funclist, *extra = list(args) + [kwargs.pop(k) for k in ("condlist", "funclist") if k in kwargs]
-    x = L.array(lw, x, node, "piecewise")
-    if x.type.dtype != "f64":
+    if lw.as_value(x, node).type.dtype != "f64":   # (before L.array, which converts to float64)
         lw.unsupported("np.piecewise() of an integer or boolean array: NumPy's result keeps that dtype "
                        "(function values are truncated)", node, "convert first: x.astype(float)")
+    x = L.array(lw, x, node, "piecewise")
     conds = list(condlist) if isinstance(condlist, (tuple, list)) else [condlist]
     conds = [lw.as_value(c, node) for c in conds]
     for c in conds:

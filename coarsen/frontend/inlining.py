@@ -52,6 +52,14 @@ class CallLowering:
             callee = objects.class_attribute(self, callee.cls, callee, "__call__", node)
         elif (isinstance(callee, Static) and isinstance(getattr(type(callee.obj), "__call__", None), types.FunctionType)
               and not inspect.isclass(callee.obj) and not _is_coarsen(callee.obj)):   # a module-level callable object
+            call = type(callee.obj).__call__
+            if _in_library(call) and callable(getattr(callee.obj, "freeze", None)):   # scipy.stats.norm(1.0, 3.0)
+                name = ast.unparse(node.func) if isinstance(node, ast.Call) else "a distribution"
+                self.unsupported(f"making a frozen distribution ({name}(...)) inside a compiled function is not "
+                                 "supported", node, f"freeze it outside (rv = {name}(loc, scale) at module level, "
+                                 f"then rv.logpdf(x)), or pass loc and scale: {name}.logpdf(x, loc, scale)")
+            if _in_library(call):   # refused at the user's call, if at all
+                return self.inline_library(call, [callee.obj, *args], kwargs, node)
             callee = objects.class_attribute(self, type(callee.obj), callee, "__call__", node)
         if isinstance(callee, objects.BoundMethod):   # obj.method(...): inlined with self bound
             return objects.call_method(self, callee, args, kwargs, node)

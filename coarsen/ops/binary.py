@@ -31,6 +31,11 @@ def _floordiv_emit(instr, a):
     return f"rt.floordiv({a[0]}, {a[1]})" if instr.result.type.dtype == "i64" else f"{a[0]} // {a[1]}"
 
 
+def _mod_emit(instr, a):
+    # int64: `rt.mod`, NumPy's 0 for a NumPy scalar's zero divisor (Python's int raises)
+    return f"rt.mod({a[0]}, {a[1]})" if instr.result.type.dtype == "i64" else f"{a[0]} % {a[1]}"
+
+
 def _logic(word: str):
     def emit(instr, a):
         return f"np.logical_{word}({a[0]}, {a[1]})" if instr.result.type.rank else f"{a[0]} {word} {a[1]}"
@@ -110,7 +115,7 @@ BINARY = [
                 lambda a, b: a // b, emit=_floordiv_emit, differentiable=False,
                 domain=((-3.0, 3.0), (0.5, 3.0))),
     Elementwise("mod", 2, ("numpy.mod", "numpy.remainder"), operator.mod, "promote", None,
-                lambda a, b: a % b, emit=_infix("%"), vjp=_mod_vjp, domain=((-3.0, 3.0), (0.5, 3.0)),
+                lambda a, b: a % b, emit=_mod_emit, vjp=_mod_vjp, domain=((-3.0, 3.0), (0.5, 3.0)),
                 avoid=(0.0,)),
     Elementwise("pow", 2, ("numpy.power", "builtins.pow", "math.pow"), _pow_numpy, "float",
                 lambda a, b: a ** b, None, emit=lambda instr, a: f"np.power({a[0]}, {a[1]})",

@@ -154,3 +154,19 @@ def empty_reduce(x):
 def test_empty_reduce_is_pythons_type_error():
     with pytest.raises(coarsen.CoarsenTypeError, match="empty iterable"):   # (Python: TypeError)
         coarsen.jit(empty_reduce)(X)
+
+
+def piecewise_of_ints(x):
+    k = x.astype(int)
+    return np.piecewise(k, [k < 0], [lambda v: v * 0.5, 1.5])
+
+
+def piecewise_of_a_mask(x):
+    return np.piecewise(x > 0, [x > 1], [0.3, 0.0])
+
+
+@pytest.mark.parametrize("program", [piecewise_of_ints, piecewise_of_a_mask], ids=lambda p: p.__name__)
+def test_piecewise_of_ints_or_masks_is_refused(program):   # NumPy keeps x's dtype: truncates the pieces
+    assert program(X).dtype != np.float64
+    with pytest.raises(coarsen.UnsupportedError, match="keeps that dtype"):
+        coarsen.jit(program)(X)

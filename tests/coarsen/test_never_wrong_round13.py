@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 
 import coarsen
@@ -43,3 +44,138 @@ def test_add_at_with_a_list_of_ints_is_an_index_array(program, target):   # H13-
     torch.sum(want ** 2).backward()
     grad = coarsen.grad(lambda x: np.sum(add_at_list(x) ** 2), target=target)(X)
     np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12)
+
+
+IA, IB = np.array([7, -7, 0, 5]), np.array([2, 2, 3, 0])
+
+
+def element_floordiv_by_zero(a, b):
+    return a[0] // b[3]
+
+
+def reduction_mod_by_zero(a, b):
+    return a.sum() % b[3]
+
+
+def element_arithmetic(a, b):
+    return a[1] // b[0] + a[1] % b[0] + b[2] ** 3 + 2 ** b[1] + np.int64(a[0]) // 0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("program", [element_floordiv_by_zero, reduction_mod_by_zero, element_arithmetic],
+                         ids=lambda p: p.__name__)
+def test_elements_of_int_arrays_divide_as_numpy_scalars(program, target):   # H13-M1
+    with np.errstate(divide="ignore"):
+        want = program(IA, IB)
+        compiled = coarsen.jit(program, target=target)
+        for _ in range(3):
+            assert compiled(IA, IB) == want
+
+
+def element_negative_power(a, b):
+    return b[0] ** -1
+
+
+def python_ints_divide(a, b):
+    return int(a[0]) // int(b[3])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_numpy_scalars_raise_numpys_errors_python_ints_pythons(target):
+    with pytest.raises(ValueError, match="negative integer powers"):
+        element_negative_power(IA, IB)
+    with pytest.raises(ValueError, match="negative integer powers"):
+        coarsen.jit(element_negative_power, target=target)(IA, IB)   # was 0.5
+    with pytest.raises(ZeroDivisionError):
+        python_ints_divide(IA, IB)
+    with pytest.raises(ZeroDivisionError):
+        coarsen.jit(python_ints_divide, target=target)(IA, IB)
+
+
+def frozen_inside(x):
+    return scipy.stats.norm(1.0, 3.0).logpdf(x)
+
+
+def test_a_distribution_frozen_inside_is_refused_at_the_users_line():   # H13-L1
+    with pytest.raises(coarsen.UnsupportedError, match="frozen distribution") as err:
+        coarsen.jit(frozen_inside, target="numpy")(X)
+    assert "test_never_wrong_round13.py" in str(err.value).splitlines()[0]
+    assert "scipy/stats" not in str(err.value).splitlines()[0]
+
+
+A5 = np.arange(25.0).reshape(5, 5)
+W5 = np.arange(5.0)
+OUTSIDE = [0, 2]
+
+
+def reversed_outside_slice(a):
+    return np.sum(a[OUTSIDE[::-1]] * W5)
+
+
+def local_slice(a):
+    c = [0, 2, 4]
+    return np.sum(a[c[1:]] * W5)
+
+
+def copied_list(a):
+    c = [0, 2]
+    d = c[:]
+    return np.sum(a[d] * W5)
+
+
+def repeated_outside(a):
+    return np.sum(a[OUTSIDE * 1] * W5)
+
+
+def default_slice(a, c=[0, 2]):
+    return np.sum(a[c[0:2]] * W5)
+
+
+def written_through_slice(a):
+    c = [0, 2]
+    b = a.copy()
+    b[c[:]] = 0.0
+    return np.sum(b * W5)
+
+
+def joined_slices(a):
+    c = [4, 0, 2]
+    return np.sum(a[c[0:1] + c[1:2]] * W5)
+
+
+def tuple_slice(a):
+    t = (0, 2)
+    return a[t[:]]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("program", [reversed_outside_slice, local_slice, copied_list, repeated_outside,
+                                     default_slice, written_through_slice, joined_slices, tuple_slice],
+                         ids=lambda p: p.__name__)
+def test_a_slice_of_a_list_is_a_list(program, target):   # H13-1: it indexed as a tuple, a[0, 2]
+    compiled = coarsen.jit(program, target=target)
+    for _ in range(3):
+        assert compiled(A5) == program(A5)
+
+
+def squared_rows(a):
+    c = [0, 2]
+    return np.sum(a[c[:]] ** 2)
+
+
+def returned_slice(x):
+    c = [x[0], x[1]]
+    return c[:]
+
+
+def returned_outside_repeat(x):
+    return OUTSIDE * 1
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_list_slices_grad_and_return_as_lists(target):
+    t = torch.tensor(A5, requires_grad=True)
+    torch.sum(t[[0, 2]] ** 2).backward()
+    np.testing.assert_allclose(coarsen.grad(squared_rows, target=target)(A5), t.grad.numpy())
+    assert coarsen.jit(returned_slice, target=target)(X) == [0.3, 1.2]
+    assert coarsen.jit(returned_outside_repeat, target=target)(X) == [0, 2]
