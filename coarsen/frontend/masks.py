@@ -139,10 +139,21 @@ def _selection_axis(lw, how: str, m: Masked, args: list, kwargs: dict, node: ast
                        "argument here", node, hint)
     if "axis" not in given:
         return None
+    rank = 1 + m.base.type.rank - m.mask.type.rank   # x[m]: (count, *x.shape[mask rank:])
+    if isinstance(given["axis"], tuple):   # axis=(0,), or every axis (the whole selection)
+        axes = [lw.static_value(a, node, "the axis") for a in given["axis"]]
+        if not all(type(a) is int and -rank <= a < rank for a in axes) or len({a % rank for a in axes}) < len(axes):
+            lw.type_error(f"axis {tuple(axes)!r} is out of bounds or repeated for the selection `{m.text}` of "
+                          f"rank {rank}", node)
+        if len(axes) == rank:
+            return None
+        if len(axes) != 1:
+            lw.unsupported(f"{how}(`{m.text}`) over the axes {tuple(axes)}: a length known only when the program "
+                           "runs", node, hint)
+        given["axis"] = Static(axes[0])
     axis = lw.static_value(given["axis"], node, "the axis")
     if axis is None:
         return None
-    rank = 1 + m.base.type.rank - m.mask.type.rank   # x[m]: (count, *x.shape[mask rank:])
     if isinstance(axis, tuple) or type(axis) is not int or not -rank <= axis < rank:
         lw.type_error(f"axis {axis!r} is out of bounds for the selection `{m.text}` of rank {rank}", node)
     if axis % rank:

@@ -39,7 +39,8 @@ _SELECTING = {Op.MAXIMUM, Op.MINIMUM, Op.WHERE, Op.CLIP, Op.STACK, Op.CONCAT, Op
 # NumPy widens a signed or boolean input to int64, an unsigned one to uint64
 _WIDENING = {Op.SUM, Op.PROD, Op.CUMSUM, Op.CUMPROD}
 # integer results that are Python ints in plain Python (sizes), never an array's elements
-_SIZES = {Op.SHAPE, Op.CONST, Op.ZEROS, Op.ONES, Op.EMPTY, Op.IOTA, Op.CAST}
+_SIZES = {Op.SHAPE, Op.CONST, Op.ZEROS, Op.ONES, Op.EMPTY, Op.IOTA, Op.CAST,
+          Op.ARGSORT, Op.SEARCHSORTED}   # (positions: int64 in NumPy whatever the data's dtype)
 
 
 _UFUNCS: dict | None = None

@@ -179,3 +179,40 @@ def test_list_slices_grad_and_return_as_lists(target):
     np.testing.assert_allclose(coarsen.grad(squared_rows, target=target)(A5), t.grad.numpy())
     assert coarsen.jit(returned_slice, target=target)(X) == [0.3, 1.2]
     assert coarsen.jit(returned_outside_repeat, target=target)(X) == [0, 2]
+
+
+XM = np.array([[1.0, 2.0], [-1.0, 3.0], [2.0, -4.0]])
+
+
+def mean_rows_tuple_axis(x):
+    return x[x[:, 0] > 0].mean(axis=(0,))
+
+
+def sum_all_axes(x):
+    return x[x[:, 0] > 0].sum(axis=(0, 1))
+
+
+def max_negative_axis(x):
+    return x[x[:, 0] > 0].max(axis=(-2,))
+
+
+X32 = np.array([3, 1, 2], dtype=np.int32)
+
+
+def sort_int32(x):
+    return np.sort(x)[::-1]
+
+
+def argsort_int32(x):
+    return np.argsort(x)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("program,arg", [(mean_rows_tuple_axis, XM), (sum_all_axes, XM), (max_negative_axis, XM),
+                                         (sort_int32, X32), (argsort_int32, X32)],
+                         ids=["mean_rows_tuple_axis", "sum_all_axes", "max_negative_axis", "sort_int32",
+                              "argsort_int32"])
+def test_refused_before_now_as_numpy(program, arg, target):   # H13-L4: tuple axes; sorting narrow ints
+    compiled = coarsen.jit(program, target=target)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(arg), program(arg))
