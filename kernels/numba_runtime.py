@@ -951,3 +951,111 @@ def _checked_int(x):
 import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)
 import kernels.numba_gather  # noqa: E402,F401  (rt.take, rt.take_add, ...: gathers with index arrays)
 import kernels.numba_vecmath  # noqa: E402,F401  (rt.vexp: np.exp of arrays as a vectorised loop)
+
+
+# ------------------------------------------------------------ eigh: NumPy's own (object mode)
+# Not cached (see _numpys_extremum_all): the eigenvectors' signs are LAPACK's choice, and NumPy's
+# LAPACK is not necessarily the one Numba links (SciPy's), so the host's NumPy computes them.
+@numba.njit
+def _numpys_eigh(a, lower):
+    with numba.objmode(w="float64[::1]", v="float64[:, ::1]"):
+        w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
+        w, v = np.ascontiguousarray(w), np.ascontiguousarray(v)
+    return w, v
+
+
+@numba.njit
+def _numpys_eigvalsh(a, lower):
+    with numba.objmode(w="float64[::1]"):
+        w = np.ascontiguousarray(np.linalg.eigvalsh(a, UPLO="L" if lower else "U"))
+    return w
+
+
+@overload(rt.eigvalsh)
+def _eigvalsh(a, lower):
+    return lambda a, lower: _numpys_eigvalsh(a, lower)
+
+
+@overload(rt.eigh_w)
+def _eigh_w(a, lower):
+    return lambda a, lower: _numpys_eigh(a, lower)[0]
+
+
+@overload(rt.eigh_v)
+def _eigh_v(a, lower):
+    return lambda a, lower: _numpys_eigh(a, lower)[1]
+
+
+@register_jitable
+def _eigh_close(w):
+    n = w.shape[0]
+    scale = 0.0
+    for i in range(n):
+        scale = max(scale, abs(w[i]))
+    close = np.zeros((n, n), dtype=np.bool_)
+    for i in range(n):
+        for j in range(n):
+            close[i, j] = i != j and abs(w[j] - w[i]) <= rt._EIGH_CLOSE * scale
+    return close
+
+
+@cached_overload(rt.eigh_values_grad)
+def _eigh_values_grad(w, v, dw):
+    def impl(w, v, dw):
+        n = w.shape[0]
+        close = _eigh_close(w)
+        big = 0.0
+        for i in range(n):
+            big = max(big, abs(dw[i]))
+        bad = False
+        for i in range(n):
+            for j in range(n):
+                if close[i, j] and abs(dw[j] - dw[i]) > rt._EIGH_SMALL * big:
+                    bad = True
+        vc = np.ascontiguousarray(v)
+        scaled = vc * np.ascontiguousarray(dw)
+        return np.dot(scaled, np.ascontiguousarray(vc.T)), bad
+    return impl
+
+
+@cached_overload(rt.eigh_vectors_grad)
+def _eigh_vectors_grad(w, v, dv):
+    def impl(w, v, dv):
+        n = w.shape[0]
+        vc = np.ascontiguousarray(v)
+        vt = np.ascontiguousarray(vc.T)
+        x = np.dot(vt, np.ascontiguousarray(dv))
+        close = _eigh_close(w)
+        big = 0.0
+        for i in range(n):
+            for j in range(n):
+                big = max(big, abs(x[i, j]))
+        bad = False
+        f = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    continue
+                skew = x[i, j] - x[j, i]
+                if close[i, j]:
+                    if abs(skew) > rt._EIGH_SMALL * big:
+                        bad = True
+                else:
+                    f[i, j] = skew / (2.0 * (w[j] - w[i]))
+        return np.dot(np.dot(vc, f), vt), bad
+    return impl
+
+
+@cached_overload(rt.fold_triangle)
+def _fold_triangle(g, lower):
+    def impl(g, lower):
+        n = g.shape[0]
+        out = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    out[i, j] = g[i, i]
+                elif (i > j) == lower:
+                    out[i, j] = g[i, j] + g[j, i]
+        return out
+    return impl

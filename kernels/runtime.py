@@ -7,6 +7,7 @@ each function (specialised on ranks), so one generated source serves both target
 from __future__ import annotations
 
 import numpy as np
+import numpy as _numpy   # the host's NumPy, also where `np` is re-bound to CuPy (`kernels.cuda`)
 
 from kernels import scans, special
 
@@ -78,6 +79,80 @@ def svdvals_jvp(a, da):
     """d sigma_i = u_i^T dA v_i for every singular value of a (the JVP of `svdvals`)."""
     u, vt = svd_uv(a)
     return np.sum(u * (da @ vt.T), axis=0)
+
+
+def _host(a):
+    """A host (NumPy) array of `a` (a CuPy array is copied from the device)."""
+    return _numpy.asarray(a.get() if hasattr(a, "get") else a, dtype=_numpy.float64)
+
+
+def eigh_w(a, lower):
+    """np.linalg.eigh(a, UPLO)'s eigenvalues (ascending), by the host's NumPy on every target
+    (the cpu target calls it in object mode), so the numbers are NumPy's LAPACK's."""
+    return np.asarray(_numpy.linalg.eigh(_host(a), UPLO="L" if lower else "U")[0])
+
+
+def eigvalsh(a, lower):
+    """np.linalg.eigvalsh(a, UPLO): LAPACK's values-only driver, whose last digits may differ
+    from eigh's."""
+    return np.asarray(_numpy.linalg.eigvalsh(_host(a), UPLO="L" if lower else "U"))
+
+
+def eigh_v(a, lower):
+    """np.linalg.eigh(a, UPLO)'s eigenvectors (columns), NumPy's own: the signs LAPACK chose,
+    which the derivative must follow (see `eigh_w`)."""
+    return np.asarray(_numpy.linalg.eigh(_host(a), UPLO="L" if lower else "U")[1])
+
+
+# eigenvalues closer than this (relative to the largest magnitude) are taken as repeated, and a
+# component of an adjoint or tangent below _EIGH_SMALL (relative to its largest) as zero
+_EIGH_CLOSE = 1e-9
+_EIGH_SMALL = 1e-8
+
+
+def _repeated(w):
+    n = w.shape[0]
+    scale = _numpy.max(_numpy.abs(w)) if n else 0.0
+    gap = w[None, :] - w[:, None]
+    off = ~_numpy.eye(n, dtype=bool)
+    return gap, off, off & (_numpy.abs(gap) <= _EIGH_CLOSE * scale)
+
+
+def eigh_values_grad(w, v, dw):
+    """The adjoint of a symmetric matrix S from that of its eigenvalues: V diag(dw) V^T, and
+    whether it is undefined: two eigenvalues are equal (the sorted eigenvalues are not
+    differentiable there) and their adjoints differ (equal adjoints, as of a sum or any
+    symmetric function of them, give the projector's multiple, which is defined)."""
+    w, v, dw = _host(w), _host(v), _host(dw)
+    _, _, close = _repeated(w)
+    big = _numpy.max(_numpy.abs(dw)) if dw.shape[0] else 0.0
+    bad = bool(_numpy.any(close & (_numpy.abs(dw[None, :] - dw[:, None]) > _EIGH_SMALL * big)))
+    return np.asarray((v * dw) @ v.T), bad
+
+
+def eigh_vectors_grad(w, v, dv):
+    """The adjoint of a symmetric S from that of its eigenvectors (Giles 2008, symmetrised):
+    V F V^T with F_ij = (X_ij - X_ji) / (2 (w_j - w_i)), X = V^T dV; and whether it is
+    undefined: two eigenvalues are equal and the adjoint turns their eigenvectors into each
+    other (X_ij != X_ji). Where that part is zero (a function of the eigenspace, not of the
+    basis LAPACK chose in it) the term is zero."""
+    w, v, dv = _host(w), _host(v), _host(dv)
+    x = v.T @ dv
+    gap, off, close = _repeated(w)
+    skew = x - x.T
+    big = _numpy.max(_numpy.abs(x)) if x.size else 0.0
+    bad = bool(_numpy.any(close & (_numpy.abs(skew) > _EIGH_SMALL * big)))
+    keep = off & ~close
+    f = _numpy.where(keep, skew / (2.0 * _numpy.where(keep, gap, 1.0)), 0.0)
+    return np.asarray(v @ f @ v.T), bad
+
+
+def fold_triangle(g, lower):
+    """The adjoint of A from that of S = the symmetric matrix of A's lower (upper) triangle:
+    g's symmetric parts summed into that triangle, zero in the other."""
+    t = g + g.T
+    t = np.tril(t) if lower else np.triu(t)
+    return t - np.diag(np.diag(g))
 
 
 def outer(a, b):

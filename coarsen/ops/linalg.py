@@ -1,5 +1,5 @@
-"""Linear algebra: np.linalg's det, slogdet, inv, solve, cholesky, norm, and dot/vdot/inner/
-outer/einsum/cross/kron.
+"""Linear algebra: np.linalg's det, slogdet, inv, solve, cholesky, eigh/eigvalsh, norm, and
+dot/vdot/inner/outer/einsum/cross/kron.
 
 Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target through LAPACK):
 - `det`: VJP d * det(A) * inv(A)^T;
@@ -7,7 +7,11 @@ Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target throu
 - `inv`: VJP -inv(A)^T d inv(A)^T;
 - `solve` (A x = b, b a vector or a matrix): VJP g = solve(A^T, d), d_b = g, d_A = -g x^T;
 - `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, d_A = (S + S^T) / 2, Phi taking the
-  lower triangle with the diagonal halved.
+  lower triangle with the diagonal halved;
+- `eigh_w`, `eigh_v` (np.linalg.eigh's w and v, NumPy's own numbers on every target, of the
+  symmetric matrix S of the triangle UPLO names): VJPs V diag(dw) V^T and V F V^T (Giles
+  2008), JVPs diag(M) and V (F o M) with M = V^T dS V, summed into / read from that triangle;
+  refused when running where repeated eigenvalues make them undefined.
 The rest lower to matmul, reductions, indexing and elementwise ops (einsum to transposes,
 broadcast products and sums, or to one matmul where it is one).
 """
@@ -143,6 +147,124 @@ def _cholesky_jvp(fwd, instr, args, result, tangents):
     return fwd.emit(O.MATMUL, (low, phi))
 
 
+# ------------------------------------------------------------------ eigh
+_EIGH_HINT = ("the derivative through eigenvectors (or single eigenvalues) is undefined where two "
+              "eigenvalues are equal; use a function of the whole eigenspace (V @ diag(f(w)) @ V.T, "
+              "np.sum(w)), or perturb the matrix so that its eigenvalues are distinct")
+
+
+def _refuse_line(instr, message: str, hint: str) -> str:
+    loc = instr.loc
+    return f"    raise rt.Refusal({message!r}, {loc.filename!r}, {loc.lineno}, {loc.col}, {hint!r})"
+
+
+def _eigh_helper(instr, which: str) -> str:
+    """eigvalsh's eigenvalues come from LAPACK's values-only driver: they may differ from eigh's
+    w in the last digits, so an `eigh_w` made by eigvalsh (attrs: alone) calls NumPy's eigvalsh."""
+    return "eigvalsh" if which == "w" and instr.attrs.get("alone") else f"eigh_{which}"
+
+
+def _eigh_emit(which: str):
+    return lambda instr, a: f"rt.{_eigh_helper(instr, which)}({a[0]}, {instr.attrs['lower']})"
+
+
+def _eigh_eval(which: str):
+    def evaluate(instr, a):
+        from kernels import runtime as rt
+
+        return getattr(rt, _eigh_helper(instr, which))(a, instr.attrs["lower"])
+    return evaluate
+
+
+def _eigh_vjp(which: str):
+    """w: d S = V diag(dw) V^T; V: d S = V F V^T (`rt.eigh_vectors_grad`); then summed into
+    the triangle NumPy read (`rt.fold_triangle`). Undefined adjoints at repeated eigenvalues
+    are refused when running, at the user's call."""
+    def rule(rev, instr, code, declared):
+        a, lower = instr.args[0], instr.attrs["lower"]
+        other = rev.prog.names.reserve("_eigh_v" if which == "w" else "_eigh_w")
+        g, bad = rev.prog.names.reserve("_eigh_g"), rev.prog.names.reserve("_eigh_bad")
+        code.line(f"{other} = rt.eigh_{'v' if which == 'w' else 'w'}({rev.ref(a)}, {lower})")
+        r, d = rev.ref(instr.result), rev.d(instr.result)
+        if which == "w":
+            code.line(f"{g}, {bad} = rt.eigh_values_grad({r}, {other}, {d})")
+            what = "eigenvalues"
+        else:
+            code.line(f"{g}, {bad} = rt.eigh_vectors_grad({other}, {r}, {d})")
+            what = "eigenvectors"
+        code.line(f"if {bad}:")
+        code.line(_refuse_line(instr, f"np.linalg.eigh: the derivative of the {what} is undefined here: "
+                                      "the matrix has repeated eigenvalues", _EIGH_HINT))
+        rev.accum(a, f"rt.fold_triangle({g}, {lower})", code, declared)
+    return rule
+
+
+def _outer_index(fwd, v, axis: int):
+    """v[:, None] (axis 1) or v[None, :] (axis 0)."""
+    return fwd.emit(O.GETITEM, (v,), {"index": ("s000", "n") if axis == 1 else ("n", "s000")})
+
+
+def _ramp_masks(fwd, a):
+    ramp = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (a,), {"dim": 0}),))
+    return _outer_index(fwd, ramp, 1), _outer_index(fwd, ramp, 0)
+
+
+def _symmetric_tangent(fwd, a, t, lower: bool):
+    """The tangent of S, the symmetric matrix of A's lower (upper) triangle: dA there, mirrored."""
+    rows, cols = _ramp_masks(fwd, a)
+    keep = fwd.emit(O.LE if lower else O.GE, (cols, rows))
+    return fwd.emit(O.WHERE, (keep, t, fwd.emit(O.TRANSPOSE, (t,))))
+
+
+def _refuse_check(fwd, bad, message: str, hint: str) -> None:
+    from coarsen.errors import UnsupportedAtRunTime
+
+    loc = fwd.loc
+    fwd.emit(O.CHECK, (bad,), {"exc": UnsupportedAtRunTime,
+                                "args": (message, loc.filename, loc.lineno, loc.col, hint)})
+
+
+def _max_abs(fwd, x):
+    return fwd.emit(O.MAX, (fwd.emit(O.ABS, (x,)),), {"axis": None, "keepdims": False})
+
+
+def _eigh_jvp(which: str):
+    """M = V^T dS V: dw = diag(M); dV = V (F o M), F_ij = 1 / (w_j - w_i) off the diagonal.
+    At repeated eigenvalues w_i = w_j the tangent is defined only where M's block is a multiple
+    of the identity (M_ij = 0 and, for eigenvalues, M_ii = M_jj): elsewhere refused when running."""
+    def rule(fwd, instr, args, result, tangents):
+        from kernels import runtime as rt
+
+        a, lower = args[0], instr.attrs["lower"]
+        w = result if which == "w" else fwd.emit(O.EIGH_W, (a,), {"lower": lower})
+        v = result if which == "v" else fwd.emit(O.EIGH_V, (a,), {"lower": lower})
+        ds = _symmetric_tangent(fwd, a, tangents[0], lower)
+        m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (fwd.emit(O.TRANSPOSE, (v,)), ds)), v))
+        rows, cols = _ramp_masks(fwd, a)
+        off = fwd.emit(O.NE, (rows, cols))
+        gap = fwd.emit(O.SUB, (_outer_index(fwd, w, 0), _outer_index(fwd, w, 1)))
+        scale = fwd.emit(O.MUL, (fwd.const(rt._EIGH_CLOSE), _max_abs(fwd, w)))
+        close = fwd.emit(O.AND, (off, fwd.emit(O.LE, (fwd.emit(O.ABS, (gap,)), scale))))
+        small = fwd.emit(O.MUL, (fwd.const(rt._EIGH_SMALL), _max_abs(fwd, m)))
+        offending = fwd.emit(O.GT, (fwd.emit(O.ABS, (m,)), small))
+        diag = fwd.emit(O.SUM, (fwd.emit(O.WHERE, (off, fwd.const(0.0), m)),), {"axis": 0, "keepdims": False})
+        if which == "w":
+            spread = fwd.emit(O.ABS, (fwd.emit(O.SUB, (_outer_index(fwd, diag, 0), _outer_index(fwd, diag, 1))),))
+            offending = fwd.emit(O.OR, (offending, fwd.emit(O.GT, (spread, small))))
+        hits = fwd.emit(O.WHERE, (fwd.emit(O.AND, (close, offending)), fwd.const(1.0), fwd.const(0.0)))
+        bad = fwd.emit(O.GT, (fwd.emit(O.SUM, (hits,), {"axis": None, "keepdims": False}), fwd.const(0.0)))
+        what = "eigenvalues" if which == "w" else "eigenvectors"
+        _refuse_check(fwd, bad, f"np.linalg.eigh: the forward-mode derivative of the {what} is undefined "
+                                "here: the matrix has repeated eigenvalues", _EIGH_HINT)
+        if which == "w":
+            return diag
+        keep = fwd.emit(O.AND, (off, fwd.emit(O.NOT, (close,))))
+        safe_gap = fwd.emit(O.WHERE, (keep, gap, fwd.const(1.0)))
+        f = fwd.emit(O.WHERE, (keep, fwd.emit(O.DIV, (m, safe_gap)), fwd.const(0.0)))
+        return fwd.emit(O.MATMUL, (v, f))
+    return rule
+
+
 def _emit(path: str):
     return lambda instr, a: f"np.linalg.{path}({', '.join(a)})"
 
@@ -168,6 +290,31 @@ def _slogdet(lw, args, kwargs, node):
     a = _matrix(lw, args[0], node, "slogdet")
     sign = lw.emit(O.SIGN, (lw.emit(O.DET, (a,), node),), node)
     return (sign, lw.emit(O.LOGABSDET, (a,), node))
+
+
+def _uplo(lw, binding, node, name: str) -> bool:
+    """NumPy's UPLO ('L' default, 'U'; either case): whether the lower triangle is read."""
+    uplo = L.static(lw, binding, node, "UPLO")
+    uplo = "L" if uplo is None else uplo
+    if not isinstance(uplo, str) or uplo.upper() not in ("L", "U"):
+        from coarsen.frontend.exceptions import python_error
+        python_error(lw, ValueError("UPLO argument must be 'L' or 'U'"), node, "pass UPLO='L' or 'U'")
+    return uplo.upper() == "L"
+
+
+def _eigh(lw, args, kwargs, node):
+    """np.linalg.eigh(a, UPLO='L') -> (w, v): eigenvalues ascending, eigenvectors as columns,
+    both NumPy's own numbers (`rt.eigh_w`, `rt.eigh_v`) of the triangle UPLO names."""
+    a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigh", 1)
+    a = _matrix(lw, a, node, "eigh")
+    lower = _uplo(lw, uplo, node, "eigh")
+    return (lw.emit(O.EIGH_W, (a,), node, {"lower": lower}), lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
+
+
+def _eigvalsh(lw, args, kwargs, node):
+    a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigvalsh", 1)
+    a = _matrix(lw, a, node, "eigvalsh")
+    return lw.emit(O.EIGH_W, (a,), node, {"lower": _uplo(lw, uplo, node, "eigvalsh"), "alone": True})
 
 
 def _solve(lw, args, kwargs, node):
@@ -805,6 +952,15 @@ OPS = [
                lambda instr, a, da: __import__("kernels.runtime").runtime.svdvals_jvp(a, da),
                lambda instr, a: f"rt.svdvals_jvp({a[0]}, {a[1]})", vjp=_no_second_derivative,
                runtime=("svdvals_jvp",), doc="u_i^T dA v_i: the tangent of svdvals"),
+    Structural("eigh_w", (), lambda t, a: _square(t, a, 1), _eigh_eval("w"), _eigh_emit("w"),
+               vjp=_eigh_vjp("w"), jvp=_eigh_jvp("w"),
+               runtime=("eigh_w", "eigvalsh", "eigh_v", "eigh_values_grad", "fold_triangle"),
+               doc="eigenvalues of the symmetric matrix of a triangle (attrs: lower; alone: eigvalsh's), ascending: "
+                   "np.linalg.eigh's w"),
+    Structural("eigh_v", (), lambda t, a: _square(t, a, 2), _eigh_eval("v"), _eigh_emit("v"),
+               vjp=_eigh_vjp("v"), jvp=_eigh_jvp("v"),
+               runtime=("eigh_w", "eigh_v", "eigh_vectors_grad", "fold_triangle"),
+               doc="eigenvectors (columns) of the symmetric matrix of a triangle: np.linalg.eigh's v"),
     Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
                jvp=_det_jvp,
                doc="determinant of a matrix"),
@@ -832,6 +988,14 @@ COMPOSITES = [
               examples=((f"np.linalg.solve({_SPD}, x[:, 0])", ((-1.0, 1.0),)),)),
     Composite("cholesky (call)", ("numpy.linalg.cholesky",), _unary_matrix("CHOLESKY", "cholesky"),
               examples=((f"np.linalg.cholesky({_SPD})", ((-1.0, 1.0),)),)),
+    Composite("eigh", ("numpy.linalg.eigh",), _eigh,
+              examples=((f"np.linalg.eigh({_SPD})[0]", ((-1.0, 1.0),), [(3, 3), (1, 1)]),
+                        (f"np.linalg.eigh({_SPD}, UPLO='U')[1] ** 2", ((-1.0, 1.0),), [(3, 3)]),
+                        ("np.linalg.eigh(x)[1] @ np.diag(np.linalg.eigh(x)[0] ** 2) @ np.linalg.eigh(x)[1].T",
+                         ((-1.0, 1.0),), [(3, 3)]))),
+    Composite("eigvalsh", ("numpy.linalg.eigvalsh",), _eigvalsh,
+              examples=((f"np.linalg.eigvalsh({_SPD})", ((-1.0, 1.0),), [(3, 3)]),
+                        ("np.linalg.eigvalsh(x, 'U')", ((-1.0, 1.0),), [(3, 3), (2, 2)]))),
     Composite("norm", ("numpy.linalg.norm",), _norm,
               examples=(("np.linalg.norm(x)", ((0.5, 3.0),)),
                         ("np.linalg.norm(x, 3, axis=-1)", ((0.5, 3.0),)),
