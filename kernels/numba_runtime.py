@@ -1059,3 +1059,82 @@ def _fold_triangle(g, lower):
                     out[i, j] = g[i, j] + g[j, i]
         return out
     return impl
+
+
+# ------------------------------------------------------------ lstsq: NumPy's own (object mode)
+@numba.njit
+def _numpys_lstsq_1(a, b, rcond):
+    with numba.objmode(x="float64[::1]"):
+        x = np.ascontiguousarray(rt.lstsq(a, b, rcond))
+    return x
+
+
+@numba.njit
+def _numpys_lstsq_2(a, b, rcond):
+    with numba.objmode(x="float64[:, ::1]"):
+        x = np.ascontiguousarray(rt.lstsq(a, b, rcond))
+    return x
+
+
+@numba.njit
+def _numpys_lstsq_rank(a, rcond):
+    with numba.objmode(r="int64"):
+        r = rt.lstsq_rank(a, rcond)
+    return r
+
+
+@overload(rt.lstsq)
+def _lstsq(a, b, rcond):
+    if _rank(b) == 1:
+        return lambda a, b, rcond: _numpys_lstsq_1(a, b, rcond)
+    return lambda a, b, rcond: _numpys_lstsq_2(a, b, rcond)
+
+
+@overload(rt.lstsq_rank)
+def _lstsq_rank(a, rcond):
+    return lambda a, rcond: _numpys_lstsq_rank(a, rcond)
+
+
+# ------------------------------------------------------------ qr: NumPy's own (object mode)
+@numba.njit
+def _numpys_qr(a):
+    with numba.objmode(q="float64[:, ::1]", r="float64[:, ::1]"):
+        q, r = np.linalg.qr(a)
+        q, r = np.ascontiguousarray(q), np.ascontiguousarray(r)
+    return q, r
+
+
+@overload(rt.qr_q)
+def _qr_q(a):
+    return lambda a: _numpys_qr(a)[0]
+
+
+@overload(rt.qr_r)
+def _qr_r(a):
+    return lambda a: _numpys_qr(a)[1]
+
+
+@cached_overload(rt.qr_grad)
+def _qr_grad(q, r, gq, gr):
+    def impl(q, r, gq, gr):
+        m, n = q.shape[0], r.shape[1]
+        small = False
+        if n > 0:
+            top = 0.0
+            for i in range(n):
+                top = max(top, abs(r[i, i]))
+            for i in range(n):
+                if abs(r[i, i]) <= max(m, n) * 2.220446049250313e-16 * top:
+                    small = True
+        if m < n or small:
+            return np.zeros((m, n)), True
+        qc, rc = np.ascontiguousarray(q), np.ascontiguousarray(r)
+        p = np.dot(np.ascontiguousarray(gr), np.ascontiguousarray(rc.T)) - np.dot(np.ascontiguousarray(qc.T),
+                                                                                    np.ascontiguousarray(gq))
+        nn = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                nn[i, j] = p[i, j] if i <= j else p[j, i]
+        y = np.ascontiguousarray(gq) + np.dot(qc, nn)
+        return np.ascontiguousarray(np.linalg.solve(rc, np.ascontiguousarray(y.T)).T), False
+    return impl

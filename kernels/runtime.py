@@ -155,6 +155,46 @@ def fold_triangle(g, lower):
     return t - np.diag(np.diag(g))
 
 
+def _rcond(rcond):
+    return None if rcond != rcond else rcond   # NaN stands for NumPy's default, None
+
+
+def lstsq(a, b, rcond):
+    """np.linalg.lstsq(a, b, rcond)[0] (rcond NaN: None), NumPy's own on every target."""
+    return np.asarray(_numpy.linalg.lstsq(_host(a), _host(b), rcond=_rcond(rcond))[0])
+
+
+def lstsq_rank(a, rcond):
+    """The rank np.linalg.lstsq(a, b, rcond) finds for a (its third result)."""
+    a = _host(a)
+    return int(_numpy.linalg.lstsq(a, _numpy.zeros(a.shape[0]), rcond=_rcond(rcond))[2])
+
+
+def qr_q(a):
+    """np.linalg.qr(a)'s Q (mode 'reduced'), NumPy's own (its LAPACK's signs) on every target."""
+    return np.asarray(_numpy.linalg.qr(_host(a))[0])
+
+
+def qr_r(a):
+    """np.linalg.qr(a)'s R (mode 'reduced'; mode 'r' gives the same numbers)."""
+    return np.asarray(_numpy.linalg.qr(_host(a))[1])
+
+
+def qr_grad(q, r, gq, gr):
+    """The adjoint of A = QR (m >= n, reduced, R invertible) from those of Q and R:
+    (gQ + Q N) R^-T, N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ; and whether it is
+    undefined (m < n, or a diagonal element of R negligible: A is rank-deficient)."""
+    m, n = q.shape[0], r.shape[1]
+    d = np.abs(np.diag(r))
+    bad = bool(m < n or (n > 0 and np.min(d) <= max(m, n) * 2.220446049250313e-16 * np.max(d)))
+    if bad:
+        return np.zeros((m, n)), True
+    p = np.dot(gr, np.ascontiguousarray(r.T)) - np.dot(np.ascontiguousarray(q.T), gq)
+    nn = np.triu(p) + np.ascontiguousarray(np.triu(p, 1).T)
+    y = gq + np.dot(q, nn)
+    return np.ascontiguousarray(np.linalg.solve(r, np.ascontiguousarray(y.T)).T), False
+
+
 def outer(a, b):
     """np.outer of two vectors."""
     return np.outer(a, b)
