@@ -1038,7 +1038,7 @@ def _eigh_vectors_grad(w, v, dv):
                     continue
                 skew = x[i, j] - x[j, i]
                 if close[i, j]:
-                    if abs(skew) > rt._EIGH_SMALL * big:
+                    if abs(x[i, j]) > rt._EIGH_SMALL * big:
                         bad = True
                 else:
                     f[i, j] = skew / (2.0 * (w[j] - w[i]))

@@ -133,15 +133,17 @@ def eigh_values_grad(w, v, dw):
 def eigh_vectors_grad(w, v, dv):
     """The adjoint of a symmetric S from that of its eigenvectors (Giles 2008, symmetrised):
     V F V^T with F_ij = (X_ij - X_ji) / (2 (w_j - w_i)), X = V^T dV; and whether it is
-    undefined: two eigenvalues are equal and the adjoint turns their eigenvectors into each
-    other (X_ij != X_ji). Where that part is zero (a function of the eigenspace, not of the
-    basis LAPACK chose in it) the term is zero."""
+    undefined: two eigenvalues are equal and the adjoint couples their eigenvectors (X_ij or
+    X_ji nonzero). Not only where X_ij != X_ji: the term is then a limit 0/0 whose value the
+    adjoint at S does not determine (a projector onto the repeated eigenvalue's eigenspace and
+    <C, S> - c (w_1 + w_2) have the same X there and different derivatives), so both refuse;
+    where the adjoint leaves the pair alone the term is zero."""
     w, v, dv = _host(w), _host(v), _host(dv)
     x = v.T @ dv
     gap, off, close = _repeated(w)
     skew = x - x.T
     big = _numpy.max(_numpy.abs(x)) if x.size else 0.0
-    bad = bool(_numpy.any(close & (_numpy.abs(skew) > _EIGH_SMALL * big)))
+    bad = bool(_numpy.any(close & (_numpy.abs(x) > _EIGH_SMALL * big)))
     keep = off & ~close
     f = _numpy.where(keep, skew / (2.0 * _numpy.where(keep, gap, 1.0)), 0.0)
     return np.asarray(v @ f @ v.T), bad

@@ -11,7 +11,8 @@ Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target throu
 - `eigh_w`, `eigh_v` (np.linalg.eigh's w and v, NumPy's own numbers on every target, of the
   symmetric matrix S of the triangle UPLO names): VJPs V diag(dw) V^T and V F V^T (Giles
   2008), JVPs diag(M) and V (F o M) with M = V^T dS V, summed into / read from that triangle;
-  refused when running where repeated eigenvalues make them undefined;
+  refused when running where repeated eigenvalues make them undefined (or not determined by
+  the adjoint at the point: an eigenvector adjoint that couples two equal eigenvalues' vectors);
 - `lstsq` (np.linalg.lstsq's x, NumPy's own; np.linalg.pinv is lstsq(A, I)): VJP z = (A^T A)^-1 dx,
   d b = A z, d A = r z^T - A z x^T (r = b - A x), JVP (A^T A)^-1 (dA^T r - A^T dA x + A^T db), for
   A of full column rank (`lstsq_rank`, NumPy's), else refused when running;
@@ -156,8 +157,8 @@ def _cholesky_jvp(fwd, instr, args, result, tangents):
 
 # ------------------------------------------------------------------ eigh
 _EIGH_HINT = ("the derivative through eigenvectors (or single eigenvalues) is undefined where two "
-              "eigenvalues are equal; use a function of the whole eigenspace (V @ diag(f(w)) @ V.T, "
-              "np.sum(w)), or perturb the matrix so that its eigenvalues are distinct")
+              "eigenvalues are equal; symmetric functions of the eigenvalues (np.sum(w ** 2), np.sum(w)) "
+              "are differentiated there, or perturb the matrix so that its eigenvalues are distinct")
 
 
 def _refuse_line(instr, message: str, hint: str) -> str:
@@ -239,8 +240,10 @@ def _max_abs(fwd, x):
 
 def _eigh_jvp(which: str):
     """M = V^T dS V: dw = diag(M); dV = V (F o M), F_ij = 1 / (w_j - w_i) off the diagonal.
-    At repeated eigenvalues w_i = w_j the tangent is defined only where M's block is a multiple
-    of the identity (M_ij = 0 and, for eigenvalues, M_ii = M_jj): elsewhere refused when running."""
+    At repeated eigenvalues w_i = w_j the eigenvalues' tangent is defined only where M's block
+    is a multiple of the identity (M_ij = 0, M_ii = M_jj), the eigenvectors' not at all (LAPACK's
+    basis of the eigenspace is arbitrary; the perturbed matrix's basis, fixed by the direction,
+    differs from it): refused when running, unless the tangent is zero."""
     def rule(fwd, instr, args, result, tangents):
         from kernels import runtime as rt
 
@@ -256,6 +259,8 @@ def _eigh_jvp(which: str):
         close = fwd.emit(O.AND, (off, fwd.emit(O.LE, (fwd.emit(O.ABS, (gap,)), scale))))
         small = fwd.emit(O.MUL, (fwd.const(rt._EIGH_SMALL), _max_abs(fwd, m)))
         offending = fwd.emit(O.GT, (fwd.emit(O.ABS, (m,)), small))
+        if which == "v":
+            offending = fwd.emit(O.GT, (_max_abs(fwd, m), fwd.const(0.0)))
         diag = fwd.emit(O.SUM, (fwd.emit(O.WHERE, (off, fwd.const(0.0), m)),), {"axis": 0, "keepdims": False})
         if which == "w":
             spread = fwd.emit(O.ABS, (fwd.emit(O.SUB, (_outer_index(fwd, diag, 0), _outer_index(fwd, diag, 1))),))

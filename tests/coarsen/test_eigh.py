@@ -2,9 +2,9 @@
 eigenvector signs too) on every target; reverse and forward mode against torch.linalg.eigh and
 central differences; the lower (UPLO='L') or upper triangle is all that is read, so the
 derivative is that of the triangle (differences of the full matrix agree with it); at repeated
-eigenvalues, derivatives that are undefined are refused when running, at the user's line, and
-those that are defined (functions of the eigenspaces, symmetric functions of the eigenvalues)
-are computed."""
+eigenvalues, derivatives that are undefined, or not determined by the adjoint at that point,
+are refused when running, at the user's line, and symmetric functions of the eigenvalues are
+computed."""
 from __future__ import annotations
 
 import numpy as np
@@ -159,28 +159,35 @@ def first_vector(A):
     return np.sum(v[:, 0] * np.array([1.0, 2.0, 3.0]))
 
 
+def reconstruction_minus_trace(A):
+    """<C, V diag(w) V^T> - (w_0 + w_1): at diag(1, 1, 3) its eigenvector adjoint is a
+    projector's (same X = V^T dV), its derivative is not."""
+    w, v = np.linalg.eigh(A)
+    C = np.array([[1.0, 5.0, 2.0], [5.0, 1.0, 3.0], [2.0, 3.0, 0.0]])
+    return np.sum((v @ np.diag(w) @ v.T) * C) - w[0] - w[1]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_repeated_eigenvalues(target):
-    """A = diag(1, 1, 3): sum(w**2) and the projector onto the repeated eigenvalue's eigenspace
-    are differentiable (their derivatives are computed); w[0] and an eigenvector of the repeated
-    eigenvalue are not (refused when running, at the user's line, for grad and jvp)."""
+    """A = diag(1, 1, 3): sum(w**2) is differentiable (its derivative is computed); w[0], an
+    eigenvector of the repeated eigenvalue, and any adjoint coupling the two eigenvectors (a
+    projector onto their eigenspace too: its first-order data at A are those of
+    reconstruction_minus_trace, whose derivative differs) are refused when running, at the
+    user's line, for grad and jvp."""
     A = np.diag([1.0, 1.0, 3.0])
     rng = np.random.default_rng(9)
-    for f in (sum_of_squares, projector):
-        g = coarsen.grad(f, target=target)(A)
-        for _ in range(3):
-            T = rng.normal(size=(3, 3))
-            assert np.sum(g * T) == pytest.approx(_fd(f, A, T), rel=1e-6, abs=1e-8)
-    np.testing.assert_allclose(coarsen.grad(projector, target=target)(A),
-                               [[0, 0, 0], [0, 0, 0], [-4.0, -6.0, 0]], atol=1e-12)
-    for f, line in ((smallest, smallest.__code__.co_firstlineno + 1),
-                    (first_vector, first_vector.__code__.co_firstlineno + 1)):
+    g = coarsen.grad(sum_of_squares, target=target)(A)
+    for _ in range(3):
+        T = rng.normal(size=(3, 3))
+        assert np.sum(g * T) == pytest.approx(_fd(sum_of_squares, A, T), rel=1e-6, abs=1e-8)
+    for f in (smallest, first_vector, projector, reconstruction_minus_trace):
+        line = f.__code__.co_firstlineno + (3 if f is reconstruction_minus_trace else 1)
         with pytest.raises(coarsen.UnsupportedError, match="repeated eigenvalues") as err:
             coarsen.grad(f, target=target)(A)
         assert f"{__file__}:{line}:" in str(err.value)
         with pytest.raises(coarsen.UnsupportedError, match="repeated eigenvalues"):
             coarsen.jvp(f, (A,), (rng.normal(size=(3, 3)),), target=target)
-    # forward mode: a tangent that keeps the eigenvalues repeated is defined
+    # forward mode: a tangent that keeps the eigenvalues repeated is defined for eigenvalues
     _, t = coarsen.jvp(sum_of_squares, (A,), (np.eye(3),), target=target)
     assert t == pytest.approx(2.0 * (1 + 1 + 3))
     with pytest.raises(coarsen.UnsupportedError, match="forward-mode derivative of the eigenvalues"):
@@ -188,7 +195,9 @@ def test_repeated_eigenvalues(target):
     # values alone are fine, and close but distinct eigenvalues are differentiated
     assert coarsen.jit(smallest, target=target)(A) == 1.0
     B = np.diag([1.0, 1.0 + 1e-4, 3.0])
-    assert coarsen.grad(first_vector, target=target)(B) is not None
+    T = rng.normal(size=(3, 3))
+    for f in (first_vector, projector):
+        assert np.sum(coarsen.grad(f, target=target)(B) * T) == pytest.approx(_fd(f, B, T, 1e-8), rel=1e-5)
 
 
 def bad_uplo(A):
