@@ -15,7 +15,8 @@ Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target throu
   the adjoint at the point: an eigenvector adjoint that couples two equal eigenvalues' vectors);
 - `lstsq` (np.linalg.lstsq's x, NumPy's own; np.linalg.pinv is lstsq(A, I)): VJP z = (A^T A)^-1 dx,
   d b = A z, d A = r z^T - A z x^T (r = b - A x), JVP (A^T A)^-1 (dA^T r - A^T dA x + A^T db), for
-  A of full column rank (`lstsq_rank`, NumPy's), else refused when running;
+  A of full column rank (`lstsq_rank`, NumPy's), else refused when running (the derivative in
+  b alone, A+ db, is taken for any A);
 - `qr_q`, `qr_r` (np.linalg.qr's reduced Q and R, NumPy's own): VJP (gQ + Q N) R^-T with
   N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ; JVP dQ = Q (O - C) + X, dR = (C - O) R with
   X = dA R^-1, C = Q^T X, O = tril(C, -1) - its transpose; for m >= n and R invertible, else
@@ -311,9 +312,13 @@ _LSTSQ_RANK = "np.linalg.lstsq: the derivative is defined for A of full column r
 
 def _lstsq_vjp(rev, instr, code, declared):
     """x = A+ b, A of full column rank: z = (A^T A)^-1 dx (from A = QR: R^-1 R^-T dx), d b = A z,
-    d A = (b - A x) z^T - A z x^T. A rank-deficient A is refused when running."""
+    d A = (b - A x) z^T - A z x^T. A rank-deficient A is refused when running, unless only b is
+    differentiated (then d b = (A+)^T dx, NumPy's minimum-norm lstsq of A^T)."""
     (a, b), x = instr.args, instr.result
     A, X, D = rev.ref(a), rev.ref(x), rev.d(x)
+    if a.id not in rev.active:   # x = A+ b is linear in b for any A: d b = (A+)^T dx = lstsq(A^T, dx)
+        rev.accum(b, f"rt.lstsq(np.ascontiguousarray({A}.T), {D}, {_rcond_source(instr)})", code, declared)
+        return
     r, z, az, res = (rev.prog.names.reserve(n) for n in ("_lstsq_r", "_lstsq_z", "_lstsq_az", "_lstsq_res"))
     code.line(f"if rt.lstsq_rank({A}, {_rcond_source(instr)}) < {A}.shape[1]:")
     code.line(_refuse_line(instr, _LSTSQ_RANK, _LSTSQ_HINT))
@@ -334,6 +339,8 @@ def _lstsq_jvp(fwd, instr, args, result, tangents):
     """dx = (A^T A)^-1 (dA^T (b - A x) - A^T dA x + A^T db), A of full column rank (else
     refused when running)."""
     (a, b), (ta, tb) = args, tangents
+    if ta is None:   # linear in b for any A (rank-deficient too): dx = A+ db
+        return fwd.emit(O.LSTSQ, (a, fwd.fit(tb, b)), {"rcond": instr.attrs["rcond"]})
     rank = fwd.emit(O.LSTSQ_RANK, (a,), {"rcond": instr.attrs["rcond"]})
     cols = fwd.emit(O.SHAPE, (a,), {"dim": 1})
     _refuse_check(fwd, fwd.emit(O.LT, (rank, cols)), _LSTSQ_RANK, _LSTSQ_HINT)

@@ -111,12 +111,19 @@ def test_rank_deficient_and_other_results(target):
     assert rank == 2 and np.array_equal(x, np.linalg.lstsq(deficient, b)[0])
     line = f"{__file__}:{weighted_solution.__code__.co_firstlineno + 1}:"
     for call in (lambda: coarsen.grad(weighted_solution, target=target)(deficient, b),
-                 lambda: coarsen.grad(weighted_solution, argnums=1, target=target)(deficient, b),
+                 lambda: coarsen.grad(weighted_solution, argnums=(0, 1), target=target)(deficient, b),
                  lambda: coarsen.jvp(weighted_solution, (deficient, b), (A, b), target=target),
                  lambda: coarsen.grad(weighted_solution, target=target)(A.T, b[:3])):   # fewer rows than columns
         with pytest.raises(coarsen.UnsupportedError, match="full column rank") as err:
             call()
         assert line in str(err.value)
+    # x = A+ b is linear in b for any A: its derivative in b alone is A+ (also wide A)
+    for M, v in ((deficient, b), (A.T, b[:3])):
+        gb = coarsen.grad(weighted_solution, argnums=1, target=target)(M, v)
+        T = rng.normal(size=v.shape)
+        assert np.sum(gb * T) == pytest.approx(_fd(weighted_solution, (M, v), 1, T), rel=1e-6)
+        _, t = coarsen.jvp(weighted_solution, (M, v), (T,), argnums=1, target=target)
+        assert t == pytest.approx(np.sum(gb * T), rel=1e-10)
     with pytest.raises(coarsen.UnsupportedError, match="residuals") as err:
         coarsen.jit(residuals, target=target)(A, b)
     assert f"{__file__}:{residuals.__code__.co_firstlineno + 2}:" in str(err.value)
