@@ -6,8 +6,9 @@ Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target throu
 - `logabsdet` (slogdet's second result): VJP d * inv(A)^T;
 - `inv`: VJP -inv(A)^T d inv(A)^T;
 - `solve` (A x = b, b a vector or a matrix): VJP g = solve(A^T, d), d_b = g, d_A = -g x^T;
-- `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, d_A = (S + S^T) / 2, Phi taking the
-  lower triangle with the diagonal halved;
+- `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, (S + S^T) / 2 summed into the lower
+  triangle NumPy reads (`rt.fold_triangle`), Phi taking the lower triangle with the diagonal
+  halved; JVP of the tangent mirrored from that triangle;
 - `eigh_w`, `eigh_v` (np.linalg.eigh's w and v, NumPy's own numbers on every target, of the
   symmetric matrix S of the triangle UPLO names): VJPs V diag(dw) V^T and V F V^T (Giles
   2008), JVPs diag(M) and V (F o M) with M = V^T dS V, summed into / read from that triangle;
@@ -138,14 +139,17 @@ def _cholesky_vjp(rev, instr, code, declared):
     code.line(f"{p} = {p} - 0.5 * np.diag(np.diag({p}))")
     code.line(f"{li} = np.linalg.inv({low})")
     code.line(f"{s} = {_mm(_mm(f'{li}.T', p), li)}")
-    rev.accum(instr.args[0], f"0.5 * ({s} + {s}.T)", code, declared)
+    # NumPy reads A's lower triangle only: the symmetric adjoint (S + S^T) / 2 summed into it
+    rev.accum(instr.args[0], f"rt.fold_triangle(0.5 * ({s} + {s}.T), True)", code, declared)
 
 
 def _cholesky_jvp(fwd, instr, args, result, tangents):
-    """dL = L Phi(L^-1 dA L^-T), Phi the lower triangle with the diagonal halved."""
+    """dL = L Phi(L^-1 dS L^-T), Phi the lower triangle with the diagonal halved, dS the tangent
+    of the lower triangle NumPy reads, mirrored (an upper-triangle tangent changes nothing)."""
     low = result
     inv = fwd.emit(O.INV, (low,))
-    m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (inv, tangents[0])), fwd.emit(O.TRANSPOSE, (inv,))))
+    ds = _symmetric_tangent(fwd, args[0], tangents[0], True)
+    m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (inv, ds)), fwd.emit(O.TRANSPOSE, (inv,))))
     ramp = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (low,), {"dim": 0}),))
     rows = fwd.emit(O.GETITEM, (ramp,), {"index": ("s000", "n")})
     cols = fwd.emit(O.GETITEM, (ramp,), {"index": ("n", "s000")})
@@ -1202,7 +1206,7 @@ OPS = [
     Structural("solve", (), _solve_type, _np("solve"), _emit("solve"), vjp=_solve_vjp, jvp=_solve_jvp,
                doc="x with A x = b"),
     Structural("cholesky", (), lambda t, a: _square(t, a, 2), _np("cholesky"), _emit("cholesky"),
-               vjp=_cholesky_vjp, jvp=_cholesky_jvp, doc="lower Cholesky factor of a symmetric positive definite matrix"),
+               vjp=_cholesky_vjp, jvp=_cholesky_jvp, runtime=("fold_triangle",), doc="lower Cholesky factor of a symmetric positive definite matrix"),
 ]
 
 _SPD = "x @ x.T + x.shape[0] * np.eye(x.shape[0])"
