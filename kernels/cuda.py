@@ -94,6 +94,7 @@ def _runtime(xp, cuda) -> types.SimpleNamespace:
 
     ns["fused"] = fused
     ns["Refusal"] = runtime.Refusal   # run-time refusals (`raise rt.Refusal(...)`): a class, not a function
+    ns["LinAlgError"] = runtime.LinAlgError
     return types.SimpleNamespace(**ns)
 
 

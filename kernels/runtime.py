@@ -365,6 +365,8 @@ def maximum(a, b):
 # coarsen); named through `rt`, it is no object held by the generated module, which so stays
 # in the disk caches
 Refusal: type = RuntimeError
+# NumPy's LinAlgError, named through `rt` for the same reason (SciPy raises it too)
+LinAlgError: type = _numpy.linalg.LinAlgError
 
 
 def floordiv(a, b):
