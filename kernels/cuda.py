@@ -93,6 +93,8 @@ def _runtime(xp, cuda) -> types.SimpleNamespace:
         return [o.reshape(shape) for o in outs]
 
     ns["fused"] = fused
+    ns["Refusal"] = runtime.Refusal   # run-time refusals (`raise rt.Refusal(...)`): a class, not a function
+    ns["LinAlgError"] = runtime.LinAlgError
     return types.SimpleNamespace(**ns)
 
 

@@ -956,3 +956,190 @@ def _checked_int(x):
 import kernels.numba_special  # noqa: E402,F401  (rt.erf, rt.digamma, ...: registers their overloads)
 import kernels.numba_gather  # noqa: E402,F401  (rt.take, rt.take_add, ...: gathers with index arrays)
 import kernels.numba_vecmath  # noqa: E402,F401  (rt.vexp: np.exp of arrays as a vectorised loop)
+
+
+# ------------------------------------------------------------ eigh: NumPy's own (object mode)
+# Not cached (see _numpys_extremum_all): the eigenvectors' signs are LAPACK's choice, and NumPy's
+# LAPACK is not necessarily the one Numba links (SciPy's), so the host's NumPy computes them.
+@numba.njit
+def _numpys_eigh(a, lower):
+    with numba.objmode(w="float64[::1]", v="float64[:, ::1]"):
+        w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
+        w, v = np.ascontiguousarray(w), np.ascontiguousarray(v)
+    return w, v
+
+
+@numba.njit
+def _numpys_eigvalsh(a, lower):
+    with numba.objmode(w="float64[::1]"):
+        w = np.ascontiguousarray(np.linalg.eigvalsh(a, UPLO="L" if lower else "U"))
+    return w
+
+
+@overload(rt.eigvalsh)
+def _eigvalsh(a, lower):
+    return lambda a, lower: _numpys_eigvalsh(a, lower)
+
+
+@overload(rt.eigh_w)
+def _eigh_w(a, lower):
+    return lambda a, lower: _numpys_eigh(a, lower)[0]
+
+
+@overload(rt.eigh_v)
+def _eigh_v(a, lower):
+    return lambda a, lower: _numpys_eigh(a, lower)[1]
+
+
+@register_jitable
+def _eigh_close(w):
+    n = w.shape[0]
+    scale = 0.0
+    for i in range(n):
+        scale = max(scale, abs(w[i]))
+    close = np.zeros((n, n), dtype=np.bool_)
+    for i in range(n):
+        for j in range(n):
+            close[i, j] = i != j and abs(w[j] - w[i]) <= rt._EIGH_CLOSE * scale
+    return close
+
+
+@cached_overload(rt.eigh_values_grad)
+def _eigh_values_grad(w, v, dw):
+    def impl(w, v, dw):
+        n = w.shape[0]
+        close = _eigh_close(w)
+        big = 0.0
+        for i in range(n):
+            big = max(big, abs(dw[i]))
+        bad = False
+        for i in range(n):
+            for j in range(n):
+                if close[i, j] and abs(dw[j] - dw[i]) > rt._EIGH_SMALL * big:
+                    bad = True
+        vc = np.ascontiguousarray(v)
+        scaled = vc * np.ascontiguousarray(dw)
+        return np.dot(scaled, np.ascontiguousarray(vc.T)), bad
+    return impl
+
+
+@cached_overload(rt.eigh_vectors_grad)
+def _eigh_vectors_grad(w, v, dv):
+    def impl(w, v, dv):
+        n = w.shape[0]
+        vc = np.ascontiguousarray(v)
+        vt = np.ascontiguousarray(vc.T)
+        x = np.dot(vt, np.ascontiguousarray(dv))
+        close = _eigh_close(w)
+        big = 0.0
+        for i in range(n):
+            for j in range(n):
+                big = max(big, abs(x[i, j]))
+        bad = False
+        f = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    continue
+                skew = x[i, j] - x[j, i]
+                if close[i, j]:
+                    if abs(x[i, j]) > rt._EIGH_SMALL * big:
+                        bad = True
+                else:
+                    f[i, j] = skew / (2.0 * (w[j] - w[i]))
+        return np.dot(np.dot(vc, f), vt), bad
+    return impl
+
+
+@cached_overload(rt.fold_triangle)
+def _fold_triangle(g, lower):
+    def impl(g, lower):
+        n = g.shape[0]
+        out = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    out[i, j] = g[i, i]
+                elif (i > j) == lower:
+                    out[i, j] = g[i, j] + g[j, i]
+        return out
+    return impl
+
+
+# ------------------------------------------------------------ lstsq: NumPy's own (object mode)
+@numba.njit
+def _numpys_lstsq_1(a, b, rcond):
+    with numba.objmode(x="float64[::1]"):
+        x = np.ascontiguousarray(rt.lstsq(a, b, rcond))
+    return x
+
+
+@numba.njit
+def _numpys_lstsq_2(a, b, rcond):
+    with numba.objmode(x="float64[:, ::1]"):
+        x = np.ascontiguousarray(rt.lstsq(a, b, rcond))
+    return x
+
+
+@numba.njit
+def _numpys_lstsq_rank(a, rcond):
+    with numba.objmode(r="int64"):
+        r = rt.lstsq_rank(a, rcond)
+    return r
+
+
+@overload(rt.lstsq)
+def _lstsq(a, b, rcond):
+    if _rank(b) == 1:
+        return lambda a, b, rcond: _numpys_lstsq_1(a, b, rcond)
+    return lambda a, b, rcond: _numpys_lstsq_2(a, b, rcond)
+
+
+@overload(rt.lstsq_rank)
+def _lstsq_rank(a, rcond):
+    return lambda a, rcond: _numpys_lstsq_rank(a, rcond)
+
+
+# ------------------------------------------------------------ qr: NumPy's own (object mode)
+@numba.njit
+def _numpys_qr(a):
+    with numba.objmode(q="float64[:, ::1]", r="float64[:, ::1]"):
+        q, r = np.linalg.qr(a)
+        q, r = np.ascontiguousarray(q), np.ascontiguousarray(r)
+    return q, r
+
+
+@overload(rt.qr_q)
+def _qr_q(a):
+    return lambda a: _numpys_qr(a)[0]
+
+
+@overload(rt.qr_r)
+def _qr_r(a):
+    return lambda a: _numpys_qr(a)[1]
+
+
+@cached_overload(rt.qr_grad)
+def _qr_grad(q, r, gq, gr):
+    def impl(q, r, gq, gr):
+        m, n = q.shape[0], r.shape[1]
+        small = False
+        if n > 0:
+            top = 0.0
+            for i in range(n):
+                top = max(top, abs(r[i, i]))
+            for i in range(n):
+                if abs(r[i, i]) <= max(m, n) * 2.220446049250313e-16 * top:
+                    small = True
+        if m < n or small:
+            return np.zeros((m, n)), True
+        qc, rc = np.ascontiguousarray(q), np.ascontiguousarray(r)
+        p = np.dot(np.ascontiguousarray(gr), np.ascontiguousarray(rc.T)) - np.dot(np.ascontiguousarray(qc.T),
+                                                                                    np.ascontiguousarray(gq))
+        nn = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                nn[i, j] = p[i, j] if i <= j else p[j, i]
+        y = np.ascontiguousarray(gq) + np.dot(qc, nn)
+        return np.ascontiguousarray(np.linalg.solve(rc, np.ascontiguousarray(y.T)).T), False
+    return impl

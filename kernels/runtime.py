@@ -7,6 +7,7 @@ each function (specialised on ranks), so one generated source serves both target
 from __future__ import annotations
 
 import numpy as np
+import numpy as _numpy   # the host's NumPy, also where `np` is re-bound to CuPy (`kernels.cuda`)
 
 from kernels import scans, special
 
@@ -78,6 +79,122 @@ def svdvals_jvp(a, da):
     """d sigma_i = u_i^T dA v_i for every singular value of a (the JVP of `svdvals`)."""
     u, vt = svd_uv(a)
     return np.sum(u * (da @ vt.T), axis=0)
+
+
+def _host(a):
+    """A host (NumPy) array of `a` (a CuPy array is copied from the device)."""
+    return _numpy.asarray(a.get() if hasattr(a, "get") else a, dtype=_numpy.float64)
+
+
+def eigh_w(a, lower):
+    """np.linalg.eigh(a, UPLO)'s eigenvalues (ascending), by the host's NumPy on every target
+    (the cpu target calls it in object mode), so the numbers are NumPy's LAPACK's."""
+    return np.asarray(_numpy.linalg.eigh(_host(a), UPLO="L" if lower else "U")[0])
+
+
+def eigvalsh(a, lower):
+    """np.linalg.eigvalsh(a, UPLO): LAPACK's values-only driver, whose last digits may differ
+    from eigh's."""
+    return np.asarray(_numpy.linalg.eigvalsh(_host(a), UPLO="L" if lower else "U"))
+
+
+def eigh_v(a, lower):
+    """np.linalg.eigh(a, UPLO)'s eigenvectors (columns), NumPy's own: the signs LAPACK chose,
+    which the derivative must follow (see `eigh_w`)."""
+    return np.asarray(_numpy.linalg.eigh(_host(a), UPLO="L" if lower else "U")[1])
+
+
+# eigenvalues closer than this (relative to the largest magnitude) are taken as repeated, and a
+# component of an adjoint or tangent below _EIGH_SMALL (relative to its largest) as zero
+_EIGH_CLOSE = 1e-9
+_EIGH_SMALL = 1e-8
+
+
+def _repeated(w):
+    n = w.shape[0]
+    scale = _numpy.max(_numpy.abs(w)) if n else 0.0
+    gap = w[None, :] - w[:, None]
+    off = ~_numpy.eye(n, dtype=bool)
+    return gap, off, off & (_numpy.abs(gap) <= _EIGH_CLOSE * scale)
+
+
+def eigh_values_grad(w, v, dw):
+    """The adjoint of a symmetric matrix S from that of its eigenvalues: V diag(dw) V^T, and
+    whether it is undefined: two eigenvalues are equal (the sorted eigenvalues are not
+    differentiable there) and their adjoints differ (equal adjoints, as of a sum or any
+    symmetric function of them, give the projector's multiple, which is defined)."""
+    w, v, dw = _host(w), _host(v), _host(dw)
+    _, _, close = _repeated(w)
+    big = _numpy.max(_numpy.abs(dw)) if dw.shape[0] else 0.0
+    bad = bool(_numpy.any(close & (_numpy.abs(dw[None, :] - dw[:, None]) > _EIGH_SMALL * big)))
+    return np.asarray((v * dw) @ v.T), bad
+
+
+def eigh_vectors_grad(w, v, dv):
+    """The adjoint of a symmetric S from that of its eigenvectors (Giles 2008, symmetrised):
+    V F V^T with F_ij = (X_ij - X_ji) / (2 (w_j - w_i)), X = V^T dV; and whether it is
+    undefined: two eigenvalues are equal and the adjoint couples their eigenvectors (X_ij or
+    X_ji nonzero). Not only where X_ij != X_ji: the term is then a limit 0/0 whose value the
+    adjoint at S does not determine (a projector onto the repeated eigenvalue's eigenspace and
+    <C, S> - c (w_1 + w_2) have the same X there and different derivatives), so both refuse;
+    where the adjoint leaves the pair alone the term is zero."""
+    w, v, dv = _host(w), _host(v), _host(dv)
+    x = v.T @ dv
+    gap, off, close = _repeated(w)
+    skew = x - x.T
+    big = _numpy.max(_numpy.abs(x)) if x.size else 0.0
+    bad = bool(_numpy.any(close & (_numpy.abs(x) > _EIGH_SMALL * big)))
+    keep = off & ~close
+    f = _numpy.where(keep, skew / (2.0 * _numpy.where(keep, gap, 1.0)), 0.0)
+    return np.asarray(v @ f @ v.T), bad
+
+
+def fold_triangle(g, lower):
+    """The adjoint of A from that of S = the symmetric matrix of A's lower (upper) triangle:
+    g's symmetric parts summed into that triangle, zero in the other."""
+    t = g + g.T
+    t = np.tril(t) if lower else np.triu(t)
+    return t - np.diag(np.diag(g))
+
+
+def _rcond(rcond):
+    return None if rcond != rcond else rcond   # NaN stands for NumPy's default, None
+
+
+def lstsq(a, b, rcond):
+    """np.linalg.lstsq(a, b, rcond)[0] (rcond NaN: None), NumPy's own on every target."""
+    return np.asarray(_numpy.linalg.lstsq(_host(a), _host(b), rcond=_rcond(rcond))[0])
+
+
+def lstsq_rank(a, rcond):
+    """The rank np.linalg.lstsq(a, b, rcond) finds for a (its third result)."""
+    a = _host(a)
+    return int(_numpy.linalg.lstsq(a, _numpy.zeros(a.shape[0]), rcond=_rcond(rcond))[2])
+
+
+def qr_q(a):
+    """np.linalg.qr(a)'s Q (mode 'reduced'), NumPy's own (its LAPACK's signs) on every target."""
+    return np.asarray(_numpy.linalg.qr(_host(a))[0])
+
+
+def qr_r(a):
+    """np.linalg.qr(a)'s R (mode 'reduced'; mode 'r' gives the same numbers)."""
+    return np.asarray(_numpy.linalg.qr(_host(a))[1])
+
+
+def qr_grad(q, r, gq, gr):
+    """The adjoint of A = QR (m >= n, reduced, R invertible) from those of Q and R:
+    (gQ + Q N) R^-T, N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ; and whether it is
+    undefined (m < n, or a diagonal element of R negligible: A is rank-deficient)."""
+    m, n = q.shape[0], r.shape[1]
+    d = np.abs(np.diag(r))
+    bad = bool(m < n or (n > 0 and np.min(d) <= max(m, n) * 2.220446049250313e-16 * np.max(d)))
+    if bad:
+        return np.zeros((m, n)), True
+    p = np.dot(gr, np.ascontiguousarray(r.T)) - np.dot(np.ascontiguousarray(q.T), gq)
+    nn = np.triu(p) + np.ascontiguousarray(np.triu(p, 1).T)
+    y = gq + np.dot(q, nn)
+    return np.ascontiguousarray(np.linalg.solve(r, np.ascontiguousarray(y.T)).T), False
 
 
 def outer(a, b):
@@ -248,6 +365,8 @@ def maximum(a, b):
 # coarsen); named through `rt`, it is no object held by the generated module, which so stays
 # in the disk caches
 Refusal: type = RuntimeError
+# NumPy's LinAlgError, named through `rt` for the same reason (SciPy raises it too)
+LinAlgError: type = _numpy.linalg.LinAlgError
 
 
 def floordiv(a, b):

@@ -430,6 +430,8 @@ def exception_name(prog, exc: type) -> str:
         return exc.__name__
     if exc is runtime.Refusal:   # coarsen's own refusal (`coarsen.errors.UnsupportedAtRunTime`)
         return "rt.Refusal"
+    if exc is runtime.LinAlgError:   # NumPy's, as SciPy raises it (multivariate_normal's checks)
+        return "rt.LinAlgError"
     name = f"_exc_{exc.__name__}_{id(exc):x}"
     prog.array_constants[name] = exc
     return name

@@ -125,7 +125,7 @@ def int_rule(spec) -> None:
 INTS = {
     "float": {"mean", "log", "math.log", "logit", "sinc", "deg2rad", "rad2deg", "rint",
               "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",
-              "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eye", "identity",
+              "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eigh", "eigvalsh", "lstsq", "pinv", "qr", "eye", "identity",
               "linspace", "median", "percentile", "quantile", "nanmedian", "nanpercentile", "nanquantile",
               "interp"},
     "moves": {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "atleast_1d", "atleast_2d",

@@ -1,13 +1,27 @@
-"""Linear algebra: np.linalg's det, slogdet, inv, solve, cholesky, norm, and dot/vdot/inner/
-outer/einsum/cross/kron.
+"""Linear algebra: np.linalg's det, slogdet, inv, solve, cholesky, eigh/eigvalsh, lstsq/pinv, qr,
+norm, and dot/vdot/inner/outer/einsum/cross/kron.
 
 Primitives (matrices of rank 2; Numba compiles np.linalg on the cpu target through LAPACK):
 - `det`: VJP d * det(A) * inv(A)^T;
 - `logabsdet` (slogdet's second result): VJP d * inv(A)^T;
 - `inv`: VJP -inv(A)^T d inv(A)^T;
 - `solve` (A x = b, b a vector or a matrix): VJP g = solve(A^T, d), d_b = g, d_A = -g x^T;
-- `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, d_A = (S + S^T) / 2, Phi taking the
-  lower triangle with the diagonal halved.
+- `cholesky`: VJP (Murray 2016) S = L^-T Phi(L^T d) L^-1, (S + S^T) / 2 summed into the lower
+  triangle NumPy reads (`rt.fold_triangle`), Phi taking the lower triangle with the diagonal
+  halved; JVP of the tangent mirrored from that triangle;
+- `eigh_w`, `eigh_v` (np.linalg.eigh's w and v, NumPy's own numbers on every target, of the
+  symmetric matrix S of the triangle UPLO names): VJPs V diag(dw) V^T and V F V^T (Giles
+  2008), JVPs diag(M) and V (F o M) with M = V^T dS V, summed into / read from that triangle;
+  refused when running where repeated eigenvalues make them undefined (or not determined by
+  the adjoint at the point: an eigenvector adjoint that couples two equal eigenvalues' vectors);
+- `lstsq` (np.linalg.lstsq's x, NumPy's own; np.linalg.pinv is lstsq(A, I)): VJP z = (A^T A)^-1 dx,
+  d b = A z, d A = r z^T - A z x^T (r = b - A x), JVP (A^T A)^-1 (dA^T r - A^T dA x + A^T db), for
+  A of full column rank (`lstsq_rank`, NumPy's), else refused when running (the derivative in
+  b alone, A+ db, is taken for any A);
+- `qr_q`, `qr_r` (np.linalg.qr's reduced Q and R, NumPy's own): VJP (gQ + Q N) R^-T with
+  N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ; JVP dQ = Q (O - C) + X, dR = (C - O) R with
+  X = dA R^-1, C = Q^T X, O = tril(C, -1) - its transpose; for m >= n and R invertible, else
+  refused when running.
 The rest lower to matmul, reductions, indexing and elementwise ops (einsum to transposes,
 broadcast products and sums, or to one matmul where it is one).
 """
@@ -125,14 +139,17 @@ def _cholesky_vjp(rev, instr, code, declared):
     code.line(f"{p} = {p} - 0.5 * np.diag(np.diag({p}))")
     code.line(f"{li} = np.linalg.inv({low})")
     code.line(f"{s} = {_mm(_mm(f'{li}.T', p), li)}")
-    rev.accum(instr.args[0], f"0.5 * ({s} + {s}.T)", code, declared)
+    # NumPy reads A's lower triangle only: the symmetric adjoint (S + S^T) / 2 summed into it
+    rev.accum(instr.args[0], f"rt.fold_triangle(0.5 * ({s} + {s}.T), True)", code, declared)
 
 
 def _cholesky_jvp(fwd, instr, args, result, tangents):
-    """dL = L Phi(L^-1 dA L^-T), Phi the lower triangle with the diagonal halved."""
+    """dL = L Phi(L^-1 dS L^-T), Phi the lower triangle with the diagonal halved, dS the tangent
+    of the lower triangle NumPy reads, mirrored (an upper-triangle tangent changes nothing)."""
     low = result
     inv = fwd.emit(O.INV, (low,))
-    m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (inv, tangents[0])), fwd.emit(O.TRANSPOSE, (inv,))))
+    ds = _symmetric_tangent(fwd, args[0], tangents[0], True)
+    m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (inv, ds)), fwd.emit(O.TRANSPOSE, (inv,))))
     ramp = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (low,), {"dim": 0}),))
     rows = fwd.emit(O.GETITEM, (ramp,), {"index": ("s000", "n")})
     cols = fwd.emit(O.GETITEM, (ramp,), {"index": ("n", "s000")})
@@ -141,6 +158,271 @@ def _cholesky_jvp(fwd, instr, args, result, tangents):
     diagonal = fwd.emit(O.WHERE, (fwd.emit(O.EQ, (cols, rows)), m, zero))
     phi = fwd.emit(O.ADD, (strict, fwd.emit(O.MUL, (fwd.const(0.5), diagonal))))
     return fwd.emit(O.MATMUL, (low, phi))
+
+
+# ------------------------------------------------------------------ eigh
+_EIGH_HINT = ("the derivative through eigenvectors (or single eigenvalues) is undefined where two "
+              "eigenvalues are equal; symmetric functions of the eigenvalues (np.sum(w ** 2), np.sum(w)) "
+              "are differentiated there, or perturb the matrix so that its eigenvalues are distinct")
+
+
+def _refuse_line(instr, message: str, hint: str) -> str:
+    loc = instr.loc
+    return f"    raise rt.Refusal({message!r}, {loc.filename!r}, {loc.lineno}, {loc.col}, {hint!r})"
+
+
+def _eigh_helper(instr, which: str) -> str:
+    """eigvalsh's eigenvalues come from LAPACK's values-only driver: they may differ from eigh's
+    w in the last digits, so an `eigh_w` made by eigvalsh (attrs: alone) calls NumPy's eigvalsh."""
+    return "eigvalsh" if which == "w" and instr.attrs.get("alone") else f"eigh_{which}"
+
+
+def _eigh_emit(which: str):
+    return lambda instr, a: f"rt.{_eigh_helper(instr, which)}({a[0]}, {instr.attrs['lower']})"
+
+
+def _eigh_eval(which: str):
+    def evaluate(instr, a):
+        from kernels import runtime as rt
+
+        return getattr(rt, _eigh_helper(instr, which))(a, instr.attrs["lower"])
+    return evaluate
+
+
+def _eigh_vjp(which: str):
+    """w: d S = V diag(dw) V^T; V: d S = V F V^T (`rt.eigh_vectors_grad`); then summed into
+    the triangle NumPy read (`rt.fold_triangle`). Undefined adjoints at repeated eigenvalues
+    are refused when running, at the user's call."""
+    def rule(rev, instr, code, declared):
+        a, lower = instr.args[0], instr.attrs["lower"]
+        other = rev.prog.names.reserve("_eigh_v" if which == "w" else "_eigh_w")
+        g, bad = rev.prog.names.reserve("_eigh_g"), rev.prog.names.reserve("_eigh_bad")
+        code.line(f"{other} = rt.eigh_{'v' if which == 'w' else 'w'}({rev.ref(a)}, {lower})")
+        r, d = rev.ref(instr.result), rev.d(instr.result)
+        if which == "w":
+            code.line(f"{g}, {bad} = rt.eigh_values_grad({r}, {other}, {d})")
+            what = "eigenvalues"
+        else:
+            code.line(f"{g}, {bad} = rt.eigh_vectors_grad({other}, {r}, {d})")
+            what = "eigenvectors"
+        code.line(f"if {bad}:")
+        code.line(_refuse_line(instr, f"np.linalg.eigh: the derivative of the {what} is undefined here: "
+                                      "the matrix has repeated eigenvalues", _EIGH_HINT))
+        rev.accum(a, f"rt.fold_triangle({g}, {lower})", code, declared)
+    return rule
+
+
+def _outer_index(fwd, v, axis: int):
+    """v[:, None] (axis 1) or v[None, :] (axis 0)."""
+    return fwd.emit(O.GETITEM, (v,), {"index": ("s000", "n") if axis == 1 else ("n", "s000")})
+
+
+def _ramp_masks(fwd, a):
+    """i[:, None] and j[None, :] over a's rows and columns."""
+    rows = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (a,), {"dim": 0}),))
+    cols = fwd.emit(O.IOTA, (fwd.emit(O.SHAPE, (a,), {"dim": 1}),))
+    return _outer_index(fwd, rows, 1), _outer_index(fwd, cols, 0)
+
+
+def _symmetric_tangent(fwd, a, t, lower: bool):
+    """The tangent of S, the symmetric matrix of A's lower (upper) triangle: dA there, mirrored."""
+    rows, cols = _ramp_masks(fwd, a)
+    keep = fwd.emit(O.LE if lower else O.GE, (cols, rows))
+    return fwd.emit(O.WHERE, (keep, t, fwd.emit(O.TRANSPOSE, (t,))))
+
+
+def _refuse_check(fwd, bad, message: str, hint: str) -> None:
+    from coarsen.errors import UnsupportedAtRunTime
+
+    loc = fwd.loc
+    fwd.emit(O.CHECK, (bad,), {"exc": UnsupportedAtRunTime,
+                                "args": (message, loc.filename, loc.lineno, loc.col, hint)})
+
+
+def _max_abs(fwd, x):
+    return fwd.emit(O.MAX, (fwd.emit(O.ABS, (x,)),), {"axis": None, "keepdims": False})
+
+
+def _eigh_jvp(which: str):
+    """M = V^T dS V: dw = diag(M); dV = V (F o M), F_ij = 1 / (w_j - w_i) off the diagonal.
+    At repeated eigenvalues w_i = w_j the eigenvalues' tangent is defined only where M's block
+    is a multiple of the identity (M_ij = 0, M_ii = M_jj), the eigenvectors' not at all (LAPACK's
+    basis of the eigenspace is arbitrary; the perturbed matrix's basis, fixed by the direction,
+    differs from it): refused when running, unless the tangent is zero."""
+    def rule(fwd, instr, args, result, tangents):
+        from kernels import runtime as rt
+
+        a, lower = args[0], instr.attrs["lower"]
+        w = result if which == "w" else fwd.emit(O.EIGH_W, (a,), {"lower": lower})
+        v = result if which == "v" else fwd.emit(O.EIGH_V, (a,), {"lower": lower})
+        ds = _symmetric_tangent(fwd, a, tangents[0], lower)
+        m = fwd.emit(O.MATMUL, (fwd.emit(O.MATMUL, (fwd.emit(O.TRANSPOSE, (v,)), ds)), v))
+        rows, cols = _ramp_masks(fwd, a)
+        off = fwd.emit(O.NE, (rows, cols))
+        gap = fwd.emit(O.SUB, (_outer_index(fwd, w, 0), _outer_index(fwd, w, 1)))
+        scale = fwd.emit(O.MUL, (fwd.const(rt._EIGH_CLOSE), _max_abs(fwd, w)))
+        close = fwd.emit(O.AND, (off, fwd.emit(O.LE, (fwd.emit(O.ABS, (gap,)), scale))))
+        small = fwd.emit(O.MUL, (fwd.const(rt._EIGH_SMALL), _max_abs(fwd, m)))
+        offending = fwd.emit(O.GT, (fwd.emit(O.ABS, (m,)), small))
+        if which == "v":
+            offending = fwd.emit(O.GT, (_max_abs(fwd, m), fwd.const(0.0)))
+        diag = fwd.emit(O.SUM, (fwd.emit(O.WHERE, (off, fwd.const(0.0), m)),), {"axis": 0, "keepdims": False})
+        if which == "w":
+            spread = fwd.emit(O.ABS, (fwd.emit(O.SUB, (_outer_index(fwd, diag, 0), _outer_index(fwd, diag, 1))),))
+            offending = fwd.emit(O.OR, (offending, fwd.emit(O.GT, (spread, small))))
+        hits = fwd.emit(O.WHERE, (fwd.emit(O.AND, (close, offending)), fwd.const(1.0), fwd.const(0.0)))
+        bad = fwd.emit(O.GT, (fwd.emit(O.SUM, (hits,), {"axis": None, "keepdims": False}), fwd.const(0.0)))
+        what = "eigenvalues" if which == "w" else "eigenvectors"
+        _refuse_check(fwd, bad, f"np.linalg.eigh: the forward-mode derivative of the {what} is undefined "
+                                "here: the matrix has repeated eigenvalues", _EIGH_HINT)
+        if which == "w":
+            return diag
+        keep = fwd.emit(O.AND, (off, fwd.emit(O.NOT, (close,))))
+        safe_gap = fwd.emit(O.WHERE, (keep, gap, fwd.const(1.0)))
+        f = fwd.emit(O.WHERE, (keep, fwd.emit(O.DIV, (m, safe_gap)), fwd.const(0.0)))
+        return fwd.emit(O.MATMUL, (v, f))
+    return rule
+
+
+# ------------------------------------------------------------------ lstsq
+def _rcond_source(instr) -> str:
+    rcond = instr.attrs["rcond"]
+    return "np.nan" if rcond is None else repr(float(rcond))
+
+
+def _rcond_value(instr) -> float:
+    rcond = instr.attrs["rcond"]
+    return float("nan") if rcond is None else float(rcond)
+
+
+def _lstsq_type(types, attrs):
+    a, b = types
+    if a.rank != 2 or b.rank not in (1, 2):
+        raise _err("lstsq(A, b) takes a matrix A and a vector or matrix b")
+    return Type("f64", b.rank)
+
+
+def _lstsq_rank_type(types, attrs):
+    if types[0].rank != 2:
+        raise _err("lstsq's rank is of a matrix")
+    return Type("i64", 0)
+
+
+_LSTSQ_HINT = ("the least-squares solution of a rank-deficient A (or one with fewer rows than columns) "
+               "jumps as A changes: its derivative is not defined; drop dependent columns, or add a ridge "
+               "term (np.linalg.solve(A.T @ A + lam * np.eye(n), A.T @ b))")
+_LSTSQ_RANK = "np.linalg.lstsq: the derivative is defined for A of full column rank only; this A is rank-deficient"
+
+
+def _lstsq_vjp(rev, instr, code, declared):
+    """x = A+ b, A of full column rank: z = (A^T A)^-1 dx (from A = QR: R^-1 R^-T dx), d b = A z,
+    d A = (b - A x) z^T - A z x^T. A rank-deficient A is refused when running, unless only b is
+    differentiated (then d b = (A+)^T dx, NumPy's minimum-norm lstsq of A^T)."""
+    (a, b), x = instr.args, instr.result
+    A, X, D = rev.ref(a), rev.ref(x), rev.d(x)
+    if a.id not in rev.active:   # x = A+ b is linear in b for any A: d b = (A+)^T dx = lstsq(A^T, dx)
+        rev.accum(b, f"rt.lstsq(np.ascontiguousarray({A}.T), {D}, {_rcond_source(instr)})", code, declared)
+        return
+    r, z, az, res = (rev.prog.names.reserve(n) for n in ("_lstsq_r", "_lstsq_z", "_lstsq_az", "_lstsq_res"))
+    code.line(f"if rt.lstsq_rank({A}, {_rcond_source(instr)}) < {A}.shape[1]:")
+    code.line(_refuse_line(instr, _LSTSQ_RANK, _LSTSQ_HINT))
+    code.line(f"{r} = np.linalg.qr(np.ascontiguousarray({A}))[1]")
+    code.line(f"{z} = np.linalg.solve({r}, np.linalg.solve(np.ascontiguousarray({r}.T), "
+              f"np.ascontiguousarray({D})))")
+    code.line(f"{az} = {_mm(A, z)}")
+    rev.accum(b, az, code, declared)
+    if a.id in rev.active:
+        code.line(f"{res} = {rev.ref(b)} - {_mm(A, X)}")
+        if x.type.rank == 1:
+            rev.accum(a, f"rt.outer({res}, {z}) - rt.outer({az}, {X})", code, declared)
+        else:
+            rev.accum(a, f"{_mm(res, f'{z}.T')} - {_mm(az, f'{X}.T')}", code, declared)
+
+
+def _lstsq_jvp(fwd, instr, args, result, tangents):
+    """dx = (A^T A)^-1 (dA^T (b - A x) - A^T dA x + A^T db), A of full column rank (else
+    refused when running)."""
+    (a, b), (ta, tb) = args, tangents
+    if ta is None:   # linear in b for any A (rank-deficient too): dx = A+ db
+        return fwd.emit(O.LSTSQ, (a, fwd.fit(tb, b)), {"rcond": instr.attrs["rcond"]})
+    rank = fwd.emit(O.LSTSQ_RANK, (a,), {"rcond": instr.attrs["rcond"]})
+    cols = fwd.emit(O.SHAPE, (a,), {"dim": 1})
+    _refuse_check(fwd, fwd.emit(O.LT, (rank, cols)), _LSTSQ_RANK, _LSTSQ_HINT)
+    at = fwd.emit(O.TRANSPOSE, (a,))
+    parts = []
+    if ta is not None:
+        res = fwd.emit(O.SUB, (b, fwd.emit(O.MATMUL, (a, result))))
+        parts.append(fwd.emit(O.MATMUL, (fwd.emit(O.TRANSPOSE, (ta,)), res)))
+        parts.append(fwd.emit(O.NEG, (fwd.emit(O.MATMUL, (at, fwd.emit(O.MATMUL, (ta, result)))),)))
+    if tb is not None:
+        parts.append(fwd.emit(O.MATMUL, (at, tb)))
+    rhs = parts[0]
+    for p in parts[1:]:
+        rhs = fwd.emit(O.ADD, (rhs, p))
+    return fwd.emit(O.SOLVE, (fwd.emit(O.MATMUL, (at, a)), rhs))
+
+
+# ------------------------------------------------------------------ qr
+_QR_HINT = ("the derivative of A = QR is taken for A with at least as many rows as columns and full column "
+            "rank (R invertible); for a wide A differentiate np.linalg.qr(A.T)")
+_QR_UNDEFINED = ("np.linalg.qr: the derivative is defined for A of full column rank with at least as many rows "
+                 "as columns only")
+
+
+def _qr_type(which: str):
+    def rule(types, attrs):
+        if types[0].rank != 2:
+            raise _err(f"qr of a matrix (rank 2), got rank {types[0].rank}")
+        return Type("f64", 2)
+    return rule
+
+
+def _qr_vjp(which: str):
+    """d A = (gQ + Q N) R^-T, N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ (`rt.qr_grad`); the
+    other factor's adjoint is zero here (each factor is its own op)."""
+    def rule(rev, instr, code, declared):
+        a = instr.args[0]
+        other = rev.prog.names.reserve("_qr_r" if which == "q" else "_qr_q")
+        g, bad = rev.prog.names.reserve("_qr_g"), rev.prog.names.reserve("_qr_bad")
+        code.line(f"{other} = rt.qr_{'r' if which == 'q' else 'q'}({rev.ref(a)})")
+        mine, d = rev.ref(instr.result), rev.d(instr.result)
+        if which == "q":
+            code.line(f"{g}, {bad} = rt.qr_grad({mine}, {other}, {d}, np.zeros(({other}.shape[0], {other}.shape[1])))")
+        else:
+            code.line(f"{g}, {bad} = rt.qr_grad({other}, {mine}, np.zeros(({other}.shape[0], {other}.shape[1])), {d})")
+        code.line(f"if {bad}:")
+        code.line(_refuse_line(instr, _QR_UNDEFINED, _QR_HINT))
+        rev.accum(a, g, code, declared)
+    return rule
+
+
+def _qr_jvp(which: str):
+    """X = dA R^-1, C = Q^T X, O = tril(C, -1) - tril(C, -1)^T: dQ = Q (O - C) + X, dR = (C - O) R
+    (m >= n, R invertible; else refused when running)."""
+    def rule(fwd, instr, args, result, tangents):
+        a, t = args[0], tangents[0]
+        q = result if which == "q" else fwd.emit(O.QR_Q, (a,))
+        r = result if which == "r" else fwd.emit(O.QR_R, (a,))
+        m, n = (fwd.emit(O.SHAPE, (a,), {"dim": k}) for k in (0, 1))
+        rows, cols = _ramp_masks(fwd, r)
+        eye = fwd.emit(O.EQ, (rows, cols))
+        diag = fwd.emit(O.ABS, (fwd.emit(O.SUM, (fwd.emit(O.WHERE, (eye, r, fwd.const(0.0))),),
+                                         {"axis": 0, "keepdims": False}),))
+        top = fwd.emit(O.MAX, (diag,), {"axis": None, "keepdims": False})
+        low = fwd.emit(O.MIN, (diag,), {"axis": None, "keepdims": False})
+        size = fwd.emit(O.CAST, (fwd.emit(O.MAXIMUM, (m, n)),), {"dtype": "f64"})
+        tol = fwd.emit(O.MUL, (fwd.emit(O.MUL, (size, fwd.const(2.220446049250313e-16))), top))
+        bad = fwd.emit(O.OR, (fwd.emit(O.LT, (m, n)), fwd.emit(O.LE, (low, tol))))
+        _refuse_check(fwd, bad, _QR_UNDEFINED, _QR_HINT)
+        x = fwd.emit(O.TRANSPOSE, (fwd.emit(O.SOLVE, (fwd.emit(O.TRANSPOSE, (r,)), fwd.emit(O.TRANSPOSE, (t,)))),))
+        c = fwd.emit(O.MATMUL, (fwd.emit(O.TRANSPOSE, (q,)), x))
+        crows, ccols = _ramp_masks(fwd, c)
+        strict = fwd.emit(O.WHERE, (fwd.emit(O.GT, (crows, ccols)), c, fwd.const(0.0)))
+        omega = fwd.emit(O.SUB, (strict, fwd.emit(O.TRANSPOSE, (strict,))))
+        if which == "q":
+            return fwd.emit(O.ADD, (fwd.emit(O.MATMUL, (q, fwd.emit(O.SUB, (omega, c)))), x))
+        return fwd.emit(O.MATMUL, (fwd.emit(O.SUB, (c, omega)), r))
+    return rule
 
 
 def _emit(path: str):
@@ -168,6 +450,89 @@ def _slogdet(lw, args, kwargs, node):
     a = _matrix(lw, args[0], node, "slogdet")
     sign = lw.emit(O.SIGN, (lw.emit(O.DET, (a,), node),), node)
     return (sign, lw.emit(O.LOGABSDET, (a,), node))
+
+
+def _uplo(lw, binding, node, name: str) -> bool:
+    """NumPy's UPLO ('L' default, 'U'; either case): whether the lower triangle is read."""
+    uplo = L.static(lw, binding, node, "UPLO")
+    uplo = "L" if uplo is None else uplo
+    if not isinstance(uplo, str) or uplo.upper() not in ("L", "U"):
+        from coarsen.frontend.exceptions import python_error
+        python_error(lw, ValueError("UPLO argument must be 'L' or 'U'"), node, "pass UPLO='L' or 'U'")
+    return uplo.upper() == "L"
+
+
+def _eigh(lw, args, kwargs, node):
+    """np.linalg.eigh(a, UPLO='L') -> (w, v): eigenvalues ascending, eigenvectors as columns,
+    both NumPy's own numbers (`rt.eigh_w`, `rt.eigh_v`) of the triangle UPLO names."""
+    a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigh", 1)
+    a = _matrix(lw, a, node, "eigh")
+    lower = _uplo(lw, uplo, node, "eigh")
+    return (lw.emit(O.EIGH_W, (a,), node, {"lower": lower}), lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
+
+
+def _eigvalsh(lw, args, kwargs, node):
+    a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigvalsh", 1)
+    a = _matrix(lw, a, node, "eigvalsh")
+    return lw.emit(O.EIGH_W, (a,), node, {"lower": _uplo(lw, uplo, node, "eigvalsh"), "alone": True})
+
+
+class NotComputed:
+    """A result coarsen does not compute (lstsq's residuals: their length, 0 or k, depends on the
+    data); using it is refused at the user's line."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"<{self.what}: not computed by coarsen>"
+
+
+def _lstsq(lw, args, kwargs, node):
+    """np.linalg.lstsq(a, b, rcond=None) -> (x, residuals, rank, s): x NumPy's own (`rt.lstsq`),
+    rank NumPy's (`lstsq_rank`), s the singular values (`svdvals`, to rounding NumPy's); the
+    residuals, whose length depends on the rank, are not computed (using them is refused)."""
+    from coarsen.frontend.bindings import Static
+
+    a, b, rcond = L.positional(lw, args, kwargs, node, ["a", "b", "rcond"], "lstsq", 2)
+    a = _matrix(lw, a, node, "lstsq")
+    b = L.array(lw, b, node, "lstsq")
+    if b.type.rank > 2:
+        lw.unsupported(f"lstsq() of a rank-{b.type.rank} b is not supported", node, "pass a vector or a matrix")
+    rc = L.static(lw, rcond, node, "rcond")
+    if rc is not None and (isinstance(rc, bool) or not isinstance(rc, (int, float))):
+        lw.unsupported(f"lstsq() with rcond={rc!r} is not supported", node, "give a number or None")
+    attrs = {"rcond": None if rc is None else float(rc)}
+    x = lw.emit(O.LSTSQ, (a, b), node, attrs)
+    rank = lw.emit(O.LSTSQ_RANK, (a,), node, attrs)
+    return (x, Static(NotComputed("np.linalg.lstsq's residuals")), rank, lw.emit(O.SVDVALS, (a,), node))
+
+
+def _pinv(lw, args, kwargs, node):
+    """np.linalg.pinv(a) (default cutoff, rcond 1e-15) as lstsq(a, I, rcond=1e-15): the minimum
+    norm solution is the pseudo-inverse, with the same cutoff on the singular values; its
+    derivative is lstsq's (A of full column rank; else refused when running)."""
+    from coarsen.ops.constructors import eye
+
+    L.arity(lw, args, kwargs, node, 1, "pinv")
+    a = _matrix(lw, args[0], node, "pinv")
+    m = lw.emit(O.SHAPE, (a,), node, {"dim": 0})
+    ident = eye(lw, m, m, lw.b.const(0), node)
+    return lw.emit(O.LSTSQ, (a, ident), node, {"rcond": 1e-15})
+
+
+def _qr(lw, args, kwargs, node):
+    """np.linalg.qr(a, mode='reduced') -> (Q, R), NumPy's own numbers; mode='r' -> R."""
+    a, mode = L.positional(lw, args, kwargs, node, ["a", "mode"], "qr", 1)
+    a = _matrix(lw, a, node, "qr")
+    mode = L.static(lw, mode, node, "mode")
+    mode = "reduced" if mode is None else mode
+    if mode == "r":
+        return lw.emit(O.QR_R, (a,), node)
+    if mode != "reduced":
+        lw.unsupported(f"qr() with mode={mode!r} is not supported", node,
+                       "use mode='reduced' (the default: Q with orthonormal columns, R square) or mode='r'")
+    return (lw.emit(O.QR_Q, (a,), node), lw.emit(O.QR_R, (a,), node))
 
 
 def _solve(lw, args, kwargs, node):
@@ -805,6 +1170,30 @@ OPS = [
                lambda instr, a, da: __import__("kernels.runtime").runtime.svdvals_jvp(a, da),
                lambda instr, a: f"rt.svdvals_jvp({a[0]}, {a[1]})", vjp=_no_second_derivative,
                runtime=("svdvals_jvp",), doc="u_i^T dA v_i: the tangent of svdvals"),
+    Structural("eigh_w", (), lambda t, a: _square(t, a, 1), _eigh_eval("w"), _eigh_emit("w"),
+               vjp=_eigh_vjp("w"), jvp=_eigh_jvp("w"),
+               runtime=("eigh_w", "eigvalsh", "eigh_v", "eigh_values_grad", "fold_triangle"),
+               doc="eigenvalues of the symmetric matrix of a triangle (attrs: lower; alone: eigvalsh's), ascending: "
+                   "np.linalg.eigh's w"),
+    Structural("eigh_v", (), lambda t, a: _square(t, a, 2), _eigh_eval("v"), _eigh_emit("v"),
+               vjp=_eigh_vjp("v"), jvp=_eigh_jvp("v"),
+               runtime=("eigh_w", "eigh_v", "eigh_vectors_grad", "fold_triangle"),
+               doc="eigenvectors (columns) of the symmetric matrix of a triangle: np.linalg.eigh's v"),
+    Structural("lstsq", (), _lstsq_type,
+               lambda instr, a, b: __import__("kernels.runtime").runtime.lstsq(a, b, _rcond_value(instr)),
+               lambda instr, a: f"rt.lstsq({a[0]}, {a[1]}, {_rcond_source(instr)})", vjp=_lstsq_vjp,
+               jvp=_lstsq_jvp, runtime=("lstsq", "lstsq_rank", "matmul", "outer"),
+               doc="np.linalg.lstsq's solution x (attrs: rcond, None or a number)"),
+    Structural("lstsq_rank", (), _lstsq_rank_type,
+               lambda instr, a: __import__("kernels.runtime").runtime.lstsq_rank(a, _rcond_value(instr)),
+               lambda instr, a: f"rt.lstsq_rank({a[0]}, {_rcond_source(instr)})", differentiable=False,
+               runtime=("lstsq_rank",), doc="np.linalg.lstsq's rank of A"),
+    Structural("qr_q", (), _qr_type("q"), lambda instr, a: __import__("kernels.runtime").runtime.qr_q(a),
+               lambda instr, a: f"rt.qr_q({a[0]})", vjp=_qr_vjp("q"), jvp=_qr_jvp("q"),
+               runtime=("qr_q", "qr_r", "qr_grad"), doc="np.linalg.qr's Q (mode 'reduced')"),
+    Structural("qr_r", (), _qr_type("r"), lambda instr, a: __import__("kernels.runtime").runtime.qr_r(a),
+               lambda instr, a: f"rt.qr_r({a[0]})", vjp=_qr_vjp("r"), jvp=_qr_jvp("r"),
+               runtime=("qr_q", "qr_r", "qr_grad"), doc="np.linalg.qr's R (mode 'reduced' or 'r')"),
     Structural("det", (), lambda t, a: _square(t, a, 0), _np("det"), _emit("det"), vjp=_det_vjp,
                jvp=_det_jvp,
                doc="determinant of a matrix"),
@@ -817,7 +1206,7 @@ OPS = [
     Structural("solve", (), _solve_type, _np("solve"), _emit("solve"), vjp=_solve_vjp, jvp=_solve_jvp,
                doc="x with A x = b"),
     Structural("cholesky", (), lambda t, a: _square(t, a, 2), _np("cholesky"), _emit("cholesky"),
-               vjp=_cholesky_vjp, jvp=_cholesky_jvp, doc="lower Cholesky factor of a symmetric positive definite matrix"),
+               vjp=_cholesky_vjp, jvp=_cholesky_jvp, runtime=("fold_triangle",), doc="lower Cholesky factor of a symmetric positive definite matrix"),
 ]
 
 _SPD = "x @ x.T + x.shape[0] * np.eye(x.shape[0])"
@@ -832,6 +1221,23 @@ COMPOSITES = [
               examples=((f"np.linalg.solve({_SPD}, x[:, 0])", ((-1.0, 1.0),)),)),
     Composite("cholesky (call)", ("numpy.linalg.cholesky",), _unary_matrix("CHOLESKY", "cholesky"),
               examples=((f"np.linalg.cholesky({_SPD})", ((-1.0, 1.0),)),)),
+    Composite("eigh", ("numpy.linalg.eigh",), _eigh,
+              examples=((f"np.linalg.eigh({_SPD})[0]", ((-1.0, 1.0),), [(3, 3), (1, 1)]),
+                        (f"np.linalg.eigh({_SPD}, UPLO='U')[1] ** 2", ((-1.0, 1.0),), [(3, 3)]),
+                        ("np.linalg.eigh(x)[1] @ np.diag(np.linalg.eigh(x)[0] ** 2) @ np.linalg.eigh(x)[1].T",
+                         ((-1.0, 1.0),), [(3, 3)]))),
+    Composite("eigvalsh", ("numpy.linalg.eigvalsh",), _eigvalsh,
+              examples=((f"np.linalg.eigvalsh({_SPD})", ((-1.0, 1.0),), [(3, 3)]),
+                        ("np.linalg.eigvalsh(x, 'U')", ((-1.0, 1.0),), [(3, 3), (2, 2)]))),
+    Composite("lstsq", ("numpy.linalg.lstsq",), _lstsq,
+              examples=(("np.linalg.lstsq(x, y[:, 0], rcond=None)[0]", ((-1.0, 1.0), (-1.0, 1.0)), [(4, 2), (3, 3)]),
+                        ("np.linalg.lstsq(x, y)[0]", ((-1.0, 1.0), (-1.0, 1.0)), [(4, 3)]))),
+    Composite("pinv", ("numpy.linalg.pinv",), _pinv,
+              examples=(("np.linalg.pinv(x)", ((-1.0, 1.0),), [(4, 2), (3, 3)]),)),
+    Composite("qr", ("numpy.linalg.qr",), _qr,
+              examples=(("np.linalg.qr(x)[0] * np.sign(np.diag(np.linalg.qr(x)[1]))", ((-1.0, 1.0),),
+                         [(4, 2), (3, 3)]),
+                        ("np.linalg.qr(x, mode='r') ** 2", ((-1.0, 1.0),), [(4, 3)]))),
     Composite("norm", ("numpy.linalg.norm",), _norm,
               examples=(("np.linalg.norm(x)", ((0.5, 3.0),)),
                         ("np.linalg.norm(x, 3, axis=-1)", ((0.5, 3.0),)),

@@ -21,7 +21,8 @@ from coarsen.ir.typing import infer
 # where Python does not): index reads and writes, gathers, a user's check, the linear algebra
 # NumPy refuses singular input to; int() of a float (`nodes.raises`) too
 _UNMOVABLE = frozenset({Op.GETITEM, Op.SETITEM, Op.IF, Op.FOR, Op.WHILE, Op.CHECK, Op.TAKE, Op.INV, Op.SOLVE,
-                        Op.CHOLESKY} | {getattr(Op, n) for n in ("KEPT_INDICES",) if hasattr(Op, n)})
+                        Op.CHOLESKY, Op.EIGH_W, Op.EIGH_V, Op.LSTSQ,
+                        Op.LSTSQ_RANK, Op.QR_Q, Op.QR_R} | {getattr(Op, n) for n in ("KEPT_INDICES",) if hasattr(Op, n)})
 
 
 class _Licm:

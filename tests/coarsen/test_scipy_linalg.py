@@ -128,3 +128,31 @@ def test_a_matrix_that_is_not_square_raises_scipys_value_error(program, target):
         coarsen.jit(program, target=target)(a, b)
     assert str(got.value) == str(want.value)
     assert not isinstance(got.value, np.linalg.LinAlgError)
+
+
+def cholesky_weighted(A):
+    return np.sum(np.linalg.cholesky(A) * np.arange(9.0).reshape(3, 3))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_cholesky_derivative_is_of_the_lower_triangle_numpy_reads(target):
+    """np.linalg.cholesky never reads A's upper triangle: a tangent there changes nothing, and
+    the gradient lies in the lower triangle (round 13: the VJP put half of each off-diagonal
+    adjoint above the diagonal, and the JVP read the upper triangle of the tangent)."""
+    A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    rng = np.random.default_rng(3)
+    g = coarsen.grad(cholesky_weighted, target=target)(A)
+    assert not np.triu(g, 1).any()
+    upper = np.zeros((3, 3))
+    upper[0, 1] = 1.0
+    assert coarsen.jvp(cholesky_weighted, (A,), (upper,), target=target)[1] == 0.0
+    for _ in range(3):
+        T = rng.normal(size=(3, 3))
+        h = 1e-6
+        fd = (cholesky_weighted(A + h * T) - cholesky_weighted(A - h * T)) / (2 * h)
+        assert np.sum(g * T) == pytest.approx(fd, rel=1e-7)
+        assert coarsen.jvp(cholesky_weighted, (A,), (T,), target=target)[1] == pytest.approx(fd, rel=1e-7)
+    At = torch.tensor(A, requires_grad=True)
+    S = torch.tril(At) + torch.tril(At, -1).T
+    torch.sum(torch.linalg.cholesky(S) * torch.arange(9.0, dtype=torch.float64).reshape(3, 3)).backward()
+    np.testing.assert_allclose(g, At.grad.numpy(), rtol=1e-10, atol=1e-12)

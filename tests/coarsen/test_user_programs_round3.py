@@ -21,7 +21,6 @@ REFUSED = {
     "einsum_bilinear": ["einsum", "diagonal"],
     "masked_mean": ["boolean mask"],
     "sorted_builtin": ["sorted"],
-    "eigen_energy": ["np.linalg.eigvalsh"],
 }
 # derivatives that are AD's and not the function's slope: a bisection's root is piecewise
 # constant in c (0 through the comparisons), so central differences see the root move

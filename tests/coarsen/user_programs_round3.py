@@ -1373,6 +1373,10 @@ def eigen_energy(A):
     return np.sum(np.linalg.eigvalsh(A + A.T) ** 2)
 
 
+def torch_eigen_energy(A):
+    return torch.sum(torch.linalg.eigvalsh(A + A.T) ** 2)
+
+
 def one_sided_clip(x):
     """np.clip with a None bound (a one-sided clamp)."""
     return np.sum(np.clip(x, None, 0.3)) + np.sum(np.clip(x, -0.2, None) ** 2)
