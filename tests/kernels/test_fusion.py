@@ -852,3 +852,14 @@ def test_values_stored_by_one_run_share_one_allocation(shape):
     np.testing.assert_allclose(e, want[0] + 1.0, rtol=1e-14, atol=1e-15)
     np.testing.assert_array_equal(t, np.full(shape, 7.0))
     np.testing.assert_array_equal(m, want[4])
+
+
+def test_two_stored_values_alone_stay_statements():
+    """Saving one allocation does not pay for the loop's checks and views (LSTM's primal cell);
+    a run worth fusing anyway keeps a buffer per value (the ODE's adjoints)."""
+    two = "def f(a, b):\n    e = np.sin(a)\n    y = e * b\n    for i in range(2):\n        b = b + 1.0\n    return e, y\n"
+    assert fusion.fuse(two, "f", (np.ones(3), np.ones(3))) == two
+    paid = ("def f(a, b):\n    t = a * b\n    e = np.sin(t) + 1.0\n    y = e * t\n"
+            "    for i in range(2):\n        b = b + 1.0\n    return e, y\n")
+    out = fusion.fuse(paid, "f", (np.ones(3), np.ones(3)))
+    assert "for _fi0" in out and "_fk" not in out and out.count("np.empty(") == 2, out
