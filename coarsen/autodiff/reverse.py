@@ -28,6 +28,7 @@ from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, neede
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
+from coarsen.ir.types import Type
 from coarsen.segments import _free_values, plan_segments
 from phicalc.diff import vjp
 from coarsen.ops import to_source
@@ -38,11 +39,21 @@ from phicalc.emit import cse
 # recomputes it, as before #14: `python -m benchmarks.adbench.ab` measures both in one process.
 REUSE_OWN_VALUES = True
 
+# Transcendental functions (by SymPy name) whose value inside a loop body's segment is kept for
+# the backward (taped) when the segment's derivative reads it, instead of computed again there
+# (`Reverse.keep_transcendentals`). An LSTM cell's sigmoid/tanh gates: the derivatives of
+# 1/(1 + exp(-u)) and tanh(u) are exp(-u)/(1 + exp(-u))**2 and 1 - tanh(u)**2.
+KEPT_FUNCTIONS = frozenset({"exp", "log", "tanh", "sinh", "cosh", "sin", "cos", "tan", "atan",
+                            "asin", "acos", "asinh", "acosh", "atanh", "erf", "erfc"})
+
 
 class Reverse:
-    def __init__(self, fn: Function, wrt: list[int], fuse: bool = False) -> None:
+    def __init__(self, fn: Function, wrt: list[int], fuse: bool = False, plan=None,
+                 keep_none_of: frozenset = frozenset()) -> None:
         self.fn = fn
-        self.plan = plan_segments(fn)
+        self.plan = plan if plan is not None else plan_segments(fn)
+        self._args = (wrt, fuse)
+        self.keep_none_of = keep_none_of   # segments whose transcendentals are not kept
         self.prog = Program(fn, self.plan)
         self.prog.fuse = fuse
         self.wrt = [fn.params[k] for k in wrt]
@@ -59,6 +70,12 @@ class Reverse:
         self.shape_only: set[int] = set()   # taped values whose records are their shapes
         self.counts: dict[int, str] = {}
         self.remat: set[int] = set()         # loop-body values the backward recomputes
+        # values of transcendental subexpressions that a loop body's segment computes for its
+        # backward (`keep_transcendentals`): id(region) -> those values; segment id -> its owner
+        self.kept: dict[int, list[Value]] = {}
+        self.kept_owner: dict[int, int] = {}
+        self._next_id = 1 + max([p.id for p in fn.params] + [x.id for i in _walk(fn.body) for x in i.results]
+                                + [p.id for i in _walk(fn.body) for sub in i.regions for p in sub.params])
         # adjoint variables known to hold a writable buffer of their own (a fresh copy, a loop
         # carry, or one handed over whole from such a variable): no copy needed to update it
         self.exclusive: set[str] = set()
@@ -205,6 +222,8 @@ class Reverse:
             # expression: read the value the forward computed instead of computing it again. Top
             # level only: in a loop body that value would be a tape record per iteration.
             grads = [g.xreplace({expr: own}) for g in grads]
+        if REUSE_OWN_VALUES and not self.prog.fuse and isinstance(expr, sp.Expr):
+            grads = self.keep_transcendentals(v, expr, grads)
         pairs = [(s, g) for s, g in zip(inputs, grads) if g != 0]
         if not pairs:
             return
@@ -230,6 +249,52 @@ class Reverse:
             if array:
                 src = f"rt.unbroadcast({src}, {self.shape(s)})" if s.type.rank else f"rt.to_scalar({src})"
             self.accum(s, src, code, declared)
+
+    def keep_transcendentals(self, v: Value, expr: sp.Expr, grads: list) -> list:
+        """In a loop body, the forward keeps each transcendental subexpression of v's segment
+        that the derivative reads (`exp(-u)` of a sigmoid, `tanh(u)`) as a value of its own,
+        and the backward reads that value (from the loop's tape) instead of computing the
+        function again: one record per iteration either way where the function's operand was
+        read only through it (the operand's record is then dropped), and no exp or tanh in the
+        backward. Innermost first, so `exp(tanh(u))` keeps both. The values are the same
+        numbers the forward computed, so the derivatives are unchanged bit for bit up to
+        the expression's own rounding (the forward's CSE already computed each once)."""
+        region = self.prog.def_region.get(v.id)
+        if region is None or region is self.fn.body or self.prog.loop_of.get(id(region)) is None \
+                or v.id in self.keep_none_of:
+            return grads
+        kept: list[tuple[sp.Symbol, sp.Expr]] = []
+        subs: dict[sp.Expr, sp.Symbol] = {}
+        for node in sp.postorder_traversal(expr):
+            if not (isinstance(node, sp.Function) and node.func.__name__ in KEPT_FUNCTIONS):
+                continue
+            if node in subs:
+                continue
+            here = node.xreplace(subs)
+            if not any(g.has(here) for g in grads):
+                continue
+            if here == expr.xreplace(subs):
+                # the segment is the function itself (`e = np.exp(u)`): its own value
+                grads = [g.xreplace({here: self.plan.symbol[v.id]}) for g in grads]
+                self.ref(v)
+                break
+            rank = max((self.plan.value_of[s].type.rank for s in here.free_symbols
+                        if s in self.plan.value_of), default=0)
+            w = Value(self._next_id, Type("f64", rank), "")
+            self._next_id += 1
+            name = self.prog.names.reserve(f"_k_{node.func.__name__}_{self.prog.name(v)}")
+            self.prog.names.names[w.id] = name
+            sym = sp.Symbol(name, real=True)
+            self.plan.value_of[sym] = w
+            self.prog.def_region[w.id] = region
+            self.kept.setdefault(id(region), []).append(w)
+            self.kept_owner[w.id] = v.id
+            grads = [g.xreplace({here: sym}) for g in grads]
+            subs[node] = sym
+            kept.append((sym, here))
+        if kept:
+            self.prog.kept_subexpressions[v.id] = kept
+        return grads
 
     def predeclare(self, instr: Instr, code: Code, declared: set[int]) -> None:
         """Adjoints that a nested region adds to must exist before the region's backward."""
@@ -259,6 +324,7 @@ class Reverse:
         loop = self.prog.loop_of[id(region)]
         if loop is not None:
             local = [p for p in region.params] + [r for i in region.instrs for r in i.results]
+            local += self.kept.get(id(region), [])
             needs = [v for v in local if (v.id in self.refs or v.id in self.shape_refs)
                      and v.id not in self.prog.fixed]
             remat = self.rematerialisable(region, counted) if counted is not None else {}
@@ -476,6 +542,18 @@ class Reverse:
         self.resolve_shapes(backward)
         roots = ((self.refs | self.shape_refs) - self.remat) | ({o.id for o in self.outputs} if with_value else set())
         roots |= {v.id for vals in self.pushes.values() for v in vals}
+        # a kept subexpression is computed with its segment (`keep_transcendentals`): only
+        # where the forward computes that segment anyway. Else (a loop's running total that
+        # only the backward's exp reads, the value not asked for) computing it and its exp in
+        # the forward would be work the derivative did not need: emit again, recomputing them
+        owners = {self.kept_owner[vid] for vid in roots if vid in self.kept_owner}
+        if owners:
+            unneeded = owners - needed_values(self.prog, roots)
+            if unneeded:
+                wrt, fuse = self._args
+                self.__init__(self.fn, wrt, fuse, self.plan, self.keep_none_of | unneeded)
+                return self.emit(name, with_value)
+        roots |= owners
         # run-time checks (a user's `raise`) run wherever they stand, needed or not
         roots |= {i.result.id for i in _walk(self.fn.body) if raises(i)}   # and int() of a float
         # a while loop whose backward pops its trip count must run forward (and count) even

@@ -53,6 +53,9 @@ class Program:
         self.constants: dict[int, Any] = {}      # scalar constants (printed inline)
         self.array_constants: dict[str, np.ndarray] = {}   # name -> array (module globals)
         self.fixed: set[int] = set()             # every constant's value id: never taped
+        # segment id -> [(symbol, expression)]: subexpressions computed into variables of their
+        # own before the segment, which reads them (reverse mode keeps them for its backward)
+        self.kept_subexpressions: dict[int, list[tuple[sp.Symbol, sp.Expr]]] = {}
         self.def_region: dict[int, Region] = {}
         self.owner: dict[int, Instr] = {}        # id(region) -> the control instr holding it
         self.parent: dict[int, Region] = {}      # id(region) -> enclosing region
@@ -167,9 +170,15 @@ def emit_segment(prog: Program, v: Value, code: Code) -> None:
     is 0) is broadcast back to that shape."""
     expr = prog.plan.expr[v.id]
     inner = Code()
+    kept = prog.kept_subexpressions.get(v.id, ())
+    for sym, sub in kept:
+        emit_expression(prog, sym.name, sub, prog.is_array_expr(v.id), inner)
+    for sym, sub in kept:   # innermost first: each is written over the symbols before it
+        expr = expr.xreplace({sub: sym})
     emit_expression(prog, prog.name(v), expr, prog.is_array_expr(v.id), inner)
     *temps, last = inner.lines
     target, text = last.split(" = ", 1)
+    expr = prog.plan.expr[v.id]
     symbols = {prog.plan.value_of[s].id: prog.plan.value_of[s] for s in expr.free_symbols if s in prog.plan.value_of}
     if v.type.rank == 0 and v.type.dtype == "f64" and not any(w.type.dtype == "f64" for w in symbols.values()):
         text = float_literal(float(expr)) if expr.is_Number else f"float({text})"

@@ -5,6 +5,7 @@ that what the pass cannot prove is left as it was."""
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pytest
@@ -816,3 +817,49 @@ def test_innermost_axis_reductions_accumulate_in_a_scalar(shape):
     for got in (_njit_run(out, x, w), _run_rt(out, x, w)):
         for g, v in zip(got, want):
             np.testing.assert_array_equal(g, v)
+
+
+# --------------------------------------------- several stored values of a run: one allocation
+KEPT = ("def f(a, b, c):\n    e = np.sin(-a)\n    t = np.tanh(b)\n    y = c / (1.0 + e) + t\n"
+        "    k = a > b\n    m = c > a\n    for i in range(2):\n        c = c + 1.0\n"
+        "    return e, t, y, k, m\n")
+
+
+@pytest.mark.parametrize("shape", [(5,), (1,), (0,), (3, 4), (3, 0)])
+def test_values_stored_by_one_run_share_one_allocation(shape):
+    """A run whose values the code after it keeps (a loop's tape records of a gate's exp and
+    tanh) allocates one array per dtype, each value a row of it, instead of one per value:
+    worth fusing even when no temporary is saved."""
+    rng = np.random.default_rng(4)
+    args = tuple(rng.normal(size=shape) for _ in range(3))
+    out = fusion.fuse(KEPT, "f", args)
+    assert "for _fi0" in out and out.count("np.empty(") == 2, out   # floats, booleans
+    assert re.search(r"_fk\d+ = np\.empty\(\(3, ", out) and re.search(r"_fk\d+ = np\.empty\(\(2, .*dtype=np\.bool_", out), out
+    ns = {"np": np}
+    exec(out, ns)
+    got = ns["f"](*args)
+    ref = {"np": np}
+    exec(KEPT, ref)
+    want = ref["f"](*args)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape and g.flags.c_contiguous
+        np.testing.assert_array_equal(g, w)
+    # in machine code too, and the rows stay apart when written after the run
+    later = out.replace("return (e, t, y, k, m)", "e += 1.0\n    t[...] = 7.0\n    return (e, t, y, k, m)")
+    assert later != out
+    e, t, y, k, m = _njit_run(later, *args)   # (libm's sin and tanh: within an ulp of NumPy's)
+    np.testing.assert_allclose(y, want[2], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(e, want[0] + 1.0, rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(t, np.full(shape, 7.0))
+    np.testing.assert_array_equal(m, want[4])
+
+
+def test_two_stored_values_alone_stay_statements():
+    """Saving one allocation does not pay for the loop's checks and views (LSTM's primal cell);
+    a run worth fusing anyway keeps a buffer per value (the ODE's adjoints)."""
+    two = "def f(a, b):\n    e = np.sin(a)\n    y = e * b\n    for i in range(2):\n        b = b + 1.0\n    return e, y\n"
+    assert fusion.fuse(two, "f", (np.ones(3), np.ones(3))) == two
+    paid = ("def f(a, b):\n    t = a * b\n    e = np.sin(t) + 1.0\n    y = e * t\n"
+            "    for i in range(2):\n        b = b + 1.0\n    return e, y\n")
+    out = fusion.fuse(paid, "f", (np.ones(3), np.ones(3)))
+    assert "for _fi0" in out and "_fk" not in out and out.count("np.empty(") == 2, out
