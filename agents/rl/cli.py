@@ -110,7 +110,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
 
 
 def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
-                workers: int = 2, progress: bool = True, members: int = 1,
+                workers: int = 2, progress: bool = True, members: int = 2,
                 **overrides: Any) -> dict[str, Any]:
     """Build the world, synthesize training data, train multi-task and single-task
     policies with OAPL, evaluate everything on all six regimes, write plots and summary.
@@ -358,7 +358,7 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
                    help="run directory; a rerun reuses the trained policies in it")
     p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
-    p.add_argument("--members", type=int, default=1,
+    p.add_argument("--members", type=int, default=2,
                    help="each policy is the mean scorer of this many runs, each trained "
                         "iterations / members iterations (1: one run of all iterations)")
     p.add_argument("--scale", type=int, default=TrainConfig.scale,
