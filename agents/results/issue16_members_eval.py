@@ -1,7 +1,10 @@
-"""python ev.py OUT.csv DATA NAME=SPEC [NAME=SPEC ...]: greedy scores of policies on the eval
-questions (all six regimes), one row per (policy, question): policy,regime,task,score,calls.
-SPEC: RUN (policy.npz) | RUN@IT (checkpoint iteration IT) | SPEC+SPEC+... (ensemble: mean of
-the members' candidate scores as one wider scorer)."""
+"""python agents/results/issue16_members_eval.py OUT.csv DATA NAME=SPEC [NAME=SPEC ...]: greedy
+scores of policies on the evaluation questions of DATA (all six regimes, or those named in
+EV_REGIMES=a,b,...), appended to OUT.csv as one row per (policy, question):
+policy,regime,task,score,calls. SPEC: RUN (its policy.npz) | RUN@IT (its checkpoint after
+iteration IT) | RUN!z or RUN@IT!z (the rows of the features whose weights are still their
+initial draw set to zero) | init:SEED:MEMBERS (the untrained policy of such a run) |
+SPEC+SPEC+... (the mean scorer of several: one wider tanh layer). Measurement only."""
 import sys, csv, os
 from pathlib import Path
 import numpy as np
