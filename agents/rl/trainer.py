@@ -16,6 +16,8 @@ an uninterrupted run reaches; config.json, checkpoints and policy.npz are writte
 and the first two verified by checksum on resume (see `checkpoint`, `runfiles`).
 With `max_lag` > 0 or `replay` > 1 the iterations run asynchronously instead, samplers ahead
 of the learner (`async_oapl`); episodes run wherever `executor` says (`agents.executors`).
+With `members` K > 1 the run is K such runs of iterations / K iterations (`<run_dir>/member-k`,
+seed `seed * K + k`) and its policy.npz their mean scorer (`mean_scorer`: K x hidden units).
 """
 from __future__ import annotations
 
