@@ -26,7 +26,7 @@ pick = lambda pre: [c for c in names if c.startswith(pre)]
 GROUPS = {  # variant: (policies, what one policy is)
     "single16": (pick("base_s") + pick("init_i") + pick("ep_s"), "one run of 16 iterations (13 runs: seeds 0-4, init seeds 1-4, episode seeds 1-4; 1x training)"),
     "single16_base": (pick("base_s"), "one run of 16 iterations, seeds 0-4 (the baseline; 1x)"),
-    "m2": (pick("m2_s"), "--members 2: mean scorer of 2 runs of 8 iterations, seeds 2S, 2S+1 (1x)"),
+    "m2": (pick("m2_s"), "--members 2, S = 0-9: mean scorer of 2 runs of 8 iterations, seeds 2S, 2S+1 (1x)"),
     "pair8": (pick("p8_"), "2 runs' iteration-8 checkpoints, 6 disjoint pairs of the 13 runs (1x)"),
     "quad4": (pick("q4_"), "4 runs' iteration-4 checkpoints, 3 disjoint sets (1x)"),
     "pair16": (pick("p16_"), "the same 6 pairs at iteration 16 (2x)"),
@@ -55,10 +55,18 @@ for k, (cs, what) in GROUPS.items():
           f"{', '.join(f'{m(C[c], HELD):.1f}' for c in cs)} |")
 
 def perm_p(a, b):
-    """Exact two-sided permutation p of mean(a) - mean(b) over all relabellings."""
+    """Two-sided permutation p of mean(a) - mean(b): exact over all relabellings up to 200,000
+    of them, else 200,000 random relabellings (seeded)."""
+    from math import comb
     x, na, obs = np.array(a + b), len(a), abs(np.mean(a) - np.mean(b))
-    ds = [abs(x[list(i)].mean() - np.delete(x, list(i)).mean()) for i in itertools.combinations(range(len(x)), na)]
-    return float(np.mean([d >= obs - 1e-12 for d in ds]))
+    if comb(len(x), na) <= 200_000:
+        ds = [abs(x[list(i)].mean() - np.delete(x, list(i)).mean()) for i in itertools.combinations(range(len(x)), na)]
+        return float(np.mean([d >= obs - 1e-12 for d in ds]))
+    rng = np.random.default_rng(0)
+    idx = np.argsort(rng.random((200_000, len(x))), axis=1)
+    pa = x[idx[:, :na]].mean(axis=1)
+    pb = x[idx[:, na:]].mean(axis=1)
+    return float(np.mean(np.abs(pa - pb) >= obs - 1e-12))
 
 def pool(cs, rs):
     return {r: list(np.mean([S[c][r] for c in cs], axis=0)) for r in rs}
