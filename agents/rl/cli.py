@@ -35,7 +35,6 @@ import numpy as np
 from tqdm import tqdm
 
 from ..executors import EXECUTORS
-from ..policy import N_FEATURES, init_params
 from ..tasks import REGIME_NAMES
 from .config import TrainConfig, config_fields
 from .data import prepare
@@ -43,7 +42,7 @@ from .plots import learning_curves
 from .report import markdown, run_evaluation
 from .rollout import Sampler
 from .runfiles import atomic_write
-from .trainer import TrainResult, check_policy_shapes, train_run
+from .trainer import TrainResult, check_policy_shapes, initial_params, train_run
 
 DEFAULT_RUNS = {"multi-task": ("constraint", "report"),
                 "single-constraint": ("constraint",),
@@ -73,7 +72,7 @@ def load_policy(run_dir: str | Path) -> tuple[dict[str, np.ndarray], TrainConfig
     cfg = TrainConfig.load(run_dir / "config.json")
     with np.load(run_dir / "policy.npz") as z:
         params = {k: z[k] for k in z.files}
-    check_policy_shapes(params, cfg.hidden, run_dir / "policy.npz")
+    check_policy_shapes(params, cfg.policy_hidden, run_dir / "policy.npz")
     return params, cfg
 
 
@@ -103,7 +102,7 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
     policies = {k: p for k, (p, _) in loaded.items()}
     if include_base and loaded:  # the untrained policy the runs started from
         cfg0 = next(iter(loaded.values()))[1]
-        policies = {"base": init_params(N_FEATURES, cfg0.hidden, cfg0.policy_init_seed), **policies}
+        policies = {"base": initial_params(cfg0), **policies}
     with Sampler(str(data.index_dir), 12, workers, executor, ray_address) as sampler:
         return run_evaluation(Path(out_dir), data, sampler, policies,
                               {k: c.regimes for k, (_, c) in loaded.items()}, baselines,
@@ -111,13 +110,17 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
 
 
 def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
-                workers: int = 2, progress: bool = True, **overrides: Any) -> dict[str, Any]:
+                workers: int = 2, progress: bool = True, members: int = 2,
+                **overrides: Any) -> dict[str, Any]:
     """Build the world, synthesize training data, train multi-task and single-task
-    policies with OAPL, evaluate everything on all six regimes, write plots and summary."""
+    policies with OAPL, evaluate everything on all six regimes, write plots and summary.
+    Each policy is the mean scorer of `members` runs of iterations / members iterations
+    (`TrainConfig.members`; RESULTS.md, 2026-12-07 night: 2 members of 8 iterations beat one
+    run of 16 on held-out regimes at the same number of training episodes)."""
     root = Path(run_dir)
     t0 = time.perf_counter()
     base = TrainConfig(run_dir=str(root), data_dir=str(root / "data"), iterations=iterations,
-                       workers=workers, progress=progress, **overrides)
+                       workers=workers, progress=progress, members=members, **overrides)
     data = prepare(base.data_dir, base.world_seed, base.scale, base.eval_per_regime,
                    base.synth_per_round, base.synth_rounds, progress=progress,
                    workers=workers, executor=base.executor, ray_address=base.ray_address)
@@ -141,7 +144,7 @@ def run_default(run_dir: str | Path = "runs/default", iterations: int = 16,
         if reused:
             print(f"Reused {len(reused)} trained policies from {root}; for a fresh run pass "
                   f"another --run-dir or delete {root}.")
-        base_params = init_params(N_FEATURES, base.hidden, base.policy_init_seed)  # what training starts from
+        base_params = initial_params(base)  # what training starts from
         report = run_evaluation(root / "eval", data, sampler,
                                 {"base": base_params,
                                  **{k: r.params for k, r in results.items()}},
@@ -186,6 +189,9 @@ def _train_side_by_side(runs: dict[str, TrainConfig], base: TrainConfig, progres
 
 
 def _iterations_done(run_dir: Path) -> int:
+    members = sorted(run_dir.glob("member-*"))
+    if members and not (run_dir / "metrics.csv").exists():  # a members run still training
+        return sum(_iterations_done(m) for m in members)
     try:
         with open(run_dir / "metrics.csv") as f:
             return max(0, sum(1 for _ in f) - 1)
@@ -195,8 +201,10 @@ def _iterations_done(run_dir: Path) -> int:
 
 def _summary(cfg: TrainConfig, data: Any, results: dict[str, TrainResult],
              report: dict[str, Any], t_data: float, t_total: float) -> str:
+    ens = (f"; each policy the mean scorer of {cfg.members} runs of "
+           f"{cfg.iterations // cfg.members} iterations" if cfg.members > 1 else "")
     lines = [f"# Default run ({cfg.episodes_per_iter} episodes x {cfg.iterations} iterations "
-             f"per policy, {cfg.algo.upper()}, {cfg.workers} workers)", "",
+             f"per policy{ens}, {cfg.algo.upper()}, {cfg.workers} workers)", "",
              f"Data: {len(data.world.docs)} documents; "
              f"{sum(len(v) for v in data.eval_tasks.values())} evaluation questions; "
              f"{len(data.train_pool)} synthesized training questions "
@@ -261,6 +269,8 @@ FIELD_HELP = {
     "is_clip": "oapl_anchor learner-is: truncation of the ratio pi_learner / pi_behaviour",
     "is_normalize": "oapl_anchor learner-is: rescale the episode weights to mean 1 per update",
     "init_seed": "seed of the initial weights (-1: --seed); episodes keep --seed",
+    "members": "the policy is the mean of this many scorers, each trained iterations / "
+               "members iterations with seed seed * members + k (same total episodes)",
 }
 CHOICES = {"algo": ("oapl", "grpo"), "executor": EXECUTORS, "lag_mode": ("enforce", "bound"),
            "oapl_anchor": ("auto", "behaviour", "learner", "learner-is")}
@@ -348,6 +358,9 @@ def add_default_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--run-dir", "--out", dest="run_dir", default="runs/default",
                    help="run directory; a rerun reuses the trained policies in it")
     p.add_argument("--iterations", type=int, default=16, help="training iterations per policy")
+    p.add_argument("--members", type=int, default=2,
+                   help="each policy is the mean scorer of this many runs, each trained "
+                        "iterations / members iterations (1: one run of all iterations)")
     p.add_argument("--scale", type=int, default=TrainConfig.scale,
                    help="documents in the world; the evaluation asks for 100 questions per "
                         "regime, which 2000 supplies for all six (smaller worlds supply fewer)")
@@ -372,7 +385,7 @@ def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def default_from_args(ns: argparse.Namespace) -> dict[str, Any]:
-    return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress,
+    return run_default(ns.run_dir, ns.iterations, ns.workers, ns.progress, ns.members,
                        executor=ns.executor, ray_address=ns.ray_address, scale=ns.scale)
 
 

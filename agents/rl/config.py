@@ -24,7 +24,7 @@ TRAIN_REGIMES = ("constraint", "report")  # as in the paper: entity search + rep
 NON_RESULT_FIELDS = ("workers", "progress", "run_dir", "data_dir", "executor", "ray_address")
 # a field added after runs existed whose default is not what those runs did: the value a
 # config.json (or checkpoint) without the key was trained with
-LEGACY = {"oapl_anchor": "behaviour"}
+LEGACY = {"oapl_anchor": "behaviour", "members": 1}
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,28 @@ class TrainConfig:
     # the seed of the initial weights (-1: `seed`, as before); for measuring how much of the
     # spread between runs comes from the initialisation and how much from the episodes
     init_seed: int = -1
+    # the policy is the mean scorer of this many runs (`member`), each of iterations / members
+    # iterations, one after another; 1: one run (the default run uses 2, see cli.run_default)
+    members: int = 1
 
     @property
     def policy_init_seed(self) -> int:
         """The seed `init_params` draws the initial weights with."""
         return self.seed if self.init_seed < 0 else self.init_seed
+
+    @property
+    def policy_hidden(self) -> int:
+        """Hidden units of the saved policy: the members' hidden layers side by side."""
+        return self.hidden * self.members
+
+    def member(self, k: int) -> "TrainConfig":
+        """Member k's own run (`members` > 1): seed `seed * members + k` (so the members of
+        different seeds never share one), `iterations / members` iterations, in
+        `<run_dir>/member-k`; the initial weights' seed likewise from `init_seed` if set."""
+        m = self.members
+        return self.replace(run_dir=str(Path(self.run_dir) / f"member-{k}"), members=1,
+                            iterations=self.iterations // m, seed=self.seed * m + k,
+                            init_seed=-1 if self.init_seed < 0 else self.init_seed * m + k)
 
     @property
     def episodes_per_iter(self) -> int:

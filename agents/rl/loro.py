@@ -22,7 +22,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..policy import N_FEATURES, init_params
 from ..tasks import REGIME_NAMES
 from .config import TrainConfig
 from .data import prepare
@@ -30,7 +29,7 @@ from .evaluate import evaluate_agent
 from .rollout import Sampler
 from .runfiles import atomic_write
 from .stats import interval, paired
-from .trainer import train_run
+from .trainer import initial_params, train_run
 
 
 def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...] =
@@ -41,7 +40,7 @@ def run_loro(base: TrainConfig, n_per_regime: int = 100, regimes: tuple[str, ...
                    base.eval_per_regime, base.synth_per_round, base.synth_rounds,
                    progress=base.progress, workers=base.workers, executor=base.executor,
                    ray_address=base.ray_address)
-    p0 = init_params(N_FEATURES, base.hidden, base.policy_init_seed)
+    p0 = initial_params(base)
     out: dict[str, Any] = {"config": base.to_json(), "n_per_regime": n_per_regime,
                            "held_out": {}}
     with Sampler(str(data.index_dir), base.step_budget, base.workers, base.executor,

@@ -16,6 +16,8 @@ an uninterrupted run reaches; config.json, checkpoints and policy.npz are writte
 and the first two verified by checksum on resume (see `checkpoint`, `runfiles`).
 With `max_lag` > 0 or `replay` > 1 the iterations run asynchronously instead, samplers ahead
 of the learner (`async_oapl`); episodes run wherever `executor` says (`agents.executors`).
+With `members` K > 1 the run is K such runs of iterations / K iterations (`<run_dir>/member-k`,
+seed `seed * K + k`) and its policy.npz their mean scorer (`mean_scorer`: K x hidden units).
 """
 from __future__ import annotations
 
@@ -101,8 +103,77 @@ def _curve_rows(iteration: int, split: str, per_regime: dict[str, dict]) -> list
             for r, s in per_regime.items()]
 
 
+def initial_params(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    """What training starts from: the initial scorer, or with `members` > 1 the mean of the
+    members' initial scorers (the untrained policy a trained ensemble is compared with)."""
+    if cfg.members == 1:
+        return init_params(N_FEATURES, cfg.hidden, cfg.policy_init_seed)
+    return mean_scorer([initial_params(cfg.member(k)) for k in range(cfg.members)])
+
+
+def mean_scorer(ps: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One scorer whose candidate scores are the mean of `ps`'s: the hidden layers side by
+    side (W1, b1 concatenated, w2 stacked and divided by their number), w0 averaged; the
+    softmax over these scores is the ensemble's policy, run by the unchanged PolicyAgent."""
+    k = len(ps)
+    return {"w0": sum(p["w0"] for p in ps) / k,
+            "W1": np.concatenate([p["W1"] for p in ps], axis=1),
+            "b1": np.concatenate([p["b1"] for p in ps], axis=1),
+            "w2": np.concatenate([p["w2"] for p in ps], axis=0) / k}
+
+
+def _train_members(cfg: TrainConfig, resume: bool, data: Data | None,
+                   sampler: Sampler | None) -> TrainResult:
+    """`members` > 1: train each member as a run of its own (`TrainConfig.member`: its own
+    seed, iterations / members iterations, `<run_dir>/member-k`, resumable), one after
+    another on the same data and sampler, and save their mean scorer as the run's policy.
+    The run's metrics.csv and curves.csv are the members' rows in turn, iterations numbered
+    on (member k's iteration i is k * iterations / members + i), so the run reports
+    `iterations` iterations of `episodes_per_iter` episodes, as a one-member run does."""
+    if cfg.iterations % cfg.members:
+        raise ValueError(f"iterations ({cfg.iterations}) must be a multiple of members "
+                         f"({cfg.members})")
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "config.json").exists() and resume:
+        cfg.resolved().check_compatible(TrainConfig.load(run_dir / "config.json").resolved())
+    elif any((run_dir / f"member-{k}").exists() for k in range(cfg.members)) and not resume:
+        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) "
+                              f"to continue it, or choose another run directory")
+    cfg.save(run_dir / "config.json")
+    data = data or prepare(cfg.data_dir or run_dir / "data", cfg.world_seed, cfg.scale,
+                           cfg.eval_per_regime, cfg.synth_per_round, cfg.synth_rounds,
+                           progress=cfg.progress, workers=cfg.workers, executor=cfg.executor,
+                           ray_address=cfg.ray_address)
+    mcfgs = [cfg.member(k) for k in range(cfg.members)]
+    if not cfg.data_dir:  # the members share the run's data directory
+        mcfgs = [m.replace(data_dir=str(run_dir / "data")) for m in mcfgs]
+    results = [train_run(m, resume=resume, data=data, sampler=sampler) for m in mcfgs]
+    per = cfg.iterations // cfg.members
+    metrics = [dict(row, iteration=k * per + int(row["iteration"]))
+               for k, r in enumerate(results) for row in r.metrics]
+    for name, fields in (("metrics.csv", METRIC_FIELDS), ("curves.csv", CURVE_FIELDS)):
+        rows = []
+        for k, m in enumerate(mcfgs):
+            path = Path(m.run_dir) / name
+            if path.exists():
+                with open(path, newline="") as f:
+                    rows += [dict(row, iteration=k * per + int(row["iteration"]))
+                             for row in csv.DictReader(f)
+                             if k == 0 or int(row["iteration"]) > 0]
+        (run_dir / name).unlink(missing_ok=True)
+        _append_csv(run_dir / name, fields, rows)
+    params = mean_scorer([r.params for r in results])
+    buf = io.BytesIO()
+    np.savez(buf, **params)
+    atomic_write(run_dir / "policy.npz", buf.getvalue())
+    return TrainResult(params, run_dir, metrics)
+
+
 def train_run(cfg: TrainConfig, resume: bool = False, data: Data | None = None,
               sampler: Sampler | None = None) -> TrainResult:
+    if cfg.members > 1:
+        return _train_members(cfg, resume, data, sampler)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = None

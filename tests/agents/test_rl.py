@@ -246,3 +246,36 @@ def test_default_trains_its_runs_side_by_side_with_the_sequential_result(data, d
                                                               for m in alone.metrics]
             assert ((tmp_path / "side" / r / "rollouts.jsonl").read_text().count("\n")
                     == (tmp_path / "alone" / r / "rollouts.jsonl").read_text().count("\n"))
+
+
+def test_members_train_apart_and_the_policy_is_their_mean_scorer(data, data_dir, tmp_path):
+    from agents.policy import scores
+    from agents.rl.cli import load_policy
+    from agents.rl.trainer import initial_params, mean_scorer
+    small = dict(TINY, iterations=2, questions_per_iter=4, group_size=2, grad_steps=2,
+                 curve_per_regime=0)
+    cfg = TrainConfig(run_dir=str(tmp_path / "ens"), data_dir=str(data_dir), workers=1,
+                      seed=3, members=2, **small)
+    res = train_run(cfg, data=data)
+    # member k is an ordinary run: seed 3 * 2 + k, iterations / members iterations
+    m1 = cfg.member(1)
+    assert (m1.seed, m1.iterations, m1.members) == (7, 1, 1)
+    alone = train_run(m1.replace(run_dir=str(tmp_path / "alone")), data=data)
+    got1 = load_policy(tmp_path / "ens" / "member-1")[0]
+    assert all(np.array_equal(got1[k], alone.params[k]) for k in got1)
+    params, loaded_cfg = load_policy(tmp_path / "ens")  # hidden units: 2 x 16
+    assert loaded_cfg.members == 2 and params["W1"].shape == (N_FEATURES, 32)
+    members = [load_policy(tmp_path / "ens" / f"member-{k}")[0] for k in range(2)]
+    X = np.random.default_rng(0).normal(size=(40, N_FEATURES))
+    assert np.allclose(scores(params, X), np.mean([scores(p, X) for p in members], axis=0))
+    assert [int(r["iteration"]) for r in res.metrics] == [1, 2]
+    assert len((tmp_path / "ens" / "metrics.csv").read_text().strip().splitlines()) == 3
+    # the untrained comparison: the members' initial scorers' mean; one member: init_params
+    assert np.allclose(scores(initial_params(cfg), X), np.mean(
+        [scores(init_params(N_FEATURES, 16, s), X) for s in (6, 7)], axis=0))
+    one = TrainConfig(seed=3)
+    assert all(np.array_equal(initial_params(one)[k], init_params(N_FEATURES, 16, 3)[k])
+               for k in ("w0", "W1", "b1", "w2"))
+    assert mean_scorer([alone.params])["W1"].shape == (N_FEATURES, 16)
+    with pytest.raises(ValueError):
+        train_run(cfg.replace(run_dir=str(tmp_path / "odd"), iterations=3), data=data)
