@@ -107,6 +107,12 @@ class BranchLowering:
         for x, y in zip(leaves(a), leaves(c)):
             if join(x.type, y.type) is None:
                 return f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}", node, hint
+            if x.type.rank and y.type.rank and x.type.dtype != y.type.dtype:
+                # arrays of two dtypes: a mask indexes by selection, an int array by position, and
+                # int64 wraps where float64 does not; one joined dtype would be wrong on one path
+                return (f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}: one "
+                        "dtype would change what it means on one of them", node,
+                        "convert on both paths (m.astype(int) on each, or .astype(float))")
         return None
 
     def _plan_pairs(self, name, a, c, pairs, node, cond: Value, env_t: dict, env_e: dict):

@@ -216,3 +216,42 @@ def test_refused_before_now_as_numpy(program, arg, target):   # H13-L4: tuple ax
     compiled = coarsen.jit(program, target=target)
     for _ in range(3):
         np.testing.assert_array_equal(compiled(arg), program(arg))
+
+
+XJ = np.array([-1.5, 0.0, 2.0, 3.5, -0.2])
+
+
+def mask_made_ints_on_one_path(x):
+    m = x > 0
+    if x[0] > 0:
+        m = m.astype(int)
+    return np.sum(x[m])
+
+
+def mask_in_a_conditional_expression(x):
+    m = x > 0
+    m = m + 0 if x[0] > 0 else m
+    return np.sum(x[m])
+
+
+def ints_made_floats_on_one_path(x):
+    k = x.astype(np.int64)
+    if x[0] > 0:
+        k = k * 1.5
+    return k
+
+
+def mask_unused_after(x):
+    m = x > 0
+    if x[0] > 0:
+        m = m + 0
+    return np.sum(x)
+
+
+@pytest.mark.parametrize("program", [mask_made_ints_on_one_path, mask_in_a_conditional_expression,
+                                     ints_made_floats_on_one_path], ids=lambda p: p.__name__)
+def test_arrays_of_two_dtypes_joined_by_a_branch_are_refused(program):   # round 14, H14-1/H14-7
+    with pytest.raises(coarsen.UnsupportedError, match="on one path") as err:   # -4.5 where NumPy has 5.5
+        coarsen.jit(program)(XJ)
+    assert "test_never_wrong_round13.py" in str(err.value)
+    assert coarsen.jit(mask_unused_after)(XJ) == mask_unused_after(XJ)   # only a read is refused
