@@ -42,6 +42,8 @@ def _cast(instr, a):
         return f"({a[0]} != 0)" if dtype == "bool" else f"{a[0]}.astype(np.int64)"
     if dtype == "i64" and instr.args[0].type.dtype == "f64":   # NaN, inf, beyond int64: an error
         return f"rt.checked_int({a[0]})"
+    if dtype == "i64" and instr.attrs.get("numpy"):   # np.int64(n): NumPy's wrapping scalar from here on
+        return f"np.int64({a[0]})"
     return f"{ {'f64': 'float', 'i64': 'int', 'bool': 'bool'}[dtype]}({a[0]})"
 
 

@@ -37,11 +37,20 @@ def _arity(lw, args, kwargs, node, n: int, name: str, allowed_kw=()) -> None:
         lw.type_error(f"{name}() takes {n} argument(s) here, got {len(args)}", node)
 
 
-def _elementwise(spec) -> Handler:
-    """np.X(a, ...) for a registry elementwise op: its operands, nothing else."""
+def _elementwise(spec, numpy: bool = False) -> Handler:
+    """np.X(a, ...) for a registry elementwise op: its operands, nothing else. A NumPy ufunc's
+    scalar result is a NumPy scalar (np.add of two bools is their logical or: refused)."""
+    op = Op[spec.member]
+
     def handler(lw, args, kwargs, node):
         _arity(lw, args, kwargs, node, spec.arity, spec.name)
-        return lw.emit(Op[spec.member], tuple(lw.as_value(a, node) for a in args), node)
+        values = tuple(lw.as_value(a, node) for a in args)
+        if numpy and op in (Op.ADD, Op.SUB, Op.NEG) and all(v.type.dtype == "bool" for v in values):
+            lw.refuse_numpy_bool(op, node)
+        out = lw.emit(op, values, node)
+        if numpy and not out.type.rank:
+            lw.ctx.numpy_scalars.add(out.id)
+        return out
     return handler
 
 
@@ -52,7 +61,8 @@ def _method(lower: Handler) -> Handler:
 # from the op registry: each entry's callables (structural and composite entries bring their
 # own lowering, elementwise ones take their operands); methods of arrays likewise
 for _obj, _spec in ops.callables():
-    _register(CALLS, [_obj], _spec.lower if _spec.kind != "elementwise" else _elementwise(_spec))
+    _register(CALLS, [_obj], _spec.lower if _spec.kind != "elementwise"
+              else _elementwise(_spec, isinstance(_obj, np.ufunc)))
 for _spec in [*ops.structural(), *ops.COMPOSITES]:
     for _name in _spec.methods:
         _register(METHODS, [_name], _method(_spec.lower))
@@ -307,13 +317,11 @@ def _cast(dtype: str, name: str) -> Handler:
         x = lw.as_value(args[0], node)
         if x.type.rank:
             lw.unsupported(f"{name}() of an array is not supported", node, "index an element first")
+        if name == "np.int64":   # a NumPy scalar from here on (`Lowerer.int_product`): it wraps
+            return lw.numpy_int(x, node)
         out = lw.convert(x, dtype, node)
         if name == "int" and out.id in lw.ctx.element_ints:   # int(a[0]): a Python int from here on
             out = lw.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True}, lw.src.loc(node))
-        elif name == "np.int64":   # a NumPy scalar from here on (`Lowerer.int_product`)
-            if out is x:
-                out = lw.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True}, lw.src.loc(node))
-            lw.ctx.element_ints.add(out.id)
         return out
     return handler
 

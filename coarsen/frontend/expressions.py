@@ -107,6 +107,9 @@ class ExpressionLowering(CallLowering):
             self.ctx.range_ints.add(result.id)   # a size: far inside int64 (`int_sum`)
         if op in _ELEMENT_READS and result.type == I64 and args[0].type.rank:
             self.ctx.element_ints.add(result.id)   # a NumPy int64 scalar: wraps as NumPy's
+        if not result.type.rank and (op in _ELEMENT_READS and args and args[0].type.rank or op in ELEMENTWISE
+                                     and any(a.id in self.ctx.numpy_scalars for a in args)):
+            self.ctx.numpy_scalars.add(result.id)   # np.float64, np.bool_: `x[0] > 0` adds logically
         if result.type.rank:
             if op in _VIEWS:
                 self.ctx.aliases.share(result, args[0])
@@ -320,6 +323,23 @@ class ExpressionLowering(CallLowering):
         self.assign(node.target, value, node)
         return value
 
+    def numpy_int(self, x: Value, node) -> Value:
+        """np.int64(x) (or a module-level np.int64): an int64 NumPy scalar, whose arithmetic
+        wraps as NumPy's (`int_product`); never folded as a Python int when tracing."""
+        if x.type.dtype == "f64":
+            x = self.convert(x, "i64", node)   # (NaN, inf, beyond int64: an error)
+        out = self.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True, "numpy": True}, self.src.loc(node))
+        self.ctx.element_ints.add(out.id)
+        self.ctx.numpy_scalars.add(out.id)
+        return out
+
+    def refuse_numpy_bool(self, op: Op, node) -> None:
+        """`+`/`-` of NumPy booleans (`(x[0] < 0) + (x[1] <= 0)`, np.add of bools) is their
+        logical or / a TypeError in NumPy, a count in Python: refused, as for boolean arrays."""
+        word = "their logical or" if op is Op.ADD else "a TypeError"
+        self.unsupported(f"`{op.value}` of NumPy booleans: NumPy gives {word}, not a count", node,
+                         "convert first: int(b) (a count) or use | and ~ (logic)")
+
     def numpy_bool_dtype(self, op: Op, args, node) -> None:
         """NumPy computes some ops of boolean arrays in a narrow dtype: np.sin(mask) and
         np.exp(mask) in float16, `mask % True` and np.square(mask) in int8. Refused (coarsen
@@ -480,6 +500,9 @@ class ExpressionLowering(CallLowering):
         if code is Op.MATMUL:   # bool @ bool: NumPy's logical product (`ops.linalg.matmul`)
             from coarsen.ops.linalg import matmul
             return matmul(self, a, b, node)
+        if code in (Op.ADD, Op.SUB) and a.type == b.type == BOOL \
+                and (a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars):
+            self.refuse_numpy_bool(code, node)
         if code is Op.MUL and not a.type.rank and not b.type.rank and a.type.dtype == b.type.dtype == "i64":
             return self.int_product(a, b, node)
         if code in (Op.ADD, Op.SUB) and not a.type.rank and not b.type.rank \
@@ -652,6 +675,8 @@ class ExpressionLowering(CallLowering):
         if isinstance(node.op, ast.Not):
             return self.emit(Op.NOT, (self.truth(operand, node),), node)
         value = self.as_value(operand, node)
+        if isinstance(node.op, ast.USub) and value.type == BOOL and value.id in self.ctx.numpy_scalars:
+            self.refuse_numpy_bool(Op.NEG, node)
         if isinstance(node.op, ast.USub):
             return self.emit(Op.NEG, (value,), node)
         if value.type.dtype != "bool":

@@ -78,6 +78,7 @@ class TraceContext:
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
     element_ints: set = field(default_factory=set)   # int64 scalars read from arrays (`int_product`)
+    numpy_scalars: set = field(default_factory=set)   # scalars NumPy gives (elements, np.* results)
     range_ints: set = field(default_factory=set)   # counted loops' indices, sizes (`int_sum`)
     narrow: dict = field(default_factory=dict)   # constant id -> NumPy dtype of narrow outside data (`narrow`)
 

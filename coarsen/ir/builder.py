@@ -100,7 +100,7 @@ class Builder:
         args = tuple(args)
         attrs = attrs or {}
         folded = self._fold(op, args)
-        if op is Op.CAST and args[0].id in self.constants and not args[0].type.rank:
+        if op is Op.CAST and args[0].id in self.constants and not args[0].type.rank and not attrs.get("numpy"):
             folded = {"f64": float, "i64": int, "bool": bool}[attrs["dtype"]](self.constants[args[0].id])
         if op is Op.WHERE and args[0].id in self.constants and not any(a.type.rank for a in args):
             chosen = args[1] if self.constants[args[0].id] else args[2]   # np.delete's index

@@ -255,3 +255,58 @@ def test_arrays_of_two_dtypes_joined_by_a_branch_are_refused(program):   # round
         coarsen.jit(program)(XJ)
     assert "test_never_wrong_round13.py" in str(err.value)
     assert coarsen.jit(mask_unused_after)(XJ) == mask_unused_after(XJ)   # only a read is refused
+
+
+XB = np.array([-1.0, -2.0, 3.0])
+
+
+def numpy_bools_added(x):
+    return x * ((x[0] < 0) + (x[1] <= 0))
+
+
+def numpy_bool_plus_true(x):
+    return (x[0] < 0) + True
+
+
+def np_add_of_bools(x):
+    return np.add(x[0] < 0, x[1] < 0)
+
+
+def any_plus_all(x):
+    return np.any(x > 0) + np.all(x > 0)
+
+
+def negated_numpy_bool(x):
+    return -(x[0] < 0)
+
+
+@pytest.mark.parametrize("program", [numpy_bools_added, numpy_bool_plus_true, np_add_of_bools, any_plus_all,
+                                     negated_numpy_bool], ids=lambda p: p.__name__)
+def test_sums_of_numpy_booleans_are_refused(program):   # round 14, H14-4: NumPy's logical or, not a count
+    with pytest.raises(coarsen.UnsupportedError, match="NumPy booleans") as err:
+        coarsen.jit(program)(XB)
+    assert "test_never_wrong_round13.py" in str(err.value)
+
+
+def python_bools_count(x, n=3):
+    return (n > 2) + (n > 1) + sum(v > 0 for v in [x[0], x[1], x[2]]) + np.sum(x > 0) + (x[0] < 0)
+
+
+def test_counts_of_python_bools_and_ints_with_bools_still_run():
+    assert coarsen.jit(python_bools_count)(XB) == python_bools_count(XB)
+
+
+BIG = np.array([3, -7, 2 ** 62, 5], dtype=np.int64)
+
+
+def np_int64_wraps(a):
+    return np.int64(a[0]) * 2 ** 62 + np.int64(len(a)) * 2 ** 62 + np.int64(7) * 2 ** 62
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_np_int64_conversions_wrap_as_numpy(target):   # round 14, H14-3: they were Python ints
+    with np.errstate(over="ignore"):
+        want = np_int64_wraps(BIG)
+    compiled = coarsen.jit(np_int64_wraps, target=target)
+    for _ in range(3):
+        assert compiled(BIG) == want
