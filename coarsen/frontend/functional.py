@@ -103,8 +103,8 @@ def _piecewise(lw, args, kwargs, node):
     elif len(funcs) != len(conds):
         lw.type_error(f"with {len(conds)} condition(s), either {len(conds)} or {len(conds) + 1} functions are "
                       f"expected, got {len(funcs)}", node)
-    out = lw.emit(Op.MUL, (x, lw.b.const(0.0)), node)   # zeros shaped as x
-    out = lw.emit(Op.WHERE, (lw.b.const(True), lw.b.const(0.0), out), node)
+    dims = [lw.emit(Op.SHAPE, (x,), node, {"dim": d}) for d in range(x.type.rank)]
+    out = lw.emit(Op.ZEROS, dims, node)   # zeros shaped as x
     for cond, f in zip(conds, funcs):
         value = _piece(lw, f, x, extra, kwargs, node)
         out = lw.emit(Op.WHERE, (cond, value, out), node)

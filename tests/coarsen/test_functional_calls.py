@@ -170,3 +170,17 @@ def test_piecewise_of_ints_or_masks_is_refused(program):   # NumPy keeps x's dty
     assert program(X).dtype != np.float64
     with pytest.raises(coarsen.UnsupportedError, match="keeps that dtype"):
         coarsen.jit(program)(X)
+
+
+def piecewise_in_a_loop(x, n):
+    s = 0.0
+    for k in range(n):
+        s = s + np.sum(np.piecewise(x, [x < 0], [lambda v: v * v, 1.0]))
+    return s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_piecewise_in_a_loop_differentiates(target):   # round 14, H14-2: NameError in the backward
+    for _ in range(2):
+        np.testing.assert_allclose(coarsen.grad(piecewise_in_a_loop, target=target)(X, 2),
+                                   np.where(X < 0, 4 * X, 0.0), rtol=1e-12)
