@@ -155,8 +155,9 @@ class ExpressionLowering(CallLowering):
         exact and wrapping (`rt.int_power`), after NumPy's ValueError for a negative exponent;
         narrow data is then checked as for `*` (`frontend.narrow`)."""
         self.int_array_power(exponent, node)
-        if base.type.dtype == "bool" and base.type.rank and (
-                exponent.type.dtype == "bool" or isinstance(node, ast.BinOp) and self.constant_of(exponent) == 2):
+        if (base.type.dtype == "bool" and base.type.rank and (
+                exponent.type.dtype == "bool" or isinstance(node, ast.BinOp) and self.constant_of(exponent) == 2)) \
+                or (exponent.type.dtype == "bool" and exponent.type.rank and base.type.dtype == "bool"):
             self.unsupported("a power of a boolean array: NumPy computes `mask ** 2` (np.square) and powers "
                              "by booleans in int8", node, "convert the mask first: mask.astype(np.int64)")
         base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
@@ -671,7 +672,11 @@ class ExpressionLowering(CallLowering):
             self.type_error(f"bad operand type for unary {symbol}: a tuple", node,
                             "apply it to the elements, or to np.array(...)")
         if isinstance(node.op, ast.UAdd):
-            return self.as_value(operand, node)
+            value = self.as_value(operand, node)
+            if value.type.dtype == "bool" and (value.type.rank or value.id in self.ctx.numpy_scalars):
+                self.unsupported("unary + of NumPy booleans: NumPy raises a TypeError", node,
+                                 "convert first: b.astype(int)")
+            return value
         if isinstance(node.op, ast.Not):
             return self.emit(Op.NOT, (self.truth(operand, node),), node)
         value = self.as_value(operand, node)

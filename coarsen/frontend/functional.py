@@ -32,7 +32,8 @@ def _binary(op):
     def lower(lw, args, kwargs, node):
         if kwargs or len(args) != 2:
             lw.type_error(f"operator.{op.__name__.lower()} takes two arguments", node)
-        return lw.binop(op(), args[0], args[1], node)
+        written = ast.copy_location(ast.BinOp(left=ast.Constant(None), op=op(), right=ast.Constant(None)), node)
+        return lw.binop(op(), args[0], args[1], written)   # as `a op b` (Python's `**`, not np.power)
     return lower
 
 

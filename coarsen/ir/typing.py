@@ -46,6 +46,8 @@ def _elementwise(op: Op, types: list[Type], attrs: dict[str, Any]) -> Type:
         # int64, `mask * True` bool); a narrow one (`mask // mask` is int8) maps to its kind
         # here and is refused by `coarsen.frontend.narrow`
         found = numpy_array_dtype(op, tuple((t.dtype, t.rank) for t in types))
+        if op is Op.CLIP and all(t.dtype == "bool" for t in types):
+            found = np.dtype(bool)   # np.clip(mask, False, True): a mask (clip stands for no ufunc)
         if found is not None:
             dtype = {"b": "bool", "i": "i64", "u": "i64"}.get(found.kind, "f64")
         elif dtype == "bool" and op not in _KEEPS_BOOL:

@@ -8,6 +8,7 @@ in a narrow dtype (np.sin(mask) in float16, `mask % True`, `mask ** 2` in int8) 
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -203,3 +204,30 @@ def math_fabs_of_int(n):
 def test_math_fabs_is_still_a_float():
     assert coarsen.jit(math_fabs_of_int)(-3) == 6.0
     assert isinstance(coarsen.jit(math_fabs_of_int)(-3), float)
+
+
+def operator_pow_mask(x):
+    return operator.pow(x > 0, 2)
+
+
+def true_to_a_mask(x):
+    return True ** (x > 0)
+
+
+def unary_plus_mask(x):
+    return +(x > 0)
+
+
+@pytest.mark.parametrize("program", [operator_pow_mask, true_to_a_mask, unary_plus_mask], ids=lambda p: p.__name__)
+def test_more_narrow_or_failing_mask_arithmetic_is_refused(program):   # round 14, H14-8
+    with pytest.raises(coarsen.UnsupportedError):
+        coarsen.jit(program)(X)
+
+
+def clip_mask_by_bools(x):
+    return np.clip(x > 0, False, True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_clip_of_a_mask_by_bools_is_a_mask(target):
+    same_as_numpy(coarsen.jit(clip_mask_by_bools, target=target)(X), clip_mask_by_bools(X))
