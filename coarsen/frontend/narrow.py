@@ -152,6 +152,8 @@ class _Check:
             return
         known = [d for d in (self.numpy_dtype(a) for a in inputs) if d is not None]
         dtype = np.result_type(*known) if known else INT64
+        if dtype == BOOL and len(known) < len(inputs):   # booleans beside a Python int: int64 (`M + 1`)
+            dtype = INT64
         if op in _SELECTING and dtype.kind != "f":   # (uint64 beside int64: NumPy's is float64)
             for a in inputs:
                 if a.id in self.consts and isinstance(self.consts[a.id], int) and dtype.kind in "iu" \

@@ -231,3 +231,19 @@ def clip_mask_by_bools(x):
 @pytest.mark.parametrize("target", TARGETS)
 def test_clip_of_a_mask_by_bools_is_a_mask(target):
     same_as_numpy(coarsen.jit(clip_mask_by_bools, target=target)(X), clip_mask_by_bools(X))
+
+
+OUTSIDE_MASK = np.array([True, False, True, True, False])
+
+
+def outside_mask_plus_int(x):
+    return (OUTSIDE_MASK + 1) * x
+
+
+def mask_argument_affine(b):
+    return b * 3 - 1
+
+
+def test_bool_data_from_outside_plus_an_int_is_int64():   # round 14, H14-9: refused as "bool"
+    same_as_numpy(coarsen.jit(outside_mask_plus_int)(X), outside_mask_plus_int(X))
+    same_as_numpy(coarsen.jit(mask_argument_affine)(OUTSIDE_MASK), mask_argument_affine(OUTSIDE_MASK))
