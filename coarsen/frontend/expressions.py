@@ -686,6 +686,11 @@ class ExpressionLowering(CallLowering):
             return self.emit(Op.NEG, (value,), node)
         if value.type.dtype != "bool":
             self.unsupported("bitwise ~ on numbers is not supported", node, "use `not` or ~ on booleans")
+        if not value.type.rank and value.id not in self.ctx.numpy_scalars:
+            # a Python bool (an argument, `n > 2`), or one whose origin a branch or loop hid: Python's
+            # ~True is -2 (an int), NumPy's ~np.True_ is False
+            self.unsupported("~ of a Python bool is its bitwise inversion (~True is -2), not its negation", node,
+                             "use `not b` (or np.logical_not(b))")
         return self.emit(Op.NOT, (value,), node)
 
     def expr_Compare(self, node: ast.Compare) -> Value:

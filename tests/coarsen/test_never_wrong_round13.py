@@ -310,3 +310,17 @@ def test_np_int64_conversions_wrap_as_numpy(target):   # round 14, H14-3: they w
     compiled = coarsen.jit(np_int64_wraps, target=target)
     for _ in range(3):
         assert compiled(BIG) == want
+
+
+def inverted_python_bool(x, n=3):
+    return x * ~(n > 2)
+
+
+def inverted_numpy_bools(x):
+    return x * ~(x[0] > 0) + x * ~np.isnan(x[1]) + np.sum(x[~(x > 0)])
+
+
+def test_invert_of_a_python_bool_is_refused_of_numpy_bools_runs():   # round 14, H14-5: ~True is -2
+    with pytest.raises(coarsen.UnsupportedError, match="bitwise inversion"):
+        coarsen.jit(inverted_python_bool)(XB)
+    np.testing.assert_array_equal(coarsen.jit(inverted_numpy_bools)(XB), inverted_numpy_bools(XB))
