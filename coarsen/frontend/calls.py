@@ -476,7 +476,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "lexsort": ("np.argsort",),
     "partition": ("np.sort",),
     "argpartition": ("np.argsort",),
-    "piecewise": ("np.select", "np.where"),
     "vectorize": ("coarsen.vmap",),
     "apply_along_axis": ("coarsen.vmap", "a loop over the axis"),
     "fft": ("a loop (no FFT in coarsen)",),
