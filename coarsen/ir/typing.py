@@ -87,10 +87,7 @@ def _ufunc(op: Op):
 
     spec = spec_of(op)
     for dotted in getattr(spec, "callables", ()):
-        try:
-            f = resolve(dotted)
-        except Exception:   # a module that is not installed
-            continue
+        f = resolve(dotted)   # (None where its module is not installed)
         if isinstance(f, np.ufunc):
             return f
     return None
