@@ -245,7 +245,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
                         src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
                         tuple(d for d, _ in ctx.draws), writes=tuple(written), returns=tuple(returned),
-                        views=views)
+                        views=views, numpy_results=tuple(i for i, leaf in enumerate(out_leaves[:own])
+                                                         if not leaf.type.rank and leaf.id in ctx.numpy_scalars))
     from coarsen.frontend.narrow import check_narrow   # int8/int32/uint/bool data as NumPy computes it
     origins = {p.id: d for p, v in zip(params, leaves) if (d := narrow_origin(v)) is not None}
     check_narrow(function, {**origins, **ctx.narrow})

@@ -132,6 +132,9 @@ class Function:
     # every other result is a new array, even where passes simplify it to an argument (`x * 1.0`)
     returns: tuple = ()
     views: tuple = ()   # indices of the results that may be views of an argument array (`x[1:]`)
+    # indices of the scalar results that are NumPy scalars on every path (`x[0]`, np.sum(x)):
+    # returned as np.float64 / np.int64 / np.bool_, as Python returns them
+    numpy_results: tuple = ()
 
     @property
     def results(self) -> tuple[Value, ...]:
