@@ -302,6 +302,7 @@ class LoopLowering:
                     before[n] = inits[n]
                     carried.append(n)
                 continue
+            self.refuse_rebound_statics(stmt, before, body_env, carried)
             yields = []
             always = set()   # names every pass through the body binds
             for n in carried:
@@ -373,6 +374,24 @@ class LoopLowering:
                 out.update((n, out[n].value) for n in always if isinstance(out[n], MaybeBound))
             return out
         raise self.type_error("the types of the loop's variables do not settle", stmt)
+
+    def refuse_rebound_statics(self, stmt, before: dict, body_env: dict, carried) -> None:
+        """A name the trace holds as a Python object (None, a function, a string, a module) that the
+        body binds to something else: the next pass and the code after the loop would see that,
+        while the trace decided them with the binding before the loop (`prev = None` then
+        `if prev is not None:` ... `prev = x[i]`). Refused at the loop."""
+        if not isinstance(stmt, (ast.For, ast.While)):
+            return
+        for name in sorted(assigned_names(stmt.body)):
+            if name in carried or name not in before or name not in body_env:
+                continue
+            old, new = before[name], body_env[name]
+            if new is old or (isinstance(old, (Static, Method)) and isinstance(new, (Static, Method)) and old == new):
+                continue
+            self.type_error(f"`{name}` is {describe(old)} before the loop and {describe(new)} after its body: "
+                            "the compiled loop decides what it does with the binding before the loop", stmt,
+                            f"give `{name}` the kind of value the loop binds before it too (a number or "
+                            "an array, with a separate flag for 'not set yet': found = False)")
 
     def refuse_changed_dtype(self, name: str, before: Type, y: Value, mark, wide: Type, stmt) -> None:
         """A loop carry whose dtype the body changes keeps its dtype before the loop on a path that

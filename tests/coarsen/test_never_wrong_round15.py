@@ -286,3 +286,57 @@ def test_products_and_abs_of_numpy_bools_are_numpy_bools(target):
     for f in NUMPY_BOOLS_REFUSED + [lambda x: operator.neg(x[0] < 0)]:
         with pytest.raises(coarsen.UnsupportedError, match="NumPy"):
             coarsen.jit(f, target=target)(x)
+
+
+# H15-10: a name held as a Python object (None, a function, a string) that a loop body rebinds
+# kept its binding from before the loop in later passes and after the loop (`prev = None`
+# then `if prev is not None:` ... `prev = x[i]` summed nothing): refused at the loop
+def previous_element(x, n):
+    prev = None
+    s = 0.0
+    for i in range(n):
+        if prev is not None:
+            s = s + prev * x[i]
+        prev = x[i]
+    return s
+
+
+def last_seen(x, n):
+    p = None
+    i = 0
+    while i < n:
+        p = x[i]
+        i += 1
+    return 0.0 if p is None else p
+
+
+def switched_function(x, n):
+    f = np.sin
+    for i in range(n):
+        f = np.cos
+    return np.sum(f(x))
+
+
+def switched_string(x, n):
+    mode = "sin"
+    for i in range(n):
+        mode = "cos"
+    return np.sum(np.cos(x)) if mode == "cos" else np.sum(np.sin(x))
+
+
+def same_function_again(x, n):
+    f = np.sin
+    s = 0.0
+    for i in range(n):
+        f = np.sin
+        s = s + f(x[i])
+    return s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_python_objects_rebound_in_a_loop_are_refused(target):
+    x = np.array([-1.5, 0.3, 1.0, 2.0, 3.5, -0.2])
+    for program in (previous_element, last_seen, switched_function, switched_string):
+        with pytest.raises(coarsen.UnsupportedError, match="before the loop"):
+            coarsen.jit(program, target=target)(x, 3)
+    assert coarsen.jit(same_function_again, target=target)(x, 3) == same_function_again(x, 3)
