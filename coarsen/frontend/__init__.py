@@ -209,6 +209,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
         raise InternalError(f"internal error while compiling {fn.__name__}: {type(err).__name__}: {err}",
                             src.loc(src.node)) from err
     out_leaves, out_tree = tree.flatten(_as_tree(result, src))
+    if reads is not None and ("'object'" in repr(out_tree) or "'namedtuple'" in repr(out_tree)):
+        reads.unpinned = True   # a result tree holding a class (np.linalg.eigh's EighResult): memory only
     for leaf in out_leaves:
         if not hasattr(leaf, "type"):
             raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",

@@ -445,11 +445,20 @@ def _unary_matrix(op: str, name: str):
     return lower
 
 
+def _result(name: str, *values) -> tuple:
+    """NumPy's named result (`w, v = np.linalg.eigh(a)` and `np.linalg.eigh(a).eigenvalues`
+    alike; returned as NumPy returns it), a plain tuple where this NumPy has none."""
+    from numpy.linalg import _linalg
+
+    cls = getattr(_linalg, name, None)
+    return cls(*values) if cls is not None else tuple(values)
+
+
 def _slogdet(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 1, "slogdet")
     a = _matrix(lw, args[0], node, "slogdet")
     sign = lw.emit(O.SIGN, (lw.emit(O.DET, (a,), node),), node)
-    return (sign, lw.emit(O.LOGABSDET, (a,), node))
+    return _result("SlogdetResult", sign, lw.emit(O.LOGABSDET, (a,), node))
 
 
 def _uplo(lw, binding, node, name: str) -> bool:
@@ -468,7 +477,8 @@ def _eigh(lw, args, kwargs, node):
     a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigh", 1)
     a = _matrix(lw, a, node, "eigh")
     lower = _uplo(lw, uplo, node, "eigh")
-    return (lw.emit(O.EIGH_W, (a,), node, {"lower": lower}), lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
+    return _result("EighResult", lw.emit(O.EIGH_W, (a,), node, {"lower": lower}),
+                   lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
 
 
 def _eigvalsh(lw, args, kwargs, node):
@@ -532,7 +542,7 @@ def _qr(lw, args, kwargs, node):
     if mode != "reduced":
         lw.unsupported(f"qr() with mode={mode!r} is not supported", node,
                        "use mode='reduced' (the default: Q with orthonormal columns, R square) or mode='r'")
-    return (lw.emit(O.QR_Q, (a,), node), lw.emit(O.QR_R, (a,), node))
+    return _result("QRResult", lw.emit(O.QR_Q, (a,), node), lw.emit(O.QR_R, (a,), node))
 
 
 def _solve(lw, args, kwargs, node):
