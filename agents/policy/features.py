@@ -72,6 +72,7 @@ def cross_words(q: Question) -> tuple[str, ...]:
     return tuple(sorted(set(toks) | set(pairs)))
 
 
+@lru_cache(maxsize=1 << 18)  # descriptors x question words: a small vocabulary, reused
 def _bucket(token: str, word: str) -> tuple[int, float]:
     h = zlib.crc32(f"{token}|{word}".encode())
     return len(DENSE) + h % N_HASHED, 1.0 if (h >> 20) & 1 else -1.0

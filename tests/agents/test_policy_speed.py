@@ -114,3 +114,25 @@ def test_vote_at_n_uses_the_first_n_rollouts_of_the_largest_n():
         assert votes[n]["scores"] == want["scores"]
         assert votes[n]["per_regime"] == want["per_regime"]
         assert len(votes[n]["episodes"]) == len(want["episodes"]) == n * 10
+
+
+def test_evaluation_jobs_leave_the_decisions_behind_and_change_nothing_else(world, index,
+                                                                          tmp_path):
+    """An evaluation job (`decisions=False`) returns the same episode and answer
+    log-probability as a training job, without the decision arrays it does not need."""
+    from agents.rl import rollout
+    from agents.rl.rollout import Job, run_jobs
+    index.save(tmp_path / "index")
+    rollout._init(str(tmp_path / "index"), 12)
+    params = init_params(N_FEATURES, seed=2)
+    task = sample_tasks(world, "numeric", 1, split="eval", seed=0)[0]
+    full, lean = (run_jobs([Job(task, 5, "policy", False, {"t": 0}, 0.5, decisions=d)],
+                           params)[0] for d in (True, False))
+    assert "X" in full and "X" not in lean and "logp" not in lean
+    assert lean["answer_logp"] == full["answer_logp"] == full["logp"][-1]
+    strip = ("wall_seconds", "tool_seconds")
+    same = [{k: v for k, v in r["record"]["cost"].items() if k not in strip}
+            for r in (full, lean)]
+    assert same[0] == same[1]
+    assert full["record"]["trajectory"] == lean["record"]["trajectory"]
+    assert full["record"]["score"] == lean["record"]["score"]
