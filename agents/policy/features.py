@@ -82,9 +82,9 @@ def _bucket(token: str, word: str) -> tuple[int, float]:
 def _cross(token: str, cw: tuple[str, ...]) -> np.ndarray:
     """The hashed crosses of one descriptor with the question's words (unscaled)."""
     v = np.zeros(N_HASHED)
-    for w in cw:
-        j, sign = _bucket(token, w)
-        v[j - len(DENSE)] += sign
+    if cw:  # sums of +-1: exact in any order, so one scatter-add equals the loop over words
+        js, signs = zip(*(_bucket(token, w) for w in cw))
+        np.add.at(v, np.asarray(js) - len(DENSE), np.asarray(signs))
     return v
 
 

@@ -136,3 +136,24 @@ def test_evaluation_jobs_leave_the_decisions_behind_and_change_nothing_else(worl
     assert same[0] == same[1]
     assert full["record"]["trajectory"] == lean["record"]["trajectory"]
     assert full["record"]["score"] == lean["record"]["score"]
+
+
+def test_hashed_crosses_equal_the_loop_over_words():
+    from agents.policy.features import _bucket
+    cws = [(), ("list",), ("all", "list", "list_all", "customers", "the", "in", "the_region")]
+    for token in ("answer", "answer:set", "compose:number:growth", "read:account profile"):
+        for cw in cws:
+            want = np.zeros(N_FEATURES - len(DENSE))
+            for w in cw:
+                j, sign = _bucket(token, w)
+                want[j - len(DENSE)] += sign
+            assert np.array_equal(_cross(token, cw), want)
+    # two words of one bucket add up (a collision is a sum, not an overwrite)
+    hits = {}
+    for k in range(2000):
+        j, sign = _bucket("answer", f"w{k}")
+        if (j, sign) in hits:
+            pair = (hits[(j, sign)], f"w{k}")
+            break
+        hits[(j, sign)] = f"w{k}"
+    assert _cross("answer", pair)[j - len(DENSE)] == 2 * sign
