@@ -157,3 +157,23 @@ def test_hashed_crosses_equal_the_loop_over_words():
             break
         hits[(j, sign)] = f"w{k}"
     assert _cross("answer", pair)[j - len(DENSE)] == 2 * sign
+
+
+def test_vocabulary_leaves_out_only_the_crosses_of_unseen_words(monkeypatch):
+    """AGENTS_POLICY_VOCAB (an experiment): a question whose words are all in the vocabulary
+    is featurized as without one; other words and pairs are left out of the crosses."""
+    import agents.policy.features as features
+    from agents.policy.text import analyse
+    q = analyse("Name the customer that operates in the Banking industry.")
+    other = analyse("Which customers are in the Banking industry? All of them.")
+    full, other_full = cross_words(q), cross_words(other)
+    assert {"customers", "are", "the_industry"} <= set(other_full)
+    monkeypatch.setattr(features, "VOCAB", frozenset(full) | {"are"})
+    features.cross_words.cache_clear()
+    try:
+        assert features.cross_words(q) == full
+        assert features.cross_words(other) == (
+            "are", "in", "in_the", "industry", "the", "the_industry")
+    finally:
+        monkeypatch.setattr(features, "VOCAB", None)
+        features.cross_words.cache_clear()
