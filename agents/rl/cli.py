@@ -86,7 +86,8 @@ def evaluate(out_dir: str | Path, policies: dict[str, str | Path] | None = None,
              data_dir: str | Path | None = None, world_seed: int = 0, scale: int = 2000,
              eval_per_regime: int = 100, baselines: tuple[str, ...] = ("random", "heuristic"),
              tts: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
-             tts_per_regime: int | None = None, workers: int = 2, seed: int = 0, progress: bool = True,
+             tts_per_regime: int | None = None, workers: int = 2, seed: int = 0,
+             progress: bool = True,
              executor: str = "local", ray_address: str | None = None,
              include_base: bool = True) -> dict[str, Any]:
     """Evaluate baselines, the untrained policy ("base", the first run's initial parameters)

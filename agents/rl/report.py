@@ -3,8 +3,9 @@
 Input: prepared `Data`, a `Sampler`, trained policies ({label: params}) with the regimes each
 was trained on, the baselines to include, and which policy gets test-time compute (best-of-N
 by vote; on the first `tts_per_regime` questions of each regime, with the greedy policy's
-scores on those questions as a row "<policy> (first K)"). Output (in `out`): eval.json (per agent: per-regime stats and the means over all
-regimes, over the regimes every run held out, over the training regimes), eval.csv,
+scores on those questions as a row "<policy> (first K)"). Output (in `out`): eval.json
+(per agent: per-regime stats and the means over all regimes, over the regimes every run held
+out, over the training regimes), eval.csv,
 eval_episodes.jsonl, summary.md (markdown tables), pareto_cost.png, pareto_latency.png.
 Every score and every cost column (tool calls, tokens, latency) carries its number of
 questions and a bootstrap 95% interval (per regime, and for the means over regimes,
