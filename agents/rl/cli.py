@@ -391,7 +391,7 @@ def add_eval_arguments(e: argparse.ArgumentParser) -> argparse.ArgumentParser:
     e.add_argument("--tts-samples", type=int, nargs="+", default=[4, 8],
                    help="the N of vote@N")
     e.add_argument("--tts-n", type=int, default=None,
-                   help="vote@N on the first this many questions of each regime (default: all)")
+                   help="vote@N on the first this many questions of each regime (None: all)")
     e.add_argument("--workers", type=int, default=2, help="rollout worker processes")
     e.add_argument("--no-progress", dest="progress", action="store_false",
                    help="hide the progress bars (default: shown)")
