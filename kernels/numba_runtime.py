@@ -641,28 +641,21 @@ def _numpys_extremum_0(x, axis, is_min):
     return r
 
 
-@numba.njit
-def _numpys_extremum_1(x, axis, is_min, keep):
-    with numba.objmode(r="float64[::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
+def _numpys_extremum_along(rank: int):
+    """`_numpys_extremum_<rank>(x, axis, is_min, keep)`: NumPy's max/min along an axis whose
+    result has rank `rank` (a C-contiguous float64 array)."""
+    result = types.Array(types.float64, rank, "C")
+
+    def extremum(x, axis, is_min, keep):
+        with numba.objmode(r=result):
+            r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                     else np.max(x, axis=axis, keepdims=keep))
+        return r
+    extremum.__name__ = extremum.__qualname__ = f"_numpys_extremum_{rank}"   # one name a rank
+    return numba.njit(extremum)
 
 
-@numba.njit
-def _numpys_extremum_2(x, axis, is_min, keep):
-    with numba.objmode(r="float64[:, ::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
-
-
-@numba.njit
-def _numpys_extremum_3(x, axis, is_min, keep):
-    with numba.objmode(r="float64[:, :, ::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
+_numpys_extremum_1, _numpys_extremum_2, _numpys_extremum_3 = (_numpys_extremum_along(n) for n in (1, 2, 3))
 
 
 _NUMPYS_ZEROS_TEMPLATE = """
