@@ -3,7 +3,7 @@ scipy.stats.multivariate_normal, ...): a derivative against central differences 
 torch.autograd, forward mode against the same differences, and the cuda target (in a fresh
 process on the simulator, `simulator.run_cuda_script`) against the numpy target.
 
-    from derivative_checks import TARGETS, calls, central_difference, check_against_torch, ...
+    from derivative_checks import TARGETS, calls, central_difference, central_gradient, ...
 
 `calls(target)`: how many times to call a program per case. A tiered cpu program (COARSEN_TIERED=1)
 serves its first calls from the NumPy tier and later ones from machine code, so cpu cases call
@@ -35,6 +35,20 @@ def central_difference(f: Callable, args: Sequence, k: int, direction, h: float 
     plus[k] = args[k] + h * direction
     minus[k] = args[k] - h * direction
     return (f(*plus) - f(*minus)) / (2 * h)
+
+
+def central_gradient(f: Callable, args: Sequence, k: int, h: float = 1e-6):
+    """The gradient of the scalar f in argument k (a number or a float array), one central
+    difference per element."""
+    if np.ndim(args[k]) == 0:
+        return central_difference(f, args, k, 1.0, h)
+    x = np.asarray(args[k], dtype=np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = 1.0
+        g[idx] = central_difference(f, args, k, e, h)
+    return g
 
 
 def torch_gradients(f_torch: Callable, args: Sequence, argnums: Sequence[int]) -> list[np.ndarray]:
