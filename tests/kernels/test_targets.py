@@ -191,7 +191,8 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
             g(np.ones((5, 2)) * np.arange(5.0)[:, None], 0.3)
         print(len(traced), sum(ev.is_start for _, ev in compiles.buffer))
     """)
-    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
+    # machine code on the first call (tiered, it compiles in the background after the call)
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path), COARSEN_TIERED="0")
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, check=True).stdout.split()[-2:] for _ in range(2)]
     (traced0, compiled0), (traced1, compiled1) = [(int(n), int(c)) for n, c in runs]
