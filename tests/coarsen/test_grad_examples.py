@@ -169,8 +169,8 @@ def test_a_1000_step_recurrence_compiles_with_bounded_segments(which, tmp_path, 
     1000-step loop traces to the same program as a 100-step one (it is not unrolled); 1000
     straight-line statements are cut into segments within the size cap whose total size is about
     10x that of 100 statements (linear; an unsegmented chain swells, SymPy minutes). Both compile
-    and their gradients match central differences. Absolute compile times: ~1 s and ~2.5 s on a
-    quiet 2-core machine."""
+    and their gradients match central differences. Compile times: `python -m
+    benchmarks.compile_scaling`."""
     monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))   # a real compilation
     make = loop_module if which == "loop" else chain_module
     args = (0.3, 0.7)
