@@ -206,6 +206,9 @@ def _results(prog: Program, outs, args: tuple) -> list:
     (`Program.returns`) is the caller's object, every other array a new one, even where passes
     simplified it to an argument (`x * 1.0` is `x`: the caller's edit of it must not reach x)."""
     results = [_output(o, t, i in prog.numpy_results) for i, (o, t) in enumerate(zip(outs, prog.result_types))]
+    for i, dtype in prog.result_dtypes:   # narrow integer data NumPy keeps narrow (exact: `frontend.narrow`)
+        if isinstance(results[i], np.ndarray):
+            results[i] = results[i].astype(dtype)
     flat = None
     for i, o in enumerate(results):
         if isinstance(o, np.ndarray) and i not in prog.views:
@@ -597,7 +600,8 @@ class _Jit(_Transformed):
                 outs = compiled(*leaves, *prog.draw(args, leaves))
                 return tree.unflatten(result_tree, _results(prog, outs, args))
             return drawing
-        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
+        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts \
+                and not prog.result_dtypes:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
             t = prog.result_types[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -251,7 +252,9 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
                                                          if not leaf.type.rank and leaf.id in ctx.numpy_scalars))
     from coarsen.frontend.narrow import check_narrow   # int8/int32/uint/bool data as NumPy computes it
     origins = {p.id: d for p, v in zip(params, leaves) if (d := narrow_origin(v)) is not None}
-    check_narrow(function, {**origins, **ctx.narrow})
+    result_dtypes = check_narrow(function, {**origins, **ctx.narrow})
+    if result_dtypes:
+        function = dataclasses.replace(function, result_dtypes=result_dtypes)
     return verify(function, "frontend")
 
 

@@ -42,44 +42,32 @@ is checked.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
 import scipy.special
 
 import coarsen
-from kernels import targets
 
 TARGETS = ("numpy", "cpu")
 
 
 @pytest.fixture
-def tiers(monkeypatch, tmp_path):
+def tiers(tiered):
     """`calls(f, *args)`: f's results on the numpy target, then on the tiered cpu target: three
-    calls on the NumPy tier (the background compile held at a gate), then three on machine code."""
-    monkeypatch.setenv("COARSEN_TIERED", "1")
-    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
-    gate = threading.Event()
-    compile_ = targets._NumbaFunction._compile
-
-    def gated(self, args):
-        assert gate.wait(120), "the test never opened the gate"
-        compile_(self, args)
-    monkeypatch.setattr(targets._NumbaFunction, "_compile", gated)
-
+    calls on the NumPy tier (the background compile held at `tiered`'s gate), then three on
+    machine code."""
     def calls(transform, f, *args, n=3):
         out = [transform(f, target="numpy")(*args) for _ in range(n)]
         g = transform(f, target="cpu")
         out += [g(*args) for _ in range(n)]
-        gate.set()
+        tiered.set()
         for prog in g.programs.values():
             fn = prog.fn
             assert not hasattr(fn, "wait") or fn.wait(120)
         out += [g(*args) for _ in range(n)]
         return out
-    yield calls
-    gate.set()
+    return calls
 
 
 def same_tree(got, want):
