@@ -103,6 +103,8 @@ class BranchLowering:
         where = f" (after the branch at line {self.src.loc(node).lineno})" if node is not None else ""
         hint = "give the variable the same kind of value on every path (an array: np.zeros(...))"
         if isinstance(a, (Static, Method)) or isinstance(c, (Static, Method)) or not same_structure(a, c):
+            if any(callable(getattr(b, "obj", None)) or hasattr(getattr(b, "obj", b), "describe") for b in (a, c)):
+                hint = "call each function on its own path (an if around the calls), or call both and choose with np.where"
             return f"{shown} is {describe(a)} on one path and {describe(c)} on the other{where}", node, hint
         for x, y in zip(leaves(a), leaves(c)):
             if join(x.type, y.type) is None:

@@ -340,3 +340,14 @@ def test_python_objects_rebound_in_a_loop_are_refused(target):
         with pytest.raises(coarsen.UnsupportedError, match="before the loop"):
             coarsen.jit(program, target=target)(x, 3)
     assert coarsen.jit(same_function_again, target=target)(x, 3) == same_function_again(x, 3)
+
+
+def chosen_lambda(x):
+    f = (lambda v: v) if x[0] < 0 else (lambda v: v * 2)
+    return np.sum(f(x))
+
+
+def test_a_function_chosen_by_a_branch_is_refused_in_words():   # H15-11: the message showed reprs of internals
+    with pytest.raises(coarsen.UnsupportedError, match=r"a lambda \(defined at line \d+\) on one path") as err:
+        coarsen.jit(chosen_lambda)(np.array([1.0, 2.0]))
+    assert "object at 0x" not in str(err.value) and "np.where" in str(err.value)
