@@ -525,6 +525,7 @@ class _Derivative(_Transformed):
         arg_tree, result_tree = prog.arg_tree, prog.result_tree
         nums = _normalise_argnums(self.argnums, len(args))
         value_too = self.kind == "value_and_grad"
+        value_of = np.float64 if 0 in prog.numpy_results else float   # the value as Python gives it
         converts = _converts(args)
 
         plain = all(d == ("leaf",) or d[0] == "rng" for d in prog.arg_tree[1])
@@ -543,7 +544,7 @@ class _Derivative(_Transformed):
                 leaves = [args[a] for a in at]
                 outs, grads = compiled(*leaves, *make_draws(draws, [args[a] for a in gens], leaves), 1.0)
                 g = _grad_value(grads[0], args[k]) if array else float(grads[0])
-                return (float(outs[0]), g) if value_too else g
+                return (value_of(outs[0]), g) if value_too else g
             return drawing
 
         if flat and single and not converts and not prog.draws and not prog.writes \
@@ -557,7 +558,7 @@ class _Derivative(_Transformed):
             if array and machine_code:   # Numba returns fresh arrays of the argument's shape
                 def fast(args):
                     outs, grads = call(*args, 1.0)
-                    return (float(outs[0]), grads[0]) if value_too else grads[0]
+                    return (value_of(outs[0]), grads[0]) if value_too else grads[0]
                 return fast
 
             def fast(args):
@@ -565,7 +566,7 @@ class _Derivative(_Transformed):
                 g = grads[0]
                 g = (g if g.flags.writeable and g.shape == args[k].shape else _grad_value(g, args[k])) \
                     if array else float(g)
-                return (float(outs[0]), g) if value_too else g
+                return (value_of(outs[0]), g) if value_too else g
             return fast
 
         types = prog.result_types
@@ -579,7 +580,7 @@ class _Derivative(_Transformed):
             grad = structured[0] if single else structured
             if self.kind == "vjp":
                 return tree.unflatten(result_tree, _results(prog, outs, args)), grad
-            return (_output(outs[0], types[0]), grad) if value_too else grad
+            return (_output(outs[0], types[0], 0 in prog.numpy_results), grad) if value_too else grad
         if prog.writes:   # writes into argument arrays: the primal writes the caller's back
             return _writing_derivative(self, prog, args, general)
         return general
