@@ -972,7 +972,10 @@ def _tape_put(arena, pos, x):
                         arena[pos + (i * n1 + j) * n2 + k] = x[i, j, k]
             return pos + n0 * n1 * n2
     else:
-        _unsupported("tape_put", "arrays of rank other than 1-3")
+        def impl(arena, pos, x):
+            n = x.size
+            arena[pos:pos + n] = np.ascontiguousarray(x).reshape(n)
+            return pos + n
     return impl
 
 

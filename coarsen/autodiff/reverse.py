@@ -399,11 +399,11 @@ class Reverse:
         """The counted loops that bound how often `region` runs (outermost first), when its
         records can live in arrays allocated before the outermost (one row per record, a
         counter as the stack pointer): every record field a float, bool, int, shape or float64
-        array, and either the region inside exactly one loop, a `for` over a range in the function's top level
-        (IF branches in between run at most once per iteration), or the body of a nest of
-        `for` loops, the outermost at top level, whose inner ranges are fixed before it (so
-        the rows are the product of the trip counts, all of them used: k-means' distance to
-        each center of each point). Arrays instead of lists: ~17% off CartPole's gradient
+        array, and either the region inside exactly one loop, a `for` over a range in the
+        function's top level (IF branches in between run at most once per iteration), or the
+        body of a nest of `for` loops, the outermost at top level, whose inner ranges are
+        fixed before it (so the rows are the product of the trip counts, all of them used:
+        k-means' distance to each center of each point). Arrays instead of lists: ~17% off CartPole's gradient
         call, as no list is allocated, grown or boxed; float64 array fields go to one arena
         (`TapeLayout`), which keeps no small array of each iteration alive (the LSTM's gate
         values). Not on cuda, whose host arrays live on the GPU."""

@@ -87,6 +87,31 @@ def nested(x, w, n, m):
     return s
 
 
+def carried_int(x, n):
+    """Records of an int the loop carries and an array whose length it sets."""
+    s = 0.0
+    j = 0
+    for i in range(n):
+        j = (j * 3 + 1) % x.shape[0]
+        v = np.tanh(x[j:] * (s + 1.0))
+        s = s + np.sum(v * v) * 0.1
+    return s
+
+
+def branch_in_loop(x, n):
+    """A branch's records in a loop whose trips bound them (the arena), and those of a loop
+    inside the branch (a list)."""
+    s = 0.0
+    for i in range(n):
+        if s < 1.0:
+            for k in range(2):   # a loop in the branch keeps it control flow
+                v = np.tanh(x * (s + k + 1.0))
+                s = s + np.sum(v * v) * 0.1
+        else:
+            s = s + np.sum(np.tanh(x * s)) * 0.01
+    return s
+
+
 class _TorchNumpy:   # the programs' numpy calls, spelled for torch
     sum = staticmethod(torch.sum)
     tanh = staticmethod(torch.tanh)
@@ -129,11 +154,15 @@ CASES = [
     ("growing", growing, (rng.normal(size=12), 12), 0),
     ("shrinking", shrinking, (rng.normal(size=9), 9), 0),
     ("rank 2", matrix_steps, (rng.normal(size=(3, 4)), 5), 0),
+    ("rank 4", matrix_steps, (rng.normal(size=(2, 3, 1, 2)), 3), 0),
+    ("rank 2, transposed", matrix_steps, (rng.normal(size=(4, 3)).T, 4), 0),
     ("early exit", early_exit, (rng.normal(size=4), 30), 0),
     ("early exit, no exit", early_exit, (rng.normal(size=4) * 0.01, 3), 0),
     ("nested", nested, (rng.normal(size=4), rng.normal(size=(3, 4)), 4, 3), 1),
     ("nested, zero inner trips", nested, (rng.normal(size=4), rng.normal(size=(3, 4)), 4, 0), 0),
     ("while", while_steps, (rng.normal(size=6),), 0),
+    ("carried int", carried_int, (rng.normal(size=7), 10), 0),
+    ("branch in loop", branch_in_loop, (rng.normal(size=5), 6), 0),
 ]
 
 
@@ -148,6 +177,7 @@ def test_gradients_against_torch_and_central_differences(label, f, args, wrt, ta
     (matrix_steps, (np.ones((2, 2)), 2), True),
     (nested, (np.ones(2), np.ones((2, 2)), 2, 2), True),
     (while_steps, (np.ones(3),), False),   # no trip count at entry: a list
+    (early_exit, (np.ones(3), 4), False),   # a loop left by `break` runs as a while loop
 ])
 def test_which_tape(f, args, arena):
     source = coarsen.grad(f, target="cpu").source(*args)
