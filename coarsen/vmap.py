@@ -195,7 +195,8 @@ def _cuda_loop(prog: Program, params, outs, body, nouts: int | None = None, kind
         from numba import cuda
     except ImportError as err:
         raise RuntimeError("target 'cuda' needs numba-cuda: pip install 'coarsen[gpu]'") from err
-    if ".append(" in prog.source:
+    # a list tape, or records of arrays copied into a tape's arena (`codegen.forward.TapeLayout`)
+    if ".append(" in prog.source or "rt.tape_put(" in prog.source:
         from coarsen.errors import UnsupportedError
         raise UnsupportedError(
             "this derivative records loop iterations on a tape, which GPU threads cannot hold yet",

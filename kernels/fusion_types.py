@@ -367,6 +367,9 @@ class Types:
                 return None
             kind = "f" if _is_rt(f, ("broadcast_scalar",)) else a.kind
             return T(kind, s.rank, (False,) * s.rank)
+        if _is_rt(f, ("tape_view",)) and len(args) == 3:   # an array popped from a loop's tape
+            s = self.of(args[2])
+            return T("f", s.rank, (False,) * s.rank) if s is not None and s.kind == "shape" else None
         if _is_rt(f, ("fresh",)) and len(args) == 1:
             a = self.of(args[0])
             return T("f", a.rank, a.ones) if a is not None and a.kind in ("f", "i") else None

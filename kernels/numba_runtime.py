@@ -927,6 +927,61 @@ def _trip_count(start, stop, step):
     return impl
 
 
+@cached_overload(rt.tape_grow)
+def _tape_grow(arena, used, record, rest):
+    cap = rt.TAPE_RESERVE_CAP
+
+    def impl(arena, used, record, rest):
+        out = np.empty(max(used + max(record, min(rest, cap)), 2 * arena.shape[0]))
+        out[:used] = arena[:used]
+        return out
+    return impl
+
+
+@cached_overload(rt.tape_put)
+def _tape_put(arena, pos, x):
+    rank = _rank(x)
+    if rank == 1:
+        def impl(arena, pos, x):
+            for i in range(x.shape[0]):
+                arena[pos + i] = x[i]
+            return pos + x.shape[0]
+    elif rank == 2:
+        def impl(arena, pos, x):
+            n0, n1 = x.shape
+            for i in range(n0):
+                for j in range(n1):
+                    arena[pos + i * n1 + j] = x[i, j]
+            return pos + n0 * n1
+    elif rank == 3:
+        def impl(arena, pos, x):
+            n0, n1, n2 = x.shape
+            for i in range(n0):
+                for j in range(n1):
+                    for k in range(n2):
+                        arena[pos + (i * n1 + j) * n2 + k] = x[i, j, k]
+            return pos + n0 * n1 * n2
+    else:
+        def impl(arena, pos, x):
+            n = x.size
+            arena[pos:pos + n] = np.ascontiguousarray(x).reshape(n)
+            return pos + n
+    return impl
+
+
+@cached_overload(rt.tape_view)
+def _tape_view(arena, end, shape):
+    if len(shape) == 1:
+        return lambda arena, end, shape: arena[end - shape[0]:end]
+
+    def impl(arena, end, shape):
+        n = 1
+        for s in shape:
+            n *= s
+        return arena[end - n:end].reshape(shape)
+    return impl
+
+
 @cached_overload(rt.as_float_array)
 def _as_float_array(x):
     return lambda x: x.astype(np.float64)

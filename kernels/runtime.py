@@ -345,6 +345,34 @@ def prod_others(x, axis):
     return np.moveaxis(left * right, -1, axis)
 
 
+TAPE_RESERVE_CAP = 1 << 22   # numbers an arena reserves ahead for the records still to come
+
+
+def tape_grow(arena, used: int, record: int, rest: int):
+    """A loop tape's float64 arena with room for a `record` of numbers after its first `used`
+    (which it keeps), and for `rest` (the records the loops can still write, when their sizes
+    do not change; up to `TAPE_RESERVE_CAP`, as a loop left early writes fewer): at least twice
+    the old size, so growth costs amortised O(1) per number."""
+    out = np.empty(max(used + max(record, min(rest, TAPE_RESERVE_CAP)), 2 * arena.shape[0]))
+    out[:used] = arena[:used]
+    return out
+
+
+def tape_put(arena, pos: int, x) -> int:
+    """Copy array x's numbers (C order) into the arena from `pos`; -> the position after them."""
+    n = x.size
+    arena[pos:pos + n] = np.reshape(x, -1)
+    return pos + n
+
+
+def tape_view(arena, end: int, shape):
+    """The array of `shape` whose numbers end at `end` in the arena (`tape_put`'s copy): a view."""
+    n = 1
+    for s in shape:
+        n *= s
+    return arena[end - n:end].reshape(shape)
+
+
 def trip_count(start: int, stop: int, step: int) -> int:
     """len(range(start, stop, step))."""
     if step > 0:

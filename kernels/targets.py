@@ -267,7 +267,10 @@ class _NumbaFunction:
             try:
                 self.machine_code.compile(sig)
                 return
-            except NumbaError:
+            except (NumbaError, NotImplementedError):
+                # NotImplementedError: a gap of Numba's lowering that its typing let through
+                # (an array expression allocating a result of layout 'A': `np.tanh(0.1 + m)`
+                # where m joins a C result and an F argument, as a loop's carry does)
                 with self._lock:
                     self.machine_code, self.fused = None, False
         self.jitted.compile(sig)

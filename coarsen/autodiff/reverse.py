@@ -24,7 +24,8 @@ from coarsen.autodiff.activity import active_values
 from coarsen.autodiff.rules import DERIVATIVES
 from coarsen.codegen.bounds import drop_checks
 from coarsen.codegen.inplace import BufferVersions, written_params
-from coarsen.codegen.forward import ForwardEmitter, Program, fused_kernel, needed_values
+from coarsen.codegen.forward import (ARENA_RECORD_LIMIT, ForwardEmitter, Program, TapeLayout, fused_kernel,
+                                     needed_values, prototype_value)
 from coarsen.codegen.source import Code
 from coarsen.errors import InternalError
 from coarsen.ir.nodes import Function, Instr, Op, Region, Value, raises
@@ -335,15 +336,12 @@ class Reverse:
                 # one stack per region: its records all have the same types (Numba lists are
                 # homogeneous), and each region's records come back in reverse order
                 tape = self.tapes.setdefault(id(region), self.prog.names.reserve("tape"))
+                shapes = self.shape_records(needs, inner)
                 bound = self.array_tape_bound(region, needs)
                 if bound is not None:
                     self.array_tapes[id(region)] = bound
-                    code.line(f"{tape}_n -= 1")
-                    for k, v in enumerate(needs):
-                        read = f"{tape}[{tape}_n, {k}]"
-                        code.line(f"{self.prog.name(v)} = {read}" + (" != 0.0" if v.type.dtype == "bool" else ""))
+                    self.pop_arrays(tape, needs, shapes, code)
                 else:
-                    shapes = self.shape_records(needs, inner)
                     names = ", ".join(shapes.get(v.id, self.prog.name(v)) for v in needs)
                     code.line(f"{names}, = {tape}.pop()")
             if recompute:
@@ -371,18 +369,45 @@ class Reverse:
             self.shape_only.add(v.id)
         return out
 
+    def pop_arrays(self, tape: str, needs: list[Value], shapes: dict[int, str], code: Code) -> None:
+        """Read a record back from an array tape (`codegen.forward.TapeLayout`): the arena's
+        arrays are views, popped last field first."""
+        layout = TapeLayout(needs, self.shape_only)
+        code.line(f"{tape}_n -= 1")
+        for v, kind, col in layout.fields:
+            name = self.prog.name(v)
+            if kind == "float":
+                code.line(f"{name} = {tape}[{tape}_n, {col}]" + (" != 0.0" if v.type.dtype == "bool" else ""))
+            elif kind == "int":
+                code.line(f"{name} = int({tape}_s[{tape}_n, {col}])")
+            elif kind == "shape":
+                dims = "".join(f"int({tape}_s[{tape}_n, {col + d}]), " for d in range(v.type.rank))
+                code.line(f"{shapes[v.id]} = ({dims})")
+        arrays = [(v, col) for v, kind, col in layout.fields if kind == "array"]
+        if not arrays:
+            return
+        with code.block(f"if {tape}_s[{tape}_n, {layout.ints}] <= {ARENA_RECORD_LIMIT}:"):
+            for v, col in reversed(arrays):
+                name = self.prog.name(v)
+                dims = "".join(f"int({tape}_s[{tape}_n, {col + d}]), " for d in range(v.type.rank))
+                code.line(f"{name} = rt.tape_view({tape}_a, {tape}_p, ({dims}))")
+                code.line(f"{tape}_p -= {name}.size")
+        with code.block("else:"):
+            code.line(f"{''.join(self.prog.name(v) + ', ' for v, _ in arrays)}= {tape}_l.pop()")
+
     def array_tape_bound(self, region: Region, needs: list[Value]) -> tuple[Instr, ...] | None:
         """The counted loops that bound how often `region` runs (outermost first), when its
-        records can live in a float64 array allocated before the outermost (one row per
-        record, a counter as the stack pointer): every record field a float or bool, and either
-        the region inside exactly one loop, a `for` over a range in the function's top level
-        (IF branches in between run at most once per iteration), or the body of a nest of
-        `for` loops, the outermost at top level, whose inner ranges are fixed before it (so
-        the rows are the product of the trip counts, all of them used: k-means' distance to
-        each center of each point). Arrays instead of lists: ~17% off CartPole's gradient
-        call, as no list is allocated, grown or boxed. Not on cuda, whose host arrays live on
-        the GPU."""
-        if self.prog.fuse or any(v.type.rank or v.type.dtype not in ("f64", "bool") for v in needs):
+        records can live in arrays allocated before the outermost (one row per record, a
+        counter as the stack pointer): every record field a float, bool, int, shape or float64
+        array, and either the region inside exactly one loop, a `for` over a range in the
+        function's top level (IF branches in between run at most once per iteration), or the
+        body of a nest of `for` loops, the outermost at top level, whose inner ranges are
+        fixed before it (so the rows are the product of the trip counts, all of them used:
+        k-means' distance to each center of each point). Arrays instead of lists: ~17% off CartPole's gradient
+        call, as no list is allocated, grown or boxed; float64 array fields go to one arena
+        (`TapeLayout`), which keeps no small array of each iteration alive (the LSTM's gate
+        values). Not on cuda, whose host arrays live on the GPU."""
+        if self.prog.fuse or not all(TapeLayout.fits(v, self.shape_only) for v in needs):
             return None
         loop = self.prog.loop_of[id(region)]
         if loop is None or loop.op is not Op.FOR:
@@ -573,7 +598,7 @@ class Reverse:
             # typed by a first record, popped at once: Numba must know the list's type even
             # where it prunes every append (a branch its constant folding decides); array
             # fields are pushed C-contiguous (no copy when they are) to match the prototype
-            prototype = ", ".join(f"({'0, ' * v.type.rank})" if v.id in self.shape_only else _prototype(v)
+            prototype = ", ".join(f"({'0, ' * v.type.rank})" if v.id in self.shape_only else prototype_value(v)
                                   for v in self.pushes[rid])
             forward.line(f"{tape} = [({prototype},)]")
             forward.line(f"{tape}.pop()")
@@ -601,14 +626,6 @@ def _substitute_shapes(line: str, texts: dict[int, str]) -> str:
     for vid, text in texts.items():
         line = line.replace(f"__shape_{vid}__", text)
     return line
-
-
-def _prototype(v: Value) -> str:
-    """A value of v's type, to type a tape's list: a number, or an empty array of v's rank."""
-    if v.type.rank == 0:
-        return {"f64": "0.0", "bool": "False", "i64": "0"}[v.type.dtype]
-    dtype = {"f64": "np.float64", "bool": "np.bool_", "i64": "np.int64"}[v.type.dtype]
-    return f"np.empty(({'0, ' * v.type.rank}), dtype={dtype})"
 
 
 def _walk(region: Region):

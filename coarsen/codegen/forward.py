@@ -249,6 +249,63 @@ def needed_values(prog: Program, roots: set[int]) -> set[int]:
     return needed
 
 
+# A record whose float64 arrays hold at most this many numbers in all is copied into its tape's
+# arena (`TapeLayout`); a bigger one keeps its arrays alive in a list. Keeping a small array
+# alive per iteration costs more than copying it (a fresh heap block per step, freed in reverse
+# order by the backward: the LSTM's 140 numbers per layer and step, gradient 5.7 -> 3.6 ms); a
+# big one's copy costs more than its allocation (the ODE's 4 x 1000 per step, 77 -> 95 us).
+ARENA_RECORD_LIMIT = 1024
+
+
+class TapeLayout:
+    """Where each field of a loop region's records lives when its tape is arrays, not a list
+    (`Reverse.array_tape_bound`): one row per record in a float64 table (floats and bools) and
+    an int64 table (ints, shapes, the shape of each array field, and after them the record's
+    number of array elements), and the numbers of the float64 array fields one after the other
+    in one flat float64 arena, a stack that the backward pops in reverse (`rt.tape_put`,
+    `rt.tape_view`). The arena is sized at the first record for as many records as the loops
+    can still run (up to a cap; `rt.tape_grow`), and grows when a later record is bigger
+    (shapes that change with the iteration), so small arrays are copied into one allocation
+    instead of each kept alive until the backward reads it. A record bigger than
+    `ARENA_RECORD_LIMIT` puts its arrays on a list instead; the size column tells the backward
+    which. `fields`: (value, kind, column) with kind "float", "int", "shape" or "array"."""
+
+    def __init__(self, values: list[Value], shape_only: set[int]) -> None:
+        self.fields: list[tuple[Value, str, int]] = []
+        self.floats = self.ints = self.arrays = 0
+        for v in values:
+            if v.id in shape_only or (v.type.rank and v.type.dtype == "f64"):
+                kind = "shape" if v.id in shape_only else "array"
+                self.fields.append((v, kind, self.ints))
+                self.ints += v.type.rank
+                self.arrays += kind == "array"
+            elif v.type.dtype == "i64" and not v.type.rank:
+                self.fields.append((v, "int", self.ints))
+                self.ints += 1
+            elif v.type.dtype in ("f64", "bool") and not v.type.rank:
+                self.fields.append((v, "float", self.floats))
+                self.floats += 1
+            else:
+                raise ValueError(f"no array tape for a field of type {v.type}")
+
+    @staticmethod
+    def fits(v: Value, shape_only: set[int]) -> bool:
+        """Whether a record field can live in the arrays (else the region keeps a list)."""
+        if v.id in shape_only:
+            return True
+        if v.type.rank:
+            return v.type.dtype == "f64"
+        return v.type.dtype in ("f64", "bool", "i64")
+
+
+def prototype_value(v: Value) -> str:
+    """A value of v's type, to type a tape's list: a number, or an empty array of v's rank."""
+    if v.type.rank == 0:
+        return {"f64": "0.0", "bool": "False", "i64": "0"}[v.type.dtype]
+    dtype = {"f64": "np.float64", "bool": "np.bool_", "i64": "np.int64"}[v.type.dtype]
+    return f"np.empty(({'0, ' * v.type.rank}), dtype={dtype})"
+
+
 class ForwardEmitter:
     def __init__(self, prog: Program, needed: set[int], pushes: dict[int, list[Value]],
                  tapes: dict[int, str], counts: dict[int, str], inplace_ok,
@@ -285,8 +342,29 @@ class ForwardEmitter:
             return
         tape = self.tapes[id(region)]
         if id(region) in self.array_tapes:
-            for k, v in enumerate(values):
-                code.line(f"{tape}[{tape}_n, {k}] = {self.prog.name(v)}")
+            layout = TapeLayout(values, self.shape_only)
+            for v, kind, col in layout.fields:
+                name = self.prog.name(v)
+                if kind == "float":
+                    code.line(f"{tape}[{tape}_n, {col}] = {name}")
+                elif kind == "int":
+                    code.line(f"{tape}_s[{tape}_n, {col}] = {name}")
+                else:   # a shape, or an array's shape (its numbers go to the arena below)
+                    for d in range(v.type.rank):
+                        code.line(f"{tape}_s[{tape}_n, {col + d}] = np.shape({name})[{d}]")
+            arrays = [self.prog.name(v) for v, kind, _ in layout.fields if kind == "array"]
+            if arrays:
+                code.line(f"{tape}_r = {' + '.join(f'{a}.size' for a in arrays)}")
+                code.line(f"{tape}_s[{tape}_n, {layout.ints}] = {tape}_r")
+                with code.block(f"if {tape}_r <= {ARENA_RECORD_LIMIT}:"):
+                    # room for this record, and (shapes fixed) for every later one at once
+                    with code.block(f"if {tape}_p + {tape}_r > {tape}_a.shape[0]:"):
+                        code.line(f"{tape}_a = rt.tape_grow({tape}_a, {tape}_p, {tape}_r, "
+                                  f"{tape}_r * ({tape}_rows - {tape}_n))")
+                    for a in arrays:
+                        code.line(f"{tape}_p = rt.tape_put({tape}_a, {tape}_p, {a})")
+                with code.block("else:"):
+                    code.line(f"{tape}_l.append(({''.join(f'np.ascontiguousarray({a}), ' for a in arrays)}))")
             code.line(f"{tape}_n += 1")
         else:
             names = ", ".join(f"np.shape({self.prog.name(v)})" if v.id in self.shape_only
@@ -397,7 +475,23 @@ class ForwardEmitter:
                 tape = self.tapes[rid]
                 trips = " * ".join(f"rt.trip_count({', '.join(prog.src(a) for a in loop.args[:3])})"
                                    for loop in loops)
-                code.line(f"{tape} = np.empty(({trips}, {len(self.pushes[rid])}))")
+                layout = TapeLayout(self.pushes[rid], self.shape_only)
+                if layout.arrays:
+                    code.line(f"{tape}_rows = {trips}")
+                    trips = f"{tape}_rows"
+                if layout.floats:
+                    code.line(f"{tape} = np.empty(({trips}, {layout.floats}))")
+                if layout.ints or layout.arrays:   # (and each record's size, with arrays)
+                    code.line(f"{tape}_s = np.empty(({trips}, {layout.ints + bool(layout.arrays)}), dtype=np.int64)")
+                if layout.arrays:
+                    code.line(f"{tape}_a = np.empty(0)")   # sized by the first record (`push`)
+                    code.line(f"{tape}_p = 0")
+                    # records too big for the arena keep their arrays, as a list tape does
+                    # (typed by a first record, popped at once, as `Reverse.emit`'s lists)
+                    prototype = "".join(prototype_value(v) + ", " for v, kind, _ in layout.fields
+                                        if kind == "array")
+                    code.line(f"{tape}_l = [({prototype})]")
+                    code.line(f"{tape}_l.pop()")
                 code.line(f"{tape}_n = 0")
         index = prog.name(body.params[0])
         with code.block(f"for {index} in range({prog.src(start)}, {prog.src(stop)}, {prog.src(step)}):"):

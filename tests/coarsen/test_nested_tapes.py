@@ -2,9 +2,12 @@
 record) when the inner ranges are fixed before the outermost loop and no branch sits between
 (k-means' running minimum over centers for each point, a three-deep nest), lists otherwise (a
 triangular nest, whose inner range is set by the outer index; a loop inside a branch); array
-records of values the backward reads only for their shape hold the shape. Gradients against
+records of values the backward reads only for their shape hold the shape (more on records
+of arrays in test_array_tapes.py). Gradients against
 torch.autograd on both targets, and which tape each program gets."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -118,6 +121,13 @@ def test_nested_loop_gradients_against_torch(f, args, wrt, array_tape, list_tape
 
 
 def test_arrays_read_only_for_their_shape_are_recorded_as_shapes():
+    """rk4's records: four arrays copied into the tape's arena (or kept on its list when big),
+    four shapes only (`codegen.forward.TapeLayout`)."""
     source = coarsen.grad(rk4, target="cpu").source(rng.uniform(size=7), 3)
-    append = next(line for line in source.splitlines() if ".append((" in line and "np.shape(" in line)
-    assert append.count("np.shape(") == 4 and append.count("np.ascontiguousarray(") == 4, append
+    lines = source.splitlines()
+    assert sum("rt.tape_put(" in line for line in lines) == 4, source
+    assert sum("rt.tape_view(" in line for line in lines) == 4, source
+    append = next(line for line in lines if ".append((" in line)
+    assert append.count("np.ascontiguousarray(") == 4 and "np.shape(" not in append, append
+    popped_shapes = [line for line in lines if re.search(r"\w+_shape = \(int\(tape", line)]
+    assert len(popped_shapes) == 4, source
