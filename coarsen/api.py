@@ -209,6 +209,8 @@ def _results(prog: Program, outs, args: tuple) -> list:
     for i, dtype in prog.result_dtypes:   # narrow integer data NumPy keeps narrow (exact: `frontend.narrow`)
         if isinstance(results[i], np.ndarray):
             results[i] = results[i].astype(dtype)
+        elif isinstance(results[i], np.integer):   # a NumPy scalar: np.max(a) of int8 data is np.int8
+            results[i] = np.dtype(dtype).type(results[i])
     flat = None
     for i, o in enumerate(results):
         if isinstance(o, np.ndarray) and i not in prog.views:

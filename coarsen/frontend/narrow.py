@@ -262,9 +262,10 @@ class _Check:
 def check_narrow(fn: Function, origins: dict[int, np.dtype]) -> tuple[tuple[int, str], ...]:
     """Refuse integer work on narrow data that NumPy would compute in another dtype, and sums
     and differences of boolean arrays (above); return (result index, NumPy dtype) of each
-    integer result array whose NumPy dtype is not int64."""
+    integer result (an array, or a scalar NumPy gives: `Function.numpy_results`) whose NumPy
+    dtype is not int64."""
     check = _Check(origins)
     check.region(fn.body)
     return tuple((k, str(check.dtype[y.id])) for k, y in enumerate(fn.body.yields)
-                 if y.type.dtype == "i64" and y.type.rank and y.id in check.dtype
+                 if y.type.dtype == "i64" and (y.type.rank or k in fn.numpy_results) and y.id in check.dtype
                  and check.dtype[y.id].kind in "iu")
