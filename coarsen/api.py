@@ -179,7 +179,7 @@ def _grad_value(g: Any, like: Any) -> Any:
     return float(g)
 
 
-_SCALARS = {"f64": (float, np.float64), "i64": (int, np.int64), "bool": (bool, np.bool_)}
+_RESULT_SCALARS = {"f64": (float, np.float64), "i64": (int, np.int64), "bool": (bool, np.bool_)}
 
 
 def _output(o: Any, t: Any, numpy: bool = False) -> Any:
@@ -188,8 +188,8 @@ def _output(o: Any, t: Any, numpy: bool = False) -> Any:
     for i64 / bool scalars, whichever target and tier computed it (the NumPy tier's np.int64
     and np.bool_ came back before machine code's int and bool: the type changed between calls);
     np.float64 / np.int64 / np.bool_ for a NumPy scalar (`numpy`: `Program.numpy_results`)."""
-    if t.rank == 0 and t.dtype in _SCALARS:
-        return _SCALARS[t.dtype][numpy](o)
+    if t.rank == 0 and t.dtype in _RESULT_SCALARS:
+        return _RESULT_SCALARS[t.dtype][numpy](o)
     if t.dtype == "f64":
         return _fresh(np.asarray(o, dtype=np.float64))
     if isinstance(o, np.floating):
@@ -609,7 +609,7 @@ class _Jit(_Transformed):
             compiled = getattr(compiled, "fn", compiled)
             t = prog.result_types[0]
             if t.rank == 0:   # a float, an int or a bool on every tier; NumPy's where it is one
-                make = _SCALARS[t.dtype][0 in prog.numpy_results]
+                make = _RESULT_SCALARS[t.dtype][0 in prog.numpy_results]
                 return lambda args: make(compiled(*args)[0])
             if prog.returns or prog.views:   # `return x`, `return x[1:]`: the caller's array, a view of it
                 return lambda args: _fresh(compiled(*args)[0])
