@@ -1143,3 +1143,79 @@ def _qr_grad(q, r, gq, gr):
         y = np.ascontiguousarray(gq) + np.dot(qc, nn)
         return np.ascontiguousarray(np.linalg.solve(rc, np.ascontiguousarray(y.T)).T), False
     return impl
+
+
+# ------------------------------------------------------------ svd: NumPy's own (object mode)
+# The factors' signs are LAPACK's choice (see eigh above): the host's NumPy computes them, and
+# the derivative helpers (`rt.svd_grad`, ...), which must use the same factors, run there too.
+@numba.njit
+def _numpys_svd_u(a, full):
+    with numba.objmode(u="float64[:, ::1]"):
+        u = np.ascontiguousarray(rt.svd_u(a, full))
+    return u
+
+
+@numba.njit
+def _numpys_svd_vt(a, full):
+    with numba.objmode(vt="float64[:, ::1]"):
+        vt = np.ascontiguousarray(rt.svd_vt(a, full))
+    return vt
+
+
+@numba.njit
+def _numpys_svd_s(a, alone):
+    with numba.objmode(s="float64[::1]"):
+        s = np.ascontiguousarray(rt.svd_s(a, alone))
+    return s
+
+
+@numba.njit
+def _numpys_svd_grad(a, d, which, full):
+    with numba.objmode(g="float64[:, ::1]", bad="boolean"):
+        g, bad = rt.svd_grad(a, d, which, full)
+        g = np.ascontiguousarray(g)
+    return g, bad
+
+
+@numba.njit
+def _numpys_svd_values_jvp(a, da, full, file, line, col):
+    with numba.objmode(t="float64[::1]"):
+        t = np.ascontiguousarray(rt.svd_values_jvp(a, da, full, file, line, col))
+    return t
+
+
+@numba.njit
+def _numpys_svd_jvp(a, da, which, full, file, line, col):
+    with numba.objmode(t="float64[:, ::1]"):
+        t = np.ascontiguousarray(rt.svd_jvp(a, da, which, full, file, line, col))
+    return t
+
+
+@overload(rt.svd_u)
+def _svd_u(a, full):
+    return lambda a, full: _numpys_svd_u(a, full)
+
+
+@overload(rt.svd_vt)
+def _svd_vt(a, full):
+    return lambda a, full: _numpys_svd_vt(a, full)
+
+
+@overload(rt.svd_s)
+def _svd_s(a, alone):
+    return lambda a, alone: _numpys_svd_s(a, alone)
+
+
+@overload(rt.svd_grad)
+def _svd_grad(a, d, which, full):
+    return lambda a, d, which, full: _numpys_svd_grad(a, d, which, full)
+
+
+@overload(rt.svd_values_jvp)
+def _svd_values_jvp(a, da, full, file, line, col):
+    return lambda a, da, full, file, line, col: _numpys_svd_values_jvp(a, da, full, file, line, col)
+
+
+@overload(rt.svd_jvp)
+def _svd_jvp(a, da, which, full, file, line, col):
+    return lambda a, da, which, full, file, line, col: _numpys_svd_jvp(a, da, which, full, file, line, col)

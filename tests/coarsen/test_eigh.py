@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import coarsen
+from differences import central_difference_1 as _fd
 from simulator import run_cuda_script
 
 torch.set_num_threads(1)
@@ -42,10 +43,6 @@ def spectral_torch(A, upper=False):
         return torch.sum(torch.sin(w)) + torch.sum((v @ torch.diag(torch.exp(-w)) @ v.T) * c)
     return (torch.sum(w ** 3 * torch.tensor(C4[:n])) + torch.sum(v ** 2 * c)
             + torch.sum(torch.outer(v[:, 0], v[:, -1]) * c.T))
-
-
-def _fd(f, A, T, h=1e-6):
-    return (f(A + h * T) - f(A - h * T)) / (2 * h)
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import coarsen
+from differences import central_difference as _fd
 from simulator import run_cuda_script
 
 torch.set_num_threads(1)
@@ -26,13 +27,6 @@ def weighted_solution_torch(A, b):
     x = torch.linalg.lstsq(A, B).solution
     x = x[:, 0] if b.ndim == 1 else x
     return torch.sum(torch.sin(x) * torch.linspace(1.0, 2.0, x.numel(), dtype=torch.float64).reshape(x.shape))
-
-
-def _fd(f, args, k, direction, h=1e-6):
-    plus, minus = list(args), list(args)
-    plus[k] = args[k] + h * direction
-    minus[k] = args[k] - h * direction
-    return (f(*plus) - f(*minus)) / (2 * h)
 
 
 @pytest.mark.parametrize("target", TARGETS)

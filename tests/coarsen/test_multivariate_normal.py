@@ -12,6 +12,7 @@ import torch
 from scipy.stats import multivariate_normal
 
 import coarsen
+from differences import central_difference as _fd
 from simulator import run_cuda_script
 
 torch.set_num_threads(1)
@@ -33,13 +34,6 @@ def _torch_logpdf(x, mean, cov):
 def _spd(rng, d):
     a = rng.normal(size=(d, d))
     return a @ a.T + d * np.eye(d)
-
-
-def _fd(f, args, k, direction, h=1e-6):
-    plus, minus = list(args), list(args)
-    plus[k] = args[k] + h * direction
-    minus[k] = args[k] - h * direction
-    return (f(*plus) - f(*minus)) / (2 * h)
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import coarsen
+from differences import central_difference_1 as _fd
 from simulator import run_cuda_script
 
 torch.set_num_threads(1)
@@ -28,10 +29,6 @@ def factors_torch(A):
     m, n = A.shape
     return (torch.sum(Q * torch.tensor(C[:m * n].reshape(m, n)))
             + torch.sum(R ** 3 * torch.tensor(C[:n * n].reshape(n, n))))
-
-
-def _fd(f, A, T, h=1e-6):
-    return (f(A + h * T) - f(A - h * T)) / (2 * h)
 
 
 @pytest.mark.parametrize("target", TARGETS)
