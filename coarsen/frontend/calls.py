@@ -380,6 +380,11 @@ from coarsen.frontend import functional  # noqa: E402
 
 functional.register(CALLS)
 
+# np.vectorize(f): a loop over the broadcast elements calling f (`vectorize`)
+from coarsen.frontend import vectorize  # noqa: E402
+
+vectorize.register(CALLS)
+
 
 # ---------------------------------------------------------------------- array methods
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
@@ -463,7 +468,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "polyder": ("np.polyval",),
     "polygamma": ("scipy.special.digamma", "scipy.special.gammaln"),
     "eig": ("np.linalg.det", "np.linalg.solve", "np.linalg.norm"),
-    "svd": ("np.linalg.norm", "np.linalg.solve"),
     "fill_diagonal": ("np.eye", "np.diag", "np.where"),
     "nanmax": ("np.max", "np.where", "np.isnan"),
     "nanmin": ("np.min", "np.where", "np.isnan"),
@@ -476,7 +480,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "lexsort": ("np.argsort",),
     "partition": ("np.sort",),
     "argpartition": ("np.argsort",),
-    "vectorize": ("coarsen.vmap",),
     "apply_along_axis": ("coarsen.vmap", "a loop over the axis"),
     "fft": ("a loop (no FFT in coarsen)",),
 }

@@ -322,6 +322,8 @@ class LoopLowering:
                 if wide != t:
                     widened[k] = wide
                     retry = True
+                    if wide.dtype == "f64" and t.dtype != "f64":
+                        self.ctx.widened_joins += 1
             if storages.update(yields):
                 retry = True
             if retry:

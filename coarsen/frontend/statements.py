@@ -75,6 +75,9 @@ class TraceContext:
     generator_classes: list = field(default_factory=list)
     param_index: dict = field(default_factory=dict)
     runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
+    # joins (branches, loop carries) that widened an int or bool to float64 (`vectorize`: NumPy
+    # takes its result dtype from the first element's call, which such a join does not tell)
+    widened_joins: int = 0
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
     element_ints: set = field(default_factory=set)   # int64 scalars read from arrays (`int_product`)
