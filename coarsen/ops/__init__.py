@@ -2,7 +2,7 @@
 
 One module per family: `unary`, `binary` (elementwise), `reductions`, `shape` (layout and
 indexing), `constructors`, `linalg`, `indexing` (gathers with index arrays), `sorting`,
-`svd`, `numeric` (NumPy's miscellaneous numerics: nan_to_num, isclose, gradient, convolve, meshgrid, polyval). Each entry (see `spec`) says which Python callables it
+`svd`, `nanreductions` (nanmax, nanargmax, nanprod, nanvar, ...), `numeric` (NumPy's miscellaneous numerics: nan_to_num, isclose, gradient, convolve, meshgrid, polyval). Each entry (see `spec`) says which Python callables it
 stands for, how it is typed, folded, evaluated, differentiated and emitted. The stages build
 their tables from here:
 
@@ -18,7 +18,7 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 """
 from __future__ import annotations
 
-from coarsen.ops import binary, constructors, indexing, linalg, numeric, reductions, shape, sorting, svd, unary
+from coarsen.ops import binary, constructors, indexing, linalg, nanreductions, numeric, reductions, shape, sorting, svd, unary
 from phicalc import emit
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
@@ -27,7 +27,7 @@ REGISTRY.add(*unary.UNARY, *binary.BINARY, binary.INT_POWER, *reductions.OPS, *s
 COMPOSITES: list[Composite] = [*unary.COMPOSITES, *binary.COMPOSITES, *reductions.COMPOSITES,
                                *shape.COMPOSITES, *constructors.COMPOSITES, *linalg.COMPOSITES]
 REGISTRY.add(*sorting.OPS, *svd.OPS)
-COMPOSITES += sorting.COMPOSITES + numeric.COMPOSITES + svd.COMPOSITES
+COMPOSITES += sorting.COMPOSITES + numeric.COMPOSITES + svd.COMPOSITES + nanreductions.COMPOSITES
 
 # IR ops that are not registry entries, and where each is handled
 CORE = {
@@ -124,7 +124,7 @@ def int_rule(spec) -> None:
 # take their operands' common dtype, so int64 stays int64; see ARCHITECTURE).
 INTS = {
     "float": {"mean", "log", "math.log", "logit", "sinc", "deg2rad", "rad2deg", "rint",
-              "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",
+              "cov", "trapezoid", "var", "std", "average", "nanmean", "nanvar", "nanstd", "logsumexp", "softmax", "log_softmax",
               "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eigh", "eigvalsh", "lstsq", "pinv", "qr", "svd", "eye", "identity",
               "linspace", "median", "percentile", "quantile", "nanmedian", "nanpercentile", "nanquantile",
               "interp"},
