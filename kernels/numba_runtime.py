@@ -1219,3 +1219,61 @@ def _svd_values_jvp(a, da, full, file, line, col):
 @overload(rt.svd_jvp)
 def _svd_jvp(a, da, which, full, file, line, col):
     return lambda a, da, which, full, file, line, col: _numpys_svd_jvp(a, da, which, full, file, line, col)
+
+
+# ------------------------------------------------------------ fsum, bincount
+@numba.njit
+def _hosts_fsum(x):
+    with numba.objmode(r="float64"):
+        r = float(rt.fsum(x))
+    return r
+
+
+@overload(rt.fsum)
+def _fsum(x):
+    return lambda x: _hosts_fsum(x)
+
+
+@register_jitable
+def _bins_size(x, n):
+    if n < 0:
+        raise ValueError("'minlength' must not be negative")
+    size = n
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            raise ValueError("'list' argument must have no negative elements")
+        size = max(size, x[i] + 1)
+    return size
+
+
+@cached_overload(rt.bincount)
+def _bincount(x, n):
+    def impl(x, n):
+        out = np.zeros(_bins_size(x, n), dtype=np.int64)
+        for i in range(x.shape[0]):
+            out[x[i]] += 1
+        return out
+    return impl
+
+
+@cached_overload(rt.bincount_weights)
+def _bincount_weights(x, w, n):
+    def impl(x, w, n):
+        size = _bins_size(x, n)
+        if w.shape[0] != x.shape[0]:
+            raise ValueError("The weights and list don't have the same length.")
+        out = np.zeros(size)
+        for i in range(x.shape[0]):
+            out[x[i]] += w[i]
+        return out
+    return impl
+
+
+@cached_overload(rt.take_bins)
+def _take_bins(d, x):
+    def impl(d, x):
+        out = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            out[i] = d[x[i]]
+        return out
+    return impl

@@ -360,6 +360,44 @@ def svd_jvp(a, da, which, full, file, line, col):
     return np.asarray(out)
 
 
+# ------------------------------------------------------------ fsum, bincount
+def fsum(x):
+    """math.fsum of a vector, by the host's math module on every target (correctly rounded; its
+    ValueError for inf + -inf, OverflowError for an intermediate overflow)."""
+    import math
+
+    return _numpy.float64(math.fsum(_host(x).tolist()))
+
+
+def _bins(x, n):
+    x = _numpy.asarray(x.get() if hasattr(x, "get") else x)
+    if n < 0:
+        raise ValueError("'minlength' must not be negative")
+    if x.shape[0] and x.min() < 0:
+        raise ValueError("'list' argument must have no negative elements")
+    return x, max(int(x.max()) + 1 if x.shape[0] else 0, int(n))
+
+
+def bincount(x, n):
+    """np.bincount(x, minlength=n): int64 counts."""
+    x, size = _bins(x, n)
+    return np.asarray(_numpy.bincount(x, minlength=size).astype(_numpy.int64))
+
+
+def bincount_weights(x, w, n):
+    """np.bincount(x, w, minlength=n): w summed per bin in x's order (NumPy's loop)."""
+    x, size = _bins(x, n)
+    w = _host(w)
+    if w.shape[0] != x.shape[0]:
+        raise ValueError("The weights and list don't have the same length.")
+    return np.asarray(_numpy.bincount(x, weights=w, minlength=size))
+
+
+def take_bins(d, x):
+    """d[x]: the adjoint of bincount's weights from that of its sums."""
+    return d[x]
+
+
 def outer(a, b):
     """np.outer of two vectors."""
     return np.outer(a, b)

@@ -163,7 +163,8 @@ _NUMPY_NAMES = {"asin": "np.arcsin", "acos": "np.arccos", "atan": "np.arctan", "
                 "fabs": "np.abs", "radians": "np.deg2rad", "degrees": "np.rad2deg", "lgamma": "scipy.special.gammaln",
                 "erf": "scipy.special.erf", "erfc": "scipy.special.erfc", "gamma": "scipy.special.gamma"}
 for _obj in list(CALLS):
-    if getattr(_obj, "__module__", None) == "math" and getattr(math, getattr(_obj, "__name__", ""), None) is _obj:
+    if getattr(_obj, "__module__", None) == "math" and getattr(math, getattr(_obj, "__name__", ""), None) is _obj \
+            and _obj is not math.fsum:   # math.fsum takes an iterable (`ops.tallies`)
         CALLS[_obj] = _math_spelling(_obj.__name__, CALLS[_obj])
 
 
@@ -462,8 +463,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "extract": ("np.where", "np.sum"),
     "compress": ("np.where", "np.take"),
     "histogram": ("np.searchsorted", "np.count_nonzero", "np.add.at"),
-    "bincount": ("np.add.at", "np.count_nonzero"),
-    "digitize": ("np.searchsorted",),
     "polyfit": ("np.linalg.solve", "np.vander", "np.polyval"),
     "polyder": ("np.polyval",),
     "polygamma": ("scipy.special.digamma", "scipy.special.gammaln"),
