@@ -381,6 +381,13 @@ from coarsen.frontend import functional  # noqa: E402
 
 functional.register(CALLS)
 
+def _fill_diagonal_value(lw, args, kwargs, node):
+    lw.unsupported("np.fill_diagonal() used as a value (it returns None)", node,
+                   "call it as a statement: np.fill_diagonal(a, v) fills a in place")
+
+
+CALLS[np.fill_diagonal] = _fill_diagonal_value
+
 # np.vectorize(f): a loop over the broadcast elements calling f (`vectorize`)
 from coarsen.frontend import vectorize  # noqa: E402
 
@@ -467,7 +474,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "polyder": ("np.polyval",),
     "polygamma": ("scipy.special.digamma", "scipy.special.gammaln"),
     "eig": ("np.linalg.det", "np.linalg.solve", "np.linalg.norm"),
-    "fill_diagonal": ("np.eye", "np.diag", "np.where"),
     "einsum_path": ("np.einsum",),
     "lexsort": ("np.argsort",),
     "partition": ("np.sort",),
