@@ -118,20 +118,24 @@ def _nanvar(std: bool):
     return lower
 
 
-_NAN = "np.where(x > 1.0, np.nan, x)"
+# one NaN, at flat position 1, so no slice of the shapes below is NaNs only (NumPy warns there)
+_NAN = "np.where(np.arange(x.size).reshape(x.shape) == 1, np.nan, x)"
+_SHAPES = [(3, 4), (5,)]
 COMPOSITES = [
     Composite("nanmax", ("numpy.nanmax",), _extremum("max"),
-              examples=((f"np.nanmax({_NAN}, axis=0)", ((-3.0, 3.0),)), (f"np.nanmax({_NAN})", ((-3.0, 3.0),)))),
+              examples=((f"np.nanmax({_NAN}, axis=0)", ((-3.0, 3.0),), _SHAPES),
+                        (f"np.nanmax({_NAN})", ((-3.0, 3.0),), _SHAPES))),
     Composite("nanmin", ("numpy.nanmin",), _extremum("min"),
-              examples=((f"np.nanmin({_NAN}, axis=-1, keepdims=True)", ((-3.0, 3.0),)),)),
+              examples=((f"np.nanmin({_NAN}, axis=-1, keepdims=True)", ((-3.0, 3.0),), _SHAPES),)),
     Composite("nanargmax", ("numpy.nanargmax",), _arg_extremum("max"),
-              examples=(("x * np.nanargmax(np.where(x > 2.0, np.nan, x))", ((-3.0, 3.0),)),)),
+              examples=((f"x * np.nanargmax({_NAN})", ((-3.0, 3.0),), _SHAPES),)),
     Composite("nanargmin", ("numpy.nanargmin",), _arg_extremum("min"),
-              examples=(("x * np.nanargmin(np.where(x > 2.0, np.nan, x), axis=0, keepdims=True)", ((-3.0, 3.0),)),)),
+              examples=((f"x * np.nanargmin({_NAN}, axis=0, keepdims=True)", ((-3.0, 3.0),), _SHAPES),)),
     Composite("nanprod", ("numpy.nanprod",), _nanprod,
-              examples=((f"np.nanprod({_NAN}, axis=0)", ((-2.0, 2.0),)),)),
+              examples=((f"np.nanprod({_NAN}, axis=0)", ((-2.0, 2.0),), _SHAPES),)),
     Composite("nanvar", ("numpy.nanvar",), _nanvar(False),
-              examples=((f"np.nanvar({_NAN}, axis=0)", ((-3.0, 3.0),)), (f"np.nanvar({_NAN}, ddof=1)", ((-3.0, 3.0),)))),
+              examples=((f"np.nanvar({_NAN}, axis=0)", ((-3.0, 3.0),), _SHAPES),
+                        (f"np.nanvar({_NAN}, ddof=1)", ((-3.0, 3.0),), _SHAPES))),
     Composite("nanstd", ("numpy.nanstd",), _nanvar(True),
-              examples=((f"np.nanstd(x, axis=0, keepdims=True) + np.nanstd({_NAN})", ((-3.0, 3.0),)),)),
+              examples=((f"np.nanstd(x, axis=0, keepdims=True) + np.nanstd({_NAN})", ((-3.0, 3.0),), _SHAPES),)),
 ]
