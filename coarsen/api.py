@@ -179,15 +179,19 @@ def _grad_value(g: Any, like: Any) -> Any:
     return float(g)
 
 
-def _output(o: Any, t: Any) -> Any:
+_SCALARS = {"f64": (float, np.float64), "i64": (int, np.int64), "bool": (bool, np.bool_)}
+
+
+def _output(o: Any, t: Any, numpy: bool = False) -> Any:
     """A result as its IR type says: a float for f64 scalars (generated code may produce an
     int where a branch folds to a constant), a float64 array for f64 arrays; an int or a bool
     for i64 / bool scalars, whichever target and tier computed it (the NumPy tier's np.int64
-    and np.bool_ came back before machine code's int and bool: the type changed between calls)."""
+    and np.bool_ came back before machine code's int and bool: the type changed between calls);
+    np.float64 / np.int64 / np.bool_ for a NumPy scalar (`numpy`: `Program.numpy_results`)."""
+    if t.rank == 0 and t.dtype in _SCALARS:
+        return _SCALARS[t.dtype][numpy](o)
     if t.dtype == "f64":
-        return float(o) if t.rank == 0 else _fresh(np.asarray(o, dtype=np.float64))
-    if t.rank == 0 and t.dtype in ("i64", "bool"):
-        return int(o) if t.dtype == "i64" else bool(o)
+        return _fresh(np.asarray(o, dtype=np.float64))
     if isinstance(o, np.floating):
         return float(o)
     if t.dtype == "bool" and t.rank and isinstance(o, np.ndarray) and o.dtype != np.bool_:
@@ -201,7 +205,10 @@ def _results(prog: Program, outs, args: tuple) -> list:
     """The own results as Python returns them: an argument array the function returns
     (`Program.returns`) is the caller's object, every other array a new one, even where passes
     simplified it to an argument (`x * 1.0` is `x`: the caller's edit of it must not reach x)."""
-    results = [_output(o, t) for o, t in zip(outs, prog.result_types)]
+    results = [_output(o, t, i in prog.numpy_results) for i, (o, t) in enumerate(zip(outs, prog.result_types))]
+    for i, dtype in prog.result_dtypes:   # narrow integer data NumPy keeps narrow (exact: `frontend.narrow`)
+        if isinstance(results[i], np.ndarray):
+            results[i] = results[i].astype(dtype)
     flat = None
     for i, o in enumerate(results):
         if isinstance(o, np.ndarray) and i not in prog.views:
@@ -593,15 +600,14 @@ class _Jit(_Transformed):
                 outs = compiled(*leaves, *prog.draw(args, leaves))
                 return tree.unflatten(result_tree, _results(prog, outs, args))
             return drawing
-        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts:
+        if result_tree == ("leaf",) and all(d == ("leaf",) for d in prog.arg_tree[1]) and not converts \
+                and not prog.result_dtypes:
             compiled(*args)   # compiles now, so calls go straight to the machine code
             compiled = getattr(compiled, "fn", compiled)
-            scalar = prog.result_types[0].rank == 0 and prog.result_types[0].dtype == "f64"
-            if scalar:
-                return lambda args: float(compiled(*args)[0])
-            if prog.result_types[0].rank == 0:   # an int or a bool on every tier
-                t = prog.result_types[0]
-                return lambda args: _output(compiled(*args)[0], t)
+            t = prog.result_types[0]
+            if t.rank == 0:   # a float, an int or a bool on every tier; NumPy's where it is one
+                make = _SCALARS[t.dtype][0 in prog.numpy_results]
+                return lambda args: make(compiled(*args)[0])
             if prog.returns or prog.views:   # `return x`, `return x[1:]`: the caller's array, a view of it
                 return lambda args: _fresh(compiled(*args)[0])
 

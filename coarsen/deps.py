@@ -126,23 +126,36 @@ def fingerprint(obj: Any, depth: int = 0) -> str | None:
 
 def code_digest(code: types.CodeType) -> str:
     """A hash of what a code object computes: its instructions (operations with their names,
-    constants and operands; jump targets and the compiler's choices between equivalent forms,
-    such as LOAD_METHOD or LOAD_ATTR, left out), argument names and flags, nested code objects
-    recursively; not where it sits in its file. Equal for the same source in any process."""
+    constants and operands; a jump's condition and the instruction it goes to, counted among
+    those kept), argument names and flags, nested code objects recursively; not where it sits
+    in its file nor the compiler's choices between equivalent forms (LOAD_METHOD or LOAD_ATTR,
+    a jump forward or backward). Equal for the same source in any process; `a and b` and
+    `a or b`, `(a and b) or c` and `a and (b or c)` differ."""
     import dis
     digest = hashlib.sha256()
 
     def visit(c: types.CodeType) -> None:
         digest.update(repr((c.co_varnames[:c.co_argcount + c.co_kwonlyargcount], c.co_flags & 0x2C)).encode())
-        for ins in dis.get_instructions(c):
+        instructions = list(dis.get_instructions(c))
+        kept = [ins for ins in instructions if ins.opname not in _SKIPPED_OPS]
+        position = {}   # byte offset -> index of the first kept instruction at or after it
+        k = len(kept)
+        for ins in reversed(instructions):
+            if ins.opname not in _SKIPPED_OPS:
+                k -= 1
+            position[ins.offset] = k
+        for ins in kept:
             op = ins.opname
-            if op in _SKIPPED_OPS:
-                continue
-            if "JUMP" in op:
-                digest.update(b"jump;")
+            if "JUMP" in op:   # its condition and target, not its direction or encoding
+                op = op.replace("_FORWARD", "").replace("_BACKWARD", "").replace("_NO_INTERRUPT", "")
+                op = "JUMP" if op in ("JUMP", "JUMP_ABSOLUTE") else op
+                digest.update(repr((op, position.get(ins.argval))).encode())
                 continue
             op = _SAME_OPS.get(op, op)
-            arg = None if ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs else ins.argval
+            if ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs:   # FOR_ITER, SEND: where they go
+                digest.update(repr((op, position.get(ins.argval))).encode())
+                continue
+            arg = ins.argval
             if isinstance(arg, types.CodeType):
                 visit(arg)
                 arg = None

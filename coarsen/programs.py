@@ -76,6 +76,9 @@ class Program:
     # (`coarsen.api`)
     returns: tuple = ()
     views: tuple = ()   # indices of the results that may be views of an argument array (`Function.views`)
+    numpy_results: tuple = ()   # the results that are NumPy scalars (`Function.numpy_results`)
+    # (result index, dtype name): integer result arrays returned in NumPy's narrow dtype (`Function.result_dtypes`)
+    result_dtypes: tuple = ()
     # traced with the arguments' shapes known (`frontend.trace`): right for those shapes only,
     # so `coarsen.api` keys it by them too (never in the disk cache: the trace set `unpinned`)
     shaped: bool = False
@@ -172,7 +175,8 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                        outside=_outside_arrays(replayed) if meta.get("writes") else (),
                        write_loc=_cached_write_loc(meta, fn),
                        returns=tuple(tuple(r) for r in meta.get("returns", ())),
-                       views=tuple(meta.get("views", ())))
+                       views=tuple(meta.get("views", ())), numpy_results=tuple(meta.get("numpy_results", ())),
+                       result_dtypes=tuple(tuple(r) for r in meta.get("result_dtypes", ())))
     passes: dict = {}
     reads = deps.Reads(fn)
     from coarsen.passes import run_pipeline
@@ -206,13 +210,16 @@ def _build(fn, args, sig, kind, argnums, target, check) -> Program:
                           "result_types": [[t.dtype, t.rank] for t in result_types],
                           "wrt": wrt, "manifest": manifest, "writes": list(ir.writes),
                           "returns": [list(r) for r in ir.returns], "views": list(ir.views),
+                          "numpy_results": list(ir.numpy_results),
+                          "result_dtypes": [list(r) for r in ir.result_dtypes],
                           "write_loc": list(dataclasses.astuple(write_loc)) if write_loc else None,
                           "hidden": [[p, path, a.ndim] for p, a, path, _ in hidden]}, constants)
     return Program(kind, source, compiled, ir.arg_tree, ir.result_tree, result_types, wrt, ir, passes,
                    guard=reads.guard(), draws=traced.draws, writes=tuple(ir.writes),
                    shaped=getattr(reads, "shaped", False),
                    outside=_outside_arrays(reads) if ir.writes else (), write_loc=write_loc,
-                   returns=tuple(ir.returns), views=tuple(ir.views))
+                   returns=tuple(ir.returns), views=tuple(ir.views), numpy_results=tuple(ir.numpy_results),
+                   result_dtypes=tuple(ir.result_dtypes))
 
 
 def _cached_write_loc(meta: dict, fn: Callable) -> Loc | None:

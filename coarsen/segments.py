@@ -170,6 +170,17 @@ class SegmentPlan:
         syms = sorted(self.expr[vid].free_symbols, key=lambda s: s.name)
         return list({self.value_of[s].id: self.value_of[s] for s in syms if s in self.value_of}.values())
 
+    def reads(self, vid: int) -> list[Value]:
+        """Every value the emitted segment reads: its inputs and, for an array whose expression
+        lost some of its leaves (`x * 0.0` is 0), all its leaves, which set its broadcast shape
+        (`codegen.forward.emit_segment`)."""
+        inputs = self.inputs(vid)
+        seen = {w.id for w in inputs}
+        leaves = self.leaves.get(vid, ())
+        if any(w.id not in seen for w in leaves):
+            inputs += [w for w in leaves if w.id not in seen]
+        return inputs
+
     def occurrences(self, vid: int, v: Value) -> list[sp.Symbol]:
         """The symbols through which segment `vid` reads value `v` (one per occurrence that
         could not merge back into v's own symbol); its derivative w.r.t. v is their sum."""

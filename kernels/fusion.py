@@ -400,12 +400,7 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
             state["sources"] = [list(s) for s in run.sources]
             state["ones"] = [set(s) for s in run.ones]
             try:
-                if kind[0] == "map":
-                    run.add_map(stmt, kind[2])
-                elif kind[0] == "sink":
-                    run.add_sink(stmt, kind[2], kind[3])
-                else:
-                    run.add_reduce(stmt, kind[2], kind[3], kind[4])
+                _add(run, stmt, kind)
             except Refuse:
                 run.__dict__.update(state)
                 break
@@ -426,8 +421,8 @@ def _build(stmts: list, i: int, types: Types) -> tuple[Run | None, int]:
     return (run if run.members else None), end
 
 
-def _add(run: Run, stmt, types: Types) -> None:
-    kind = _classify(stmt, types)
+def _add(run: Run, stmt, kind: tuple) -> None:
+    """Add `stmt`, of kind `_classify(stmt, ...)`, to the run (Refuse where it cannot join)."""
     if kind[0] == "map":
         run.add_map(stmt, kind[2])
     elif kind[0] == "sink":
@@ -466,7 +461,7 @@ def _components(run: Run, types: Types) -> list[Run]:
         part = Run(types, run.rank)
         try:
             for stmt in members:
-                _add(part, stmt, types)
+                _add(part, stmt, _classify(stmt, types))
         except Refuse:
             return [run]
         out.append(part)

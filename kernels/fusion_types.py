@@ -110,16 +110,7 @@ class Types:
                     if isinstance(node.target, ast.Name):
                         self._bind(node.target, self.of(node.target))
                 elif len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple):
-                    t = self.of(node.value)   # a tape record: one type per element
-                    elts = node.targets[0].elts
-                    if t is not None and t.kind == "tuple" and len(t.ones) == len(elts):
-                        for e, et in zip(elts, t.ones):
-                            self._bind(e, et)
-                    elif t is not None and t.kind == "shape" and t.rank == len(elts):
-                        for e in elts:
-                            self._bind(e, T("i", 0))
-                    else:
-                        self._bind(node.targets[0], None)
+                    self._bind_unpacked(node)
                 elif len(node.targets) == 1:
                     self._bind(node.targets[0], self.of(node.value))
                 else:
@@ -134,22 +125,27 @@ class Types:
                         self._bind(node.target, T("i", 0) if self._is_range(node.iter) else CONFLICT)
                     elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
                             and isinstance(node.targets[0], ast.Tuple):
-                        t = self.of(node.value)
-                        elts = node.targets[0].elts
-                        if t is not None and t.kind == "tuple" and len(t.ones) == len(elts):
-                            for e, et in zip(elts, t.ones):
-                                self._bind(e, et)
-                        elif t is not None and t.kind == "shape" and t.rank == len(elts):
-                            for e in elts:
-                                self._bind(e, T("i", 0))
-                        else:
-                            self._bind(node.targets[0], None)
+                        self._bind_unpacked(node)
                     elif isinstance(node, ast.Assign) and len(node.targets) == 1:
                         self._bind(node.targets[0], self.of(node.value))
                     elif isinstance(node, ast.Assign):
                         for t in node.targets:
                             self._bind(t, None)
                 break
+
+    def _bind_unpacked(self, node: ast.Assign) -> None:
+        """`a, b = value`: a tape record binds one type per element, a shape ints; anything else
+        binds the tuple unknown."""
+        t = self.of(node.value)
+        elts = node.targets[0].elts
+        if t is not None and t.kind == "tuple" and len(t.ones) == len(elts):
+            for e, et in zip(elts, t.ones):
+                self._bind(e, et)
+        elif t is not None and t.kind == "shape" and t.rank == len(elts):
+            for e in elts:
+                self._bind(e, T("i", 0))
+        else:
+            self._bind(node.targets[0], None)
 
     @staticmethod
     def _is_range(node) -> bool:

@@ -641,28 +641,21 @@ def _numpys_extremum_0(x, axis, is_min):
     return r
 
 
-@numba.njit
-def _numpys_extremum_1(x, axis, is_min, keep):
-    with numba.objmode(r="float64[::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
+def _numpys_extremum_along(rank: int):
+    """`_numpys_extremum_<rank>(x, axis, is_min, keep)`: NumPy's max/min along an axis whose
+    result has rank `rank` (a C-contiguous float64 array)."""
+    result = types.Array(types.float64, rank, "C")
+
+    def extremum(x, axis, is_min, keep):
+        with numba.objmode(r=result):
+            r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
+                                     else np.max(x, axis=axis, keepdims=keep))
+        return r
+    extremum.__name__ = extremum.__qualname__ = f"_numpys_extremum_{rank}"   # one name a rank
+    return numba.njit(extremum)
 
 
-@numba.njit
-def _numpys_extremum_2(x, axis, is_min, keep):
-    with numba.objmode(r="float64[:, ::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
-
-
-@numba.njit
-def _numpys_extremum_3(x, axis, is_min, keep):
-    with numba.objmode(r="float64[:, :, ::1]"):
-        r = np.ascontiguousarray(np.min(x, axis=axis, keepdims=keep) if is_min
-                                 else np.max(x, axis=axis, keepdims=keep))
-    return r
+_numpys_extremum_1, _numpys_extremum_2, _numpys_extremum_3 = (_numpys_extremum_along(n) for n in (1, 2, 3))
 
 
 _NUMPYS_ZEROS_TEMPLATE = """
@@ -725,30 +718,27 @@ def _float_array(x) -> str | None:
     return None
 
 
-@overload(rt.max_all)   # not cached on its own: see _numpys_extremum_all
-def _max_all(x):
-    if _float_array(x) is None:
-        return lambda x: np.max(x)
+def _extremum_all(name: str):
+    """rt.max_all / rt.min_all: NumPy's reduction, and NumPy's own result (object mode) where
+    the loop's is a zero or a NaN. Not cached on its own: see _numpys_extremum_all."""
+    reduce, is_min = getattr(np, name), name == "min"
 
-    def impl(x):
-        r = np.max(x)
-        if r == 0 or r != r:
-            r = _numpys_extremum_all(x, False)
-        return r
-    return impl
+    def typer(x):
+        if _float_array(x) is None:
+            return lambda x: reduce(x)
+
+        def impl(x):
+            r = reduce(x)
+            if r == 0 or r != r:
+                r = _numpys_extremum_all(x, is_min)
+            return r
+        impl.__qualname__ = f"{name}_all_impl"   # one name each (Numba links callees by qualified name)
+        return impl
+    return typer
 
 
-@overload(rt.min_all)
-def _min_all(x):
-    if _float_array(x) is None:
-        return lambda x: np.min(x)
-
-    def impl(x):
-        r = np.min(x)
-        if r == 0 or r != r:
-            r = _numpys_extremum_all(x, True)
-        return r
-    return impl
+overload(rt.max_all)(_extremum_all("max"))
+overload(rt.min_all)(_extremum_all("min"))
 
 
 for _name in _COMBINE:

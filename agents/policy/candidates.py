@@ -48,6 +48,11 @@ SELECT = os.environ.get("AGENTS_POLICY_SELECT", "0") == "1"
 # default: over 3 seeds it changed no answer to a question about a figure and lowered the
 # held-out mean by 0.003-0.005 per seed (RESULTS.md, 2026-12-07)
 FIRST_ORDER = os.environ.get("AGENTS_POLICY_FIRST_ORDER", "0") == "1"
+# AGENTS_POLICY_CARDINALITY=1: each item's descriptors also carry its cardinality (one, few,
+# many values), crossed with the question's words like the others, so that how many values
+# an answer should hold can be learned from the question text (issue #16, RESULTS.md
+# 2026-12-07 late night). Off by default: it did not win (measured there).
+CARDINALITY = os.environ.get("AGENTS_POLICY_CARDINALITY", "0") == "1"
 DERIVED = ("difference", "ratio", "growth")
 MAX_QUERIES = 6
 MAX_READS = 6
@@ -217,7 +222,14 @@ def _gloss(how: str, qw: set[str]) -> float:
 
 
 def _tokens(tool: str, it: Item) -> tuple[str, ...]:
-    return (tool, f"{tool}:{it.kind}", f"{tool}:{it.how}", f"{tool}:{it.kind}:{it.how}")
+    base = (tool, f"{tool}:{it.kind}", f"{tool}:{it.how}", f"{tool}:{it.kind}:{it.how}")
+    return base + (f"{tool}:n:{_cardinality(it)}",) if CARDINALITY else base
+
+
+def _cardinality(it: Item) -> str:
+    """How many values the item holds, coarsely: one, a few (2-4) or many (5 or more)."""
+    n = it.parts
+    return "one" if n <= 1 else "few" if n <= 4 else "many"
 
 
 def extract_candidates(mem: Memory) -> list[Candidate]:

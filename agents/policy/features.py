@@ -19,6 +19,7 @@ import os
 import re
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -62,6 +63,16 @@ if set(ABLATE) - set(INDEX):
                      f"; known: {', '.join(DENSE)}")
 
 
+# AGENTS_POLICY_VOCAB=path (an experiment of issue #16, off by default): a file of the words and
+# word pairs of the questions a policy was trained on (one a line); crosses with any other
+# word are left out, as a tokenizer maps an unseen word to nothing: a word no training question
+# had has crosses that training never set, whose weights are those of whatever trained
+# crosses share their hashed buckets. Training questions are all in it, so training is
+# unchanged; only questions with unseen words are featurized differently.
+_VOCAB_PATH = os.environ.get("AGENTS_POLICY_VOCAB", "")
+VOCAB = frozenset(Path(_VOCAB_PATH).read_text().split()) if _VOCAB_PATH else None
+
+
 @lru_cache(maxsize=4096)
 def cross_words(q: Question) -> tuple[str, ...]:
     """The question's plain lower-case words (not capitalised names, numbers or codes) and
@@ -69,9 +80,13 @@ def cross_words(q: Question) -> tuple[str, ...]:
     names = set(words(" ".join(q.phrases)))
     toks = [t for t in _TOKEN.findall(q.text) if t.islower() and t not in names]
     pairs = [f"{a}_{b}" for a, b in zip(toks, toks[1:])]
-    return tuple(sorted(set(toks) | set(pairs)))
+    out = set(toks) | set(pairs)
+    if VOCAB is not None:
+        out &= VOCAB
+    return tuple(sorted(out))
 
 
+@lru_cache(maxsize=1 << 18)  # descriptors x question words: a small vocabulary, reused
 def _bucket(token: str, word: str) -> tuple[int, float]:
     h = zlib.crc32(f"{token}|{word}".encode())
     return len(DENSE) + h % N_HASHED, 1.0 if (h >> 20) & 1 else -1.0
@@ -81,9 +96,9 @@ def _bucket(token: str, word: str) -> tuple[int, float]:
 def _cross(token: str, cw: tuple[str, ...]) -> np.ndarray:
     """The hashed crosses of one descriptor with the question's words (unscaled)."""
     v = np.zeros(N_HASHED)
-    for w in cw:
-        j, sign = _bucket(token, w)
-        v[j - len(DENSE)] += sign
+    if cw:  # sums of +-1: exact in any order, so one scatter-add equals the loop over words
+        js, signs = zip(*(_bucket(token, w) for w in cw))
+        np.add.at(v, np.asarray(js) - len(DENSE), np.asarray(signs))
     return v
 
 

@@ -80,14 +80,14 @@ def evaluate_votes(sampler: Sampler, tasks: dict[str, list[Task]], agent: str = 
     a run of its own)."""
     out: dict[int, dict[str, Any]] = {}
     if 1 in samples:
-        out[1] = _summarise(tasks, _run(sampler, tasks, agent, params, 1, seed, progress, desc,
+        out[1] = summarise(tasks, _run(sampler, tasks, agent, params, 1, seed, progress, desc,
                                         temperature), 1)
     many = max((n for n in samples if n > 1), default=0)
     if many:
         results = _run(sampler, tasks, agent, params, many, seed, progress, desc, temperature)
         for n in samples:
             if n > 1:
-                out[n] = _summarise(tasks, [r for r in results if r["tag"]["sample"] < n], n)
+                out[n] = summarise(tasks, [r for r in results if r["tag"]["sample"] < n], n)
     return out
 
 
@@ -95,12 +95,13 @@ def _run(sampler: Sampler, tasks: dict[str, list[Task]], agent: str, params: dic
          samples: int, seed: int, progress: bool, desc: str | None, temperature: float
          ) -> list[dict]:
     jobs = [Job(t, episode_seed("eval", seed, r, t.task_id, s), agent, greedy=samples == 1,
-                tag={"regime": r, "task": i, "sample": s}, temperature=temperature)
+                tag={"regime": r, "task": i, "sample": s}, temperature=temperature,
+                decisions=False)
             for r, ts in tasks.items() for i, t in enumerate(ts) for s in range(samples)]
     return sampler.run(jobs, params, desc=desc or f"eval {agent}", progress=progress)
 
 
-def _summarise(tasks: dict[str, list[Task]], results: list[dict], samples: int
+def summarise(tasks: dict[str, list[Task]], results: list[dict], samples: int
                ) -> dict[str, Any]:
     per: dict[str, list[dict[str, float]]] = defaultdict(list)
     scores: dict[str, list[float]] = {r: [0.0] * len(ts) for r, ts in tasks.items()}

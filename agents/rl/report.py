@@ -2,8 +2,10 @@
 
 Input: prepared `Data`, a `Sampler`, trained policies ({label: params}) with the regimes each
 was trained on, the baselines to include, and which policy gets test-time compute (best-of-N
-by vote). Output (in `out`): eval.json (per agent: per-regime stats and the means over all
-regimes, over the regimes every run held out, over the training regimes), eval.csv,
+by vote; on the first `tts_per_regime` questions of each regime, with the greedy policy's
+scores on those questions as a row "<policy> (first K)"). Output (in `out`): eval.json
+(per agent: per-regime stats and the means over all regimes, over the regimes every run held
+out, over the training regimes), eval.csv,
 eval_episodes.jsonl, summary.md (markdown tables), pareto_cost.png, pareto_latency.png.
 Every score and every cost column (tool calls, tokens, latency) carries its number of
 questions and a bootstrap 95% interval (per regime, and for the means over regimes,
@@ -24,7 +26,7 @@ from typing import Any
 
 from ..tasks import REGIME_NAMES
 from .data import Data
-from .evaluate import STATS, evaluate_agent, evaluate_votes, overall
+from .evaluate import STATS, evaluate_agent, evaluate_votes, overall, summarise
 from .plots import pareto
 from .rollout import Sampler
 from .stats import interval, paired
@@ -38,7 +40,8 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                    baselines: tuple[str, ...] = ("random", "heuristic"),
                    tts_policy: str | None = None, tts_samples: tuple[int, ...] = (4, 8),
                    n_per_regime: int | None = None, seed: int = 0,
-                   progress: bool = True, tts_temperature: float = 0.5) -> dict[str, Any]:
+                   progress: bool = True, tts_temperature: float = 0.5,
+                   tts_per_regime: int | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     tasks = {r: ts[:n_per_regime] if n_per_regime else ts for r, ts in data.eval_tasks.items()}
     seen = {r for rs in trained_on.values() for r in rs}
@@ -46,20 +49,37 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
     runs: list[tuple[str, str, dict | None, int]] = [(b, b, None, 1) for b in baselines]
     runs += [(label, "policy", p, 1) for label, p in policies.items()]
     votes: dict[int, dict[str, Any]] = {}
+    # vote@N on the first `tts_per_regime` questions of each regime (all when None): N
+    # rollouts per question is the evaluation's largest cost; the greedy policy's scores on
+    # the same questions are a row of their own (sliced from its run, not re-run), so the
+    # vote rows and their Pareto points are compared on identical questions
+    tts_tasks = {r: ts[:tts_per_regime] if tts_per_regime else ts for r, ts in tasks.items()}
+    subset = tts_tasks != tasks
+    tts_greedy = f"{tts_policy} (first {tts_per_regime})" if subset else None
     if tts_policy in policies and tts_samples:
         runs += [(f"{tts_policy} vote@{n}", "policy", policies[tts_policy], n)
                  for n in tts_samples]
         # vote@N uses the first N rollouts of vote@max(N) (the same seeds): sampled once
-        votes = evaluate_votes(sampler, tasks, "policy", policies[tts_policy],
-                               tuple(tts_samples), seed, progress,
-                               f"eval {tts_policy} vote@{max(tts_samples)}",
-                               tts_temperature)
+        votes = evaluate_votes(sampler, tasks=tts_tasks, agent="policy",
+                               params=policies[tts_policy], samples=tuple(tts_samples),
+                               seed=seed, progress=progress,
+                               desc=f"eval {tts_policy} vote@{max(tts_samples)}",
+                               temperature=tts_temperature)
     summary: dict[str, Any] = {}
+    results: dict[str, dict[str, Any]] = {}
+    if tts_greedy and votes:  # after the greedy policy's own row
+        k = next(i for i, run in enumerate(runs) if run[0] == tts_policy)
+        runs.insert(k + 1, (tts_greedy, "policy", policies[tts_policy], 1))
     with open(out / "eval_episodes.jsonl", "w") as f:
         for label, agent, params, n in runs:
-            res = votes[n] if n > 1 else evaluate_agent(
-                sampler, tasks, agent, params, samples=n, seed=seed, progress=progress,
-                desc=f"eval {label}")
+            if n > 1:
+                res = votes[n]
+            elif label == tts_greedy:
+                res = prefix_result(results[tts_policy], tts_tasks)
+            else:
+                res = results[label] = evaluate_agent(
+                    sampler, tasks, agent, params, samples=n, seed=seed, progress=progress,
+                    desc=f"eval {label}")
             for ep in res["episodes"]:
                 f.write(json.dumps(dict(ep, agent=label), default=str) + "\n")
             per, scores, costs = res["per_regime"], res["scores"], res["costs"]
@@ -69,7 +89,10 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                 per[r]["ci"] = interval(scores, (r,), seed)
                 per[r]["cost_ci"] = {k: interval(c, (r,), seed) for k, c in costs.items()}
             summary[label] = {"per_regime": per, "trained_on": list(own), "samples": n,
-                              "scores": scores, "costs": costs}
+                              "scores": scores, "costs": costs,
+                              "questions": (f"first {tts_per_regime} per regime"
+                                            if subset and (n > 1 or label == tts_greedy)
+                                            else "all")}
             for g, rs in regs.items():
                 summary[label][g] = dict(overall(per, rs), ci=interval(scores, rs, seed),
                                          n=sum(len(scores.get(r, ())) for r in rs),
@@ -81,15 +104,19 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
                        ("vs_base", BASE if BASE in summary else None)):
         if not other:
             continue
-        ref = summary[other]["scores"]
         for label, s in summary.items():
+            # a vote row on the first questions of each regime is paired with the reference's
+            # scores on those same questions (the prefix of its evaluation set)
+            ref = {r: v[:len(s["scores"].get(r, ()))]
+                   for r, v in summary[other]["scores"].items()}
             s[key] = {
                 "reference": other,
                 "per_regime": {r: paired(s["scores"], ref, (r,), seed) for r in tasks},
                 **{g: paired(s["scores"], ref, rs, seed) for g, rs in regs.items()}}
     report = {"held_out_regimes": list(held_out), "training_regimes": sorted(seen),
               "tts": {"policy": tts_policy, "samples": list(tts_samples),
-                      "temperature": tts_temperature, "aggregation": "plurality vote"},
+                      "temperature": tts_temperature, "aggregation": "plurality vote",
+                      "per_regime": tts_per_regime if subset else None},
               "n_per_regime": {r: len(ts) for r, ts in tasks.items()},
               "intervals": "bootstrap 95% (2000 replicates, resampling questions within each "
                            "regime), of the scores (ci) and of the costs (cost_ci); "
@@ -110,6 +137,15 @@ def run_evaluation(out: Path, data: Data, sampler: Sampler, policies: dict[str, 
         "Pareto: cost": "pareto_cost.png", "Pareto: latency": "pareto_latency.png",
         "eval.json": "eval.json", "eval.csv": "eval.csv"}))
     return report
+
+
+def prefix_result(res: dict[str, Any], tasks: dict[str, list]) -> dict[str, Any]:
+    """A one-rollout evaluation result restricted to the first questions of each regime
+    (`tasks`, a prefix of each regime's evaluation set): the same episodes, summarised over
+    those questions only."""
+    keep = [{"record": ep, "tag": ep["tag"]} for ep in res["episodes"]
+            if ep["tag"]["task"] < len(tasks.get(ep["tag"]["regime"], ()))]
+    return summarise(tasks, keep, 1)
 
 
 def _ci(st: dict, digits: int = 3) -> str:
@@ -148,7 +184,11 @@ def markdown(report: dict[str, Any], links: dict[str, str] | None = None) -> str
               "regimes, per question, with their bootstrap 95% intervals. Policies act "
               "greedily; 'vote@N' samples N rollouts at "
               f"temperature {tts.get('temperature')} and answers by plurality vote (cost: "
-              "sum over the N; latency: the slowest, as they run in parallel).", "",
+              "sum over the N; latency: the slowest, as they run in parallel)"
+              + (f", on the first {tts['per_regime']} questions of each regime (the row "
+                 f"'{tts.get('policy')} (first {tts['per_regime']})' is the greedy policy on "
+                 "those questions; their differences below are paired on them)"
+                 if tts.get("per_regime") else "") + ".", "",
               "| agent | " + " | ".join(head + means) + " | tool calls | tokens | latency (ms) |",
               "|---" * (len(head) + len(means) + 4) + "|"]
     for name, s in agents.items():

@@ -2,8 +2,9 @@
 
 Input: `Job`s (task, seed, which agent, greedy or sampled) and the policy parameters to act
 with. Output: one result dict per job, in job order: the env's episode record, the job's tag,
-and for the policy its decisions as arrays (`X` stacked over decisions, `n_cand`, `chosen`,
-`logp`) plus the answer decision's log-probability.
+and for the policy the answer decision's log-probability and (unless the job says
+`decisions=False`, as evaluations do) its decisions as arrays (`X` stacked over decisions,
+`n_cand`, `chosen`, `logp`).
 Invariants: an episode is a pure function of (params, task, seed), so results do not depend
 on the number of workers or on which worker ran which chunk (`workers=1` runs in-process and
 gives identical results, and so do the local and the Ray executor); workers load the persisted
@@ -37,6 +38,10 @@ class Job:
     greedy: bool = False
     tag: dict = field(default_factory=dict)
     temperature: float = 1.0
+    # the policy's decisions (features of every candidate, choices, log-probabilities) come
+    # back only where training needs them: an evaluation needs the record and the answer's
+    # log-probability, and the features are nearly all of an episode's result
+    decisions: bool = True
 
 
 def episode_seed(*parts: Any) -> int:
@@ -71,10 +76,12 @@ def run_jobs(jobs: list[Job], params: dict[str, np.ndarray] | None) -> list[dict
         rec = run_episode(_ENV, agent, job.task, seed=job.seed)
         res: dict[str, Any] = {"record": rec, "tag": job.tag}
         if job.agent == "policy":
+            res["answer_logp"] = agent.answer_logp
+        if job.agent == "policy" and job.decisions:
             ds = agent.decisions
             res.update(X=np.concatenate([d.X for d in ds]), n_cand=[len(d.X) for d in ds],
                        chosen=[d.chosen for d in ds], logp=[d.logp for d in ds],
-                       tools=[d.tool for d in ds], answer_logp=agent.answer_logp)
+                       tools=[d.tool for d in ds])
         out.append(res)
     return out
 

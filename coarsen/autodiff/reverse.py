@@ -414,7 +414,7 @@ class Reverse:
             if r.id in self.plan.candidates:
                 if r.id not in self.plan.materialized:
                     continue
-                inputs = self.plan.inputs(r.id)
+                inputs = self.plan.reads(r.id)   # with the leaves a lost shape reads
             else:
                 inputs = list(instr.args)
             if all(a.id in deps or a.id not in local or a.id in self.prog.fixed for a in inputs):

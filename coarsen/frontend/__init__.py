@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -209,6 +210,8 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
         raise InternalError(f"internal error while compiling {fn.__name__}: {type(err).__name__}: {err}",
                             src.loc(src.node)) from err
     out_leaves, out_tree = tree.flatten(_as_tree(result, src))
+    if reads is not None and ("'object'" in repr(out_tree) or "'namedtuple'" in repr(out_tree)):
+        reads.unpinned = True   # a result tree holding a class (np.linalg.eigh's EighResult): memory only
     for leaf in out_leaves:
         if not hasattr(leaf, "type"):
             raise UnsupportedError(f"{fn.__name__} returns {leaf!r}, not a number or an array",
@@ -245,10 +248,13 @@ def _trace(fn: Any, args: tuple, reads: Any, writes: bool, shapes: list | None) 
                         src.loc(src.node), tuple(ctx.sources), dict(ctx.names),
                         tuple((f.__module__, f.__qualname__) for f in ctx.inlined),
                         tuple(d for d, _ in ctx.draws), writes=tuple(written), returns=tuple(returned),
-                        views=views)
+                        views=views, numpy_results=tuple(i for i, leaf in enumerate(out_leaves[:own])
+                                                         if not leaf.type.rank and leaf.id in ctx.numpy_scalars))
     from coarsen.frontend.narrow import check_narrow   # int8/int32/uint/bool data as NumPy computes it
     origins = {p.id: d for p, v in zip(params, leaves) if (d := narrow_origin(v)) is not None}
-    check_narrow(function, {**origins, **ctx.narrow})
+    result_dtypes = check_narrow(function, {**origins, **ctx.narrow})
+    if result_dtypes:
+        function = dataclasses.replace(function, result_dtypes=result_dtypes)
     return verify(function, "frontend")
 
 

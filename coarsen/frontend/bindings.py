@@ -184,4 +184,9 @@ def describe(binding: Any) -> str:
         return "a value whose type depends on the path taken"
     if isinstance(binding, MaybeBound):
         return f"a value of type {binding.value.type} (bound on some paths only)"
+    inner = binding.obj if isinstance(binding, Static) else binding
+    if hasattr(inner, "describe"):   # a function defined in the traced code (`closures.LocalFunction`)
+        return inner.describe()
+    if isinstance(binding, Static) and callable(binding.obj) and hasattr(binding.obj, "__qualname__"):
+        return f"the function {binding.obj.__qualname__}"
     return repr(binding.obj) if isinstance(binding, Static) else repr(binding)

@@ -103,10 +103,19 @@ class BranchLowering:
         where = f" (after the branch at line {self.src.loc(node).lineno})" if node is not None else ""
         hint = "give the variable the same kind of value on every path (an array: np.zeros(...))"
         if isinstance(a, (Static, Method)) or isinstance(c, (Static, Method)) or not same_structure(a, c):
+            if any(callable(getattr(b, "obj", None)) or hasattr(getattr(b, "obj", b), "describe") for b in (a, c)):
+                hint = "call each function on its own path (an if around the calls), or call both and choose with np.where"
             return f"{shown} is {describe(a)} on one path and {describe(c)} on the other{where}", node, hint
         for x, y in zip(leaves(a), leaves(c)):
             if join(x.type, y.type) is None:
                 return f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}", node, hint
+            if not x.type.rank and not y.type.rank and x.type.dtype != y.type.dtype and any(
+                    "i64" in self.numpy_dtypes(v) and join(x.type, y.type).dtype == "f64" for v in (x, y)):
+                # a NumPy int64 joined with a float: float64 after the join, where NumPy's int64
+                # wraps and divides by zero to 0 on the path that kept it
+                return (f"{shown} is {describe(x)} on one path and {describe(y)} on the other{where}, a "
+                        "NumPy int64 on one of them: one float64 would change what it computes there", node,
+                        "convert on both paths (float(k))")
             if x.type.rank and y.type.rank and x.type.dtype != y.type.dtype:
                 # arrays of two dtypes: a mask indexes by selection, an int array by position, and
                 # int64 wraps where float64 does not; one joined dtype would be wrong on one path
@@ -164,6 +173,9 @@ class BranchLowering:
                                       self.src.loc(node), hints)
         for yt, ye, r in zip(yields_t, yields_e, results):
             self.ctx.aliases.same(r, yt, ye)   # the join may be either side's array
+        for (x, y, _t, _name), r in zip(pairs, results):
+            if not r.type.rank:
+                self.mark_joined(r, (x, y))   # a NumPy scalar on both paths, or on one (`mixed_scalars`)
         return list(results)
 
     def false_or_placeholder(self, name: str, like: Any) -> Any:
@@ -181,7 +193,10 @@ class BranchLowering:
     def cast_to(self, value: Value, type: Type) -> Value:
         if value.type == type:
             return value
-        return self.ctx.aliases.fresh(self.b.emit(Op.CAST, (value,), {"dtype": type.dtype}))
+        out = self.b.emit(Op.CAST, (value,), {"dtype": type.dtype})
+        if not out.type.rank:
+            self.mark_scalar(out, (value,))   # a NumPy scalar stays one (np.argmax's index)
+        return self.ctx.aliases.fresh(out)
 
     def convert(self, value: Value, dtype: str, node: ast.AST | None) -> Value:
         """A conversion the program asks for (`float(n)`, `x.astype(float)`): `explicit`, so

@@ -45,11 +45,12 @@ def _elementwise(spec, numpy: bool = False) -> Handler:
     def handler(lw, args, kwargs, node):
         _arity(lw, args, kwargs, node, spec.arity, spec.name)
         values = tuple(lw.as_value(a, node) for a in args)
-        if numpy and op in (Op.ADD, Op.SUB, Op.NEG) and all(v.type.dtype == "bool" for v in values):
+        if numpy and op in (Op.ADD, Op.SUB, Op.NEG) and all(
+                v.type.dtype == "bool" or "bool" in lw.numpy_dtypes(v) for v in values):
             lw.refuse_numpy_bool(op, node)
-        out = lw.emit(op, values, node)
+        out = lw.emit(op, values, node, ufunc=numpy)
         if numpy and not out.type.rank:
-            lw.ctx.numpy_scalars.add(out.id)
+            lw.mark_scalar(out)
         return out
     return handler
 
@@ -154,6 +155,7 @@ def _math_spelling(name: str, handler: Handler) -> Handler:
         if isinstance(r, Value) and not r.type.rank:
             for bad, exc, message in _math_conditions(lw, name, values, r, node):
                 _math_check(lw, bad, exc, message, name, node)
+            r = lw.python_scalar(r)   # math.sqrt(x[0]) is a Python float
         return r
     return lower
 
@@ -320,16 +322,20 @@ def _cast(dtype: str, name: str) -> Handler:
             lw.unsupported(f"{name}() of an array is not supported", node, "index an element first")
         if name == "np.int64":   # a NumPy scalar from here on (`Lowerer.int_product`): it wraps
             return lw.numpy_int(x, node)
-        out = lw.convert(x, dtype, node)
-        if name == "int" and out.id in lw.ctx.element_ints:   # int(a[0]): a Python int from here on
-            out = lw.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True}, lw.src.loc(node))
-        return out
+        if name == "np.float64":   # a NumPy scalar (returned as one); x itself keeps its kind
+            if x.type.dtype == "f64" and x.id in lw.ctx.numpy_scalars:
+                return x
+            out = lw.b.emit(Op.CAST, (lw.convert(x, "f64", node),), {"dtype": "f64", "explicit": True, "numpy": True},
+                            lw.src.loc(node))
+            lw.ctx.numpy_scalars.add(out.id)
+            return out
+        return lw.python_scalar(lw.convert(x, dtype, node))   # int(a[0]), float(x[0]): Python's from here on
     return handler
 
 
 def _bool(lw, args, kwargs, node):
     _arity(lw, args, kwargs, node, 1, "bool")
-    return lw.truth(args[0], node)
+    return lw.python_scalar(lw.truth(args[0], node))   # bool(x[0] > 0) is Python's
 
 
 def _len(lw, args, kwargs, node):
@@ -363,7 +369,8 @@ _register(CALLS, [np.size], _shape_of("size"))
 _register(CALLS, [np.array], _array)
 _register(CALLS, [np.asarray], _asarray)
 _register(CALLS, [np.reshape], _np_reshape)
-_register(CALLS, [builtins.float, np.float64], _cast("f64", "float"))
+_register(CALLS, [builtins.float], _cast("f64", "float"))
+_register(CALLS, [np.float64], _cast("f64", "np.float64"))
 _register(CALLS, [builtins.int], _cast("i64", "int"))
 _register(CALLS, [np.int64], _cast("i64", "np.int64"))
 _register(CALLS, [builtins.bool], _bool)

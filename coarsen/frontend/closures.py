@@ -42,6 +42,10 @@ class LocalFunction:
     def __name__(self) -> str:
         return self.node.name
 
+    def describe(self) -> str:
+        what = "a lambda" if self.node.name == "<lambda>" else f"the function {self.node.name}"
+        return f"{what} (defined at line {self.definer.src.loc(self.node).lineno})"
+
 
 def _as_def(node: ast.Lambda) -> ast.FunctionDef:
     fn = ast.FunctionDef(name="<lambda>", args=node.args, body=[ast.Return(node.body)], decorator_list=[],

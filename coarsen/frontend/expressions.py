@@ -14,6 +14,7 @@ import numpy as np
 
 from coarsen.frontend.bindings import Conflict, ListItems, MaybeBound, Method, SharedList, Static, describe
 from coarsen.frontend.inlining import CallLowering
+from coarsen.frontend.scalars import ScalarKinds
 from coarsen.ir.nodes import ELEMENTWISE, VIEWS, Op, Value
 from coarsen.frontend import narrow_origin
 from coarsen.ir.types import BOOL, F64, I64, Type
@@ -72,20 +73,26 @@ _INT_FLOOR = np.floor(np.array([1], dtype=np.int64)).dtype == np.int64
 
 
 # ops whose int64 scalar result is an element (or a reduction) of an array: a NumPy scalar
-_ELEMENT_READS = frozenset({Op.GETITEM, Op.TAKE, Op.SUM, Op.PROD, Op.MAX, Op.MIN})
 
-class ExpressionLowering(CallLowering):
+class ExpressionLowering(CallLowering, ScalarKinds):
     # ------------------------------------------------------------------ helpers
     def constant_of(self, binding: Any) -> Any:
         return self.b.constant_of(binding) if isinstance(binding, Value) else None
 
-    def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "") -> Value:
-        """Emit one op; an array result is a view of its first argument or a fresh array."""
+    def emit(self, op: Op, args, node: ast.AST | None, attrs: dict | None = None, hint: str = "",
+             ufunc: bool = False) -> Value:
+        """Emit one op; an array result is a view of its first argument or a fresh array.
+        `ufunc`: the user called NumPy's ufunc (np.multiply(a, b)), NumPy's rules even for
+        Python scalars."""
         args = tuple(args)
+        if op in ELEMENTWISE and args and not any(a.type.rank for a in args):
+            done = self.numpy_bool_scalars(op, args, node, ufunc)
+            if done is not None:
+                return done
         if op is Op.POW and "f64" not in (args[0].type.dtype, args[1].type.dtype):
             return self.numpy_int_power(args[0], args[1], node)
         if op in (Op.NEG, Op.ABS) and args[0].type == I64 and self.constant_of(args[0]) is None \
-                and args[0].id not in self.ctx.element_ints and args[0].id not in self.ctx.range_ints:
+                and args[0].id not in self.ctx.numpy_scalars and args[0].id not in self.ctx.range_ints:
             # -n, abs(n) of Python's int -2**63 is 2**63, beyond int64 (NumPy's int64 wraps)
             from coarsen.frontend.exceptions import runtime_check
             runtime_check(self, self.b.emit(Op.EQ, (args[0], self.b.const(-2 ** 63))), OverflowError,
@@ -105,11 +112,12 @@ class ExpressionLowering(CallLowering):
             self.inner_sizes_match(op, args, node)
         if op is Op.SHAPE:
             self.ctx.range_ints.add(result.id)   # a size: far inside int64 (`int_sum`)
-        if op in _ELEMENT_READS and result.type == I64 and args[0].type.rank:
-            self.ctx.element_ints.add(result.id)   # a NumPy int64 scalar: wraps as NumPy's
-        if not result.type.rank and (op in _ELEMENT_READS and args and args[0].type.rank or op in ELEMENTWISE
-                                     and any(a.id in self.ctx.numpy_scalars for a in args)):
-            self.ctx.numpy_scalars.add(result.id)   # np.float64, np.bool_: `x[0] > 0` adds logically
+        if not result.type.rank and op is not Op.SHAPE and any(a.type.rank for a in args):
+            # a scalar NumPy makes of an array (an element, a reduction, np.dot, np.argmax) is
+            # NumPy's: its int64 wraps, its bools add logically (`x[0] > 0`); a size is Python's
+            self.mark_scalar(result)
+        elif not result.type.rank and op in ELEMENTWISE:
+            self.mark_scalar(result, args)
         if result.type.rank:
             if op in _VIEWS:
                 self.ctx.aliases.share(result, args[0])
@@ -330,16 +338,8 @@ class ExpressionLowering(CallLowering):
         if x.type.dtype == "f64":
             x = self.convert(x, "i64", node)   # (NaN, inf, beyond int64: an error)
         out = self.b.emit(Op.CAST, (x,), {"dtype": "i64", "explicit": True, "numpy": True}, self.src.loc(node))
-        self.ctx.element_ints.add(out.id)
         self.ctx.numpy_scalars.add(out.id)
         return out
-
-    def refuse_numpy_bool(self, op: Op, node) -> None:
-        """`+`/`-` of NumPy booleans (`(x[0] < 0) + (x[1] <= 0)`, np.add of bools) is their
-        logical or / a TypeError in NumPy, a count in Python: refused, as for boolean arrays."""
-        word = "their logical or" if op is Op.ADD else "a TypeError"
-        self.unsupported(f"`{op.value}` of NumPy booleans: NumPy gives {word}, not a count", node,
-                         "convert first: int(b) (a count) or use | and ~ (logic)")
 
     def numpy_bool_dtype(self, op: Op, args, node) -> None:
         """NumPy computes some ops of boolean arrays in a narrow dtype: np.sin(mask) and
@@ -501,8 +501,7 @@ class ExpressionLowering(CallLowering):
         if code is Op.MATMUL:   # bool @ bool: NumPy's logical product (`ops.linalg.matmul`)
             from coarsen.ops.linalg import matmul
             return matmul(self, a, b, node)
-        if code in (Op.ADD, Op.SUB) and a.type == b.type == BOOL \
-                and (a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars):
+        if code in (Op.ADD, Op.SUB) and not a.type.rank and not b.type.rank and self.numpy_bool_sum(a, b):
             self.refuse_numpy_bool(code, node)
         if code is Op.MUL and not a.type.rank and not b.type.rank and a.type.dtype == b.type.dtype == "i64":
             return self.int_product(a, b, node)
@@ -511,12 +510,10 @@ class ExpressionLowering(CallLowering):
             return self.int_sum(code, a, b, node)
         if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64" \
-                and (a.id in self.ctx.element_ints or b.id in self.ctx.element_ints):
+                and (a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars):
             # an element or reduction of an int64 array is a NumPy scalar: NumPy's 0 for a zero
             # divisor (with a RuntimeWarning), its wrapping quotient; the result is one too
-            result = self.emit(code, (a, b), node)
-            self.ctx.element_ints.add(result.id)
-            return result
+            return self.emit(code, (a, b), node)
         if code in (Op.MOD, Op.FLOORDIV) and not a.type.rank and not b.type.rank \
                 and a.type.dtype == b.type.dtype == "i64":
             # Python's ints raise (machine code's integer division returns 0; np.mod is a call)
@@ -535,7 +532,7 @@ class ExpressionLowering(CallLowering):
         an element of an int64 array (a NumPy scalar, NumPy's wrapping quotient)."""
         from coarsen.frontend.exceptions import runtime_check
         ka, kb = self.constant_of(a), self.constant_of(b)
-        if (ka is not None and kb is not None) or a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
+        if (ka is not None and kb is not None) or a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars:
             return
         lo = -2 ** 63
         if (kb is not None and int(kb) != -1) or (ka is not None and int(ka) != lo):
@@ -554,10 +551,8 @@ class ExpressionLowering(CallLowering):
         from coarsen.frontend.exceptions import runtime_check
         if self.constant_of(a) is not None and self.constant_of(b) is not None:
             return self.emit(Op.MUL, (a, b), node)   # folded in Python's ints, exact (3**45)
-        if a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
-            product = self.emit(Op.MUL, (a, b), node)   # x[0] * k: NumPy's int64, wrapping
-            self.ctx.element_ints.add(product.id)
-            return product
+        if a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars:
+            return self.emit(Op.MUL, (a, b), node)   # x[0] * k: NumPy's int64, wrapping
         fa, fb = (self.emit(Op.CAST, (v,), node, {"dtype": "f64", "explicit": True}) for v in (a, b))
         big = self.emit(Op.GE, (self.emit(Op.ABS, (self.emit(Op.MUL, (fa, fb), node),), node),
                                 self.b.const(2.0 ** 63)), node)
@@ -577,10 +572,8 @@ class ExpressionLowering(CallLowering):
         ka, kb = self.constant_of(a), self.constant_of(b)
         if ka is not None and kb is not None:
             return self.emit(code, (a, b), node)
-        if a.id in self.ctx.element_ints or b.id in self.ctx.element_ints:
-            result = self.emit(code, (a, b), node)
-            self.ctx.element_ints.add(result.id)
-            return result
+        if a.id in self.ctx.numpy_scalars or b.id in self.ctx.numpy_scalars:
+            return self.emit(code, (a, b), node)   # NumPy's int64, wrapping
         small = lambda k: isinstance(k, (int, np.integer)) and abs(int(k)) < 2 ** 31
         ranged = self.ctx.range_ints
         if (a.id in ranged and (small(kb) or b.id in ranged)) or (b.id in ranged and small(ka)):
@@ -617,11 +610,11 @@ class ExpressionLowering(CallLowering):
 
         base, exponent = (self.emit(Op.CAST, (v,), node, {"dtype": "i64"}) if v.type.dtype == "bool" else v
                           for v in (base, exponent))
-        if base.id in self.ctx.element_ints or exponent.id in self.ctx.element_ints:
+        if base.id in self.ctx.numpy_scalars or exponent.id in self.ctx.numpy_scalars:
             # a NumPy int64 scalar: NumPy's ValueError for a negative exponent, its wrapping power
             self.int_array_power(exponent, node)
             result = self.emit(Op.INT_POWER, (base, exponent), node)
-            self.ctx.element_ints.add(result.id)
+            self.ctx.numpy_scalars.add(result.id)
             return result
         k = self.constant_of(exponent)
         zero = self.b.const(0)
@@ -673,19 +666,23 @@ class ExpressionLowering(CallLowering):
                             "apply it to the elements, or to np.array(...)")
         if isinstance(node.op, ast.UAdd):
             value = self.as_value(operand, node)
-            if value.type.dtype == "bool" and (value.type.rank or value.id in self.ctx.numpy_scalars):
+            if value.type.dtype == "bool" and value.type.rank or "bool" in self.numpy_dtypes(value):
                 self.unsupported("unary + of NumPy booleans: NumPy raises a TypeError", node,
                                  "convert first: b.astype(int)")
             return value
-        if isinstance(node.op, ast.Not):
-            return self.emit(Op.NOT, (self.truth(operand, node),), node)
+        if isinstance(node.op, ast.Not):   # Python's bool, whatever the operand
+            return self.python_scalar(self.emit(Op.NOT, (self.truth(operand, node),), node))
         value = self.as_value(operand, node)
-        if isinstance(node.op, ast.USub) and value.type == BOOL and value.id in self.ctx.numpy_scalars:
+        if isinstance(node.op, ast.USub) and not value.type.rank and "bool" in self.numpy_dtypes(value):
             self.refuse_numpy_bool(Op.NEG, node)
         if isinstance(node.op, ast.USub):
             return self.emit(Op.NEG, (value,), node)
         if value.type.dtype != "bool":
             self.unsupported("bitwise ~ on numbers is not supported", node, "use `not` or ~ on booleans")
+        if not value.type.rank and value.id in self.ctx.mixed_scalars:
+            self.unsupported("~ of a bool that is NumPy's on one path into here and Python's on another: "
+                             "NumPy's ~ is its negation, Python's ~True is -2", node,
+                             "use `not b` (or np.logical_not(b))")
         if not value.type.rank and value.id not in self.ctx.numpy_scalars:
             # a Python bool (an argument, `n > 2`), or one whose origin a branch or loop hid: Python's
             # ~True is -2 (an int), NumPy's ~np.True_ is False

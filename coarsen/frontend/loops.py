@@ -230,6 +230,7 @@ class LoopLowering:
         before = dict(self.env)
         inits = {n: before[n] for n in carried}
         widened: dict[int, Type] = {}   # position among the flattened carried leaves -> type
+        marks: dict[int, tuple] = {}    # ... -> NumPy scalar or not (`Lowerer.scalar_mark`), widened likewise
         storages: LoopStorages | None = None
         guessed: dict[str, int] = {}   # read before bound (`ReadBeforeBind`), type not yet seen -> guess
         refused: UnsupportedError | None = None
@@ -238,12 +239,15 @@ class LoopLowering:
             attempts += 1
             flat_inits = [v for n in carried for v in leaves(inits[n])]
             types = [widened.get(k, v.type) for k, v in enumerate(flat_inits)]
+            for k, v in enumerate(flat_inits):
+                if k not in marks:
+                    marks[k] = self.joined_mark([(self.scalar_mark(v), v.type.dtype)], types[k].dtype)
             if storages is None:
                 storages = LoopStorages(self.ctx.aliases, id(stmt), flat_inits)
             storages.extend(flat_inits)
             try:
                 body_region, body_env, params = self._loop_region(
-                    carried, inits, types, storages, body_fn, index_name if index is not None else None,
+                    carried, inits, types, marks, storages, body_fn, index_name if index is not None else None,
                     before, index)
             except ReadBeforeBind as signal:
                 if signal.loop is not stmt or signal.name in inits:
@@ -298,6 +302,7 @@ class LoopLowering:
                     before[n] = inits[n]
                     carried.append(n)
                 continue
+            self.refuse_rebound_statics(stmt, before, body_env, carried)
             yields = []
             always = set()   # names every pass through the body binds
             for n in carried:
@@ -312,8 +317,12 @@ class LoopLowering:
                                     stmt, "keep the same kind of value in a variable across iterations")
                 yields.extend(leaves(out))
             retry = False
+            owners = [n for n in carried for _ in leaves(inits[n])]
             for k, (y, t) in enumerate(zip(yields, types)):
                 wide = join(y.type, t)
+                placeholder = owners[k].startswith("$") or isinstance(inits[owners[k]], MaybeBound)
+                if wide is not None and wide != t and not placeholder:
+                    self.refuse_changed_dtype(owners[k], t, y, marks[k], wide, stmt)
                 if wide is None:
                     self.type_error(f"`{(y.hint or params[k].hint).lstrip('$')}` is {t} before the loop and "
                                     f"{y.type} inside it",
@@ -324,6 +333,10 @@ class LoopLowering:
                     retry = True
                     if wide.dtype == "f64" and t.dtype != "f64":
                         self.ctx.widened_joins += 1
+                mark = self.joined_mark([(marks[k], t.dtype), (self.scalar_mark(y), y.type.dtype)], wide.dtype)
+                if mark != marks[k]:   # a NumPy scalar at entry, a Python number after a pass (or back)
+                    marks[k] = mark
+                    retry = True
             if storages.update(yields):
                 retry = True
             if retry:
@@ -334,7 +347,7 @@ class LoopLowering:
             self.env = before
             flat_init_values = [self.cast_to(v, t) for v, t in zip(flat_inits, types)]
             try:
-                regions, args = self._loop_regions(body_region, yields, cond_fn, carried, inits, types,
+                regions, args = self._loop_regions(body_region, yields, cond_fn, carried, inits, types, marks,
                                                    storages, before, index, flat_init_values)
             except ReadBeforeBind as signal:   # the condition reads a name the body binds: it
                 if signal.loop is not stmt or signal.name in inits:   # raises at the first test
@@ -348,6 +361,8 @@ class LoopLowering:
             results = self.b.emit_control(op, args, types, regions, self.src.loc(stmt),
                                           [p.hint for p in params])
             storages.bind(results)
+            for k, r in enumerate(results):
+                self.set_mark(r, marks[k])
             it = iter(results)
             out = {n: map_leaves(inits[n], lambda _v: next(it)) for n in carried}
             # a carried list is rebuilt from the loop's results, apart from any other name that
@@ -362,13 +377,47 @@ class LoopLowering:
             return out
         raise self.type_error("the types of the loop's variables do not settle", stmt)
 
+    def refuse_rebound_statics(self, stmt, before: dict, body_env: dict, carried) -> None:
+        """A name the trace holds as a Python object (None, a function, a string, a module) that the
+        body binds to something else: the next pass and the code after the loop would see that,
+        while the trace decided them with the binding before the loop (`prev = None` then
+        `if prev is not None:` ... `prev = x[i]`). Refused at the loop."""
+        if not isinstance(stmt, (ast.For, ast.While)):
+            return
+        for name in sorted(assigned_names(stmt.body)):
+            if name in carried or name not in before or name not in body_env:
+                continue
+            old, new = before[name], body_env[name]
+            if new is old or (isinstance(old, (Static, Method)) and isinstance(new, (Static, Method)) and old == new):
+                continue
+            self.type_error(f"`{name}` is {describe(old)} before the loop and {describe(new)} after its body: "
+                            "the compiled loop decides what it does with the binding before the loop", stmt,
+                            f"give `{name}` the kind of value the loop binds before it too (a number or "
+                            "an array, with a separate flag for 'not set yet': found = False)")
+
+    def refuse_changed_dtype(self, name: str, before: Type, y: Value, mark, wide: Type, stmt) -> None:
+        """A loop carry whose dtype the body changes keeps its dtype before the loop on a path that
+        runs the body zero times: refused for arrays (a mask selects, an int array gathers; int64
+        wraps where float64 does not) and for a NumPy int64 made a float (it wraps, divides by
+        zero to 0). A Python int summed into floats (`s = 0`) is a float on every path that matters."""
+        numpy_int = "i64" in mark[1] or "i64" in self.numpy_dtypes(y)
+        if before.rank or (wide.dtype == "f64" and numpy_int):
+            what = "array" if before.rank else "NumPy scalar"
+            self.type_error(f"`{name}` is a {before.dtype} {what} before the loop and {y.type.dtype} inside it: "
+                            "where the body runs zero times it keeps its dtype, one dtype would change what "
+                            "it computes on one of the paths", stmt,
+                            f"convert it before the loop too ({name} = {name}.astype(...)"
+                            f"{'' if before.rank else ' or float(...)'})")
+
     def _unbound(self, type: Type) -> MaybeBound:
         """The loop-entry binding of a name an earlier iteration binds: unbound, a placeholder."""
         return MaybeBound(self.false_or_placeholder("", self.b.new_value(type, "")), self.b.const(False))
 
-    def _bind_params(self, carried, inits, types, storages, before) -> list[Value]:
+    def _bind_params(self, carried, inits, types, storages, before, marks) -> list[Value]:
         flat = [(n, v) for n in carried for v in leaves(inits[n])]
         params = [self.b.new_value(t, hint_of(n)) for (n, v), t in zip(flat, types)]
+        for k, p in enumerate(params):
+            self.set_mark(p, marks[k])
         storages.bind(params)
         it = iter(params)
         self.env = dict(before)
@@ -377,11 +426,11 @@ class LoopLowering:
             self.env[n] = map_leaves(inits[n], lambda _v: next(it))
         return params
 
-    def _loop_region(self, carried, inits, types, storages, body_fn, index_name, before, bounds=None):
+    def _loop_region(self, carried, inits, types, marks, storages, body_fn, index_name, before, bounds=None):
         counted = index_name is not None
         storages.body_start = self.b.next_id
         with self.b.region() as block:
-            params = self._bind_params(carried, inits, types, storages, before)
+            params = self._bind_params(carried, inits, types, storages, before, marks)
             index = self.b.new_value(I64, index_name) if counted else None
             if counted:
                 self.ctx.range_ints.add(index.id)   # within a range's int64 bounds (`int_sum`)
@@ -396,7 +445,7 @@ class LoopLowering:
             env = self.env
         return (block, tuple(([index] if counted else []) + params)), env, params
 
-    def _loop_regions(self, body_region, yields, cond_fn, carried, inits, types, storages, before,
+    def _loop_regions(self, body_region, yields, cond_fn, carried, inits, types, marks, storages, before,
                       index, init_values):
         block, params = body_region
         body = Region(params, tuple(block), tuple(yields))
@@ -404,7 +453,7 @@ class LoopLowering:
             start, stop, step = index
             return (body,), (start, stop, step, *init_values)
         with self.b.region() as cond_block:
-            cond_params = self._bind_params(carried, inits, types, storages, before)
+            cond_params = self._bind_params(carried, inits, types, storages, before, marks)
             test = cond_fn()
         self.env = before
         cond = Region(tuple(cond_params), tuple(cond_block), (test,))

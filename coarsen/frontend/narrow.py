@@ -16,8 +16,10 @@ at the user's line, with the conversion that makes it exact as a hint; so is the
 difference of two boolean arrays. A value NumPy computes exactly as we do passes: comparisons,
 conversion to float (`x * 0.5`, `x / 2`), indexing with narrow index arrays.
 
-Output: nothing (or UnsupportedError). Results holding narrow data come back as int64 arrays
-with NumPy's values.
+Output: the NumPy dtype of each result array that holds narrow integers (or UnsupportedError):
+compiled code computes it in int64 with NumPy's values, and `coarsen.api` returns it in NumPy's
+dtype (`x[::2]` of uint8 data is uint8, `np.cumsum` of it uint64). Integer scalars are Python
+ints, as int64 ones are.
 """
 from __future__ import annotations
 
@@ -257,7 +259,12 @@ class _Check:
         raise UnsupportedError(what, instr.loc, hint)
 
 
-def check_narrow(fn: Function, origins: dict[int, np.dtype]) -> None:
+def check_narrow(fn: Function, origins: dict[int, np.dtype]) -> tuple[tuple[int, str], ...]:
     """Refuse integer work on narrow data that NumPy would compute in another dtype, and sums
-    and differences of boolean arrays (above)."""
-    _Check(origins).region(fn.body)
+    and differences of boolean arrays (above); return (result index, NumPy dtype) of each
+    integer result array whose NumPy dtype is not int64."""
+    check = _Check(origins)
+    check.region(fn.body)
+    return tuple((k, str(check.dtype[y.id])) for k, y in enumerate(fn.body.yields)
+                 if y.type.dtype == "i64" and y.type.rank and y.id in check.dtype
+                 and check.dtype[y.id].kind in "iu")

@@ -80,8 +80,12 @@ class TraceContext:
     widened_joins: int = 0
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
-    element_ints: set = field(default_factory=set)   # int64 scalars read from arrays (`int_product`)
-    numpy_scalars: set = field(default_factory=set)   # scalars NumPy gives (elements, np.* results)
+    # scalars NumPy gives (elements, reductions, np.* results and what is computed from them):
+    # their int64 wraps, their bools add logically (`Lowerer.int_product`, `refuse_numpy_bool`);
+    # `mixed_scalars`: NumPy's on some paths into a join or loop carry, Python's on others (id ->
+    # the dtypes it has where it is NumPy's: np.True_ joined with an int is an int after the join)
+    numpy_scalars: set = field(default_factory=set)
+    mixed_scalars: dict = field(default_factory=dict)
     range_ints: set = field(default_factory=set)   # counted loops' indices, sizes (`int_sum`)
     narrow: dict = field(default_factory=dict)   # constant id -> NumPy dtype of narrow outside data (`narrow`)
 

@@ -132,6 +132,12 @@ class Function:
     # every other result is a new array, even where passes simplify it to an argument (`x * 1.0`)
     returns: tuple = ()
     views: tuple = ()   # indices of the results that may be views of an argument array (`x[1:]`)
+    # indices of the scalar results that are NumPy scalars on every path (`x[0]`, np.sum(x)):
+    # returned as np.float64 / np.int64 / np.bool_, as Python returns them
+    numpy_results: tuple = ()
+    # (result index, NumPy dtype name) of the integer result arrays NumPy computes in a narrow
+    # dtype (`x[::2]` of uint8 data): held as int64, returned in that dtype (`frontend.narrow`)
+    result_dtypes: tuple = ()
 
     @property
     def results(self) -> tuple[Value, ...]:

@@ -299,7 +299,9 @@ def python_extremum(lw, values, op: str, node):
     out = values[0]
     for v in values[1:]:
         beats = lw.emit(O.GT if op == "MAXIMUM" else O.LT, (v, out), node)
+        kept = out
         out = lw.emit(O.WHERE, (beats, v, out), node)
+        lw.mark_joined(out, (v, kept))   # one of them: max(a[0], 5) may be Python's 5, which never wraps
     return out
 
 

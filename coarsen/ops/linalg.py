@@ -189,26 +189,36 @@ def _eigh_eval(which: str):
     return evaluate
 
 
+def _factor_vjp(rev, instr, code, declared, prefix: str, other: str, lower: str, gradient,
+                refusal: str, into=lambda g: g) -> None:
+    """The reverse rule of one result of a factorisation whose results are ops of their own
+    (eigh's w and v, qr's q and r): recompute the `other` result (`rt.<prefix>_<other>`),
+    `g, bad = <gradient(this result, the other, its adjoint)>`, raise `refusal` (a line) when
+    running where `bad`, and add `into(g)` to the argument's adjoint."""
+    a = instr.args[0]
+    o = rev.prog.names.reserve(f"_{prefix}_{other}")
+    g, bad = rev.prog.names.reserve(f"_{prefix}_g"), rev.prog.names.reserve(f"_{prefix}_bad")
+    code.line(f"{o} = rt.{prefix}_{other}({rev.ref(a)}{lower})")
+    code.line(f"{g}, {bad} = {gradient(rev.ref(instr.result), o, rev.d(instr.result))}")
+    code.line(f"if {bad}:")
+    code.line(refusal)
+    rev.accum(a, into(g), code, declared)
+
+
 def _eigh_vjp(which: str):
     """w: d S = V diag(dw) V^T; V: d S = V F V^T (`rt.eigh_vectors_grad`); then summed into
     the triangle NumPy read (`rt.fold_triangle`). Undefined adjoints at repeated eigenvalues
     are refused when running, at the user's call."""
+    what = "eigenvalues" if which == "w" else "eigenvectors"
+    gradient = ((lambda w, v, d: f"rt.eigh_values_grad({w}, {v}, {d})") if which == "w"
+                else (lambda v, w, d: f"rt.eigh_vectors_grad({w}, {v}, {d})"))
+
     def rule(rev, instr, code, declared):
-        a, lower = instr.args[0], instr.attrs["lower"]
-        other = rev.prog.names.reserve("_eigh_v" if which == "w" else "_eigh_w")
-        g, bad = rev.prog.names.reserve("_eigh_g"), rev.prog.names.reserve("_eigh_bad")
-        code.line(f"{other} = rt.eigh_{'v' if which == 'w' else 'w'}({rev.ref(a)}, {lower})")
-        r, d = rev.ref(instr.result), rev.d(instr.result)
-        if which == "w":
-            code.line(f"{g}, {bad} = rt.eigh_values_grad({r}, {other}, {d})")
-            what = "eigenvalues"
-        else:
-            code.line(f"{g}, {bad} = rt.eigh_vectors_grad({other}, {r}, {d})")
-            what = "eigenvectors"
-        code.line(f"if {bad}:")
-        code.line(_refuse_line(instr, f"np.linalg.eigh: the derivative of the {what} is undefined here: "
-                                      "the matrix has repeated eigenvalues", _EIGH_HINT))
-        rev.accum(a, f"rt.fold_triangle({g}, {lower})", code, declared)
+        lower = instr.attrs["lower"]
+        refusal = _refuse_line(instr, f"np.linalg.eigh: the derivative of the {what} is undefined here: "
+                                      "the matrix has repeated eigenvalues", _EIGH_HINT)
+        _factor_vjp(rev, instr, code, declared, "eigh", "v" if which == "w" else "w", f", {lower}", gradient,
+                    refusal, lambda g: f"rt.fold_triangle({g}, {lower})")
     return rule
 
 
@@ -380,19 +390,13 @@ def _qr_type(which: str):
 def _qr_vjp(which: str):
     """d A = (gQ + Q N) R^-T, N = triu(P) + triu(P, 1)^T, P = gR R^T - Q^T gQ (`rt.qr_grad`); the
     other factor's adjoint is zero here (each factor is its own op)."""
+    zeros = "np.zeros(({r}.shape[0], {r}.shape[1]))"
+    gradient = ((lambda q, r, d: f"rt.qr_grad({q}, {r}, {d}, {zeros.format(r=r)})") if which == "q"
+                else (lambda r, q, d: f"rt.qr_grad({q}, {r}, {zeros.format(r=q)}, {d})"))
+
     def rule(rev, instr, code, declared):
-        a = instr.args[0]
-        other = rev.prog.names.reserve("_qr_r" if which == "q" else "_qr_q")
-        g, bad = rev.prog.names.reserve("_qr_g"), rev.prog.names.reserve("_qr_bad")
-        code.line(f"{other} = rt.qr_{'r' if which == 'q' else 'q'}({rev.ref(a)})")
-        mine, d = rev.ref(instr.result), rev.d(instr.result)
-        if which == "q":
-            code.line(f"{g}, {bad} = rt.qr_grad({mine}, {other}, {d}, np.zeros(({other}.shape[0], {other}.shape[1])))")
-        else:
-            code.line(f"{g}, {bad} = rt.qr_grad({other}, {mine}, np.zeros(({other}.shape[0], {other}.shape[1])), {d})")
-        code.line(f"if {bad}:")
-        code.line(_refuse_line(instr, _QR_UNDEFINED, _QR_HINT))
-        rev.accum(a, g, code, declared)
+        _factor_vjp(rev, instr, code, declared, "qr", "r" if which == "q" else "q", "", gradient,
+                    _refuse_line(instr, _QR_UNDEFINED, _QR_HINT))
     return rule
 
 
@@ -445,11 +449,20 @@ def _unary_matrix(op: str, name: str):
     return lower
 
 
+def _result(name: str, *values) -> tuple:
+    """NumPy's named result (`w, v = np.linalg.eigh(a)` and `np.linalg.eigh(a).eigenvalues`
+    alike; returned as NumPy returns it), a plain tuple where this NumPy has none."""
+    from numpy.linalg import _linalg
+
+    cls = getattr(_linalg, name, None)
+    return cls(*values) if cls is not None else tuple(values)
+
+
 def _slogdet(lw, args, kwargs, node):
     L.arity(lw, args, kwargs, node, 1, "slogdet")
     a = _matrix(lw, args[0], node, "slogdet")
     sign = lw.emit(O.SIGN, (lw.emit(O.DET, (a,), node),), node)
-    return (sign, lw.emit(O.LOGABSDET, (a,), node))
+    return _result("SlogdetResult", sign, lw.emit(O.LOGABSDET, (a,), node))
 
 
 def _uplo(lw, binding, node, name: str) -> bool:
@@ -468,7 +481,8 @@ def _eigh(lw, args, kwargs, node):
     a, uplo = L.positional(lw, args, kwargs, node, ["a", "UPLO"], "eigh", 1)
     a = _matrix(lw, a, node, "eigh")
     lower = _uplo(lw, uplo, node, "eigh")
-    return (lw.emit(O.EIGH_W, (a,), node, {"lower": lower}), lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
+    return _result("EighResult", lw.emit(O.EIGH_W, (a,), node, {"lower": lower}),
+                   lw.emit(O.EIGH_V, (a,), node, {"lower": lower}))
 
 
 def _eigvalsh(lw, args, kwargs, node):
@@ -532,7 +546,7 @@ def _qr(lw, args, kwargs, node):
     if mode != "reduced":
         lw.unsupported(f"qr() with mode={mode!r} is not supported", node,
                        "use mode='reduced' (the default: Q with orthonormal columns, R square) or mode='r'")
-    return (lw.emit(O.QR_Q, (a,), node), lw.emit(O.QR_R, (a,), node))
+    return _result("QRResult", lw.emit(O.QR_Q, (a,), node), lw.emit(O.QR_R, (a,), node))
 
 
 def _solve(lw, args, kwargs, node):

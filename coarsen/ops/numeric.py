@@ -101,11 +101,11 @@ def _allclose(lw, args, kwargs, node):
     a, b, rtol, atol, equal_nan = _tolerances(lw, args, kwargs, node, "allclose")
     close = isclose(lw, a, b, rtol, atol, equal_nan, node)
     if not close.type.rank:
-        return close
+        return lw.python_scalar(close)   # np.allclose gives a Python bool
     # no elements far apart (a count, not a min: NumPy's allclose of empty arrays is True)
     far = lw.emit(O.NOT, (close,), node)
     count = reduce(lw, "SUM", lw.cast_to(far, far.type.with_dtype("f64")), None, False, node)
-    return lw.emit(O.EQ, (count, lw.b.const(0.0)), node)
+    return lw.python_scalar(lw.emit(O.EQ, (count, lw.b.const(0.0)), node))
 
 
 def _gradient(lw, args, kwargs, node):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from coarsen.ir.types import Type
 from coarsen.ops import lowering as L
-from coarsen.ops.linalg import _err, _matrix, _refuse_line
+from coarsen.ops.linalg import _err, _matrix, _refuse_line, _result
 from coarsen.ops.spec import Composite, O, Structural
 from kernels import runtime as rt
 
@@ -106,8 +106,8 @@ def _no_second_derivative(rev, instr, code, declared):
 
 
 def _svd(lw, args, kwargs, node):
-    """np.linalg.svd(a, full_matrices=True, compute_uv=True, hermitian=False) -> (U, s, Vh), or
-    s (compute_uv=False)."""
+    """np.linalg.svd(a, full_matrices=True, compute_uv=True, hermitian=False) -> NumPy's
+    SVDResult (U, S, Vh), or S (compute_uv=False)."""
     a, full, uv, herm = L.positional(lw, args, kwargs, node, ["a", "full_matrices", "compute_uv", "hermitian"],
                                      "svd", 1)
     a = _matrix(lw, a, node, "svd")
@@ -125,8 +125,8 @@ def _svd(lw, args, kwargs, node):
                        "drop hermitian=True (the general SVD of a symmetric matrix), or use np.linalg.eigh")
     if not uv:
         return lw.emit(O.SVD_S, (a,), node, {"alone": True})
-    return (lw.emit(O.SVD_U, (a,), node, {"full": full}), lw.emit(O.SVD_S, (a,), node, {"alone": False}),
-            lw.emit(O.SVD_VT, (a,), node, {"full": full}))
+    return _result("SVDResult", lw.emit(O.SVD_U, (a,), node, {"full": full}),
+                   lw.emit(O.SVD_S, (a,), node, {"alone": False}), lw.emit(O.SVD_VT, (a,), node, {"full": full}))
 
 
 def _factor(which: int, rank: int, doc: str) -> Structural:

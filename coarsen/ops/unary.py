@@ -312,9 +312,9 @@ def _builtin_round(lw, args, kwargs, node):
     if x.type.rank:
         lw.unsupported("round() of an array is not supported", node, "use np.round(x)")
     if x.type.dtype != "f64":
-        return x
+        return lw.python_scalar(x)   # round(np.int64(3)) is Python's 3
     y = _rint_value(lw, x, node)
-    return lw.cast_to(y, y.type.with_dtype("i64"))
+    return lw.python_scalar(lw.cast_to(y, y.type.with_dtype("i64")))
 
 
 COMPOSITES = [

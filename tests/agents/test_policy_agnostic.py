@@ -79,8 +79,14 @@ def env_world():
     return SearchEnv(SearchIndex.build(world.docs)), world
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_renamed_regimes_and_shuffled_formats_leave_behaviour_unchanged(env_world, seed):
+@pytest.mark.parametrize("seed,cardinality", [(0, False), (1, False), (2, True)])
+def test_renamed_regimes_and_shuffled_formats_leave_behaviour_unchanged(env_world, seed,
+                                                                        cardinality,
+                                                                        monkeypatch):
+    """(cardinality: with AGENTS_POLICY_CARDINALITY's descriptors of how many values an item
+    holds, crossed with the question's words.)"""
+    import agents.policy.candidates as candidates
+    monkeypatch.setattr(candidates, "CARDINALITY", cardinality)
     env, world = env_world
     rng = np.random.default_rng(seed)
     params = init_params(N_FEATURES, 8, seed)
@@ -99,3 +105,17 @@ def test_renamed_regimes_and_shuffled_formats_leave_behaviour_unchanged(env_worl
                 assert np.array_equal(da.X, db.X) and da.chosen == db.chosen
                 assert da.logp == db.logp
     assert changed_obs == 2 * len(REGIME_NAMES)  # the wrapper really changed what is shown
+
+
+def test_cardinality_descriptor_is_how_many_values_an_item_holds(monkeypatch):
+    import agents.policy.candidates as candidates
+    from agents.policy.items import Item
+    def item(value):
+        return Item("set", value, "customers", "", ("doc-1",), None, False, "list")
+    monkeypatch.setattr(candidates, "CARDINALITY", False)
+    assert candidates._tokens("answer", item(("a", "b"))) == (
+        "answer", "answer:set", "answer:list", "answer:set:list")
+    monkeypatch.setattr(candidates, "CARDINALITY", True)
+    got = {n: candidates._tokens("answer", item(tuple("abcdefg"[:n])))[-1] for n in (1, 2, 4, 5)}
+    assert got == {1: "answer:n:one", 2: "answer:n:few", 4: "answer:n:few", 5: "answer:n:many"}
+    assert candidates._tokens("compose", item("Acme"))[-1] == "compose:n:one"

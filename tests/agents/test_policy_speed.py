@@ -114,3 +114,66 @@ def test_vote_at_n_uses_the_first_n_rollouts_of_the_largest_n():
         assert votes[n]["scores"] == want["scores"]
         assert votes[n]["per_regime"] == want["per_regime"]
         assert len(votes[n]["episodes"]) == len(want["episodes"]) == n * 10
+
+
+def test_evaluation_jobs_leave_the_decisions_behind_and_change_nothing_else(world, index,
+                                                                          tmp_path):
+    """An evaluation job (`decisions=False`) returns the same episode and answer
+    log-probability as a training job, without the decision arrays it does not need."""
+    from agents.rl import rollout
+    from agents.rl.rollout import Job, run_jobs
+    index.save(tmp_path / "index")
+    rollout._init(str(tmp_path / "index"), 12)
+    params = init_params(N_FEATURES, seed=2)
+    task = sample_tasks(world, "numeric", 1, split="eval", seed=0)[0]
+    full, lean = (run_jobs([Job(task, 5, "policy", False, {"t": 0}, 0.5, decisions=d)],
+                           params)[0] for d in (True, False))
+    assert "X" in full and "X" not in lean and "logp" not in lean
+    assert lean["answer_logp"] == full["answer_logp"] == full["logp"][-1]
+    strip = ("wall_seconds", "tool_seconds")
+    same = [{k: v for k, v in r["record"]["cost"].items() if k not in strip}
+            for r in (full, lean)]
+    assert same[0] == same[1]
+    assert full["record"]["trajectory"] == lean["record"]["trajectory"]
+    assert full["record"]["score"] == lean["record"]["score"]
+
+
+def test_hashed_crosses_equal_the_loop_over_words():
+    from agents.policy.features import _bucket
+    cws = [(), ("list",), ("all", "list", "list_all", "customers", "the", "in", "the_region")]
+    for token in ("answer", "answer:set", "compose:number:growth", "read:account profile"):
+        for cw in cws:
+            want = np.zeros(N_FEATURES - len(DENSE))
+            for w in cw:
+                j, sign = _bucket(token, w)
+                want[j - len(DENSE)] += sign
+            assert np.array_equal(_cross(token, cw), want)
+    # two words of one bucket add up (a collision is a sum, not an overwrite)
+    hits = {}
+    for k in range(2000):
+        j, sign = _bucket("answer", f"w{k}")
+        if (j, sign) in hits:
+            pair = (hits[(j, sign)], f"w{k}")
+            break
+        hits[(j, sign)] = f"w{k}"
+    assert _cross("answer", pair)[j - len(DENSE)] == 2 * sign
+
+
+def test_vocabulary_leaves_out_only_the_crosses_of_unseen_words(monkeypatch):
+    """AGENTS_POLICY_VOCAB (an experiment): a question whose words are all in the vocabulary
+    is featurized as without one; other words and pairs are left out of the crosses."""
+    import agents.policy.features as features
+    from agents.policy.text import analyse
+    q = analyse("Name the customer that operates in the Banking industry.")
+    other = analyse("Which customers are in the Banking industry? All of them.")
+    full, other_full = cross_words(q), cross_words(other)
+    assert {"customers", "are", "the_industry"} <= set(other_full)
+    monkeypatch.setattr(features, "VOCAB", frozenset(full) | {"are"})
+    features.cross_words.cache_clear()
+    try:
+        assert features.cross_words(q) == full
+        assert features.cross_words(other) == (
+            "are", "in", "in_the", "industry", "the", "the_industry")
+    finally:
+        monkeypatch.setattr(features, "VOCAB", None)
+        features.cross_words.cache_clear()

@@ -246,3 +246,44 @@ def test_run_loro_writes_the_mean_row_from_the_kept_scores(tmp_path, monkeypatch
     assert [r[0].strip() for r in rows] == ["numeric (6)", "aggregate (6)", "mean of 2 (12)"]
     for row in rows:
         assert all("[" in c and "]" in c for c in row[1:]), row
+
+
+def test_vote_at_n_on_the_first_questions_is_paired_with_the_same_questions(tmp_path):
+    """vote@N on the first K questions of each regime: its rows hold K scores per regime,
+    the greedy policy's scores on those K questions are a row of their own (sliced from the
+    greedy run, not re-run), and its paired differences use the reference's first K."""
+    import json
+    from types import SimpleNamespace
+
+    from agents.rl.report import run_evaluation
+    from agents.rl.stats import paired
+    from agents.tasks import REGIME_NAMES, Task
+    tasks = {r: [Task(f"{r}-{i}", r, 1, "q", "a", "value", [], f"{r}:{i}") for i in range(12)]
+             for r in REGIME_NAMES}
+
+    class Counting(FakeSampler):
+        jobs = 0
+
+        def run(self, jobs, params, desc=None, progress=False):
+            Counting.jobs += len(jobs)
+            return super().run(jobs, params, desc, progress)
+
+    rep = run_evaluation(tmp_path, SimpleNamespace(eval_tasks=tasks), Counting(),
+                         {"pol": {}}, {"pol": ("constraint",)}, baselines=("heuristic",),
+                         tts_policy="pol", tts_samples=(2, 4), progress=False,
+                         tts_per_regime=5)
+    assert Counting.jobs == 6 * 12 * 2 + 6 * 5 * 4  # heuristic and pol greedy; vote@4 once
+    agents = rep["agents"]
+    assert list(agents) == ["heuristic", "pol", "pol (first 5)", "pol vote@2", "pol vote@4"]
+    sub = agents["pol (first 5)"]
+    assert sub["questions"] == "first 5 per regime" and agents["pol"]["questions"] == "all"
+    for r in REGIME_NAMES:
+        assert sub["scores"][r] == agents["pol"]["scores"][r][:5]
+        assert len(agents["pol vote@4"]["scores"][r]) == 5
+    ref5 = {r: v[:5] for r, v in agents["heuristic"]["scores"].items()}
+    want = paired(agents["pol vote@2"]["scores"], ref5, tuple(REGIME_NAMES), 0)
+    assert agents["pol vote@2"]["vs_reference"]["all"] == want
+    assert rep["tts"]["per_regime"] == 5
+    assert "on the first 5 questions of each regime" in (tmp_path / "summary.md").read_text()
+    assert json.loads((tmp_path / "eval.json").read_text())["agents"]["pol vote@4"]["all"]["n"] \
+        == 30

@@ -12,11 +12,9 @@ import pytest
 import torch
 
 import coarsen
-from differences import central_difference_1 as _fd
+from derivative_checks import TARGETS, calls, central_difference, check_against_differences, check_against_torch
 from simulator import run_cuda_script
 
-torch.set_num_threads(1)
-TARGETS = ["numpy", "cpu"]
 C4 = np.linspace(-1.0, 2.0, 25)
 
 
@@ -52,18 +50,16 @@ def test_eigh_against_torch_and_differences(target, n, upper):
     rng = np.random.default_rng(n)
     f = spectral_upper if upper else spectral
     vg = coarsen.value_and_grad(f, target=target)
-    for _ in range(3 if target == "cpu" else 1):   # the cpu target is tiered: the later calls run machine code
+    for _ in calls(target):
         A = rng.normal(size=(n, n))
         value, g = vg(A)
         assert value == pytest.approx(f(A), rel=1e-12, abs=1e-12)
-        At = torch.tensor(A, requires_grad=True)
-        spectral_torch(At, upper).backward()
-        np.testing.assert_allclose(g, At.grad.numpy(), rtol=1e-8, atol=1e-10)
+        check_against_torch((g,), lambda a: spectral_torch(a, upper), (A,), (0,))
         # the triangle NumPy does not read has no derivative
         other = np.triu(g, 1) if not upper else np.tril(g, -1)
         assert not other.any()
         T = rng.normal(size=(n, n))
-        fd = _fd(f, A, T)
+        fd = central_difference(f, (A,), 0, T)
         assert np.sum(g * T) == pytest.approx(fd, rel=1e-6, abs=1e-8)
         _, tangent = coarsen.jvp(f, (A,), (T,), target=target)
         assert tangent == pytest.approx(fd, rel=1e-6, abs=1e-8)
@@ -96,7 +92,7 @@ def test_eigenvector_vjp_and_jvp_follow_the_returned_signs(target):
     rng = np.random.default_rng(5)
     A = rng.normal(size=(4, 4))
     T = rng.normal(size=(4, 4))
-    fd = _fd(eigenvector_tangents, A, T)
+    fd = central_difference(eigenvector_tangents, (A,), 0, T)
     _, tangent = coarsen.jvp(eigenvector_tangents, (A,), (T,), target=target)
     np.testing.assert_allclose(tangent, fd, rtol=1e-6, atol=1e-7)
     _, pullback = coarsen.vjp(eigenvector_tangents, A, target=target)
@@ -130,11 +126,8 @@ def test_pca_reconstruction_error(target):
     X = rng.normal(size=(20, 4)) * np.array([3.0, 2.0, 1.0, 0.5])
     value, g = coarsen.value_and_grad(pca_reconstruction_error, target=target)(X)
     assert value == pytest.approx(pca_reconstruction_error(X), rel=1e-12)
-    Xt = torch.tensor(X, requires_grad=True)
-    pca_reconstruction_error_torch(Xt).backward()
-    np.testing.assert_allclose(g, Xt.grad.numpy(), rtol=1e-8, atol=1e-10)
-    T = rng.normal(size=X.shape)
-    assert np.sum(g * T) == pytest.approx(_fd(pca_reconstruction_error, X, T), rel=1e-6)
+    check_against_torch((g,), pca_reconstruction_error_torch, (X,), (0,))
+    check_against_differences(pca_reconstruction_error, (X,), (0,), (g,), target, rng)
 
 
 def sum_of_squares(A):
@@ -176,7 +169,7 @@ def test_repeated_eigenvalues(target):
     g = coarsen.grad(sum_of_squares, target=target)(A)
     for _ in range(3):
         T = rng.normal(size=(3, 3))
-        assert np.sum(g * T) == pytest.approx(_fd(sum_of_squares, A, T), rel=1e-6, abs=1e-8)
+        assert np.sum(g * T) == pytest.approx(central_difference(sum_of_squares, (A,), 0, T), rel=1e-6, abs=1e-8)
     for f in (smallest, first_vector, projector, reconstruction_minus_trace):
         line = f.__code__.co_firstlineno + (3 if f is reconstruction_minus_trace else 1)
         with pytest.raises(coarsen.UnsupportedError, match="repeated eigenvalues") as err:
@@ -194,7 +187,8 @@ def test_repeated_eigenvalues(target):
     B = np.diag([1.0, 1.0 + 1e-4, 3.0])
     T = rng.normal(size=(3, 3))
     for f in (first_vector, projector):
-        assert np.sum(coarsen.grad(f, target=target)(B) * T) == pytest.approx(_fd(f, B, T, 1e-8), rel=1e-5)
+        fd = central_difference(f, (B,), 0, T, h=1e-8)
+        assert np.sum(coarsen.grad(f, target=target)(B) * T) == pytest.approx(fd, rel=1e-5)
 
 
 def bad_uplo(A):
@@ -221,21 +215,14 @@ import sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
 import numpy as np, coarsen
 import test_eigh as T
+from derivative_checks import refused, same_on_cuda_as_on_numpy
 rng = np.random.default_rng(0)
 A, X = rng.normal(size=(4, 4)), rng.normal(size=(12, 4))
 for f, x in ((T.spectral, A), (T.spectral_upper, A), (T.pca_reconstruction_error, X)):
-    v, g = coarsen.value_and_grad(f, target="cuda")(x)
-    rv, rg = coarsen.value_and_grad(f, target="numpy")(x)
-    assert np.isclose(v, rv, rtol=1e-13) and np.allclose(g, rg, rtol=1e-11, atol=1e-13), f.__name__
-    t = rng.normal(size=x.shape)
-    assert np.isclose(coarsen.jvp(f, (x,), (t,), target="cuda")[1], np.sum(rg * t), rtol=1e-9), f.__name__
+    same_on_cuda_as_on_numpy(f, (x,), grad_rtol=1e-11, grad_atol=1e-13, jvp_rtol=1e-9, rng=rng)
 for got, want in zip(coarsen.jit(T.both, target="cuda")(A), T.both(A)):
     assert np.array_equal(got, want)
-try:
-    coarsen.grad(T.first_vector, target="cuda")(np.diag([1.0, 1.0, 3.0]))
-    raise SystemExit("not refused")
-except coarsen.UnsupportedError as err:
-    assert "repeated eigenvalues" in str(err)
+refused(lambda: coarsen.grad(T.first_vector, target="cuda")(np.diag([1.0, 1.0, 3.0])), "repeated eigenvalues")
 print("ok")
 """
 

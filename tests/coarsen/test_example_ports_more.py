@@ -14,25 +14,12 @@ import torch
 from scipy.special import logsumexp
 
 import coarsen
+from derivative_checks import central_gradient
 
 torch.set_num_threads(1)
 # numpy here: on cpu Numba compiles these loop-heavy derivatives in 50-75 s on a loaded 2-core
 # machine, too much for CI (they pass there: COARSEN_PORTS_CPU=1 python -m pytest this file)
 TARGETS = ["numpy"] + (["cpu"] if os.environ.get("COARSEN_PORTS_CPU") else [])
-
-
-def _central(f, args, k, h=1e-6):
-    """Central differences of f with respect to args[k] (an array)."""
-    x = args[k]
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        hi = list(args)
-        lo = list(args)
-        hi[k], lo[k] = x + e, x - e
-        g[idx] = (f(*hi) - f(*lo)) / (2 * h)
-    return g
 
 
 # ------------------------------------------------------------------ HMM (autograd's hmm_em.py)
@@ -73,7 +60,7 @@ def test_hmm_log_partition_function_in_log_space(target):
     assert value == pytest.approx(log_partition_function(*params, data), rel=1e-12)
     for k in range(3):
         np.testing.assert_allclose(grads[k], tg[k], rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(grads[k], _central(log_partition_function, (*params, data), k),
+        np.testing.assert_allclose(grads[k], central_gradient(log_partition_function, (*params, data), k),
                                    rtol=1e-6, atol=1e-8)
     # another sequence (another length), the same program: the same answer as plain Python
     other = rs.randint(0, V, size=5)
@@ -160,4 +147,4 @@ def test_a_layer_object_cnn_matches_torch_conv2d_and_central_differences(target)
     def loss_of_conv_W(W):
         return cnn_loss(ConvNet([ConvLayer(W, net.layers[0].b), *net.layers[1:]]), x, labels)
 
-    np.testing.assert_allclose(g.layers[0].W, _central(loss_of_conv_W, (net.layers[0].W,), 0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g.layers[0].W, central_gradient(loss_of_conv_W, (net.layers[0].W,), 0), rtol=1e-6, atol=1e-8)

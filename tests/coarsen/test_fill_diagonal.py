@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import coarsen
-from differences import central_difference
+from derivative_checks import central_difference
 
 torch.set_num_threads(1)
 TARGETS = ["numpy", "cpu"]

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import coarsen
+from derivative_checks import central_gradient
 
 _COUNTER = itertools.count()
 
@@ -27,20 +28,6 @@ def load(tmp_path, source: str, name: str = "f"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, name)
-
-
-def central(f, args, k, h=1e-6):
-    x = np.asarray(args[k], dtype=float)
-    g = np.zeros_like(x)
-    for pos in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[pos] = h
-        up = list(args)
-        down = list(args)
-        up[k] = x + e if x.ndim else float(x + e)
-        down[k] = x - e if x.ndim else float(x - e)
-        g[pos] = (f(*up) - f(*down)) / (2 * h)
-    return g
 
 
 RNG = np.random.default_rng(7)
@@ -77,7 +64,7 @@ def _check(f, args, wrt, target):
     for k in wrt:
         v, g = coarsen.value_and_grad(f, argnums=k, target=target)(*args)
         assert np.isclose(v, f(*args), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(g, central(f, args, k), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(g, central_gradient(f, args, k), rtol=1e-6, atol=1e-8)
         if np.ndim(args[k]):
             t = np.linspace(0.3, 1.1, np.size(args[k])).reshape(np.shape(args[k]))
             out, tangent = coarsen.jvp(f, args, (t,), argnums=k, target=target)

@@ -14,21 +14,7 @@ import pytest
 
 import coarsen
 from coarsen.autodiff import reverse
-
-
-def gate_cell(w, xs):
-    b = xs.shape[1]
-    h = np.zeros(b)
-    c = np.zeros(b) + 0.5
-    for t in range(xs.shape[0]):
-        z = w * np.concatenate((xs[t], h, xs[t], h))
-        i = 1.0 / (1.0 + np.exp(-z[:b]))
-        f = 1.0 / (1.0 + np.exp(-z[b:2 * b]))
-        o = 1.0 / (1.0 + np.exp(-z[2 * b:3 * b]))
-        g = np.tanh(z[3 * b:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-    return np.sum(h * h) + np.sum(c)
+from tests.kernels.programs import gate_cell
 
 
 def nested_scalar(x):

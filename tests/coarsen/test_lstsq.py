@@ -10,11 +10,8 @@ import pytest
 import torch
 
 import coarsen
-from differences import central_difference as _fd
+from derivative_checks import TARGETS, calls, central_difference, check_against_differences, check_against_torch
 from simulator import run_cuda_script
-
-torch.set_num_threads(1)
-TARGETS = ["numpy", "cpu"]
 
 
 def weighted_solution(A, b):
@@ -34,22 +31,15 @@ def weighted_solution_torch(A, b):
 def test_lstsq_against_torch_and_differences(target, shape, k):
     rng = np.random.default_rng(sum(shape))
     vg = coarsen.value_and_grad(weighted_solution, argnums=(0, 1), target=target)
-    for _ in range(3 if target == "cpu" else 1):   # tiered: later calls run machine code
+    for _ in calls(target):
         A = rng.normal(size=shape)
         b = rng.normal(size=shape[0] if k is None else (shape[0], k))
         x = coarsen.jit(lambda a, v: np.linalg.lstsq(a, v, rcond=None)[0], target=target)(A, b)
         assert np.array_equal(x, np.linalg.lstsq(A, b, rcond=None)[0])
-        value, (gA, gb) = vg(A, b)
+        value, grads = vg(A, b)
         assert value == pytest.approx(weighted_solution(A, b), rel=1e-12)
-        At, bt = torch.tensor(A, requires_grad=True), torch.tensor(b, requires_grad=True)
-        weighted_solution_torch(At, bt).backward()
-        np.testing.assert_allclose(gA, At.grad.numpy(), rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-8, atol=1e-10)
-        tA, tb = rng.normal(size=A.shape), rng.normal(size=b.shape)
-        fd = _fd(weighted_solution, (A, b), 0, tA) + _fd(weighted_solution, (A, b), 1, tb)
-        assert np.sum(gA * tA) + np.sum(gb * tb) == pytest.approx(fd, rel=1e-6, abs=1e-8)
-        _, t = coarsen.jvp(weighted_solution, (A, b), (tA, tb), target=target)
-        assert t == pytest.approx(fd, rel=1e-6, abs=1e-8)
+        check_against_torch(grads, weighted_solution_torch, (A, b), (0, 1))
+        check_against_differences(weighted_solution, (A, b), (0, 1), grads, target, rng)
 
 
 def linear_regression_loss(w_true, X, noise):
@@ -75,10 +65,7 @@ def test_linear_regression(target):
     w, noise = np.array([0.5, -1.0, 2.0]), 0.3 * rng.normal(size=30)
     value, (gw, gX) = coarsen.value_and_grad(linear_regression_loss, argnums=(0, 1), target=target)(w, X, noise)
     assert value == pytest.approx(linear_regression_loss(w, X, noise), rel=1e-12)
-    wt, Xt = torch.tensor(w, requires_grad=True), torch.tensor(X, requires_grad=True)
-    linear_regression_loss_torch(wt, Xt, torch.tensor(noise)).backward()
-    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(gX, Xt.grad.numpy(), rtol=1e-8, atol=1e-12)
+    check_against_torch((gw, gX), linear_regression_loss_torch, (w, X, noise), (0, 1), atol=1e-12)
 
 
 def outputs(A, b):
@@ -115,7 +102,7 @@ def test_rank_deficient_and_other_results(target):
     for M, v in ((deficient, b), (A.T, b[:3])):
         gb = coarsen.grad(weighted_solution, argnums=1, target=target)(M, v)
         T = rng.normal(size=v.shape)
-        assert np.sum(gb * T) == pytest.approx(_fd(weighted_solution, (M, v), 1, T), rel=1e-6)
+        assert np.sum(gb * T) == pytest.approx(central_difference(weighted_solution, (M, v), 1, T), rel=1e-6)
         _, t = coarsen.jvp(weighted_solution, (M, v), (T,), argnums=1, target=target)
         assert t == pytest.approx(np.sum(gb * T), rel=1e-10)
     with pytest.raises(coarsen.UnsupportedError, match="residuals") as err:
@@ -141,9 +128,7 @@ def test_pinv(target):
                                    rtol=1e-12, atol=1e-14)
         value, g = coarsen.value_and_grad(pinv_loss, target=target)(A)
         assert value == pytest.approx(pinv_loss(A), rel=1e-12)
-        At = torch.tensor(A, requires_grad=True)
-        torch.sum(torch.linalg.pinv(At) * torch.cos(At.T)).backward()
-        np.testing.assert_allclose(g, At.grad.numpy(), rtol=1e-8, atol=1e-10)
+        check_against_torch((g,), lambda a: torch.sum(torch.linalg.pinv(a) * torch.cos(a.T)), (A,), (0,))
     with pytest.raises(coarsen.UnsupportedError, match="full column rank"):
         coarsen.grad(pinv_loss, target=target)(rng.normal(size=(2, 4)))
 
@@ -153,22 +138,13 @@ import sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
 import numpy as np, coarsen
 import test_lstsq as T
+from derivative_checks import refused, same_on_cuda_as_on_numpy
 rng = np.random.default_rng(0)
 A, b = rng.normal(size=(6, 3)), rng.normal(size=6)
-for f, args in ((T.weighted_solution, (A, b)), (T.linear_regression_loss, (np.ones(3), A, b))):
-    v, g = coarsen.value_and_grad(f, argnums=(0, 1), target="cuda")(*args)
-    rv, rg = coarsen.value_and_grad(f, argnums=(0, 1), target="numpy")(*args)
-    assert np.isclose(v, rv, rtol=1e-13), f.__name__
-    for x, y in zip(g, rg):
-        assert np.allclose(x, y, rtol=1e-10, atol=1e-12), f.__name__
-t = coarsen.jvp(T.weighted_solution, (A, b), (A, b), target="cuda")[1]
-assert np.isclose(t, coarsen.jvp(T.weighted_solution, (A, b), (A, b), target="numpy")[1], rtol=1e-10)
+same_on_cuda_as_on_numpy(T.weighted_solution, (A, b), (0, 1))
+same_on_cuda_as_on_numpy(T.linear_regression_loss, (np.ones(3), A, b), (0, 1))
 d = A.copy(); d[:, 2] = d[:, 0]
-try:
-    coarsen.grad(T.weighted_solution, target="cuda")(d, b)
-    raise SystemExit("not refused")
-except coarsen.UnsupportedError as err:
-    assert "full column rank" in str(err)
+refused(lambda: coarsen.grad(T.weighted_solution, target="cuda")(d, b), "full column rank")
 print("ok")
 """
 

@@ -1,6 +1,8 @@
 """Narrow integer and boolean data (#11): compiled code holds integers as int64, so what NumPy
 computes in int8/int16/int32/uint*/bool (wrapping, or a logical or for `+`) is refused at the
-user's line; what it computes exactly as int64 or float64 runs and agrees with NumPy."""
+user's line; what it computes exactly as int64 or float64 runs and agrees with NumPy, and an
+integer array result comes back in NumPy's dtype (uint8 for `x[::2]` of uint8 data, uint64 for
+its cumsum)."""
 from __future__ import annotations
 
 import numpy as np
@@ -153,6 +155,32 @@ def test_numpy_bool_scalars_are_not_python_bools():
         j(np.True_, np.True_)   # NumPy's: np.True_ + np.True_ is True
 
 
+U8_TABLE = np.array([3, 250, 7], dtype=np.uint8)
+
+
+def kept_narrow(a, b, x):
+    """Integer arrays NumPy keeps in (or widens to) a narrow dtype, beside a float and a scalar."""
+    return (a[::2], np.cumsum(a), np.sum(b, axis=0), np.maximum(a, a[::-1]), np.where(a > 100, a, a[0]),
+            np.stack([a, a]), b.T, U8_TABLE[1:] if x > 0 else U8_TABLE[:2], a * 0.5, np.max(a), a > 1)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dtype", NARROW)
+def test_integer_results_keep_numpys_dtype(target, dtype):
+    a = np.array([120, 100, 3], dtype=dtype)
+    b = np.array([[120, 100], [100, 7]], dtype=dtype)
+    want = kept_narrow(a, b, 1.0)
+    f = coarsen.jit(kept_narrow, target=target)
+    for _ in range(2):
+        got = f(a, b, 1.0)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+            if np.ndim(w):
+                assert g.dtype == w.dtype, (g, w)
+        assert type(got[-2]) is int   # an integer scalar is Python's int, as an int64 one is
+
+
 def _random_expression(rng, depth: int) -> str:
     """An expression over `a` (narrow), `w` (int64), `f` (float64) arrays and int constants."""
     if depth == 0:
@@ -195,4 +223,6 @@ def test_random_expressions_agree_with_numpy_or_are_refused(tmp_path, dtype):
         accepted += 1
         np.testing.assert_array_equal(got, expected, err_msg=lines[k])
         assert (np.asarray(got).dtype.kind == "f") == (np.asarray(expected).dtype.kind == "f"), lines[k]
+        if np.ndim(expected):   # arrays in NumPy's dtype (scalars: Python's int or float)
+            assert got.dtype == expected.dtype, lines[k]
     assert accepted >= 5   # the check does not refuse everything

@@ -17,14 +17,12 @@ switch (first calls on the NumPy tier, then machine code).
 """
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
 import pytest
 
 import coarsen
-from kernels import targets
 
 TARGETS = ("numpy", "cpu")
 
@@ -183,22 +181,6 @@ def test_max_min_gradient_unchanged_at_zeros(target):
 
 
 # ------------------------------------------------------------------------- the tiered switch
-@pytest.fixture
-def tiered(monkeypatch, tmp_path):
-    """Tiering on, a private cache, and a gate the background compile waits at."""
-    monkeypatch.setenv("COARSEN_TIERED", "1")
-    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
-    gate = threading.Event()
-    compile_ = targets._NumbaFunction._compile
-
-    def gated(self, args):
-        assert gate.wait(120), "the test never opened the gate"
-        compile_(self, args)
-    monkeypatch.setattr(targets._NumbaFunction, "_compile", gated)
-    yield gate
-    gate.set()
-
-
 def test_tiered_answer_does_not_change_at_the_switch(tiered):
     X = np.array([[-0.0, 0.0, -1.0], [0.0, -0.0, -3.0]])
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import coarsen
+from derivative_checks import central_gradient
 
 torch.set_num_threads(1)
 TARGETS = ["numpy", "cpu"]
@@ -46,18 +47,6 @@ def horner(c, x):
     return np.sum(y ** 2)
 
 
-def _central(f, args, k, h=1e-6):
-    x = args[k]
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        hi, lo = list(args), list(args)
-        hi[k], lo[k] = x + e, x - e
-        g[idx] = (f(*hi) - f(*lo)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("target", TARGETS)
 def test_lu_with_pivoting_against_numpy_and_the_cofactor_gradient(target):
     A = np.random.default_rng(0).normal(size=(5, 5))
@@ -73,7 +62,7 @@ def test_rows_picked_by_runtime_ints(target):
     for i, j in ((0, 2), (3, 1), (-1, 0), (2, 2)):
         assert f(x, i, j) == pytest.approx(picked_rows(x, i, j), rel=1e-14)   # sums: 1 ulp of order
     np.testing.assert_allclose(coarsen.grad(picked_rows, target=target)(x, 3, 1),
-                               _central(picked_rows, [x, 3, 1], 0), rtol=1e-6, atol=1e-8)
+                               central_gradient(picked_rows, [x, 3, 1], 0), rtol=1e-6, atol=1e-8)
     with pytest.raises(IndexError, match="out of bounds"):
         f(x, 5, 1)
 
@@ -83,7 +72,7 @@ def test_eye_as_a_boolean_mask(target):
     x = np.random.default_rng(1).normal(size=(5, 2))
     assert coarsen.jit(coulomb_masked, target=target)(x) == pytest.approx(coulomb_masked(x), rel=1e-13)
     np.testing.assert_allclose(coarsen.grad(coulomb_masked, target=target)(x),
-                               _central(coulomb_masked, [x], 0), rtol=1e-6, atol=1e-8)
+                               central_gradient(coulomb_masked, [x], 0), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -91,7 +80,7 @@ def test_horner_over_an_array_argument(target):
     c, x = np.array([1.0, -2.0, 0.5, 3.0]), np.linspace(-1.0, 1.0, 5)
     for cc in (c, c[:2]):
         assert coarsen.jit(horner, target=target)(cc, x) == horner(cc, x)
-        np.testing.assert_allclose(coarsen.grad(horner, target=target)(cc, x), _central(horner, [cc, x], 0),
+        np.testing.assert_allclose(coarsen.grad(horner, target=target)(cc, x), central_gradient(horner, [cc, x], 0),
                                    rtol=1e-6, atol=1e-8)
 
 

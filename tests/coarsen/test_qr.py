@@ -10,11 +10,9 @@ import pytest
 import torch
 
 import coarsen
-from differences import central_difference_1 as _fd
+from derivative_checks import TARGETS, calls, central_difference, check_against_differences, check_against_torch
 from simulator import run_cuda_script
 
-torch.set_num_threads(1)
-TARGETS = ["numpy", "cpu"]
 C = np.linspace(-1.0, 2.0, 64)
 
 
@@ -37,20 +35,14 @@ def test_qr_against_torch_and_differences(target, shape):
     rng = np.random.default_rng(sum(shape))
     vg = coarsen.value_and_grad(factors, target=target)
     qr = coarsen.jit(lambda a: np.linalg.qr(a), target=target)
-    for _ in range(3 if target == "cpu" else 1):   # tiered: later calls run machine code
+    for _ in calls(target):
         A = rng.normal(size=shape)
         for got, want in zip(qr(A), np.linalg.qr(A)):
             assert np.array_equal(got, want)
         value, g = vg(A)
         assert value == pytest.approx(factors(A), rel=1e-12)
-        At = torch.tensor(A, requires_grad=True)
-        factors_torch(At).backward()
-        np.testing.assert_allclose(g, At.grad.numpy(), rtol=1e-8, atol=1e-10)
-        T = rng.normal(size=shape)
-        fd = _fd(factors, A, T)
-        assert np.sum(g * T) == pytest.approx(fd, rel=1e-6, abs=1e-8)
-        _, t = coarsen.jvp(factors, (A,), (T,), target=target)
-        assert t == pytest.approx(fd, rel=1e-6, abs=1e-8)
+        check_against_torch((g,), factors_torch, (A,), (0,))
+        check_against_differences(factors, (A,), (0,), (g,), target, rng)
 
 
 def r_only(A):
@@ -65,7 +57,7 @@ def test_mode_r(target):
     assert np.array_equal(coarsen.jit(lambda a: np.linalg.qr(a, mode="r"), target=target)(A), np.linalg.qr(A, mode="r"))
     g = coarsen.grad(r_only, target=target)(A)
     T = rng.normal(size=A.shape)
-    assert np.sum(g * T) == pytest.approx(_fd(r_only, A, T), rel=1e-6)
+    assert np.sum(g * T) == pytest.approx(central_difference(r_only, (A,), 0, T), rel=1e-6)
 
 
 def qr_least_squares(A, b):
@@ -102,10 +94,7 @@ def test_qr_least_squares_and_gram_schmidt(target):
     np.testing.assert_allclose(Q * np.sign(np.diag(R)), gram_schmidt(A), rtol=1e-10, atol=1e-12)
     value, (gA, gb) = coarsen.value_and_grad(qr_least_squares, argnums=(0, 1), target=target)(A, b)
     assert value == pytest.approx(qr_least_squares(A, b), rel=1e-10)
-    At, bt = torch.tensor(A, requires_grad=True), torch.tensor(b, requires_grad=True)
-    qr_least_squares_torch(At, bt).backward()
-    np.testing.assert_allclose(gA, At.grad.numpy(), rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-8, atol=1e-10)
+    check_against_torch((gA, gb), qr_least_squares_torch, (A, b), (0, 1), rtol=1e-7)
     x = np.linalg.lstsq(A, b, rcond=None)[0]
     assert np.sum((b - A @ x) ** 2) + np.sum(x ** 2) == pytest.approx(value, rel=1e-8, abs=1e-12)
 
@@ -143,23 +132,12 @@ import sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {here!r})
 import numpy as np, coarsen
 import test_qr as T
+from derivative_checks import refused, same_on_cuda_as_on_numpy
 rng = np.random.default_rng(0)
 A, b = rng.normal(size=(6, 3)), rng.normal(size=6)
 for f, args in ((T.factors, (A,)), (T.qr_least_squares, (A, b)), (T.r_only, (A,))):
-    argnums = tuple(range(len(args)))
-    v, g = coarsen.value_and_grad(f, argnums=argnums, target="cuda")(*args)
-    rv, rg = coarsen.value_and_grad(f, argnums=argnums, target="numpy")(*args)
-    assert np.isclose(v, rv, rtol=1e-13), f.__name__
-    for x, y in zip(g, rg):
-        assert np.allclose(x, y, rtol=1e-10, atol=1e-12), f.__name__
-    t = tuple(rng.normal(size=np.shape(a)) for a in args)
-    assert np.isclose(coarsen.jvp(f, args, t, target="cuda")[1], coarsen.jvp(f, args, t, target="numpy")[1],
-                      rtol=1e-10), f.__name__
-try:
-    coarsen.grad(T.r_only, target="cuda")(rng.normal(size=(2, 4)))
-    raise SystemExit("not refused")
-except coarsen.UnsupportedError as err:
-    assert "full column rank" in str(err)
+    same_on_cuda_as_on_numpy(f, args, tuple(range(len(args))), rng=rng)
+refused(lambda: coarsen.grad(T.r_only, target="cuda")(rng.normal(size=(2, 4))), "full column rank")
 print("ok")
 """
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import coarsen
-from kernels import targets
 
 
 def loop(w, x, n):
@@ -31,22 +30,6 @@ def loop(w, x, n):
 def ls(w, X, y):
     r = X @ w - y
     return np.mean(r * r) + 0.1 * np.sum(w * w)
-
-
-@pytest.fixture
-def tiered(monkeypatch, tmp_path):
-    """Tiering on, a private cache, and a gate the background compile waits at."""
-    monkeypatch.setenv("COARSEN_TIERED", "1")
-    monkeypatch.setenv("COARSEN_CACHE_DIR", str(tmp_path))
-    gate = threading.Event()
-    compile_ = targets._NumbaFunction._compile
-
-    def gated(self, args):
-        assert gate.wait(120), "the test never opened the gate"
-        compile_(self, args)
-    monkeypatch.setattr(targets._NumbaFunction, "_compile", gated)
-    yield gate
-    gate.set()
 
 
 def _compiled(transformed):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import coarsen
+from derivative_checks import central_gradient
 import user_programs_round3 as P
 
 torch.set_num_threads(1)
@@ -36,23 +37,6 @@ CPU_DEFAULT = {"softmax_cross_entropy", "det_singular", "himmelblau_beale", "bre
 WORKING = [name for name in P.CASES if name not in REFUSED]
 TARGETS_OF = {name: ["numpy"] + (["cpu"] if name in CPU_DEFAULT or os.environ.get("COARSEN_PORTS_CPU") else [])
               for name in WORKING}
-
-
-def _central(f, args, k, h=1e-6):
-    """Central differences of f with respect to args[k] (a number or an array)."""
-    x = args[k]
-    if np.ndim(x) == 0:
-        hi, lo = list(args), list(args)
-        hi[k], lo[k] = x + h, x - h
-        return (f(*hi) - f(*lo)) / (2 * h)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        hi, lo = list(args), list(args)
-        hi[k], lo[k] = x + e, x - e
-        g[idx] = (f(*hi) - f(*lo)) / (2 * h)
-    return g
 
 
 def _tensor(a, requires_grad):
@@ -93,7 +77,7 @@ def test_gradient_agrees_with_torch_and_differences(name, target):
         if torch_grads is not None:
             np.testing.assert_allclose(_flat(grads[j]), torch_grads[j], rtol=1e-7, atol=1e-9)
         if name not in NO_CENTRAL and not isinstance(args[k], tuple):
-            np.testing.assert_allclose(_flat(grads[j]), np.ravel(_central(f, args, k)), rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(_flat(grads[j]), np.ravel(central_gradient(f, args, k)), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
@@ -188,7 +172,7 @@ def test_break_in_a_loop_over_an_array(target):
     for X in (np.array([[1.0, 2.0], [0.3, 0.4], [2.0, 1.0], [0.1, 5.0]]), np.array([[1.0, 2.0]]), np.zeros((0, 2))):
         value, g = coarsen.value_and_grad(scan_until, target=target)(X)
         assert value == scan_until(X)
-        np.testing.assert_allclose(g, _central(scan_until, (X,), 0), atol=1e-8)
+        np.testing.assert_allclose(g, central_gradient(scan_until, (X,), 0), atol=1e-8)
 
 
 def constant_bases(x):

@@ -126,3 +126,21 @@ def pruned_array_tape(x, n):
             y = np.sin(y) * x
         i += 1
     return np.sum(y)
+
+
+def gate_cell(w, xs):
+    """An LSTM-like cell whose gates are slices of one product (`np.concatenate`): held out
+    from fusion's design (tests/kernels/test_fusion), and a loop whose backward reads kept
+    exp/tanh values (tests/coarsen/test_kept_transcendentals)."""
+    b = xs.shape[1]
+    h = np.zeros(b)
+    c = np.zeros(b) + 0.5
+    for t in range(xs.shape[0]):
+        z = w * np.concatenate((xs[t], h, xs[t], h))
+        i = 1.0 / (1.0 + np.exp(-z[:b]))
+        f = 1.0 / (1.0 + np.exp(-z[b:2 * b]))
+        o = 1.0 / (1.0 + np.exp(-z[2 * b:3 * b]))
+        g = np.tanh(z[3 * b:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return np.sum(h * h) + np.sum(c)

@@ -12,6 +12,7 @@ import pytest
 
 import coarsen
 from kernels import fusion
+from tests.kernels.programs import gate_cell
 
 
 def dist_loop(x, y):
@@ -588,22 +589,6 @@ def test_apart():
     for a, b, want in cases:
         assert rt.apart(a, b) is want and rt.apart(b, a) is want
         assert jitted(a, b) == want and jitted(b, a) == want
-
-
-def gate_cell(w, xs):
-    """Held-out: an LSTM-like cell whose gates are slices of one product (`np.concatenate`)."""
-    b = xs.shape[1]
-    h = np.zeros(b)
-    c = np.zeros(b) + 0.5
-    for t in range(xs.shape[0]):
-        z = w * np.concatenate((xs[t], h, xs[t], h))
-        i = 1.0 / (1.0 + np.exp(-z[:b]))
-        f = 1.0 / (1.0 + np.exp(-z[b:2 * b]))
-        o = 1.0 / (1.0 + np.exp(-z[2 * b:3 * b]))
-        g = np.tanh(z[3 * b:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-    return np.sum(h * h) + np.sum(c)
 
 
 @pytest.mark.parametrize("shape", [(3, 2), (1, 1), (4, 1), (2, 0), (0, 3)])

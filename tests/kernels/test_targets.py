@@ -82,6 +82,9 @@ def test_cpu_matches_numpy(fn, args, argnums):
     ref = coarsen.value_and_grad(fn, argnums=argnums, target="numpy")(*args)
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # compiled by Numba, no fallback to NumPy
+        # (not Numba's notice that one of the runtime's cached overloads cannot be cached: in a
+        # fresh checkout the first test to compile it would fail, whichever test that is)
+        warnings.filterwarnings("ignore", message=".*Cannot cache compiled function")
         got = coarsen.value_and_grad(fn, argnums=argnums, target="cpu")(*args)
     assert np.isclose(ref[0], got[0], rtol=1e-12)
     assert _close(ref[1], got[1])
@@ -169,14 +172,15 @@ def test_torch_function_inside_a_model_trains():
 
 
 def test_second_process_reuses_the_disk_cache(tmp_path):
-    """Fresh processes sharing a cache dir: the second neither traces nor generates code, and
-    its first call costs well under the first process's (a ratio of two measurements on the
-    same machine at about the same time, not a wall-clock bound; the absolute numbers are
-    benchmarks' "cold-process compile" column)."""
+    """Fresh processes sharing a cache dir: the first traces the function and compiles machine
+    code (Numba's "numba:compile" events); the second neither traces nor compiles anything, it
+    loads the first's files. (Counts, not timings, so load cannot make it flake; the time saved
+    is benchmarks/startup.py's "cold-process compile" column.)"""
     script = textwrap.dedent(f"""
-        import sys, time
+        import sys
         sys.path.insert(0, {os.getcwd()!r})
         import numba
+        from numba.core import event
         import coarsen
         from tests.kernels import programs as P
         import numpy as np
@@ -186,18 +190,19 @@ def test_second_process_reuses_the_disk_cache(tmp_path):
         trace = programs._trace
         programs._trace = lambda *a, **k: traced.append(1) or trace(*a, **k)
         g = coarsen.grad(P.hookean, target="cpu")
-        start = time.perf_counter()
-        g(np.ones((5, 2)) * np.arange(5.0)[:, None], 0.3)
-        print(len(traced), time.perf_counter() - start)
+        with event.install_recorder("numba:compile") as compiles:
+            g(np.ones((5, 2)) * np.arange(5.0)[:, None], 0.3)
+        print(len(traced), sum(ev.is_start for _, ev in compiles.buffer))
     """)
-    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path))
+    # machine code on the first call (tiered, it compiles in the background after the call)
+    env = dict(os.environ, COARSEN_CACHE_DIR=str(tmp_path), COARSEN_TIERED="0")
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, check=True).stdout.split()[-2:] for _ in range(2)]
-    (traced0, t0), (traced1, t1) = [(int(n), float(t)) for n, t in runs]
+    (traced0, compiled0), (traced1, compiled1) = [(int(n), int(c)) for n, c in runs]
     assert any(p.name.startswith("program_") for p in tmp_path.iterdir())
-    assert traced0 == 1 and traced1 == 0, "the second process traced the function again"
-    assert t1 < 0.5 * t0, (t0, t1)
-
+    assert traced0 == 1 and compiled0 > 0, "the first process found something cached in an empty dir"
+    assert traced1 == 0, "the second process traced the function again"
+    assert compiled1 == 0, f"the second process compiled {compiled1} function(s) again"
 
 
 def test_machine_code_of_one_optimisation_level_is_not_served_to_another(tmp_path):
@@ -363,6 +368,7 @@ def test_the_side_of_a_where_not_taken_raises_no_warning(target):
     division by zero on the discarded side must neither warn nor leak into the gradient."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*Cannot cache compiled function")   # (as above)
         g = coarsen.grad(P.where_sqrt, target=target)(np.array([0.0, 4.0, -1.0]))
     np.testing.assert_array_equal(g, [0.0, 0.25, 0.0])
 

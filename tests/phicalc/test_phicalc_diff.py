@@ -4,7 +4,6 @@ results (no DiracDelta/Heaviside/Piecewise, pruning), and cost."""
 from __future__ import annotations
 
 import random
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from phicalc.walk import dag_has
 from phicalc_helpers import (BINARY, UNARY, VARS, X, Y, Z, central_difference, close,
                              compile_expr, evaluate, expressions, kink_margin, points,
                              sympy_value)
+from tests.timing import best_times
 
 FORBIDDEN = (sp.DiracDelta, sp.Heaviside, sp.Piecewise, sp.Derivative, sp.Subs)
 
@@ -121,17 +121,6 @@ def _random_expression(rng: random.Random, leaves: int) -> sp.Expr:
                               _random_expression(rng, leaves - left))
 
 
-def _best_time(fn, repeats: int = 3) -> float:
-    """The fastest of a few runs, SymPy's cache cleared before each: the least loaded one."""
-    best = float("inf")
-    for _ in range(repeats):
-        sp.core.cache.clear_cache()
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def test_vjp_cost_on_hundred_node_expressions():
     """Linear time: the cost per operation of vjp on ~100-node expressions is within a
     generous factor of its cost per operation on ~12-node ones (same process, so a busy
@@ -142,9 +131,9 @@ def test_vjp_cost_on_hundred_node_expressions():
     ops = {id(group): sum(sp.count_ops(e, visual=False) for e in group) for group in (small, large)}
     assert 30 < ops[id(large)] / len(large)
 
-    def cost_per_op(group):
-        return _best_time(lambda: [vjp([e], list(VARS), [1]) for e in group]) / ops[id(group)]
-    ratio = cost_per_op(large) / cost_per_op(small)
+    times = best_times(*(lambda group=group: [vjp([e], list(VARS), [1]) for e in group] for group in (large, small)),
+                       before=sp.core.cache.clear_cache)
+    ratio = (times[0] / ops[id(large)]) / (times[1] / ops[id(small)])
     assert ratio < 4.0, f"vjp costs {ratio:.1f}x more per operation on 100-node expressions"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from phicalc import Geom, Phi, Recurrence, closed_form, vjp
 from phicalc_helpers import central_difference, close, compile_expr
+from tests.timing import best_times
 
 s, p, v, w, m, q, x, y, a, b, g, mu, lr, b1, b2 = sp.symbols(
     "s p v w m q x y a b g mu lr b1 b2", real=True)
@@ -266,13 +266,8 @@ def test_deeply_shared_bodies_are_refused_quickly():
     for _ in range(30):
         deeper = deeper * deeper + x
 
-    def best(update):
-        times = []
-        for _ in range(3):
-            sp.core.cache.clear_cache()
-            t = time.perf_counter()
-            closed_form(Recurrence((s, p), (update, p + x)), [1, 0], n)
-            times.append(time.perf_counter() - t)
-        return min(times)
-    ratio = best(deeper) / best(body)
+    deep, shallow = best_times(lambda: closed_form(Recurrence((s, p), (deeper, p + x)), [1, 0], n),
+                               lambda: closed_form(Recurrence((s, p), (body, p + x)), [1, 0], n),
+                               repeats=3, before=sp.core.cache.clear_cache)
+    ratio = deep / shallow
     assert ratio < 200, f"a 60-deep body took {ratio:.0f}x as long as a 30-deep one"
