@@ -1188,3 +1188,137 @@ def _qr_grad(q, r, gq, gr):
         y = np.ascontiguousarray(gq) + np.dot(qc, nn)
         return np.ascontiguousarray(np.linalg.solve(rc, np.ascontiguousarray(y.T)).T), False
     return impl
+
+
+# ------------------------------------------------------------ svd: NumPy's own (object mode)
+# The factors' signs are LAPACK's choice (see eigh above): the host's NumPy computes them, and
+# the derivative helpers (`rt.svd_grad`, ...), which must use the same factors, run there too.
+@numba.njit
+def _numpys_svd_u(a, full):
+    with numba.objmode(u="float64[:, ::1]"):
+        u = np.ascontiguousarray(rt.svd_u(a, full))
+    return u
+
+
+@numba.njit
+def _numpys_svd_vt(a, full):
+    with numba.objmode(vt="float64[:, ::1]"):
+        vt = np.ascontiguousarray(rt.svd_vt(a, full))
+    return vt
+
+
+@numba.njit
+def _numpys_svd_s(a, alone):
+    with numba.objmode(s="float64[::1]"):
+        s = np.ascontiguousarray(rt.svd_s(a, alone))
+    return s
+
+
+@numba.njit
+def _numpys_svd_grad(a, d, which, full):
+    with numba.objmode(g="float64[:, ::1]", bad="boolean"):
+        g, bad = rt.svd_grad(a, d, which, full)
+        g = np.ascontiguousarray(g)
+    return g, bad
+
+
+@numba.njit
+def _numpys_svd_values_jvp(a, da, full, file, line, col):
+    with numba.objmode(t="float64[::1]"):
+        t = np.ascontiguousarray(rt.svd_values_jvp(a, da, full, file, line, col))
+    return t
+
+
+@numba.njit
+def _numpys_svd_jvp(a, da, which, full, file, line, col):
+    with numba.objmode(t="float64[:, ::1]"):
+        t = np.ascontiguousarray(rt.svd_jvp(a, da, which, full, file, line, col))
+    return t
+
+
+@overload(rt.svd_u)
+def _svd_u(a, full):
+    return lambda a, full: _numpys_svd_u(a, full)
+
+
+@overload(rt.svd_vt)
+def _svd_vt(a, full):
+    return lambda a, full: _numpys_svd_vt(a, full)
+
+
+@overload(rt.svd_s)
+def _svd_s(a, alone):
+    return lambda a, alone: _numpys_svd_s(a, alone)
+
+
+@overload(rt.svd_grad)
+def _svd_grad(a, d, which, full):
+    return lambda a, d, which, full: _numpys_svd_grad(a, d, which, full)
+
+
+@overload(rt.svd_values_jvp)
+def _svd_values_jvp(a, da, full, file, line, col):
+    return lambda a, da, full, file, line, col: _numpys_svd_values_jvp(a, da, full, file, line, col)
+
+
+@overload(rt.svd_jvp)
+def _svd_jvp(a, da, which, full, file, line, col):
+    return lambda a, da, which, full, file, line, col: _numpys_svd_jvp(a, da, which, full, file, line, col)
+
+
+# ------------------------------------------------------------ fsum, bincount
+@numba.njit
+def _hosts_fsum(x):
+    with numba.objmode(r="float64"):
+        r = float(rt.fsum(x))
+    return r
+
+
+@overload(rt.fsum)
+def _fsum(x):
+    return lambda x: _hosts_fsum(x)
+
+
+@register_jitable
+def _bins_size(x, n):
+    if n < 0:
+        raise ValueError("'minlength' must not be negative")
+    size = n
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            raise ValueError("'list' argument must have no negative elements")
+        size = max(size, x[i] + 1)
+    return size
+
+
+@cached_overload(rt.bincount)
+def _bincount(x, n):
+    def impl(x, n):
+        out = np.zeros(_bins_size(x, n), dtype=np.int64)
+        for i in range(x.shape[0]):
+            out[x[i]] += 1
+        return out
+    return impl
+
+
+@cached_overload(rt.bincount_weights)
+def _bincount_weights(x, w, n):
+    def impl(x, w, n):
+        size = _bins_size(x, n)
+        if w.shape[0] != x.shape[0]:
+            raise ValueError("The weights and list don't have the same length.")
+        out = np.zeros(size)
+        for i in range(x.shape[0]):
+            out[x[i]] += w[i]
+        return out
+    return impl
+
+
+@cached_overload(rt.take_bins)
+def _take_bins(d, x):
+    def impl(d, x):
+        out = np.empty(x.shape[0])
+        for i in range(x.shape[0]):
+            out[i] = d[x[i]]
+        return out
+    return impl

@@ -197,6 +197,207 @@ def qr_grad(q, r, gq, gr):
     return np.ascontiguousarray(np.linalg.solve(r, np.ascontiguousarray(y.T)).T), False
 
 
+# ------------------------------------------------------------ svd: NumPy's own factors
+# which factor: 0 U, 1 s, 2 V^T (an int, so the cpu target's overloads take it as one)
+SVD_U, SVD_S, SVD_VT = 0, 1, 2
+
+
+def svd_u(a, full):
+    """np.linalg.svd(a, full_matrices)'s U, by the host's NumPy on every target (its LAPACK's
+    signs, which the derivative follows; the cpu target calls it in object mode)."""
+    return np.asarray(_numpy.linalg.svd(_host(a), full_matrices=full)[0])
+
+
+def svd_s(a, alone):
+    """The singular values, descending: np.linalg.svd(a)'s s, or (alone) those of
+    np.linalg.svd(a, compute_uv=False), LAPACK's values-only driver (other last digits)."""
+    a = _host(a)
+    return np.asarray(_numpy.linalg.svd(a, compute_uv=False) if alone else _numpy.linalg.svd(a)[1])
+
+
+def svd_vt(a, full):
+    """np.linalg.svd(a, full_matrices)'s V^T (see `svd_u`)."""
+    return np.asarray(_numpy.linalg.svd(_host(a), full_matrices=full)[2])
+
+
+def _svd_thin(a, full):
+    """NumPy's U, s, V^T of a (full_matrices as asked, so the signs are those the user got),
+    cut to the thin factors (k = min(m, n) columns of U, rows of V^T), and where singular values
+    are repeated (i, j: within _EIGH_CLOSE of the largest) or zero."""
+    u, s, vt = _numpy.linalg.svd(a, full_matrices=full)
+    k = s.shape[0]
+    u, vt = u[:, :k], vt[:k]
+    scale = _numpy.max(s) if k else 0.0
+    close = _numpy.abs(s[None, :] - s[:, None]) <= _EIGH_CLOSE * scale
+    _numpy.fill_diagonal(close, False)
+    return u, s, vt, close, s <= _EIGH_CLOSE * scale
+
+
+def _coupled(x, close):
+    """Whether x (k x k) has a component, relative to its largest, where `close` is set."""
+    big = _numpy.max(_numpy.abs(x)) if x.size else 0.0
+    return bool(_numpy.any(close & (_numpy.abs(x) > _EIGH_SMALL * big)))
+
+
+def svd_grad(a, d, which, full):
+    """The adjoint of A from that of one factor of its SVD (`which`: SVD_U, SVD_S or SVD_VT),
+    and whether it is undefined. With k = min(m, n), thin U, s, V (Townsend 2016; as torch):
+    U [(skew(U^T gU) s_j + s_i skew(V^T gV)) / (s_j^2 - s_i^2) + diag(gs)] V^T
+    + (I - U U^T) gU diag(1/s) V^T + U diag(1/s) gV^T (I - V V^T), skew(X) = X - X^T.
+    Undefined (refused by the caller): U's or V's adjoint where singular values repeat and it
+    couples their vectors, or where one is zero; s's where repeated ones have unequal adjoints
+    or a zero one has a nonzero adjoint (a kink, as |x| at 0); full_matrices' extra columns of U
+    (rows of V^T) with a nonzero adjoint (any orthonormal completion would do)."""
+    a, d = _host(a), _host(d)
+    m, n = a.shape
+    u, s, vt, close, zero = _svd_thin(a, full)
+    k = s.shape[0]
+    gs = _numpy.zeros(k)
+    inner = _numpy.zeros((k, k))
+    side = _numpy.zeros((m, n))
+    bad = False
+    if which == SVD_S:
+        gs = d
+        big = _numpy.max(_numpy.abs(d)) if k else 0.0
+        bad = _coupled(d[None, :] - d[:, None], close) or bool(_numpy.any(zero & (_numpy.abs(d) > _EIGH_SMALL * big)))
+    else:
+        g = d[:, :k] if which == SVD_U else d[:k].T   # gU (m x k) or gV (n x k)
+        extra = d[:, k:] if which == SVD_U else d[k:]
+        basis = u if which == SVD_U else vt.T
+        x = basis.T @ g
+        used = bool(_numpy.any(g != 0.0))
+        bad = bool(_numpy.any(extra != 0.0)) or _coupled(x, close) or (used and bool(_numpy.any(zero)))
+        if not bad:
+            e = s[None, :] ** 2 - s[:, None] ** 2
+            _numpy.fill_diagonal(e, 1.0)
+            skew = x - x.T
+            inner = (skew * s[None, :] if which == SVD_U else s[:, None] * skew) / e
+            rest = (g - basis @ x) / s[None, :]   # (I - B B^T) g diag(1/s)
+            side = rest @ vt if which == SVD_U else (u @ rest.T)
+    if bad:
+        return np.asarray(_numpy.zeros((m, n))), True
+    inner = inner + _numpy.diag(gs)
+    return np.asarray(u @ inner @ vt + side), False
+
+
+def _svd_tangents(a, da, full):
+    """Forward mode (as JAX's svd_jvp_rule): P = U^T dA V, ds = diag(P),
+    dU = U (F o (P S + S P^T)) + (I - U U^T) dA V S^-1, dV = V (F o (S P + P^T S)) +
+    (I - V V^T) dA^T U S^-1, F_ij = 1 / (s_j^2 - s_i^2) off the diagonal; and whether U's / V's
+    and s's tangents are undefined (see `svd_grad`; s's: repeated values whose block of the
+    symmetric part of P is not a multiple of the identity, or a zero one with any nonzero
+    tangent: the derivative of such sorted values is no linear map)."""
+    a, da = _host(a), _host(da)
+    m, n = a.shape
+    u, s, vt, close, zero = _svd_thin(a, full)
+    k = s.shape[0]
+    v = vt.T
+    p = u.T @ da @ v
+    nonzero = bool(_numpy.any(da != 0.0))
+    sym = 0.5 * (p + p.T)
+    diag = _numpy.diag(p)
+    spread = diag[None, :] - diag[:, None]
+    bad_s = _coupled(sym, close) or _coupled(spread, close) or (nonzero and bool(_numpy.any(zero)))
+    bad_uv = nonzero and bool(_numpy.any(close) or _numpy.any(zero))
+    safe = _numpy.where(zero, 1.0, s)
+    e = s[None, :] ** 2 - s[:, None] ** 2
+    off = ~_numpy.eye(k, dtype=bool) & ~close
+    f = _numpy.where(off, 1.0 / _numpy.where(off, e, 1.0), 0.0)
+    du = u @ (f * (p * s[None, :] + s[:, None] * p.T))
+    dv = v @ (f * (s[:, None] * p + p.T * s[None, :]))
+    if m > k:
+        dav = da @ v
+        du = du + (dav - u @ (u.T @ dav)) / safe[None, :]
+    if n > k:
+        dau = da.T @ u
+        dv = dv + (dau - v @ (v.T @ dau)) / safe[None, :]
+    return diag, du, dv, bad_s, bad_uv
+
+
+SVD_UNDEFINED = "np.linalg.svd: the {mode}derivative of the {what} is undefined here: singular values repeat or are zero"
+SVD_EXTRA = {"": "full_matrices' extra singular vectors are used",
+             "forward-mode ": "full_matrices=True adds singular vectors (a matrix that is not square), whose tangent "
+                              "is undefined whether they are used or not (full_matrices=False has the same leading ones)"}
+SVD_HINT = ("the singular vectors are not unique where singular values repeat or are zero (and the singular values "
+            "have a kink at zero); functions of the singular values alone that are smooth there (np.sum(s ** 2)) "
+            "are differentiated, or perturb the matrix; with full_matrices=True only the first min(m, n) columns "
+            "of U (rows of V^T) have a derivative")
+
+
+def svd_undefined(which, mode):
+    """The message of a refused derivative of one factor (`mode`: "" or "forward-mode ")."""
+    what = {SVD_U: "U", SVD_S: "singular values", SVD_VT: "V^T"}[which]
+    message = SVD_UNDEFINED.format(mode=mode, what=what)
+    return message if which == SVD_S else f"{message}, or {SVD_EXTRA[mode]}"
+
+
+def svd_values_jvp(a, da, full, file, line, col):
+    """The tangent of np.linalg.svd's singular values in the direction da: diag(U^T dA V);
+    where it is undefined (`_svd_tangents`) a refusal at the user's file:line:col. Raised here,
+    with the tangent, so that an unused tangent (np.linalg.svd(a)[1] leaves U's unused) refuses
+    nothing."""
+    diag, _, _, bad, _ = _svd_tangents(a, da, full)
+    if bad:
+        raise Refusal(svd_undefined(SVD_S, "forward-mode "), file, line, col, SVD_HINT)
+    return np.asarray(diag)
+
+
+def svd_jvp(a, da, which, full, file, line, col):
+    """The tangent of U (which SVD_U) or V^T (SVD_VT) of np.linalg.svd(a, full_matrices) in the
+    direction da; a refusal where it is undefined (see `svd_values_jvp`): repeated or zero
+    singular values, or full_matrices' extra columns of U / rows of V^T (m != n)."""
+    _, du, dv, _, bad = _svd_tangents(a, da, full)
+    m, n = _host(a).shape
+    extra = full and ((which == SVD_U and m > n) or (which == SVD_VT and n > m))
+    if bad or (extra and bool(_numpy.any(_host(da) != 0.0))):
+        raise Refusal(svd_undefined(which, "forward-mode "), file, line, col, SVD_HINT)
+    if which == SVD_U:
+        out = _numpy.zeros((m, m if full else du.shape[1]))
+        out[:, :du.shape[1]] = du
+    else:
+        out = _numpy.zeros((n if full else dv.shape[1], n))
+        out[:dv.shape[1]] = dv.T
+    return np.asarray(out)
+
+
+# ------------------------------------------------------------ fsum, bincount
+def fsum(x):
+    """math.fsum of a vector, by the host's math module on every target (correctly rounded; its
+    ValueError for inf + -inf, OverflowError for an intermediate overflow)."""
+    import math
+
+    return _numpy.float64(math.fsum(_host(x).tolist()))
+
+
+def _bins(x, n):
+    x = _numpy.asarray(x.get() if hasattr(x, "get") else x)
+    if n < 0:
+        raise ValueError("'minlength' must not be negative")
+    if x.shape[0] and x.min() < 0:
+        raise ValueError("'list' argument must have no negative elements")
+    return x, max(int(x.max()) + 1 if x.shape[0] else 0, int(n))
+
+
+def bincount(x, n):
+    """np.bincount(x, minlength=n): int64 counts."""
+    x, size = _bins(x, n)
+    return np.asarray(_numpy.bincount(x, minlength=size).astype(_numpy.int64))
+
+
+def bincount_weights(x, w, n):
+    """np.bincount(x, w, minlength=n): w summed per bin in x's order (NumPy's loop)."""
+    x, size = _bins(x, n)
+    w = _host(w)
+    if w.shape[0] != x.shape[0]:
+        raise ValueError("The weights and list don't have the same length.")
+    return np.asarray(_numpy.bincount(x, weights=w, minlength=size))
+
+
+def take_bins(d, x):
+    """d[x]: the adjoint of bincount's weights from that of its sums."""
+    return d[x]
+
+
 def outer(a, b):
     """np.outer of two vectors."""
     return np.outer(a, b)

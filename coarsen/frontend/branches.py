@@ -161,6 +161,8 @@ class BranchLowering:
         if not pairs and not any(i.op is Op.CHECK for block in (block_t, block_e) for i in walk_instrs(block)):
             return []   # no results: every op is pure but a run-time check, so the whole IF is dead
         yields_t, yields_e = [], []
+        if any(p[2].dtype == "f64" and p[0].type.dtype != p[1].type.dtype for p in pairs):
+            self.ctx.widened_joins += 1
         for block, side, out in ((block_t, 0, yields_t), (block_e, 1, yields_e)):
             with self.b.reopen(block):
                 for pair in pairs:

@@ -165,7 +165,8 @@ _NUMPY_NAMES = {"asin": "np.arcsin", "acos": "np.arccos", "atan": "np.arctan", "
                 "fabs": "np.abs", "radians": "np.deg2rad", "degrees": "np.rad2deg", "lgamma": "scipy.special.gammaln",
                 "erf": "scipy.special.erf", "erfc": "scipy.special.erfc", "gamma": "scipy.special.gamma"}
 for _obj in list(CALLS):
-    if getattr(_obj, "__module__", None) == "math" and getattr(math, getattr(_obj, "__name__", ""), None) is _obj:
+    if getattr(_obj, "__module__", None) == "math" and getattr(math, getattr(_obj, "__name__", ""), None) is _obj \
+            and _obj is not math.fsum:   # math.fsum takes an iterable (`ops.tallies`)
         CALLS[_obj] = _math_spelling(_obj.__name__, CALLS[_obj])
 
 
@@ -387,6 +388,18 @@ from coarsen.frontend import functional  # noqa: E402
 
 functional.register(CALLS)
 
+def _fill_diagonal_value(lw, args, kwargs, node):
+    lw.unsupported("np.fill_diagonal() used as a value (it returns None)", node,
+                   "call it as a statement: np.fill_diagonal(a, v) fills a in place")
+
+
+CALLS[np.fill_diagonal] = _fill_diagonal_value
+
+# np.vectorize(f): a loop over the broadcast elements calling f (`vectorize`)
+from coarsen.frontend import vectorize  # noqa: E402
+
+vectorize.register(CALLS)
+
 
 # ---------------------------------------------------------------------- array methods
 METHODS["copy"] = lambda lw, x, args, kwargs, node: _copy(lw, [x, *args], kwargs, node)
@@ -464,26 +477,14 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "extract": ("np.where", "np.sum"),
     "compress": ("np.where", "np.take"),
     "histogram": ("np.searchsorted", "np.count_nonzero", "np.add.at"),
-    "bincount": ("np.add.at", "np.count_nonzero"),
-    "digitize": ("np.searchsorted",),
     "polyfit": ("np.linalg.solve", "np.vander", "np.polyval"),
     "polyder": ("np.polyval",),
     "polygamma": ("scipy.special.digamma", "scipy.special.gammaln"),
     "eig": ("np.linalg.det", "np.linalg.solve", "np.linalg.norm"),
-    "svd": ("np.linalg.norm", "np.linalg.solve"),
-    "fill_diagonal": ("np.eye", "np.diag", "np.where"),
-    "nanmax": ("np.max", "np.where", "np.isnan"),
-    "nanmin": ("np.min", "np.where", "np.isnan"),
-    "nanstd": ("np.std", "np.nanmean", "np.where"),
-    "nanvar": ("np.var", "np.nanmean", "np.where"),
-    "nanprod": ("np.prod", "np.where", "np.isnan"),
-    "nanargmax": ("np.argmax", "np.where", "np.isnan"),
-    "nanargmin": ("np.argmin", "np.where", "np.isnan"),
     "einsum_path": ("np.einsum",),
     "lexsort": ("np.argsort",),
     "partition": ("np.sort",),
     "argpartition": ("np.argsort",),
-    "vectorize": ("coarsen.vmap",),
     "apply_along_axis": ("coarsen.vmap", "a loop over the axis"),
     "fft": ("a loop (no FFT in coarsen)",),
 }

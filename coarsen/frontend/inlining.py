@@ -47,7 +47,9 @@ class CallLowering:
             callee = random.attribute(self, callee.obj.__self__, callee.obj.__name__, node)
         if isinstance(callee, random.RandomMethod):   # rs.randn(n, d): drawn on the host at each call
             return random.lower_draw(self, callee, args, kwargs, node)
-        from coarsen.frontend import objects
+        from coarsen.frontend import objects, vectorize
+        if isinstance(callee, Static) and vectorize.is_vectorized(callee.obj):   # np.vectorize(f)(x)
+            return vectorize.lower_call(self, callee.obj, args, kwargs, node)
         if isinstance(callee, objects.Obj):   # model(x): its class's __call__
             callee = objects.class_attribute(self, callee.cls, callee, "__call__", node)
         elif (isinstance(callee, Static) and isinstance(getattr(type(callee.obj), "__call__", None), types.FunctionType)

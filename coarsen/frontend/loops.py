@@ -331,6 +331,8 @@ class LoopLowering:
                 if wide != t:
                     widened[k] = wide
                     retry = True
+                    if wide.dtype == "f64" and t.dtype != "f64":
+                        self.ctx.widened_joins += 1
                 mark = self.joined_mark([(marks[k], t.dtype), (self.scalar_mark(y), y.type.dtype)], wide.dtype)
                 if mark != marks[k]:   # a NumPy scalar at entry, a Python number after a pass (or back)
                     marks[k] = mark

@@ -75,6 +75,9 @@ class TraceContext:
     generator_classes: list = field(default_factory=list)
     param_index: dict = field(default_factory=dict)
     runtime_raises: list = field(default_factory=list)   # exception classes of run-time checks
+    # joins (branches, loop carries) that widened an int or bool to float64 (`vectorize`: NumPy
+    # takes its result dtype from the first element's call, which such a join does not tell)
+    widened_joins: int = 0
     loop_frames: list = field(default_factory=list)   # the FOR loops being lowered (random draws)
     loop_uids: list = field(default_factory=list)
     # scalars NumPy gives (elements, reductions, np.* results and what is computed from them):
@@ -185,6 +188,8 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
         if self.list_mutation(stmt):   # xs.append(v): see `containers`
             return
         if self.add_at(stmt.value):   # np.add.at(x, idx, v)
+            return
+        if self.fill_diagonal(stmt.value):   # np.fill_diagonal(a, v)
             return
         if isinstance(stmt.value, ast.Call):
             callee = ast.unparse(stmt.value.func)
@@ -485,6 +490,48 @@ class Lowerer(ClosureLowering, ContainerLowering, LoopLowering, BranchLowering, 
             index.append(i)
         self.check_unaliased(target.id, array, call)
         self.write_indexed(target.id, array, pattern, index, self.expr(value), call, add=True)
+        return True
+
+    def fill_diagonal(self, call: ast.expr) -> bool:
+        """`np.fill_diagonal(a, v)` (a a named float matrix the function owns, v a number): a's
+        elements a[i, i] become v, in place (a rebound to where(i == j, v, a): the derivative
+        reaches v from the diagonal's adjoints and a from the rest). NumPy's wrap=True (a tall
+        matrix's diagonal restarting every n + 1 rows), a vector v (repeated along the
+        diagonal) and arrays of rank > 2 are refused."""
+        if not (isinstance(call, ast.Call) and self.static_callee(call.func) is np.fill_diagonal):
+            return False
+        from coarsen.ops import lowering as L
+
+        args, _, kwargs = self.call_arguments(call, self.expr)
+        a, val, wrap = L.positional(self, args, kwargs, call, ["a", "val", "wrap"], "fill_diagonal", 2)
+        target = call.args[0] if call.args else call
+        if not isinstance(target, ast.Name):
+            self.unsupported("np.fill_diagonal writes into a named array here", call, "a = ...; np.fill_diagonal(a, v)")
+        if L.static(self, wrap, call, "wrap"):
+            self.unsupported("np.fill_diagonal(..., wrap=True) is not supported", call,
+                             "fill a square matrix, or set the wrapped elements with a[i, j] = v")
+        array = self.lookup(target.id, target)
+        if not isinstance(array, Value) or array.type.rank != 2 or array.type.dtype != "f64":
+            self.unsupported(f"np.fill_diagonal of `{target.id}`, which is not a float matrix, is not supported",
+                             call, "fill a float matrix (arrays of rank > 2: loop over a[i, i, i] = v)")
+        value = self.as_value(val, call)
+        if value.type.rank:
+            self.unsupported("np.fill_diagonal with an array of values is not supported (NumPy repeats it along "
+                             "the diagonal)", call, "fill with a number, or a = a - np.diag(np.diag(a)) + np.diag(v) "
+                             "for a square a and a vector v of its length")
+        if not self.is_owned(array) and not self.adopt_argument(target.id, array, call):
+            self.unsupported(f"np.fill_diagonal cannot write into `{target.id}`: only arrays created inside the "
+                             "function can be written, not an argument, a module-level array or a view of one", call,
+                             f"write into a copy: {target.id}_copy = {target.id}.copy()")
+        self.check_unaliased(target.id, array, call)
+        if value.type.dtype != "f64":
+            value = self.cast_to(value, value.type.with_dtype("f64"))
+        rows = self.emit(Op.IOTA, (self.emit(Op.SHAPE, (array,), call, {"dim": 0}),), call)
+        cols = self.emit(Op.IOTA, (self.emit(Op.SHAPE, (array,), call, {"dim": 1}),), call)
+        on = self.emit(Op.EQ, (L.newaxis(self, rows, 1, call), L.newaxis(self, cols, 0, call)), call)
+        updated = self.emit(Op.WHERE, (on, value, array), call)
+        self.ctx.aliases.same(updated, array)   # the same storage, updated
+        self.env[target.id] = updated
         return True
 
     def write_masked(self, target: ast.Subscript, array: Value, selection, value: Any,

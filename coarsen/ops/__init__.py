@@ -2,7 +2,7 @@
 
 One module per family: `unary`, `binary` (elementwise), `reductions`, `shape` (layout and
 indexing), `constructors`, `linalg`, `indexing` (gathers with index arrays), `sorting`,
-`numeric` (NumPy's miscellaneous numerics: nan_to_num, isclose, gradient, convolve, meshgrid, polyval). Each entry (see `spec`) says which Python callables it
+`svd`, `tallies` (math.fsum, bincount, digitize), `nanreductions` (nanmax, nanargmax, nanprod, nanvar, ...), `numeric` (NumPy's miscellaneous numerics: nan_to_num, isclose, gradient, convolve, meshgrid, polyval). Each entry (see `spec`) says which Python callables it
 stands for, how it is typed, folded, evaluated, differentiated and emitted. The stages build
 their tables from here:
 
@@ -18,7 +18,7 @@ Ops that are the IR's own structure (constants, casts, indexing, control flow, c
 """
 from __future__ import annotations
 
-from coarsen.ops import binary, constructors, indexing, linalg, numeric, reductions, shape, sorting, unary
+from coarsen.ops import binary, constructors, indexing, linalg, nanreductions, numeric, reductions, shape, sorting, svd, tallies, unary
 from phicalc import emit
 from coarsen.ops.spec import SPECIAL_DEVICE_NAMES, Composite, Elementwise, Registry, Structural, resolve
 
@@ -26,8 +26,8 @@ REGISTRY = Registry()
 REGISTRY.add(*unary.UNARY, *binary.BINARY, binary.INT_POWER, *reductions.OPS, *shape.OPS, *constructors.OPS, *linalg.OPS, *indexing.OPS)
 COMPOSITES: list[Composite] = [*unary.COMPOSITES, *binary.COMPOSITES, *reductions.COMPOSITES,
                                *shape.COMPOSITES, *constructors.COMPOSITES, *linalg.COMPOSITES]
-REGISTRY.add(*sorting.OPS)
-COMPOSITES += sorting.COMPOSITES + numeric.COMPOSITES
+REGISTRY.add(*sorting.OPS, *svd.OPS, *tallies.OPS)
+COMPOSITES += sorting.COMPOSITES + numeric.COMPOSITES + svd.COMPOSITES + nanreductions.COMPOSITES + tallies.COMPOSITES
 
 # IR ops that are not registry entries, and where each is handled
 CORE = {
@@ -124,8 +124,8 @@ def int_rule(spec) -> None:
 # take their operands' common dtype, so int64 stays int64; see ARCHITECTURE).
 INTS = {
     "float": {"mean", "log", "math.log", "logit", "sinc", "deg2rad", "rad2deg", "rint",
-              "cov", "trapezoid", "var", "std", "average", "nanmean", "logsumexp", "softmax", "log_softmax",
-              "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eigh", "eigvalsh", "lstsq", "pinv", "qr", "eye", "identity",
+              "cov", "trapezoid", "var", "std", "average", "nanmean", "nanvar", "nanstd", "logsumexp", "softmax", "log_softmax",
+              "norm", "det (call)", "slogdet", "inv (call)", "solve (call)", "cholesky (call)", "eigh", "eigvalsh", "lstsq", "pinv", "qr", "svd", "eye", "identity",
               "linspace", "median", "percentile", "quantile", "nanmedian", "nanpercentile", "nanquantile",
               "interp"},
     "moves": {"concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "atleast_1d", "atleast_2d",

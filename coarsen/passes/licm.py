@@ -22,7 +22,8 @@ from coarsen.ir.typing import infer
 # NumPy refuses singular input to; int() of a float (`nodes.raises`) too
 _UNMOVABLE = frozenset({Op.GETITEM, Op.SETITEM, Op.IF, Op.FOR, Op.WHILE, Op.CHECK, Op.TAKE, Op.INV, Op.SOLVE,
                         Op.CHOLESKY, Op.EIGH_W, Op.EIGH_V, Op.LSTSQ,
-                        Op.LSTSQ_RANK, Op.QR_Q, Op.QR_R} | {getattr(Op, n) for n in ("KEPT_INDICES",) if hasattr(Op, n)})
+                        Op.LSTSQ_RANK, Op.QR_Q, Op.QR_R, Op.SVD_U, Op.SVD_S, Op.SVD_VT,
+                        Op.SVD_JVP, Op.SVD_VALUES_JVP} | {getattr(Op, n) for n in ("KEPT_INDICES",) if hasattr(Op, n)})
 
 
 class _Licm:
