@@ -98,10 +98,21 @@ def _mvn_logpdf(lw, args, kwargs, node, name: str = "multivariate_normal.logpdf"
     from coarsen.ops.shape import offset_mask
     from coarsen.ops.spec import O
 
+    from coarsen.frontend.bindings import Static
+
     x, mean, cov, singular = L.positional(lw, args, kwargs, node, ["x", "mean", "cov", "allow_singular"], name, 1)
-    if mean is None or cov is None:
-        lw.unsupported(f"{name}() without mean= and cov= is not supported", node,
-                       "pass both: mean a vector of length d, cov a (d, d) matrix (np.eye(d) for the default)")
+
+    def given(b) -> bool:
+        return b is not None and not (isinstance(b, Static) and b.obj is None)
+    if not given(mean) or not given(cov):
+        missing = " and ".join(k for k, b in (("mean", mean), ("cov", cov)) if not given(b))
+        lw.unsupported(f"{name}() without {missing} (SciPy's defaults: a zero mean, cov 1) is not supported", node,
+                       "pass both: mean a vector of length d, cov a (d, d) matrix (np.zeros(d), np.eye(d) for the defaults)")
+    cov_value = lw.as_value(cov, node) if not isinstance(cov, Static) else None
+    if cov_value is not None and cov_value.type.rank < 2:
+        lw.unsupported(f"{name}() with cov {'a number' if not cov_value.type.rank else 'a vector'} (SciPy reads it as "
+                       f"{'a multiple of the identity' if not cov_value.type.rank else 'the diagonal'}) is not supported",
+                       node, "pass the (d, d) matrix: c * np.eye(d) or np.diag(v)")
     if L.static(lw, singular, node, "allow_singular"):
         lw.unsupported(f"{name}() with allow_singular=True is not supported", node,
                        "a singular covariance has no Cholesky factor; pass a positive definite cov")

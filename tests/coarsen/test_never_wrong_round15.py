@@ -351,3 +351,12 @@ def test_a_function_chosen_by_a_branch_is_refused_in_words():   # H15-11: the me
     with pytest.raises(coarsen.UnsupportedError, match=r"a lambda \(defined at line \d+\) on one path") as err:
         coarsen.jit(chosen_lambda)(np.array([1.0, 2.0]))
     assert "object at 0x" not in str(err.value) and "np.where" in str(err.value)
+
+
+def test_multivariate_normals_other_parameter_forms_are_refused_in_scipys_terms():   # H15-7
+    from scipy.stats import multivariate_normal as mvn
+    X, m, S = np.array([[0.1, 0.2], [0.3, -0.5]]), np.zeros(2), np.eye(2)
+    for f, words in [(lambda X: mvn.logpdf(X, m, 2.0), "cov a number"), (lambda X: mvn.logpdf(X, m, m + 0.5), "cov a vector"),
+                     (lambda X: mvn.logpdf(X, None, S), "without mean"), (lambda X: mvn.logpdf(X, cov=S), "without mean")]:
+        with pytest.raises(coarsen.UnsupportedError, match=words):
+            coarsen.jit(f)(X)
